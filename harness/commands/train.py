@@ -1,0 +1,11 @@
+"""`harness train` (being built; its owner replaces this module)."""
+
+from harness.errors import BadInput
+
+
+def configure(parser):
+    pass
+
+
+def run(args) -> int:
+    raise BadInput("harness train is not built yet")
