@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-SIZE_CAP_BYTES = 16_000_000
+from harness.artifact import SIZE_CAP_BYTES
+
 RESULTS_SCHEMA = 1
 
 
@@ -127,8 +128,8 @@ def render_markdown(results: dict, plots: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def terminal_summary(results: dict, run_dir: str) -> str:
-    """The few lines `harness run` ends with."""
+def terminal_summary(results: dict, run_dir: str, elapsed: float) -> str:
+    """The few lines `harness run` ends with; `elapsed` is this invocation's wall time."""
     total, cap = results.get("total_bytes"), results.get("cap_bytes", SIZE_CAP_BYTES)
     size = "n/a" if not isinstance(total, int) else f"{total:,} / {cap:,} bytes ({100 * total / cap:.1f}% of the cap)"
     bpb = _fmt(results.get("val_bpb"))
@@ -139,5 +140,6 @@ def terminal_summary(results: dict, run_dir: str) -> str:
     out = [f"verdict: {results['verdict'].upper()}"]
     out += [f"  - {r}" for r in results["reasons"]]
     out += [f"val_bpb: {bpb}", f"size:    {size}",
-            f"time:    {_duration(run.get('wall_seconds'))}", f"report:  {run_dir}/report.md"]
+            f"time:    {_duration(elapsed)} (all stages of the run: {_duration(run.get('wall_seconds'))})",
+            f"report:  {run_dir}/report.md"]
     return "\n".join(out)
