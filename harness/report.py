@@ -57,7 +57,9 @@ def build_results(eval_result: dict, audit: dict, run_info: dict,
         "reasons": reasons,
         "audit": {
             "errors": len(active_errors(audit)),
-            "warnings": sum(1 for f in audit.get("findings", []) if f.get("severity") == "warning"),
+            # the auditor's own count: warnings plus dormant or unknown errors
+            "warnings": int(audit.get("warnings", sum(1 for f in audit.get("findings", [])
+                                                      if f.get("severity") == "warning"))),
             "findings": list(audit.get("findings", [])),
         },
         "cap_bytes": cap,
