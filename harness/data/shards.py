@@ -54,12 +54,13 @@ def read_shard(path: str | os.PathLike, vocab_size: int | None = None) -> np.nda
     try:
         size = path.stat().st_size
         with path.open("rb") as f:
-            header = np.frombuffer(f.read(HEADER_BYTES), dtype="<i4")
-            if header.size != HEADER_INTS:
+            raw_header = f.read(HEADER_BYTES)
+            if len(raw_header) != HEADER_BYTES:
                 raise BadInput(
                     f"{path}: not a token shard: {size} bytes, shorter than the "
                     f"{HEADER_BYTES}-byte header"
                 )
+            header = np.frombuffer(raw_header, dtype="<i4")
             if header[0] != MAGIC:
                 raise BadInput(f"{path}: not a token shard: magic {header[0]}, expected {MAGIC}")
             if header[1] != VERSION:
