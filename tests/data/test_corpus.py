@@ -7,7 +7,6 @@ import sysconfig
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from harness.cli import main
 from harness.data import corpus
