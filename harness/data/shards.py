@@ -142,9 +142,9 @@ class TokenStream:
         self._tokens = read_shard(self.files[self._file_idx], vocab_size=self.vocab_size)
         self._pos = 0
 
-    def take(self, n: int) -> np.ndarray:
+    def _advance(self, n: int, keep: bool) -> list[np.ndarray]:
         if n < 0:
-            raise ValueError(f"cannot take {n} tokens")
+            raise ValueError(f"cannot move {n} tokens")
         chunks = []
         remaining = n
         empty_in_a_row = 0
@@ -158,12 +158,21 @@ class TokenStream:
                 continue
             empty_in_a_row = 0
             k = min(remaining, avail)
-            chunks.append(self._tokens[self._pos : self._pos + k])
+            if keep:
+                chunks.append(self._tokens[self._pos : self._pos + k])
             self._pos += k
             remaining -= k
+        return chunks
+
+    def take(self, n: int) -> np.ndarray:
+        chunks = self._advance(n, keep=True)
         if not chunks:
             return np.zeros(0, dtype=np.uint16)
         return chunks[0].copy() if len(chunks) == 1 else np.concatenate(chunks)
+
+    def skip(self, n: int) -> None:
+        """Move past n tokens without copying them (resuming a run mid-stream)."""
+        self._advance(n, keep=False)
 
 
 class DistributedTokenLoader:

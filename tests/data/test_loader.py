@@ -36,6 +36,17 @@ def test_stream_is_the_shards_in_order_wrapping(sizes, takes):
         np.testing.assert_array_equal(got, np.tile(everything, laps)[: len(got)])
 
 
+@settings(max_examples=20, deadline=None)
+@given(sizes=st.lists(st.integers(0, 100), min_size=1, max_size=3).filter(lambda s: sum(s) > 0),
+       skip=st.integers(0, 700), take=st.integers(0, 300))
+def test_skip_is_take_without_the_tokens(sizes, skip, take):
+    with tempfile.TemporaryDirectory() as tmp:
+        files, _ = _write(tmp, sizes)
+        skipped = TokenStream(files)
+        skipped.skip(skip)
+        np.testing.assert_array_equal(skipped.take(take), TokenStream(files).take(skip + take)[skip:])
+
+
 @settings(max_examples=30, deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 400), min_size=1, max_size=3),
