@@ -1,0 +1,59 @@
+"""Static audit of Parameter Golf submissions (DESIGN.md "Static audit", RULES.md).
+
+    from auditors import audit_path
+    report = audit_path("records/.../", profile="official", env={"NGRAM_CACHE": "1"})
+    report.errors, report.warnings, report.findings, report.to_dict()
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from auditors.model import AuditReport, Finding
+
+__all__ = ["audit_path", "AuditReport", "Finding"]
+
+
+def audit_path(path, profile: str = "official", env: dict | None = None, *, use_cache: bool = True,
+               baseline_bpb: float | None = None, progress: bool = False) -> AuditReport:
+    """Audit a file, a folder of code or a records-style submission folder."""
+    from harness.errors import BadInput
+
+    from auditors.engine import analyze_units, collect_code, units
+    from auditors.reach import PROFILES, Resolver
+    from auditors.rules import rule_info
+
+    root = Path(path)
+    if not root.exists():
+        raise BadInput(f"audit path does not exist: {root}")
+    if profile not in PROFILES:
+        raise BadInput(f"unknown profile {profile!r} (official | single-gpu)")
+    base_env = {**PROFILES[profile], **(env or {})}
+    items = units(collect_code(root), root)
+    all_facts = analyze_units(items, use_cache=use_cache, progress=progress)
+    rules = rule_info()
+    report = AuditReport(str(root), profile)
+    called = {name: i for i, f in enumerate(all_facts) for name in f["calls"]}
+    wrapper_env: dict[str, dict] = {}
+    for (name, source, _), facts in zip(items, all_facts):
+        if facts.get("parse_error"):
+            continue
+        env = dict(base_env)
+        parent = name.rsplit("[unpacked", 1)[0] if "[unpacked" in name else None
+        for k, v in wrapper_env.get(parent, {}).items():
+            env.setdefault(k, v)  # os.environ.setdefault in the wrapper, overridable by --env
+        wrapper_env[name] = {**wrapper_env.get(parent, {}), **facts.get("env_sets", {})}
+        foreign = {n for n, i in called.items() if all_facts[i] is not facts}
+        resolver = Resolver(facts, env, foreign)
+        lines = source.splitlines()
+        for r in facts["findings"]:
+            reach, cond = resolver.finding(r)
+            info = rules[r["rule"]]
+            line = lines[r["line"] - 1].strip() if 0 < r["line"] <= len(lines) else ""
+            report.findings.append(Finding(r["rule"], info.tag, r["severity"], r["confidence"], reach, cond,
+                                           name, r["line"], r["message"], info.reference, line))
+    if root.is_dir():
+        from auditors.records import check_records
+        report.findings.extend(check_records(root, baseline_bpb))
+    report.findings.sort(key=lambda f: (f.path, f.line, f.rule))
+    return report

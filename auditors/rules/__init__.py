@@ -1,0 +1,37 @@
+"""One module per rule. Each defines `RULE` (a RuleInfo) and `check(m) -> list[RawFinding]`.
+
+`m` is the module's `auditors.analysis.ModuleFlow`. Rules look at data flow and
+program structure, never at how variables are named.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from auditors.flow import Ctx
+from auditors.model import RawFinding, RuleInfo
+
+
+def all_rules() -> list:
+    mods = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        mods.append(importlib.import_module(f"{__name__}.{info.name}"))
+    return [m for m in mods if hasattr(m, "RULE") and hasattr(m, "check")]
+
+
+def rule_info() -> dict[str, RuleInfo]:
+    return {m.RULE.id: m.RULE for m in all_rules()}
+
+
+def raw(rule: RuleInfo, func, node, ctx: Ctx | None, severity: str, confidence: str, message: str) -> RawFinding:
+    guards = [list(g) for g in (ctx.guards if ctx else ())]
+    return RawFinding(rule.id, severity, confidence, node.lineno, message, func.qualname, guards)
+
+
+def guards_of(func, line: int) -> Ctx | None:
+    """The context (guards) of the first event of `func` at `line`, if any."""
+    for ev in func.events:
+        if ev.line == line:
+            return ev.ctx
+    return None

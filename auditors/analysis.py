@@ -1,0 +1,159 @@
+"""One module's analysis: functions, fixpoint of the data-flow pass, summaries.
+
+`ModuleFlow` is what every rule receives. Besides the per-function `FuncInfo`s it
+answers the questions rules share: does a function (transitively) train with a
+backward pass, score tokens, or write a hashed table; where is it called from.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors import labels as lb
+from auditors.flow import ROUNDS, Ctx, Event, FuncInfo
+from auditors.labels import EMPTY
+
+
+class ModuleFlow:
+    def __init__(self, source: str, tree: ast.Module):
+        self.source, self.tree = source, tree
+        self.lines = source.splitlines()
+        self.functions: dict[str, FuncInfo] = {}
+        self.by_name: dict[str, list[FuncInfo]] = {}
+        self.attr_labels: dict[str, frozenset] = {}
+        self.class_defs: dict[str, str] = {}  # class attribute -> default expression source
+        self._collect(tree, None, "")
+        self._class_attributes(tree)
+        self._fixpoint()
+
+    # ---- structure --------------------------------------------------------------
+    def _add(self, qual: str, node, parent) -> FuncInfo:
+        info = FuncInfo(qual, node, parent, self)
+        self.functions[qual] = info
+        self.by_name.setdefault(info.name, []).append(info)
+        return info
+
+    def _collect(self, node, parent: FuncInfo | None, prefix: str) -> None:
+        if parent is None and prefix == "":
+            parent = self._add("<module>", node, None)
+            self.by_name.pop("<module>", None)
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                qual = f"{prefix}{child.name}"
+                info = self._add(qual, child, parent if parent.qualname != "<module>" else None)
+                self._collect(child, info, qual + ".")
+            elif isinstance(child, ast.ClassDef):
+                self._collect(child, parent, f"{prefix}{child.name}.")
+            elif not isinstance(child, (ast.expr,)):
+                self._collect(child, parent, prefix)
+
+    def _class_attributes(self, tree) -> None:
+        for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+            for st in cls.body:
+                targets = st.targets if isinstance(st, ast.Assign) else [st.target] if isinstance(st, ast.AnnAssign) and st.value else []
+                for t in targets:
+                    if isinstance(t, ast.Name):
+                        self.class_defs.setdefault(t.id, ast.unparse(st.value))
+
+    def resolve(self, func: ast.expr) -> FuncInfo | None:
+        """The module's function a call most likely reaches (by name; methods by attribute)."""
+        if isinstance(func, ast.Name):
+            cands = self.by_name.get(func.id, [])
+        elif isinstance(func, ast.Attribute):
+            cands = [f for f in self.by_name.get(func.attr, []) if f.is_method or isinstance(func.value, ast.Name)]
+        else:
+            return None
+        return cands[0] if cands else None
+
+    # ---- fixpoint ---------------------------------------------------------------
+    def _fixpoint(self) -> None:
+        module = self.functions["<module>"]
+        self._class_labels()
+        for _ in range(ROUNDS):
+            before = self._state()
+            for f in self.functions.values():
+                f.run()
+                if f is module:
+                    self._class_labels()
+            self._seed_params()
+            if self._state() == before:
+                break
+
+    def _class_labels(self) -> None:
+        """Labels of class attributes (Hyperparameters-style defaults), read via `obj.attr`."""
+        module = self.functions["<module>"]
+        for cls in (n for n in ast.walk(self.tree) if isinstance(n, ast.ClassDef)):
+            for st in cls.body:
+                if isinstance(st, (ast.Assign, ast.AnnAssign)) and st.value is not None:
+                    targets = st.targets if isinstance(st, ast.Assign) else [st.target]
+                    module.ctx = Ctx()
+                    v = module.L(st.value)
+                    for t in targets:
+                        if isinstance(t, ast.Name):
+                            self.attr_labels[t.id] = self.attr_labels.get(t.id, EMPTY) | v
+
+    def _state(self):
+        return tuple((q, f.ret, tuple(sorted((k, v) for k, v in f.param_labels.items()))) for q, f in self.functions.items())
+
+    def _seed_params(self) -> None:
+        for f in self.functions.values():
+            for ev in f.events:
+                if ev.kind != "call" or ev.data["callee"] is None:
+                    continue
+                callee = self.functions[ev.data["callee"]]
+                params = callee.params[1:] if callee.is_method and isinstance(ev.node.func, ast.Attribute) else callee.params
+                for p, v in zip(params, ev.data["args"]):
+                    if v:
+                        callee.param_labels[p] = callee.param_labels.get(p, EMPTY) | v
+                for k, v in ev.data["kws"].items():
+                    if k in callee.params and v:
+                        callee.param_labels[k] = callee.param_labels.get(k, EMPTY) | v
+
+    # ---- summaries ----------------------------------------------------------------
+    def events(self, kind: str):
+        for f in self.functions.values():
+            for ev in f.events:
+                if ev.kind == kind:
+                    yield f, ev
+
+    def callees(self, f: FuncInfo) -> list[FuncInfo]:
+        return [self.functions[ev.data["callee"]] for ev in f.events if ev.kind == "call" and ev.data["callee"]]
+
+    def _transitive(self, f: FuncInfo, direct, seen=None) -> bool:
+        seen = seen if seen is not None else set()
+        if f.qualname in seen:
+            return False
+        seen.add(f.qualname)
+        return direct(f) or any(self._transitive(c, direct, seen) for c in self.callees(f))
+
+    def trains_on(self, f: FuncInfo, label: str) -> bool:
+        """f (or a callee) takes a backward pass on a loss carrying `label`."""
+        return self._transitive(f, lambda g: any(e.kind == "backward" and label in e.data["loss"] for e in g.events))
+
+    def scores(self, f: FuncInfo) -> bool:
+        """f (or a callee) computes per-token losses (cross-entropy, log-probabilities)."""
+        def direct(g):
+            return any(e.kind == "ce" or (e.kind == "call" and e.data["name"] in ("log_softmax", "log", "log2")) for e in g.events)
+        return self._transitive(f, direct)
+
+    def writes_tables(self, f: FuncInfo, label: str | None = None) -> bool:
+        """f (or a callee) writes a hashed table (a count cache), optionally keyed by `label` data."""
+        return self._transitive(f, lambda g: any(e.kind == "write" and (label is None or label in e.data["key"] | e.data["value"]) for e in g.events))
+
+    def line(self, n: int) -> str:
+        return self.lines[n - 1].strip() if 0 < n <= len(self.lines) else ""
+
+
+def call_arg_names(ev: Event) -> set[str]:
+    """Plain names passed to a call (positional, keyword, and the receiver of a method)."""
+    node: ast.Call = ev.node
+    out = set()
+    for a in list(node.args) + [k.value for k in node.keywords]:
+        d = lb.dotted(a)
+        if d:
+            out.add(d)
+    if isinstance(node.func, ast.Attribute):
+        d = lb.dotted(node.func.value)
+        if d:
+            out.add(d)
+    return out

@@ -1,0 +1,148 @@
+"""Audit driver: files -> unpacked sources -> per-file facts (cached) -> findings.
+
+Per-file facts are independent of the launch profile: they hold rule findings with
+their guards, plus what reachability needs (function parameters, simple definitions,
+call sites with guards). They are cached as JSON by content hash, and computed in a
+process pool over two workers.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+
+from harness.atomic import atomic_write_text
+
+from auditors import labels as lb
+from auditors.unpack import unpack_all
+
+CODE_SUFFIXES = {".py"}
+SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".hypothesis", ".pytest_cache"}
+WORKERS = 2
+
+
+def engine_version() -> str:
+    """Hash of the auditor's own code: a rule change invalidates the cache."""
+    h = hashlib.sha256()
+    root = Path(__file__).parent
+    for p in sorted(root.rglob("*.py")):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("PGOLF_AUDIT_CACHE", Path.home() / ".cache" / "pgolf-audit"))
+
+
+def analyze_source(source: str) -> dict:
+    """Facts of one module (see module docstring). Never executes the source."""
+    from auditors.analysis import ModuleFlow
+    from auditors.rules import all_rules
+
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError) as e:
+        return {"parse_error": f"{type(e).__name__}: {e}", "functions": {}, "calls": {}, "class_defs": {},
+                "entry": False, "env_sets": {}, "findings": []}
+    m = ModuleFlow(source, tree)
+    findings = []
+    for rule in all_rules():
+        findings.extend(asdict(f) for f in rule.check(m))
+    return {"parse_error": None, **_reach_facts(m, tree), "findings": findings}
+
+
+def _reach_facts(m, tree) -> dict:
+    functions = {q: {"params": f.params, "is_method": f.is_method, "defs": f.defs} for q, f in m.functions.items()}
+    calls: dict[str, list] = {}
+    for f in m.functions.values():
+        for ev in f.events:
+            if ev.kind != "call":
+                continue
+            node: ast.Call = ev.node
+            site = {"caller": f.qualname, "line": node.lineno, "method": isinstance(node.func, ast.Attribute),
+                    "args": [ast.unparse(a) for a in node.args],
+                    "kwargs": {k.arg: ast.unparse(k.value) for k in node.keywords if k.arg},
+                    "guards": [list(g) for g in ev.ctx.guards]}
+            calls.setdefault(ev.data["name"], []).append(site)
+            for a in node.args:  # functions passed as values are called by the receiver
+                if isinstance(a, ast.Name) and a.id in m.by_name:
+                    calls.setdefault(a.id, []).append(site)
+    entry = any(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) or isinstance(s, ast.If) for s in tree.body)
+    env_sets = {}
+    for ev in m.functions["<module>"].events:
+        if ev.kind == "call" and lb.dotted(ev.node.func) in ("os.environ.setdefault",) and len(ev.node.args) == 2:
+            k, v = ev.node.args
+            if isinstance(k, ast.Constant) and isinstance(v, ast.Constant):
+                env_sets[str(k.value)] = str(v.value)
+    return {"functions": functions, "calls": calls, "class_defs": m.class_defs, "entry": entry, "env_sets": env_sets}
+
+
+def _cached_analyze(args) -> dict:
+    source, key, use_cache = args
+    path = cache_dir() / key[:2] / f"{key}.json"
+    if use_cache and path.exists():
+        try:
+            return json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            pass
+    facts = analyze_source(source)
+    if use_cache:
+        try:
+            atomic_write_text(path, json.dumps(facts))
+        except OSError:
+            pass
+    return facts
+
+
+def collect_code(root: Path) -> list[Path]:
+    if root.is_file():
+        return [root]
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        out.extend(Path(dirpath) / f for f in sorted(filenames) if Path(f).suffix in CODE_SUFFIXES)
+    return out
+
+
+def units(files: list[Path], root: Path) -> list[tuple[str, str, dict]]:
+    """[(display path, source, env set by the wrapper)] including unpacked layers."""
+    out = []
+    for p in files:
+        try:
+            source = p.read_bytes().decode("utf-8", errors="replace")
+        except OSError:
+            continue
+        name = p.name if root.is_file() else str(p.relative_to(root))
+        out.append((name, source, {}))
+        for label, payload in unpack_all(name, source):
+            out.append((label, payload, {}))
+    return out
+
+
+def analyze_units(items: list[tuple[str, str, dict]], use_cache: bool = True, progress: bool = False) -> list[dict]:
+    """Facts for each unit, in order; cache misses analysed in parallel."""
+    version = engine_version()
+    jobs = [(src, hashlib.sha256(version.encode() + src.encode("utf-8", "replace")).hexdigest(), use_cache) for _, src, _ in items]
+    unique: dict[str, tuple] = {}
+    for j in jobs:
+        unique.setdefault(j[1], j)
+    todo = list(unique.values())
+    results: dict[str, dict] = {}
+    if len(todo) <= 1:
+        for j in todo:
+            results[j[1]] = _cached_analyze(j)
+    else:
+        with ProcessPoolExecutor(max_workers=WORKERS) as pool:
+            it = pool.map(_cached_analyze, todo, chunksize=1)
+            if progress:
+                from tqdm import tqdm
+                it = tqdm(it, total=len(todo), desc="audit", unit="file")
+            for j, facts in zip(todo, it):
+                results[j[1]] = facts
+    return [results[j[1]] for j in jobs]

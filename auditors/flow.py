@@ -1,0 +1,336 @@
+"""Data-flow pass over one module: label propagation with guards, per function.
+
+Every function (and the module body as "<module>") is walked statement by statement,
+twice, so values assigned late in a loop reach uses early in it. Labels (see
+`auditors.labels`) flow through names, attributes, subscripts, arithmetic and calls;
+parameters receive the union of their call sites' argument labels and calls to known
+functions return the callee's return labels, iterated to a fixpoint over the module.
+What rules need is recorded as `Event`s with the guards (enclosing `if` tests and
+early exits), loop nesting and `no_grad` context in force where they happen.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from auditors import labels as lb
+from auditors.labels import EMPTY
+
+KEYS = frozenset({"HASH", "EXTKEY"})
+EXIT = (ast.Return, ast.Raise, ast.Continue, ast.Break)
+NOGRAD = {"no_grad", "inference_mode"}
+WRITE_METHODS = {"index_add_", "scatter_add_", "put_", "index_put_", "scatter_"}
+ROUNDS = 4
+
+
+@dataclass
+class Ctx:
+    guards: tuple = ()
+    loops: tuple = ()  # enclosing loop statements, outermost first
+    nograd: bool = False
+    stmt: ast.stmt | None = None
+
+
+@dataclass
+class Event:
+    kind: str  # read | write | call | backward | ce
+    node: ast.AST
+    ctx: Ctx
+    data: dict = field(default_factory=dict)
+
+    @property
+    def line(self) -> int:
+        return self.node.lineno
+
+
+class FuncInfo:
+    def __init__(self, qualname: str, node, parent: "FuncInfo | None", module: "ModuleFlow"):
+        self.qualname, self.node, self.parent, self.module = qualname, node, parent, module
+        self.name = qualname.rsplit(".", 1)[-1]
+        args = node.args if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+        self.params = [a.arg for a in (args.posonlyargs + args.args + args.kwonlyargs)] if args else []
+        self.is_method = bool(self.params) and self.params[0] in ("self", "cls")
+        self.param_labels: dict[str, frozenset] = {}
+        self.env: dict[str, frozenset] = {}
+        self.events: list[Event] = []
+        self.ret: frozenset = EMPTY
+        self.ret_elems: list[frozenset] | None = None
+        self.defs: dict[str, str] = {}
+
+    @property
+    def body(self):
+        if self.qualname == "<module>":
+            return [s for s in self.node.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+        return self.node.body
+
+    def lookup(self, name: str) -> frozenset:
+        f = self
+        while f is not None:
+            if name in f.env:
+                return f.env[name]
+            if name in f.param_labels:
+                return f.param_labels[name]
+            f = f.parent
+        mod = self.module.functions.get("<module>")
+        return mod.env.get(name, EMPTY) if mod is not None else EMPTY
+
+    # ---- statements -------------------------------------------------------------
+    def run(self) -> None:
+        for _ in range(2):
+            self.events = []
+            self.block(self.body, Ctx())
+
+    def block(self, stmts, ctx: Ctx) -> None:
+        guards = ctx.guards
+        for st in stmts:
+            self.stmt(st, Ctx(guards, ctx.loops, ctx.nograd, st))
+            if isinstance(st, ast.If) and not st.orelse and st.body and isinstance(st.body[-1], EXIT):
+                guards = guards + ((ast.unparse(st.test), False),)
+
+    def stmt(self, st, ctx: Ctx) -> None:
+        self.ctx = ctx
+        if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            return
+        if isinstance(st, ast.Assign):
+            v = self.L(st.value)
+            for t in st.targets:
+                self.assign(t, v, st.value)
+        elif isinstance(st, ast.AnnAssign) and st.value is not None:
+            self.assign(st.target, self.L(st.value), st.value)
+        elif isinstance(st, ast.AugAssign):
+            v = self.L(st.value)
+            if isinstance(st.op, ast.BitXor) and lb.is_product(st.value):
+                v = v | {"HASH"}
+            if isinstance(st.op, ast.Mult) and "HASH" in self.L(st.target):
+                v = v | {"HASH"}
+            self.assign(st.target, (v - {"EXTKEY"}) | (self.L(st.target) if isinstance(st.target, ast.Name) else EMPTY), st.value, aug=True)
+        elif isinstance(st, ast.Expr):
+            self.L(st.value)
+        elif isinstance(st, ast.Return) and st.value is not None:
+            v = self.L(st.value)
+            self.ret = self.ret | v
+            if isinstance(st.value, ast.Tuple):
+                elems = [self.L(e) for e in st.value.elts]
+                if self.ret_elems is None or len(self.ret_elems) != len(elems):
+                    self.ret_elems = elems
+                else:
+                    self.ret_elems = [a | b for a, b in zip(self.ret_elems, elems)]
+        elif isinstance(st, ast.If):
+            self.L(st.test)
+            src = ast.unparse(st.test)
+            self.block(st.body, Ctx(ctx.guards + ((src, True),), ctx.loops, ctx.nograd))
+            self.block(st.orelse, Ctx(ctx.guards + ((src, False),), ctx.loops, ctx.nograd))
+        elif isinstance(st, ast.While):
+            self.L(st.test)
+            g = ctx.guards if isinstance(st.test, ast.Constant) else ctx.guards + ((ast.unparse(st.test), True),)
+            self.block(st.body, Ctx(g, ctx.loops + (st,), ctx.nograd))
+            self.block(st.orelse, ctx)
+        elif isinstance(st, (ast.For, ast.AsyncFor)):
+            self.assign_iter(st.target, st.iter)
+            self.block(st.body, Ctx(ctx.guards, ctx.loops + (st,), ctx.nograd))
+            self.block(st.orelse, ctx)
+        elif isinstance(st, (ast.With, ast.AsyncWith)):
+            nograd = ctx.nograd
+            for item in st.items:
+                self.L(item.context_expr)
+                if isinstance(item.context_expr, ast.Call) and lb.call_name(item.context_expr.func) in NOGRAD:
+                    nograd = True
+                if item.optional_vars is not None:
+                    self.assign(item.optional_vars, self.L(item.context_expr), item.context_expr)
+            self.block(st.body, Ctx(ctx.guards, ctx.loops, nograd))
+        elif isinstance(st, ast.Try) or type(st).__name__ == "TryStar":
+            self.block(st.body, ctx)
+            for h in st.handlers:
+                self.block(h.body, ctx)
+            self.block(st.orelse, ctx)
+            self.block(st.finalbody, ctx)
+        elif isinstance(st, ast.Assert):
+            self.L(st.test)
+
+    def assign_iter(self, target, it) -> None:
+        if isinstance(it, ast.Call) and lb.call_name(it.func) in ("zip", "enumerate") and isinstance(target, ast.Tuple):
+            parts = [EMPTY] + [self.L(a) for a in it.args] if lb.call_name(it.func) == "enumerate" else [self.L(a) for a in it.args]
+            if len(parts) == len(target.elts):
+                for t, v in zip(target.elts, parts):
+                    self.assign(t, v, None)
+                return
+        v = self.L(it)
+        self.assign(target, v - {"CAND"} if isinstance(it, ast.Call) and lb.call_name(it.func) == "range" else v, it)
+
+    def assign(self, target, v: frozenset, value, aug: bool = False) -> None:
+        if isinstance(target, ast.Name):
+            if isinstance(value, ast.BinOp) and any(isinstance(o, ast.Name) and o.id == target.id for o in (value.left, value.right)):
+                v = v - {"EXTKEY"}  # `h = h ^ (tok * P)` accumulates a context hash
+            self.env[target.id] = self.env.get(target.id, EMPTY) | v
+            if value is not None and target.id not in self.defs:
+                self.defs[target.id] = ast.unparse(value)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            elems = None
+            if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
+                elems = [self.L(e) for e in value.elts]
+            elif isinstance(value, ast.Call):
+                callee = self.module.resolve(value.func)
+                if callee is not None and callee.ret_elems and len(callee.ret_elems) == len(target.elts):
+                    elems = callee.ret_elems
+            for i, t in enumerate(target.elts):
+                self.assign(t, elems[i] if elems else v, None)
+        elif isinstance(target, ast.Starred):
+            self.assign(target.value, v, None)
+        elif isinstance(target, ast.Subscript):
+            key = self.L(target.slice)
+            base = lb.dotted(target.value) or lb.dotted(_root(target.value))
+            if key & KEYS:
+                self.events.append(Event("write", target, self.ctx, {"key": key, "value": v, "table": ast.unparse(target.value)}))
+            if base:
+                self.env[base] = self.env.get(base, EMPTY) | (v - KEYS - {"POS1"})
+        elif isinstance(target, ast.Attribute):
+            d = lb.dotted(target)
+            if d:
+                self.env[d] = self.env.get(d, EMPTY) | v
+                if d.startswith("self."):
+                    self.module.attr_labels[target.attr] = self.module.attr_labels.get(target.attr, EMPTY) | v
+
+    # ---- expressions ------------------------------------------------------------
+    def L(self, e) -> frozenset:  # noqa: C901 - one dispatch over expression kinds
+        if e is None:
+            return EMPTY
+        if isinstance(e, ast.Constant):
+            return lb.split_labels(e.value) if isinstance(e.value, str) else EMPTY
+        if isinstance(e, ast.Name):
+            return self.lookup(e.id)
+        if isinstance(e, ast.Attribute):
+            d = lb.dotted(e)
+            if d is not None and (d in self.env or (self.parent and self.parent.lookup(d))):
+                return self.lookup(d)
+            return self.L(e.value) | self.module.attr_labels.get(e.attr, EMPTY)
+        if isinstance(e, ast.Subscript):
+            return self.subscript(e)
+        if isinstance(e, ast.BinOp):
+            return self.binop(e)
+        if isinstance(e, ast.UnaryOp):
+            return self.L(e.operand)
+        if isinstance(e, ast.BoolOp):
+            return _union(self.L(v) for v in e.values)
+        if isinstance(e, ast.Compare):
+            return _union([self.L(e.left)] + [self.L(c) for c in e.comparators]) - KEYS - {"POS1", "CAND"}
+        if isinstance(e, ast.IfExp):
+            self.L(e.test)
+            return self.L(e.body) | self.L(e.orelse)
+        if isinstance(e, ast.Call):
+            return self.call(e)
+        if isinstance(e, (ast.Tuple, ast.List, ast.Set)):
+            return _union(self.L(x) for x in e.elts)
+        if isinstance(e, ast.Dict):
+            return _union(self.L(x) for x in e.values)
+        if isinstance(e, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+            for g in e.generators:
+                self.assign_iter(g.target, g.iter)
+            elt = e.elt if not isinstance(e, ast.DictComp) else e.value
+            return self.L(elt)
+        if isinstance(e, ast.Starred):
+            return self.L(e.value)
+        if isinstance(e, ast.NamedExpr):
+            v = self.L(e.value)
+            self.assign(e.target, v, e.value)
+            return v
+        if isinstance(e, ast.Slice):
+            return self.L(e.lower) | self.L(e.upper) | self.L(e.step)
+        if isinstance(e, ast.JoinedStr):
+            return _union(self.L(v) for v in e.values) & {"VAL", "TRAIN"}
+        if isinstance(e, ast.FormattedValue):
+            return self.L(e.value)
+        return EMPTY
+
+    def subscript(self, e: ast.Subscript) -> frozenset:
+        base, idx = self.L(e.value), self.L(e.slice)
+        if lb.shifted_slice(e.slice):
+            return (base - KEYS - {"CAND", "POS1"}) | {"TGT"}
+        if idx & KEYS and "CAND" not in idx and isinstance(e.ctx, ast.Load):
+            target_keyed = "EXTKEY" in idx or "TGT" in idx
+            self.events.append(Event("read", e, self.ctx, {"key": idx, "table": ast.unparse(e.value), "target_keyed": target_keyed}))
+            return (base - KEYS) | {"TCNT" if target_keyed else "CNT"} | (idx & {"VAL", "TRAIN"})
+        out = base | (idx & {"TGT", "VAL", "TRAIN"})
+        if "POS1" in idx and "POS1" not in base:
+            out = out | {"TGT"}
+        if "DIST" in base and "TGT" in idx:
+            out = out | {"TGTP"}
+        return out
+
+    def binop(self, e: ast.BinOp) -> frozenset:
+        left, right = self.L(e.left), self.L(e.right)
+        both = left | right
+        out = both - KEYS - {"POS1"}
+        op = e.op
+        if isinstance(op, (ast.BitXor, ast.Add)):
+            prod_l, prod_r = lb.is_product(e.left), lb.is_product(e.right)
+            if isinstance(op, ast.BitXor) and (prod_l or prod_r or "HASH" in both):
+                out |= {"HASH"}
+            if isinstance(op, ast.Add) and ("HASH" in both or (prod_l and prod_r)):
+                out |= {"HASH"}
+            ext_r = "HASH" in left and (prod_r or isinstance(op, ast.Add)) and not (right & {"CAND", "HASH"}) and not isinstance(e.right, ast.Constant)
+            ext_l = "HASH" in right and (prod_l or isinstance(op, ast.Add)) and not (left & {"CAND", "HASH"}) and not isinstance(e.left, ast.Constant)
+            if ext_r or ext_l or "EXTKEY" in both:
+                out |= {"EXTKEY", "HASH"}
+        elif isinstance(op, (ast.BitAnd, ast.Mod, ast.RShift, ast.FloorDiv)):
+            out |= left & KEYS
+        elif isinstance(op, (ast.Mult, ast.LShift)):
+            out |= both & {"HASH"}
+        return out
+
+    def call(self, e: ast.Call) -> frozenset:
+        name = lb.call_name(e.func)
+        recv = self.L(e.func.value) if isinstance(e.func, ast.Attribute) else EMPTY
+        args = [self.L(a) for a in e.args]
+        kws = {k.arg: self.L(k.value) for k in e.keywords}
+        every = _union(args + list(kws.values()))
+        callee = self.module.resolve(e.func)
+        self.events.append(Event("call", e, self.ctx, {"name": name, "args": args, "kws": kws, "recv": recv,
+                                                       "callee": callee.qualname if callee else None}))
+        data = every & {"VAL", "TRAIN"}
+        if name == "backward" and isinstance(e.func, ast.Attribute):
+            self.events.append(Event("backward", e, self.ctx, {"loss": recv}))
+        if name == "grad" and args and lb.dotted(e.func) in ("torch.autograd.grad", "autograd.grad"):
+            self.events.append(Event("backward", e, self.ctx, {"loss": args[0]}))
+        if name in WRITE_METHODS and args and len(args) >= 2 and (args[1] | args[0]) & KEYS:
+            self.events.append(Event("write", e, self.ctx, {"key": args[1] | args[0], "value": every, "table": ast.unparse(e.func.value)}))
+        if name == "at" and lb.dotted(e.func) and lb.dotted(e.func).endswith("add.at") and len(args) >= 2:
+            self.events.append(Event("write", e, self.ctx, {"key": args[1], "value": every, "table": ast.unparse(e.args[0])}))
+        if name in lb.CE_FUNCS:
+            self.events.append(Event("ce", e, self.ctx, {}))
+            return frozenset({"TGTP"}) | data
+        if name in lb.DIST_FUNCS:
+            return frozenset({"DIST"}) | data | (every & {"TGTP"})
+        if name == "gather":
+            idx = kws.get("index", args[-1] if args else EMPTY)
+            src = recv if isinstance(e.func, ast.Attribute) and len(args) <= 2 else (args[0] if args else EMPTY)
+            if "TGT" in idx:
+                return frozenset({"TGTP"}) | data
+            return src | idx
+        if name in lb.RANGE_FUNCS:
+            if len(e.args) >= 2 and lb.plus_one(e.args[0]) and lb.plus_one(e.args[1]):
+                return frozenset({"POS1"})
+            return frozenset({"CAND"}) if len(e.args) <= 1 or not lb.plus_one(e.args[0]) else frozenset({"POS1"})
+        if name == "hash" and isinstance(e.func, ast.Name):
+            return frozenset({"HASH"}) | (every - KEYS)
+        if callee is not None:
+            return callee.ret
+        if isinstance(e.func, ast.Attribute) and name in lb.PASS_METHODS:
+            return recv | (every - {"CAND"})
+        out = (every | recv) - KEYS - {"POS1"}
+        if "TGT" in every:
+            out = out | {"TGTP"}
+        return out
+
+
+def _root(node):
+    while isinstance(node, ast.Subscript):
+        node = node.value
+    return node
+
+
+def _union(items) -> frozenset:
+    out = EMPTY
+    for x in items:
+        out = out | x
+    return out

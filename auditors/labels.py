@@ -1,0 +1,99 @@
+"""Abstract values for the data-flow pass: which kinds of data an expression carries.
+
+A label set says where a value came from, not what it is called, so aliasing, helper
+functions and torch-vs-numpy spellings do not matter:
+
+VAL / TRAIN  read from validation / training shards (a file pattern naming the split)
+TGT          the realized target token(s) of a scored position
+POS1         positions shifted one ahead of a context (`arange(a + 1, b + 1)`): tokens
+             read at them are targets
+TGTP         the model's probability / loss of the realized target (cross-entropy,
+             `gather` of a distribution at the target)
+DIST         a full predictive distribution (softmax / log_softmax / logits)
+HASH         a multiplicative hash of tokens (`h ^= tok * prime`, `% buckets`)
+EXTKEY       a hash extended by one more token: `ctx_hash ^ (tok * prime)`
+CAND         a candidate range over the vocabulary (`arange(V)`): reading every
+             candidate is how a legal, normalizable table lookup looks
+CNT / TCNT   a value read from a hashed table with a context key / with a key that
+             contains the target
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+EMPTY: frozenset = frozenset()
+_SPLIT_RE = {
+    "VAL": re.compile(r"(^|[_/\-.*])val(id(ation)?)?([_\-.*/]|$)", re.I),
+    "TRAIN": re.compile(r"(^|[_/\-.*])train([_\-.*/]|$)", re.I),
+}
+# Methods that return the same data in another dtype, device or shape.
+PASS_METHODS = {
+    "astype", "to", "long", "int", "float", "double", "half", "bfloat16", "reshape", "view",
+    "flatten", "ravel", "cpu", "cuda", "numpy", "clone", "copy", "contiguous", "squeeze",
+    "unsqueeze", "detach", "item", "tolist", "expand", "expand_as", "view_as", "t", "T",
+    "transpose", "permute", "pin_memory", "type", "clamp", "clip", "clamp_min", "clamp_max",
+    "sum", "mean", "exp", "neg", "log", "abs", "sqrt", "pow", "max", "min",
+}
+CE_FUNCS = {"cross_entropy", "nll_loss", "binary_cross_entropy"}
+DIST_FUNCS = {"softmax", "log_softmax", "logsumexp"}
+RANGE_FUNCS = {"arange", "range"}
+
+
+def split_labels(text: str) -> frozenset:
+    """VAL/TRAIN for string constants that name a data split (file patterns, split names)."""
+    if len(text) > 300:
+        return EMPTY
+    return frozenset(k for k, rx in _SPLIT_RE.items() if rx.search(text))
+
+
+def call_name(func: ast.expr) -> str:
+    """Last component of a called name: `F.cross_entropy` -> cross_entropy."""
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    if isinstance(func, ast.Name):
+        return func.id
+    return ""
+
+
+def dotted(node: ast.expr) -> str | None:
+    """`self.a.b` -> "self.a.b"; None for anything that is not a plain dotted name."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def is_product(node: ast.expr) -> bool:
+    """`a * b`, possibly wrapped in a dtype cast: the term of a multiplicative hash."""
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in PASS_METHODS:
+        node = node.func.value
+    return isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.LShift))
+
+
+def product_factors(node: ast.expr) -> list[ast.expr]:
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in PASS_METHODS:
+        node = node.func.value
+    return [node.left, node.right] if isinstance(node, ast.BinOp) else [node]
+
+
+def shifted_slice(index: ast.expr) -> bool:
+    """`[1:]`, `[s + 1 : e + 1]`, `[..., 1:]`: the targets of a next-token window."""
+    items = index.elts if isinstance(index, ast.Tuple) else [index]
+    for it in items:
+        if isinstance(it, ast.Slice) and it.lower is not None:
+            lo = it.lower
+            if isinstance(lo, ast.Constant) and lo.value == 1:
+                return True
+            if isinstance(lo, ast.BinOp) and isinstance(lo.op, ast.Add) and isinstance(lo.right, ast.Constant) and lo.right.value == 1:
+                return True
+    return False
+
+
+def plus_one(node: ast.expr | None) -> bool:
+    return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and isinstance(node.right, ast.Constant) and node.right.value == 1

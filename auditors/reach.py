@@ -1,0 +1,272 @@
+"""Reachability: evaluate the guards around a finding under a launch profile.
+
+Guards are kept as source text (cache-friendly) and evaluated here with a tiny
+three-valued interpreter over `ast`: environment reads with their defaults
+(`os.environ.get`, `os.getenv`, `os.environ[...]`, wrapped in int/float/bool/str),
+names bound to such reads in the function, its callers (through parameters), the
+module or a Hyperparameters-style class (`args.x`, `self.x`, `h.x`), and the world
+size (`WORLD_SIZE`, `dist.get_world_size()`). Nothing from the audited code runs.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+
+PROFILES = {"official": {"WORLD_SIZE": "8", "RANK": "0", "LOCAL_RANK": "0"},
+            "single-gpu": {"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0"}}
+
+
+class Unknown(Exception):
+    """The value cannot be decided statically."""
+
+
+_CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+        ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
+        ast.Is: operator.is_, ast.IsNot: operator.is_not}
+_BIN = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+        ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+_CASTS = {"int": int, "float": float, "bool": bool, "str": str, "len": len, "abs": abs, "max": max, "min": min}
+_STR_METHODS = {"lower", "upper", "strip", "lstrip", "rstrip", "startswith", "endswith", "split", "isdigit"}
+
+
+class Scope:
+    """Where names in a guard are looked up: a function's facts and its callers."""
+
+    def __init__(self, facts: dict, func: str, env: dict, depth: int = 0):
+        self.facts, self.func, self.env, self.depth = facts, func, env, depth
+
+    def define(self, name: str) -> str | None:
+        funcs = self.facts["functions"]
+        f = funcs.get(self.func)
+        q = self.func
+        while f is not None:  # the function, then enclosing functions (closures)
+            if name in f["defs"]:
+                return f["defs"][name]
+            q = q.rsplit(".", 1)[0] if "." in q else None
+            f = funcs.get(q) if q else None
+        return None
+
+
+class Evaluator:
+    def __init__(self, facts: dict, env: dict):
+        self.facts, self.env = facts, env
+        self.touched: dict[str, str] = {}  # env keys a guard depended on -> how
+
+    def guard(self, src: str, func: str) -> bool | None:
+        try:
+            return bool(self.value(ast.parse(src, mode="eval").body, Scope(self.facts, func, self.env)))
+        except (Unknown, SyntaxError, TypeError, ValueError, ZeroDivisionError, AttributeError, RecursionError):
+            return None
+
+    def value(self, n, scope: Scope):  # noqa: C901 - one dispatch over expression kinds
+        if scope.depth > 12:
+            raise Unknown
+        if isinstance(n, ast.Constant):
+            return n.value
+        if isinstance(n, ast.Name):
+            return self.name(n.id, scope)
+        if isinstance(n, ast.Attribute):
+            base = n.value
+            if isinstance(base, ast.Name) and base.id == "os" and n.attr == "environ":
+                return self.env
+            if isinstance(base, ast.Name) and n.attr in self.facts["class_defs"]:
+                return self.source(self.facts["class_defs"][n.attr], Scope(self.facts, "<module>", self.env, scope.depth + 1))
+            raise Unknown
+        if isinstance(n, ast.UnaryOp):
+            v = self.value(n.operand, scope)
+            return {ast.Not: operator.not_, ast.USub: operator.neg, ast.UAdd: operator.pos}[type(n.op)](v)
+        if isinstance(n, ast.BoolOp):
+            return self.boolop(n, scope)
+        if isinstance(n, ast.Compare):
+            left = self.value(n.left, scope)
+            for op, c in zip(n.ops, n.comparators):
+                right = self.value(c, scope)
+                if not _CMP[type(op)](left, right):
+                    return False
+                left = right
+            return True
+        if isinstance(n, ast.BinOp) and type(n.op) in _BIN:
+            return _BIN[type(n.op)](self.value(n.left, scope), self.value(n.right, scope))
+        if isinstance(n, ast.IfExp):
+            return self.value(n.body, scope) if self.value(n.test, scope) else self.value(n.orelse, scope)
+        if isinstance(n, (ast.Tuple, ast.List, ast.Set)):
+            return tuple(self.value(e, scope) for e in n.elts)
+        if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Attribute) and n.value.attr == "environ":
+            key = self.value(n.slice, scope)
+            self.touched.setdefault(key, f"{key} (required)")
+            if key in self.env:
+                return self.env[key]
+            raise Unknown
+        if isinstance(n, ast.Call):
+            return self.call(n, scope)
+        raise Unknown
+
+    def boolop(self, n: ast.BoolOp, scope):
+        unknown = False
+        for v in n.values:
+            try:
+                r = self.value(v, scope)
+            except Unknown:
+                unknown = True
+                continue
+            if isinstance(n.op, ast.And) and not r:
+                return r
+            if isinstance(n.op, ast.Or) and r:
+                return r
+        if unknown:
+            raise Unknown
+        return isinstance(n.op, ast.And)
+
+    def call(self, n: ast.Call, scope):
+        f = n.func
+        dotted = ast.unparse(f)
+        if dotted in ("os.environ.get", "os.getenv", "environ.get", "getenv"):
+            key = self.value(n.args[0], scope)
+            if key in self.env:
+                self.touched.setdefault(key, f"{key}={self.env[key]}")
+                return self.env[key]
+            default_src = ast.unparse(n.args[1]) if len(n.args) > 1 else "unset"
+            self.touched.setdefault(key, f"{key} default {default_src}")
+            if len(n.args) > 1:
+                return self.value(n.args[1], scope)
+            default = next((k.value for k in n.keywords if k.arg == "default"), None)
+            return self.value(default, scope) if default is not None else None
+        if dotted.endswith("get_world_size") or dotted.endswith("device_count"):
+            self.touched.setdefault("WORLD_SIZE", f"world_size={self.env.get('WORLD_SIZE', '1')}")
+            return int(self.env.get("WORLD_SIZE", "1"))
+        if dotted.endswith("is_initialized") or dotted.endswith("is_available"):
+            return int(self.env.get("WORLD_SIZE", "1")) > 1 if dotted.endswith("is_initialized") else True
+        if dotted.endswith("get_rank"):
+            return int(self.env.get("RANK", "0"))
+        if isinstance(f, ast.Name) and f.id in _CASTS:
+            return _CASTS[f.id](*[self.value(a, scope) for a in n.args])
+        if isinstance(f, ast.Attribute) and f.attr in _STR_METHODS:
+            base = self.value(f.value, scope)
+            if isinstance(base, str):
+                return getattr(base, f.attr)(*[self.value(a, scope) for a in n.args])
+        raise Unknown
+
+    def source(self, src: str, scope: Scope):
+        return self.value(ast.parse(src, mode="eval").body, scope)
+
+    def name(self, name: str, scope: Scope):
+        if name in ("True", "False", "None"):
+            return {"True": True, "False": False, "None": None}[name]
+        if name == "__name__":
+            return "__main__"
+        src = scope.define(name)
+        if src is not None:
+            return self.source(src, Scope(self.facts, scope.func, self.env, scope.depth + 1))
+        for caller_func, arg_src in self.param_sources(scope.func, name):
+            return self.source(arg_src, Scope(self.facts, caller_func, self.env, scope.depth + 1))
+        module = self.facts["functions"].get("<module>", {"defs": {}})
+        if name in module["defs"] and scope.func != "<module>":
+            return self.source(module["defs"][name], Scope(self.facts, "<module>", self.env, scope.depth + 1))
+        if name.lower() == "world_size" or name.lower() == "ws":
+            self.touched.setdefault("WORLD_SIZE", f"world_size={self.env.get('WORLD_SIZE', '1')}")
+            return int(self.env.get("WORLD_SIZE", "1"))
+        raise Unknown
+
+    def param_sources(self, func: str, name: str):
+        """(caller, argument source) for the parameter `name` of `func`, first call site only."""
+        info = self.facts["functions"].get(func)
+        if not info or name not in info["params"]:
+            return []
+        idx = info["params"].index(name)
+        for site in self.facts["calls"].get(func.rsplit(".", 1)[-1], []):
+            if name in site["kwargs"]:
+                return [(site["caller"], site["kwargs"][name])]
+            pos = idx - (1 if info["is_method"] and site["method"] else 0)
+            if 0 <= pos < len(site["args"]):
+                return [(site["caller"], site["args"][pos])]
+        return []
+
+
+class Resolver:
+    """Reachability of findings in one file's facts under one environment."""
+
+    def __init__(self, facts: dict, env: dict, foreign_callers: set[str] = frozenset()):
+        self.facts, self.env, self.foreign = facts, env, foreign_callers
+        self.memo: dict[str, tuple[str, str | None]] = {}
+
+    def guards(self, guards, func: str) -> tuple[str, str | None]:
+        status, cond = "active", None
+        for src, polarity in guards:
+            ev = Evaluator(self.facts, self.env)
+            v = ev.guard(src, func)
+            if v is None and not ev.touched:
+                continue  # data-dependent (`if seg_len <= 0: continue`): no launch setting decides it
+            if v is None:
+                status, cond = ("unknown", cond or _describe(src, polarity, ev)) if status == "active" else (status, cond)
+                continue
+            if bool(v) != bool(polarity):
+                return "dormant", _describe(src, polarity, ev)
+        return status, cond
+
+    def function(self, func: str, stack: tuple = ()) -> tuple[str, str | None]:
+        if func == "<module>":
+            return "active", None
+        if func in self.memo:
+            return self.memo[func]
+        if func in stack or len(stack) > 12:
+            return "unknown", "recursive call chain"
+        name = func.rsplit(".", 1)[-1]
+        sites = self.facts["calls"].get(name, [])
+        info = self.facts["functions"].get(func, {})
+        if not sites:
+            outer = func.rsplit(".", 1)[0] if "." in func else None
+            if info.get("is_method") and (name in ("forward", "__call__") or name.startswith("__")):
+                result = ("active", None)
+            elif name in self.foreign:
+                result = ("active", None)
+            elif outer and outer in self.facts["functions"] and not info.get("is_method"):
+                result = self.function(outer, stack + (func,))
+            elif self.facts["entry"]:
+                result = ("dormant", f"{name}() is never called")
+            else:
+                result = ("unknown", f"{name}() is not called in this file")
+            self.memo[func] = result
+            return result
+        best = None
+        for site in sites:
+            if site["caller"] == func:
+                continue
+            st, cond = self.guards(site["guards"], site["caller"])
+            if st != "dormant":
+                up, upcond = self.function(site["caller"], stack + (func,))
+                st, cond = _and(st, cond, up, upcond)
+            best = _or(best, (st, cond))
+            if best[0] == "active":
+                break
+        result = best or ("unknown", "only recursive calls")
+        self.memo[func] = result
+        return result
+
+    def finding(self, raw: dict) -> tuple[str, str | None]:
+        st, cond = self.guards(raw["guards"], raw["function"])
+        if st == "dormant":
+            return st, cond
+        up, upcond = self.function(raw["function"])
+        return _and(st, cond, up, upcond)
+
+
+def _and(a, acond, b, bcond):
+    order = {"dormant": 0, "unknown": 1, "active": 2}
+    if order[a] <= order[b]:
+        return a, acond if a != "active" else None
+    return b, bcond
+
+
+def _or(best, cand):
+    order = {"dormant": 0, "unknown": 1, "active": 2}
+    if best is None or order[cand[0]] > order[best[0]]:
+        return cand
+    return best
+
+
+def _describe(src: str, polarity: bool, ev: Evaluator) -> str:
+    need = src if polarity else f"not ({src})"
+    if ev.touched:
+        return f"{need}  [{'; '.join(ev.touched.values())}]"
+    return need

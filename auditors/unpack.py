@@ -1,0 +1,190 @@
+"""Unpack packed code: `exec(lzma.decompress(base64.b85decode(b"...")))` and friends.
+
+Records often ship `train_gpt.py` as a compressed blob that is executed at import
+(RULES.md §11 "Packed code"; #1413, #1758). The auditor must read what runs, so the
+argument of every `exec`/`eval`/`compile` call is *evaluated* when, and only when, it
+is a chain of known pure decoders applied to literals (or to names bound to literals).
+Nothing from the file is ever executed: the decoders below are the only callables.
+"""
+
+from __future__ import annotations
+
+import ast
+import base64
+import bz2
+import gzip
+import lzma
+import zlib
+
+MAX_DEPTH = 4
+MAX_OUTPUT = 64 * 1024 * 1024  # bytes a single decode may produce (zip bombs)
+
+# (module, function) -> pure decoder
+_DECODERS = {
+    ("lzma", "decompress"): lzma.decompress,
+    ("zlib", "decompress"): zlib.decompress,
+    ("gzip", "decompress"): gzip.decompress,
+    ("bz2", "decompress"): bz2.decompress,
+    ("base64", "b64decode"): base64.b64decode,
+    ("base64", "b85decode"): base64.b85decode,
+    ("base64", "a85decode"): base64.a85decode,
+    ("base64", "b32decode"): base64.b32decode,
+    ("base64", "b16decode"): base64.b16decode,
+    ("base64", "standard_b64decode"): base64.standard_b64decode,
+    ("base64", "urlsafe_b64decode"): base64.urlsafe_b64decode,
+    ("base64", "decodebytes"): base64.decodebytes,
+}
+_RUNNERS = {"exec", "eval", "compile"}
+_COMPRESSORS = (zlib.decompress, gzip.decompress, bz2.decompress)
+
+
+class _NotLiteral(Exception):
+    pass
+
+
+def _import_table(tree: ast.Module) -> dict[str, tuple[str, str | None]]:
+    """Local name -> (module, attribute or None) for top-level imports."""
+    table: dict[str, tuple[str, str | None]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                table[a.asname or a.name.split(".")[0]] = (a.name, None)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for a in node.names:
+                table[a.asname or a.name] = (node.module, a.name)
+    return table
+
+
+def _literal_names(tree: ast.Module) -> dict[str, ast.expr]:
+    """Module-level names bound once to an expression (candidates for literal chains)."""
+    bound: dict[str, ast.expr] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            bound[node.targets[0].id] = node.value
+    return bound
+
+
+class _Evaluator:
+    def __init__(self, tree: ast.Module):
+        self.imports = _import_table(tree)
+        self.names = _literal_names(tree)
+
+    def decoder(self, func: ast.expr):
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+            mod = self.imports.get(func.value.id, (func.value.id, None))
+            if mod[1] is None:
+                return _DECODERS.get((mod[0], func.attr))
+        if isinstance(func, ast.Name) and func.id in self.imports:
+            mod, attr = self.imports[func.id]
+            return _DECODERS.get((mod, attr))
+        return None
+
+    def value(self, node: ast.expr, depth: int = 0):
+        if depth > 32:
+            raise _NotLiteral
+        if isinstance(node, ast.Constant) and isinstance(node.value, (bytes, str)):
+            return node.value
+        if isinstance(node, ast.Name) and node.id in self.names:
+            return self.value(self.names[node.id], depth + 1)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            left, right = self.value(node.left, depth + 1), self.value(node.right, depth + 1)
+            if type(left) is type(right):
+                return left + right
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr in ("decode", "encode") and not node.keywords:
+                base = self.value(func.value, depth + 1)
+                enc = self.value(node.args[0], depth + 1) if node.args else "utf-8"
+                if func.attr == "decode" and isinstance(base, bytes):
+                    return base.decode(enc)
+                if func.attr == "encode" and isinstance(base, str):
+                    return base.encode(enc)
+            dec = self.decoder(func)
+            if dec is not None and len(node.args) == 1:
+                arg = self.value(node.args[0], depth + 1)
+                options = {k.arg: self.option(k.value) for k in node.keywords}
+                if dec is lzma.decompress:
+                    return _bounded_lzma(arg, **options)
+                if dec in _COMPRESSORS and not options:
+                    return _bounded(dec, arg)
+                if not options:
+                    return dec(arg)
+        raise _NotLiteral
+
+    def option(self, node: ast.expr):
+        """Literal keyword values of a decoder: lzma constants, numbers, lists, dicts."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, str, bytes, type(None))):
+            return node.value
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            mod = self.imports.get(node.value.id, (node.value.id, None))
+            if mod == ("lzma", None) and node.attr.isupper() and isinstance(getattr(lzma, node.attr, None), int):
+                return getattr(lzma, node.attr)
+        if isinstance(node, ast.List):
+            return [self.option(e) for e in node.elts]
+        if isinstance(node, ast.Dict) and all(k is not None for k in node.keys):
+            return {self.option(k): self.option(v) for k, v in zip(node.keys, node.values)}
+        raise _NotLiteral
+
+
+def _bounded_lzma(data: bytes, format=lzma.FORMAT_AUTO, filters=None, memlimit=None) -> bytes:
+    d = lzma.LZMADecompressor(format=format, memlimit=memlimit, filters=filters)
+    out = d.decompress(data, max_length=MAX_OUTPUT)
+    if len(out) >= MAX_OUTPUT:
+        raise _NotLiteral
+    return out
+
+
+def _bounded(dec, data: bytes) -> bytes:
+    if dec is zlib.decompress:
+        d = zlib.decompressobj()
+        out = d.decompress(data, MAX_OUTPUT)
+    elif dec is gzip.decompress:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        out = d.decompress(data, MAX_OUTPUT)
+    else:
+        d = bz2.BZ2Decompressor()
+        out = d.decompress(data, max_length=MAX_OUTPUT)
+    if len(out) >= MAX_OUTPUT:
+        raise _NotLiteral
+    return out
+
+
+def packed_payloads(source: str, tree: ast.Module | None = None) -> list[tuple[int, str]]:
+    """[(line of the exec, decoded source)] for each exec/eval/compile of a literal chain."""
+    if tree is None:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            return []
+    ev = _Evaluator(tree)
+    out = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _RUNNERS and node.args):
+            continue
+        try:
+            payload = ev.value(node.args[0])
+        except (_NotLiteral, ValueError, TypeError, lzma.LZMAError, zlib.error, OSError, EOFError, UnicodeError):
+            continue
+        if isinstance(payload, bytes):
+            try:
+                payload = payload.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+        out.append((node.lineno, payload))
+    return out
+
+
+def unpack_all(name: str, source: str, depth: int = 0) -> list[tuple[str, str]]:
+    """[(display name, source)] of the code packed inside `source`, recursively.
+
+    `train_gpt.py` packing another packed layer yields `train_gpt.py[unpacked]` and
+    `train_gpt.py[unpacked][unpacked]`; several blobs in one file get `#2`, `#3`.
+    """
+    if depth >= MAX_DEPTH:
+        return []
+    found = []
+    for i, (_line, payload) in enumerate(packed_payloads(source)):
+        label = f"{name}[unpacked]" if i == 0 else f"{name}[unpacked#{i + 1}]"
+        found.append((label, payload))
+        found.extend(unpack_all(label, payload, depth + 1))
+    return found
