@@ -24,6 +24,7 @@ from harness.probes import ProbeSchedule, compare, perturbed_rows, pick_cut, win
 
 FROM_SUBMISSION = "from-submission"  # option value: use submission.toml's [eval] (or the default)
 DEFAULT_REPORT_CHUNK = 32768  # chunk size of the per-chunk BPB list when there is no TTT
+STARTUP_SECONDS = 300.0  # worker start-up (interpreter, torch import): harness overhead, not counted
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,7 @@ class _Run:
         with WorkerChannel(spec) as worker, bar:
             try:
                 worker.start()
+                worker.wait_started(time.monotonic() + STARTUP_SECONDS)
                 self._timed(lambda deadline: worker.wait_ready(deadline))
                 for step in steps:
                     if isinstance(step, Observe):

@@ -206,6 +206,12 @@ class WorkerChannel:
             raise self._fail(f"garbage from worker during {doing}: reply to request {got_seq}, expected {seq}")
         return status, rows, n_last, vocab
 
+    def wait_started(self, deadline: float) -> None:
+        """Until the worker has imported its libraries (not counted against the time limit)."""
+        status, _, _, _ = self._reply(deadline, "worker start-up", 0)
+        if status != P.STATUS_HELLO:
+            raise self._fail(f"garbage from worker during start-up: status {status}")
+
     def wait_ready(self, deadline: float) -> bool:
         status, rows, _, vocab = self._reply(deadline, "load()", 0)
         if status != P.STATUS_READY or vocab != self.spec.vocab:

@@ -7,8 +7,10 @@ n_last positions), OBSERVE (rows = 1, n_last = 0), SHUTDOWN (no payload).
 
 Responses (worker -> harness, a pipe): a 28-byte header
     magic b"PGRS", status u32, seq u32, rows u32, n_last u32, vocab u32, msg_len u32
-followed by msg_len bytes of UTF-8 (the error text for status ERROR). READY is sent
-once after load(); its `rows` field is 1 when the predictor has observe().
+followed by msg_len bytes of UTF-8 (the error text for status ERROR). HELLO is sent
+once the worker has imported its libraries, before any submission code runs (the time
+limit starts there); READY once after load(), its `rows` field 1 when the predictor
+has observe().
 
 Scores (worker -> harness, a file both map; the harness reads it with pread so a
 truncated file cannot fault it): a 32-byte header
@@ -30,7 +32,7 @@ SCORES_VERSION = 1
 DTYPE_FLOAT32 = 1
 
 OP_SCORE, OP_OBSERVE, OP_SHUTDOWN = 1, 2, 3
-STATUS_OK, STATUS_ERROR, STATUS_READY = 0, 1, 2
+STATUS_OK, STATUS_ERROR, STATUS_READY, STATUS_HELLO = 0, 1, 2, 3
 MAX_MESSAGE = 4096  # longer error texts are cut by the worker; longer claims are garbage
 
 
@@ -78,7 +80,7 @@ def decode_response_header(header: bytes) -> tuple[int, int, int, int, int, int]
     magic, status, seq, rows, n_last, vocab, msg_len = RESPONSE.unpack(header)
     if magic != RESPONSE_MAGIC:
         raise ProtocolError(f"bad response magic {magic!r}")
-    if status not in (STATUS_OK, STATUS_ERROR, STATUS_READY):
+    if status not in (STATUS_OK, STATUS_ERROR, STATUS_READY, STATUS_HELLO):
         raise ProtocolError(f"unknown response status {status}")
     if msg_len > MAX_MESSAGE:
         raise ProtocolError(f"response message of {msg_len} bytes exceeds {MAX_MESSAGE}")

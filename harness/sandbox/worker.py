@@ -67,10 +67,11 @@ def _scores_array(out, torch, rows: int, n_last: int, vocab: int):
 
 def serve(args) -> int:
     req_fd, resp_fd = args.req_fd, args.resp_fd
-    try:
-        import numpy as np
-        import torch
+    import numpy as np
+    import torch
 
+    _write_all(resp_fd, P.encode_response(P.STATUS_HELLO, 0))
+    try:
         module = _import_entrypoint(args.entrypoint)
         predictor = module.load(args.artifact, args.device)
         score = getattr(predictor, "score", None)
