@@ -54,6 +54,8 @@ def _check_reachable() -> None:
 def _fetch(remote: str, data_dir: Path) -> Path:
     """Download `remote` (a path under REMOTE_ROOT) once into its local place; return that path."""
     relative = Path(remote).relative_to(REMOTE_ROOT)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise BadInput(f"{remote}: refusing a download path outside the data folder")
     local = data_dir / relative
     if local.is_file():
         return local
@@ -124,7 +126,12 @@ def download(data_dir: str | os.PathLike, variant: str = "sp1024", train_shards:
     remotes = [f"{prefix}/fineweb_val_{i:06d}.bin" for i in range(n_val)]
     remotes += [f"{prefix}/fineweb_train_{i:06d}.bin" for i in range(train_shards)]
     for remote in tqdm(remotes, desc=f"{name} shards", unit="shard", file=sys.stderr):
-        read_shard(_fetch(remote, data_dir), vocab_size)  # validate what arrived
+        local = _fetch(remote, data_dir)
+        try:
+            read_shard(local, vocab_size)  # validate what arrived
+        except BadInput:
+            local.unlink()  # never leave a bad shard where the next run would take it as done
+            raise
     dataset_dir = data_dir / "datasets" / name
     print(f"FineWeb {variant}: {n_val} val + {train_shards} train shards in {dataset_dir}, tokenizer {model}")
     return dataset_dir

@@ -106,31 +106,3 @@ def test_ensure_embedded_builds_once_then_reuses(tmp_path, monkeypatch, capsys):
     assert second.cached and second.val_tokens == first.val_tokens and second.val_docs == first.val_docs
     (second.dataset_dir / "pydocs_train_000000.bin").unlink()  # an incomplete cache is rebuilt
     assert not ensure_embedded(tmp_path, quiet=True).cached and len(calls) == 2
-
-
-def test_fineweb_bad_variant_and_offline_flag(tmp_path, monkeypatch, capsys):
-    assert main(["data", "fineweb", "--variant", "gpt2", "--data-dir", str(tmp_path)]) == 2
-    assert "--variant" in capsys.readouterr().err
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert main(["data", "fineweb", "--data-dir", str(tmp_path)]) == 2
-    assert "HF_HUB_OFFLINE" in capsys.readouterr().err
-
-
-def test_fineweb_without_network_fails_fast_in_one_line(tmp_path):
-    import os
-    import socket
-    import subprocess
-    import sys
-
-    with socket.socket() as s:  # a port nothing listens on once this closes
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "HF_HOME": str(tmp_path / "hf")}
-    env.pop("HF_HUB_OFFLINE", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "harness", "data", "fineweb", "--train-shards", "1", "--data-dir", str(tmp_path)],
-        env=env, capture_output=True, text=True, timeout=120,
-    )
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.count("\n") == 1 and "cannot reach" in done.stderr and "Traceback" not in done.stderr
-    assert not (tmp_path / "datasets").exists()
