@@ -116,18 +116,19 @@ class QuantConfig:
 
 
 @dataclass
-class EvalConfig:
-    seq_len: int = 2048
-    stride: int = 64
-    ttt_chunk: int = 32768
-    ttt_lr: float = 0.002
-    ttt_momentum: float = 0.9
-    ttt_epochs: int = 10
-    ttt_batch_seqs: int = 32
-    ttt_freeze_blocks: int = 2
-    ttt_grad_clip: float = 1.0
-    ttt_total_chunks: int = 1893  # cosine horizon; spec: ceil(N_val / chunk)
-    ttt_enabled: bool = True
+class TTTConfig:
+    """Score-first test-time training of the reference predictor (PR940_SPEC s.6.5)."""
+    enabled: bool = True
+    seq_len: int = 2048  # training sequences cut from each observed chunk
+    lr: float = 0.002
+    momentum: float = 0.9
+    epochs: int = 10
+    batch_seqs: int = 32
+    freeze_blocks: int = 2  # blocks 0..freeze_blocks-1 stay fixed
+    grad_clip: float = 1.0
+    # Cosine horizon in chunks: the protocol does not tell a predictor how many chunks
+    # come, so it is a setting (1893 = ceil(62,021,632 / 32,768) for FineWeb val).
+    total_chunks: int = 1893
 
 
 @dataclass
