@@ -1,0 +1,153 @@
+"""Predictors that break the contract are rejected with the right reason (sandboxed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.evaluator.helpers import evaluate, write_submission
+
+# Shared by the predictors below: uniform logits, causal and pure.
+HONEST = """
+import torch
+
+class Uniform:
+    def __init__(self, vocab):
+        self.vocab = vocab
+
+    def score(self, tokens, n_last):
+        return torch.zeros(tokens.shape[0], n_last, self.vocab)
+"""
+
+CHEATERS = {
+    # reads the token it is asked to predict (the next one in its own row)
+    "peeks_next_token": (HONEST + """
+class Peek(Uniform):
+    def score(self, tokens, n_last):
+        out = torch.zeros(tokens.shape[0], n_last, self.vocab)
+        nxt = tokens[:, -n_last + 1:] if n_last > 1 else tokens[:, :0]
+        out[:, : n_last - 1].scatter_(2, nxt.unsqueeze(-1), 20.0)
+        return out
+
+def load(path, device):
+    return Peek(VOCAB)
+""", "causality probe failed"),
+    # reads a later token from the NEXT row of the batch (stream coordinates catch it)
+    "peeks_other_row": (HONEST + """
+class RowPeek(Uniform):
+    def score(self, tokens, n_last):
+        out = torch.zeros(tokens.shape[0], n_last, self.vocab)
+        for r in range(tokens.shape[0] - 1):
+            out[r, :, int(tokens[r + 1, -1]) ] = 5.0
+        return out
+
+def load(path, device):
+    return RowPeek(VOCAB)
+""", "causality probe failed"),
+    # score() changes its state
+    "stateful_score": (HONEST + """
+class Drift(Uniform):
+    calls = 0
+    def score(self, tokens, n_last):
+        self.calls += 1
+        out = torch.zeros(tokens.shape[0], n_last, self.vocab)
+        out[..., 0] = float(self.calls)
+        return out
+
+def load(path, device):
+    return Drift(VOCAB)
+""", "purity probe failed"),
+    "returns_nan": (HONEST + """
+class NaN(Uniform):
+    def score(self, tokens, n_last):
+        out = torch.zeros(tokens.shape[0], n_last, self.vocab)
+        out[0, -1, 3] = float("nan")
+        return out
+
+def load(path, device):
+    return NaN(VOCAB)
+""", "non-finite score nan at row 0"),
+    "wrong_shape": (HONEST + """
+class Short(Uniform):
+    def score(self, tokens, n_last):
+        return torch.zeros(tokens.shape[0], n_last, self.vocab - 1)
+
+def load(path, device):
+    return Short(VOCAB)
+""", "score() returned shape"),
+    "integer_dtype": (HONEST + """
+class Ints(Uniform):
+    def score(self, tokens, n_last):
+        return torch.zeros(tokens.shape[0], n_last, self.vocab, dtype=torch.int32)
+
+def load(path, device):
+    return Ints(VOCAB)
+""", "expected a floating point tensor"),
+    "sleeps_past_time_limit": (HONEST + """
+import time
+
+class Slow(Uniform):
+    def score(self, tokens, n_last):
+        time.sleep(600)
+
+def load(path, device):
+    return Slow(VOCAB)
+""", "time limit exceeded during score request"),
+    "opens_a_socket": (HONEST + """
+import socket
+
+def load(path, device):
+    socket.create_connection(("1.1.1.1", 443), timeout=5).close()
+    return Uniform(VOCAB)
+""", "Network is unreachable"),
+    "reads_a_val_shard": (HONEST + """
+def load(path, device):
+    with open(SHARD, "rb") as f:
+        f.read()
+    return Uniform(VOCAB)
+""", "No such file or directory"),
+    "dies": (HONEST + """
+import os
+
+class Dies(Uniform):
+    def score(self, tokens, n_last):
+        os._exit(7)
+
+def load(path, device):
+    return Dies(VOCAB)
+""", "worker died during score request 0 (worker exited with code 7)"),
+    # forges a reply on the worker's response pipe
+    "writes_garbage": (HONEST + """
+import os, sys
+
+class Garbage(Uniform):
+    def score(self, tokens, n_last):
+        fd = int(sys.argv[sys.argv.index("--resp-fd") + 1])
+        os.write(fd, b"garbage!" * 8)
+        return super().score(tokens, n_last)
+
+def load(path, device):
+    return Garbage(VOCAB)
+""", "garbage from worker"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHEATERS))
+def test_cheater_is_rejected_with_the_reason(name, tiny_data, tmp_path):
+    source, reason = CHEATERS[name]
+    shard = next(tiny_data.dataset_dir.glob("*_val_*.bin"))
+    source = f"VOCAB = {tiny_data.vocab_size}\nSHARD = {str(shard)!r}\n" + source
+    sub = write_submission(tmp_path / name, source, tiny_data.vocab_size)
+    result = evaluate(sub, tiny_data, probe_rate=1.0, time_limit=3.0, max_val_tokens=1500)
+    assert result["verdict"] == "rejected"
+    assert result["val_bpb"] is None
+    assert any(reason in r for r in result["reasons"]), result["reasons"]
+
+
+def test_the_shared_honest_predictor_is_accepted(tiny_data, tmp_path):
+    """The cheaters differ from an accepted predictor only in their cheat."""
+    source = f"VOCAB = {tiny_data.vocab_size}\n" + HONEST + "\ndef load(path, device):\n    return Uniform(VOCAB)\n"
+    sub = write_submission(tmp_path / "honest", source, tiny_data.vocab_size)
+    result = evaluate(sub, tiny_data, probe_rate=1.0, time_limit=30.0, max_val_tokens=1500)
+    assert result["verdict"] == "accepted", result["reasons"]
+    n = result["eval_config"]["requests"]
+    assert result["probes"] == {"causality": {"run": n, "failed": 0}, "purity": {"run": n, "failed": 0}}
