@@ -21,7 +21,7 @@ KEYS = frozenset({"HASH", "EXTKEY"})
 EXIT = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 NOGRAD = {"no_grad", "inference_mode"}
 WRITE_METHODS = {"index_add_", "scatter_add_", "put_", "index_put_", "scatter_"}
-ROUNDS = 4
+ROUNDS = 8
 
 
 @dataclass
