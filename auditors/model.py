@@ -53,7 +53,10 @@ class Finding:
     source_line: str = ""
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """DESIGN.md finding fields, plus the rule's reference."""
+        d = asdict(self)
+        d.pop("source_line")
+        return d
 
 
 @dataclass

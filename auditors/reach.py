@@ -139,6 +139,13 @@ class Evaluator:
             return int(self.env.get("WORLD_SIZE", "1")) > 1 if dotted.endswith("is_initialized") else True
         if dotted.endswith("get_rank"):
             return int(self.env.get("RANK", "0"))
+        if isinstance(f, ast.Name) and f.id == "getattr" and len(n.args) >= 2 and isinstance(n.args[1], ast.Constant):
+            attr = n.args[1].value
+            if attr in self.facts["class_defs"]:
+                return self.source(self.facts["class_defs"][attr], Scope(self.facts, "<module>", self.env, scope.depth + 1))
+            if len(n.args) == 3:
+                return self.value(n.args[2], scope)
+            raise Unknown
         if isinstance(f, ast.Name) and f.id in _CASTS:
             return _CASTS[f.id](*[self.value(a, scope) for a in n.args])
         if isinstance(f, ast.Attribute) and f.attr in _STR_METHODS:

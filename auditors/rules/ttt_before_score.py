@@ -37,6 +37,8 @@ def _scores_in(f, stmt, scorers) -> bool:
         if lo <= e.line <= hi:
             if e.kind == "ce" and e.ctx.nograd:
                 return True
+            if e.kind == "call" and e.ctx.nograd and any(a & {"TGTP", "TGT"} for a in e.data["args"]):
+                return True  # a loss/score of the targets accumulated without gradients
             if e.kind == "call" and e.data["callee"] in scorers and not _trains_callee(f, e):
                 return True
     return False
