@@ -1,0 +1,7 @@
+"""submission.toml names an absolute artifact path (/etc/hostname). Bad input (exit 2)."""
+
+from redteam_base import Bigram, read_weights
+
+
+def load(artifact_path, device):
+    return Bigram(read_weights(artifact_path))

@@ -1,0 +1,67 @@
+"""Every red-team submission gets its expected outcome, and no attack leaves a trace.
+
+The table is cases.toml; the submissions are cases/<name>/. Besides the verdict, exit
+code and reason, every case is checked for what must never happen whatever the
+verdict: an exit code other than 0/1/2, a run past its time limit (+10 s, +start-up),
+the host secret in any output or file, a marker file outside the sandbox, a connection
+to the host's listeners, a process surviving the run, unbounded output, a traceback
+from the harness itself, or a result file that is not strict JSON.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.adversarial.reference import expected_bpb
+from tests.adversarial.runner import STARTUP_SLACK, expectations
+
+CASES = expectations()
+
+
+def _params():
+    for name, exp in sorted(CASES.items()):
+        marks = [pytest.mark.xfail(strict=True, reason=exp.hole)] if exp.hole else []
+        yield pytest.param(name, marks=marks, id=name)
+
+
+def test_table_covers_every_case_folder():
+    from tests.adversarial.runner import CASES_DIR
+
+    folders = {p.name for p in CASES_DIR.iterdir() if (p / "submission.toml").exists()}
+    assert folders == set(CASES)
+    assert sum(e.exact for e in CASES.values()) >= 2 and len(CASES) - sum(e.exact for e in CASES.values()) >= 25
+
+
+@pytest.mark.parametrize("name", list(_params()))
+def test_case_outcome(name, outcomes, redteam_data):
+    exp, out = CASES[name], outcomes[name]
+    assert out.exit in (0, 1, 2), f"exit {out.exit} (None: killed by the test's guard)\n{out.stderr[-3000:]}"
+    assert "Traceback (most recent call last)" not in out.stderr, out.stderr[-3000:]
+    if exp.exit == 2:
+        assert out.exit == 2, out.stdout[-2000:] + out.stderr[-2000:]
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("harness: error:"), out.stderr[-2000:]
+        assert exp.reason in lines[0]
+        return
+    assert not out.result_invalid, out.result_invalid
+    assert out.result is not None, out.stderr[-3000:]
+    reasons = " | ".join(out.result["reasons"])
+    assert (out.exit, out.result["verdict"]) == (exp.exit, exp.verdict), reasons
+    assert exp.reason in reasons
+    if exp.exact:
+        bpb = expected_bpb(name, out.submission, redteam_data.dataset_dir, redteam_data.tokenizer)
+        assert out.result["val_bpb"] == pytest.approx(bpb, rel=1e-9, abs=0)
+        assert out.result["tokens_scored"] == out.result["eval_config"]["val_tokens"] - 1
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_case_leaves_no_trace(name, outcomes):
+    exp, out = CASES[name], outcomes[name]
+    assert out.exit is not None, "the harness hung past the test's guard"
+    assert out.wall <= exp.time + 10 + STARTUP_SLACK, f"{out.wall:.1f} s for a {exp.time} s limit"
+    assert not out.secret_seen_in, f"host secret leaked into {out.secret_seen_in}"
+    assert not out.markers, f"files written outside the sandbox: {out.markers}"
+    assert not out.hits, f"host listeners were contacted: {out.hits}"
+    assert not out.survivors, f"processes outlived the run: {out.survivors}"
+    assert len(out.stdout) + len(out.stderr) < (256 << 10), "the worker's output reached the harness's output"
+    assert out.run_dir_bytes < (4 << 20)
