@@ -42,3 +42,12 @@ def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path):
         atomic_write_with(path, half_then_fail)
     assert path.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["results.json"]
+
+
+def test_written_file_gets_umask_mode_not_private(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = atomic_write_bytes(tmp_path / "r.json", b"{}")
+    finally:
+        os.umask(old)
+    assert (path.stat().st_mode & 0o777) == 0o644
