@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any, Callable, BinaryIO
 
 
-def _umask() -> int:
+def _read_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# Read once at import (single-threaded then): os.umask() can only be read by setting it.
+_UMASK = _read_umask()
 
 
 def atomic_write_with(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
@@ -26,7 +30,7 @@ def atomic_write_with(path: str | os.PathLike, write: Callable[[BinaryIO], None]
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp creates 0600; give the file the mode a plain open() would.
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

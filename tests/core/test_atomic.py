@@ -45,9 +45,8 @@ def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path):
 
 
 def test_written_file_gets_umask_mode_not_private(tmp_path):
-    old = os.umask(0o022)
-    try:
-        path = atomic_write_bytes(tmp_path / "r.json", b"{}")
-    finally:
-        os.umask(old)
-    assert (path.stat().st_mode & 0o777) == 0o644
+    from harness import atomic
+
+    path = atomic_write_bytes(tmp_path / "r.json", b"{}")
+    assert (path.stat().st_mode & 0o777) == 0o666 & ~atomic._UMASK
+    assert path.stat().st_mode & 0o044  # readable by others under the usual umasks
