@@ -191,6 +191,15 @@ class FuncInfo:
                 if d.startswith("self."):
                     self.module.attr_labels[target.attr] = self.module.attr_labels.get(target.attr, EMPTY) | v
 
+    def labels_of(self, node) -> frozenset:
+        """Labels of an expression after the analysis, without recording events."""
+        saved, saved_ctx = self.events, getattr(self, "ctx", Ctx())
+        self.events, self.ctx = [], Ctx()
+        try:
+            return self.L(node)
+        finally:
+            self.events, self.ctx = saved, saved_ctx
+
     # ---- expressions ------------------------------------------------------------
     def L(self, e) -> frozenset:  # noqa: C901 - one dispatch over expression kinds
         if e is None:

@@ -1,3 +1,94 @@
-"""placeholder replaced below"""
-def check_records(root, baseline_bpb):
-    return []
+"""Checks on a records-style folder (RULES.md §1: README rules 1, 6, 8).
+
+- format: README.md, submission.json, a train log and train_gpt.py are present;
+- `oversize_artifact`: any total size reported in submission.json or the logs is above
+  16,000,000 bytes (decimal; 16 MiB is *not* the cap, #861, #1835);
+- the claimed val_bpb appears among the logged final scores;
+- significance: with `baseline_bpb`, the per-seed final losses must beat it by
+  0.005 nats with a one-sided t-test at p < 0.01 (`harness.stats.improvement_test`).
+Logs and JSON are read as data; nothing in the folder is executed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from auditors.model import Finding, RuleInfo
+
+CAP_BYTES = 16_000_000
+FORMAT = RuleInfo("record-format", "other", "records folder is missing a required file", "RULES.md §1.8 (README format; #1143)")
+SIZE = RuleInfo("record-oversize", "oversize_artifact", "artifact above 16,000,000 bytes", "RULES.md §1.1 (#861, #1698, #1835)")
+CLAIM = RuleInfo("record-claim", "other", "claimed val_bpb not found in the logs", "RULES.md §1.6")
+SIGNIF = RuleInfo("record-significance", "other", "improvement not significant", "RULES.md §1.6 (0.005 nats, p < 0.01)")
+RECORD_RULES = (FORMAT, SIZE, CLAIM, SIGNIF)
+
+_SIZE_LINE = re.compile(r"total[^\n:]*?:\s*([0-9][0-9,_]*)\s*bytes", re.I)
+_SCORE = re.compile(r"val_loss[:=\s]+([0-9.]+)\s+val_bpb[:=\s]+([0-9.]+)")
+
+
+def _finding(rule: RuleInfo, severity: str, path: str, line: int, msg: str) -> Finding:
+    return Finding(rule.id, rule.tag, severity, "high", "active", None, path, line, msg, rule.reference, "")
+
+
+def _json_sizes(obj, prefix=""):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _json_sizes(v, f"{prefix}{k}.")
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        key = prefix.lower()
+        if ("byte" in key or "size" in key) and any(w in key for w in ("total", "compressed", "artifact", "submission")):
+            yield prefix[:-1], obj
+
+
+def check_records(root: Path, baseline_bpb: float | None = None) -> list[Finding]:
+    sub = root / "submission.json"
+    logs = sorted(p for p in root.glob("*.log") if p.is_file()) + sorted(p for p in root.glob("*.txt") if "log" in p.name)
+    if not sub.exists() and not (root / "README.md").exists():
+        return []  # not a records folder
+    out = []
+    missing = [n for n in ("README.md", "submission.json", "train_gpt.py") if not (root / n).exists()]
+    if not logs:
+        missing.append("a train log (*.log)")
+    if missing:
+        out.append(_finding(FORMAT, "warning", str(root.name), 1, "missing " + ", ".join(missing)))
+    meta = {}
+    if sub.exists():
+        try:
+            meta = json.loads(sub.read_text(errors="replace"))
+        except json.JSONDecodeError as e:
+            out.append(_finding(FORMAT, "warning", "submission.json", e.lineno, f"submission.json is not valid JSON: {e.msg}"))
+        text = sub.read_text(errors="replace").splitlines()
+        for key, value in _json_sizes(meta):
+            if value > CAP_BYTES:
+                line = next((i + 1 for i, t in enumerate(text) if f'"{key.rsplit(".", 1)[-1]}"' in t), 1)
+                out.append(_finding(SIZE, "error", "submission.json", line,
+                                    f"{key} = {int(value):,} bytes is above the 16,000,000-byte cap (decimal; {value / 2**20:.2f} MiB)"))
+    finals = []
+    for log in logs:
+        last = None
+        for i, line in enumerate(log.read_text(errors="replace").splitlines(), 1):
+            m = _SIZE_LINE.search(line)
+            if m and int(m.group(1).replace(",", "").replace("_", "")) > CAP_BYTES:
+                out.append(_finding(SIZE, "error", log.name, i, f"logged total {m.group(1)} bytes is above the 16,000,000-byte cap"))
+            s = _SCORE.search(line)
+            if s:
+                last = (float(s.group(1)), float(s.group(2)))
+        if last:
+            finals.append(last)
+    claimed = meta.get("val_bpb") if isinstance(meta, dict) else None
+    if isinstance(claimed, (int, float)) and finals and logs:
+        logged = [b for log in logs for b in (float(m.group(2)) for m in _SCORE.finditer(log.read_text(errors="replace")))]
+        if not any(abs(b - claimed) < 5e-4 for b in logged):
+            out.append(_finding(CLAIM, "warning", "submission.json", 1, f"claimed val_bpb {claimed} matches no logged val_bpb"))
+    if baseline_bpb is not None and finals:
+        from harness.stats import improvement_test
+
+        nats_per_bpb = sum(loss / bpb for loss, bpb in finals) / len(finals)
+        test = improvement_test([loss for loss, _ in finals], baseline_bpb * nats_per_bpb)
+        if not test.significant:
+            out.append(_finding(SIGNIF, "warning", logs[0].name, 1,
+                                f"{test.n} seed log(s), mean {test.mean:.5f} nats vs baseline {baseline_bpb * nats_per_bpb:.5f}: "
+                                f"delta {test.delta:.5f}, p = {test.p} (needs >= 0.005 nats at p < 0.01)"))
+    return out

@@ -21,7 +21,7 @@ def all_rules() -> list:
 
 
 def rule_info() -> dict[str, RuleInfo]:
-    return {m.RULE.id: m.RULE for m in all_rules()}
+    return {r.id: r for m in all_rules() for r in (m.RULE, *getattr(m, "EXTRA", ()))}
 
 
 def raw(rule: RuleInfo, func, node, ctx: Ctx | None, severity: str, confidence: str, message: str) -> RawFinding:

@@ -1,0 +1,38 @@
+"""Network access and downloads in the scored path (RULES.md §1.2, §10 "Downloads at startup").
+
+Evaluation must be self-contained: no downloads, no network calls. Flags calls of
+the download/network APIs (Hugging Face hub, urllib, requests, http.client, sockets,
+torch.hub, `datasets.load_dataset`) and subprocess commands that run curl/wget,
+wherever they are reachable (#1707, #1814, #1873, #2098 download a re-tokenized val
+set at module level). Reading files already on disk is not flagged.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors.model import RuleInfo
+from auditors.rules import raw
+
+RULE = RuleInfo("network-at-eval", "network_at_eval", "download or network call", "RULES.md §1.2, §10 (#1707, #1814, #1873, #2098)")
+
+NETWORK_CALLS = {"snapshot_download", "hf_hub_download", "urlopen", "urlretrieve", "create_connection",
+                 "load_dataset", "load_state_dict_from_url", "download_url_to_file"}
+NETWORK_MODULES = {"requests", "httpx", "urllib", "urllib.request", "http.client", "socket", "torch.hub", "aiohttp", "wget"}
+SHELL = {"run", "call", "check_call", "check_output", "Popen", "system"}
+
+
+def check(m):
+    out = []
+    for f, ev in m.events("call"):
+        node: ast.Call = ev.node
+        name = ev.data["name"]
+        dotted = ast.unparse(node.func)
+        base = dotted.rsplit(".", 1)[0] if "." in dotted else ""
+        hit = name in NETWORK_CALLS or (base in NETWORK_MODULES and name in {"get", "post", "request", "load", "connect", "urlopen", "download"})
+        if not hit and name in SHELL and base in ("subprocess", "os"):
+            words = " ".join(str(c.value) for c in ast.walk(node) if isinstance(c, ast.Constant) and isinstance(c.value, str))
+            hit = any(w in words.split() or w + " " in words for w in ("curl", "wget", "git clone", "huggingface-cli"))
+        if hit:
+            out.append(raw(RULE, f, node, ev.ctx, "error", "high", f"`{dotted}(...)` reaches the network; evaluation must be self-contained"))
+    return out

@@ -1,0 +1,50 @@
+"""Future-token peeks: choices made after seeing the target (RULES.md §3 #659, C1 of §2).
+
+An "oracle gate" keeps the smaller of two losses of the same token (`if new_nll <
+old_nll: nll = new_nll`, `minimum(nll_a, nll_b)`, `where(a < b, a, b)`): the choice
+depends on x_t, so the reported loss is a min over predictors chosen by the answer.
+Both operands must carry the target's probability or loss (data flow, not names).
+Legal counterpart: gating on model entropy or on anything computed from the prefix.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors.model import RuleInfo
+from auditors.rules import raw
+
+RULE = RuleInfo("oracle-gate", "future_token_peek", "choice between losses made after seeing the target",
+                "RULES.md §3 (#659 oracle gate), §2 C1")
+
+
+def _loss(f, node) -> bool:
+    return "TGTP" in f.labels_of(node)
+
+
+def check(m):
+    out = []
+    for f in m.functions.values():
+        if any(e.kind == "backward" for e in f.events):
+            continue  # training code compares losses to pick steps, not scores
+        for ev in f.events:
+            if ev.kind != "call" or ev.data["name"] not in ("minimum", "fmin", "where", "min"):
+                continue
+            node = ev.node
+            args = node.args
+            if ev.data["name"] == "where" and len(args) == 3 and isinstance(args[0], ast.Compare):
+                pair = [args[0].left, args[0].comparators[0]]
+            else:
+                pair = args[:2] if len(args) >= 2 else []
+            if len(pair) == 2 and all(_loss(f, a) for a in pair):
+                out.append(raw(RULE, f, node, ev.ctx, "error", "medium", "keeps the better of two target losses per token (oracle gate)"))
+        for node in ast.walk(f.node) if f.qualname != "<module>" else ():
+            if isinstance(node, ast.If) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1 \
+                    and isinstance(node.test.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
+                a, b = node.test.left, node.test.comparators[0]
+                assigned = {ast.unparse(t) for s in node.body if isinstance(s, ast.Assign) for t in s.targets}
+                if _loss(f, a) and _loss(f, b) and assigned and any(ast.unparse(x) in assigned or any(
+                        ast.unparse(x) == ast.unparse(getattr(s, "value", None)) for s in node.body if isinstance(s, ast.Assign)) for x in (a, b)):
+                    ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
+                    out.append(raw(RULE, f, node, ctx, "error", "high", "replaces a token's loss with another only when it is smaller (oracle gate)"))
+    return out

@@ -1,0 +1,70 @@
+"""Quantization calibration data (RULES.md §6).
+
+A calibration routine (one that registers forward hooks or accumulates Hessians
+`X^T X` from activations) is flagged when it is fed:
+- validation data (`val_gptq_calibration`, #728 first commit; AWQ on val #1919 is the
+  same class), or
+- training data after the training loop when the wall-clock budget reserves no time
+  for it (`train_data_at_eval`, #593: Hessians read train shards after the 600 s cap).
+  A budget reduced by a reserve (`max_wallclock -= reserve`, #1060, #1218, #1868) is fine.
+Legal counterpart: AR self-generated calibration (the model samples its own tokens,
+#1019), which carries neither label.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors.model import RuleInfo
+from auditors.rules import raw
+
+RULE = RuleInfo("quant-calibration-data", "val_gptq_calibration", "quantization calibrated on validation data",
+                "RULES.md §6 (#728; #1019 legal AR self-generated calibration; #1919 AWQ)")
+TRAIN_AT_EVAL = RuleInfo("train-data-at-eval", "train_data_at_eval", "training data read after the training window",
+                         "RULES.md §6 (#593; reserve fixes #1060, #1218, #1868)")
+EXTRA = (TRAIN_AT_EVAL,)
+HOOKS = {"register_forward_hook", "register_forward_pre_hook", "addmm_", "addmm"}
+
+
+def _direct_calibrates(f) -> bool:
+    if any(e.kind == "call" and e.data["name"] in HOOKS for e in f.events):
+        return True
+    for node in ast.walk(f.node) if f.qualname != "<module>" else ():
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+            left = ast.unparse(node.left)
+            if left.endswith(".T") or ".t()" in left or "transpose" in left:
+                return True
+    return False
+
+
+def _has_reserve(m) -> bool:
+    """The training budget is reduced by a reserve: `limit -= x` or `limit - x` compared to elapsed time."""
+    reduced = {ast.unparse(n.target) for n in ast.walk(m.tree) if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Sub)}
+    for node in ast.walk(m.tree):
+        if isinstance(node, ast.Compare):
+            sides = [node.left] + node.comparators
+            if any(ast.unparse(s) in reduced for s in sides):
+                return True
+            if any(isinstance(s, ast.BinOp) and isinstance(s.op, ast.Sub) and not isinstance(s.right, ast.Constant) for s in sides):
+                return True
+    return False
+
+
+def check(m):
+    calibrators = {q for q, f in m.functions.items() if q != "<module>" and m._transitive(f, _direct_calibrates)}
+    out = []
+    reserve = None
+    for f, ev in m.events("call"):
+        if ev.data["callee"] not in calibrators or f.qualname in calibrators:
+            continue
+        data = set().union(*ev.data["args"], *ev.data["kws"].values()) if (ev.data["args"] or ev.data["kws"]) else set()
+        if "VAL" in data:
+            out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high",
+                           f"{ev.data['name']}() collects calibration statistics from validation data"))
+        elif "TRAIN" in data:
+            reserve = _has_reserve(m) if reserve is None else reserve
+            if not reserve and any(e.kind == "backward" for g in m.functions.values() for e in g.events):
+                out.append(raw(TRAIN_AT_EVAL, f, ev.node, ev.ctx, "error", "medium",
+                               f"{ev.data['name']}() reads training data for calibration, and no time is reserved for it "
+                               "inside the training budget"))
+    return out
