@@ -323,7 +323,9 @@ class FuncInfo:
         if name == "hash" and isinstance(e.func, ast.Name):
             return frozenset({"HASH"}) | (every - KEYS)
         if callee is not None:
-            return callee.ret
+            # data-split labels that reach the return through parameters follow this call's arguments
+            via_params = _union(callee.param_labels.values()) & {"VAL", "TRAIN"}
+            return (callee.ret - via_params) | (every & via_params & callee.ret)
         if isinstance(e.func, ast.Attribute) and name in lb.PASS_METHODS:
             return recv | (every - {"CAND"})
         out = (every | recv) - KEYS - {"POS1"}
