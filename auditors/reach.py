@@ -127,13 +127,15 @@ class Evaluator:
                 self.touched.setdefault(key, f"{key}={self.env[key]}")
                 return self.env[key]
             default_src = ast.unparse(n.args[1]) if len(n.args) > 1 else "unset"
+            if len(n.args) > 1 and isinstance(n.args[1], ast.Name) and scope.define(n.args[1].id):
+                default_src += f" = {scope.define(n.args[1].id)}"
             self.touched.setdefault(key, f"{key} default {default_src}")
             if len(n.args) > 1:
                 return self.value(n.args[1], scope)
             default = next((k.value for k in n.keywords if k.arg == "default"), None)
             return self.value(default, scope) if default is not None else None
         if dotted.endswith("get_world_size") or dotted.endswith("device_count"):
-            self.touched.setdefault("WORLD_SIZE", f"world_size={self.env.get('WORLD_SIZE', '1')}")
+            self.touched.setdefault("WORLD_SIZE", f"world_size={self.env.get('WORLD_SIZE', '1')} (profile)")
             return int(self.env.get("WORLD_SIZE", "1"))
         if dotted.endswith("is_initialized") or dotted.endswith("is_available"):
             return int(self.env.get("WORLD_SIZE", "1")) > 1 if dotted.endswith("is_initialized") else True
@@ -171,7 +173,7 @@ class Evaluator:
         if name in module["defs"] and scope.func != "<module>":
             return self.source(module["defs"][name], Scope(self.facts, "<module>", self.env, scope.depth + 1))
         if name.lower() == "world_size" or name.lower() == "ws":
-            self.touched.setdefault("WORLD_SIZE", f"world_size={self.env.get('WORLD_SIZE', '1')}")
+            self.touched.setdefault("WORLD_SIZE", f"world_size={self.env.get('WORLD_SIZE', '1')} (profile)")
             return int(self.env.get("WORLD_SIZE", "1"))
         raise Unknown
 

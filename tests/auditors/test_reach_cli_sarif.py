@@ -1,0 +1,134 @@
+"""Reachability under launch profiles, CLI exit codes, SARIF structure, cache hits."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from auditors import audit_path
+from harness.cli import main as cli_main
+
+WORLD_SIZE_GATED = '''
+import os
+import numpy as np
+
+def evaluate(tokens, ctx_t, full_t, world_size):
+    _default = "1" if world_size > 1 else "0"
+    use_cache = int(os.environ.get("NGRAM_CACHE", _default))
+    y = tokens[1:]
+    h = tokens[:-1].astype(np.uint64) * 1000003
+    total = 0.0
+    if use_cache:
+        p = full_t[(h ^ (y.astype(np.uint64) * 999983)) % 4096] / np.maximum(ctx_t[h % 4096], 1)
+        total += float(-np.log(p + 1e-9).sum())
+    return total
+
+def main():
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    evaluate(np.zeros(10, dtype=np.int64), np.zeros(4096), np.zeros(4096), world_size)
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def _write(tmp_path, text, name="train_gpt.py") -> Path:
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def test_world_size_default_is_dormant_on_one_gpu_and_active_official(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = _write(tmp_path, WORLD_SIZE_GATED)
+    official = [f for f in audit_path(p, "official").findings if f.rule == "target-keyed-cache"]
+    single = [f for f in audit_path(p, "single-gpu").findings if f.rule == "target-keyed-cache"]
+    assert [f.reach for f in official] == ["active"]
+    assert [f.reach for f in single] == ["dormant"]
+    assert "NGRAM_CACHE" in single[0].condition and "world_size" in single[0].condition
+    forced = [f for f in audit_path(p, "single-gpu", env={"NGRAM_CACHE": "1"}).findings if f.rule == "target-keyed-cache"]
+    assert [f.reach for f in forced] == ["active"]
+    off = [f for f in audit_path(p, "official", env={"NGRAM_CACHE": "0"}).findings if f.rule == "target-keyed-cache"]
+    assert [f.reach for f in off] == ["dormant"]
+
+
+def test_hyperparameter_class_attribute_gates(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    src = WORLD_SIZE_GATED.replace('_default = "1" if world_size > 1 else "0"\n    use_cache = int(os.environ.get("NGRAM_CACHE", _default))',
+                                   'use_cache = args.ngram_order >= 2')
+    src = src.replace("def evaluate(tokens, ctx_t, full_t, world_size):",
+                      "class Hyperparameters:\n    ngram_order = int(os.environ.get('NGRAM_ORDER', '0'))\n\nargs = Hyperparameters()\n\ndef evaluate(tokens, ctx_t, full_t, world_size):")
+    p = _write(tmp_path, src)
+    assert [f.reach for f in audit_path(p).findings] == ["dormant"]
+    assert [f.reach for f in audit_path(p, env={"NGRAM_ORDER": "5"}).findings] == ["active"]
+
+
+def test_cli_exit_codes_and_formats(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    bad = _write(tmp_path, WORLD_SIZE_GATED)
+    clean = _write(tmp_path, "import os\nprint(os.environ.get('X', '1'))\n", "clean.py")
+    assert cli_main(["audit", str(bad)]) == 1
+    assert cli_main(["audit", str(bad), "--profile", "single-gpu"]) == 0
+    capsys.readouterr()
+    assert cli_main(["audit", str(clean), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == {"schema": 1, "errors": 0, "warnings": 0, "findings": []}
+    assert cli_main(["audit", str(tmp_path / "missing.py")]) == 2
+    assert cli_main(["audit", str(bad), "--env", "NOEQUALS"]) == 2
+    capsys.readouterr()
+    assert cli_main(["audit", str(bad), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    f = doc["findings"][0]
+    assert doc["errors"] == 1 and f["tag"] == "target_in_key_ngram" and f["reach"] == "active"
+    assert set(f) >= {"rule", "tag", "severity", "confidence", "reach", "condition", "path", "line", "message"}
+
+
+def test_sarif_structure(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    bad = _write(tmp_path, WORLD_SIZE_GATED)
+    assert cli_main(["audit", str(bad), "--format", "sarif"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["version"] == "2.1.0" and "sarif-2.1.0" in doc["$schema"]
+    run = doc["runs"][0]
+    rule_ids = {r["id"] for r in run["tool"]["driver"]["rules"]}
+    assert run["results"]
+    for res in run["results"]:
+        assert res["ruleId"] in rule_ids and res["level"] in ("error", "warning", "note")
+        loc = res["locations"][0]["physicalLocation"]
+        assert loc["artifactLocation"]["uri"] == "train_gpt.py" and loc["region"]["startLine"] >= 1
+        assert res["message"]["text"]
+
+
+def test_cache_hit_skips_analysis(tmp_path, monkeypatch):
+    cache = tmp_path / "c"
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(cache))
+    p = _write(tmp_path, WORLD_SIZE_GATED)
+    first = audit_path(p).to_dict()
+    files = list(cache.rglob("*.json"))
+    assert len(files) == 1
+    facts = json.loads(files[0].read_text())
+    facts["findings"][0]["message"] = "from the cache"
+    files[0].write_text(json.dumps(facts))
+    again = audit_path(p).to_dict()
+    assert again["findings"][0]["message"] == "from the cache"
+    fresh = audit_path(p, use_cache=False).to_dict()
+    assert fresh == first
+
+
+def test_records_folder_checks(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    (tmp_path / "README.md").write_text("# record\n")
+    (tmp_path / "train_gpt.py").write_text("print('hi')\n")
+    (tmp_path / "submission.json").write_text(json.dumps({"val_bpb": 1.1, "bytes_total": 16_265_723}, indent=1))
+    logs = [(2.50, 1.100), (2.51, 1.104), (2.49, 1.096)]
+    for i, (loss, bpb) in enumerate(logs):
+        (tmp_path / f"train_seed{i}.log").write_text(f"Total submission size int6+zstd: 15999000 bytes\nfinal val_loss:{loss} val_bpb:{bpb}\n")
+    report = audit_path(tmp_path, baseline_bpb=1.2)
+    tags = {(f.rule, f.severity) for f in report.findings}
+    assert ("record-oversize", "error") in tags
+    assert not any(f.rule == "record-significance" for f in report.findings)  # 0.1 bpb better: significant
+    close = audit_path(tmp_path, baseline_bpb=1.101)
+    assert any(f.rule == "record-significance" for f in close.findings)
