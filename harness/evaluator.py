@@ -178,6 +178,7 @@ def evaluate_submission(submission_dir, dataset_dir, tokenizer_path, *, options:
                         "device": o.device, "val_tokens": int(len(stream)), "requests": n_requests},
         "observe_called": run.observes,
         "time_counted_seconds": round(run.spent, 3),
+        "scoring_seconds": round(run.scoring_seconds, 3),
         "chunk_tokens": chunk_size,
         "chunks": chunks,
         "bpb_per_chunk": [c["bpb"] for c in chunks],
@@ -204,6 +205,7 @@ class _Run:
         self.scored = 0
         self.observes = 0
         self.spent = 0.0  # counted seconds: load, score (not probe replays), observe
+        self.scoring_seconds = 0.0  # wall time of the plan (after load), harness side included
         self.log_tail = ""
         self.order = random.Random(o.seed)  # order of original and replays within a probed request
 
@@ -238,6 +240,7 @@ class _Run:
                 worker.start()
                 worker.wait_started(time.monotonic() + STARTUP_SECONDS)
                 self._timed(lambda deadline: worker.wait_ready(deadline))
+                t_plan = time.monotonic()
                 for step in steps:
                     if isinstance(step, Observe):
                         if worker.has_observe:
@@ -249,6 +252,7 @@ class _Run:
                     if not self._score(worker, step):
                         break
                     bar.update(step.n_targets)
+                self.scoring_seconds = time.monotonic() - t_plan
             except WorkerFailure as e:
                 self.reasons.append(str(e))
             finally:

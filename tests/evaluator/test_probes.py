@@ -63,3 +63,7 @@ def test_schedule_is_seeded_and_probes_at_least_once(n, rate, seed):
         assert not a.causality.any() and not a.purity.any()
     if rate == 1:
         assert a.causality.all() and a.purity.all()
+    elif n >= 100 and rate >= 0.2:  # one replay per sampled request
+        both = int((a.causality & a.purity).sum())
+        assert both <= 2  # only where the at-least-one rule had to add a kind
+        assert abs((a.causality | a.purity).mean() - rate) < 0.2
