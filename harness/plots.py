@@ -70,20 +70,29 @@ def plot_training(records: Iterable[dict], path: Path, title: str) -> Path | Non
     return _save(fig, path)
 
 
-def plot_chunks(with_ttt: Sequence[float], without_ttt: Sequence[float] | None,
+def chunk_points(chunks: Sequence[dict]) -> list[tuple[float, float]]:
+    """(middle of the chunk in validation tokens, BPB) for each chunk of an eval result."""
+    return [(c["first_target"] + c["tokens"] / 2, float(c["bpb"])) for c in chunks
+            if isinstance(c.get("bpb"), (int, float))]
+
+
+def plot_chunks(with_ttt: Sequence[dict], without_ttt: Sequence[dict] | None,
                 path: Path, title: str) -> Path | None:
-    """BPB of each evaluation chunk, with the submission's TTT and (if given) without it."""
-    if not with_ttt and not without_ttt:
+    """BPB of each evaluation chunk (the eval result's `chunks`), with the submission's
+    method and, when given, without test-time training. Chunks are placed by position
+    in the validation stream, so evals with different chunk sizes line up."""
+    series = [(chunk_points(with_ttt), "with TTT" if without_ttt else "strict eval", "tab:green", "o")]
+    if without_ttt:
+        series.append((chunk_points(without_ttt), "without TTT", "tab:gray", "s"))
+    if not any(points for points, *_ in series):
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
-    if with_ttt:
-        ax.plot(range(len(with_ttt)), list(with_ttt), marker="o", markersize=3,
-                linewidth=1.2, color="tab:green", label="with TTT")
-    if without_ttt:
-        ax.plot(range(len(without_ttt)), list(without_ttt), marker="s", markersize=3,
-                linewidth=1.2, color="tab:gray", label="without TTT")
-    ax.set_xlabel("evaluation chunk (stream order)")
+    for points, label, color, marker in series:
+        if points:
+            ax.plot([x for x, _ in points], [y for _, y in points], marker=marker, markersize=4,
+                    linewidth=1.2, color=color, label=label)
+    ax.set_xlabel("validation position (tokens, middle of the chunk)")
     ax.set_ylabel("BPB")
     ax.set_title(title)
     ax.legend()

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.plots import plot_chunks, plot_training, training_curves
+from harness.plots import chunk_points, plot_chunks, plot_training, training_curves
 from harness.report import SIZE_CAP_BYTES, build_results, decide, render_markdown, terminal_summary
 
 
@@ -80,6 +80,8 @@ def test_training_curves_and_pngs(tmp_path):
     png = plot_training(records, tmp_path / "t.png", "t")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_training([], tmp_path / "none.png", "t") is None
-    png = plot_chunks([1.0, 0.9], [1.1, 1.05], tmp_path / "c.png", "c")
+    chunks = [{"first_target": 1, "tokens": 100, "bpb": 1.0}, {"first_target": 101, "tokens": 50, "bpb": 0.9}]
+    assert chunk_points(chunks) == [(51.0, 1.0), (126.0, 0.9)]
+    png = plot_chunks(chunks, chunks[:1], tmp_path / "c.png", "c")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*.tmp"))
