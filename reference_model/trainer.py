@@ -209,9 +209,12 @@ def _train(config: dict, rank: int, world: int, device: torch.device) -> dict | 
     if ema is not None:
         model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in ema.items()})
     final_bpb = evaluate(model)
-    if rank != 0:
-        return None
-    return _finish(config, preset, model, val_tokens, tables, train_files, live_bpb, final_bpb, device, step)
+    result = None
+    if rank == 0:
+        result = _finish(config, preset, model, val_tokens, tables, train_files, live_bpb, final_bpb, device, step)
+    if world > 1:
+        dist.barrier()  # no rank tears the group down while rank 0 still writes the artifact
+    return result
 
 
 def _finish(config, preset, model, val_tokens, tables, train_files, live_bpb, final_bpb, device, step) -> dict:
