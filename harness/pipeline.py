@@ -44,6 +44,7 @@ class RunSettings:
     tokenizer: str | None
     sandbox: bool
     probe_rate: float | None
+    time_limit: float | None  # of each strict eval; None: the evaluator's default
     nproc: int
     device: str  # cpu | cuda
     submission_sha256: str  # of the submission's files: an edited submission is a new run
@@ -226,7 +227,7 @@ class Pipeline:
             # the audit is a stage of its own (audit.json); report.build_results merges it
             options = EvalOptions(sandbox=self.s.sandbox, device=self.s.device, seed=self.s.seed, audit=False,
                                   log_path=str(self.run_dir / f"{Path(name).stem}_worker.log"),
-                                  **({"probe_rate": self.s.probe_rate} if self.s.probe_rate is not None else {}),
+                                  **self.given(probe_rate=self.s.probe_rate, time_limit=self.s.time_limit),
                                   **override)
             log(f"    strict eval {what} ...")
             result = evaluate_submission(self.sub_dir, Path(self.data["dataset_dir"]),
@@ -235,6 +236,11 @@ class Pipeline:
             info[name] = {"verdict": result.get("verdict"), "val_bpb": result.get("val_bpb")}
             log(f"    {what}: {result.get('verdict')}, val_bpb {result.get('val_bpb')}")
         return info
+
+    @staticmethod
+    def given(**options) -> dict:
+        """The options the user set; the rest keep the evaluator's defaults."""
+        return {k: v for k, v in options.items() if v is not None}
 
     def stage_report(self) -> dict:
         from harness import report

@@ -32,6 +32,9 @@ def configure(parser) -> None:
                         help="training processes (torchrun-style, one per GPU; default 1)")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="evaluate without bubblewrap (the report marks the run unsandboxed)")
+    parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                        help="wall-time limit of each strict eval's load/score/observe "
+                             "(default: the evaluator's, 600 s, the challenge's eval budget)")
     parser.add_argument("--probe-rate", type=float, default=None, metavar="R",
                         help="fraction of requests replayed by the causality/purity probes "
                              "(1.0 = every request)")
@@ -49,6 +52,8 @@ def run(args) -> int:
         raise BadInput(f"--nproc {args.nproc}: must be at least 1")
     if args.probe_rate is not None and not 0.0 <= args.probe_rate <= 1.0:
         raise BadInput(f"--probe-rate {args.probe_rate}: must be between 0 and 1")
+    if args.time_limit is not None and not args.time_limit > 0:
+        raise BadInput(f"--time-limit {args.time_limit}: must be positive")
     if args.tokenizer and not args.data:
         raise BadInput("--tokenizer: only meaningful with --data")
 
@@ -69,7 +74,8 @@ def run(args) -> int:
         submission=str(submission.resolve()), preset=preset, seed=args.seed, steps=args.steps,
         data=str(Path(args.data).resolve()) if args.data else None,
         tokenizer=str(Path(args.tokenizer).resolve()) if args.tokenizer else None,
-        sandbox=not args.no_sandbox, probe_rate=args.probe_rate, nproc=args.nproc, device=device,
+        sandbox=not args.no_sandbox, probe_rate=args.probe_rate, time_limit=args.time_limit,
+        nproc=args.nproc, device=device,
         submission_sha256=fingerprint(submission, artifact_name))
     log(f"harness run: {submission} -> {run_dir}")
     start = time.time()
