@@ -8,6 +8,7 @@ Visible inside (all read-only unless noted):
 - /run/pgolf/scores.bin, the one writable file: the scores transport;
 - a private /tmp (tmpfs, size-capped), a fresh /proc and a minimal /dev;
   the NVIDIA device nodes only for --device cuda.
+The worker runs as uid 65534 in its own user namespace, without capabilities.
 Not visible: the data directory, runs, the repository root, home, the network
 (own net namespace with only a downed loopback), other processes (pid namespace).
 """
@@ -99,7 +100,9 @@ def bwrap_command(policy: SandboxPolicy) -> tuple[list[str], dict[str, str]]:
     sources = roots + [policy.harness_dir.resolve(), policy.submission_root.resolve()]
     sources += [p.resolve() for p in policy.packages.values()]
     _check_not_exposed(sources, policy.forbidden)
-    args = [exe, "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+    # A user namespace with an unprivileged uid: even when the harness runs as root the
+    # worker holds no capabilities (without it, root's capabilities would survive).
+    args = [exe, "--unshare-user", "--uid", "65534", "--gid", "65534", "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
             "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     args += _system_binds()
     for root in roots:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+import harness
 
 from tests.evaluator.helpers import evaluate, write_submission
 
@@ -105,6 +109,27 @@ def load(path, device):
         f.read()
     return Uniform(VOCAB)
 """, "No such file or directory"),
+    # the repository (data/, runs/) is never visible, whatever its path
+    "reads_a_repo_file": (HONEST + """
+def load(path, device):
+    with open(REPO_FILE, "rb") as f:
+        f.read()
+    return Uniform(VOCAB)
+""", "No such file or directory"),
+    # runs without capabilities even when the harness is root
+    "uses_a_privilege": (HONEST + """
+import os
+
+def load(path, device):
+    os.chroot("/")
+    return Uniform(VOCAB)
+""", "Operation not permitted"),
+    "writes_into_its_folder": (HONEST + """
+def load(path, device):
+    with open("/submission/weights.bin", "ab") as f:
+        f.write(b"more")
+    return Uniform(VOCAB)
+""", "Read-only file system"),
     "dies": (HONEST + """
 import os
 
@@ -135,7 +160,8 @@ def load(path, device):
 def test_cheater_is_rejected_with_the_reason(name, tiny_data, tmp_path):
     source, reason = CHEATERS[name]
     shard = next(tiny_data.dataset_dir.glob("*_val_*.bin"))
-    source = f"VOCAB = {tiny_data.vocab_size}\nSHARD = {str(shard)!r}\n" + source
+    repo_file = Path(harness.__file__).resolve().parents[1] / "pyproject.toml"
+    source = f"VOCAB = {tiny_data.vocab_size}\nSHARD = {str(shard)!r}\nREPO_FILE = {str(repo_file)!r}\n" + source
     sub = write_submission(tmp_path / name, source, tiny_data.vocab_size)
     result = evaluate(sub, tiny_data, probe_rate=1.0, time_limit=3.0, max_val_tokens=1500)
     assert result["verdict"] == "rejected"
