@@ -130,6 +130,14 @@ def load(path, device):
         f.write(b"more")
     return Uniform(VOCAB)
 """, "Read-only file system"),
+    # shrinks the scores file under the transport: the worker faults, the harness does not
+    "truncates_scores_file": (HONEST + """
+import os
+
+def load(path, device):
+    os.truncate("/run/pgolf/scores.bin", 0)
+    return Uniform(VOCAB)
+""", "worker died during score request 0"),
     "dies": (HONEST + """
 import os
 

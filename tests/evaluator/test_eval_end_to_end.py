@@ -87,3 +87,37 @@ def test_cli_exit_codes_and_json(tiny_data, counts, tmp_path, capsys):
     (sub / "submission.toml").write_text((sub / "submission.toml").read_text().replace('"bigram.bgm"', '"../x.bgm"'))
     assert cli_main(["eval", *args]) == 2
     assert "artifact" in capsys.readouterr().err
+
+
+def test_declared_package_is_importable_in_the_sandbox_and_counted(tiny_data, tmp_path, monkeypatch):
+    import importlib
+    import sys
+
+    pkg = tmp_path / "site" / "pgolf_fixture_pkg"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from pgolf_fixture_pkg.values import VALUE\n")
+    (pkg / "values.py").write_text("VALUE = 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    importlib.invalidate_caches()
+    source = f"""
+import torch
+import pgolf_fixture_pkg
+
+class Uniform:
+    def score(self, tokens, n_last):
+        return torch.zeros(tokens.shape[0], n_last, {tiny_data.vocab_size})
+
+def load(path, device):
+    assert pgolf_fixture_pkg.VALUE == 3 and pgolf_fixture_pkg.__file__.startswith("/opt/pgolf/")
+    return Uniform()
+"""
+    from tests.evaluator.helpers import write_submission
+
+    sub = write_submission(tmp_path / "pkg_sub", source, tiny_data.vocab_size)
+    toml = (sub / "submission.toml").read_text().replace("vocab_size", 'packages = ["pgolf_fixture_pkg"]\nvocab_size')
+    (sub / "submission.toml").write_text(toml)
+    result = evaluate(sub, tiny_data, probe_rate=0.0, max_val_tokens=600)
+    assert result["verdict"] == "accepted", result["reasons"]
+    package_bytes = len("from pgolf_fixture_pkg.values import VALUE\n") + len("VALUE = 3\n")
+    assert result["code_bytes"] == (sub / "predictor.py").stat().st_size + package_bytes
+    assert "pgolf_fixture_pkg" not in sys.modules  # located, never imported, by the harness
