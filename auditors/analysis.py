@@ -131,9 +131,23 @@ class ModuleFlow:
         return self._transitive(f, lambda g: any(e.kind == "backward" and label in e.data["loss"] for e in g.events))
 
     def scores(self, f: FuncInfo) -> bool:
-        """f (or a callee) computes per-token losses (cross-entropy, log-probabilities)."""
+        """f (or a callee) scores tokens: losses or log-probabilities computed for evaluation.
+
+        In a function that also trains, only what runs without gradients counts.
+        """
         def direct(g):
-            return any(e.kind == "ce" or (e.kind == "call" and e.data["name"] in ("log_softmax", "log", "log2")) for e in g.events)
+            decorated = bool({ast.unparse(d).split("(")[0].rsplit(".", 1)[-1] for d in getattr(g.node, "decorator_list", [])}
+                             & {"no_grad", "inference_mode"})
+            trains = any(e.kind == "backward" for e in g.events)
+            for e in g.events:
+                nograd = e.ctx.nograd or decorated
+                if e.kind == "ce" and (nograd or not trains):
+                    return True
+                if e.kind == "call" and e.data["name"] in ("log_softmax", "log", "log2") and (nograd or not trains):
+                    return True
+                if e.kind == "call" and nograd and any(a & {"TGT", "TGTP"} for a in e.data["args"]):
+                    return True
+            return False
         return self._transitive(f, direct)
 
     def writes_tables(self, f: FuncInfo, label: str | None = None) -> bool:

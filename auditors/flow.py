@@ -57,6 +57,7 @@ class FuncInfo:
         self.ret: frozenset = EMPTY
         self.ret_elems: list[frozenset] | None = None
         self.defs: dict[str, str] = {}
+        self.hash_depth: dict[str, int] = {}  # loop depth at which a name accumulates a hash
 
     @property
     def body(self):
@@ -78,7 +79,7 @@ class FuncInfo:
     # ---- statements -------------------------------------------------------------
     def run(self) -> None:
         for _ in range(2):
-            self.events = []
+            self.events, self.hash_depth = [], {}
             self.block(self.body, Ctx())
 
     def block(self, stmts, ctx: Ctx) -> None:
@@ -102,9 +103,16 @@ class FuncInfo:
             v = self.L(st.value)
             if isinstance(st.op, ast.BitXor) and lb.is_product(st.value):
                 v = v | {"HASH"}
+                name = lb.dotted(st.target)
+                depth = len(ctx.loops)
+                if name in self.hash_depth and depth < self.hash_depth[name] and not self.L(st.value) & {"CAND", "HASH"}:
+                    # `h ^= tok * P` after the loop that hashed the context: one more token joins the key
+                    self.env[name] = self.env.get(name, EMPTY) | {"EXTKEY"}
+                self.hash_depth.setdefault(name, depth)
             if isinstance(st.op, ast.Mult) and "HASH" in self.L(st.target):
                 v = v | {"HASH"}
-            self.assign(st.target, (v - {"EXTKEY"}) | (self.L(st.target) if isinstance(st.target, ast.Name) else EMPTY), st.value, aug=True)
+            keep = self.L(st.target) if isinstance(st.target, ast.Name) else EMPTY
+            self.assign(st.target, (v - {"EXTKEY"}) | keep, st.value, aug=True)
         elif isinstance(st, ast.Expr):
             self.L(st.value)
         elif isinstance(st, ast.Return) and st.value is not None:
@@ -239,6 +247,8 @@ class FuncInfo:
             return self.L(elt)
         if isinstance(e, ast.Starred):
             return self.L(e.value)
+        if isinstance(e, ast.Lambda):
+            return self.L(e.body)  # a deferred call still runs where the lambda is invoked
         if isinstance(e, ast.NamedExpr):
             v = self.L(e.value)
             self.assign(e.target, v, e.value)
@@ -305,6 +315,9 @@ class FuncInfo:
             self.events.append(Event("write", e, self.ctx, {"key": args[1] | args[0], "value": every, "table": ast.unparse(e.func.value)}))
         if name == "at" and lb.dotted(e.func) and lb.dotted(e.func).endswith("add.at") and len(args) >= 2:
             self.events.append(Event("write", e, self.ctx, {"key": args[1], "value": every, "table": ast.unparse(e.args[0])}))
+        if name == "bincount" and args and args[0] & KEYS:
+            self.events.append(Event("write", e, self.ctx, {"key": args[0], "value": every, "table": "bincount"}))
+            return frozenset({"CNT"}) | data
         if name in lb.CE_FUNCS:
             self.events.append(Event("ce", e, self.ctx, {}))
             return frozenset({"TGTP"}) | data
@@ -316,6 +329,8 @@ class FuncInfo:
             if "TGT" in idx:
                 return frozenset({"TGTP"}) | data
             return src | idx
+        if name in lb.FRESH_FUNCS:
+            return EMPTY  # a new buffer or a size carries none of its arguments' data
         if name in lb.RANGE_FUNCS:
             if len(e.args) >= 2 and lb.plus_one(e.args[0]) and lb.plus_one(e.args[1]):
                 return frozenset({"POS1"})

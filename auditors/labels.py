@@ -39,6 +39,7 @@ PASS_METHODS = {
 CE_FUNCS = {"cross_entropy", "nll_loss", "binary_cross_entropy"}
 DIST_FUNCS = {"softmax", "log_softmax", "logsumexp"}
 RANGE_FUNCS = {"arange", "range"}
+FRESH_FUNCS = {"zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like", "len", "Generator"}
 
 
 def split_labels(text: str) -> frozenset:

@@ -126,10 +126,10 @@ def peak_rss(folder: Path, data, tokens: int, seq_len, stride, batch) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tokens", type=int, default=20000)
+    parser.add_argument("--tokens", type=int, default=24000)
     parser.add_argument("--seq-len", type=int, default=256)
     parser.add_argument("--stride", type=int, default=64)
-    parser.add_argument("--batch-seqs", type=int, default=16)
+    parser.add_argument("--batch-seqs", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
 

@@ -1,0 +1,181 @@
+"""Two-pass rescoring (RULES.md §5; C4 and C1 of §2).
+
+A first call adapts some state on validation tokens - fills a count cache while
+scoring (#846, #853), builds a cache from the whole validation stream (#870), or runs
+test-time training while scoring (#991) - and a later call in the same function
+scores the same validation tokens again with that state. Every token is then scored
+twice and its second score depends on later tokens. The state is followed by name:
+the later scoring call must receive the object the first call adapted (the model it
+trained, the table it wrote, the receiver of the method that wrote it).
+
+Legal counterparts: scoring the same validation data with different, frozen models
+(pre- and post-quantization evaluation), and score-first TTT as the final pass.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors import labels as lb
+from auditors.model import RuleInfo
+from auditors.rules import raw
+
+RULE = RuleInfo("two-pass-rescore", "two_pass_rescore", "validation tokens scored again after adapting state on them",
+                "RULES.md §5 (#846, #870, #881, #991 double-pass TTT)")
+
+
+def _mutated_params(m, f, trains: bool) -> set[int]:
+    """Positions of f's parameters whose object f writes into (or, when it trains, calls as a model)."""
+    out = set()
+    params = f.params[1:] if f.is_method else f.params
+    for i, p in enumerate(params):
+        for node in ast.walk(f.node):
+            if isinstance(node, ast.Call):
+                func = node.func
+                if trains and isinstance(func, ast.Name) and func.id == p:
+                    out.add(i)
+                if isinstance(func, ast.Attribute) and lb.dotted(func.value) == p:
+                    callee = m.resolve(func)
+                    if (trains and func.attr in ("parameters", "named_parameters", "train")) or (callee is not None and m.writes_tables(callee)):
+                        out.add(i)
+                if lb.call_name(func) == "at" and node.args and lb.dotted(node.args[0]) and lb.dotted(node.args[0]).split(".")[0] == p:
+                    out.add(i)
+            if isinstance(node, (ast.Assign, ast.AugAssign)):
+                for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    root = t
+                    while isinstance(root, (ast.Subscript, ast.Attribute)):
+                        root = root.value
+                    if isinstance(t, ast.Subscript) and isinstance(root, ast.Name) and root.id == p:
+                        out.add(i)
+    return out
+
+
+def _adapted_names(m, ev) -> set[str]:
+    callee = m.functions[ev.data["callee"]]
+    node: ast.Call = ev.node
+    names = set()
+    for i in _mutated_params(m, callee, m.trains_on(callee, "VAL")):
+        if i < len(node.args) and lb.dotted(node.args[i]):
+            names.add(lb.dotted(node.args[i]))
+    if callee.is_method and isinstance(node.func, ast.Attribute) and m.writes_tables(callee):
+        d = lb.dotted(node.func.value)
+        if d:
+            names.add(d)
+    return names
+
+
+def _names(ev) -> set[str]:
+    node: ast.Call = ev.node
+    out = {lb.dotted(a) for a in list(node.args) + [k.value for k in node.keywords]}
+    if isinstance(node.func, ast.Attribute):
+        out.add(lb.dotted(node.func.value))
+    return {n for n in out if n}
+
+
+def _roots(ev) -> set[str]:
+    out = set()
+    for a in list(ev.node.args) + [k.value for k in ev.node.keywords]:
+        for n in ast.walk(a):
+            if isinstance(n, ast.Name):
+                out.add(n.id)
+    return out
+
+
+def _table_root(text: str) -> str:
+    return text.split("[")[0]
+
+
+def _loop_passes(m, f):
+    """Sibling statements: the first writes table T while scoring, a later one reads T and scores."""
+    def facts(stmt):
+        lo, hi = stmt.lineno, stmt.end_lineno
+        writes, reads, scores = set(), set(), False
+        for e in f.events:
+            if not lo <= e.line <= hi:
+                continue
+            if e.kind == "write":
+                writes.add(_table_root(e.data["table"]))
+            elif e.kind == "read":
+                reads.add(_table_root(e.data["table"]))
+            elif e.kind == "ce":
+                scores = True
+            elif e.kind == "call":
+                scores |= e.data["name"] in ("log", "log2", "log_softmax")
+                recv = lb.dotted(e.node.func.value) if isinstance(e.node.func, ast.Attribute) else None
+                callee = m.functions.get(e.data["callee"]) if e.data["callee"] else None
+                if recv and callee is not None:
+                    if m.writes_tables(callee):
+                        writes.add(recv)
+                    if any(x.kind == "read" for x in callee.events):
+                        reads.add(recv)
+                if callee is not None and m.scores(callee):
+                    scores = True
+        return writes, reads, scores
+
+    for block in _blocks(f.node):
+        loops = [st for st in block if isinstance(st, (ast.For, ast.While, ast.If))]
+        for i, first in enumerate(loops):
+            w1, _, s1 = facts(first)
+            if not (w1 and s1):
+                continue
+            for later in loops[i + 1:]:
+                _, r2, s2 = facts(later)
+                shared = w1 & r2
+                if shared and s2 and not facts(later)[0] & shared:
+                    yield later, first, sorted(shared)[0]
+                    break
+
+
+def _blocks(node):
+    for n in ast.walk(node):
+        for field in ("body", "orelse"):
+            block = getattr(n, field, None)
+            if isinstance(block, list) and block and isinstance(block[0], ast.stmt):
+                yield block
+
+
+def check(m):
+    out = []
+    for f in m.functions.values():
+        if f.qualname != "<module>":
+            for later, first, table in _loop_passes(m, f):
+                ctx = next((e.ctx for e in f.events if later.lineno <= e.line <= later.end_lineno), None)
+                node = next((e.node for e in f.events if later.lineno <= e.line <= later.end_lineno and e.kind == "read"), later)
+                out.append(raw(RULE, f, node, ctx, "error", "medium",
+                               f"a second pass (line {later.lineno}) scores tokens again from `{table}`, which the pass at "
+                               f"line {first.lineno} filled while scoring them"))
+        calls = [e for e in f.events if e.kind == "call" and e.data["callee"]]
+        for i, a in enumerate(calls):
+            ca = m.functions[a.data["callee"]]
+            if ca.parent is not None and m.writes_tables(ca) and m.scores(ca):  # a closure: its cache outlives the call
+                again = next((b for b in calls[i + 1:] if b.data["callee"] == a.data["callee"] and b.line > a.node.end_lineno
+                              and _roots(a) & _roots(b)), None)
+                if again is not None and not _adapted_names(m, a):
+                    out.append(raw(RULE, f, again.node, again.ctx, "error", "medium",
+                                   f"{again.data['name']}() runs again over data it already scored at line {a.line}, "
+                                   "with the cache that first call filled"))
+    for f in m.functions.values():
+        calls = [e for e in f.events if e.kind == "call" and e.data["callee"]]
+        for i, a in enumerate(calls):
+            if not any("VAL" in x for x in a.data["args"] + list(a.data["kws"].values()) + [a.data["recv"]]):
+                continue
+            ca = m.functions[a.data["callee"]]
+            trains, writes, scores = m.trains_on(ca, "VAL"), m.writes_tables(ca), m.scores(ca)
+            if not ((trains and scores) or writes):
+                continue
+            adapted = _adapted_names(m, a)
+            if not adapted:
+                continue
+            for b in calls[i + 1:]:
+                if b.line <= a.node.end_lineno or not m.scores(m.functions[b.data["callee"]]):
+                    continue
+                if not any("VAL" in x for x in b.data["args"] + list(b.data["kws"].values())):
+                    continue
+                shared = adapted & _names(b)
+                if shared:
+                    what = "trained" if trains else "filled a cache"
+                    out.append(raw(RULE, f, b.node, b.ctx, "error", "medium",
+                                   f"{b.data['name']}() scores validation tokens again with `{sorted(shared)[0]}`, which "
+                                   f"{a.data['name']}() (line {a.line}) {what} on those tokens"))
+                    break
+    return out
