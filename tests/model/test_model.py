@@ -60,11 +60,14 @@ def test_rope_base_is_ntk_scaled_above_the_train_length():
     assert rotary.effective_base(2048) == pytest.approx(22081.79, abs=0.01)
 
 
-@pytest.mark.parametrize("variant", ["all_on", *SWITCH_OFF])
+@pytest.mark.parametrize("variant", ["all_on", "all_off", *SWITCH_OFF])
 @settings(max_examples=6, deadline=None)
 @given(data=st.data())
 def test_model_is_causal(variant, data):
-    changes = dict(ALL_ON, **SWITCH_OFF.get(variant, {}))
+    if variant == "all_off":
+        changes = {k: v for off in SWITCH_OFF.values() for k, v in off.items()}
+    else:
+        changes = dict(ALL_ON, **SWITCH_OFF.get(variant, {}))
     torch.manual_seed(0)
     model = randomize(GPT(tiny_config(**changes)), seed=data.draw(st.integers(0, 1000))).eval()
     T = data.draw(st.integers(2, 24), label="T")
