@@ -112,7 +112,7 @@ def train_submission(submission_dir, out_dir=None, preset: str = "smoke", data_d
         "out_dir": str(out.resolve()),
         "artifact_path": str(Path(artifact_path or out / "artifact.ptz").resolve()),
         "code_bytes": code_bytes(submission_dir),
-        "device": device,
+        "device": device or "auto",
         "nproc": nproc,
     }
     out.mkdir(parents=True, exist_ok=True)
