@@ -6,7 +6,8 @@ Visible inside (all read-only unless noted):
 - /opt/pgolf/harness (the worker code) and /opt/pgolf/<pkg> for each declared package;
 - /submission (the submission folder, which holds the artifact);
 - /run/pgolf/scores.bin, the one writable file: the scores transport;
-- a private /tmp (tmpfs, size-capped), a fresh /proc and a minimal /dev;
+- a private /tmp and /dev/shm (tmpfs, size-capped), a fresh /proc and a minimal,
+  otherwise read-only /dev; the sandbox root itself is read-only;
   the NVIDIA device nodes only for --device cuda.
 The worker runs as uid 65534 in its own user namespace, without capabilities.
 Not visible: the data directory, runs, the repository root, home, the network
@@ -29,6 +30,7 @@ CODE_ROOT = Path("/opt/pgolf")
 SUBMISSION_MOUNT = "/submission"
 SCORES_MOUNT = "/run/pgolf/scores.bin"
 TMP_SIZE_BYTES = 512 << 20
+SHM_SIZE_BYTES = 64 << 20
 # Variables passed through when set; everything else is dropped.
 PASS_THROUGH = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 PASS_THROUGH_CUDA = ("CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES")
@@ -112,9 +114,12 @@ def bwrap_command(policy: SandboxPolicy) -> tuple[list[str], dict[str, str]]:
         args += ["--ro-bind", str(src.resolve()), str(policy.code_root / name)]
     args += ["--ro-bind", str(policy.submission_root.resolve()), SUBMISSION_MOUNT]
     args += ["--bind", str(policy.scores_file), SCORES_MOUNT]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_SIZE_BYTES), "--tmpfs", "/tmp"]
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(SHM_SIZE_BYTES), "--tmpfs", "/dev/shm"]
     if policy.device.startswith("cuda"):
         args += _gpu_binds()
+    # Every writable place is size-capped: /tmp and /dev/shm; the sandbox's root and
+    # /dev folders (uncapped tmpfs that bwrap makes) become read-only.
+    args += ["--remount-ro", "/dev", "--size", str(TMP_SIZE_BYTES), "--tmpfs", "/tmp", "--remount-ro", "/"]
     args += ["--chdir", "/tmp", "--"]
     return args, {"submission": SUBMISSION_MOUNT, "scores": SCORES_MOUNT}
 

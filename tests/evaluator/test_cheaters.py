@@ -138,6 +138,19 @@ def load(path, device):
     os.truncate("/run/pgolf/scores.bin", 0)
     return Uniform(VOCAB)
 """, "worker died during score request 0"),
+    # /tmp is capped, so filling it cannot exhaust the machine's memory
+    "fills_tmp": (HONEST + """
+def load(path, device):
+    with open("/tmp/fill", "wb") as f:
+        for _ in range(1024):
+            f.write(bytes(1 << 20))
+    return Uniform(VOCAB)
+""", "No space left on device"),
+    "writes_to_the_sandbox_root": (HONEST + """
+def load(path, device):
+    open("/planted.py", "w").close()
+    return Uniform(VOCAB)
+""", "Read-only file system"),
     "dies": (HONEST + """
 import os
 
