@@ -19,7 +19,7 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
     """Audit a file, a folder of code or a records-style submission folder."""
     from harness.errors import BadInput
 
-    from auditors.engine import analyze_units, collect_code, units
+    from auditors.engine import analyze_units, collect_code, entry_files, reachable_files, units
     from auditors.reach import PROFILES, Resolver
     from auditors.rules import rule_info
 
@@ -34,6 +34,11 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
     rules = rule_info()
     report = AuditReport(str(root), profile)
     called = {name: i for i, f in enumerate(all_facts) for name in f["calls"]}
+    entries = entry_files(root) if root.is_dir() else None
+    runs = None
+    if entries:
+        plain = {name: facts.get("imports", []) for (name, _, _), facts in zip(items, all_facts) if "[unpacked" not in name}
+        runs = reachable_files(entries, plain)
     wrapper_env: dict[str, dict] = {}
     for (name, source, _), facts in zip(items, all_facts):
         if facts.get("parse_error"):
@@ -46,8 +51,11 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         foreign = {n for n, i in called.items() if all_facts[i] is not facts}
         resolver = Resolver(facts, env, foreign)
         lines = source.splitlines()
+        outside = runs is not None and name.split("[unpacked")[0] not in runs
         for r in facts["findings"]:
             reach, cond = resolver.finding(r)
+            if outside and reach != "dormant":
+                reach, cond = "dormant", f"{name.split('[unpacked')[0]} is not run by {' / '.join(entries)} (not imported)"
             info = rules[r["rule"]]
             line = lines[r["line"] - 1].strip() if 0 < r["line"] <= len(lines) else ""
             report.findings.append(Finding(r["rule"], info.tag, r["severity"], r["confidence"], reach, cond,

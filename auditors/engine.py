@@ -80,7 +80,45 @@ def _reach_facts(m, tree) -> dict:
             k, v = ev.node.args
             if isinstance(k, ast.Constant) and isinstance(v, ast.Constant):
                 env_sets[str(k.value)] = str(v.value)
-    return {"functions": functions, "calls": calls, "class_defs": m.class_defs, "entry": entry, "env_sets": env_sets}
+    imports = sorted({a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+                     | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module})
+    return {"functions": functions, "calls": calls, "class_defs": m.class_defs, "entry": entry, "env_sets": env_sets,
+            "imports": imports}
+
+
+def entry_files(root: Path) -> list[str] | None:
+    """Files a folder runs: submission.toml's entrypoint and code list, else train_gpt.py; None if unknown."""
+    toml = root / "submission.toml"
+    if toml.exists():
+        import tomllib
+        try:
+            sub = tomllib.loads(toml.read_text()).get("submission", {})
+        except tomllib.TOMLDecodeError:
+            sub = {}
+        names = [sub["entrypoint"]] if isinstance(sub.get("entrypoint"), str) else []
+        names += [c for c in sub.get("code", []) if isinstance(c, str)]
+        if names:
+            return names
+    return ["train_gpt.py"] if (root / "train_gpt.py").exists() else None
+
+
+def reachable_files(entries: list[str], imports: dict[str, list[str]]) -> set[str]:
+    """Entry files plus the folder's files they import, transitively (by module path)."""
+    by_module = {name[:-3].replace("/", "."): name for name in imports if name.endswith(".py")}
+    seen, todo = set(), [e for e in entries if e in imports]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for mod in imports[name]:
+            parts = mod.split(".")
+            for i in range(len(parts), 0, -1):  # `from pkg.mod import x` and `import pkg.mod`
+                target = by_module.get(".".join(parts[:i])) or by_module.get(".".join(parts[i - 1:i]))
+                if target:
+                    todo.append(target)
+                    break
+    return seen
 
 
 def _cached_analyze(args) -> dict:

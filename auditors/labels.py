@@ -46,6 +46,8 @@ def split_labels(text: str) -> frozenset:
     """VAL/TRAIN for string constants that name a data split (file patterns, split names)."""
     if len(text) > 300:
         return EMPTY
+    if not any(c in text for c in "/*.") and text.lower() not in ("val", "valid", "validation", "train"):
+        return EMPTY  # only file patterns, paths and split names; not env-var names or messages
     return frozenset(k for k, rx in _SPLIT_RE.items() if rx.search(text))
 
 

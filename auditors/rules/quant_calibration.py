@@ -23,16 +23,18 @@ RULE = RuleInfo("quant-calibration-data", "val_gptq_calibration", "quantization 
 TRAIN_AT_EVAL = RuleInfo("train-data-at-eval", "train_data_at_eval", "training data read after the training window",
                          "RULES.md §6 (#593; reserve fixes #1060, #1218, #1868)")
 EXTRA = (TRAIN_AT_EVAL,)
-HOOKS = {"register_forward_hook", "register_forward_pre_hook", "addmm_", "addmm"}
+HOOKS = {"register_forward_hook", "register_forward_pre_hook", "addmm_"}
 
 
 def _direct_calibrates(f) -> bool:
     if any(e.kind == "call" and e.data["name"] in HOOKS for e in f.events):
         return True
     for node in ast.walk(f.node) if f.qualname != "<module>" else ():
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
-            left = ast.unparse(node.left)
-            if left.endswith(".T") or ".t()" in left or "transpose" in left:
+        # H += X^T X: a Hessian (second-moment) accumulation
+        if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add) and isinstance(node.value, ast.BinOp) \
+                and isinstance(node.value.op, ast.MatMult):
+            left = ast.unparse(node.value.left)
+            if left.endswith((".T", ".mT", ".t()")) or "transpose" in left:
                 return True
     return False
 
