@@ -101,6 +101,13 @@ class _Scorer:
         flat = log_probs.reshape(-1, self.vocab)
         picked = flat.gather(1, self.torch.from_numpy(targets)[:, None])[:, 0].numpy()
         nll = -picked.astype(np.float64)
+        if not np.isfinite(nll).all():
+            from harness.sandbox.launcher import WorkerFailure
+
+            bad = int(np.flatnonzero(~np.isfinite(nll))[0])
+            row, i = divmod(bad, step.n_last)
+            raise WorkerFailure(f"score request {step.index}: row {row} gives its target at position "
+                                f"{int(positions[bad])} zero probability (log-probability {picked[bad]})")
         chunk = (positions - 1) // self.chunk_size
         n = len(self.nll)
         self.nll += np.bincount(chunk, weights=nll, minlength=n)

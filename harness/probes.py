@@ -105,8 +105,10 @@ def compare(kind: str, step: Score, original: np.ndarray, replay: np.ndarray, cu
         keep = targets <= cut if cut is not None else np.ones(len(targets), dtype=bool)
         if not keep.any():
             continue
-        diff = np.abs(original[r, keep] - replay[r, keep]).max(axis=-1)
-        diff = np.where(np.isnan(diff), np.inf, diff)
+        a, b = original[r, keep], replay[r, keep]
+        with np.errstate(invalid="ignore"):
+            diff = np.where(a == b, 0.0, np.abs(a - b))  # equal infinities are equal
+        diff = np.where(np.isnan(diff), np.inf, diff).max(axis=-1)
         i = int(diff.argmax())
         if diff[i] > worst[0]:
             worst = (float(diff[i]), r, int(targets[keep][i]))

@@ -70,6 +70,17 @@ class NaN(Uniform):
 def load(path, device):
     return NaN(VOCAB)
 """, "non-finite score nan at row 0"),
+    # finite logits, but a target gets probability 0: rejected, not an infinite score
+    "zero_probability": (HONEST + """
+class Zero(Uniform):
+    def score(self, tokens, n_last):
+        out = torch.full((tokens.shape[0], n_last, self.vocab), -3e38)
+        out[:, :, 0] = 3e38  # every other token: log_softmax gives -inf
+        return out
+
+def load(path, device):
+    return Zero(VOCAB)
+""", "zero probability"),
     "wrong_shape": (HONEST + """
 class Short(Uniform):
     def score(self, tokens, n_last):

@@ -67,3 +67,13 @@ def test_schedule_is_seeded_and_probes_at_least_once(n, rate, seed):
         both = int((a.causality & a.purity).sum())
         assert both <= 2  # only where the at-least-one rule had to add a kind
         assert abs((a.causality | a.purity).mean() - rate) < 0.2
+
+
+def test_equal_infinite_log_probs_are_equal():
+    step = _some_request(200, 16, 3, 5)
+    original = np.zeros((len(step.windows), step.n_last, 5), dtype=np.float32)
+    original[..., 1] = -np.inf
+    assert compare("purity", step, original, original.copy(), None) is None
+    replay = original.copy()
+    replay[0, 0, 1] = 0.0
+    assert compare("purity", step, original, replay, None).max_diff == np.inf
