@@ -217,6 +217,8 @@ class FuncInfo:
         if isinstance(e, ast.Name):
             return self.lookup(e.id)
         if isinstance(e, ast.Attribute):
+            if e.attr in ("shape", "ndim", "dtype", "device"):
+                return EMPTY
             d = lb.dotted(e)
             if d is not None and (d in self.env or (self.parent and self.parent.lookup(d))):
                 return self.lookup(d)
@@ -224,12 +226,15 @@ class FuncInfo:
         if isinstance(e, ast.Subscript):
             return self.subscript(e)
         if isinstance(e, ast.BinOp):
-            return self.binop(e)
+            out = self.binop(e)
+            return out - {"CTGT", "CSUM"} if isinstance(e.op, ast.Div) else out  # a quotient is no longer a raw count
         if isinstance(e, ast.UnaryOp):
             return self.L(e.operand)
         if isinstance(e, ast.BoolOp):
             return _union(self.L(v) for v in e.values)
         if isinstance(e, ast.Compare):
+            if len(e.ops) == 1 and isinstance(e.ops[0], (ast.Eq, ast.NotEq)):
+                self.events.append(Event("compare", e, self.ctx, {"left": self.L(e.left), "right": self.L(e.comparators[0])}))
             return _union([self.L(e.left)] + [self.L(c) for c in e.comparators]) - KEYS - {"POS1", "CAND"}
         if isinstance(e, ast.IfExp):
             self.L(e.test)
@@ -265,11 +270,15 @@ class FuncInfo:
         base, idx = self.L(e.value), self.L(e.slice)
         if lb.shifted_slice(e.slice):
             return (base - KEYS - {"CAND", "POS1"}) | {"TGT"}
+        if idx & KEYS and "CAND" in idx and isinstance(e.ctx, ast.Load):
+            return (base - KEYS - {"CAND"}) | {"CCNT"}  # counts of every candidate token
+        if "CCNT" in base and idx & {"TGT", "VAL", "TGTP"}:  # one candidate picked by a data token
+            return (base - {"CCNT"}) | {"CTGT"}
         if idx & KEYS and "CAND" not in idx and isinstance(e.ctx, ast.Load):
             target_keyed = "EXTKEY" in idx or "TGT" in idx
             self.events.append(Event("read", e, self.ctx, {"key": idx, "table": ast.unparse(e.value), "target_keyed": target_keyed}))
             return (base - KEYS) | {"TCNT" if target_keyed else "CNT"} | (idx & {"VAL", "TRAIN"})
-        out = base | (idx & {"TGT", "VAL", "TRAIN"})
+        out = base if isinstance(e.slice, ast.Slice) else base | (idx & {"TGT", "VAL", "TRAIN"})
         if "POS1" in idx and "POS1" not in base:
             out = out | {"TGT"}
         if "DIST" in base and "TGT" in idx:
@@ -293,6 +302,10 @@ class FuncInfo:
                 out |= {"EXTKEY", "HASH"}
         elif isinstance(op, (ast.BitAnd, ast.Mod, ast.RShift, ast.FloorDiv)):
             out |= left & KEYS
+            inner = e.left
+            if isinstance(op, (ast.BitAnd, ast.Mod)) and isinstance(inner, ast.BinOp) and isinstance(inner.op, (ast.Add, ast.BitXor)) \
+                    and (lb.is_product(inner.left) or lb.is_product(inner.right)):
+                out |= {"HASH"}  # (h * M + t) % buckets: a rolling hash reduced to a bucket
         elif isinstance(op, (ast.Mult, ast.LShift)):
             out |= both & {"HASH"}
         return out
@@ -307,6 +320,10 @@ class FuncInfo:
         self.events.append(Event("call", e, self.ctx, {"name": name, "args": args, "kws": kws, "recv": recv,
                                                        "callee": callee.qualname if callee else None}))
         data = every & {"VAL", "TRAIN"}
+        if name in ("append", "extend", "insert", "appendleft") and isinstance(e.func, ast.Attribute):
+            holder = lb.dotted(e.func.value)
+            if holder:  # a list collects what is appended to it
+                self.env[holder] = self.env.get(holder, EMPTY) | (every - KEYS)
         if name == "backward" and isinstance(e.func, ast.Attribute):
             self.events.append(Event("backward", e, self.ctx, {"loss": recv}))
         if name == "grad" and args and lb.dotted(e.func) in ("torch.autograd.grad", "autograd.grad"):
@@ -326,6 +343,8 @@ class FuncInfo:
         if name == "gather":
             idx = kws.get("index", args[-1] if args else EMPTY)
             src = recv if isinstance(e.func, ast.Attribute) and len(args) <= 2 else (args[0] if args else EMPTY)
+            if idx & {"TGT", "VAL", "TGTP"} and "CCNT" in src:
+                return (src - {"CCNT"}) | {"CTGT"}
             if "TGT" in idx:
                 return frozenset({"TGTP"}) | data
             return src | idx
@@ -341,6 +360,10 @@ class FuncInfo:
             # data-split labels that reach the return through parameters follow this call's arguments
             via_params = _union(callee.param_labels.values()) & {"VAL", "TRAIN"}
             return (callee.ret - via_params) | (every & via_params & callee.ret)
+        if name == "sum" and "CCNT" in (recv | every):
+            return (recv | every) | {"CSUM"}
+        if name in lb.BLOB_FUNCS and not data:
+            return (every | recv) - KEYS - {"POS1"} | {"BLOB"}  # bytes of a file shipped with the code
         if isinstance(e.func, ast.Attribute) and name in lb.PASS_METHODS:
             return recv | (every - {"CAND"})
         out = (every | recv) - KEYS - {"POS1"}

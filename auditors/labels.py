@@ -14,6 +14,9 @@ HASH         a multiplicative hash of tokens (`h ^= tok * prime`, `% buckets`)
 EXTKEY       a hash extended by one more token: `ctx_hash ^ (tok * prime)`
 CAND         a candidate range over the vocabulary (`arange(V)`): reading every
              candidate is how a legal, normalizable table lookup looks
+CCNT / CTGT  counts read for every candidate / the candidate count picked at the target
+CSUM         the sum of candidate counts (the normalizer of a proper distribution)
+BLOB         data decoded from a file that is neither a train nor a validation shard
 CNT / TCNT   a value read from a hashed table with a context key / with a key that
              contains the target
 """
@@ -39,7 +42,8 @@ PASS_METHODS = {
 CE_FUNCS = {"cross_entropy", "nll_loss", "binary_cross_entropy"}
 DIST_FUNCS = {"softmax", "log_softmax", "logsumexp"}
 RANGE_FUNCS = {"arange", "range"}
-FRESH_FUNCS = {"zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like", "len", "Generator"}
+BLOB_FUNCS = {"decompress", "frombuffer", "fromfile", "load", "loadtxt", "memmap", "read", "read_bytes"}
+FRESH_FUNCS = {"numel", "size", "nelement", "dim", "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like", "len", "Generator"}
 
 
 def split_labels(text: str) -> frozenset:
