@@ -161,8 +161,8 @@ def _train(config: dict, rank: int, world: int, device: torch.device) -> dict | 
                                capture_rng(device), config["preset"])
             save_checkpoint(out / "checkpoints", state, tcfg.keep_checkpoints)
 
-    def evaluate(m) -> float:
-        return val_bpb(m, periodic_val, tables, tcfg.train_seq_len, tcfg.val_batch_seqs, device, rank, world)[0]
+    def evaluate(m, tokens=periodic_val) -> float:
+        return val_bpb(m, tokens, tables, tcfg.train_seq_len, tcfg.val_batch_seqs, device, rank, world)[0]
 
     bar = tqdm(total=tcfg.iterations, initial=step, disable=rank != 0, unit="step", dynamic_ncols=True)
     model.train()
@@ -208,7 +208,7 @@ def _train(config: dict, rank: int, world: int, device: torch.device) -> dict | 
     live_bpb = evaluate(model)  # the last periodic value, recomputed if resumed after the end
     if ema is not None:
         model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in ema.items()})
-    final_bpb = evaluate(model)
+    final_bpb = evaluate(model, val_tokens)  # the whole val split, like the round trip
     result = None
     if rank == 0:
         result = _finish(config, preset, model, val_tokens, tables, train_files, live_bpb, final_bpb, device, step)
@@ -229,8 +229,8 @@ def _finish(config, preset, model, val_tokens, tables, train_files, live_bpb, fi
     result = {
         "steps": step,
         "parameters": count_parameters(model),
-        "val_bpb_live": live_bpb,
-        "val_bpb": final_bpb,
+        "val_bpb_live": live_bpb,  # live (non-EMA) weights, periodic val subset
+        "val_bpb": final_bpb,  # final float weights (EMA when enabled), whole val split
         "val_bpb_roundtrip": roundtrip_bpb,
         "unigram_bpb": unigram,
         "ratio_to_unigram": roundtrip_bpb / unigram,
