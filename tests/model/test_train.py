@@ -89,3 +89,14 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, tiny_data):
         assert torch.equal(t, final_b.ema[name]), name
     assert [r["step"] for r in _metrics(out)] == list(range(1, iterations + 1))
     assert [r["train_loss"] for r in _metrics(out)] == [r["train_loss"] for r in _metrics(tmp_path / "straight")]
+
+
+def test_cli_bad_input_exits_2(tmp_path, capsys):
+    from harness.cli import main
+
+    assert main(["train", str(tmp_path / "missing")]) == 2
+    sub = make_submission(tmp_path / "sub")
+    assert main(["train", str(sub), "--preset", "nope"]) == 2
+    assert main(["train", str(sub), "--preset", "tiny", "--data", str(tmp_path)]) == 2  # --tokenizer missing
+    err = capsys.readouterr().err
+    assert err.count("harness: error:") == 3 and "Traceback" not in err
