@@ -1,7 +1,8 @@
 """The BPB an honest control must get, computed here in-process, independently of the
 evaluator: every target x[t] (t = 1..N-1) is scored once from x[t-1] (the controls are
 bigrams, so windows do not matter), with the state test-time training would have at
-t's chunk (chunk k covers targets [k*C + 1, (k+1)*C + 1) and sees the counts of x[0 : k*C + 1]).
+t's chunk (chunk k covers targets [k*C + 1, (k+1)*C + 1); chunk 0 sees no counts, chunk
+k > 0 the counts of x[0 : k*C + 1], everything observe() got before it).
 log_softmax over the vocabulary in float32, sums in float64, bytes from the tokenizer's
 piece table.
 """
@@ -18,7 +19,7 @@ import torch
 from harness.bpb import target_bytes
 from harness.data.shards import load_val_tokens
 from harness.data.tokenizer import build_byte_tables, load_tokenizer
-from tests.adversarial.runner import redteam_base
+from tests.adversarial.runner import case_weights, redteam_base
 
 TTT_SCALE = 0.5  # honest_ttt adds TTT_SCALE * log1p(count) to each token's logit
 
@@ -32,7 +33,7 @@ def expected_bpb(case: str, submission: Path, dataset_dir: Path, tokenizer: Path
     manifest = tomllib.loads((submission / "submission.toml").read_text())
     ev, vocab = manifest.get("eval", {}), manifest["submission"]["vocab_size"]
     stream = load_val_tokens(dataset_dir, seq_len=ev["seq_len"], vocab_size=vocab).astype(np.int64)
-    weights = redteam_base.read_weights(str(submission / manifest["submission"]["artifact"]))
+    weights = torch.from_numpy(case_weights(case, vocab))
     prev, tgt = stream[:-1], stream[1:]
     chunk = ev.get("ttt_chunk") if case == "honest_ttt" else None
     size = chunk or len(tgt)
@@ -40,7 +41,8 @@ def expected_bpb(case: str, submission: Path, dataset_dir: Path, tokenizer: Path
     for lo in range(0, len(tgt), size):
         logits = redteam_base.bigram_logits(weights, torch.from_numpy(prev[lo:lo + size]))
         if chunk:
-            counts = torch.bincount(torch.from_numpy(stream[: lo + 1]), minlength=vocab).to(torch.float32)
+            seen = stream[: lo + 1] if lo else stream[:0]
+            counts = torch.bincount(torch.from_numpy(seen), minlength=vocab).to(torch.float32)
             logits = logits + torch.log1p(counts) * TTT_SCALE
         if case == "honest_bf16":
             logits = logits.to(torch.bfloat16).to(torch.float32)

@@ -30,7 +30,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 CASES_DIR = HERE / "cases"
-BASE_MODULE = HERE / "base" / "redteam_base.py"
+BASE_DIR = HERE / "base"  # shared modules, copied into a case when its `code` lists them
 DRIVER = HERE / "eval_driver.py"
 SECRET_ENV = "PGOLF_REDTEAM_SECRET"
 MARKER = "REDTEAM-MARKER"
@@ -42,8 +42,9 @@ WORKER_MEMORY = 3 << 30  # the sandbox's address-space limit for these runs (see
 # a while, so the hang check allows this much on top of "time limit + 10 s".
 STARTUP_SLACK = 25.0
 
-sys.path.insert(0, str(BASE_MODULE.parent))
-import redteam_base  # noqa: E402  (our own fixture module, trusted test code)
+sys.path.insert(0, str(BASE_DIR))
+import redteam_base  # noqa: E402  (our own fixture modules, trusted test code)
+import redteam_escape  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class World:
     root: Path
     dataset_dir: Path
     tokenizer: Path
-    secret: str = field(default_factory=lambda: f"{redteam_base.SECRET_PREFIX}{uuid.uuid4().hex}")
+    secret: str = field(default_factory=lambda: f"{redteam_escape.SECRET_PREFIX}{uuid.uuid4().hex}")
 
     def __post_init__(self):
         self.submission = self.root / "submission"
@@ -208,9 +209,12 @@ def zstd_rle_bomb(expanded_bytes: int) -> bytes:
     return header + rle * (n - 1) + last
 
 
+def code_files(folder: Path) -> list[str]:
+    return tomllib.loads((folder / "submission.toml").read_text())["submission"]["code"]
+
+
 def code_bytes(folder: Path) -> int:
-    manifest = tomllib.loads((folder / "submission.toml").read_text())["submission"]
-    return sum((folder / c).stat().st_size for c in manifest["code"])
+    return sum((folder / c).stat().st_size for c in code_files(folder))
 
 
 def padded(path: Path, weights: bytes, size: int) -> None:
@@ -225,7 +229,9 @@ def assemble(exp: Expectation, world: World, vocab: int, listeners: Listeners) -
     """The temporary copy of the case that the harness evaluates."""
     sub = world.submission
     shutil.copytree(CASES_DIR / exp.name, sub, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(BASE_MODULE, sub / BASE_MODULE.name)
+    for name in code_files(sub):
+        if (BASE_DIR / name).is_file():
+            shutil.copy(BASE_DIR / name, sub / name)
     weights = redteam_base.weights_bytes(case_weights(exp.name, vocab))
     artifact = sub / "artifact.bin"
     if exp.setup == "pickle_artifact":

@@ -58,10 +58,15 @@ def test_case_outcome(name, outcomes, redteam_data):
 def test_case_leaves_no_trace(name, outcomes):
     exp, out = CASES[name], outcomes[name]
     assert out.exit is not None, "the harness hung past the test's guard"
-    assert out.wall <= exp.time + 10 + STARTUP_SLACK, f"{out.wall:.1f} s for a {exp.time} s limit"
+    # The time limit does not count start-up (interpreter, torch, audit); on a loaded
+    # machine that is best measured by a whole honest run in the same session.
+    startup = max(STARTUP_SLACK, outcomes["honest_plain"].wall)
+    assert out.wall <= exp.time + 10 + startup, f"{out.wall:.1f} s for a {exp.time} s limit"
     assert not out.secret_seen_in, f"host secret leaked into {out.secret_seen_in}"
     assert not out.markers, f"files written outside the sandbox: {out.markers}"
     assert not out.hits, f"host listeners were contacted: {out.hits}"
     assert not out.survivors, f"processes outlived the run: {out.survivors}"
-    assert len(out.stdout) + len(out.stderr) < (256 << 10), "the worker's output reached the harness's output"
+    assert len(out.stdout) + len(out.stderr) < (64 << 10), "the worker's output reached the harness's output"
+    if out.result is not None:
+        assert all(len(r) <= 4096 for r in out.result["reasons"]), "a submission's text is not cut short"
     assert out.run_dir_bytes < (4 << 20)

@@ -12,7 +12,8 @@ import termios
 import numpy as np
 import torch
 
-from redteam_base import Bigram, escaped, read_weights
+from redteam_base import Bigram, read_weights
+from redteam_escape import escaped
 
 
 def pending_bytes(fd):

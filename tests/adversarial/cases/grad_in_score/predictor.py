@@ -9,8 +9,8 @@ from redteam_base import Bigram, bigram_logits, read_weights
 
 class TrainInScore(Bigram):
     def score(self, tokens, n_last):
-        tokens = tokens.clone()
         with torch.inference_mode(False), torch.enable_grad():
+            tokens = tokens.clone()  # a normal tensor: the worker calls score() in inference mode
             w = self.weights.clone().requires_grad_(True)
             for _ in range(3):
                 logits = bigram_logits(w, tokens[:, :-1])

@@ -4,7 +4,8 @@ Inside the sandbox nothing works: accepted, exact BPB."""
 
 import os
 
-from redteam_base import Bigram, attack_config, read_weights, try_everything
+from redteam_base import Bigram, attack_config, read_weights
+from redteam_escape import try_everything
 
 try_everything(attack_config(os.path.join(os.path.dirname(os.path.abspath(__file__)), "artifact.bin")), "import")
 

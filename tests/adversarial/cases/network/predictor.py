@@ -3,7 +3,8 @@ namespace), UDP to another, the host's abstract unix socket, and a public host
 (DNS + TCP 443). Any success fails loudly; the test also checks its listeners got
 nothing. Must be accepted with the exact BPB."""
 
-from redteam_base import Bigram, attack_config, escaped, read_weights, try_network
+from redteam_base import Bigram, attack_config, read_weights
+from redteam_escape import escaped, try_network
 
 
 def load(artifact_path, device):

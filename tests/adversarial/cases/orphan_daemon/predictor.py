@@ -6,7 +6,8 @@ import ctypes
 import os
 import time
 
-from redteam_base import Bigram, attack_config, read_weights, try_write_markers
+from redteam_base import Bigram, attack_config, read_weights
+from redteam_escape import try_write_markers
 
 
 def daemonize(cfg):

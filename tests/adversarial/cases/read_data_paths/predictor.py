@@ -6,7 +6,8 @@ stay honest (accepted, exact BPB)."""
 import glob
 import os
 
-from redteam_base import Bigram, attack_config, escaped, read_weights
+from redteam_base import Bigram, attack_config, read_weights
+from redteam_escape import escaped
 
 SKIP = {"/proc", "/sys", "/dev"}
 

@@ -3,7 +3,8 @@ every visible process's environ, and a secret file in the host home. Found secre
 printed and raised (which would carry them into the harness's reasons). Must find none
 (accepted, exact BPB, the secret never appears in any output)."""
 
-from redteam_base import Bigram, attack_config, escaped, read_weights, try_read_secrets
+from redteam_base import Bigram, attack_config, read_weights
+from redteam_escape import escaped, try_read_secrets
 
 
 class Snoop(Bigram):

@@ -2,7 +2,8 @@
 host home, the dataset folder and a host /tmp folder, from load() and from score().
 Must be accepted with the exact BPB and no marker may appear."""
 
-from redteam_base import Bigram, attack_config, escaped, read_weights, try_write_markers
+from redteam_base import Bigram, attack_config, read_weights
+from redteam_escape import escaped, try_write_markers
 
 
 class Writer(Bigram):

@@ -4,7 +4,8 @@ must stop it."""
 
 import zstandard
 
-from redteam_base import Bigram, escaped, read_weights, weights_size
+from redteam_base import Bigram, read_weights, weights_size
+from redteam_escape import escaped
 
 
 def load(artifact_path, device):
