@@ -29,9 +29,14 @@ def materialize(mirror: Path, pr: str, evidence: str, dest: Path) -> Path:
     folder = str(Path(evidence).parent)
     spec = [folder] if folder != "." else [evidence]
     listing = subprocess.run(["git", "-C", str(mirror), "ls-tree", "-r", "--name-only", ref, "--", *spec],
-                             capture_output=True, text=True, check=True).stdout.split()
+                             capture_output=True, text=True, check=True).stdout.splitlines()
+    if evidence not in listing:
+        raise FileNotFoundError(evidence)
     for name in listing:
-        data = subprocess.run(["git", "-C", str(mirror), "show", f"{ref}:{name}"], capture_output=True, check=True).stdout
+        shown = subprocess.run(["git", "-C", str(mirror), "show", f"{ref}:{name}"], capture_output=True)
+        if shown.returncode != 0:
+            continue  # a submodule or an unreadable entry: not part of the audit
+        data = shown.stdout
         out = dest / (Path(name).relative_to(folder) if folder != "." else Path(name).name)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(data)
@@ -60,7 +65,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 folder = materialize(args.mirror, pr, row["evidence_path"], Path(tmp))
-            except subprocess.CalledProcessError:
+            except (subprocess.CalledProcessError, FileNotFoundError):
                 print(f"#{pr}: evidence not in mirror, skipped")
                 continue
             report = audit_path(folder, profile="official")

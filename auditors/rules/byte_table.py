@@ -1,0 +1,105 @@
+"""Byte accounting of the BPB denominator (RULES.md §2 Section V, §7; #1184, #1698).
+
+The canonical tables (`build_sentencepiece_luts`, #414): a byte-fallback token is 1
+byte; the leading "▁" is not part of a piece's base bytes but one byte added at
+evaluation when the previous token is not a boundary (`has_leading_space`). Checked
+in any function that builds per-token tables from `id_to_piece`:
+- a piece's bytes counted with its "▁" (unstripped, or `+ 1`) while the same piece is
+  also flagged as having a leading space: the space is counted twice (#1698);
+- byte-fallback tokens not special-cased (`is_byte`), or given a size other than 1:
+  `len("<0x41>")` is 6, U+FFFD is 3 (#1698, Scylla #1184 stored 3).
+Tables loaded from data files (#1184's npz) are not checked here.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors.model import RuleInfo
+from auditors.rules import guards_of, raw
+
+RULE = RuleInfo("byte-table-miscount", "tokenizer_byte_miscount", "BPB byte table deviates from canonical semantics",
+                "RULES.md §2 Section V, §7 (#1184, #1698; canonical #414)")
+SPACE = "\u2581"
+
+
+def _calls(node, name) -> bool:
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == name for n in ast.walk(node))
+
+
+def _strips(node) -> bool:
+    """An expression that removes the leading '▁': piece[1:], lstrip/replace/removeprefix."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Slice) and n.slice.lower is not None:
+            return True
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("lstrip", "replace", "removeprefix", "strip"):
+            return True
+    return False
+
+
+def _counts_piece(value, unstripped: set[str]) -> bool:
+    """len(piece.encode()) / len(piece) of a piece that still holds its '▁', or `... + 1`."""
+    if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add) and any(isinstance(s, ast.Constant) and s.value == 1 for s in (value.left, value.right)):
+        return True
+    for n in ast.walk(value):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "len" and n.args:
+            names = {x.id for x in ast.walk(n.args[0]) if isinstance(x, ast.Name)}
+            if names & unstripped and not _strips(n.args[0]):
+                return True
+    return False
+
+
+def _is_space_test(test) -> bool:
+    return any(isinstance(c, ast.Constant) and c.value == SPACE for c in ast.walk(test)) and _calls(test, "startswith")
+
+
+def _table_stores(stmts):
+    for st in stmts:
+        for n in ast.walk(st):
+            if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Subscript):
+                yield n
+
+
+def check(m):
+    out = []
+    for f in m.functions.values():
+        if f.qualname == "<module>" or not _calls(f.node, "id_to_piece"):
+            continue
+        pieces = {t.id for n in ast.walk(f.node) if isinstance(n, ast.Assign) and _calls(n.value, "id_to_piece")
+                  for t in n.targets if isinstance(t, ast.Name)}
+        derived = {t.id for n in ast.walk(f.node) if isinstance(n, ast.Assign) and not _strips(n.value)
+                   and {x.id for x in ast.walk(n.value) if isinstance(x, ast.Name)} & pieces for t in n.targets if isinstance(t, ast.Name)}
+        restripped = {t.id for n in ast.walk(f.node) if isinstance(n, ast.Assign) and _strips(n.value) for t in n.targets if isinstance(t, ast.Name)}
+        unstripped = (pieces | derived) - restripped
+        space_ifs = [n for n in ast.walk(f.node) if isinstance(n, ast.If) and _is_space_test(n.test)]
+        flagged = set()
+        for branch in space_ifs:
+            flags_space = any(isinstance(s.value, ast.Constant) and s.value.value is True for s in _table_stores(branch.body))
+            for st in _table_stores(branch.body):
+                if flags_space and _counts_piece(st.value, pieces | derived) and not (isinstance(st.value, ast.Constant)):
+                    flagged.add(st.lineno)
+                    out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "high",
+                                   "a piece with a leading '\u2581' is given its space byte here and is also flagged in the "
+                                   "leading-space table, which adds it again at evaluation"))
+        if space_ifs and unstripped:
+            inside = {s.lineno for b in space_ifs for s in _table_stores(b.body)}
+            for st in _table_stores(f.node.body):
+                if st.lineno not in inside and st.lineno not in flagged and _counts_piece(st.value, unstripped) \
+                        and not any(_assigns_after_strip(b) for b in space_ifs):
+                    out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "medium",
+                                   "base bytes count the piece with its '\u2581' while the leading-space table counts it again"))
+        bytes_ifs = [n for n in ast.walk(f.node) if isinstance(n, ast.If) and _calls(n.test, "is_byte")]
+        if not bytes_ifs and not _calls(f.node, "is_byte") and any(_counts_piece(s.value, pieces | derived | restripped) for s in _table_stores(f.node.body)):
+            out.append(raw(RULE, f, f.node, None, "error", "medium",
+                           "byte-fallback tokens are not special-cased (is_byte): their pieces '<0x..>' are counted as 6 bytes, not 1"))
+        for b in bytes_ifs:
+            for st in _table_stores(b.body):
+                if not (isinstance(st.value, ast.Constant) and st.value.value in (1, True, False, 0)):
+                    out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "high",
+                                   f"a byte-fallback token is given `{ast.unparse(st.value)}` bytes; it is exactly 1 byte"))
+    return out
+
+
+def _assigns_after_strip(branch: ast.If) -> bool:
+    """The space branch re-sets the base bytes from the stripped piece (canonical order)."""
+    return any(_strips(s.value) for s in _table_stores(branch.body))
