@@ -21,6 +21,7 @@ class ModuleFlow:
         self.functions: dict[str, FuncInfo] = {}
         self.by_name: dict[str, list[FuncInfo]] = {}
         self.attr_labels: dict[str, frozenset] = {}
+        self.class_attr_labels: dict[tuple[str, str], frozenset] = {}
         self.class_defs: dict[str, str] = {}  # class attribute -> default expression source
         self._collect(tree, None, "")
         self._class_attributes(tree)
@@ -93,7 +94,8 @@ class ModuleFlow:
                             self.attr_labels[t.id] = self.attr_labels.get(t.id, EMPTY) | v
 
     def _state(self):
-        return tuple((q, f.ret, tuple(sorted((k, v) for k, v in f.param_labels.items()))) for q, f in self.functions.items())
+        funcs = tuple((q, f.ret, tuple(sorted((k, v) for k, v in f.param_labels.items()))) for q, f in self.functions.items())
+        return funcs, tuple(sorted(self.attr_labels.items())), tuple(sorted(self.class_attr_labels.items()))
 
     def _seed_params(self) -> None:
         for f in self.functions.values():

@@ -51,6 +51,7 @@ class FuncInfo:
         args = node.args if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
         self.params = [a.arg for a in (args.posonlyargs + args.args + args.kwonlyargs)] if args else []
         self.is_method = bool(self.params) and self.params[0] in ("self", "cls")
+        self.cls = qualname.rsplit(".", 1)[0] if self.is_method and "." in qualname else None
         self.param_labels: dict[str, frozenset] = {}
         self.env: dict[str, frozenset] = {}
         self.events: list[Event] = []
@@ -198,6 +199,9 @@ class FuncInfo:
                 self.env[d] = self.env.get(d, EMPTY) | v
                 if d.startswith("self."):
                     self.module.attr_labels[target.attr] = self.module.attr_labels.get(target.attr, EMPTY) | v
+                    if self.cls:
+                        key = (self.cls, target.attr)
+                        self.module.class_attr_labels[key] = self.module.class_attr_labels.get(key, EMPTY) | v
 
     def labels_of(self, node) -> frozenset:
         """Labels of an expression after the analysis, without recording events."""
@@ -222,6 +226,9 @@ class FuncInfo:
             d = lb.dotted(e)
             if d is not None and (d in self.env or (self.parent and self.parent.lookup(d))):
                 return self.lookup(d)
+            if self.cls and isinstance(e.value, ast.Name) and e.value.id == "self":
+                # an object's own attribute: what this class stored there, not same-named attributes elsewhere
+                return self.module.class_attr_labels.get((self.cls, e.attr), self.module.attr_labels.get(e.attr, EMPTY))
             return self.L(e.value) | self.module.attr_labels.get(e.attr, EMPTY)
         if isinstance(e, ast.Subscript):
             return self.subscript(e)

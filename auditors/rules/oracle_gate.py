@@ -19,7 +19,9 @@ RULE = RuleInfo("oracle-gate", "future_token_peek", "choice between losses made 
 
 
 def _loss(f, node) -> bool:
-    return "TGTP" in f.labels_of(node)
+    """A target's loss or probability on evaluation data (not a search over training data)."""
+    labels = f.labels_of(node)
+    return "TGTP" in labels and not ("TRAIN" in labels and "VAL" not in labels)
 
 
 def check(m):
@@ -27,6 +29,9 @@ def check(m):
     for f in m.functions.values():
         if any(e.kind == "backward" for e in f.events):
             continue  # training code compares losses to pick steps, not scores
+        if not any(e.kind == "ce" or (e.kind == "call" and e.data["name"] in ("log_softmax", "softmax", "gather", "log", "log1p", "exp"))
+                   for e in f.events):
+            continue  # per-token losses are computed here; whole-pass results returned by calls are not
         for ev in f.events:
             if ev.kind != "call" or ev.data["name"] not in ("minimum", "fmin", "where", "min"):
                 continue

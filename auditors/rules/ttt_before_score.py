@@ -49,27 +49,54 @@ def _trains_callee(f, e) -> bool:
     return callee is not None and f.module.trains_on(callee, "VAL")
 
 
+def _verdict(m, f, line, loops, scorers, seen) -> str | None:
+    """"ok" (scored first), a reason (scored after), or None (no scoring around it).
+
+    Without a decision inside f, the call sites of f are examined the same way: a helper
+    that trains on documents the caller has already scored is score-first (#1610).
+    """
+    for loop in reversed(loops):
+        body = loop.body
+        idx = next((i for i, s in enumerate(body) if s.lineno <= line <= s.end_lineno), None)
+        if idx is None:
+            continue
+        if any(_scores_in(f, s, scorers) for s in body[:idx]):
+            return "ok"
+        if any(_scores_in(f, s, scorers) for s in body[idx + 1:]):
+            return f"trains on a window, then scores it later in the same loop (line {loop.lineno})"
+    if f.qualname in seen or len(seen) > 6:
+        return None
+    sites = [(g, e) for g, e in m.events("call") if e.data["callee"] == f.qualname]
+    verdicts = [_verdict(m, g, e.line, e.ctx.loops, scorers, seen + (f.qualname,)) for g, e in sites]
+    if sites and all(v == "ok" for v in verdicts):
+        return "ok"
+    return next((v for v in verdicts if v not in (None, "ok")), None)
+
+
+def _discarded(ev) -> bool:
+    """The trained object is built inside the loop around the backward pass and deleted there."""
+    for loop in ev.ctx.loops:
+        built = {t.id for st in loop.body if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call)
+                 for t in st.targets if isinstance(t, ast.Name)}
+        deleted = {t.id for n in ast.walk(loop) if isinstance(n, ast.Delete) for t in n.targets if isinstance(t, ast.Name)}
+        if built & deleted:
+            return True
+    return False
+
+
 def check(m):
     scorers = _nograd_scorers(m)
     out = []
     for f, ev in m.events("backward"):
         if "VAL" not in ev.data["loss"]:
             continue
-        verdict = None
-        for loop in reversed(ev.ctx.loops):
-            body = loop.body
-            idx = next((i for i, s in enumerate(body) if s.lineno <= ev.line <= s.end_lineno), None)
-            if idx is None:
-                continue
-            before = any(_scores_in(f, s, scorers) for s in body[:idx])
-            after = any(_scores_in(f, s, scorers) for s in body[idx + 1:])
-            if before:
-                verdict = "ok"
-                break
-            if after:
-                verdict = f"trains on a window, then scores it later in the same loop (line {loop.lineno})"
-                break
+        verdict = _verdict(m, f, ev.line, ev.ctx.loops, scorers, ())
         if verdict == "ok":
+            continue
+        if _discarded(ev):
+            out.append(raw(RULE, f, ev.node, ev.ctx, "info", "medium",
+                           "gradient steps on validation tokens for a throw-away copy (deleted afterwards): a grey area "
+                           "(compile warmup, RULES.md §4 #1530) as long as no state survives"))
             continue
         msg = verdict or "takes gradient steps on validation tokens with no scoring of them first (they are scored later)"
         out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high" if verdict else "medium",

@@ -25,18 +25,16 @@ RULE = RuleInfo("two-pass-rescore", "two_pass_rescore", "validation tokens score
 
 
 def _mutated_params(m, f, trains: bool) -> set[int]:
-    """Positions of f's parameters whose object f writes into (or, when it trains, calls as a model)."""
+    """Positions of f's parameters whose object f writes into, or whose parameters it optimizes."""
     out = set()
     params = f.params[1:] if f.is_method else f.params
     for i, p in enumerate(params):
         for node in ast.walk(f.node):
             if isinstance(node, ast.Call):
                 func = node.func
-                if trains and isinstance(func, ast.Name) and func.id == p:
-                    out.add(i)
                 if isinstance(func, ast.Attribute) and lb.dotted(func.value) == p:
                     callee = m.resolve(func)
-                    if (trains and func.attr in ("parameters", "named_parameters", "train")) or (callee is not None and m.writes_tables(callee)):
+                    if (trains and func.attr in ("parameters", "named_parameters")) or (callee is not None and m.writes_tables(callee)):
                         out.add(i)
                 if lb.call_name(func) == "at" and node.args and lb.dotted(node.args[0]) and lb.dotted(node.args[0]).split(".")[0] == p:
                     out.add(i)
