@@ -355,6 +355,8 @@ class FuncInfo:
             if "TGT" in idx:
                 return frozenset({"TGTP"}) | data
             return src | idx
+        if name in ("perf_counter", "time", "monotonic", "time_ns") and (lb.dotted(e.func) or "").startswith("time"):
+            return frozenset({"TIME"})
         if name in lb.FRESH_FUNCS:
             return EMPTY  # a new buffer or a size carries none of its arguments' data
         if name in lb.RANGE_FUNCS:

@@ -27,8 +27,6 @@ def _loss(f, node) -> bool:
 def check(m):
     out = []
     for f in m.functions.values():
-        if any(e.kind == "backward" for e in f.events):
-            continue  # training code compares losses to pick steps, not scores
         if not any(e.kind == "ce" or (e.kind == "call" and e.data["name"] in ("log_softmax", "softmax", "gather", "log", "log1p", "exp"))
                    for e in f.events):
             continue  # per-token losses are computed here; whole-pass results returned by calls are not

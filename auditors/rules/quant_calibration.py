@@ -40,16 +40,27 @@ def _direct_calibrates(f) -> bool:
 
 
 def _has_reserve(m) -> bool:
-    """The training budget is reduced by a reserve: `limit -= x` or `limit - x` compared to elapsed time."""
+    """Some wall-clock limit is reduced by a reserve: `limit -= r`, `elapsed >= limit - r`, `limit = cap - r`."""
     reduced = {ast.unparse(n.target) for n in ast.walk(m.tree) if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Sub)}
-    for node in ast.walk(m.tree):
-        if isinstance(node, ast.Compare):
-            sides = [node.left] + node.comparators
-            if any(ast.unparse(s) in reduced for s in sides):
-                return True
-            if any(isinstance(s, ast.BinOp) and isinstance(s.op, ast.Sub) and not isinstance(s.right, ast.Constant) for s in sides):
+    for f in m.functions.values():
+        for node in ast.walk(f.node) if f.qualname != "<module>" else ():
+            if not (isinstance(node, ast.Compare) and len(node.comparators) == 1):
+                continue
+            sides = [node.left, node.comparators[0]]
+            timed = [i for i, side in enumerate(sides) if "TIME" in f.labels_of(side)]
+            if len(timed) != 1:
+                continue
+            limit = sides[1 - timed[0]]
+            text = ast.unparse(limit)
+            defined = f.defs.get(text) or m.functions["<module>"].defs.get(text) or ""
+            if text in reduced or _subtracts(limit) or _subtracts(ast.parse(defined, mode="eval").body if defined else None):
                 return True
     return False
+
+
+def _subtracts(node) -> bool:
+    return node is not None and any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub) and not isinstance(n.right, ast.Constant)
+                                    for n in ast.walk(node))
 
 
 def check(m):
