@@ -75,13 +75,22 @@ def _audit(submission_root: Path, enabled: bool) -> tuple[dict[str, Any], list[s
     return audit, reasons
 
 
+def log_softmax32(scores: np.ndarray) -> np.ndarray:
+    """log_softmax over the last axis, computed in float32 (a fresh array).
+
+    numpy rather than torch: it runs on this thread only, so the harness never keeps
+    spinning worker threads that would compete with the predictor for the CPU.
+    """
+    x = np.asarray(scores, dtype=np.float32)
+    with np.errstate(over="ignore"):  # logits ~ +-3e38 overflow to -inf: a zero probability, caught later
+        shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True, dtype=np.float32))
+
+
 class _Scorer:
     """NLL and byte sums per chunk; probe counters; the time budget."""
 
     def __init__(self, stream: np.ndarray, tables, chunk_size: int, vocab: int):
-        import torch
-
-        self.torch = torch
         self.stream = stream
         self.tables = tables
         self.chunk_size = chunk_size
@@ -91,15 +100,16 @@ class _Scorer:
         self.bytes = np.zeros(n_chunks, dtype=np.int64)
         self.tokens = np.zeros(n_chunks, dtype=np.int64)
 
-    def log_probs(self, scores: np.ndarray):
-        return self.torch.log_softmax(self.torch.from_numpy(scores), dim=-1)  # float32, a fresh tensor
+    @staticmethod
+    def log_probs(scores: np.ndarray) -> np.ndarray:
+        return log_softmax32(scores)
 
     def add(self, step: Score, log_probs) -> int:
         targets = np.concatenate([self.stream[w.first_target:w.end + 1] for w in step.windows]).astype(np.int64)
         prev = np.concatenate([self.stream[w.first_target - 1:w.end] for w in step.windows])
         positions = np.concatenate([np.arange(w.first_target, w.end + 1) for w in step.windows])
         flat = log_probs.reshape(-1, self.vocab)
-        picked = flat.gather(1, self.torch.from_numpy(targets)[:, None])[:, 0].numpy()
+        picked = flat[np.arange(len(targets)), targets]
         nll = -picked.astype(np.float64)
         if not np.isfinite(nll).all():
             from harness.sandbox.launcher import WorkerFailure
@@ -294,7 +304,7 @@ class _Run:
         for kind in ("causality", "purity"):
             if kind in results:
                 self.probe_counts[kind]["run"] += 1
-                failure = compare(kind, step, original.numpy(), results[kind][0].numpy(), results[kind][1])
+                failure = compare(kind, step, original, results[kind][0], results[kind][1])
                 if failure is not None:
                     self.probe_counts[kind]["failed"] += 1
                     self.probe_failures.append(asdict(failure))

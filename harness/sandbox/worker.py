@@ -97,7 +97,7 @@ def serve(args) -> int:
         try:
             if req.op == P.OP_OBSERVE:
                 if callable(observe):
-                    observe(tokens[0])
+                    observe(tokens[0].to(args.device))
                 _write_all(resp_fd, P.encode_response(P.STATUS_OK, req.seq))
                 continue
             with torch.inference_mode():
