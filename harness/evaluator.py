@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import random
 import time
-from dataclasses import asdict, dataclass
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,10 @@ class EvalOptions:
     log_path: str | None = None  # where the worker's (bounded) output goes
     memory_bytes: int | None = 16 << 30  # worker address-space limit (CPU only; CUDA maps far more)
     audit: bool = True  # run the static audit (auditors.audit_path) and fold it into the verdict
+    # Causality replays go to a second worker, loaded separately and fed the same observe()
+    # calls: a predictor that memoizes its first outputs cannot replay them there. Costs a
+    # second copy of the model and of every observe().
+    independent_probes: bool = False
 
 
 def _pick(option, from_toml, default):
@@ -115,9 +120,8 @@ class _Scorer:
             from harness.sandbox.launcher import WorkerFailure
 
             bad = int(np.flatnonzero(~np.isfinite(nll))[0])
-            row, i = divmod(bad, step.n_last)
-            raise WorkerFailure(f"score request {step.index}: row {row} gives its target at position "
-                                f"{int(positions[bad])} zero probability (log-probability {picked[bad]})")
+            raise WorkerFailure(f"score request {step.index}: row {bad // step.n_last} gives its target at position "
+                                f"{int(positions[bad])} zero probability (non-finite log-probability {picked[bad]})")
         chunk = (positions - 1) // self.chunk_size
         n = len(self.nll)
         self.nll += np.bincount(chunk, weights=nll, minlength=n)
@@ -192,7 +196,8 @@ def evaluate_submission(submission_dir, dataset_dir, tokenizer_path, *, options:
         "submission": sub.name,
         "eval_config": {"seq_len": seq_len, "stride": stride, "ttt_chunk": ttt_chunk, "batch_seqs": batch_seqs,
                         "probe_rate": float(o.probe_rate), "seed": o.seed, "time_limit": float(o.time_limit),
-                        "device": o.device, "val_tokens": int(len(stream)), "requests": n_requests},
+                        "device": o.device, "val_tokens": int(len(stream)), "requests": n_requests,
+                        "independent_probes": o.independent_probes},
         "observe_called": run.observes,
         "time_counted_seconds": round(run.spent, 3),
         "scoring_seconds": round(run.scoring_seconds, 3),
@@ -202,6 +207,7 @@ def evaluate_submission(submission_dir, dataset_dir, tokenizer_path, *, options:
         "probe_failures": run.probe_failures,
         "warnings": warnings,
         "worker_log_tail": run.log_tail,
+        "verifier_log_tail": run.verifier_log_tail,
     }
     return build_result(reasons=reasons, complete=complete, val_bpb=val_bpb, val_loss=val_loss,
                         tokens_scored=run.scored, bytes_scored=n_bytes, code_bytes=size.code_bytes,
@@ -224,6 +230,8 @@ class _Run:
         self.spent = 0.0  # counted seconds: load, score (not probe replays), observe
         self.scoring_seconds = 0.0  # wall time of the plan (after load), harness side included
         self.log_tail = ""
+        self.verifier = None  # WorkerChannel for causality replays with --independent-probes
+        self.verifier_log_tail: str | None = None
         self.order = random.Random(o.seed)  # order of original and replays within a probed request
 
     def _deadline(self) -> float:
@@ -252,11 +260,23 @@ class _Run:
                           log_path=Path(o.log_path) if o.log_path else None)
         bar = tqdm(total=n_targets, unit="tok", unit_scale=True, disable=not o.progress,
                    desc=f"eval {sub.name}", dynamic_ncols=True)
-        with WorkerChannel(spec) as worker, bar:
+        worker = WorkerChannel(spec)
+        if o.independent_probes:  # a second, separately loaded worker that answers causality replays
+            log = Path(o.log_path).with_suffix(".verifier.log") if o.log_path else None
+            self.verifier = WorkerChannel(replace(spec, log_path=log))
+        channels = [worker] + ([self.verifier] if self.verifier else [])
+        with ExitStack() as stack:
+            for channel in channels:
+                stack.enter_context(channel)
+            stack.enter_context(bar)
             try:
-                worker.start()
-                worker.wait_started(time.monotonic() + STARTUP_SECONDS)
+                for channel in channels:
+                    channel.start()
+                for channel in channels:
+                    channel.wait_started(time.monotonic() + STARTUP_SECONDS)
                 self._timed(lambda deadline: worker.wait_ready(deadline))
+                if self.verifier:
+                    self.verifier.wait_ready(time.monotonic() + o.time_limit)  # not counted
                 t_plan = time.monotonic()
                 for step in steps:
                     if isinstance(step, Observe):
@@ -264,6 +284,8 @@ class _Run:
                             span = self.scorer.stream[step.start:step.end]
                             doing = f"observe of chunk {step.chunk}"
                             self._timed(lambda d: worker.observe(span, d, doing))
+                            if self.verifier:
+                                self.verifier.observe(span, time.monotonic() + o.time_limit, f"verifier {doing}")
                             self.observes += 1
                         continue
                     if not self._score(worker, step):
@@ -273,8 +295,11 @@ class _Run:
             except WorkerFailure as e:
                 self.reasons.append(str(e))
             finally:
-                worker.close()
+                for channel in channels:
+                    channel.close()
                 self.log_tail = worker.log.tail()
+                if self.verifier:
+                    self.verifier_log_tail = self.verifier.log.tail()
 
     def _score(self, worker, step: Score) -> bool:
         """Score one request (with its probes); False when a probe failed."""
@@ -296,7 +321,10 @@ class _Run:
                 scores = self._timed(lambda d: worker.score(tokens, step.n_last, d, doing))
                 took = time.monotonic() - t0
             else:
-                scores = worker.score(tokens, step.n_last, time.monotonic() + max(30.0, 5 * took + 10), doing)
+                channel = self.verifier if kind == "causality" and self.verifier else worker
+                if channel is not worker:
+                    doing = f"verifier {doing}"
+                scores = channel.score(tokens, step.n_last, time.monotonic() + max(30.0, 5 * took + 10), doing)
             results[kind] = (self.scorer.log_probs(scores), cut)
         original = results["original"][0]
         self.scored += self.scorer.add(step, original)

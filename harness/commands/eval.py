@@ -46,6 +46,9 @@ def configure(parser) -> None:
     parser.add_argument("--max-val-tokens", type=_positive_int, help="evaluate only the first N validation tokens")
     parser.add_argument("--seed", type=int, default=0, help="seed of the probe sample")
     parser.add_argument("--no-sandbox", action="store_true", help="run the worker without bubblewrap (marked in the report)")
+    parser.add_argument("--independent-probes", action="store_true",
+                        help="answer causality replays from a second, separately loaded worker "
+                             "(catches predictors that memoize outputs; doubles model memory and observe())")
     parser.add_argument("--no-audit", action="store_true", help="skip the static audit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -63,7 +66,7 @@ def run(args) -> int:
         ttt_chunk=FROM_SUBMISSION if args.ttt_chunk is None else (args.ttt_chunk or None),
         probe_rate=args.probe_rate, seed=args.seed, time_limit=args.time_limit, device=args.device,
         max_val_tokens=args.max_val_tokens, sandbox=not args.no_sandbox, progress=not args.quiet,
-        audit=not args.no_audit,
+        audit=not args.no_audit, independent_probes=args.independent_probes,
     )
     result = evaluate_submission(args.submission, args.data, args.tokenizer, options=options)
     if args.json:

@@ -209,3 +209,50 @@ def test_the_shared_honest_predictor_is_accepted(tiny_data, tmp_path):
     assert result["verdict"] == "accepted", result["reasons"]
     n = result["eval_config"]["requests"]
     assert result["probes"] == {"causality": {"run": n, "failed": 0}, "purity": {"run": n, "failed": 0}}
+
+
+MEMO = HONEST + """
+class Memo(Uniform):
+    '''Peeks at the next token the first time it sees a row prefix, then replays that output.'''
+
+    def __init__(self, vocab):
+        super().__init__(vocab)
+        self.memo = {}
+
+    def score(self, tokens, n_last):
+        b, t = tokens.shape
+        out = torch.zeros(b, n_last, self.vocab)
+        for r in range(b):
+            row = tokens[r].tolist()
+            for i in range(n_last):
+                pos = t - n_last + i
+                key = tuple(row[: pos + 1])
+                if key not in self.memo:
+                    v = torch.zeros(self.vocab)
+                    if pos + 1 < t:
+                        v[row[pos + 1]] = 20.0
+                    self.memo[key] = v
+                out[r, i] = self.memo[key]
+        return out
+
+def load(path, device):
+    return Memo(VOCAB)
+"""
+
+
+def test_memoizing_peeker_is_caught_by_independent_probes(tiny_data, tmp_path):
+    sub = write_submission(tmp_path / "memo", f"VOCAB = {tiny_data.vocab_size}\n" + MEMO, tiny_data.vocab_size)
+    result = evaluate(sub, tiny_data, probe_rate=1.0, max_val_tokens=1500, independent_probes=True)
+    assert result["verdict"] == "rejected"
+    assert any("causality probe failed" in r for r in result["reasons"]), result["reasons"]
+    assert result["eval_config"]["independent_probes"] is True
+
+
+def test_independent_probes_accept_an_honest_ttt_predictor(tiny_data, tmp_path):
+    """The verifier gets the same observe() calls, so an adapting model still matches."""
+    from tests.evaluator.helpers import bigram_counts, example_submission
+
+    sub = example_submission(tmp_path / "ex", bigram_counts(tiny_data.dataset_dir, tiny_data.vocab_size), 0.5)
+    result = evaluate(sub, tiny_data, probe_rate=1.0, max_val_tokens=1500, ttt_chunk=300, independent_probes=True)
+    assert result["verdict"] == "accepted", result["reasons"]
+    assert result["observe_called"] == 5 and result["probes"]["causality"]["run"] == result["eval_config"]["requests"]
