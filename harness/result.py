@@ -53,5 +53,10 @@ def summary(result: dict[str, Any]) -> str:
         f"  (cap {result['cap_bytes']:,})",
         "probes: " + ", ".join(f"{k} {v['run']} run / {v['failed']} failed" for k, v in result["probes"].items()),
     ]
+    audit = result["audit"]
+    if audit.get("skipped"):
+        lines.append(f"audit: skipped ({audit['skipped']})")
+    else:
+        lines.append(f"audit: {audit.get('errors')} errors, {audit.get('warnings')} warnings")
     lines += [f"reason: {r}" for r in result["reasons"]]
     return "\n".join(lines)

@@ -34,7 +34,7 @@ def configure(parser) -> None:
     parser.add_argument("--tokenizer", type=Path, required=True, help="SentencePiece .model of the dataset")
     parser.add_argument("--json", type=Path, help="write the result JSON here (atomically)")
     parser.add_argument("--probe-rate", type=float, default=0.05,
-                        help="share of requests replayed by each probe (default 0.05; 1.0 = all)")
+                        help="share of requests replayed by a probe (default 0.05; 1.0 = every request, both probes)")
     parser.add_argument("--seq-len", type=_positive_int, default=None)
     parser.add_argument("--stride", type=_positive_int, default=None)
     parser.add_argument("--ttt-chunk", type=_ttt_chunk, default=None,
