@@ -70,9 +70,6 @@ class WorkerChannel:
     # ---- lifecycle -------------------------------------------------------------
     def start(self) -> None:
         spec = self.spec
-        req_r, self._req_w = os.pipe()
-        self._resp_r, resp_w = os.pipe()
-        os.set_blocking(self._req_w, False)
         harness_parent = Path(__file__).resolve().parents[2]
         if spec.sandbox:
             policy = SandboxPolicy(
@@ -80,18 +77,18 @@ class WorkerChannel:
                 submission_root=spec.submission_root, scores_file=self._scores_path,
                 device=spec.device, forbidden=spec.forbidden,
             )
-            prefix, paths = bwrap_command(policy)
-            worker_paths = dict(paths, pythonpath=str(policy.code_root))
+            prefix, mounts = bwrap_command(policy)
+            inside = lambda p: str(Path(mounts["submission"]) / p.relative_to(spec.submission_root))  # noqa: E731
+            pythonpath, scores = str(policy.code_root), mounts["scores"]
         else:
-            prefix = []
-            worker_paths = dict(entrypoint=str(spec.entrypoint), artifact=str(spec.artifact),
-                                scores=str(self._scores_path), pythonpath=str(harness_parent))
-        if spec.sandbox:
-            rel = lambda p: str(Path(paths["submission"]) / p.relative_to(spec.submission_root))  # noqa: E731
-            worker_paths["entrypoint"], worker_paths["artifact"] = rel(spec.entrypoint), rel(spec.artifact)
-        cmd = prefix + [sys.executable, "-I", "-c", _BOOTSTRAP, worker_paths["pythonpath"],
-                        "--entrypoint", worker_paths["entrypoint"], "--artifact", worker_paths["artifact"],
-                        "--device", spec.device, "--scores", worker_paths["scores"],
+            prefix, inside = [], str
+            pythonpath, scores = str(harness_parent), str(self._scores_path)
+        req_r, self._req_w = os.pipe()
+        self._resp_r, resp_w = os.pipe()
+        os.set_blocking(self._req_w, False)
+        cmd = prefix + [sys.executable, "-I", "-c", _BOOTSTRAP, pythonpath,
+                        "--entrypoint", inside(spec.entrypoint), "--artifact", inside(spec.artifact),
+                        "--device", spec.device, "--scores", scores,
                         "--capacity", str(self._capacity), "--vocab", str(spec.vocab),
                         "--req-fd", str(req_r), "--resp-fd", str(resp_w)]
         limits = self._rlimits()
