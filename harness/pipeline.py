@@ -219,9 +219,10 @@ class Pipeline:
         """The strict eval with the submission's method; again without observe() if it has TTT."""
         from harness.evaluator import EvalOptions, evaluate_submission
 
-        runs = [("eval.json", "with the submission's method", {})]
+        method = self.smoke_eval_method()
+        runs = [("eval.json", "with the submission's method", method)]
         if self.has_ttt:
-            runs.append(("eval_no_ttt.json", "without test-time training", {"ttt_chunk": None}))
+            runs.append(("eval_no_ttt.json", "without test-time training", {**method, "ttt_chunk": None}))
         info = {}
         for name, what, override in runs:
             # the audit is a stage of its own (audit.json); report.build_results merges it
@@ -236,6 +237,24 @@ class Pipeline:
             info[name] = {"verdict": result.get("verdict"), "val_bpb": result.get("val_bpb")}
             log(f"    {what}: {result.get('verdict')}, val_bpb {result.get('val_bpb')}")
         return info
+
+    def smoke_eval_method(self) -> dict:
+        """Under the smoke preset, score with windows no longer than the context the smoke
+        model was trained on (the preset's train_seq_len): a 256-token model scored with
+        the published 2048-token windows costs ~8x the CPU time for a context it never
+        learned to use. Stride is kept (capped at the window); TTT is the submission's.
+        The published preset (full) is always scored with the submission's [eval]."""
+        if self.s.preset != "smoke":
+            return {}
+        from harness.plan import DEFAULT_SEQ_LEN, DEFAULT_STRIDE
+        from reference_model.config import load_preset
+        from reference_model.train import preset_path
+
+        trained = load_preset(preset_path(self.sub_dir, "smoke")).train.train_seq_len
+        ev = self.meta.get("eval", {})
+        if ev.get("seq_len", DEFAULT_SEQ_LEN) <= trained:
+            return {}
+        return {"seq_len": trained, "stride": min(ev.get("stride", DEFAULT_STRIDE), trained)}
 
     @staticmethod
     def given(**options) -> dict:
@@ -254,6 +273,7 @@ class Pipeline:
                     "preset": self.s.preset, "seed": self.s.seed, "steps": self.s.steps,
                     "device": self.s.device, "dataset_dir": self.data["dataset_dir"],
                     "tokenizer_path": self.data["tokenizer_path"], "data_source": self.data["source"],
+                    "smoke_eval_method": self.smoke_eval_method() or None,
                     "stage_seconds": dict(self.state.seconds),
                     "wall_seconds": round(sum(self.state.seconds.values()), 3)}
         results = report.build_results(eval_result, audit, run_info, no_ttt)

@@ -115,9 +115,16 @@ def render_markdown(results: dict, plots: dict[str, str]) -> str:
         cond = f" (if {f['condition']})" if f.get("condition") else ""
         lines.append(f"- [{f.get('severity')}/{f.get('reach')}{cond}] {f.get('rule')} "
                      f"`{f.get('path')}:{f.get('line')}`: {f.get('message')}")
+    ec = results.get("eval_config") or {}
+    method = (f"seq_len {ec.get('seq_len')}, stride {ec.get('stride')}, ttt_chunk {ec.get('ttt_chunk')}, "
+              f"probe rate {ec.get('probe_rate')}, time limit {ec.get('time_limit')} s")
+    if run.get("smoke_eval_method"):
+        method += (" (smoke preset: windows capped at the context the smoke model was trained on; "
+                   "the full preset uses the submission's [eval] unchanged)")
     sandbox = results.get("sandbox")
     lines += ["", "## Run", "",
               f"- sandbox: {sandbox}" + (" (UNSANDBOXED: --no-sandbox)" if sandbox == "none" else ""),
+              f"- eval method: {method}",
               f"- data: `{run.get('dataset_dir')}`; tokenizer: `{run.get('tokenizer_path')}`",
               f"- device: {run.get('device')}; preset: {run.get('preset')}"
               + (f" (steps overridden: {run['steps']})" if run.get("steps") else ""),

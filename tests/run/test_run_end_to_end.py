@@ -91,6 +91,10 @@ def test_run_writes_a_complete_run_folder_and_resumes(first_run, capfd):
     assert math.isfinite(res["val_bpb"]) and res["val_bpb"] == ev["val_bpb"]
     assert res["no_ttt"]["val_bpb"] == no_ttt["val_bpb"]
     assert ev["observe_called"] > 0 and no_ttt["observe_called"] == 0
+    # smoke: windows capped at the preset's train_seq_len (128), stride and TTT chunk kept
+    assert ev["eval_config"]["seq_len"] == no_ttt["eval_config"]["seq_len"] == 128
+    assert ev["eval_config"]["stride"] == 64 and ev["eval_config"]["ttt_chunk"] == 1024
+    assert res["run"]["smoke_eval_method"] == {"seq_len": 128, "stride": 64}
     assert res["model_bytes"] == (out / "submission" / "artifact.ptz").stat().st_size
     assert res["total_bytes"] == res["code_bytes"] + res["model_bytes"] <= res["cap_bytes"]
     assert res["audit"]["errors"] == 0 and res["sandbox"] == ("none" if sandbox_flags() else "bwrap")
