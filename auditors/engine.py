@@ -19,6 +19,7 @@ from pathlib import Path
 from harness.atomic import atomic_write_text
 
 from auditors import labels as lb
+from auditors.model import RawFinding, RuleInfo
 from auditors.unpack import unpack_all
 
 CODE_SUFFIXES = {".py"}
@@ -45,16 +46,46 @@ def analyze_source(source: str) -> dict:
     from auditors.analysis import ModuleFlow
     from auditors.rules import all_rules
 
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError) as e:
-        return {"parse_error": f"{type(e).__name__}: {e}", "functions": {}, "calls": {}, "class_defs": {},
-                "entry": False, "env_sets": {}, "findings": []}
+    tree, skipped = parse_tolerant(source)
+    if tree is None:
+        return {"parse_error": "not parsable as Python", "functions": {}, "calls": {}, "class_defs": {},
+                "entry": False, "env_sets": {}, "imports": [], "findings": [asdict(_unparsable(1, "the file"))]}
     m = ModuleFlow(source, tree)
-    findings = []
+    findings = [asdict(_unparsable(line, f"line {line}")) for line in skipped]
     for rule in all_rules():
         findings.extend(asdict(f) for f in rule.check(m))
     return {"parse_error": None, **_reach_facts(m, tree), "findings": findings}
+
+
+MAX_SKIPPED_LINES = 50
+
+
+def parse_tolerant(source: str):
+    """(tree, skipped lines): lines this Python cannot parse (e.g. newer f-string syntax)
+    are replaced by `pass` at the same indentation, so line numbers still point into the file."""
+    lines = source.splitlines()
+    skipped = []
+    while True:
+        try:
+            return ast.parse("\n".join(lines)), skipped
+        except (SyntaxError, ValueError) as e:
+            line = getattr(e, "lineno", None)
+            if not line or line > len(lines) or len(skipped) >= MAX_SKIPPED_LINES or line in skipped:
+                return None, skipped
+            text = lines[line - 1]
+            indent = text[: len(text) - len(text.lstrip())]
+            lines[line - 1] = f"{indent}pass"
+            skipped.append(line)
+
+
+# Not a compliance rule: a line the auditor could not read is reported, because a
+# construct hidden on it would otherwise pass unseen (RULES.md §11).
+UNPARSABLE = RuleInfo("unparsable-code", "other", "code not audited because it does not parse",
+                      "RULES.md §11 (static checks must read what runs)")
+
+
+def _unparsable(line: int, what: str):
+    return RawFinding(UNPARSABLE.id, "warning", "high", line, f"{what} could not be parsed and was not audited", "<module>", [])
 
 
 def _reach_facts(m, tree) -> dict:

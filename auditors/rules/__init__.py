@@ -21,7 +21,12 @@ def all_rules() -> list:
 
 
 def rule_info() -> dict[str, RuleInfo]:
-    return {r.id: r for m in all_rules() for r in (m.RULE, *getattr(m, "EXTRA", ()))}
+    """Every rule a finding can carry: the rule modules' plus the engine's own."""
+    from auditors.engine import UNPARSABLE
+
+    infos = {r.id: r for m in all_rules() for r in (m.RULE, *getattr(m, "EXTRA", ()))}
+    infos[UNPARSABLE.id] = UNPARSABLE
+    return infos
 
 
 def raw(rule: RuleInfo, func, node, ctx: Ctx | None, severity: str, confidence: str, message: str) -> RawFinding:

@@ -132,3 +132,13 @@ def test_records_folder_checks(tmp_path, monkeypatch):
     assert not any(f.rule == "record-significance" for f in report.findings)  # 0.1 bpb better: significant
     close = audit_path(tmp_path, baseline_bpb=1.101)
     assert any(f.rule == "record-significance" for f in close.findings)
+
+
+def test_unparsable_line_is_reported_and_the_rest_still_audited(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    broken = 'def log(x):\n    print(f"{", ".join(x)}" if x else (")\n'  # not valid Python: an open parenthesis
+    p = _write(tmp_path, broken + WORLD_SIZE_GATED)
+    report = audit_path(p)
+    rules = {(f.rule, f.line) for f in report.findings}
+    assert ("unparsable-code", 2) in rules
+    assert any(f.rule == "target-keyed-cache" and f.reach == "active" for f in report.findings)
