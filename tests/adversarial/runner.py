@@ -56,7 +56,8 @@ class Expectation:
     exact: bool = False
     setup: str = ""
     time: float = DEFAULT_TIME_LIMIT
-    hole: str | None = None
+    hole: str | None = None  # test_case_outcome is xfail(strict) with this reason
+    hole_trace: str | None = None  # test_case_leaves_no_trace is xfail(strict) with this reason
 
 
 def expectations() -> dict[str, Expectation]:
@@ -303,7 +304,8 @@ def secret_places(world: World, texts: dict[str, str]) -> list[str]:
     return places
 
 
-def run_case(exp: Expectation, root: Path, dataset_dir: Path, tokenizer: Path, vocab: int) -> Outcome:
+def run_case(exp: Expectation, root: Path, dataset_dir: Path, tokenizer: Path, vocab: int,
+             extra: list[str] = ()) -> Outcome:
     world = World(root, dataset_dir, tokenizer)
     listeners = Listeners()
     try:
@@ -311,7 +313,7 @@ def run_case(exp: Expectation, root: Path, dataset_dir: Path, tokenizer: Path, v
         guard = exp.time + 10 + STARTUP_SLACK + 60  # a hung harness is killed here, and fails
         t0 = time.monotonic()
         try:
-            proc = subprocess.run(harness_command(world, exp), cwd=world.run_dir, env=harness_env(world),
+            proc = subprocess.run(harness_command(world, exp, extra), cwd=world.run_dir, env=harness_env(world),
                                   capture_output=True, timeout=guard)
             code, out, err = proc.returncode, proc.stdout, proc.stderr
         except subprocess.TimeoutExpired as e:

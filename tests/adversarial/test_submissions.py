@@ -18,9 +18,10 @@ from tests.adversarial.runner import STARTUP_SLACK, expectations
 CASES = expectations()
 
 
-def _params():
+def _params(hole_field: str):
     for name, exp in sorted(CASES.items()):
-        marks = [pytest.mark.xfail(strict=True, reason=exp.hole)] if exp.hole else []
+        hole = getattr(exp, hole_field)
+        marks = [pytest.mark.xfail(strict=True, reason=hole)] if hole else []
         yield pytest.param(name, marks=marks, id=name)
 
 
@@ -32,7 +33,7 @@ def test_table_covers_every_case_folder():
     assert sum(e.exact for e in CASES.values()) >= 2 and len(CASES) - sum(e.exact for e in CASES.values()) >= 25
 
 
-@pytest.mark.parametrize("name", list(_params()))
+@pytest.mark.parametrize("name", list(_params("hole")))
 def test_case_outcome(name, outcomes, redteam_data):
     exp, out = CASES[name], outcomes[name]
     assert out.exit in (0, 1, 2), f"exit {out.exit} (None: killed by the test's guard)\n{out.stderr[-3000:]}"
@@ -54,7 +55,12 @@ def test_case_outcome(name, outcomes, redteam_data):
         assert out.result["tokens_scored"] == out.result["eval_config"]["val_tokens"] - 1
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+def _uncounted(out) -> float:
+    """Seconds of the evaluation the time limit did not count (start-up, audit, replays)."""
+    return out.result["eval_seconds"] - out.result["time_counted_seconds"]
+
+
+@pytest.mark.parametrize("name", list(_params("hole_trace")))
 def test_case_leaves_no_trace(name, outcomes):
     exp, out = CASES[name], outcomes[name]
     assert out.exit is not None, "the harness hung past the test's guard"
@@ -62,6 +68,10 @@ def test_case_leaves_no_trace(name, outcomes):
     # machine that is best measured by a whole honest run in the same session.
     startup = max(STARTUP_SLACK, outcomes["honest_plain"].wall)
     assert out.wall <= exp.time + 10 + startup, f"{out.wall:.1f} s for a {exp.time} s limit"
+    if out.result is not None:
+        assert out.result["time_counted_seconds"] <= exp.time + 10
+        extra = _uncounted(out) - _uncounted(outcomes["honest_plain"])
+        assert extra <= 10, f"{extra:.1f} s beyond the time limit that an honest run does not take"
     assert not out.secret_seen_in, f"host secret leaked into {out.secret_seen_in}"
     assert not out.markers, f"files written outside the sandbox: {out.markers}"
     assert not out.hits, f"host listeners were contacted: {out.hits}"

@@ -101,6 +101,6 @@ def try_network(cfg: dict) -> str | None:
 
 
 def try_everything(cfg: dict, where: str) -> None:
-    for attempt in (try_write_markers(cfg, where), try_read_secrets(cfg), try_network(cfg)):
-        if attempt:
-            escaped(attempt)
+    found = [a for a in (try_write_markers(cfg, where), try_read_secrets(cfg), try_network(cfg)) if a]
+    if found:
+        escaped("; ".join(found))
