@@ -113,8 +113,9 @@ def _reach_facts(m, tree) -> dict:
                 env_sets[str(k.value)] = str(v.value)
     imports = sorted({a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
                      | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module})
+    classes = sorted({n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)})
     return {"functions": functions, "calls": calls, "class_defs": m.class_defs, "entry": entry, "env_sets": env_sets,
-            "imports": imports}
+            "imports": imports, "classes": classes}
 
 
 def entry_files(root: Path) -> list[str] | None:

@@ -22,6 +22,8 @@ EXIT = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 NOGRAD = {"no_grad", "inference_mode"}
 WRITE_METHODS = {"index_add_", "scatter_add_", "put_", "index_put_", "scatter_"}
 ROUNDS = 8
+# Labels a helper passes through from its arguments: judged per call, not merged over callers.
+PARAM_SENSITIVE = frozenset({"VAL", "TRAIN", "TGT", "HASH", "EXTKEY"})
 
 
 @dataclass
@@ -59,6 +61,7 @@ class FuncInfo:
         self.ret_elems: list[frozenset] | None = None
         self.defs: dict[str, str] = {}
         self.hash_depth: dict[str, int] = {}  # loop depth at which a name accumulates a hash
+        self.elems: dict[str, list[frozenset]] = {}  # lists of tuples: labels per field
 
     @property
     def body(self):
@@ -164,6 +167,11 @@ class FuncInfo:
                 for t, v in zip(target.elts, parts):
                     self.assign(t, v, None)
                 return
+        holder = lb.dotted(it)
+        if isinstance(target, ast.Tuple) and holder in self.elems and len(self.elems[holder]) == len(target.elts):
+            for t, v in zip(target.elts, self.elems[holder]):
+                self.assign(t, v, None)
+            return
         v = self.L(it)
         self.assign(target, v - {"CAND"} if isinstance(it, ast.Call) and lb.call_name(it.func) == "range" else v, it)
 
@@ -172,8 +180,10 @@ class FuncInfo:
             if isinstance(value, ast.BinOp) and any(isinstance(o, ast.Name) and o.id == target.id for o in (value.left, value.right)):
                 v = v - {"EXTKEY"}  # `h = h ^ (tok * P)` accumulates a context hash
             self.env[target.id] = self.env.get(target.id, EMPTY) | v
-            if value is not None and target.id not in self.defs:
-                self.defs[target.id] = ast.unparse(value)
+            if value is not None:
+                src = ast.unparse(value)
+                if self.defs.setdefault(target.id, src) != src:
+                    self.defs[target.id] = ""  # bound more than once: no single value to evaluate
         elif isinstance(target, (ast.Tuple, ast.List)):
             elems = None
             if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
@@ -182,6 +192,11 @@ class FuncInfo:
                 callee = self.module.resolve(value.func)
                 if callee is not None and callee.ret_elems and len(callee.ret_elems) == len(target.elts):
                     elems = callee.ret_elems
+            elif isinstance(value, (ast.Subscript, ast.Name)):
+                holder = lb.dotted(value.value if isinstance(value, ast.Subscript) else value)
+                rec = self.elems.get(holder) if holder else None
+                if rec and len(rec) == len(target.elts):
+                    elems = rec
             for i, t in enumerate(target.elts):
                 self.assign(t, elems[i] if elems else v, None)
         elif isinstance(target, ast.Starred):
@@ -285,7 +300,8 @@ class FuncInfo:
             target_keyed = "EXTKEY" in idx or "TGT" in idx
             self.events.append(Event("read", e, self.ctx, {"key": idx, "table": ast.unparse(e.value), "target_keyed": target_keyed}))
             return (base - KEYS) | {"TCNT" if target_keyed else "CNT"} | (idx & {"VAL", "TRAIN"})
-        out = base if isinstance(e.slice, ast.Slice) else base | (idx & {"TGT", "VAL", "TRAIN"})
+        # an index selects elements: the data it came from, not its own meaning, flows on
+        out = base if isinstance(e.slice, ast.Slice) else base | (idx & {"VAL", "TRAIN"})
         if "POS1" in idx and "POS1" not in base:
             out = out | {"TGT"}
         if "DIST" in base and "TGT" in idx:
@@ -331,6 +347,10 @@ class FuncInfo:
             holder = lb.dotted(e.func.value)
             if holder:  # a list collects what is appended to it
                 self.env[holder] = self.env.get(holder, EMPTY) | (every - KEYS)
+                if name == "append" and len(e.args) == 1 and isinstance(e.args[0], ast.Tuple):
+                    elems = [self.L(x) for x in e.args[0].elts]  # a list of records: keep their fields apart
+                    old = self.elems.get(holder)
+                    self.elems[holder] = elems if not old or len(old) != len(elems) else [a | b for a, b in zip(old, elems)]
         if name == "backward" and isinstance(e.func, ast.Attribute):
             self.events.append(Event("backward", e, self.ctx, {"loss": recv}))
         if name == "grad" and args and lb.dotted(e.func) in ("torch.autograd.grad", "autograd.grad"):
@@ -366,8 +386,8 @@ class FuncInfo:
         if name == "hash" and isinstance(e.func, ast.Name):
             return frozenset({"HASH"}) | (every - KEYS)
         if callee is not None:
-            # data-split labels that reach the return through parameters follow this call's arguments
-            via_params = _union(callee.param_labels.values()) & {"VAL", "TRAIN"}
+            # labels that reach the return through parameters follow this call's arguments
+            via_params = _union(callee.param_labels.values()) & PARAM_SENSITIVE
             return (callee.ret - via_params) | (every & via_params & callee.ret)
         if name == "sum" and "CCNT" in (recv | every):
             return (recv | every) | {"CSUM"}

@@ -30,6 +30,10 @@ _CASTS = {"int": int, "float": float, "bool": bool, "str": str, "len": len, "abs
 _STR_METHODS = {"lower", "upper", "strip", "lstrip", "rstrip", "startswith", "endswith", "split", "isdigit"}
 
 
+class _Instance:
+    """An object built by a constructor call: truthy, not None, otherwise opaque."""
+
+
 class Scope:
     """Where names in a guard are looked up: a function's facts and its callers."""
 
@@ -148,6 +152,8 @@ class Evaluator:
             if len(n.args) == 3:
                 return self.value(n.args[2], scope)
             raise Unknown
+        if isinstance(f, ast.Name) and f.id in self.facts.get("classes", ()):
+            return _Instance()  # constructing one of the file's classes gives an object (never None)
         if isinstance(f, ast.Name) and f.id in _CASTS:
             return _CASTS[f.id](*[self.value(a, scope) for a in n.args])
         if isinstance(f, ast.Attribute) and f.attr in _STR_METHODS:
@@ -165,6 +171,8 @@ class Evaluator:
         if name == "__name__":
             return "__main__"
         src = scope.define(name)
+        if src == "":
+            raise Unknown  # assigned more than once in that function
         if src is not None:
             return self.source(src, Scope(self.facts, scope.func, self.env, scope.depth + 1))
         for caller_func, arg_src in self.param_sources(scope.func, name):
