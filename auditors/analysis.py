@@ -18,6 +18,8 @@ class ModuleFlow:
     def __init__(self, source: str, tree: ast.Module):
         self.source, self.tree = source, tree
         self.lines = source.splitlines()
+        self.all_nodes = list(ast.walk(tree))
+        self._memo: dict[tuple, bool] = {}
         self.functions: dict[str, FuncInfo] = {}
         self.by_name: dict[str, list[FuncInfo]] = {}
         self.attr_labels: dict[str, frozenset] = {}
@@ -49,12 +51,12 @@ class ModuleFlow:
                 self._collect(child, parent, prefix)
 
     def _class_attributes(self, tree) -> None:
-        for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+        for cls in (n for n in self.all_nodes if isinstance(n, ast.ClassDef)):
             for st in cls.body:
                 targets = st.targets if isinstance(st, ast.Assign) else [st.target] if isinstance(st, ast.AnnAssign) and st.value else []
                 for t in targets:
                     if isinstance(t, ast.Name):
-                        self.class_defs.setdefault(t.id, ast.unparse(st.value))
+                        self.class_defs.setdefault(t.id, lb.src(st.value))
 
     def resolve(self, func: ast.expr) -> FuncInfo | None:
         """The module's function a call most likely reaches (by name; methods by attribute)."""
@@ -70,10 +72,10 @@ class ModuleFlow:
     def _fixpoint(self) -> None:
         module = self.functions["<module>"]
         self._class_labels()
-        for _ in range(ROUNDS):
+        for round_no in range(ROUNDS):
             before = self._state()
             for f in self.functions.values():
-                f.run()
+                f.run(passes=2 if round_no == 0 else 1)  # later rounds start from the labels of the earlier ones
                 if f is module:
                     self._class_labels()
             self._seed_params()
@@ -83,15 +85,16 @@ class ModuleFlow:
     def _class_labels(self) -> None:
         """Labels of class attributes (Hyperparameters-style defaults), read via `obj.attr`."""
         module = self.functions["<module>"]
-        for cls in (n for n in ast.walk(self.tree) if isinstance(n, ast.ClassDef)):
-            for st in cls.body:
-                if isinstance(st, (ast.Assign, ast.AnnAssign)) and st.value is not None:
-                    targets = st.targets if isinstance(st, ast.Assign) else [st.target]
-                    module.ctx = Ctx()
-                    v = module.L(st.value)
-                    for t in targets:
-                        if isinstance(t, ast.Name):
-                            self.attr_labels[t.id] = self.attr_labels.get(t.id, EMPTY) | v
+        if not hasattr(self, "_class_body"):
+            self._class_body = [st for cls in self.all_nodes if isinstance(cls, ast.ClassDef) for st in cls.body
+                                if isinstance(st, (ast.Assign, ast.AnnAssign)) and st.value is not None]
+        module.ctx = Ctx()
+        for st in self._class_body:
+            targets = st.targets if isinstance(st, ast.Assign) else [st.target]
+            v = module.L(st.value)
+            for t in targets:
+                if isinstance(t, ast.Name):
+                    self.attr_labels[t.id] = self.attr_labels.get(t.id, EMPTY) | v
 
     def _state(self):
         funcs = tuple((q, f.ret, tuple(sorted((k, v) for k, v in f.param_labels.items()))) for q, f in self.functions.items())
@@ -121,16 +124,23 @@ class ModuleFlow:
     def callees(self, f: FuncInfo) -> list[FuncInfo]:
         return [self.functions[ev.data["callee"]] for ev in f.events if ev.kind == "call" and ev.data["callee"]]
 
-    def _transitive(self, f: FuncInfo, direct, seen=None) -> bool:
+    def _transitive(self, f: FuncInfo, direct, key: tuple | None = None, seen=None) -> bool:
+        """direct(f) or direct(g) for a function g that f calls, directly or not (memoized by `key`)."""
+        memo = (key, f.qualname) if key is not None and seen is None else None
+        if memo in self._memo:
+            return self._memo[memo]
         seen = seen if seen is not None else set()
         if f.qualname in seen:
             return False
         seen.add(f.qualname)
-        return direct(f) or any(self._transitive(c, direct, seen) for c in self.callees(f))
+        result = direct(f) or any(self._transitive(c, direct, key, seen) for c in self.callees(f))
+        if memo is not None:
+            self._memo[memo] = result
+        return result
 
     def trains_on(self, f: FuncInfo, label: str) -> bool:
         """f (or a callee) takes a backward pass on a loss carrying `label`."""
-        return self._transitive(f, lambda g: any(e.kind == "backward" and label in e.data["loss"] for e in g.events))
+        return self._transitive(f, lambda g: any(e.kind == "backward" and label in e.data["loss"] for e in g.events), ("trains", label))
 
     def scores(self, f: FuncInfo) -> bool:
         """f (or a callee) scores tokens: losses or log-probabilities computed for evaluation.
@@ -138,7 +148,7 @@ class ModuleFlow:
         In a function that also trains, only what runs without gradients counts.
         """
         def direct(g):
-            decorated = bool({ast.unparse(d).split("(")[0].rsplit(".", 1)[-1] for d in getattr(g.node, "decorator_list", [])}
+            decorated = bool({lb.src(d).split("(")[0].rsplit(".", 1)[-1] for d in getattr(g.node, "decorator_list", [])}
                              & {"no_grad", "inference_mode"})
             trains = any(e.kind == "backward" for e in g.events)
             for e in g.events:
@@ -150,11 +160,12 @@ class ModuleFlow:
                 if e.kind == "call" and nograd and any(a & {"TGT", "TGTP"} for a in e.data["args"]):
                     return True
             return False
-        return self._transitive(f, direct)
+        return self._transitive(f, direct, ("scores",))
 
     def writes_tables(self, f: FuncInfo, label: str | None = None) -> bool:
         """f (or a callee) writes a hashed table (a count cache), optionally keyed by `label` data."""
-        return self._transitive(f, lambda g: any(e.kind == "write" and (label is None or label in e.data["key"] | e.data["value"]) for e in g.events))
+        return self._transitive(f, lambda g: any(e.kind == "write" and (label is None or label in e.data["key"] | e.data["value"])
+                                                 for e in g.events), ("writes", label))
 
     def line(self, n: int) -> str:
         return self.lines[n - 1].strip() if 0 < n <= len(self.lines) else ""

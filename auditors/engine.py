@@ -89,7 +89,8 @@ def _unparsable(line: int, what: str):
 
 
 def _reach_facts(m, tree) -> dict:
-    functions = {q: {"params": f.params, "is_method": f.is_method, "defs": f.defs} for q, f in m.functions.items()}
+    functions = {q: {"params": f.params, "is_method": f.is_method,
+                     "defs": {k: (lb.src(v) if v is not None else "") for k, v in f.defs.items()}} for q, f in m.functions.items()}
     calls: dict[str, list] = {}
     for f in m.functions.values():
         for ev in f.events:
@@ -97,9 +98,9 @@ def _reach_facts(m, tree) -> dict:
                 continue
             node: ast.Call = ev.node
             site = {"caller": f.qualname, "line": node.lineno, "method": isinstance(node.func, ast.Attribute),
-                    "args": [ast.unparse(a) for a in node.args],
-                    "kwargs": {k.arg: ast.unparse(k.value) for k in node.keywords if k.arg},
-                    "guards": [list(g) for g in ev.ctx.guards]}
+                    "args": [lb.src(a) for a in node.args],
+                    "kwargs": {k.arg: lb.src(k.value) for k in node.keywords if k.arg},
+                    "guards": [[lb.src(t), p] for t, p in ev.ctx.guards]}
             calls.setdefault(ev.data["name"], []).append(site)
             for a in node.args:  # functions passed as values are called by the receiver
                 if isinstance(a, ast.Name) and a.id in m.by_name:
@@ -111,9 +112,9 @@ def _reach_facts(m, tree) -> dict:
             k, v = ev.node.args
             if isinstance(k, ast.Constant) and isinstance(v, ast.Constant):
                 env_sets[str(k.value)] = str(v.value)
-    imports = sorted({a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-                     | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module})
-    classes = sorted({n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)})
+    imports = sorted({a.name for n in m.all_nodes if isinstance(n, ast.Import) for a in n.names}
+                     | {n.module for n in m.all_nodes if isinstance(n, ast.ImportFrom) and n.module})
+    classes = sorted({n.name for n in m.all_nodes if isinstance(n, ast.ClassDef)})
     return {"functions": functions, "calls": calls, "class_defs": m.class_defs, "entry": entry, "env_sets": env_sets,
             "imports": imports, "classes": classes}
 

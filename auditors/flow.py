@@ -59,9 +59,16 @@ class FuncInfo:
         self.events: list[Event] = []
         self.ret: frozenset = EMPTY
         self.ret_elems: list[frozenset] | None = None
-        self.defs: dict[str, str] = {}
+        self.defs: dict[str, ast.expr | None] = {}  # name -> its only binding (None: bound more than once)
         self.hash_depth: dict[str, int] = {}  # loop depth at which a name accumulates a hash
         self.elems: dict[str, list[frozenset]] = {}  # lists of tuples: labels per field
+
+    @property
+    def nodes(self) -> list:
+        """Every node under this function (computed once; rules scan it often)."""
+        if not hasattr(self, "_nodes"):
+            self._nodes = self.module.all_nodes if self.qualname == "<module>" else list(ast.walk(self.node))
+        return self._nodes
 
     @property
     def body(self):
@@ -81,8 +88,8 @@ class FuncInfo:
         return mod.env.get(name, EMPTY) if mod is not None else EMPTY
 
     # ---- statements -------------------------------------------------------------
-    def run(self) -> None:
-        for _ in range(2):
+    def run(self, passes: int = 1) -> None:
+        for _ in range(passes):
             self.events, self.hash_depth = [], {}
             self.block(self.body, Ctx())
 
@@ -91,7 +98,7 @@ class FuncInfo:
         for st in stmts:
             self.stmt(st, Ctx(guards, ctx.loops, ctx.nograd, st))
             if isinstance(st, ast.If) and not st.orelse and st.body and isinstance(st.body[-1], EXIT):
-                guards = guards + ((ast.unparse(st.test), False),)
+                guards = guards + ((st.test, False),)
 
     def stmt(self, st, ctx: Ctx) -> None:
         self.ctx = ctx
@@ -130,12 +137,11 @@ class FuncInfo:
                     self.ret_elems = [a | b for a, b in zip(self.ret_elems, elems)]
         elif isinstance(st, ast.If):
             self.L(st.test)
-            src = ast.unparse(st.test)
-            self.block(st.body, Ctx(ctx.guards + ((src, True),), ctx.loops, ctx.nograd))
-            self.block(st.orelse, Ctx(ctx.guards + ((src, False),), ctx.loops, ctx.nograd))
+            self.block(st.body, Ctx(ctx.guards + ((st.test, True),), ctx.loops, ctx.nograd))
+            self.block(st.orelse, Ctx(ctx.guards + ((st.test, False),), ctx.loops, ctx.nograd))
         elif isinstance(st, ast.While):
             self.L(st.test)
-            g = ctx.guards if isinstance(st.test, ast.Constant) else ctx.guards + ((ast.unparse(st.test), True),)
+            g = ctx.guards if isinstance(st.test, ast.Constant) else ctx.guards + ((st.test, True),)
             self.block(st.body, Ctx(g, ctx.loops + (st,), ctx.nograd))
             self.block(st.orelse, ctx)
         elif isinstance(st, (ast.For, ast.AsyncFor)):
@@ -180,10 +186,8 @@ class FuncInfo:
             if isinstance(value, ast.BinOp) and any(isinstance(o, ast.Name) and o.id == target.id for o in (value.left, value.right)):
                 v = v - {"EXTKEY"}  # `h = h ^ (tok * P)` accumulates a context hash
             self.env[target.id] = self.env.get(target.id, EMPTY) | v
-            if value is not None:
-                src = ast.unparse(value)
-                if self.defs.setdefault(target.id, src) != src:
-                    self.defs[target.id] = ""  # bound more than once: no single value to evaluate
+            if value is not None and self.defs.setdefault(target.id, value) is not value:
+                self.defs[target.id] = None  # bound more than once: no single value to evaluate
         elif isinstance(target, (ast.Tuple, ast.List)):
             elems = None
             if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
@@ -205,7 +209,7 @@ class FuncInfo:
             key = self.L(target.slice)
             base = lb.dotted(target.value) or lb.dotted(_root(target.value))
             if key & KEYS:
-                self.events.append(Event("write", target, self.ctx, {"key": key, "value": v, "table": ast.unparse(target.value)}))
+                self.events.append(Event("write", target, self.ctx, {"key": key, "value": v, "table": target.value}))
             if base:
                 self.env[base] = self.env.get(base, EMPTY) | (v - KEYS - {"POS1"})
         elif isinstance(target, ast.Attribute):
@@ -298,7 +302,7 @@ class FuncInfo:
             return (base - {"CCNT"}) | {"CTGT"}
         if idx & KEYS and "CAND" not in idx and isinstance(e.ctx, ast.Load):
             target_keyed = "EXTKEY" in idx or "TGT" in idx
-            self.events.append(Event("read", e, self.ctx, {"key": idx, "table": ast.unparse(e.value), "target_keyed": target_keyed}))
+            self.events.append(Event("read", e, self.ctx, {"key": idx, "table": e.value, "target_keyed": target_keyed}))
             return (base - KEYS) | {"TCNT" if target_keyed else "CNT"} | (idx & {"VAL", "TRAIN"})
         # an index selects elements: the data it came from, not its own meaning, flows on
         out = base if isinstance(e.slice, ast.Slice) else base | (idx & {"VAL", "TRAIN"})
@@ -356,11 +360,11 @@ class FuncInfo:
         if name == "grad" and args and lb.dotted(e.func) in ("torch.autograd.grad", "autograd.grad"):
             self.events.append(Event("backward", e, self.ctx, {"loss": args[0]}))
         if name in WRITE_METHODS and args and len(args) >= 2 and (args[1] | args[0]) & KEYS:
-            self.events.append(Event("write", e, self.ctx, {"key": args[1] | args[0], "value": every, "table": ast.unparse(e.func.value)}))
+            self.events.append(Event("write", e, self.ctx, {"key": args[1] | args[0], "value": every, "table": e.func.value}))
         if name == "at" and lb.dotted(e.func) and lb.dotted(e.func).endswith("add.at") and len(args) >= 2:
-            self.events.append(Event("write", e, self.ctx, {"key": args[1], "value": every, "table": ast.unparse(e.args[0])}))
+            self.events.append(Event("write", e, self.ctx, {"key": args[1], "value": every, "table": e.args[0]}))
         if name == "bincount" and args and args[0] & KEYS:
-            self.events.append(Event("write", e, self.ctx, {"key": args[0], "value": every, "table": "bincount"}))
+            self.events.append(Event("write", e, self.ctx, {"key": args[0], "value": every, "table": e}))
             return frozenset({"CNT"}) | data
         if name in lb.CE_FUNCS:
             self.events.append(Event("ce", e, self.ctx, {}))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import lru_cache
 
 EMPTY: frozenset = frozenset()
 _SPLIT_RE = {
@@ -105,3 +106,9 @@ def shifted_slice(index: ast.expr) -> bool:
 
 def plus_one(node: ast.expr | None) -> bool:
     return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and isinstance(node.right, ast.Constant) and node.right.value == 1
+
+
+@lru_cache(maxsize=1 << 16)
+def src(node: ast.AST) -> str:
+    """Source text of a node, computed once (nodes hash by identity)."""
+    return ast.unparse(node)

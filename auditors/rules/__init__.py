@@ -10,6 +10,7 @@ import importlib
 import pkgutil
 
 from auditors.flow import Ctx
+from auditors.labels import src
 from auditors.model import RawFinding, RuleInfo
 
 
@@ -30,7 +31,7 @@ def rule_info() -> dict[str, RuleInfo]:
 
 
 def raw(rule: RuleInfo, func, node, ctx: Ctx | None, severity: str, confidence: str, message: str) -> RawFinding:
-    guards = [list(g) for g in (ctx.guards if ctx else ())]
+    guards = [[src(test), polarity] for test, polarity in (ctx.guards if ctx else ())]
     return RawFinding(rule.id, severity, confidence, node.lineno, message, func.qualname, guards)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 
+from auditors import labels as lb
 from auditors.model import RuleInfo
 from auditors.rules import guards_of, raw
 
@@ -65,13 +66,13 @@ def check(m):
     for f in m.functions.values():
         if f.qualname == "<module>" or not _calls(f.node, "id_to_piece"):
             continue
-        pieces = {t.id for n in ast.walk(f.node) if isinstance(n, ast.Assign) and _calls(n.value, "id_to_piece")
+        pieces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and _calls(n.value, "id_to_piece")
                   for t in n.targets if isinstance(t, ast.Name)}
-        derived = {t.id for n in ast.walk(f.node) if isinstance(n, ast.Assign) and not _strips(n.value)
+        derived = {t.id for n in f.nodes if isinstance(n, ast.Assign) and not _strips(n.value)
                    and {x.id for x in ast.walk(n.value) if isinstance(x, ast.Name)} & pieces for t in n.targets if isinstance(t, ast.Name)}
-        restripped = {t.id for n in ast.walk(f.node) if isinstance(n, ast.Assign) and _strips(n.value) for t in n.targets if isinstance(t, ast.Name)}
+        restripped = {t.id for n in f.nodes if isinstance(n, ast.Assign) and _strips(n.value) for t in n.targets if isinstance(t, ast.Name)}
         unstripped = (pieces | derived) - restripped
-        space_ifs = [n for n in ast.walk(f.node) if isinstance(n, ast.If) and _is_space_test(n.test)]
+        space_ifs = [n for n in f.nodes if isinstance(n, ast.If) and _is_space_test(n.test)]
         flagged = set()
         for branch in space_ifs:
             flags_space = any(isinstance(s.value, ast.Constant) and s.value.value is True for s in _table_stores(branch.body))
@@ -88,7 +89,7 @@ def check(m):
                         and not any(_assigns_after_strip(b) for b in space_ifs):
                     out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "medium",
                                    "base bytes count the piece with its '\u2581' while the leading-space table counts it again"))
-        bytes_ifs = [n for n in ast.walk(f.node) if isinstance(n, ast.If) and _calls(n.test, "is_byte")]
+        bytes_ifs = [n for n in f.nodes if isinstance(n, ast.If) and _calls(n.test, "is_byte")]
         if not bytes_ifs and not _calls(f.node, "is_byte") and any(_counts_piece(s.value, pieces | derived | restripped) for s in _table_stores(f.node.body)):
             out.append(raw(RULE, f, f.node, None, "error", "medium",
                            "byte-fallback tokens are not special-cased (is_byte): their pieces '<0x..>' are counted as 6 bytes, not 1"))
@@ -98,7 +99,7 @@ def check(m):
                     isinstance(st.value, ast.Call) and isinstance(st.value.func, ast.Name) and st.value.func.id == "len")
                 if numeric and not (isinstance(st.value, ast.Constant) and st.value.value in (1, True, False, 0)):
                     out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "high",
-                                   f"a byte-fallback token is given `{ast.unparse(st.value)}` bytes; it is exactly 1 byte"))
+                                   f"a byte-fallback token is given `{lb.src(st.value)}` bytes; it is exactly 1 byte"))
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 
+from auditors import labels as lb
 from auditors.model import RuleInfo
 from auditors.rules import raw
 
@@ -27,7 +28,7 @@ def check(m):
     for f, ev in m.events("call"):
         node: ast.Call = ev.node
         name = ev.data["name"]
-        dotted = ast.unparse(node.func)
+        dotted = lb.src(node.func)
         base = dotted.rsplit(".", 1)[0] if "." in dotted else ""
         hit = name in NETWORK_CALLS or (base in NETWORK_MODULES and name in {"get", "post", "request", "load", "connect", "urlopen", "download"})
         if not hit and name in SHELL and base in ("subprocess", "os"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 
+from auditors import labels as lb
 from auditors.model import RuleInfo
 from auditors.rules import raw
 
@@ -41,13 +42,13 @@ def check(m):
                 pair = args[:2] if len(args) >= 2 else []
             if len(pair) == 2 and all(_loss(f, a) for a in pair):
                 out.append(raw(RULE, f, node, ev.ctx, "error", "medium", "keeps the better of two target losses per token (oracle gate)"))
-        for node in ast.walk(f.node) if f.qualname != "<module>" else ():
+        for node in f.nodes if f.qualname != "<module>" else ():
             if isinstance(node, ast.If) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1 \
                     and isinstance(node.test.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
                 a, b = node.test.left, node.test.comparators[0]
-                assigned = {ast.unparse(t) for s in node.body if isinstance(s, ast.Assign) for t in s.targets}
-                if _loss(f, a) and _loss(f, b) and assigned and any(ast.unparse(x) in assigned or any(
-                        ast.unparse(x) == ast.unparse(getattr(s, "value", None)) for s in node.body if isinstance(s, ast.Assign)) for x in (a, b)):
+                assigned = {lb.src(t) for s in node.body if isinstance(s, ast.Assign) for t in s.targets}
+                if _loss(f, a) and _loss(f, b) and assigned and any(lb.src(x) in assigned or any(
+                        lb.src(x) == lb.src(getattr(s, "value", None)) for s in node.body if isinstance(s, ast.Assign)) for x in (a, b)):
                     ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
                     out.append(raw(RULE, f, node, ctx, "error", "high", "replaces a token's loss with another only when it is smaller (oracle gate)"))
     return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 
+from auditors import labels as lb
 from auditors.model import RuleInfo
 from auditors.rules import raw
 
@@ -29,11 +30,11 @@ HOOKS = {"register_forward_hook", "register_forward_pre_hook", "addmm_"}
 def _direct_calibrates(f) -> bool:
     if any(e.kind == "call" and e.data["name"] in HOOKS for e in f.events):
         return True
-    for node in ast.walk(f.node) if f.qualname != "<module>" else ():
+    for node in f.nodes if f.qualname != "<module>" else ():
         # H += X^T X: a Hessian (second-moment) accumulation
         if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add) and isinstance(node.value, ast.BinOp) \
                 and isinstance(node.value.op, ast.MatMult):
-            left = ast.unparse(node.value.left)
+            left = lb.src(node.value.left)
             if left.endswith((".T", ".mT", ".t()")) or "transpose" in left:
                 return True
     return False
@@ -41,9 +42,9 @@ def _direct_calibrates(f) -> bool:
 
 def _has_reserve(m) -> bool:
     """Some wall-clock limit is reduced by a reserve: `limit -= r`, `elapsed >= limit - r`, `limit = cap - r`."""
-    reduced = {ast.unparse(n.target) for n in ast.walk(m.tree) if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Sub)}
+    reduced = {lb.src(n.target) for n in m.all_nodes if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Sub)}
     for f in m.functions.values():
-        for node in ast.walk(f.node) if f.qualname != "<module>" else ():
+        for node in f.nodes if f.qualname != "<module>" else ():
             if not (isinstance(node, ast.Compare) and len(node.comparators) == 1):
                 continue
             sides = [node.left, node.comparators[0]]
@@ -51,7 +52,7 @@ def _has_reserve(m) -> bool:
             if len(timed) != 1:
                 continue
             limit = sides[1 - timed[0]]
-            text = ast.unparse(limit)
+            text = lb.src(limit)
             defined = f.defs.get(text) or m.functions["<module>"].defs.get(text) or ""
             if text in reduced or _subtracts(limit) or _subtracts(ast.parse(defined, mode="eval").body if defined else None):
                 return True
@@ -64,7 +65,7 @@ def _subtracts(node) -> bool:
 
 
 def check(m):
-    calibrators = {q for q, f in m.functions.items() if q != "<module>" and m._transitive(f, _direct_calibrates)}
+    calibrators = {q for q, f in m.functions.items() if q != "<module>" and m._transitive(f, _direct_calibrates, ("calibrates",))}
     out = []
     reserve = None
     for f, ev in m.events("call"):

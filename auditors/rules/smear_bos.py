@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 
+from auditors import labels as lb
 from auditors.model import RuleInfo
 from auditors.rules import raw
 
@@ -26,8 +27,8 @@ def _prev_slice_of(node: ast.AST) -> str | None:
     if isinstance(node, ast.Subscript):
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         for it in items:
-            if isinstance(it, ast.Slice) and it.lower is None and it.upper is not None and ast.unparse(it.upper) == "-1":
-                return ast.unparse(node.value)
+            if isinstance(it, ast.Slice) and it.lower is None and it.upper is not None and lb.src(it.upper) == "-1":
+                return lb.src(node.value)
     return None
 
 
@@ -54,7 +55,7 @@ def check(m):
         if f.qualname == "<module>":
             continue
         aliases = {}  # prev = cat([zeros, x[:, :-1]]) -> prev: x
-        for node in ast.walk(f.node):
+        for node in f.nodes:
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 target = node.targets[0].id
                 src = _shifted(node.value, aliases)

@@ -16,6 +16,7 @@ to a learned embedding, not read as a probability).
 
 from __future__ import annotations
 
+from auditors import labels as lb
 from auditors.model import RuleInfo
 from auditors.rules import raw
 
@@ -32,8 +33,8 @@ def check(m):
         siblings = [e for e in f.events if e.kind == "read" and not e.data["target_keyed"]]
         strong = "TGT" in key or bool(siblings)
         why = "the key hashes the realized target token" if "TGT" in key else "the key extends a context hash with one more token"
-        sib = f"; the context count comes from {siblings[0].data['table']}[...] (line {siblings[0].line})" if siblings else ""
+        sib = f"; the context count comes from {lb.src(siblings[0].data['table'])}[...] (line {siblings[0].line})" if siblings else ""
         out.append(raw(RULE, f, ev.node, ev.ctx, "error" if strong else "warning", "high" if strong and "TGT" in key else "medium",
-                       f"reads {ev.data['table']}[...] where {why}{sib}: the count is a probability for x_t chosen by x_t "
+                       f"reads {lb.src(ev.data['table'])}[...] where {why}{sib}: the count is a probability for x_t chosen by x_t "
                        "(not normalized over the vocabulary)"))
     return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 
+from auditors import labels as lb
 from auditors.model import RuleInfo
 from auditors.rules import raw
 
@@ -25,7 +26,7 @@ def _nograd_scorers(m) -> set[str]:
     """Functions that score without gradients (decorated no_grad, or CE under no_grad)."""
     out = set()
     for q, f in m.functions.items():
-        decos = {ast.unparse(d).split("(")[0].rsplit(".", 1)[-1] for d in getattr(f.node, "decorator_list", [])}
+        decos = {lb.src(d).split("(")[0].rsplit(".", 1)[-1] for d in getattr(f.node, "decorator_list", [])}
         if (decos & {"no_grad", "inference_mode"} and m.scores(f)) or any(e.kind == "ce" and e.ctx.nograd for e in f.events):
             out.add(q)
     return out

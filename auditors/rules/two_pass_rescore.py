@@ -29,7 +29,7 @@ def _mutated_params(m, f, trains: bool) -> set[int]:
     out = set()
     params = f.params[1:] if f.is_method else f.params
     for i, p in enumerate(params):
-        for node in ast.walk(f.node):
+        for node in f.nodes:
             if isinstance(node, ast.Call):
                 func = node.func
                 if isinstance(func, ast.Attribute) and lb.dotted(func.value) == p:
@@ -79,8 +79,10 @@ def _roots(ev) -> set[str]:
     return out
 
 
-def _table_root(text: str) -> str:
-    return text.split("[")[0]
+def _table_root(node) -> str:
+    while isinstance(node, ast.Subscript):
+        node = node.value
+    return lb.dotted(node) or lb.src(node)
 
 
 def _loop_passes(m, f):
@@ -110,7 +112,7 @@ def _loop_passes(m, f):
                     scores = True
         return writes, reads, scores
 
-    for block in _blocks(f.node):
+    for block in _blocks(f.nodes):
         loops = [st for st in block if isinstance(st, (ast.For, ast.While, ast.If))]
         for i, first in enumerate(loops):
             w1, _, s1 = facts(first)
@@ -124,8 +126,8 @@ def _loop_passes(m, f):
                     break
 
 
-def _blocks(node):
-    for n in ast.walk(node):
+def _blocks(nodes):
+    for n in nodes:
         for field in ("body", "orelse"):
             block = getattr(n, field, None)
             if isinstance(block, list) and block and isinstance(block[0], ast.stmt):

@@ -26,7 +26,7 @@ def check(m):
     for f in m.functions.values():
         if f.qualname == "<module>":
             continue
-        for node in ast.walk(f.node):
+        for node in f.nodes:
             if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
                 num, den = f.labels_of(node.left), f.labels_of(node.right)
                 if "CTGT" in num and "CSUM" not in den:
