@@ -53,8 +53,8 @@ def _has_reserve(m) -> bool:
                 continue
             limit = sides[1 - timed[0]]
             text = lb.src(limit)
-            defined = f.defs.get(text) or m.functions["<module>"].defs.get(text) or ""
-            if text in reduced or _subtracts(limit) or _subtracts(ast.parse(defined, mode="eval").body if defined else None):
+            defined = f.defs.get(text) or m.functions["<module>"].defs.get(text)
+            if text in reduced or _subtracts(limit) or _subtracts(defined):
                 return True
     return False
 
