@@ -1,0 +1,61 @@
+"""Unpacking is a round trip: any chain of the supported encoders around any source,
+executed with exec(), is decoded back to exactly that source (and nothing is run)."""
+
+from __future__ import annotations
+
+import base64
+import bz2
+import gzip
+import lzma
+import zlib
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditors.unpack import unpack_all
+
+# (encoder applied when packing, the decoding expression that undoes it)
+CODECS = {
+    "lzma": (lzma.compress, "lzma.decompress({})"),
+    "zlib": (zlib.compress, "zlib.decompress({})"),
+    "gzip": (gzip.compress, "gzip.decompress({})"),
+    "bz2": (bz2.compress, "bz2.decompress({})"),
+    "b64": (base64.b64encode, "base64.b64decode({})"),
+    "b85": (base64.b85encode, "base64.b85decode({})"),
+    "a85": (base64.a85encode, "base64.a85decode({})"),
+}
+
+
+def pack(source: str, chain: list[str]) -> str:
+    data = source.encode()
+    for name in chain:
+        data = CODECS[name][0](data)
+    # decoding applies the last encoder first: build the expression inside out
+    inner = repr(data)
+    for name in reversed(chain):
+        inner = CODECS[name][1].format(inner)
+    return f"import base64, bz2, gzip, lzma, zlib\nexec({inner})\n"
+
+
+@settings(max_examples=40, deadline=None)
+@given(body=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200),
+       chain=st.lists(st.sampled_from(sorted(CODECS)), min_size=1, max_size=4))
+def test_any_encoder_chain_round_trips(body, chain):
+    source = f"x = {body!r}\n"
+    layers = unpack_all("f.py", pack(source, chain))
+    assert layers == [("f.py[unpacked]", source)]
+
+
+@settings(max_examples=20, deadline=None)
+@given(chain=st.lists(st.sampled_from(sorted(CODECS)), min_size=1, max_size=3))
+def test_nested_packing_is_followed(chain):
+    inner = "y = 1\n"
+    outer = pack(pack(inner, chain), chain)
+    names = [n for n, _ in unpack_all("t.py", outer)]
+    assert names == ["t.py[unpacked]", "t.py[unpacked][unpacked]"]
+    assert unpack_all("t.py", outer)[-1][1] == inner
+
+
+def test_non_literal_argument_is_not_evaluated():
+    source = "import lzma, os\nexec(lzma.decompress(open(os.environ['P'], 'rb').read()))\n"
+    assert unpack_all("w.py", source) == []
