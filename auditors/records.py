@@ -22,7 +22,11 @@ FORMAT = RuleInfo("record-format", "other", "records folder is missing a require
 SIZE = RuleInfo("record-oversize", "oversize_artifact", "artifact above 16,000,000 bytes", "RULES.md §1.1 (#861, #1698, #1835)")
 CLAIM = RuleInfo("record-claim", "other", "claimed val_bpb not found in the logs", "RULES.md §1.6")
 SIGNIF = RuleInfo("record-significance", "other", "improvement not significant", "RULES.md §1.6 (0.005 nats, p < 0.01)")
-RECORD_RULES = (FORMAT, SIZE, CLAIM, SIGNIF)
+VAL_AS_TRAIN = RuleInfo("record-val-as-train", "val_in_training", "a validation shard placed where training reads",
+                        "RULES.md §1.3 (#44: val shard symlinked as a train shard)")
+RECORD_RULES = (FORMAT, SIZE, CLAIM, SIGNIF, VAL_AS_TRAIN)
+# shell commands that place a file at a new name: ln [-s] / cp / mv SRC DST
+_PLACE = re.compile(r"^\s*(?:sudo\s+)?(ln|cp|mv)\s+(?:-\w+\s+)*(\S+)\s+(\S+)\s*$")
 
 _SIZE_LINE = re.compile(r"total[^\n:]*?:\s*([0-9][0-9,_]*)\s*bytes", re.I)
 _SCORE = re.compile(r"val_loss[:=\s]+([0-9.]+)\s+val_bpb[:=\s]+([0-9.]+)")
@@ -79,6 +83,7 @@ def check_records(root: Path, baseline_bpb: float | None = None) -> list[Finding
             out.append(_finding(SIZE, "error", log.name, size[0], f"logged total {size[1]:,} bytes is above the 16,000,000-byte cap"))
         if last:
             finals.append(last)
+    out.extend(_val_placed_as_train(root))
     claimed = meta.get("val_bpb") if isinstance(meta, dict) else None
     if isinstance(claimed, (int, float)) and finals and logs:
         logged = [b for log in logs for b in (float(m.group(2)) for m in _SCORE.finditer(log.read_text(errors="replace")))]
@@ -93,4 +98,21 @@ def check_records(root: Path, baseline_bpb: float | None = None) -> list[Finding
             out.append(_finding(SIGNIF, "warning", logs[0].name, 1,
                                 f"{test.n} seed log(s), mean {test.mean:.5f} nats vs baseline {baseline_bpb * nats_per_bpb:.5f}: "
                                 f"delta {test.delta:.5f}, p = {test.p} (needs >= 0.005 nats at p < 0.01)"))
+    return out
+
+
+def _val_placed_as_train(root: Path) -> list[Finding]:
+    """Shell lines (README code blocks, *.sh) that link or copy a val shard to a train-shard name."""
+    from auditors.labels import split_labels
+
+    out = []
+    for doc in sorted(list(root.glob("*.md")) + list(root.glob("*.sh"))):
+        for i, line in enumerate(doc.read_text(errors="replace").splitlines(), 1):
+            m = _PLACE.match(line)
+            if not m:
+                continue
+            src, dst = Path(m.group(2)).name, Path(m.group(3)).name
+            if "VAL" in split_labels(src) and "TRAIN" in split_labels(dst) and "VAL" not in split_labels(dst):
+                out.append(_finding(VAL_AS_TRAIN, "error", doc.name, i,
+                                    f"`{m.group(1)}` puts validation shard {src} where training reads {dst}"))
     return out

@@ -142,3 +142,11 @@ def test_unparsable_line_is_reported_and_the_rest_still_audited(tmp_path, monkey
     rules = {(f.rule, f.line) for f in report.findings}
     assert ("unparsable-code", 2) in rules
     assert any(f.rule == "target-keyed-cache" and f.reach == "active" for f in report.findings)
+
+
+def test_val_shard_linked_as_train_shard(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    (tmp_path / "README.md").write_text("setup:\n```\nln -s /d/fineweb_val_000000.bin /e/fineweb_train_000000.bin\n"
+                                        "ln -s /d/fineweb_val_000000.bin /e/fineweb_val_000000.bin\n```\n")
+    found = [(f.rule, f.line) for f in audit_path(tmp_path).findings if f.tag == "val_in_training"]
+    assert found == [("record-val-as-train", 3)]
