@@ -102,7 +102,7 @@ def _reach_facts(m, tree) -> dict:
                     "kwargs": {k.arg: lb.src(k.value) for k in node.keywords if k.arg},
                     "guards": [[lb.src(t), p] for t, p in ev.ctx.guards]}
             calls.setdefault(ev.data["name"], []).append(site)
-            for a in node.args:  # functions passed as values are called by the receiver
+            for a in list(node.args) + [k.value for k in node.keywords]:  # functions passed as values are called by the receiver
                 if isinstance(a, ast.Name) and a.id in m.by_name:
                     calls.setdefault(a.id, []).append(site)
     entry = any(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) or isinstance(s, ast.If) for s in tree.body)
