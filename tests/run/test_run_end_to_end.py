@@ -42,14 +42,15 @@ passthrough_max_numel = 1024
 
 @pytest.fixture(scope="module")
 def tiny_pr940(tmp_path_factory) -> Path:
-    """pr940 with the tiny preset as `smoke` and an eval window that fits the tiny val split,
-    with several TTT chunks so both per-chunk curves have points."""
+    """pr940 with the tiny preset as `smoke`, an eval window that fits the tiny val split,
+    and TTT chunks as long as pr940's TTT training sequences (2048), so observe() really
+    trains and the val split still has several chunks."""
     sub = tmp_path_factory.mktemp("sub") / "pr940"
     shutil.copytree(REPO / "submissions" / "pr940", sub, ignore=shutil.ignore_patterns("__pycache__", "*.ptz"))
     (sub / "smoke.toml").write_text(TINY_PRESET)
     toml = (sub / "submission.toml").read_text()
-    toml = toml.replace("seq_len = 2048", "seq_len = 256").replace("ttt_chunk = 32768", "ttt_chunk = 1024")
-    assert "ttt_chunk = 1024" in toml
+    toml = toml.replace("seq_len = 2048", "seq_len = 256").replace("ttt_chunk = 32768", "ttt_chunk = 2048")
+    assert "ttt_chunk = 2048" in toml
     (sub / "submission.toml").write_text(toml)
     return sub
 
@@ -90,10 +91,11 @@ def test_run_writes_a_complete_run_folder_and_resumes(first_run, capfd):
     assert res["schema"] == 1 and res["verdict"] == "accepted" and res["reasons"] == []
     assert math.isfinite(res["val_bpb"]) and res["val_bpb"] == ev["val_bpb"]
     assert res["no_ttt"]["val_bpb"] == no_ttt["val_bpb"]
+    assert ev["val_bpb"] != no_ttt["val_bpb"]  # observe() adapted the model: two different evals
     assert ev["observe_called"] > 0 and no_ttt["observe_called"] == 0
     # smoke: windows capped at the preset's train_seq_len (128), stride and TTT chunk kept
     assert ev["eval_config"]["seq_len"] == no_ttt["eval_config"]["seq_len"] == 128
-    assert ev["eval_config"]["stride"] == 64 and ev["eval_config"]["ttt_chunk"] == 1024
+    assert ev["eval_config"]["stride"] == 64 and ev["eval_config"]["ttt_chunk"] == 2048
     assert res["run"]["smoke_eval_method"] == {"seq_len": 128, "stride": 64}
     assert res["model_bytes"] == (out / "submission" / "artifact.ptz").stat().st_size
     assert res["total_bytes"] == res["code_bytes"] + res["model_bytes"] <= res["cap_bytes"]
