@@ -47,17 +47,24 @@ class RunSettings:
     time_limit: float | None  # of each strict eval; None: the evaluator's default
     nproc: int
     device: str  # cpu | cuda
-    submission_sha256: str  # of the submission's files: an edited submission is a new run
+    submission_sha256: str  # of the submission's code and data: an edited submission is a new run
 
 
-def fingerprint(folder: Path, artifact_name: str) -> str:
+def fingerprint(folder: Path, artifact_name: str, packages: list[str] = ()) -> str:
     """SHA-256 over the relative paths and bytes of a submission folder (its artifact and
-    __pycache__ left out: training makes the one, Python the other)."""
+    __pycache__ left out: training makes the one, Python the other) and of the .py files
+    of the packages it ships (`packages`), which are its code too."""
+    from harness.artifact import package_dir, package_py_files
+
     h = hashlib.sha256()
     for p in sorted(folder.rglob("*")):
         rel = p.relative_to(folder)
         if p.is_file() and "__pycache__" not in rel.parts and rel.as_posix() != artifact_name:
             h.update(rel.as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+    for pkg in packages:
+        root = package_dir(pkg)
+        for p in package_py_files(pkg):
+            h.update(f"{pkg}/{p.relative_to(root).as_posix()}".encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()
 
 

@@ -68,7 +68,11 @@ def run(args) -> int:
     submission = Path(args.submission)
     if not submission.is_dir():
         raise BadInput(f"{submission}: not a submission folder")
-    artifact_name = PurePosixPath(str(read_submission_toml(submission)["submission"]["artifact"])).as_posix()
+    manifest = read_submission_toml(submission)["submission"]
+    artifact_name = PurePosixPath(str(manifest["artifact"])).as_posix()
+    packages = manifest.get("packages", [])
+    if not isinstance(packages, list) or not all(isinstance(p, str) for p in packages):
+        raise BadInput(f"{submission / 'submission.toml'}: [submission] packages must be a list of names")
     run_dir = Path(args.out) if args.out else default_run_dir(submission, preset, args.seed)
     settings = RunSettings(
         submission=str(submission.resolve()), preset=preset, seed=args.seed, steps=args.steps,
@@ -76,7 +80,7 @@ def run(args) -> int:
         tokenizer=str(Path(args.tokenizer).resolve()) if args.tokenizer else None,
         sandbox=not args.no_sandbox, probe_rate=args.probe_rate, time_limit=args.time_limit,
         nproc=args.nproc, device=device,
-        submission_sha256=fingerprint(submission, artifact_name))
+        submission_sha256=fingerprint(submission, artifact_name, packages))
     log(f"harness run: {submission} -> {run_dir}")
     start = time.time()
     results = Pipeline(settings, run_dir).execute()

@@ -33,6 +33,18 @@ def test_fingerprint_sees_renames(tmp_path):
     assert fingerprint(sub, "artifact.ptz") != before
 
 
+def test_fingerprint_covers_shipped_packages(tmp_path, monkeypatch):
+    pkg = tmp_path / "lib" / "shipped"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("x = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "lib"))
+    sub = make_submission(tmp_path / "s", b"import shipped\n")
+    before = fingerprint(sub, "artifact.ptz", ["shipped"])
+    assert before != fingerprint(sub, "artifact.ptz")
+    (pkg / "__init__.py").write_text("x = 2\n")
+    assert fingerprint(sub, "artifact.ptz", ["shipped"]) != before
+
+
 def test_default_run_dir_is_deterministic(tmp_path):
     assert default_run_dir(tmp_path / "pr940", "smoke", 7) == default_run_dir(tmp_path / "pr940", "smoke", 7)
     assert str(default_run_dir(tmp_path / "pr940", "smoke", 7)).endswith("pr940-smoke-seed7")
