@@ -5,6 +5,12 @@ t's chunk (chunk k covers targets [k*C + 1, (k+1)*C + 1); chunk 0 sees no counts
 k > 0 the counts of x[0 : k*C + 1], everything observe() got before it).
 log_softmax over the vocabulary in float32, sums in float64, bytes from the tokenizer's
 piece table.
+
+Exactness to 1e-9 needs the same float32 arithmetic as the harness, not only the same
+maths: the log-softmax below is the textbook float32 form (subtract the row maximum,
+log of the float32 sum of exponentials), which is what harness.evaluator applies
+(DESIGN.md: "log_softmax itself, over the full vocabulary, in float32"). Different
+float32 formulas drift apart by about 1e-9 of the total.
 """
 
 from __future__ import annotations
@@ -25,8 +31,10 @@ TTT_SCALE = 0.5  # honest_ttt adds TTT_SCALE * log1p(count) to each token's logi
 
 
 def target_nll(logits: torch.Tensor, targets: np.ndarray) -> np.ndarray:
-    log_probs = torch.log_softmax(logits, dim=-1)
-    return -log_probs.gather(1, torch.from_numpy(targets)[:, None])[:, 0].numpy().astype(np.float64)
+    x = logits.numpy().astype(np.float32)
+    shifted = x - x.max(axis=-1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True, dtype=np.float32))
+    return -log_probs[np.arange(len(targets)), targets].astype(np.float64)
 
 
 def expected_bpb(case: str, submission: Path, dataset_dir: Path, tokenizer: Path) -> float:

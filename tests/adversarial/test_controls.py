@@ -53,3 +53,34 @@ def test_audit_flags_the_target_keyed_cache(tmp_path, capsys):
     assert code == 1
     assert any(f["tag"] == "target_in_key_ngram" and f["severity"] == "error" and f["reach"] == "active"
                for f in report["findings"]), report["findings"]
+
+
+@pytest.mark.xfail(strict=True, reason="HOLE: harness/pipeline.py Pipeline.copy_submission uses shutil.copytree "
+                   "with symlinks=False, so an unlisted symlink in the submission (notes.txt -> ~/.secret) is "
+                   "copied as the host file's contents into runs/.../submission, which the sandbox then exposes")
+def test_run_copy_does_not_follow_symlinks_out_of_the_folder(redteam_data, tmp_path):
+    """`harness run` copies the submission into its run folder before training and scoring."""
+    import dataclasses
+
+    from harness.errors import BadInput
+    from harness.pipeline import Pipeline, RunSettings
+    from tests.adversarial.runner import Listeners, World, assemble
+
+    world = World(tmp_path / "case", redteam_data.dataset_dir, redteam_data.tokenizer)
+    listeners = Listeners()
+    try:
+        assemble(expectations()["honest_plain"], world, redteam_data.vocab, listeners)
+        (world.submission / "notes.txt").symlink_to(world.secret_file)
+        known = dict(submission=str(world.submission), preset="smoke", seed=1, sandbox=True, nproc=1, device="cpu",
+                     data=str(redteam_data.dataset_dir), tokenizer=str(redteam_data.tokenizer), probe_rate=1.0)
+        settings = RunSettings(**{f.name: known.get(f.name) for f in dataclasses.fields(RunSettings)})
+        try:
+            Pipeline(settings, world.run_dir).copy_submission()
+        except BadInput:
+            return  # refusing the symlink is a fine answer
+        copied = [p for p in (world.run_dir / "submission").rglob("*") if p.is_file() and not p.is_symlink()]
+        leaked = [p for p in copied if world.secret.encode() in p.read_bytes()]
+        assert not leaked, f"host file copied into the run's submission: {leaked}"
+    finally:
+        listeners.close()
+        world.cleanup()
