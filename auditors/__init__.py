@@ -19,7 +19,7 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
     """Audit a file, a folder of code or a records-style submission folder."""
     from harness.errors import BadInput
 
-    from auditors.engine import analyze_units, collect_code, entry_files, reachable_files, units
+    from auditors.engine import analyze_units, collect_code, entry_files, reachable_files, shipped_packages, units
     from auditors.reach import PROFILES, Resolver
     from auditors.rules import rule_info
 
@@ -30,6 +30,9 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         raise BadInput(f"unknown profile {profile!r} (official | single-gpu)")
     base_env = {**PROFILES[profile], **(env or {})}
     items = units(collect_code(root), root)
+    if root.is_dir():
+        for name, folder in shipped_packages(root):
+            items += [(f"{name}/{label}", text, env) for label, text, env in units(collect_code(folder), folder)]
     all_facts = analyze_units(items, use_cache=use_cache, progress=progress)
     rules = rule_info()
     report = AuditReport(str(root), profile)
@@ -38,7 +41,8 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
     runs = None
     if entries:
         plain = {name: facts.get("imports", []) for (name, _, _), facts in zip(items, all_facts) if "[unpacked" not in name}
-        runs = reachable_files(entries, plain)
+        shipped = [name for name in plain if "/" in name and name.split("/", 1)[0] in {p for p, _ in shipped_packages(root)}]
+        runs = reachable_files(entries, plain) | set(shipped)
     wrapper_env: dict[str, dict] = {}
     for (name, source, _), facts in zip(items, all_facts):
         if facts.get("parse_error"):

@@ -135,6 +135,26 @@ def entry_files(root: Path) -> list[str] | None:
     return ["train_gpt.py"] if (root / "train_gpt.py").exists() else None
 
 
+def shipped_packages(root: Path) -> list[tuple[str, Path]]:
+    """(name, folder) of the installed packages a submission.toml ships (their code runs with it)."""
+    toml = root / "submission.toml"
+    if not toml.exists():
+        return []
+    import importlib.util
+    import tomllib
+
+    try:
+        names = tomllib.loads(toml.read_text()).get("submission", {}).get("packages", [])
+    except tomllib.TOMLDecodeError:
+        return []
+    out = []
+    for name in names if isinstance(names, list) else []:
+        spec = importlib.util.find_spec(name) if isinstance(name, str) and name.isidentifier() else None
+        if spec is not None and spec.submodule_search_locations:  # located, never imported
+            out.append((name, Path(list(spec.submodule_search_locations)[0])))
+    return out
+
+
 def reachable_files(entries: list[str], imports: dict[str, list[str]]) -> set[str]:
     """Entry files plus the folder's files they import, transitively (by module path)."""
     by_module = {name[:-3].replace("/", "."): name for name in imports if name.endswith(".py")}

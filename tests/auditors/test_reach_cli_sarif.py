@@ -150,3 +150,19 @@ def test_val_shard_linked_as_train_shard(tmp_path, monkeypatch):
                                         "ln -s /d/fineweb_val_000000.bin /e/fineweb_val_000000.bin\n```\n")
     found = [(f.rule, f.line) for f in audit_path(tmp_path).findings if f.tag == "val_in_training"]
     assert found == [("record-val-as-train", 3)]
+
+
+def test_shipped_package_code_is_audited(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    pkg = tmp_path / "site" / "golfpkg_fixture"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "scorer.py").write_text(WORLD_SIZE_GATED)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "predictor.py").write_text("from golfpkg_fixture import scorer\n")
+    (sub / "submission.toml").write_text('[submission]\nname = "x"\nentrypoint = "predictor.py"\n'
+                                         'code = ["predictor.py"]\npackages = ["golfpkg_fixture"]\n')
+    report = audit_path(sub)
+    assert [(f.path, f.reach) for f in report.findings if f.rule == "target-keyed-cache"] == [("golfpkg_fixture/scorer.py", "active")]
