@@ -80,3 +80,6 @@ def test_case_leaves_no_trace(name, outcomes):
     if out.result is not None:
         assert all(len(r) <= 4096 for r in out.result["reasons"]), "a submission's text is not cut short"
     assert out.run_dir_bytes < (4 << 20)
+    verdicts = [line for line in out.stdout.splitlines() if line.startswith("verdict:")]
+    if out.result is not None:
+        assert len(verdicts) == 1 and verdicts[0].startswith(f"verdict: {out.result['verdict']}"), verdicts
