@@ -72,15 +72,33 @@ class ModuleFlow:
     def _fixpoint(self) -> None:
         module = self.functions["<module>"]
         self._class_labels()
+        inputs: dict[str, tuple] = {}
         for round_no in range(ROUNDS):
             before = self._state()
-            for f in self.functions.values():
+            shared = self._shared_state()
+            for q, f in self.functions.items():
+                seen = self._inputs(f, shared)
+                if inputs.get(q) == seen:
+                    continue  # nothing it reads changed since its last run
                 f.run(passes=2 if round_no == 0 else 1)  # later rounds start from the labels of the earlier ones
+                inputs[q] = self._inputs(f, shared)
                 if f is module:
                     self._class_labels()
             self._seed_params()
             if self._state() == before:
                 break
+
+    def _shared_state(self) -> tuple:
+        module = self.functions["<module>"]
+        return (tuple(sorted(self.attr_labels.items())), tuple(sorted(self.class_attr_labels.items())),
+                tuple(sorted(module.env.items())))
+
+    def _inputs(self, f: FuncInfo, shared: tuple) -> tuple:
+        """What a function's labels depend on: its parameters, its callees' returns, shared state."""
+        callees = sorted({ev.data["callee"] for ev in f.events if ev.kind == "call" and ev.data["callee"]})
+        rets = tuple((c, self.functions[c].ret, tuple(self.functions[c].ret_elems or ())) for c in callees)
+        parent = f.parent.env if f.parent is not None else {}
+        return (tuple(sorted(f.param_labels.items())), rets, shared, tuple(sorted(parent.items())))
 
     def _class_labels(self) -> None:
         """Labels of class attributes (Hyperparameters-style defaults), read via `obj.attr`."""
