@@ -174,14 +174,20 @@ def reachable_files(entries: list[str], imports: dict[str, list[str]]) -> set[st
     return seen
 
 
+def _cache_path(key: str) -> Path:
+    return cache_dir() / key[:2] / f"{key}.json"
+
+
+def _cache_read(key: str) -> dict | None:
+    try:
+        return json.loads(_cache_path(key).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
 def _cached_analyze(args) -> dict:
     source, key, use_cache = args
-    path = cache_dir() / key[:2] / f"{key}.json"
-    if use_cache and path.exists():
-        try:
-            return json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            pass
+    path = _cache_path(key)
     facts = analyze_source(source)
     if use_cache:
         try:
@@ -223,8 +229,14 @@ def analyze_units(items: list[tuple[str, str, dict]], use_cache: bool = True, pr
     unique: dict[str, tuple] = {}
     for j in jobs:
         unique.setdefault(j[1], j)
-    todo = list(unique.values())
     results: dict[str, dict] = {}
+    todo = []
+    for job in unique.values():  # cache hits are read here: no worker needed
+        hit = _cache_read(job[1]) if use_cache else None
+        if hit is not None:
+            results[job[1]] = hit
+        else:
+            todo.append(job)
     if len(todo) <= 1:
         for j in todo:
             results[j[1]] = _cached_analyze(j)

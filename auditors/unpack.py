@@ -14,6 +14,7 @@ import base64
 import bz2
 import gzip
 import lzma
+import re
 import zlib
 
 MAX_DEPTH = 4
@@ -149,8 +150,15 @@ def _bounded(dec, data: bytes) -> bytes:
     return out
 
 
+# A call of the bare names exec/eval/compile (not `torch.compile(`, not `eval_val(`): files
+# without one cannot hold a payload this module unpacks, and need not be parsed here.
+_RUNNER_CALL = re.compile(r"(?<![\w.])(exec|eval|compile)\s*\(")
+
+
 def packed_payloads(source: str, tree: ast.Module | None = None) -> list[tuple[int, str]]:
     """[(line of the exec, decoded source)] for each exec/eval/compile of a literal chain."""
+    if tree is None and not _RUNNER_CALL.search(source):
+        return []
     if tree is None:
         try:
             tree = ast.parse(source)
