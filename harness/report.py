@@ -86,7 +86,8 @@ def render_markdown(results: dict, plots: dict[str, str]) -> str:
     """report.md for people; `plots` maps a caption to a PNG file name in the run folder."""
     run = results.get("run", {})
     lines = [f"# Run report: {run.get('submission', '?')} ({run.get('preset', '?')}, seed {run.get('seed', '?')})", ""]
-    lines.append(f"**Verdict: {results['verdict'].upper()}**")
+    unsandboxed = " (UNSANDBOXED: evaluated with --no-sandbox)" if results.get("sandbox") == "none" else ""
+    lines.append(f"**Verdict: {results['verdict'].upper()}**{unsandboxed}")
     lines += [f"- {r}" for r in results["reasons"]] or []
     lines += ["", "## Score", "", "| measure | value |", "|---|---|",
               f"| val_bpb (strict, submission's method) | {_fmt(results.get('val_bpb'))} |",
@@ -146,7 +147,7 @@ def terminal_summary(results: dict, run_dir: str, elapsed: float) -> str:
     if no_ttt:
         bpb += f" (without TTT: {_fmt(no_ttt.get('val_bpb'))})"
     run = results.get("run", {})
-    out = [f"verdict: {results['verdict'].upper()}"]
+    out = [f"verdict: {results['verdict'].upper()}" + (" (UNSANDBOXED)" if results.get("sandbox") == "none" else "")]
     out += [f"  - {r}" for r in results["reasons"]]
     out += [f"val_bpb: {bpb}", f"size:    {size}",
             f"time:    {_duration(elapsed)} (all stages of the run: {_duration(run.get('wall_seconds'))})",

@@ -72,6 +72,13 @@ def test_results_keep_eval_fields_and_add_no_ttt():
     assert "905,000 / 16,000,000" in summary and "without TTT: 2.0000" in summary and "1m01s" in summary
 
 
+def test_unsandboxed_runs_say_so_next_to_the_verdict():
+    res = build_results(eval_result(sandbox="none"), CLEAN, {"submission": "s"})
+    assert "UNSANDBOXED" in render_markdown(res, {}).splitlines()[2]
+    assert "UNSANDBOXED" in terminal_summary(res, "runs/x", 1.0).splitlines()[0]
+    assert "UNSANDBOXED" not in terminal_summary(build_results(eval_result(), CLEAN, {}), "r", 1.0)
+
+
 def test_training_curves_and_pngs(tmp_path):
     records = [{"step": 2, "train_loss": 5.0}, {"step": 1, "train_loss": 6.0},
                {"step": 2, "val_bpb": 3.0}, {"note": "no step"}, {"step": 3, "train_loss": "x"}]
