@@ -58,11 +58,12 @@ class Expectation:
     time: float = DEFAULT_TIME_LIMIT
     hole: str | None = None  # test_case_outcome is xfail(strict) with this reason
     hole_trace: str | None = None  # test_case_leaves_no_trace is xfail(strict) with this reason
+    args: tuple[str, ...] = ()  # extra `harness eval` flags (after the defaults, so they win)
 
 
 def expectations() -> dict[str, Expectation]:
     table = tomllib.loads((HERE / "cases.toml").read_text())
-    return {name: Expectation(name=name, **row) for name, row in table.items()}
+    return {name: Expectation(name=name, **dict(row, args=tuple(row.get("args", ())))) for name, row in table.items()}
 
 
 # ---- the host side of the world an attack tries to reach --------------------------------
@@ -257,9 +258,20 @@ def assemble(exp: Expectation, world: World, vocab: int, listeners: Listeners) -
     config = dict(listeners.config(), case=exp.name, write_dirs=world.write_dirs(),
                   secret_files=[str(world.secret_file)], remote=[["pypi.org", 443]],
                   data_guesses=[str(world.dataset_dir), str(world.dataset_dir.parent.parent), str(REPO / "data")],
-                  process_tag=world.process_tag)
+                  process_tag=world.process_tag, public=public_facts(world))
     (sub / "attack.json").write_text(json.dumps(config, indent=1))
     return sub
+
+
+def public_facts(world: World) -> dict:
+    """What any participant knows in advance: the fixed val set's size, the harness defaults."""
+    from harness.data.shards import load_val_tokens
+    from harness.evaluator import EvalOptions
+
+    defaults = EvalOptions()
+    manifest = tomllib.loads((world.submission / "submission.toml").read_text())
+    return dict(manifest.get("eval", {}), val_tokens=int(len(load_val_tokens(world.dataset_dir))),
+                probe_rate=defaults.probe_rate, seed=defaults.seed)
 
 
 @dataclass
@@ -284,7 +296,7 @@ def harness_command(world: World, exp: Expectation, extra: list[str] = ()) -> li
     return [sys.executable, str(DRIVER), str(WORKER_MEMORY), "eval", str(world.submission),
             "--data", str(world.dataset_dir), "--tokenizer", str(world.tokenizer),
             "--json", str(world.result_json), "--probe-rate", "1.0", "--seed", "0",
-            "--time-limit", str(exp.time), "--quiet", *extra]
+            "--time-limit", str(exp.time), "--quiet", *exp.args, *extra]
 
 
 def harness_env(world: World) -> dict:
