@@ -29,14 +29,17 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
     if profile not in PROFILES:
         raise BadInput(f"unknown profile {profile!r} (official | single-gpu)")
     base_env = {**PROFILES[profile], **(env or {})}
-    items = units(collect_code(root), root)
+    items = units(collect_code(root), root, use_cache)
     if root.is_dir():
         for name, folder in shipped_packages(root):
-            items += [(f"{name}/{label}", text, env) for label, text, env in units(collect_code(folder), folder)]
+            items += [(f"{name}/{label}", text, env) for label, text, env in units(collect_code(folder), folder, use_cache)]
     all_facts = analyze_units(items, use_cache=use_cache, progress=progress)
     rules = rule_info()
     report = AuditReport(str(root), profile)
-    called = {name: i for i, f in enumerate(all_facts) for name in f["calls"]}
+    callers: dict[str, set[int]] = {}  # called name -> the units that call it
+    for i, f in enumerate(all_facts):
+        for name in f.get("called", ()):
+            callers.setdefault(name, set()).add(i)
     entries = entry_files(root) if root.is_dir() else None
     runs = None
     if entries:
@@ -44,7 +47,7 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         shipped = [name for name in plain if "/" in name and name.split("/", 1)[0] in {p for p, _ in shipped_packages(root)}]
         runs = reachable_files(entries, plain) | set(shipped)
     wrapper_env: dict[str, dict] = {}
-    for (name, source, _), facts in zip(items, all_facts):
+    for index, ((name, source, _), facts) in enumerate(zip(items, all_facts)):
         if facts.get("parse_error"):
             continue
         env = dict(base_env)
@@ -52,7 +55,7 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         for k, v in wrapper_env.get(parent, {}).items():
             env.setdefault(k, v)  # os.environ.setdefault in the wrapper, overridable by --env
         wrapper_env[name] = {**wrapper_env.get(parent, {}), **facts.get("env_sets", {})}
-        foreign = {n for n, i in called.items() if all_facts[i] is not facts}
+        foreign = {n for n, units_calling in callers.items() if units_calling - {index}}
         resolver = Resolver(facts, env, foreign)
         lines = source.splitlines()
         outside = runs is not None and name.split("[unpacked")[0] not in runs

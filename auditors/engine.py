@@ -9,6 +9,7 @@ process pool over two workers.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import os
@@ -27,6 +28,7 @@ SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".hypothesi
 WORKERS = 2
 
 
+@functools.lru_cache(maxsize=1)
 def engine_version() -> str:
     """Hash of the auditor's own code: a rule change invalidates the cache."""
     h = hashlib.sha256()
@@ -92,6 +94,7 @@ def _reach_facts(m, tree) -> dict:
     functions = {q: {"params": f.params, "is_method": f.is_method,
                      "defs": {k: (lb.src(v) if v is not None else "") for k, v in f.defs.items()}} for q, f in m.functions.items()}
     calls: dict[str, list] = {}
+    called: set[str] = set()  # every called name: another file's functions may be among them
     for f in m.functions.values():
         for ev in f.events:
             if ev.kind != "call":
@@ -101,7 +104,9 @@ def _reach_facts(m, tree) -> dict:
                     "args": [lb.src(a) for a in node.args],
                     "kwargs": {k.arg: lb.src(k.value) for k in node.keywords if k.arg},
                     "guards": [[lb.src(t), p] for t, p in ev.ctx.guards]}
-            calls.setdefault(ev.data["name"], []).append(site)
+            if ev.data["name"] in m.by_name:  # call sites matter for this file's own functions
+                calls.setdefault(ev.data["name"], []).append(site)
+            called.add(ev.data["name"])
             for a in list(node.args) + [k.value for k in node.keywords]:  # functions passed as values are called by the receiver
                 if isinstance(a, ast.Name) and a.id in m.by_name:
                     calls.setdefault(a.id, []).append(site)
@@ -115,8 +120,8 @@ def _reach_facts(m, tree) -> dict:
     imports = sorted({a.name for n in m.all_nodes if isinstance(n, ast.Import) for a in n.names}
                      | {n.module for n in m.all_nodes if isinstance(n, ast.ImportFrom) and n.module})
     classes = sorted({n.name for n in m.all_nodes if isinstance(n, ast.ClassDef)})
-    return {"functions": functions, "calls": calls, "class_defs": m.class_defs, "entry": entry, "env_sets": env_sets,
-            "imports": imports, "classes": classes}
+    return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
+            "env_sets": env_sets, "imports": imports, "classes": classes}
 
 
 def entry_files(root: Path) -> list[str] | None:
@@ -191,7 +196,7 @@ def _cached_analyze(args) -> dict:
     facts = analyze_source(source)
     if use_cache:
         try:
-            atomic_write_text(path, json.dumps(facts))
+            atomic_write_text(path, json.dumps(facts, separators=(",", ":")))
         except OSError:
             pass
     return facts
@@ -207,7 +212,22 @@ def collect_code(root: Path) -> list[Path]:
     return out
 
 
-def units(files: list[Path], root: Path) -> list[tuple[str, str, dict]]:
+def _unpacked(name: str, source: str, use_cache: bool) -> list[tuple[str, str]]:
+    """unpack_all, cached by content (labels are relative to the file, renamed here)."""
+    if not use_cache:
+        return unpack_all(name, source)
+    key = hashlib.sha256(b"unpack:" + engine_version().encode() + source.encode("utf-8", "replace")).hexdigest()
+    cached = _cache_read(key)
+    if cached is None:
+        cached = [[label[len("\0"):], text] for label, text in unpack_all("\0", source)]
+        try:
+            atomic_write_text(_cache_path(key), json.dumps(cached, separators=(",", ":")))
+        except OSError:
+            pass
+    return [(name + label, text) for label, text in cached]
+
+
+def units(files: list[Path], root: Path, use_cache: bool = True) -> list[tuple[str, str, dict]]:
     """[(display path, source, env set by the wrapper)] including unpacked layers."""
     out = []
     for p in files:
@@ -217,7 +237,7 @@ def units(files: list[Path], root: Path) -> list[tuple[str, str, dict]]:
             continue
         name = p.name if root.is_file() else str(p.relative_to(root))
         out.append((name, source, {}))
-        for label, payload in unpack_all(name, source):
+        for label, payload in _unpacked(name, source, use_cache):
             out.append((label, payload, {}))
     return out
 
