@@ -220,32 +220,52 @@ def _is_worker(pid: int) -> bool:
         return False
 
 
+def _start_slow_eval(world):
+    """A running `harness eval` of a slow honest predictor, once its worker is inside scoring."""
+    (world.submission / "predictor.py").write_text(SLOW_PREDICTOR)
+    proc = subprocess.Popen(harness_command(world, expectations()["honest_plain"]), cwd=world.run_dir,
+                            env=harness_env(world), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline, seen, workers = time.monotonic() + 120, None, []
+    while time.monotonic() < deadline and proc.poll() is None:
+        workers = [p for p in _descendants(proc.pid) if _is_worker(p)]
+        if workers and seen is None:
+            seen = time.monotonic()
+        if seen is not None and time.monotonic() - seen > 3.0:  # past start-up, inside scoring
+            return proc, workers
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail("no worker process appeared")
+
+
 def test_worker_killed_mid_evaluation_is_rejected(honest):
-    (honest.submission / "predictor.py").write_text(SLOW_PREDICTOR)
-    exp = expectations()["honest_plain"]
-    proc = subprocess.Popen(harness_command(honest, exp), cwd=honest.run_dir, env=harness_env(honest),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline, seen = time.monotonic() + 120, None
-        while time.monotonic() < deadline and proc.poll() is None:
-            workers = [p for p in _descendants(proc.pid) if _is_worker(p)]
-            if workers and seen is None:
-                seen = time.monotonic()
-            if seen is not None and time.monotonic() - seen > 3.0:  # past start-up, inside scoring
-                for p in workers:
-                    os.kill(p, signal.SIGKILL)
-                break
-            time.sleep(0.05)
-        assert seen is not None, "no worker process appeared"
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    proc, workers = _start_slow_eval(honest)
+    for p in workers:
+        os.kill(p, signal.SIGKILL)
+    stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 1, stderr[-2000:]
     assert "Traceback" not in stderr
     result = json.loads(honest.result_json.read_text())
     assert result["verdict"] == "rejected" and "worker" in " ".join(result["reasons"])
     assert result["val_bpb"] is None
+
+
+@pytest.mark.xfail(strict=True, reason="HOLE: harness eval has no SIGTERM handler, so a terminated run skips "
+                   "WorkerChannel.close() and leaves /dev/shm/pgolf-eval-* (scores file, worker log) behind "
+                   "(harness/cli.py main / harness/sandbox/launcher.py)")
+def test_terminated_eval_leaves_nothing_behind(honest):
+    proc, workers = _start_slow_eval(honest)
+    own = {os.readlink(f"/proc/{proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{proc.pid}/fd")}
+    transport = {Path(p).parent for p in own if "pgolf-eval-" in p}
+    assert transport, "the transport folder was not found among the harness's open files"
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    time.sleep(2)
+    alive = [p for p in workers if Path(f"/proc/{p}/cmdline").exists() and Path(f"/proc/{p}/cmdline").read_bytes()]
+    leaked = [t for t in transport if t.exists()]
+    for t in leaked:
+        shutil.rmtree(t, ignore_errors=True)  # the hole's litter, not to be left on the machine
+    assert not alive, f"workers outlived the run: {alive}"
+    assert not leaked, f"the transport folder outlived the run: {leaked}"
 
 
 # ---- a full disk under the output --------------------------------------------------------
