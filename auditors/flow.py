@@ -330,9 +330,10 @@ class FuncInfo:
         elif isinstance(op, (ast.BitAnd, ast.Mod, ast.RShift, ast.FloorDiv)):
             out |= left & KEYS
             inner = e.left
-            if isinstance(op, (ast.BitAnd, ast.Mod)) and isinstance(inner, ast.BinOp) and isinstance(inner.op, (ast.Add, ast.BitXor)) \
-                    and (lb.is_product(inner.left) or lb.is_product(inner.right)):
-                out |= {"HASH"}  # (h * M + t) % buckets: a rolling hash reduced to a bucket
+            if isinstance(op, (ast.BitAnd, ast.Mod)) and (lb.is_product(inner) or (
+                    isinstance(inner, ast.BinOp) and isinstance(inner.op, (ast.Add, ast.BitXor))
+                    and (lb.is_product(inner.left) or lb.is_product(inner.right)))):
+                out |= {"HASH"}  # (t * M) % buckets, (h * M + t) % buckets: a multiplicative hash reduced to a bucket
         elif isinstance(op, (ast.Mult, ast.LShift)):
             out |= both & {"HASH"}
         return out
