@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from auditors import audit_path
 from harness.cli import main as cli_main
 
 WORLD_SIZE_GATED = '''
-import os
 import numpy as np
 
 def evaluate(tokens, ctx_t, full_t, world_size):

@@ -73,8 +73,10 @@ def test_dormant_behind_disabled_flag(tmp_path, monkeypatch):
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "cache"))
     src = (FIXTURES / "ngram_cache.py").read_text() + "\n\ngated_eval(None, None, None, None)\n"
     (tmp_path / "sub.py").write_text(src)
-    by_line = {f.line: f for f in audit_path(tmp_path / "sub.py").findings}
-    off = [f for f in by_line.values() if f.function_line_hint] if False else list(by_line.values())
-    assert off and all(f.reach in ("dormant", "active") for f in off)
-    gated = audit_path(tmp_path / "sub.py", env={"NGRAM_EVAL": "1"})
-    assert {f.reach for f in gated.findings if f.rule == "target-keyed-cache"} >= {"active"}
+    line = src.splitlines().index("    f = full_t[fk].astype(np.float64)") + 1  # the read in score_aliased
+    default = {f.line: f for f in audit_path(tmp_path / "sub.py").findings}
+    assert default[line].reach == "dormant" and "NGRAM_EVAL" in default[line].condition
+    others = [f for ln, f in default.items() if ln != line]
+    assert others and all(f.reach == "dormant" and "never called" in f.condition for f in others)
+    enabled = {f.line: f for f in audit_path(tmp_path / "sub.py", env={"NGRAM_EVAL": "1"}).findings}
+    assert enabled[line].reach == "active" and enabled[line].condition is None
