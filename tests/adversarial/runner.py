@@ -134,7 +134,7 @@ class World:
             d.mkdir(parents=True, exist_ok=True)
         self.host_tmp = Path(tempfile.mkdtemp(prefix="pgolf-redteam-", dir="/tmp"))
         self.secret_file = self.home / ".secret"
-        self.secret_file.write_text(self.secret + "\n")
+        self.secret_file.write_text(f"token = {self.secret} ::: (not Python, so a parser would quote it)\n")
         self.process_tag = "rt" + uuid.uuid4().hex[:10]
         self.result_json = self.run_dir / "result.json"
 
@@ -255,6 +255,10 @@ def assemble(exp: Expectation, world: World, vocab: int, listeners: Listeners) -
         (sub / "predictor.py").symlink_to(world.outside / "predictor.py")
     elif exp.setup == "symlink_code_dir":
         (sub / "lib").symlink_to(world.outside, target_is_directory=True)
+    elif exp.setup == "symlink_unlisted_secret":
+        (sub / "notes.py").symlink_to(world.secret_file)
+    elif exp.setup == "fifo_py":
+        os.mkfifo(sub / "notes.py")
     config = dict(listeners.config(), case=exp.name, write_dirs=world.write_dirs(),
                   secret_files=[str(world.secret_file)], remote=[["pypi.org", 443]],
                   data_guesses=[str(world.dataset_dir), str(world.dataset_dir.parent.parent), str(REPO / "data")],
@@ -322,7 +326,7 @@ def run_case(exp: Expectation, root: Path, dataset_dir: Path, tokenizer: Path, v
     listeners = Listeners()
     try:
         assemble(exp, world, vocab, listeners)
-        guard = exp.time + 10 + STARTUP_SLACK + 60  # a hung harness is killed here, and fails
+        guard = exp.time + 10 + STARTUP_SLACK + 30  # a hung harness is killed here, and fails
         t0 = time.monotonic()
         try:
             proc = subprocess.run(harness_command(world, exp, extra), cwd=world.run_dir, env=harness_env(world),
