@@ -3,7 +3,8 @@
     python benchmarks/audit_dev_cases.py /work/.mirror/openai+parameter-golf/repo [--cases TSV]
 
 For each case the record folder holding the evidence file is materialized from the
-PR head (read-only, into a temporary folder: nothing is kept) and audited under the
+PR head, or from the commit the case note pins the evidence to (read-only, into a
+temporary folder: nothing is kept) and audited under the
 official profile. An illegal case counts as caught when a finding with the case's
 tag exists (any reachability: dormant constructs are still found); a legal case is a
 false positive when any *active error* is reported. "unclear" cases are listed apart.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import subprocess
 import sys
 import tempfile
@@ -24,8 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def materialize(mirror: Path, pr: str, evidence: str, dest: Path) -> Path:
-    ref = f"refs/pull/{pr}/head"
+def materialize(mirror: Path, pr: str, evidence: str, dest: Path, ref: str | None = None) -> Path:
+    ref = ref or f"refs/pull/{pr}/head"
     folder = str(Path(evidence).parent)
     spec = [folder] if folder != "." else [evidence]
     listing = subprocess.run(["git", "-C", str(mirror), "ls-tree", "-r", "--name-only", ref, "--", *spec],
@@ -63,8 +65,10 @@ def main() -> int:
         if args.only and pr not in args.only:
             continue
         with tempfile.TemporaryDirectory() as tmp:
+            # a case whose evidence is pinned to an earlier commit ("at commit 713bb3fcd") is read there
+            pinned = re.search(r"\bcommit ([0-9a-f]{7,40})\b", row.get("note") or "")
             try:
-                folder = materialize(args.mirror, pr, row["evidence_path"], Path(tmp))
+                folder = materialize(args.mirror, pr, row["evidence_path"], Path(tmp), pinned.group(1) if pinned else None)
             except (subprocess.CalledProcessError, FileNotFoundError):
                 print(f"#{pr}: evidence not in mirror, skipped")
                 continue

@@ -1,6 +1,6 @@
 """Training throughput (tokens/s) of the reference model's presets.
 
-    python benchmarks/train_throughput.py [--steps N] [--warmup N]
+    python benchmarks/train_throughput.py [--steps N] [--warmup N] [--threads N] [--smoke-only]
 
 Measures full optimizer steps (forward, backward, grad clip, Muon + AdamW, EMA) on
 synthetic token batches of the preset's shape:
@@ -79,8 +79,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--smoke-only", action="store_true", help="skip the full preset")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(json.dumps(measure("submissions/pr940/smoke.toml", torch.device("cpu"), args.steps, args.warmup)), flush=True)
+    if args.smoke_only:
+        return
     if torch.cuda.is_available():
         r = measure("submissions/pr940/full.toml", torch.device("cuda"), max(args.steps // 4, 3), args.warmup)
         r["gpu"] = torch.cuda.get_device_name()

@@ -96,7 +96,7 @@ def check(m):
                            "byte-fallback tokens are not special-cased (is_byte): their pieces '<0x..>' are counted as 6 bytes, not 1"))
         for b in bytes_ifs:
             for st in _table_stores(b.body):
-                numeric = isinstance(st.value, (ast.Constant, ast.BinOp)) or (
+                numeric = (isinstance(st.value, ast.Constant) and isinstance(st.value.value, (int, float))) or isinstance(st.value, ast.BinOp) or (
                     isinstance(st.value, ast.Call) and isinstance(st.value.func, ast.Name) and st.value.func.id == "len")
                 if numeric and not (isinstance(st.value, ast.Constant) and st.value.value in (1, True, False, 0)):
                     out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "high",

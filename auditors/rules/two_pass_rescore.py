@@ -113,7 +113,7 @@ def _loop_passes(m, f):
         return writes, reads, scores
 
     for block in _blocks(f.nodes):
-        loops = [st for st in block if isinstance(st, (ast.For, ast.While, ast.If))]
+        loops = [st for st in block if isinstance(st, (ast.For, ast.While, ast.If, ast.With, ast.Try))]
         for i, first in enumerate(loops):
             w1, _, s1 = facts(first)
             if not (w1 and s1):
