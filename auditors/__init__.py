@@ -41,6 +41,7 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         for name in f.get("called", ()):
             callers.setdefault(name, set()).add(i)
     entries = entry_files(root) if root.is_dir() else None
+    api_files = set(entries) if entries and (root / "submission.toml").is_file() else None
     runs = None
     if entries:
         plain = {name: facts.get("imports", []) for (name, _, _), facts in zip(items, all_facts) if "[unpacked" not in name}
@@ -56,7 +57,8 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
             env.setdefault(k, v)  # os.environ.setdefault in the wrapper, overridable by --env
         wrapper_env[name] = {**wrapper_env.get(parent, {}), **facts.get("env_sets", {})}
         foreign = {n for n, units_calling in callers.items() if units_calling - {index}}
-        resolver = Resolver(facts, env, foreign)
+        api_entry = api_files is not None and name.split("[unpacked")[0] in api_files
+        resolver = Resolver(facts, env, foreign, api_entry)
         lines = source.splitlines()
         outside = runs is not None and name.split("[unpacked")[0] not in runs
         for r in facts["findings"]:

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import os
+import stat
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -127,7 +128,7 @@ def _reach_facts(m, tree) -> dict:
 def entry_files(root: Path) -> list[str] | None:
     """Files a folder runs: submission.toml's entrypoint and code list, else train_gpt.py; None if unknown."""
     toml = root / "submission.toml"
-    if toml.exists():
+    if toml.is_file():
         import tomllib
         try:
             sub = tomllib.loads(toml.read_text()).get("submission", {})
@@ -143,7 +144,7 @@ def entry_files(root: Path) -> list[str] | None:
 def shipped_packages(root: Path) -> list[tuple[str, Path]]:
     """(name, folder) of the installed packages a submission.toml ships (their code runs with it)."""
     toml = root / "submission.toml"
-    if not toml.exists():
+    if not toml.is_file():
         return []
     import importlib.util
     import tomllib
@@ -203,13 +204,35 @@ def _cached_analyze(args) -> dict:
 
 
 def collect_code(root: Path) -> list[Path]:
-    if root.is_file():
+    """Regular code files under root. Symlinks that leave the folder are not followed;
+    anything that is not a regular file (a named pipe would block the reader) is refused."""
+    if root.is_file() or not root.is_dir():
+        _check_regular(root, root.parent)
         return [root]
     out = []
+    base = root.resolve()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
-        out.extend(Path(dirpath) / f for f in sorted(filenames) if Path(f).suffix in CODE_SUFFIXES)
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            if p.suffix in CODE_SUFFIXES and _check_regular(p, base):
+                out.append(p)
     return out
+
+
+def _check_regular(p: Path, base: Path) -> bool:
+    """True for a regular file inside `base`; False for a symlink leaving it; BadInput otherwise."""
+    from harness.errors import BadInput
+
+    try:
+        if p.is_symlink() and not p.resolve().is_relative_to(base.resolve()):
+            return False  # points outside the audited folder: not part of it, never read
+        mode = p.stat().st_mode
+    except OSError as e:
+        raise BadInput(f"cannot read {p}: {e.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise BadInput(f"{p} is not a regular file; refusing to read it")
+    return True
 
 
 def _unpacked(name: str, source: str, use_cache: bool) -> list[tuple[str, str]]:

@@ -203,8 +203,10 @@ class Evaluator:
 class Resolver:
     """Reachability of findings in one file's facts under one environment."""
 
-    def __init__(self, facts: dict, env: dict, foreign_callers: set[str] = frozenset()):
-        self.facts, self.env, self.foreign = facts, env, foreign_callers
+    def __init__(self, facts: dict, env: dict, foreign_callers: set[str] = frozenset(), api_entry: bool = False):
+        """api_entry: the file is a submission's entrypoint, whose functions the harness calls
+        (load, and score/observe of what it returns), so an uncalled function is still reached."""
+        self.facts, self.env, self.foreign, self.api_entry = facts, env, foreign_callers, api_entry
         self.memo: dict[str, tuple[str, str | None]] = {}
 
     def guards(self, guards, func: str) -> tuple[str, str | None]:
@@ -235,7 +237,7 @@ class Resolver:
             outer = func.rsplit(".", 1)[0] if "." in func else None
             if info.get("is_method") and (name in ("forward", "__call__") or name.startswith("__")):
                 result = ("active", None)
-            elif name in self.foreign:
+            elif name in self.foreign or self.api_entry:
                 result = ("active", None)
             elif outer and outer in self.facts["functions"] and not info.get("is_method"):
                 result = self.function(outer, stack + (func,))

@@ -46,19 +46,28 @@ def _json_sizes(obj, prefix=""):
             yield prefix[:-1], obj
 
 
+def _readable(p: Path, root: Path) -> bool:
+    """A regular file inside the folder (never a pipe, never a symlink leaving it)."""
+    try:
+        return p.is_file() and p.resolve().is_relative_to(root.resolve())
+    except OSError:
+        return False
+
+
 def check_records(root: Path, baseline_bpb: float | None = None) -> list[Finding]:
     sub = root / "submission.json"
-    logs = sorted(p for p in root.glob("*.log") if p.is_file()) + sorted(p for p in root.glob("*.txt") if "log" in p.name)
-    if not sub.exists() and not (root / "README.md").exists():
+    logs = sorted(p for p in root.glob("*.log") if _readable(p, root)) + sorted(
+        p for p in root.glob("*.txt") if "log" in p.name and _readable(p, root))
+    if not _readable(sub, root) and not _readable(root / "README.md", root):
         return []  # not a records folder
     out = []
-    missing = [n for n in ("README.md", "submission.json", "train_gpt.py") if not (root / n).exists()]
+    missing = [n for n in ("README.md", "submission.json", "train_gpt.py") if not _readable(root / n, root)]
     if not logs:
         missing.append("a train log (*.log)")
     if missing:
         out.append(_finding(FORMAT, "warning", str(root.name), 1, "missing " + ", ".join(missing)))
     meta = {}
-    if sub.exists():
+    if _readable(sub, root):
         try:
             meta = json.loads(sub.read_text(errors="replace"))
         except json.JSONDecodeError as e:
@@ -106,7 +115,7 @@ def _val_placed_as_train(root: Path) -> list[Finding]:
     from auditors.labels import split_labels
 
     out = []
-    for doc in sorted(list(root.glob("*.md")) + list(root.glob("*.sh"))):
+    for doc in sorted(p for p in list(root.glob("*.md")) + list(root.glob("*.sh")) if _readable(p, root)):
         for i, line in enumerate(doc.read_text(errors="replace").splitlines(), 1):
             m = _PLACE.match(line)
             if not m:

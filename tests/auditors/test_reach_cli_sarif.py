@@ -162,3 +162,35 @@ def test_shipped_package_code_is_audited(tmp_path, monkeypatch):
                                          'code = ["predictor.py"]\npackages = ["golfpkg_fixture"]\n')
     report = audit_path(sub)
     assert [(f.path, f.reach) for f in report.findings if f.rule == "target-keyed-cache"] == [("golfpkg_fixture/scorer.py", "active")]
+
+
+def test_submission_api_functions_are_reached(tmp_path, monkeypatch):
+    """load() and the predictor's methods are called by the harness, not by the file."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    (tmp_path / "submission.toml").write_text('[submission]\nname = "n"\nentrypoint = "predictor.py"\ncode = ["predictor.py"]\n')
+    (tmp_path / "predictor.py").write_text("import urllib.request\n\n\ndef load(artifact_path, device):\n"
+                                           "    urllib.request.urlopen('http://example.invalid/w')\n    return None\n")
+    report = audit_path(tmp_path)
+    assert [(f.rule, f.reach) for f in report.findings] == [("network-at-eval", "active")]
+
+
+def test_fifo_is_refused_and_outside_symlink_skipped(tmp_path, monkeypatch):
+    import os
+
+    from harness.errors import BadInput
+
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "predictor.py").write_text("x = 1\n")
+    secret = tmp_path / "secret.py"
+    secret.write_text(WORLD_SIZE_GATED)
+    (sub / "linked.py").symlink_to(secret)
+    assert audit_path(sub).findings == []  # the symlink leaves the folder: never read
+    os.mkfifo(sub / "notes.py")
+    try:
+        audit_path(sub)
+    except BadInput as e:
+        assert "notes.py" in str(e)
+    else:
+        raise AssertionError("a named pipe must be refused")
