@@ -42,7 +42,7 @@ def run(args) -> int:
                               artifact_path=args.artifact, device=args.device)
     d = result.details
     print(f"trained {d['steps']} steps, {d['parameters']:,} parameters -> {result.out_dir}")
-    print(f"val bpb: {d['val_bpb']:.4f} (EMA float), {result.val_bpb:.4f} (artifact round trip); "
+    print(f"val bpb: {d['val_bpb']:.4f} (final float weights), {result.val_bpb:.4f} (artifact round trip); "
           f"unigram {result.unigram_bpb:.4f}; ratio {d['ratio_to_unigram']:.3f}")
     print(f"artifact {result.artifact_path}: {d['model_bytes']:,} model + {d['code_bytes']:,} code = "
           f"{d['total_bytes']:,} bytes of {d['size_limit']:,} ({'fits' if d['fits'] else 'OVER BUDGET'})")
