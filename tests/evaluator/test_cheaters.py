@@ -114,19 +114,7 @@ def load(path, device):
     socket.create_connection(("1.1.1.1", 443), timeout=5).close()
     return Uniform(VOCAB)
 """, "Network is unreachable"),
-    "reads_a_val_shard": (HONEST + """
-def load(path, device):
-    with open(SHARD, "rb") as f:
-        f.read()
-    return Uniform(VOCAB)
-""", "No such file or directory"),
     # the repository (data/, runs/) is never visible, whatever its path
-    "reads_a_repo_file": (HONEST + """
-def load(path, device):
-    with open(REPO_FILE, "rb") as f:
-        f.read()
-    return Uniform(VOCAB)
-""", "No such file or directory"),
     # runs without capabilities even when the harness is root
     "uses_a_privilege": (HONEST + """
 import os
@@ -135,12 +123,6 @@ def load(path, device):
     os.chroot("/")
     return Uniform(VOCAB)
 """, "Operation not permitted"),
-    "writes_into_its_folder": (HONEST + """
-def load(path, device):
-    with open("/submission/weights.bin", "ab") as f:
-        f.write(b"more")
-    return Uniform(VOCAB)
-""", "Read-only file system"),
     # shrinks the scores file under the transport: the worker faults, the harness does not
     "truncates_scores_file": (HONEST + """
 import os
@@ -157,10 +139,32 @@ def load(path, device):
             f.write(bytes(1 << 20))
     return Uniform(VOCAB)
 """, "No space left on device"),
-    "writes_to_the_sandbox_root": (HONEST + """
+    # neither the data folder nor the repository (data/, runs/) is visible; an escape
+    # through either path makes the predictor honest, so the run would be accepted
+    "reads_data_or_repo_files": (HONEST + """
 def load(path, device):
-    open("/planted.py", "w").close()
-    return Uniform(VOCAB)
+    errors = []
+    for target in (SHARD, REPO_FILE):
+        try:
+            open(target, "rb").close()
+        except OSError as e:
+            errors.append(e)
+    if len(errors) < 2:
+        return Uniform(VOCAB)
+    raise errors[0]
+""", "No such file or directory"),
+    # the submission folder and the sandbox root are read-only
+    "writes_outside_tmp": (HONEST + """
+def load(path, device):
+    errors = []
+    for target in ("/submission/weights.bin", "/planted.py"):
+        try:
+            open(target, "ab").close()
+        except OSError as e:
+            errors.append(e)
+    if len(errors) < 2:
+        return Uniform(VOCAB)
+    raise errors[0]
 """, "Read-only file system"),
     "dies": (HONEST + """
 import os
@@ -246,13 +250,3 @@ def test_memoizing_peeker_is_caught_by_independent_probes(tiny_data, tmp_path):
     assert result["verdict"] == "rejected"
     assert any("causality probe failed" in r for r in result["reasons"]), result["reasons"]
     assert result["eval_config"]["independent_probes"] is True
-
-
-def test_independent_probes_accept_an_honest_ttt_predictor(tiny_data, tmp_path):
-    """The verifier gets the same observe() calls, so an adapting model still matches."""
-    from tests.evaluator.helpers import bigram_counts, example_submission
-
-    sub = example_submission(tmp_path / "ex", bigram_counts(tiny_data.dataset_dir, tiny_data.vocab_size), 0.5)
-    result = evaluate(sub, tiny_data, probe_rate=1.0, max_val_tokens=1500, ttt_chunk=300, independent_probes=True)
-    assert result["verdict"] == "accepted", result["reasons"]
-    assert result["observe_called"] == 5 and result["probes"]["causality"]["run"] == result["eval_config"]["requests"]

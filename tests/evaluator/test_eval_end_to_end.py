@@ -51,7 +51,8 @@ def counts(tiny_data):
 @pytest.mark.parametrize("ttt_chunk", [None, 1000])
 def test_sandboxed_bpb_equals_independent_computation(tiny_data, counts, tmp_path, ttt_chunk):
     sub = example_submission(tmp_path / "example", counts, ALPHA)
-    result = evaluate(sub, tiny_data, ttt_chunk=ttt_chunk, probe_rate=0.3)
+    # with TTT, causality replays also go to an independent verifier worker fed the same observe()
+    result = evaluate(sub, tiny_data, ttt_chunk=ttt_chunk, probe_rate=0.3, independent_probes=ttt_chunk is not None)
     assert result["verdict"] == "accepted", result["reasons"]
     assert result["sandbox"] == "bwrap"
     stream = load_val_tokens(tiny_data.dataset_dir, seq_len=128)
