@@ -5,7 +5,7 @@ Inside the sandbox nothing works: accepted, exact BPB."""
 import os
 
 from redteam_base import Bigram, attack_config, read_weights
-from redteam_escape import try_everything
+from redteam_network import try_everything
 
 try_everything(attack_config(os.path.join(os.path.dirname(os.path.abspath(__file__)), "artifact.bin")), "import")
 

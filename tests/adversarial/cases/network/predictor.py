@@ -4,7 +4,8 @@ namespace), UDP to another, the host's abstract unix socket, and a public host
 nothing. Must be accepted with the exact BPB."""
 
 from redteam_base import Bigram, attack_config, read_weights
-from redteam_escape import escaped, try_network
+from redteam_escape import escaped
+from redteam_network import try_network
 
 
 def load(artifact_path, device):
