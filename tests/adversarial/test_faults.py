@@ -97,7 +97,7 @@ def test_manifest_with_one_bad_field_is_bad_input(honest, capsys, field, data):
     try:
         (sub / "submission.toml").write_text("\n".join(lines) + "\n")
         assert main(_eval_args(honest)) == 2
-        assert "submission.toml" in _one_line_error(capsys) or "vocab_size" in capsys.readouterr().err
+        assert "submission.toml" in _one_line_error(capsys)
     finally:
         (sub / "submission.toml").write_text(original)
 
