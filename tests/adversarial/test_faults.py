@@ -15,12 +15,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import tomllib
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
@@ -28,7 +26,7 @@ from hypothesis import strategies as st
 
 from harness.cli import main
 from tests.adversarial.reference import expected_bpb
-from tests.adversarial.runner import (CASES_DIR, World, assemble, expectations, harness_command, harness_env,
+from tests.adversarial.runner import (World, assemble, expectations, harness_command, harness_env,
                                       Listeners)
 
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

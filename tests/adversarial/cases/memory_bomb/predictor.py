@@ -1,7 +1,6 @@
 """Allocates and touches memory in 256 MiB steps (up to 64 GiB) in load(). The sandbox's
 memory limit must stop it (MemoryError or a kill) long before the host is hurt."""
 
-from redteam_base import Bigram, read_weights
 from redteam_escape import escaped
 
 STEP = 256 << 20

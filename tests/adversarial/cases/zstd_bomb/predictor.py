@@ -4,7 +4,7 @@ must stop it."""
 
 import zstandard
 
-from redteam_base import Bigram, read_weights, weights_size
+from redteam_base import read_weights, weights_size
 from redteam_escape import escaped
 
 
