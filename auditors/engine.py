@@ -91,9 +91,20 @@ def _unparsable(line: int, what: str):
     return RawFinding(UNPARSABLE.id, "warning", "high", line, f"{what} could not be parsed and was not audited", "<module>", [])
 
 
+def _segment(lines: list[bytes], node: ast.AST) -> str:
+    """Source text of a node sliced from the file (much cheaper than unparsing it)."""
+    first, last = node.lineno - 1, node.end_lineno - 1
+    if first == last:
+        return lines[first][node.col_offset:node.end_col_offset].decode("utf-8", "replace")
+    parts = [lines[first][node.col_offset:]] + lines[first + 1:last] + [lines[last][:node.end_col_offset]]
+    return b"\n".join(parts).decode("utf-8", "replace")
+
+
 def _reach_facts(m, tree) -> dict:
+    raw_lines = [line.encode("utf-8") for line in m.lines]  # the lines the tree was parsed from
+    seg = functools.partial(_segment, raw_lines)
     functions = {q: {"params": f.params, "is_method": f.is_method,
-                     "defs": {k: (lb.src(v) if v is not None else "") for k, v in f.defs.items()}} for q, f in m.functions.items()}
+                     "defs": {k: (seg(v) if v is not None else "") for k, v in f.defs.items()}} for q, f in m.functions.items()}
     calls: dict[str, list] = {}
     called: set[str] = set()  # every called name: another file's functions may be among them
     for f in m.functions.values():
@@ -102,9 +113,9 @@ def _reach_facts(m, tree) -> dict:
                 continue
             node: ast.Call = ev.node
             site = {"caller": f.qualname, "line": node.lineno, "method": isinstance(node.func, ast.Attribute),
-                    "args": [lb.src(a) for a in node.args],
-                    "kwargs": {k.arg: lb.src(k.value) for k in node.keywords if k.arg},
-                    "guards": [[lb.src(t), p] for t, p in ev.ctx.guards]}
+                    "args": [seg(a) for a in node.args],
+                    "kwargs": {k.arg: seg(k.value) for k in node.keywords if k.arg},
+                    "guards": [[seg(t), p] for t, p in ev.ctx.guards]}
             if ev.data["name"] in m.by_name:  # call sites matter for this file's own functions
                 calls.setdefault(ev.data["name"], []).append(site)
             called.add(ev.data["name"])

@@ -17,6 +17,11 @@ PROFILES = {"official": {"WORLD_SIZE": "8", "RANK": "0", "LOCAL_RANK": "0"},
             "single-gpu": {"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0"}}
 
 
+def _parse(src: str) -> ast.expr:
+    """An expression sliced from a file; parentheses keep a multi-line one valid."""
+    return ast.parse(f"(\n{src}\n)", mode="eval").body
+
+
 class Unknown(Exception):
     """The value cannot be decided statically."""
 
@@ -59,7 +64,7 @@ class Evaluator:
 
     def guard(self, src: str, func: str) -> bool | None:
         try:
-            return bool(self.value(ast.parse(src, mode="eval").body, Scope(self.facts, func, self.env)))
+            return bool(self.value(_parse(src), Scope(self.facts, func, self.env)))
         except (Unknown, SyntaxError, TypeError, ValueError, ZeroDivisionError, AttributeError, RecursionError):
             return None
 
@@ -163,7 +168,7 @@ class Evaluator:
         raise Unknown
 
     def source(self, src: str, scope: Scope):
-        return self.value(ast.parse(src, mode="eval").body, scope)
+        return self.value(_parse(src), scope)
 
     def name(self, name: str, scope: Scope):
         if name in ("True", "False", "None"):
