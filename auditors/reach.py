@@ -236,7 +236,9 @@ class Resolver:
         if func in stack or len(stack) > 12:
             return "unknown", "recursive call chain"
         name = func.rsplit(".", 1)[-1]
-        sites = self.facts["calls"].get(name, [])
+        # A call of the same name from inside the function itself (recursion, or a method
+        # calling super().<name>) says nothing about who reaches it.
+        sites = [s for s in self.facts["calls"].get(name, []) if s["caller"] != func]
         info = self.facts["functions"].get(func, {})
         if not sites:
             outer = func.rsplit(".", 1)[0] if "." in func else None
@@ -254,8 +256,6 @@ class Resolver:
             return result
         best = None
         for site in sites:
-            if site["caller"] == func:
-                continue
             st, cond = self.guards(site["guards"], site["caller"])
             if st != "dormant":
                 up, upcond = self.function(site["caller"], stack + (func,))

@@ -26,6 +26,7 @@ from harness.probes import ProbeSchedule, compare, perturbed_rows, pick_cut, win
 FROM_SUBMISSION = "from-submission"  # option value: use submission.toml's [eval] (or the default)
 DEFAULT_REPORT_CHUNK = 32768  # chunk size of the per-chunk BPB list when there is no TTT
 STARTUP_SECONDS = 300.0  # worker start-up (interpreter, torch import): harness overhead, not counted
+REPLAY_GRACE_SECONDS = 5.0  # a probe replay may run this far past the time limit, no further
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,10 @@ class EvalOptions:
     ttt_chunk: int | None | str = FROM_SUBMISSION  # None: no test-time training (observe never called)
     batch_seqs: int | str = FROM_SUBMISSION
     probe_rate: float = 0.05
-    seed: int = 0
+    # None: a fresh seed from os.urandom for every run, recorded in the result. A fixed
+    # seed is for reproducing a run only: with it a predictor can rebuild the probe
+    # schedule and peek exactly on the requests that are never replayed.
+    seed: int | None = None
     time_limit: float = 600.0  # seconds of load() + score() + observe(), probe replays excluded
     device: str = "cpu"
     max_val_tokens: int | None = None
@@ -45,9 +49,10 @@ class EvalOptions:
     memory_bytes: int | None = 16 << 30  # worker address-space limit (CPU only; CUDA maps far more)
     audit: bool = True  # run the static audit (auditors.audit_path) and fold it into the verdict
     # Causality replays go to a second worker, loaded separately and fed the same observe()
-    # calls: a predictor that memoizes its first outputs cannot replay them there. Costs a
-    # second copy of the model and of every observe().
-    independent_probes: bool = False
+    # calls: a predictor that memoizes its first outputs cannot replay them there (in the
+    # same worker it passes every replay). Costs a second copy of the model and of every
+    # observe(); off only by explicit choice (--same-worker-probes), marked in the result.
+    independent_probes: bool = True
 
 
 def _pick(option, from_toml, default):
@@ -144,6 +149,8 @@ def evaluate_submission(submission_dir, dataset_dir, tokenizer_path, *, options:
     """
     o = options or EvalOptions()
     _check_options(o)
+    if o.seed is None:
+        o = replace(o, seed=int.from_bytes(os.urandom(8), "little") >> 1)
     t_start = time.monotonic()
     from harness.artifact import measure, package_dir
     from harness.bpb import bits_per_byte
@@ -324,7 +331,10 @@ class _Run:
                 channel = self.verifier if kind == "causality" and self.verifier else worker
                 if channel is not worker:
                     doing = f"verifier {doing}"
-                scores = channel.score(tokens, step.n_last, time.monotonic() + max(30.0, 5 * took + 10), doing)
+                # Not counted, but bounded: a replay that stalls must not outlast the time limit.
+                left = max(0.0, self.o.time_limit - self.spent)
+                wait = min(max(30.0, 5 * took + 10), left + REPLAY_GRACE_SECONDS)
+                scores = channel.score(tokens, step.n_last, time.monotonic() + wait, doing)
             results[kind] = (self.scorer.log_probs(scores), cut)
         original = results["original"][0]
         self.scored += self.scorer.add(step, original)

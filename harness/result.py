@@ -58,5 +58,13 @@ def summary(result: dict[str, Any]) -> str:
         lines.append(f"audit: skipped ({audit['skipped']})")
     else:
         lines.append(f"audit: {audit.get('errors')} errors, {audit.get('warnings')} warnings")
-    lines += [f"reason: {r}" for r in result["reasons"]]
+    # One line per reason: a reason may quote a submission's own output, which must not be
+    # able to forge lines of this summary (e.g. a second "verdict: accepted").
+    lines += [f"reason: {_one_line(r)}" for r in result["reasons"]]
+    if not result.get("eval_config", {}).get("independent_probes", True):
+        lines.append("warning: causality replays ran in the scoring worker (--same-worker-probes)")
     return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return " | ".join(part.strip() for part in str(text).splitlines() if part.strip())

@@ -44,11 +44,14 @@ def configure(parser) -> None:
                         help="seconds for load() + score() + observe() (default 600)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
     parser.add_argument("--max-val-tokens", type=_positive_int, help="evaluate only the first N validation tokens")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the probe sample")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the probe sample (default: fresh and random each run, recorded in the "
+                             "result; fix it only to reproduce a run, since a known seed reveals the schedule)")
     parser.add_argument("--no-sandbox", action="store_true", help="run the worker without bubblewrap (marked in the report)")
-    parser.add_argument("--independent-probes", action="store_true",
-                        help="answer causality replays from a second, separately loaded worker "
-                             "(catches predictors that memoize outputs; doubles model memory and observe())")
+    parser.add_argument("--same-worker-probes", action="store_true",
+                        help="answer causality replays from the scoring worker itself instead of a second, "
+                             "separately loaded one: halves model memory and observe() cost, but a predictor "
+                             "that memoizes its outputs then passes every replay (weaker; marked in the result)")
     parser.add_argument("--no-audit", action="store_true", help="skip the static audit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -66,7 +69,7 @@ def run(args) -> int:
         ttt_chunk=FROM_SUBMISSION if args.ttt_chunk is None else (args.ttt_chunk or None),
         probe_rate=args.probe_rate, seed=args.seed, time_limit=args.time_limit, device=args.device,
         max_val_tokens=args.max_val_tokens, sandbox=not args.no_sandbox, progress=not args.quiet,
-        audit=not args.no_audit, independent_probes=args.independent_probes,
+        audit=not args.no_audit, independent_probes=not args.same_worker_probes,
     )
     result = evaluate_submission(args.submission, args.data, args.tokenizer, options=options)
     if args.json:

@@ -299,7 +299,7 @@ class Outcome:
 def harness_command(world: World, exp: Expectation, extra: list[str] = ()) -> list[str]:
     return [sys.executable, str(DRIVER), str(WORKER_MEMORY), "eval", str(world.submission),
             "--data", str(world.dataset_dir), "--tokenizer", str(world.tokenizer),
-            "--json", str(world.result_json), "--probe-rate", "1.0", "--seed", "0",
+            "--json", str(world.result_json), "--probe-rate", "1.0",
             "--time-limit", str(exp.time), "--quiet", *exp.args, *extra]
 
 

@@ -247,9 +247,6 @@ def test_worker_killed_mid_evaluation_is_rejected(honest):
     assert result["val_bpb"] is None
 
 
-@pytest.mark.xfail(strict=True, reason="HOLE: harness eval has no SIGTERM handler, so a terminated run skips "
-                   "WorkerChannel.close() and leaves /dev/shm/pgolf-eval-* (scores file, worker log) behind "
-                   "(harness/cli.py main / harness/sandbox/launcher.py)")
 def test_terminated_eval_leaves_nothing_behind(honest):
     proc, workers = _start_slow_eval(honest)
     own = {os.readlink(f"/proc/{proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{proc.pid}/fd")}
@@ -317,8 +314,6 @@ def test_disk_full_keeps_the_earlier_result(disk_full_run):
     assert [p.name for p in world.run_dir.iterdir()] == ["result.json"]  # no temporary file left
 
 
-@pytest.mark.xfail(strict=True, reason="HOLE: harness.cli.main catches only BadInput; an OSError while writing "
-                   "the result (disk full) escapes as a traceback instead of one line and exit 2")
 def test_disk_full_is_one_line_and_exit_2(disk_full_run):
     outcome, err, _ = disk_full_run
     assert outcome == 2, f"main raised {outcome!r}" if isinstance(outcome, BaseException) else outcome

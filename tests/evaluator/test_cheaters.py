@@ -106,7 +106,7 @@ class Slow(Uniform):
 
 def load(path, device):
     return Slow(VOCAB)
-""", "time limit exceeded during score request"),
+""", "time limit exceeded during"),  # the original call or its replay, whichever the order put first
     "opens_a_socket": (HONEST + """
 import socket
 
@@ -130,7 +130,7 @@ import os
 def load(path, device):
     os.truncate("/run/pgolf/scores.bin", 0)
     return Uniform(VOCAB)
-""", "worker died during score request 0"),
+""", "worker died during"),
     # /tmp is capped, so filling it cannot exhaust the machine's memory
     "fills_tmp": (HONEST + """
 def load(path, device):
@@ -175,7 +175,7 @@ class Dies(Uniform):
 
 def load(path, device):
     return Dies(VOCAB)
-""", "worker died during score request 0 (worker exited with code 7)"),
+""", "(worker exited with code 7)"),
     # forges a reply on the worker's response pipe
     "writes_garbage": (HONEST + """
 import os, sys

@@ -1,9 +1,10 @@
 """Dodges the probes by predicting them: the probe schedule is a pure function of the
 number of requests, the rate and the seed, and all three are public (the validation set
 is fixed, the plan follows from this submission's own [eval] settings, and the seed
-defaults to 0). The predictor rebuilds the schedule with the harness's own code, counts
-calls (a request gets 1 + its probes), and peeks only on requests that no probe replays.
-Evaluated at the default probe rate and seed."""
+was once a fixed default). The predictor rebuilds the schedule with the harness's own
+code, counts calls (a request gets 1 + its probes), and peeks only on requests that no
+probe replays. Evaluated at the default probe rate and seed: the harness now draws a
+fresh seed per run, so the best the attack can do is guess one (the old default 0)."""
 
 from harness.plan import plan_shape
 from harness.probes import ProbeSchedule
@@ -16,7 +17,8 @@ class ScheduleAwarePeek(Bigram):
         super().__init__(weights)
         n_requests, _ = plan_shape(public["val_tokens"], public["seq_len"], public["stride"], None,
                                    public["batch_seqs"])
-        schedule = ProbeSchedule(n_requests, public["probe_rate"], public["seed"])
+        schedule = ProbeSchedule(n_requests, public["probe_rate"],
+                                  public["seed"] if public["seed"] is not None else 0)
         self.calls_per_request = [1 + int(c) + int(p) for c, p in zip(schedule.causality, schedule.purity)]
         self.request, self.calls = 0, 0
 
