@@ -207,9 +207,11 @@ class Pipeline:
         """<run>/submission: the copy that is trained, audited and scored (the source stays untouched)."""
         if self.sub_dir.exists():
             return
+        _refuse_links_out(self.src)
         tmp = self.run_dir / ".submission.copying"
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(self.src, tmp, ignore=shutil.ignore_patterns("__pycache__"))
+        # links stay links: following one would copy a host file into what the sandbox shows
+        shutil.copytree(self.src, tmp, symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
         # a stale artifact in the source folder is not the one this run trains
         (tmp / self.artifact.relative_to(self.sub_dir.resolve())).unlink(missing_ok=True)
         tmp.rename(self.sub_dir)  # a half copy is never mistaken for the submission
@@ -233,7 +235,8 @@ class Pipeline:
         info = {}
         for name, what, override in runs:
             # the audit is a stage of its own (audit.json); report.build_results merges it
-            options = EvalOptions(sandbox=self.s.sandbox, device=self.s.device, seed=self.s.seed, audit=False,
+            # the probe seed is left to the evaluator (fresh per run): the training seed is public
+            options = EvalOptions(sandbox=self.s.sandbox, device=self.s.device, audit=False,
                                   log_path=str(self.run_dir / f"{Path(name).stem}_worker.log"),
                                   **self.given(probe_rate=self.s.probe_rate, time_limit=self.s.time_limit),
                                   **override)
@@ -316,3 +319,11 @@ def guess_tokenizer(dataset: Path) -> Path:
     if len(models) != 1:
         raise BadInput(f"--data {dataset}: cannot tell which tokenizer goes with it; pass --tokenizer MODEL")
     return models[0]
+
+
+def _refuse_links_out(folder: Path) -> None:
+    """BadInput for any symlink in the submission folder that resolves outside it."""
+    root = Path(folder).resolve()
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            raise BadInput(f"{path}: symlink resolves outside the submission folder")

@@ -18,7 +18,7 @@ import torch
 
 from harness.errors import BadInput
 
-from .config import ModelConfig, QuantConfig, model_config_from_dict, to_dict
+from .config import ModelConfig, QuantConfig, TTTConfig, model_config_from_dict, to_dict, ttt_config_from_dict
 from .container import decode_container, encode_container, read_container
 from .model import GPT
 
@@ -120,9 +120,11 @@ def dequantize_state(tensors: dict[str, torch.Tensor], kinds: dict, path="<artif
     return state
 
 
-def encode_artifact(model: GPT, quant: QuantConfig, int5_layers=(), level: int = 16) -> bytes:
+def encode_artifact(model: GPT, quant: QuantConfig, int5_layers=(), level: int = 16, ttt: TTTConfig | None = None) -> bytes:
     tensors, kinds = quantize_state(model.state_dict(), quant, int5_layers)
     meta = {"format": FORMAT, "model_config": to_dict(model.cfg), "quant": kinds, "int5_layers": list(int5_layers)}
+    if ttt is not None:
+        meta["ttt"] = to_dict(ttt)
     return encode_container(tensors, meta, level)
 
 
@@ -138,7 +140,7 @@ class ArtifactResult:
     int5_layers: list[int]
 
 
-def build_artifact(model: GPT, quant: QuantConfig, code_bytes: int) -> ArtifactResult:
+def build_artifact(model: GPT, quant: QuantConfig, code_bytes: int, ttt: TTTConfig | None = None) -> ArtifactResult:
     """Smallest-effort artifact that fits: zstd levels in spec order, then int5 layers."""
     budget = quant.size_limit - code_bytes
     order = int5_order(model.cfg.num_layers)
@@ -146,7 +148,7 @@ def build_artifact(model: GPT, quant: QuantConfig, code_bytes: int) -> ArtifactR
     for n_int5 in range(len(order) + 1):
         int5 = order[:n_int5]
         for level in quant.zstd_levels:
-            blob = encode_artifact(model, quant, int5, level)
+            blob = encode_artifact(model, quant, int5, level, ttt)
             if len(blob) <= budget:
                 return ArtifactResult(blob, len(blob), code_bytes, len(blob) + code_bytes, quant.size_limit, True, level, int5)
     print(f"WARNING: artifact {len(blob) + code_bytes} bytes exceeds {quant.size_limit} even with all layers int5",
@@ -179,8 +181,18 @@ def _model_from(tensors, meta, path) -> GPT:
 
 def load_artifact(path, device: str | torch.device = "cpu") -> GPT:
     """Rebuild the dequantized model from an artifact file; BadInput on anything wrong."""
+    return load_artifact_with_ttt(path, device)[0]
+
+
+def load_artifact_with_ttt(path, device: str | torch.device = "cpu") -> tuple[GPT, TTTConfig | None]:
+    """The model, and the test-time training settings the preset stored (None if it stored none)."""
     tensors, meta = read_container(path, MAX_PAYLOAD)
-    return _model_from(tensors, meta, Path(path)).to(device).eval()
+    model = _model_from(tensors, meta, Path(path)).to(device).eval()
+    try:
+        ttt = ttt_config_from_dict(meta["ttt"]) if "ttt" in meta else None
+    except TypeError as e:
+        raise BadInput(f"{path}: header 'ttt' is not valid ({e})") from None
+    return model, ttt
 
 
 def decode_artifact(blob: bytes, name="<artifact>") -> GPT:

@@ -136,6 +136,9 @@ class Preset:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     quant: QuantConfig = field(default_factory=QuantConfig)
+    # Test-time training settings written into the artifact, for presets whose data
+    # differs from FineWeb's (the smoke corpus has a handful of chunks, not 1,893).
+    ttt: TTTConfig | None = None
 
 
 def full_config() -> ModelConfig:
@@ -153,19 +156,20 @@ def _fill(cls, table: dict, where: str):
 
 
 def load_preset(path: Path) -> Preset:
-    """Read a preset TOML ([model], [train], [quant] tables; all optional)."""
+    """Read a preset TOML ([model], [train], [quant], [ttt] tables; all optional)."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise BadInput(f"{path}: cannot read preset ({e})") from None
-    extra = sorted(set(data) - {"model", "train", "quant"})
+    extra = sorted(set(data) - {"model", "train", "quant", "ttt"})
     if extra:
         raise BadInput(f"{path}: unknown tables {extra}")
     preset = Preset(
         model=_fill(ModelConfig, data.get("model", {}), f"{path} [model]"),
         train=_fill(TrainConfig, data.get("train", {}), f"{path} [train]"),
         quant=_fill(QuantConfig, data.get("quant", {}), f"{path} [quant]"),
+        ttt=_fill(TTTConfig, data["ttt"], f"{path} [ttt]") if "ttt" in data else None,
     )
     preset.model.validate()
     return preset
@@ -173,6 +177,10 @@ def load_preset(path: Path) -> Preset:
 
 def to_dict(obj) -> dict:
     return dataclasses.asdict(obj)
+
+
+def ttt_config_from_dict(d: dict) -> TTTConfig:
+    return _fill(TTTConfig, d, "ttt config")
 
 
 def model_config_from_dict(d: dict) -> ModelConfig:

@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from .artifact import load_artifact
+from .artifact import load_artifact_with_ttt
 from .config import TTTConfig
 from .evaluate import autocast
 
@@ -79,6 +79,12 @@ class ReferencePredictor:
         self.model.eval()
 
 
-def load(artifact_path: str, device: str, ttt: TTTConfig | None = None) -> ReferencePredictor:
-    """Predictor over the dequantized artifact model (TTT settings default to PR940's)."""
-    return ReferencePredictor(load_artifact(artifact_path, device), device, ttt or TTTConfig())
+def load(artifact_path: str, device: str, ttt: TTTConfig | None = None,
+         default_ttt: TTTConfig | None = None) -> ReferencePredictor:
+    """Predictor over the dequantized artifact model.
+
+    TTT settings: `ttt` if given; else those the training preset stored in the artifact;
+    else `default_ttt`; else PR940's.
+    """
+    model, stored = load_artifact_with_ttt(artifact_path, device)
+    return ReferencePredictor(model, device, ttt or stored or default_ttt or TTTConfig())

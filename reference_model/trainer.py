@@ -219,7 +219,7 @@ def _train(config: dict, rank: int, world: int, device: torch.device) -> dict | 
 
 def _finish(config, preset, model, val_tokens, tables, train_files, live_bpb, final_bpb, device, step) -> dict:
     """Rank 0: quantize, write the artifact, score the round trip, compare with unigram."""
-    art = build_artifact(model.cpu(), preset.quant, config["code_bytes"])
+    art = build_artifact(model.cpu(), preset.quant, config["code_bytes"], preset.ttt)
     artifact_path = Path(config["artifact_path"])
     atomic_write_bytes(artifact_path, art.blob)
     roundtrip = decode_artifact(art.blob, str(artifact_path)).to(device)

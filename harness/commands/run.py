@@ -26,7 +26,7 @@ def configure(parser) -> None:
                              "<data>/../../tokenizers/)")
     parser.add_argument("--out", metavar="DIR", default=None,
                         help="run folder (default: runs/<submission>-<preset>-seed<N>)")
-    parser.add_argument("--seed", type=int, default=1337, help="training and probe seed (default 1337)")
+    parser.add_argument("--seed", type=int, default=1337, help="training seed (default 1337); the probe seed is drawn fresh for every eval")
     parser.add_argument("--steps", type=int, default=None, help="override the preset's training steps")
     parser.add_argument("--nproc", type=int, default=1,
                         help="training processes (torchrun-style, one per GPU; default 1)")

@@ -100,7 +100,9 @@ def serve(args) -> int:
                     observe(tokens[0].to(args.device))
                 _write_all(resp_fd, P.encode_response(P.STATUS_OK, req.seq))
                 continue
-            with torch.inference_mode():
+            # no_grad, not inference_mode: tensors a predictor caches while scoring (RoPE
+            # tables, say) must stay usable by the training its observe() may do later.
+            with torch.no_grad():
                 out = score(tokens.to(args.device), req.n_last)
             arr = _scores_array(out, torch, req.rows, req.n_last, args.vocab)
             if P.SCORES.size + arr.nbytes > args.capacity:

@@ -52,9 +52,6 @@ def test_audit_flags_the_target_keyed_cache(tmp_path, capsys):
                for f in report["findings"]), report["findings"]
 
 
-@pytest.mark.xfail(strict=True, reason="HOLE: harness/pipeline.py Pipeline.copy_submission uses shutil.copytree "
-                   "with symlinks=False, so an unlisted symlink in the submission (notes.txt -> ~/.secret) is "
-                   "copied as the host file's contents into runs/.../submission, which the sandbox then exposes")
 def test_run_copy_does_not_follow_symlinks_out_of_the_folder(redteam_data, tmp_path):
     """`harness run` copies the submission into its run folder before training and scoring."""
     import dataclasses

@@ -77,3 +77,27 @@ def test_submission_predictors_load_the_artifact(tmp_path):
         predictor = module.load(str(artifact), "cpu")
         assert (predictor.optimizer is not None) == ttt
         assert predictor.score(torch.zeros(1, 4, dtype=torch.long), 1).shape == (1, 1, 1024)
+
+
+def test_preset_ttt_settings_travel_in_the_artifact(tmp_path):
+    """A preset's [ttt] table is stored in the artifact and used unless the caller insists."""
+    from reference_model.artifact import load_artifact_with_ttt
+
+    stored = TTTConfig(seq_len=16, epochs=1, lr=0.01, total_chunks=3)
+    path = tmp_path / "a.ptz"
+    path.write_bytes(encode_artifact(GPT(tiny_config()), QuantConfig(passthrough_max_numel=256), ttt=stored))
+    assert load_artifact_with_ttt(path)[1] == stored
+    assert load(str(path), "cpu", default_ttt=TTTConfig(epochs=7)).ttt == stored
+    assert load(str(path), "cpu", ttt=TTTConfig(enabled=False)).ttt.enabled is False
+
+
+def test_ttt_trains_after_scoring_under_no_grad(tmp_path):
+    """Scoring first (as the worker does, under no_grad) must not break observe()'s backward."""
+    path = tmp_path / "a.ptz"
+    path.write_bytes(encode_artifact(randomize(GPT(tiny_config()), std=0.2), QuantConfig(passthrough_max_numel=256)))
+    p = load(str(path), "cpu", ttt=TTTConfig(seq_len=32, epochs=1, batch_seqs=2, total_chunks=2, freeze_blocks=0))
+    tokens = torch.randint(0, tiny_config().vocab_size, (2, 32))
+    with torch.no_grad():
+        before = p.score(tokens, 8)  # same window length as TTT's sequences: shared RoPE cache
+    p.observe(torch.randint(0, tiny_config().vocab_size, (65,)))
+    assert not torch.equal(before, p.score(tokens, 8))
