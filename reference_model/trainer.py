@@ -25,7 +25,7 @@ from harness.errors import BadInput
 from .artifact import build_artifact, decode_artifact
 from .checkpoint import (TrainState, capture_rng, list_checkpoints, load_checkpoint, restore_rng,
                          save_checkpoint)
-from .config import ModelConfig, Preset, QuantConfig, TrainConfig
+from .config import ModelConfig, Preset, QuantConfig, TrainConfig, TTTConfig
 from .evaluate import autocast, unigram_bpb, val_bpb
 from .model import GPT, count_parameters
 from .optim import apply_schedule, build_optimizers
@@ -36,7 +36,8 @@ UNIGRAM_MAX_TRAIN_TOKENS = 200_000_000  # two FineWeb shards: plenty for 1024 co
 def preset_from_dict(d: dict) -> Preset:
     q = dict(d["quant"])
     q = {k: tuple(v) if isinstance(v, list) else v for k, v in q.items()}
-    return Preset(ModelConfig(**d["model"]), TrainConfig(**d["train"]), QuantConfig(**q))
+    ttt = TTTConfig(**d["ttt"]) if d.get("ttt") is not None else None
+    return Preset(ModelConfig(**d["model"]), TrainConfig(**d["train"]), QuantConfig(**q), ttt)
 
 
 def resolve_device(name: str, local_rank: int) -> torch.device:

@@ -101,3 +101,15 @@ def test_ttt_trains_after_scoring_under_no_grad(tmp_path):
         before = p.score(tokens, 8)  # same window length as TTT's sequences: shared RoPE cache
     p.observe(torch.randint(0, tiny_config().vocab_size, (65,)))
     assert not torch.equal(before, p.score(tokens, 8))
+
+
+def test_smoke_preset_ttt_survives_the_trainer_config_round_trip():
+    """The trainer rebuilds the preset from config.json; the [ttt] table must survive it."""
+    import json
+
+    from reference_model.config import load_preset, to_dict
+    from reference_model.trainer import preset_from_dict
+
+    preset = load_preset(Path(__file__).resolve().parents[2] / "submissions" / "pr940" / "smoke.toml")
+    assert preset.ttt is not None and preset.ttt.total_chunks < TTTConfig().total_chunks
+    assert preset_from_dict(json.loads(json.dumps(to_dict(preset)))).ttt == preset.ttt
