@@ -9,6 +9,7 @@ request in hand, so its memory does not grow with the number of tokens scored.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import time
@@ -268,7 +269,7 @@ class _Run:
         bar = tqdm(total=n_targets, unit="tok", unit_scale=True, disable=not o.progress,
                    desc=f"eval {sub.name}", dynamic_ncols=True)
         worker = WorkerChannel(spec)
-        if o.independent_probes:  # a second, separately loaded worker that answers causality replays
+        if o.independent_probes and o.probe_rate > 0:  # a second, separately loaded worker for causality replays
             log = Path(o.log_path).with_suffix(".verifier.log") if o.log_path else None
             self.verifier = WorkerChannel(replace(spec, log_path=log))
         channels = [worker] + ([self.verifier] if self.verifier else [])
@@ -284,6 +285,7 @@ class _Run:
                 self._timed(lambda deadline: worker.wait_ready(deadline))
                 if self.verifier:
                     self.verifier.wait_ready(time.monotonic() + o.time_limit)  # not counted
+                    steps = self._warm_up(self.verifier, steps)
                 t_plan = time.monotonic()
                 for step in steps:
                     if isinstance(step, Observe):
@@ -307,6 +309,20 @@ class _Run:
                 self.log_tail = worker.log.tail()
                 if self.verifier:
                     self.verifier_log_tail = self.verifier.log.tail()
+
+    def _warm_up(self, channel, steps):
+        """One throw-away request of random tokens, shaped like the first real one, so that
+        the verifier's first replay does not carry its one-off start-up costs (lazy
+        allocations, kernel selection). Not counted; random tokens reveal nothing."""
+        steps = iter(steps)
+        first = next(steps, None)
+        if not isinstance(first, Score):
+            return itertools.chain([first] if first is not None else [], steps)
+        tokens = np.random.default_rng().integers(0, self.sub.vocab_size, (len(first.windows), first.length))
+        # submission code runs here: bounded like a replay, by what is left of the time limit
+        wait = max(0.0, self.o.time_limit - self.spent) + REPLAY_GRACE_SECONDS
+        channel.score(tokens, first.n_last, time.monotonic() + wait, "verifier warm-up")
+        return itertools.chain([first], steps)
 
     def _score(self, worker, step: Score) -> bool:
         """Score one request (with its probes); False when a probe failed."""
