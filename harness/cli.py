@@ -2,7 +2,7 @@
 
 Each subcommand lives in `harness/commands/<name>.py` and provides
 `configure(parser)` and `run(args) -> int`. Those modules import heavy libraries
-(torch, libcst) inside `run`, so `harness --help` stays fast.
+(torch, the auditor) inside `run`, so `harness --help` stays fast.
 
 Exit codes (DESIGN.md): 0 accepted / clean, 1 rejected / error findings,
 2 bad input or usage (one line, no traceback); anything else is a bug.
