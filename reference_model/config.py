@@ -162,14 +162,20 @@ def load_preset(path: Path) -> Preset:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise BadInput(f"{path}: cannot read preset ({e})") from None
+    return preset_from_tables(data, str(path))
+
+
+def preset_from_tables(data: dict, where: str) -> Preset:
+    """A preset from its tables: a preset TOML, or the dict a run's config.json holds."""
     extra = sorted(set(data) - {"model", "train", "quant", "ttt"})
     if extra:
-        raise BadInput(f"{path}: unknown tables {extra}")
+        raise BadInput(f"{where}: unknown tables {extra}")
+    ttt = data.get("ttt")
     preset = Preset(
-        model=_fill(ModelConfig, data.get("model", {}), f"{path} [model]"),
-        train=_fill(TrainConfig, data.get("train", {}), f"{path} [train]"),
-        quant=_fill(QuantConfig, data.get("quant", {}), f"{path} [quant]"),
-        ttt=_fill(TTTConfig, data["ttt"], f"{path} [ttt]") if "ttt" in data else None,
+        model=_fill(ModelConfig, data.get("model", {}), f"{where} [model]"),
+        train=_fill(TrainConfig, data.get("train", {}), f"{where} [train]"),
+        quant=_fill(QuantConfig, data.get("quant", {}), f"{where} [quant]"),
+        ttt=_fill(TTTConfig, ttt, f"{where} [ttt]") if ttt is not None else None,
     )
     preset.model.validate()
     return preset

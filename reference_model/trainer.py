@@ -25,19 +25,12 @@ from harness.errors import BadInput
 from .artifact import build_artifact, decode_artifact
 from .checkpoint import (TrainState, capture_rng, list_checkpoints, load_checkpoint, restore_rng,
                          save_checkpoint)
-from .config import ModelConfig, Preset, QuantConfig, TrainConfig, TTTConfig
+from .config import preset_from_tables
 from .evaluate import autocast, unigram_bpb, val_bpb
 from .model import GPT, count_parameters
 from .optim import apply_schedule, build_optimizers
 
 UNIGRAM_MAX_TRAIN_TOKENS = 200_000_000  # two FineWeb shards: plenty for 1024 counts
-
-
-def preset_from_dict(d: dict) -> Preset:
-    q = dict(d["quant"])
-    q = {k: tuple(v) if isinstance(v, list) else v for k, v in q.items()}
-    ttt = TTTConfig(**d["ttt"]) if d.get("ttt") is not None else None
-    return Preset(ModelConfig(**d["model"]), TrainConfig(**d["train"]), QuantConfig(**q), ttt)
 
 
 def resolve_device(name: str, local_rank: int) -> torch.device:
@@ -119,7 +112,7 @@ def run_training(config: dict) -> dict | None:
 
 
 def _train(config: dict, rank: int, world: int, device: torch.device) -> dict | None:
-    preset = preset_from_dict(config["preset"])
+    preset = preset_from_tables(config["preset"], "config.json preset")
     mcfg, tcfg = preset.model, preset.train
     out = Path(config["out_dir"])
     if tcfg.grad_accum % world:

@@ -107,9 +107,8 @@ def test_smoke_preset_ttt_survives_the_trainer_config_round_trip():
     """The trainer rebuilds the preset from config.json; the [ttt] table must survive it."""
     import json
 
-    from reference_model.config import load_preset, to_dict
-    from reference_model.trainer import preset_from_dict
+    from reference_model.config import load_preset, preset_from_tables, to_dict
 
     preset = load_preset(Path(__file__).resolve().parents[2] / "submissions" / "pr940" / "smoke.toml")
     assert preset.ttt is not None and preset.ttt.total_chunks < TTTConfig().total_chunks
-    assert preset_from_dict(json.loads(json.dumps(to_dict(preset)))).ttt == preset.ttt
+    assert preset_from_tables(json.loads(json.dumps(to_dict(preset))), "config").ttt == preset.ttt
