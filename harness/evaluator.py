@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.bpb import target_bytes
 from harness.errors import BadInput
 from harness.plan import DEFAULT_BATCH_SEQS, DEFAULT_SEQ_LEN, DEFAULT_STRIDE, Observe, Score, iter_plan, plan_shape
 from harness.probes import ProbeSchedule, compare, perturbed_rows, pick_cut, window_rows
@@ -111,10 +112,6 @@ class _Scorer:
         self.bytes = np.zeros(n_chunks, dtype=np.int64)
         self.tokens = np.zeros(n_chunks, dtype=np.int64)
 
-    @staticmethod
-    def log_probs(scores: np.ndarray) -> np.ndarray:
-        return log_softmax32(scores)
-
     def add(self, step: Score, log_probs) -> int:
         targets = np.concatenate([self.stream[w.first_target:w.end + 1] for w in step.windows]).astype(np.int64)
         prev = np.concatenate([self.stream[w.first_target - 1:w.end] for w in step.windows])
@@ -131,15 +128,9 @@ class _Scorer:
         chunk = (positions - 1) // self.chunk_size
         n = len(self.nll)
         self.nll += np.bincount(chunk, weights=nll, minlength=n)
-        self.bytes += np.bincount(chunk, weights=_bytes_of(self.tables, prev, targets), minlength=n).astype(np.int64)
+        self.bytes += np.bincount(chunk, weights=target_bytes(self.tables, prev, targets), minlength=n).astype(np.int64)
         self.tokens += np.bincount(chunk, minlength=n)
         return len(targets)
-
-
-def _bytes_of(tables, prev, targets) -> np.ndarray:
-    from harness.bpb import target_bytes
-
-    return target_bytes(tables, prev, targets)
 
 
 def evaluate_submission(submission_dir, dataset_dir, tokenizer_path, *, options: EvalOptions | None = None) -> dict:
@@ -351,7 +342,7 @@ class _Run:
                 left = max(0.0, self.o.time_limit - self.spent)
                 wait = min(max(30.0, 5 * took + 10), left + REPLAY_GRACE_SECONDS)
                 scores = channel.score(tokens, step.n_last, time.monotonic() + wait, doing)
-            results[kind] = (self.scorer.log_probs(scores), cut)
+            results[kind] = (log_softmax32(scores), cut)
         original = results["original"][0]
         self.scored += self.scorer.add(step, original)
         ok = True
