@@ -71,6 +71,8 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
                                            name, r["line"], r["message"], info.reference, line))
     if root.is_dir():
         from auditors.records import check_records
+        from auditors.shipped_byte_tables import check_shipped_tables
         report.findings.extend(check_records(root, baseline_bpb))
+        report.findings.extend(check_shipped_tables(root))
     report.findings.sort(key=lambda f: (f.path, f.line, f.rule))
     return report
