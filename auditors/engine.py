@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import gc
 import hashlib
 import json
 import os
@@ -45,7 +46,25 @@ def cache_dir() -> Path:
 
 
 def analyze_source(source: str) -> dict:
-    """Facts of one module (see module docstring). Never executes the source."""
+    """Facts of one module (see module docstring). Never executes the source.
+
+    The cyclic garbage collector is paused while one module is analysed: the analysis
+    allocates millions of small objects that die young (or by reference counting), and
+    each automatic collection would re-traverse the whole syntax tree. `labels.src`
+    memoizes by node identity, so it is emptied afterwards: kept, it would pin every
+    analysed tree in memory and make later collections slower still.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _analyze(source)
+    finally:
+        lb.src.cache_clear()
+        if was_enabled:
+            gc.enable()
+
+
+def _analyze(source: str) -> dict:
     from auditors.analysis import ModuleFlow
     from auditors.rules import all_rules
 
