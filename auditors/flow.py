@@ -19,6 +19,7 @@ from auditors.labels import EMPTY
 
 KEYS = frozenset({"HASH", "EXTKEY"})
 EXIT = (ast.Return, ast.Raise, ast.Continue, ast.Break)
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)  # analysed on their own, not where they stand
 NOGRAD = {"no_grad", "inference_mode"}
 WRITE_METHODS = {"index_add_", "scatter_add_", "put_", "index_put_", "scatter_"}
 ROUNDS = 8
@@ -26,7 +27,7 @@ ROUNDS = 8
 PARAM_SENSITIVE = frozenset({"VAL", "TRAIN", "TGT", "HASH", "EXTKEY"})
 
 
-@dataclass
+@dataclass(slots=True)
 class Ctx:
     guards: tuple = ()
     loops: tuple = ()  # enclosing loop statements, outermost first
@@ -34,7 +35,7 @@ class Ctx:
     stmt: ast.stmt | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     kind: str  # read | write | call | backward | ce
     node: ast.AST
@@ -67,7 +68,7 @@ class FuncInfo:
     def nodes(self) -> list:
         """Every node under this function (computed once; rules scan it often)."""
         if not hasattr(self, "_nodes"):
-            self._nodes = self.module.all_nodes if self.qualname == "<module>" else list(ast.walk(self.node))
+            self._nodes = self.module.all_nodes if self.qualname == "<module>" else self.module.subtree(self.node)
         return self._nodes
 
     @property
@@ -94,23 +95,24 @@ class FuncInfo:
             self.block(self.body, Ctx())
 
     def block(self, stmts, ctx: Ctx) -> None:
-        guards = ctx.guards
+        guards, loops, nograd = ctx.guards, ctx.loops, ctx.nograd
         for st in stmts:
-            self.stmt(st, Ctx(guards, ctx.loops, ctx.nograd, st))
-            if isinstance(st, ast.If) and not st.orelse and st.body and isinstance(st.body[-1], EXIT):
+            self.stmt(st, Ctx(guards, loops, nograd, st))
+            if type(st) is ast.If and not st.orelse and st.body and isinstance(st.body[-1], EXIT):
                 guards = guards + ((st.test, False),)
 
-    def stmt(self, st, ctx: Ctx) -> None:
+    def stmt(self, st, ctx: Ctx) -> None:  # noqa: C901 - one dispatch over statement kinds
         self.ctx = ctx
-        if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        t = type(st)  # exact types (parsed trees hold no subclasses): `is` tests are cheaper than isinstance
+        if t in _DEFINITIONS:
             return
-        if isinstance(st, ast.Assign):
+        if t is ast.Assign:
             v = self.L(st.value)
             for t in st.targets:
                 self.assign(t, v, st.value)
-        elif isinstance(st, ast.AnnAssign) and st.value is not None:
+        elif t is ast.AnnAssign and st.value is not None:
             self.assign(st.target, self.L(st.value), st.value)
-        elif isinstance(st, ast.AugAssign):
+        elif t is ast.AugAssign:
             v = self.L(st.value)
             if isinstance(st.op, ast.BitXor) and lb.is_product(st.value):
                 v = v | {"HASH"}
@@ -124,9 +126,9 @@ class FuncInfo:
                 v = v | {"HASH"}
             keep = self.L(st.target) if isinstance(st.target, ast.Name) else EMPTY
             self.assign(st.target, (v - {"EXTKEY"}) | keep, st.value, aug=True)
-        elif isinstance(st, ast.Expr):
+        elif t is ast.Expr:
             self.L(st.value)
-        elif isinstance(st, ast.Return) and st.value is not None:
+        elif t is ast.Return and st.value is not None:
             v = self.L(st.value)
             self.ret = self.ret | v
             if isinstance(st.value, ast.Tuple):
@@ -135,20 +137,20 @@ class FuncInfo:
                     self.ret_elems = elems
                 else:
                     self.ret_elems = [a | b for a, b in zip(self.ret_elems, elems)]
-        elif isinstance(st, ast.If):
+        elif t is ast.If:
             self.L(st.test)
             self.block(st.body, Ctx(ctx.guards + ((st.test, True),), ctx.loops, ctx.nograd))
             self.block(st.orelse, Ctx(ctx.guards + ((st.test, False),), ctx.loops, ctx.nograd))
-        elif isinstance(st, ast.While):
+        elif t is ast.While:
             self.L(st.test)
             g = ctx.guards if isinstance(st.test, ast.Constant) else ctx.guards + ((st.test, True),)
             self.block(st.body, Ctx(g, ctx.loops + (st,), ctx.nograd))
             self.block(st.orelse, ctx)
-        elif isinstance(st, (ast.For, ast.AsyncFor)):
+        elif t is ast.For or t is ast.AsyncFor:
             self.assign_iter(st.target, st.iter)
             self.block(st.body, Ctx(ctx.guards, ctx.loops + (st,), ctx.nograd))
             self.block(st.orelse, ctx)
-        elif isinstance(st, (ast.With, ast.AsyncWith)):
+        elif t is ast.With or t is ast.AsyncWith:
             nograd = ctx.nograd
             for item in st.items:
                 self.L(item.context_expr)
@@ -157,13 +159,13 @@ class FuncInfo:
                 if item.optional_vars is not None:
                     self.assign(item.optional_vars, self.L(item.context_expr), item.context_expr)
             self.block(st.body, Ctx(ctx.guards, ctx.loops, nograd))
-        elif isinstance(st, ast.Try) or type(st).__name__ == "TryStar":
+        elif t is ast.Try or t.__name__ == "TryStar":
             self.block(st.body, ctx)
             for h in st.handlers:
                 self.block(h.body, ctx)
             self.block(st.orelse, ctx)
             self.block(st.finalbody, ctx)
-        elif isinstance(st, ast.Assert):
+        elif t is ast.Assert:
             self.L(st.test)
 
     def assign_iter(self, target, it) -> None:
@@ -232,65 +234,51 @@ class FuncInfo:
             self.events, self.ctx = saved, saved_ctx
 
     # ---- expressions ------------------------------------------------------------
-    def L(self, e) -> frozenset:  # noqa: C901 - one dispatch over expression kinds
-        if e is None:
-            return EMPTY
-        if isinstance(e, ast.Constant):
-            return lb.split_labels(e.value) if isinstance(e.value, str) else EMPTY
-        if isinstance(e, ast.Name):
+    def L(self, e) -> frozenset:
+        """Labels of an expression. Dispatch on the exact node type: parsed trees hold no
+        subclasses of node types, and a table lookup beats a chain of isinstance tests."""
+        t = type(e)
+        if t is ast.Name:
             return self.lookup(e.id)
-        if isinstance(e, ast.Attribute):
-            if e.attr in ("shape", "ndim", "dtype", "device"):
-                return EMPTY
-            d = lb.dotted(e)
-            if d is not None and (d in self.env or (self.parent and self.parent.lookup(d))):
-                return self.lookup(d)
-            if self.cls and isinstance(e.value, ast.Name) and e.value.id == "self":
-                # an object's own attribute: what this class stored there, not same-named attributes elsewhere
-                return self.module.class_attr_labels.get((self.cls, e.attr), self.module.attr_labels.get(e.attr, EMPTY))
-            return self.L(e.value) | self.module.attr_labels.get(e.attr, EMPTY)
-        if isinstance(e, ast.Subscript):
-            return self.subscript(e)
-        if isinstance(e, ast.BinOp):
-            out = self.binop(e)
-            return out - {"CTGT", "CSUM"} if isinstance(e.op, ast.Div) else out  # a quotient is no longer a raw count
-        if isinstance(e, ast.UnaryOp):
-            return self.L(e.operand)
-        if isinstance(e, ast.BoolOp):
-            return _union(self.L(v) for v in e.values)
-        if isinstance(e, ast.Compare):
-            if len(e.ops) == 1 and isinstance(e.ops[0], (ast.Eq, ast.NotEq)):
-                self.events.append(Event("compare", e, self.ctx, {"left": self.L(e.left), "right": self.L(e.comparators[0])}))
-            return _union([self.L(e.left)] + [self.L(c) for c in e.comparators]) - KEYS - {"POS1", "CAND"}
-        if isinstance(e, ast.IfExp):
-            self.L(e.test)
-            return self.L(e.body) | self.L(e.orelse)
-        if isinstance(e, ast.Call):
-            return self.call(e)
-        if isinstance(e, (ast.Tuple, ast.List, ast.Set)):
-            return _union(self.L(x) for x in e.elts)
-        if isinstance(e, ast.Dict):
-            return _union(self.L(x) for x in e.values)
-        if isinstance(e, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
-            for g in e.generators:
-                self.assign_iter(g.target, g.iter)
-            elt = e.elt if not isinstance(e, ast.DictComp) else e.value
-            return self.L(elt)
-        if isinstance(e, ast.Starred):
-            return self.L(e.value)
-        if isinstance(e, ast.Lambda):
-            return self.L(e.body)  # a deferred call still runs where the lambda is invoked
-        if isinstance(e, ast.NamedExpr):
-            v = self.L(e.value)
-            self.assign(e.target, v, e.value)
-            return v
-        if isinstance(e, ast.Slice):
-            return self.L(e.lower) | self.L(e.upper) | self.L(e.step)
-        if isinstance(e, ast.JoinedStr):
-            return _union(self.L(v) for v in e.values) & {"VAL", "TRAIN"}
-        if isinstance(e, ast.FormattedValue):
-            return self.L(e.value)
-        return EMPTY
+        handler = _EXPR.get(t)
+        return handler(self, e) if handler is not None else EMPTY  # None and unhandled kinds carry nothing
+
+    def _constant(self, e: ast.Constant) -> frozenset:
+        return lb.split_labels(e.value) if isinstance(e.value, str) else EMPTY
+
+    def _attribute(self, e: ast.Attribute) -> frozenset:
+        if e.attr in ("shape", "ndim", "dtype", "device"):
+            return EMPTY
+        d = lb.dotted(e)
+        if d is not None and (d in self.env or (self.parent and self.parent.lookup(d))):
+            return self.lookup(d)
+        if self.cls and isinstance(e.value, ast.Name) and e.value.id == "self":
+            # an object's own attribute: what this class stored there, not same-named attributes elsewhere
+            return self.module.class_attr_labels.get((self.cls, e.attr), self.module.attr_labels.get(e.attr, EMPTY))
+        return self.L(e.value) | self.module.attr_labels.get(e.attr, EMPTY)
+
+    def _binop(self, e: ast.BinOp) -> frozenset:
+        out = self.binop(e)
+        return out - {"CTGT", "CSUM"} if isinstance(e.op, ast.Div) else out  # a quotient is no longer a raw count
+
+    def _compare(self, e: ast.Compare) -> frozenset:
+        if len(e.ops) == 1 and isinstance(e.ops[0], (ast.Eq, ast.NotEq)):
+            self.events.append(Event("compare", e, self.ctx, {"left": self.L(e.left), "right": self.L(e.comparators[0])}))
+        return EMPTY.union(self.L(e.left), *[self.L(c) for c in e.comparators]) - KEYS - {"POS1", "CAND"}
+
+    def _ifexp(self, e: ast.IfExp) -> frozenset:
+        self.L(e.test)
+        return self.L(e.body) | self.L(e.orelse)
+
+    def _comprehension(self, e) -> frozenset:
+        for g in e.generators:
+            self.assign_iter(g.target, g.iter)
+        return self.L(e.value if isinstance(e, ast.DictComp) else e.elt)
+
+    def _namedexpr(self, e: ast.NamedExpr) -> frozenset:
+        v = self.L(e.value)
+        self.assign(e.target, v, e.value)
+        return v
 
     def subscript(self, e: ast.Subscript) -> frozenset:
         base, idx = self.L(e.value), self.L(e.slice)
@@ -343,7 +331,7 @@ class FuncInfo:
         recv = self.L(e.func.value) if isinstance(e.func, ast.Attribute) else EMPTY
         args = [self.L(a) for a in e.args]
         kws = {k.arg: self.L(k.value) for k in e.keywords}
-        every = _union(args + list(kws.values()))
+        every = EMPTY.union(*args, *kws.values())
         callee = self.module.resolve(e.func)
         self.events.append(Event("call", e, self.ctx, {"name": name, "args": args, "kws": kws, "recv": recv,
                                                        "callee": callee.qualname if callee else None}))
@@ -392,7 +380,7 @@ class FuncInfo:
             return frozenset({"HASH"}) | (every - KEYS)
         if callee is not None:
             # labels that reach the return through parameters follow this call's arguments
-            via_params = _union(callee.param_labels.values()) & PARAM_SENSITIVE
+            via_params = EMPTY.union(*callee.param_labels.values()) & PARAM_SENSITIVE
             return (callee.ret - via_params) | (every & via_params & callee.ret)
         if name == "sum" and "CCNT" in (recv | every):
             return (recv | every) | {"CSUM"}
@@ -412,8 +400,35 @@ def _root(node):
     return node
 
 
-def _union(items) -> frozenset:
-    out = EMPTY
-    for x in items:
-        out = out | x
-    return out
+def _elements(field: str):
+    """Handler for a node whose labels are the union of those of a list of its children."""
+    def labels(self: FuncInfo, e) -> frozenset:
+        return EMPTY.union(*[self.L(x) for x in getattr(e, field)])
+    return labels
+
+
+def _child(field: str):
+    """Handler for a node that carries the labels of one of its children."""
+    def labels(self: FuncInfo, e) -> frozenset:
+        return self.L(getattr(e, field))
+    return labels
+
+
+def _joined_str(self: FuncInfo, e: ast.JoinedStr) -> frozenset:
+    return EMPTY.union(*[self.L(v) for v in e.values]) & {"VAL", "TRAIN"}
+
+
+def _slice(self: FuncInfo, e: ast.Slice) -> frozenset:
+    return self.L(e.lower) | self.L(e.upper) | self.L(e.step)
+
+
+_EXPR = {
+    ast.Constant: FuncInfo._constant, ast.Attribute: FuncInfo._attribute, ast.Subscript: FuncInfo.subscript,
+    ast.BinOp: FuncInfo._binop, ast.UnaryOp: _child("operand"), ast.BoolOp: _elements("values"),
+    ast.Compare: FuncInfo._compare, ast.IfExp: FuncInfo._ifexp, ast.Call: FuncInfo.call,
+    ast.Tuple: _elements("elts"), ast.List: _elements("elts"), ast.Set: _elements("elts"), ast.Dict: _elements("values"),
+    ast.ListComp: FuncInfo._comprehension, ast.SetComp: FuncInfo._comprehension,
+    ast.GeneratorExp: FuncInfo._comprehension, ast.DictComp: FuncInfo._comprehension,
+    ast.Starred: _child("value"), ast.Lambda: _child("body"),  # a deferred call still runs where the lambda is invoked
+    ast.NamedExpr: FuncInfo._namedexpr, ast.Slice: _slice, ast.JoinedStr: _joined_str, ast.FormattedValue: _child("value"),
+}
