@@ -20,6 +20,7 @@ RULE = RuleInfo("network-at-eval", "network_at_eval", "download or network call"
 NETWORK_CALLS = {"snapshot_download", "hf_hub_download", "urlopen", "urlretrieve", "create_connection",
                  "load_dataset", "load_state_dict_from_url", "download_url_to_file"}
 NETWORK_MODULES = {"requests", "httpx", "urllib", "urllib.request", "http.client", "socket", "torch.hub", "aiohttp", "wget"}
+MODULE_CALLS = {"get", "post", "request", "load", "connect", "urlopen", "download"}  # of NETWORK_MODULES
 SHELL = {"run", "call", "check_call", "check_output", "Popen", "system"}
 
 
@@ -28,9 +29,11 @@ def check(m):
     for f, ev in m.events("call"):
         node: ast.Call = ev.node
         name = ev.data["name"]
+        if name not in NETWORK_CALLS and name not in MODULE_CALLS and name not in SHELL:
+            continue  # no test below can pass: spare unparsing the callee
         dotted = lb.src(node.func)
         base = dotted.rsplit(".", 1)[0] if "." in dotted else ""
-        hit = name in NETWORK_CALLS or (base in NETWORK_MODULES and name in {"get", "post", "request", "load", "connect", "urlopen", "download"})
+        hit = name in NETWORK_CALLS or (base in NETWORK_MODULES and name in MODULE_CALLS)
         if not hit and name in SHELL and base in ("subprocess", "os"):
             words = " ".join(str(c.value) for c in ast.walk(node) if isinstance(c, ast.Constant) and isinstance(c.value, str))
             hit = any(w in words.split() or w + " " in words for w in ("curl", "wget", "git clone", "huggingface-cli"))

@@ -30,13 +30,15 @@ HOOKS = {"register_forward_hook", "register_forward_pre_hook", "addmm_"}
 def _direct_calibrates(f) -> bool:
     if any(e.kind == "call" and e.data["name"] in HOOKS for e in f.events):
         return True
-    for node in f.nodes if f.qualname != "<module>" else ():
-        # H += X^T X: a Hessian (second-moment) accumulation
-        if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add) and isinstance(node.value, ast.BinOp) \
-                and isinstance(node.value.op, ast.MatMult):
-            left = lb.src(node.value.left)
-            if left.endswith((".T", ".mT", ".t()")) or "transpose" in left:
-                return True
+    return any(_accumulates_hessian(node) for node in f.nodes) if f.qualname != "<module>" else False
+
+
+def _accumulates_hessian(node) -> bool:
+    """H += X^T X: a Hessian (second-moment) accumulation."""
+    if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add) and isinstance(node.value, ast.BinOp) \
+            and isinstance(node.value.op, ast.MatMult):
+        left = lb.src(node.value.left)
+        return left.endswith((".T", ".mT", ".t()")) or "transpose" in left
     return False
 
 
@@ -65,6 +67,8 @@ def _subtracts(node) -> bool:
 
 
 def check(m):
+    if not any(e.data["name"] in HOOKS for _, e in m.events("call")) and not any(map(_accumulates_hessian, m.nodes_of(ast.AugAssign))):
+        return []  # no function calibrates directly, so none does through a callee
     calibrators = {q for q, f in m.functions.items() if q != "<module>" and m._transitive(f, _direct_calibrates, ("calibrates",))}
     out = []
     reserve = None

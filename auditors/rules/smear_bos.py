@@ -27,7 +27,9 @@ def _prev_slice_of(node: ast.AST) -> str | None:
     if isinstance(node, ast.Subscript):
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         for it in items:
-            if isinstance(it, ast.Slice) and it.lower is None and it.upper is not None and lb.src(it.upper) == "-1":
+            # only a negation or a constant can read "-1": test that before unparsing
+            if isinstance(it, ast.Slice) and it.lower is None and type(it.upper) in (ast.UnaryOp, ast.Constant) \
+                    and lb.src(it.upper) == "-1":
                 return lb.src(node.value)
     return None
 
@@ -49,10 +51,13 @@ def _compares_ids(node) -> bool:
 
 
 def check(m):
+    prev_slices = {n for n in m.nodes_of(ast.Subscript) if _prev_slice_of(n)}  # tested once, not once per enclosing function
+    if not prev_slices:
+        return []
     out = []
     splits_docs = None
     for f in m.functions.values():
-        if f.qualname == "<module>" or not any(isinstance(n, ast.Subscript) and _prev_slice_of(n) for n in f.nodes):
+        if f.qualname == "<module>" or not any(n in prev_slices for n in f.nodes):
             continue
         aliases = {}  # prev = cat([zeros, x[:, :-1]]) -> prev: x
         for node in f.nodes:

@@ -26,26 +26,27 @@ RULE = RuleInfo("two-pass-rescore", "two_pass_rescore", "validation tokens score
 
 def _mutated_params(m, f, trains: bool) -> set[int]:
     """Positions of f's parameters whose object f writes into, or whose parameters it optimizes."""
-    out = set()
-    params = f.params[1:] if f.is_method else f.params
-    for i, p in enumerate(params):
-        for node in f.nodes:
-            if isinstance(node, ast.Call):
-                func = node.func
-                if isinstance(func, ast.Attribute) and lb.dotted(func.value) == p:
-                    callee = m.resolve(func)
-                    if (trains and func.attr in ("parameters", "named_parameters")) or (callee is not None and m.writes_tables(callee)):
-                        out.add(i)
-                if lb.call_name(func) == "at" and node.args and lb.dotted(node.args[0]) and lb.dotted(node.args[0]).split(".")[0] == p:
-                    out.add(i)
-            if isinstance(node, (ast.Assign, ast.AugAssign)):
-                for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
-                    root = t
-                    while isinstance(root, (ast.Subscript, ast.Attribute)):
-                        root = root.value
-                    if isinstance(t, ast.Subscript) and isinstance(root, ast.Name) and root.id == p:
-                        out.add(i)
-    return out
+    positions: dict[str, list[int]] = {}  # a list: a parser accepts a repeated parameter name
+    for i, p in enumerate(f.params[1:] if f.is_method else f.params):
+        positions.setdefault(p, []).append(i)
+    hit: set[str] = set()
+    for node in f.nodes:  # one pass over the nodes for all parameters
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Attribute) and lb.dotted(func.value) in positions:
+                callee = m.resolve(func)
+                if (trains and func.attr in ("parameters", "named_parameters")) or (callee is not None and m.writes_tables(callee)):
+                    hit.add(lb.dotted(func.value))
+            if lb.call_name(func) == "at" and node.args and lb.dotted(node.args[0]):
+                hit.add(lb.dotted(node.args[0]).split(".")[0])
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                root = t
+                while isinstance(root, (ast.Subscript, ast.Attribute)):
+                    root = root.value
+                if isinstance(t, ast.Subscript) and isinstance(root, ast.Name):
+                    hit.add(root.id)
+    return {i for p in hit & positions.keys() for i in positions[p]}
 
 
 def _adapted_names(m, ev) -> set[str]:
@@ -135,8 +136,14 @@ def _blocks(nodes):
 
 
 def check(m):
+    # Every finding needs adapted state: a table write (writes_tables) or, for the last
+    # check, a backward pass (trains_on). Without either event nothing can be found.
+    kinds = {e.kind for f in m.functions.values() for e in f.events}
+    writes = "write" in kinds
+    if not writes and "backward" not in kinds:
+        return []
     out = []
-    for f in m.functions.values():
+    for f in m.functions.values() if writes else ():
         if f.qualname != "<module>":
             for later, first, table in _loop_passes(m, f):
                 ctx = next((e.ctx for e in f.events if later.lineno <= e.line <= later.end_lineno), None)
