@@ -104,7 +104,7 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 1000  # 0: no checkpoints
     keep_checkpoints: int = 2
-    compile: bool = False  # torch.compile the training forward (CUDA only)
+    compile: bool = False  # torch.compile the training forward (the full preset; CPU needs a C++ compiler)
 
 
 @dataclass

@@ -48,6 +48,7 @@ val_max_tokens = 1024
 log_every = 1
 checkpoint_every = {checkpoint_every}
 keep_checkpoints = 2
+compile = {compile}
 
 [quant]
 passthrough_max_numel = 256
@@ -55,7 +56,7 @@ passthrough_max_numel = 256
 
 
 def make_submission(folder: Path, iterations: int = 6, warmdown: int = 3, grad_accum: int = 1,
-                    checkpoint_every: int = 2) -> Path:
+                    checkpoint_every: int = 2, compile: bool = False) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "submission.toml").write_text(
         '[submission]\nname = "tiny"\nentrypoint = "predictor.py"\nartifact = "artifact.ptz"\n'
@@ -63,5 +64,6 @@ def make_submission(folder: Path, iterations: int = 6, warmdown: int = 3, grad_a
     )
     (folder / "predictor.py").write_text("from reference_model.predictor import load  # noqa: F401\n")
     (folder / "tiny.toml").write_text(TINY_PRESET.format(iterations=iterations, warmdown=warmdown,
-                                                          grad_accum=grad_accum, checkpoint_every=checkpoint_every))
+                                                          grad_accum=grad_accum, checkpoint_every=checkpoint_every,
+                                                          compile=str(compile).lower()))
     return folder

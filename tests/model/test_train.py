@@ -58,6 +58,18 @@ def test_two_process_torchrun_matches_one_process(tmp_path, tiny_data):
         assert torch.allclose(w1[name], w2[name], atol=2e-2, rtol=0), name
 
 
+def test_compiled_training_matches_eager(tmp_path, tiny_data):
+    """The full preset's torch.compile path (inductor on CPU here): same losses as eager."""
+    eager = make_submission(tmp_path / "eager", iterations=2, warmdown=1, checkpoint_every=0)
+    compiled = make_submission(tmp_path / "compiled", iterations=2, warmdown=1, checkpoint_every=0, compile=True)
+    _train(eager, tmp_path / "e", tiny_data)
+    _train(compiled, tmp_path / "c", tiny_data)
+    a, b = _metrics(tmp_path / "e"), _metrics(tmp_path / "c")
+    assert [r["step"] for r in a] == [r["step"] for r in b] == [1, 2]
+    for x, y in zip(a, b):
+        assert x["train_loss"] == pytest.approx(y["train_loss"], rel=1e-4)
+
+
 def test_killed_run_resumes_to_the_same_weights(tmp_path, tiny_data):
     iterations = 40
     sub = make_submission(tmp_path / "sub", iterations=iterations, warmdown=10, checkpoint_every=4)
