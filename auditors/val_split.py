@@ -135,12 +135,17 @@ def _branches(parent_body: list, index: int) -> tuple[list, list]:
     return node.body, []
 
 
-def _findings_in(tree: ast.Module, name: str, invoked: dict[str, tuple[int, str]]) -> list[Finding]:
-    """Split points inside loops: a stream of documents walked one at a time."""
+def split_points(source: str) -> list[list]:
+    """[line, count, below-count branch first, flag, splits named by the first branch, by
+    the second] for each split point inside a loop (a document stream walked one at a time).
+    Depends on the source only, so it is cached with the engine's per-file facts."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return []  # reported by the engine as unparsable
     counts = _Counts(tree)
-    out = []
+    out, seen = [], set()
     loops = [n for n in ast.walk(tree) if isinstance(n, (ast.For, ast.AsyncFor, ast.While))]
-    seen = set()
     for loop in loops:
         for parent in ast.walk(loop):
             for field in ("body", "orelse", "finalbody"):
@@ -151,32 +156,32 @@ def _findings_in(tree: ast.Module, name: str, invoked: dict[str, tuple[int, str]
                     if isinstance(st, ast.If) and id(st) not in seen and (point := _split_point(st.test, counts)):
                         seen.add(id(st))
                         yes, no = _branches(body, i)
-                        out += _judge(point, _split_words(yes), _split_words(no), st, name, invoked)
+                        out.append([st.lineno, *point, sorted(_split_words(yes)), sorted(_split_words(no))])
             if isinstance(parent, ast.IfExp) and id(parent) not in seen and (point := _split_point(parent.test, counts)):
                 seen.add(id(parent))
-                out += _judge(point, _split_words([parent.body]), _split_words([parent.orelse]), parent, name, invoked)
+                out.append([parent.lineno, *point, sorted(_split_words([parent.body])), sorted(_split_words([parent.orelse]))])
     return out
 
 
-def _judge(point, yes: set, no: set, node, name: str, invoked: dict[str, tuple[int, str]]) -> list[Finding]:
-    count, below_first, flag = point
+def _judge(point: list, name: str, invoked: dict[str, tuple[int, str]]) -> Finding | None:
+    line, count, below_first, flag, yes, no = point
     below, above = (yes, no) if below_first else (no, yes)
-    if not (below == {"val"} and above == {"train"}):
-        return []
+    if not (below == ["val"] and above == ["train"]):
+        return None
     run = invoked.get(flag) if flag else None
     if run is not None:
         count = run[0]  # the folder's own instructions run the script with this value
     if count >= CANONICAL_VAL_DOCS:
-        return []
+        return None
     leaked = CANONICAL_VAL_DOCS - count
     msg = (f"documents from {count:,} on go to the training shards, but the validation set is the first "
            f"{CANONICAL_VAL_DOCS:,} documents: {leaked:,} of them ({leaked / CANONICAL_VAL_DOCS:.0%}) are trained on "
            + (f"as {run[1]} runs it ({flag} {count})" if run else "when the shards are built with this split"))
     if run:
-        return [Finding(RULE.id, RULE.tag, "error", "high", "active", None, name, node.lineno, msg, RULE.reference, "")]
-    return [Finding(RULE.id, RULE.tag, "error", "medium", "unknown",
-                    "when the training shards are built by this script with this count", name, node.lineno, msg,
-                    RULE.reference, "")]
+        return Finding(RULE.id, RULE.tag, "error", "high", "active", None, name, line, msg, RULE.reference, "")
+    return Finding(RULE.id, RULE.tag, "error", "medium", "unknown",
+                   "when the training shards are built by this script with this count", name, line, msg,
+                   RULE.reference, "")
 
 
 def _invocations(root: Path, script: str) -> dict[str, tuple[int, str]]:
@@ -196,23 +201,44 @@ def _invocations(root: Path, script: str) -> dict[str, tuple[int, str]]:
     return out
 
 
-def check_val_split(root: Path, files: list[Path]) -> list[Finding]:
+def check_val_split(root: Path, files: list[Path], use_cache: bool = True) -> list[Finding]:
     """Findings for the data-preparation code among `files` (paths under `root`)."""
     out = []
     for path in files:
         try:
-            source = path.read_text(errors="replace")
+            source = path.read_bytes().decode("utf-8", errors="replace")
         except OSError:
             continue
         if not ("val" in source and "train" in source):
             continue
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError):
-            continue  # reported by the engine as unparsable
+        points = _cached_points(source, use_cache)
         name = path.name if root.is_file() else str(path.relative_to(root))
         lines = source.splitlines()
-        for f in _findings_in(tree, name, _invocations(root, path.name)):
-            f.source_line = lines[f.line - 1].strip() if 0 < f.line <= len(lines) else ""
-            out.append(f)
+        for point in points:
+            f = _judge(point, name, _invocations(root, path.name))
+            if f is not None:
+                f.source_line = lines[f.line - 1].strip() if 0 < f.line <= len(lines) else ""
+                out.append(f)
     return out
+
+
+def _cached_points(source: str, use_cache: bool) -> list[list]:
+    import hashlib
+    import json
+
+    from auditors.engine import cache_dir, engine_version
+    from harness.atomic import atomic_write_text
+
+    if not use_cache:
+        return split_points(source)
+    key = hashlib.sha256(b"val-split:" + engine_version().encode() + source.encode("utf-8", "replace")).hexdigest()
+    path = cache_dir() / key[:2] / f"{key}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        points = split_points(source)
+    try:
+        atomic_write_text(path, json.dumps(points))
+    except OSError:
+        pass
+    return points
