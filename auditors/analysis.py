@@ -20,6 +20,7 @@ class ModuleFlow:
         self.lines = source.splitlines()
         self.all_nodes, self.by_type, self._subtrees = _index(tree)
         self._memo: dict[tuple, bool] = {}
+        self._resolved: dict[tuple, FuncInfo | None] = {}
         self.functions: dict[str, FuncInfo] = {}
         self.by_name: dict[str, list[FuncInfo]] = {}
         self.attr_labels: dict[str, frozenset] = {}
@@ -48,18 +49,18 @@ class ModuleFlow:
         if parent is None and prefix == "":
             parent = self._add("<module>", node, None)
             self.by_name.pop("<module>", None)
-        for child in ast.iter_child_nodes(node):
+        for child in _statements(node):
             if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 qual = f"{prefix}{child.name}"
                 info = self._add(qual, child, parent if parent.qualname != "<module>" else None)
                 self._collect(child, info, qual + ".")
             elif isinstance(child, ast.ClassDef):
                 self._collect(child, parent, f"{prefix}{child.name}.")
-            elif not isinstance(child, (ast.expr,)):
+            else:
                 self._collect(child, parent, prefix)
 
     def _class_attributes(self, tree) -> None:
-        for cls in (n for n in self.all_nodes if isinstance(n, ast.ClassDef)):
+        for cls in self.nodes_of(ast.ClassDef):
             for st in cls.body:
                 targets = st.targets if isinstance(st, ast.Assign) else [st.target] if isinstance(st, ast.AnnAssign) and st.value else []
                 for t in targets:
@@ -69,12 +70,14 @@ class ModuleFlow:
     def resolve(self, func: ast.expr) -> FuncInfo | None:
         """The module's function a call most likely reaches (by name; methods by attribute)."""
         if isinstance(func, ast.Name):
-            cands = self.by_name.get(func.id, [])
-        elif isinstance(func, ast.Attribute):
-            cands = [f for f in self.by_name.get(func.attr, []) if f.is_method or isinstance(func.value, ast.Name)]
-        else:
-            return None
-        return cands[0] if cands else None
+            cands = self.by_name.get(func.id)
+            return cands[0] if cands else None
+        if isinstance(func, ast.Attribute):
+            key = (func.attr, isinstance(func.value, ast.Name))  # all the answer depends on (by_name is fixed)
+            if key not in self._resolved:
+                self._resolved[key] = next((f for f in self.by_name.get(func.attr, []) if f.is_method or key[1]), None)
+            return self._resolved[key]
+        return None
 
     # ---- fixpoint ---------------------------------------------------------------
     def _fixpoint(self) -> None:
@@ -112,7 +115,7 @@ class ModuleFlow:
         """Labels of class attributes (Hyperparameters-style defaults), read via `obj.attr`."""
         module = self.functions["<module>"]
         if not hasattr(self, "_class_body"):
-            self._class_body = [st for cls in self.all_nodes if isinstance(cls, ast.ClassDef) for st in cls.body
+            self._class_body = [st for cls in self.nodes_of(ast.ClassDef) for st in cls.body
                                 if isinstance(st, (ast.Assign, ast.AnnAssign)) and st.value is not None]
         module.ctx = Ctx()
         for st in self._class_body:
@@ -202,6 +205,23 @@ _SCALAR_FIELDS = frozenset({"id", "attr", "arg", "name", "module", "level", "kin
                             "type_comment", "tag"})
 _CHILD_FIELDS: dict[type, tuple[str, ...]] = {ast.Constant: ()}
 _FUNCTION_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
+
+
+_BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
+def _statements(node) -> list:
+    """The statements (and except / case clauses) directly inside a node, in order.
+
+    Definitions are statements, and statements only sit in lists of these kinds, so a
+    search for definitions needs no other child (expressions, arguments, operators).
+    """
+    out = []
+    for name in node._fields:
+        v = getattr(node, name, None)
+        if type(v) is list:
+            out.extend([x for x in v if isinstance(x, _BLOCKS)])
+    return out
 
 
 def _index(tree: ast.AST) -> tuple[list, dict, dict]:

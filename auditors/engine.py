@@ -131,16 +131,18 @@ def _reach_facts(m, tree) -> dict:
             if ev.kind != "call":
                 continue
             node: ast.Call = ev.node
+            called.add(ev.data["name"])
+            # call sites matter for this file's own functions, called here or passed as values (called by the receiver)
+            targets = [ev.data["name"]] if ev.data["name"] in m.by_name else []
+            targets += [a.id for a in list(node.args) + [k.value for k in node.keywords] if isinstance(a, ast.Name) and a.id in m.by_name]
+            if not targets:
+                continue  # the site's text is sliced only when it is kept
             site = {"caller": f.qualname, "line": node.lineno, "method": isinstance(node.func, ast.Attribute),
                     "args": [seg(a) for a in node.args],
                     "kwargs": {k.arg: seg(k.value) for k in node.keywords if k.arg},
                     "guards": [[seg(t), p] for t, p in ev.ctx.guards]}
-            if ev.data["name"] in m.by_name:  # call sites matter for this file's own functions
-                calls.setdefault(ev.data["name"], []).append(site)
-            called.add(ev.data["name"])
-            for a in list(node.args) + [k.value for k in node.keywords]:  # functions passed as values are called by the receiver
-                if isinstance(a, ast.Name) and a.id in m.by_name:
-                    calls.setdefault(a.id, []).append(site)
+            for name in targets:
+                calls.setdefault(name, []).append(site)
     entry = any(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) or isinstance(s, ast.If) for s in tree.body)
     env_sets = {}
     for ev in m.functions["<module>"].events:
@@ -148,9 +150,9 @@ def _reach_facts(m, tree) -> dict:
             k, v = ev.node.args
             if isinstance(k, ast.Constant) and isinstance(v, ast.Constant):
                 env_sets[str(k.value)] = str(v.value)
-    imports = sorted({a.name for n in m.all_nodes if isinstance(n, ast.Import) for a in n.names}
-                     | {n.module for n in m.all_nodes if isinstance(n, ast.ImportFrom) and n.module})
-    classes = sorted({n.name for n in m.all_nodes if isinstance(n, ast.ClassDef)})
+    imports = sorted({a.name for n in m.nodes_of(ast.Import) for a in n.names}
+                     | {n.module for n in m.nodes_of(ast.ImportFrom) if n.module})
+    classes = sorted({n.name for n in m.nodes_of(ast.ClassDef)})
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes}
 

@@ -23,6 +23,7 @@ _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)  # analysed
 NOGRAD = {"no_grad", "inference_mode"}
 WRITE_METHODS = {"index_add_", "scatter_add_", "put_", "index_put_", "scatter_"}
 ROUNDS = 8
+TIME_FUNCS = ("perf_counter", "time", "monotonic", "time_ns")
 # Labels a helper passes through from its arguments: judged per call, not merged over callers.
 PARAM_SENSITIVE = frozenset({"VAL", "TRAIN", "TGT", "HASH", "EXTKEY"})
 
@@ -336,6 +337,28 @@ class FuncInfo:
         self.events.append(Event("call", e, self.ctx, {"name": name, "args": args, "kws": kws, "recv": recv,
                                                        "callee": callee.qualname if callee else None}))
         data = every & {"VAL", "TRAIN"}
+        if name in _SPECIAL_CALLS:  # most calls are none of these: one set test instead of the chain
+            out = self._special_call(e, name, recv, args, kws, every, data)
+            if out is not None:
+                return out
+        if callee is not None:
+            # labels that reach the return through parameters follow this call's arguments
+            via_params = EMPTY.union(*callee.param_labels.values()) & PARAM_SENSITIVE
+            return (callee.ret - via_params) | (every & via_params & callee.ret)
+        if name == "sum" and "CCNT" in (recv | every):
+            return (recv | every) | {"CSUM"}
+        if name in lb.BLOB_FUNCS and not data:
+            return (every | recv) - KEYS - {"POS1"} | {"BLOB"}  # bytes of a file shipped with the code
+        if isinstance(e.func, ast.Attribute) and name in lb.PASS_METHODS:
+            return recv | (every - {"CAND"})
+        out = (every | recv) - KEYS - {"POS1"}
+        if "TGT" in every:
+            out = out | {"TGTP"}
+        return out
+
+    def _special_call(self, e: ast.Call, name: str, recv, args, kws, every, data) -> frozenset | None:
+        """Calls whose name means something (records, losses, table writes, ranges): the
+        labels they return, or None to treat them as ordinary calls."""
         if name in ("append", "extend", "insert", "appendleft") and isinstance(e.func, ast.Attribute):
             holder = lb.dotted(e.func.value)
             if holder:  # a list collects what is appended to it
@@ -368,7 +391,7 @@ class FuncInfo:
             if "TGT" in idx:
                 return frozenset({"TGTP"}) | data
             return src | idx
-        if name in ("perf_counter", "time", "monotonic", "time_ns") and (lb.dotted(e.func) or "").startswith("time"):
+        if name in TIME_FUNCS and (lb.dotted(e.func) or "").startswith("time"):
             return frozenset({"TIME"})
         if name in lb.FRESH_FUNCS:
             return EMPTY  # a new buffer or a size carries none of its arguments' data
@@ -378,20 +401,7 @@ class FuncInfo:
             return frozenset({"CAND"}) if len(e.args) <= 1 or not lb.plus_one(e.args[0]) else frozenset({"POS1"})
         if name == "hash" and isinstance(e.func, ast.Name):
             return frozenset({"HASH"}) | (every - KEYS)
-        if callee is not None:
-            # labels that reach the return through parameters follow this call's arguments
-            via_params = EMPTY.union(*callee.param_labels.values()) & PARAM_SENSITIVE
-            return (callee.ret - via_params) | (every & via_params & callee.ret)
-        if name == "sum" and "CCNT" in (recv | every):
-            return (recv | every) | {"CSUM"}
-        if name in lb.BLOB_FUNCS and not data:
-            return (every | recv) - KEYS - {"POS1"} | {"BLOB"}  # bytes of a file shipped with the code
-        if isinstance(e.func, ast.Attribute) and name in lb.PASS_METHODS:
-            return recv | (every - {"CAND"})
-        out = (every | recv) - KEYS - {"POS1"}
-        if "TGT" in every:
-            out = out | {"TGTP"}
-        return out
+        return None
 
 
 def _root(node):
@@ -422,6 +432,8 @@ def _slice(self: FuncInfo, e: ast.Slice) -> frozenset:
     return self.L(e.lower) | self.L(e.upper) | self.L(e.step)
 
 
+_SPECIAL_CALLS = frozenset({"append", "extend", "insert", "appendleft", "backward", "grad", "at", "bincount", "gather", "hash",
+                            *TIME_FUNCS, *WRITE_METHODS, *lb.CE_FUNCS, *lb.DIST_FUNCS, *lb.FRESH_FUNCS, *lb.RANGE_FUNCS})
 _EXPR = {
     ast.Constant: FuncInfo._constant, ast.Attribute: FuncInfo._attribute, ast.Subscript: FuncInfo.subscript,
     ast.BinOp: FuncInfo._binop, ast.UnaryOp: _child("operand"), ast.BoolOp: _elements("values"),
