@@ -43,10 +43,10 @@ class _NotLiteral(Exception):
     pass
 
 
-def _import_table(tree: ast.Module) -> dict[str, tuple[str, str | None]]:
-    """Local name -> (module, attribute or None) for top-level imports."""
+def _import_table(nodes: list[ast.AST]) -> dict[str, tuple[str, str | None]]:
+    """Local name -> (module, attribute or None) for the imports among `nodes`."""
     table: dict[str, tuple[str, str | None]] = {}
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Import):
             for a in node.names:
                 table[a.asname or a.name.split(".")[0]] = (a.name, None)
@@ -66,9 +66,16 @@ def _literal_names(tree: ast.Module) -> dict[str, ast.expr]:
 
 
 class _Evaluator:
-    def __init__(self, tree: ast.Module):
-        self.imports = _import_table(tree)
-        self.names = _literal_names(tree)
+    def __init__(self, tree: ast.Module, nodes: list[ast.AST]):
+        self.nodes, self.names = nodes, _literal_names(tree)
+        self._imports = None
+
+    @property
+    def imports(self) -> dict[str, tuple[str, str | None]]:
+        """Built on first use: most runner calls are not literal chains and never need it."""
+        if self._imports is None:
+            self._imports = _import_table(self.nodes)
+        return self._imports
 
     def decoder(self, func: ast.expr):
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
@@ -152,21 +159,29 @@ def _bounded(dec, data: bytes) -> bytes:
 
 # A call of the bare names exec/eval/compile (not `torch.compile(`, not `eval_val(`): files
 # without one cannot hold a payload this module unpacks, and need not be parsed here.
-_RUNNER_CALL = re.compile(r"(?<![\w.])(exec|eval|compile)\s*\(")
+# The name is searched without a look-behind (which the regex engine would try at every
+# position of the file) and the character before each hit is checked after.
+_RUNNER_NAME = re.compile(r"(?:exec|eval|compile)\s*\(")
+_NAME_OR_DOT = re.compile(r"[\w.]")
+
+
+def _has_runner_call(source: str) -> bool:
+    return any(m.start() == 0 or not _NAME_OR_DOT.match(source, m.start() - 1) for m in _RUNNER_NAME.finditer(source))
 
 
 def packed_payloads(source: str, tree: ast.Module | None = None) -> list[tuple[int, str]]:
     """[(line of the exec, decoded source)] for each exec/eval/compile of a literal chain."""
-    if tree is None and not _RUNNER_CALL.search(source):
+    if tree is None and not _has_runner_call(source):
         return []
     if tree is None:
         try:
             tree = ast.parse(source)
         except SyntaxError:
             return []
-    ev = _Evaluator(tree)
+    nodes = list(ast.walk(tree))  # walked once: for the runner calls and, if one is a literal chain, the imports
+    ev = _Evaluator(tree, nodes)
     out = []
-    for node in ast.walk(tree):
+    for node in nodes:
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _RUNNERS and node.args):
             continue
         try:
