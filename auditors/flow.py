@@ -1,7 +1,8 @@
 """Data-flow pass over one module: label propagation with guards, per function.
 
 Every function (and the module body as "<module>") is walked statement by statement,
-twice, so values assigned late in a loop reach uses early in it. Labels (see
+twice, so values assigned late in a loop reach uses early in it (once when the first
+walk provably repeats: see `FuncInfo.run`). Labels (see
 `auditors.labels`) flow through names, attributes, subscripts, arithmetic and calls;
 parameters receive the union of their call sites' argument labels and calls to known
 functions return the callee's return labels, iterated to a fixpoint over the module.
@@ -64,6 +65,16 @@ class FuncInfo:
         self.defs: dict[str, ast.expr | None] = {}  # name -> its only binding (None: bound more than once)
         self.hash_depth: dict[str, int] = {}  # loop depth at which a name accumulates a hash
         self.elems: dict[str, list[frozenset]] = {}  # lists of tuples: labels per field
+        self._start_run()
+
+    def _start_run(self) -> None:
+        """A run records what it reads, so that running again can be known to repeat it
+        exactly (`clean`, `ModuleFlow._rerun_is_noop`)."""
+        self.read_names: dict[str, frozenset] = {}  # name -> what lookup returned
+        self.read_own: set = set()  # own env keys tested for presence, ("elems", holder) read
+        self.read_shared: dict[tuple, object] = {}  # state other runs may change -> value read
+        self.read_attrs: set[str] = set()  # attributes whose module-wide labels were read
+        self.clean = True  # no write of this run changed something it had read before
 
     @property
     def nodes(self) -> list:
@@ -92,8 +103,30 @@ class FuncInfo:
     # ---- statements -------------------------------------------------------------
     def run(self, passes: int = 1) -> None:
         for _ in range(passes):
+            self._start_run()
             self.events, self.hash_depth = [], {}
             self.block(self.body, Ctx())
+            if self.clean:
+                break  # another pass would read, and so write, exactly the same
+
+    # Every write goes through these, so a run knows whether it changed something it had
+    # already read. Writes only add labels (or replace a record list by one of another
+    # length), so when none did, a repeat reads the same values at every step.
+    def _set_env(self, key: str, v: frozenset) -> None:
+        old = self.env.get(key)
+        new = v if old is None else old | v
+        if (key in self.read_names or key in self.read_own) and new != old:
+            self.clean = False
+        self.env[key] = new
+
+    def add_attr_labels(self, attr: str, v: frozenset, cls: str | None = None) -> None:
+        """Labels stored in `obj.attr` (module-wide) and, for a method, in its class's attribute."""
+        m = self.module
+        for table, key in ((m.attr_labels, attr), (m.class_attr_labels, (cls, attr))) if cls else ((m.attr_labels, attr),):
+            old = table.get(key, EMPTY)
+            if attr in self.read_attrs and (old | v) != old:
+                self.clean = False
+            table[key] = old | v
 
     def block(self, stmts, ctx: Ctx) -> None:
         guards, loops, nograd = ctx.guards, ctx.loops, ctx.nograd
@@ -121,7 +154,7 @@ class FuncInfo:
                 depth = len(ctx.loops)
                 if name in self.hash_depth and depth < self.hash_depth[name] and not self.L(st.value) & {"CAND", "HASH"}:
                     # `h ^= tok * P` after the loop that hashed the context: one more token joins the key
-                    self.env[name] = self.env.get(name, EMPTY) | {"EXTKEY"}
+                    self._set_env(name, frozenset({"EXTKEY"}))
                 self.hash_depth.setdefault(name, depth)
             if isinstance(st.op, ast.Mult) and "HASH" in self.L(st.target):
                 v = v | {"HASH"}
@@ -131,6 +164,7 @@ class FuncInfo:
             self.L(st.value)
         elif t is ast.Return and st.value is not None:
             v = self.L(st.value)
+            old = (self.ret, self.ret_elems)
             self.ret = self.ret | v
             if isinstance(st.value, ast.Tuple):
                 elems = [self.L(e) for e in st.value.elts]
@@ -138,6 +172,8 @@ class FuncInfo:
                     self.ret_elems = elems
                 else:
                     self.ret_elems = [a | b for a, b in zip(self.ret_elems, elems)]
+            if (("callee", self) in self.read_shared or ("ret_elems", self) in self.read_shared) and old != (self.ret, self.ret_elems):
+                self.clean = False  # a recursive call read what this return changes
         elif t is ast.If:
             self.L(st.test)
             self.block(st.body, Ctx(ctx.guards + ((st.test, True),), ctx.loops, ctx.nograd))
@@ -177,6 +213,8 @@ class FuncInfo:
                     self.assign(t, v, None)
                 return
         holder = lb.dotted(it)
+        if isinstance(target, ast.Tuple) and holder:
+            self.read_own.add(("elems", holder))
         if isinstance(target, ast.Tuple) and holder in self.elems and len(self.elems[holder]) == len(target.elts):
             for t, v in zip(target.elts, self.elems[holder]):
                 self.assign(t, v, None)
@@ -188,7 +226,7 @@ class FuncInfo:
         if isinstance(target, ast.Name):
             if isinstance(value, ast.BinOp) and any(isinstance(o, ast.Name) and o.id == target.id for o in (value.left, value.right)):
                 v = v - {"EXTKEY"}  # `h = h ^ (tok * P)` accumulates a context hash
-            self.env[target.id] = self.env.get(target.id, EMPTY) | v
+            self._set_env(target.id, v)
             if value is not None and self.defs.setdefault(target.id, value) is not value:
                 self.defs[target.id] = None  # bound more than once: no single value to evaluate
         elif isinstance(target, (ast.Tuple, ast.List)):
@@ -197,10 +235,14 @@ class FuncInfo:
                 elems = [self.L(e) for e in value.elts]
             elif isinstance(value, ast.Call):
                 callee = self.module.resolve(value.func)
+                if callee is not None:
+                    self.read_shared.setdefault(("ret_elems", callee), callee.ret_elems)
                 if callee is not None and callee.ret_elems and len(callee.ret_elems) == len(target.elts):
                     elems = callee.ret_elems
             elif isinstance(value, (ast.Subscript, ast.Name)):
                 holder = lb.dotted(value.value if isinstance(value, ast.Subscript) else value)
+                if holder:
+                    self.read_own.add(("elems", holder))
                 rec = self.elems.get(holder) if holder else None
                 if rec and len(rec) == len(target.elts):
                     elems = rec
@@ -214,16 +256,13 @@ class FuncInfo:
             if key & KEYS:
                 self.events.append(Event("write", target, self.ctx, {"key": key, "value": v, "table": target.value}))
             if base:
-                self.env[base] = self.env.get(base, EMPTY) | (v - KEYS - {"POS1"})
+                self._set_env(base, v - KEYS - {"POS1"})
         elif isinstance(target, ast.Attribute):
             d = lb.dotted(target)
             if d:
-                self.env[d] = self.env.get(d, EMPTY) | v
+                self._set_env(d, v)
                 if d.startswith("self."):
-                    self.module.attr_labels[target.attr] = self.module.attr_labels.get(target.attr, EMPTY) | v
-                    if self.cls:
-                        key = (self.cls, target.attr)
-                        self.module.class_attr_labels[key] = self.module.class_attr_labels.get(key, EMPTY) | v
+                    self.add_attr_labels(target.attr, v, self.cls)
 
     def labels_of(self, node) -> frozenset:
         """Labels of an expression after the analysis, without recording events."""
@@ -240,7 +279,9 @@ class FuncInfo:
         subclasses of node types, and a table lookup beats a chain of isinstance tests."""
         t = type(e)
         if t is ast.Name:
-            return self.lookup(e.id)
+            v = self.lookup(e.id)
+            self.read_names.setdefault(e.id, v)
+            return v
         handler = _EXPR.get(t)
         return handler(self, e) if handler is not None else EMPTY  # None and unhandled kinds carry nothing
 
@@ -251,12 +292,25 @@ class FuncInfo:
         if e.attr in ("shape", "ndim", "dtype", "device"):
             return EMPTY
         d = lb.dotted(e)
-        if d is not None and (d in self.env or (self.parent and self.parent.lookup(d))):
-            return self.lookup(d)
+        if d is not None:
+            self.read_own.add(d)
+            if d not in self.env and self.parent:
+                self.read_shared.setdefault(("parent", d), self.parent.lookup(d))
+            if d in self.env or (self.parent and self.parent.lookup(d)):
+                v = self.lookup(d)
+                self.read_names.setdefault(d, v)
+                return v
+        m = self.module
+        self.read_attrs.add(e.attr)
         if self.cls and isinstance(e.value, ast.Name) and e.value.id == "self":
             # an object's own attribute: what this class stored there, not same-named attributes elsewhere
-            return self.module.class_attr_labels.get((self.cls, e.attr), self.module.attr_labels.get(e.attr, EMPTY))
-        return self.L(e.value) | self.module.attr_labels.get(e.attr, EMPTY)
+            v = m.class_attr_labels.get((self.cls, e.attr), m.attr_labels.get(e.attr, EMPTY))
+            self.read_shared.setdefault(("class_attr", self.cls, e.attr), v)
+            return v
+        base = self.L(e.value)  # first: a comprehension in it may store attribute labels
+        v = m.attr_labels.get(e.attr, EMPTY)
+        self.read_shared.setdefault(("attr", e.attr), v)
+        return base | v
 
     def _binop(self, e: ast.BinOp) -> frozenset:
         out = self.binop(e)
@@ -344,6 +398,7 @@ class FuncInfo:
         if callee is not None:
             # labels that reach the return through parameters follow this call's arguments
             via_params = EMPTY.union(*callee.param_labels.values()) & PARAM_SENSITIVE
+            self.read_shared.setdefault(("callee", callee), (callee.ret, via_params))
             return (callee.ret - via_params) | (every & via_params & callee.ret)
         if name == "sum" and "CCNT" in (recv | every):
             return (recv | every) | {"CSUM"}
@@ -362,11 +417,13 @@ class FuncInfo:
         if name in ("append", "extend", "insert", "appendleft") and isinstance(e.func, ast.Attribute):
             holder = lb.dotted(e.func.value)
             if holder:  # a list collects what is appended to it
-                self.env[holder] = self.env.get(holder, EMPTY) | (every - KEYS)
+                self._set_env(holder, every - KEYS)
                 if name == "append" and len(e.args) == 1 and isinstance(e.args[0], ast.Tuple):
                     elems = [self.L(x) for x in e.args[0].elts]  # a list of records: keep their fields apart
                     old = self.elems.get(holder)
                     self.elems[holder] = elems if not old or len(old) != len(elems) else [a | b for a, b in zip(old, elems)]
+                    if ("elems", holder) in self.read_own and self.elems[holder] != old:
+                        self.clean = False
         if name == "backward" and isinstance(e.func, ast.Attribute):
             self.events.append(Event("backward", e, self.ctx, {"loss": recv}))
         if name == "grad" and args and lb.dotted(e.func) in ("torch.autograd.grad", "autograd.grad"):
@@ -424,14 +481,6 @@ def _child(field: str):
     return labels
 
 
-def _joined_str(self: FuncInfo, e: ast.JoinedStr) -> frozenset:
-    return EMPTY.union(*[self.L(v) for v in e.values]) & {"VAL", "TRAIN"}
-
-
-def _slice(self: FuncInfo, e: ast.Slice) -> frozenset:
-    return self.L(e.lower) | self.L(e.upper) | self.L(e.step)
-
-
 _SPECIAL_CALLS = frozenset({"append", "extend", "insert", "appendleft", "backward", "grad", "at", "bincount", "gather", "hash",
                             *TIME_FUNCS, *WRITE_METHODS, *lb.CE_FUNCS, *lb.DIST_FUNCS, *lb.FRESH_FUNCS, *lb.RANGE_FUNCS})
 _EXPR = {
@@ -442,5 +491,7 @@ _EXPR = {
     ast.ListComp: FuncInfo._comprehension, ast.SetComp: FuncInfo._comprehension,
     ast.GeneratorExp: FuncInfo._comprehension, ast.DictComp: FuncInfo._comprehension,
     ast.Starred: _child("value"), ast.Lambda: _child("body"),  # a deferred call still runs where the lambda is invoked
-    ast.NamedExpr: FuncInfo._namedexpr, ast.Slice: _slice, ast.JoinedStr: _joined_str, ast.FormattedValue: _child("value"),
+    ast.NamedExpr: FuncInfo._namedexpr, ast.FormattedValue: _child("value"),
+    ast.Slice: lambda self, e: self.L(e.lower) | self.L(e.upper) | self.L(e.step),
+    ast.JoinedStr: lambda self, e: EMPTY.union(*[self.L(v) for v in e.values]) & {"VAL", "TRAIN"},
 }
