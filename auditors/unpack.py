@@ -166,7 +166,17 @@ _NAME_OR_DOT = re.compile(r"[\w.]")
 
 
 def _has_runner_call(source: str) -> bool:
-    return any(m.start() == 0 or not _NAME_OR_DOT.match(source, m.start() - 1) for m in _RUNNER_NAME.finditer(source))
+    for m in _RUNNER_NAME.finditer(source):
+        i = m.start()
+        if i > 0 and _NAME_OR_DOT.match(source, i - 1):
+            continue
+        before = source[source.rfind("\n", 0, i) + 1:i]
+        if "#" in before and "'" not in before and '"' not in before:
+            # A comment (`# sliding window eval (...)`): with no quote before it on the line,
+            # the `#` starts one, or the whole line sits inside a multi-line string.
+            continue
+        return True
+    return False
 
 
 def packed_payloads(source: str, tree: ast.Module | None = None) -> list[tuple[int, str]]:
