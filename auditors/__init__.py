@@ -69,8 +69,10 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
             line = lines[r["line"] - 1].strip() if 0 < r["line"] <= len(lines) else ""
             report.findings.append(Finding(r["rule"], info.tag, r["severity"], r["confidence"], reach, cond,
                                            name, r["line"], r["message"], info.reference, line))
+    from auditors.c_kernels import check_c_kernels
     from auditors.val_split import check_val_split
     report.findings.extend(check_val_split(root, collect_code(root), use_cache))
+    report.findings.extend(check_c_kernels(root))
     if root.is_dir():
         from auditors.records import check_records
         from auditors.shipped_byte_tables import check_shipped_tables
