@@ -48,6 +48,7 @@ BLOB_FUNCS = {"decompress", "frombuffer", "fromfile", "load", "loadtxt", "memmap
 FRESH_FUNCS = {"numel", "size", "nelement", "dim", "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like", "len", "Generator"}
 
 
+@lru_cache(maxsize=1 << 14)  # the same constants are read again on every pass
 def split_labels(text: str) -> frozenset:
     """VAL/TRAIN for string constants that name a data split (file patterns, split names)."""
     if len(text) > 300:

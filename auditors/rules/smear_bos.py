@@ -64,7 +64,9 @@ def check(m):
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 target = node.targets[0].id
                 src = _shifted(node.value, aliases)
-                if src and not any(isinstance(b, ast.BinOp) and isinstance(b.op, ast.Add) for b in ast.walk(node.value)):
+                if not src:
+                    continue  # nothing shifted in the value, so in none of its parts: no mixing
+                if not any(isinstance(b, ast.BinOp) and isinstance(b.op, ast.Add) for b in ast.walk(node.value)):
                     aliases[target] = next(iter(src))
                     continue
                 mixes = any(
