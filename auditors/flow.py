@@ -19,6 +19,10 @@ from auditors import labels as lb
 from auditors.labels import EMPTY
 
 KEYS = frozenset({"HASH", "EXTKEY"})
+INDEX_ONLY = KEYS | {"POS1"}
+NOT_COMPARED = INDEX_ONLY | {"CAND"}  # how a value indexes, not what it holds: lost in arithmetic and calls
+DATA = frozenset({"VAL", "TRAIN"})
+SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
 EXIT = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)  # analysed on their own, not where they stand
 NOGRAD = {"no_grad", "inference_mode"}
@@ -34,7 +38,6 @@ class Ctx:
     guards: tuple = ()
     loops: tuple = ()  # enclosing loop statements, outermost first
     nograd: bool = False
-    stmt: ast.stmt | None = None
 
 
 @dataclass(slots=True)
@@ -129,11 +132,10 @@ class FuncInfo:
             table[key] = old | v
 
     def block(self, stmts, ctx: Ctx) -> None:
-        guards, loops, nograd = ctx.guards, ctx.loops, ctx.nograd
-        for st in stmts:
-            self.stmt(st, Ctx(guards, loops, nograd, st))
+        for st in stmts:  # the statements share a context until an early exit adds a guard
+            self.stmt(st, ctx)
             if type(st) is ast.If and not st.orelse and st.body and isinstance(st.body[-1], EXIT):
-                guards = guards + ((st.test, False),)
+                ctx = Ctx(ctx.guards + ((st.test, False),), ctx.loops, ctx.nograd)
 
     def stmt(self, st, ctx: Ctx) -> None:  # noqa: C901 - one dispatch over statement kinds
         self.ctx = ctx
@@ -256,7 +258,7 @@ class FuncInfo:
             if key & KEYS:
                 self.events.append(Event("write", target, self.ctx, {"key": key, "value": v, "table": target.value}))
             if base:
-                self._set_env(base, v - KEYS - {"POS1"})
+                self._set_env(base, v - INDEX_ONLY)
         elif isinstance(target, ast.Attribute):
             d = lb.dotted(target)
             if d:
@@ -289,7 +291,7 @@ class FuncInfo:
         return lb.split_labels(e.value) if isinstance(e.value, str) else EMPTY
 
     def _attribute(self, e: ast.Attribute) -> frozenset:
-        if e.attr in ("shape", "ndim", "dtype", "device"):
+        if e.attr in SHAPE_ATTRS:
             return EMPTY
         d = lb.dotted(e)
         if d is not None:
@@ -319,7 +321,7 @@ class FuncInfo:
     def _compare(self, e: ast.Compare) -> frozenset:
         if len(e.ops) == 1 and isinstance(e.ops[0], (ast.Eq, ast.NotEq)):
             self.events.append(Event("compare", e, self.ctx, {"left": self.L(e.left), "right": self.L(e.comparators[0])}))
-        return EMPTY.union(self.L(e.left), *[self.L(c) for c in e.comparators]) - KEYS - {"POS1", "CAND"}
+        return EMPTY.union(self.L(e.left), *[self.L(c) for c in e.comparators]) - NOT_COMPARED
 
     def _ifexp(self, e: ast.IfExp) -> frozenset:
         self.L(e.test)
@@ -346,9 +348,9 @@ class FuncInfo:
         if idx & KEYS and "CAND" not in idx and isinstance(e.ctx, ast.Load):
             target_keyed = "EXTKEY" in idx or "TGT" in idx
             self.events.append(Event("read", e, self.ctx, {"key": idx, "table": e.value, "target_keyed": target_keyed}))
-            return (base - KEYS) | {"TCNT" if target_keyed else "CNT"} | (idx & {"VAL", "TRAIN"})
+            return (base - KEYS) | {"TCNT" if target_keyed else "CNT"} | (idx & DATA)
         # an index selects elements: the data it came from, not its own meaning, flows on
-        out = base if isinstance(e.slice, ast.Slice) else base | (idx & {"VAL", "TRAIN"})
+        out = base if isinstance(e.slice, ast.Slice) else base | (idx & DATA)
         if "POS1" in idx and "POS1" not in base:
             out = out | {"TGT"}
         if "DIST" in base and "TGT" in idx:
@@ -358,7 +360,7 @@ class FuncInfo:
     def binop(self, e: ast.BinOp) -> frozenset:
         left, right = self.L(e.left), self.L(e.right)
         both = left | right
-        out = both - KEYS - {"POS1"}
+        out = both - INDEX_ONLY
         op = e.op
         if isinstance(op, (ast.BitXor, ast.Add)):
             prod_l, prod_r = lb.is_product(e.left), lb.is_product(e.right)
@@ -382,15 +384,17 @@ class FuncInfo:
         return out
 
     def call(self, e: ast.Call) -> frozenset:
-        name = lb.call_name(e.func)
-        recv = self.L(e.func.value) if isinstance(e.func, ast.Attribute) else EMPTY
+        func = e.func
+        is_method = type(func) is ast.Attribute
+        name = func.attr if is_method else func.id if type(func) is ast.Name else ""  # lb.call_name, inlined: hot
+        recv = self.L(func.value) if is_method else EMPTY
         args = [self.L(a) for a in e.args]
         kws = {k.arg: self.L(k.value) for k in e.keywords}
         every = EMPTY.union(*args, *kws.values())
         callee = self.module.resolve(e.func)
         self.events.append(Event("call", e, self.ctx, {"name": name, "args": args, "kws": kws, "recv": recv,
                                                        "callee": callee.qualname if callee else None}))
-        data = every & {"VAL", "TRAIN"}
+        data = every & DATA
         if name in _SPECIAL_CALLS:  # most calls are none of these: one set test instead of the chain
             out = self._special_call(e, name, recv, args, kws, every, data)
             if out is not None:
@@ -403,10 +407,10 @@ class FuncInfo:
         if name == "sum" and "CCNT" in (recv | every):
             return (recv | every) | {"CSUM"}
         if name in lb.BLOB_FUNCS and not data:
-            return (every | recv) - KEYS - {"POS1"} | {"BLOB"}  # bytes of a file shipped with the code
+            return (every | recv) - INDEX_ONLY | {"BLOB"}  # bytes of a file shipped with the code
         if isinstance(e.func, ast.Attribute) and name in lb.PASS_METHODS:
             return recv | (every - {"CAND"})
-        out = (every | recv) - KEYS - {"POS1"}
+        out = (every | recv) - INDEX_ONLY
         if "TGT" in every:
             out = out | {"TGTP"}
         return out
@@ -493,5 +497,5 @@ _EXPR = {
     ast.Starred: _child("value"), ast.Lambda: _child("body"),  # a deferred call still runs where the lambda is invoked
     ast.NamedExpr: FuncInfo._namedexpr, ast.FormattedValue: _child("value"),
     ast.Slice: lambda self, e: self.L(e.lower) | self.L(e.upper) | self.L(e.step),
-    ast.JoinedStr: lambda self, e: EMPTY.union(*[self.L(v) for v in e.values]) & {"VAL", "TRAIN"},
+    ast.JoinedStr: lambda self, e: EMPTY.union(*[self.L(v) for v in e.values]) & DATA,
 }
