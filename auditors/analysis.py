@@ -8,6 +8,7 @@ backward pass, score tokens, or write a hashed table; where is it called from.
 from __future__ import annotations
 
 import ast
+import bisect
 
 from auditors import labels as lb
 from auditors.flow import PARAM_SENSITIVE, ROUNDS, Ctx, Event, FuncInfo
@@ -192,10 +193,28 @@ class ModuleFlow:
         if f.qualname in seen:
             return False
         seen.add(f.qualname)
-        result = direct(f) or any(self._transitive(c, direct, key, seen) for c in self.callees(f))
+        result = self._direct(f, direct, key) or any(self._transitive(c, direct, key, seen) for c in self.callees(f))
         if memo is not None:
             self._memo[memo] = result
         return result
+
+    def _direct(self, f: FuncInfo, direct, key: tuple | None) -> bool:
+        """direct(f), computed once per function for a keyed question (they are asked again
+        for every caller that reaches f)."""
+        if key is None:
+            return direct(f)
+        if (key, f) not in self._memo:
+            self._memo[(key, f)] = direct(f)
+        return self._memo[(key, f)]
+
+    @staticmethod
+    def may_hold(node: ast.stmt, lines: list[int]) -> bool:
+        """False when none of these (sorted) lines is within the statement, so no node on
+        them is under it (a child's position lies within its parent's; decorators, which
+        stand above `def` or `class`, count in)."""
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", ())])
+        i = bisect.bisect_left(lines, first)
+        return i < len(lines) and lines[i] <= node.end_lineno
 
     def trains_on(self, f: FuncInfo, label: str) -> bool:
         """f (or a callee) takes a backward pass on a loss carrying `label`."""

@@ -316,6 +316,7 @@ def analyze_units(items: list[tuple[str, str, dict]], use_cache: bool = True, pr
         for j in todo:
             results[j[1]] = _cached_analyze(j)
     else:
+        todo.sort(key=lambda j: -len(j[0]))  # largest first: the last file to finish is a small one
         with ProcessPoolExecutor(max_workers=WORKERS) as pool:
             it = pool.map(_cached_analyze, todo, chunksize=1)
             if progress:

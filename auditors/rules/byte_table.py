@@ -65,9 +65,10 @@ def check(m):
     piece_calls = {n for n in m.nodes_of(ast.Call) if isinstance(n.func, ast.Attribute) and n.func.attr == "id_to_piece"}
     if not piece_calls:
         return []
+    lines = sorted(n.lineno for n in piece_calls)
     out = []
     for f in m.functions.values():
-        if f.qualname == "<module>" or not any(n in piece_calls for n in f.nodes):
+        if f.qualname == "<module>" or not m.may_hold(f.node, lines) or not any(n in piece_calls for n in f.nodes):
             continue
         pieces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and _calls(n.value, "id_to_piece")
                   for t in n.targets if isinstance(t, ast.Name)}

@@ -54,15 +54,18 @@ def check(m):
     prev_slices = {n for n in m.nodes_of(ast.Subscript) if _prev_slice_of(n)}  # tested once, not once per enclosing function
     if not prev_slices:
         return []
+    lines = sorted(n.lineno for n in prev_slices)
     out = []
     splits_docs = None
     for f in m.functions.values():
-        if f.qualname == "<module>" or not any(n in prev_slices for n in f.nodes):
+        if f.qualname == "<module>" or not m.may_hold(f.node, lines) or not any(n in prev_slices for n in f.nodes):
             continue
         aliases = {}  # prev = cat([zeros, x[:, :-1]]) -> prev: x
         for node in f.nodes:
             if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
                 target = node.targets[0].id
+                if not aliases and not m.may_hold(node, lines):
+                    continue  # no shifted slice in its value, and no alias of one yet
                 src = _shifted(node.value, aliases)
                 if not src:
                     continue  # nothing shifted in the value, so in none of its parts: no mixing
