@@ -19,7 +19,7 @@ class ModuleFlow:
     def __init__(self, source: str, tree: ast.Module):
         self.source, self.tree = source, tree
         self.lines = source.splitlines()
-        self.all_nodes, self.by_type, self._subtrees = _index(tree)
+        self.all_nodes, self.by_type = lb.index_nodes(tree)
         self._memo: dict[tuple, bool] = {}
         self._resolved: dict[tuple, FuncInfo | None] = {}
         self.functions: dict[str, FuncInfo] = {}
@@ -35,9 +35,14 @@ class ModuleFlow:
         """Every node of exactly this type in the module, in `ast.walk` order."""
         return self.by_type.get(kind, [])
 
-    def subtree(self, func_node) -> list:
-        """Every node under a function definition (itself first), in `ast.walk` order."""
-        return self._subtrees[func_node]
+    def under(self, f: FuncInfo, nodes: list) -> list:
+        """Those of `nodes` (positioned, in module walk order) that lie under function f,
+        in f.nodes order, found without walking f: the lines from f's first decorator to
+        its end hold f's nodes and no other statement's (a statement starts a line, or
+        follows `;` in the same simple-statement list), and the module's breadth-first
+        walk restricted to a subtree is the subtree's walk (depth, then left to right)."""
+        first = min([f.node.lineno] + [d.lineno for d in f.node.decorator_list])
+        return [n for n in nodes if first <= n.lineno <= f.node.end_lineno]
 
     # ---- structure --------------------------------------------------------------
     def _add(self, qual: str, node, parent) -> FuncInfo:
@@ -249,13 +254,6 @@ class ModuleFlow:
         return self.lines[n - 1].strip() if 0 < n <= len(self.lines) else ""
 
 
-# Fields that never hold a node: skipping them saves fetching strings and ints.
-_SCALAR_FIELDS = frozenset({"id", "attr", "arg", "name", "module", "level", "kind", "is_async", "conversion",
-                            "type_comment", "tag"})
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {ast.Constant: ()}
-_FUNCTION_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef)
-
-
 _BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
 
 
@@ -271,48 +269,6 @@ def _statements(node) -> list:
         if type(v) is list:
             out.extend([x for x in v if isinstance(x, _BLOCKS)])
     return out
-
-
-def _index(tree: ast.AST) -> tuple[list, dict, dict]:
-    """One breadth-first pass: (all nodes, nodes by type, each function's nodes).
-
-    The order is `ast.walk`'s. A function's own walk is the module's walk filtered to
-    its descendants (breadth-first order sorts by depth, then left to right, and both
-    survive the restriction to a subtree), so every function's node list comes out of
-    this one pass instead of a walk per function (nested ones walked again per level).
-    """
-    nodes, owners = [tree], [()]  # owners[i]: the function definitions enclosing nodes[i]
-    by_type: dict[type, list] = {}
-    subtrees: dict[ast.AST, list] = {}
-    fields_of = _CHILD_FIELDS
-    i = 0
-    while i < len(nodes):
-        n, own = nodes[i], owners[i]
-        i += 1
-        t = type(n)
-        kind = by_type.get(t)
-        if kind is None:
-            kind = by_type[t] = []
-        kind.append(n)
-        for f in own:
-            subtrees[f].append(n)
-        if t in _FUNCTION_DEFS:
-            subtrees[n] = [n]
-            own = own + (n,)
-        fields = fields_of.get(t)
-        if fields is None:
-            fields = fields_of[t] = tuple(f for f in t._fields if f not in _SCALAR_FIELDS)
-        for name in fields:
-            v = getattr(n, name, None)
-            if isinstance(v, list):
-                for x in v:
-                    if isinstance(x, ast.AST):
-                        nodes.append(x)
-                        owners.append(own)
-            elif isinstance(v, ast.AST):
-                nodes.append(v)
-                owners.append(own)
-    return nodes, by_type, subtrees
 
 
 def call_arg_names(ev: Event) -> set[str]:

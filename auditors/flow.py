@@ -83,7 +83,7 @@ class FuncInfo:
     def nodes(self) -> list:
         """Every node under this function (computed once; rules scan it often)."""
         if not hasattr(self, "_nodes"):
-            self._nodes = self.module.all_nodes if self.qualname == "<module>" else self.module.subtree(self.node)
+            self._nodes = self.module.all_nodes if self.qualname == "<module>" else lb.index_nodes(self.node)[0]
         return self._nodes
 
     @property

@@ -109,6 +109,39 @@ def plus_one(node: ast.expr | None) -> bool:
     return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and isinstance(node.right, ast.Constant) and node.right.value == 1
 
 
+# Fields that never hold a node: skipping them saves fetching strings and ints.
+_SCALAR_FIELDS = frozenset({"id", "attr", "arg", "name", "module", "level", "kind", "is_async", "conversion",
+                            "type_comment", "tag"})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {ast.Constant: ()}
+
+
+def index_nodes(root: ast.AST) -> tuple[list, dict]:
+    """(every node, in `ast.walk` order; the same nodes by exact type), in one pass that
+    looks up each node type's child fields once instead of through `ast.iter_child_nodes`."""
+    nodes = [root]
+    by_type: dict[type, list] = {}
+    fields_of = _CHILD_FIELDS
+    i = 0
+    while i < len(nodes):
+        n = nodes[i]
+        i += 1
+        t = type(n)
+        kind = by_type.get(t)
+        if kind is None:
+            kind = by_type[t] = []
+        kind.append(n)
+        fields = fields_of.get(t)
+        if fields is None:
+            fields = fields_of[t] = tuple(f for f in t._fields if f not in _SCALAR_FIELDS)
+        for name in fields:
+            v = getattr(n, name, None)
+            if isinstance(v, list):
+                nodes.extend([x for x in v if isinstance(x, ast.AST)])
+            elif isinstance(v, ast.AST):
+                nodes.append(v)
+    return nodes, by_type
+
+
 @lru_cache(maxsize=1 << 16)
 def src(node: ast.AST) -> str:
     """Source text of a node, computed once (nodes hash by identity)."""

@@ -42,8 +42,8 @@ def check(m):
                 pair = args[:2] if len(args) >= 2 else []
             if len(pair) == 2 and all(_loss(f, a) for a in pair):
                 out.append(raw(RULE, f, node, ev.ctx, "error", "medium", "keeps the better of two target losses per token (oracle gate)"))
-        for node in f.nodes if f.qualname != "<module>" else ():
-            if isinstance(node, ast.If) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1 \
+        for node in m.under(f, m.nodes_of(ast.If)) if f.qualname != "<module>" else ():
+            if isinstance(node.test, ast.Compare) and len(node.test.ops) == 1 \
                     and isinstance(node.test.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
                 a, b = node.test.left, node.test.comparators[0]
                 assigned = {lb.src(t) for s in node.body if isinstance(s, ast.Assign) for t in s.targets}

@@ -30,7 +30,7 @@ HOOKS = {"register_forward_hook", "register_forward_pre_hook", "addmm_"}
 def _direct_calibrates(f) -> bool:
     if any(e.kind == "call" and e.data["name"] in HOOKS for e in f.events):
         return True
-    return any(_accumulates_hessian(node) for node in f.nodes) if f.qualname != "<module>" else False
+    return f.qualname != "<module>" and any(map(_accumulates_hessian, f.module.under(f, f.module.nodes_of(ast.AugAssign))))
 
 
 def _accumulates_hessian(node) -> bool:
@@ -46,8 +46,8 @@ def _has_reserve(m) -> bool:
     """Some wall-clock limit is reduced by a reserve: `limit -= r`, `elapsed >= limit - r`, `limit = cap - r`."""
     reduced = {lb.src(n.target) for n in m.all_nodes if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Sub)}
     for f in m.functions.values():
-        for node in f.nodes if f.qualname != "<module>" else ():
-            if not (isinstance(node, ast.Compare) and len(node.comparators) == 1):
+        for node in m.under(f, m.nodes_of(ast.Compare)) if f.qualname != "<module>" else ():
+            if len(node.comparators) != 1:
                 continue
             sides = [node.left, node.comparators[0]]
             timed = [i for i, side in enumerate(sides) if "TIME" in f.labels_of(side)]

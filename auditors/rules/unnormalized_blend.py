@@ -23,15 +23,15 @@ RULE = RuleInfo("unnormalized-blend", "unnormalized_blend", "target probability 
 
 def check(m):
     out = []
+    quotients = [n for n in m.nodes_of(ast.BinOp) if isinstance(n.op, ast.Div)]
     for f in m.functions.values():
         if f.qualname == "<module>":
             continue
-        for node in f.nodes:
-            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
-                num, den = f.labels_of(node.left), f.labels_of(node.right)
-                if "CTGT" in num and "CSUM" not in den:
-                    ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
-                    out.append(raw(RULE, f, node, ctx, "error", "medium",
-                                   "divides the target's candidate count by something other than the summed candidate "
-                                   "counts: the result is not a distribution over the vocabulary"))
+        for node in m.under(f, quotients):
+            num, den = f.labels_of(node.left), f.labels_of(node.right)
+            if "CTGT" in num and "CSUM" not in den:
+                ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
+                out.append(raw(RULE, f, node, ctx, "error", "medium",
+                               "divides the target's candidate count by something other than the summed candidate "
+                               "counts: the result is not a distribution over the vocabulary"))
     return out
