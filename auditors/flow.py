@@ -80,8 +80,7 @@ class FuncInfo:
         self.clean = True  # no write of this run changed something it had read before
 
     @property
-    def nodes(self) -> list:
-        """Every node under this function (computed once; rules scan it often)."""
+    def nodes(self) -> list:  # every node under this function, in ast.walk order (walked once, when asked)
         if not hasattr(self, "_nodes"):
             self._nodes = self.module.all_nodes if self.qualname == "<module>" else lb.index_nodes(self.node)[0]
         return self._nodes
@@ -89,7 +88,7 @@ class FuncInfo:
     @property
     def body(self):
         if self.qualname == "<module>":
-            return [s for s in self.node.body if not isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+            return [s for s in self.node.body if not isinstance(s, _DEFINITIONS)]
         return self.node.body
 
     def lookup(self, name: str) -> frozenset:
