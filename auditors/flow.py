@@ -19,8 +19,8 @@ from auditors import labels as lb
 from auditors.labels import EMPTY
 
 KEYS = frozenset({"HASH", "EXTKEY"})
-INDEX_ONLY = KEYS | {"POS1"}
-NOT_COMPARED = INDEX_ONLY | {"CAND"}  # how a value indexes, not what it holds: lost in arithmetic and calls
+INDEX_ONLY = KEYS | {"POS1"}  # how a value indexes, not what it holds: lost in arithmetic and calls
+NOT_COMPARED = INDEX_ONLY | {"CAND"}  # a comparison loses these and a candidate range
 DATA = frozenset({"VAL", "TRAIN"})
 SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
 EXIT = (ast.Return, ast.Raise, ast.Continue, ast.Break)
@@ -29,8 +29,7 @@ NOGRAD = {"no_grad", "inference_mode"}
 WRITE_METHODS = {"index_add_", "scatter_add_", "put_", "index_put_", "scatter_"}
 ROUNDS = 8
 TIME_FUNCS = ("perf_counter", "time", "monotonic", "time_ns")
-# Labels a helper passes through from its arguments: judged per call, not merged over callers.
-PARAM_SENSITIVE = frozenset({"VAL", "TRAIN", "TGT", "HASH", "EXTKEY"})
+PARAM_SENSITIVE = frozenset({"VAL", "TRAIN", "TGT", "HASH", "EXTKEY"})  # passed through a helper: judged per call
 
 
 @dataclass(slots=True)
