@@ -113,6 +113,12 @@ def _loop_passes(m, f):
                     scores = True
         return writes, reads, scores
 
+    def may_write(e) -> bool:
+        callee = m.functions.get(e.data["callee"]) if e.kind == "call" and e.data["callee"] else None
+        return e.kind == "write" or (callee is not None and m.writes_tables(callee))
+
+    if not any(map(may_write, f.events)):
+        return  # no statement here fills a table, and the first of a pair must
     for block in _blocks(f.nodes):
         loops = [st for st in block if isinstance(st, (ast.For, ast.While, ast.If, ast.With, ast.Try))]
         for i, first in enumerate(loops):
