@@ -22,6 +22,7 @@ class ModuleFlow:
         self.all_nodes, self.by_type = lb.index_nodes(tree)
         self._memo: dict[tuple, bool] = {}
         self._resolved: dict[tuple, FuncInfo | None] = {}
+        self._callees: dict[FuncInfo, tuple[list, int, list[str]]] = {}
         self.functions: dict[str, FuncInfo] = {}
         self.by_name: dict[str, list[FuncInfo]] = {}
         self.attr_labels: dict[str, frozenset] = {}
@@ -62,7 +63,7 @@ class ModuleFlow:
                 self._collect(child, info, qual + ".")
             elif isinstance(child, ast.ClassDef):
                 self._collect(child, parent, f"{prefix}{child.name}.")
-            else:
+            elif type(child) not in _SIMPLE_STATEMENTS:  # those hold no statements
                 self._collect(child, parent, prefix)
 
     def _class_attributes(self, tree) -> None:
@@ -142,7 +143,11 @@ class ModuleFlow:
 
     def _inputs(self, f: FuncInfo, shared: tuple) -> tuple:
         """What a function's labels depend on: its parameters, its callees' returns, shared state."""
-        callees = sorted({ev.data["callee"] for ev in f.events if ev.kind == "call" and ev.data["callee"]})
+        cached = self._callees.get(f)  # sorted once per events list (the class labels append to the module's)
+        if cached is None or cached[0] is not f.events or cached[1] != len(f.events):
+            callees = sorted({ev.data["callee"] for ev in f.events if ev.kind == "call" and ev.data["callee"]})
+            cached = self._callees[f] = (f.events, len(f.events), callees)
+        callees = cached[2]
         rets = tuple((c, self.functions[c].ret, tuple(self.functions[c].ret_elems or ())) for c in callees)
         parent = f.parent.env if f.parent is not None else {}
         return (tuple(sorted(f.param_labels.items())), rets, shared, tuple(sorted(parent.items())))
@@ -255,6 +260,8 @@ class ModuleFlow:
 
 
 _BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
+_SIMPLE_STATEMENTS = {ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Return, ast.Delete, ast.Pass, ast.Break,
+                      ast.Continue, ast.Raise, ast.Assert, ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal}
 
 
 def _statements(node) -> list:
