@@ -385,7 +385,7 @@ def check_c_kernels(root: Path) -> list[Finding]:
         lines = text.splitlines()
         for line, store, origin in scan(text):
             out.append(Finding(RULE.id, RULE.tag, "error", "medium", "unknown",
-                               "when the Python side mixes these hints into the scored distribution", name, line,
+                               "the Python side mixes these hints into the scored distribution", name, line,
                                f"`{store}`, written for the loop's position, is set through {origin}: the token at "
                                "that position, the one being predicted (prefix-only hints read tokens before it)",
                                RULE.reference, lines[line - 1].strip() if 0 < line <= len(lines) else ""))

@@ -180,7 +180,7 @@ def _judge(point: list, name: str, invoked: dict[str, tuple[int, str]]) -> Findi
     if run:
         return Finding(RULE.id, RULE.tag, "error", "high", "active", None, name, line, msg, RULE.reference, "")
     return Finding(RULE.id, RULE.tag, "error", "medium", "unknown",
-                   "when the training shards are built by this script with this count", name, line, msg,
+                   "the training shards are built by this script with this count", name, line, msg,
                    RULE.reference, "")
 
 
