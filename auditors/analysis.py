@@ -91,6 +91,7 @@ class ModuleFlow:
         module = self.functions["<module>"]
         self._class_labels()
         inputs: dict[str, tuple] = {}
+        run_events = 0  # the module's events of its last run (the class labels append theirs after)
         for round_no in range(ROUNDS):
             before = self._state()
             shared = self._shared_state()
@@ -99,11 +100,13 @@ class ModuleFlow:
                 if inputs.get(q) == seen:
                     continue  # nothing it reads changed since its last run
                 if round_no > 0 and self._rerun_is_noop(f):
-                    inputs[q] = seen  # running it would change nothing, its inputs included
+                    # running it would change nothing: record the inputs a run would have left
+                    inputs[q] = self._inputs(f, shared, run_events) if f is module else seen
                     continue
                 f.run(passes=2 if round_no == 0 else 1)  # later rounds start from the labels of the earlier ones
                 inputs[q] = self._inputs(f, shared)
                 if f is module:
+                    run_events = len(f.events)
                     self._class_labels()
             self._seed_params()
             if self._state() == before:
@@ -141,12 +144,14 @@ class ModuleFlow:
         return (tuple(sorted(self.attr_labels.items())), tuple(sorted(self.class_attr_labels.items())),
                 tuple(sorted(module.env.items())))
 
-    def _inputs(self, f: FuncInfo, shared: tuple) -> tuple:
-        """What a function's labels depend on: its parameters, its callees' returns, shared state."""
+    def _inputs(self, f: FuncInfo, shared: tuple, upto: int | None = None) -> tuple:
+        """What a function's labels depend on: its parameters, its callees' returns (those
+        called by its first `upto` events), shared state."""
+        n = len(f.events) if upto is None else upto
         cached = self._callees.get(f)  # sorted once per events list (the class labels append to the module's)
-        if cached is None or cached[0] is not f.events or cached[1] != len(f.events):
-            callees = sorted({ev.data["callee"] for ev in f.events if ev.kind == "call" and ev.data["callee"]})
-            cached = self._callees[f] = (f.events, len(f.events), callees)
+        if cached is None or cached[0] is not f.events or cached[1] != n:
+            callees = sorted({ev.data["callee"] for ev in f.events[:n] if ev.kind == "call" and ev.data["callee"]})
+            cached = self._callees[f] = (f.events, n, callees)
         callees = cached[2]
         rets = tuple((c, self.functions[c].ret, tuple(self.functions[c].ret_elems or ())) for c in callees)
         parent = f.parent.env if f.parent is not None else {}
