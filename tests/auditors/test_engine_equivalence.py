@@ -1,0 +1,88 @@
+"""The auditor's shortcuts answer exactly what the plain computation answers.
+
+Speed-ups in the engine skip work they can prove unneeded: a fixpoint run that would
+repeat itself, a walk of a function whose nodes the module walk already holds, the
+parse of a file whose runner names only sit in comments. Each test here computes the
+same thing both ways, on the repository's own code and the rule fixtures.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from auditors import flow
+from auditors.analysis import ModuleFlow
+from auditors.engine import analyze_source
+from auditors.labels import index_nodes
+from auditors.unpack import _has_runner_call
+
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = sorted(ROOT.glob("tests/auditors/fixtures/*.py")) + sorted(ROOT.glob("auditors/**/*.py"))
+KINDS = (ast.BinOp, ast.If, ast.Compare, ast.AugAssign, ast.Call, ast.Assign, ast.Subscript)
+
+
+def _trees():
+    for p in SOURCES:
+        source = p.read_text()
+        yield source, ast.parse(source)
+
+
+def test_index_nodes_is_ast_walk():
+    for _, tree in _trees():
+        nodes, by_type = index_nodes(tree)
+        walked = list(ast.walk(tree))
+        assert len(nodes) == len(walked) and all(a is b for a, b in zip(nodes, walked))
+        for kind, found in by_type.items():
+            assert found == [n for n in walked if type(n) is kind]
+
+
+def test_nodes_under_a_function_are_its_walk():
+    functions = 0
+    for source, tree in _trees():
+        m = ModuleFlow(source, tree)
+        for f in m.functions.values():
+            if f.qualname == "<module>":
+                continue
+            walked = list(ast.walk(f.node))
+            assert f.nodes == walked
+            for kind in KINDS:
+                assert m.under(f, m.nodes_of(kind)) == [n for n in walked if type(n) is kind]
+            functions += 1
+    assert functions > 50
+
+
+def test_skipped_fixpoint_runs_change_no_fact(monkeypatch):
+    sources = [p.read_text() for p in SOURCES]
+    fast = [analyze_source(s) for s in sources]
+    start = flow.FuncInfo._start_run
+
+    def never_clean(self):  # every run counts as having changed what it read: nothing is skipped
+        start(self)
+        self.clean = False
+
+    monkeypatch.setattr(flow.FuncInfo, "_start_run", never_clean)
+    assert [analyze_source(s) for s in sources] == fast
+    assert any(f["findings"] for f in fast)  # the comparison covers real findings
+
+
+# Lines that call, mention, or hide a runner name: in code, comments, strings, attributes.
+PIECES = ["exec(code)", "eval (x)", "compile(src, 'f', 'exec')", "x.eval()", "# exec(hidden)", "y = 1  # eval (z)",
+          "s = 'eval('", 's = "# x" ; exec(c)', '"""', "t = '''exec(", "'''", "evaluate(1)", "pass", "    exec(b)"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=8))
+def test_runner_prefilter_misses_no_runner_call(lines):
+    source = "\n".join(lines)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return
+    calls = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("exec", "eval", "compile")
+                for n in ast.walk(tree))
+    if calls:
+        assert _has_runner_call(source)
