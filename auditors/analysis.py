@@ -32,6 +32,14 @@ class ModuleFlow:
         self._class_attributes(tree)
         self._fixpoint()
 
+    def release(self) -> None:
+        """Drop the references that tie the module and its functions into cycles, so the
+        analysis (syntax tree included) is freed by reference counting as soon as it is
+        dropped; the cyclic collector would otherwise walk every one of its objects."""
+        for f in [*self.functions.values(), *(g for fs in self.by_name.values() for g in fs)]:
+            f.__dict__.clear()
+        self.__dict__.clear()
+
     def nodes_of(self, kind: type) -> list:
         """Every node of exactly this type in the module, in `ast.walk` order."""
         return self.by_type.get(kind, [])

@@ -73,10 +73,13 @@ def _analyze(source: str) -> dict:
         return {"parse_error": "not parsable as Python", "functions": {}, "calls": {}, "class_defs": {},
                 "entry": False, "env_sets": {}, "imports": [], "findings": [asdict(_unparsable(1, "the file"))]}
     m = ModuleFlow(source, tree)
-    findings = [asdict(_unparsable(line, f"line {line}")) for line in skipped]
-    for rule in all_rules():
-        findings.extend(asdict(f) for f in rule.check(m))
-    return {"parse_error": None, **_reach_facts(m, tree), "findings": findings}
+    try:
+        findings = [asdict(_unparsable(line, f"line {line}")) for line in skipped]
+        for rule in all_rules():
+            findings.extend(asdict(f) for f in rule.check(m))
+        return {"parse_error": None, **_reach_facts(m, tree), "findings": findings}
+    finally:
+        m.release()
 
 
 MAX_SKIPPED_LINES = 50
