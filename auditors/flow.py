@@ -337,7 +337,8 @@ class FuncInfo:
 
     def subscript(self, e: ast.Subscript) -> frozenset:
         base, idx = self.L(e.value), self.L(e.slice)
-        if lb.shifted_slice(e.slice):
+        if lb.shifted_slice(e.slice) and not ("BLOB" in base and not base & {"VAL", "TRAIN"}):
+            # x[1:] of a token stream is its targets; of a shipped file's bytes, a header skipped
             return (base - KEYS - {"CAND", "POS1"}) | {"TGT"}
         if idx & KEYS and "CAND" in idx and isinstance(e.ctx, ast.Load):
             return (base - KEYS - {"CAND"}) | {"CCNT"}  # counts of every candidate token

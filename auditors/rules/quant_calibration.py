@@ -14,6 +14,7 @@ Legal counterpart: AR self-generated calibration (the model samples its own toke
 from __future__ import annotations
 
 import ast
+import re
 
 from auditors import labels as lb
 from auditors.model import RuleInfo
@@ -56,8 +57,27 @@ def _has_reserve(m) -> bool:
             limit = sides[1 - timed[0]]
             text = lb.src(limit)
             defined = f.defs.get(text) or m.functions["<module>"].defs.get(text)
-            if text in reduced or _subtracts(limit) or _subtracts(defined):
+            if text in reduced or _subtracts(limit) or _subtracts(defined) or _below_cap(m, defined or limit):
                 return True
+    return False
+
+
+OFFICIAL_SECONDS = 600.0
+
+
+def _below_cap(m, node) -> bool:
+    """The limit's default sits under the 600 s training cap (`MAX_WALLCLOCK_SECONDS` default
+    593: #790 keeps 7 s for its Hessians that way instead of subtracting a reserve)."""
+    for n in ast.walk(node):
+        name = n.attr if isinstance(n, ast.Attribute) else n.id if isinstance(n, ast.Name) else None
+        default = m.class_defs.get(name) if name else None
+        if default is None and name:
+            module_def = m.functions["<module>"].defs.get(name)
+            default = lb.src(module_def) if module_def is not None else None
+        numbers = [float(x) for x in re.findall(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])", default or "")]
+        if numbers and (0.5 * OFFICIAL_SECONDS <= numbers[-1] < OFFICIAL_SECONDS
+                        or 500 * OFFICIAL_SECONDS <= numbers[-1] < 1000 * OFFICIAL_SECONDS):
+            return True  # seconds, or milliseconds
     return False
 
 
