@@ -226,15 +226,30 @@ def _cache_read(key: str) -> dict | None:
         return None
 
 
+def _cache_write(key: str, value) -> None:
+    try:
+        atomic_write_text(_cache_path(key), json.dumps(value, separators=(",", ":")))
+    except OSError:
+        pass  # a read-only or full cache only costs time
+
+
+def cached_by_content(kind: str, source: str, compute, use_cache: bool = True):
+    """compute(source), a JSON value, cached under the auditor's version and the content."""
+    if not use_cache:
+        return compute(source)
+    key = hashlib.sha256(kind.encode() + b":" + engine_version().encode() + source.encode("utf-8", "replace")).hexdigest()
+    value = _cache_read(key)
+    if value is None:
+        value = compute(source)
+        _cache_write(key, value)
+    return value
+
+
 def _cached_analyze(args) -> dict:
     source, key, use_cache = args
-    path = _cache_path(key)
     facts = analyze_source(source)
     if use_cache:
-        try:
-            atomic_write_text(path, json.dumps(facts, separators=(",", ":")))
-        except OSError:
-            pass
+        _cache_write(key, facts)
     return facts
 
 
@@ -274,15 +289,8 @@ def _unpacked(name: str, source: str, use_cache: bool) -> list[tuple[str, str]]:
     """unpack_all, cached by content (labels are relative to the file, renamed here)."""
     if not use_cache:
         return unpack_all(name, source)
-    key = hashlib.sha256(b"unpack:" + engine_version().encode() + source.encode("utf-8", "replace")).hexdigest()
-    cached = _cache_read(key)
-    if cached is None:
-        cached = [[label[len("\0"):], text] for label, text in unpack_all("\0", source)]
-        try:
-            atomic_write_text(_cache_path(key), json.dumps(cached, separators=(",", ":")))
-        except OSError:
-            pass
-    return [(name + label, text) for label, text in cached]
+    layers = cached_by_content("unpack", source, lambda s: [[label[1:], text] for label, text in unpack_all("\0", s)])
+    return [(name + label, text) for label, text in layers]
 
 
 def units(files: list[Path], root: Path, use_cache: bool = True) -> list[tuple[str, str, dict]]:

@@ -203,6 +203,8 @@ def _invocations(root: Path, script: str) -> dict[str, tuple[int, str]]:
 
 def check_val_split(root: Path, files: list[Path], use_cache: bool = True) -> list[Finding]:
     """Findings for the data-preparation code among `files` (paths under `root`)."""
+    from auditors.engine import cached_by_content
+
     out = []
     for path in files:
         try:
@@ -211,7 +213,7 @@ def check_val_split(root: Path, files: list[Path], use_cache: bool = True) -> li
             continue
         if not ("val" in source and "train" in source):
             continue
-        points = _cached_points(source, use_cache)
+        points = cached_by_content("val-split", source, split_points, use_cache)
         name = path.name if root.is_file() else str(path.relative_to(root))
         lines = source.splitlines()
         for point in points:
@@ -221,24 +223,3 @@ def check_val_split(root: Path, files: list[Path], use_cache: bool = True) -> li
                 out.append(f)
     return out
 
-
-def _cached_points(source: str, use_cache: bool) -> list[list]:
-    import hashlib
-    import json
-
-    from auditors.engine import cache_dir, engine_version
-    from harness.atomic import atomic_write_text
-
-    if not use_cache:
-        return split_points(source)
-    key = hashlib.sha256(b"val-split:" + engine_version().encode() + source.encode("utf-8", "replace")).hexdigest()
-    path = cache_dir() / key[:2] / f"{key}.json"
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        points = split_points(source)
-    try:
-        atomic_write_text(path, json.dumps(points))
-    except OSError:
-        pass
-    return points
