@@ -383,7 +383,11 @@ def check_c_kernels(root: Path) -> list[Finding]:
             continue
         name = path.name if root.is_file() else str(path.relative_to(root))
         lines = text.splitlines()
-        for line, store, origin in scan(text):
+        try:
+            hits = scan(text)
+        except RecursionError:
+            continue  # nesting deeper than the parser follows: not read (no verdict either way)
+        for line, store, origin in hits:
             out.append(Finding(RULE.id, RULE.tag, "error", "medium", "unknown",
                                "the Python side mixes these hints into the scored distribution", name, line,
                                f"`{store}`, written for the loop's position, is set through {origin}: the token at "

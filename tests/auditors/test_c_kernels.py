@@ -72,3 +72,12 @@ def test_audit_reports_unknown_reach(tmp_path, monkeypatch):
     assert {f.line for f in found} == expected(FIXTURE.read_text())[0]
     assert all(f.reach == "unknown" and f.tag == "future_token_peek" and f.path == "kernel.c" for f in found)
     assert report.errors == []  # whether Python uses the hints is not visible in the kernel
+
+
+def test_pathological_nesting_is_skipped_not_fatal(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "deep.c").write_text("void f(int *h, const int *t) { for (int i = 0; i < 9; i++) "
+                                     + "{" * 5000 + "h[i] = t[i];" + "}" * 5000 + " }\n")
+    (tmp_path / "kernel.c").write_text(FIXTURE.read_text())
+    report = audit_path(tmp_path)
+    assert {f.path for f in report.findings if f.rule == "c-target-gated-hint"} == {"kernel.c"}
