@@ -57,12 +57,18 @@ def _has_reserve(m) -> bool:
             limit = sides[1 - timed[0]]
             text = lb.src(limit)
             defined = f.defs.get(text) or m.functions["<module>"].defs.get(text)
-            if text in reduced or _subtracts(limit) or _subtracts(defined) or _below_cap(m, defined or limit):
+            if text in reduced or _subtracts(limit) or _subtracts(defined):
                 return True
+            if _in_loop(f, node) and _below_cap(m, defined or limit):  # the limit that stops the loop,
+                return True  # not a check made once training is over
     return False
 
 
 OFFICIAL_SECONDS = 600.0
+
+
+def _in_loop(f, node) -> bool:
+    return any(isinstance(n, (ast.For, ast.While)) and n.lineno <= node.lineno <= n.end_lineno for n in f.nodes)
 
 
 def _below_cap(m, node) -> bool:
