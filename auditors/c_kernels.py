@@ -372,11 +372,12 @@ def scan(text: str) -> list[tuple[int, str, str]]:
 
 
 def check_c_kernels(root: Path) -> list[Finding]:
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix in SUFFIXES)
+    from auditors.engine import collect_code
+
     out = []
-    for path in files:
+    for path in collect_code(root, SUFFIXES):
         try:
-            if path.suffix not in SUFFIXES or path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_FILE:
+            if path.suffix not in SUFFIXES or path.stat().st_size > MAX_FILE:
                 continue
             text = path.read_bytes().decode("utf-8", errors="replace")
         except OSError:

@@ -253,9 +253,11 @@ def _cached_analyze(args) -> dict:
     return facts
 
 
-def collect_code(root: Path) -> list[Path]:
-    """Regular code files under root. Symlinks that leave the folder are not followed;
-    anything that is not a regular file (a named pipe would block the reader) is refused."""
+def collect_code(root: Path, suffixes=CODE_SUFFIXES) -> list[Path]:
+    """Regular files with these suffixes under root (Python code by default; the folder
+    checks ask for kernels and data files). Symlinks that leave the folder are not
+    followed; anything that is not a regular file (a named pipe would block the reader)
+    is refused. A file given as root is returned whatever its suffix."""
     if root.is_file() or not root.is_dir():
         _check_regular(root, root.parent)
         return [root]
@@ -265,7 +267,7 @@ def collect_code(root: Path) -> list[Path]:
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
         for name in sorted(filenames):
             p = Path(dirpath) / name
-            if p.suffix in CODE_SUFFIXES and _check_regular(p, base):
+            if p.suffix in suffixes and _check_regular(p, base):
                 out.append(p)
     return out
 

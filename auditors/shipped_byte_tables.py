@@ -42,16 +42,11 @@ DELETE_MARKER = {2: 0x44, 1: 0x7F}  # capcode "D" / the no-capcode delete byte
 SHOW = 5
 
 
-def _files(root: Path, suffixes) -> list[Path]:
-    out = []
-    for p in sorted(root.rglob("*")):
-        if p.suffix in suffixes and not any(part.startswith(".") for part in p.relative_to(root).parts):
-            try:
-                if p.is_file() and not p.is_symlink() and p.stat().st_size <= MAX_TABLE_FILE:
-                    out.append(p)
-            except OSError:
-                continue
-    return out
+def _small(path: Path) -> bool:
+    try:
+        return path.stat().st_size <= MAX_TABLE_FILE
+    except OSError:
+        return False
 
 
 def read_table(path: Path) -> dict | None:
@@ -123,10 +118,13 @@ def _message(name: str, tok_name: str, bad, compared: int) -> str:
 
 def check_shipped_tables(root: Path) -> list[Finding]:
     """Findings for every byte table under `root` (a folder)."""
-    tables = [(p, t) for p in _files(root, TABLE_SUFFIXES) if (t := read_table(p)) is not None]
+    from auditors.engine import collect_code
+
+    files = [p for p in collect_code(root, TABLE_SUFFIXES + TOKENIZER_SUFFIXES) if _small(p)]
+    tables = [(p, t) for p in files if p.suffix in TABLE_SUFFIXES and (t := read_table(p)) is not None]
     if not tables:
         return []
-    tokenizers = [(p, t) for p in _files(root, TOKENIZER_SUFFIXES) if (t := read_tokenizer(p)) is not None]
+    tokenizers = [(p, t) for p in files if p.suffix in TOKENIZER_SUFFIXES and (t := read_tokenizer(p)) is not None]
     out = []
     for path, table in tables:
         name = str(path.relative_to(root))

@@ -81,3 +81,13 @@ def test_pathological_nesting_is_skipped_not_fatal(tmp_path, monkeypatch):
     (tmp_path / "kernel.c").write_text(FIXTURE.read_text())
     report = audit_path(tmp_path)
     assert {f.path for f in report.findings if f.rule == "c-target-gated-hint"} == {"kernel.c"}
+
+
+def test_kernels_are_found_by_the_engines_folder_walk(tmp_path, monkeypatch):
+    """Vendored trees the audit never reads (.venv, node_modules, dot-folders) hold no kernels of the submission."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "cache"))
+    for folder in ("csrc", ".venv/include", "node_modules/x"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "kernel.cu").write_text(FIXTURE.read_text())
+    paths = {f.path for f in audit_path(tmp_path).findings if f.rule == "c-target-gated-hint"}
+    assert paths == {"csrc/kernel.cu"}
