@@ -67,6 +67,7 @@ def analyze_source(source: str) -> dict:
 def _analyze(source: str) -> dict:
     from auditors.analysis import ModuleFlow
     from auditors.rules import all_rules
+    from auditors.val_split import split_points
 
     tree, skipped = parse_tolerant(source)
     if tree is None:
@@ -77,7 +78,7 @@ def _analyze(source: str) -> dict:
         findings = [asdict(_unparsable(line, f"line {line}")) for line in skipped]
         for rule in all_rules():
             findings.extend(asdict(f) for f in rule.check(m))
-        return {"parse_error": None, **_reach_facts(m, tree), "findings": findings}
+        return {"parse_error": None, **_reach_facts(m, tree), "findings": findings, "val_splits": split_points(m)}
     finally:
         m.release()
 
@@ -233,18 +234,6 @@ def _cache_write(key: str, value) -> None:
         pass  # a read-only or full cache only costs time
 
 
-def cached_by_content(kind: str, source: str, compute, use_cache: bool = True):
-    """compute(source), a JSON value, cached under the auditor's version and the content."""
-    if not use_cache:
-        return compute(source)
-    key = hashlib.sha256(kind.encode() + b":" + engine_version().encode() + source.encode("utf-8", "replace")).hexdigest()
-    value = _cache_read(key)
-    if value is None:
-        value = compute(source)
-        _cache_write(key, value)
-    return value
-
-
 def _cached_analyze(args) -> dict:
     source, key, use_cache = args
     facts = analyze_source(source)
@@ -291,7 +280,11 @@ def _unpacked(name: str, source: str, use_cache: bool) -> list[tuple[str, str]]:
     """unpack_all, cached by content (labels are relative to the file, renamed here)."""
     if not use_cache:
         return unpack_all(name, source)
-    layers = cached_by_content("unpack", source, lambda s: [[label[1:], text] for label, text in unpack_all("\0", s)])
+    key = hashlib.sha256(b"unpack:" + engine_version().encode() + source.encode("utf-8", "replace")).hexdigest()
+    layers = _cache_read(key)
+    if layers is None:
+        layers = [[label[1:], text] for label, text in unpack_all("\0", source)]
+        _cache_write(key, layers)
     return [(name + label, text) for label, text in layers]
 
 

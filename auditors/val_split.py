@@ -73,31 +73,37 @@ def _int(node) -> int | None:
 class _Counts:
     """Integer values a split count can resolve to in one module."""
 
-    def __init__(self, tree: ast.Module):
+    def __init__(self, m, wanted: set[str]):
+        """Only the names in `wanted` (the ones the module's comparisons use) are resolved."""
         self.names: dict[str, int] = {}
         self.options: dict[str, int] = {}
         self.flags: dict[str, str] = {}  # argparse dest -> its command-line flag
         rebound = set()  # a counter (`n = 0`, then `n += 1`) is not a constant
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        for node in m.nodes_of(ast.Assign):
+            if len(node.targets) == 1 and type(node.targets[0]) is ast.Name and node.targets[0].id in wanted:
                 value, target = _int(node.value), node.targets[0].id
                 if target in self.names or value is None:
                     rebound.add(target)
                 else:
                     self.names[target] = value
-            elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For)) and isinstance(node.target, ast.Name):
-                rebound.add(node.target.id)
-            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_argument":
-                flags = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
-                kw = {k.arg: k.value for k in node.keywords}
-                default = _int(kw["default"]) if "default" in kw else None
-                dest = kw["dest"].value if isinstance(kw.get("dest"), ast.Constant) else next(
-                    (f.lstrip("-").replace("-", "_") for f in flags if f.startswith("--")), None)
-                if dest and default is not None:
-                    self.options[dest] = default
-                    self.flags[dest] = next((f for f in flags if f.startswith("--")), f"--{dest}")
+        for kind in (ast.AugAssign, ast.AnnAssign, ast.For):
+            rebound.update(n.target.id for n in m.nodes_of(kind) if type(n.target) is ast.Name)
+        for node in m.nodes_of(ast.Call):
+            if type(node.func) is ast.Attribute and node.func.attr == "add_argument":
+                self._option(node)
         for name in rebound:
             self.names.pop(name, None)
+
+    def _option(self, call: ast.Call) -> None:
+        """`parser.add_argument("--val-docs", default=10_000)`: the default and the flag."""
+        flags = [a.value for a in call.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        kw = {k.arg: k.value for k in call.keywords}
+        default = _int(kw["default"]) if "default" in kw else None
+        dest = kw["dest"].value if isinstance(kw.get("dest"), ast.Constant) else next(
+            (f.lstrip("-").replace("-", "_") for f in flags if f.startswith("--")), None)
+        if dest and default is not None:
+            self.options[dest] = default
+            self.flags[dest] = next((f for f in flags if f.startswith("--")), f"--{dest}")
 
     def value(self, node) -> int | None:
         if isinstance(node, ast.Name):
@@ -125,42 +131,76 @@ def _split_point(test, counts: _Counts) -> tuple[int, bool, str | None] | None:
     return None
 
 
+_EXITS = (ast.Continue, ast.Return, ast.Break)
+
+
 def _branches(parent_body: list, index: int) -> tuple[list, list]:
-    """The statements run when the if at `index` holds, and when it does not."""
-    node = parent_body[index]
-    if node.orelse:
-        return node.body, node.orelse
-    if node.body and isinstance(node.body[-1], (ast.Continue, ast.Return, ast.Break)):
-        return node.body, parent_body[index + 1:]
-    return node.body, []
+    """An if without else whose body exits: its body, and what runs when it does not hold."""
+    return parent_body[index].body, parent_body[index + 1:]
 
 
-def split_points(source: str) -> list[list]:
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+
+
+def split_points(m) -> list[list]:
     """[line, count, below-count branch first, flag, splits named by the first branch, by
-    the second] for each split point inside a loop (a document stream walked one at a time).
-    Depends on the source only, so it is cached with the engine's per-file facts."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return []  # reported by the engine as unparsable
-    counts = _Counts(tree)
-    out, seen = [], set()
-    loops = [n for n in ast.walk(tree) if isinstance(n, (ast.For, ast.AsyncFor, ast.While))]
-    for loop in loops:
-        for parent in ast.walk(loop):
-            for field in ("body", "orelse", "finalbody"):
-                body = getattr(parent, field, None)
-                if not isinstance(body, list) or parent is loop and field == "orelse":
-                    continue
-                for i, st in enumerate(body):
-                    if isinstance(st, ast.If) and id(st) not in seen and (point := _split_point(st.test, counts)):
-                        seen.add(id(st))
-                        yes, no = _branches(body, i)
-                        out.append([st.lineno, *point, sorted(_split_words(yes)), sorted(_split_words(no))])
-            if isinstance(parent, ast.IfExp) and id(parent) not in seen and (point := _split_point(parent.test, counts)):
-                seen.add(id(parent))
-                out.append([parent.lineno, *point, sorted(_split_words([parent.body])), sorted(_split_words([parent.orelse]))])
+    the second] for each split point inside a loop body (a document stream walked one at a
+    time), from the module's node index (`auditors.analysis.ModuleFlow`): the engine keeps
+    them among the per-file facts. Counts are resolved only when a comparison asks."""
+    tests = [n for kind in (ast.If, ast.IfExp) for n in m.nodes_of(kind)
+             if isinstance(n.test, ast.Compare) and len(n.test.ops) == 1]
+    tests = [n for n in tests if _may_split(n.test)]
+    if not tests:
+        return []
+    in_loop = _loop_lines(m)
+    tests = [n for n in tests if n.lineno in in_loop]
+    wanted = {x.id if isinstance(x, ast.Name) else x.attr for n in tests
+              for x in (n.test.left, n.test.comparators[0]) if isinstance(x, (ast.Name, ast.Attribute))}
+    counts = _Counts(m, wanted) if tests else None
+    out = []
+    for node in sorted(tests, key=lambda n: (n.lineno, n.col_offset)):
+        point = _split_point(node.test, counts)
+        if not point:
+            continue
+        if isinstance(node, ast.IfExp):
+            yes, no = [node.body], [node.orelse]
+        elif node.orelse or not (node.body and isinstance(node.body[-1], _EXITS)):
+            yes, no = node.body, node.orelse
+        else:
+            yes, no = _branches(*_enclosing_body(m, node))
+        out.append([node.lineno, *point, sorted(_split_words(yes)), sorted(_split_words(no))])
     return out
+
+
+def _may_split(test: ast.Compare) -> bool:
+    """An ordered comparison of a running value with something that may name a count
+    (cheap: decides whether the module's counts need resolving at all)."""
+    if not isinstance(test.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
+        return False
+    sides = (test.left, test.comparators[0])
+    return any(isinstance(x, (ast.Name, ast.Attribute)) for x in sides) and not all(
+        isinstance(x, ast.Constant) for x in sides)
+
+
+def _loop_lines(m) -> set[int]:
+    """Line numbers inside some loop's body."""
+    lines: set[int] = set()
+    for kind in _LOOPS:
+        for loop in m.nodes_of(kind):
+            lines.update(range(loop.body[0].lineno, loop.body[-1].end_lineno + 1))
+    return lines
+
+
+def _enclosing_body(m, st: ast.stmt) -> tuple[list, int]:
+    """The statement list holding `st`, and its index there (asked only for split points)."""
+    for node in m.all_nodes:
+        for field in ("body", "orelse", "finalbody"):
+            body = getattr(node, field, None)
+            if isinstance(body, list):
+                for i, child in enumerate(body):
+                    if child is st:
+                        return body, i
+    return [st], 0
 
 
 def _judge(point: list, name: str, invoked: dict[str, tuple[int, str]]) -> Finding | None:
@@ -201,25 +241,19 @@ def _invocations(root: Path, script: str) -> dict[str, tuple[int, str]]:
     return out
 
 
-def check_val_split(root: Path, files: list[Path], use_cache: bool = True) -> list[Finding]:
-    """Findings for the data-preparation code among `files` (paths under `root`)."""
-    from auditors.engine import cached_by_content
-
+def check_val_split(root: Path, items: list[tuple[str, str, dict]], all_facts: list[dict]) -> list[Finding]:
+    """Findings for the split points the engine found in the audited units (`audit_path`'s
+    items and their facts), judged with the folder's own invocations."""
     out = []
-    for path in files:
-        try:
-            source = path.read_bytes().decode("utf-8", errors="replace")
-        except OSError:
+    for (name, source, _), facts in zip(items, all_facts):
+        points = facts.get("val_splits", ())
+        if not points:
             continue
-        if not ("val" in source and "train" in source):
-            continue
-        points = cached_by_content("val-split", source, split_points, use_cache)
-        name = path.name if root.is_file() else str(path.relative_to(root))
         lines = source.splitlines()
+        invoked = _invocations(root, Path(name.split("[unpacked")[0]).name)
         for point in points:
-            f = _judge(point, name, _invocations(root, path.name))
+            f = _judge(point, name, invoked)
             if f is not None:
                 f.source_line = lines[f.line - 1].strip() if 0 < f.line <= len(lines) else ""
                 out.append(f)
     return out
-

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditors import audit_path
-from auditors.val_split import CANONICAL_VAL_DOCS, check_val_split
+from auditors.val_split import CANONICAL_VAL_DOCS
 
 ARGPARSE = '''
 import argparse
@@ -34,7 +34,7 @@ def findings(tmp_path, source: str, name: str = "prep.py", **extra):
     (tmp_path / name).write_text(textwrap.dedent(source))
     for other, text in extra.items():
         (tmp_path / other.replace("_", ".")).write_text(text)
-    return check_val_split(tmp_path, [tmp_path / name])
+    return [f for f in audit_path(tmp_path, use_cache=False).findings if f.rule == "short-val-split"]
 
 
 @settings(max_examples=40, deadline=None)
