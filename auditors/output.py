@@ -42,9 +42,7 @@ def to_sarif(report: AuditReport) -> str:
 
     from harness import __version__
 
-    from auditors.records import RECORD_RULES
-
-    infos = {**rule_info(), **{r.id: r for r in RECORD_RULES}}
+    infos = rule_info()
     rules = [{"id": r.id, "name": r.tag, "shortDescription": {"text": r.title},
               "fullDescription": {"text": f"{r.title} ({r.tag})"}, "help": {"text": f"See {r.reference}"},
               "properties": {"tags": [r.tag]}} for r in sorted(infos.values(), key=lambda r: r.id)]

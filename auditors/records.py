@@ -16,9 +16,6 @@ import re
 from pathlib import Path
 
 from auditors.model import Finding, RuleInfo
-from auditors.c_kernels import RULE as C_TARGET_GATE
-from auditors.shipped_byte_tables import RULE as SHIPPED_TABLE
-from auditors.val_split import RULE as SHORT_VAL_SPLIT
 
 CAP_BYTES = 16_000_000
 FORMAT = RuleInfo("record-format", "other", "records folder is missing a required file", "RULES.md §1.8 (README format; #1143)")
@@ -27,7 +24,7 @@ CLAIM = RuleInfo("record-claim", "other", "claimed val_bpb not found in the logs
 SIGNIF = RuleInfo("record-significance", "other", "improvement not significant", "RULES.md §1.6 (0.005 nats, p < 0.01)")
 VAL_AS_TRAIN = RuleInfo("record-val-as-train", "val_in_training", "a validation shard placed where training reads",
                         "RULES.md §1.3 (#44: val shard symlinked as a train shard)")
-RECORD_RULES = (FORMAT, SIZE, CLAIM, SIGNIF, VAL_AS_TRAIN, SHIPPED_TABLE, SHORT_VAL_SPLIT, C_TARGET_GATE)
+RECORD_RULES = (FORMAT, SIZE, CLAIM, SIGNIF, VAL_AS_TRAIN)
 # shell commands that place a file at a new name: ln [-s] / cp / mv SRC DST
 _PLACE = re.compile(r"^\s*(?:sudo\s+)?(ln|cp|mv)\s+(?:-\w+\s+)*(\S+)\s+(\S+)\s*$")
 

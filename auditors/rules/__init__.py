@@ -22,11 +22,15 @@ def all_rules() -> list:
 
 
 def rule_info() -> dict[str, RuleInfo]:
-    """Every rule a finding can carry: the rule modules' plus the engine's own."""
+    """Every rule a finding can carry: the rule modules', the engine's own and the
+    folder checks' (records, shipped byte tables, data-prep splits, C kernels)."""
+    from auditors import c_kernels, shipped_byte_tables, val_split
     from auditors.engine import UNPARSABLE
+    from auditors.records import RECORD_RULES
 
     infos = {r.id: r for m in all_rules() for r in (m.RULE, *getattr(m, "EXTRA", ()))}
-    infos[UNPARSABLE.id] = UNPARSABLE
+    for r in (UNPARSABLE, *RECORD_RULES, shipped_byte_tables.RULE, val_split.RULE, c_kernels.RULE):
+        infos[r.id] = r
     return infos
 
 
