@@ -357,12 +357,11 @@ def scan(text: str) -> list[tuple[int, str, str]]:
     for i, (t, _) in enumerate(toks):
         if t != "for" or i + 1 >= len(toks) or toks[i + 1][0] != "(":
             continue
-        node, _ = parse_statement(toks, i)
+        node, stop = parse_statement(toks, i)
         var = _loop_var(node[1])
         if var is None:
             continue
-        end = _close(toks, i + 1)
-        body_toks = toks[end + 1:parse_statement(toks, end + 1)[1]]
+        body_toks = toks[_close(toks, i + 1) + 1:stop]
         taint = _LoopTaint(var, (_position_evidence(body_toks) | _chain_starts(body_toks)) - {var},
                            _position_arrays(body_toks), floating, flags)
         taint.run(node[2])
