@@ -16,18 +16,21 @@ CONTROL_PATTERNS = (
 
 
 def newton_schulz5(g: torch.Tensor, steps: int = 5, eps: float = 1e-7) -> torch.Tensor:
-    """Approximate orthogonalisation U V^T of g (quintic Newton-Schulz, in bf16)."""
+    """Approximate orthogonalisation U V^T of g (quintic Newton-Schulz, in bf16).
+
+    g is one matrix or a stack of same-shape matrices (..., rows, cols); each matrix is
+    normalised by its own Frobenius norm, so a stack gives what each alone would."""
     a, b, c = NS_COEFFS
     x = g.bfloat16()
-    x = x / (x.norm() + eps)
-    transposed = g.size(0) > g.size(1)
+    x = x / (x.norm(dim=(-2, -1), keepdim=True) + eps)
+    transposed = g.size(-2) > g.size(-1)
     if transposed:
-        x = x.T
+        x = x.mT
     for _ in range(steps):
-        A = x @ x.T
+        A = x @ x.mT
         B = b * A + c * A @ A
         x = a * x + B @ x
-    return x.T if transposed else x
+    return x.mT if transposed else x
 
 
 class Muon(torch.optim.Optimizer):
@@ -46,26 +49,41 @@ class Muon(torch.optim.Optimizer):
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
                 continue
+            # Every rank keeps every momentum buffer (grads are already averaged, so they
+            # agree): a checkpoint from rank 0 then holds the whole optimizer state.
+            bufs = [self.state[p].setdefault("momentum_buffer", torch.zeros_like(p.grad)) for p in params]
+            torch._foreach_mul_(bufs, group["momentum"])
+            torch._foreach_add_(bufs, [p.grad for p in params])
             flat = torch.zeros(sum(p.numel() for p in params), dtype=torch.bfloat16, device=params[0].device)
-            offset = 0
-            for i, p in enumerate(params):
-                # Every rank keeps every momentum buffer (grads are already averaged, so they
-                # agree): a checkpoint from rank 0 then holds the whole optimizer state.
-                buf = self.state[p].setdefault("momentum_buffer", torch.zeros_like(p.grad))
-                buf.mul_(group["momentum"]).add_(p.grad)
-                if i % world == rank:
-                    g = p.grad.add(buf, alpha=group["momentum"])
-                    u = newton_schulz5(g, group["backend_steps"]) * max(1.0, p.size(0) / p.size(1)) ** 0.5
-                    flat[offset:offset + p.numel()] = u.flatten()
+            views, offset = [], 0
+            for p in params:
+                views.append(flat[offset:offset + p.numel()].view_as(p))
                 offset += p.numel()
+            # Same-shape matrices are orthogonalised as one batch: a few large kernels
+            # instead of a few per matrix (11 layers x 6 shapes).
+            by_shape: dict[torch.Size, list[int]] = {}
+            for i, p in enumerate(params):
+                if i % world == rank:
+                    by_shape.setdefault(p.shape, []).append(i)
+            for shape, idx in by_shape.items():
+                g = torch.stack([params[i].grad.add(bufs[i], alpha=group["momentum"]) for i in idx])
+                u = newton_schulz5(g, group["backend_steps"]) * max(1.0, shape[0] / shape[1]) ** 0.5
+                for j, i in enumerate(idx):
+                    views[i].copy_(u[j])
             if world > 1:
                 dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-            offset = 0
-            for p in params:
-                u = flat[offset:offset + p.numel()].view_as(p).to(p.dtype)
-                p.mul_(1 - group["lr"] * group["weight_decay"])
-                p.add_(u, alpha=-group["lr"])
-                offset += p.numel()
+            torch._foreach_mul_(params, 1 - group["lr"] * group["weight_decay"])
+            torch._foreach_add_(params, [v.to(p.dtype) for v, p in zip(views, params)], alpha=-group["lr"])
+
+
+def update_ema(ema: dict[str, torch.Tensor], model: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * weights, in float32, for every state tensor."""
+    with torch.no_grad():
+        state = model.state_dict()
+        names = list(ema)
+        values = [ema[k] for k in names]
+        torch._foreach_mul_(values, decay)
+        torch._foreach_add_(values, [state[k].float() for k in names], alpha=1 - decay)
 
 
 def is_control(name: str) -> bool:

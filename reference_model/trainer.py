@@ -28,7 +28,7 @@ from .checkpoint import (TrainState, capture_rng, list_checkpoints, load_checkpo
 from .config import preset_from_tables
 from .evaluate import autocast, unigram_bpb, val_bpb
 from .model import GPT, count_parameters
-from .optim import apply_schedule, build_optimizers
+from .optim import apply_schedule, build_optimizers, update_ema
 
 UNIGRAM_MAX_TRAIN_TOKENS = 200_000_000  # two FineWeb shards: plenty for 1024 counts
 
@@ -182,9 +182,7 @@ def _train(config: dict, rank: int, world: int, device: torch.device) -> dict | 
             opt.step()
         model.zero_grad(set_to_none=True)
         if ema is not None:
-            with torch.no_grad():
-                for name, v in model.state_dict().items():
-                    ema[name].mul_(tcfg.ema_decay).add_(v.float(), alpha=1 - tcfg.ema_decay)
+            update_ema(ema, model, tcfg.ema_decay)
         train_loss = float(loss_sum)  # also waits for the device, so the timing is honest
         tokens_per_s = tcfg.train_batch_tokens / (time.perf_counter() - t0)
         step += 1
