@@ -29,11 +29,11 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
     if profile not in PROFILES:
         raise BadInput(f"unknown profile {profile!r} (official | single-gpu)")
     base_env = {**PROFILES[profile], **(env or {})}
-    items = units(collect_code(root), root, use_cache)
+    items = units(collect_code(root), root)
     if root.is_dir():
         for name, folder in shipped_packages(root):
-            items += [(f"{name}/{label}", text, env) for label, text, env in units(collect_code(folder), folder, use_cache)]
-    all_facts = analyze_units(items, use_cache=use_cache, progress=progress)
+            items += [(f"{name}/{label}", text) for label, text in units(collect_code(folder), folder)]
+    items, all_facts = analyze_units(items, use_cache=use_cache, progress=progress)
     rules = rule_info()
     report = AuditReport(str(root), profile)
     callers: dict[str, set[int]] = {}  # called name -> the units that call it
@@ -44,11 +44,11 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
     api_files = set(entries) if entries and (root / "submission.toml").is_file() else None
     runs = None
     if entries:
-        plain = {name: facts.get("imports", []) for (name, _, _), facts in zip(items, all_facts) if "[unpacked" not in name}
+        plain = {name: facts.get("imports", []) for (name, _), facts in zip(items, all_facts) if "[unpacked" not in name}
         shipped = [name for name in plain if "/" in name and name.split("/", 1)[0] in {p for p, _ in shipped_packages(root)}]
         runs = reachable_files(entries, plain) | set(shipped)
     wrapper_env: dict[str, dict] = {}
-    for index, ((name, source, _), facts) in enumerate(zip(items, all_facts)):
+    for index, ((name, source), facts) in enumerate(zip(items, all_facts)):
         if facts.get("parse_error"):
             continue
         env = dict(base_env)

@@ -1,9 +1,10 @@
-"""Audit driver: files -> unpacked sources -> per-file facts (cached) -> findings.
+"""Audit driver: files -> per-file facts (cached) -> findings.
 
 Per-file facts are independent of the launch profile: they hold rule findings with
 their guards, plus what reachability needs (function parameters, simple definitions,
-call sites with guards). They are cached as JSON by content hash, and computed in a
-process pool over two workers.
+call sites with guards), and the code packed inside the file (see auditors.unpack),
+read from the same parse. They are cached as JSON by content hash, and computed in a
+process pool over two workers; packed layers are analysed in the waves that follow.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from harness.atomic import atomic_write_text
 
 from auditors import labels as lb
 from auditors.model import RawFinding, RuleInfo
-from auditors.unpack import unpack_all
+from auditors.unpack import MAX_DEPTH, layer_name, packed_payloads
 
 CODE_SUFFIXES = {".py"}
 SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".hypothesis", ".pytest_cache"}
@@ -72,13 +73,15 @@ def _analyze(source: str) -> dict:
     tree, skipped = parse_tolerant(source)
     if tree is None:
         return {"parse_error": "not parsable as Python", "functions": {}, "calls": {}, "class_defs": {},
-                "entry": False, "env_sets": {}, "imports": [], "findings": [asdict(_unparsable(1, "the file"))]}
+                "entry": False, "env_sets": {}, "imports": [], "findings": [asdict(_unparsable(1, "the file"))],
+                "payloads": []}
     m = ModuleFlow(source, tree)
     try:
         findings = [asdict(_unparsable(line, f"line {line}")) for line in skipped]
         for rule in all_rules():
             findings.extend(asdict(f) for f in rule.check(m))
-        return {"parse_error": None, **_reach_facts(m, tree), "findings": findings, "val_splits": split_points(m)}
+        return {"parse_error": None, **_reach_facts(m, tree), "findings": findings, "val_splits": split_points(m),
+                "payloads": packed_payloads(source, tree, m.all_nodes)}
     finally:
         m.release()
 
@@ -276,37 +279,56 @@ def _check_regular(p: Path, base: Path) -> bool:
     return True
 
 
-def _unpacked(name: str, source: str, use_cache: bool) -> list[tuple[str, str]]:
-    """unpack_all, cached by content (labels are relative to the file, renamed here)."""
-    if not use_cache:
-        return unpack_all(name, source)
-    key = hashlib.sha256(b"unpack:" + engine_version().encode() + source.encode("utf-8", "replace")).hexdigest()
-    layers = _cache_read(key)
-    if layers is None:
-        layers = [[label[1:], text] for label, text in unpack_all("\0", source)]
-        _cache_write(key, layers)
-    return [(name + label, text) for label, text in layers]
-
-
-def units(files: list[Path], root: Path, use_cache: bool = True) -> list[tuple[str, str, dict]]:
-    """[(display path, source, env set by the wrapper)] including unpacked layers."""
+def units(files: list[Path], root: Path) -> list[tuple[str, str]]:
+    """[(display path, source)] of the files (unreadable ones are skipped)."""
     out = []
     for p in files:
         try:
             source = p.read_bytes().decode("utf-8", errors="replace")
         except OSError:
             continue
-        name = p.name if root.is_file() else str(p.relative_to(root))
-        out.append((name, source, {}))
-        for label, payload in _unpacked(name, source, use_cache):
-            out.append((label, payload, {}))
+        out.append((p.name if root.is_file() else str(p.relative_to(root)), source))
     return out
 
 
-def analyze_units(items: list[tuple[str, str, dict]], use_cache: bool = True, progress: bool = False) -> list[dict]:
-    """Facts for each unit, in order; cache misses analysed in parallel."""
+def analyze_units(items: list[tuple[str, str]], use_cache: bool = True,
+                  progress: bool = False) -> tuple[list[tuple[str, str]], list[dict]]:
+    """(units, facts): the given units and the code packed inside them, each file
+    followed by its layers (`name[unpacked]`, depth first, at most MAX_DEPTH deep), with
+    the facts of each. The workers find the payloads in the trees they parse anyway, so
+    a file is parsed once, and never in this process."""
+    names, sources = [n for n, _ in items], [s for _, s in items]
+    facts = _facts_for(sources, use_cache, progress)
+    children: dict[int, list[int]] = {}
+    frontier = list(range(len(items)))
+    for _depth in range(MAX_DEPTH):
+        found = []
+        for i in frontier:
+            for k, (_line, text) in enumerate(facts[i]["payloads"]):
+                children.setdefault(i, []).append(len(names))
+                names.append(layer_name(names[i], k))
+                sources.append(text)
+                found.append(len(names) - 1)
+        if not found:
+            break
+        facts += _facts_for([sources[j] for j in found], use_cache, progress)
+        frontier = found
+    order: list[int] = []
+
+    def visit(i: int) -> None:
+        order.append(i)
+        for c in children.get(i, ()):
+            visit(c)
+
+    for i in range(len(items)):
+        visit(i)
+    return [(names[i], sources[i]) for i in order], [facts[i] for i in order]
+
+
+def _facts_for(sources: list[str], use_cache: bool, progress: bool) -> list[dict]:
+    """Facts for each source, in order; cache misses analysed in parallel."""
     version = engine_version()
-    jobs = [(src, hashlib.sha256(version.encode() + src.encode("utf-8", "replace")).hexdigest(), use_cache) for _, src, _ in items]
+    jobs = [(src, hashlib.sha256(version.encode() + src.encode("utf-8", "replace")).hexdigest(), use_cache) for src in sources]
     unique: dict[str, tuple] = {}
     for j in jobs:
         unique.setdefault(j[1], j)

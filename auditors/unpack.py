@@ -179,8 +179,12 @@ def _has_runner_call(source: str) -> bool:
     return False
 
 
-def packed_payloads(source: str, tree: ast.Module | None = None) -> list[tuple[int, str]]:
-    """[(line of the exec, decoded source)] for each exec/eval/compile of a literal chain."""
+def packed_payloads(source: str, tree: ast.Module | None = None, nodes: list | None = None) -> list[tuple[int, str]]:
+    """[(line of the exec, decoded source)] for each exec/eval/compile of a literal chain.
+
+    With the module's tree and its nodes in `ast.walk` order (the audit engine has both),
+    nothing is parsed or walked again; without, the source is parsed when a runner call
+    may be in it."""
     if tree is None and not _has_runner_call(source):
         return []
     if tree is None:
@@ -188,7 +192,8 @@ def packed_payloads(source: str, tree: ast.Module | None = None) -> list[tuple[i
             tree = ast.parse(source)
         except SyntaxError:
             return []
-    nodes = list(ast.walk(tree))  # walked once: for the runner calls and, if one is a literal chain, the imports
+    if nodes is None:
+        nodes = list(ast.walk(tree))  # walked once: for the runner calls and, if one is a literal chain, the imports
     ev = _Evaluator(tree, nodes)
     out = []
     for node in nodes:
@@ -207,6 +212,11 @@ def packed_payloads(source: str, tree: ast.Module | None = None) -> list[tuple[i
     return out
 
 
+def layer_name(name: str, i: int) -> str:
+    """Display name of the i-th payload (from 0) unpacked from the unit `name`."""
+    return f"{name}[unpacked]" if i == 0 else f"{name}[unpacked#{i + 1}]"
+
+
 def unpack_all(name: str, source: str, depth: int = 0) -> list[tuple[str, str]]:
     """[(display name, source)] of the code packed inside `source`, recursively.
 
@@ -217,7 +227,7 @@ def unpack_all(name: str, source: str, depth: int = 0) -> list[tuple[str, str]]:
         return []
     found = []
     for i, (_line, payload) in enumerate(packed_payloads(source)):
-        label = f"{name}[unpacked]" if i == 0 else f"{name}[unpacked#{i + 1}]"
+        label = layer_name(name, i)
         found.append((label, payload))
         found.extend(unpack_all(label, payload, depth + 1))
     return found

@@ -241,11 +241,11 @@ def _invocations(root: Path, script: str) -> dict[str, tuple[int, str]]:
     return out
 
 
-def check_val_split(root: Path, items: list[tuple[str, str, dict]], all_facts: list[dict]) -> list[Finding]:
+def check_val_split(root: Path, items: list[tuple[str, str]], all_facts: list[dict]) -> list[Finding]:
     """Findings for the split points the engine found in the audited units (`audit_path`'s
     items and their facts), judged with the folder's own invocations."""
     out = []
-    for (name, source, _), facts in zip(items, all_facts):
+    for (name, source), facts in zip(items, all_facts):
         points = facts.get("val_splits", ())
         if not points:
             continue

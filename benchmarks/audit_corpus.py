@@ -46,15 +46,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as cache:
         os.environ["PGOLF_AUDIT_CACHE"] = cache
         t0, c0 = time.perf_counter(), _cpu()
-        items = units(files, args.folder)
-        analyze_units(items, progress=sys.stderr.isatty())
+        analyze_units(units(files, args.folder), progress=sys.stderr.isatty())
         cold, cold_cpu = time.perf_counter() - t0, _cpu() - c0
         t0 = time.perf_counter()
-        items = units(files, args.folder)
-        analyze_units(items)
+        items, _ = analyze_units(units(files, args.folder))
         warm = time.perf_counter() - t0
-    unpacked = sum(len(s) for _, s, _ in items)
-    distinct = len({s for _, s, _ in items})
+    unpacked = sum(len(s) for _, s in items)
+    distinct = len({s for _, s in items})
     mb = total / 1e6
     print(f"files: {len(files)} ({mb:.1f} MB on disk, {unpacked / 1e6:.1f} MB after unpacking, {distinct} distinct units)")
     print(f"cold: {cold:.1f} s = {mb / cold:.2f} MB/s   warm: {warm:.1f} s = {mb / warm:.2f} MB/s   warm/cold = {warm / cold:.3f}")

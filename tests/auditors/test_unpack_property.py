@@ -59,3 +59,33 @@ def test_nested_packing_is_followed(chain):
 def test_non_literal_argument_is_not_evaluated():
     source = "import lzma, os\nexec(lzma.decompress(open(os.environ['P'], 'rb').read()))\n"
     assert unpack_all("w.py", source) == []
+
+
+@settings(max_examples=10, deadline=None)
+@given(chains=st.lists(st.lists(st.sampled_from(sorted(CODECS)), min_size=1, max_size=2), min_size=1, max_size=3),
+       depth=st.integers(1, 6))
+def test_the_engine_finds_the_same_layers_in_the_same_order(chains, depth):
+    """The audit's workers unpack from the trees they parse; the layers, their names and
+    their order (each file, then its layers depth first) are those of unpack_all."""
+    from auditors.engine import analyze_units
+
+    nested = "z = 3\n"
+    for _ in range(depth):  # deeper than MAX_DEPTH: the cut must be the same
+        nested = pack(nested, chains[0])
+    blobs = [pack(f"v = {i}\n", chain) for i, chain in enumerate(chains)]
+    two = blobs[0].rstrip("\n") + "\n" + "\n".join(b.splitlines()[1] for b in blobs[1:]) + "\n"
+    items = [("a.py", nested), ("b.py", two), ("c.py", "print(1)\n")]
+    units, facts = analyze_units(items, use_cache=False)
+    expected = [u for name, source in items for u in [(name, source)] + unpack_all(name, source)]
+    assert units == expected
+    assert len(facts) == len(units) and all(f["parse_error"] is None for f in facts)
+
+
+def test_a_line_python_cannot_parse_does_not_hide_the_payload():
+    from auditors.engine import analyze_units
+
+    source = pack("w = 1\n", ["lzma", "b85"]) + "x = f'{'a' 'b'}' if NEWER_SYNTAX else match := 1\n"
+    units, facts = analyze_units([("p.py", source)], use_cache=False)
+    assert [name for name, _ in units] == ["p.py", "p.py[unpacked]"]
+    assert units[1][1] == "w = 1\n"
+    assert any(f["rule"] == "unparsable-code" for f in facts[0]["findings"])
