@@ -42,6 +42,8 @@ class ModuleFlow:
 
     def nodes_of(self, kind: type) -> list:
         """Every node of exactly this type in the module, in `ast.walk` order."""
+        if kind in lb.UNINDEXED:
+            raise ValueError(f"{kind.__name__} nodes are not indexed: read them from their parents")
         return self.by_type.get(kind, [])
 
     def under(self, f: FuncInfo, nodes: list) -> list:

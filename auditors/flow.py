@@ -79,7 +79,7 @@ class FuncInfo:
         self.clean = True  # no write of this run changed something it had read before
 
     @property
-    def nodes(self) -> list:  # every node under this function, in ast.walk order (walked once, when asked)
+    def nodes(self) -> list:  # the indexed nodes under this function (labels.index_nodes), walked once, when asked
         if not hasattr(self, "_nodes"):
             self._nodes = self.module.all_nodes if self.qualname == "<module>" else lb.index_nodes(self.node)[0]
         return self._nodes

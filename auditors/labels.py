@@ -109,18 +109,24 @@ def plus_one(node: ast.expr | None) -> bool:
     return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and isinstance(node.right, ast.Constant) and node.right.value == 1
 
 
-# Fields that never hold a node: skipping them saves fetching strings and ints.
-_SCALAR_FIELDS = frozenset({"id", "attr", "arg", "name", "module", "level", "kind", "is_async", "conversion",
-                            "type_comment", "tag"})
-_CHILD_FIELDS: dict[type, tuple[str, ...]] = {ast.Constant: ()}
+# Fields that never hold a node a rule asks for: names and numbers, and the contexts
+# (Load, Store) and operators, which rules read from their parent (`e.op`, `e.ctx`).
+_SKIPPED_FIELDS = frozenset({"id", "attr", "arg", "name", "module", "level", "kind", "is_async", "conversion",
+                             "type_comment", "tag", "ctx", "op", "ops"})
+# Leaves that rules read from their parents, never look up by type: a third of a
+# module's nodes, left out of the index (nodes_of refuses them).
+UNINDEXED = (ast.Name, ast.Constant)
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def index_nodes(root: ast.AST) -> tuple[list, dict]:
-    """(every node, in `ast.walk` order; the same nodes by exact type), in one pass that
-    looks up each node type's child fields once instead of through `ast.iter_child_nodes`."""
+    """(every node in `ast.walk` order except names, constants, contexts and operators;
+    the same nodes by exact type), in one pass that looks up each node type's child
+    fields once instead of through `ast.iter_child_nodes`."""
     nodes = [root]
     by_type: dict[type, list] = {}
     fields_of = _CHILD_FIELDS
+    name, constant, node = ast.Name, ast.Constant, ast.AST
     i = 0
     while i < len(nodes):
         n = nodes[i]
@@ -132,12 +138,12 @@ def index_nodes(root: ast.AST) -> tuple[list, dict]:
         kind.append(n)
         fields = fields_of.get(t)
         if fields is None:
-            fields = fields_of[t] = tuple(f for f in t._fields if f not in _SCALAR_FIELDS)
-        for name in fields:
-            v = getattr(n, name, None)
-            if isinstance(v, list):
-                nodes.extend([x for x in v if isinstance(x, ast.AST)])
-            elif isinstance(v, ast.AST):
+            fields = fields_of[t] = tuple(f for f in t._fields if f not in _SKIPPED_FIELDS)
+        for field in fields:
+            v = getattr(n, field, None)
+            if type(v) is list:
+                nodes.extend([x for x in v if type(x) is not name and type(x) is not constant and isinstance(x, node)])
+            elif v is not None and type(v) is not name and type(v) is not constant and isinstance(v, node):
                 nodes.append(v)
     return nodes, by_type
 

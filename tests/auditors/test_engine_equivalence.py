@@ -11,13 +11,14 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from auditors import flow
 from auditors.analysis import ModuleFlow
 from auditors.engine import analyze_source
-from auditors.labels import index_nodes
+from auditors.labels import UNINDEXED, index_nodes
 from auditors.unpack import _has_runner_call
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,13 +32,27 @@ def _trees():
         yield source, ast.parse(source)
 
 
-def test_index_nodes_is_ast_walk():
+def _indexed_walk(node) -> list:
+    """ast.walk without the nodes the index leaves out (names, constants, contexts, operators)."""
+    return [n for n in ast.walk(node) if not isinstance(n, (*UNINDEXED, ast.expr_context, ast.operator, ast.unaryop,
+                                                             ast.boolop, ast.cmpop))]
+
+
+def test_index_nodes_is_ast_walk_without_the_leaves():
     for _, tree in _trees():
         nodes, by_type = index_nodes(tree)
-        walked = list(ast.walk(tree))
+        walked = _indexed_walk(tree)
         assert len(nodes) == len(walked) and all(a is b for a, b in zip(nodes, walked))
         for kind, found in by_type.items():
             assert found == [n for n in walked if type(n) is kind]
+
+
+def test_unindexed_kinds_are_refused():
+    source = "x = 1\n"
+    m = ModuleFlow(source, ast.parse(source))
+    for kind in UNINDEXED:
+        with pytest.raises(ValueError, match="not indexed"):
+            m.nodes_of(kind)
 
 
 def test_nodes_under_a_function_are_its_walk():
@@ -47,7 +62,7 @@ def test_nodes_under_a_function_are_its_walk():
         for f in m.functions.values():
             if f.qualname == "<module>":
                 continue
-            walked = list(ast.walk(f.node))
+            walked = _indexed_walk(f.node)
             assert f.nodes == walked
             for kind in KINDS:
                 assert m.under(f, m.nodes_of(kind)) == [n for n in walked if type(n) is kind]
