@@ -19,7 +19,8 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
     """Audit a file, a folder of code or a records-style submission folder."""
     from harness.errors import BadInput
 
-    from auditors.engine import analyze_units, collect_code, entry_files, reachable_files, shipped_packages, units
+    from auditors.engine import (analyze_units, collect_code, entry_files, launch_flags, reachable_files,
+                                 shipped_packages, units)
     from auditors.reach import PROFILES, Resolver
     from auditors.rules import rule_info
 
@@ -42,22 +43,29 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
             callers.setdefault(name, set()).add(i)
     entries = entry_files(root) if root.is_dir() else None
     api_files = set(entries) if entries and (root / "submission.toml").is_file() else None
-    runs = None
+    runs, runner = None, {}
+    plain_facts = {name: facts for (name, _), facts in zip(items, all_facts) if "[unpacked" not in name}
     if entries:
-        plain = {name: facts.get("imports", []) for (name, _), facts in zip(items, all_facts) if "[unpacked" not in name}
+        plain = {name: facts.get("imports", []) for name, facts in plain_facts.items()}
+        mentions = {name: facts.get("mentions", []) for name, facts in plain_facts.items()}
         shipped = [name for name in plain if "/" in name and name.split("/", 1)[0] in {p for p, _ in shipped_packages(root)}]
-        runs = reachable_files(entries, plain) | set(shipped)
+        runner = reachable_files(entries, plain, mentions)
+        runs = set(runner) | set(shipped)
     wrapper_env: dict[str, dict] = {}
     for index, ((name, source), facts) in enumerate(zip(items, all_facts)):
         if facts.get("parse_error"):
             continue
         env = dict(base_env)
         parent = name.rsplit("[unpacked", 1)[0] if "[unpacked" in name else None
-        for k, v in wrapper_env.get(parent, {}).items():
-            env.setdefault(k, v)  # os.environ.setdefault in the wrapper, overridable by --env
-        wrapper_env[name] = {**wrapper_env.get(parent, {}), **facts.get("env_sets", {})}
+        inherited = wrapper_env.get(parent, {}) if parent else _runner_env(name, runner, plain_facts)
+        for k, v in inherited.items():
+            env.setdefault(k, v)  # os.environ set by the wrapper, overridable by --env
+        wrapper_env[name] = {**inherited, **facts.get("env_sets", {})}
         foreign = {n for n, units_calling in callers.items() if units_calling - {index}}
         api_entry = api_files is not None and name.split("[unpacked")[0] in api_files
+        if facts.get("arg_defaults") and root.is_dir():  # the folder's run command sets these flags
+            passed = launch_flags(root, Path(name.split("[unpacked")[0]).name)
+            facts = {**facts, "arg_defaults": {k: passed.get(k, v) for k, v in facts["arg_defaults"].items()}}
         resolver = Resolver(facts, env, foreign, api_entry)
         lines = source.splitlines()
         outside = runs is not None and name.split("[unpacked")[0] not in runs
@@ -80,3 +88,16 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         report.findings.extend(check_shipped_tables(root))
     report.findings.sort(key=lambda f: (f.path, f.line, f.rule))
     return report
+
+
+def _runner_env(name: str, runner: dict, plain_facts: dict) -> dict:
+    """Environment variables set by the files that run `name` (exec, runpy, subprocess,
+    import), the outermost first so that the nearer wrapper wins."""
+    chain, p = [], runner.get(name)
+    while p is not None and p not in chain:
+        chain.append(p)
+        p = runner.get(p)
+    env: dict = {}
+    for wrapper in reversed(chain):
+        env.update(plain_facts.get(wrapper, {}).get("env_sets", {}))
+    return env

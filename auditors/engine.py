@@ -15,6 +15,7 @@ import gc
 import hashlib
 import json
 import os
+import re
 import stat
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
@@ -133,12 +134,15 @@ def _reach_facts(m, tree) -> dict:
                      "defs": {k: (seg(v) if v is not None else "") for k, v in f.defs.items()}} for q, f in m.functions.items()}
     calls: dict[str, list] = {}
     called: set[str] = set()  # every called name: another file's functions may be among them
+    arg_defaults: dict[str, str] = {}  # argparse destination -> source of its default
     for f in m.functions.values():
         for ev in f.events:
             if ev.kind != "call":
                 continue
             node: ast.Call = ev.node
             called.add(ev.data["name"])
+            if ev.data["name"] == "add_argument":
+                arg_defaults.update(_argparse_default(node, seg))
             # call sites matter for this file's own functions, called here or passed as values (called by the receiver)
             targets = [ev.data["name"]] if ev.data["name"] in m.by_name else []
             targets += [a.id for a in list(node.args) + [k.value for k in node.keywords] if isinstance(a, ast.Name) and a.id in m.by_name]
@@ -157,11 +161,71 @@ def _reach_facts(m, tree) -> dict:
             k, v = ev.node.args
             if isinstance(k, ast.Constant) and isinstance(v, ast.Constant):
                 env_sets[str(k.value)] = str(v.value)
+    for st in tree.body:  # os.environ["K"] = "V" before the real script runs
+        if (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Subscript)
+                and lb.dotted(st.targets[0].value) == "os.environ" and isinstance(st.targets[0].slice, ast.Constant)
+                and isinstance(st.value, ast.Constant)):
+            env_sets[str(st.targets[0].slice.value)] = str(st.value.value)
     imports = sorted({a.name for n in m.nodes_of(ast.Import) for a in n.names}
                      | {n.module for n in m.nodes_of(ast.ImportFrom) if n.module})
     classes = sorted({n.name for n in m.nodes_of(ast.ClassDef)})
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
-            "env_sets": env_sets, "imports": imports, "classes": classes}
+            "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(_PY_NAME.findall(m.source))),
+            "arg_defaults": arg_defaults}
+
+
+def _argparse_default(node: ast.Call, seg) -> dict[str, str]:
+    """{destination: default source} of `parser.add_argument("--flag", ...)`: what the
+    script sees when launched without the flag (store_true: False, no default: None)."""
+    names = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    kws = {k.arg: k.value for k in node.keywords if k.arg}
+    dest = kws["dest"].value if isinstance(kws.get("dest"), ast.Constant) else next(
+        (n.lstrip("-") for n in names if n.startswith("--")), names[0].lstrip("-") if names else None)
+    if not dest:
+        return {}
+    action = kws["action"].value if isinstance(kws.get("action"), ast.Constant) else None
+    if "default" in kws:
+        default = seg(kws["default"])
+    else:
+        default = {"store_true": "False", "store_false": "True"}.get(action, "None")
+    return {dest.replace("-", "_"): default}
+
+
+# A .py file named in a string or path (`"inner.py"`, `here / 'eval.py'`,
+# `__file__.replace("train_gpt.py", "decode.py")`): a file this one may exec, runpy or
+# launch. Counted as run by it, so a wrapper cannot make the real script look unused.
+_PY_NAME = re.compile(r"""['"/\\]([\w.-]+\.py)\b""")
+
+
+def invocation_lines(root: Path, script: str) -> list[tuple[str, str]]:
+    """(document, line) for the lines of the folder's shell scripts and READMEs that
+    name `script` (backslash continuations joined): how the folder says to run it."""
+    out = []
+    if not root.is_dir():
+        return out
+    for doc in sorted(p for p in (*root.glob("*.sh"), *root.glob("*.md")) if p.is_file() and not p.is_symlink()):
+        try:
+            text = doc.read_text(errors="replace")
+        except OSError:
+            continue
+        out += [(doc.name, line) for line in text.replace("\\\n", " ").splitlines() if script in line]
+    return out
+
+
+def launch_flags(root: Path, script: str) -> dict[str, str]:
+    """{argparse destination: value as Python source} of the `--flags` the folder's own
+    run commands pass to `script`: `--n 3` gives "3", `--name x` "'x'", a bare `--cache` "True"."""
+    out: dict[str, str] = {}
+    for _, line in invocation_lines(root, script):
+        for flag, value in re.findall(r"--([A-Za-z][\w-]*)(?:[ =]+([^\s-][^\s]*))?", line):
+            if not value:
+                source = "True"
+            elif re.fullmatch(r"[0-9.eE+_]+", value):
+                source = value
+            else:
+                source = repr(value.strip("'\""))
+            out.setdefault(flag.replace("-", "_"), source)
+    return out
 
 
 def entry_files(root: Path) -> list[str] | None:
@@ -200,23 +264,31 @@ def shipped_packages(root: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def reachable_files(entries: list[str], imports: dict[str, list[str]]) -> set[str]:
-    """Entry files plus the folder's files they import, transitively (by module path)."""
+def reachable_files(entries: list[str], imports: dict[str, list[str]],
+                    mentions: dict[str, list[str]] | None = None) -> dict[str, str | None]:
+    """Entry files plus the folder's files they import or name (exec, runpy, a
+    subprocess), transitively: {file: the file that reached it first, None for entries}."""
     by_module = {name[:-3].replace("/", "."): name for name in imports if name.endswith(".py")}
-    seen, todo = set(), [e for e in entries if e in imports]
+    by_base: dict[str, list[str]] = {}
+    for name in imports:
+        by_base.setdefault(name.rsplit("/", 1)[-1], []).append(name)
+    parent: dict[str, str | None] = {}
+    todo: list[tuple[str, str | None]] = [(e, None) for e in reversed(entries) if e in imports]
     while todo:
-        name = todo.pop()
-        if name in seen:
+        name, via = todo.pop()
+        if name in parent:
             continue
-        seen.add(name)
+        parent[name] = via
         for mod in imports[name]:
             parts = mod.split(".")
             for i in range(len(parts), 0, -1):  # `from pkg.mod import x` and `import pkg.mod`
                 target = by_module.get(".".join(parts[:i])) or by_module.get(".".join(parts[i - 1:i]))
                 if target:
-                    todo.append(target)
+                    todo.append((target, name))
                     break
-    return seen
+        for base in (mentions or {}).get(name, ()):
+            todo.extend((target, name) for target in by_base.get(base, ()) if target != name)
+    return parent
 
 
 def _cache_path(key: str) -> Path:

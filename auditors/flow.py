@@ -29,6 +29,8 @@ NOGRAD = {"no_grad", "inference_mode"}
 WRITE_METHODS = {"index_add_", "scatter_add_", "put_", "index_put_", "scatter_"}
 ROUNDS = 8
 TIME_FUNCS = ("perf_counter", "time", "monotonic", "time_ns")
+FUNC_TRANSFORMS = frozenset({"grad", "grad_and_value", "vjp", "jacrev", "value_and_grad"})  # torch.func / functorch
+TABLE_READS = frozenset({"get", "index_select", "take"})  # lookups by call, read like subscripts when keyed by a hash
 PARAM_SENSITIVE = frozenset({"VAL", "TRAIN", "TGT", "HASH", "EXTKEY"})  # passed through a helper: judged per call
 
 
@@ -134,6 +136,8 @@ class FuncInfo:
             self.stmt(st, ctx)
             if type(st) is ast.If and not st.orelse and st.body and isinstance(st.body[-1], EXIT):
                 ctx = Ctx(ctx.guards + ((st.test, False),), ctx.loops, ctx.nograd)
+            elif type(st) is ast.Expr and _grad_switch(st.value) is not None:
+                ctx = Ctx(ctx.guards, ctx.loops, not _grad_switch(st.value))  # torch.set_grad_enabled(False) ... (True)
 
     def stmt(self, st, ctx: Ctx) -> None:  # noqa: C901 - one dispatch over statement kinds
         self.ctx = ctx
@@ -191,7 +195,8 @@ class FuncInfo:
             nograd = ctx.nograd
             for item in st.items:
                 self.L(item.context_expr)
-                if isinstance(item.context_expr, ast.Call) and lb.call_name(item.context_expr.func) in NOGRAD:
+                if isinstance(item.context_expr, ast.Call) and (lb.call_name(item.context_expr.func) in NOGRAD
+                                                                or _grad_switch(item.context_expr) is False):
                     nograd = True
                 if item.optional_vars is not None:
                     self.assign(item.optional_vars, self.L(item.context_expr), item.context_expr)
@@ -224,8 +229,8 @@ class FuncInfo:
 
     def assign(self, target, v: frozenset, value, aug: bool = False) -> None:
         if isinstance(target, ast.Name):
-            if isinstance(value, ast.BinOp) and any(isinstance(o, ast.Name) and o.id == target.id for o in (value.left, value.right)):
-                v = v - {"EXTKEY"}  # `h = h ^ (tok * P)` accumulates a context hash
+            if isinstance(value, ast.BinOp) and _in_arithmetic(value, target.id):
+                v = v - {"EXTKEY"}  # `h = h ^ (tok * P)`, `h = (h * P + tok) % B` accumulate a context hash
             self._set_env(target.id, v)
             if value is not None and self.defs.setdefault(target.id, value) is not value:
                 self.defs[target.id] = None  # bound more than once: no single value to evaluate
@@ -344,17 +349,26 @@ class FuncInfo:
             return (base - KEYS - {"CAND"}) | {"CCNT"}  # counts of every candidate token
         if "CCNT" in base and idx & {"TGT", "VAL", "TGTP"}:  # one candidate picked by a data token
             return (base - {"CCNT"}) | {"CTGT"}
-        if idx & KEYS and "CAND" not in idx and isinstance(e.ctx, ast.Load):
-            target_keyed = "EXTKEY" in idx or "TGT" in idx
-            self.events.append(Event("read", e, self.ctx, {"key": idx, "table": e.value, "target_keyed": target_keyed}))
-            return (base - KEYS) | {"TCNT" if target_keyed else "CNT"} | (idx & DATA)
+        if idx & KEYS and isinstance(e.ctx, ast.Load):
+            return self._table_read(e, e.value, base, idx)
         # an index selects elements: the data it came from, not its own meaning, flows on
         out = base if isinstance(e.slice, ast.Slice) else base | (idx & DATA)
         if "POS1" in idx and "POS1" not in base:
             out = out | {"TGT"}
-        if "DIST" in base and "TGT" in idx:
-            out = out | {"TGTP"}
+        if base & DATA and lb.plus_one(e.slice):
+            out = out | {"TGT"}  # val[t + 1]: the token after position t, the one scored there
+        if "TGT" in idx and ("DIST" in base or _row_and_target(self, e.slice)):
+            out = out | {"TGTP"}  # p[t, y] of a distribution, any p[arange(n), y]: each row's entry for its target
         return out
+
+    def _table_read(self, e, table, base: frozenset, idx: frozenset) -> frozenset:
+        """A lookup of a hashed table (subscript or call): counts of every candidate when
+        the key ranges over the vocabulary, else a read event and the count it returns."""
+        if "CAND" in idx:
+            return (base - KEYS - {"CAND"}) | {"CCNT"}
+        target_keyed = "EXTKEY" in idx or "TGT" in idx
+        self.events.append(Event("read", e, self.ctx, {"key": idx, "table": table, "target_keyed": target_keyed}))
+        return (base - KEYS) | {"TCNT" if target_keyed else "CNT"} | (idx & DATA)
 
     def binop(self, e: ast.BinOp) -> frozenset:
         left, right = self.L(e.left), self.L(e.right)
@@ -394,6 +408,9 @@ class FuncInfo:
         self.events.append(Event("call", e, self.ctx, {"name": name, "args": args, "kws": kws, "recv": recv,
                                                        "callee": callee.qualname if callee else None}))
         data = every & DATA
+        if type(func) is not ast.Attribute and self._is_grad_transform(func):
+            # torch.func.grad(loss_fn)(params, batch): the gradient of loss_fn on these arguments
+            self.events.append(Event("backward", e, self.ctx, {"loss": every | self.L(func)}))
         if name in _SPECIAL_CALLS:  # most calls are none of these: one set test instead of the chain
             out = self._special_call(e, name, recv, args, kws, every, data)
             if out is not None:
@@ -413,6 +430,16 @@ class FuncInfo:
         if "TGT" in every:
             out = out | {"TGTP"}
         return out
+
+    def _is_grad_transform(self, func) -> bool:
+        """`grad(f)` called at once, or a name bound once to it (`g = grad(f); g(p, x)`)."""
+        if type(func) is ast.Name:
+            f = self
+            while f is not None and func.id not in f.defs:
+                f = f.parent
+            f = f or self.module.functions.get("<module>")
+            func = f.defs.get(func.id) if f is not None else None
+        return type(func) is ast.Call and lb.call_name(func.func) in FUNC_TRANSFORMS
 
     def _special_call(self, e: ast.Call, name: str, recv, args, kws, every, data) -> frozenset | None:
         """Calls whose name means something (records, losses, table writes, ranges): the
@@ -448,9 +475,16 @@ class FuncInfo:
             src = recv if isinstance(e.func, ast.Attribute) and len(args) <= 2 else (args[0] if args else EMPTY)
             if idx & {"TGT", "VAL", "TGTP"} and "CCNT" in src:
                 return (src - {"CCNT"}) | {"CTGT"}
+            if idx & KEYS:
+                table = e.func.value if isinstance(e.func, ast.Attribute) and len(args) <= 2 else (e.args[0] if e.args else e)
+                return self._table_read(e, table, src, idx)
             if "TGT" in idx:
                 return frozenset({"TGTP"}) | data
             return src | idx
+        if name in TABLE_READS:
+            found = _table_and_key(e, name, recv, args, kws)
+            if found is not None and found[2] & KEYS:
+                return self._table_read(e, *found)
         if name in TIME_FUNCS and (lb.dotted(e.func) or "").startswith("time"):
             return frozenset({"TIME"})
         if name in lb.FRESH_FUNCS:
@@ -462,6 +496,56 @@ class FuncInfo:
         if name == "hash" and isinstance(e.func, ast.Name):
             return frozenset({"HASH"}) | (every - KEYS)
         return None
+
+
+def _table_and_key(e: ast.Call, name: str, recv, args, kws):
+    """(table node, table labels, key labels) of a lookup by call: `tab.get(k)`,
+    `tab.index_select(0, k)` / `torch.index_select(tab, 0, k)`, `tab.take(k)` /
+    `np.take(tab, k)`; None when the call has no such shape."""
+    method = isinstance(e.func, ast.Attribute)
+    if name == "get":
+        return (e.func.value, recv, args[0]) if method and args else None
+    if name == "index_select":
+        key = kws.get("index")
+        if len(args) == 3 or (len(args) == 2 and key is not None):  # a function: the table comes first
+            return e.args[0], args[0], key if key is not None else args[2]
+        if method and (len(args) == 2 or key is not None):
+            return e.func.value, recv, key if key is not None else args[1]
+        return None
+    key = kws.get("indices", kws.get("index"))
+    if len(args) >= 2 or (len(args) == 1 and key is not None):  # np.take(tab, k), torch.take(tab, k)
+        return e.args[0], args[0], key if key is not None else args[1]
+    if method and (args or key is not None):  # tab.take(k)
+        return e.func.value, recv, key if key is not None else args[0]
+    return None
+
+
+def _grad_switch(call) -> bool | None:
+    """The literal argument of `torch.set_grad_enabled(...)`, else None."""
+    if (type(call) is ast.Call and lb.call_name(call.func) == "set_grad_enabled" and len(call.args) == 1
+            and type(call.args[0]) is ast.Constant and isinstance(call.args[0].value, bool)):
+        return call.args[0].value
+    return None
+
+
+def _row_and_target(info: "FuncInfo", index) -> bool:
+    """`[arange(n), y]`: one index runs over the rows, another holds the targets."""
+    if type(index) is not ast.Tuple or len(index.elts) != 2:
+        return False
+    a, b = (info.labels_of(x) for x in index.elts)
+    return ("CAND" in a and "TGT" in b and "CAND" not in b) or ("CAND" in b and "TGT" in a and "CAND" not in a)
+
+
+def _in_arithmetic(value: ast.BinOp, name: str) -> bool:
+    """`name` is an operand of this arithmetic, at any depth of its operators."""
+    stack = [value]
+    while stack:
+        n = stack.pop()
+        if type(n) is ast.Name and n.id == name:
+            return True
+        if type(n) is ast.BinOp:
+            stack += (n.left, n.right)
+    return False
 
 
 def _root(node):
@@ -484,7 +568,7 @@ def _child(field: str):
     return labels
 
 
-_SPECIAL_CALLS = frozenset({"append", "extend", "insert", "appendleft", "backward", "grad", "at", "bincount", "gather", "hash",
+_SPECIAL_CALLS = frozenset({"append", "extend", "insert", "appendleft", "backward", "grad", "at", "bincount", "gather", "hash", *TABLE_READS,
                             *TIME_FUNCS, *WRITE_METHODS, *lb.CE_FUNCS, *lb.DIST_FUNCS, *lb.FRESH_FUNCS, *lb.RANGE_FUNCS})
 _EXPR = {
     ast.Constant: FuncInfo._constant, ast.Attribute: FuncInfo._attribute, ast.Subscript: FuncInfo.subscript,

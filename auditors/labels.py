@@ -101,8 +101,16 @@ def shifted_slice(index: ast.expr) -> bool:
             if isinstance(lo, ast.Constant) and lo.value == 1:
                 return True
             if isinstance(lo, ast.BinOp) and isinstance(lo.op, ast.Add) and isinstance(lo.right, ast.Constant) and lo.right.value == 1:
+                if _looks_back(lo.left, it.upper):
+                    continue  # [i - n + 1 : i]: the n - 1 tokens before position i, a context
                 return True
     return False
+
+
+def _looks_back(start: ast.expr, upper: ast.expr | None) -> bool:
+    """start is `i - n` and the slice ends at `i`."""
+    return (isinstance(start, ast.BinOp) and isinstance(start.op, ast.Sub) and upper is not None
+            and ast.dump(start.left) == ast.dump(upper))
 
 
 def plus_one(node: ast.expr | None) -> bool:

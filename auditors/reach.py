@@ -81,6 +81,11 @@ class Evaluator:
                 return self.env
             if isinstance(base, ast.Name) and n.attr in self.facts["class_defs"]:
                 return self.source(self.facts["class_defs"][n.attr], Scope(self.facts, "<module>", self.env, scope.depth + 1))
+            if isinstance(base, ast.Name) and n.attr in self.facts.get("arg_defaults", {}):
+                # a command-line flag: argparse's default, or what the folder's run command passes
+                default = self.facts["arg_defaults"][n.attr]
+                self.touched.setdefault(f"--{n.attr}", f"--{n.attr} = {default}")
+                return self.source(default, Scope(self.facts, "<module>", self.env, scope.depth + 1))
             raise Unknown
         if isinstance(n, ast.UnaryOp):
             v = self.value(n.operand, scope)

@@ -98,8 +98,14 @@ class _Evaluator:
             left, right = self.value(node.left, depth + 1), self.value(node.right, depth + 1)
             if type(left) is type(right):
                 return left + right
+        if isinstance(node, (ast.List, ast.Tuple)):
+            return [self.value(e, depth + 1) for e in node.elts]
         if isinstance(node, ast.Call):
             func = node.func
+            if isinstance(func, ast.Attribute) and func.attr == "join" and len(node.args) == 1 and not node.keywords:
+                sep, parts = self.value(func.value, depth + 1), self.value(node.args[0], depth + 1)
+                if isinstance(parts, list) and all(type(p) is type(sep) for p in parts):
+                    return sep.join(parts)  # "".join(["...", "..."]): a blob split over several literals
             if isinstance(func, ast.Attribute) and func.attr in ("decode", "encode") and not node.keywords:
                 base = self.value(func.value, depth + 1)
                 enc = self.value(node.args[0], depth + 1) if node.args else "utf-8"

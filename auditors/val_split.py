@@ -226,18 +226,12 @@ def _judge(point: list, name: str, invoked: dict[str, tuple[int, str]]) -> Findi
 
 def _invocations(root: Path, script: str) -> dict[str, tuple[int, str]]:
     """`--flag N` values on lines of the folder's shell scripts and READMEs that run `script`."""
+    from auditors.engine import invocation_lines
+
     out: dict[str, tuple[int, str]] = {}
-    if not root.is_dir():
-        return out
-    for doc in sorted(p for p in (*root.glob("*.sh"), *root.glob("*.md")) if p.is_file() and not p.is_symlink()):
-        try:
-            text = doc.read_text(errors="replace")
-        except OSError:
-            continue
-        for line in text.replace("\\\n", " ").splitlines():
-            if script in line:
-                for flag, value in _FLAG_VALUE.findall(line):
-                    out.setdefault(flag, (int(value.replace("_", "")), doc.name))
+    for doc, line in invocation_lines(root, script):
+        for flag, value in _FLAG_VALUE.findall(line):
+            out.setdefault(flag, (int(value.replace("_", "")), doc))
     return out
 
 

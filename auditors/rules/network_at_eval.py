@@ -2,7 +2,8 @@
 
 Evaluation must be self-contained: no downloads, no network calls. Flags calls of
 the download/network APIs (Hugging Face hub, urllib, requests, http.client, sockets,
-torch.hub, `datasets.load_dataset`) and subprocess commands that run curl/wget,
+torch.hub, `datasets.load_dataset`) and subprocess commands that run curl/wget (also
+when the command list is built in a name first),
 wherever they are reachable (#1707, #1814, #1873, #2098 download a re-tokenized val
 set at module level). Reading files already on disk is not flagged.
 """
@@ -24,6 +25,19 @@ MODULE_CALLS = {"get", "post", "request", "load", "connect", "urlopen", "downloa
 SHELL = {"run", "call", "check_call", "check_output", "Popen", "system"}
 
 
+def _command_parts(m, f, node: ast.Call) -> list:
+    """The call and, for a command held in a name (`cmd = ["curl", url]; run(cmd)`), the
+    expression that name was bound to (once, in this function or at module level)."""
+    parts = [node]
+    module = m.functions["<module>"]
+    for arg in node.args:
+        if isinstance(arg, ast.Name):
+            bound = f.defs.get(arg.id) if arg.id in f.defs else module.defs.get(arg.id)
+            if bound is not None:
+                parts.append(bound)
+    return parts
+
+
 def check(m):
     out = []
     for f, ev in m.events("call"):
@@ -35,7 +49,8 @@ def check(m):
         base = dotted.rsplit(".", 1)[0] if "." in dotted else ""
         hit = name in NETWORK_CALLS or (base in NETWORK_MODULES and name in MODULE_CALLS)
         if not hit and name in SHELL and base in ("subprocess", "os"):
-            words = " ".join(str(c.value) for c in ast.walk(node) if isinstance(c, ast.Constant) and isinstance(c.value, str))
+            words = " ".join(str(c.value) for part in _command_parts(m, f, node) for c in ast.walk(part)
+                             if isinstance(c, ast.Constant) and isinstance(c.value, str))
             hit = any(w in words.split() or w + " " in words for w in ("curl", "wget", "git clone", "huggingface-cli"))
         if hit:
             out.append(raw(RULE, f, node, ev.ctx, "error", "high", f"`{dotted}(...)` reaches the network; evaluation must be self-contained"))

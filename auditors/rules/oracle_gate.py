@@ -43,12 +43,24 @@ def check(m):
             if len(pair) == 2 and all(_loss(f, a) for a in pair):
                 out.append(raw(RULE, f, node, ev.ctx, "error", "medium", "keeps the better of two target losses per token (oracle gate)"))
         for node in m.under(f, m.nodes_of(ast.If)) if f.qualname != "<module>" else ():
-            if isinstance(node.test, ast.Compare) and len(node.test.ops) == 1 \
-                    and isinstance(node.test.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
-                a, b = node.test.left, node.test.comparators[0]
-                assigned = {lb.src(t) for s in node.body if isinstance(s, ast.Assign) for t in s.targets}
-                if _loss(f, a) and _loss(f, b) and assigned and any(lb.src(x) in assigned or any(
-                        lb.src(x) == lb.src(getattr(s, "value", None)) for s in node.body if isinstance(s, ast.Assign)) for x in (a, b)):
+            pair = _ordered_pair(node.test)
+            if pair and all(_loss(f, x) for x in pair):
+                stores = [s for s in node.body if isinstance(s, (ast.Assign, ast.AugAssign))]
+                written = {lb.src(t) for s in stores for t in (s.targets if isinstance(s, ast.Assign) else [s.target])}
+                values = {lb.src(s.value) for s in stores}
+                if any(lb.src(x) in written or lb.src(x) in values for x in pair):
                     ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
                     out.append(raw(RULE, f, node, ctx, "error", "high", "replaces a token's loss with another only when it is smaller (oracle gate)"))
+        for node in m.under(f, m.nodes_of(ast.IfExp)) if f.qualname != "<module>" else ():
+            pair = _ordered_pair(node.test)  # `a if a < b else b`: the smaller loss, picked by the answer
+            if pair and all(_loss(f, x) for x in pair) and {lb.src(node.body), lb.src(node.orelse)} == {lb.src(x) for x in pair}:
+                ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
+                out.append(raw(RULE, f, node, ctx, "error", "high", "keeps the smaller of two target losses (oracle gate)"))
     return out
+
+
+def _ordered_pair(test) -> list | None:
+    """The two sides of `a < b` (or <=, >, >=)."""
+    if isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
+        return [test.left, test.comparators[0]]
+    return None

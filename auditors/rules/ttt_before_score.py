@@ -3,7 +3,8 @@
 A backward pass whose loss is computed from validation data must only follow the
 scoring of those tokens. For each such backward pass the rule climbs the enclosing
 loops: in the first loop whose body also scores (a loss computed under `no_grad` /
-`inference_mode`, directly or through a helper), scoring must come *before* the
+`inference_mode` or `set_grad_enabled(False)`, directly or through a helper), scoring
+must come *before* the
 training statement (score-first TTT, #549, #1610). Scoring after it is train-then-
 score (SLOT-style per-window fitting, #1176, #1229). No scoring in any enclosing
 loop means the function adapts to val tokens that are scored later (pre-quant TTT
