@@ -252,6 +252,7 @@ class _Run:
         o, sub = self.o, self.sub
         cpu_seconds = int((o.time_limit + 120) * max(1, os.cpu_count() or 1) * 3)
         spec = WorkerSpec(entrypoint=sub.entrypoint, artifact=sub.artifact, submission_root=sub.root,
+                          files=(*sub.code, sub.artifact),
                           packages=self.packages, device=o.device, vocab=sub.vocab_size,
                           capacity_values=self.largest * sub.vocab_size, sandbox=o.sandbox,
                           forbidden=self.forbidden, cpu_seconds=cpu_seconds,

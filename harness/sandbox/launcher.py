@@ -25,6 +25,9 @@ import numpy as np
 from harness.sandbox import protocol as P
 from harness.sandbox.logs import BoundedLog
 from harness.sandbox.policy import SandboxPolicy, bwrap_command, scrubbed_env
+from harness.sandbox.seccomp import filter_program
+
+FSIZE_FLOOR = 64 << 20  # files in the sandbox's own /tmp (caches) may be this large
 
 
 class WorkerFailure(Exception):
@@ -45,6 +48,7 @@ class WorkerSpec:
     memory_bytes: int | None = 16 << 30
     cpu_seconds: int = 3600
     log_path: Path | None = None
+    files: tuple[Path, ...] = ()  # the files of the submission folder the worker sees (all when empty)
 
 
 _BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv.pop(1)); from harness.sandbox.worker import main; sys.exit(main(sys.argv[1:]))"
@@ -71,11 +75,19 @@ class WorkerChannel:
     def start(self) -> None:
         spec = self.spec
         harness_parent = Path(__file__).resolve().parents[2]
+        keep = []
         if spec.sandbox:
+            program = filter_program()
+            seccomp_fd = None
+            if program is not None:
+                seccomp_fd, w = os.pipe()
+                os.write(w, program)  # a few hundred bytes: fits the pipe buffer
+                os.close(w)
+                keep.append(seccomp_fd)
             policy = SandboxPolicy(
                 harness_dir=harness_parent / "harness", packages=spec.packages,
                 submission_root=spec.submission_root, scores_file=self._scores_path,
-                device=spec.device, forbidden=spec.forbidden,
+                device=spec.device, forbidden=spec.forbidden, files=list(spec.files), seccomp_fd=seccomp_fd,
             )
             prefix, mounts = bwrap_command(policy)
             inside = lambda p: str(Path(mounts["submission"]) / p.relative_to(spec.submission_root))  # noqa: E731
@@ -95,19 +107,20 @@ class WorkerChannel:
         try:
             self.proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                pass_fds=(req_r, resp_w), env=scrubbed_env(spec.device), cwd=self._tmp,
+                pass_fds=(req_r, resp_w, *keep), env=scrubbed_env(spec.device), cwd=self._tmp,
                 start_new_session=True, preexec_fn=lambda: _apply_rlimits(limits),
             )
         finally:
-            os.close(req_r)
-            os.close(resp_w)
+            for fd in (req_r, resp_w, *keep):
+                os.close(fd)
         self.log.drain(self.proc.stdout)
 
     def _rlimits(self) -> list[tuple[int, int]]:
         limits = [
             (resource.RLIMIT_CPU, self.spec.cpu_seconds),
             (resource.RLIMIT_NOFILE, 1024),
-            (resource.RLIMIT_FSIZE, max(self._capacity, 1 << 30)),
+            # the scores file lives in the host's /dev/shm: no file may grow past what a reply needs
+            (resource.RLIMIT_FSIZE, max(self._capacity, FSIZE_FLOOR)),
             (resource.RLIMIT_NPROC, 4096),
             (resource.RLIMIT_CORE, 0),
         ]

@@ -4,12 +4,15 @@ Visible inside (all read-only unless noted):
 - the system libraries (/usr and the /bin, /lib* links) and the Python environment
   (sys.prefix, sys.base_prefix, the site-packages folders) at their own paths;
 - /opt/pgolf/harness (the worker code) and /opt/pgolf/<pkg> for each declared package;
-- /submission (the submission folder, which holds the artifact);
+- /submission: the submission's listed code files and its artifact, nothing else of
+  its folder (what the sandbox shows is what the size accounting counts);
 - /run/pgolf/scores.bin, the one writable file: the scores transport;
 - a private /tmp and /dev/shm (tmpfs, size-capped), a fresh /proc and a minimal,
   otherwise read-only /dev; the sandbox root itself is read-only;
   the NVIDIA device nodes only for --device cuda.
-The worker runs as uid 65534 in its own user namespace, without capabilities.
+The worker runs as uid 65534 in its own user namespace, without capabilities, under a
+system-call filter (harness.sandbox.seccomp) that closes file locks, file-access
+notifications and page-cache probing between workers.
 Not visible: the data directory, runs, the repository root, home, the network
 (own net namespace with only a downed loopback), other processes (pid namespace).
 """
@@ -45,6 +48,8 @@ class SandboxPolicy:
     device: str = "cpu"
     forbidden: list[Path] = field(default_factory=list)
     code_root: Path = CODE_ROOT
+    files: list[Path] = field(default_factory=list)  # what /submission shows (all of the folder when empty)
+    seccomp_fd: int | None = None  # a readable fd holding the filter program
 
 
 def bwrap_path() -> str | None:
@@ -112,7 +117,13 @@ def bwrap_command(policy: SandboxPolicy) -> tuple[list[str], dict[str, str]]:
     args += ["--ro-bind", str(policy.harness_dir.resolve()), str(policy.code_root / "harness")]
     for name, src in sorted(policy.packages.items()):
         args += ["--ro-bind", str(src.resolve()), str(policy.code_root / name)]
-    args += ["--ro-bind", str(policy.submission_root.resolve()), SUBMISSION_MOUNT]
+    root = policy.submission_root.resolve()
+    if policy.files:
+        args += ["--dir", SUBMISSION_MOUNT]
+        for f in sorted({p.resolve() for p in policy.files}):
+            args += ["--ro-bind", str(f), f"{SUBMISSION_MOUNT}/{f.relative_to(root).as_posix()}"]
+    else:
+        args += ["--ro-bind", str(root), SUBMISSION_MOUNT]
     args += ["--bind", str(policy.scores_file), SCORES_MOUNT]
     args += ["--proc", "/proc", "--dev", "/dev", "--size", str(SHM_SIZE_BYTES), "--tmpfs", "/dev/shm"]
     if policy.device.startswith("cuda"):
@@ -120,6 +131,8 @@ def bwrap_command(policy: SandboxPolicy) -> tuple[list[str], dict[str, str]]:
     # Every writable place is size-capped: /tmp and /dev/shm; the sandbox's root and
     # /dev folders (uncapped tmpfs that bwrap makes) become read-only.
     args += ["--remount-ro", "/dev", "--size", str(TMP_SIZE_BYTES), "--tmpfs", "/tmp", "--remount-ro", "/"]
+    if policy.seccomp_fd is not None:
+        args += ["--seccomp", str(policy.seccomp_fd)]
     args += ["--chdir", "/tmp", "--"]
     return args, {"submission": SUBMISSION_MOUNT, "scores": SCORES_MOUNT}
 

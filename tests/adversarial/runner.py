@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import shutil
 import socket
 import subprocess
@@ -231,6 +232,15 @@ def assemble(exp: Expectation, world: World, vocab: int, listeners: Listeners) -
     """The temporary copy of the case that the harness evaluates."""
     sub = world.submission
     shutil.copytree(CASES_DIR / exp.name, sub, ignore=shutil.ignore_patterns("__pycache__"))
+    # the attack's settings (attack.json) travel as a listed file: the
+    # sandbox shows the worker only the files the manifest lists
+    toml = sub / "submission.toml"
+    toml.write_text(re.sub(r'^code = \[', 'code = ["attack.json", ', toml.read_text(), count=1, flags=re.M))
+    config = dict(listeners.config(), case=exp.name, write_dirs=world.write_dirs(),
+                  secret_files=[str(world.secret_file)], remote=[["pypi.org", 443]],
+                  data_guesses=[str(world.dataset_dir), str(world.dataset_dir.parent.parent), str(REPO / "data")],
+                  process_tag=world.process_tag, public=public_facts(world))
+    (sub / "attack.json").write_text(json.dumps(config, indent=1))
     for name in code_files(sub):
         if (BASE_DIR / name).is_file():
             shutil.copy(BASE_DIR / name, sub / name)
@@ -259,11 +269,6 @@ def assemble(exp: Expectation, world: World, vocab: int, listeners: Listeners) -
         (sub / "notes.py").symlink_to(world.secret_file)
     elif exp.setup == "fifo_py":
         os.mkfifo(sub / "notes.py")
-    config = dict(listeners.config(), case=exp.name, write_dirs=world.write_dirs(),
-                  secret_files=[str(world.secret_file)], remote=[["pypi.org", 443]],
-                  data_guesses=[str(world.dataset_dir), str(world.dataset_dir.parent.parent), str(REPO / "data")],
-                  process_tag=world.process_tag, public=public_facts(world))
-    (sub / "attack.json").write_text(json.dumps(config, indent=1))
     return sub
 
 

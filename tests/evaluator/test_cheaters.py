@@ -138,7 +138,7 @@ def load(path, device):
         for _ in range(1024):
             f.write(bytes(1 << 20))
     return Uniform(VOCAB)
-""", "No space left on device"),
+""", "File too large"),  # RLIMIT_FSIZE stops one file before the capped /tmp fills
     # neither the data folder nor the repository (data/, runs/) is visible; an escape
     # through either path makes the predictor honest, so the run would be accepted
     "reads_data_or_repo_files": (HONEST + """
@@ -250,3 +250,19 @@ def test_memoizing_peeker_is_caught_by_independent_probes(tiny_data, tmp_path):
     assert result["verdict"] == "rejected"
     assert any("causality probe failed" in r for r in result["reasons"]), result["reasons"]
     assert result["eval_config"]["independent_probes"] is True
+
+
+def test_only_listed_files_are_visible_to_the_worker(tiny_data, tmp_path):
+    """Weights or code kept in an unlisted file of the folder would escape the size
+    accounting: the sandbox shows the listed code and the artifact, nothing else."""
+    source = (f"VOCAB = {tiny_data.vocab_size}\n" + HONEST + "\nimport os\n\ndef load(path, device):\n"
+              "    import unlisted_weights\n    return Uniform(unlisted_weights.V)\n")
+    sub = write_submission(tmp_path / "unlisted", source, tiny_data.vocab_size)
+    (sub / "unlisted_weights.py").write_text(f"V = {tiny_data.vocab_size}\n")
+    result = evaluate(sub, tiny_data, probe_rate=0.0, time_limit=30.0, max_val_tokens=600)
+    assert result["verdict"] == "rejected"
+    assert any("No module named 'unlisted_weights'" in r for r in result["reasons"]), result["reasons"]
+    manifest = sub / "submission.toml"
+    manifest.write_text(manifest.read_text().replace('code = ["predictor.py"]', 'code = ["predictor.py", "unlisted_weights.py"]'))
+    result = evaluate(sub, tiny_data, probe_rate=0.0, time_limit=30.0, max_val_tokens=600)
+    assert result["verdict"] == "accepted", result["reasons"]
