@@ -323,11 +323,16 @@ class _Run:
         calls: list[tuple[str, np.ndarray, int | None]] = [("original", rows, None)]
         if self.schedule.purity[step.index]:
             calls.append(("purity", rows, None))
+        later = []
         if self.schedule.causality[step.index]:
             cut = pick_cut(step, rng)
-            calls.append(("causality", perturbed_rows(stream, step, cut, self.sub.vocab_size, rng), cut))
+            call = ("causality", perturbed_rows(stream, step, cut, self.sub.vocab_size, rng), cut)
+            (later if self.verifier else calls).append(call)
         if len(calls) > 1:
             self.order.shuffle(calls)  # the worker cannot tell the original from a replay
+        # The verifier replays only once the original is answered: whatever it learns from
+        # its replay comes too late to change that answer.
+        calls += later
         results, took = {}, 0.0
         for kind, tokens, cut in calls:
             doing = f"score request {step.index}" + ("" if kind == "original" else f" ({kind} replay)")

@@ -130,6 +130,7 @@ class WorkerChannel:
 
     def close(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            self.resume()
             try:
                 self._send(P.encode_request(P.Request(P.OP_SHUTDOWN, self.seq + 1, 0, 0, 0)), time.monotonic() + 2)
                 self.proc.wait(timeout=5)
@@ -145,6 +146,46 @@ class WorkerChannel:
                 delattr(self, fd)
         self.log.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+    # ---- freezing between calls ----------------------------------------------------
+    # The worker runs only while the harness waits for one of its replies: between calls
+    # every process of it is stopped (SIGSTOP), so a thread started by observe() or
+    # score() cannot go on computing in time nobody counts (while the harness scores,
+    # replays or waits on the other worker), and the two workers never run at once.
+    def _tree(self) -> list[int]:
+        """The worker's processes (bwrap and every descendant)."""
+        found, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            try:
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    with open(f"/proc/{pid}/task/{task}/children") as f:
+                        todo += [int(c) for c in f.read().split()]
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
+                continue
+        return found
+
+    def _signal_tree(self, sig: int) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        done: set[int] = set()
+        while True:  # a process forked while its parent was being stopped is caught next round
+            pids = [p for p in self._tree() if p not in done]
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            done.update(pids)
+
+    def pause(self) -> None:
+        self._signal_tree(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal_tree(signal.SIGCONT)
 
     def kill(self) -> None:
         if self.proc is None:
@@ -227,6 +268,7 @@ class WorkerChannel:
         if status != P.STATUS_READY or vocab != self.spec.vocab:
             raise self._fail(f"garbage from worker during load(): status {status}, vocab {vocab}")
         self.has_observe = rows == 1
+        self.pause()
         return self.has_observe
 
     def score(self, tokens: np.ndarray, n_last: int, deadline: float, doing: str) -> np.ndarray:
@@ -236,9 +278,13 @@ class WorkerChannel:
         """
         rows, length = tokens.shape
         self.seq += 1
-        self._send(P.encode_request(P.Request(P.OP_SCORE, self.seq, rows, length, n_last))
-                   + np.ascontiguousarray(tokens, dtype="<i4").tobytes(), deadline)
-        status, got_rows, got_n, got_vocab = self._reply(deadline, doing, self.seq)
+        self.resume()
+        try:
+            self._send(P.encode_request(P.Request(P.OP_SCORE, self.seq, rows, length, n_last))
+                       + np.ascontiguousarray(tokens, dtype="<i4").tobytes(), deadline)
+            status, got_rows, got_n, got_vocab = self._reply(deadline, doing, self.seq)
+        finally:
+            self.pause()
         vocab = self.spec.vocab
         if status != P.STATUS_OK or (got_rows, got_n, got_vocab) != (rows, n_last, vocab):
             raise self._fail(f"{doing}: wrong shape ({got_rows}, {got_n}, {got_vocab}), expected ({rows}, {n_last}, {vocab})")
@@ -260,9 +306,13 @@ class WorkerChannel:
 
     def observe(self, tokens: np.ndarray, deadline: float, doing: str) -> None:
         self.seq += 1
-        self._send(P.encode_request(P.Request(P.OP_OBSERVE, self.seq, 1, len(tokens), 0))
-                   + np.ascontiguousarray(tokens, dtype="<i4").tobytes(), deadline)
-        self._reply(deadline, doing, self.seq)
+        self.resume()
+        try:
+            self._send(P.encode_request(P.Request(P.OP_OBSERVE, self.seq, 1, len(tokens), 0))
+                       + np.ascontiguousarray(tokens, dtype="<i4").tobytes(), deadline)
+            self._reply(deadline, doing, self.seq)
+        finally:
+            self.pause()
 
 
 def _apply_rlimits(limits: list[tuple[int, int]]) -> None:
