@@ -25,7 +25,7 @@ from harness.atomic import atomic_write_text
 
 from auditors import labels as lb
 from auditors.model import RawFinding, RuleInfo
-from auditors.unpack import MAX_DEPTH, layer_name, packed_payloads
+from auditors.unpack import MAX_DEPTH, MAX_OUTPUT, layer_name, packed_payloads
 
 CODE_SUFFIXES = {".py"}
 SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".hypothesis", ".pytest_cache"}
@@ -81,8 +81,12 @@ def _analyze(source: str) -> dict:
         findings = [asdict(_unparsable(line, f"line {line}")) for line in skipped]
         for rule in all_rules():
             findings.extend(asdict(f) for f in rule.check(m))
+        payloads = packed_payloads(source, tree, m.all_nodes)
+        findings += [asdict(RawFinding(UNPARSABLE.id, "error", "high", line, f"packed code executed here decodes to over "
+                                       f"{MAX_OUTPUT:,} bytes and was not audited", "<module>", []))
+                     for line, text in payloads if text is None]  # a blob too large to read hides what runs
         return {"parse_error": None, **_reach_facts(m, tree), "findings": findings, "val_splits": split_points(m),
-                "payloads": packed_payloads(source, tree, m.all_nodes)}
+                "payloads": [[line, text] for line, text in payloads if text is not None]}
     finally:
         m.release()
 

@@ -18,7 +18,11 @@ import re
 import zlib
 
 MAX_DEPTH = 4
-MAX_OUTPUT = 64 * 1024 * 1024  # bytes a single decode may produce (zip bombs)
+MAX_OUTPUT = 8 * 1024 * 1024  # bytes a decode may produce: a packed script is a few hundred KB; more is a bomb
+
+
+class TooLarge(Exception):
+    """A payload decodes to more than MAX_OUTPUT bytes: it is reported, not audited."""
 
 # (module, function) -> pure decoder
 _DECODERS = {
@@ -144,7 +148,7 @@ def _bounded_lzma(data: bytes, format=lzma.FORMAT_AUTO, filters=None, memlimit=N
     d = lzma.LZMADecompressor(format=format, memlimit=memlimit, filters=filters)
     out = d.decompress(data, max_length=MAX_OUTPUT)
     if len(out) >= MAX_OUTPUT:
-        raise _NotLiteral
+        raise TooLarge
     return out
 
 
@@ -159,7 +163,7 @@ def _bounded(dec, data: bytes) -> bytes:
         d = bz2.BZ2Decompressor()
         out = d.decompress(data, max_length=MAX_OUTPUT)
     if len(out) >= MAX_OUTPUT:
-        raise _NotLiteral
+        raise TooLarge
     return out
 
 
@@ -186,7 +190,8 @@ def _has_runner_call(source: str) -> bool:
 
 
 def packed_payloads(source: str, tree: ast.Module | None = None, nodes: list | None = None) -> list[tuple[int, str]]:
-    """[(line of the exec, decoded source)] for each exec/eval/compile of a literal chain.
+    """[(line of the exec, decoded source)] for each exec/eval/compile of a literal chain
+    (source None when it decodes to more than MAX_OUTPUT bytes).
 
     With the module's tree and its nodes in `ast.walk` order (the audit engine has both),
     nothing is parsed or walked again; without, the source is parsed when a runner call
@@ -207,7 +212,13 @@ def packed_payloads(source: str, tree: ast.Module | None = None, nodes: list | N
             continue
         try:
             payload = ev.value(node.args[0])
+        except TooLarge:
+            out.append((node.lineno, None))  # executed, yet too large to read: the caller reports it
+            continue
         except (_NotLiteral, ValueError, TypeError, lzma.LZMAError, zlib.error, OSError, EOFError, UnicodeError):
+            continue
+        if isinstance(payload, (str, bytes)) and len(payload) > MAX_OUTPUT:
+            out.append((node.lineno, None))
             continue
         if isinstance(payload, bytes):
             try:
@@ -232,7 +243,7 @@ def unpack_all(name: str, source: str, depth: int = 0) -> list[tuple[str, str]]:
     if depth >= MAX_DEPTH:
         return []
     found = []
-    for i, (_line, payload) in enumerate(packed_payloads(source)):
+    for i, (_line, payload) in enumerate(p for p in packed_payloads(source) if p[1] is not None):
         label = layer_name(name, i)
         found.append((label, payload))
         found.extend(unpack_all(label, payload, depth + 1))

@@ -57,6 +57,21 @@ class EvalOptions:
     independent_probes: bool = True
 
 
+VAL_TRIM = DEFAULT_SEQ_LEN  # the val stream is cut to whole sequences of this many targets (when it holds one)
+MAX_TIME_LIMIT = 7 * 24 * 3600.0
+MAX_REQUEST_VALUES = 1 << 28  # float32 scores per reply: 1 GiB
+
+
+def val_stream(dataset_dir, vocab_size: int | None = None) -> np.ndarray:
+    """The val tokens an evaluation scores: all shards, cut to whole sequences of VAL_TRIM
+    targets when they hold one. Never the submission's own seq_len: a submission must not
+    choose how much of the val set counts (a huge seq_len once dropped half of it)."""
+    from harness.data.shards import load_val_tokens
+
+    stream = load_val_tokens(dataset_dir, vocab_size=vocab_size)
+    return stream[: ((len(stream) - 1) // VAL_TRIM) * VAL_TRIM + 1] if len(stream) > VAL_TRIM else stream
+
+
 def _pick(option, from_toml, default):
     if option != FROM_SUBMISSION:
         return option
@@ -66,8 +81,10 @@ def _pick(option, from_toml, default):
 def _check_options(o: EvalOptions) -> None:
     if not (isinstance(o.probe_rate, (int, float)) and 0.0 <= o.probe_rate <= 1.0):
         raise BadInput(f"--probe-rate must be in [0, 1], got {o.probe_rate!r}")
-    if not (isinstance(o.time_limit, (int, float)) and o.time_limit > 0):
-        raise BadInput(f"--time-limit must be positive, got {o.time_limit!r}")
+    if not (isinstance(o.time_limit, (int, float)) and 0 < o.time_limit <= MAX_TIME_LIMIT):
+        raise BadInput(f"--time-limit must be positive and at most {MAX_TIME_LIMIT:g} seconds, got {o.time_limit!r}")
+    if o.seed is not None and not 0 <= o.seed < 2**63:
+        raise BadInput(f"--seed must be in [0, 2^63), got {o.seed}")
     if o.device != "cpu" and not o.device.startswith("cuda"):
         raise BadInput(f"--device must be cpu or cuda[:N], got {o.device!r}")
     if o.max_val_tokens is not None and o.max_val_tokens < 2:
@@ -146,7 +163,6 @@ def evaluate_submission(submission_dir, dataset_dir, tokenizer_path, *, options:
     t_start = time.monotonic()
     from harness.artifact import measure, package_dir
     from harness.bpb import bits_per_byte
-    from harness.data.shards import load_val_tokens
     from harness.data.tokenizer import build_byte_tables, load_tokenizer
     from harness.sandbox.policy import bwrap_path
     from harness.submission import load_submission
@@ -161,13 +177,16 @@ def evaluate_submission(submission_dir, dataset_dir, tokenizer_path, *, options:
     ttt_chunk = _pick(o.ttt_chunk, sub.eval.ttt_chunk, None)
     batch_seqs = _pick(o.batch_seqs, sub.eval.batch_seqs, DEFAULT_BATCH_SEQS)
     sp = load_tokenizer(tokenizer_path)
-    if int(sp.vocab_size()) > sub.vocab_size:
-        raise BadInput(f"submission.toml: vocab_size {sub.vocab_size} is smaller than the tokenizer's {sp.vocab_size()}")
+    if int(sp.vocab_size()) != sub.vocab_size:  # probes draw replacement tokens below vocab_size
+        raise BadInput(f"submission.toml: vocab_size {sub.vocab_size} differs from the tokenizer's {sp.vocab_size()}")
     tables = build_byte_tables(sp, sub.vocab_size)
-    stream = load_val_tokens(dataset_dir, seq_len=seq_len, vocab_size=sub.vocab_size)
+    stream = val_stream(dataset_dir, sub.vocab_size)
     if o.max_val_tokens is not None:
         stream = stream[: o.max_val_tokens]
     n_requests, largest = plan_shape(len(stream), seq_len, stride, ttt_chunk, batch_seqs)  # also checks them
+    if largest * sub.vocab_size > MAX_REQUEST_VALUES:  # the replies are read into this process's memory
+        raise BadInput(f"batch_seqs {batch_seqs} asks for {largest * sub.vocab_size * 4 / 2**30:.1f} GiB of scores per "
+                       f"reply (limit {MAX_REQUEST_VALUES * 4 / 2**30:.0f} GiB): use a smaller batch_seqs")
     audit, reasons = _audit(sub.root, o.audit)
     if not size.fits:
         reasons.append(f"size {size.total_bytes:,} bytes (code {size.code_bytes:,} + model {size.model_bytes:,}) "
@@ -185,6 +204,11 @@ def evaluate_submission(submission_dir, dataset_dir, tokenizer_path, *, options:
     val_loss = nll_sum / run.scored if complete else None
     val_bpb = bits_per_byte(nll_sum, n_bytes) if complete else None
     warnings = ["probe rate 0: no dynamic probes were run"] if o.probe_rate == 0 else []
+    from harness.data.corpus import BUILD_INFO  # the mark of a folder the embedded corpus built
+
+    if (Path(dataset_dir) / BUILD_INFO).is_file():
+        warnings.append("embedded corpus: its text is Python's own documentation, which the sandbox must show for "
+                        "Python to run, so hostile code can read the val text; trust a score only on FineWeb data")
     from harness.result import build_result
 
     chunks = [{"index": i, "first_target": i * chunk_size + 1, "tokens": int(scorer.tokens[i]),

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from harness.bpb import target_bytes
-from harness.data.shards import load_val_tokens
 from harness.data.tokenizer import build_byte_tables, load_tokenizer
 from tests.adversarial.runner import case_weights, redteam_base
 
@@ -40,7 +39,9 @@ def target_nll(logits: torch.Tensor, targets: np.ndarray) -> np.ndarray:
 def expected_bpb(case: str, submission: Path, dataset_dir: Path, tokenizer: Path) -> float:
     manifest = tomllib.loads((submission / "submission.toml").read_text())
     ev, vocab = manifest.get("eval", {}), manifest["submission"]["vocab_size"]
-    stream = load_val_tokens(dataset_dir, seq_len=ev["seq_len"], vocab_size=vocab).astype(np.int64)
+    from harness.evaluator import val_stream
+
+    stream = val_stream(dataset_dir, vocab).astype(np.int64)
     weights = torch.from_numpy(case_weights(case, vocab))
     prev, tgt = stream[:-1], stream[1:]
     chunk = ev.get("ttt_chunk") if case == "honest_ttt" else None

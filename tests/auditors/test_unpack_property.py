@@ -89,3 +89,16 @@ def test_a_line_python_cannot_parse_does_not_hide_the_payload():
     assert [name for name, _ in units] == ["p.py", "p.py[unpacked]"]
     assert units[1][1] == "w = 1\n"
     assert any(f["rule"] == "unparsable-code" for f in facts[0]["findings"])
+
+
+def test_a_payload_too_large_to_audit_is_an_error_not_a_silent_skip():
+    import zlib as _z
+
+    from auditors.engine import analyze_units
+    from auditors.unpack import MAX_OUTPUT
+
+    blob = base64.b64encode(_z.compress(b"x = 1\n" * (MAX_OUTPUT // 6 + 10))).decode()
+    source = f"import base64, zlib\nexec(zlib.decompress(base64.b64decode('{blob}')))\n"
+    units, facts = analyze_units([("bomb.py", source)], use_cache=False)
+    assert [name for name, _ in units] == ["bomb.py"]  # nothing decoded past the cap
+    assert [(f["rule"], f["severity"], f["line"]) for f in facts[0]["findings"]] == [("unparsable-code", "error", 2)]

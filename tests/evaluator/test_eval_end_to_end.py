@@ -10,8 +10,8 @@ import pytest
 
 from harness.bpb import target_bytes
 from harness.cli import main as cli_main
-from harness.data.shards import load_val_tokens
 from harness.data.tokenizer import build_byte_tables, load_tokenizer
+from harness.evaluator import val_stream
 from harness.result import REQUIRED_KEYS
 
 from tests.evaluator.helpers import bigram_counts, evaluate, example_submission
@@ -55,7 +55,7 @@ def test_sandboxed_bpb_equals_independent_computation(tiny_data, counts, tmp_pat
     result = evaluate(sub, tiny_data, ttt_chunk=ttt_chunk, probe_rate=0.3, independent_probes=ttt_chunk is not None)
     assert result["verdict"] == "accepted", result["reasons"]
     assert result["sandbox"] == "bwrap"
-    stream = load_val_tokens(tiny_data.dataset_dir, seq_len=128)
+    stream = val_stream(tiny_data.dataset_dir)
     bpb, loss = _expected(tiny_data, stream, counts, ttt_chunk)
     assert result["val_bpb"] == pytest.approx(bpb, rel=1e-9)
     assert result["val_loss"] == pytest.approx(loss, rel=1e-9)
@@ -122,3 +122,29 @@ def load(path, device):
     package_bytes = len("from pgolf_fixture_pkg.values import VALUE\n") + len("VALUE = 3\n")
     assert result["code_bytes"] == (sub / "predictor.py").stat().st_size + package_bytes
     assert "pgolf_fixture_pkg" not in sys.modules  # located, never imported, by the harness
+
+
+@pytest.mark.parametrize("extra, field", [
+    (["--time-limit", "inf"], "--time-limit"), (["--time-limit", "1e300"], "--time-limit"),
+    (["--seed", "-1"], "--seed"), (["--batch-seqs", "1000000"], "batch_seqs"),
+])
+def test_out_of_range_options_are_one_line_exit_2(tiny_data, counts, tmp_path, capsys, monkeypatch, extra, field):
+    import harness.evaluator
+
+    monkeypatch.setattr(harness.evaluator, "MAX_REQUEST_VALUES", 1 << 16)  # the tiny stream's replies stay small
+    sub = example_submission(tmp_path / "example", counts, ALPHA)
+    args = [str(sub), "--data", str(tiny_data.dataset_dir), "--tokenizer", str(tiny_data.tokenizer_path),
+            "--seq-len", "128", "--stride", "64", "--quiet", "--no-audit", *extra]
+    assert cli_main(["eval", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert field in err and "\n" not in err and "Traceback" not in err
+
+
+def test_the_scored_stream_does_not_depend_on_the_submission_seq_len(tiny_data, counts, tmp_path):
+    """A submission must not choose how much of the val set counts: a seq_len just above
+    half the stream once trimmed the stream to whole sequences of that length."""
+    sub = example_submission(tmp_path / "example", counts, ALPHA)
+    short = evaluate(sub, tiny_data, probe_rate=0.0, seq_len=64, stride=64, ttt_chunk=None)
+    n = short["eval_config"]["val_tokens"]
+    long = evaluate(sub, tiny_data, probe_rate=0.0, seq_len=n // 2 + 7, stride=64, ttt_chunk=None)
+    assert long["eval_config"]["val_tokens"] == n
