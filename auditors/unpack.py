@@ -18,7 +18,7 @@ import re
 import zlib
 
 MAX_DEPTH = 4
-MAX_OUTPUT = 8 * 1024 * 1024  # bytes a decode may produce: a packed script is a few hundred KB; more is a bomb
+MAX_OUTPUT = 2 * 1024 * 1024  # bytes a decode may produce: a packed script is a few hundred KB; more is a bomb
 
 
 class TooLarge(Exception):

@@ -148,3 +148,14 @@ def test_the_scored_stream_does_not_depend_on_the_submission_seq_len(tiny_data, 
     n = short["eval_config"]["val_tokens"]
     long = evaluate(sub, tiny_data, probe_rate=0.0, seq_len=n // 2 + 7, stride=64, ttt_chunk=None)
     assert long["eval_config"]["val_tokens"] == n
+
+
+def test_a_vocab_size_other_than_the_tokenizer_s_is_bad_input(tiny_data, counts, tmp_path, capsys):
+    """Probes draw replacement tokens below vocab_size: ids the tokenizer cannot produce
+    would make an honest predictor fail."""
+    sub = example_submission(tmp_path / "example", counts, ALPHA)
+    toml = sub / "submission.toml"
+    toml.write_text(toml.read_text().replace(f"vocab_size = {tiny_data.vocab_size}", f"vocab_size = {2 * tiny_data.vocab_size}"))
+    args = [str(sub), "--data", str(tiny_data.dataset_dir), "--tokenizer", str(tiny_data.tokenizer_path), "--quiet", "--no-audit"]
+    assert cli_main(["eval", *args]) == 2
+    assert "differs from the tokenizer" in capsys.readouterr().err
