@@ -1,0 +1,97 @@
+"""Bytes per token as a fixed number (RULES.md §2 "Section V"; tokenizer_byte_miscount).
+
+BPB divides the scored tokens' loss in bits by the bytes *those* tokens decode to,
+counted from the tokenizer's piece table. Dividing a loss by a constant ratio (an
+average bytes-per-token measured once, on another sample or another tokenizer) gives
+a number that moves with the constant, not with the text. The shape of a BPB formula:
+a loss (data flow: the target's loss or probability) converted to bits (divided by
+ln 2, `log(2)`, or times 1/ln 2) and divided by a numeric literal, or a name bound once
+to one, other than small whole numbers (averaging over passes or ranks); the steps may
+sit in one expression or in names bound once on the way.
+Legal counterpart: `loss_bits_sum / byte_count` with the count summed from a byte table.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+
+from auditors.model import RuleInfo
+from auditors.rules import raw
+
+RULE = RuleInfo("fixed-byte-ratio", "tokenizer_byte_miscount", "loss divided by a fixed bytes-per-token number",
+                "RULES.md §2 (Section V: bytes from the tokenizer's piece table, never a hard-coded ratio)")
+
+_CONVERSIONS = (math.log(2), 1 / math.log(2))
+
+
+def _constant(f, node) -> float | None:
+    """The number a denominator holds when it is a literal or a name bound once to one."""
+    if isinstance(node, ast.Name):
+        node = _bound(f, node.id)
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return float(node.value)
+    return None
+
+
+def _suspicious(value: float) -> bool:
+    if value <= 0 or any(abs(value - c) < 1e-3 for c in _CONVERSIONS):
+        return False
+    return not (value.is_integer() and value <= 16)  # / 2, / 8: averaging passes, ranks, bits per byte
+
+
+def _is_ln2(f, node) -> bool:
+    if isinstance(node, ast.Call) and isinstance(node.func, (ast.Attribute, ast.Name)) and node.args:
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+        arg = _constant(f, node.args[0])
+        return name == "log" and arg == 2.0
+    value = _constant(f, node)
+    return value is not None and abs(value - math.log(2)) < 1e-3
+
+
+def _chain(f, node, depth: int = 0) -> tuple[bool, list]:
+    """(converted to bits, the divisors) of a product/quotient chain, following names
+    bound once (`bits = nats / log(2)`, then `bits / ratio`)."""
+    if depth > 4:
+        return False, []
+    if isinstance(node, ast.Name):
+        bound = _bound(f, node.id)
+        return _chain(f, bound, depth + 1) if bound is not None else (False, [])
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+        bits, divisors = _chain(f, node.left, depth + 1)
+        return bits or _is_ln2(f, node.right), divisors + [node.right]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        bits_l, div_l = _chain(f, node.left, depth + 1)
+        bits_r, div_r = _chain(f, node.right, depth + 1)
+        factor = [_constant(f, x) for x in (node.left, node.right)]
+        to_bits = any(v is not None and abs(v - 1 / math.log(2)) < 1e-3 for v in factor)
+        return bits_l or bits_r or to_bits, div_l + div_r
+    return False, []
+
+
+def _bound(f, name: str):
+    scope = f
+    while scope is not None and name not in scope.defs:
+        scope = scope.parent
+    scope = scope or f.module.functions.get("<module>")
+    return scope.defs.get(name) if scope is not None else None
+
+
+def check(m):
+    out = []
+    quotients = [n for n in m.nodes_of(ast.BinOp) if isinstance(n.op, ast.Div)]
+    for f in m.functions.values():
+        if f.qualname == "<module>" or not m.scores(f):
+            continue
+        for node in m.under(f, quotients):
+            value = _constant(f, node.right)
+            if value is None or not _suspicious(value) or "TGTP" not in f.labels_of(node.left):
+                continue
+            bits, _ = _chain(f, node)
+            if not bits:
+                continue  # not a loss in bits over a ratio: a scale, a log line, an escape probability
+            ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
+            out.append(raw(RULE, f, node, ctx, "error", "medium",
+                           f"divides a loss in bits by the fixed number {value:g}: bytes per token must be counted "
+                           "from the tokenizer's piece table for the tokens scored"))
+    return out
