@@ -7,8 +7,11 @@ A calibration routine (one that registers forward hooks or accumulates Hessians
 - training data after the training loop when the wall-clock budget reserves no time
   for it (`train_data_at_eval`, #593: Hessians read train shards after the 600 s cap).
   A budget reduced by a reserve (`max_wallclock -= reserve`, #1060, #1218, #1868) is fine.
+A class whose methods register hooks that gather second moments (`addmm_`, `H += X^T X`)
+counts too: constructing it and then running the model on validation data in the same
+function, before any method of it is called again (its `close()`), feeds the hooks.
 Legal counterpart: AR self-generated calibration (the model samples its own tokens,
-#1019), which carries neither label.
+#1019), which carries neither label; hooks that adapt outputs (LoRA TTT adapters).
 """
 
 from __future__ import annotations
@@ -111,4 +114,44 @@ def check(m):
                 out.append(raw(TRAIN_AT_EVAL, f, ev.node, ev.ctx, "error", "medium",
                                f"{ev.data['name']}() reads training data for calibration, and no time is reserved for it "
                                "inside the training budget"))
+    out += _hooked_then_fed(m, calibrators)
+    return out
+
+
+_LOADS = lb.BLOB_FUNCS | lb.PASS_METHODS | {"from_numpy", "as_tensor", "tensor", "array", "asarray"}  # reading data, not running a model
+
+
+def _hooked_then_fed(m, calibrators) -> list:
+    """`col = Collector(model)` (a class of this file whose methods register forward
+    hooks), then `model(x_val)` later in the same function: the hooks see validation
+    activations although no calibrator is ever handed the data."""
+    def registers(f):
+        return any(e.kind == "call" and e.data["name"] in ("register_forward_hook", "register_forward_pre_hook") for e in f.events)
+
+    def accumulates(f):  # the hooks gather second moments (addmm_, H += X^T X), not, say, LoRA deltas
+        return any(e.kind == "call" and e.data["name"] == "addmm_" for e in f.events) or any(
+            map(_accumulates_hessian, m.under(f, m.nodes_of(ast.AugAssign))))
+
+    classes = {q.split(".")[0] for q in m.functions if "." in q}
+    members = {c: [f for q, f in m.functions.items() if q.startswith(c + ".")] for c in classes}
+    hooking = {c for c, fs in members.items() if any(map(registers, fs)) and any(map(accumulates, fs))}
+    out = []
+    for f in m.functions.values():
+        starts = [e for e in f.events if e.kind == "call" and e.data["name"] in hooking and e.data["callee"] is None]
+        if not starts:
+            continue
+        start = starts[0]
+        holders = {t.id for st in m.under(f, m.nodes_of(ast.Assign)) if st.value is start.node
+                   for t in st.targets if isinstance(t, ast.Name)}
+        for e in f.events:
+            if e.kind != "call" or e.line <= start.line:
+                continue
+            if isinstance(e.node.func, ast.Attribute) and lb.dotted(e.node.func.value) in holders:
+                break  # col.close(), col.finish(): the collector is done, later calls are not calibration
+            if e.data["callee"] not in calibrators and e.data["name"] not in hooking and e.data["name"] not in _LOADS \
+                    and any("VAL" in a for a in (*e.data["args"], *e.data["kws"].values())):
+                out.append(raw(RULE, f, e.node, e.ctx, "error", "medium",
+                               f"{e.data['name']}() runs on validation data while the calibration hooks of "
+                               f"{start.data['name']} are registered"))
+                break
     return out
