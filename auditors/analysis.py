@@ -11,7 +11,7 @@ import ast
 import bisect
 
 from auditors import labels as lb
-from auditors.flow import PARAM_SENSITIVE, ROUNDS, Ctx, Event, FuncInfo
+from auditors.flow import FUNC_TRANSFORMS, PARAM_SENSITIVE, ROUNDS, Ctx, Event, FuncInfo
 from auditors.labels import EMPTY
 
 
@@ -30,6 +30,9 @@ class ModuleFlow:
         self.class_defs: dict[str, str] = {}  # class attribute -> default expression source
         self._collect(tree, None, "")
         self._class_attributes(tree)
+        # names bound to a functional-gradient transform (`step = grad(loss_fn)`): calls of them are backward passes
+        self.transform_names = {t.id for st in self.nodes_of(ast.Assign) if type(st.value) is ast.Call
+                                and lb.call_name(st.value.func) in FUNC_TRANSFORMS for t in st.targets if type(t) is ast.Name}
         self._fixpoint()
 
     def release(self) -> None:

@@ -136,7 +136,7 @@ class FuncInfo:
             self.stmt(st, ctx)
             if type(st) is ast.If and not st.orelse and st.body and isinstance(st.body[-1], EXIT):
                 ctx = Ctx(ctx.guards + ((st.test, False),), ctx.loops, ctx.nograd)
-            elif type(st) is ast.Expr and _grad_switch(st.value) is not None:
+            elif type(st) is ast.Expr and type(st.value) is ast.Call and _grad_switch(st.value) is not None:
                 ctx = Ctx(ctx.guards, ctx.loops, not _grad_switch(st.value))  # torch.set_grad_enabled(False) ... (True)
 
     def stmt(self, st, ctx: Ctx) -> None:  # noqa: C901 - one dispatch over statement kinds
@@ -434,6 +434,8 @@ class FuncInfo:
     def _is_grad_transform(self, func) -> bool:
         """`grad(f)` called at once, or a name bound once to it (`g = grad(f); g(p, x)`)."""
         if type(func) is ast.Name:
+            if func.id not in self.module.transform_names:
+                return False
             f = self
             while f is not None and func.id not in f.defs:
                 f = f.parent

@@ -81,11 +81,11 @@ def check(m):
     out = []
     quotients = [n for n in m.nodes_of(ast.BinOp) if isinstance(n.op, ast.Div)]
     for f in m.functions.values():
-        if f.qualname == "<module>" or not m.scores(f):
+        if f.qualname == "<module>":
             continue
         for node in m.under(f, quotients):
             value = _constant(f, node.right)
-            if value is None or not _suspicious(value) or "TGTP" not in f.labels_of(node.left):
+            if value is None or not _suspicious(value) or "TGTP" not in f.labels_of(node.left) or not m.scores(f):
                 continue
             bits, _ = _chain(f, node)
             if not bits:
