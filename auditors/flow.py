@@ -431,16 +431,21 @@ class FuncInfo:
             out = out | {"TGTP"}
         return out
 
+    def binding(self, name: str):
+        """The expression `name` is bound to, once, here, in an enclosing function or at
+        module level (None when unbound there or bound more than once)."""
+        f = self
+        while f is not None and name not in f.defs:
+            f = f.parent
+        f = f or self.module.functions.get("<module>")
+        return f.defs.get(name) if f is not None else None
+
     def _is_grad_transform(self, func) -> bool:
         """`grad(f)` called at once, or a name bound once to it (`g = grad(f); g(p, x)`)."""
         if type(func) is ast.Name:
             if func.id not in self.module.transform_names:
                 return False
-            f = self
-            while f is not None and func.id not in f.defs:
-                f = f.parent
-            f = f or self.module.functions.get("<module>")
-            func = f.defs.get(func.id) if f is not None else None
+            func = self.binding(func.id)
         return type(func) is ast.Call and lb.call_name(func.func) in FUNC_TRANSFORMS
 
     def _special_call(self, e: ast.Call, name: str, recv, args, kws, every, data) -> frozenset | None:

@@ -6,6 +6,7 @@ program structure, never at how variables are named.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import pkgutil
 
@@ -37,6 +38,15 @@ def rule_info() -> dict[str, RuleInfo]:
 def raw(rule: RuleInfo, func, node, ctx: Ctx | None, severity: str, confidence: str, message: str) -> RawFinding:
     guards = [[src(test), polarity] for test, polarity in (ctx.guards if ctx else ())]
     return RawFinding(rule.id, severity, confidence, node.lineno, message, func.qualname, guards)
+
+
+def quotients(m):
+    """(function, division) for every `a / b` inside a function (module level excluded)."""
+    divisions = [n for n in m.nodes_of(ast.BinOp) if isinstance(n.op, ast.Div)]
+    for f in m.functions.values():
+        if f.qualname != "<module>":
+            for node in m.under(f, divisions):
+                yield f, node
 
 
 def guards_of(func, line: int) -> Ctx | None:

@@ -17,7 +17,7 @@ import ast
 import math
 
 from auditors.model import RuleInfo
-from auditors.rules import raw
+from auditors.rules import quotients, raw
 
 RULE = RuleInfo("fixed-byte-ratio", "tokenizer_byte_miscount", "loss divided by a fixed bytes-per-token number",
                 "RULES.md §2 (Section V: bytes from the tokenizer's piece table, never a hard-coded ratio)")
@@ -28,7 +28,7 @@ _CONVERSIONS = (math.log(2), 1 / math.log(2))
 def _constant(f, node) -> float | None:
     """The number a denominator holds when it is a literal or a name bound once to one."""
     if isinstance(node, ast.Name):
-        node = _bound(f, node.id)
+        node = f.binding(node.id)
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
         return float(node.value)
     return None
@@ -55,7 +55,7 @@ def _chain(f, node, depth: int = 0) -> tuple[bool, list]:
     if depth > 4:
         return False, []
     if isinstance(node, ast.Name):
-        bound = _bound(f, node.id)
+        bound = f.binding(node.id)
         return _chain(f, bound, depth + 1) if bound is not None else (False, [])
     if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
         bits, divisors = _chain(f, node.left, depth + 1)
@@ -69,27 +69,13 @@ def _chain(f, node, depth: int = 0) -> tuple[bool, list]:
     return False, []
 
 
-def _bound(f, name: str):
-    scope = f
-    while scope is not None and name not in scope.defs:
-        scope = scope.parent
-    scope = scope or f.module.functions.get("<module>")
-    return scope.defs.get(name) if scope is not None else None
-
-
 def check(m):
     out = []
-    quotients = [n for n in m.nodes_of(ast.BinOp) if isinstance(n.op, ast.Div)]
-    for f in m.functions.values():
-        if f.qualname == "<module>":
+    for f, node in quotients(m):
+        value = _constant(f, node.right)
+        if value is None or not _suspicious(value) or "TGTP" not in f.labels_of(node.left) or not m.scores(f):
             continue
-        for node in m.under(f, quotients):
-            value = _constant(f, node.right)
-            if value is None or not _suspicious(value) or "TGTP" not in f.labels_of(node.left) or not m.scores(f):
-                continue
-            bits, _ = _chain(f, node)
-            if not bits:
-                continue  # not a loss in bits over a ratio: a scale, a log line, an escape probability
+        if _chain(f, node)[0]:  # a loss in bits over a ratio, not a scale, a log line, an escape probability
             ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
             out.append(raw(RULE, f, node, ctx, "error", "medium",
                            f"divides a loss in bits by the fixed number {value:g}: bytes per token must be counted "

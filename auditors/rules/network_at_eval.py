@@ -25,16 +25,14 @@ MODULE_CALLS = {"get", "post", "request", "load", "connect", "urlopen", "downloa
 SHELL = {"run", "call", "check_call", "check_output", "Popen", "system"}
 
 
-def _command_parts(m, f, node: ast.Call) -> list:
+def _command_parts(f, node: ast.Call) -> list:
     """The call and, for a command held in a name (`cmd = ["curl", url]; run(cmd)`), the
-    expression that name was bound to (once, in this function or at module level)."""
+    expression that name was bound to (once, here, in an enclosing function or the module)."""
     parts = [node]
-    module = m.functions["<module>"]
     for arg in node.args:
-        if isinstance(arg, ast.Name):
-            bound = f.defs.get(arg.id) if arg.id in f.defs else module.defs.get(arg.id)
-            if bound is not None:
-                parts.append(bound)
+        bound = f.binding(arg.id) if isinstance(arg, ast.Name) else None
+        if bound is not None:
+            parts.append(bound)
     return parts
 
 
@@ -49,7 +47,7 @@ def check(m):
         base = dotted.rsplit(".", 1)[0] if "." in dotted else ""
         hit = name in NETWORK_CALLS or (base in NETWORK_MODULES and name in MODULE_CALLS)
         if not hit and name in SHELL and base in ("subprocess", "os"):
-            words = " ".join(str(c.value) for part in _command_parts(m, f, node) for c in ast.walk(part)
+            words = " ".join(str(c.value) for part in _command_parts(f, node) for c in ast.walk(part)
                              if isinstance(c, ast.Constant) and isinstance(c.value, str))
             hit = any(w in words.split() or w + " " in words for w in ("curl", "wget", "git clone", "huggingface-cli"))
         if hit:

@@ -12,10 +12,8 @@ closed-form tilt of #1145, `p(a) e^{b[a=h]} / (1 + p(h)(e^b - 1))`.
 
 from __future__ import annotations
 
-import ast
-
 from auditors.model import RuleInfo
-from auditors.rules import raw
+from auditors.rules import quotients, raw
 
 RULE = RuleInfo("unnormalized-blend", "unnormalized_blend", "target probability not normalized over the vocabulary",
                 "RULES.md §2 C2, §3 (#972; fixed in #978)")
@@ -23,15 +21,11 @@ RULE = RuleInfo("unnormalized-blend", "unnormalized_blend", "target probability 
 
 def check(m):
     out = []
-    quotients = [n for n in m.nodes_of(ast.BinOp) if isinstance(n.op, ast.Div)]
-    for f in m.functions.values():
-        if f.qualname == "<module>":
-            continue
-        for node in m.under(f, quotients):
-            num, den = f.labels_of(node.left), f.labels_of(node.right)
-            if "CTGT" in num and "CSUM" not in den:
-                ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
-                out.append(raw(RULE, f, node, ctx, "error", "medium",
-                               "divides the target's candidate count by something other than the summed candidate "
-                               "counts: the result is not a distribution over the vocabulary"))
+    for f, node in quotients(m):
+        num, den = f.labels_of(node.left), f.labels_of(node.right)
+        if "CTGT" in num and "CSUM" not in den:
+            ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
+            out.append(raw(RULE, f, node, ctx, "error", "medium",
+                           "divides the target's candidate count by something other than the summed candidate "
+                           "counts: the result is not a distribution over the vocabulary"))
     return out
