@@ -16,6 +16,7 @@ import ast
 from dataclasses import dataclass, field
 
 from auditors import labels as lb
+from auditors import shapes
 from auditors.labels import EMPTY
 
 KEYS = frozenset({"HASH", "EXTKEY"})
@@ -136,8 +137,8 @@ class FuncInfo:
             self.stmt(st, ctx)
             if type(st) is ast.If and not st.orelse and st.body and isinstance(st.body[-1], EXIT):
                 ctx = Ctx(ctx.guards + ((st.test, False),), ctx.loops, ctx.nograd)
-            elif type(st) is ast.Expr and type(st.value) is ast.Call and _grad_switch(st.value) is not None:
-                ctx = Ctx(ctx.guards, ctx.loops, not _grad_switch(st.value))  # torch.set_grad_enabled(False) ... (True)
+            elif type(st) is ast.Expr and type(st.value) is ast.Call and shapes.grad_switch(st.value) is not None:
+                ctx = Ctx(ctx.guards, ctx.loops, not shapes.grad_switch(st.value))  # torch.set_grad_enabled(False) ... (True)
 
     def stmt(self, st, ctx: Ctx) -> None:  # noqa: C901 - one dispatch over statement kinds
         self.ctx = ctx
@@ -196,7 +197,7 @@ class FuncInfo:
             for item in st.items:
                 self.L(item.context_expr)
                 if isinstance(item.context_expr, ast.Call) and (lb.call_name(item.context_expr.func) in NOGRAD
-                                                                or _grad_switch(item.context_expr) is False):
+                                                                or shapes.grad_switch(item.context_expr) is False):
                     nograd = True
                 if item.optional_vars is not None:
                     self.assign(item.optional_vars, self.L(item.context_expr), item.context_expr)
@@ -229,7 +230,7 @@ class FuncInfo:
 
     def assign(self, target, v: frozenset, value, aug: bool = False) -> None:
         if isinstance(target, ast.Name):
-            if isinstance(value, ast.BinOp) and _in_arithmetic(value, target.id):
+            if isinstance(value, ast.BinOp) and shapes.in_arithmetic(value, target.id):
                 v = v - {"EXTKEY"}  # `h = h ^ (tok * P)`, `h = (h * P + tok) % B` accumulate a context hash
             self._set_env(target.id, v)
             if value is not None and self.defs.setdefault(target.id, value) is not value:
@@ -257,7 +258,7 @@ class FuncInfo:
             self.assign(target.value, v, None)
         elif isinstance(target, ast.Subscript):
             key = self.L(target.slice)
-            base = lb.dotted(target.value) or lb.dotted(_root(target.value))
+            base = lb.dotted(target.value) or lb.dotted(shapes.root(target.value))
             if key & KEYS:
                 self.events.append(Event("write", target, self.ctx, {"key": key, "value": v, "table": target.value}))
             if base:
@@ -357,7 +358,7 @@ class FuncInfo:
             out = out | {"TGT"}
         if base & DATA and lb.plus_one(e.slice):
             out = out | {"TGT"}  # val[t + 1]: the token after position t, the one scored there
-        if "TGT" in idx and ("DIST" in base or _row_and_target(self, e.slice)):
+        if "TGT" in idx and ("DIST" in base or shapes.row_and_target(self, e.slice)):
             out = out | {"TGTP"}  # p[t, y] of a distribution, any p[arange(n), y]: each row's entry for its target
         return out
 
@@ -489,7 +490,7 @@ class FuncInfo:
                 return frozenset({"TGTP"}) | data
             return src | idx
         if name in TABLE_READS:
-            found = _table_and_key(e, name, recv, args, kws)
+            found = shapes.table_and_key(e, name, recv, args, kws)
             if found is not None and found[2] & KEYS:
                 return self._table_read(e, *found)
         if name in TIME_FUNCS and (lb.dotted(e.func) or "").startswith("time"):
@@ -503,62 +504,6 @@ class FuncInfo:
         if name == "hash" and isinstance(e.func, ast.Name):
             return frozenset({"HASH"}) | (every - KEYS)
         return None
-
-
-def _table_and_key(e: ast.Call, name: str, recv, args, kws):
-    """(table node, table labels, key labels) of a lookup by call: `tab.get(k)`,
-    `tab.index_select(0, k)` / `torch.index_select(tab, 0, k)`, `tab.take(k)` /
-    `np.take(tab, k)`; None when the call has no such shape."""
-    method = isinstance(e.func, ast.Attribute)
-    if name == "get":
-        return (e.func.value, recv, args[0]) if method and args else None
-    if name == "index_select":
-        key = kws.get("index")
-        if len(args) == 3 or (len(args) == 2 and key is not None):  # a function: the table comes first
-            return e.args[0], args[0], key if key is not None else args[2]
-        if method and (len(args) == 2 or key is not None):
-            return e.func.value, recv, key if key is not None else args[1]
-        return None
-    key = kws.get("indices", kws.get("index"))
-    if len(args) >= 2 or (len(args) == 1 and key is not None):  # np.take(tab, k), torch.take(tab, k)
-        return e.args[0], args[0], key if key is not None else args[1]
-    if method and (args or key is not None):  # tab.take(k)
-        return e.func.value, recv, key if key is not None else args[0]
-    return None
-
-
-def _grad_switch(call) -> bool | None:
-    """The literal argument of `torch.set_grad_enabled(...)`, else None."""
-    if (type(call) is ast.Call and lb.call_name(call.func) == "set_grad_enabled" and len(call.args) == 1
-            and type(call.args[0]) is ast.Constant and isinstance(call.args[0].value, bool)):
-        return call.args[0].value
-    return None
-
-
-def _row_and_target(info: "FuncInfo", index) -> bool:
-    """`[arange(n), y]`: one index runs over the rows, another holds the targets."""
-    if type(index) is not ast.Tuple or len(index.elts) != 2:
-        return False
-    a, b = (info.labels_of(x) for x in index.elts)
-    return ("CAND" in a and "TGT" in b and "CAND" not in b) or ("CAND" in b and "TGT" in a and "CAND" not in a)
-
-
-def _in_arithmetic(value: ast.BinOp, name: str) -> bool:
-    """`name` is an operand of this arithmetic, at any depth of its operators."""
-    stack = [value]
-    while stack:
-        n = stack.pop()
-        if type(n) is ast.Name and n.id == name:
-            return True
-        if type(n) is ast.BinOp:
-            stack += (n.left, n.right)
-    return False
-
-
-def _root(node):
-    while isinstance(node, ast.Subscript):
-        node = node.value
-    return node
 
 
 def _elements(field: str):

@@ -1,0 +1,65 @@
+"""Shapes of code the data-flow pass (auditors.flow) recognizes by syntax: lookups by
+call, gradient switches, accumulating hashes, row-and-target indexing. Pure functions
+of the syntax tree (one asks the function's labels of an index)."""
+
+from __future__ import annotations
+
+import ast
+
+from auditors import labels as lb
+
+
+def table_and_key(e: ast.Call, name: str, recv, args, kws):
+    """(table node, table labels, key labels) of a lookup by call: `tab.get(k)`,
+    `tab.index_select(0, k)` / `torch.index_select(tab, 0, k)`, `tab.take(k)` /
+    `np.take(tab, k)`; None when the call has no such shape."""
+    method = isinstance(e.func, ast.Attribute)
+    if name == "get":
+        return (e.func.value, recv, args[0]) if method and args else None
+    if name == "index_select":
+        key = kws.get("index")
+        if len(args) == 3 or (len(args) == 2 and key is not None):  # a function: the table comes first
+            return e.args[0], args[0], key if key is not None else args[2]
+        if method and (len(args) == 2 or key is not None):
+            return e.func.value, recv, key if key is not None else args[1]
+        return None
+    key = kws.get("indices", kws.get("index"))
+    if len(args) >= 2 or (len(args) == 1 and key is not None):  # np.take(tab, k), torch.take(tab, k)
+        return e.args[0], args[0], key if key is not None else args[1]
+    if method and (args or key is not None):  # tab.take(k)
+        return e.func.value, recv, key if key is not None else args[0]
+    return None
+
+
+def grad_switch(call) -> bool | None:
+    """The literal argument of `torch.set_grad_enabled(...)`, else None."""
+    if (type(call) is ast.Call and lb.call_name(call.func) == "set_grad_enabled" and len(call.args) == 1
+            and type(call.args[0]) is ast.Constant and isinstance(call.args[0].value, bool)):
+        return call.args[0].value
+    return None
+
+
+def row_and_target(info, index) -> bool:
+    """`[arange(n), y]`: one index runs over the rows, another holds the targets."""
+    if type(index) is not ast.Tuple or len(index.elts) != 2:
+        return False
+    a, b = (info.labels_of(x) for x in index.elts)
+    return ("CAND" in a and "TGT" in b and "CAND" not in b) or ("CAND" in b and "TGT" in a and "CAND" not in a)
+
+
+def in_arithmetic(value: ast.BinOp, name: str) -> bool:
+    """`name` is an operand of this arithmetic, at any depth of its operators."""
+    stack = [value]
+    while stack:
+        n = stack.pop()
+        if type(n) is ast.Name and n.id == name:
+            return True
+        if type(n) is ast.BinOp:
+            stack += (n.left, n.right)
+    return False
+
+
+def root(node):
+    while isinstance(node, ast.Subscript):
+        node = node.value
+    return node
