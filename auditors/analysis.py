@@ -31,9 +31,13 @@ class ModuleFlow:
         self._collect(tree, None, "")
         self._class_attributes(tree)
         # names bound to a functional-gradient transform (`step = grad(loss_fn)`): calls of them are backward passes
-        self.transform_names = {t.id for st in self.nodes_of(ast.Assign) if type(st.value) is ast.Call
-                                and lb.call_name(st.value.func) in FUNC_TRANSFORMS for t in st.targets if type(t) is ast.Name}
+        self.transform_names = self._names_bound_to(FUNC_TRANSFORMS)
+        self.partial_names = self._names_bound_to({"partial"})  # `h = partial(f, ...)`: calls of h reach f
         self._fixpoint()
+
+    def _names_bound_to(self, callees) -> set[str]:
+        return {t.id for st in self.nodes_of(ast.Assign) if type(st.value) is ast.Call
+                and lb.call_name(st.value.func) in callees for t in st.targets if type(t) is ast.Name}
 
     def release(self) -> None:
         """Drop the references that tie the module and its functions into cycles, so the

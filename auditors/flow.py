@@ -356,10 +356,10 @@ class FuncInfo:
         out = base if isinstance(e.slice, ast.Slice) else base | (idx & DATA)
         if "POS1" in idx and "POS1" not in base:
             out = out | {"TGT"}
-        if base & DATA and lb.plus_one(e.slice):
-            out = out | {"TGT"}  # val[t + 1]: the token after position t, the one scored there
-        if "TGT" in idx and ("DIST" in base or shapes.row_and_target(self, e.slice)):
-            out = out | {"TGTP"}  # p[t, y] of a distribution, any p[arange(n), y]: each row's entry for its target
+        if "DIST" in base and ("TGT" in idx or shapes.next_token_index(self, e.slice)):
+            out = out | {"TGTP"}  # p[t, y] of a distribution, y the target or val[t + 1]
+        elif "TGT" in idx and shapes.row_and_target(self, e.slice):
+            out = out | {"TGTP"}  # p[arange(n), y]: each row's entry for its target
         return out
 
     def _table_read(self, e, table, base: frozenset, idx: frozenset) -> frozenset:
@@ -406,6 +406,10 @@ class FuncInfo:
         kws = {k.arg: self.L(k.value) for k in e.keywords}
         every = EMPTY.union(*args, *kws.values())
         callee = self.module.resolve(e.func)
+        if callee is None and type(func) is ast.Name and func.id in self.module.partial_names:
+            bound = self.binding(func.id)  # hasher = partial(mix_hash, mult=M): a call of mix_hash
+            if type(bound) is ast.Call and bound.args:
+                callee = self.module.resolve(bound.args[0])
         self.events.append(Event("call", e, self.ctx, {"name": name, "args": args, "kws": kws, "recv": recv,
                                                        "callee": callee.qualname if callee else None}))
         data = every & DATA
@@ -478,9 +482,11 @@ class FuncInfo:
             return frozenset({"TGTP"}) | data
         if name in lb.DIST_FUNCS:
             return frozenset({"DIST"}) | data | (every & {"TGTP"})
-        if name == "gather":
-            idx = kws.get("index", args[-1] if args else EMPTY)
-            src = recv if isinstance(e.func, ast.Attribute) and len(args) <= 2 else (args[0] if args else EMPTY)
+        if name in ("gather", "take_along_axis"):
+            idx = kws.get("index", kws.get("indices", args[-1] if args else EMPTY))
+            src = recv if name == "gather" and isinstance(e.func, ast.Attribute) and len(args) <= 2 else (args[0] if args else EMPTY)
+            if name == "take_along_axis" and len(args) >= 2:
+                idx = args[1]  # np.take_along_axis(arr, indices, axis)
             if idx & {"TGT", "VAL", "TGTP"} and "CCNT" in src:
                 return (src - {"CCNT"}) | {"CTGT"}
             if idx & KEYS:
@@ -520,7 +526,8 @@ def _child(field: str):
     return labels
 
 
-_SPECIAL_CALLS = frozenset({"append", "extend", "insert", "appendleft", "backward", "grad", "at", "bincount", "gather", "hash", *TABLE_READS,
+_SPECIAL_CALLS = frozenset({"append", "extend", "insert", "appendleft", "backward", "grad", "at", "bincount", "gather",
+                            "take_along_axis", "hash", *TABLE_READS,
                             *TIME_FUNCS, *WRITE_METHODS, *lb.CE_FUNCS, *lb.DIST_FUNCS, *lb.FRESH_FUNCS, *lb.RANGE_FUNCS})
 _EXPR = {
     ast.Constant: FuncInfo._constant, ast.Attribute: FuncInfo._attribute, ast.Subscript: FuncInfo.subscript,

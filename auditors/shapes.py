@@ -63,3 +63,16 @@ def root(node):
     while isinstance(node, ast.Subscript):
         node = node.value
     return node
+
+
+def next_token_index(info, index) -> bool:
+    """An index (or one element of it) that is `x[t + 1]` of token data, maybe through
+    `int(...)` or a name bound once to it: the token after position t, scored there."""
+    for node in index.elts if type(index) is ast.Tuple else [index]:
+        if type(node) is ast.Name:
+            node = info.binding(node.id)
+        if type(node) is ast.Call and lb.call_name(node.func) in ("int", "long", "item") and node.args:
+            node = node.args[0]
+        if type(node) is ast.Subscript and lb.plus_one(node.slice) and info.labels_of(node.value) & {"VAL", "TRAIN"}:
+            return True
+    return False
