@@ -11,7 +11,9 @@ import ast
 import bisect
 
 from auditors import labels as lb
-from auditors.flow import FUNC_TRANSFORMS, PARAM_SENSITIVE, ROUNDS, Ctx, Event, FuncInfo
+from auditors.calls import FUNC_TRANSFORMS
+from auditors.flow import ROUNDS, Ctx, Event, FuncInfo
+from auditors.labels import PARAM_SENSITIVE
 from auditors.labels import EMPTY
 
 

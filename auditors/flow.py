@@ -7,7 +7,9 @@ walk provably repeats: see `FuncInfo.run`). Labels (see
 parameters receive the union of their call sites' argument labels and calls to known
 functions return the callee's return labels, iterated to a fixpoint over the module.
 What rules need is recorded as `Event`s with the guards (enclosing `if` tests and
-early exits), loop nesting and `no_grad` context in force where they happen.
+early exits), loop nesting and `no_grad` context in force where they happen. What
+calls with a meaning do lives in `auditors.calls`; shapes recognized by syntax alone
+in `auditors.shapes`; the label vocabulary in `auditors.labels`.
 """
 
 from __future__ import annotations
@@ -15,24 +17,16 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
+from auditors import calls, shapes
 from auditors import labels as lb
-from auditors import shapes
-from auditors.labels import EMPTY
+from auditors.calls import FUNC_TRANSFORMS
+from auditors.labels import DATA, EMPTY, INDEX_ONLY, KEYS, NOT_COMPARED, PARAM_SENSITIVE
 
-KEYS = frozenset({"HASH", "EXTKEY"})
-INDEX_ONLY = KEYS | {"POS1"}  # how a value indexes, not what it holds: lost in arithmetic and calls
-NOT_COMPARED = INDEX_ONLY | {"CAND"}  # a comparison loses these and a candidate range
-DATA = frozenset({"VAL", "TRAIN"})
 SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
 EXIT = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)  # analysed on their own, not where they stand
 NOGRAD = {"no_grad", "inference_mode"}
-WRITE_METHODS = {"index_add_", "scatter_add_", "put_", "index_put_", "scatter_"}
 ROUNDS = 8
-TIME_FUNCS = ("perf_counter", "time", "monotonic", "time_ns")
-FUNC_TRANSFORMS = frozenset({"grad", "grad_and_value", "vjp", "jacrev", "value_and_grad"})  # torch.func / functorch
-TABLE_READS = frozenset({"get", "index_select", "take"})  # lookups by call, read like subscripts when keyed by a hash
-PARAM_SENSITIVE = frozenset({"VAL", "TRAIN", "TGT", "HASH", "EXTKEY"})  # passed through a helper: judged per call
 
 
 @dataclass(slots=True)
@@ -116,7 +110,7 @@ class FuncInfo:
     # Every write goes through these, so a run knows whether it changed something it had
     # already read. Writes only add labels (or replace a record list by one of another
     # length), so when none did, a repeat reads the same values at every step.
-    def _set_env(self, key: str, v: frozenset) -> None:
+    def set_env(self, key: str, v: frozenset) -> None:
         old = self.env.get(key)
         new = v if old is None else old | v
         if (key in self.read_names or key in self.read_own) and new != old:
@@ -159,7 +153,7 @@ class FuncInfo:
                 depth = len(ctx.loops)
                 if name in self.hash_depth and depth < self.hash_depth[name] and not self.L(st.value) & {"CAND", "HASH"}:
                     # `h ^= tok * P` after the loop that hashed the context: one more token joins the key
-                    self._set_env(name, frozenset({"EXTKEY"}))
+                    self.set_env(name, frozenset({"EXTKEY"}))
                 self.hash_depth.setdefault(name, depth)
             if isinstance(st.op, ast.Mult) and "HASH" in self.L(st.target):
                 v = v | {"HASH"}
@@ -232,7 +226,7 @@ class FuncInfo:
         if isinstance(target, ast.Name):
             if isinstance(value, ast.BinOp) and shapes.in_arithmetic(value, target.id):
                 v = v - {"EXTKEY"}  # `h = h ^ (tok * P)`, `h = (h * P + tok) % B` accumulate a context hash
-            self._set_env(target.id, v)
+            self.set_env(target.id, v)
             if value is not None and self.defs.setdefault(target.id, value) is not value:
                 self.defs[target.id] = None  # bound more than once: no single value to evaluate
         elif isinstance(target, (ast.Tuple, ast.List)):
@@ -262,11 +256,11 @@ class FuncInfo:
             if key & KEYS:
                 self.events.append(Event("write", target, self.ctx, {"key": key, "value": v, "table": target.value}))
             if base:
-                self._set_env(base, v - INDEX_ONLY)
+                self.set_env(base, v - INDEX_ONLY)
         elif isinstance(target, ast.Attribute):
             d = lb.dotted(target)
             if d:
-                self._set_env(d, v)
+                self.set_env(d, v)
                 if d.startswith("self."):
                     self.add_attr_labels(target.attr, v, self.cls)
 
@@ -351,7 +345,7 @@ class FuncInfo:
         if "CCNT" in base and idx & {"TGT", "VAL", "TGTP"}:  # one candidate picked by a data token
             return (base - {"CCNT"}) | {"CTGT"}
         if idx & KEYS and isinstance(e.ctx, ast.Load):
-            return self._table_read(e, e.value, base, idx)
+            return self.table_read(e, e.value, base, idx)
         # an index selects elements: the data it came from, not its own meaning, flows on
         out = base if isinstance(e.slice, ast.Slice) else base | (idx & DATA)
         if "POS1" in idx and "POS1" not in base:
@@ -362,7 +356,10 @@ class FuncInfo:
             out = out | {"TGTP"}  # p[arange(n), y]: each row's entry for its target
         return out
 
-    def _table_read(self, e, table, base: frozenset, idx: frozenset) -> frozenset:
+    def event(self, kind: str, node, data: dict) -> None:
+        self.events.append(Event(kind, node, self.ctx, data))
+
+    def table_read(self, e, table, base: frozenset, idx: frozenset) -> frozenset:
         """A lookup of a hashed table (subscript or call): counts of every candidate when
         the key ranges over the vocabulary, else a read event and the count it returns."""
         if "CAND" in idx:
@@ -416,8 +413,8 @@ class FuncInfo:
         if type(func) is not ast.Attribute and self._is_grad_transform(func):
             # torch.func.grad(loss_fn)(params, batch): the gradient of loss_fn on these arguments
             self.events.append(Event("backward", e, self.ctx, {"loss": every | self.L(func)}))
-        if name in _SPECIAL_CALLS:  # most calls are none of these: one set test instead of the chain
-            out = self._special_call(e, name, recv, args, kws, every, data)
+        if name in calls.SPECIAL:  # most calls are none of these: one set test instead of the chain
+            out = calls.special_call(self, e, name, recv, args, kws, every, data)
             if out is not None:
                 return out
         if callee is not None:
@@ -453,65 +450,6 @@ class FuncInfo:
             func = self.binding(func.id)
         return type(func) is ast.Call and lb.call_name(func.func) in FUNC_TRANSFORMS
 
-    def _special_call(self, e: ast.Call, name: str, recv, args, kws, every, data) -> frozenset | None:
-        """Calls whose name means something (records, losses, table writes, ranges): the
-        labels they return, or None to treat them as ordinary calls."""
-        if name in ("append", "extend", "insert", "appendleft") and isinstance(e.func, ast.Attribute):
-            holder = lb.dotted(e.func.value)
-            if holder:  # a list collects what is appended to it
-                self._set_env(holder, every - KEYS)
-                if name == "append" and len(e.args) == 1 and isinstance(e.args[0], ast.Tuple):
-                    elems = [self.L(x) for x in e.args[0].elts]  # a list of records: keep their fields apart
-                    old = self.elems.get(holder)
-                    self.elems[holder] = elems if not old or len(old) != len(elems) else [a | b for a, b in zip(old, elems)]
-                    if ("elems", holder) in self.read_own and self.elems[holder] != old:
-                        self.clean = False
-        if name == "backward" and isinstance(e.func, ast.Attribute):
-            self.events.append(Event("backward", e, self.ctx, {"loss": recv}))
-        if name == "grad" and args and lb.dotted(e.func) in ("torch.autograd.grad", "autograd.grad"):
-            self.events.append(Event("backward", e, self.ctx, {"loss": args[0]}))
-        if name in WRITE_METHODS and args and len(args) >= 2 and (args[1] | args[0]) & KEYS:
-            self.events.append(Event("write", e, self.ctx, {"key": args[1] | args[0], "value": every, "table": e.func.value}))
-        if name == "at" and lb.dotted(e.func) and lb.dotted(e.func).endswith("add.at") and len(args) >= 2:
-            self.events.append(Event("write", e, self.ctx, {"key": args[1], "value": every, "table": e.args[0]}))
-        if name == "bincount" and args and args[0] & KEYS:
-            self.events.append(Event("write", e, self.ctx, {"key": args[0], "value": every, "table": e}))
-            return frozenset({"CNT"}) | data
-        if name in lb.CE_FUNCS:
-            self.events.append(Event("ce", e, self.ctx, {}))
-            return frozenset({"TGTP"}) | data
-        if name in lb.DIST_FUNCS:
-            return frozenset({"DIST"}) | data | (every & {"TGTP"})
-        if name in ("gather", "take_along_axis"):
-            idx = kws.get("index", kws.get("indices", args[-1] if args else EMPTY))
-            src = recv if name == "gather" and isinstance(e.func, ast.Attribute) and len(args) <= 2 else (args[0] if args else EMPTY)
-            if name == "take_along_axis" and len(args) >= 2:
-                idx = args[1]  # np.take_along_axis(arr, indices, axis)
-            if idx & {"TGT", "VAL", "TGTP"} and "CCNT" in src:
-                return (src - {"CCNT"}) | {"CTGT"}
-            if idx & KEYS:
-                table = e.func.value if isinstance(e.func, ast.Attribute) and len(args) <= 2 else (e.args[0] if e.args else e)
-                return self._table_read(e, table, src, idx)
-            if "TGT" in idx:
-                return frozenset({"TGTP"}) | data
-            return src | idx
-        if name in TABLE_READS:
-            found = shapes.table_and_key(e, name, recv, args, kws)
-            if found is not None and found[2] & KEYS:
-                return self._table_read(e, *found)
-        if name in TIME_FUNCS and (lb.dotted(e.func) or "").startswith("time"):
-            return frozenset({"TIME"})
-        if name in lb.FRESH_FUNCS:
-            return EMPTY  # a new buffer or a size carries none of its arguments' data
-        if name in lb.RANGE_FUNCS:
-            if len(e.args) >= 2 and lb.plus_one(e.args[0]) and lb.plus_one(e.args[1]):
-                return frozenset({"POS1"})
-            return frozenset({"CAND"}) if len(e.args) <= 1 or not lb.plus_one(e.args[0]) else frozenset({"POS1"})
-        if name == "hash" and isinstance(e.func, ast.Name):
-            return frozenset({"HASH"}) | (every - KEYS)
-        return None
-
-
 def _elements(field: str):
     """Handler for a node whose labels are the union of those of a list of its children."""
     def labels(self: FuncInfo, e) -> frozenset:
@@ -526,9 +464,6 @@ def _child(field: str):
     return labels
 
 
-_SPECIAL_CALLS = frozenset({"append", "extend", "insert", "appendleft", "backward", "grad", "at", "bincount", "gather",
-                            "take_along_axis", "hash", *TABLE_READS,
-                            *TIME_FUNCS, *WRITE_METHODS, *lb.CE_FUNCS, *lb.DIST_FUNCS, *lb.FRESH_FUNCS, *lb.RANGE_FUNCS})
 _EXPR = {
     ast.Constant: FuncInfo._constant, ast.Attribute: FuncInfo._attribute, ast.Subscript: FuncInfo.subscript,
     ast.BinOp: FuncInfo._binop, ast.UnaryOp: _child("operand"), ast.BoolOp: _elements("values"),

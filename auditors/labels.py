@@ -29,6 +29,11 @@ import re
 from functools import lru_cache
 
 EMPTY: frozenset = frozenset()
+KEYS = frozenset({"HASH", "EXTKEY"})
+INDEX_ONLY = KEYS | {"POS1"}  # how a value indexes, not what it holds: lost in arithmetic and calls
+NOT_COMPARED = INDEX_ONLY | {"CAND"}  # a comparison loses these and a candidate range
+DATA = frozenset({"VAL", "TRAIN"})
+PARAM_SENSITIVE = frozenset({"VAL", "TRAIN", "TGT", "HASH", "EXTKEY"})  # passed through a helper: judged per call
 _SPLIT_RE = {
     "VAL": re.compile(r"(^|[_/\-.*])val(id(ation)?)?([_\-.*/]|$)", re.I),
     "TRAIN": re.compile(r"(^|[_/\-.*])train([_\-.*/]|$)", re.I),

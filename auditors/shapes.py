@@ -73,6 +73,6 @@ def next_token_index(info, index) -> bool:
             node = info.binding(node.id)
         if type(node) is ast.Call and lb.call_name(node.func) in ("int", "long", "item") and node.args:
             node = node.args[0]
-        if type(node) is ast.Subscript and lb.plus_one(node.slice) and info.labels_of(node.value) & {"VAL", "TRAIN"}:
+        if type(node) is ast.Subscript and lb.plus_one(node.slice) and info.labels_of(node.value) & lb.DATA:
             return True
     return False
