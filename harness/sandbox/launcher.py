@@ -25,7 +25,7 @@ import numpy as np
 from harness.sandbox import protocol as P
 from harness.sandbox.logs import BoundedLog
 from harness.sandbox.policy import SandboxPolicy, bwrap_command, scrubbed_env
-from harness.sandbox.seccomp import filter_program
+from harness.sandbox.seccomp import filter_fd
 
 FSIZE_FLOOR = 64 << 20  # files in the sandbox's own /tmp (caches) may be this large
 
@@ -77,12 +77,8 @@ class WorkerChannel:
         harness_parent = Path(__file__).resolve().parents[2]
         keep = []
         if spec.sandbox:
-            program = filter_program()
-            seccomp_fd = None
-            if program is not None:
-                seccomp_fd, w = os.pipe()
-                os.write(w, program)  # a few hundred bytes: fits the pipe buffer
-                os.close(w)
+            seccomp_fd = filter_fd()
+            if seccomp_fd is not None:
                 keep.append(seccomp_fd)
             policy = SandboxPolicy(
                 harness_dir=harness_parent / "harness", packages=spec.packages,

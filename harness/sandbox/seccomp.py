@@ -17,6 +17,7 @@ System calls of a foreign ABI (32-bit calls from a 64-bit process, x32) are refu
 
 from __future__ import annotations
 
+import os
 import platform
 import struct
 
@@ -70,3 +71,15 @@ def filter_program(machine: str | None = None) -> bytes | None:
         out.append(_op(code, k, rel(jt), rel(jf)))
     out += [_op(_RET, labels[name]) for name in returns]
     return b"".join(out)
+
+
+def filter_fd() -> int | None:
+    """A readable pipe holding this machine's filter (bwrap's --seccomp reads it), or None
+    where the architecture has no table. The caller passes it on and closes it."""
+    program = filter_program()
+    if program is None:
+        return None
+    r, w = os.pipe()
+    os.write(w, program)  # a few hundred bytes: fits the pipe buffer
+    os.close(w)
+    return r

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.sandbox.policy import SandboxPolicy, bwrap_command, bwrap_path, scrubbed_env
-from harness.sandbox.seccomp import ARCHES, filter_program
+from harness.sandbox.seccomp import ARCHES, filter_fd, filter_program
 
 SHARED = Path(os.__file__).resolve()  # a file every sandbox sees read-only
 
@@ -52,13 +52,8 @@ def sandboxed(tmp_path: Path, code: str, seccomp: bool) -> subprocess.Popen:
     sub.mkdir(exist_ok=True)
     scores = tmp_path / "scores.bin"
     scores.touch()
-    keep = ()
-    fd = None
-    if seccomp:
-        fd, w = os.pipe()
-        os.write(w, filter_program())
-        os.close(w)
-        keep = (fd,)
+    fd = filter_fd() if seccomp else None
+    keep = (fd,) if fd is not None else ()
     policy = SandboxPolicy(harness_dir=Path(__file__).resolve().parents[2] / "harness", packages={},
                            submission_root=sub, scores_file=scores, seccomp_fd=fd)
     prefix, _ = bwrap_command(policy)
