@@ -82,11 +82,9 @@ def _analyze(source: str) -> dict:
         for rule in all_rules():
             findings.extend(asdict(f) for f in rule.check(m))
         payloads = packed_payloads(source, tree, m.all_nodes)
-        findings += [asdict(RawFinding(UNPARSABLE.id, "error", "high", line, f"packed code executed here decodes to over "
-                                       f"{MAX_OUTPUT:,} bytes and was not audited", "<module>", []))
-                     for line, text in payloads if text is None]  # a blob too large to read hides what runs
+        findings += [asdict(_too_large(line, executed)) for line, text, executed in payloads if text is None]
         return {"parse_error": None, **_reach_facts(m, tree), "findings": findings, "val_splits": split_points(m),
-                "payloads": [[line, text] for line, text in payloads if text is not None]}
+                "payloads": [[line, text] for line, text, _ in payloads if text is not None]}
     finally:
         m.release()
 
@@ -116,6 +114,16 @@ def parse_tolerant(source: str):
 # construct hidden on it would otherwise pass unseen (RULES.md §11).
 UNPARSABLE = RuleInfo("unparsable-code", "other", "code not audited because it does not parse",
                       "RULES.md §11 (static checks must read what runs)")
+
+
+def _too_large(line: int, executed: bool) -> RawFinding:
+    """A blob too large to decode hides what it holds: code run here is an error; a blob
+    that no runner visibly takes may be data (a word list) or code run out of sight."""
+    if executed:
+        return RawFinding(UNPARSABLE.id, "error", "high", line, f"packed code executed here decodes to over "
+                          f"{MAX_OUTPUT:,} bytes and was not audited", "<module>", [])
+    return RawFinding(UNPARSABLE.id, "warning", "low", line, f"a literal blob decoded here holds over {MAX_OUTPUT:,} "
+                      "bytes, data or code; it was not audited", "<module>", [])
 
 
 def _unparsable(line: int, what: str):

@@ -4,7 +4,8 @@ An "oracle gate" keeps the smaller of two losses of the same token (`if new_nll 
 old_nll: nll = new_nll`, `minimum(nll_a, nll_b)`, `where(a < b, a, b)`): the choice
 depends on x_t, so the reported loss is a min over predictors chosen by the answer.
 Both operands must carry the target's probability or loss (data flow, not names).
-Legal counterpart: gating on model entropy or on anything computed from the prefix.
+Legal counterpart: gating on model entropy or on anything computed from the prefix; a
+running best of whole-pass losses while training (`best = min(best, val_loss)`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def _loss(f, node) -> bool:
 
 def check(m):
     out = []
+    running = {id(a.value) for a in m.nodes_of(ast.Assign) if _running_best(a)}
     for f in m.functions.values():
         if not any(e.kind == "ce" or (e.kind == "call" and e.data["name"] in ("log_softmax", "softmax", "gather", "log", "log1p", "exp"))
                    for e in f.events):
@@ -35,6 +37,8 @@ def check(m):
             if ev.kind != "call" or ev.data["name"] not in ("minimum", "fmin", "where", "min"):
                 continue
             node = ev.node
+            if id(node) in running:
+                continue  # `best = min(best, loss)`: a running best over time, not a choice per token
             args = node.args
             if ev.data["name"] == "where" and len(args) == 3 and isinstance(args[0], ast.Compare):
                 pair = [args[0].left, args[0].comparators[0]]
@@ -57,6 +61,13 @@ def check(m):
                 ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
                 out.append(raw(RULE, f, node, ctx, "error", "high", "keeps the smaller of two target losses (oracle gate)"))
     return out
+
+
+def _running_best(st: ast.Assign) -> bool:
+    """`best = min(best, x)`: the value assigned is the min of itself and another."""
+    v = st.value
+    return len(st.targets) == 1 and type(st.targets[0]) is ast.Name and type(v) is ast.Call \
+        and any(type(a) is ast.Name and a.id == st.targets[0].id for a in v.args)
 
 
 def _ordered_pair(test) -> list | None:

@@ -9,6 +9,7 @@ import gzip
 import lzma
 import zlib
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -102,3 +103,36 @@ def test_a_payload_too_large_to_audit_is_an_error_not_a_silent_skip():
     units, facts = analyze_units([("bomb.py", source)], use_cache=False)
     assert [name for name, _ in units] == ["bomb.py"]  # nothing decoded past the cap
     assert [(f["rule"], f["severity"], f["line"]) for f in facts[0]["findings"]] == [("unparsable-code", "error", 2)]
+
+
+def _b85_lzma(text: str) -> str:
+    return base64.b85encode(lzma.compress(text.encode())).decode()
+
+
+INNER = "import torch\nloss = torch.zeros(1)\n"
+RUNS = {  # ways to run a packed program that name no `exec(` of a decoder chain
+    "module by __import__": "_l = __import__('lzma'); _b = __import__('base64')\nexec(_l.decompress(_b.b85decode(B)))",
+    "module by import_module": "import importlib\nz = importlib.import_module('lzma')\nimport base64\n"
+                               "exec(z.decompress(base64.b85decode(B)))",
+    "aliased exec": "import builtins, lzma, base64\nrun = builtins.exec\nrun(lzma.decompress(base64.b85decode(B)))",
+    "getattr exec": "import builtins, lzma, base64\nrun = getattr(builtins, 'exec')\nrun(lzma.decompress(base64.b85decode(B)))",
+    "decode helper": "import lzma, base64\ndef unpack(s):\n    'decode'\n    return lzma.decompress(base64.b85decode(s)).decode()\n"
+                     "code = compile(unpack(B), 'inner.py', 'exec')\nexec(code, globals())",
+    "runner out of sight": "import lzma, base64\nsrc = lzma.decompress(base64.b85decode(B))\n"
+                           "getattr(__builtins__, 'ex' + 'ec')(src)",
+    "decoder alias": "import lzma, base64\nd = lzma.decompress\nf = base64.b85decode\nsrc = d(f(B))\n",
+}
+
+
+@pytest.mark.parametrize("how", sorted(RUNS))
+def test_a_packed_program_is_found_however_it_is_run(how):
+    source = f"B = {_b85_lzma(INNER)!r}\n" + RUNS[how] + "\n"
+    assert unpack_all("w.py", source) == [("w.py[unpacked]", INNER)]
+
+
+@pytest.mark.parametrize("data", ['{"vocab": [1, 2, 3]}', "hello world", "token_bytes", "3.14159"])
+def test_decoded_data_that_is_not_a_program_is_not_unpacked(data):
+    source = f"import lzma, base64\nTABLE = lzma.decompress(base64.b85decode({_b85_lzma(data)!r}))\n"
+    assert unpack_all("w.py", source) == []
+    # the same bytes handed to exec are code, whatever they look like
+    assert unpack_all("w.py", source + "exec(TABLE)\n") == [("w.py[unpacked]", data)]

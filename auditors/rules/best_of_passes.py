@@ -1,0 +1,114 @@
+"""Best of several scorings: a choice among whole passes over the validation data made
+by their scores (RULES.md §2 C4 "no choosing the best of several passes", §1.5 seeds).
+
+Scoring the validation set several ways (seeds, temperatures, with and without a cache)
+and reporting the smallest loss, or fitting a setting on validation targets
+(`min(grid, key=lambda T: val_loss(T))`), makes the reported number a minimum over
+attempts chosen by the answers. The rule looks for a selection (`min`, `max`, `argmin`,
+`argmax`, a `.min(dim=...)`, `sorted(...)[k]`) over several validation scores (values carrying
+the target's loss or probability on validation data):
+- a comprehension or a list filled by `.append` in a loop, whose iteration runs over
+  something other than the data (seeds, settings), each element a score;
+- a list or stack of two or more scores (`torch.stack([a, b]).min(0)`);
+- any iterable selected by a `key=` that returns a score.
+Legal counterparts: per-document losses ranked for a report (the iteration runs over
+the data itself, each document scored once), ablations sorted into a log (`sorted` not
+indexed), a running best of validation losses
+logged while training (the accumulator appears on both sides), gates on the prefix.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors import labels as lb
+from auditors.model import RuleInfo
+from auditors.rules import raw
+
+RULE = RuleInfo("best-of-passes", "two_pass_rescore", "the best of several scorings of the validation data is kept",
+                "RULES.md §2 C4, §1.5 (brute-forced seeds)")
+SELECT = {"min", "max", "sorted", "argmin", "argmax", "nanmin", "nanmax", "amin", "amax"}
+COLLECT = {"stack", "cat", "concatenate", "vstack", "hstack", "tensor", "array", "asarray", "list", "tuple"}
+SCORE = frozenset({"TGTP", "VAL"})
+
+
+def check(m):
+    out = []
+    loops = m.nodes_of(ast.For)
+    subscripted = {id(s.value) for s in m.nodes_of(ast.Subscript)}
+    for f in m.functions.values():
+        for ev in f.events:
+            if ev.kind != "call" or ev.data["name"] not in SELECT:
+                continue
+            if ev.data["name"] == "sorted" and id(ev.node) not in subscripted:
+                continue  # sorted to be shown or walked in order; `sorted(xs)[0]` picks one
+            why = _several_scores(m, f, ev.node, loops)
+            if why:
+                out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                               f"keeps the best of several scorings of the validation data ({why})"))
+    return out
+
+
+def _score(f, node) -> bool:
+    return SCORE <= f.labels_of(node)
+
+
+def _several_scores(m, f, call: ast.Call, loops) -> str | None:
+    for kw in call.keywords:
+        if kw.arg == "key" and _key_scores(m, f, kw.value):
+            return "a setting chosen by its validation score"
+    pool = list(call.args)
+    if isinstance(call.func, ast.Attribute) and not (isinstance(call.func.value, ast.Name)
+                                                     and call.func.value.id in ("np", "numpy", "torch", "math")):
+        pool.insert(0, call.func.value)  # `torch.stack([a, b]).min(dim=0)`, `losses.argmin()`
+    if len(call.args) >= 2 and isinstance(call.func, ast.Name):
+        return None  # `min(a, b)` of two values: a per-token gate, the oracle-gate rule's
+    for arg in pool[:1]:
+        why = _collection(m, f, arg, loops, depth=0)
+        if why:
+            return why
+    return None
+
+
+def _key_scores(m, f, key) -> bool:
+    if isinstance(key, ast.Lambda):
+        return _score(f, key.body)
+    if isinstance(key, ast.Name):
+        target = m.resolve(key)
+        return target is not None and SCORE <= target.ret
+    return False
+
+
+def _collection(m, f, node, loops, depth: int) -> str | None:
+    """Why `node` holds several validation scores, or None."""
+    if depth > 3:
+        return None
+    if isinstance(node, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
+        if _score(f, node.elt) and not any(f.labels_of(g.iter) & lb.DATA for g in node.generators):
+            return "one scoring per setting of a loop that does not run over the data"
+        return None
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return "two or more scorings side by side" if sum(_score(f, e) for e in node.elts) >= 2 else None
+    if isinstance(node, ast.Call) and lb.call_name(node.func) in COLLECT and node.args:
+        return _collection(m, f, node.args[0], loops, depth + 1)
+    if isinstance(node, ast.Subscript):
+        return _collection(m, f, node.value, loops, depth + 1)
+    if isinstance(node, ast.Name):
+        bound = f.binding(node.id)
+        if bound is not None and not (isinstance(bound, (ast.List, ast.Tuple)) and not bound.elts):
+            return _collection(m, f, bound, loops, depth + 1)
+        return _appended(m, f, node.id, loops)
+    return None
+
+
+def _appended(m, f, name: str, loops) -> str | None:
+    """`xs.append(score)` inside a loop over something other than the data."""
+    for loop in m.under(f, loops) if f.qualname != "<module>" else loops:
+        if f.labels_of(loop.iter) & lb.DATA:
+            continue
+        for node in ast.walk(loop):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append" \
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == name and node.args \
+                    and _score(f, node.args[0]):
+                return "one scoring appended per setting of a loop that does not run over the data"
+    return None
