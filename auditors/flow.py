@@ -56,7 +56,8 @@ class FuncInfo:
         self.params = [a.arg for a in (args.posonlyargs + args.args + args.kwonlyargs)] if args else []
         self.is_method = bool(self.params) and self.params[0] in ("self", "cls")
         self.cls = qualname.rsplit(".", 1)[0] if self.is_method and "." in qualname else None
-        self.param_labels: dict[str, frozenset] = {}
+        self.defaults: dict[str, frozenset] = _default_labels(args) if args else {}  # data splits named by defaults
+        self.param_labels: dict[str, frozenset] = dict(self.defaults)
         self.env: dict[str, frozenset] = {}
         self.events: list[Event] = []
         self.ret: frozenset = EMPTY
@@ -162,17 +163,7 @@ class FuncInfo:
         elif t is ast.Expr:
             self.L(st.value)
         elif t is ast.Return and st.value is not None:
-            v = self.L(st.value)
-            old = (self.ret, self.ret_elems)
-            self.ret = self.ret | v
-            if isinstance(st.value, ast.Tuple):
-                elems = [self.L(e) for e in st.value.elts]
-                if self.ret_elems is None or len(self.ret_elems) != len(elems):
-                    self.ret_elems = elems
-                else:
-                    self.ret_elems = [a | b for a, b in zip(self.ret_elems, elems)]
-            if (("callee", self) in self.read_shared or ("ret_elems", self) in self.read_shared) and old != (self.ret, self.ret_elems):
-                self.clean = False  # a recursive call read what this return changes
+            self.returns(st.value)
         elif t is ast.If:
             self.L(st.test)
             self.block(st.body, Ctx(ctx.guards + ((st.test, True),), ctx.loops, ctx.nograd))
@@ -204,6 +195,25 @@ class FuncInfo:
             self.block(st.finalbody, ctx)
         elif t is ast.Assert:
             self.L(st.test)
+
+    def returns(self, value) -> None:
+        """What a caller receives: a returned value, or each one a generator yields."""
+        v = self.L(value)
+        old = (self.ret, self.ret_elems)
+        self.ret = self.ret | v
+        if type(value) is ast.Tuple:
+            elems = [self.L(e) for e in value.elts]
+            if self.ret_elems is None or len(self.ret_elems) != len(elems):
+                self.ret_elems = elems
+            else:
+                self.ret_elems = [a | b for a, b in zip(self.ret_elems, elems)]
+        if (("callee", self) in self.read_shared or ("ret_elems", self) in self.read_shared) and old != (self.ret, self.ret_elems):
+            self.clean = False  # a recursive call read what this return changes
+
+    def _yield(self, e) -> frozenset:
+        if e.value is not None:
+            self.returns(e.value)
+        return EMPTY  # what `send()` passes in: nothing this analysis tracks
 
     def assign_iter(self, target, it) -> None:
         if isinstance(it, ast.Call) and lb.call_name(it.func) in ("zip", "enumerate") and isinstance(target, ast.Tuple):
@@ -238,7 +248,7 @@ class FuncInfo:
                 if callee is not None:
                     self.read_shared.setdefault(("ret_elems", callee), callee.ret_elems)
                 if callee is not None and callee.ret_elems and len(callee.ret_elems) == len(target.elts):
-                    elems = callee.ret_elems
+                    elems = [e & v for e in callee.ret_elems]  # v: the return as this call's arguments allow
             elif isinstance(value, (ast.Subscript, ast.Name)):
                 holder = lb.dotted(value.value if isinstance(value, ast.Subscript) else value)
                 if holder:
@@ -420,6 +430,9 @@ class FuncInfo:
         if callee is not None:
             # labels that reach the return through parameters follow this call's arguments
             via_params = EMPTY.union(*callee.param_labels.values()) & PARAM_SENSITIVE
+            if callee.defaults:  # a parameter left out passes its default
+                passed = set(callee.params[len(e.args) + (callee.is_method and is_method):]) - set(kws)
+                every = every.union(*[v for p, v in callee.defaults.items() if p in passed])
             self.read_shared.setdefault(("callee", callee), (callee.ret, via_params))
             return (callee.ret - via_params) | (every & via_params & callee.ret)
         if name == "sum" and "CCNT" in (recv | every):
@@ -450,6 +463,21 @@ class FuncInfo:
             func = self.binding(func.id)
         return type(func) is ast.Call and lb.call_name(func.func) in FUNC_TRANSFORMS
 
+def _default_labels(args: ast.arguments) -> dict[str, frozenset]:
+    """Parameters whose default names a data split (`pattern="data/fineweb_train_*.bin"`):
+    a call that leaves them out reads that split."""
+    out = {}
+    positional = args.posonlyargs + args.args
+    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    for a, d in pairs:
+        if type(d) is ast.Constant and isinstance(d.value, str):
+            v = lb.split_labels(d.value)
+            if v:
+                out[a.arg] = v
+    return out
+
+
 def _elements(field: str):
     """Handler for a node whose labels are the union of those of a list of its children."""
     def labels(self: FuncInfo, e) -> frozenset:
@@ -473,6 +501,7 @@ _EXPR = {
     ast.GeneratorExp: FuncInfo._comprehension, ast.DictComp: FuncInfo._comprehension,
     ast.Starred: _child("value"), ast.Lambda: _child("body"),  # a deferred call still runs where the lambda is invoked
     ast.NamedExpr: FuncInfo._namedexpr, ast.FormattedValue: _child("value"),
+    ast.Yield: FuncInfo._yield, ast.YieldFrom: FuncInfo._yield,
     ast.Slice: lambda self, e: self.L(e.lower) | self.L(e.upper) | self.L(e.step),
     ast.JoinedStr: lambda self, e: EMPTY.union(*[self.L(v) for v in e.values]) & DATA,
 }

@@ -5,7 +5,8 @@ the download/network APIs (Hugging Face hub, urllib, requests, http.client, sock
 torch.hub, `datasets.load_dataset`) and subprocess commands that run curl/wget (also
 when the command list is built in a name first),
 wherever they are reachable (#1707, #1814, #1873, #2098 download a re-tokenized val
-set at module level). Reading files already on disk is not flagged.
+set at module level), also when the module is imported at run time
+(`importlib.import_module("huggingface_hub")`) and the function taken by `getattr`. Reading files already on disk is not flagged.
 """
 
 from __future__ import annotations
@@ -36,15 +37,43 @@ def _command_parts(f, node: ast.Call) -> list:
     return parts
 
 
+def _imported(f, expr) -> str | None:
+    """The module an expression names when bound by `importlib.import_module("m")` or
+    `__import__("m")` (here, in an enclosing function or at module level)."""
+    bound = f.binding(expr.id) if type(expr) is ast.Name else expr
+    if type(bound) is ast.Call and lb.call_name(bound.func) in ("import_module", "__import__") and bound.args \
+            and type(bound.args[0]) is ast.Constant and isinstance(bound.args[0].value, str):
+        return bound.args[0].value
+    return None
+
+
+def _resolved(f, node: ast.Call) -> tuple[str, str, str]:
+    """(name, module, shown) of the called function, through `fn = getattr(mod, "name")`
+    and modules imported by name at run time."""
+    func = node.func
+    if type(func) is ast.Name:
+        bound = f.binding(func.id)
+        if type(bound) is ast.Call and lb.call_name(bound.func) == "getattr" and len(bound.args) >= 2 \
+                and type(bound.args[1]) is ast.Constant and isinstance(bound.args[1].value, str):
+            owner = bound.args[0]
+            base = _imported(f, owner) or lb.src(owner)
+            return bound.args[1].value, base, f"{base}.{bound.args[1].value}"
+    dotted = lb.src(func)
+    base = dotted.rsplit(".", 1)[0] if "." in dotted else ""
+    if type(func) is ast.Attribute:
+        base = _imported(f, func.value) or base
+    return lb.call_name(func), base, dotted
+
+
 def check(m):
     out = []
     for f, ev in m.events("call"):
         node: ast.Call = ev.node
         name = ev.data["name"]
         if name not in NETWORK_CALLS and name not in MODULE_CALLS and name not in SHELL:
-            continue  # no test below can pass: spare unparsing the callee
-        dotted = lb.src(node.func)
-        base = dotted.rsplit(".", 1)[0] if "." in dotted else ""
+            if type(node.func) is not ast.Name or f.binding(node.func.id) is None:
+                continue  # no test below can pass: spare unparsing the callee
+        name, base, dotted = _resolved(f, node)
         hit = name in NETWORK_CALLS or (base in NETWORK_MODULES and name in MODULE_CALLS)
         if not hit and name in SHELL and base in ("subprocess", "os"):
             words = " ".join(str(c.value) for part in _command_parts(f, node) for c in ast.walk(part)

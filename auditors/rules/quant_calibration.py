@@ -7,7 +7,7 @@ A calibration routine (one that registers forward hooks or accumulates Hessians
 - training data after the training loop when the wall-clock budget reserves no time
   for it (`train_data_at_eval`, #593: Hessians read train shards after the 600 s cap).
   A budget reduced by a reserve (`max_wallclock -= reserve`, #1060, #1218, #1868) is fine.
-A class whose methods register hooks that gather second moments (`addmm_`, `H += X^T X`)
+The data may be handed to the routine or loaded inside it. A class whose methods register hooks that gather second moments (`addmm_`, `H += X^T X`)
 counts too: constructing it and then running the model on validation data in the same
 function, before any method of it is called again (its `close()`), feeds the hooks.
 Legal counterpart: AR self-generated calibration (the model samples its own tokens,
@@ -104,7 +104,7 @@ def check(m):
     for f, ev in m.events("call"):
         if ev.data["callee"] not in calibrators:
             continue
-        data = set().union(*ev.data["args"], *ev.data["kws"].values()) if (ev.data["args"] or ev.data["kws"]) else set()
+        data = set().union(*ev.data["args"], *ev.data["kws"].values()) | _reads_inside(m.functions[ev.data["callee"]])
         if "VAL" in data:
             out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high",
                            f"{ev.data['name']}() collects calibration statistics from validation data"))
@@ -116,6 +116,15 @@ def check(m):
                                "inside the training budget"))
     out += _hooked_then_fed(m, calibrators)
     return out
+
+
+def _reads_inside(f) -> set:
+    """Data splits a calibrating function loads itself (`shard = next(train_batches())`
+    inside the Hessian pass), not through its parameters."""
+    if not _direct_calibrates(f) or any(e.kind in ("backward", "ce") for e in f.events):
+        return set()  # a routine that also trains or scores (a whole `main`) loads data for those
+    own = [v for k, v in f.env.items() if k not in f.params]
+    return set().union(*own) & lb.DATA if own else set()
 
 
 _LOADS = lb.BLOB_FUNCS | lb.PASS_METHODS | {"from_numpy", "as_tensor", "tensor", "array", "asarray"}  # reading data, not running a model

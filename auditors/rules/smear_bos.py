@@ -1,12 +1,16 @@
 """Previous-token mixing without a BOS mask (RULES.md §8, SmearGate "BOSFix", #1797).
 
-`x = x + g * shift(x)` copies position t-1 into position t. In a packed stream the
+`x = x + g * shift(x)` copies position t-1 into position t (the shift written as a
+slice `x[:, :-1]` padded or concatenated, or `roll(x, 1)`; the mix assigned, added in
+place or returned). In a packed stream the
 last token of document N then leaks into document N+1; when evaluation batches or
 scores documents out of stream order (phased / per-document TTT) that is a C1 leak.
 The fix zeroes the gate where the input token is BOS (#1851, #1855, #1868): any
 comparison of the token ids inside the mixing function counts as a mask.
-Severity is error when the file also splits the stream into documents (compares
-token ids to a constant elsewhere, as doc-batched evaluation does), else warning.
+Severity is error when the file also splits the validation stream into documents
+(an elementwise `val_tokens == bos_id` mask, as document-batched or phased evaluation
+builds), else warning: scored in stream order the mix only sees the true
+previous token (#1667, merged, runs it unmasked).
 BigramHash (hashing previous token *ids* into an embedding) is not this construct.
 """
 
@@ -23,15 +27,34 @@ RULE = RuleInfo("smear-without-bos-mask", "cross_doc_leak", "previous-token mixi
 
 
 def _prev_slice_of(node: ast.AST) -> str | None:
-    """`x[:, :-1]` (every position but the last, i.e. the previous token of the next one)."""
+    """The name whose previous positions `node` reads: `x[:, :-1]` (also `0:-1`, `:T - 1`:
+    every position but the last, i.e. the previous token of the next one), or
+    `torch.roll(x, 1, ...)` / `x.roll(shifts=1)` (each position gets the one before)."""
     if isinstance(node, ast.Subscript):
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         for it in items:
-            # only a negation or a constant can read "-1": test that before unparsing
-            if isinstance(it, ast.Slice) and it.lower is None and type(it.upper) in (ast.UnaryOp, ast.Constant) \
-                    and lb.src(it.upper) == "-1":
+            if isinstance(it, ast.Slice) and it.step is None and _is_zero_or_none(it.lower) and _minus_one(it.upper):
                 return lb.src(node.value)
+    elif isinstance(node, ast.Call) and lb.call_name(node.func) == "roll":
+        method = isinstance(node.func, ast.Attribute) and lb.call_name(node.func.value) not in ("torch", "np", "numpy")
+        args = node.args if method else node.args[1:]
+        shifts = next((k.value for k in node.keywords if k.arg == "shifts"), args[0] if args else None)
+        if shifts is not None and isinstance(shifts, ast.Constant) and shifts.value == 1:
+            base = node.func.value if method else (node.args[0] if node.args else None)
+            return lb.src(base) if base is not None else None
     return None
+
+
+def _is_zero_or_none(e) -> bool:
+    return e is None or (type(e) is ast.Constant and e.value == 0)
+
+
+def _minus_one(e) -> bool:
+    """`-1`, or `n - 1`: the end of a slice that leaves out the last position. Only a
+    negation, a constant or a subtraction can read so: tested before unparsing."""
+    if type(e) in (ast.UnaryOp, ast.Constant):
+        return lb.src(e) == "-1"
+    return type(e) is ast.BinOp and type(e.op) is ast.Sub and type(e.right) is ast.Constant and e.right.value == 1
 
 
 def _shifted(expr: ast.AST, aliases: dict) -> set[str]:
@@ -46,12 +69,40 @@ def _shifted(expr: ast.AST, aliases: dict) -> set[str]:
     return out
 
 
+def _mixed(value: ast.AST, aliases: dict, targets: set[str]) -> str | None:
+    """The name of `targets` that `value` adds to its own previous position, if any."""
+    for b in ast.walk(value):
+        if isinstance(b, ast.BinOp) and isinstance(b.op, ast.Add):
+            for t in targets:
+                if any(t in _shifted(side, aliases) for side in (b.left, b.right)) \
+                        and any(isinstance(n, ast.Name) and n.id == t for side in (b.left, b.right) for n in ast.walk(side)):
+                    return t
+    return None
+
+
+def _splits_documents(ev) -> bool:
+    """`tokens == bos_id` on validation tokens: finding document starts in the stream, as
+    document-batched or phased evaluation does."""
+    return "VAL" in ev.data["left"] | ev.data["right"]
+
+
+def _elementwise_compares(m) -> set[int]:
+    """Comparisons used as arrays (a mask passed on, indexed with, assigned, or asked for
+    `.nonzero()`), not as the test of an `if` (a shard header check)."""
+    out = {id(a) for c in m.nodes_of(ast.Call) for a in c.args if type(a) is ast.Compare}
+    out |= {id(n.value) for n in m.nodes_of(ast.Attribute) if type(n.value) is ast.Compare}
+    out |= {id(n.slice) for n in m.nodes_of(ast.Subscript) if type(n.slice) is ast.Compare}
+    out |= {id(n.value) for n in m.nodes_of(ast.Assign) if type(n.value) is ast.Compare}
+    return out
+
+
 def _compares_ids(node) -> bool:
     return any(isinstance(c, ast.Compare) and any(isinstance(o, (ast.Eq, ast.NotEq)) for o in c.ops) for c in ast.walk(node))
 
 
 def check(m):
     prev_slices = {n for n in m.nodes_of(ast.Subscript) if _prev_slice_of(n)}  # tested once, not once per enclosing function
+    prev_slices |= {n for n in m.nodes_of(ast.Call) if type(n.func) in (ast.Attribute, ast.Name) and _prev_slice_of(n)}
     if not prev_slices:
         return []
     lines = sorted(n.lineno for n in prev_slices)
@@ -62,27 +113,34 @@ def check(m):
             continue
         aliases = {}  # prev = cat([zeros, x[:, :-1]]) -> prev: x
         for node in f.nodes:
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                target = node.targets[0].id
-                if not aliases and not m.may_hold(node, lines):
-                    continue  # no shifted slice in its value, and no alias of one yet
-                src = _shifted(node.value, aliases)
-                if not src:
-                    continue  # nothing shifted in the value, so in none of its parts: no mixing
-                if not any(isinstance(b, ast.BinOp) and isinstance(b.op, ast.Add) for b in ast.walk(node.value)):
-                    aliases[target] = next(iter(src))
-                    continue
-                mixes = any(
-                    isinstance(b, ast.BinOp) and isinstance(b.op, ast.Add)
-                    and any(target in _shifted(side, aliases) for side in (b.left, b.right))
-                    and any(isinstance(n, ast.Name) and n.id == target for side in (b.left, b.right) for n in ast.walk(side))
-                    for b in ast.walk(node.value))
-                if not mixes or _compares_ids(f.node):
-                    continue
-                if splits_docs is None:
-                    splits_docs = any(_compares_ids(g.node) for g in m.functions.values() if g is not f and g.qualname != "<module>")
-                ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
-                out.append(raw(RULE, f, node, ctx, "error" if splits_docs else "warning", "medium",
-                               f"mixes the previous position of `{target}` into each position with no mask at BOS: "
-                               "the last token of one document leaks into the next"))
+            if type(node) is ast.Assign and len(node.targets) == 1 and type(node.targets[0]) is ast.Name:
+                target, targets = node.targets[0].id, {node.targets[0].id}
+            elif type(node) is ast.AugAssign and type(node.target) is ast.Name and type(node.op) is ast.Add:
+                target, targets = node.target.id, {node.target.id}  # x += g * prev
+            elif type(node) is ast.Return and node.value is not None:
+                target, targets = None, set(aliases.values())  # return x + g * prev
+            else:
+                continue
+            if not aliases and not m.may_hold(node, lines):
+                continue  # no shifted slice in its value, and no alias of one yet
+            src = _shifted(node.value, aliases)
+            if not src:
+                continue  # nothing shifted in the value, so in none of its parts: no mixing
+            if type(node) is ast.Assign and not any(isinstance(b, ast.BinOp) and isinstance(b.op, ast.Add)
+                                                   for b in ast.walk(node.value)):
+                aliases[target] = next(iter(src))
+                continue
+            if type(node) is ast.AugAssign:
+                mixed = target if target in src else None
+            else:
+                mixed = _mixed(node.value, aliases, targets | src if type(node) is ast.Return else targets)
+            if mixed is None or _compares_ids(f.node):
+                continue
+            if splits_docs is None:
+                masks = _elementwise_compares(m)
+                splits_docs = any(id(ev.node) in masks and _splits_documents(ev) for _, ev in m.events("compare"))
+            ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
+            out.append(raw(RULE, f, node, ctx, "error" if splits_docs else "warning", "medium",
+                           f"mixes the previous position of `{mixed}` into each position with no mask at BOS: "
+                           "the last token of one document leaks into the next"))
     return out

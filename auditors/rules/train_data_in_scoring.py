@@ -1,0 +1,69 @@
+"""Training data in the scores of validation tokens (RULES.md §1.2 "self-contained
+evaluation": during evaluation there may be no access to training data; §6).
+
+A prior, a cache or a mixing table computed from training shards while evaluating
+(`prior = bincount(train_tokens)`, then `p = 0.95 * softmax(logits) + 0.05 * prior`)
+makes the evaluation read training data. The rule flags a scoring operation (cross
+entropy, a log-probability, the gather of the target's probability) whose inputs carry
+both validation and training data, in a function that does not itself train and that
+(or whose callees) reads training shards on its own. What the model learned in training carries no data label, so scoring
+the trained model is clean; so is a training loop that evaluates now and then (it
+trains), and statistics paid for inside the artifact (they are read from a shipped
+file, not from the training shards).
+"""
+
+from __future__ import annotations
+
+from auditors import labels as lb
+from auditors.model import RuleInfo
+from auditors.rules import raw
+
+RULE = RuleInfo("train-data-in-scoring", "train_data_at_eval", "validation tokens scored with values computed from training shards",
+                "RULES.md §1.2 (self-contained evaluation), §6")
+SCORING = {"cross_entropy", "nll_loss", "log_softmax", "gather", "log", "log2", "take_along_axis"}
+LOADS = lb.BLOB_FUNCS | {"open", "glob", "iglob", "listdir", "scandir", "Path"}
+
+
+def check(m):
+    out = []
+    for f in m.functions.values():
+        if f.qualname == "<module>" or any(e.kind == "backward" for e in f.events):
+            continue
+        for ev in f.events:
+            if ev.kind != "call" or ev.data["name"] not in SCORING or ev.data["callee"] is not None:
+                continue  # (a function of this file named `log` is a logger, not a logarithm)
+            labels = ev.data["recv"].union(*ev.data["args"], *ev.data["kws"].values())
+            if {"TRAIN", "VAL"} <= labels and _reaches_a_load(m, f):
+                out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                               f"{ev.data['name']}() scores validation tokens with values computed from training data "
+                               "read during evaluation"))
+                break  # one finding per function: the first place the mixture is scored
+    return out
+
+
+def _reaches_a_load(m, f) -> bool:
+    """f, a function it calls or a class it constructs (its `__init__`) loads training data."""
+    seen, todo = set(), [f]
+    while todo:
+        g = todo.pop()
+        if g.qualname in seen:
+            continue
+        seen.add(g.qualname)
+        if _loads_training_data(g):
+            return True
+        for e in g.events:
+            if e.kind == "call":
+                callee = e.data["callee"] or f"{e.data['name']}.__init__"
+                if callee in m.functions:
+                    todo.append(m.functions[callee])
+    return False
+
+
+def _loads_training_data(g) -> bool:
+    """g opens or reads training shards itself: the path comes from a constant, a default
+    or an attribute, not from a caller (tables built from training data at training time
+    and handed to the evaluation are paid for in the artifact, or judged elsewhere)."""
+    from_callers = any("TRAIN" in v and "TRAIN" not in g.defaults.get(p, ()) for p, v in g.param_labels.items())
+    return not from_callers and any(e.kind == "call" and e.data["name"] in LOADS
+                                    and "TRAIN" in e.data["recv"].union(*e.data["args"], *e.data["kws"].values())
+                                    for e in g.events)
