@@ -101,7 +101,9 @@ class ModuleFlow:
         if isinstance(func, ast.Attribute):
             key = (func.attr, isinstance(func.value, ast.Name))  # all the answer depends on (by_name is fixed)
             if key not in self._resolved:
-                self._resolved[key] = next((f for f in self.by_name.get(func.attr, []) if f.is_method or key[1]), None)
+                # a function nested in another is no attribute of anything: `opt.step()` is not `def step()` of a closure
+                self._resolved[key] = next((f for f in self.by_name.get(func.attr, [])
+                                            if (f.is_method or key[1]) and not _nested(f)), None)
             return self._resolved[key]
         return None
 
@@ -173,8 +175,11 @@ class ModuleFlow:
             cached = self._callees[f] = (f.events, n, callees)
         callees = cached[2]
         rets = tuple((c, self.functions[c].ret, tuple(self.functions[c].ret_elems or ())) for c in callees)
-        parent = f.parent.env if f.parent is not None else {}
-        return (tuple(sorted(f.param_labels.items())), rets, shared, tuple(sorted(parent.items())))
+        enclosing, g = [], f.parent  # what a nested function reads from the functions around it
+        while g is not None and g.qualname != "<module>":
+            enclosing.append((tuple(sorted(g.env.items())), tuple(sorted(g.param_labels.items()))))
+            g = g.parent
+        return (tuple(sorted(f.param_labels.items())), rets, shared, tuple(enclosing))
 
     def _class_labels(self) -> None:
         """Labels of class attributes (Hyperparameters-style defaults), read via `obj.attr`."""
@@ -286,6 +291,11 @@ class ModuleFlow:
 _BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
 _SIMPLE_STATEMENTS = {ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Return, ast.Delete, ast.Pass, ast.Break,
                       ast.Continue, ast.Raise, ast.Assert, ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal}
+
+
+def _nested(f: FuncInfo) -> bool:
+    """Defined inside another function (not at module level, not in a class body)."""
+    return f.parent is not None and f.parent.qualname != "<module>" and not f.is_method
 
 
 def _statements(node) -> list:

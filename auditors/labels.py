@@ -60,7 +60,13 @@ def split_labels(text: str) -> frozenset:
         return EMPTY
     if not any(c in text for c in "/*.") and text.lower() not in ("val", "valid", "validation", "train"):
         return EMPTY  # only file patterns, paths and split names; not env-var names or messages
-    return frozenset(k for k, rx in _SPLIT_RE.items() if rx.search(text))
+    found = frozenset(k for k, rx in _SPLIT_RE.items() if rx.search(text))
+    if not found and _BOTH_SPLITS.search(text):
+        return DATA  # `fineweb_*.bin`: the wildcard stands where the split's name would, and matches both
+    return found
+
+
+_BOTH_SPLITS = re.compile(r"fineweb[_\-]?\*")
 
 
 def call_name(func: ast.expr) -> str:

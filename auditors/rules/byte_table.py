@@ -6,8 +6,10 @@ evaluation when the previous token is not a boundary (`has_leading_space`). Chec
 in any function that builds per-token tables from `id_to_piece`:
 - a piece's bytes counted with its "▁" (unstripped, or `+ 1`) while the same piece is
   also flagged as having a leading space: the space is counted twice (#1698);
-- byte-fallback tokens not special-cased (`is_byte`), or given a size other than 1:
-  `len("<0x41>")` is 6, U+FFFD is 3 (#1698, Scylla #1184 stored 3).
+- byte-fallback tokens not special-cased (`is_byte`), or given a size other than 1
+  (also through a module constant): `len("<0x41>")` is 6, U+FFFD is 3 (#1698, Scylla
+  #1184 stored 3); sizes found by decoding each token alone (`decode([i])`) give U+FFFD.
+Tables built by comprehensions count as tables: their element is the stored value.
 Tables loaded from data files (#1184's npz) are not checked here.
 """
 
@@ -29,13 +31,26 @@ def _calls(node, name) -> bool:
 
 
 def _strips(node) -> bool:
-    """An expression that removes the leading '▁': piece[1:], lstrip/replace/removeprefix."""
+    """An expression that removes the leading '▁': piece[1:], lstrip/removeprefix, or a
+    replace by nothing (`replace("▁", " ")` keeps a byte for it)."""
     for n in ast.walk(node):
         if isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Slice) and n.slice.lower is not None:
             return True
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("lstrip", "replace", "removeprefix", "strip"):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("lstrip", "removeprefix", "strip"):
             return True
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "replace":
+            new = n.args[1] if len(n.args) > 1 else None
+            if not (isinstance(new, ast.Constant) and new.value):
+                return True
     return False
+
+
+def _decodes_one(node) -> bool:
+    """`sp.decode([i])` / `decode_ids([i])` / `DecodeIds([i])` / `id_to_piece`-free decoding
+    of a single token: a byte-fallback token decodes to U+FFFD, 3 bytes, not 1."""
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+               and n.func.attr in ("decode", "decode_ids", "DecodeIds", "decode_pieces") and len(n.args) == 1
+               and isinstance(n.args[0], (ast.List, ast.Tuple)) and len(n.args[0].elts) == 1 for n in ast.walk(node))
 
 
 def _counts_piece(value, unstripped: set[str]) -> bool:
@@ -45,7 +60,7 @@ def _counts_piece(value, unstripped: set[str]) -> bool:
     for n in ast.walk(value):
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "len" and n.args:
             names = {x.id for x in ast.walk(n.args[0]) if isinstance(x, ast.Name)}
-            if names & unstripped and not _strips(n.args[0]):
+            if (names & unstripped or _calls(n.args[0], "id_to_piece")) and not _strips(n.args[0]):
                 return True
     return False
 
@@ -54,15 +69,41 @@ def _is_space_test(test) -> bool:
     return any(isinstance(c, ast.Constant) and c.value == SPACE for c in ast.walk(test)) and _calls(test, "startswith")
 
 
+class _Element:
+    """A comprehension's element seen as a store into the table it builds
+    (`np.array([len(sp.id_to_piece(i).encode()) for i in range(V)])`)."""
+
+    def __init__(self, comp):
+        self.value, self.lineno = comp.elt, comp.lineno
+
+
 def _table_stores(stmts):
     for st in stmts:
         for n in ast.walk(st):
             if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Subscript):
                 yield n
+            elif isinstance(n, (ast.ListComp, ast.GeneratorExp)):
+                yield _Element(n)
+
+
+def _constant_value(m, value):
+    """A number written through a module constant: `BYTE_SIZE`, `SIZES["byte"]`."""
+    module = m.functions["<module>"]
+    if isinstance(value, ast.Name):
+        bound = module.defs.get(value.id)
+        return bound.value if isinstance(bound, ast.Constant) else None
+    if isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name) and isinstance(value.slice, ast.Constant):
+        table = module.defs.get(value.value.id)
+        if isinstance(table, ast.Dict):
+            for k, v in zip(table.keys, table.values):
+                if isinstance(k, ast.Constant) and k.value == value.slice.value and isinstance(v, ast.Constant):
+                    return v.value
+    return None
 
 
 def check(m):
-    piece_calls = {n for n in m.nodes_of(ast.Call) if isinstance(n.func, ast.Attribute) and n.func.attr == "id_to_piece"}
+    piece_calls = {n for n in m.nodes_of(ast.Call) if isinstance(n.func, ast.Attribute)
+                   and (n.func.attr == "id_to_piece" or _decodes_one(n))}
     if not piece_calls:
         return []
     lines = sorted(n.lineno for n in piece_calls)
@@ -78,6 +119,14 @@ def check(m):
         unstripped = (pieces | derived) - restripped
         space_ifs = [n for n in f.nodes if isinstance(n, ast.If) and _is_space_test(n.test)]
         flagged = set()
+        elements = [st for st in _table_stores(f.node.body) if isinstance(st, _Element)]
+        if any(_is_space_test(e.value) for e in elements):  # a leading-space table built by a comprehension
+            for e in elements:
+                if not _is_space_test(e.value) and _counts_piece(e.value, pieces | derived):
+                    flagged.add(e.lineno)
+                    out.append(raw(RULE, f, e, guards_of(f, e.lineno), "error", "high",
+                                   "base bytes count each piece with its '\u2581' while the leading-space table built "
+                                   "beside them counts it again"))
         for branch in space_ifs:
             flags_space = any(isinstance(s.value, ast.Constant) and s.value.value is True for s in _table_stores(branch.body))
             for st in _table_stores(branch.body):
@@ -94,13 +143,20 @@ def check(m):
                     out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "medium",
                                    "base bytes count the piece with its '\u2581' while the leading-space table counts it again"))
         bytes_ifs = [n for n in f.nodes if isinstance(n, ast.If) and _calls(n.test, "is_byte")]
-        if not bytes_ifs and not _calls(f.node, "is_byte") and any(_counts_piece(s.value, pieces | derived | restripped) for s in _table_stores(f.node.body)):
+        decoded = next((s for s in _table_stores(f.node.body) if _decodes_one(s.value)), None)
+        if decoded is not None and not _calls(f.node, "is_byte"):
+            out.append(raw(RULE, f, decoded, guards_of(f, decoded.lineno), "error", "high",
+                           "token bytes counted by decoding each token alone: a byte-fallback token decodes to "
+                           "U+FFFD (3 bytes), not its 1 byte"))
+        elif not bytes_ifs and not _calls(f.node, "is_byte") and any(_counts_piece(s.value, pieces | derived | restripped) for s in _table_stores(f.node.body)):
             out.append(raw(RULE, f, f.node, None, "error", "medium",
                            "byte-fallback tokens are not special-cased (is_byte): their pieces '<0x..>' are counted as 6 bytes, not 1"))
         for b in bytes_ifs:
             for st in _table_stores(b.body):
+                named = _constant_value(m, st.value)
                 numeric = (isinstance(st.value, ast.Constant) and isinstance(st.value.value, (int, float))) or isinstance(st.value, ast.BinOp) or (
-                    isinstance(st.value, ast.Call) and isinstance(st.value.func, ast.Name) and st.value.func.id == "len")
+                    isinstance(st.value, ast.Call) and isinstance(st.value.func, ast.Name) and st.value.func.id == "len") or (
+                    isinstance(named, (int, float)) and named not in (1, True, False, 0))
                 if numeric and not (isinstance(st.value, ast.Constant) and st.value.value in (1, True, False, 0)):
                     out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "high",
                                    f"a byte-fallback token is given `{lb.src(st.value)}` bytes; it is exactly 1 byte"))

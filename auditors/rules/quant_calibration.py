@@ -1,7 +1,7 @@
 """Quantization calibration data (RULES.md §6).
 
 A calibration routine (one that registers forward hooks or accumulates Hessians
-`X^T X` from activations) is flagged when it is fed:
+`X^T X` from activations, also as `einsum("ni,nj->ij", x, x)`) is flagged when it is fed:
 - validation data (`val_gptq_calibration`, #728 first commit; AWQ on val #1919 is the
   same class), or
 - training data after the training loop when the wall-clock budget reserves no time
@@ -34,7 +34,22 @@ HOOKS = {"register_forward_hook", "register_forward_pre_hook", "addmm_"}
 def _direct_calibrates(f) -> bool:
     if any(e.kind == "call" and e.data["name"] in HOOKS for e in f.events):
         return True
-    return f.qualname != "<module>" and any(map(_accumulates_hessian, f.module.under(f, f.module.nodes_of(ast.AugAssign))))
+    if f.qualname == "<module>":
+        return False
+    m = f.module
+    return any(map(_accumulates_hessian, m.under(f, m.nodes_of(ast.AugAssign)))) or any(
+        map(_einsum_moment, m.under(f, [e.node for e in f.events if e.kind == "call" and e.data["name"] == "einsum"])))
+
+
+def _einsum_moment(call: ast.Call) -> bool:
+    """`einsum("ni,nj->ij", a, a)`: the second moment of activations, a Hessian term."""
+    if len(call.args) != 3 or not isinstance(call.args[0], ast.Constant) or not isinstance(call.args[0].value, str):
+        return False
+    spec = call.args[0].value.replace(" ", "")
+    ins, _, out = spec.partition("->")
+    parts = ins.split(",")
+    return len(parts) == 2 and lb.src(call.args[1]) == lb.src(call.args[2]) and len(parts[0]) == len(parts[1]) == 2 \
+        and parts[0][0] == parts[1][0] and out == parts[0][1] + parts[1][1]
 
 
 def _accumulates_hessian(node) -> bool:
@@ -96,7 +111,8 @@ def _subtracts(node) -> bool:
 
 
 def check(m):
-    if not any(e.data["name"] in HOOKS for _, e in m.events("call")) and not any(map(_accumulates_hessian, m.nodes_of(ast.AugAssign))):
+    if not any(e.data["name"] in HOOKS or e.data["name"] == "einsum" for _, e in m.events("call")) \
+            and not any(map(_accumulates_hessian, m.nodes_of(ast.AugAssign))):
         return []  # no function calibrates directly, so none does through a callee
     calibrators = {q for q, f in m.functions.items() if q != "<module>" and m._transitive(f, _direct_calibrates, ("calibrates",))}
     out = []

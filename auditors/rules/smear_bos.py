@@ -58,14 +58,17 @@ def _minus_one(e) -> bool:
 
 
 def _shifted(expr: ast.AST, aliases: dict) -> set[str]:
-    """Names whose previous position appears in `expr` (directly or via a shifted alias)."""
-    out = set()
-    for sub in ast.walk(expr):
+    """Names whose previous position appears in `expr` as a value (directly or via a
+    shifted alias); one used as an index (`is_boundary[prev]`) mixes nothing."""
+    out, todo = set(), [expr]
+    while todo:
+        sub = todo.pop()
         p = _prev_slice_of(sub)
         if p:
             out.add(p)
-        if isinstance(sub, ast.Name) and sub.id in aliases:
+        if type(sub) is ast.Name and sub.id in aliases:
             out.add(aliases[sub.id])
+        todo.extend([sub.value] if type(sub) is ast.Subscript else ast.iter_child_nodes(sub))
     return out
 
 

@@ -8,12 +8,15 @@ must come *before* the
 training statement (score-first TTT, #549, #1610). Scoring after it is train-then-
 score (SLOT-style per-window fitting, #1176, #1229). No scoring in any enclosing
 loop means the function adapts to val tokens that are scored later (pre-quant TTT
-on val, #1423, #1735; whole-val TTT, #152, #672).
+on val, #1423, #1735; whole-val TTT, #152, #672). Score-first in form is not enough
+when the window trained on ends past the window scored before it in the loop (a chunk
+trained on one step ahead of its scoring).
 """
 
 from __future__ import annotations
 
 import ast
+import random
 
 from auditors import labels as lb
 from auditors.model import RuleInfo
@@ -28,8 +31,10 @@ def _nograd_scorers(m) -> set[str]:
     out = set()
     for q, f in m.functions.items():
         decos = {lb.src(d).split("(")[0].rsplit(".", 1)[-1] for d in getattr(f.node, "decorator_list", [])}
-        if (decos & {"no_grad", "inference_mode"} and m.scores(f)) or any(e.kind == "ce" and e.ctx.nograd for e in f.events):
-            out.add(q)
+        if (decos & {"no_grad", "inference_mode"} and m.scores(f)) or any(
+                (e.kind == "ce" or (e.kind == "call" and any(a & {"TGT", "TGTP"} for a in e.data["args"]))) and e.ctx.nograd
+                for e in f.events):
+            out.add(q)  # (`model(x, y)` that returns the loss, under no_grad, scores too)
     return out
 
 
@@ -69,10 +74,20 @@ def _verdict(m, f, line, loops, scorers, seen) -> str | None:
     if f.qualname in seen or len(seen) > 6:
         return None
     sites = [(g, e) for g, e in m.events("call") if e.data["callee"] == f.qualname]
-    verdicts = [_verdict(m, g, e.line, e.ctx.loops, scorers, seen + (f.qualname,)) for g, e in sites]
+    verdicts = ["ok" if _scored_first(g, e, scorers) else _verdict(m, g, e.line, e.ctx.loops, scorers, seen + (f.qualname,))
+                for g, e in sites]
     if sites and all(v == "ok" for v in verdicts):
         return "ok"
     return next((v for v in verdicts if v not in (None, "ok")), None)
+
+
+def _scored_first(g, site, scorers) -> bool:
+    """Phases in sequence: `score(0, mid)` earlier in the same function, with the same
+    arguments as this `train(0, mid)`: the tokens it trains on were scored before."""
+    args = [lb.src(a) for a in site.node.args] + [f"{k.arg}={lb.src(k.value)}" for k in site.node.keywords]
+    return any(e.kind == "call" and e.line < site.line and e.data["callee"] in scorers
+               and [lb.src(a) for a in e.node.args] + [f"{k.arg}={lb.src(k.value)}" for k in e.node.keywords] == args
+               for e in g.events)
 
 
 def _discarded(ev) -> bool:
@@ -94,6 +109,9 @@ def check(m):
             continue
         verdict = _verdict(m, f, ev.line, ev.ctx.loops, scorers, ())
         if verdict == "ok":
+            ahead = _runs_ahead(f, ev, scorers)
+            if ahead:
+                out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium", f"backward pass on a validation-data loss: {ahead}"))
             continue
         if _discarded(ev):
             out.append(raw(RULE, f, ev.node, ev.ctx, "info", "medium",
@@ -104,3 +122,76 @@ def check(m):
         out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high" if verdict else "medium",
                        f"backward pass on a validation-data loss: {msg}"))
     return out
+
+
+def _runs_ahead(f, ev, scorers) -> str | None:
+    """Score-first in form, but the trained window reaches past the scored one: in the
+    innermost loop, the slice of validation data the loss is computed from
+    (`nxt = val[(c + 1) * n:(c + 2) * n + 1]`) ends after every slice scored before it
+    (`cur = val[c * n:(c + 1) * n + 1]`), for any values of the names involved."""
+    if not ev.ctx.loops or type(ev.node) is not ast.Call or type(ev.node.func) is not ast.Attribute:
+        return None
+    loop = ev.ctx.loops[-1]
+    idx = next((i for i, st in enumerate(loop.body) if st.lineno <= ev.line <= st.end_lineno), None)
+    if idx is None:
+        return None
+    loss = ev.node.func.value
+    trained = _windows(f, f.binding(loss.id) if type(loss) is ast.Name else loss)
+    scored = [w for st in loop.body[:idx] if _scores_in(f, st, scorers) for w in _windows(f, st)]
+    for base, upper in trained:
+        ends = [u for b, u in scored if b == base]
+        if ends and all(_always_after(upper, u) for u in ends):
+            return (f"the window it trains on (`{lb.src(upper)}` is its end) runs past the window scored before it "
+                    "in the same loop: those tokens are trained on before they are scored")
+    return None
+
+
+def _windows(f, expr) -> list[tuple[str, ast.expr]]:
+    """(base, end) of the slices of validation data that `expr` reads, through names
+    bound once (`cur = val[a:b]`)."""
+    if expr is None:
+        return []
+    out, seen, todo = [], set(), [expr]
+    while todo:
+        node = todo.pop()
+        for n in ast.walk(node):
+            if type(n) is ast.Subscript and type(n.slice) is ast.Slice and n.slice.upper is not None \
+                    and "VAL" in f.labels_of(n.value):
+                out.append((lb.src(n.value), n.slice.upper))
+            elif type(n) is ast.Name and n.id not in seen:
+                seen.add(n.id)
+                bound = f.binding(n.id)
+                if bound is not None and len(seen) < 20:
+                    todo.append(bound)
+    return out
+
+
+def _always_after(a: ast.expr, b: ast.expr) -> bool:
+    """a > b for every tried assignment of positive integers to the names in them."""
+    rng = random.Random(0)
+    names = {n.id for e in (a, b) for n in ast.walk(e) if type(n) is ast.Name}
+    for _ in range(8):
+        env = {n: rng.randint(2, 5000) for n in names}
+        va, vb = _arith(a, env), _arith(b, env)
+        if va is None or vb is None or not va > vb:
+            return False
+    return True
+
+
+_OPS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
+        ast.FloorDiv: lambda x, y: x // y if y else None}
+
+
+def _arith(e: ast.expr, env: dict) -> int | None:
+    """The value of an integer expression of names and constants (None for anything else)."""
+    if type(e) is ast.Constant and type(e.value) is int:
+        return e.value
+    if type(e) is ast.Name:
+        return env.get(e.id)
+    if type(e) is ast.UnaryOp and type(e.op) is ast.USub:
+        v = _arith(e.operand, env)
+        return None if v is None else -v
+    if type(e) is ast.BinOp and type(e.op) in _OPS:
+        x, y = _arith(e.left, env), _arith(e.right, env)
+        return None if x is None or y is None else _OPS[type(e.op)](x, y)
+    return None
