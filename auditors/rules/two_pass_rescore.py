@@ -8,8 +8,12 @@ twice and its second score depends on later tokens. The state is followed by nam
 the later scoring call must receive the object the first call adapted (the model it
 trained, the table it wrote, the receiver of the method that wrote it).
 
+A call that both adapts and scores, repeated by a loop over passes or epochs with the
+same arguments, rescores the same tokens on every pass after the first.
+
 Legal counterparts: scoring the same validation data with different, frozen models
-(pre- and post-quantization evaluation), and score-first TTT as the final pass.
+(pre- and post-quantization evaluation), score-first TTT as the final pass, phased
+TTT whose call takes the phase (another slice of the data each time).
 """
 
 from __future__ import annotations
@@ -35,8 +39,10 @@ def _mutated_params(m, f, trains: bool) -> set[int]:
             func = node.func
             if isinstance(func, ast.Attribute) and lb.dotted(func.value) in positions:
                 callee = m.resolve(func)
-                if (trains and func.attr in ("parameters", "named_parameters")) or (callee is not None and m.writes_tables(callee)):
-                    hit.add(lb.dotted(func.value))
+                if (trains and func.attr in ("parameters", "named_parameters", "step")) or (callee is not None and m.writes_tables(callee)):
+                    hit.add(lb.dotted(func.value))  # (`opt.step()`: the optimizer handed in moves the model it holds)
+            if trains and isinstance(func, ast.Name) and func.id in positions:
+                hit.add(func.id)  # the model handed in is run, and trained, here
             if lb.call_name(func) == "at" and node.args and lb.dotted(node.args[0]):
                 hit.add(lb.dotted(node.args[0]).split(".")[0])
         if isinstance(node, (ast.Assign, ast.AugAssign)):
@@ -133,6 +139,21 @@ def _loop_passes(m, f):
                     break
 
 
+def _repeated(f, ev):
+    """The innermost loop around the call when it repeats the call on the same data: the
+    loop runs over something other than the data (`for p in range(passes)`) and no
+    argument depends on its variable (phases that pick another slice each time do)."""
+    if not ev.ctx.loops:
+        return None
+    loop = ev.ctx.loops[-1]
+    if not isinstance(loop, ast.For) or f.labels_of(loop.iter) & lb.DATA:
+        return None
+    varying = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+    varying |= {t.id for st in loop.body for n in ast.walk(st) if isinstance(n, (ast.Assign, ast.AugAssign))
+                for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
+    return None if _roots(ev) & varying else loop
+
+
 def _blocks(nodes):
     for n in nodes:
         for field in ("body", "orelse"):
@@ -178,6 +199,13 @@ def check(m):
                 continue
             adapted = _adapted_names(m, a)
             if not adapted:
+                continue
+            again = _repeated(f, a)
+            if again is not None and (scores or trains):
+                out.append(raw(RULE, f, a.node, a.ctx, "error", "medium",
+                               f"{a.data['name']}() adapts `{sorted(adapted)[0]}` on validation tokens and scores them, and "
+                               f"the loop at line {again.lineno} runs it again over the same tokens: every pass after the "
+                               "first rescores them with what the earlier passes learned"))
                 continue
             for b in calls[i + 1:]:
                 if b.line <= a.node.end_lineno or not m.scores(m.functions[b.data["callee"]]):
