@@ -4,6 +4,8 @@ An "oracle gate" keeps the smaller of two losses of the same token (`if new_nll 
 old_nll: nll = new_nll`, `minimum(nll_a, nll_b)`, `where(a < b, a, b)`): the choice
 depends on x_t, so the reported loss is a min over predictors chosen by the answer.
 Both operands must carry the target's probability or loss (data flow, not names).
+A mixing weight computed from such a comparison (`w = (p_b > p_a) * 0.9`, then
+`(1 - w) * p_a + w * p_b`) is the same choice.
 Legal counterpart: gating on model entropy or on anything computed from the prefix; a
 running best of whole-pass losses while training (`best = min(best, val_loss)`).
 """
@@ -60,6 +62,32 @@ def check(m):
             if pair and all(_loss(f, x) for x in pair) and {lb.src(node.body), lb.src(node.orelse)} == {lb.src(x) for x in pair}:
                 ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
                 out.append(raw(RULE, f, node, ctx, "error", "high", "keeps the smaller of two target losses (oracle gate)"))
+        if f.qualname != "<module>":
+            out += _weighted_by_comparison(m, f)
+    return out
+
+
+def _weighted_by_comparison(m, f) -> list:
+    """`w = (p_b > p_a).float() * 0.9 + 0.05`, then `(1 - w) * p_a + w * p_b`: a mixing
+    weight set by comparing the two predictors' probabilities of the target."""
+    out = []
+    compares = [c for c in m.under(f, m.nodes_of(ast.Compare)) if _ordered_pair(c) and all(_loss(f, x) for x in _ordered_pair(c))]
+    if not compares:
+        return out
+    products = [b for b in m.under(f, m.nodes_of(ast.BinOp)) if isinstance(b.op, ast.Mult)]
+    for st in m.under(f, m.nodes_of(ast.Assign)):
+        inside = [c for c in compares if st.lineno <= c.lineno <= st.end_lineno and any(n is c for n in ast.walk(st.value))]
+        if not inside or len(st.targets) != 1 or not isinstance(st.targets[0], ast.Name):
+            continue
+        weight, pair = st.targets[0].id, {lb.src(x) for x in _ordered_pair(inside[0])}
+        for b in products:
+            sides = [{lb.src(n) for n in ast.walk(side) if isinstance(n, (ast.Name, ast.Attribute, ast.Subscript))} for side in (b.left, b.right)]
+            if any(weight in sides[i] and sides[1 - i] & pair for i in (0, 1)):
+                ctx = next((e.ctx for e in f.events if b.lineno <= e.line <= b.end_lineno), None)
+                out.append(raw(RULE, f, b, ctx, "error", "medium",
+                               f"mixes with a weight `{weight}` set by comparing the target's probabilities under two "
+                               "predictors (oracle gate)"))
+                return out
     return out
 
 

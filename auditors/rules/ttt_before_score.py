@@ -81,6 +81,27 @@ def _verdict(m, f, line, loops, scorers, seen) -> str | None:
     return next((v for v in verdicts if v not in (None, "ok")), None)
 
 
+def _recorded_first(f, ev) -> bool:
+    """One forward pass that scores and trains: earlier in the loop body, the loss the
+    backward pass differentiates is added, detached, to a total that the function
+    returns (`total += loss.detach().sum().item()`, then `loss.mean().backward()`): each
+    token's score is fixed before the update. A total that is only logged is not a score."""
+    if not ev.ctx.loops or type(ev.node) is not ast.Call or type(ev.node.func) is not ast.Attribute:
+        return False
+    loss = {n.id for n in ast.walk(ev.node.func.value) if type(n) is ast.Name}
+    returned = {n.id for r in f.nodes if type(r) is ast.Return and r.value is not None
+                for n in ast.walk(r.value) if type(n) is ast.Name}
+    loop = ev.ctx.loops[-1]
+    for st in loop.body:
+        if st.lineno >= ev.line:
+            break
+        if type(st) is ast.AugAssign and type(st.target) is ast.Name and st.target.id in returned \
+                and any(type(n) is ast.Attribute and n.attr in ("detach", "item") for n in ast.walk(st.value)) \
+                and loss & {n.id for n in ast.walk(st.value) if type(n) is ast.Name}:
+            return True
+    return False
+
+
 def _scored_first(g, site, scorers) -> bool:
     """Phases in sequence: `score(0, mid)` earlier in the same function, with the same
     arguments as this `train(0, mid)`: the tokens it trains on were scored before."""
@@ -107,7 +128,7 @@ def check(m):
     for f, ev in m.events("backward"):
         if "VAL" not in ev.data["loss"]:
             continue
-        verdict = _verdict(m, f, ev.line, ev.ctx.loops, scorers, ())
+        verdict = "ok" if _recorded_first(f, ev) else _verdict(m, f, ev.line, ev.ctx.loops, scorers, ())
         if verdict == "ok":
             ahead = _runs_ahead(f, ev, scorers)
             if ahead:

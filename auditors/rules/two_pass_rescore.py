@@ -139,6 +139,17 @@ def _loop_passes(m, f):
                     break
 
 
+def _returned_table(m, f, a, later) -> set[str] | bool:
+    """What holds the table a call built and returned: the names it is assigned to, or
+    True when a later scoring call takes the call itself as an argument
+    (`score(build(val), val)`)."""
+    if any(any(arg is a.node for arg in b.node.args) and any("VAL" in x for x in b.data["args"])
+           and m.scores(m.functions[b.data["callee"]]) for b in later):
+        return True
+    return {t.id for st in f.nodes if type(st) is ast.Assign and st.value is a.node
+            for t in st.targets if type(t) is ast.Name}
+
+
 def _repeated(f, ev):
     """The innermost loop around the call when it repeats the call on the same data: the
     loop runs over something other than the data (`for p in range(passes)`) and no
@@ -198,6 +209,14 @@ def check(m):
             if not ((trains and scores) or writes):
                 continue
             adapted = _adapted_names(m, a)
+            if not adapted and writes and m.writes_tables(ca, "VAL"):
+                adapted = _returned_table(m, f, a, calls[i + 1:])  # `rows = build(val)`: the table comes back
+                if adapted is True:
+                    out.append(raw(RULE, f, a.node, a.ctx, "error", "medium",
+                                   f"{a.data['name']}() fills a table from the validation tokens and the call around it "
+                                   "scores those tokens with it: every token is scored by counts that include itself "
+                                   "and the tokens after it"))
+                    continue
             if not adapted:
                 continue
             again = _repeated(f, a)
