@@ -71,7 +71,8 @@ def _weighted_by_comparison(m, f) -> list:
     """`w = (p_b > p_a).float() * 0.9 + 0.05`, then `(1 - w) * p_a + w * p_b`: a mixing
     weight set by comparing the two predictors' probabilities of the target."""
     out = []
-    compares = [c for c in m.under(f, m.nodes_of(ast.Compare)) if _ordered_pair(c) and all(_loss(f, x) for x in _ordered_pair(c))]
+    compares = [c for c in m.under(f, m.nodes_of(ast.Compare)) if _ordered_pair(c) and all(_loss(f, x) for x in _ordered_pair(c))
+                and not _derived(f, *_ordered_pair(c))]
     if not compares:
         return out
     products = [b for b in m.under(f, m.nodes_of(ast.BinOp)) if isinstance(b.op, ast.Mult)]
@@ -89,6 +90,15 @@ def _weighted_by_comparison(m, f) -> list:
                                "predictors (oracle gate)"))
                 return out
     return out
+
+
+def _derived(f, a, b) -> bool:
+    """One side is computed from the other (`loss >= quantile(loss, 0.9)`): a threshold on
+    one predictor's losses, not a choice between two predictors."""
+    def names(e):
+        bound = f.binding(e.id) if type(e) is ast.Name else None
+        return {n.id for n in ast.walk(bound if bound is not None else e) if type(n) is ast.Name}
+    return bool((type(a) is ast.Name and a.id in names(b)) or (type(b) is ast.Name and b.id in names(a)))
 
 
 def _running_best(st: ast.Assign) -> bool:

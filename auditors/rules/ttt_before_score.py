@@ -86,8 +86,10 @@ def _recorded_first(f, ev) -> bool:
     backward pass differentiates is added, detached, to a total that the function
     returns (`total += loss.detach().sum().item()`, then `loss.mean().backward()`): each
     token's score is fixed before the update. A total that is only logged is not a score."""
-    if not ev.ctx.loops or type(ev.node) is not ast.Call or type(ev.node.func) is not ast.Attribute:
-        return False
+    if len(ev.ctx.loops) != 1 or type(ev.node) is not ast.Call or type(ev.node.func) is not ast.Attribute:
+        return False  # one pass over the chunks: inside an epoch loop, later epochs train on scored-and-trained tokens
+    if any(e.ctx.loops for _, e in f.module.events("call") if e.data["callee"] == f.qualname):
+        return False  # the whole pass is repeated by a caller
     loss = {n.id for n in ast.walk(ev.node.func.value) if type(n) is ast.Name}
     returned = {n.id for r in f.nodes if type(r) is ast.Return and r.value is not None
                 for n in ast.walk(r.value) if type(n) is ast.Name}
