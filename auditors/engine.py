@@ -81,7 +81,7 @@ def _analyze(source: str) -> dict:
         findings = [asdict(_unparsable(line, f"line {line}")) for line in skipped]
         for rule in all_rules():
             findings.extend(asdict(f) for f in rule.check(m))
-        payloads = packed_payloads(source, tree, m.all_nodes)
+        payloads = packed_payloads(source, tree, m.by_type)
         findings += [asdict(_too_large(line, executed)) for line, text, executed in payloads if text is None]
         return {"parse_error": None, **_reach_facts(m, tree), "findings": findings, "val_splits": split_points(m),
                 "payloads": [[line, text] for line, text, _ in payloads if text is not None]}

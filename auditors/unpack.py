@@ -117,7 +117,7 @@ def _one_line_helpers(tree: ast.Module) -> dict[str, tuple[list[str], ast.expr]]
 
 class _Evaluator:
     def __init__(self, tree: ast.Module, nodes: list[ast.AST]):
-        self.nodes, self.names = nodes, _literal_names(tree)
+        self.nodes, self.names = nodes, _literal_names(tree)  # nodes: at least every Import, ImportFrom and Assign
         self.helpers = _one_line_helpers(tree)
         self._imports = None
 
@@ -253,25 +253,27 @@ def _is_program(text: str) -> bool:
                for st in tree.body)
 
 
-def packed_payloads(source: str, tree: ast.Module | None = None, nodes: list | None = None) -> list[tuple[int, str | None, bool]]:
+def packed_payloads(source: str, tree: ast.Module | None = None, by_type: dict | None = None) -> list[tuple[int, str | None, bool]]:
     """[(line, decoded source, executed)] for each exec/eval/compile of a literal chain
     (executed) and each other outermost decoder chain of literals that decodes to a
     Python program; the source is None when the chain decodes to more than MAX_OUTPUT
     bytes. The same program found twice (`s = decompress(...)`, then `exec(s)`) is one.
 
-    With the module's tree and its nodes in `ast.walk` order (the audit engine has both),
-    nothing is parsed or walked again."""
+    With the module's tree and its nodes by type, each list in `ast.walk` order (the audit
+    engine has both), nothing is parsed or walked again."""
     if tree is None:
         try:
             tree = ast.parse(source)
         except SyntaxError:
             return []
-    if nodes is None:
-        nodes = list(ast.walk(tree))  # walked once: for the calls and, if one is a literal chain, the imports
-    ev = _Evaluator(tree, nodes)
+    if by_type is None:
+        by_type = {}
+        for n in ast.walk(tree):
+            by_type.setdefault(type(n), []).append(n)
+    ev = _Evaluator(tree, [n for kind in (ast.Import, ast.ImportFrom, ast.Assign) for n in by_type.get(kind, [])])
     out, inside, texts = [], set(), set()  # ids of the nodes under a decoded chain; the programs found
-    for node in nodes:  # breadth first: an outer chain comes before the decoders inside it
-        if type(node) is not ast.Call or id(node) in inside:
+    for node in by_type.get(ast.Call, []):  # breadth first: an outer chain comes before the decoders inside it
+        if id(node) in inside:
             continue
         name = _last_name(node.func)
         if ev.is_runner(node.func):

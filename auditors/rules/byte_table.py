@@ -46,11 +46,17 @@ def _strips(node) -> bool:
 
 
 def _decodes_one(node) -> bool:
-    """`sp.decode([i])` / `decode_ids([i])` / `DecodeIds([i])` / `id_to_piece`-free decoding
-    of a single token: a byte-fallback token decodes to U+FFFD, 3 bytes, not 1."""
-    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
-               and n.func.attr in ("decode", "decode_ids", "DecodeIds", "decode_pieces") and len(n.args) == 1
-               and isinstance(n.args[0], (ast.List, ast.Tuple)) and len(n.args[0].elts) == 1 for n in ast.walk(node))
+    """`sp.decode([i])` / `decode_ids([i])` / `DecodeIds([i])` anywhere in `node`: decoding
+    a single token, which turns a byte-fallback token into U+FFFD, 3 bytes, not 1."""
+    return any(map(_decode_call, ast.walk(node)))
+
+
+_DECODERS = frozenset({"decode", "decode_ids", "DecodeIds", "decode_pieces"})
+
+
+def _decode_call(n) -> bool:
+    return type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr in _DECODERS and len(n.args) == 1 \
+        and type(n.args[0]) in (ast.List, ast.Tuple) and len(n.args[0].elts) == 1
 
 
 def _counts_piece(value, unstripped: set[str]) -> bool:
@@ -103,7 +109,7 @@ def _constant_value(m, value):
 
 def check(m):
     piece_calls = {n for n in m.nodes_of(ast.Call) if isinstance(n.func, ast.Attribute)
-                   and (n.func.attr == "id_to_piece" or _decodes_one(n))}
+                   and (n.func.attr == "id_to_piece" or _decode_call(n))}
     if not piece_calls:
         return []
     lines = sorted(n.lineno for n in piece_calls)
