@@ -3,11 +3,16 @@
 The README forbids compressing validation data into the artifact. The construct that
 uses it compares the scored targets with token data decoded from a file shipped with
 the code (neither a train nor a validation shard) and lets the match change the loss.
-Data flow: an equality between target-labeled (TGT) and file-blob (BLOB) values.
+Data flow: an equality between target-labeled (TGT) and file-blob (BLOB) values, or,
+in a function that scores, a stored token per position picked out of a distribution
+(`boost[arange(n), stored[:n]] = 30`).
 """
 
 from __future__ import annotations
 
+import ast
+
+from auditors import labels as lb
 from auditors.model import RuleInfo
 from auditors.rules import raw
 
@@ -15,13 +20,32 @@ RULE = RuleInfo("paid-prefix", "paid_prefix", "scored targets matched against st
                 "RULES.md §1.3 (README 'paid prefix'; #168, #275)")
 
 
+def _stored(x) -> bool:
+    return "BLOB" in x and not x & {"VAL", "TRAIN"}
+
+
+def _positions(f, e) -> bool:
+    """`arange(n)` / `range(n)`, or a name bound to one: one entry per position."""
+    e = f.binding(e.id) if isinstance(e, ast.Name) else e
+    return isinstance(e, ast.Call) and lb.call_name(e.func) in lb.RANGE_FUNCS
+
+
 def check(m):
     out = []
+    for f in m.functions.values():
+        if f.qualname == "<module>" or not m.scores(f):
+            continue
+        for node in m.under(f, m.nodes_of(ast.Subscript)):
+            items = node.slice.elts if isinstance(node.slice, ast.Tuple) else []
+            if len(items) >= 2 and _positions(f, items[0]) and any(_stored(f.labels_of(x)) for x in items[1:]):
+                ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
+                out.append(raw(RULE, f, node, ctx, "error", "medium",
+                               "picks one token per scored position from token data loaded from a file shipped with the "
+                               "submission (validation tokens paid for in the artifact, used as predictions)"))
+                break
     for f, ev in m.events("compare"):
         left, right = ev.data["left"], ev.data["right"]
-        def stored(x):
-            return "BLOB" in x and not x & {"VAL", "TRAIN"}
-        if ("TGT" in left and stored(right)) or (stored(left) and "TGT" in right):
+        if ("TGT" in left and _stored(right)) or (_stored(left) and "TGT" in right):
             out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
                            "compares the scored targets with token data loaded from a file shipped with the submission "
                            "(validation tokens paid for in the artifact)"))

@@ -111,9 +111,9 @@ def _loop_passes(m, f):
                 recv = lb.dotted(e.node.func.value) if isinstance(e.node.func, ast.Attribute) else None
                 callee = m.functions.get(e.data["callee"]) if e.data["callee"] else None
                 if recv and callee is not None:
-                    if m.writes_tables(callee):
+                    if m.writes_tables(callee) or _counts_into_self(callee):
                         writes.add(recv)
-                    if any(x.kind == "read" for x in callee.events):
+                    if any(x.kind == "read" for x in callee.events) or _reads_self_table(callee):
                         reads.add(recv)
                 if callee is not None and m.scores(callee):
                     scores = True
@@ -121,7 +121,7 @@ def _loop_passes(m, f):
 
     def may_write(e) -> bool:
         callee = m.functions.get(e.data["callee"]) if e.kind == "call" and e.data["callee"] else None
-        return e.kind == "write" or (callee is not None and m.writes_tables(callee))
+        return e.kind == "write" or (callee is not None and (m.writes_tables(callee) or _counts_into_self(callee)))
 
     if not any(map(may_write, f.events)):
         return  # no statement here fills a table, and the first of a pair must
@@ -165,6 +165,33 @@ def _repeated(f, ev):
     return None if _roots(ev) & varying else loop
 
 
+def _self_table(node) -> str | None:
+    """`self.rows[...]` / `self.rows.setdefault(...)[...]`: the attribute of the object."""
+    while isinstance(node, (ast.Subscript, ast.Call)):
+        node = node.value if isinstance(node, ast.Subscript) else node.func
+        if isinstance(node, ast.Attribute) and node.attr in ("setdefault", "get"):
+            node = node.value
+    d = lb.dotted(node)
+    return d if d and d.startswith("self.") else None
+
+
+def _counts_into_self(f) -> bool:
+    """A method that adds counts into a container it holds (`self.rows[ctx][tok] += 1`,
+    `self.rows.setdefault(ctx, zeros(V))[tok] += 1`): a cache keyed by data, hashed or not."""
+    return f.is_method and any(type(n) is ast.AugAssign and type(n.target) is ast.Subscript and _self_table(n.target)
+                               for n in f.nodes)
+
+
+def _reads_self_table(f) -> bool:
+    """A method that looks a key up in a container it holds (`self.rows.get(ctx)`, `self.rows[ctx]`)."""
+    def held(e) -> bool:
+        d = lb.dotted(e)
+        return bool(d) and d.startswith("self.")
+    return f.is_method and any((type(n) is ast.Subscript and type(n.ctx) is ast.Load and held(n.value)) or
+                               (type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr == "get"
+                                and held(n.func.value)) for n in f.nodes)
+
+
 def _blocks(nodes):
     for n in nodes:
         for field in ("body", "orelse"):
@@ -177,7 +204,7 @@ def check(m):
     # Every finding needs adapted state: a table write (writes_tables) or, for the last
     # check, a backward pass (trains_on). Without either event nothing can be found.
     kinds = {e.kind for f in m.functions.values() for e in f.events}
-    writes = "write" in kinds
+    writes = "write" in kinds or any(_counts_into_self(f) for f in m.functions.values())
     if not writes and "backward" not in kinds:
         return []
     out = []
