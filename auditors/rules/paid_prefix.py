@@ -4,7 +4,7 @@ The README forbids compressing validation data into the artifact. The construct 
 uses it compares the scored targets with token data decoded from a file shipped with
 the code (neither a train nor a validation shard) and lets the match change the loss.
 Data flow: an equality between target-labeled (TGT) and file-blob (BLOB) values, or,
-in a function that scores, a stored token per position picked out of a distribution
+in a function that scores, a distribution written at a stored token per position
 (`boost[arange(n), stored[:n]] = 30`).
 """
 
@@ -36,6 +36,8 @@ def check(m):
         if f.qualname == "<module>" or not m.scores(f):
             continue
         for node in m.under(f, m.nodes_of(ast.Subscript)):
+            if not isinstance(node.ctx, ast.Store):
+                continue  # reading each row's entry at its target is how scores are read; writing one steers them
             items = node.slice.elts if isinstance(node.slice, ast.Tuple) else []
             if len(items) >= 2 and _positions(f, items[0]) and any(_stored(f.labels_of(x)) for x in items[1:]):
                 ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
