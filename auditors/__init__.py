@@ -53,7 +53,14 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         runs = set(runner) | set(shipped)
     wrapper_env: dict[str, dict] = {}
     for index, ((name, source), facts) in enumerate(zip(items, all_facts)):
-        if facts.get("parse_error"):
+        outside = runs is not None and name.split("[unpacked")[0] not in runs
+        if facts.get("parse_error"):  # nothing to resolve: the file itself is the finding
+            for r in facts["findings"]:
+                info = rules[r["rule"]]
+                cond = f"{name.split('[unpacked')[0]} is not run by {' / '.join(entries)} (not imported)" if outside else None
+                report.findings.append(Finding(r["rule"], info.tag, r["severity"], r["confidence"],
+                                               "dormant" if outside else "active", cond, name, r["line"], r["message"],
+                                               info.reference, ""))
             continue
         env = dict(base_env)
         parent = name.rsplit("[unpacked", 1)[0] if "[unpacked" in name else None
@@ -68,7 +75,6 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
             facts = {**facts, "arg_defaults": {k: passed.get(k, v) for k, v in facts["arg_defaults"].items()}}
         resolver = Resolver(facts, env, foreign, api_entry)
         lines = source.splitlines()
-        outside = runs is not None and name.split("[unpacked")[0] not in runs
         for r in facts["findings"]:
             reach, cond = resolver.finding(r)
             if outside and reach != "dormant":

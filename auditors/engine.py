@@ -17,6 +17,7 @@ import json
 import os
 import re
 import stat
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -56,14 +57,21 @@ def analyze_source(source: str) -> dict:
     memoizes by node identity, so it is emptied afterwards: kept, it would pin every
     analysed tree in memory and make later collections slower still.
     """
-    was_enabled = gc.isenabled()
+    was_enabled, limit = gc.isenabled(), sys.getrecursionlimit()
     gc.disable()
+    sys.setrecursionlimit(max(limit, RECURSION_LIMIT))
     try:
         return _analyze(source)
     finally:
+        sys.setrecursionlimit(limit)
         lb.src.cache_clear()
         if was_enabled:
             gc.enable()
+
+
+# The analysis recurses once per level of expression nesting; CPython's own parser
+# stops near 1,000 levels, and Python-to-Python calls do not use the C stack (3.11+).
+RECURSION_LIMIT = 20_000
 
 
 def _analyze(source: str) -> dict:
@@ -74,13 +82,21 @@ def _analyze(source: str) -> dict:
     tree, skipped = parse_tolerant(source)
     if tree is None:
         return {"parse_error": "not parsable as Python", "functions": {}, "calls": {}, "class_defs": {},
-                "entry": False, "env_sets": {}, "imports": [], "findings": [asdict(_unparsable(1, "the file"))],
+                "entry": False, "env_sets": {}, "imports": [], "findings": [asdict(_unreadable_file())],
                 "payloads": []}
-    m = ModuleFlow(source, tree)
+    try:
+        m = ModuleFlow(source, tree)
+    except RecursionError:
+        return {"parse_error": "nested too deeply for the analysis", "functions": {}, "calls": {}, "class_defs": {},
+                "entry": False, "env_sets": {}, "imports": [], "payloads": [],
+                "findings": [asdict(_not_analysed(1, "the data-flow analysis", "RecursionError"))]}
     try:
         findings = [asdict(_unparsable(line, f"line {line}")) for line in skipped]
         for rule in all_rules():
-            findings.extend(asdict(f) for f in rule.check(m))
+            try:
+                findings.extend(asdict(f) for f in rule.check(m))
+            except Exception as e:  # noqa: BLE001 - one rule failing must not hide the others' findings
+                findings.append(asdict(_not_analysed(1, f"rule {rule.RULE.id}", type(e).__name__)))
         payloads = packed_payloads(source, tree, m.by_type)
         findings += [asdict(_too_large(line, executed)) for line, text, executed in payloads if text is None]
         return {"parse_error": None, **_reach_facts(m, tree), "findings": findings, "val_splits": split_points(m),
@@ -100,6 +116,8 @@ def parse_tolerant(source: str):
     while True:
         try:
             return ast.parse("\n".join(lines)), skipped
+        except (RecursionError, MemoryError):
+            return None, skipped  # nested deeper than the parser goes: CPython cannot compile it either
         except (SyntaxError, ValueError) as e:
             line = getattr(e, "lineno", None)
             if not line or line > len(lines) or len(skipped) >= MAX_SKIPPED_LINES or line in skipped:
@@ -124,6 +142,20 @@ def _too_large(line: int, executed: bool) -> RawFinding:
                           f"{MAX_OUTPUT:,} bytes and was not audited", "<module>", [])
     return RawFinding(UNPARSABLE.id, "warning", "low", line, f"a literal blob decoded here holds over {MAX_OUTPUT:,} "
                       "bytes, data or code; it was not audited", "<module>", [])
+
+
+def _not_analysed(line: int, what: str, why: str) -> RawFinding:
+    """The auditor itself failed on this file: nothing it would have found is known, so
+    the file is not passed as clean."""
+    return RawFinding(UNPARSABLE.id, "error", "low", line, f"{what} failed on this file ({why}); it was not checked "
+                      "by it: report this file to the harness developers", "<module>", [])
+
+
+def _unreadable_file() -> RawFinding:
+    """Python that this interpreter cannot parse cannot run in the harness either, and
+    whatever it holds went unseen: not a pass."""
+    return RawFinding(UNPARSABLE.id, "error", "high", 1, "the file could not be parsed by this Python and was not "
+                      "audited", "<module>", [])
 
 
 def _unparsable(line: int, what: str):
