@@ -31,6 +31,8 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         raise BadInput(f"unknown profile {profile!r} (official | single-gpu)")
     base_env = {**PROFILES[profile], **(env or {})}
     items = units(collect_code(root), root)
+    if root.is_dir() and not items and not any((root / n).is_file() for n in ("README.md", "submission.json", "submission.toml")):
+        raise BadInput(f"nothing to audit under {root}: no Python files and no record files (README.md, submission.json)")
     if root.is_dir():
         for name, folder in shipped_packages(root):
             items += [(f"{name}/{label}", text) for label, text in units(collect_code(folder), folder)]

@@ -74,6 +74,9 @@ def test_cli_exit_codes_and_formats(tmp_path, monkeypatch, capsys):
     assert doc == {"schema": 1, "errors": 0, "warnings": 0, "findings": []}
     assert cli_main(["audit", str(tmp_path / "missing.py")]) == 2
     assert cli_main(["audit", str(bad), "--env", "NOEQUALS"]) == 2
+    (tmp_path / "empty").mkdir()
+    assert cli_main(["audit", str(tmp_path / "empty")]) == 2  # a wrong folder is not a clean submission
+    assert "nothing to audit" in capsys.readouterr().err
     capsys.readouterr()
     assert cli_main(["audit", str(bad), "--format", "json"]) == 1
     doc = json.loads(capsys.readouterr().out)
