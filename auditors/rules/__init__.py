@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import importlib
 import pkgutil
+import random
 
 from auditors.flow import Ctx
 from auditors.labels import src
@@ -54,4 +55,49 @@ def guards_of(func, line: int) -> Ctx | None:
     for ev in func.events:
         if ev.line == line:
             return ev.ctx
+    return None
+
+
+def always_greater(a: ast.expr, b: ast.expr) -> bool:
+    """a > b for every tried assignment of positive integers to the names in them: index
+    arithmetic such as `(k + 2) * n + 1` against `(k + 1) * n + 1`, decided by sampling
+    because the expressions are small and integer."""
+    return all(x is not None and y is not None and x > y for x, y in samples(lambda env: (arith(a, env), arith(b, env))))
+
+
+class _Draw(dict):
+    """An environment in which any name is a positive integer, drawn when first read."""
+
+    def __init__(self, rng: random.Random):
+        super().__init__()
+        self.rng = rng
+
+    def get(self, name, default=None):
+        if name not in self:
+            self[name] = self.rng.randint(2, 5000)
+        return self[name]
+
+
+def samples(evaluate, trials: int = 8) -> list:
+    """`evaluate(env)` in `trials` environments of drawn integers (fixed seed: repeatable)."""
+    rng = random.Random(0)
+    return [evaluate(_Draw(rng)) for _ in range(trials)]
+
+
+_OPS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
+        ast.FloorDiv: lambda x, y: x // y if y else None}
+
+
+def arith(e: ast.expr, env: dict) -> int | None:
+    """The value of an integer expression of names and constants (None for anything else)."""
+    if type(e) is ast.Constant and type(e.value) is int:
+        return e.value
+    if type(e) is ast.Name:
+        return env.get(e.id)
+    if type(e) is ast.UnaryOp and type(e.op) is ast.USub:
+        v = arith(e.operand, env)
+        return None if v is None else -v
+    if type(e) is ast.BinOp and type(e.op) in _OPS:
+        x, y = arith(e.left, env), arith(e.right, env)
+        return None if x is None or y is None else _OPS[type(e.op)](x, y)
     return None

@@ -16,11 +16,10 @@ trained on one step ahead of its scoring).
 from __future__ import annotations
 
 import ast
-import random
 
 from auditors import labels as lb
 from auditors.model import RuleInfo
-from auditors.rules import raw
+from auditors.rules import always_greater, raw
 
 RULE = RuleInfo("ttt-before-score", "ttt_before_score", "parameters adapted on validation tokens before scoring them",
                 "RULES.md §4 (README TTT rule; #152, #672, #771, #1176, #1229, #1423, #1735)")
@@ -163,7 +162,7 @@ def _runs_ahead(f, ev, scorers) -> str | None:
     scored = [w for st in loop.body[:idx] if _scores_in(f, st, scorers) for w in _windows(f, st)]
     for base, upper in trained:
         ends = [u for b, u in scored if b == base]
-        if ends and all(_always_after(upper, u) for u in ends):
+        if ends and all(always_greater(upper, u) for u in ends):
             return (f"the window it trains on (`{lb.src(upper)}` is its end) runs past the window scored before it "
                     "in the same loop: those tokens are trained on before they are scored")
     return None
@@ -187,34 +186,3 @@ def _windows(f, expr) -> list[tuple[str, ast.expr]]:
                 if bound is not None and len(seen) < 20:
                     todo.append(bound)
     return out
-
-
-def _always_after(a: ast.expr, b: ast.expr) -> bool:
-    """a > b for every tried assignment of positive integers to the names in them."""
-    rng = random.Random(0)
-    names = {n.id for e in (a, b) for n in ast.walk(e) if type(n) is ast.Name}
-    for _ in range(8):
-        env = {n: rng.randint(2, 5000) for n in names}
-        va, vb = _arith(a, env), _arith(b, env)
-        if va is None or vb is None or not va > vb:
-            return False
-    return True
-
-
-_OPS = {ast.Add: lambda x, y: x + y, ast.Sub: lambda x, y: x - y, ast.Mult: lambda x, y: x * y,
-        ast.FloorDiv: lambda x, y: x // y if y else None}
-
-
-def _arith(e: ast.expr, env: dict) -> int | None:
-    """The value of an integer expression of names and constants (None for anything else)."""
-    if type(e) is ast.Constant and type(e.value) is int:
-        return e.value
-    if type(e) is ast.Name:
-        return env.get(e.id)
-    if type(e) is ast.UnaryOp and type(e.op) is ast.USub:
-        v = _arith(e.operand, env)
-        return None if v is None else -v
-    if type(e) is ast.BinOp and type(e.op) in _OPS:
-        x, y = _arith(e.left, env), _arith(e.right, env)
-        return None if x is None or y is None else _OPS[type(e.op)](x, y)
-    return None

@@ -1,0 +1,98 @@
+"""A score-first update that reaches past what was scored (RULES.md §2 C3, §3 #779).
+
+Legal online caches score a window, then add that window's tokens to their counts.
+The update must stop where the scoring stopped: `update(rows, val, s, e)` that counts
+the pairs `(val[s-1:e], val[s:e+1])` adds `val[e]`, which the next window scores, so one
+token per window is scored by counts that already hold it. The rule looks at a loop
+that calls a scoring helper and then a table-writing helper with the same window
+arguments, finds in each helper how far into the validation data it reads (slice
+ends, `range` bounds of an index, in terms of its parameters), substitutes the
+arguments of the two calls and flags the update when it always reads further.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors import labels as lb
+from auditors.model import RuleInfo
+from auditors.rules import arith, raw, samples
+
+RULE = RuleInfo("update-ahead", "ttt_before_score", "state updated with validation tokens past the scored window",
+                "RULES.md §2 C3, §3 (#779 score-first caches)")
+
+
+def check(m):
+    out = []
+    for f in m.functions.values():
+        calls = [e for e in f.events if e.kind == "call" and e.data["callee"] and e.ctx.loops
+                 and any("VAL" in a for a in e.data["args"])]
+        for i, score in enumerate(calls):
+            scorer = m.functions[score.data["callee"]]
+            if m.writes_tables(scorer) or not m.scores(scorer):
+                continue
+            for update in calls[i + 1:]:
+                writer = m.functions[update.data["callee"]]
+                if update.ctx.loops[-1] is not score.ctx.loops[-1] or not m.writes_tables(writer):
+                    continue
+                if _reads_further(f, update, writer, score, scorer):
+                    out.append(raw(RULE, f, update.node, update.ctx, "error", "medium",
+                                   f"{update.data['name']}() adds validation tokens past the window that "
+                                   f"{score.data['name']}() (line {score.line}) scored: those tokens are counted "
+                                   "before they are scored"))
+                    break
+    return out
+
+
+def _reads_further(f, update, writer, score, scorer) -> bool:
+    """In every sampled environment, the furthest validation index the writer reads
+    (through its parameters, bound to this call's arguments) lies past every index the
+    scorer reads."""
+    writer_ends, scorer_ends = _ends(writer), _ends(scorer)
+    if not writer_ends or not scorer_ends:
+        return False
+
+    def furthest(env) -> tuple:
+        def ends(g, call, exprs):
+            params = g.params[1:] if g.is_method and isinstance(call.node.func, ast.Attribute) else g.params
+            bound = {p: arith(a, env) for p, a in zip(params, call.node.args)}
+            values = [arith(e, _Bound(bound, env)) for e in exprs]
+            return None if any(v is None for v in values) else max(values)
+        return ends(writer, update, writer_ends), ends(scorer, score, scorer_ends)
+
+    return all(w is not None and s is not None and w > s for w, s in samples(furthest))
+
+
+class _Bound(dict):
+    """A callee's names: its parameters as the call bound them, anything else drawn."""
+
+    def __init__(self, bound: dict, outer):
+        super().__init__(bound)
+        self.outer = outer
+
+    def get(self, name, default=None):
+        return self[name] if name in self else self.outer.get(f"<callee>.{name}")
+
+
+def _ends(g) -> list[ast.expr]:
+    """Exclusive ends of the validation data g reads: `x[a:b]` ends at b; `x[t + k]`, with
+    t running over `range(a, b)`, at `b + k`."""
+    loops = {t.id: it for t, it in ((n.target, n.iter) for n in g.nodes if type(n) is ast.For)
+             if type(t) is ast.Name and type(it) is ast.Call and lb.call_name(it.func) == "range" and it.args}
+    out = []
+    for n in g.nodes:
+        if type(n) is not ast.Subscript or type(n.ctx) is not ast.Load or "VAL" not in g.labels_of(n.value):
+            continue
+        if type(n.slice) is ast.Slice and n.slice.upper is not None and n.slice.step is None:
+            out.append(n.slice.upper)
+        elif type(n.slice) in (ast.Name, ast.BinOp):
+            index = n.slice
+            var, offset = (index, 0) if type(index) is ast.Name else (index.left, index.right)
+            if type(var) is ast.Name and var.id in loops:
+                stop = loops[var.id].args[1] if len(loops[var.id].args) > 1 else loops[var.id].args[0]
+                sign = -1 if type(index) is ast.BinOp and type(index.op) is ast.Sub else 1
+                if type(index) is ast.Name:
+                    out.append(stop)
+                elif type(index.op) in (ast.Add, ast.Sub) and type(offset) is ast.Constant and type(offset.value) is int:
+                    out.append(ast.BinOp(stop, ast.Add(), ast.Constant(sign * offset.value)))
+    return out
