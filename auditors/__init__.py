@@ -31,8 +31,8 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         raise BadInput(f"unknown profile {profile!r} (official | single-gpu)")
     base_env = {**PROFILES[profile], **(env or {})}
     items = units(collect_code(root), root)
-    if root.is_dir() and not items and not any((root / n).is_file() for n in ("README.md", "submission.json", "submission.toml")):
-        raise BadInput(f"nothing to audit under {root}: no Python files and no record files (README.md, submission.json)")
+    if root.is_dir() and not items and not _other_audited_files(root):
+        raise BadInput(f"nothing to audit under {root}: no Python, C/CUDA, byte-table or record files")
     if root.is_dir():
         for name, folder in shipped_packages(root):
             items += [(f"{name}/{label}", text) for label, text in units(collect_code(folder), folder)]
@@ -109,3 +109,12 @@ def _runner_env(name: str, runner: dict, plain_facts: dict) -> dict:
     for wrapper in reversed(chain):
         env.update(plain_facts.get(wrapper, {}).get("env_sets", {}))
     return env
+
+
+def _other_audited_files(root: Path) -> bool:
+    """Files the folder checks read besides Python: kernels, shipped tables, record files."""
+    from auditors.c_kernels import SUFFIXES
+
+    if any((root / n).is_file() for n in ("README.md", "submission.json", "submission.toml")):
+        return True
+    return any(p.suffix in SUFFIXES or p.suffix == ".npz" for p in root.rglob("*") if p.is_file())
