@@ -56,7 +56,7 @@ class FuncInfo:
         self.params = [a.arg for a in (args.posonlyargs + args.args + args.kwonlyargs)] if args else []
         self.is_method = bool(self.params) and self.params[0] in ("self", "cls")
         self.cls = qualname.rsplit(".", 1)[0] if self.is_method and "." in qualname else None
-        self.defaults: dict[str, frozenset] = _default_labels(args) if args else {}  # data splits named by defaults
+        self.defaults: dict[str, frozenset] = lb.default_labels(args) if args else {}  # data splits named by defaults
         self.param_labels: dict[str, frozenset] = dict(self.defaults)
         self.env: dict[str, frozenset] = {}
         self.events: list[Event] = []
@@ -462,21 +462,6 @@ class FuncInfo:
                 return False
             func = self.binding(func.id)
         return type(func) is ast.Call and lb.call_name(func.func) in FUNC_TRANSFORMS
-
-def _default_labels(args: ast.arguments) -> dict[str, frozenset]:
-    """Parameters whose default names a data split (`pattern="data/fineweb_train_*.bin"`):
-    a call that leaves them out reads that split."""
-    out = {}
-    positional = args.posonlyargs + args.args
-    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
-    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
-    for a, d in pairs:
-        if type(d) is ast.Constant and isinstance(d.value, str):
-            v = lb.split_labels(d.value)
-            if v:
-                out[a.arg] = v
-    return out
-
 
 def _elements(field: str):
     """Handler for a node whose labels are the union of those of a list of its children."""

@@ -69,6 +69,21 @@ def split_labels(text: str) -> frozenset:
 _BOTH_SPLITS = re.compile(r"fineweb[_\-]?\*")
 
 
+def default_labels(args: ast.arguments) -> dict[str, frozenset]:
+    """Parameters whose default names a data split (`pattern="data/fineweb_train_*.bin"`):
+    a call that leaves them out reads that split."""
+    out = {}
+    positional = args.posonlyargs + args.args
+    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    for a, d in pairs:
+        if type(d) is ast.Constant and isinstance(d.value, str):
+            v = split_labels(d.value)
+            if v:
+                out[a.arg] = v
+    return out
+
+
 def call_name(func: ast.expr) -> str:
     """Last component of a called name: `F.cross_entropy` -> cross_entropy."""
     if isinstance(func, ast.Attribute):
