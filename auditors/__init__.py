@@ -20,7 +20,7 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
     from harness.errors import BadInput
 
     from auditors.engine import (analyze_units, collect_code, entry_files, launch_flags, reachable_files,
-                                 shipped_packages, units)
+                                 shipped_packages, siblings_run_by, units)
     from auditors.reach import PROFILES, Resolver
     from auditors.rules import rule_info
 
@@ -31,6 +31,8 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         raise BadInput(f"unknown profile {profile!r} (official | single-gpu)")
     base_env = {**PROFILES[profile], **(env or {})}
     items = units(collect_code(root), root)
+    ran = units(siblings_run_by(root), root) if root.is_file() else []  # what a file audited alone runs
+    items += ran
     if root.is_dir() and not items and not _other_audited_files(root):
         raise BadInput(f"nothing to audit under {root}: no Python, C/CUDA, byte-table or record files")
     if root.is_dir():
@@ -43,7 +45,7 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
     for i, f in enumerate(all_facts):
         for name in f.get("called", ()):
             callers.setdefault(name, set()).add(i)
-    entries = entry_files(root) if root.is_dir() else None
+    entries = entry_files(root) if root.is_dir() else [root.name] if ran else None
     api_files = set(entries) if entries and (root / "submission.toml").is_file() else None
     runs, runner = None, {}
     plain_facts = {name: facts for (name, _), facts in zip(items, all_facts) if "[unpacked" not in name}

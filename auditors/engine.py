@@ -380,6 +380,30 @@ def collect_code(root: Path, suffixes=CODE_SUFFIXES) -> list[Path]:
     return out
 
 
+_IMPORT_LINE = re.compile(r"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import|import[ \t]+([\w.]+))", re.M)
+
+
+def siblings_run_by(path: Path, limit: int = 50) -> list[Path]:
+    """Files of path's folder that path imports or names (`exec(open("inner.py").read())`,
+    runpy, a subprocess), and those that they name, transitively: a file audited alone
+    still runs them. Found by text; whether each is really run is judged from the
+    analysis (`reachable_files`), and those that are not are reported dormant."""
+    folder, seen, todo, out = path.parent, {path.name}, [path], []
+    while todo and len(seen) < limit:
+        try:
+            text = todo.pop().read_text(errors="replace")
+        except OSError:
+            continue
+        names = set(_PY_NAME.findall(text)) | {(a or b).split(".")[0] + ".py" for a, b in _IMPORT_LINE.findall(text)}
+        for name in sorted(names - seen):
+            q = folder / name
+            if q.is_file() and _check_regular(q, folder):
+                seen.add(name)
+                out.append(q)
+                todo.append(q)
+    return out
+
+
 def _check_regular(p: Path, base: Path) -> bool:
     """True for a regular file inside `base`; False for a symlink leaving it; BadInput otherwise."""
     from harness.errors import BadInput

@@ -86,3 +86,20 @@ def test_a_blob_split_over_a_list_of_literals_is_joined_and_unpacked():
     parts = [blob[i:i + 40] for i in range(0, len(blob), 40)]
     source = f"import base64, lzma\n_P = {parts!r}\nexec(lzma.decompress(base64.b85decode(''.join(_P))))\n"
     assert unpack_all("w.py", source) == [("w.py[unpacked]", inner)]
+
+
+@pytest.mark.parametrize("how", sorted(WRAPPERS))
+def test_a_wrapper_audited_alone_brings_the_file_it_runs(tmp_path, how):
+    (tmp_path / "inner.py").write_text(CACHE_READ)
+    (tmp_path / "wrapper.py").write_text(WRAPPERS[how])
+    (tmp_path / "unrelated.py").write_text(CACHE_READ)  # in the folder, never named: not audited
+    report = audit_path(tmp_path / "wrapper.py", use_cache=False)
+    assert reaches(report, "inner.py") == {("target-keyed-cache", "active")}  # with the wrapper's NGRAM_EVAL=1
+    assert {f.path for f in report.findings} == {"inner.py"}
+
+
+def test_a_module_imported_by_a_file_audited_alone_is_audited(tmp_path):
+    (tmp_path / "cachelib.py").write_text(CACHE_READ.replace('"0"', '"1"'))
+    (tmp_path / "train_gpt.py").write_text("import cachelib\nfrom os import path\n")
+    report = audit_path(tmp_path / "train_gpt.py", use_cache=False)
+    assert reaches(report, "cachelib.py") == {("target-keyed-cache", "active")}
