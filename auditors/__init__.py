@@ -34,7 +34,7 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
     ran = units(siblings_run_by(root), root) if root.is_file() else []  # what a file audited alone runs
     items += ran
     if root.is_dir() and not items and not _other_audited_files(root):
-        raise BadInput(f"nothing to audit under {root}: no Python, C/CUDA, byte-table or record files")
+        raise BadInput(f"nothing to audit under {root}: no Python, C/CUDA, byte-table, log or record files")
     if root.is_dir():
         for name, folder in shipped_packages(root):
             items += [(f"{name}/{label}", text) for label, text in units(collect_code(folder), folder)]
@@ -114,9 +114,10 @@ def _runner_env(name: str, runner: dict, plain_facts: dict) -> dict:
 
 
 def _other_audited_files(root: Path) -> bool:
-    """Files the folder checks read besides Python: kernels, shipped tables, record files."""
+    """Files the folder checks read besides Python: kernels, shipped tables, record files
+    (a record folder holding only its logs is audited: its missing files are findings)."""
     from auditors.c_kernels import SUFFIXES
 
     if any((root / n).is_file() for n in ("README.md", "submission.json", "submission.toml")):
         return True
-    return any(p.suffix in SUFFIXES or p.suffix == ".npz" for p in root.rglob("*") if p.is_file())
+    return any(p.suffix in SUFFIXES or p.suffix in (".npz", ".log", ".json", ".md") for p in root.rglob("*") if p.is_file())

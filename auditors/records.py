@@ -58,8 +58,8 @@ def check_records(root: Path, baseline_bpb: float | None = None) -> list[Finding
     sub = root / "submission.json"
     logs = sorted(p for p in root.glob("*.log") if _readable(p, root)) + sorted(
         p for p in root.glob("*.txt") if "log" in p.name and _readable(p, root))
-    if not _readable(sub, root) and not _readable(root / "README.md", root):
-        return []  # not a records folder
+    if not _readable(sub, root) and not _readable(root / "README.md", root) and not logs:
+        return []  # not a records folder (one holding only its train logs is, incomplete)
     out = []
     missing = [n for n in ("README.md", "submission.json", "train_gpt.py") if not _readable(root / n, root)]
     if not logs:

@@ -10,7 +10,9 @@ the target's loss or probability on validation data):
 - a comprehension or a list filled by `.append` in a loop, whose iteration runs over
   something other than the data (seeds, settings), each element a score;
 - a list or stack of two or more scores (`torch.stack([a, b]).min(0)`);
-- any iterable selected by a `key=` that returns a score.
+- any iterable selected by a `key=` that returns a score;
+- `if score < best_score: best = candidate` in a loop that neither trains nor runs
+  over the data (export variants, seeds, settings).
 Legal counterparts: per-document losses ranked for a report (the iteration runs over
 the data itself, each document scored once), ablations sorted into a log (`sorted` not
 indexed), a running best of validation losses
@@ -46,7 +48,39 @@ def check(m):
             if why:
                 out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
                                f"keeps the best of several scorings of the validation data ({why})"))
+        out += _kept_if_better(m, f, loops)
     return out
+
+
+def _kept_if_better(m, f, loops) -> list:
+    """`for cand in candidates: score = eval_val(cand); if score < best_score: best = cand`:
+    a loop that does not train and does not run over the data, keeping what scores best."""
+    out = []
+    for loop in m.under(f, loops) if f.qualname != "<module>" else ():
+        if _over_data(f, loop.iter) or any(e.kind == "backward" and loop.lineno <= e.line <= loop.end_lineno
+                                                   for e in f.events):
+            continue
+        for node in ast.walk(loop):
+            if not isinstance(node, ast.If) or not any(isinstance(s, ast.Assign) for s in node.body):
+                continue
+            sides = [c for c in ast.walk(node.test) if isinstance(c, ast.Compare) and len(c.ops) == 1
+                     and isinstance(c.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE))]
+            if any(_score(f, x) for c in sides for side in (c.left, c.comparators[0])
+                   for x in (side.elts if isinstance(side, ast.Tuple) else [side])):
+                ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
+                out.append(raw(RULE, f, node, ctx, "error", "medium",
+                               "keeps whichever candidate scores best on the validation data (a choice among "
+                               f"several scorings, loop at line {loop.lineno})"))
+                return out
+    return out
+
+
+def _over_data(f, iterable) -> bool:
+    """The loop runs over validation or training data (documents, chunks), not over
+    settings; a list of candidates that later hold their scores carries the scores' labels
+    (TGTP), which data does not."""
+    labels = f.labels_of(iterable)
+    return bool(labels & lb.DATA) and "TGTP" not in labels
 
 
 def _score(f, node) -> bool:
@@ -84,7 +118,7 @@ def _collection(m, f, node, loops, depth: int) -> str | None:
     if depth > 3:
         return None
     if isinstance(node, (ast.ListComp, ast.GeneratorExp, ast.SetComp)):
-        if _score(f, node.elt) and not any(f.labels_of(g.iter) & lb.DATA for g in node.generators):
+        if _score(f, node.elt) and not any(_over_data(f, g.iter) for g in node.generators):
             return "one scoring per setting of a loop that does not run over the data"
         return None
     if isinstance(node, (ast.List, ast.Tuple)):
@@ -104,7 +138,7 @@ def _collection(m, f, node, loops, depth: int) -> str | None:
 def _appended(m, f, name: str, loops) -> str | None:
     """`xs.append(score)` inside a loop over something other than the data."""
     for loop in m.under(f, loops) if f.qualname != "<module>" else loops:
-        if f.labels_of(loop.iter) & lb.DATA:
+        if _over_data(f, loop.iter):
             continue
         for node in ast.walk(loop):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append" \

@@ -54,7 +54,7 @@ def check(m):
                 stores = [s for s in node.body if isinstance(s, (ast.Assign, ast.AugAssign))]
                 written = {lb.src(t) for s in stores for t in (s.targets if isinstance(s, ast.Assign) else [s.target])}
                 values = {lb.src(s.value) for s in stores}
-                if any(lb.src(x) in written or lb.src(x) in values for x in pair):
+                if any(lb.src(x) in written or lb.src(x) in values for x in pair) and not _running_best_if(m, f, node, pair, written):
                     ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
                     out.append(raw(RULE, f, node, ctx, "error", "high", "replaces a token's loss with another only when it is smaller (oracle gate)"))
         for node in m.under(f, m.nodes_of(ast.IfExp)) if f.qualname != "<module>" else ():
@@ -99,6 +99,25 @@ def _derived(f, a, b) -> bool:
         bound = f.binding(e.id) if type(e) is ast.Name else None
         return {n.id for n in ast.walk(bound if bound is not None else e) if type(n) is ast.Name}
     return bool((type(a) is ast.Name and a.id in names(b)) or (type(b) is ast.Name and b.id in names(a)))
+
+
+def _running_best_if(m, f, node: ast.If, pair, written: set) -> bool:
+    """`if current < lowest: lowest = current` where `lowest` is bound nowhere else in the
+    loop around it: a best kept across iterations (evaluations over time), not a choice
+    between two losses of the same token (those are both recomputed each iteration)."""
+    kept = {lb.src(x) for x in pair} & written
+    loops = [n for n in m.under(f, m.nodes_of(ast.For)) + m.under(f, m.nodes_of(ast.While))
+             if n.lineno < node.lineno and node.end_lineno <= n.end_lineno]
+    if not kept or not loops:
+        return False
+    loop = max(loops, key=lambda n: n.lineno)  # the innermost
+    inside_if = {id(n) for n in ast.walk(node)}
+    for n in ast.walk(loop):
+        if id(n) not in inside_if and isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+            targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+            if {lb.src(t) for t in targets} & kept:
+                return False
+    return True
 
 
 def _running_best(st: ast.Assign) -> bool:

@@ -197,3 +197,13 @@ def test_fifo_is_refused_and_outside_symlink_skipped(tmp_path, monkeypatch):
         assert "notes.py" in str(e)
     else:
         raise AssertionError("a named pipe must be refused")
+
+
+def test_a_record_folder_holding_only_its_log_is_audited(tmp_path):
+    from auditors import audit_path
+
+    folder = tmp_path / "record"
+    folder.mkdir()
+    (folder / "train.log").write_text("step 100 val_bpb:1.2\nTotal submission size int6+zstd: 16186500 bytes\n")
+    found = {(f.rule, f.severity) for f in audit_path(folder, use_cache=False).findings}
+    assert ("record-oversize", "error") in found and ("record-format", "warning") in found
