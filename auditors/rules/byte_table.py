@@ -76,11 +76,12 @@ def _is_space_test(test) -> bool:
 
 
 class _Element:
-    """A comprehension's element seen as a store into the table it builds
-    (`np.array([len(sp.id_to_piece(i).encode()) for i in range(V)])`)."""
+    """A value stored into a table some other way than `table[i] = value`: a
+    comprehension's element (`np.array([len(sp.id_to_piece(i).encode()) for i in ...])`)
+    or what is appended to a list (`table.append((len(piece.encode()), False))`)."""
 
-    def __init__(self, comp):
-        self.value, self.lineno = comp.elt, comp.lineno
+    def __init__(self, value, lineno: int):
+        self.value, self.lineno = value, lineno
 
 
 def _table_stores(stmts):
@@ -89,7 +90,9 @@ def _table_stores(stmts):
             if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Subscript):
                 yield n
             elif isinstance(n, (ast.ListComp, ast.GeneratorExp)):
-                yield _Element(n)
+                yield _Element(n.elt, n.lineno)
+            elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "append" and n.args:
+                yield _Element(n.args[0], n.lineno)
 
 
 def _constant_value(m, value):
@@ -125,9 +128,10 @@ def check(m):
         unstripped = (pieces | derived) - restripped
         space_ifs = [n for n in f.nodes if isinstance(n, ast.If) and _is_space_test(n.test)]
         flagged = set()
-        elements = [st for st in _table_stores(f.node.body) if isinstance(st, _Element)]
-        if any(_is_space_test(e.value) for e in elements):  # a leading-space table built by a comprehension
-            for e in elements:
+        stores = list(_table_stores(f.node.body))
+        in_space_ifs = {st.lineno for b in space_ifs for st in _table_stores(b.body)}
+        if any(_is_space_test(e.value) for e in stores):  # `space[i] = piece.startswith("▁")`, or a comprehension of it
+            for e in (st for st in stores if st.lineno not in in_space_ifs and not isinstance(st.value, ast.Tuple)):
                 if not _is_space_test(e.value) and _counts_piece(e.value, pieces | derived):
                     flagged.add(e.lineno)
                     out.append(raw(RULE, f, e, guards_of(f, e.lineno), "error", "high",

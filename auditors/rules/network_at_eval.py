@@ -51,6 +51,9 @@ def _resolved(f, node: ast.Call) -> tuple[str, str, str]:
     """(name, module, shown) of the called function, through `fn = getattr(mod, "name")`
     and modules imported by name at run time."""
     func = node.func
+    if type(func) is ast.Name and func.id in _aliases(f.module):  # from huggingface_hub import snapshot_download as grab
+        module, name = _aliases(f.module)[func.id]
+        return name, module, f"{module}.{name}"
     if type(func) is ast.Name:
         bound = f.binding(func.id)
         if type(bound) is ast.Call and lb.call_name(bound.func) == "getattr" and len(bound.args) >= 2 \
@@ -65,13 +68,21 @@ def _resolved(f, node: ast.Call) -> tuple[str, str, str]:
     return lb.call_name(func), base, dotted
 
 
+def _aliases(m) -> dict[str, tuple[str, str]]:
+    """Names imported under another name, anywhere in the module: alias -> (module, name)."""
+    if not hasattr(m, "_network_aliases"):
+        m._network_aliases = {a.asname: (n.module or "", a.name) for n in m.nodes_of(ast.ImportFrom)
+                              for a in n.names if a.asname and a.asname != a.name}
+    return m._network_aliases
+
+
 def check(m):
     out = []
     for f, ev in m.events("call"):
         node: ast.Call = ev.node
         name = ev.data["name"]
         if name not in NETWORK_CALLS and name not in MODULE_CALLS and name not in SHELL:
-            if type(node.func) is not ast.Name or f.binding(node.func.id) is None:
+            if type(node.func) is not ast.Name or (f.binding(node.func.id) is None and node.func.id not in _aliases(m)):
                 continue  # no test below can pass: spare unparsing the callee
         name, base, dotted = _resolved(f, node)
         hit = name in NETWORK_CALLS or (base in NETWORK_MODULES and name in MODULE_CALLS)

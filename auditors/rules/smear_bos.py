@@ -26,15 +26,17 @@ RULE = RuleInfo("smear-without-bos-mask", "cross_doc_leak", "previous-token mixi
                 "RULES.md §8 (#1797; fixes #1851, #1855, #1868)")
 
 
-def _prev_slice_of(node: ast.AST) -> str | None:
+def _prev_slice_of(node: ast.AST, before: frozenset = frozenset()) -> str | None:
     """The name whose previous positions `node` reads: `x[:, :-1]` (also `0:-1`, `:T - 1`:
     every position but the last, i.e. the previous token of the next one), or
     `torch.roll(x, 1, ...)` / `x.roll(shifts=1)` (each position gets the one before)."""
     if isinstance(node, ast.Subscript):
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         for it in items:
+            if (isinstance(it, ast.Name) and it.id in before) or _one_before(it):
+                return lb.src(node.value)  # x[:, prev_idx], prev_idx = arange(T) - 1: a gather of the position before
             if isinstance(it, ast.Slice) and it.step is None and _is_zero_or_none(it.lower) and _minus_one(it.upper):
-                return lb.src(node.value)
+                return lb.src(_padded(node.value))
     elif isinstance(node, ast.Call) and lb.call_name(node.func) == "roll":
         method = isinstance(node.func, ast.Attribute) and lb.call_name(node.func.value) not in ("torch", "np", "numpy")
         args = node.args if method else node.args[1:]
@@ -43,6 +45,25 @@ def _prev_slice_of(node: ast.AST) -> str | None:
             base = node.func.value if method else (node.args[0] if node.args else None)
             return lb.src(base) if base is not None else None
     return None
+
+
+def _one_before(e) -> bool:
+    """`arange(T) - 1` (clamped or not): each position's predecessor, as an index."""
+    return any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub) and isinstance(n.right, ast.Constant)
+               and n.right.value == 1 and isinstance(n.left, ast.Call) and lb.call_name(n.left.func) in lb.RANGE_FUNCS
+               for n in ast.walk(e))
+
+
+def _padded(e: ast.expr) -> ast.expr:
+    """What a padding puts one position later: `F.pad(h, (0, 0, 1, 0))[:, :-1]` and
+    `cat([zeros, h], 1)[:, :-1]` shift h."""
+    if isinstance(e, ast.Call) and e.args:
+        name = lb.call_name(e.func)
+        if name == "pad":
+            return e.args[0]
+        if name in ("cat", "concatenate") and isinstance(e.args[0], (ast.List, ast.Tuple)) and e.args[0].elts:
+            return e.args[0].elts[-1]
+    return e
 
 
 def _is_zero_or_none(e) -> bool:
@@ -57,13 +78,13 @@ def _minus_one(e) -> bool:
     return type(e) is ast.BinOp and type(e.op) is ast.Sub and type(e.right) is ast.Constant and e.right.value == 1
 
 
-def _shifted(expr: ast.AST, aliases: dict) -> set[str]:
+def _shifted(expr: ast.AST, aliases: dict, before: frozenset = frozenset()) -> set[str]:
     """Names whose previous position appears in `expr` as a value (directly or via a
     shifted alias); one used as an index (`is_boundary[prev]`) mixes nothing."""
     out, todo = set(), [expr]
     while todo:
         sub = todo.pop()
-        p = _prev_slice_of(sub)
+        p = _prev_slice_of(sub, before)
         if p:
             out.add(p)
         if type(sub) is ast.Name and sub.id in aliases:
@@ -72,12 +93,12 @@ def _shifted(expr: ast.AST, aliases: dict) -> set[str]:
     return out
 
 
-def _mixed(value: ast.AST, aliases: dict, targets: set[str]) -> str | None:
+def _mixed(value: ast.AST, aliases: dict, targets: set[str], before: frozenset = frozenset()) -> str | None:
     """The name of `targets` that `value` adds to its own previous position, if any."""
     for b in ast.walk(value):
         if isinstance(b, ast.BinOp) and isinstance(b.op, ast.Add):
             for t in targets:
-                if any(t in _shifted(side, aliases) for side in (b.left, b.right)) \
+                if any(t in _shifted(side, aliases, before) for side in (b.left, b.right)) \
                         and any(isinstance(n, ast.Name) and n.id == t for side in (b.left, b.right) for n in ast.walk(side)):
                     return t
     return None
@@ -104,7 +125,8 @@ def _compares_ids(node) -> bool:
 
 
 def check(m):
-    prev_slices = {n for n in m.nodes_of(ast.Subscript) if _prev_slice_of(n)}  # tested once, not once per enclosing function
+    before = frozenset(t.id for a in m.nodes_of(ast.Assign) if _one_before(a.value) for t in a.targets if isinstance(t, ast.Name))
+    prev_slices = {n for n in m.nodes_of(ast.Subscript) if _prev_slice_of(n, before)}  # tested once, not once per enclosing function
     prev_slices |= {n for n in m.nodes_of(ast.Call) if type(n.func) in (ast.Attribute, ast.Name) and _prev_slice_of(n)}
     if not prev_slices:
         return []
@@ -126,7 +148,7 @@ def check(m):
                 continue
             if not aliases and not m.may_hold(node, lines):
                 continue  # no shifted slice in its value, and no alias of one yet
-            src = _shifted(node.value, aliases)
+            src = _shifted(node.value, aliases, before)
             if not src:
                 continue  # nothing shifted in the value, so in none of its parts: no mixing
             if type(node) is ast.Assign and not any(isinstance(b, ast.BinOp) and isinstance(b.op, ast.Add)
@@ -136,7 +158,7 @@ def check(m):
             if type(node) is ast.AugAssign:
                 mixed = target if target in src else None
             else:
-                mixed = _mixed(node.value, aliases, targets | src if type(node) is ast.Return else targets)
+                mixed = _mixed(node.value, aliases, targets | src if type(node) is ast.Return else targets, before)
             if mixed is None or _compares_ids(f.node):
                 continue
             if splits_docs is None:
