@@ -324,7 +324,11 @@ class FuncInfo:
 
     def _binop(self, e: ast.BinOp) -> frozenset:
         out = self.binop(e)
-        return out - {"CTGT", "CSUM"} if isinstance(e.op, ast.Div) else out  # a quotient is no longer a raw count
+        if type(e.op) is not ast.Div:
+            return out
+        if shapes.normalized(e):
+            out = out | {"DIST"}  # counts / counts.sum(): a distribution over the vocabulary
+        return out - {"CTGT", "CSUM"}  # a quotient is no longer a raw count
 
     def _compare(self, e: ast.Compare) -> frozenset:
         if len(e.ops) == 1 and isinstance(e.ops[0], (ast.Eq, ast.NotEq)):

@@ -76,3 +76,12 @@ def next_token_index(info, index) -> bool:
         if type(node) is ast.Subscript and lb.plus_one(node.slice) and info.labels_of(node.value) & lb.DATA:
             return True
     return False
+
+
+def normalized(e: ast.BinOp) -> bool:
+    """`x / x.sum(...)` (also `.clamp_min(1)` after the sum): a vector divided by its own total."""
+    right = e.right
+    while type(right) is ast.Call and type(right.func) is ast.Attribute and right.func.attr in ("clamp_min", "clamp", "clip"):
+        right = right.func.value
+    return type(right) is ast.Call and type(right.func) is ast.Attribute and right.func.attr == "sum" \
+        and lb.src(right.func.value) == lb.src(e.left)

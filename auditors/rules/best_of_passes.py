@@ -9,10 +9,11 @@ attempts chosen by the answers. The rule looks for a selection (`min`, `max`, `a
 the target's loss or probability on validation data):
 - a comprehension or a list filled by `.append` in a loop, whose iteration runs over
   something other than the data (seeds, settings), each element a score;
-- a list or stack of two or more scores (`torch.stack([a, b]).min(0)`);
 - any iterable selected by a `key=` that returns a score;
 - `if score < best_score: best = candidate` in a loop that neither trains nor runs
   over the data (export variants, seeds, settings).
+A stack of two passes' per-token losses (`torch.stack([a, b]).min(0)`) is a per-token
+oracle, the oracle-gate rule's.
 Legal counterparts: per-document losses ranked for a report (the iteration runs over
 the data itself, each document scored once), ablations sorted into a log (`sorted` not
 indexed), a running best of validation losses
@@ -110,6 +111,8 @@ def _key_scores(m, f, key) -> bool:
     if isinstance(key, ast.Name):
         target = m.resolve(key)
         return target is not None and SCORE <= target.ret
+    if isinstance(key, ast.Attribute) and key.attr in ("get", "__getitem__"):
+        return _score(f, key.value)  # min(results, key=results.get): the setting whose score is lowest
     return False
 
 
@@ -121,8 +124,6 @@ def _collection(m, f, node, loops, depth: int) -> str | None:
         if _score(f, node.elt) and not any(_over_data(f, g.iter) for g in node.generators):
             return "one scoring per setting of a loop that does not run over the data"
         return None
-    if isinstance(node, (ast.List, ast.Tuple)):
-        return "two or more scorings side by side" if sum(_score(f, e) for e in node.elts) >= 2 else None
     if isinstance(node, ast.Call) and lb.call_name(node.func) in COLLECT and node.args:
         return _collection(m, f, node.args[0], loops, depth + 1)
     if isinstance(node, ast.Subscript):

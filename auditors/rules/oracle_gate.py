@@ -1,7 +1,9 @@
 """Future-token peeks: choices made after seeing the target (RULES.md §3 #659, C1 of §2).
 
 An "oracle gate" keeps the smaller of two losses of the same token (`if new_nll <
-old_nll: nll = new_nll`, `minimum(nll_a, nll_b)`, `where(a < b, a, b)`): the choice
+old_nll: nll = new_nll`, `minimum(nll_a, nll_b)`, `where(a < b, a, b)`,
+`stack([nll_a, nll_b]).amin(0)`; or the larger of two target probabilities,
+`maximum(p_a, p_b)`, which is also no distribution): the choice
 depends on x_t, so the reported loss is a min over predictors chosen by the answer.
 Both operands must carry the target's probability or loss (data flow, not names).
 A mixing weight computed from such a comparison (`w = (p_b > p_a) * 0.9`, then
@@ -32,23 +34,28 @@ def check(m):
     out = []
     running = {id(a.value) for a in m.nodes_of(ast.Assign) if _running_best(a)}
     for f in m.functions.values():
-        if not any(e.kind == "ce" or (e.kind == "call" and e.data["name"] in ("log_softmax", "softmax", "gather", "log", "log1p", "exp"))
-                   for e in f.events):
-            continue  # per-token losses are computed here; whole-pass results returned by calls are not
+        per_token = any(e.kind == "ce" or (e.kind == "call" and e.data["name"] in ("log_softmax", "softmax", "gather", "log",
+                                                                                  "log1p", "exp")) for e in f.events)
         for ev in f.events:
-            if ev.kind != "call" or ev.data["name"] not in ("minimum", "fmin", "where", "min"):
+            if ev.kind != "call" or ev.data["name"] not in ("minimum", "fmin", "where", "min", "amin", "nanmin",
+                                                           "maximum", "fmax"):
                 continue
             node = ev.node
             if id(node) in running:
                 continue  # `best = min(best, loss)`: a running best over time, not a choice per token
             args = node.args
+            stacked = _stacked(node)
+            if stacked is None and not per_token:
+                continue  # per-token losses are computed here; whole-pass results returned by calls are not
             if ev.data["name"] == "where" and len(args) == 3 and isinstance(args[0], ast.Compare):
                 pair = [args[0].left, args[0].comparators[0]]
+            elif stacked is not None:
+                pair = stacked  # stack([nll_a, nll_b]).amin(0): the smaller of the two per token
             else:
                 pair = args[:2] if len(args) >= 2 else []
             if len(pair) == 2 and all(_loss(f, a) for a in pair):
                 out.append(raw(RULE, f, node, ev.ctx, "error", "medium", "keeps the better of two target losses per token (oracle gate)"))
-        for node in m.under(f, m.nodes_of(ast.If)) if f.qualname != "<module>" else ():
+        for node in m.under(f, m.nodes_of(ast.If)) if f.qualname != "<module>" and per_token else ():
             pair = _ordered_pair(node.test)
             if pair and all(_loss(f, x) for x in pair):
                 stores = [s for s in node.body if isinstance(s, (ast.Assign, ast.AugAssign))]
@@ -57,12 +64,12 @@ def check(m):
                 if any(lb.src(x) in written or lb.src(x) in values for x in pair) and not _running_best_if(m, f, node, pair, written):
                     ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
                     out.append(raw(RULE, f, node, ctx, "error", "high", "replaces a token's loss with another only when it is smaller (oracle gate)"))
-        for node in m.under(f, m.nodes_of(ast.IfExp)) if f.qualname != "<module>" else ():
+        for node in m.under(f, m.nodes_of(ast.IfExp)) if f.qualname != "<module>" and per_token else ():
             pair = _ordered_pair(node.test)  # `a if a < b else b`: the smaller loss, picked by the answer
             if pair and all(_loss(f, x) for x in pair) and {lb.src(node.body), lb.src(node.orelse)} == {lb.src(x) for x in pair}:
                 ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
                 out.append(raw(RULE, f, node, ctx, "error", "high", "keeps the smaller of two target losses (oracle gate)"))
-        if f.qualname != "<module>":
+        if f.qualname != "<module>" and per_token:
             out += _weighted_by_comparison(m, f)
     return out
 
@@ -90,6 +97,18 @@ def _weighted_by_comparison(m, f) -> list:
                                "predictors (oracle gate)"))
                 return out
     return out
+
+
+def _stacked(node: ast.Call) -> list | None:
+    """The first two rows of `stack([a, b, ...]).min(0)` / `torch.amin(stack([a, b]), 0)`."""
+    if lb.call_name(node.func) not in ("min", "amin", "nanmin"):
+        return None
+    inner = node.func.value if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call) else \
+        (node.args[0] if node.args and isinstance(node.args[0], ast.Call) else None)
+    if inner is None or lb.call_name(inner.func) not in ("stack", "cat", "vstack", "concatenate") or not inner.args:
+        return None
+    rows = inner.args[0]
+    return list(rows.elts[:2]) if isinstance(rows, (ast.List, ast.Tuple)) and len(rows.elts) >= 2 else None
 
 
 def _derived(f, a, b) -> bool:
