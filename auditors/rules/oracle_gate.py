@@ -44,6 +44,8 @@ def check(m):
             if id(node) in running:
                 continue  # `best = min(best, loss)`: a running best over time, not a choice per token
             args = node.args
+            if ev.data["name"] in ("maximum", "fmax") and _stabilizer(m, f, node):
+                continue  # m = maximum(a, b); m + log1p(exp(-|a - b|)): log-sum-exp, a proper mixture
             stacked = _stacked(node)
             if stacked is None and not per_token:
                 continue  # per-token losses are computed here; whole-pass results returned by calls are not
@@ -97,6 +99,19 @@ def _weighted_by_comparison(m, f) -> list:
                                "predictors (oracle gate)"))
                 return out
     return out
+
+
+def _stabilizer(m, f, call: ast.Call) -> bool:
+    """The maximum is assigned to a name that is then subtracted from the operands or
+    added to a logarithm: the shift of a log-sum-exp, not a choice."""
+    names = {t.id for a in m.under(f, m.nodes_of(ast.Assign)) if a.value is call for t in a.targets if isinstance(t, ast.Name)}
+    for b in m.under(f, m.nodes_of(ast.BinOp)):
+        if isinstance(b.op, ast.Sub) and isinstance(b.right, ast.Name) and b.right.id in names:
+            return True
+        if isinstance(b.op, ast.Add) and any(isinstance(x, ast.Name) and x.id in names for x in (b.left, b.right)) \
+                and any(isinstance(x, ast.Call) and lb.call_name(x.func) in ("log", "log1p", "logaddexp") for x in (b.left, b.right)):
+            return True
+    return False
 
 
 def _stacked(node: ast.Call) -> list | None:
