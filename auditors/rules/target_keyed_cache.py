@@ -8,13 +8,17 @@ flow, not names: a key is "extended" when a multiplicative context hash is combi
 with one more token term, or when a hashed key carries the scored target; aliasing,
 helper functions returning keys, numpy or torch make no difference.
 
+Exact keys (`pairs[(context, target)]` in a dict, a dense `counts[prev, y]`) collide
+with nothing: divided by the context's count they are a distribution, and stay clean.
 Legal counterparts that stay clean: writes keyed by the just-scored token (score-
-first updates), context-only reads, lookups for every candidate token (`arange(V)`
+first updates, also `d[k] = d.get(k, 0) + 1`), context-only reads, lookups for every candidate token (`arange(V)`
 in the key, then normalized), BigramHash input embeddings (hash of input tokens fed
 to a learned embedding, not read as a probability).
 """
 
 from __future__ import annotations
+
+import ast
 
 from auditors import labels as lb
 from auditors.model import RuleInfo
@@ -24,11 +28,30 @@ RULE = RuleInfo("target-keyed-cache", "target_in_key_ngram", "hashed count table
                 "RULES.md §3 (#779 ruling; #727, #940, #1147, #1232)")
 
 
+def _increments(m) -> set[int]:
+    """Reads that only feed the write of the same entry: `d[k] = d.get(k, 0) + 1`."""
+    out = set()
+    for st in m.nodes_of(ast.Assign):
+        t = st.targets[0] if len(st.targets) == 1 else None
+        if type(t) is ast.Subscript:
+            table, key = lb.src(t.value), lb.src(t.slice)
+            for n in ast.walk(st.value):
+                if type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr == "get" and n.args \
+                        and lb.src(n.func.value) == table and lb.src(n.args[0]) == key:
+                    out.add(id(n))
+    return out
+
+
 def check(m):
     out = []
+    increments = None
     for f, ev in m.events("read"):
         if not ev.data["target_keyed"]:
             continue
+        if increments is None:
+            increments = _increments(m)
+        if id(ev.node) in increments:
+            continue  # an update of the count (after scoring), not a probability read
         key = ev.data["key"]
         siblings = [e for e in f.events if e.kind == "read" and not e.data["target_keyed"]]
         strong = "TGT" in key or bool(siblings)
