@@ -7,7 +7,9 @@ token per window is scored by counts that already hold it. The rule looks at a l
 that calls a scoring helper and then a table-writing helper with the same window
 arguments, finds in each helper how far into the validation data it reads (slice
 ends, `range` bounds of an index, in terms of its parameters), substitutes the
-arguments of the two calls and flags the update when it always reads further.
+arguments of the two calls and flags the update when it always reads further. The
+inline form of #779's first commit, `mixer.update(val[start:end + 1])` with `end` the
+chunk end computed from the loop's variable, is flagged too (fixed by dropping the `+ 1`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ RULE = RuleInfo("update-ahead", "ttt_before_score", "state updated with validati
 
 def check(m):
     out = []
+    for f, ev in m.events("call"):
+        if ev.ctx.loops and ev.data["callee"] and m.writes_tables(m.functions[ev.data["callee"]]):
+            past = _past_chunk_end(f, ev)
+            if past:
+                out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                               f"{ev.data['name']}() adds `{past}` to the cache: one token past the end of the chunk this "
+                               "loop iteration scores, counted before it is scored (the #779 first-commit off-by-one)"))
     for f in m.functions.values():
         calls = [e for e in f.events if e.kind == "call" and e.data["callee"] and e.ctx.loops
                  and any("VAL" in a for a in e.data["args"])]
@@ -42,6 +51,24 @@ def check(m):
                                    "before they are scored"))
                     break
     return out
+
+
+def _past_chunk_end(f, ev) -> str | None:
+    """`update(val[start:end + 1])` where `end` is this iteration's chunk end, computed
+    from the loop's variable (`end = min((ci + 1) * size, total)`)."""
+    loop = ev.ctx.loops[-1]
+    if not isinstance(loop, ast.For):
+        return None
+    index = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+    for arg in ev.node.args:
+        if type(arg) is ast.Subscript and type(arg.slice) is ast.Slice and "VAL" in f.labels_of(arg.value):
+            upper = arg.slice.upper
+            if type(upper) is ast.BinOp and type(upper.op) is ast.Add and type(upper.right) is ast.Constant \
+                    and upper.right.value == 1 and type(upper.left) is ast.Name:
+                bound = f.binding(upper.left.id)
+                if bound is not None and index & {n.id for n in ast.walk(bound) if isinstance(n, ast.Name)}:
+                    return lb.src(arg)
+    return None
 
 
 def _reads_further(f, update, writer, score, scorer) -> bool:
