@@ -93,11 +93,21 @@ class ModuleFlow:
                     if isinstance(t, ast.Name):
                         self.class_defs.setdefault(t.id, lb.src(st.value))
 
-    def resolve(self, func: ast.expr) -> FuncInfo | None:
-        """The module's function a call most likely reaches (by name; methods by attribute)."""
+    def resolve(self, func: ast.expr, caller: FuncInfo | None = None) -> FuncInfo | None:
+        """The module's function a call most likely reaches (by name; methods by attribute).
+        A function nested in another is only visible from inside that one (a caller's
+        local `fn = table[n]; fn(x)` is not some other function's nested `def fn`)."""
         if isinstance(func, ast.Name):
             cands = self.by_name.get(func.id)
-            return cands[0] if cands else None
+            if not cands:
+                return None
+            if caller is None or not any(map(_nested, cands)):
+                return cands[0]
+            scopes, g = set(), caller
+            while g is not None:
+                scopes.add(g.qualname)
+                g = g.parent
+            return next((f for f in cands if not _nested(f) or f.parent.qualname in scopes), None)
         if isinstance(func, ast.Attribute):
             key = (func.attr, isinstance(func.value, ast.Name))  # all the answer depends on (by_name is fixed)
             if key not in self._resolved:

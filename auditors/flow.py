@@ -244,7 +244,7 @@ class FuncInfo:
             if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
                 elems = [self.L(e) for e in value.elts]
             elif isinstance(value, ast.Call):
-                callee = self.module.resolve(value.func)
+                callee = self.module.resolve(value.func, self)
                 if callee is not None:
                     self.read_shared.setdefault(("ret_elems", callee), callee.ret_elems)
                 if callee is not None and callee.ret_elems and len(callee.ret_elems) == len(target.elts):
@@ -416,11 +416,11 @@ class FuncInfo:
         args = [self.L(a) for a in e.args]
         kws = {k.arg: self.L(k.value) for k in e.keywords}
         every = EMPTY.union(*args, *kws.values())
-        callee = self.module.resolve(e.func)
+        callee = self.module.resolve(e.func, self)
         if callee is None and type(func) is ast.Name and func.id in self.module.partial_names:
             bound = self.binding(func.id)  # hasher = partial(mix_hash, mult=M): a call of mix_hash
             if type(bound) is ast.Call and bound.args:
-                callee = self.module.resolve(bound.args[0])
+                callee = self.module.resolve(bound.args[0], self)
         self.events.append(Event("call", e, self.ctx, {"name": name, "args": args, "kws": kws, "recv": recv,
                                                        "callee": callee.qualname if callee else None}))
         data = every & DATA

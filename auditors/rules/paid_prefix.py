@@ -5,7 +5,8 @@ uses it compares the scored targets with token data decoded from a file shipped 
 the code (neither a train nor a validation shard) and lets the match change the loss.
 Data flow: an equality between target-labeled (TGT) and file-blob (BLOB) values, or,
 in a function that scores, a distribution written at a stored token per position
-(`boost[arange(n), stored[:n]] = 30`).
+(`boost[arange(n), stored[:n]] = 30`), or stored tokens made one-hot predictions
+(`one_hot(stored[pos])`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ def check(m):
                                "picks one token per scored position from token data loaded from a file shipped with the "
                                "submission (validation tokens paid for in the artifact, used as predictions)"))
                 break
+    for f, ev in m.events("call"):
+        if ev.data["name"] == "one_hot" and any(_stored(a) for a in ev.data["args"][:1]) and m.scores(f):
+            out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                           "turns token data loaded from a file shipped with the submission into one-hot predictions "
+                           "(validation tokens paid for in the artifact, used as answers)"))
     for f, ev in m.events("compare"):
         left, right = ev.data["left"], ev.data["right"]
         if ("TGT" in left and _stored(right)) or (_stored(left) and "TGT" in right):

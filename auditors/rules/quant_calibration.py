@@ -37,7 +37,8 @@ def _direct_calibrates(f) -> bool:
     if f.qualname == "<module>":
         return False
     m = f.module
-    return any(map(_accumulates_hessian, m.under(f, m.nodes_of(ast.AugAssign)))) or any(
+    assigned = m.nodes_of(ast.Assign) if f.name != "forward" else []  # a model's own forward records them only when told to
+    return any(map(_accumulates_hessian, m.under(f, m.nodes_of(ast.AugAssign) + assigned))) or any(
         map(_einsum_moment, m.under(f, [e.node for e in f.events if e.kind == "call" and e.data["name"] == "einsum"])))
 
 
@@ -53,11 +54,23 @@ def _einsum_moment(call: ast.Call) -> bool:
 
 
 def _accumulates_hessian(node) -> bool:
-    """H += X^T X: a Hessian (second-moment) accumulation."""
+    """H += X^T X, or H = X^T X, or H[k] = H.get(k, 0) + X^T X: a Hessian (second-moment) term."""
     if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Add) and isinstance(node.value, ast.BinOp) \
             and isinstance(node.value.op, ast.MatMult):
         left = lb.src(node.value.left)
         return left.endswith((".T", ".mT", ".t()")) or "transpose" in left
+    if isinstance(node, ast.Assign):
+        return any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.MatMult) and _gram(n) for n in ast.walk(node.value))
+    return False
+
+
+def _gram(n: ast.BinOp) -> bool:
+    """`a.T @ a`: the same matrix, transposed on the left."""
+    left = n.left
+    if isinstance(left, ast.Attribute) and left.attr in ("T", "mT"):
+        return lb.src(left.value) == lb.src(n.right)
+    if isinstance(left, ast.Call) and isinstance(left.func, ast.Attribute) and left.func.attr in ("t", "transpose"):
+        return lb.src(left.func.value) == lb.src(n.right)
     return False
 
 
@@ -112,7 +125,7 @@ def _subtracts(node) -> bool:
 
 def check(m):
     if not any(e.data["name"] in HOOKS or e.data["name"] == "einsum" for _, e in m.events("call")) \
-            and not any(map(_accumulates_hessian, m.nodes_of(ast.AugAssign))):
+            and not any(map(_accumulates_hessian, m.nodes_of(ast.AugAssign) + m.nodes_of(ast.Assign))):
         return []  # no function calibrates directly, so none does through a callee
     calibrators = {q for q, f in m.functions.items() if q != "<module>" and m._transitive(f, _direct_calibrates, ("calibrates",))}
     out = []
@@ -155,7 +168,7 @@ def _hooked_then_fed(m, calibrators) -> list:
 
     def accumulates(f):  # the hooks gather second moments (addmm_, H += X^T X), not, say, LoRA deltas
         return any(e.kind == "call" and e.data["name"] == "addmm_" for e in f.events) or any(
-            map(_accumulates_hessian, m.under(f, m.nodes_of(ast.AugAssign))))
+            map(_accumulates_hessian, m.under(f, m.nodes_of(ast.AugAssign) + m.nodes_of(ast.Assign))))
 
     classes = {q.split(".")[0] for q in m.functions if "." in q}
     members = {c: [f for q, f in m.functions.items() if q.startswith(c + ".")] for c in classes}
@@ -168,8 +181,8 @@ def _hooked_then_fed(m, calibrators) -> list:
         start = starts[0]
         holders = {t.id for st in m.under(f, m.nodes_of(ast.Assign)) if st.value is start.node
                    for t in st.targets if isinstance(t, ast.Name)}
-        for e in f.events:
-            if e.kind != "call" or e.line <= start.line:
+        for e in f.events[f.events.index(start) + 1:]:  # in evaluation order: `Collector(m).feed(val)` on one line too
+            if e.kind != "call":
                 continue
             if isinstance(e.node.func, ast.Attribute) and lb.dotted(e.node.func.value) in holders:
                 break  # col.close(), col.finish(): the collector is done, later calls are not calibration
