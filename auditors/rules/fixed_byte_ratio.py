@@ -8,6 +8,8 @@ a loss (data flow: the target's loss or probability) converted to bits (divided 
 ln 2, `log(2)`, or times 1/ln 2) and divided by a numeric literal, or a name bound once
 to one, other than small whole numbers (averaging over passes or ranks); the steps may
 sit in one expression or in names bound once on the way.
+The same ratio inverted, tokens per byte multiplied in (`bits * cfg.tokens_per_byte`
+with a class default of 0.24), is the same miscount.
 Legal counterpart: `loss_bits_sum / byte_count` with the count summed from a byte table.
 """
 
@@ -26,7 +28,13 @@ _CONVERSIONS = (math.log(2), 1 / math.log(2))
 
 
 def _constant(f, node) -> float | None:
-    """The number a denominator holds when it is a literal or a name bound once to one."""
+    """The number a denominator holds when it is a literal, a name bound once to one, or a
+    settings attribute whose class default is one (`cfg.tokens_per_byte`)."""
+    if isinstance(node, ast.Attribute) and node.attr in f.module.class_defs:
+        try:
+            return float(f.module.class_defs[node.attr])
+        except ValueError:
+            return None
     if isinstance(node, ast.Name):
         node = f.binding(node.id)
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
@@ -80,4 +88,17 @@ def check(m):
             out.append(raw(RULE, f, node, ctx, "error", "medium",
                            f"divides a loss in bits by the fixed number {value:g}: bytes per token must be counted "
                            "from the tokenizer's piece table for the tokens scored"))
+    for f in m.functions.values():  # the same ratio as tokens per byte, multiplied in: `bits * 0.2415`
+        if f.qualname == "<module>" or not m.scores(f):
+            continue
+        for node in m.under(f, m.nodes_of(ast.BinOp)):
+            if not isinstance(node.op, ast.Mult):
+                continue
+            value = _constant(f, node.right)
+            if value is None or not 0.05 < value < 0.9 or "TGTP" not in f.labels_of(node.left) or not _chain(f, node.left)[0]:
+                continue
+            ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
+            out.append(raw(RULE, f, node, ctx, "error", "medium",
+                           f"multiplies a loss in bits by the fixed tokens-per-byte number {value:g}: bytes per token "
+                           "must be counted from the tokenizer's piece table for the tokens scored"))
     return out
