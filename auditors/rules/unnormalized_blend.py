@@ -6,12 +6,18 @@ context count (or anything that is not that sum) leaves a number that does not s
 one over the vocabulary, and mixing it with the model's probability inherits the
 inflation. Data flow: a quotient whose numerator is the target's candidate count
 (CTGT) and whose denominator does not contain the candidate sum (CSUM).
-Legal counterpart: `(count[y] + b * p_model[y]) / (sum(count) + b)` (#978), or the
+A target probability with another added on top, `p[y] + lam * q[y]`, scored by its
+log without dividing by `1 + lam`, is the same fault in its simplest form.
+Legal counterpart: `(count[y] + b * p_model[y]) / (sum(count) + b)` (#978), `(1 - lam) *
+p[y] + lam * q[y]`, or the
 closed-form tilt of #1145, `p(a) e^{b[a=h]} / (1 + p(h)(e^b - 1))`.
 """
 
 from __future__ import annotations
 
+import ast
+
+from auditors import labels as lb
 from auditors.model import RuleInfo
 from auditors.rules import quotients, raw
 
@@ -28,4 +34,33 @@ def check(m):
             out.append(raw(RULE, f, node, ctx, "error", "medium",
                            "divides the target's candidate count by something other than the summed candidate "
                            "counts: the result is not a distribution over the vocabulary"))
+    for f in m.functions.values():
+        if f.qualname != "<module>" and not any(e.kind == "backward" for e in f.events):
+            out += _added_mass(m, f)
     return out
+
+
+def _added_mass(m, f) -> list:
+    """`p[y] + lam * q[y]` scored as a probability (its log taken): the two experts'
+    weights sum to 1 + lam, so the numbers over the vocabulary sum to more than one."""
+    logged = {lb.src(c.args[0]) for c in m.under(f, m.nodes_of(ast.Call)) if c.args and lb.call_name(c.func) in ("log", "log2")}
+    divided = {lb.src(d.left) for d in m.under(f, m.nodes_of(ast.BinOp)) if isinstance(d.op, ast.Div)}
+    names = {lb.src(a.value): {lb.src(t) for t in a.targets} for a in m.under(f, m.nodes_of(ast.Assign))}
+    for node in m.under(f, m.nodes_of(ast.BinOp)):
+        if not isinstance(node.op, ast.Add):
+            continue
+        bare, weighted = node.left, node.right
+        if isinstance(bare, ast.BinOp) and isinstance(bare.op, ast.Mult):
+            bare, weighted = weighted, bare
+        if isinstance(bare, ast.BinOp) or not (isinstance(weighted, ast.BinOp) and isinstance(weighted.op, ast.Mult)):
+            continue
+        if "TGTP" not in f.labels_of(bare) or not any("TGTP" in f.labels_of(x) for x in (weighted.left, weighted.right)):
+            continue
+        text = lb.src(node)
+        held = names.get(text, set()) | {text}
+        if held & logged and not held & divided:
+            ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
+            return [raw(RULE, f, node, ctx, "error", "medium",
+                        "adds a weighted second probability of the target to the first without renormalizing: the "
+                        "weights sum to more than one, so this is no distribution over the vocabulary")]
+    return []
