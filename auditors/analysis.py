@@ -22,6 +22,8 @@ class ModuleFlow:
         self.source, self.tree = source, tree
         self.lines = source.splitlines()
         self.all_nodes, self.by_type = lb.index_nodes(tree)
+        self._typed = {id(v) for v in self.by_type.values()}  # the index's own lists: their identity is stable
+        self._by_line: dict[int, tuple[list, list]] = {}
         self._memo: dict[tuple, bool] = {}
         self._resolved: dict[tuple, FuncInfo | None] = {}
         self._callees: dict[FuncInfo, tuple[list, int, list[str]]] = {}
@@ -61,8 +63,15 @@ class ModuleFlow:
         its end hold f's nodes and no other statement's (a statement starts a line, or
         follows `;` in the same simple-statement list), and the module's breadth-first
         walk restricted to a subtree is the subtree's walk (depth, then left to right)."""
-        first = min([f.node.lineno] + [d.lineno for d in f.node.decorator_list])
-        return [n for n in nodes if first <= n.lineno <= f.node.end_lineno]
+        first, last = min([f.node.lineno] + [d.lineno for d in f.node.decorator_list]), f.node.end_lineno
+        if len(nodes) < 64 or id(nodes) not in self._typed:
+            return [n for n in nodes if first <= n.lineno <= last]
+        index = self._by_line.get(id(nodes))
+        if index is None:  # a node list of the index, asked about for every function: sorted by line once
+            order = sorted(range(len(nodes)), key=lambda i: nodes[i].lineno)
+            index = self._by_line[id(nodes)] = ([nodes[i].lineno for i in order], order)
+        lines, order = index
+        return [nodes[i] for i in sorted(order[bisect.bisect_left(lines, first):bisect.bisect_right(lines, last)])]
 
     # ---- structure --------------------------------------------------------------
     def _add(self, qual: str, node, parent) -> FuncInfo:

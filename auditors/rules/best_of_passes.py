@@ -56,24 +56,26 @@ def check(m):
 def _kept_if_better(m, f, loops) -> list:
     """`for cand in candidates: score = eval_val(cand); if score < best_score: best = cand`:
     a loop that does not train and does not run over the data, keeping what scores best."""
-    out = []
-    for loop in m.under(f, loops) if f.qualname != "<module>" else ():
-        if _over_data(f, loop.iter) or any(e.kind == "backward" and loop.lineno <= e.line <= loop.end_lineno
-                                                   for e in f.events):
+    if f.qualname == "<module>":
+        return []
+    for node in m.under(f, m.nodes_of(ast.If)):
+        if not any(isinstance(s, ast.Assign) for s in node.body):
             continue
-        for node in ast.walk(loop):
-            if not isinstance(node, ast.If) or not any(isinstance(s, ast.Assign) for s in node.body):
-                continue
-            sides = [c for c in ast.walk(node.test) if isinstance(c, ast.Compare) and len(c.ops) == 1
-                     and isinstance(c.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE))]
-            if any(_score(f, x) for c in sides for side in (c.left, c.comparators[0])
+        sides = [c for c in ast.walk(node.test) if isinstance(c, ast.Compare) and len(c.ops) == 1
+                 and isinstance(c.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE))]
+        if not any(_score(f, x) for c in sides for side in (c.left, c.comparators[0])
                    for x in (side.elts if isinstance(side, ast.Tuple) else [side])):
-                ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
-                out.append(raw(RULE, f, node, ctx, "error", "medium",
-                               "keeps whichever candidate scores best on the validation data (a choice among "
-                               f"several scorings, loop at line {loop.lineno})"))
-                return out
-    return out
+            continue
+        around = [lp for lp in m.under(f, loops) if lp.lineno < node.lineno <= lp.end_lineno]
+        loop = max(around, key=lambda lp: lp.lineno) if around else None  # the innermost
+        if loop is None or _over_data(f, loop.iter) or any(e.kind == "backward" and loop.lineno <= e.line <= loop.end_lineno
+                                                           for e in f.events):
+            continue
+        ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
+        return [raw(RULE, f, node, ctx, "error", "medium",
+                    "keeps whichever candidate scores best on the validation data (a choice among several "
+                    f"scorings, loop at line {loop.lineno})")]
+    return []
 
 
 def _over_data(f, iterable) -> bool:

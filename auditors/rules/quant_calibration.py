@@ -37,8 +37,10 @@ def _direct_calibrates(f) -> bool:
     if f.qualname == "<module>":
         return False
     m = f.module
-    assigned = m.nodes_of(ast.Assign) if f.name != "forward" else []  # a model's own forward records them only when told to
-    return any(map(_accumulates_hessian, m.under(f, m.nodes_of(ast.AugAssign) + assigned))) or any(
+    found = m.under(f, _hessian_statements(m))
+    if f.name == "forward":  # a model's own forward records them only when told to: `+=` forms only
+        found = [n for n in found if isinstance(n, ast.AugAssign)]
+    return bool(found) or any(
         map(_einsum_moment, m.under(f, [e.node for e in f.events if e.kind == "call" and e.data["name"] == "einsum"])))
 
 
@@ -60,8 +62,18 @@ def _accumulates_hessian(node) -> bool:
         left = lb.src(node.value.left)
         return left.endswith((".T", ".mT", ".t()")) or "transpose" in left
     if isinstance(node, ast.Assign):
-        return any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.MatMult) and _gram(n) for n in ast.walk(node.value))
+        return any(type(n) is ast.BinOp and type(n.op) is ast.MatMult and _gram(n) for n in ast.walk(node.value))
     return False
+
+
+def _hessian_statements(m) -> list:
+    """The module's Hessian statements (`H += X.T @ X`, `H = X.T @ X`), found once: only
+    assignments on the line of a `@` can be one."""
+    if not hasattr(m, "_hessians"):
+        lines = sorted(b.lineno for b in m.nodes_of(ast.BinOp) if type(b.op) is ast.MatMult)
+        m._hessians = [n for n in m.nodes_of(ast.AugAssign) + m.nodes_of(ast.Assign)
+                       if lines and m.may_hold(n, lines) and _accumulates_hessian(n)]
+    return m._hessians
 
 
 def _gram(n: ast.BinOp) -> bool:
@@ -125,7 +137,7 @@ def _subtracts(node) -> bool:
 
 def check(m):
     if not any(e.data["name"] in HOOKS or e.data["name"] == "einsum" for _, e in m.events("call")) \
-            and not any(map(_accumulates_hessian, m.nodes_of(ast.AugAssign) + m.nodes_of(ast.Assign))):
+            and not _hessian_statements(m):
         return []  # no function calibrates directly, so none does through a callee
     calibrators = {q for q, f in m.functions.items() if q != "<module>" and m._transitive(f, _direct_calibrates, ("calibrates",))}
     out = []
@@ -168,7 +180,7 @@ def _hooked_then_fed(m, calibrators) -> list:
 
     def accumulates(f):  # the hooks gather second moments (addmm_, H += X^T X), not, say, LoRA deltas
         return any(e.kind == "call" and e.data["name"] == "addmm_" for e in f.events) or any(
-            map(_accumulates_hessian, m.under(f, m.nodes_of(ast.AugAssign) + m.nodes_of(ast.Assign))))
+            m.under(f, _hessian_statements(m)))
 
     classes = {q.split(".")[0] for q in m.functions if "." in q}
     members = {c: [f for q, f in m.functions.items() if q.startswith(c + ".")] for c in classes}

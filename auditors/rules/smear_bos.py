@@ -48,10 +48,13 @@ def _prev_slice_of(node: ast.AST, before: frozenset = frozenset()) -> str | None
 
 
 def _one_before(e) -> bool:
-    """`arange(T) - 1` (clamped or not): each position's predecessor, as an index."""
-    return any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub) and isinstance(n.right, ast.Constant)
-               and n.right.value == 1 and isinstance(n.left, ast.Call) and lb.call_name(n.left.func) in lb.RANGE_FUNCS
-               for n in ast.walk(e))
+    """`arange(T) - 1` (clamped or not) in e: each position's predecessor, as an index."""
+    return any(map(_arange_minus_one, ast.walk(e)))
+
+
+def _arange_minus_one(n) -> bool:
+    return type(n) is ast.BinOp and type(n.op) is ast.Sub and type(n.right) is ast.Constant and n.right.value == 1 \
+        and type(n.left) is ast.Call and lb.call_name(n.left.func) in lb.RANGE_FUNCS
 
 
 def _padded(e: ast.expr) -> ast.expr:
@@ -125,7 +128,9 @@ def _compares_ids(node) -> bool:
 
 
 def check(m):
-    before = frozenset(t.id for a in m.nodes_of(ast.Assign) if _one_before(a.value) for t in a.targets if isinstance(t, ast.Name))
+    shifts = [b.lineno for b in m.nodes_of(ast.BinOp) if _arange_minus_one(b)]  # `arange(T) - 1`, rare: look for it first
+    before = frozenset(t.id for a in m.nodes_of(ast.Assign) if shifts and m.may_hold(a, shifts) and _one_before(a.value)
+                       for t in a.targets if isinstance(t, ast.Name))
     prev_slices = {n for n in m.nodes_of(ast.Subscript) if _prev_slice_of(n, before)}  # tested once, not once per enclosing function
     prev_slices |= {n for n in m.nodes_of(ast.Call) if type(n.func) in (ast.Attribute, ast.Name) and _prev_slice_of(n)}
     if not prev_slices:

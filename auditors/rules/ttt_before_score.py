@@ -90,7 +90,7 @@ def _recorded_first(f, ev) -> bool:
     if any(e.ctx.loops for _, e in f.module.events("call") if e.data["callee"] == f.qualname):
         return False  # the whole pass is repeated by a caller
     loss = {n.id for n in ast.walk(ev.node.func.value) if type(n) is ast.Name}
-    returned = {n.id for r in f.nodes if type(r) is ast.Return and r.value is not None
+    returned = {n.id for r in f.module.under(f, f.module.nodes_of(ast.Return)) if r.value is not None
                 for n in ast.walk(r.value) if type(n) is ast.Name}
     loop = ev.ctx.loops[-1]
     for st in loop.body:

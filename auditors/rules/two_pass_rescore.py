@@ -146,8 +146,7 @@ def _returned_table(m, f, a, later) -> set[str] | bool:
     if any(any(arg is a.node for arg in b.node.args) and any("VAL" in x for x in b.data["args"])
            and m.scores(m.functions[b.data["callee"]]) for b in later):
         return True
-    return {t.id for st in f.nodes if type(st) is ast.Assign and st.value is a.node
-            for t in st.targets if type(t) is ast.Name}
+    return {t.id for st in m.under(f, m.nodes_of(ast.Assign)) if st.value is a.node for t in st.targets if type(t) is ast.Name}
 
 
 def _repeated(f, ev):
@@ -178,8 +177,8 @@ def _self_table(node) -> str | None:
 def _counts_into_self(f) -> bool:
     """A method that adds counts into a container it holds (`self.rows[ctx][tok] += 1`,
     `self.rows.setdefault(ctx, zeros(V))[tok] += 1`): a cache keyed by data, hashed or not."""
-    return f.is_method and any(type(n) is ast.AugAssign and type(n.target) is ast.Subscript and _self_table(n.target)
-                               for n in f.nodes)
+    return f.is_method and any(type(n.target) is ast.Subscript and _self_table(n.target)
+                               for n in f.module.under(f, f.module.nodes_of(ast.AugAssign)))
 
 
 def _reads_self_table(f) -> bool:
@@ -187,9 +186,10 @@ def _reads_self_table(f) -> bool:
     def held(e) -> bool:
         d = lb.dotted(e)
         return bool(d) and d.startswith("self.")
-    return f.is_method and any((type(n) is ast.Subscript and type(n.ctx) is ast.Load and held(n.value)) or
-                               (type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr == "get"
-                                and held(n.func.value)) for n in f.nodes)
+    m = f.module
+    return f.is_method and (any(type(n.ctx) is ast.Load and held(n.value) for n in m.under(f, m.nodes_of(ast.Subscript)))
+                            or any(type(n.func) is ast.Attribute and n.func.attr == "get" and held(n.func.value)
+                                   for n in m.under(f, m.nodes_of(ast.Call))))
 
 
 def _blocks(nodes):

@@ -43,9 +43,7 @@ def check(m):
 def _added_mass(m, f) -> list:
     """`p[y] + lam * q[y]` scored as a probability (its log taken): the two experts'
     weights sum to 1 + lam, so the numbers over the vocabulary sum to more than one."""
-    logged = {lb.src(c.args[0]) for c in m.under(f, m.nodes_of(ast.Call)) if c.args and lb.call_name(c.func) in ("log", "log2")}
-    divided = {lb.src(d.left) for d in m.under(f, m.nodes_of(ast.BinOp)) if isinstance(d.op, ast.Div)}
-    names = {lb.src(a.value): {lb.src(t) for t in a.targets} for a in m.under(f, m.nodes_of(ast.Assign))}
+    candidates = []
     for node in m.under(f, m.nodes_of(ast.BinOp)):
         if not isinstance(node.op, ast.Add):
             continue
@@ -54,10 +52,14 @@ def _added_mass(m, f) -> list:
             bare, weighted = weighted, bare
         if isinstance(bare, ast.BinOp) or not (isinstance(weighted, ast.BinOp) and isinstance(weighted.op, ast.Mult)):
             continue
-        if "TGTP" not in f.labels_of(bare) or not any("TGTP" in f.labels_of(x) for x in (weighted.left, weighted.right)):
-            continue
-        text = lb.src(node)
-        held = names.get(text, set()) | {text}
+        if "TGTP" in f.labels_of(bare) and any("TGTP" in f.labels_of(x) for x in (weighted.left, weighted.right)):
+            candidates.append(node)
+    if not candidates:
+        return []  # the source comparisons below unparse expressions: only for the few candidates
+    logged = {lb.src(c.args[0]) for c in m.under(f, m.nodes_of(ast.Call)) if c.args and lb.call_name(c.func) in ("log", "log2")}
+    divided = {lb.src(d.left) for d in m.under(f, m.nodes_of(ast.BinOp)) if isinstance(d.op, ast.Div)}
+    for node in candidates:
+        held = {lb.src(t) for a in m.under(f, m.nodes_of(ast.Assign)) if a.value is node for t in a.targets} | {lb.src(node)}
         if held & logged and not held & divided:
             ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
             return [raw(RULE, f, node, ctx, "error", "medium",
