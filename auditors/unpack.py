@@ -22,6 +22,8 @@ import gzip
 import lzma
 import zlib
 
+from auditors.labels import call_name
+
 MAX_DEPTH = 4
 MAX_OUTPUT = 2 * 1024 * 1024  # bytes a decode may produce: a packed script is a few hundred KB; more is a bomb
 
@@ -73,7 +75,7 @@ def _import_table(nodes: list[ast.AST]) -> dict[str, tuple[str, str | None]]:
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             aliases.append((node.targets[0].id, node.value))
     for name, value in aliases:  # after the imports, which they refer to
-        if isinstance(value, ast.Call) and _last_name(value.func) in _IMPORTERS and value.args \
+        if isinstance(value, ast.Call) and call_name(value.func) in _IMPORTERS and value.args \
                 and isinstance(value.args[0], ast.Constant) and isinstance(value.args[0].value, str):
             table[name] = (value.args[0].value, None)
         elif isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name):
@@ -82,14 +84,10 @@ def _import_table(nodes: list[ast.AST]) -> dict[str, tuple[str, str | None]]:
                 table[name] = (mod[0], value.attr)
         elif isinstance(value, ast.Name) and value.id in _RUNNERS:
             table[name] = ("builtins", value.id)
-        elif isinstance(value, ast.Call) and _last_name(value.func) == "getattr" and len(value.args) == 2 \
+        elif isinstance(value, ast.Call) and call_name(value.func) == "getattr" and len(value.args) == 2 \
                 and isinstance(value.args[1], ast.Constant) and value.args[1].value in _RUNNERS:
             table[name] = ("builtins", value.args[1].value)  # getattr(builtins, "exec")
     return table
-
-
-def _last_name(func: ast.expr) -> str | None:
-    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
 
 
 def _literal_names(tree: ast.Module) -> dict[str, ast.expr]:
@@ -147,11 +145,11 @@ class _Evaluator:
 
     def decodes(self, node: ast.Call) -> bool:
         """The call is a decoder, or a one-line helper whose return holds one."""
-        name = _last_name(node.func)
+        name = call_name(node.func)
         if name in _DECODER_NAMES or name in self.imports:
             return self.decoder(node.func) is not None
         if isinstance(node.func, ast.Name) and name in self.helpers:
-            return any(isinstance(n, ast.Call) and _last_name(n.func) in _DECODER_NAMES
+            return any(isinstance(n, ast.Call) and call_name(n.func) in _DECODER_NAMES
                        for n in ast.walk(self.helpers[name][1]))
         return False
 
@@ -275,7 +273,7 @@ def packed_payloads(source: str, tree: ast.Module | None = None, by_type: dict |
     for node in by_type.get(ast.Call, []):  # breadth first: an outer chain comes before the decoders inside it
         if id(node) in inside:
             continue
-        name = _last_name(node.func)
+        name = call_name(node.func)
         if ev.is_runner(node.func):
             if not node.args:
                 continue
