@@ -25,6 +25,7 @@ class ModuleFlow:
         self._typed = {id(v) for v in self.by_type.values()}  # the index's own lists: their identity is stable
         self._by_line: dict[int, tuple[list, list]] = {}
         self._memo: dict[tuple, bool] = {}
+        self._facts: dict[str, object] = {}
         self._resolved: dict[tuple, FuncInfo | None] = {}
         self._callees: dict[FuncInfo, tuple[list, int, list[str]]] = {}
         self.functions: dict[str, FuncInfo] = {}
@@ -50,6 +51,13 @@ class ModuleFlow:
         for f in [*self.functions.values(), *(g for fs in self.by_name.values() for g in fs)]:
             f.__dict__.clear()
         self.__dict__.clear()
+
+    def once(self, key: str, compute):
+        """A fact about the whole module that a rule needs in many places (per function, per
+        call): computed on first use, then shared."""
+        if key not in self._facts:
+            self._facts[key] = compute(self)
+        return self._facts[key]
 
     def nodes_of(self, kind: type) -> list:
         """Every node of exactly this type in the module, in `ast.walk` order."""

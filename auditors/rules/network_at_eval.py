@@ -70,10 +70,8 @@ def _resolved(f, node: ast.Call) -> tuple[str, str, str]:
 
 def _aliases(m) -> dict[str, tuple[str, str]]:
     """Names imported under another name, anywhere in the module: alias -> (module, name)."""
-    if not hasattr(m, "_network_aliases"):
-        m._network_aliases = {a.asname: (n.module or "", a.name) for n in m.nodes_of(ast.ImportFrom)
-                              for a in n.names if a.asname and a.asname != a.name}
-    return m._network_aliases
+    return m.once("import aliases", lambda m: {a.asname: (n.module or "", a.name) for n in m.nodes_of(ast.ImportFrom)
+                                               for a in n.names if a.asname and a.asname != a.name})
 
 
 def check(m):

@@ -69,11 +69,11 @@ def _accumulates_hessian(node) -> bool:
 def _hessian_statements(m) -> list:
     """The module's Hessian statements (`H += X.T @ X`, `H = X.T @ X`), found once: only
     assignments on the line of a `@` can be one."""
-    if not hasattr(m, "_hessians"):
+    def find(m):
         lines = sorted(b.lineno for b in m.nodes_of(ast.BinOp) if type(b.op) is ast.MatMult)
-        m._hessians = [n for n in m.nodes_of(ast.AugAssign) + m.nodes_of(ast.Assign)
-                       if lines and m.may_hold(n, lines) and _accumulates_hessian(n)]
-    return m._hessians
+        return [n for n in m.nodes_of(ast.AugAssign) + m.nodes_of(ast.Assign)
+                if lines and m.may_hold(n, lines) and _accumulates_hessian(n)]
+    return m.once("hessian statements", find)
 
 
 def _gram(n: ast.BinOp) -> bool:
