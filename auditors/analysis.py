@@ -81,6 +81,12 @@ class ModuleFlow:
         lines, order = index
         return [nodes[i] for i in sorted(order[bisect.bisect_left(lines, first):bisect.bisect_right(lines, last)])]
 
+    def loop_around(self, f: FuncInfo, node, kinds=(ast.For, ast.While)):
+        """The innermost loop of f (of these kinds) whose body holds node, or None."""
+        around = [lp for kind in kinds for lp in self.under(f, self.nodes_of(kind))
+                  if lp.lineno < node.lineno and node.end_lineno <= lp.end_lineno]
+        return max(around, key=lambda lp: lp.lineno) if around else None
+
     # ---- structure --------------------------------------------------------------
     def _add(self, qual: str, node, parent) -> FuncInfo:
         info = FuncInfo(qual, node, parent, self)

@@ -49,11 +49,11 @@ def check(m):
             if why:
                 out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
                                f"keeps the best of several scorings of the validation data ({why})"))
-        out += _kept_if_better(m, f, loops)
+        out += _kept_if_better(m, f)
     return out
 
 
-def _kept_if_better(m, f, loops) -> list:
+def _kept_if_better(m, f) -> list:
     """`for cand in candidates: score = eval_val(cand); if score < best_score: best = cand`:
     a loop that does not train and does not run over the data, keeping what scores best."""
     if f.qualname == "<module>":
@@ -66,8 +66,7 @@ def _kept_if_better(m, f, loops) -> list:
         if not any(_score(f, x) for c in sides for side in (c.left, c.comparators[0])
                    for x in (side.elts if isinstance(side, ast.Tuple) else [side])):
             continue
-        around = [lp for lp in m.under(f, loops) if lp.lineno < node.lineno <= lp.end_lineno]
-        loop = max(around, key=lambda lp: lp.lineno) if around else None  # the innermost
+        loop = m.loop_around(f, node, (ast.For,))
         if loop is None or _over_data(f, loop.iter) or any(e.kind == "backward" and loop.lineno <= e.line <= loop.end_lineno
                                                            for e in f.events):
             continue

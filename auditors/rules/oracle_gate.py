@@ -140,11 +140,9 @@ def _running_best_if(m, f, node: ast.If, pair, written: set) -> bool:
     loop around it: a best kept across iterations (evaluations over time), not a choice
     between two losses of the same token (those are both recomputed each iteration)."""
     kept = {lb.src(x) for x in pair} & written
-    loops = [n for n in m.under(f, m.nodes_of(ast.For)) + m.under(f, m.nodes_of(ast.While))
-             if n.lineno < node.lineno and node.end_lineno <= n.end_lineno]
-    if not kept or not loops:
+    loop = m.loop_around(f, node)
+    if not kept or loop is None:
         return False
-    loop = max(loops, key=lambda n: n.lineno)  # the innermost
     inside_if = {id(n) for n in ast.walk(node)}
     for n in ast.walk(loop):
         if id(n) not in inside_if and isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
