@@ -71,6 +71,8 @@ class ModuleFlow:
         its end hold f's nodes and no other statement's (a statement starts a line, or
         follows `;` in the same simple-statement list), and the module's breadth-first
         walk restricted to a subtree is the subtree's walk (depth, then left to right)."""
+        if type(f.node) is ast.Module:  # the module holds every positioned node
+            return list(nodes)
         first, last = min([f.node.lineno] + [d.lineno for d in f.node.decorator_list]), f.node.end_lineno
         if len(nodes) < 64 or id(nodes) not in self._typed:
             return [n for n in nodes if first <= n.lineno <= last]
