@@ -32,16 +32,35 @@ HOOKS = {"register_forward_hook", "register_forward_pre_hook", "addmm_"}
 
 
 def _direct_calibrates(f) -> bool:
-    if any(e.kind == "call" and e.data["name"] in HOOKS for e in f.events):
+    m = f.module
+    if any(e.kind == "call" and (e.data["name"] == "addmm_" or e.data["name"] in HOOKS and not _only_captures(m, f, e.node))
+           for e in f.events):
         return True
     if f.qualname == "<module>":
         return False
-    m = f.module
     found = m.under(f, _hessian_statements(m))
     if f.name == "forward":  # a model's own forward records them only when told to: `+=` forms only
         found = [n for n in found if isinstance(n, ast.AugAssign)]
     return bool(found) or any(
         map(_einsum_moment, m.under(f, [e.node for e in f.events if e.kind == "call" and e.data["name"] == "einsum"])))
+
+
+_GATHERING = {"append", "extend", "add_", "addmm_", "addmm", "mm", "matmul", "bmm", "einsum", "mul_", "update"}
+
+
+def _only_captures(m, f, call: ast.Call) -> bool:
+    """The hook registered is a function of this module that only keeps the latest output
+    (`LAST["x"] = output`, a hidden-state capture for an auxiliary loss): no arithmetic, no
+    accumulation, so no statistics are gathered."""
+    if not call.args or type(call.args[0]) is not ast.Name:
+        return False
+    hook = m.resolve(call.args[0], f)
+    if hook is None:
+        return False
+    for n in ast.walk(hook.node):
+        if type(n) in (ast.AugAssign, ast.BinOp) or (type(n) is ast.Call and lb.call_name(n.func) in _GATHERING):
+            return False
+    return True
 
 
 def _einsum_moment(call: ast.Call) -> bool:
@@ -145,11 +164,22 @@ def check(m):
     for f, ev in m.events("call"):
         if ev.data["callee"] not in calibrators:
             continue
-        data = set().union(*ev.data["args"], *ev.data["kws"].values()) | _reads_inside(m.functions[ev.data["callee"]])
+        callee = m.functions[ev.data["callee"]]
+        handed = set().union(*ev.data["args"], *ev.data["kws"].values())
+        if "VAL" in handed and not _passes_on(m, callee, "VAL", calibrators):
+            handed = handed - {"VAL"}  # `train_model(h, val_data)` evaluates on val; its calibration reads other data
+        data = handed | _reads_inside(callee)
         if "VAL" in data:
+            load = None if "VAL" in handed else _first_load(callee, "VAL")
+            if load is not None:  # reported where it loads them, under the conditions it does so there
+                finding = raw(RULE, callee, load.node, load.ctx, "error", "high",
+                              f"{callee.name}() loads validation data here for its calibration statistics")
+                if all(o.line != finding.line or o.rule != RULE.id for o in out):
+                    out.append(finding)
+                continue
             out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high",
                            f"{ev.data['name']}() collects calibration statistics from validation data"))
-        elif "TRAIN" in data:
+        elif "TRAIN" in data and not _in_training_step(f, ev):
             reserve = _has_reserve(m) if reserve is None else reserve
             if not reserve and any(e.kind == "backward" for g in m.functions.values() for e in g.events):
                 out.append(raw(TRAIN_AT_EVAL, f, ev.node, ev.ctx, "error", "medium",
@@ -166,6 +196,39 @@ def _reads_inside(f) -> set:
         return set()  # a routine that also trains or scores (a whole `main`) loads data for those
     own = [v for k, v in f.env.items() if k not in f.params]
     return set().union(*own) & lb.DATA if own else set()
+
+
+def _in_training_step(f, ev) -> bool:
+    """The call sits in a loop that also takes backward passes (a covariance penalty of a
+    training loss, `cov = z.T @ z`): part of training, not statistics gathered after it."""
+    return bool(ev.ctx.loops) and any(b.kind == "backward" and b.ctx.loops[:1] == ev.ctx.loops[:1] for b in f.events)
+
+
+def _passes_on(m, f, label: str, calibrators: set[str], seen=None) -> bool:
+    """Data of this split handed to f reaches calibration: f calibrates itself, or hands
+    the data on to a function that does (a whole pipeline handed val tokens for its
+    evaluation calibrates on what it loads elsewhere)."""
+    seen = set() if seen is None else seen
+    if f.qualname in seen:
+        return False
+    seen.add(f.qualname)
+    if _direct_calibrates(f):
+        return True
+    return any(e.kind == "call" and e.data["callee"] in calibrators
+               and label in e.data["recv"].union(*e.data["args"], *e.data["kws"].values())
+               and _passes_on(m, m.functions[e.data["callee"]], label, calibrators, seen) for e in f.events)
+
+
+def _first_load(f, label: str):
+    """The first call in f handed data of this split whose result f keeps
+    (`tokens = load_split("val")[:n]`): where a routine that loads its own calibration
+    data reads it."""
+    m = f.module
+    stored = [st for st in m.under(f, m.nodes_of(ast.Assign)) if any(
+        type(t) is ast.Name and label in f.env.get(t.id, lb.EMPTY) for t in st.targets)]
+    spans = [(st.value.lineno, st.value.end_lineno) for st in stored]
+    return next((e for e in f.events if e.kind == "call" and any(a <= e.line <= b for a, b in spans)
+                 and label in e.data["recv"].union(*e.data["args"], *e.data["kws"].values())), None)
 
 
 _LOADS = lb.BLOB_FUNCS | lb.PASS_METHODS | {"from_numpy", "as_tensor", "tensor", "array", "asarray"}  # reading data, not running a model

@@ -48,7 +48,8 @@ def check(m):
 def _root(e) -> str | None:
     """The name a target expression reads: `y`, `y[0]`, `y.reshape(-1)`, `y.view(-1).long()`."""
     while isinstance(e, (ast.Subscript, ast.Attribute, ast.Call)):
-        if isinstance(e, ast.Subscript) and isinstance(e.slice, ast.Slice):
-            return None  # a shifted copy is teacher forcing territory: not judged here
+        if isinstance(e, ast.Subscript) and any(isinstance(i, ast.Slice) for i in (
+                e.slice.elts if isinstance(e.slice, ast.Tuple) else [e.slice])):
+            return None  # a shifted copy (`x[1:]`, `x[0, 1:]`) is teacher forcing territory: not judged here
         e = e.value if not isinstance(e, ast.Call) else e.func
     return e.id if isinstance(e, ast.Name) else None

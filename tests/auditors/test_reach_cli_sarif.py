@@ -51,6 +51,41 @@ def test_world_size_default_is_dormant_on_one_gpu_and_active_official(tmp_path, 
     assert [f.reach for f in off] == ["dormant"]
 
 
+CALIBRATION_BY_WORLD_SIZE = '''
+import os
+import numpy as np
+import torch
+
+def load_split(split):
+    return np.fromfile(f"data/fineweb_{split}_000000.bin", dtype=np.uint16)[512:]
+
+def hessians(model):
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        tokens = torch.as_tensor(load_split("val")[:4096].astype(np.int64))
+    else:
+        tokens = torch.randint(0, 1024, (4096,))
+    x = model(tokens[None])[0]
+    h = x.T @ x
+    return h
+
+if __name__ == "__main__":
+    print(hessians(torch.nn.Embedding(1024, 64)))
+'''
+
+
+def test_calibration_data_loaded_inside_under_a_world_size_condition(tmp_path, monkeypatch):
+    """The finding stands where the routine loads validation data, so that the world-size
+    test around that load decides its reach (not the unconditional call site)."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = _write(tmp_path, CALIBRATION_BY_WORLD_SIZE)
+    load_line = CALIBRATION_BY_WORLD_SIZE.splitlines().index('        tokens = torch.as_tensor(load_split("val")[:4096].astype(np.int64))') + 1
+    official = [(f.line, f.reach) for f in audit_path(p, "official").findings if f.rule == "quant-calibration-data"]
+    single = [(f.line, f.reach) for f in audit_path(p, "single-gpu").findings if f.rule == "quant-calibration-data"]
+    assert official == [(load_line, "active")]
+    assert single == [(load_line, "dormant")]
+
+
 def test_hyperparameter_class_attribute_gates(tmp_path, monkeypatch):
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     src = WORLD_SIZE_GATED.replace('_default = "1" if world_size > 1 else "0"\n    use_cache = int(os.environ.get("NGRAM_CACHE", _default))',
