@@ -89,6 +89,51 @@ class ModuleFlow:
                   if lp.lineno < node.lineno and node.end_lineno <= lp.end_lineno]
         return max(around, key=lambda lp: lp.lineno) if around else None
 
+    # ---- objects ------------------------------------------------------------------
+    def constructor_fields(self, cls: str) -> dict[str, set[str]] | None:
+        """For a class of this module, which constructor parameters each attribute is set
+        from in `__init__` (`self.files = sorted(glob(pattern))`: files <- pattern), so
+        that an instance carries what it was built from; None when the class has no
+        `__init__` here."""
+        key = ("fields", cls)
+        if key not in self._facts:
+            init = self.functions.get(f"{cls}.__init__")
+            fields: dict[str, set[str]] | None = None
+            if init is not None and init.is_method:
+                params, fields = set(init.params[1:]), {}
+                local: dict[str, set[str]] = {}  # names bound from parameters, in order
+                for st in self.under(init, self.nodes_of(ast.Assign) + self.nodes_of(ast.AnnAssign)):
+                    used = {n.id for n in ast.walk(st.value) if type(n) is ast.Name} if st.value is not None else set()
+                    feeds = (used & params).union(*[local[n] for n in used if n in local])
+                    for t in st.targets if type(st) is ast.Assign else [st.target]:
+                        if type(t) is ast.Name and feeds:
+                            local[t.id] = feeds
+                        elif type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id == "self" and feeds:
+                            fields.setdefault(t.attr, set()).update(feeds)
+            self._facts[key] = fields
+        return self._facts[key]
+
+    def self_reads(self, method: FuncInfo) -> frozenset:
+        """Attributes a method reads from `self`, directly or through the other methods of
+        its class it calls on `self`."""
+        key = ("self reads", method.qualname)
+        if key not in self._facts:
+            self._facts[key] = frozenset()  # a method that calls itself adds nothing more
+            out, todo, seen = set(), [method], set()
+            while todo:
+                g = todo.pop()
+                if g.qualname in seen:
+                    continue
+                seen.add(g.qualname)
+                for a in self.under(g, self.nodes_of(ast.Attribute)):
+                    if type(a.value) is ast.Name and a.value.id == "self" and type(a.ctx) is ast.Load:
+                        out.add(a.attr)
+                        sibling = self.functions.get(f"{g.cls}.{a.attr}") if g.cls else None
+                        if sibling is not None:
+                            todo.append(sibling)
+            self._facts[key] = frozenset(out)
+        return self._facts[key]
+
     # ---- structure --------------------------------------------------------------
     def _add(self, qual: str, node, parent) -> FuncInfo:
         info = FuncInfo(qual, node, parent, self)

@@ -198,11 +198,11 @@ class FuncInfo:
 
     def returns(self, value) -> None:
         """What a caller receives: a returned value, or each one a generator yields."""
-        v = self.L(value)
+        elems = [self.L(e) for e in value.elts] if type(value) is ast.Tuple else None
+        v = EMPTY.union(*elems) if elems is not None else self.L(value)  # each element evaluated once
         old = (self.ret, self.ret_elems)
         self.ret = self.ret | v
-        if type(value) is ast.Tuple:
-            elems = [self.L(e) for e in value.elts]
+        if elems is not None:
             if self.ret_elems is None or len(self.ret_elems) != len(elems):
                 self.ret_elems = elems
             else:
@@ -237,6 +237,8 @@ class FuncInfo:
             if isinstance(value, ast.BinOp) and shapes.in_arithmetic(value, target.id):
                 v = v - {"EXTKEY"}  # `h = h ^ (tok * P)`, `h = (h * P + tok) % B` accumulate a context hash
             self.set_env(target.id, v)
+            if type(value) is ast.Call and type(value.func) is ast.Name:
+                self._instance_fields(target.id, value)
             if value is not None and self.defs.setdefault(target.id, value) is not value:
                 self.defs[target.id] = None  # bound more than once: no single value to evaluate
         elif isinstance(target, (ast.Tuple, ast.List)):
@@ -273,6 +275,37 @@ class FuncInfo:
                 self.set_env(d, v)
                 if d.startswith("self."):
                     self.add_attr_labels(target.attr, v, self.cls)
+
+    def _instance_fields(self, name: str, value: ast.Call) -> None:
+        """`pool = ShardPool(pattern)` with a class of this module: `pool.files` holds the
+        data splits of the arguments its `__init__` stores there. Kept per instance (as
+        names of this function), so a train loader and a val loader of one class stay apart."""
+        fields = self.module.constructor_fields(value.func.id)
+        if not fields:
+            return
+        ev = next((e for e in reversed(self.events) if e.node is value), None)
+        if ev is None:
+            return
+        params = self.module.functions[f"{value.func.id}.__init__"].params[1:]
+        passed = dict(zip(params, ev.data["args"])) | {k: v for k, v in ev.data["kws"].items() if k}
+        for attr, feeds in fields.items():
+            v = EMPTY.union(*[passed.get(p, EMPTY) for p in feeds]) & DATA
+            if v:
+                self.set_env(f"{name}.{attr}", v)
+
+    def _instance_data(self, recv: ast.expr, method: "FuncInfo") -> frozenset:
+        """The data splits `obj.method()` returns from what obj was built with: those of the
+        attributes of obj that the method reads."""
+        d = lb.dotted(recv)
+        if d is None or d == "self" or not method.is_method:
+            return EMPTY
+        out = EMPTY
+        for attr in self.module.self_reads(method):
+            key = f"{d}.{attr}"
+            v = self.lookup(key)
+            self.read_names.setdefault(key, v)
+            out |= v
+        return out & DATA
 
     def labels_of(self, node) -> frozenset:
         """Labels of an expression after the analysis, without recording events."""
@@ -337,7 +370,24 @@ class FuncInfo:
 
     def _ifexp(self, e: ast.IfExp) -> frozenset:
         self.L(e.test)
-        return self.L(e.body) | self.L(e.orelse)
+        out = self.L(e.body) | self.L(e.orelse)
+        if out & DATA == DATA:
+            chosen = self._split_selector(e.test)
+            if chosen:  # `TRAIN_FILES if split == "train" else VAL_FILES`: the split asked for is read
+                return (out - DATA) | chosen
+        return out
+
+    def _split_selector(self, test) -> frozenset:
+        """The data split a test picks, when it compares a value to a split's name
+        (`split == "train"`): the splits that value carries (a parameter's, per call)."""
+        if type(test) is not ast.Compare or len(test.ops) != 1 or type(test.ops[0]) not in (ast.Eq, ast.NotEq):
+            return EMPTY
+        sides = (test.left, test.comparators[0])
+        named = [s for s in sides if type(s) is ast.Constant and isinstance(s.value, str) and lb.split_labels(s.value)]
+        if len(named) != 1:
+            return EMPTY
+        other = sides[1] if named[0] is sides[0] else sides[0]
+        return self.labels_of(other) & DATA if type(other) in (ast.Name, ast.Attribute) else EMPTY
 
     def _comprehension(self, e) -> frozenset:
         for g in e.generators:
@@ -438,7 +488,8 @@ class FuncInfo:
                 passed = set(callee.params[len(e.args) + (callee.is_method and is_method):]) - set(kws)
                 every = every.union(*[v for p, v in callee.defaults.items() if p in passed])
             self.read_shared.setdefault(("callee", callee), (callee.ret, via_params))
-            return (callee.ret - via_params) | (every & via_params & callee.ret)
+            own = self._instance_data(func.value, callee) if is_method else EMPTY
+            return (callee.ret - via_params) | (every & via_params & callee.ret) | own
         if name == "sum" and "CCNT" in (recv | every):
             return (recv | every) | {"CSUM"}
         if name in lb.BLOB_FUNCS and not data:
