@@ -23,7 +23,9 @@ def to_text(report: AuditReport) -> str:
                 lines.append(f"         | {f.source_line[:160]}")
             lines.append(f"         {f.message}")
             lines.append(f"         see {f.reference}")
-    lines.append(f"\n{len(report.errors)} active error(s), {len(report.warnings)} warning(s)")
+    held = sum(f.severity == "error" for f in report.warnings)  # errors not reached under this profile
+    lines.append(f"\n{len(report.errors)} active error(s), {held} dormant or unknown error(s), "
+                 f"{len(report.warnings) - held} warning(s)")
     return "\n".join(lines) + "\n"
 
 
