@@ -102,14 +102,23 @@ class ModuleFlow:
             if init is not None and init.is_method:
                 params, fields = set(init.params[1:]), {}
                 local: dict[str, set[str]] = {}  # names bound from parameters, in order
+                def feeds(value) -> set[str]:
+                    used = {n.id for n in ast.walk(value) if type(n) is ast.Name} if value is not None else set()
+                    return (used & params).union(*[local[n] for n in used if n in local])
+
                 for st in self.under(init, self.nodes_of(ast.Assign) + self.nodes_of(ast.AnnAssign)):
-                    used = {n.id for n in ast.walk(st.value) if type(n) is ast.Name} if st.value is not None else set()
-                    feeds = (used & params).union(*[local[n] for n in used if n in local])
+                    pairs = []
                     for t in st.targets if type(st) is ast.Assign else [st.target]:
-                        if type(t) is ast.Name and feeds:
-                            local[t.id] = feeds
-                        elif type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id == "self" and feeds:
-                            fields.setdefault(t.attr, set()).update(feeds)
+                        if type(t) is ast.Tuple and type(st.value) is ast.Tuple and len(t.elts) == len(st.value.elts):
+                            pairs += zip(t.elts, st.value.elts)  # self.a, self.b = a, b
+                        else:
+                            pairs.append((t, st.value))
+                    for t, value in pairs:
+                        fed = feeds(value)
+                        if type(t) is ast.Name and fed:
+                            local[t.id] = fed
+                        elif type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id == "self" and fed:
+                            fields.setdefault(t.attr, set()).update(fed)
             self._facts[key] = fields
         return self._facts[key]
 

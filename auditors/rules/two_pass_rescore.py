@@ -62,7 +62,7 @@ def _adapted_names(m, ev) -> set[str]:
     for i in _mutated_params(m, callee, m.trains_on(callee, "VAL")):
         if i < len(node.args) and lb.dotted(node.args[i]):
             names.add(lb.dotted(node.args[i]))
-    if callee.is_method and isinstance(node.func, ast.Attribute) and m.writes_tables(callee):
+    if callee.is_method and isinstance(node.func, ast.Attribute) and _fills(m, callee):
         d = lb.dotted(node.func.value)
         if d:
             names.add(d)
@@ -111,8 +111,8 @@ def _loop_passes(m, f):
                 recv = lb.dotted(e.node.func.value) if isinstance(e.node.func, ast.Attribute) else None
                 callee = m.functions.get(e.data["callee"]) if e.data["callee"] else None
                 if recv and callee is not None:
-                    if m.writes_tables(callee) or _counts_into_self(callee):
-                        writes.add(recv)
+                    if (m.writes_tables(callee) or _counts_into_self(callee)) and _holds_val(f, e):
+                        writes.add(recv)  # (a table prefilled from training shards is a prior, not a first pass)
                     if any(x.kind == "read" for x in callee.events) or _reads_self_table(callee):
                         reads.add(recv)
                 if callee is not None and m.scores(callee):
@@ -174,11 +174,56 @@ def _self_table(node) -> str | None:
     return d if d and d.startswith("self.") else None
 
 
+_ACCUMULATE = {"index_put_", "index_add_", "scatter_add_", "put_"}
+
+
 def _counts_into_self(f) -> bool:
     """A method that adds counts into a container it holds (`self.rows[ctx][tok] += 1`,
-    `self.rows.setdefault(ctx, zeros(V))[tok] += 1`): a cache keyed by data, hashed or not."""
-    return f.is_method and any(type(n.target) is ast.Subscript and _self_table(n.target)
-                               for n in f.module.under(f, f.module.nodes_of(ast.AugAssign)))
+    `self.rows.setdefault(ctx, zeros(V))[tok] += 1`, `self.counts.index_put_((x, y), ones,
+    accumulate=True)`, `np.add.at(self.counts, ...)`): a cache keyed by data, hashed or not."""
+    if not f.is_method:
+        return False
+    m = f.module
+    if any(type(n.target) is ast.Subscript and _self_table(n.target) for n in m.under(f, m.nodes_of(ast.AugAssign))):
+        return True
+    for e in f.events:
+        if e.kind != "call" or type(e.node.func) is not ast.Attribute:
+            continue
+        name, holder = e.data["name"], e.node.func.value
+        if name in _ACCUMULATE and name != "put_" or name == "put_" and any(
+                k.arg == "accumulate" for k in e.node.keywords):
+            if _self_table(holder):
+                return True
+        if name == "at" and e.node.args and _self_table(e.node.args[0]):
+            return True
+    return False
+
+
+def _holds_val(f, ev) -> bool:
+    """The call is handed validation data, or its object holds some that it reads."""
+    return any("VAL" in x for x in ev.data["args"] + list(ev.data["kws"].values())) or _reads_own_val(f.module, f, ev)
+
+
+def _reads_own_val(m, f, ev) -> bool:
+    """`ev.score()` on an object built from validation tokens, whose method reads them
+    (`self.tokens`): a pass over val with no argument naming it."""
+    func = ev.node.func
+    callee = m.functions.get(ev.data["callee"]) if ev.data["callee"] else None
+    d = lb.dotted(func.value) if type(func) is ast.Attribute else None
+    if callee is None or not callee.is_method or not d or d == "self":
+        return False
+    return any("VAL" in f.lookup(f"{d}.{attr}") for attr in m.self_reads(callee))
+
+
+def _computes_loss(m, f) -> bool:
+    """f (or a callee) computes a loss or log-probabilities itself."""
+    return m._transitive(f, lambda g: any(e.kind == "ce" or e.kind == "call" and e.data["name"] in ("log", "log2", "log_softmax")
+                                          for e in g.events), ("computes loss",))
+
+
+def _fills(m, f) -> bool:
+    """f (or a callee) writes a hashed table or adds counts into a container of its object."""
+    return m.writes_tables(f) or m._transitive(f, _counts_into_self, ("counts into self",))
 
 
 def _reads_self_table(f) -> bool:
@@ -232,7 +277,7 @@ def check(m):
             if not any("VAL" in x for x in a.data["args"] + list(a.data["kws"].values()) + [a.data["recv"]]):
                 continue
             ca = m.functions[a.data["callee"]]
-            trains, writes, scores = m.trains_on(ca, "VAL"), m.writes_tables(ca), m.scores(ca)
+            trains, writes, scores = m.trains_on(ca, "VAL"), _fills(m, ca), m.scores(ca)
             if not ((trains and scores) or writes):
                 continue
             adapted = _adapted_names(m, a)
@@ -253,10 +298,13 @@ def check(m):
                                f"the loop at line {again.lineno} runs it again over the same tokens: every pass after the "
                                "first rescores them with what the earlier passes learned"))
                 continue
+            counted_only = not trains and not m.writes_tables(ca)  # only counts kept in its object
             for b in calls[i + 1:]:
                 if b.line <= a.node.end_lineno or not m.scores(m.functions[b.data["callee"]]):
                     continue
-                if not any("VAL" in x for x in b.data["args"] + list(b.data["kws"].values())):
+                if counted_only and not _computes_loss(m, m.functions[b.data["callee"]]):
+                    continue  # (`update_apm(p_target, y)` after scoring takes scores in, it computes none)
+                if not any("VAL" in x for x in b.data["args"] + list(b.data["kws"].values())) and not _reads_own_val(m, f, b):
                     continue
                 shared = adapted & _names(b)
                 if shared:
