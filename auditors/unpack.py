@@ -174,6 +174,8 @@ class _Evaluator:
                 sep, parts = self.value(func.value, depth + 1, scope), self.value(node.args[0], depth + 1, scope)
                 if isinstance(parts, list) and all(type(p) is type(sep) for p in parts):
                     return sep.join(parts)  # "".join(["...", "..."]): a blob split over several literals
+                if isinstance(parts, str) and isinstance(sep, str):
+                    return sep.join(parts)  # "".join(blob): ("..." "...") is already one string
             if isinstance(func, ast.Attribute) and func.attr in ("decode", "encode") and not node.keywords:
                 base = self.value(func.value, depth + 1, scope)
                 enc = self.value(node.args[0], depth + 1, scope) if node.args else "utf-8"

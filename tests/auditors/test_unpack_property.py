@@ -121,6 +121,7 @@ RUNS = {  # ways to run a packed program that name no `exec(` of a decoder chain
     "runner out of sight": "import lzma, base64\nsrc = lzma.decompress(base64.b85decode(B))\n"
                            "getattr(__builtins__, 'ex' + 'ec')(src)",
     "decoder alias": "import lzma, base64\nd = lzma.decompress\nf = base64.b85decode\nsrc = d(f(B))\n",
+    "join of one string": "import lzma as L, base64 as Q\nexec(L.decompress(Q.b85decode(''.join(B))))",
 }
 
 
