@@ -239,6 +239,10 @@ class FuncInfo:
             self.set_env(target.id, v)
             if type(value) is ast.Call and type(value.func) is ast.Name:
                 self._instance_fields(target.id, value)
+            elif type(value) is ast.Dict:  # {"train": TRAIN_GLOB, "eval": VAL_GLOB}: each key keeps its own value
+                for k, item in zip(value.keys, value.values):
+                    if type(k) is ast.Constant and isinstance(k.value, str):
+                        self.set_env(_keyed(target.id, k.value), self.labels_of(item))
             if value is not None and self.defs.setdefault(target.id, value) is not value:
                 self.defs[target.id] = None  # bound more than once: no single value to evaluate
         elif isinstance(target, (ast.Tuple, ast.List)):
@@ -250,7 +254,8 @@ class FuncInfo:
                 if callee is not None:
                     self.read_shared.setdefault(("ret_elems", callee), callee.ret_elems)
                 if callee is not None and callee.ret_elems and len(callee.ret_elems) == len(target.elts):
-                    elems = [e & v for e in callee.ret_elems]  # v: the return as this call's arguments allow
+                    own = self._instance_data(value.func.value, callee) if type(value.func) is ast.Attribute else EMPTY
+                    elems = [(e & v) | own for e in callee.ret_elems]  # v: the return as this call's arguments allow
             elif isinstance(value, (ast.Subscript, ast.Name)):
                 holder = lb.dotted(value.value if isinstance(value, ast.Subscript) else value)
                 if holder:
@@ -265,6 +270,8 @@ class FuncInfo:
         elif isinstance(target, ast.Subscript):
             key = self.L(target.slice)
             base = lb.dotted(target.value) or lb.dotted(shapes.root(target.value))
+            if type(target.value) is ast.Name and type(target.slice) is ast.Constant and isinstance(target.slice.value, str):
+                self.set_env(_keyed(target.value.id, target.slice.value), v - INDEX_ONLY)
             if key & KEYS:
                 self.events.append(Event("write", target, self.ctx, {"key": key, "value": v, "table": target.value}))
             if base:
@@ -401,6 +408,12 @@ class FuncInfo:
 
     def subscript(self, e: ast.Subscript) -> frozenset:
         base, idx = self.L(e.value), self.L(e.slice)
+        if type(e.value) is ast.Name and type(e.slice) is ast.Constant and isinstance(e.slice.value, str):
+            key = _keyed(e.value.id, e.slice.value)
+            if self._bound(key):
+                v = self.lookup(key)
+                self.read_names.setdefault(key, v)
+                return v
         if lb.shifted_slice(e.slice) and not ("BLOB" in base and not base & {"VAL", "TRAIN"}):
             # x[1:] of a token stream is its targets; of a shipped file's bytes, a header skipped
             return (base - KEYS - {"CAND", "POS1"}) | {"TGT"}
@@ -501,6 +514,17 @@ class FuncInfo:
             out = out | {"TGTP"}
         return out
 
+    def _bound(self, key: str) -> bool:
+        """Some function around this one (or the module) has set this name."""
+        self.read_own.add(key)
+        f = self
+        while f is not None:
+            if key in f.env:
+                return True
+            f = f.parent
+        mod = self.module.functions.get("<module>")
+        return mod is not None and key in mod.env
+
     def binding(self, name: str):
         """The expression `name` is bound to, once, here, in an enclosing function or at
         module level (None when unbound there or bound more than once)."""
@@ -517,6 +541,11 @@ class FuncInfo:
                 return False
             func = self.binding(func.id)
         return type(func) is ast.Call and lb.call_name(func.func) in FUNC_TRANSFORMS
+
+def _keyed(name: str, key: str) -> str:
+    """The env name of one constant key of a dict (`patterns["train"]`)."""
+    return f"{name}[{key!r}]"
+
 
 def _elements(field: str):
     """Handler for a node whose labels are the union of those of a list of its children."""
