@@ -210,12 +210,35 @@ def _reach_facts(m, tree) -> dict:
                 and lb.dotted(st.targets[0].value) == "os.environ" and isinstance(st.targets[0].slice, ast.Constant)
                 and isinstance(st.value, ast.Constant)):
             env_sets[str(st.targets[0].slice.value)] = str(st.value.value)
+    env_defaults = {}  # os.environ.setdefault("K", expr) anywhere: what a later os.environ["K"] reads when unset
+    for f in m.functions.values():
+        for ev in f.events:
+            if ev.kind == "call" and ev.data["name"] == "setdefault" and lb.dotted(ev.node.func) == "os.environ.setdefault" \
+                    and len(ev.node.args) == 2 and isinstance(ev.node.args[0], ast.Constant):
+                env_defaults.setdefault(str(ev.node.args[0].value), [f.qualname, seg(ev.node.args[1])])
+    factories = sorted(_factories(m))
     imports = sorted({a.name for n in m.nodes_of(ast.Import) for a in n.names}
                      | {n.module for n in m.nodes_of(ast.ImportFrom) if n.module})
     classes = sorted({n.name for n in m.nodes_of(ast.ClassDef)})
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(_PY_NAME.findall(m.source))),
-            "arg_defaults": arg_defaults}
+            "arg_defaults": arg_defaults, "env_defaults": env_defaults, "factories": factories}
+
+
+def _factories(m) -> set[str]:
+    """Names of functions that always return one of their own nested functions (a hook
+    factory): what they return is never None."""
+    out = set()
+    for f in m.functions.values():
+        inner = [g for g in m.functions.values() if g.parent is f]
+        if not inner:
+            continue
+        names = {g.name for g in inner}
+        spans = [(g.node.lineno, g.node.end_lineno) for g in inner]
+        rets = [r for r in m.under(f, m.nodes_of(ast.Return)) if not any(a <= r.lineno <= b for a, b in spans)]
+        if rets and all(type(r.value) is ast.Name and r.value.id in names for r in rets):
+            out.add(f.name)
+    return out
 
 
 def _argparse_default(node: ast.Call, seg) -> dict[str, str]:

@@ -377,7 +377,12 @@ class FuncInfo:
 
     def _ifexp(self, e: ast.IfExp) -> frozenset:
         self.L(e.test)
-        out = self.L(e.body) | self.L(e.orelse)
+        ctx = getattr(self, "ctx", Ctx())  # what each branch does happens only when the test says so: a guard, as for `if`
+        self.ctx = Ctx(ctx.guards + ((e.test, True),), ctx.loops, ctx.nograd)
+        out = self.L(e.body)
+        self.ctx = Ctx(ctx.guards + ((e.test, False),), ctx.loops, ctx.nograd)
+        out = out | self.L(e.orelse)
+        self.ctx = ctx
         if out & DATA == DATA:
             chosen = self._split_selector(e.test)
             if chosen:  # `TRAIN_FILES if split == "train" else VAL_FILES`: the split asked for is read

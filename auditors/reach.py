@@ -108,10 +108,10 @@ class Evaluator:
             return tuple(self.value(e, scope) for e in n.elts)
         if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Attribute) and n.value.attr == "environ":
             key = self.value(n.slice, scope)
-            self.touched.setdefault(key, f"{key} (required)")
             if key in self.env:
+                self.touched.setdefault(key, f"{key}={self.env[key]}")
                 return self.env[key]
-            raise Unknown
+            return self.set_default(key, scope)
         if isinstance(n, ast.Call):
             return self.call(n, scope)
         raise Unknown
@@ -147,6 +147,8 @@ class Evaluator:
             if len(n.args) > 1:
                 return self.value(n.args[1], scope)
             default = next((k.value for k in n.keywords if k.arg == "default"), None)
+            if default is None and key in self.facts.get("env_defaults", {}):
+                return self.set_default(key, scope)
             return self.value(default, scope) if default is not None else None
         if dotted.endswith("get_world_size") or dotted.endswith("device_count"):
             self.touched.setdefault("WORLD_SIZE", f"world_size={self.env.get('WORLD_SIZE', '1')} (profile)")
@@ -162,8 +164,8 @@ class Evaluator:
             if len(n.args) == 3:
                 return self.value(n.args[2], scope)
             raise Unknown
-        if isinstance(f, ast.Name) and f.id in self.facts.get("classes", ()):
-            return _Instance()  # constructing one of the file's classes gives an object (never None)
+        if isinstance(f, ast.Name) and (f.id in self.facts.get("classes", ()) or f.id in self.facts.get("factories", ())):
+            return _Instance()  # a new object of the file's classes, a function a factory builds: never None
         if isinstance(f, ast.Name) and f.id in _CASTS:
             return _CASTS[f.id](*[self.value(a, scope) for a in n.args])
         if isinstance(f, ast.Attribute) and f.attr in _STR_METHODS:
@@ -171,6 +173,17 @@ class Evaluator:
             if isinstance(base, str):
                 return getattr(base, f.attr)(*[self.value(a, scope) for a in n.args])
         raise Unknown
+
+    def set_default(self, key: str, scope: Scope):
+        """An unset variable that the file gives a default with `os.environ.setdefault(key, expr)`:
+        that expression, evaluated where the call stands; else the read cannot be decided."""
+        found = self.facts.get("env_defaults", {}).get(key)
+        if found is None:
+            self.touched.setdefault(key, f"{key} (required)")
+            raise Unknown
+        func, src = found
+        self.touched.setdefault(key, f"{key} set by default to {src}")
+        return self.source(src, Scope(self.facts, func, self.env, scope.depth + 1))
 
     def source(self, src: str, scope: Scope):
         return self.value(_parse(src), scope)
@@ -269,6 +282,11 @@ class Resolver:
             if best[0] == "active":
                 break
         result = best or ("unknown", "only recursive calls")
+        outer = func.rsplit(".", 1)[0] if "." in func else None
+        if outer in self.facts["functions"] and not info.get("is_method"):
+            # a nested function exists only once the function around it runs (a hook defined
+            # inside a disabled n-gram evaluation and handed on is no more reached than it)
+            result = _and(*result, *self.function(outer, stack + (func,)))
         self.memo[func] = result
         return result
 

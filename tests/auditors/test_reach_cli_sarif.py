@@ -242,3 +242,82 @@ def test_a_record_folder_holding_only_its_log_is_audited(tmp_path):
     (folder / "train.log").write_text("step 100 val_bpb:1.2\nTotal submission size int6+zstd: 16186500 bytes\n")
     found = {(f.rule, f.severity) for f in audit_path(folder, use_cache=False).findings}
     assert ("record-oversize", "error") in found and ("record-format", "warning") in found
+
+
+NESTED_HOOK = '''
+import os
+import numpy as np
+
+ORDER = int(os.environ.get("NGRAM_ORDER", "0"))
+
+def score(tokens, hook=None):
+    nll = np.zeros(len(tokens) - 1)
+    if hook is not None:
+        nll = hook(tokens[:-1], tokens[1:], nll)
+    return nll.sum()
+
+def score_with_cache(tokens):
+    ctx_t, full_t = np.zeros(4096), np.zeros(4096)
+
+    def hook(prev, y, nll):
+        h = (prev * 1000003) % 4096
+        p = full_t[(h ^ (y * 999983)) % 4096] / np.maximum(ctx_t[h], 1)
+        return -np.log(p + 1e-9)
+
+    return score(tokens, hook=hook)
+
+def main():
+    tokens = np.zeros(10, dtype=np.int64)
+    if ORDER >= 2:
+        return score_with_cache(tokens)
+    return score(tokens)
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_a_nested_function_is_reached_only_through_the_function_around_it(tmp_path, monkeypatch):
+    """`hook` is called by name inside score(), which always runs; but it only exists when
+    score_with_cache() runs, and that is behind NGRAM_ORDER (default 0)."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = _write(tmp_path, NESTED_HOOK)
+    found = [f for f in audit_path(p).findings if f.rule == "target-keyed-cache"]
+    assert [f.reach for f in found] == ["dormant"] and "ORDER >= 2" in found[0].condition
+    forced = [f for f in audit_path(p, env={"NGRAM_ORDER": "3"}).findings if f.rule == "target-keyed-cache"]
+    assert [f.reach for f in forced] == ["active"]
+
+
+SETDEFAULT_AND_CHOSEN_HOOK = '''
+import os
+import numpy as np
+
+def cache_hook(ctx_t, full_t):
+    def hook(prev, y):
+        h = (prev * 1000003) % 4096
+        return full_t[(h ^ (y * 999983)) % 4096] / np.maximum(ctx_t[h], 1)
+    return hook
+
+def main():
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    os.environ.setdefault("NGRAM_CACHE", "1" if world_size > 1 else "0")
+    use_cache = os.environ["NGRAM_CACHE"] == "1"
+    hook = cache_hook(np.zeros(4096), np.zeros(4096)) if use_cache else None
+    tokens = np.zeros(10, dtype=np.int64)
+    return hook(tokens[:-1], tokens[1:]) if hook is not None else 0.0
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_setdefault_gives_an_unset_variable_its_value_and_a_conditional_expression_guards(tmp_path, monkeypatch):
+    """`os.environ.setdefault(K, expr)` then `os.environ[K]`: unset, K reads expr; the factory
+    called in `f() if use_cache else None` runs only when use_cache holds."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = _write(tmp_path, SETDEFAULT_AND_CHOSEN_HOOK)
+    reach = {prof: [f.reach for f in audit_path(p, prof).findings if f.rule == "target-keyed-cache"]
+             for prof in ("official", "single-gpu")}
+    assert reach == {"official": ["active"], "single-gpu": ["dormant"]}
+    assert [f.reach for f in audit_path(p, "single-gpu", env={"NGRAM_CACHE": "1"}).findings
+            if f.rule == "target-keyed-cache"] == ["active"]
