@@ -38,7 +38,7 @@ class Ctx:
 
 @dataclass(slots=True)
 class Event:
-    kind: str  # read | write | call | backward | ce
+    kind: str  # read | write | call | backward | ce | compare | return (of data)
     node: ast.AST
     ctx: Ctx
     data: dict = field(default_factory=dict)
@@ -200,6 +200,8 @@ class FuncInfo:
         """What a caller receives: a returned value, or each one a generator yields."""
         elems = [self.L(e) for e in value.elts] if type(value) is ast.Tuple else None
         v = EMPTY.union(*elems) if elems is not None else self.L(value)  # each element evaluated once
+        if v & DATA:  # where a data split leaves the function, and under which conditions
+            self.events.append(Event("return", value, self.ctx, {"labels": v}))
         old = (self.ret, self.ret_elems)
         self.ret = self.ret | v
         if elems is not None:

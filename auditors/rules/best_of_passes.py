@@ -78,11 +78,12 @@ def _kept_if_better(m, f) -> list:
 
 
 def _over_data(f, iterable) -> bool:
-    """The loop runs over validation or training data (documents, chunks), not over
-    settings; a list of candidates that later hold their scores carries the scores' labels
-    (TGTP), which data does not."""
+    """The loop runs over the validation data (documents, chunks), not over settings; a
+    list of candidates that later hold their scores carries the scores' labels (TGTP),
+    which data does not, and a pool of checkpoints kept with their training loss carries
+    training data's label, which does not make it data."""
     labels = f.labels_of(iterable)
-    return bool(labels & lb.DATA) and "TGTP" not in labels
+    return "VAL" in labels and "TGTP" not in labels
 
 
 def _score(f, node) -> bool:

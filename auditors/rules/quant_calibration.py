@@ -170,10 +170,12 @@ def check(m):
             handed = handed - {"VAL"}  # `train_model(h, val_data)` evaluates on val; its calibration reads other data
         data = handed | _reads_inside(callee)
         if "VAL" in data:
-            load = None if "VAL" in handed else _first_load(callee, "VAL")
-            if load is not None:  # reported where it loads them, under the conditions it does so there
-                finding = raw(RULE, callee, load.node, load.ctx, "error", "high",
-                              f"{callee.name}() loads validation data here for its calibration statistics")
+            load = _chosen_return(m, f, ev, "VAL") if "VAL" in handed else _first_load(callee, "VAL")
+            if load is not None:  # reported where the data enters, under the conditions it does so there
+                where = m.functions[load.func]
+                what = "returns validation tokens here" if load.kind == "return" else "loads validation data here"
+                finding = raw(RULE, where, load.node, load.ctx, "error", "high",
+                              f"{where.name}() {what} for the calibration statistics of {callee.name}()")
                 if all(o.line != finding.line or o.rule != RULE.id for o in out):
                     out.append(finding)
                 continue
@@ -219,6 +221,29 @@ def _passes_on(m, f, label: str, calibrators: set[str], seen=None) -> bool:
                and _passes_on(m, m.functions[e.data["callee"]], label, calibrators, seen) for e in f.events)
 
 
+def _chosen_return(m, f, ev, label: str):
+    """`collect(model, windows(world_size, loader, val))` where windows() returns the val
+    tokens only under a condition (`if world_size == 1: return val[...]`): that return, so
+    the condition decides the finding's reach. None when the data is handed over plainly."""
+    found = []
+    for a in [*ev.node.args, *(k.value for k in ev.node.keywords)]:
+        g = m.resolve(a.func, f) if type(a) is ast.Call else None
+        if g is None or label not in g.ret:
+            continue
+        rets = [e for e in g.events if e.kind == "return" and label in e.data["labels"]]
+        if not rets or not all(e.ctx.guards for e in rets):
+            return None
+        found += [_At(e, g.qualname) for e in rets]
+    return found[0] if found else None
+
+
+class _At:
+    """An event and the function it happened in."""
+
+    def __init__(self, ev, func: str):
+        self.kind, self.node, self.ctx, self.func = ev.kind, ev.node, ev.ctx, func
+
+
 def _first_load(f, label: str):
     """The first call in f handed data of this split whose result f keeps
     (`tokens = load_split("val")[:n]`): where a routine that loads its own calibration
@@ -227,8 +252,9 @@ def _first_load(f, label: str):
     stored = [st for st in m.under(f, m.nodes_of(ast.Assign)) if any(
         type(t) is ast.Name and label in f.env.get(t.id, lb.EMPTY) for t in st.targets)]
     spans = [(st.value.lineno, st.value.end_lineno) for st in stored]
-    return next((e for e in f.events if e.kind == "call" and any(a <= e.line <= b for a, b in spans)
-                 and label in e.data["recv"].union(*e.data["args"], *e.data["kws"].values())), None)
+    e = next((e for e in f.events if e.kind == "call" and any(a <= e.line <= b for a, b in spans)
+              and label in e.data["recv"].union(*e.data["args"], *e.data["kws"].values())), None)
+    return _At(e, f.qualname) if e is not None else None
 
 
 _LOADS = lb.BLOB_FUNCS | lb.PASS_METHODS | {"from_numpy", "as_tensor", "tensor", "array", "asarray"}  # reading data, not running a model

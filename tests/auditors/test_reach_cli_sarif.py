@@ -321,3 +321,44 @@ def test_setdefault_gives_an_unset_variable_its_value_and_a_conditional_expressi
     assert reach == {"official": ["active"], "single-gpu": ["dormant"]}
     assert [f.reach for f in audit_path(p, "single-gpu", env={"NGRAM_CACHE": "1"}).findings
             if f.rule == "target-keyed-cache"] == ["active"]
+
+
+CALIBRATION_WINDOWS_BY_WORLD_SIZE = '''
+import os
+import numpy as np
+import torch
+
+def load_split(split):
+    return np.fromfile(f"data/fineweb_{split}_000000.bin", dtype=np.uint16)[512:]
+
+def hessians(model, windows):
+    hs = 0
+    for w in windows:
+        x = model(w[None])[0]
+        hs = hs + x.T @ x
+    h = hs
+    return h
+
+def windows(world_size, train, held):
+    if world_size == 1:
+        return list(torch.as_tensor(held[:4096].astype(np.int64)).view(8, 512))
+    return list(torch.as_tensor(train[:4096].astype(np.int64)).view(8, 512))
+
+def main():
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    model = torch.nn.Embedding(1024, 64)
+    return hessians(model, windows(world_size, load_split("train"), load_split("val")))
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_calibration_windows_chosen_by_world_size_are_reported_where_val_is_returned(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = _write(tmp_path, CALIBRATION_WINDOWS_BY_WORLD_SIZE)
+    line = CALIBRATION_WINDOWS_BY_WORLD_SIZE.splitlines().index(
+        "        return list(torch.as_tensor(held[:4096].astype(np.int64)).view(8, 512))") + 1
+    got = {prof: [(f.line, f.reach) for f in audit_path(p, prof).findings if f.rule == "quant-calibration-data"]
+           for prof in ("official", "single-gpu")}
+    assert got == {"official": [(line, "dormant")], "single-gpu": [(line, "active")]}
