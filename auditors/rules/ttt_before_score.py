@@ -45,14 +45,9 @@ def _scores_in(f, stmt, scorers) -> bool:
                 return True
             if e.kind == "call" and e.ctx.nograd and any(a & {"TGTP", "TGT"} for a in e.data["args"]):
                 return True  # a loss/score of the targets accumulated without gradients
-            if e.kind == "call" and e.data["callee"] in scorers and not _trains_callee(f, e):
+            if e.kind == "call" and e.data["callee"] in scorers:
                 return True
     return False
-
-
-def _trains_callee(f, e) -> bool:
-    callee = f.module.functions.get(e.data["callee"])
-    return callee is not None and f.module.trains_on(callee, "VAL")
 
 
 def _verdict(m, f, line, loops, scorers, seen) -> str | None:
@@ -68,7 +63,10 @@ def _verdict(m, f, line, loops, scorers, seen) -> str | None:
             continue
         if any(_scores_in(f, s, scorers) for s in body[:idx]):
             return "ok"
-        if any(_scores_in(f, s, scorers) for s in body[idx + 1:]):
+        later = next((j for j in range(idx + 1, len(body)) if _scores_in(f, body[j], scorers)), None)
+        if later is not None:
+            if _deferred(f, loop, idx, later):
+                return "ok"
             return f"trains on a window, then scores it later in the same loop (line {loop.lineno})"
     if f.qualname in seen or len(seen) > 6:
         return None
@@ -78,6 +76,57 @@ def _verdict(m, f, line, loops, scorers, seen) -> str | None:
     if sites and all(v == "ok" for v in verdicts):
         return "ok"
     return next((v for v in verdicts if v not in (None, "ok")), None)
+
+
+def _names_in(node) -> set[str]:
+    return {n.id for n in ast.walk(node) if type(n) is ast.Name}
+
+
+def _plain(value) -> bool:
+    """A name or a tuple of names: a value passed on as it is, with no offset applied."""
+    return type(value) is ast.Name or (type(value) is ast.Tuple and all(type(e) is ast.Name for e in value.elts))
+
+
+def _empty(value) -> bool:
+    return (type(value) in (ast.List, ast.Tuple, ast.Set, ast.Dict) and not getattr(value, "elts", getattr(value, "keys", None))) \
+        or (type(value) is ast.Constant and value.value is None) \
+        or (type(value) is ast.Call and not value.args and lb.call_name(value.func) in ("deque", "list", "dict", "set"))
+
+
+def _deferred(f, loop, idx, scored) -> bool:
+    """The statement at idx trains only on what earlier iterations left after scoring
+    (`while pending: lo, hi = pending.popleft(); train(val[lo:hi + 1])`, with
+    `pending.append((lo, hi))` after the window is scored; or `prev = seg` kept for the next
+    iteration): each window is trained on one iteration after it was scored. The value
+    left behind must be the scored window's own names, unchanged, and the holder must
+    start empty before the loop."""
+    body = loop.body
+    window = _names_in(loop.target)  # the scored window: the loop's variables and what is built from them
+    for st in body[:scored + 1]:
+        if type(st) is ast.Assign and _names_in(st.value) & window:
+            window |= {n for t in st.targets for n in _names_in(t)}
+    window |= _names_in(body[scored])
+    carried = set()
+    for st in body[scored + 1:]:
+        for n in ast.walk(st):
+            if type(n) is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is ast.Name:
+                if not (_plain(n.value) and _names_in(n.value) <= window):
+                    return False  # something else is left for the next iteration
+                carried.add(n.targets[0].id)
+            elif type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr in ("append", "appendleft", "extend") \
+                    and type(n.func.value) is ast.Name:
+                if not (len(n.args) == 1 and _plain(n.args[0]) and _names_in(n.args[0]) <= window):
+                    return False
+                carried.add(n.func.value.id)
+    trained = _names_in(body[idx])
+    fresh = _names_in(loop.target) | {n for st in body[:idx] if type(st) is ast.Assign for t in st.targets for n in _names_in(t)}
+    if not trained & carried or trained & (fresh - carried):
+        return False
+    m = f.module  # before the loop the holder is empty: the first window is trained on after its scoring too
+    outside = [st for st in m.under(f, m.nodes_of(ast.Assign) + m.nodes_of(ast.AnnAssign))
+               if not loop.lineno <= st.lineno <= loop.end_lineno
+               and any(type(t) is ast.Name and t.id in carried for t in (st.targets if type(st) is ast.Assign else [st.target]))]
+    return all(st.value is not None and _empty(st.value) for st in outside)
 
 
 def _recorded_first(f, ev) -> bool:
