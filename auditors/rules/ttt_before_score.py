@@ -101,7 +101,8 @@ def _deferred(f, loop, idx, scored) -> bool:
     left behind must be the scored window's own names, unchanged, and the holder must
     start empty before the loop."""
     body = loop.body
-    window = _names_in(loop.target)  # the scored window: the loop's variables and what is built from them
+    target = loop.target if type(loop) in (ast.For, ast.AsyncFor) else ast.Tuple(elts=[])  # `while` binds no variable
+    window = _names_in(target)  # the scored window: the loop's variables and what is built from them
     for st in body[:scored + 1]:
         if type(st) is ast.Assign and _names_in(st.value) & window:
             window |= {n for t in st.targets for n in _names_in(t)}
@@ -119,7 +120,7 @@ def _deferred(f, loop, idx, scored) -> bool:
                     return False
                 carried.add(n.func.value.id)
     trained = _names_in(body[idx])
-    fresh = _names_in(loop.target) | {n for st in body[:idx] if type(st) is ast.Assign for t in st.targets for n in _names_in(t)}
+    fresh = _names_in(target) | {n for st in body[:idx] if type(st) is ast.Assign for t in st.targets for n in _names_in(t)}
     if not trained & carried or trained & (fresh - carried):
         return False
     m = f.module  # before the loop the holder is empty: the first window is trained on after its scoring too
