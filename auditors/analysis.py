@@ -12,7 +12,7 @@ import bisect
 
 from auditors import labels as lb
 from auditors.calls import FUNC_TRANSFORMS
-from auditors.flow import ROUNDS, Ctx, Event, FuncInfo
+from auditors.flow import ROUNDS, Ctx, Event, FuncInfo, keyed
 from auditors.labels import PARAM_SENSITIVE
 from auditors.labels import EMPTY
 
@@ -283,6 +283,10 @@ class ModuleFlow:
             for t in targets:
                 if isinstance(t, ast.Name):
                     module.add_attr_labels(t.id, v)
+                    if type(st.value) is ast.Dict:  # `splits = {"fit": ..., "score": ...}`: args.splits["fit"] apart
+                        for k, item in zip(st.value.keys, st.value.values):
+                            if type(k) is ast.Constant and isinstance(k.value, str):
+                                module.add_attr_labels(keyed(t.id, k.value), module.labels_of(item))
 
     def _state(self):
         funcs = tuple((q, f.ret, tuple(sorted((k, v) for k, v in f.param_labels.items()))) for q, f in self.functions.items())

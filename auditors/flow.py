@@ -244,7 +244,7 @@ class FuncInfo:
             elif type(value) is ast.Dict:  # {"train": TRAIN_GLOB, "eval": VAL_GLOB}: each key keeps its own value
                 for k, item in zip(value.keys, value.values):
                     if type(k) is ast.Constant and isinstance(k.value, str):
-                        self.set_env(_keyed(target.id, k.value), self.labels_of(item))
+                        self.set_env(keyed(target.id, k.value), self.labels_of(item))
             if value is not None and self.defs.setdefault(target.id, value) is not value:
                 self.defs[target.id] = None  # bound more than once: no single value to evaluate
         elif isinstance(target, (ast.Tuple, ast.List)):
@@ -273,7 +273,7 @@ class FuncInfo:
             key = self.L(target.slice)
             base = lb.dotted(target.value) or lb.dotted(shapes.root(target.value))
             if type(target.value) is ast.Name and type(target.slice) is ast.Constant and isinstance(target.slice.value, str):
-                self.set_env(_keyed(target.value.id, target.slice.value), v - INDEX_ONLY)
+                self.set_env(keyed(target.value.id, target.slice.value), v - INDEX_ONLY)
             if key & KEYS:
                 self.events.append(Event("write", target, self.ctx, {"key": key, "value": v, "table": target.value}))
             if base:
@@ -415,12 +415,20 @@ class FuncInfo:
 
     def subscript(self, e: ast.Subscript) -> frozenset:
         base, idx = self.L(e.value), self.L(e.slice)
-        if type(e.value) is ast.Name and type(e.slice) is ast.Constant and isinstance(e.slice.value, str):
-            key = _keyed(e.value.id, e.slice.value)
-            if self._bound(key):
-                v = self.lookup(key)
-                self.read_names.setdefault(key, v)
-                return v
+        if type(e.slice) is ast.Constant and isinstance(e.slice.value, str):
+            if type(e.value) is ast.Name:
+                key = keyed(e.value.id, e.slice.value)
+                if self._bound(key):
+                    v = self.lookup(key)
+                    self.read_names.setdefault(key, v)
+                    return v
+            elif type(e.value) is ast.Attribute:  # args.splits["fit"] of a class-level dict
+                key = keyed(e.value.attr, e.slice.value)
+                self.read_attrs.add(key)
+                v = self.module.attr_labels.get(key)
+                self.read_shared.setdefault(("attr", key), v if v is not None else EMPTY)
+                if v is not None:
+                    return v
         if lb.shifted_slice(e.slice) and not ("BLOB" in base and not base & {"VAL", "TRAIN"}):
             # x[1:] of a token stream is its targets; of a shipped file's bytes, a header skipped
             return (base - KEYS - {"CAND", "POS1"}) | {"TGT"}
@@ -549,7 +557,7 @@ class FuncInfo:
             func = self.binding(func.id)
         return type(func) is ast.Call and lb.call_name(func.func) in FUNC_TRANSFORMS
 
-def _keyed(name: str, key: str) -> str:
+def keyed(name: str, key: str) -> str:
     """The env name of one constant key of a dict (`patterns["train"]`)."""
     return f"{name}[{key!r}]"
 
