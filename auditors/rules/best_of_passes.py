@@ -58,16 +58,19 @@ def _kept_if_better(m, f) -> list:
     a loop that does not train and does not run over the data, keeping what scores best."""
     if f.qualname == "<module>":
         return []
+    loops = m.nodes_of(ast.For)
     for node in m.under(f, m.nodes_of(ast.If)):
         if not any(isinstance(s, ast.Assign) for s in node.body):
             continue
         sides = [c for c in ast.walk(node.test) if isinstance(c, ast.Compare) and len(c.ops) == 1
-                 and isinstance(c.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE))]
+                 and isinstance(c.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE))
+                 and not isinstance(c.left, ast.Constant) and not isinstance(c.comparators[0], ast.Constant)]  # (a threshold is no rival)
         if not any(_score(f, x) for c in sides for side in (c.left, c.comparators[0])
                    for x in (side.elts if isinstance(side, ast.Tuple) else [side])):
             continue
         loop = m.loop_around(f, node, (ast.For,))
-        if loop is None or _over_data(f, loop.iter) or any(e.kind == "backward" and loop.lineno <= e.line <= loop.end_lineno
+        around = [lp for lp in m.under(f, loops) if lp.lineno < node.lineno <= lp.end_lineno]
+        if loop is None or _over_data(f, loop.iter, loop) or not any(_scores_val_each_time(f, lp) for lp in around) or any(e.kind == "backward" and loop.lineno <= e.line <= loop.end_lineno
                                                            for e in f.events):
             continue
         ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
@@ -77,13 +80,43 @@ def _kept_if_better(m, f) -> list:
     return []
 
 
-def _over_data(f, iterable) -> bool:
-    """The loop runs over the validation data (documents, chunks), not over settings; a
-    list of candidates that later hold their scores carries the scores' labels (TGTP),
-    which data does not, and a pool of checkpoints kept with their training loss carries
-    training data's label, which does not make it data."""
+def _over_data(f, iterable, loop=None) -> bool:
+    """The loop runs over validation or training data (documents, chunks), not over
+    settings; a list of candidates that later hold their scores carries the scores' labels
+    (TGTP), which data does not. A loop over something of the training run (a pool of
+    checkpoints kept with their training loss) that scores the validation data in each
+    iteration runs over candidates."""
     labels = f.labels_of(iterable)
-    return "VAL" in labels and "TGTP" not in labels
+    if "TGTP" in labels or not labels & lb.DATA:
+        return False
+    return "VAL" in labels or loop is None or not _scores_val_each_time(f, loop)
+
+
+def _scores_val_each_time(f, loop) -> bool:
+    """Each iteration computes a score: a loss or log-probability in the loop's body, or a
+    call of a function that scores and returns validation scores (a threshold or a
+    running count compared in a loop over orders is no scoring)."""
+    m = f.module
+    for e in f.events:
+        if not loop.lineno <= e.line <= loop.end_lineno:
+            continue
+        if e.kind == "ce" or (e.kind == "call" and _scoring_call(f, e.node.func)):
+            return True
+        if e.kind == "call" and e.data["callee"] and SCORE <= m.functions[e.data["callee"]].ret \
+                and m.scores(m.functions[e.data["callee"]]):
+            return True
+    return False
+
+
+_SCORING_CALLS = {"log", "log2", "log_softmax", "cross_entropy", "nll_loss"}
+
+
+def _scoring_call(f, func) -> bool:
+    """`log(...)`, `F.cross_entropy(...)`, or a name bound to one (`_log = math.log`)."""
+    if lb.call_name(func) in _SCORING_CALLS:
+        return True
+    bound = f.binding(func.id) if type(func) is ast.Name else None
+    return type(bound) is ast.Attribute and bound.attr in _SCORING_CALLS
 
 
 def _score(f, node) -> bool:
@@ -128,6 +161,12 @@ def _collection(m, f, node, loops, depth: int) -> str | None:
         return None
     if isinstance(node, ast.Call) and lb.call_name(node.func) in COLLECT and node.args:
         return _collection(m, f, node.args[0], loops, depth + 1)
+    if isinstance(node, ast.Call):  # `res = sweep(...)`: the list a function of this file builds and returns
+        g = m.resolve(node.func, f)
+        for r in m.under(g, m.nodes_of(ast.Return)) if g is not None and g is not f else ():
+            why = _collection(m, g, r.value, loops, depth + 1) if r.value is not None else None
+            if why:
+                return why
     if isinstance(node, ast.Subscript):
         return _collection(m, f, node.value, loops, depth + 1)
     if isinstance(node, ast.Name):
@@ -141,8 +180,8 @@ def _collection(m, f, node, loops, depth: int) -> str | None:
 def _appended(m, f, name: str, loops) -> str | None:
     """`xs.append(score)` inside a loop over something other than the data."""
     for loop in m.under(f, loops) if f.qualname != "<module>" else loops:
-        if _over_data(f, loop.iter):
-            continue
+        if _over_data(f, loop.iter, loop) or not _scores_val_each_time(f, loop):
+            continue  # (values gathered per byte or per token are no passes)
         for node in ast.walk(loop):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append" \
                     and isinstance(node.func.value, ast.Name) and node.func.value.id == name and node.args \
