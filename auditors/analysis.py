@@ -89,6 +89,57 @@ class ModuleFlow:
                   if lp.lineno < node.lineno and node.end_lineno <= lp.end_lineno]
         return max(around, key=lambda lp: lp.lineno) if around else None
 
+    # ---- functions passed as values ---------------------------------------------
+    def passed_functions(self, f: FuncInfo, param: str) -> list[FuncInfo]:
+        """The functions of this module that callers hand to f as `param` and that f calls
+        (`score(..., hook=hook)` with `hook = make_hook(state)`, make_hook returning its
+        nested `def h`): found from the source, by name, so the same in every round."""
+        key = ("passed", f.qualname, param)
+        if key not in self._facts:
+            found: list[FuncInfo] = []
+            index = f.params.index(param) - (1 if f.is_method else 0)
+            for call in self._calls_named(f.name):
+                arg = next((k.value for k in call.keywords if k.arg == param), None)
+                if arg is None and 0 <= index < len(call.args):
+                    arg = call.args[index]
+                for target in self._function_values(arg, 0) if arg is not None else ():
+                    if target not in found:
+                        found.append(target)
+            self._facts[key] = found
+        return self._facts[key]
+
+    def _calls_named(self, name: str) -> list[ast.Call]:
+        calls = self.once("calls by name", lambda m: _by_call_name(m.nodes_of(ast.Call)))
+        return calls.get(name, [])
+
+    def _function_values(self, e, depth: int) -> list[FuncInfo]:
+        """The module functions an expression may evaluate to: a def by name, a factory's
+        returned nested def, the branches of `a if c else None`, what a name is bound to."""
+        if depth > 4 or e is None:
+            return []
+        if type(e) is ast.Name:
+            f = self.resolve(e)
+            if f is not None:
+                return [f]
+            bound = [st.value for st in self.nodes_of(ast.Assign)
+                     if any(type(t) is ast.Name and t.id == e.id for t in st.targets)]
+            return [g for b in bound for g in self._function_values(b, depth + 1)]
+        if type(e) is ast.IfExp:
+            return self._function_values(e.body, depth + 1) + self._function_values(e.orelse, depth + 1)
+        if type(e) is ast.Call:
+            factory = self.resolve(e.func)
+            inner = self.returned_function(factory) if factory is not None else None
+            return [inner] if inner is not None else []
+        return []
+
+    def returned_function(self, f: FuncInfo) -> FuncInfo | None:
+        """The nested function f returns (`def make_hook(s): def h(...): ...; return h`)."""
+        inner = {g.name: g for g in self.functions.values() if g.parent is f}
+        for r in self.under(f, self.nodes_of(ast.Return)):
+            if type(r.value) is ast.Name and r.value.id in inner:
+                return inner[r.value.id]
+        return None
+
     # ---- objects ------------------------------------------------------------------
     def constructor_fields(self, cls: str) -> dict[str, set[str]] | None:
         """For a class of this module, which constructor parameters each attribute is set
@@ -297,14 +348,15 @@ class ModuleFlow:
             for ev in f.events:
                 if ev.kind != "call" or ev.data["callee"] is None:
                     continue
-                callee = self.functions[ev.data["callee"]]
-                params = callee.params[1:] if callee.is_method and isinstance(ev.node.func, ast.Attribute) else callee.params
-                for p, v in zip(params, ev.data["args"]):
-                    if v:
-                        callee.param_labels[p] = callee.param_labels.get(p, EMPTY) | v
-                for k, v in ev.data["kws"].items():
-                    if k in callee.params and v:
-                        callee.param_labels[k] = callee.param_labels.get(k, EMPTY) | v
+                for q in self.targets(ev):  # (a hook parameter may be several functions)
+                    callee = self.functions[q]
+                    params = callee.params[1:] if callee.is_method and isinstance(ev.node.func, ast.Attribute) else callee.params
+                    for p, v in zip(params, ev.data["args"]):
+                        if v:
+                            callee.param_labels[p] = callee.param_labels.get(p, EMPTY) | v
+                    for k, v in ev.data["kws"].items():
+                        if k in callee.params and v:
+                            callee.param_labels[k] = callee.param_labels.get(k, EMPTY) | v
 
     # ---- summaries ----------------------------------------------------------------
     def events(self, kind: str):
@@ -313,8 +365,14 @@ class ModuleFlow:
                 if ev.kind == kind:
                     yield f, ev
 
+    @staticmethod
+    def targets(ev: Event) -> tuple:
+        """Qualified names of the functions a call may reach (a hook parameter: several)."""
+        callee = ev.data["callee"]
+        return (callee, *ev.data.get("also", ())) if callee else ()
+
     def callees(self, f: FuncInfo) -> list[FuncInfo]:
-        return [self.functions[ev.data["callee"]] for ev in f.events if ev.kind == "call" and ev.data["callee"]]
+        return [self.functions[q] for ev in f.events if ev.kind == "call" for q in self.targets(ev)]
 
     def _transitive(self, f: FuncInfo, direct, key: tuple | None = None, seen=None) -> bool:
         """direct(f) or direct(g) for a function g that f calls, directly or not (memoized by `key`)."""
@@ -384,6 +442,13 @@ class ModuleFlow:
 _BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
 _SIMPLE_STATEMENTS = {ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Return, ast.Delete, ast.Pass, ast.Break,
                       ast.Continue, ast.Raise, ast.Assert, ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal}
+
+
+def _by_call_name(calls) -> dict[str, list[ast.Call]]:
+    out: dict[str, list[ast.Call]] = {}
+    for c in calls:
+        out.setdefault(lb.call_name(c.func), []).append(c)
+    return out
 
 
 def _nested(f: FuncInfo) -> bool:

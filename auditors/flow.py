@@ -495,12 +495,19 @@ class FuncInfo:
         kws = {k.arg: self.L(k.value) for k in e.keywords}
         every = EMPTY.union(*args, *kws.values())
         callee = self.module.resolve(e.func, self)
+        also = ()
+        if callee is None and type(func) is ast.Name and func.id in self.params:
+            passed = self.module.passed_functions(self, func.id)  # `hook(lg, tg, x, nll)`: what callers pass as hook
+            if passed:
+                callee, also = passed[0], tuple(g.qualname for g in passed[1:])
         if callee is None and type(func) is ast.Name and func.id in self.module.partial_names:
             bound = self.binding(func.id)  # hasher = partial(mix_hash, mult=M): a call of mix_hash
             if type(bound) is ast.Call and bound.args:
                 callee = self.module.resolve(bound.args[0], self)
-        self.events.append(Event("call", e, self.ctx, {"name": name, "args": args, "kws": kws, "recv": recv,
-                                                       "callee": callee.qualname if callee else None}))
+        data = {"name": name, "args": args, "kws": kws, "recv": recv, "callee": callee.qualname if callee else None}
+        if also:
+            data["also"] = also
+        self.events.append(Event("call", e, self.ctx, data))
         data = every & DATA
         if type(func) is not ast.Attribute and self._is_grad_transform(func):
             # torch.func.grad(loss_fn)(params, batch): the gradient of loss_fn on these arguments

@@ -37,11 +37,13 @@ def _nograd_scorers(m) -> set[str]:
     return out
 
 
-def _scores_in(f, stmt, scorers) -> bool:
+def _scores_in(f, stmt, scorers, nograd: bool = True) -> bool:
+    """The statement scores: a loss without gradients (any loss, with nograd=False), or a
+    call of a scoring function."""
     lo, hi = stmt.lineno, stmt.end_lineno
     for e in f.events:
         if lo <= e.line <= hi:
-            if e.kind == "ce" and e.ctx.nograd:
+            if e.kind == "ce" and (e.ctx.nograd or not nograd):
                 return True
             if e.kind == "call" and e.ctx.nograd and any(a & {"TGTP", "TGT"} for a in e.data["args"]):
                 return True  # a loss/score of the targets accumulated without gradients
@@ -68,14 +70,35 @@ def _verdict(m, f, line, loops, scorers, seen) -> str | None:
             if _deferred(f, loop, idx, later):
                 return "ok"
             return f"trains on a window, then scores it later in the same loop (line {loop.lineno})"
+    then = _scores_after(f, line, scorers)
+    if then is not None:
+        return f"trains on the window it is handed, then scores those tokens (line {then})"
     if f.qualname in seen or len(seen) > 6:
         return None
-    sites = [(g, e) for g, e in m.events("call") if e.data["callee"] == f.qualname]
+    sites = [(g, e) for g, e in m.events("call") if f.qualname in m.targets(e)]
     verdicts = ["ok" if _scored_first(g, e, scorers) else _verdict(m, g, e.line, e.ctx.loops, scorers, seen + (f.qualname,))
                 for g, e in sites]
     if sites and all(v == "ok" for v in verdicts):
         return "ok"
     return next((v for v in verdicts if v not in (None, "ok")), None)
+
+
+def _scores_after(f, line, scorers) -> int | None:
+    """Straight-line code of f: the statement at `line` trains (`state.fit(x, y)`) and a
+    later statement of the same block scores the same targets (`return F.cross_entropy(
+    model(x), y)`): SLOT-style fitting on a window before its score, whatever the caller
+    scored before. The line of that scoring, or None."""
+    if f.qualname == "<module>":
+        return None
+    body = f.node.body
+    idx = next((i for i, st in enumerate(body) if st.lineno <= line <= st.end_lineno), None)
+    if idx is None or isinstance(body[idx], (ast.For, ast.While, ast.AsyncFor)):
+        return None
+    data = {n for n in _names_in(body[idx]) if f.lookup(n) & {"VAL", "TGT"}}
+    for st in body[idx + 1:]:
+        if data & _names_in(st) and _scores_in(f, st, scorers, nograd=False):
+            return st.lineno
+    return None
 
 
 def _names_in(node) -> set[str]:
@@ -137,7 +160,7 @@ def _recorded_first(f, ev) -> bool:
     token's score is fixed before the update. A total that is only logged is not a score."""
     if len(ev.ctx.loops) != 1 or type(ev.node) is not ast.Call or type(ev.node.func) is not ast.Attribute:
         return False  # one pass over the chunks: inside an epoch loop, later epochs train on scored-and-trained tokens
-    if any(e.ctx.loops for _, e in f.module.events("call") if e.data["callee"] == f.qualname):
+    if any(e.ctx.loops for _, e in f.module.events("call") if f.qualname in f.module.targets(e)):
         return False  # the whole pass is repeated by a caller
     loss = {n.id for n in ast.walk(ev.node.func.value) if type(n) is ast.Name}
     returned = {n.id for r in f.module.under(f, f.module.nodes_of(ast.Return)) if r.value is not None
