@@ -30,12 +30,37 @@ def _loss(f, node) -> bool:
     return "TGTP" in labels and not ("TRAIN" in labels and "VAL" not in labels)
 
 
+_PER_TOKEN = ("log_softmax", "softmax", "gather", "log", "log1p", "exp")
+
+
+def _per_token(m, f, depth: int) -> bool:
+    """f computes per-token losses or probabilities, or is handed the target losses of a
+    function that does (a helper `select(nll, cand)` called from the scoring loop)."""
+    def direct(g):
+        return any(e.kind == "ce" or (e.kind == "call" and e.data["name"] in _PER_TOKEN) for e in g.events)
+    if direct(f):
+        return True
+    if depth >= 3:
+        return False
+    handed = m.once("handed target losses", _handed_target_losses)
+    return any(_per_token(m, g, depth + 1) for g in handed.get(f.qualname, ()))
+
+
+def _handed_target_losses(m) -> dict[str, list]:
+    """Callee -> the functions that call it with a target's loss or probability."""
+    out: dict[str, list] = {}
+    for g, e in m.events("call"):
+        if any("TGTP" in a for a in (*e.data["args"], *e.data["kws"].values())):
+            for q in m.targets(e):
+                out.setdefault(q, []).append(g)
+    return out
+
+
 def check(m):
     out = []
     running = {id(a.value) for a in m.nodes_of(ast.Assign) if _running_best(a)}
     for f in m.functions.values():
-        per_token = any(e.kind == "ce" or (e.kind == "call" and e.data["name"] in ("log_softmax", "softmax", "gather", "log",
-                                                                                  "log1p", "exp")) for e in f.events)
+        per_token = _per_token(m, f, 0)
         for ev in f.events:
             if ev.kind != "call" or ev.data["name"] not in ("minimum", "fmin", "where", "min", "amin", "nanmin",
                                                            "maximum", "fmax"):
