@@ -180,12 +180,12 @@ class FuncInfo:
         elif t is ast.With or t is ast.AsyncWith:
             nograd = ctx.nograd
             for item in st.items:
-                self.L(item.context_expr)
+                v = self.L(item.context_expr)  # once: a second evaluation would record its calls twice
                 if isinstance(item.context_expr, ast.Call) and (lb.call_name(item.context_expr.func) in NOGRAD
                                                                 or shapes.grad_switch(item.context_expr) is False):
                     nograd = True
                 if item.optional_vars is not None:
-                    self.assign(item.optional_vars, self.L(item.context_expr), item.context_expr)
+                    self.assign(item.optional_vars, v, item.context_expr)
             self.block(st.body, Ctx(ctx.guards, ctx.loops, nograd))
         elif t is ast.Try or t.__name__ == "TryStar":
             self.block(st.body, ctx)

@@ -56,6 +56,9 @@ def _resolved(f, node: ast.Call) -> tuple[str, str, str]:
         return name, module, f"{module}.{name}"
     if type(func) is ast.Name:
         bound = f.binding(func.id)
+        if type(bound) is ast.Attribute:  # get = ur.urlopen
+            base = _module_of(f, bound.value)
+            return bound.attr, base, f"{base}.{bound.attr}"
         if type(bound) is ast.Call and lb.call_name(bound.func) == "getattr" and len(bound.args) >= 2 \
                 and type(bound.args[1]) is ast.Constant and isinstance(bound.args[1].value, str):
             owner = bound.args[0]
@@ -64,8 +67,19 @@ def _resolved(f, node: ast.Call) -> tuple[str, str, str]:
     dotted = lb.src(func)
     base = dotted.rsplit(".", 1)[0] if "." in dotted else ""
     if type(func) is ast.Attribute:
-        base = _imported(f, func.value) or base
+        base = _imported(f, func.value) or _module_of(f, func.value)
     return lb.call_name(func), base, dotted
+
+
+def _module_of(f, expr) -> str:
+    """The module an expression names: `ur` after `import urllib.request as ur`, else its text."""
+    text = lb.src(expr)
+    return _module_aliases(f.module).get(text, text)
+
+
+def _module_aliases(m) -> dict[str, str]:
+    """`import urllib.request as ur`: ur -> urllib.request, anywhere in the module."""
+    return m.once("module aliases", lambda m: {a.asname: a.name for n in m.nodes_of(ast.Import) for a in n.names if a.asname})
 
 
 def _aliases(m) -> dict[str, tuple[str, str]]:
