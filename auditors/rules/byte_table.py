@@ -16,6 +16,7 @@ Tables loaded from data files (#1184's npz) are not checked here.
 from __future__ import annotations
 
 import ast
+import re
 
 from auditors import labels as lb
 from auditors.model import RuleInfo
@@ -89,6 +90,9 @@ def _table_stores(stmts):
         for n in ast.walk(st):
             if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Subscript):
                 yield n
+            elif isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Tuple) \
+                    and any(isinstance(t, ast.Subscript) for t in n.targets[0].elts):
+                yield _Element(n.value, n.lineno)  # lens[i], lead[i] = piece_size(sp, i)
             elif isinstance(n, (ast.ListComp, ast.GeneratorExp)):
                 yield _Element(n.elt, n.lineno)
             elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "append" and n.args:
@@ -110,16 +114,56 @@ def _constant_value(m, value):
     return None
 
 
+def _sizers(m, piece_calls) -> set[str]:
+    """Names of helpers that return a piece's byte length (`return len(body.encode()), lead`
+    of `sp.id_to_piece(i)`): a table filled from their result counts pieces too."""
+    out = set()
+    for f in m.functions.values():
+        if f.qualname == "<module>" or not any(n in piece_calls for n in f.nodes):
+            continue
+        pieces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and _calls(n.value, "id_to_piece")
+                  for t in n.targets if isinstance(t, ast.Name)}
+        pieces |= {t.id for n in f.nodes if isinstance(n, ast.Assign)
+                   and {x.id for x in ast.walk(n.value) if isinstance(x, ast.Name)} & pieces for t in n.targets if isinstance(t, ast.Name)}
+        if any(isinstance(r, ast.Return) and r.value is not None and _counts_piece(r.value, pieces) for r in f.nodes):
+            out.add(f.name)
+    return out
+
+
+_CONTROL_TESTS = ("is_control", "IsControl")
+
+
+def _skips_control(m) -> bool:
+    """Control tokens (`<s>`, `</s>`) are given no bytes somewhere: `sp.is_control(i)`, or a
+    test against their pieces."""
+    return any(isinstance(c, ast.Call) and lb.call_name(c.func) in _CONTROL_TESTS for c in m.nodes_of(ast.Call)) or any(
+        map(_CONTROL_PIECE.search, m.lines))
+
+
+_CONTROL_PIECE = re.compile(r"""["']</?s>["']""")  # the piece written as a string, not mentioned in a comment
+
+
 def check(m):
     piece_calls = {n for n in m.nodes_of(ast.Call) if isinstance(n.func, ast.Attribute)
                    and (n.func.attr == "id_to_piece" or _decode_call(n))}
     if not piece_calls:
         return []
-    lines = sorted(n.lineno for n in piece_calls)
+    sizers = _sizers(m, piece_calls)
+    sizing = {n for n in m.nodes_of(ast.Call) if isinstance(n.func, ast.Name) and n.func.id in sizers}
+    lines = sorted(n.lineno for n in piece_calls | sizing)
     out = []
+    control_reported = False
     for f in m.functions.values():
-        if f.qualname == "<module>" or not m.may_hold(f.node, lines) or not any(n in piece_calls for n in f.nodes):
+        if f.qualname == "<module>" or not m.may_hold(f.node, lines) or not any(n in piece_calls or n in sizing for n in f.nodes):
             continue
+        sized = [s for s in _table_stores(f.node.body) if isinstance(s.value, ast.Call) and s.value in sizing]
+        if f.name in sizers:
+            continue  # judged where its result is stored
+        if sized and not _calls(f.node, "is_byte") and not any(_calls(m.functions[q].node, "is_byte") for q in m.functions
+                                                               if m.functions[q].name in sizers):
+            out.append(raw(RULE, f, sized[0], guards_of(f, sized[0].lineno), "error", "medium",
+                           "byte-fallback tokens are not special-cased (is_byte): their pieces '<0x..>' are counted as "
+                           "6 bytes, not 1"))
         pieces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and _calls(n.value, "id_to_piece")
                   for t in n.targets if isinstance(t, ast.Name)}
         derived = {t.id for n in f.nodes if isinstance(n, ast.Assign) and not _strips(n.value)
@@ -161,6 +205,12 @@ def check(m):
         elif not bytes_ifs and not _calls(f.node, "is_byte") and any(_counts_piece(s.value, pieces | derived | restripped) for s in _table_stores(f.node.body)):
             out.append(raw(RULE, f, f.node, None, "error", "medium",
                            "byte-fallback tokens are not special-cased (is_byte): their pieces '<0x..>' are counted as 6 bytes, not 1"))
+        counting = [s for s in _table_stores(f.node.body) if _counts_piece(s.value, pieces | derived | restripped)]
+        if counting and bytes_ifs and not control_reported and not _skips_control(m):
+            control_reported = True
+            out.append(raw(RULE, f, counting[0], guards_of(f, counting[0].lineno), "error", "medium",
+                           "control tokens (<s>, </s>) are not special-cased (is_control): their pieces are counted as "
+                           "bytes and they are not boundaries, so a document's first token gains a space byte"))
         for b in bytes_ifs:
             for st in _table_stores(b.body):
                 named = _constant_value(m, st.value)

@@ -43,7 +43,7 @@ def _per_token(m, f, depth: int) -> bool:
     if depth >= 3:
         return False
     handed = m.once("handed target losses", _handed_target_losses)
-    return any(_per_token(m, g, depth + 1) for g in handed.get(f.qualname, ()))
+    return any(m.scores(g) and _per_token(m, g, depth + 1) for g in handed.get(f.qualname, ()))
 
 
 def _handed_target_losses(m) -> dict[str, list]:
