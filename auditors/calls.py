@@ -11,14 +11,15 @@ import ast
 
 from auditors import labels as lb
 from auditors import shapes
-from auditors.labels import EMPTY, KEYS
+from auditors.labels import DATA, EMPTY, KEYS
 
 WRITE_METHODS = {"index_add_", "scatter_add_", "put_", "index_put_", "scatter_"}
 TIME_FUNCS = ("perf_counter", "time", "monotonic", "time_ns")
 FUNC_TRANSFORMS = frozenset({"grad", "grad_and_value", "vjp", "jacrev", "value_and_grad"})  # torch.func / functorch
 TABLE_READS = frozenset({"get", "index_select", "take"})  # lookups by call, read like subscripts when keyed by a hash
-SPECIAL = frozenset({"append", "extend", "insert", "appendleft", "backward", "grad", "at", "bincount", "gather",
-                     "take_along_axis", "hash", *TABLE_READS,
+INPLACE = frozenset({"index_put_", "index_add_", "scatter_add_", "scatter_", "put_", "copy_", "index_copy_"})
+SPECIAL = frozenset({*INPLACE, "append", "extend", "insert", "appendleft", "backward", "grad", "at", "bincount", "gather",
+                     "take_along_axis", "hash", "replace", *TABLE_READS,
                      *TIME_FUNCS, *WRITE_METHODS, *lb.CE_FUNCS, *lb.DIST_FUNCS, *lb.FRESH_FUNCS, *lb.RANGE_FUNCS})
 
 
@@ -35,6 +36,19 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
                 info.elems[holder] = elems if not old or len(old) != len(elems) else [a | b for a, b in zip(old, elems)]
                 if ("elems", holder) in info.read_own and info.elems[holder] != old:
                     info.clean = False
+    if name == "replace" and isinstance(e.func, ast.Attribute) and len(e.args) >= 2 and recv & DATA \
+            and all(type(a) is ast.Constant and isinstance(a.value, str) for a in e.args[:2]):
+        new = lb.split_names(e.args[1].value)  # val_glob.replace("_val_", "_train_"): now the train split
+        if new and lb.split_names(e.args[0].value):
+            return (recv - DATA) | new
+    if name in INPLACE and isinstance(e.func, ast.Attribute) and data:
+        holder = lb.dotted(e.func.value)
+        if holder:  # M.index_put_((x, y), ones, accumulate=True): M now holds counts of that data
+            info.set_env(holder, data)
+    if name == "at" and len(e.args) >= 2 and data:
+        holder = lb.dotted(e.args[0])
+        if holder:  # np.add.at(M, idx, 1)
+            info.set_env(holder, EMPTY.union(*args[1:]) & DATA)
     if name == "backward" and isinstance(e.func, ast.Attribute):
         info.event("backward", e, {"loss": recv})
     if name == "grad" and args and lb.dotted(e.func) in ("torch.autograd.grad", "autograd.grad"):

@@ -265,8 +265,9 @@ class FuncInfo:
                 rec = self.elems.get(holder) if holder else None
                 if rec and len(rec) == len(target.elts):
                     elems = rec
-            for i, t in enumerate(target.elts):
-                self.assign(t, elems[i] if elems else v, None)
+            pairs = value.elts if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts) else None
+            for i, t in enumerate(target.elts):  # `a, b = f(x), g(y)`: each name is bound to its own expression
+                self.assign(t, elems[i] if elems else v, pairs[i] if pairs else None)
         elif isinstance(target, ast.Starred):
             self.assign(target.value, v, None)
         elif isinstance(target, ast.Subscript):

@@ -69,6 +69,11 @@ def split_labels(text: str) -> frozenset:
 _BOTH_SPLITS = re.compile(r"fineweb[_\-]?\*")
 
 
+def split_names(text: str) -> frozenset:
+    """The splits a fragment of a file name names (`_train_`, `val`), as a path edit uses it."""
+    return frozenset(k for k, rx in _SPLIT_RE.items() if rx.search(text))
+
+
 def default_labels(args: ast.arguments) -> dict[str, frozenset]:
     """Parameters whose default names a data split (`pattern="data/fineweb_train_*.bin"`):
     a call that leaves them out reads that split."""

@@ -1,0 +1,74 @@
+"""Where data splits flow: the labels the data-flow pass gives names, on code made here."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+import pytest
+
+from auditors.analysis import ModuleFlow
+
+
+def labels(source: str, func: str, name: str) -> set[str]:
+    source = textwrap.dedent(source)
+    m = ModuleFlow(source, ast.parse(source))
+    return set(m.functions[func].lookup(name)) & {"VAL", "TRAIN"}
+
+
+def test_a_path_edited_from_one_split_to_the_other_names_the_new_split():
+    src = '''
+    import glob
+    def main():
+        val_glob = "data/fineweb_val_*.bin"
+        train_glob = val_glob.replace("_val_", "_train_")
+        same = val_glob.replace("data/", "/mnt/data/")
+    '''
+    assert labels(src, "main", "train_glob") == {"TRAIN"}
+    assert labels(src, "main", "same") == {"VAL"}
+
+
+@pytest.mark.parametrize("fill", ["counts.index_put_((x, y), ones, accumulate=True)",
+                                  "counts.index_add_(0, y, ones)",
+                                  "np.add.at(counts, y, 1)"])
+def test_a_table_filled_in_place_holds_the_data_it_counts(fill):
+    src = f'''
+    import numpy as np, torch
+    def main():
+        toks = np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16)
+        x, y = toks[:-1], toks[1:]
+        ones = torch.ones(len(y))
+        counts = torch.zeros(1024, 1024)
+        {fill}
+    '''
+    assert labels(src, "main", "counts") == {"VAL"}
+
+
+def test_instances_of_one_class_keep_their_own_split():
+    src = '''
+    import glob
+    class Pool:
+        def __init__(self, pattern):
+            self.files = sorted(glob.glob(pattern))
+        def tokens(self):
+            return [open(p, "rb").read() for p in self.files]
+    def main():
+        tr, va = Pool("data/fineweb_train_*.bin"), Pool("data/fineweb_val_*.bin")
+        a = tr.tokens()
+        b = va.tokens()
+    '''
+    assert labels(src, "main", "a") == {"TRAIN"}
+    assert labels(src, "main", "b") == {"VAL"}
+
+
+def test_a_dict_keeps_each_constant_key_apart():
+    src = '''
+    class Args:
+        files = {"fit": "data/fineweb_train_*.bin", "score": "data/fineweb_val_*.bin"}
+    def main(args):
+        local = {"fit": "data/fineweb_train_*.bin", "score": "data/fineweb_val_*.bin"}
+        a, b = local["fit"], args.files["fit"]
+        c = local["score"]
+    '''
+    assert labels(src, "main", "a") == {"TRAIN"} and labels(src, "main", "b") == {"TRAIN"}
+    assert labels(src, "main", "c") == {"VAL"}
