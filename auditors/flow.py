@@ -376,7 +376,10 @@ class FuncInfo:
     def _compare(self, e: ast.Compare) -> frozenset:
         if len(e.ops) == 1 and isinstance(e.ops[0], (ast.Eq, ast.NotEq)):
             self.events.append(Event("compare", e, self.ctx, {"left": self.L(e.left), "right": self.L(e.comparators[0])}))
-        return EMPTY.union(self.L(e.left), *[self.L(c) for c in e.comparators]) - NOT_COMPARED
+        out = EMPTY.union(self.L(e.left), *[self.L(c) for c in e.comparators]) - NOT_COMPARED
+        if "TGTP" in out and type(e.ops[0]) in _ORDERED:
+            out = out | {"TGATE"}  # `p_tgt < thr`: decided by the target's own probability
+        return out
 
     def _ifexp(self, e: ast.IfExp) -> frozenset:
         self.L(e.test)
@@ -564,6 +567,9 @@ class FuncInfo:
                 return False
             func = self.binding(func.id)
         return type(func) is ast.Call and lb.call_name(func.func) in FUNC_TRANSFORMS
+
+_ORDERED = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+
 
 def keyed(name: str, key: str) -> str:
     """The env name of one constant key of a dict (`patterns["train"]`)."""

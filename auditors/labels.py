@@ -16,6 +16,8 @@ CAND         a candidate range over the vocabulary (`arange(V)`): reading every
              candidate is how a legal, normalizable table lookup looks
 CCNT / CTGT  counts read for every candidate / the candidate count picked at the target
 CSUM         the sum of candidate counts (the normalizer of a proper distribution)
+TGATE        a value decided by comparing the target's probability or loss with
+             something (`p_tgt < thr`): a switch set by the answer
 TIME         wall-clock readings and what is computed from them
 BLOB         data decoded from a file that is neither a train nor a validation shard
 CNT / TCNT   a value read from a hashed table with a context key / with a key that

@@ -97,7 +97,7 @@ def check(m):
                 ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
                 out.append(raw(RULE, f, node, ctx, "error", "high", "keeps the smaller of two target losses (oracle gate)"))
         if f.qualname != "<module>" and per_token:
-            out += _weighted_by_comparison(m, f)
+            out += _weighted_by_comparison(m, f) or _gated_by_target(m, f)
     return out
 
 
@@ -124,6 +124,26 @@ def _weighted_by_comparison(m, f) -> list:
                                "predictors (oracle gate)"))
                 return out
     return out
+
+
+def _gated_by_target(m, f) -> list:
+    """`a = where(p_tgt < thr, hi, 0)`, then `(1 - a) * p_model + a * q`: a distribution
+    weighted by a switch that the target's own probability set (TGATE labels), so the
+    mixture scored for each token was chosen after looking at that token."""
+    if not any("TGATE" in v for v in (*f.env.values(), *f.param_labels.values())) \
+            and not any(e.kind == "call" and e.data["callee"] and "TGATE" in m.functions[e.data["callee"]].ret for e in f.events):
+        return []  # no switch of that kind is held here (checked before evaluating each product)
+    for b in m.under(f, m.nodes_of(ast.BinOp)):
+        if type(b.op) is not ast.Mult:
+            continue
+        sides = [f.labels_of(b.left), f.labels_of(b.right)]
+        for i in (0, 1):
+            if "TGATE" in sides[i] and "DIST" in sides[1 - i] and "TGATE" not in sides[1 - i]:
+                ctx = next((e.ctx for e in f.events if b.lineno <= e.line <= b.end_lineno), None)
+                return [raw(RULE, f, b, ctx, "error", "medium",
+                            "weights a predictive distribution by a switch set from the target's own probability "
+                            "(a gate that looks at the answer)")]
+    return []
 
 
 def _stabilizer(m, f, call: ast.Call) -> bool:
