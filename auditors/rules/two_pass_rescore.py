@@ -221,6 +221,42 @@ def _computes_loss(m, f) -> bool:
                                           for e in g.events), ("computes loss",))
 
 
+def _accumulated_roots(f) -> set[str]:
+    """Names whose objects f adds counts into in place (`th.c.index_add_(0, y, ones)`)."""
+    out = set()
+    for e in f.events:
+        if e.kind == "call" and type(e.node.func) is ast.Attribute and e.data["name"] in _ACCUMULATE:
+            root = e.node.func.value
+            while isinstance(root, (ast.Attribute, ast.Subscript)):
+                root = root.value
+            if type(root) is ast.Name:
+                out.add(root.id)
+    return out
+
+
+def _hook_state(m, f, call: ast.Call) -> set[str]:
+    """What a call hands to a factory among its arguments (`score(model, val,
+    hook=make_hook(th, ...))`) when the function the factory returns adds counts into it:
+    the state that outlives the call."""
+    out = set()
+    for arg in [*call.args, *(k.value for k in call.keywords)]:
+        factory = m.resolve(arg.func, f) if type(arg) is ast.Call else None
+        inner = m.returned_function(factory) if factory is not None else None
+        if inner is None:
+            continue
+        mutated = _accumulated_roots(inner)
+        for p, given in zip(factory.params, arg.args):
+            if p in mutated and lb.dotted(given):
+                out.add(lb.dotted(given))
+    return out
+
+
+def _factory_args(call: ast.Call) -> set[str]:
+    """Names handed to calls among a call's arguments (`hook=make_hook(th, 0.02)`)."""
+    return {lb.dotted(a) for arg in [*call.args, *(k.value for k in call.keywords)] if type(arg) is ast.Call
+            for a in arg.args if lb.dotted(a)}
+
+
 def _fills(m, f) -> bool:
     """f (or a callee) writes a hashed table or adds counts into a container of its object."""
     return m.writes_tables(f) or m._transitive(f, _counts_into_self, ("counts into self",))
@@ -250,8 +286,8 @@ def check(m):
     # check, a backward pass (trains_on). Without either event nothing can be found.
     kinds = {e.kind for f in m.functions.values() for e in f.events}
     writes = "write" in kinds or any(_counts_into_self(f) for f in m.functions.values())
-    if not writes and "backward" not in kinds:
-        return []
+    if not writes and "backward" not in kinds and not any(_accumulated_roots(f) for f in m.functions.values()):
+        return []  # (counts added in place are a hook's state, followed call by call below)
     out = []
     for f in m.functions.values() if writes else ():
         if f.qualname != "<module>":
@@ -277,11 +313,12 @@ def check(m):
             if not any("VAL" in x for x in a.data["args"] + list(a.data["kws"].values()) + [a.data["recv"]]):
                 continue
             ca = m.functions[a.data["callee"]]
-            trains, writes, scores = m.trains_on(ca, "VAL"), _fills(m, ca), m.scores(ca)
-            if not ((trains and scores) or writes):
+            hooked = _hook_state(m, f, a.node)  # a function handed in that keeps counts in an object outliving the call
+            trains, fills, scores = m.trains_on(ca, "VAL"), _fills(m, ca) or bool(hooked), m.scores(ca)
+            if not ((trains and scores) or fills):
                 continue
-            adapted = _adapted_names(m, a)
-            if not adapted and writes and m.writes_tables(ca, "VAL"):
+            adapted = _adapted_names(m, a) | hooked
+            if not adapted and fills and m.writes_tables(ca, "VAL"):
                 adapted = _returned_table(m, f, a, calls[i + 1:])  # `rows = build(val)`: the table comes back
                 if adapted is True:
                     out.append(raw(RULE, f, a.node, a.ctx, "error", "medium",
@@ -306,7 +343,7 @@ def check(m):
                     continue  # (`update_apm(p_target, y)` after scoring takes scores in, it computes none)
                 if not any("VAL" in x for x in b.data["args"] + list(b.data["kws"].values())) and not _reads_own_val(m, f, b):
                     continue
-                shared = adapted & _names(b)
+                shared = adapted & (_names(b) | _factory_args(b.node))
                 if shared:
                     what = "trained" if trains else "filled a cache"
                     out.append(raw(RULE, f, b.node, b.ctx, "error", "medium",
