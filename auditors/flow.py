@@ -286,26 +286,32 @@ class FuncInfo:
                 if d.startswith("self."):
                     self.add_attr_labels(target.attr, v, self.cls)
 
-    def _instance_fields(self, name: str, value: ast.Call) -> None:
-        """`pool = ShardPool(pattern)` with a class of this module: `pool.files` holds the
-        data splits of the arguments its `__init__` stores there. Kept per instance (as
-        names of this function), so a train loader and a val loader of one class stay apart."""
+    def _constructed(self, value: ast.Call) -> dict[str, frozenset]:
+        """attribute -> data splits, for `ShardPool(pattern)` with a class of this module: what
+        its `__init__` stores from the arguments of this call."""
         fields = self.module.constructor_fields(value.func.id)
-        if not fields:
-            return
-        ev = next((e for e in reversed(self.events) if e.node is value), None)
+        ev = next((e for e in reversed(self.events) if e.node is value), None) if fields else None
         if ev is None:
-            return
+            return {}
         params = self.module.functions[f"{value.func.id}.__init__"].params[1:]
         passed = dict(zip(params, ev.data["args"])) | {k: v for k, v in ev.data["kws"].items() if k}
-        for attr, feeds in fields.items():
-            v = EMPTY.union(*[passed.get(p, EMPTY) for p in feeds]) & DATA
+        return {attr: EMPTY.union(*[passed.get(p, EMPTY) for p in feeds]) & DATA for attr, feeds in fields.items()}
+
+    def _instance_fields(self, name: str, value: ast.Call) -> None:
+        """`pool = ShardPool(pattern)`: `pool.files` holds the data splits of the arguments
+        `__init__` stores there. Kept per instance (as names of this function), so a train
+        loader and a val loader of one class stay apart."""
+        for attr, v in self._constructed(value).items():
             if v:
                 self.set_env(f"{name}.{attr}", v)
 
     def _instance_data(self, recv: ast.expr, method: "FuncInfo") -> frozenset:
         """The data splits `obj.method()` returns from what obj was built with: those of the
-        attributes of obj that the method reads."""
+        attributes of obj that the method reads (obj named, or built right there:
+        `TokenStream(pattern).take(n)`)."""
+        if type(recv) is ast.Call and type(recv.func) is ast.Name and method.is_method:
+            built = self._constructed(recv)
+            return EMPTY.union(*[built.get(a, EMPTY) for a in self.module.self_reads(method)])
         d = lb.dotted(recv)
         if d is None or d == "self" or not method.is_method:
             return EMPTY

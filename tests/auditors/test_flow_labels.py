@@ -72,3 +72,19 @@ def test_a_dict_keeps_each_constant_key_apart():
     '''
     assert labels(src, "main", "a") == {"TRAIN"} and labels(src, "main", "b") == {"TRAIN"}
     assert labels(src, "main", "c") == {"VAL"}
+
+
+def test_a_method_called_on_an_object_built_in_place_carries_its_split():
+    src = '''
+    import glob
+    class Stream:
+        def __init__(self, pattern):
+            self.files = sorted(glob.glob(pattern))
+        def take(self, n):
+            return [open(p, "rb").read(n) for p in self.files]
+    def main():
+        a = Stream("data/fineweb_val_*.bin").take(10)
+        b = Stream("data/fineweb_train_*.bin").take(10)
+    '''
+    assert labels(src, "main", "a") == {"VAL"}
+    assert labels(src, "main", "b") == {"TRAIN"}
