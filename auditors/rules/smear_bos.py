@@ -47,6 +47,9 @@ def _prev_slice_of(node: ast.AST, before: frozenset = frozenset()) -> str | None
     return None
 
 
+_VIEWS = {"reshape", "view", "flatten", "contiguous"}
+
+
 def _one_before(e) -> bool:
     """`arange(T) - 1` (clamped or not) in e: each position's predecessor, as an index."""
     return any(map(_arange_minus_one, ast.walk(e)))
@@ -81,15 +84,16 @@ def _minus_one(e) -> bool:
     return type(e) is ast.BinOp and type(e.op) is ast.Sub and type(e.right) is ast.Constant and e.right.value == 1
 
 
-def _shifted(expr: ast.AST, aliases: dict, before: frozenset = frozenset()) -> set[str]:
-    """Names whose previous position appears in `expr` as a value (directly or via a
-    shifted alias); one used as an index (`is_boundary[prev]`) mixes nothing."""
+def _shifted(expr: ast.AST, aliases: dict, before: frozenset = frozenset(), views: dict | None = None) -> set[str]:
+    """Names whose previous position appears in `expr` as a value (directly, via a shifted
+    alias, or via a reshaped view: `flat = h.reshape(-1, d)`, then `flat[:-1]` shifts h
+    across rows); one used as an index (`is_boundary[prev]`) mixes nothing."""
     out, todo = set(), [expr]
     while todo:
         sub = todo.pop()
         p = _prev_slice_of(sub, before)
         if p:
-            out.add(p)
+            out.add((views or {}).get(p, p))
         if type(sub) is ast.Name and sub.id in aliases:
             out.add(aliases[sub.id])
         todo.extend([sub.value] if type(sub) is ast.Subscript else ast.iter_child_nodes(sub))
@@ -142,6 +146,10 @@ def check(m):
         if f.qualname == "<module>" or not m.may_hold(f.node, lines) or not any(n in prev_slices for n in f.nodes):
             continue
         aliases = {}  # prev = cat([zeros, x[:, :-1]]) -> prev: x
+        views = {t.id: node.value.func.value.id for node in f.nodes if type(node) is ast.Assign
+                 and type(node.value) is ast.Call and type(node.value.func) is ast.Attribute
+                 and node.value.func.attr in _VIEWS and type(node.value.func.value) is ast.Name
+                 for t in node.targets if type(t) is ast.Name}  # flat = h.reshape(-1, d)
         for node in f.nodes:
             if type(node) is ast.Assign and len(node.targets) == 1 and type(node.targets[0]) is ast.Name:
                 target, targets = node.targets[0].id, {node.targets[0].id}
@@ -153,7 +161,7 @@ def check(m):
                 continue
             if not aliases and not m.may_hold(node, lines):
                 continue  # no shifted slice in its value, and no alias of one yet
-            src = _shifted(node.value, aliases, before)
+            src = _shifted(node.value, aliases, before, views)
             if not src:
                 continue  # nothing shifted in the value, so in none of its parts: no mixing
             if type(node) is ast.Assign and not any(isinstance(b, ast.BinOp) and isinstance(b.op, ast.Add)
