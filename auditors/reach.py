@@ -26,6 +26,11 @@ class Unknown(Exception):
     """The value cannot be decided statically."""
 
 
+class Runtime(Unknown):
+    """Decided by the launch settings read so far, except for a part that depends on
+    values only the run has (`frac < 0.15` of elapsed time): either outcome can happen."""
+
+
 _CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
         ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
         ast.Is: operator.is_, ast.IsNot: operator.is_not}
@@ -63,8 +68,12 @@ class Evaluator:
         self.touched: dict[str, str] = {}  # env keys a guard depended on -> how
 
     def guard(self, src: str, func: str) -> bool | None:
+        self.runtime = False
         try:
             return bool(self.value(_parse(src), Scope(self.facts, func, self.env)))
+        except Runtime:
+            self.runtime = True
+            return None
         except (Unknown, SyntaxError, TypeError, ValueError, ZeroDivisionError, AttributeError, RecursionError):
             return None
 
@@ -117,12 +126,19 @@ class Evaluator:
         raise Unknown
 
     def boolop(self, n: ast.BoolOp, scope):
-        unknown = False
+        unknown = runtime = False
         for v in n.values:
+            before = len(self.touched)
             try:
                 r = self.value(v, scope)
+            except Runtime:
+                runtime = True
+                continue
             except Unknown:
-                unknown = True
+                if len(self.touched) == before:
+                    runtime = True  # no launch setting in it: a value of the run (`frac < 0.15`)
+                else:
+                    unknown = True
                 continue
             if isinstance(n.op, ast.And) and not r:
                 return r
@@ -130,6 +146,8 @@ class Evaluator:
                 return r
         if unknown:
             raise Unknown
+        if runtime:
+            raise Runtime
         return isinstance(n.op, ast.And)
 
     def call(self, n: ast.Call, scope):
@@ -237,8 +255,8 @@ class Resolver:
         for src, polarity in guards:
             ev = Evaluator(self.facts, self.env)
             v = ev.guard(src, func)
-            if v is None and not ev.touched:
-                continue  # data-dependent (`if seg_len <= 0: continue`): no launch setting decides it
+            if v is None and (not ev.touched or ev.runtime):
+                continue  # data-dependent (`if seg_len <= 0: continue`, `flag and frac < 0.15`): the run decides
             if v is None:
                 status, cond = ("unknown", cond or _describe(src, polarity, ev)) if status == "active" else (status, cond)
                 continue

@@ -362,3 +362,14 @@ def test_calibration_windows_chosen_by_world_size_are_reported_where_val_is_retu
     got = {prof: [(f.line, f.reach) for f in audit_path(p, prof).findings if f.rule == "quant-calibration-data"]
            for prof in ("official", "single-gpu")}
     assert got == {"official": [(line, "dormant")], "single-gpu": [(line, "active")]}
+
+
+def test_a_setting_and_a_value_of_the_run_decide_by_the_setting(tmp_path, monkeypatch):
+    """`if flag and frac < 0.15`: the elapsed fraction is known only while running, so the
+    flag decides; `unknown` would let an enabled val replay pass with exit code 0."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    src = WORLD_SIZE_GATED.replace('_default = "1" if world_size > 1 else "0"\n    use_cache = int(os.environ.get("NGRAM_CACHE", _default))',
+                                   'use_cache = int(os.environ.get("NGRAM_CACHE", "1")) and len(tokens) > 5')
+    p = _write(tmp_path, src)
+    assert [f.reach for f in audit_path(p).findings if f.rule == "target-keyed-cache"] == ["active"]
+    assert [f.reach for f in audit_path(p, env={"NGRAM_CACHE": "0"}).findings if f.rule == "target-keyed-cache"] == ["dormant"]
