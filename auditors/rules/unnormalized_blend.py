@@ -36,8 +36,46 @@ def check(m):
                            "counts: the result is not a distribution over the vocabulary"))
     for f in m.functions.values():
         if f.qualname != "<module>" and not any(e.kind == "backward" for e in f.events):
-            out += _added_mass(m, f)
+            out += _added_mass(m, f) or _tilt_without_normalizer(m, f)
     return out
+
+
+_LOG_NORMALIZERS = {"log", "log1p", "logsumexp", "logaddexp", "log2"}
+
+
+def _hit(f, node) -> bool:
+    """`hint == y` (also inside `where(...)`, a cast, or a product with beta): 1 where a
+    guess equals the target."""
+    for n in ast.walk(node):
+        if type(n) is ast.Compare and len(n.ops) == 1 and type(n.ops[0]) is ast.Eq \
+                and any("TGT" in f.labels_of(x) for x in (n.left, n.comparators[0])):
+            return True
+    return False
+
+
+def _tilt_without_normalizer(m, f) -> list:
+    """`logp[y] + beta * (hint == y)` with no log-normalizer anywhere in the function: the
+    single-hint tilt boosts the hinted token's log-probability but does not subtract
+    log Z = log(1 + p(hint)(e^beta - 1)), so the tilted numbers sum to more than one."""
+    if not any(e.kind == "compare" and ("TGT" in e.data["left"] or "TGT" in e.data["right"]) for e in f.events):
+        return []
+    def normalizes(g) -> bool:  # log Z: a log of something other than the target's probability
+        return any(lb.call_name(c.func) in _LOG_NORMALIZERS and not (c.args and "TGTP" in g.labels_of(c.args[0]))
+                   for c in m.under(g, m.nodes_of(ast.Call)))
+    callers = [g for g, e in m.events("call") if f.qualname in m.targets(e)]
+    if normalizes(f) or (callers and all(map(normalizes, callers))):
+        return []  # (a helper that adds the boost, with log Z taken where it is called, is the legal tilt)
+    for node in m.under(f, m.nodes_of(ast.BinOp)):
+        if type(node.op) not in (ast.Add, ast.Sub):
+            continue
+        for scored, boost in ((node.left, node.right), (node.right, node.left)):
+            bound = f.binding(boost.id) if type(boost) is ast.Name else None
+            if "TGTP" in f.labels_of(scored) and not _hit(f, scored) and (_hit(f, boost) or (bound is not None and _hit(f, bound))):
+                ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
+                return [raw(RULE, f, node, ctx, "error", "medium",
+                            "adds a boost to the target's log-probability where a hint equals the target, with no "
+                            "log-normalizer: the tilted probabilities sum to more than one over the vocabulary")]
+    return []
 
 
 def _added_mass(m, f) -> list:
