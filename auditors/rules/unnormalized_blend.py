@@ -36,8 +36,35 @@ def check(m):
                            "counts: the result is not a distribution over the vocabulary"))
     for f in m.functions.values():
         if f.qualname != "<module>" and not any(e.kind == "backward" for e in f.events):
-            out += _added_mass(m, f) or _tilt_without_normalizer(m, f)
+            out += _added_mass(m, f) or _tilt_without_normalizer(m, f) or _max_of_distributions(m, f)
     return out
+
+
+def _renormalized(m, f, call) -> bool:
+    """What the call produced is normalized again: passed to (log_)softmax / logsumexp or divided."""
+    held = {t.id for a in m.under(f, m.nodes_of(ast.Assign)) if a.value is call for t in a.targets if type(t) is ast.Name}
+    for n in m.under(f, m.nodes_of(ast.Call)):
+        if lb.call_name(n.func) in ("softmax", "log_softmax", "logsumexp", "normalize") and any(
+                type(x) is ast.Name and x.id in held or x is call for a in n.args for x in ast.walk(a)):
+            return True
+    return any(type(d.op) in (ast.Div, ast.Sub) and (d.left is call or type(d.left) is ast.Name and d.left.id in held)
+               for d in m.under(f, m.nodes_of(ast.BinOp)))
+
+
+def _max_of_distributions(m, f) -> list:
+    """`maximum(log_p_model, log_q)` over the whole vocabulary, then read at the target:
+    the elementwise larger of two distributions sums to more than one (a log-sum-exp
+    that shifts by the maximum and adds back `log1p(exp(-|a - b|))` is a proper mixture)."""
+    from auditors.rules.oracle_gate import _stabilizer  # one test of "a maximum that is a log-sum-exp shift"
+    for e in f.events:
+        if e.kind != "call" or e.data["name"] not in ("maximum", "fmax") or len(e.node.args) != 2:
+            continue
+        if all("DIST" in a and "TGTP" not in a for a in e.data["args"]) and m.scores(f) and not _stabilizer(m, f, e.node) \
+                and not _renormalized(m, f, e.node):
+            return [raw(RULE, f, e.node, e.ctx, "error", "medium",
+                        "takes the elementwise larger of two distributions over the vocabulary and scores it without "
+                        "renormalizing: the result sums to more than one")]
+    return []
 
 
 _LOG_NORMALIZERS = {"log", "log1p", "logsumexp", "logaddexp", "log2"}
