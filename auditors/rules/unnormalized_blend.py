@@ -28,6 +28,12 @@ RULE = RuleInfo("unnormalized-blend", "unnormalized_blend", "target probability 
 def check(m):
     out = []
     for f, node in quotients(m):
+        if _smoothed_without_vocab(f, node):
+            ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
+            out.append(raw(RULE, f, node, ctx, "error", "medium",
+                           "add-k smoothing of the target's count with k added once to the total: the denominator "
+                           "needs k for every token of the vocabulary, or the probabilities sum to more than one"))
+            continue
         num, den = f.labels_of(node.left), f.labels_of(node.right)
         if "CTGT" in num and "CSUM" not in den:
             ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
@@ -49,6 +55,24 @@ def _renormalized(m, f, call) -> bool:
             return True
     return any(type(d.op) in (ast.Div, ast.Sub) and (d.left is call or type(d.left) is ast.Name and d.left.id in held)
                for d in m.under(f, m.nodes_of(ast.BinOp)))
+
+
+def _offset(e) -> tuple[ast.expr, float] | None:
+    """(term, k) of `term + k` with a positive numeric constant k."""
+    if type(e) is ast.BinOp and type(e.op) is ast.Add:
+        for term, k in ((e.left, e.right), (e.right, e.left)):
+            if type(k) is ast.Constant and isinstance(k.value, (int, float)) and not isinstance(k.value, bool) and k.value > 0:
+                return term, float(k.value)
+    return None
+
+
+def _smoothed_without_vocab(f, node: ast.BinOp) -> bool:
+    """`(cnt[y] + 1) / (n + 1)`: the target's count smoothed by k, the total by about k
+    instead of k times the vocabulary size (`(cnt[y] + 1) / (n + V)` is a distribution)."""
+    num, den = _offset(node.left), _offset(node.right)
+    if num is None or den is None or type(num[0]) is not ast.Subscript:
+        return False
+    return den[1] < 2 * num[1] and "TGT" in f.labels_of(num[0].slice) and "TGT" not in f.labels_of(den[0])
 
 
 def _max_of_distributions(m, f) -> list:
