@@ -215,7 +215,10 @@ class Evaluator:
         if src == "":
             raise Unknown  # assigned more than once in that function
         if src is not None:
-            return self.source(src, Scope(self.facts, scope.func, self.env, scope.depth + 1))
+            bound = _parse(src)
+            if isinstance(bound, (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)):
+                raise Unknown  # a container filled while the program runs (`hidden = []`, then `.append`)
+            return self.value(bound, Scope(self.facts, scope.func, self.env, scope.depth + 1))
         for caller_func, arg_src in self.param_sources(scope.func, name):
             return self.source(arg_src, Scope(self.facts, caller_func, self.env, scope.depth + 1))
         module = self.facts["functions"].get("<module>", {"defs": {}})

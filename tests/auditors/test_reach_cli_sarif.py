@@ -373,3 +373,13 @@ def test_a_setting_and_a_value_of_the_run_decide_by_the_setting(tmp_path, monkey
     p = _write(tmp_path, src)
     assert [f.reach for f in audit_path(p).findings if f.rule == "target-keyed-cache"] == ["active"]
     assert [f.reach for f in audit_path(p, env={"NGRAM_CACHE": "0"}).findings if f.rule == "target-keyed-cache"] == ["dormant"]
+
+
+def test_a_list_filled_while_running_is_not_judged_by_its_empty_start(tmp_path, monkeypatch):
+    """`kept, other = [], []` then `.append` in a loop: `if kept:` depends on the run, so a
+    finding under it stays active (an empty literal is not the list's value later)."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    src = WORLD_SIZE_GATED.replace('_default = "1" if world_size > 1 else "0"\n    use_cache = int(os.environ.get("NGRAM_CACHE", _default))',
+                                   'use_cache, seen = [], []\n    for t in tokens:\n        use_cache.append(t)')
+    p = _write(tmp_path, src)
+    assert [f.reach for f in audit_path(p).findings if f.rule == "target-keyed-cache"] == ["active"]
