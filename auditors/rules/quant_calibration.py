@@ -45,21 +45,37 @@ def _direct_calibrates(f) -> bool:
         map(_einsum_moment, m.under(f, [e.node for e in f.events if e.kind == "call" and e.data["name"] == "einsum"])))
 
 
-_GATHERING = {"append", "extend", "add_", "addmm_", "addmm", "mm", "matmul", "bmm", "einsum", "mul_", "update"}
+_COPIES = {"detach", "clone", "float", "contiguous", "cpu", "to"}
 
 
 def _only_captures(m, f, call: ast.Call) -> bool:
-    """The hook registered is a function of this module that only keeps the latest output
-    (`LAST["x"] = output`, a hidden-state capture for an auxiliary loss): no arithmetic, no
-    accumulation, so no statistics are gathered."""
+    """The hook registered is a function of this module that only keeps what it is handed
+    (`LAST["x"] = output`, `buf[0] = out.detach()`: a hidden-state capture for an auxiliary
+    loss): nothing computed from the activations, so no statistics are gathered."""
     if not call.args or type(call.args[0]) is not ast.Name:
         return False
     hook = m.resolve(call.args[0], f)
     if hook is None:
         return False
-    for n in ast.walk(hook.node):
-        if type(n) in (ast.AugAssign, ast.BinOp) or (type(n) is ast.Call and lb.call_name(n.func) in _GATHERING):
-            return False
+    params = set(hook.params)
+
+    def handed(v) -> bool:
+        while True:
+            if type(v) is ast.Call and type(v.func) is ast.Attribute and v.func.attr in _COPIES:
+                v = v.func.value
+            elif type(v) is ast.Subscript:
+                v = v.value
+            else:
+                return type(v) is ast.Name and v.id in params
+
+    for st in hook.node.body:
+        if type(st) is ast.Expr and type(st.value) is ast.Constant:
+            continue  # a docstring
+        if type(st) is ast.Return and (st.value is None or handed(st.value)):
+            continue
+        if type(st) is ast.Assign and handed(st.value):
+            continue
+        return False
     return True
 
 
