@@ -106,8 +106,14 @@ def _names_in(node) -> set[str]:
 
 
 def _plain(value) -> bool:
-    """A name or a tuple of names: a value passed on as it is, with no offset applied."""
+    """A name or a tuple of names, or a copy of one (`seg.clone()`): a value passed on as it
+    is, with no offset applied."""
+    while type(value) is ast.Call and type(value.func) is ast.Attribute and value.func.attr in _COPIES and not value.args:
+        value = value.func.value
     return type(value) is ast.Name or (type(value) is ast.Tuple and all(type(e) is ast.Name for e in value.elts))
+
+
+_COPIES = {"clone", "detach", "copy", "cpu", "contiguous", "tolist"}
 
 
 def _empty(value) -> bool:
