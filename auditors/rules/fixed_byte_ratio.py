@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 
 from auditors.model import RuleInfo
 from auditors.rules import quotients, raw
@@ -27,18 +28,58 @@ RULE = RuleInfo("fixed-byte-ratio", "tokenizer_byte_miscount", "loss divided by 
 _CONVERSIONS = (math.log(2), 1 / math.log(2))
 
 
-def _constant(f, node) -> float | None:
-    """The number a denominator holds when it is a literal, a name bound once to one, or a
-    settings attribute whose class default is one (`cfg.tokens_per_byte`)."""
+_ENV_DEFAULT = re.compile(r"""(?:environ\.get|getenv)\(\s*["'][^"']+["']\s*,\s*["']?([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)["']?\s*\)""")
+
+
+def _constant(f, node, depth: int = 0) -> float | None:
+    """The number a denominator holds when it is a literal, a name bound once to one, a
+    settings attribute whose class default is one (`cfg.tokens_per_byte`, also an
+    environment variable's default: `float(os.environ.get("BYTES_PER_TOKEN", "2.436"))`), or
+    a constant key of a dict literal handed in for it (`{"bpt": args.bytes_per_token}`)."""
+    if depth > 3:
+        return None
     if isinstance(node, ast.Attribute) and node.attr in f.module.class_defs:
+        text = f.module.class_defs[node.attr]
         try:
-            return float(f.module.class_defs[node.attr])
+            return float(text)
         except ValueError:
-            return None
+            found = _ENV_DEFAULT.search(text)
+            return float(found.group(1)) if found else None
     if isinstance(node, ast.Name):
         node = f.binding(node.id)
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and isinstance(node.value, ast.Name):
+        handed = _dict_arguments(f, node.value.id)
+        values = [v for d in handed for k, v in zip(d.keys, d.values) if isinstance(k, ast.Constant) and k.value == node.slice.value]
+        found = {_constant(f, v, depth + 1) for v in values}
+        return found.pop() if len(found) == 1 else None
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
         return float(node.value)
+    return None
+
+
+def _dict_arguments(f, param: str) -> list[ast.Dict]:
+    """Dict literals that callers hand to f as `param`."""
+    if param not in f.params:
+        return []
+    i = f.params.index(param)
+    out = []
+    for c in f.module.nodes_of(ast.Call):
+        if type(c.func) is ast.Name and c.func.id == f.name:
+            arg = next((k.value for k in c.keywords if k.arg == param), c.args[i] if i < len(c.args) else None)
+            if isinstance(arg, ast.Dict):
+                out.append(arg)
+    return out
+
+
+def _factor(f, node) -> float | None:
+    """The constant of a divisor `n_tokens * bytes_per_token` (the byte count estimated
+    from a fixed ratio), through a name bound once to it."""
+    if isinstance(node, ast.Name):
+        node = f.binding(node.id)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        values = [_constant(f, x) for x in (node.left, node.right)]
+        known = [v for v in values if v is not None]
+        return known[0] if len(known) == 1 else None
     return None
 
 
@@ -81,6 +122,8 @@ def check(m):
     out = []
     for f, node in quotients(m):
         value = _constant(f, node.right)
+        if value is None:
+            value = _factor(f, node.right)
         if value is None or not _suspicious(value) or "TGTP" not in f.labels_of(node.left) or not m.scores(f):
             continue
         if _chain(f, node)[0]:  # a loss in bits over a ratio, not a scale, a log line, an escape probability

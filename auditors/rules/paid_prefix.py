@@ -6,7 +6,8 @@ the code (neither a train nor a validation shard) and lets the match change the 
 Data flow: an equality between target-labeled (TGT) and file-blob (BLOB) values, or,
 in a function that scores, a distribution written at a stored token per position
 (`boost[arange(n), stored[:n]] = 30`), or stored tokens made one-hot predictions
-(`one_hot(stored[pos])`).
+(`one_hot(stored[pos])`). Validation tokens registered as a buffer or parameter of the
+model travel in its state dict, and so in the artifact.
 """
 
 from __future__ import annotations
@@ -31,8 +32,23 @@ def _positions(f, e) -> bool:
     return isinstance(e, ast.Call) and lb.call_name(e.func) in lb.RANGE_FUNCS
 
 
-def check(m):
+_KEPT = {"register_buffer", "register_parameter", "Parameter"}
+
+
+def _kept_in_model(m) -> list:
+    """`model.register_buffer("memo", val_tokens[:n])`, `nn.Parameter(val...)`: validation
+    tokens become part of the model's state, so the exported artifact ships them."""
     out = []
+    for f, ev in m.events("call"):
+        if ev.data["name"] in _KEPT and any("VAL" in a for a in (*ev.data["args"], *ev.data["kws"].values())):
+            out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high",
+                           f"{ev.data['name']}() stores validation tokens in the model's state: the artifact "
+                           "exported from it carries them"))
+    return out
+
+
+def check(m):
+    out = _kept_in_model(m)
     for f in m.functions.values():
         if f.qualname == "<module>" or not m.scores(f):
             continue
