@@ -202,7 +202,7 @@ def check(m):
             out.append(raw(RULE, f, decoded, guards_of(f, decoded.lineno), "error", "high",
                            "token bytes counted by decoding each token alone: a byte-fallback token decodes to "
                            "U+FFFD (3 bytes), not its 1 byte"))
-        elif not bytes_ifs and not _calls(f.node, "is_byte") and any(_counts_piece(s.value, pieces | derived | restripped) for s in _table_stores(f.node.body)):
+        elif not bytes_ifs and not _tests_is_byte(f.node) and any(_counts_piece(s.value, pieces | derived | restripped) for s in _table_stores(f.node.body)):
             out.append(raw(RULE, f, f.node, None, "error", "medium",
                            "byte-fallback tokens are not special-cased (is_byte): their pieces '<0x..>' are counted as 6 bytes, not 1"))
         counting = [s for s in _table_stores(f.node.body) if _counts_piece(s.value, pieces | derived | restripped)]
@@ -221,6 +221,18 @@ def check(m):
                     out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "high",
                                    f"a byte-fallback token is given `{lb.src(st.value)}` bytes; it is exactly 1 byte"))
     return out
+
+
+def _tests_is_byte(node) -> bool:
+    """is_byte decides something: it stands in a test (`if`, a conditional expression, a
+    comprehension filter) or chooses values (`where(is_byte, 1, sizes)`); a byte token only
+    marked in another table (`boundary[i] = sp.is_byte(i)`) still gets its piece's length."""
+    for n in ast.walk(node):
+        tests = [n.test] if isinstance(n, (ast.If, ast.IfExp, ast.While)) else list(n.ifs) if isinstance(n, ast.comprehension) else \
+            n.args[:1] if isinstance(n, ast.Call) and lb.call_name(n.func) in ("where", "select") else []
+        if any(_calls(t, "is_byte") for t in tests):
+            return True
+    return False
 
 
 def _assigns_after_strip(branch: ast.If) -> bool:
