@@ -115,13 +115,18 @@ def _loop_passes(m, f):
                         writes.add(recv)  # (a table prefilled from training shards is a prior, not a first pass)
                     if any(x.kind == "read" for x in callee.events) or _reads_self_table(callee):
                         reads.add(recv)
+                if callee is None and recv and e.data["name"] in _ACCUMULATE \
+                        and any("VAL" in a for a in (*e.data["args"], *e.data["kws"].values())):
+                    writes.add(recv.split(".")[0])  # bigram.index_put_((w[:-1], w[1:]), ones, accumulate=True)
                 if callee is not None and m.scores(callee):
                     scores = True
+                    reads.update(n for n in map(lb.dotted, e.node.args) if n)  # the table handed to the scoring helper
         return writes, reads, scores
 
     def may_write(e) -> bool:
         callee = m.functions.get(e.data["callee"]) if e.kind == "call" and e.data["callee"] else None
-        return e.kind == "write" or (callee is not None and (m.writes_tables(callee) or _counts_into_self(callee)))
+        return e.kind == "write" or (callee is not None and (m.writes_tables(callee) or _counts_into_self(callee))) \
+            or (e.kind == "call" and e.data["name"] in _ACCUMULATE)
 
     if not any(map(may_write, f.events)):
         return  # no statement here fills a table, and the first of a pair must
@@ -285,7 +290,9 @@ def check(m):
     # Every finding needs adapted state: a table write (writes_tables) or, for the last
     # check, a backward pass (trains_on). Without either event nothing can be found.
     kinds = {e.kind for f in m.functions.values() for e in f.events}
-    writes = "write" in kinds or any(_counts_into_self(f) for f in m.functions.values())
+    writes = "write" in kinds or any(_counts_into_self(f) for f in m.functions.values()) or any(
+        e.kind == "call" and e.data["name"] in _ACCUMULATE and any("VAL" in a for a in e.data["args"])
+        for f in m.functions.values() for e in f.events)  # counts of val added in place
     if not writes and "backward" not in kinds and not any(_accumulated_roots(f) for f in m.functions.values()):
         return []  # (counts added in place are a hook's state, followed call by call below)
     out = []
