@@ -33,6 +33,8 @@ class ModuleFlow:
         self.attr_labels: dict[str, frozenset] = {}
         self.class_attr_labels: dict[tuple[str, str], frozenset] = {}
         self.class_defs: dict[str, str] = {}  # class attribute -> default expression source
+        self.instances: set[str] = set()  # names given per-instance fields somewhere (flow's fast path)
+        self.keyed_roots: set[str] = set()  # names of dicts whose constant keys are kept apart
         self._collect(tree, None, "")
         self._class_attributes(tree)
         # names bound to a functional-gradient transform (`step = grad(loss_fn)`): calls of them are backward passes

@@ -244,6 +244,7 @@ class FuncInfo:
             elif type(value) is ast.Dict:  # {"train": TRAIN_GLOB, "eval": VAL_GLOB}: each key keeps its own value
                 for k, item in zip(value.keys, value.values):
                     if type(k) is ast.Constant and isinstance(k.value, str):
+                        self.module.keyed_roots.add(target.id)
                         self.set_env(keyed(target.id, k.value), self.labels_of(item))
             if value is not None and self.defs.setdefault(target.id, value) is not value:
                 self.defs[target.id] = None  # bound more than once: no single value to evaluate
@@ -274,6 +275,7 @@ class FuncInfo:
             key = self.L(target.slice)
             base = lb.dotted(target.value) or lb.dotted(shapes.root(target.value))
             if type(target.value) is ast.Name and type(target.slice) is ast.Constant and isinstance(target.slice.value, str):
+                self.module.keyed_roots.add(target.value.id)
                 self.set_env(keyed(target.value.id, target.slice.value), v - INDEX_ONLY)
             if key & KEYS:
                 self.events.append(Event("write", target, self.ctx, {"key": key, "value": v, "table": target.value}))
@@ -303,6 +305,7 @@ class FuncInfo:
         loader and a val loader of one class stay apart."""
         for attr, v in self._constructed(value).items():
             if v:
+                self.module.instances.add(name)
                 self.set_env(f"{name}.{attr}", v)
 
     def _instance_data(self, recv: ast.expr, method: "FuncInfo") -> frozenset:
@@ -312,8 +315,10 @@ class FuncInfo:
         if type(recv) is ast.Call and type(recv.func) is ast.Name and method.is_method:
             built = self._constructed(recv)
             return EMPTY.union(*[built.get(a, EMPTY) for a in self.module.self_reads(method)])
+        if not method.is_method or not self.module.instances:
+            return EMPTY  # (most modules build no object from data: spare the name lookups)
         d = lb.dotted(recv)
-        if d is None or d == "self" or not method.is_method:
+        if d is None or d == "self" or d not in self.module.instances:
             return EMPTY
         out = EMPTY
         for attr in self.module.self_reads(method):
@@ -426,7 +431,7 @@ class FuncInfo:
     def subscript(self, e: ast.Subscript) -> frozenset:
         base, idx = self.L(e.value), self.L(e.slice)
         if type(e.slice) is ast.Constant and isinstance(e.slice.value, str):
-            if type(e.value) is ast.Name:
+            if type(e.value) is ast.Name and e.value.id in self.module.keyed_roots:
                 key = keyed(e.value.id, e.slice.value)
                 if self._bound(key):
                     v = self.lookup(key)

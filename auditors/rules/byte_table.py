@@ -118,8 +118,9 @@ def _sizers(m, piece_calls) -> set[str]:
     """Names of helpers that return a piece's byte length (`return len(body.encode()), lead`
     of `sp.id_to_piece(i)`): a table filled from their result counts pieces too."""
     out = set()
-    for f in m.functions.values():
-        if f.qualname == "<module>" or not any(n in piece_calls for n in f.nodes):
+    lines = sorted(n.lineno for n in piece_calls)
+    for f in m.functions.values():  # (may_hold first: indexing every function's nodes is what costs)
+        if f.qualname == "<module>" or not m.may_hold(f.node, lines) or not any(n in piece_calls for n in f.nodes):
             continue
         pieces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and _calls(n.value, "id_to_piece")
                   for t in n.targets if isinstance(t, ast.Name)}
