@@ -18,9 +18,12 @@ from tests.adversarial.reference import expected_bpb
 from tests.adversarial.runner import STARTUP_SLACK, expectations
 
 CASES = expectations()
-# Start-up time (interpreter, torch, audit) varies from run to run on a loaded machine;
-# the overrun check allows this much on top of its 10 s.
-LOAD_NOISE = 5.0
+# Start-up time (interpreter, torch, audit) and the teardown of a killed replay vary from
+# run to run on a loaded machine; the overrun check allows this much on top of its 10 s
+# (the stalled replay measured 15.9 s over the median run twice in the full suite on the
+# 2-core CI machine, 2026-11-26; a harness that does not bound the replay overruns by the
+# whole stall instead).
+LOAD_NOISE = 8.0
 
 
 def _params(hole_field: str):
