@@ -21,6 +21,7 @@ from auditors import calls, shapes
 from auditors import labels as lb
 from auditors.calls import FUNC_TRANSFORMS
 from auditors.labels import DATA, EMPTY, INDEX_ONLY, KEYS, NOT_COMPARED, PARAM_SENSITIVE
+from auditors.objects import ObjectFlow, keyed
 
 SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
 EXIT = (ast.Return, ast.Raise, ast.Continue, ast.Break)
@@ -48,7 +49,7 @@ class Event:
         return self.node.lineno
 
 
-class FuncInfo:
+class FuncInfo(ObjectFlow):
     def __init__(self, qualname: str, node, parent: "FuncInfo | None", module: "ModuleFlow"):
         self.qualname, self.node, self.parent, self.module = qualname, node, parent, module
         self.name = qualname.rsplit(".", 1)[-1]
@@ -288,46 +289,6 @@ class FuncInfo:
                 if d.startswith("self."):
                     self.add_attr_labels(target.attr, v, self.cls)
 
-    def _constructed(self, value: ast.Call) -> dict[str, frozenset]:
-        """attribute -> data splits, for `ShardPool(pattern)` with a class of this module: what
-        its `__init__` stores from the arguments of this call."""
-        fields = self.module.constructor_fields(value.func.id)
-        ev = next((e for e in reversed(self.events) if e.node is value), None) if fields else None
-        if ev is None:
-            return {}
-        params = self.module.functions[f"{value.func.id}.__init__"].params[1:]
-        passed = dict(zip(params, ev.data["args"])) | {k: v for k, v in ev.data["kws"].items() if k}
-        return {attr: EMPTY.union(*[passed.get(p, EMPTY) for p in feeds]) & DATA for attr, feeds in fields.items()}
-
-    def _instance_fields(self, name: str, value: ast.Call) -> None:
-        """`pool = ShardPool(pattern)`: `pool.files` holds the data splits of the arguments
-        `__init__` stores there. Kept per instance (as names of this function), so a train
-        loader and a val loader of one class stay apart."""
-        for attr, v in self._constructed(value).items():
-            if v:
-                self.module.instances.add(name)
-                self.set_env(f"{name}.{attr}", v)
-
-    def _instance_data(self, recv: ast.expr, method: "FuncInfo") -> frozenset:
-        """The data splits `obj.method()` returns from what obj was built with: those of the
-        attributes of obj that the method reads (obj named, or built right there:
-        `TokenStream(pattern).take(n)`)."""
-        if type(recv) is ast.Call and type(recv.func) is ast.Name and method.is_method:
-            built = self._constructed(recv)
-            return EMPTY.union(*[built.get(a, EMPTY) for a in self.module.self_reads(method)])
-        if not method.is_method or not self.module.instances:
-            return EMPTY  # (most modules build no object from data: spare the name lookups)
-        d = lb.dotted(recv)
-        if d is None or d == "self" or d not in self.module.instances:
-            return EMPTY
-        out = EMPTY
-        for attr in self.module.self_reads(method):
-            key = f"{d}.{attr}"
-            v = self.lookup(key)
-            self.read_names.setdefault(key, v)
-            out |= v
-        return out & DATA
-
     def labels_of(self, node) -> frozenset:
         """Labels of an expression after the analysis, without recording events."""
         saved, saved_ctx = self.events, getattr(self, "ctx", Ctx())
@@ -405,18 +366,6 @@ class FuncInfo:
             if chosen:  # `TRAIN_FILES if split == "train" else VAL_FILES`: the split asked for is read
                 return (out - DATA) | chosen
         return out
-
-    def _split_selector(self, test) -> frozenset:
-        """The data split a test picks, when it compares a value to a split's name
-        (`split == "train"`): the splits that value carries (a parameter's, per call)."""
-        if type(test) is not ast.Compare or len(test.ops) != 1 or type(test.ops[0]) not in (ast.Eq, ast.NotEq):
-            return EMPTY
-        sides = (test.left, test.comparators[0])
-        named = [s for s in sides if type(s) is ast.Constant and isinstance(s.value, str) and lb.split_labels(s.value)]
-        if len(named) != 1:
-            return EMPTY
-        other = sides[1] if named[0] is sides[0] else sides[0]
-        return self.labels_of(other) & DATA if type(other) in (ast.Name, ast.Attribute) else EMPTY
 
     def _comprehension(self, e) -> frozenset:
         for g in e.generators:
@@ -551,17 +500,6 @@ class FuncInfo:
             out = out | {"TGTP"}
         return out
 
-    def _bound(self, key: str) -> bool:
-        """Some function around this one (or the module) has set this name."""
-        self.read_own.add(key)
-        f = self
-        while f is not None:
-            if key in f.env:
-                return True
-            f = f.parent
-        mod = self.module.functions.get("<module>")
-        return mod is not None and key in mod.env
-
     def binding(self, name: str):
         """The expression `name` is bound to, once, here, in an enclosing function or at
         module level (None when unbound there or bound more than once)."""
@@ -582,9 +520,6 @@ class FuncInfo:
 _ORDERED = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 
 
-def keyed(name: str, key: str) -> str:
-    """The env name of one constant key of a dict (`patterns["train"]`)."""
-    return f"{name}[{key!r}]"
 
 
 def _elements(field: str):

@@ -1,0 +1,116 @@
+"""Facts about one module that reachability and folder checks read (JSON-ready, cached
+with the rest of the analysis): each function's parameters and single bindings as
+source text, every call site of the module's functions with its arguments and guards,
+argparse defaults, environment variables the file sets or gives a default, hook
+factories, imports, classes, and the script names the file mentions."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import re
+
+from auditors import labels as lb
+
+PY_NAME = re.compile(r"""['"/\\]([\w.-]+\.py)\b""")  # a script named in a string or a path
+
+
+def _segment(lines: list[bytes], node: ast.AST) -> str:
+    """Source text of a node sliced from the file (much cheaper than unparsing it)."""
+    first, last = node.lineno - 1, node.end_lineno - 1
+    if first == last:
+        return lines[first][node.col_offset:node.end_col_offset].decode("utf-8", "replace")
+    parts = [lines[first][node.col_offset:]] + lines[first + 1:last] + [lines[last][:node.end_col_offset]]
+    return b"\n".join(parts).decode("utf-8", "replace")
+
+
+def reach_facts(m, tree) -> dict:
+    raw_lines = [line.encode("utf-8") for line in m.lines]  # the lines the tree was parsed from
+    seg = functools.partial(_segment, raw_lines)
+    functions = {q: {"params": f.params, "is_method": f.is_method,
+                     "defs": {k: (seg(v) if v is not None else "") for k, v in f.defs.items()}} for q, f in m.functions.items()}
+    calls: dict[str, list] = {}
+    called: set[str] = set()  # every called name: another file's functions may be among them
+    arg_defaults: dict[str, str] = {}  # argparse destination -> source of its default
+    for f in m.functions.values():
+        for ev in f.events:
+            if ev.kind != "call":
+                continue
+            node: ast.Call = ev.node
+            called.add(ev.data["name"])
+            if ev.data["name"] == "add_argument":
+                arg_defaults.update(_argparse_default(node, seg))
+            # call sites matter for this file's own functions, called here or passed as values (called by the receiver)
+            targets = [ev.data["name"]] if ev.data["name"] in m.by_name else []
+            targets += [a.id for a in list(node.args) + [k.value for k in node.keywords] if isinstance(a, ast.Name) and a.id in m.by_name]
+            if not targets:
+                continue  # the site's text is sliced only when it is kept
+            site = {"caller": f.qualname, "line": node.lineno, "method": isinstance(node.func, ast.Attribute),
+                    "args": [seg(a) for a in node.args],
+                    "kwargs": {k.arg: seg(k.value) for k in node.keywords if k.arg},
+                    "guards": [[seg(t), p] for t, p in ev.ctx.guards]}
+            for name in targets:
+                calls.setdefault(name, []).append(site)
+    entry = any(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) or isinstance(s, ast.If) for s in tree.body)
+    env_sets = {}
+    for ev in m.functions["<module>"].events:
+        if ev.kind == "call" and lb.dotted(ev.node.func) in ("os.environ.setdefault",) and len(ev.node.args) == 2:
+            k, v = ev.node.args
+            if isinstance(k, ast.Constant) and isinstance(v, ast.Constant):
+                env_sets[str(k.value)] = str(v.value)
+    for st in tree.body:  # os.environ["K"] = "V" before the real script runs
+        if (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Subscript)
+                and lb.dotted(st.targets[0].value) == "os.environ" and isinstance(st.targets[0].slice, ast.Constant)
+                and isinstance(st.value, ast.Constant)):
+            env_sets[str(st.targets[0].slice.value)] = str(st.value.value)
+    env_defaults = {}  # os.environ.setdefault("K", expr) anywhere: what a later os.environ["K"] reads when unset
+    for f in m.functions.values():
+        for ev in f.events:
+            if ev.kind == "call" and ev.data["name"] == "setdefault" and lb.dotted(ev.node.func) == "os.environ.setdefault" \
+                    and len(ev.node.args) == 2 and isinstance(ev.node.args[0], ast.Constant):
+                env_defaults.setdefault(str(ev.node.args[0].value), [f.qualname, seg(ev.node.args[1])])
+    factories = sorted(_factories(m))
+    imports = sorted({a.name for n in m.nodes_of(ast.Import) for a in n.names}
+                     | {n.module for n in m.nodes_of(ast.ImportFrom) if n.module})
+    classes = sorted({n.name for n in m.nodes_of(ast.ClassDef)})
+    return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
+            "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
+            "arg_defaults": arg_defaults, "env_defaults": env_defaults, "factories": factories}
+
+
+def _factories(m) -> set[str]:
+    """Names of functions that always return one of their own nested functions (a hook
+    factory): what they return is never None."""
+    out = set()
+    for f in m.functions.values():
+        inner = [g for g in m.functions.values() if g.parent is f]
+        if not inner:
+            continue
+        names = {g.name for g in inner}
+        spans = [(g.node.lineno, g.node.end_lineno) for g in inner]
+        rets = [r for r in m.under(f, m.nodes_of(ast.Return)) if not any(a <= r.lineno <= b for a, b in spans)]
+        if rets and all(type(r.value) is ast.Name and r.value.id in names for r in rets):
+            out.add(f.name)
+    return out
+
+
+def _argparse_default(node: ast.Call, seg) -> dict[str, str]:
+    """{destination: default source} of `parser.add_argument("--flag", ...)`: what the
+    script sees when launched without the flag (store_true: False, no default: None)."""
+    names = [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+    kws = {k.arg: k.value for k in node.keywords if k.arg}
+    dest = kws["dest"].value if isinstance(kws.get("dest"), ast.Constant) else next(
+        (n.lstrip("-") for n in names if n.startswith("--")), names[0].lstrip("-") if names else None)
+    if not dest:
+        return {}
+    action = kws["action"].value if isinstance(kws.get("action"), ast.Constant) else None
+    if "default" in kws:
+        default = seg(kws["default"])
+    else:
+        default = {"store_true": "False", "store_false": "True"}.get(action, "None")
+    return {dest.replace("-", "_"): default}
+
+
+# A .py file named in a string or path (`"inner.py"`, `here / 'eval.py'`,
+# `__file__.replace("train_gpt.py", "decode.py")`): a file this one may exec, runpy or
+# launch. Counted as run by it, so a wrapper cannot make the real script look unused.
