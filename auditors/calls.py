@@ -1,8 +1,10 @@
 """What calls with a meaning do in the data-flow pass (auditors.flow): list records,
 backward passes, table writes and lookups, losses and distributions, ranges, clocks.
 
-`special_call` is asked only for the names in SPECIAL; it records events on the
-function's FuncInfo and returns the labels of the call, or None for an ordinary call.
+`call_labels` is the pass's handler for every call expression: it records the call,
+follows the module's functions and the functions passed as values, and asks
+`special_call` about the names in SPECIAL, which records events on the function's
+FuncInfo and returns the labels of the call, or None for an ordinary call.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import ast
 
 from auditors import labels as lb
 from auditors import shapes
-from auditors.labels import DATA, EMPTY, KEYS
+from auditors.labels import DATA, EMPTY, INDEX_ONLY, KEYS, PARAM_SENSITIVE
 
 WRITE_METHODS = {"index_add_", "scatter_add_", "put_", "index_put_", "scatter_"}
 TIME_FUNCS = ("perf_counter", "time", "monotonic", "time_ns")
@@ -93,3 +95,66 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
     if name == "hash" and isinstance(e.func, ast.Name):
         return frozenset({"HASH"}) | (every - KEYS)
     return None
+
+
+def call_labels(info, e: ast.Call) -> frozenset:
+    """Labels of a call expression (`FuncInfo`'s handler for `ast.Call`): records the call
+    event, follows the module's functions (their returns, as this call's arguments allow),
+    functions passed as values and `partial`, and the calls with a meaning (`special_call`)."""
+    func = e.func
+    is_method = type(func) is ast.Attribute
+    name = func.attr if is_method else func.id if type(func) is ast.Name else ""  # lb.call_name, inlined: hot
+    recv = info.L(func.value) if is_method else EMPTY
+    args = [info.L(a) for a in e.args]
+    kws = {k.arg: info.L(k.value) for k in e.keywords}
+    every = EMPTY.union(*args, *kws.values())
+    callee = info.module.resolve(e.func, info)
+    also = ()
+    if callee is None and type(func) is ast.Name and func.id in info.params:
+        passed = info.module.passed_functions(info, func.id)  # `hook(lg, tg, x, nll)`: what callers pass as hook
+        if passed:
+            callee, also = passed[0], tuple(g.qualname for g in passed[1:])
+    if callee is None and type(func) is ast.Name and func.id in info.module.partial_names:
+        bound = info.binding(func.id)  # hasher = partial(mix_hash, mult=M): a call of mix_hash
+        if type(bound) is ast.Call and bound.args:
+            callee = info.module.resolve(bound.args[0], info)
+    data = {"name": name, "args": args, "kws": kws, "recv": recv, "callee": callee.qualname if callee else None}
+    if also:
+        data["also"] = also
+    info.event("call", e, data)
+    data = every & DATA
+    if type(func) is not ast.Attribute and _is_grad_transform(info, func):
+        # torch.func.grad(loss_fn)(params, batch): the gradient of loss_fn on these arguments
+        info.event("backward", e, {"loss": every | info.L(func)})
+    if name in SPECIAL:  # most calls are none of these: one set test instead of the chain
+        out = special_call(info, e, name, recv, args, kws, every, data)
+        if out is not None:
+            return out
+    if callee is not None:
+        # labels that reach the return through parameters follow this call's arguments
+        via_params = EMPTY.union(*callee.param_labels.values()) & PARAM_SENSITIVE
+        if callee.defaults:  # a parameter left out passes its default
+            passed = set(callee.params[len(e.args) + (callee.is_method and is_method):]) - set(kws)
+            every = every.union(*[v for p, v in callee.defaults.items() if p in passed])
+        info.read_shared.setdefault(("callee", callee), (callee.ret, via_params))
+        own = info._instance_data(func.value, callee) if is_method else EMPTY
+        return (callee.ret - via_params) | (every & via_params & callee.ret) | own
+    if name == "sum" and "CCNT" in (recv | every):
+        return (recv | every) | {"CSUM"}
+    if name in lb.BLOB_FUNCS and not data:
+        return (every | recv) - INDEX_ONLY | {"BLOB"}  # bytes of a file shipped with the code
+    if isinstance(e.func, ast.Attribute) and name in lb.PASS_METHODS:
+        return recv | (every - {"CAND"})
+    out = (every | recv) - INDEX_ONLY
+    if "TGT" in every:
+        out = out | {"TGTP"}
+    return out
+
+
+def _is_grad_transform(info, func) -> bool:
+    """`grad(f)` called at once, or a name bound once to it (`g = grad(f); g(p, x)`)."""
+    if type(func) is ast.Name:
+        if func.id not in info.module.transform_names:
+            return False
+        func = info.binding(func.id)
+    return type(func) is ast.Call and lb.call_name(func.func) in FUNC_TRANSFORMS

@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 
 from auditors import calls, shapes
 from auditors import labels as lb
-from auditors.calls import FUNC_TRANSFORMS
-from auditors.labels import DATA, EMPTY, INDEX_ONLY, KEYS, NOT_COMPARED, PARAM_SENSITIVE
+from auditors.labels import DATA, EMPTY, INDEX_ONLY, KEYS, NOT_COMPARED
 from auditors.objects import ObjectFlow, keyed
 
 SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
@@ -450,56 +449,6 @@ class FuncInfo(ObjectFlow):
             out |= both & {"HASH"}
         return out
 
-    def call(self, e: ast.Call) -> frozenset:
-        func = e.func
-        is_method = type(func) is ast.Attribute
-        name = func.attr if is_method else func.id if type(func) is ast.Name else ""  # lb.call_name, inlined: hot
-        recv = self.L(func.value) if is_method else EMPTY
-        args = [self.L(a) for a in e.args]
-        kws = {k.arg: self.L(k.value) for k in e.keywords}
-        every = EMPTY.union(*args, *kws.values())
-        callee = self.module.resolve(e.func, self)
-        also = ()
-        if callee is None and type(func) is ast.Name and func.id in self.params:
-            passed = self.module.passed_functions(self, func.id)  # `hook(lg, tg, x, nll)`: what callers pass as hook
-            if passed:
-                callee, also = passed[0], tuple(g.qualname for g in passed[1:])
-        if callee is None and type(func) is ast.Name and func.id in self.module.partial_names:
-            bound = self.binding(func.id)  # hasher = partial(mix_hash, mult=M): a call of mix_hash
-            if type(bound) is ast.Call and bound.args:
-                callee = self.module.resolve(bound.args[0], self)
-        data = {"name": name, "args": args, "kws": kws, "recv": recv, "callee": callee.qualname if callee else None}
-        if also:
-            data["also"] = also
-        self.events.append(Event("call", e, self.ctx, data))
-        data = every & DATA
-        if type(func) is not ast.Attribute and self._is_grad_transform(func):
-            # torch.func.grad(loss_fn)(params, batch): the gradient of loss_fn on these arguments
-            self.events.append(Event("backward", e, self.ctx, {"loss": every | self.L(func)}))
-        if name in calls.SPECIAL:  # most calls are none of these: one set test instead of the chain
-            out = calls.special_call(self, e, name, recv, args, kws, every, data)
-            if out is not None:
-                return out
-        if callee is not None:
-            # labels that reach the return through parameters follow this call's arguments
-            via_params = EMPTY.union(*callee.param_labels.values()) & PARAM_SENSITIVE
-            if callee.defaults:  # a parameter left out passes its default
-                passed = set(callee.params[len(e.args) + (callee.is_method and is_method):]) - set(kws)
-                every = every.union(*[v for p, v in callee.defaults.items() if p in passed])
-            self.read_shared.setdefault(("callee", callee), (callee.ret, via_params))
-            own = self._instance_data(func.value, callee) if is_method else EMPTY
-            return (callee.ret - via_params) | (every & via_params & callee.ret) | own
-        if name == "sum" and "CCNT" in (recv | every):
-            return (recv | every) | {"CSUM"}
-        if name in lb.BLOB_FUNCS and not data:
-            return (every | recv) - INDEX_ONLY | {"BLOB"}  # bytes of a file shipped with the code
-        if isinstance(e.func, ast.Attribute) and name in lb.PASS_METHODS:
-            return recv | (every - {"CAND"})
-        out = (every | recv) - INDEX_ONLY
-        if "TGT" in every:
-            out = out | {"TGTP"}
-        return out
-
     def binding(self, name: str):
         """The expression `name` is bound to, once, here, in an enclosing function or at
         module level (None when unbound there or bound more than once)."""
@@ -508,14 +457,6 @@ class FuncInfo(ObjectFlow):
             f = f.parent
         f = f or self.module.functions.get("<module>")
         return f.defs.get(name) if f is not None else None
-
-    def _is_grad_transform(self, func) -> bool:
-        """`grad(f)` called at once, or a name bound once to it (`g = grad(f); g(p, x)`)."""
-        if type(func) is ast.Name:
-            if func.id not in self.module.transform_names:
-                return False
-            func = self.binding(func.id)
-        return type(func) is ast.Call and lb.call_name(func.func) in FUNC_TRANSFORMS
 
 _ORDERED = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 
@@ -539,7 +480,7 @@ def _child(field: str):
 _EXPR = {
     ast.Constant: FuncInfo._constant, ast.Attribute: FuncInfo._attribute, ast.Subscript: FuncInfo.subscript,
     ast.BinOp: FuncInfo._binop, ast.UnaryOp: _child("operand"), ast.BoolOp: _elements("values"),
-    ast.Compare: FuncInfo._compare, ast.IfExp: FuncInfo._ifexp, ast.Call: FuncInfo.call,
+    ast.Compare: FuncInfo._compare, ast.IfExp: FuncInfo._ifexp, ast.Call: calls.call_labels,
     ast.Tuple: _elements("elts"), ast.List: _elements("elts"), ast.Set: _elements("elts"), ast.Dict: _elements("values"),
     ast.ListComp: FuncInfo._comprehension, ast.SetComp: FuncInfo._comprehension,
     ast.GeneratorExp: FuncInfo._comprehension, ast.DictComp: FuncInfo._comprehension,
