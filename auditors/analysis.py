@@ -134,13 +134,20 @@ class ModuleFlow:
             return [inner] if inner is not None else []
         return []
 
+    def nested(self, f: FuncInfo) -> dict[str, FuncInfo]:
+        """The functions defined directly inside f, by name."""
+        children = self.once("nested functions", _children)
+        return children.get(f.qualname, {})
+
+    def own_returns(self, f: FuncInfo) -> list[ast.Return]:
+        """f's return statements, not those of the functions nested in it."""
+        spans = [(g.node.lineno, g.node.end_lineno) for g in self.nested(f).values()]
+        return [r for r in self.under(f, self.nodes_of(ast.Return)) if not any(a <= r.lineno <= b for a, b in spans)]
+
     def returned_function(self, f: FuncInfo) -> FuncInfo | None:
         """The nested function f returns (`def make_hook(s): def h(...): ...; return h`)."""
-        inner = {g.name: g for g in self.functions.values() if g.parent is f}
-        for r in self.under(f, self.nodes_of(ast.Return)):
-            if type(r.value) is ast.Name and r.value.id in inner:
-                return inner[r.value.id]
-        return None
+        inner = self.nested(f)
+        return next((inner[r.value.id] for r in self.own_returns(f) if type(r.value) is ast.Name and r.value.id in inner), None)
 
     # ---- objects ------------------------------------------------------------------
     def constructor_fields(self, cls: str) -> dict[str, set[str]] | None:
@@ -444,6 +451,14 @@ class ModuleFlow:
 _BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
 _SIMPLE_STATEMENTS = {ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Return, ast.Delete, ast.Pass, ast.Break,
                       ast.Continue, ast.Raise, ast.Assert, ast.Import, ast.ImportFrom, ast.Global, ast.Nonlocal}
+
+
+def _children(m) -> dict[str, dict[str, FuncInfo]]:
+    out: dict[str, dict[str, FuncInfo]] = {}
+    for g in m.functions.values():
+        if g.parent is not None:
+            out.setdefault(g.parent.qualname, {})[g.name] = g
+    return out
 
 
 def _by_call_name(calls) -> dict[str, list[ast.Call]]:

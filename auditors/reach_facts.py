@@ -83,13 +83,9 @@ def _factories(m) -> set[str]:
     factory): what they return is never None."""
     out = set()
     for f in m.functions.values():
-        inner = [g for g in m.functions.values() if g.parent is f]
-        if not inner:
-            continue
-        names = {g.name for g in inner}
-        spans = [(g.node.lineno, g.node.end_lineno) for g in inner]
-        rets = [r for r in m.under(f, m.nodes_of(ast.Return)) if not any(a <= r.lineno <= b for a, b in spans)]
-        if rets and all(type(r.value) is ast.Name and r.value.id in names for r in rets):
+        inner = m.nested(f)
+        rets = m.own_returns(f) if inner else []
+        if rets and all(type(r.value) is ast.Name and r.value.id in inner for r in rets):
             out.add(f.name)
     return out
 
