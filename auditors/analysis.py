@@ -415,6 +415,10 @@ class ModuleFlow:
         i = bisect.bisect_left(lines, first)
         return i < len(lines) and lines[i] <= node.end_lineno
 
+    def trains_any(self, f: FuncInfo) -> bool:
+        """f (or a callee) takes a backward pass."""
+        return self._transitive(f, lambda g: any(e.kind == "backward" for e in g.events), ("trains any",))
+
     def trains_on(self, f: FuncInfo, label: str) -> bool:
         """f (or a callee) takes a backward pass on a loss carrying `label`."""
         return self._transitive(f, lambda g: any(e.kind == "backward" and label in e.data["loss"] for e in g.events), ("trains", label))

@@ -63,7 +63,11 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
         info.event("write", e, {"key": args[0], "value": every, "table": e})
         return frozenset({"CNT"}) | data
     if name in lb.CE_FUNCS:
+        ctx = info.ctx
+        if not ctx.nograd and e.args and info.detached(e.args[0]):
+            info.ctx = type(ctx)(ctx.guards, ctx.loops, True)  # logits computed under no_grad: this loss is a score
         info.event("ce", e, {})
+        info.ctx = ctx
         return frozenset({"TGTP"}) | data
     if name in lb.DIST_FUNCS:
         return frozenset({"DIST"}) | data | (every & {"TGTP"})
@@ -95,6 +99,12 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
     if name == "hash" and isinstance(e.func, ast.Name):
         return frozenset({"HASH"}) | (every - KEYS)
     return None
+
+
+_REDUCTIONS = {"sum", "mean", "max", "min"}
+# calls that keep a per-token fact per token (a mask stays a mask); any other call drops it
+_ELEMENTWISE = {"where", "logical_and", "logical_or", "logical_not", "bool", "int", "as_tensor", "tensor", "from_numpy",
+                "asarray", "array"}
 
 
 def call_labels(info, e: ast.Call) -> frozenset:
@@ -144,8 +154,10 @@ def call_labels(info, e: ast.Call) -> frozenset:
     if name in lb.BLOB_FUNCS and not data:
         return (every | recv) - INDEX_ONLY | {"BLOB"}  # bytes of a file shipped with the code
     if isinstance(e.func, ast.Attribute) and name in lb.PASS_METHODS:
-        return recv | (every - {"CAND"})
+        return (recv | (every - {"CAND"})) - ({"TPROP"} if name in _REDUCTIONS else EMPTY)
     out = (every | recv) - INDEX_ONLY
+    if name not in _ELEMENTWISE:
+        out = out - {"TPROP"}  # a fact about one token does not survive an unknown call
     if "TGT" in every:
         out = out | {"TGTP"}
     return out

@@ -27,6 +27,7 @@ EXIT = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)  # analysed on their own, not where they stand
 NOGRAD = {"no_grad", "inference_mode"}
 ROUNDS = 8
+_HOLDS_DATA = frozenset({"VAL", "TRAIN", "TGT", "DIST", "TGTP", "CCNT", "CNT", "TCNT", "HASH", "EXTKEY"})
 
 
 @dataclass(slots=True)
@@ -56,6 +57,8 @@ class FuncInfo(ObjectFlow):
         self.params = [a.arg for a in (args.posonlyargs + args.args + args.kwonlyargs)] if args else []
         self.is_method = bool(self.params) and self.params[0] in ("self", "cls")
         self.cls = qualname.rsplit(".", 1)[0] if self.is_method and "." in qualname else None
+        self.is_property = self.is_method and any(lb.call_name(d) in ("property", "cached_property")
+                                                  for d in node.decorator_list)
         self.defaults: dict[str, frozenset] = lb.default_labels(args) if args else {}  # data splits named by defaults
         self.param_labels: dict[str, frozenset] = dict(self.defaults)
         self.env: dict[str, frozenset] = {}
@@ -65,6 +68,7 @@ class FuncInfo(ObjectFlow):
         self.defs: dict[str, ast.expr | None] = {}  # name -> its only binding (None: bound more than once)
         self.hash_depth: dict[str, int] = {}  # loop depth at which a name accumulates a hash
         self.elems: dict[str, list[frozenset]] = {}  # lists of tuples: labels per field
+        self.nograd_values: set[int] = set()  # values assigned under no_grad (their results carry no gradient)
         self._start_run()
 
     def _start_run(self) -> None:
@@ -107,6 +111,8 @@ class FuncInfo(ObjectFlow):
             self.block(self.body, Ctx())
             if self.clean:
                 break  # another pass would read, and so write, exactly the same
+        if self.is_property and self.ret:
+            self.add_attr_labels(self.name, self.ret, self.cls)  # `args.val_files` reads what the property returns
 
     # Every write goes through these, so a run knows whether it changed something it had
     # already read. Writes only add labels (or replace a record list by one of another
@@ -248,6 +254,8 @@ class FuncInfo(ObjectFlow):
                         self.set_env(keyed(target.id, k.value), self.labels_of(item))
             if value is not None and self.defs.setdefault(target.id, value) is not value:
                 self.defs[target.id] = None  # bound more than once: no single value to evaluate
+            if value is not None and self.ctx.nograd:
+                self.nograd_values.add(id(value))
         elif isinstance(target, (ast.Tuple, ast.List)):
             elems = None
             if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
@@ -409,6 +417,9 @@ class FuncInfo(ObjectFlow):
             out = out | {"TGTP"}  # p[t, y] of a distribution, y the target or val[t + 1]
         elif "TGT" in idx and shapes.row_and_target(self, e.slice):
             out = out | {"TGTP"}  # p[arange(n), y]: each row's entry for its target
+        elif not base & _HOLDS_DATA and "TGTP" not in idx and not lb.has_slice(e.slice) \
+                and ("TGT" in idx or shapes.next_token_index(self, e.slice)):
+            out = out | {"TPROP"}  # has_space[y]: a fact about the answer read from a per-token table
         return out
 
     def event(self, kind: str, node, data: dict) -> None:
@@ -447,7 +458,25 @@ class FuncInfo(ObjectFlow):
                 out |= {"HASH"}  # (t * M) % buckets, (h * M + t) % buckets: a multiplicative hash reduced to a bucket
         elif isinstance(op, (ast.Mult, ast.LShift)):
             out |= both & {"HASH"}
+        if type(op) not in (ast.BitAnd, ast.BitOr):
+            out = out - {"TPROP"}  # a count or a sum made from it (bytes of the target): no longer a per-token switch
         return out
+
+    def detached(self, e) -> bool:
+        """e is (an element, view or cast of) a name bound once here, to a value computed
+        under no_grad: `logits = model(x)` in a no_grad block, then `F.cross_entropy(logits[0, -k:].float(), y)`
+        outside it is a score, no gradient can flow from it."""
+        while True:
+            if type(e) is ast.Subscript or type(e) is ast.Attribute:
+                e = e.value
+            elif type(e) is ast.Call and type(e.func) is ast.Attribute:
+                e = e.func.value
+            else:
+                break
+        if type(e) is not ast.Name:
+            return False
+        bound = self.defs.get(e.id)
+        return bound is not None and id(bound) in self.nograd_values
 
     def binding(self, name: str):
         """The expression `name` is bound to, once, here, in an enclosing function or at

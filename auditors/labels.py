@@ -18,6 +18,8 @@ CCNT / CTGT  counts read for every candidate / the candidate count picked at the
 CSUM         the sum of candidate counts (the normalizer of a proper distribution)
 TGATE        a value decided by comparing the target's probability or loss with
              something (`p_tgt < thr`): a switch set by the answer
+TPROP        a property of the target token read from a per-token table (`has_space[y]`):
+             fine for counting its bytes, a peek when it decides how the token is scored
 TIME         wall-clock readings and what is computed from them
 BLOB         data decoded from a file that is neither a train nor a validation shard
 CNT / TCNT   a value read from a hashed table with a context key / with a key that
@@ -141,9 +143,11 @@ def shifted_slice(index: ast.expr) -> bool:
 
 
 def _looks_back(start: ast.expr, upper: ast.expr | None) -> bool:
-    """start is `i - n` and the slice ends at `i`."""
-    return (isinstance(start, ast.BinOp) and isinstance(start.op, ast.Sub) and upper is not None
-            and ast.dump(start.left) == ast.dump(upper))
+    """start is `i - n` and the slice ends at `i` (or `i + 1`: the n tokens up to and
+    including position i, `[i - n + 1 : i + 1]`, the context an order-n table reads)."""
+    if not (isinstance(start, ast.BinOp) and isinstance(start.op, ast.Sub) and upper is not None):
+        return False
+    return ast.dump(start.left) == ast.dump(upper) or (plus_one(upper) and ast.dump(start.left) == ast.dump(upper.left))
 
 
 def plus_one(node: ast.expr | None) -> bool:
@@ -193,3 +197,8 @@ def index_nodes(root: ast.AST) -> tuple[list, dict]:
 def src(node: ast.AST) -> str:
     """Source text of a node, computed once (nodes hash by identity)."""
     return ast.unparse(node)
+
+
+def has_slice(index) -> bool:
+    """The index takes a range (`x[a:b]`, `x[i, a:b]`), not single elements."""
+    return type(index) is ast.Slice or (type(index) is ast.Tuple and any(type(e) is ast.Slice for e in index.elts))

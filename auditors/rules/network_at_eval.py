@@ -7,6 +7,8 @@ when the command list is built in a name first),
 wherever they are reachable (#1707, #1814, #1873, #2098 download a re-tokenized val
 set at module level), also when the module is imported at run time
 (`importlib.import_module("huggingface_hub")`) and the function taken by `getattr`. Reading files already on disk is not flagged.
+A download whose arguments name the training split only, in a function that scores
+nothing (fetching train shards before training), is a warning: data preparation.
 """
 
 from __future__ import annotations
@@ -103,5 +105,12 @@ def check(m):
                              if isinstance(c, ast.Constant) and isinstance(c.value, str))
             hit = any(w in words.split() or w + " " in words for w in ("curl", "wget", "git clone", "huggingface-cli"))
         if hit:
+            named = frozenset().union(*ev.data["args"], *ev.data["kws"].values()) & lb.DATA
+            if named == {"TRAIN"} and f.qualname != "<module>" and not m.scores(f):
+                # fetching training shards in a function that scores nothing: data preparation
+                out.append(raw(RULE, f, node, ev.ctx, "warning", "medium",
+                               f"`{dotted}(...)` downloads training data; fine before training starts, but evaluation "
+                               "must not depend on it and must not reach the network"))
+                continue
             out.append(raw(RULE, f, node, ev.ctx, "error", "high", f"`{dotted}(...)` reaches the network; evaluation must be self-contained"))
     return out

@@ -7,7 +7,8 @@ Data flow: an equality between target-labeled (TGT) and file-blob (BLOB) values,
 in a function that scores, a distribution written at a stored token per position
 (`boost[arange(n), stored[:n]] = 30`), or stored tokens made one-hot predictions
 (`one_hot(stored[pos])`). Validation tokens registered as a buffer or parameter of the
-model travel in its state dict, and so in the artifact.
+model travel in its state dict, and so in the artifact; so do validation tokens (or a
+table computed from them) written into the exported state dict (`qsd["warm"] = val[:n]`).
 """
 
 from __future__ import annotations
@@ -47,8 +48,37 @@ def _kept_in_model(m) -> list:
     return out
 
 
+def _state_dict_of(f, name: str, depth: int = 0) -> bool:
+    """The name is bound to a model's state dict or to something made from one
+    (`qsd = quantize(model.state_dict())`): what gets exported as the artifact."""
+    bound = f.binding(name)
+    if bound is None or depth > 2:
+        return False
+    for n in ast.walk(bound):
+        if type(n) is ast.Call and lb.call_name(n.func) == "state_dict":
+            return True
+        if type(n) is ast.Name and n.id != name and _state_dict_of(f, n.id, depth + 1):
+            return True
+    return False
+
+
+def _stored_in_state(m) -> list:
+    """`qsd["warm"] = val_tokens[:n]`: validation data written into the exported state dict."""
+    out = []
+    for f in m.functions.values():
+        for node in m.under(f, m.nodes_of(ast.Assign)):
+            for t in node.targets:
+                if type(t) is ast.Subscript and type(t.value) is ast.Name and "VAL" in f.labels_of(node.value) \
+                        and "TGTP" not in f.labels_of(node.value) and _state_dict_of(f, t.value.id):
+                    ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
+                    out.append(raw(RULE, f, node, ctx, "error", "high",
+                                   f"`{lb.src(t)}` stores validation data in the state dict that is exported as the "
+                                   "artifact: the submission ships validation tokens (or a table built from them)"))
+    return out
+
+
 def check(m):
-    out = _kept_in_model(m)
+    out = _kept_in_model(m) + _stored_in_state(m)
     for f in m.functions.values():
         if f.qualname == "<module>" or not m.scores(f):
             continue

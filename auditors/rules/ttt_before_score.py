@@ -49,6 +49,10 @@ def _scores_in(f, stmt, scorers, nograd: bool = True) -> bool:
                 return True  # a loss/score of the targets accumulated without gradients
             if e.kind == "call" and e.data["callee"] in scorers:
                 return True
+            if e.kind == "call" and e.ctx.nograd and e.data["callee"] and nograd \
+                    and not f.module.trains_any(f.module.functions[e.data["callee"]]) \
+                    and f.module.scores(f.module.functions[e.data["callee"]]):
+                return True  # `with inference_mode(): score_windows(model, val, lo, hi)`: a helper scoring under no_grad
     return False
 
 
@@ -58,12 +62,13 @@ def _verdict(m, f, line, loops, scorers, seen) -> str | None:
     Without a decision inside f, the call sites of f are examined the same way: a helper
     that trains on documents the caller has already scored is score-first (#1610).
     """
-    for loop in reversed(loops):
+    for k in range(len(loops) - 1, -1, -1):
+        loop = loops[k]
         body = loop.body
         idx = next((i for i, s in enumerate(body) if s.lineno <= line <= s.end_lineno), None)
         if idx is None:
             continue
-        if any(_scores_in(f, s, scorers) for s in body[:idx]):
+        if any(_scores_in(f, s, scorers) and not _last_pass_only(f, s, loops[:k]) for s in body[:idx]):
             return "ok"
         later = next((j for j in range(idx + 1, len(body)) if _scores_in(f, body[j], scorers)), None)
         if later is not None:
@@ -81,6 +86,22 @@ def _verdict(m, f, line, loops, scorers, seen) -> str | None:
     if sites and all(v == "ok" for v in verdicts):
         return "ok"
     return next((v for v in verdicts if v not in (None, "ok")), None)
+
+
+def _last_pass_only(f, st, outer) -> bool:
+    """Scoring under an `if` of its own that tests the variable of an enclosing loop
+    (`if epoch == epochs - 1: score(chunk)`, also through a name bound to that test),
+    while the training below runs in every pass: the passes that skip scoring train on
+    tokens that the last pass then scores (multi-epoch TTT)."""
+    if type(st) is not ast.If or st.orelse:
+        return False
+    variables = {n for lp in outer if type(lp) in (ast.For, ast.AsyncFor) for n in _names_in(lp.target)}
+    used = _names_in(st.test)
+    for n in list(used):
+        bound = f.binding(n)
+        if bound is not None:
+            used |= _names_in(bound)
+    return bool(variables & used)
 
 
 def _scores_after(f, line, scorers) -> int | None:

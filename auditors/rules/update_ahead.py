@@ -66,9 +66,27 @@ def _past_chunk_end(f, ev) -> str | None:
             if type(upper) is ast.BinOp and type(upper.op) is ast.Add and type(upper.right) is ast.Constant \
                     and upper.right.value == 1 and type(upper.left) is ast.Name:
                 bound = f.binding(upper.left.id)
-                if bound is not None and index & {n.id for n in ast.walk(bound) if isinstance(n, ast.Name)}:
+                if bound is not None and index & {n.id for n in ast.walk(bound) if isinstance(n, ast.Name)} \
+                        and not _targets_reach(f, loop, ev.node, upper.left.id):
                     return lb.src(arg)
     return None
+
+
+def _targets_reach(f, loop, update: ast.Call, end: str) -> bool:
+    """Before the update, the loop reads validation targets up to and including `end`:
+    a slice `val[a + 1 : e + 1]` whose `e` is `end` or is bound to an expression of it
+    (`we = min(ws + seq_len, c1)`), so the chunk scored val[end] and counting it is fair."""
+    for n in ast.walk(loop):
+        if type(n) is not ast.Subscript or type(n.slice) is not ast.Slice or n.lineno >= update.lineno:
+            continue
+        upper = n.slice.upper
+        if not lb.plus_one(upper) or type(upper.left) is not ast.Name or "VAL" not in f.labels_of(n.value):
+            continue
+        name = upper.left.id
+        bound = f.binding(name) if name != end else None
+        if name == end or (bound is not None and end in {x.id for x in ast.walk(bound) if type(x) is ast.Name}):
+            return True
+    return False
 
 
 def _reads_further(f, update, writer, score, scorer) -> bool:

@@ -1,0 +1,105 @@
+"""Scoring decided by a property of the answer (RULES.md §2 C1, §3 future-token peeks).
+
+A per-token table read at the target (`has_space[y]`, `is_word_start[val[t + 1]]`)
+is how the byte count of a token is found, and that is fine. Used to decide *how the
+token is scored* it is a peek: "apply the tilt (or the cache, or the second model) only
+when the target starts a word" makes the distribution at position t depend on x_t,
+which a causal predictor cannot know before the token is revealed. The rule flags
+
+- `where(cond, a, b)` whose condition carries such a fact (TPROP) and one of whose
+  branches is a distribution or a score of the target (DIST, TGTP): the tilted or
+  the plain score, the normalizer or none;
+- a mask made from it (a comparison, `~`, `&`) multiplying a score or a distribution,
+  and a distribution changed in place where the mask is set (`out[has, h] += beta`);
+- `if cond:` (or `a if cond else b`) whose test carries it and whose body replaces a
+  score of the target with another one computed from it (`lp = lp + beta - log_z`).
+
+Legal counterparts: the same table read at the previous token (`has_space[prev]`,
+known before x_t is revealed), byte counting with `has_space[y] & ~is_boundary[prev]`,
+comparing the target with a hinted token (`boost = beta if y == hint else 0`, the
+normalized tilt evaluated at y), and masking positions out of the average by a rule
+that does not choose between two scores.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors.model import RuleInfo
+from auditors.rules import guards_of, raw
+
+RULE = RuleInfo("target-property-gate", "future_token_peek", "how a token is scored depends on a property of that token",
+                "RULES.md §2 C1, §3")
+
+_MESSAGE = ("{what} is decided by a per-token fact about the target (`{cond}`): the score of x_t then depends on "
+            "x_t itself, which a causal predictor cannot know before the token is revealed")
+
+
+def _scores(f, node) -> bool:
+    return "TGTP" in f.labels_of(node)
+
+
+def _rescored(m, f, node: ast.If) -> bool:
+    """The body replaces a target's score bound before the `if` with another score
+    (`lp = lp + beta - log_z`, `nll = tilted(lg, y)`), not a count or a new list."""
+    earlier = {t.id for a in m.under(f, m.nodes_of(ast.Assign)) if a.lineno < node.lineno
+               for t in a.targets if type(t) is ast.Name}
+    for st in node.body:
+        for n in ast.walk(st):
+            if type(n) is ast.Assign and _scores(f, n.value) and any(
+                    type(t) is ast.Name and t.id in earlier and "TGTP" in f.lookup(t.id) for t in n.targets):
+                return True
+            if type(n) is ast.AugAssign and type(n.op) is not ast.Add and type(n.target) is ast.Name \
+                    and n.target.id in earlier and _scores(f, n.value):
+                return True
+    return False
+
+
+def _mask(f, e, depth: int = 0) -> bool:
+    """A yes/no per token (a comparison, `~`, `&`, `|`, `bool`), not a weight such as the
+    target's byte count (byte-weighted losses multiply by `base_bytes[y]`)."""
+    while type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in ("float", "to", "double", "half", "type"):
+        e = e.func.value
+    if type(e) is ast.Name and depth < 3:
+        bound = f.binding(e.id)
+        return bound is not None and _mask(f, bound, depth + 1)
+    return type(e) is ast.Compare or (type(e) is ast.UnaryOp and type(e.op) in (ast.Invert, ast.Not)) \
+        or (type(e) is ast.BinOp and type(e.op) in (ast.BitAnd, ast.BitOr)) \
+        or (type(e) is ast.Call and type(e.func) is ast.Name and e.func.id == "bool")
+
+
+def check(m):
+    out = []
+    for f in m.functions.values():
+        if f.qualname == "<module>" or not any(v & {"TGTP", "DIST"} for v in f.env.values()):
+            continue  # no distribution or score of a target is held here
+        for ev in f.events:
+            node = ev.node
+            if ev.kind == "call" and ev.data["name"] == "where" and len(node.args) == 3 \
+                    and "TPROP" in f.labels_of(node.args[0]) and any(f.labels_of(a) & {"DIST", "TGTP"} for a in node.args[1:]) \
+                    and ast.dump(node.args[1]) != ast.dump(node.args[2]):
+                out.append(raw(RULE, f, node, ev.ctx, "error", "medium",
+                               _MESSAGE.format(what="which score (or normalizer) the target gets", cond=ast.unparse(node.args[0]))))
+        for node in m.under(f, m.nodes_of(ast.If)):
+            if "TPROP" in f.labels_of(node.test) and _rescored(m, f, node):
+                out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
+                               _MESSAGE.format(what="whether the target's score is changed", cond=ast.unparse(node.test))))
+        for node in m.under(f, m.nodes_of(ast.AugAssign)):
+            t = node.target  # `out[has, h[has]] += beta`: the distribution changed only where the mask says
+            if type(t) is ast.Subscript and "TPROP" in f.labels_of(t.slice) and f.labels_of(t.value) & {"DIST", "TGTP"}:
+                out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
+                               _MESSAGE.format(what="where the distribution is changed", cond=ast.unparse(t.slice))))
+        for node in m.under(f, m.nodes_of(ast.BinOp)):
+            if type(node.op) is ast.Mult:  # `log_z * has`, `nll * keep[y]`: a term switched on or off per token
+                sides = f.labels_of(node.left), f.labels_of(node.right)
+                for i in (0, 1):
+                    if "TPROP" in sides[i] and sides[1 - i] & {"DIST", "TGTP"} and "TPROP" not in sides[1 - i] \
+                            and _mask(f, (node.left, node.right)[i]):
+                        out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium", _MESSAGE.format(
+                            what="whether this term counts", cond=ast.unparse((node.left, node.right)[i]))))
+                        break
+        for node in m.under(f, m.nodes_of(ast.IfExp)):
+            if "TPROP" in f.labels_of(node.test) and _scores(f, node.body) and _scores(f, node.orelse):
+                out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
+                               _MESSAGE.format(what="which of two scores the target gets", cond=ast.unparse(node.test))))
+    return out
