@@ -101,6 +101,7 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
     return None
 
 
+_READS = DATA | {"BLOB"}
 _REDUCTIONS = {"sum", "mean", "max", "min"}
 # calls that keep a per-token fact per token (a mask stays a mask); any other call drops it
 _ELEMENTWISE = {"where", "logical_and", "logical_or", "logical_not", "bool", "int", "as_tensor", "tensor", "from_numpy",
@@ -148,6 +149,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
             every = every.union(*[v for p, v in callee.defaults.items() if p in passed])
         info.read_shared.setdefault(("callee", callee), (callee.ret, via_params))
         own = info._instance_data(func.value, callee) if is_method else EMPTY
+        if is_method and not own and callee.ret & _READS:
+            own = recv & DATA  # `loader.next_batch()` of a loader handed back by a helper: the split it was built from
         return (callee.ret - via_params) | (every & via_params & callee.ret) | own
     if name == "sum" and "CCNT" in (recv | every):
         return (recv | every) | {"CSUM"}

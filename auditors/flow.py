@@ -68,7 +68,6 @@ class FuncInfo(ObjectFlow):
         self.defs: dict[str, ast.expr | None] = {}  # name -> its only binding (None: bound more than once)
         self.hash_depth: dict[str, int] = {}  # loop depth at which a name accumulates a hash
         self.elems: dict[str, list[frozenset]] = {}  # lists of tuples: labels per field
-        self.nograd_values: set[int] = set()  # values assigned under no_grad (their results carry no gradient)
         self._start_run()
 
     def _start_run(self) -> None:
@@ -79,6 +78,7 @@ class FuncInfo(ObjectFlow):
         self.read_shared: dict[tuple, object] = {}  # state other runs may change -> value read
         self.read_attrs: set[str] = set()  # attributes whose module-wide labels were read
         self.clean = True  # no write of this run changed something it had read before
+        self.bound_nograd: dict[str, bool] = {}  # name -> its latest binding so far was computed under no_grad
 
     @property
     def nodes(self) -> list:  # the indexed nodes under this function (labels.index_nodes), walked once, when asked
@@ -254,8 +254,7 @@ class FuncInfo(ObjectFlow):
                         self.set_env(keyed(target.id, k.value), self.labels_of(item))
             if value is not None and self.defs.setdefault(target.id, value) is not value:
                 self.defs[target.id] = None  # bound more than once: no single value to evaluate
-            if value is not None and self.ctx.nograd:
-                self.nograd_values.add(id(value))
+            self.bound_nograd[target.id] = self.ctx.nograd  # of its latest binding, in program order
         elif isinstance(target, (ast.Tuple, ast.List)):
             elems = None
             if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
@@ -463,9 +462,10 @@ class FuncInfo(ObjectFlow):
         return out
 
     def detached(self, e) -> bool:
-        """e is (an element, view or cast of) a name bound once here, to a value computed
-        under no_grad: `logits = model(x)` in a no_grad block, then `F.cross_entropy(logits[0, -k:].float(), y)`
-        outside it is a score, no gradient can flow from it."""
+        """e is (an element, view or cast of) a name whose latest binding, in program order,
+        was computed under no_grad: `logits = model(x)` in a no_grad block, then
+        `F.cross_entropy(logits[0, -k:].float(), y)` outside it is a score, no gradient can
+        flow from it."""
         while True:
             if type(e) is ast.Subscript or type(e) is ast.Attribute:
                 e = e.value
@@ -473,10 +473,7 @@ class FuncInfo(ObjectFlow):
                 e = e.func.value
             else:
                 break
-        if type(e) is not ast.Name:
-            return False
-        bound = self.defs.get(e.id)
-        return bound is not None and id(bound) in self.nograd_values
+        return type(e) is ast.Name and self.bound_nograd.get(e.id, False)
 
     def binding(self, name: str):
         """The expression `name` is bound to, once, here, in an enclosing function or at

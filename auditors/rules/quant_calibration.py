@@ -107,8 +107,24 @@ def _hessian_statements(m) -> list:
     def find(m):
         lines = sorted(b.lineno for b in m.nodes_of(ast.BinOp) if type(b.op) is ast.MatMult)
         return [n for n in m.nodes_of(ast.AugAssign) + m.nodes_of(ast.Assign)
-                if lines and m.may_hold(n, lines) and _accumulates_hessian(n)]
+                if lines and m.may_hold(n, lines) and _accumulates_hessian(n) and not _iterated(m, n)]
     return m.once("hessian statements", find)
+
+
+def _iterated(m, node) -> bool:
+    """`A = X.mT @ X` in a loop that rebinds X from itself (`X = a * X + B @ X`): an iteration on one
+    matrix (Newton-Schulz orthogonalization in an optimizer), not moments of activations."""
+    if type(node) is not ast.Assign:
+        return False
+    grams = [n for n in ast.walk(node.value) if type(n) is ast.BinOp and type(n.op) is ast.MatMult and _gram(n)]
+    operands = {lb.src(g.right) for g in grams}
+    for loop in m.nodes_of(ast.For) + m.nodes_of(ast.While):
+        if loop.lineno < node.lineno <= loop.end_lineno:
+            for st in ast.walk(loop):  # X rebound from itself (`X = a * X + X @ B`), not from new data (`x = model(w)`)
+                if type(st) is ast.Assign and st is not node and {lb.src(t) for t in st.targets} & operands \
+                        and operands & {lb.src(n) for n in ast.walk(st.value) if type(n) is ast.Name}:
+                    return True
+    return False
 
 
 def _gram(n: ast.BinOp) -> bool:
@@ -124,6 +140,7 @@ def _gram(n: ast.BinOp) -> bool:
 def _has_reserve(m) -> bool:
     """Some wall-clock limit is reduced by a reserve: `limit -= r`, `elapsed >= limit - r`, `limit = cap - r`."""
     reduced = {lb.src(n.target) for n in m.all_nodes if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Sub)}
+    reduced |= {lb.src(t) for n in m.nodes_of(ast.Assign) for t in n.targets if _reduces_itself(t, n.value)}
     for f in m.functions.values():
         for node in m.under(f, m.nodes_of(ast.Compare)) if f.qualname != "<module>" else ():
             if len(node.comparators) != 1:
@@ -135,10 +152,52 @@ def _has_reserve(m) -> bool:
             limit = sides[1 - timed[0]]
             text = lb.src(limit)
             defined = f.defs.get(text) or m.functions["<module>"].defs.get(text)
-            if text in reduced or _subtracts(limit) or _subtracts(defined):
+            passed = {text} | ({n.id for n in ast.walk(defined) if type(n) is ast.Name} if defined is not None else set())
+            if text in reduced or _subtracts(limit) or (_subtracts(defined) and not _zero_reserve(m, f, defined)) \
+                    or any(_passed_reduced(m, f, name) for name in passed):
                 return True
             if _in_loop(f, node) and _below_cap(m, defined or limit):  # the limit that stops the loop,
                 return True  # not a check made once training is over
+    return False
+
+
+def _zero_reserve(m, f, expr) -> bool:
+    """`cap - reserve_seconds` with `reserve_seconds=0.0` a parameter that no call sets to
+    anything but 0: the subtraction reserves nothing."""
+    if type(expr) is not ast.BinOp or type(expr.right) is not ast.Name or expr.right.id not in f.params:
+        return False
+    name = expr.right.id
+    args = f.node.args
+    positional = args.posonlyargs + args.args
+    defaults = dict(zip([a.arg for a in positional][len(positional) - len(args.defaults):], args.defaults))
+    defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
+    default = defaults.get(name)
+    if not (type(default) is ast.Constant and default.value == 0):
+        return False
+    index = f.params.index(name) - (1 if f.is_method else 0)
+    for call in m._calls_named(f.name):
+        arg = next((k.value for k in call.keywords if k.arg == name), None)
+        if arg is None and 0 <= index < len(call.args):
+            arg = call.args[index]
+        if arg is not None and not (type(arg) is ast.Constant and arg.value == 0):
+            return False
+    return True
+
+
+def _passed_reduced(m, f, param: str) -> bool:
+    """The limit is a parameter that a caller passes reduced (`train(model, budget_s=cap - reserve)`,
+    or a name the caller bound to `cap - reserve`)."""
+    if param not in f.params:
+        return False
+    index = f.params.index(param) - (1 if f.is_method else 0)
+    for call in m._calls_named(f.name):
+        arg = next((k.value for k in call.keywords if k.arg == param), None)
+        if arg is None and 0 <= index < len(call.args):
+            arg = call.args[index]
+        caller = next((g for g in m.functions.values() if g.qualname != "<module>" and g.node.lineno <= call.lineno <= g.node.end_lineno), None)
+        bound = caller.binding(arg.id) if caller is not None and type(arg) is ast.Name else None
+        if arg is not None and (_subtracts(arg) or _subtracts(bound)):
+            return True
     return False
 
 
@@ -156,6 +215,8 @@ def _below_cap(m, node) -> bool:
         name = n.attr if isinstance(n, ast.Attribute) else n.id if isinstance(n, ast.Name) else None
         default = m.class_defs.get(name) if name else None
         if default is None and name:
+            default = _dict_default(m, name)
+        if default is None and name:
             module_def = m.functions["<module>"].defs.get(name)
             default = lb.src(module_def) if module_def is not None else None
         numbers = [float(x) for x in re.findall(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])", default or "")]
@@ -165,9 +226,26 @@ def _below_cap(m, node) -> bool:
     return False
 
 
+def _dict_default(m, key: str) -> str | None:
+    """A default given in a settings dict literal (`DEFAULTS = {"max_wallclock_seconds": 590.0}`)."""
+    table = m.once("dict defaults", lambda m: {k.value: lb.src(v) for d in m.nodes_of(ast.Dict) for k, v in zip(d.keys, d.values)
+                                                if type(k) is ast.Constant and isinstance(k.value, str) and type(v) is ast.Constant
+                                                and type(v.value) in (int, float)})
+    return table.get(key)
+
+
+def _reduces_itself(target, value) -> bool:
+    """`limit = max(0.0, limit - 1000.0 * reserve)`: the same as `limit -= ...`."""
+    text = lb.src(target)
+    return any(type(n) is ast.BinOp and type(n.op) is ast.Sub and lb.src(n.left) == text and type(n.right) is not ast.Constant
+               for n in ast.walk(value))
+
+
 def _subtracts(node) -> bool:
+    """`cap - reserve`: a limit less a variable amount (not `1.0 - warmdown_frac`, the start
+    of a learning-rate warmdown compared with the elapsed fraction)."""
     return node is not None and any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub) and not isinstance(n.right, ast.Constant)
-                                    for n in ast.walk(node))
+                                    and not isinstance(n.left, ast.Constant) for n in ast.walk(node))
 
 
 def check(m):

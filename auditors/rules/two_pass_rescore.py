@@ -278,6 +278,13 @@ def _reads_self_table(f) -> bool:
                                    for n in m.under(f, m.nodes_of(ast.Call))))
 
 
+def _exclusive(a, b) -> bool:
+    """The two calls sit in opposite branches of one `if` (`if ttt: score_ttt() else:
+    score_plain()`): one run makes only one of them, so neither is a second pass."""
+    sides = {id(test): polarity for test, polarity in a.ctx.guards}
+    return any(id(test) in sides and sides[id(test)] != polarity for test, polarity in b.ctx.guards)
+
+
 def _blocks(nodes):
     for n in nodes:
         for field in ("body", "orelse"):
@@ -309,7 +316,7 @@ def check(m):
             ca = m.functions[a.data["callee"]]
             if ca.parent is not None and m.writes_tables(ca) and m.scores(ca):  # a closure: its cache outlives the call
                 again = next((b for b in calls[i + 1:] if b.data["callee"] == a.data["callee"] and b.line > a.node.end_lineno
-                              and _roots(a) & _roots(b)), None)
+                              and _roots(a) & _roots(b) and not _exclusive(a, b)), None)
                 if again is not None and not _adapted_names(m, a):
                     out.append(raw(RULE, f, again.node, again.ctx, "error", "medium",
                                    f"{again.data['name']}() runs again over data it already scored at line {a.line}, "
@@ -344,7 +351,7 @@ def check(m):
                 continue
             counted_only = not trains and not m.writes_tables(ca)  # only counts kept in its object
             for b in calls[i + 1:]:
-                if b.line <= a.node.end_lineno or not m.scores(m.functions[b.data["callee"]]):
+                if b.line <= a.node.end_lineno or _exclusive(a, b) or not m.scores(m.functions[b.data["callee"]]):
                     continue
                 if counted_only and not _computes_loss(m, m.functions[b.data["callee"]]):
                     continue  # (`update_apm(p_target, y)` after scoring takes scores in, it computes none)
