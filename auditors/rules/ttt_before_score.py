@@ -23,6 +23,9 @@ from auditors.rules import always_greater, raw
 
 RULE = RuleInfo("ttt-before-score", "ttt_before_score", "parameters adapted on validation tokens before scoring them",
                 "RULES.md §4 (README TTT rule; #152, #672, #771, #1176, #1229, #1423, #1735)")
+VAL_IN_TRAINING = RuleInfo("val-in-training", "val_in_training", "validation tokens mixed into the training batches",
+                           "RULES.md §1.3, §9 (README: no validation data in training; #44)")
+EXTRA = (VAL_IN_TRAINING,)
 
 
 def _nograd_scorers(m) -> set[str]:
@@ -239,6 +242,12 @@ def check(m):
             out.append(raw(RULE, f, ev.node, ev.ctx, "info", "medium",
                            "gradient steps on validation tokens for a throw-away copy (deleted afterwards): a grey area "
                            "(compile warmup, RULES.md §4 #1530) as long as no state survives"))
+            continue
+        if verdict is None and "TRAIN" in ev.data["loss"] and not any("VAL" in v for v in f.param_labels.values()):
+            # (both splits read here, not a helper handed the training split by one caller and val by another)
+            out.append(raw(VAL_IN_TRAINING, f, ev.node, ev.ctx, "error", "medium",
+                           "backward pass on batches drawn from training and validation data alike: validation tokens "
+                           "are trained on (a loader that mixes in a val shard, a pattern that matches it)"))
             continue
         msg = verdict or "takes gradient steps on validation tokens with no scoring of them first (they are scored later)"
         out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high" if verdict else "medium",

@@ -7,7 +7,9 @@ one over the vocabulary, and mixing it with the model's probability inherits the
 inflation. Data flow: a quotient whose numerator is the target's candidate count
 (CTGT) and whose denominator does not contain the candidate sum (CSUM).
 A target probability with another added on top, `p[y] + lam * q[y]`, scored by its
-log without dividing by `1 + lam`, is the same fault in its simplest form.
+log without dividing by `1 + lam`, is the same fault in its simplest form; so is a
+geometric mix of the target's log-probabilities, `a * log p[y] + b * log q[y]`, that is
+never renormalized over the vocabulary.
 Legal counterpart: `(count[y] + b * p_model[y]) / (sum(count) + b)` (#978), `(1 - lam) *
 p[y] + lam * q[y]`, or the
 closed-form tilt of #1145, `p(a) e^{b[a=h]} / (1 + p(h)(e^b - 1))`.
@@ -42,7 +44,8 @@ def check(m):
                            "counts: the result is not a distribution over the vocabulary"))
     for f in m.functions.values():
         if f.qualname != "<module>" and not any(e.kind == "backward" for e in f.events):
-            out += _added_mass(m, f) or _tilt_without_normalizer(m, f) or _max_of_distributions(m, f)
+            out += _added_mass(m, f) or _tilt_without_normalizer(m, f) or _max_of_distributions(m, f) \
+                or _log_linear(m, f)
     return out
 
 
@@ -155,3 +158,47 @@ def _added_mass(m, f) -> list:
                         "adds a weighted second probability of the target to the first without renormalizing: the "
                         "weights sum to more than one, so this is no distribution over the vocabulary")]
     return []
+
+
+_LOGS = ("log", "log2", "log_softmax", "log10")
+
+
+def _in_log_domain(f, e, depth: int = 0) -> bool:
+    """The expression (or the name it is bound to) takes a logarithm: a log-probability."""
+    if type(e) is ast.Name:
+        bound = f.binding(e.id) if depth < 4 else None
+        return bound is not None and _in_log_domain(f, bound, depth + 1)
+    return any(type(n) is ast.Call and lb.call_name(n.func) in _LOGS for n in ast.walk(e)) or (
+        depth < 4 and any(type(n) is ast.Name and _in_log_domain(f, n, depth + 1) for n in ast.walk(e)))
+
+
+def _log_linear(m, f) -> list:
+    """`a * log p[y] + b * log q[y]` scored as a log-probability: a geometric (product of
+    experts) mix is a distribution only after renormalizing over the whole vocabulary
+    (log-softmax of the mixed logits); read at the target alone it sums to anything."""
+    if not m.scores(f) or any(e.kind == "call" and e.data["name"] == "logsumexp" for e in f.events):
+        return []
+    for node in m.under(f, m.nodes_of(ast.BinOp)):
+        if type(node.op) is not ast.Add or not any(type(s) is ast.BinOp and type(s.op) is ast.Mult for s in (node.left, node.right)):
+            continue
+        sides = (node.left, node.right)
+        if any(map(_entropy_term, sides)):
+            continue  # `c * log(c) + (1 - c) * log(1 - c)`: an entropy, not a score
+        if any("TGTP" in f.labels_of(s) for s in sides) and all(f.labels_of(s) & {"VAL", "TGTP"} for s in sides) \
+                and all(_in_log_domain(f, s) for s in sides) and not _renormalized(m, f, node):
+            ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
+            return [raw(RULE, f, node, ctx, "error", "medium",
+                        "adds weighted log-probabilities of the target from two predictors (a product of experts) "
+                        "without renormalizing over the vocabulary: the result is no distribution")]
+    return []
+
+
+def _entropy_term(e) -> bool:
+    """`p * log(p)`: a weight that is the argument of its own logarithm."""
+    if type(e) is not ast.BinOp or type(e.op) is not ast.Mult:
+        return False
+    for w, other in ((e.left, e.right), (e.right, e.left)):
+        logs = [c for c in ast.walk(other) if type(c) is ast.Call and lb.call_name(c.func) in _LOGS and c.args]
+        if logs and any(lb.src(w) == lb.src(c.args[0]) or lb.src(w) in lb.src(c.args[0]) for c in logs):
+            return True
+    return False
