@@ -376,9 +376,19 @@ class FuncInfo(ObjectFlow):
         return out
 
     def _comprehension(self, e) -> frozenset:
+        # the loop variables live in the comprehension only: `[load(f) for f in train_files]` and
+        # `[load(f) for f in val_files]` in one function must not join their `f`
+        names = {n.id for g in e.generators for n in ast.walk(g.target) if type(n) is ast.Name}
+        saved = {n: self.env[n] for n in names if n in self.env}
         for g in e.generators:
             self.assign_iter(g.target, g.iter)
-        return self.L(e.value if isinstance(e, ast.DictComp) else e.elt)
+        out = self.L(e.value if isinstance(e, ast.DictComp) else e.elt)
+        for n in names:
+            if n in saved:
+                self.env[n] = saved[n]
+            else:
+                self.env.pop(n, None)
+        return out
 
     def _namedexpr(self, e: ast.NamedExpr) -> frozenset:
         v = self.L(e.value)

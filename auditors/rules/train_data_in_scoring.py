@@ -49,13 +49,29 @@ def _reaches_a_load(m, f) -> bool:
         if g.qualname in seen:
             continue
         seen.add(g.qualname)
-        if _loads_training_data(g):
+        if _loads_training_data(g) or _hands_training_path(m, g):
             return True
         for e in g.events:
             if e.kind == "call":
                 callee = e.data["callee"] or f"{e.data['name']}.__init__"
                 if callee in m.functions:
                     todo.append(m.functions[callee])
+        if g.cls:  # properties of its class it reads (`self.prior`, computed on first use)
+            todo += [p for a in m.self_reads(g) if (p := m.functions.get(f"{g.cls}.{a}")) is not None and p.is_property]
+    return False
+
+
+def _hands_training_path(m, g) -> bool:
+    """g passes a training path it did not get from its own callers (`self.cfg.train_files`)
+    to a helper that opens it (`unigram(pattern)`: glob and read)."""
+    if any("TRAIN" in v for v in g.param_labels.values()):
+        return False
+    for e in g.events:
+        if e.kind == "call" and e.data["callee"] and any("TRAIN" in a for a in (*e.data["args"], *e.data["kws"].values())):
+            callee = m.functions[e.data["callee"]]
+            if any(x.kind == "call" and x.data["name"] in LOADS and "TRAIN" in x.data["recv"].union(*x.data["args"])
+                   for x in callee.events):
+                return True
     return False
 
 
