@@ -134,6 +134,29 @@ class ModuleFlow:
             return [inner] if inner is not None else []
         return []
 
+    def unpacked_function(self, f: FuncInfo, name: str) -> FuncInfo | None:
+        """The nested function a name of f is bound to by unpacking a factory's tuple
+        (`lookup, commit = make_cache(n)` with `return lookup, commit`), or None."""
+        key = ("unpacked", f.qualname, name)
+        if key not in self._facts:
+            found = None
+            for st in self.under(f, self.nodes_of(ast.Assign)):
+                t = st.targets[0] if len(st.targets) == 1 else None
+                if type(t) is not ast.Tuple or type(st.value) is not ast.Call:
+                    continue
+                k = next((i for i, e in enumerate(t.elts) if type(e) is ast.Name and e.id == name), None)
+                factory = self.resolve(st.value.func, f) if k is not None else None
+                if factory is None:
+                    continue
+                inner = self.nested(factory)
+                for r in self.own_returns(factory):
+                    if type(r.value) is ast.Tuple and len(r.value.elts) == len(t.elts):
+                        e = r.value.elts[k]
+                        if type(e) is ast.Name and e.id in inner:
+                            found = inner[e.id]
+            self._facts[key] = found
+        return self._facts[key]
+
     def nested(self, f: FuncInfo) -> dict[str, FuncInfo]:
         """The functions defined directly inside f, by name."""
         children = self.once("nested functions", _children)

@@ -129,6 +129,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
         bound = info.binding(func.id)  # `mixer = Mixer(cfg); mixer(p)`: the class's __call__
         if type(bound) is ast.Call and type(bound.func) is ast.Name:
             callee = info.module.functions.get(f"{bound.func.id}.__call__")
+        if callee is None:
+            callee = info.module.unpacked_function(info, func.id)  # `lookup, commit = make_cache(n)`
     if callee is None and type(func) is ast.Name and func.id in info.module.partial_names:
         bound = info.binding(func.id)  # hasher = partial(mix_hash, mult=M): a call of mix_hash
         if type(bound) is ast.Call and bound.args:

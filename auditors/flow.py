@@ -424,6 +424,8 @@ class FuncInfo(ObjectFlow):
         out = base if isinstance(e.slice, ast.Slice) else base | (idx & DATA)
         if "POS1" in idx and "POS1" not in base:
             out = out | {"TGT"}
+        elif "CAND" in idx and base & DATA and lb.plus_one(e.slice):
+            out = out | {"TGT"}  # stream[pos + 1] for a range of positions: the tokens scored at them
         if "DIST" in base and ("TGT" in idx or shapes.next_token_index(self, e.slice)):
             out = out | {"TGTP"}  # p[t, y] of a distribution, y the target or val[t + 1]
         elif "TGT" in idx and shapes.row_and_target(self, e.slice):

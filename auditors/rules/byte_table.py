@@ -128,6 +128,17 @@ def _sizers(m, piece_calls) -> set[str]:
                    and {x.id for x in ast.walk(n.value) if isinstance(x, ast.Name)} & pieces for t in n.targets if isinstance(t, ast.Name)}
         if any(isinstance(r, ast.Return) and r.value is not None and _counts_piece(r.value, pieces) for r in f.nodes):
             out.add(f.name)
+    # helpers handed the piece (`piece_size(sp.id_to_piece(i))`) that return its length
+    handed = {c.func.id for c in m.nodes_of(ast.Call) if isinstance(c.func, ast.Name) and any(a in piece_calls for a in c.args)}
+    for name in handed - out:
+        f = next((g for g in m.by_name.get(name, []) if not g.is_method), None)
+        if f is None:
+            continue
+        pieces = set(f.params)
+        pieces |= {t.id for n in f.nodes if isinstance(n, ast.Assign)
+                   and {x.id for x in ast.walk(n.value) if isinstance(x, ast.Name)} & pieces for t in n.targets if isinstance(t, ast.Name)}
+        if any(isinstance(r, ast.Return) and r.value is not None and _counts_piece(r.value, pieces) for r in f.nodes):
+            out.add(f.name)
     return out
 
 
