@@ -102,6 +102,9 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
 
 
 _READS = DATA | {"BLOB"}
+_POSITIONS = {"nonzero", "argwhere", "flatnonzero", "searchsorted"}
+_PLAIN_BUILTINS = {"min", "max", "len", "int", "float", "abs", "range", "sorted", "list", "tuple", "zip", "enumerate",
+                   "round", "bool", "str"}
 _REDUCTIONS = {"sum", "mean", "max", "min"}
 # calls that keep a per-token fact per token (a mask stays a mask); any other call drops it
 _ELEMENTWISE = {"where", "logical_and", "logical_or", "logical_not", "bool", "int", "as_tensor", "tensor", "from_numpy",
@@ -164,11 +167,13 @@ def call_labels(info, e: ast.Call) -> frozenset:
         return (every | recv) - INDEX_ONLY | {"BLOB"}  # bytes of a file shipped with the code
     if isinstance(e.func, ast.Attribute) and name in lb.PASS_METHODS:
         return (recv | (every - {"CAND"})) - ({"TPROP"} if name in _REDUCTIONS else EMPTY)
+    if name in _POSITIONS:
+        return EMPTY  # where the mask holds (`(val == bos).nonzero()`): positions, not tokens
     out = (every | recv) - INDEX_ONLY
     if name not in _ELEMENTWISE:
         out = out - {"TPROP"}  # a fact about one token does not survive an unknown call
-    if "TGT" in every:
-        out = out | {"TGTP"}
+    if "TGT" in every and name not in _PLAIN_BUILTINS:
+        out = out | {"TGTP"}  # `model(x, y)`: a loss of the targets
     return out
 
 

@@ -80,7 +80,8 @@ def check(m):
                     and ast.dump(node.args[1]) != ast.dump(node.args[2]):
                 out.append(raw(RULE, f, node, ev.ctx, "error", "medium",
                                _MESSAGE.format(what="which score (or normalizer) the target gets", cond=ast.unparse(node.args[0]))))
-        for node in m.under(f, m.nodes_of(ast.If)):
+        scores = m.scores(f)  # (a choice of byte strings for a byte-level model is accounting, not a score)
+        for node in m.under(f, m.nodes_of(ast.If)) if scores else ():
             if "TPROP" in f.labels_of(node.test) and _rescored(m, f, node):
                 out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
                                _MESSAGE.format(what="whether the target's score is changed", cond=ast.unparse(node.test))))
@@ -98,7 +99,7 @@ def check(m):
                         out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium", _MESSAGE.format(
                             what="whether this term counts", cond=ast.unparse((node.left, node.right)[i]))))
                         break
-        for node in m.under(f, m.nodes_of(ast.IfExp)):
+        for node in m.under(f, m.nodes_of(ast.IfExp)) if scores else ():
             if "TPROP" in f.labels_of(node.test) and _scores(f, node.body) and _scores(f, node.orelse):
                 out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
                                _MESSAGE.format(what="which of two scores the target gets", cond=ast.unparse(node.test))))
