@@ -71,11 +71,26 @@ def _offset(e) -> tuple[ast.expr, float] | None:
 
 def _smoothed_without_vocab(f, node: ast.BinOp) -> bool:
     """`(cnt[y] + 1) / (n + 1)`: the target's count smoothed by k, the total by about k
-    instead of k times the vocabulary size (`(cnt[y] + 1) / (n + V)` is a distribution)."""
+    instead of k times the vocabulary size (`(cnt[y] + 1) / (n + V)` is a distribution).
+    Also `(row + beta) / (n_ctx + beta)` for a row of counts and the same smoothing term."""
     num, den = _offset(node.left), _offset(node.right)
-    if num is None or den is None or type(num[0]) is not ast.Subscript:
+    if num is not None and den is not None and type(num[0]) is ast.Subscript:
+        if den[1] < 2 * num[1] and "TGT" in f.labels_of(num[0].slice) and "TGT" not in f.labels_of(den[0]):
+            return True
+    pair = [_added_term(side) for side in (node.left, node.right)]
+    if None in pair or lb.src(pair[0][1]) != lb.src(pair[1][1]):
         return False
-    return den[1] < 2 * num[1] and "TGT" in f.labels_of(num[0].slice) and "TGT" not in f.labels_of(den[0])
+    (counts, k), (total, _) = pair
+    return bool(f.labels_of(counts) & {"VAL", "CNT", "CCNT", "CTGT"}) and type(total) is ast.Subscript \
+        and not any(type(c) is ast.Call and lb.call_name(c.func) == "sum" for c in ast.walk(total))
+
+
+def _added_term(e):
+    """(term, k) of `term + k` with k a name or attribute (a smoothing constant held in a
+    variable), or None."""
+    if type(e) is ast.BinOp and type(e.op) is ast.Add and type(e.right) in (ast.Name, ast.Attribute):
+        return e.left, e.right
+    return None
 
 
 def _max_of_distributions(m, f) -> list:
