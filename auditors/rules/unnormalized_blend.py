@@ -126,14 +126,27 @@ def _tilt_without_normalizer(m, f) -> list:
     """`logp[y] + beta * (hint == y)` with no log-normalizer anywhere in the function: the
     single-hint tilt boosts the hinted token's log-probability but does not subtract
     log Z = log(1 + p(hint)(e^beta - 1)), so the tilted numbers sum to more than one."""
-    if not any(e.kind == "compare" and ("TGT" in e.data["left"] or "TGT" in e.data["right"]) for e in f.events):
+    if not any(e.kind == "compare" and ("TGT" in e.data["left"] or "TGT" in e.data["right"]) for e in f.events) \
+            or not m.scores(f):
         return []
     def normalizes(g) -> bool:  # log Z: a log of something other than the target's probability
-        return any(lb.call_name(c.func) in _LOG_NORMALIZERS and not (c.args and "TGTP" in g.labels_of(c.args[0]))
-                   for c in m.under(g, m.nodes_of(ast.Call)))
+        return any(lb.call_name(c.func) in _LOG_NORMALIZERS and c.args and type(c.args[0]) not in (ast.Constant, ast.JoinedStr)
+                   and "TGTP" not in g.labels_of(c.args[0]) for c in m.under(g, m.nodes_of(ast.Call)))  # (not log(2), not a logger)
     callers = [g for g, e in m.events("call") if f.qualname in m.targets(e)]
     if normalizes(f) or (callers and all(map(normalizes, callers))):
         return []  # (a helper that adds the boost, with log Z taken where it is called, is the legal tilt)
+    for ev in f.events:  # `tilted(logp[y], hint == y, beta)`: a helper that returns `lp + beta * hit`
+        if ev.kind == "call" and ev.data["callee"] and len(ev.node.args) >= 2 and not normalizes(m.functions[ev.data["callee"]]):
+            scored = [i for i, a in enumerate(ev.node.args) if "TGTP" in f.labels_of(a) and not _hit(f, a)]
+            hits = [i for i, a in enumerate(ev.node.args) if _hit(f, a)]
+            g = m.functions[ev.data["callee"]]
+            params = g.params[1:] if g.is_method and type(ev.node.func) is ast.Attribute else g.params
+            if scored and hits and _adds_params(m, g, params[scored[0]] if scored[0] < len(params) else None,
+                                               params[hits[0]] if hits[0] < len(params) else None) \
+                    and not _shifted_after(m, f, ev.node):
+                return [raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                            f"{ev.data['name']}() adds a boost to the target's log-probability where a hint equals the "
+                            "target, and no log-normalizer is subtracted: the tilted probabilities sum to more than one")]
     for node in m.under(f, m.nodes_of(ast.BinOp)):
         if type(node.op) not in (ast.Add, ast.Sub):
             continue
@@ -217,3 +230,26 @@ def _entropy_term(e) -> bool:
         if logs and any(lb.src(w) == lb.src(c.args[0]) or lb.src(w) in lb.src(c.args[0]) for c in logs):
             return True
     return False
+
+
+def _adds_params(m, g, score: str | None, hit: str | None) -> bool:
+    """g returns `score + ... hit ...` (the boost added to the score it was handed)."""
+    if score is None or hit is None:
+        return False
+    for r in m.own_returns(g):
+        for n in ast.walk(r.value) if r.value is not None else ():
+            if type(n) is ast.BinOp and type(n.op) is ast.Add:
+                names = [{x.id for x in ast.walk(side) if type(x) is ast.Name} for side in (n.left, n.right)]
+                if any(score in names[i] and hit in names[1 - i] for i in (0, 1)):
+                    return True
+    return False
+
+
+def _shifted_after(m, f, call: ast.Call) -> bool:
+    """Something is subtracted from the helper's result (`tilted(...) - log_z`), where it is
+    computed or from the name it is bound to: the normalizer taken outside the helper."""
+    held = {t.id for a in m.under(f, m.nodes_of(ast.Assign)) if a.value is call for t in a.targets if type(t) is ast.Name}
+    for b in m.under(f, m.nodes_of(ast.BinOp)):
+        if type(b.op) is ast.Sub and (b.left is call or (type(b.left) is ast.Name and b.left.id in held)):
+            return True
+    return any(type(a.op) is ast.Sub and type(a.target) is ast.Name and a.target.id in held for a in m.under(f, m.nodes_of(ast.AugAssign)))
