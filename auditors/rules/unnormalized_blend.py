@@ -117,8 +117,8 @@ def _hit(f, node) -> bool:
     guess equals the target."""
     for n in ast.walk(node):
         if type(n) is ast.Compare and len(n.ops) == 1 and type(n.ops[0]) is ast.Eq \
-                and any("TGT" in f.labels_of(x) for x in (n.left, n.comparators[0])):
-            return True
+                and any("TGT" in f.labels_of(x) and type(x) is not ast.BinOp for x in (n.left, n.comparators[0])):
+            return True  # (a token, not `ci == num_chunks - 1`: arithmetic on a count is no token)
     return False
 
 
@@ -126,8 +126,7 @@ def _tilt_without_normalizer(m, f) -> list:
     """`logp[y] + beta * (hint == y)` with no log-normalizer anywhere in the function: the
     single-hint tilt boosts the hinted token's log-probability but does not subtract
     log Z = log(1 + p(hint)(e^beta - 1)), so the tilted numbers sum to more than one."""
-    if not any(e.kind == "compare" and ("TGT" in e.data["left"] or "TGT" in e.data["right"]) for e in f.events) \
-            or not m.scores(f):
+    if not any(e.kind == "compare" and ("TGT" in e.data["left"] or "TGT" in e.data["right"]) for e in f.events):
         return []
     def normalizes(g) -> bool:  # log Z: a log of something other than the target's probability
         return any(lb.call_name(c.func) in _LOG_NORMALIZERS and c.args and type(c.args[0]) not in (ast.Constant, ast.JoinedStr)
