@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from auditors import calls, shapes
 from auditors import labels as lb
 from auditors.labels import DATA, EMPTY, INDEX_ONLY, KEYS, NOT_COMPARED
+from auditors.indexing import IndexFlow
 from auditors.objects import ObjectFlow, keyed
 
 SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
@@ -27,7 +28,6 @@ EXIT = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)  # analysed on their own, not where they stand
 NOGRAD = {"no_grad", "inference_mode"}
 ROUNDS = 8
-_HOLDS_DATA = frozenset({"VAL", "TRAIN", "TGT", "DIST", "TGTP", "CCNT", "CNT", "TCNT", "HASH", "EXTKEY"})
 
 
 @dataclass(slots=True)
@@ -49,7 +49,7 @@ class Event:
         return self.node.lineno
 
 
-class FuncInfo(ObjectFlow):
+class FuncInfo(ObjectFlow, IndexFlow):
     def __init__(self, qualname: str, node, parent: "FuncInfo | None", module: "ModuleFlow"):
         self.qualname, self.node, self.parent, self.module = qualname, node, parent, module
         self.name = qualname.rsplit(".", 1)[-1]
@@ -395,57 +395,8 @@ class FuncInfo(ObjectFlow):
         self.assign(e.target, v, e.value)
         return v
 
-    def subscript(self, e: ast.Subscript) -> frozenset:
-        base, idx = self.L(e.value), self.L(e.slice)
-        if type(e.slice) is ast.Constant and isinstance(e.slice.value, str):
-            if type(e.value) is ast.Name and e.value.id in self.module.keyed_roots:
-                key = keyed(e.value.id, e.slice.value)
-                if self._bound(key):
-                    v = self.lookup(key)
-                    self.read_names.setdefault(key, v)
-                    return v
-            elif type(e.value) is ast.Attribute:  # args.splits["fit"] of a class-level dict
-                key = keyed(e.value.attr, e.slice.value)
-                self.read_attrs.add(key)
-                v = self.module.attr_labels.get(key)
-                self.read_shared.setdefault(("attr", key), v if v is not None else EMPTY)
-                if v is not None:
-                    return v
-        if lb.shifted_slice(e.slice) and not ("BLOB" in base and not base & {"VAL", "TRAIN"}):
-            # x[1:] of a token stream is its targets; of a shipped file's bytes, a header skipped
-            return (base - KEYS - {"CAND", "POS1"}) | {"TGT"}
-        if idx & KEYS and "CAND" in idx and isinstance(e.ctx, ast.Load):
-            return (base - KEYS - {"CAND"}) | {"CCNT"}  # counts of every candidate token
-        if "CCNT" in base and idx & {"TGT", "VAL", "TGTP"}:  # one candidate picked by a data token
-            return (base - {"CCNT"}) | {"CTGT"}
-        if idx & KEYS and isinstance(e.ctx, ast.Load):
-            return self.table_read(e, e.value, base, idx)
-        # an index selects elements: the data it came from, not its own meaning, flows on
-        out = base if isinstance(e.slice, ast.Slice) else base | (idx & DATA)
-        if "POS1" in idx and "POS1" not in base:
-            out = out | {"TGT"}
-        elif "CAND" in idx and base & DATA and lb.plus_one(e.slice):
-            out = out | {"TGT"}  # stream[pos + 1] for a range of positions: the tokens scored at them
-        if "DIST" in base and ("TGT" in idx or shapes.next_token_index(self, e.slice)):
-            out = out | {"TGTP"}  # p[t, y] of a distribution, y the target or val[t + 1]
-        elif "TGT" in idx and shapes.row_and_target(self, e.slice):
-            out = out | {"TGTP"}  # p[arange(n), y]: each row's entry for its target
-        elif not base & _HOLDS_DATA and "TGTP" not in idx and not lb.has_slice(e.slice) \
-                and ("TGT" in idx or shapes.next_token_index(self, e.slice)):
-            out = out | {"TPROP"}  # has_space[y]: a fact about the answer read from a per-token table
-        return out
-
     def event(self, kind: str, node, data: dict) -> None:
         self.events.append(Event(kind, node, self.ctx, data))
-
-    def table_read(self, e, table, base: frozenset, idx: frozenset) -> frozenset:
-        """A lookup of a hashed table (subscript or call): counts of every candidate when
-        the key ranges over the vocabulary, else a read event and the count it returns."""
-        if "CAND" in idx:
-            return (base - KEYS - {"CAND"}) | {"CCNT"}
-        target_keyed = "EXTKEY" in idx or "TGT" in idx
-        self.events.append(Event("read", e, self.ctx, {"key": idx, "table": table, "target_keyed": target_keyed}))
-        return (base - KEYS) | {"TCNT" if target_keyed else "CNT"} | (idx & DATA)
 
     def binop(self, e: ast.BinOp) -> frozenset:
         left, right = self.L(e.left), self.L(e.right)

@@ -1,0 +1,109 @@
+"""Functions used as values (a mixin of `analysis.ModuleFlow`): handed to another
+function as a parameter (`score(..., hook=make_hook(state))`), returned by a factory
+(its nested `def`), or unpacked from a factory's tuple (`lookup, commit = make_cache(n)`).
+Found from the source, by name, so the answers are the same in every fixpoint round.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors import labels as lb
+from auditors.flow import FuncInfo
+
+
+class FunctionValues:
+    def passed_functions(self, f: FuncInfo, param: str) -> list[FuncInfo]:
+        """The functions of this module that callers hand to f as `param` and that f calls
+        (`score(..., hook=hook)` with `hook = make_hook(state)`, make_hook returning its
+        nested `def h`): found from the source, by name, so the same in every round."""
+        key = ("passed", f.qualname, param)
+        if key not in self._facts:
+            found: list[FuncInfo] = []
+            index = f.params.index(param) - (1 if f.is_method else 0)
+            for call in self._calls_named(f.name):
+                arg = next((k.value for k in call.keywords if k.arg == param), None)
+                if arg is None and 0 <= index < len(call.args):
+                    arg = call.args[index]
+                for target in self._function_values(arg, 0) if arg is not None else ():
+                    if target not in found:
+                        found.append(target)
+            self._facts[key] = found
+        return self._facts[key]
+
+    def _calls_named(self, name: str) -> list[ast.Call]:
+        calls = self.once("calls by name", lambda m: _by_call_name(m.nodes_of(ast.Call)))
+        return calls.get(name, [])
+
+    def _function_values(self, e, depth: int) -> list[FuncInfo]:
+        """The module functions an expression may evaluate to: a def by name, a factory's
+        returned nested def, the branches of `a if c else None`, what a name is bound to."""
+        if depth > 4 or e is None:
+            return []
+        if type(e) is ast.Name:
+            f = self.resolve(e)
+            if f is not None:
+                return [f]
+            bound = [st.value for st in self.nodes_of(ast.Assign)
+                     if any(type(t) is ast.Name and t.id == e.id for t in st.targets)]
+            return [g for b in bound for g in self._function_values(b, depth + 1)]
+        if type(e) is ast.IfExp:
+            return self._function_values(e.body, depth + 1) + self._function_values(e.orelse, depth + 1)
+        if type(e) is ast.Call:
+            factory = self.resolve(e.func)
+            inner = self.returned_function(factory) if factory is not None else None
+            return [inner] if inner is not None else []
+        return []
+
+    def unpacked_function(self, f: FuncInfo, name: str) -> FuncInfo | None:
+        """The nested function a name of f is bound to by unpacking a factory's tuple
+        (`lookup, commit = make_cache(n)` with `return lookup, commit`), or None."""
+        key = ("unpacked", f.qualname, name)
+        if key not in self._facts:
+            found = None
+            for st in self.under(f, self.nodes_of(ast.Assign)):
+                t = st.targets[0] if len(st.targets) == 1 else None
+                if type(t) is not ast.Tuple or type(st.value) is not ast.Call:
+                    continue
+                k = next((i for i, e in enumerate(t.elts) if type(e) is ast.Name and e.id == name), None)
+                factory = self.resolve(st.value.func, f) if k is not None else None
+                if factory is None:
+                    continue
+                inner = self.nested(factory)
+                for r in self.own_returns(factory):
+                    if type(r.value) is ast.Tuple and len(r.value.elts) == len(t.elts):
+                        e = r.value.elts[k]
+                        if type(e) is ast.Name and e.id in inner:
+                            found = inner[e.id]
+            self._facts[key] = found
+        return self._facts[key]
+
+    def nested(self, f: FuncInfo) -> dict[str, FuncInfo]:
+        """The functions defined directly inside f, by name."""
+        children = self.once("nested functions", _children)
+        return children.get(f.qualname, {})
+
+    def own_returns(self, f: FuncInfo) -> list[ast.Return]:
+        """f's return statements, not those of the functions nested in it."""
+        spans = [(g.node.lineno, g.node.end_lineno) for g in self.nested(f).values()]
+        return [r for r in self.under(f, self.nodes_of(ast.Return)) if not any(a <= r.lineno <= b for a, b in spans)]
+
+    def returned_function(self, f: FuncInfo) -> FuncInfo | None:
+        """The nested function f returns (`def make_hook(s): def h(...): ...; return h`)."""
+        inner = self.nested(f)
+        return next((inner[r.value.id] for r in self.own_returns(f) if type(r.value) is ast.Name and r.value.id in inner), None)
+
+
+def _children(m) -> dict[str, dict[str, FuncInfo]]:
+    out: dict[str, dict[str, FuncInfo]] = {}
+    for g in m.functions.values():
+        if g.parent is not None:
+            out.setdefault(g.parent.qualname, {})[g.name] = g
+    return out
+
+
+def _by_call_name(calls) -> dict[str, list[ast.Call]]:
+    out: dict[str, list[ast.Call]] = {}
+    for c in calls:
+        out.setdefault(lb.call_name(c.func), []).append(c)
+    return out
