@@ -118,9 +118,43 @@ def _chain(f, node, depth: int = 0) -> tuple[bool, list]:
     return False, []
 
 
+def _measured_ratio(m, f, node) -> str | None:
+    """The divisor is a parameter that callers bind to an average measured once
+    (`bpt = estimate(sp, sample)` returning `len(text.encode()) / len(tokens)`): bytes
+    per token of some other text, not a count of the scored tokens' bytes. Its name, or None."""
+    if type(node) is not ast.Name or node.id not in f.params or f.binding(node.id) is not None:
+        return None
+    index = f.params.index(node.id) - (1 if f.is_method else 0)
+    for call in m.nodes_of(ast.Call):
+        if type(call.func) is not ast.Name or call.func.id != f.name:
+            continue
+        arg = next((k.value for k in call.keywords if k.arg == node.id), call.args[index] if 0 <= index < len(call.args) else None)
+        caller = next((g for g in m.functions.values() if g.qualname != "<module>"
+                       and g.node.lineno <= call.lineno <= g.node.end_lineno), None)
+        bound = caller.binding(arg.id) if caller is not None and type(arg) is ast.Name else arg
+        helper = m.resolve(bound.func, caller) if type(bound) is ast.Call else None
+        if helper is not None and any(_length_ratio(r.value) for r in m.own_returns(helper)):
+            return helper.name
+    return None
+
+
+def _length_ratio(e) -> bool:
+    """`len(text.encode()) / len(tokens)`: two lengths divided."""
+    return type(e) is ast.BinOp and type(e.op) is ast.Div and all(
+        any(type(n) is ast.Call and type(n.func) is ast.Name and n.func.id == "len" for n in ast.walk(side))
+        for side in (e.left, e.right))
+
+
 def check(m):
     out = []
     for f, node in quotients(m):
+        measured = _measured_ratio(m, f, node.right) if type(node.right) is ast.Name else None
+        if measured and "TGTP" in f.labels_of(node.left) and m.scores(f) and _chain(f, node)[0]:
+            ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
+            out.append(raw(RULE, f, node, ctx, "error", "medium",
+                           f"divides a loss in bits by an average bytes-per-token ratio measured once ({measured}()): "
+                           "bytes must be counted from the tokenizer's piece table for the tokens scored"))
+            continue
         value = _constant(f, node.right)
         if value is None:
             value = _factor(f, node.right)
