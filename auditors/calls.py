@@ -47,6 +47,8 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
         holder = lb.dotted(e.func.value)
         if holder:  # M.index_put_((x, y), ones, accumulate=True): M now holds counts of that data
             info.set_env(holder, data)
+            if holder.startswith("self.") and holder.count(".") == 1:
+                info.add_attr_labels(holder[5:], data, info.cls)  # counts kept in the object, read by its other methods
     if name == "at" and len(e.args) >= 2 and data:
         holder = lb.dotted(e.args[0])
         if holder:  # np.add.at(M, idx, 1)
@@ -169,6 +171,14 @@ def call_labels(info, e: ast.Call) -> frozenset:
         return (recv | (every - {"CAND"})) - ({"TPROP"} if name in _REDUCTIONS else EMPTY)
     if name in _POSITIONS:
         return EMPTY  # where the mask holds (`(val == bos).nonzero()`): positions, not tokens
+    if (type(func) is ast.Subscript and type(func.value) is ast.Name and type(info.defs.get(func.value.id)) is ast.Dict) \
+            or (type(func) is ast.Name and type(info.defs.get(func.id)) in (ast.Lambda, ast.Subscript)):
+        # a value called (`sources[kind]()`, `fetch = table[k]; fetch()`): a lambda returns what its body carried
+        recv = recv | (info.L(func) & (DATA | {"BLOB"}))
+    elif callee is None and type(func) is ast.Name and func.id in info.params and func.id not in info.env:
+        # `stream_fn()` handed a lambda: read through the name, so a rerun sees new parameter labels
+        held = info.L(func)  # (read even while unseeded: the fixpoint must see the parameter change)
+        recv = recv | ((held if func.id in info.param_labels else EMPTY) & (DATA | {"BLOB"}))
     out = (every | recv) - INDEX_ONLY
     if name not in _ELEMENTWISE:
         out = out - {"TPROP"}  # a fact about one token does not survive an unknown call

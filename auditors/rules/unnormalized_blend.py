@@ -45,7 +45,7 @@ def check(m):
     for f in m.functions.values():
         if f.qualname != "<module>" and not any(e.kind == "backward" for e in f.events):
             out += _added_mass(m, f) or _tilt_without_normalizer(m, f) or _max_of_distributions(m, f) \
-                or _log_linear(m, f)
+                or _log_linear(m, f) or _raw_counts_mixed(m, f)
     return out
 
 
@@ -252,3 +252,18 @@ def _shifted_after(m, f, call: ast.Call) -> bool:
         if type(b.op) is ast.Sub and (b.left is call or (type(b.left) is ast.Name and b.left.id in held)):
             return True
     return any(type(a.op) is ast.Sub and type(a.target) is ast.Name and a.target.id in held for a in m.under(f, m.nodes_of(ast.AugAssign)))
+
+
+def _raw_counts_mixed(m, f) -> list:
+    """`probs.mul_(1 - w).add_(counts, alpha=w)`: a distribution mixed in place with a table
+    of raw counts filled from the data (never divided by its total), then scored."""
+    if not m.scores(f):
+        return []
+    for e in f.events:
+        if e.kind == "call" and e.data["name"] == "add_" and e.data["args"] and "DIST" in e.data["recv"]:
+            added = e.data["args"][0]
+            if "VAL" in added and not added & {"DIST", "TGTP", "TGT"}:
+                return [raw(RULE, f, e.node, e.ctx, "error", "medium",
+                            "mixes raw counts (a table filled from the data, never divided by its total) into a "
+                            "distribution: the mixture does not sum to one over the vocabulary")]
+    return []
