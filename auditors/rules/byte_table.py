@@ -209,7 +209,10 @@ def check(m):
                     out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "medium",
                                    "base bytes count the piece with its '\u2581' while the leading-space table counts it again"))
         bytes_ifs = [n for n in f.nodes if isinstance(n, ast.If) and _calls(n.test, "is_byte")]
-        decoded = next((s for s in _table_stores(f.node.body) if _decodes_one(s.value)), None)
+        surfaces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and _decodes_one(n.value)
+                    for t in n.targets if isinstance(t, ast.Name)}  # `surface = sp.decode_ids([i])`, sized later
+        decoded = next((s for s in _table_stores(f.node.body) if _decodes_one(s.value)
+                        or {x.id for x in ast.walk(s.value) if isinstance(x, ast.Name)} & surfaces), None)
         if decoded is not None and not _calls(f.node, "is_byte"):
             out.append(raw(RULE, f, decoded, guards_of(f, decoded.lineno), "error", "high",
                            "token bytes counted by decoding each token alone: a byte-fallback token decodes to "
