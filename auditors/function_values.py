@@ -20,16 +20,26 @@ class FunctionValues:
         key = ("passed", f.qualname, param)
         if key not in self._facts:
             found: list[FuncInfo] = []
-            index = f.params.index(param) - (1 if f.is_method else 0)
-            for call in self._calls_named(f.name):
-                arg = next((k.value for k in call.keywords if k.arg == param), None)
-                if arg is None and 0 <= index < len(call.args):
-                    arg = call.args[index]
+            for arg, _ in self.arguments_for(f, param):
                 for target in self._function_values(arg, 0) if arg is not None else ():
                     if target not in found:
                         found.append(target)
             self._facts[key] = found
         return self._facts[key]
+
+    def arguments_for(self, f: FuncInfo, param: str) -> list[tuple[ast.expr | None, FuncInfo | None]]:
+        """For each call of f by name: the expression passed for `param` (by keyword or
+        position; None when left to its default) and the innermost function making the call."""
+        index = f.params.index(param) - (1 if f.is_method else 0)
+        out = []
+        for call in self._calls_named(f.name):
+            arg = next((k.value for k in call.keywords if k.arg == param), None)
+            if arg is None and 0 <= index < len(call.args):
+                arg = call.args[index]
+            around = [g for g in self.functions.values() if g.qualname != "<module>"
+                      and g.node.lineno <= call.lineno <= g.node.end_lineno]
+            out.append((arg, max(around, key=lambda g: g.node.lineno) if around else None))
+        return out
 
     def _calls_named(self, name: str) -> list[ast.Call]:
         calls = self.once("calls by name", lambda m: _by_call_name(m.nodes_of(ast.Call)))

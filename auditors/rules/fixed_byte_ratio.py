@@ -124,13 +124,7 @@ def _measured_ratio(m, f, node) -> str | None:
     per token of some other text, not a count of the scored tokens' bytes. Its name, or None."""
     if type(node) is not ast.Name or node.id not in f.params or f.binding(node.id) is not None:
         return None
-    index = f.params.index(node.id) - (1 if f.is_method else 0)
-    for call in m.nodes_of(ast.Call):
-        if type(call.func) is not ast.Name or call.func.id != f.name:
-            continue
-        arg = next((k.value for k in call.keywords if k.arg == node.id), call.args[index] if 0 <= index < len(call.args) else None)
-        caller = next((g for g in m.functions.values() if g.qualname != "<module>"
-                       and g.node.lineno <= call.lineno <= g.node.end_lineno), None)
+    for arg, caller in m.arguments_for(f, node.id):
         bound = caller.binding(arg.id) if caller is not None and type(arg) is ast.Name else arg
         helper = m.resolve(bound.func, caller) if type(bound) is ast.Call else None
         if helper is not None and any(_length_ratio(r.value) for r in m.own_returns(helper)):

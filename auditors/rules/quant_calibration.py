@@ -174,14 +174,7 @@ def _zero_reserve(m, f, expr) -> bool:
     default = defaults.get(name)
     if not (type(default) is ast.Constant and default.value == 0):
         return False
-    index = f.params.index(name) - (1 if f.is_method else 0)
-    for call in m._calls_named(f.name):
-        arg = next((k.value for k in call.keywords if k.arg == name), None)
-        if arg is None and 0 <= index < len(call.args):
-            arg = call.args[index]
-        if arg is not None and not (type(arg) is ast.Constant and arg.value == 0):
-            return False
-    return True
+    return all(arg is None or (type(arg) is ast.Constant and arg.value == 0) for arg, _ in m.arguments_for(f, name))
 
 
 def _passed_reduced(m, f, param: str) -> bool:
@@ -189,12 +182,7 @@ def _passed_reduced(m, f, param: str) -> bool:
     or a name the caller bound to `cap - reserve`)."""
     if param not in f.params:
         return False
-    index = f.params.index(param) - (1 if f.is_method else 0)
-    for call in m._calls_named(f.name):
-        arg = next((k.value for k in call.keywords if k.arg == param), None)
-        if arg is None and 0 <= index < len(call.args):
-            arg = call.args[index]
-        caller = next((g for g in m.functions.values() if g.qualname != "<module>" and g.node.lineno <= call.lineno <= g.node.end_lineno), None)
+    for arg, caller in m.arguments_for(f, param):
         bound = caller.binding(arg.id) if caller is not None and type(arg) is ast.Name else None
         if arg is not None and (_subtracts(arg) or _subtracts(bound)):
             return True
