@@ -61,10 +61,15 @@ def _past_chunk_end(f, ev) -> str | None:
         return None
     index = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
     for arg in ev.node.args:
+        if type(arg) is ast.Name and type(f.binding(arg.id)) is ast.Subscript:
+            arg = f.binding(arg.id)  # `seg = val[lo:hi + 2]; table.absorb(seg)`
         if type(arg) is ast.Subscript and type(arg.slice) is ast.Slice and "VAL" in f.labels_of(arg.value):
             upper = arg.slice.upper
-            if type(upper) is ast.BinOp and type(upper.op) is ast.Add and type(upper.right) is ast.Constant \
-                    and upper.right.value == 1 and type(upper.left) is ast.Name:
+            step = upper.right.value if type(upper) is ast.BinOp and type(upper.op) is ast.Add \
+                and type(upper.right) is ast.Constant and type(upper.right.value) is int else 0
+            if step >= 2 and type(upper.left) is ast.Name and _targets_reach(f, loop, ev.node, upper.left.id):
+                return lb.src(arg)  # the scored targets end at val[hi]; the update reaches val[hi + 1]
+            if step == 1 and type(upper.left) is ast.Name:
                 bound = f.binding(upper.left.id)
                 if bound is not None and index & {n.id for n in ast.walk(bound) if isinstance(n, ast.Name)} \
                         and not _targets_reach(f, loop, ev.node, upper.left.id):
@@ -84,7 +89,9 @@ def _targets_reach(f, loop, update: ast.Call, end: str) -> bool:
             continue
         name = upper.left.id
         bound = f.binding(name) if name != end else None
-        if name == end or (bound is not None and end in {x.id for x in ast.walk(bound) if type(x) is ast.Name}):
+        alias = f.binding(end)  # `lo, hi = start + sf, end`: the update's end is the scoring's
+        if name == end or (bound is not None and end in {x.id for x in ast.walk(bound) if type(x) is ast.Name}) \
+                or (type(alias) is ast.Name and alias.id == name):
             return True
     return False
 
