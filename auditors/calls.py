@@ -136,6 +136,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
             callee = info.module.functions.get(f"{bound.func.id}.__call__")
         if callee is None:
             callee = info.module.unpacked_function(info, func.id)  # `lookup, commit = make_cache(n)`
+    if callee is None and type(func) is ast.Subscript and type(func.slice) is ast.Constant:
+        callee = info.module.slot_function(func)  # `self.keyers["pair"](c, y)`, the slot holding partial(mix_key, ...)
     if callee is None and type(func) is ast.Name and func.id in info.module.partial_names:
         bound = info.binding(func.id)  # hasher = partial(mix_hash, mult=M): a call of mix_hash
         if type(bound) is ast.Call and bound.args:

@@ -41,6 +41,17 @@ class FunctionValues:
             out.append((arg, max(around, key=lambda g: g.node.lineno) if around else None))
         return out
 
+    def slot_function(self, e: ast.Subscript) -> FuncInfo | None:
+        """The module function a constant key of a dict literal holds (`keyers = {"pair":
+        partial(mix_key, prime=P)}` or `{"pair": mix_key}`), for a call `keyers["pair"](...)`
+        (also as `self.keyers`); the dict is found by the name or attribute it is bound to."""
+        slots = self.once("function slots", _function_slots)
+        holder = e.value.attr if type(e.value) is ast.Attribute else e.value.id if type(e.value) is ast.Name else None
+        value = slots.get((holder, e.slice.value))
+        if type(value) is ast.Call and lb.call_name(value.func) == "partial" and value.args:
+            value = value.args[0]
+        return self.resolve(value) if value is not None else None
+
     def _calls_named(self, name: str) -> list[ast.Call]:
         calls = self.once("calls by name", lambda m: _by_call_name(m.nodes_of(ast.Call)))
         return calls.get(name, [])
@@ -116,4 +127,18 @@ def _by_call_name(calls) -> dict[str, list[ast.Call]]:
     out: dict[str, list[ast.Call]] = {}
     for c in calls:
         out.setdefault(lb.call_name(c.func), []).append(c)
+    return out
+
+
+def _function_slots(m) -> dict:
+    """(holder name or attribute, constant key) -> the value stored there by a dict literal."""
+    out = {}
+    for a in m.nodes_of(ast.Assign):
+        if type(a.value) is not ast.Dict or len(a.targets) != 1:
+            continue
+        t = a.targets[0]
+        holder = t.attr if type(t) is ast.Attribute else t.id if type(t) is ast.Name else None
+        for k, v in zip(a.value.keys, a.value.values):
+            if holder and type(k) is ast.Constant and isinstance(k.value, str) and type(v) in (ast.Call, ast.Name, ast.Attribute):
+                out[(holder, k.value)] = v
     return out
