@@ -78,18 +78,23 @@ def split_names(text: str) -> frozenset:
     return frozenset(k for k, rx in _SPLIT_RE.items() if rx.search(text))
 
 
+def param_defaults(args: ast.arguments) -> dict[str, ast.expr]:
+    """Parameter name -> its default expression (positional and keyword-only)."""
+    positional = args.posonlyargs + args.args
+    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
+    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
+    return {a.arg: d for a, d in pairs}
+
+
 def default_labels(args: ast.arguments) -> dict[str, frozenset]:
     """Parameters whose default names a data split (`pattern="data/fineweb_train_*.bin"`):
     a call that leaves them out reads that split."""
     out = {}
-    positional = args.posonlyargs + args.args
-    pairs = list(zip(positional[len(positional) - len(args.defaults):], args.defaults))
-    pairs += [(a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None]
-    for a, d in pairs:
+    for name, d in param_defaults(args).items():
         if type(d) is ast.Constant and isinstance(d.value, str):
             v = split_labels(d.value)
             if v:
-                out[a.arg] = v
+                out[name] = v
     return out
 
 

@@ -167,11 +167,7 @@ def _zero_reserve(m, f, expr) -> bool:
     if type(expr) is not ast.BinOp or type(expr.right) is not ast.Name or expr.right.id not in f.params:
         return False
     name = expr.right.id
-    args = f.node.args
-    positional = args.posonlyargs + args.args
-    defaults = dict(zip([a.arg for a in positional][len(positional) - len(args.defaults):], args.defaults))
-    defaults.update({a.arg: d for a, d in zip(args.kwonlyargs, args.kw_defaults) if d is not None})
-    default = defaults.get(name)
+    default = lb.param_defaults(f.node.args).get(name)
     if not (type(default) is ast.Constant and default.value == 0):
         return False
     return all(arg is None or (type(arg) is ast.Constant and arg.value == 0) for arg, _ in m.arguments_for(f, name))
