@@ -103,7 +103,6 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
     return None
 
 
-_READS = DATA | {"BLOB"}
 _POSITIONS = {"nonzero", "argwhere", "flatnonzero", "searchsorted"}
 _PLAIN_BUILTINS = {"min", "max", "len", "int", "float", "abs", "range", "sorted", "list", "tuple", "zip", "enumerate",
                    "round", "bool", "str"}
@@ -161,9 +160,7 @@ def call_labels(info, e: ast.Call) -> frozenset:
             passed = set(callee.params[len(e.args) + (callee.is_method and is_method):]) - set(kws)
             every = every.union(*[v for p, v in callee.defaults.items() if p in passed])
         info.read_shared.setdefault(("callee", callee), (callee.ret, via_params))
-        own = info._instance_data(func.value, callee) if is_method else EMPTY
-        if is_method and not own and callee.ret & _READS:
-            own = recv & DATA  # `loader.next_batch()` of a loader handed back by a helper: the split it was built from
+        own = info._receiver_data(func.value, callee, recv) if is_method else EMPTY
         return (callee.ret - via_params) | (every & via_params & callee.ret) | own
     if name == "sum" and "CCNT" in (recv | every):
         return (recv | every) | {"CSUM"}

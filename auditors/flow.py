@@ -264,9 +264,8 @@ class FuncInfo(ObjectFlow, IndexFlow):
                 if callee is not None:
                     self.read_shared.setdefault(("ret_elems", callee), callee.ret_elems)
                 if callee is not None and callee.ret_elems and len(callee.ret_elems) == len(target.elts):
-                    own = self._instance_data(value.func.value, callee) if type(value.func) is ast.Attribute else EMPTY
-                    if not own and type(value.func) is ast.Attribute and callee.is_method:
-                        own = self.L(value.func.value) & DATA  # `x, y = loader.next_batch()`: the loader's split
+                    own = self._receiver_data(value.func.value, callee, self.labels_of(value.func.value)) \
+                        if type(value.func) is ast.Attribute else EMPTY  # `x, y = loader.next_batch()`: the loader's split
                     elems = [(e & v) | own for e in callee.ret_elems]  # v: the return as this call's arguments allow
             elif isinstance(value, (ast.Subscript, ast.Name)):
                 holder = lb.dotted(value.value if isinstance(value, ast.Subscript) else value)

@@ -63,6 +63,15 @@ class ObjectFlow:
             out |= v
         return out & DATA
 
+    def _receiver_data(self, recv: ast.expr, method: "FuncInfo", recv_labels: frozenset) -> frozenset:
+        """The data splits `obj.method()` returns: what this instance was built with, or, for
+        an object of unknown construction (a loader a helper handed back), the splits the
+        object itself carries when the method returns data."""
+        own = self._instance_data(recv, method)
+        if not own and method.is_method and method.ret & (DATA | {"BLOB"}):
+            own = recv_labels & DATA
+        return own
+
     def _split_selector(self, test) -> frozenset:
         """The data split a test picks, when it compares a value to a split's name
         (`split == "train"`): the splits that value carries (a parameter's, per call)."""
