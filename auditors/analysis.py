@@ -40,7 +40,6 @@ class ModuleFlow(FunctionValues):
         self._class_attributes(tree)
         # names bound to a functional-gradient transform (`step = grad(loss_fn)`): calls of them are backward passes
         self.transform_names = self._names_bound_to(FUNC_TRANSFORMS)
-        self.partial_names = self._names_bound_to({"partial"})  # `h = partial(f, ...)`: calls of h reach f
         self._fixpoint()
 
     def _names_bound_to(self, callees) -> set[str]:

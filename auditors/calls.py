@@ -129,18 +129,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
         passed = info.module.passed_functions(info, func.id)  # `hook(lg, tg, x, nll)`: what callers pass as hook
         if passed:
             callee, also = passed[0], tuple(g.qualname for g in passed[1:])
-    if callee is None and type(func) is ast.Name:
-        bound = info.binding(func.id)  # `mixer = Mixer(cfg); mixer(p)`: the class's __call__
-        if type(bound) is ast.Call and type(bound.func) is ast.Name:
-            callee = info.module.functions.get(f"{bound.func.id}.__call__")
-        if callee is None:
-            callee = info.module.unpacked_function(info, func.id)  # `lookup, commit = make_cache(n)`
-    if callee is None and type(func) is ast.Subscript and type(func.slice) is ast.Constant:
-        callee = info.module.slot_function(func)  # `self.keyers["pair"](c, y)`, the slot holding partial(mix_key, ...)
-    if callee is None and type(func) is ast.Name and func.id in info.module.partial_names:
-        bound = info.binding(func.id)  # hasher = partial(mix_hash, mult=M): a call of mix_hash
-        if type(bound) is ast.Call and bound.args:
-            callee = info.module.resolve(bound.args[0], info)
+    if callee is None and type(func) in (ast.Name, ast.Subscript):
+        callee = info.module.called_value(info, func)  # a callable held in a name or a dict slot
     data = {"name": name, "args": args, "kws": kws, "recv": recv, "callee": callee.qualname if callee else None}
     if also:
         data["also"] = also

@@ -41,16 +41,25 @@ class FunctionValues:
             out.append((arg, max(around, key=lambda g: g.node.lineno) if around else None))
         return out
 
-    def slot_function(self, e: ast.Subscript) -> FuncInfo | None:
-        """The module function a constant key of a dict literal holds (`keyers = {"pair":
-        partial(mix_key, prime=P)}` or `{"pair": mix_key}`), for a call `keyers["pair"](...)`
-        (also as `self.keyers`); the dict is found by the name or attribute it is bound to."""
-        slots = self.once("function slots", _function_slots)
-        holder = e.value.attr if type(e.value) is ast.Attribute else e.value.id if type(e.value) is ast.Name else None
-        value = slots.get((holder, e.slice.value))
+    def called_value(self, f: FuncInfo, func: ast.expr) -> FuncInfo | None:
+        """The module function a call of a value reaches: `mixer = Mixer(cfg); mixer(p)` (the
+        class's `__call__`), `hasher = partial(mix_hash, mult=M); hasher(t)`, `lookup, commit =
+        make_cache(n); lookup(h, y)`, or a constant key of a dict literal holding a function or a
+        partial (`self.keyers["pair"](c, y)` with `keyers = {"pair": partial(mix_key, prime=P)}`)."""
+        if type(func) is ast.Subscript:
+            if type(func.slice) is not ast.Constant:
+                return None
+            holder = func.value.attr if type(func.value) is ast.Attribute else func.value.id if type(func.value) is ast.Name else None
+            value = self.once("function slots", _function_slots).get((holder, func.slice.value))
+        else:
+            value = f.binding(func.id)
+            if type(value) is ast.Call and type(value.func) is ast.Name and f"{value.func.id}.__call__" in self.functions:
+                return self.functions[f"{value.func.id}.__call__"]
+            if value is None:
+                return self.unpacked_function(f, func.id)
         if type(value) is ast.Call and lb.call_name(value.func) == "partial" and value.args:
             value = value.args[0]
-        return self.resolve(value) if value is not None else None
+        return self.resolve(value, f) if type(value) in (ast.Name, ast.Attribute) else None
 
     def _calls_named(self, name: str) -> list[ast.Call]:
         calls = self.once("calls by name", lambda m: _by_call_name(m.nodes_of(ast.Call)))
