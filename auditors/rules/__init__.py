@@ -50,6 +50,17 @@ def quotients(m):
                 yield f, node
 
 
+def by_function(m, kind: type):
+    """(function, node) for every node of this kind, each once, in the innermost function
+    around it (the module's own statements last)."""
+    seen = set()
+    for f in sorted(m.functions.values(), key=lambda g: (g.qualname == "<module>", -g.qualname.count("."))):
+        for node in m.under(f, m.nodes_of(kind)):
+            if id(node) not in seen:
+                seen.add(id(node))
+                yield f, node
+
+
 def guards_of(func, line: int) -> Ctx | None:
     """The context (guards) of the first event of `func` at `line`, if any."""
     for ev in func.events:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 
 from auditors.model import RuleInfo
-from auditors.rules import guards_of, raw
+from auditors.rules import by_function, guards_of, raw
 
 RULE = RuleInfo("mib-size-cap", "oversize_artifact", "size checked against 16 MiB, not 16,000,000 bytes", "RULES.md §1.1")
 
@@ -44,17 +44,13 @@ def _value(f, e, depth: int = 0):
 
 
 def check(m):
-    out, seen = [], set()
-    # innermost function first (nested functions' nodes are also under the enclosing ones), the module last
-    order = sorted(m.functions.values(), key=lambda g: (g.qualname == "<module>", -g.qualname.count(".")))
-    for f in order:
-        for node in m.under(f, m.nodes_of(ast.Compare)):
-            if id(node) in seen or len(node.ops) != 1 or type(node.ops[0]) not in (ast.Lt, ast.LtE, ast.Gt, ast.GtE):
-                continue
-            seen.add(id(node))
-            values = [_value(f, s) for s in (node.left, node.comparators[0])]
-            if MIB16 in values and None in values:
-                out.append(raw(RULE, f, node, guards_of(f, node.lineno), "warning", "medium",
-                               f"`{ast.unparse(node)}` checks a size against 16 MiB (16,777,216 bytes); the cap is "
-                               "16,000,000 bytes, so an artifact between the two passes this check and is over the cap"))
+    out = []
+    for f, node in by_function(m, ast.Compare):
+        if len(node.ops) != 1 or type(node.ops[0]) not in (ast.Lt, ast.LtE, ast.Gt, ast.GtE):
+            continue
+        values = [_value(f, s) for s in (node.left, node.comparators[0])]
+        if MIB16 in values and None in values:
+            out.append(raw(RULE, f, node, guards_of(f, node.lineno), "warning", "medium",
+                           f"`{ast.unparse(node)}` checks a size against 16 MiB (16,777,216 bytes); the cap is "
+                           "16,000,000 bytes, so an artifact between the two passes this check and is over the cap"))
     return out

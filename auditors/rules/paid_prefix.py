@@ -17,7 +17,7 @@ import ast
 
 from auditors import labels as lb
 from auditors.model import RuleInfo
-from auditors.rules import raw
+from auditors.rules import by_function, guards_of, raw
 
 RULE = RuleInfo("paid-prefix", "paid_prefix", "scored targets matched against stored token data",
                 "RULES.md §1.3 (README 'paid prefix'; #168, #275)")
@@ -65,15 +65,15 @@ def _state_dict_of(f, name: str, depth: int = 0) -> bool:
 def _stored_in_state(m) -> list:
     """`qsd["warm"] = val_tokens[:n]`: validation data written into the exported state dict."""
     out = []
-    for f in m.functions.values():
-        for node in m.under(f, m.nodes_of(ast.Assign)):
-            for t in node.targets:
-                if type(t) is ast.Subscript and type(t.value) is ast.Name and "VAL" in f.labels_of(node.value) \
-                        and "TGTP" not in f.labels_of(node.value) and _state_dict_of(f, t.value.id):
-                    ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
-                    out.append(raw(RULE, f, node, ctx, "error", "high",
-                                   f"`{lb.src(t)}` stores validation data in the state dict that is exported as the "
-                                   "artifact: the submission ships validation tokens (or a table built from them)"))
+    for f, node in by_function(m, ast.Assign):
+        for t in node.targets:
+            if type(t) is not ast.Subscript or type(t.value) is not ast.Name or not _state_dict_of(f, t.value.id):
+                continue
+            stored = f.labels_of(node.value)
+            if "VAL" in stored and "TGTP" not in stored:
+                out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "high",
+                               f"`{lb.src(t)}` stores validation data in the state dict that is exported as the "
+                               "artifact: the submission ships validation tokens (or a table built from them)"))
     return out
 
 
