@@ -224,6 +224,9 @@ class Evaluator:
         module = self.facts["functions"].get("<module>", {"defs": {}})
         if name in module["defs"] and scope.func != "<module>":
             return self.source(module["defs"][name], Scope(self.facts, "<module>", self.env, scope.depth + 1))
+        class_src = self.facts.get("class_defs", {}).get(name)
+        if class_src is not None:  # a class-body name read by a later line of that body (`_default = ...`)
+            return self.source(class_src, Scope(self.facts, "<module>", self.env, scope.depth + 1))
         if name.lower() == "world_size" or name.lower() == "ws":
             self.touched.setdefault("WORLD_SIZE", f"world_size={self.env.get('WORLD_SIZE', '1')} (profile)")
             return int(self.env.get("WORLD_SIZE", "1"))
@@ -279,11 +282,17 @@ class Resolver:
         # calling super().<name>) says nothing about who reaches it.
         sites = [s for s in self.facts["calls"].get(name, []) if s["caller"] != func]
         info = self.facts["functions"].get(func, {})
+        if info.get("is_method") and "." in func and (name in ("forward", "__call__") or name.startswith("__")):
+            # run by Python for an instance (`obj(x)`, `Cls(...)`), unseen: as reached as the only
+            # constructions of its class where every mention of the class is one; else reached
+            cls = func.rsplit(".", 2)[-2]
+            built = self.facts["calls"].get(cls, [])
+            only_built = built and len(built) == self.facts.get("class_refs", {}).get(cls)
+            result = self.memo[func] = self._sites_reach(cls, built, stack + (func,)) if only_built else ("active", None)
+            return result
         if not sites:
             outer = func.rsplit(".", 1)[0] if "." in func else None
-            if info.get("is_method") and (name in ("forward", "__call__") or name.startswith("__")):
-                result = ("active", None)
-            elif name in self.foreign or self.api_entry:
+            if name in self.foreign or self.api_entry:
                 result = ("active", None)
             elif outer and outer in self.facts["functions"] and not info.get("is_method"):
                 result = self.function(outer, stack + (func,))
@@ -293,16 +302,7 @@ class Resolver:
                 result = ("unknown", f"{name}() is not called in this file")
             self.memo[func] = result
             return result
-        best = None
-        for site in sites:
-            st, cond = self.guards(site["guards"], site["caller"])
-            if st != "dormant":
-                up, upcond = self.function(site["caller"], stack + (func,))
-                st, cond = _and(st, cond, up, upcond)
-            best = _or(best, (st, cond))
-            if best[0] == "active":
-                break
-        result = best or ("unknown", "only recursive calls")
+        result = self._sites_reach(func, sites, stack)
         outer = func.rsplit(".", 1)[0] if "." in func else None
         if outer in self.facts["functions"] and not info.get("is_method"):
             # a nested function exists only once the function around it runs (a hook defined
@@ -310,6 +310,21 @@ class Resolver:
             result = _and(*result, *self.function(outer, stack + (func,)))
         self.memo[func] = result
         return result
+
+    def _sites_reach(self, func: str, sites: list, stack: tuple) -> tuple[str, str | None]:
+        """The most reached of some call sites: each under its guards and its caller's reach."""
+        best = None
+        for site in sites:
+            if site["caller"] == func:
+                continue
+            st, cond = self.guards(site["guards"], site["caller"])
+            if st != "dormant":
+                up, upcond = self.function(site["caller"], stack + (func,))
+                st, cond = _and(st, cond, up, upcond)
+            best = _or(best, (st, cond))
+            if best[0] == "active":
+                break
+        return best or ("unknown", "only recursive calls")
 
     def finding(self, raw: dict) -> tuple[str, str | None]:
         st, cond = self.guards(raw["guards"], raw["function"])

@@ -7,6 +7,7 @@ factories, imports, classes, and the script names the file mentions."""
 from __future__ import annotations
 
 import ast
+import collections
 import functools
 import re
 
@@ -29,7 +30,12 @@ def reach_facts(m, tree) -> dict:
     seg = functools.partial(_segment, raw_lines)
     functions = {q: {"params": f.params, "is_method": f.is_method,
                      "defs": {k: (seg(v) if v is not None else "") for k, v in f.defs.items()}} for q, f in m.functions.items()}
-    calls: dict[str, list] = {}
+    calls: dict[str, list] = {}  # a function's (or a class's: its construction) name -> call sites
+    classes = sorted({n.name for n in m.nodes_of(ast.ClassDef)})
+    known = set(m.by_name) | set(classes)
+    # mentions of each class besides its `class` line: one named other than in a call (a base, a table) escapes
+    mentions = collections.Counter(re.findall(r"\b(" + "|".join(classes) + r")\b", m.source)) if classes else {}
+    class_refs = {c: mentions[c] - 1 for c in classes}
     called: set[str] = set()  # every called name: another file's functions may be among them
     arg_defaults: dict[str, str] = {}  # argparse destination -> source of its default
     for f in m.functions.values():
@@ -41,16 +47,18 @@ def reach_facts(m, tree) -> dict:
             if ev.data["name"] == "add_argument":
                 arg_defaults.update(_argparse_default(node, seg))
             # call sites matter for this file's own functions, called here or passed as values (called by the receiver)
-            targets = [ev.data["name"]] if ev.data["name"] in m.by_name else []
-            targets += [a.id for a in list(node.args) + [k.value for k in node.keywords] if isinstance(a, ast.Name) and a.id in m.by_name]
+            targets = [(ev.data["name"], ())] if ev.data["name"] in known else _chosen(known, f, node.func)
+            targets += [(a.id, ()) for a in list(node.args) + [k.value for k in node.keywords]
+                        if isinstance(a, ast.Name) and a.id in m.by_name]
             if not targets:
                 continue  # the site's text is sliced only when it is kept
             site = {"caller": f.qualname, "line": node.lineno, "method": isinstance(node.func, ast.Attribute),
                     "args": [seg(a) for a in node.args],
                     "kwargs": {k.arg: seg(k.value) for k in node.keywords if k.arg},
                     "guards": [[seg(t), p] for t, p in ev.ctx.guards]}
-            for name in targets:
-                calls.setdefault(name, []).append(site)
+            for name, choice in targets:
+                calls.setdefault(name, []).append(
+                    {**site, "guards": site["guards"] + [[seg(t), p] for t, p in choice]} if choice else site)
     entry = any(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) or isinstance(s, ast.If) for s in tree.body)
     env_sets = {}
     for ev in m.functions["<module>"].events:
@@ -72,10 +80,26 @@ def reach_facts(m, tree) -> dict:
     factories = sorted(_factories(m))
     imports = sorted({a.name for n in m.nodes_of(ast.Import) for a in n.names}
                      | {n.module for n in m.nodes_of(ast.ImportFrom) if n.module})
-    classes = sorted({n.name for n in m.nodes_of(ast.ClassDef)})
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
-            "arg_defaults": arg_defaults, "env_defaults": env_defaults, "factories": factories}
+            "arg_defaults": arg_defaults, "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories}
+
+
+def _chosen(known: set[str], f, func: ast.expr, depth: int = 0) -> list[tuple[str, tuple]]:
+    """The module functions a call of a local name reaches, each with the conditions that
+    pick it: `run = fast if args.cache else plain; run(...)` calls `fast` only where
+    `args.cache` holds (so `fast` is as reachable as that condition, not always)."""
+    if depth > 4:
+        return []
+    if type(func) is ast.Name:
+        if func.id in known:
+            return [(func.id, ())]
+        bound = f.defs.get(func.id)
+        return _chosen(known, f, bound, depth + 1) if bound is not None else []
+    if type(func) is ast.IfExp:
+        return ([(n, ((func.test, True),) + c) for n, c in _chosen(known, f, func.body, depth + 1)]
+                + [(n, ((func.test, False),) + c) for n, c in _chosen(known, f, func.orelse, depth + 1)])
+    return []
 
 
 def _factories(m) -> set[str]:

@@ -85,3 +85,21 @@ def normalized(e: ast.BinOp) -> bool:
         right = right.func.value
     return type(right) is ast.Call and type(right.func) is ast.Attribute and right.func.attr == "sum" \
         and lb.src(right.func.value) == lb.src(e.left)
+
+
+def roll_of(node) -> tuple[ast.expr, object, bool] | None:
+    """(rolled tensor, literal shift or None, dims given) of `torch.roll(x, s, ...)` /
+    `x.roll(s, ...)`; torch.roll without dims rolls the flattened tensor."""
+    if type(node) is not ast.Call or lb.call_name(node.func) != "roll":
+        return None
+    method = type(node.func) is ast.Attribute and lb.call_name(node.func.value) not in ("torch", "np", "numpy")
+    args = node.args if method else node.args[1:]
+    base = node.func.value if method else (node.args[0] if node.args else None)
+    if base is None:
+        return None
+    shifts = next((k.value for k in node.keywords if k.arg == "shifts"), args[0] if args else None)
+    shift = shifts.value if type(shifts) is ast.Constant else (
+        -shifts.operand.value if type(shifts) is ast.UnaryOp and type(shifts.op) is ast.USub
+        and type(shifts.operand) is ast.Constant else None)
+    dims = len(args) > 1 or any(k.arg in ("dims", "axis") for k in node.keywords)
+    return base, shift, dims

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
+from auditors import shapes
 from auditors.model import RuleInfo
 from auditors.rules import raw
 
@@ -37,13 +38,10 @@ def _prev_slice_of(node: ast.AST, before: frozenset = frozenset()) -> str | None
                 return lb.src(node.value)  # x[:, prev_idx], prev_idx = arange(T) - 1: a gather of the position before
             if isinstance(it, ast.Slice) and it.step is None and _is_zero_or_none(it.lower) and _minus_one(it.upper):
                 return lb.src(_padded(node.value))
-    elif isinstance(node, ast.Call) and lb.call_name(node.func) == "roll":
-        method = isinstance(node.func, ast.Attribute) and lb.call_name(node.func.value) not in ("torch", "np", "numpy")
-        args = node.args if method else node.args[1:]
-        shifts = next((k.value for k in node.keywords if k.arg == "shifts"), args[0] if args else None)
-        if shifts is not None and isinstance(shifts, ast.Constant) and shifts.value == 1:
-            base = node.func.value if method else (node.args[0] if node.args else None)
-            return lb.src(base) if base is not None else None
+    else:
+        rolled = shapes.roll_of(node)
+        if rolled and rolled[1] == 1:
+            return lb.src(rolled[0])
     return None
 
 
@@ -101,7 +99,11 @@ def _shifted(expr: ast.AST, aliases: dict, before: frozenset = frozenset(), view
 
 
 def _mixed(value: ast.AST, aliases: dict, targets: set[str], before: frozenset = frozenset()) -> str | None:
-    """The name of `targets` that `value` adds to its own previous position, if any."""
+    """The name of `targets` that `value` adds to its own previous position, if any. A sum
+    taken modulo a table size or xor-ed (`(x * A + prev * B) % n`) hashes token ids, as
+    BigramHash does: it mixes no states."""
+    if any(type(b) is ast.BinOp and type(b.op) in (ast.Mod, ast.BitXor) for b in ast.walk(value)):
+        return None
     for b in ast.walk(value):
         if isinstance(b, ast.BinOp) and isinstance(b.op, ast.Add):
             for t in targets:

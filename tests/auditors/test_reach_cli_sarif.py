@@ -383,3 +383,53 @@ def test_a_list_filled_while_running_is_not_judged_by_its_empty_start(tmp_path, 
                                    'use_cache, seen = [], []\n    for t in tokens:\n        use_cache.append(t)')
     p = _write(tmp_path, src)
     assert [f.reach for f in audit_path(p).findings if f.rule == "target-keyed-cache"] == ["active"]
+
+
+CHOSEN_FUNCTION_AND_CALLABLE_CLASS = '''
+import os
+import numpy as np
+
+class Hyperparameters:
+    _ws = int(os.environ.get("WORLD_SIZE", "1"))
+    _cache_default = "1" if _ws > 1 else "0"
+    cache_eval = bool(int(os.environ.get("CACHE_EVAL", _cache_default)))
+
+class PairCache:
+    def __init__(self, buckets):
+        self.full = np.zeros(buckets)
+        self.ctx = np.zeros(buckets)
+
+    def __call__(self, prev, nxt):
+        key = (prev.astype(np.uint64) * 1000003) ^ nxt.astype(np.uint64)
+        return self.full[key % 4096] / np.maximum(self.ctx[prev % 4096], 1)
+
+def eval_cached(tokens):
+    cache = PairCache(4096)
+    return float(-np.log(cache(tokens[:-1], tokens[1:]) + 1e-9).sum())
+
+def eval_plain(tokens):
+    return 0.0
+
+def main():
+    args = Hyperparameters()
+    tokens = np.zeros(10, dtype=np.int64)
+    evaluate = eval_cached if args.cache_eval else eval_plain
+    return evaluate(tokens)
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_a_function_chosen_by_a_condition_and_a_class_built_only_there_share_its_reach(tmp_path, monkeypatch):
+    """`evaluate = eval_cached if args.cache_eval else eval_plain; evaluate(...)` reaches
+    eval_cached only where args.cache_eval holds (its default read from a class-body name);
+    PairCache.__call__ runs only where PairCache is built, so it is as reached as eval_cached."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = _write(tmp_path, CHOSEN_FUNCTION_AND_CALLABLE_CLASS)
+    reach = {prof: [f.reach for f in audit_path(p, prof).findings if f.rule == "target-keyed-cache"]
+             for prof in ("official", "single-gpu")}
+    assert reach == {"official": ["active"], "single-gpu": ["dormant"]}
+    built_twice = CHOSEN_FUNCTION_AND_CALLABLE_CLASS.replace("    return 0.0\n", "    return PairCache(8)\n")
+    p2 = _write(tmp_path, built_twice, "other.py")  # built where it is always reached: no longer dormant
+    assert [f.reach for f in audit_path(p2, "single-gpu").findings if f.rule == "target-keyed-cache"] == ["active"]

@@ -1,0 +1,108 @@
+"""Arithmetic that combines a tensor with a shifted copy of itself, found per function.
+
+Two rules read it: a shift towards the future (`roll(x, -1)`, `x[:, 1:]` padded at its
+end) gives each position the token it is scored on (next_token_feature); a shift to
+the previous position of a *flattened* batch gives each row's first position the last
+token of another row (row_crossing_shift). A shift is recognized by a function of the
+node (`shift_of(node, flat) -> source of the shifted tensor or None`, `flat` naming the
+function's flattened views); `partner = roll(ids, -1)` makes `partner` an alias of the
+shifted ids and `flat = ids.reshape(-1)` a view of ids. A shifted copy used alone (a
+loss's targets) or compared (`roll(x, -1) == bos`, a boundary mask) mixes nothing.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors import labels as lb
+
+MIXING = (ast.Add, ast.Mult, ast.BitXor, ast.Mod)  # not `-`: `next_start - start` is a length
+VIEWS = {"reshape", "view", "flatten", "contiguous", "long", "int", "to", "view_as"}
+
+
+def view_base(e) -> ast.expr:
+    """The tensor a chain of views reads: `ids.reshape(-1).long()` -> ids."""
+    while type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in VIEWS:
+        e = e.func.value
+    return e
+
+
+def flattens(e) -> bool:
+    """`x.reshape(-1)`, `x.view(-1)`, `x.flatten()`: one row for the whole batch."""
+    while type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in VIEWS:
+        if e.func.attr == "flatten" and not e.args or (
+                e.func.attr in ("reshape", "view") and len(e.args) == 1 and lb.src(e.args[0]) == "-1"):
+            return True
+        e = e.func.value
+    return False
+
+
+class Scan:
+    def __init__(self, shift_of):
+        self.shift_of = shift_of
+
+    def mixes(self, f):
+        """(statement, tensor) for each statement of f whose arithmetic combines a tensor
+        with its shifted copy, with the function's aliases and views followed. The tensor is
+        one handed to f (token ids, hidden states) or data it read; a grid f computes
+        itself (a stencil over a weight-init pattern) holds no positions."""
+        aliases, views, flat = {}, {}, set()
+        for node in f.nodes:
+            if type(node) not in (ast.Assign, ast.AugAssign, ast.Return) or node.value is None:
+                continue
+            value = node.value
+            if type(node) is ast.Assign and len(node.targets) == 1 and type(node.targets[0]) is ast.Name \
+                    and type(value) is not ast.BinOp:
+                target, shifted = node.targets[0].id, self._shifted(value, aliases, views, flat)
+                viewing = type(value) is ast.Call and type(value.func) is ast.Attribute and value.func.attr in VIEWS
+                if shifted and (self.shift_of(value, flat) is not None or viewing):
+                    aliases[target] = next(iter(shifted))  # partner = roll(ids, -1).long()
+                    continue
+                if viewing:
+                    base = lb.src(view_base(value))
+                    views[target] = views.get(base, base)  # flat = ids.reshape(-1)
+                    if flattens(value):
+                        flat.add(target)
+            mixed = self._mixing(value, aliases, views, flat)
+            if mixed is None and type(node) is ast.AugAssign and type(node.target) is ast.Name \
+                    and views.get(node.target.id, node.target.id) in self._shifted(value, aliases, views, flat):
+                mixed = node.target.id  # x += g * roll(x, -1)
+            if mixed and (mixed in f.params or f.lookup(mixed) & lb.DATA):
+                yield node, mixed  # a function's input, or data it read (not a grid it built itself)
+
+    def _shifted(self, e, aliases, views, flat) -> set[str]:
+        """Tensors whose shifted copy some part of `e` reads (not inside a comparison)."""
+        out, todo = set(), [e]
+        while todo:
+            sub = todo.pop()
+            if type(sub) is ast.Compare:
+                continue
+            moved = self.shift_of(sub, flat)
+            if moved is not None:
+                out.add(views.get(moved, moved))
+                continue
+            if type(sub) is ast.Name and sub.id in aliases:
+                out.add(aliases[sub.id])
+            todo.extend(ast.iter_child_nodes(sub))
+        return out
+
+    def _reads(self, e, name, aliases, views, flat) -> bool:
+        """`e` reads the unshifted tensor `name` (or a view of it) outside any shift."""
+        todo = [e]
+        while todo:
+            sub = todo.pop()
+            if type(sub) is ast.Compare or self.shift_of(sub, flat) is not None:
+                continue
+            if type(sub) is ast.Name and sub.id not in aliases and views.get(sub.id, sub.id) == name:
+                return True
+            todo.extend(ast.iter_child_nodes(sub))
+        return False
+
+    def _mixing(self, value, aliases, views, flat) -> str | None:
+        for b in ast.walk(value):
+            if type(b) is ast.BinOp and isinstance(b.op, MIXING):
+                for side, other in ((b.left, b.right), (b.right, b.left)):
+                    for name in self._shifted(side, aliases, views, flat):
+                        if self._reads(other, name, aliases, views, flat):
+                            return name
+        return None
