@@ -96,8 +96,21 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         from auditors.shipped_byte_tables import check_shipped_tables
         report.findings.extend(check_records(root, baseline_bpb))
         report.findings.extend(check_shipped_tables(root))
+    report.findings = _merged(report.findings)
     report.findings.sort(key=lambda f: (f.path, f.line, f.rule))
     return report
+
+
+def _merged(findings: list[Finding]) -> list[Finding]:
+    """One finding per rule, place and message: a line reached in several ways (two call
+    sites, two loops) is reported once, as reached as its most reached way."""
+    rank = {"dormant": 0, "unknown": 1, "active": 2}
+    best: dict[tuple, Finding] = {}
+    for f in findings:
+        key = (f.rule, f.path, f.line, f.severity, f.message)
+        if key not in best or rank[f.reach] > rank[best[key].reach]:
+            best[key] = f
+    return list(best.values())
 
 
 def _runner_env(name: str, runner: dict, plain_facts: dict) -> dict:

@@ -18,6 +18,9 @@ PY_NAME = re.compile(r"""['"/\\]([\w.-]+\.py)\b""")  # a script named in a strin
 
 def _segment(lines: list[bytes], node: ast.AST) -> str:
     """Source text of a node sliced from the file (much cheaper than unparsing it)."""
+    bounds = getattr(node, "range_guard", None)
+    if bounds is not None:  # a loop's `stop > start`, made by the analysis: no text of its own
+        return f"({_segment(lines, bounds[0])}) > ({_segment(lines, bounds[1]) if hasattr(bounds[1], 'lineno') else 0})"
     first, last = node.lineno - 1, node.end_lineno - 1
     if first == last:
         return lines[first][node.col_offset:node.end_col_offset].decode("utf-8", "replace")

@@ -233,6 +233,14 @@ def check(m):
         if "VAL" not in ev.data["loss"]:
             continue
         verdict = "ok" if _recorded_first(f, ev) else _verdict(m, f, ev.line, ev.ctx.loops, scorers, ())
+        if (verdict is None or verdict == "ok" and _mixed_loader(f, ev)) and "TRAIN" in ev.data["loss"] \
+                and not any("VAL" in v for v in f.param_labels.values()):
+            # batches drawn from both splits (not a helper handed the training split by one caller and val
+            # by another); a periodic validation earlier in the loop scores val, but not what is trained on
+            out.append(raw(VAL_IN_TRAINING, f, ev.node, ev.ctx, "error", "medium",
+                           "backward pass on batches drawn from training and validation data alike: validation tokens "
+                           "are trained on (a loader that mixes in a val shard, a pattern that matches it)"))
+            continue
         if verdict == "ok":
             ahead = _runs_ahead(f, ev, scorers)
             if ahead:
@@ -243,16 +251,21 @@ def check(m):
                            "gradient steps on validation tokens for a throw-away copy (deleted afterwards): a grey area "
                            "(compile warmup, RULES.md §4 #1530) as long as no state survives"))
             continue
-        if verdict is None and "TRAIN" in ev.data["loss"] and not any("VAL" in v for v in f.param_labels.values()):
-            # (both splits read here, not a helper handed the training split by one caller and val by another)
-            out.append(raw(VAL_IN_TRAINING, f, ev.node, ev.ctx, "error", "medium",
-                           "backward pass on batches drawn from training and validation data alike: validation tokens "
-                           "are trained on (a loader that mixes in a val shard, a pattern that matches it)"))
-            continue
         msg = verdict or "takes gradient steps on validation tokens with no scoring of them first (they are scored later)"
         out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high" if verdict else "medium",
                        f"backward pass on a validation-data loss: {msg}"))
     return out
+
+
+def _mixed_loader(f, ev) -> bool:
+    """In the loop around the backward pass, a batch comes from an object that holds both
+    splits (a loader built from a pattern that matches val shards too), not from two
+    bindings of one name that the analysis joins."""
+    if not ev.ctx.loops:
+        return False
+    loop = ev.ctx.loops[-1]
+    return any(e.kind == "call" and loop.lineno <= e.line <= loop.end_lineno and {"TRAIN", "VAL"} <= e.data.get("recv", lb.EMPTY)
+               and not e.data["recv"] & {"TGT", "TGTP", "DIST"} for e in f.events)  # (a loss's `.backward()` is no loader)
 
 
 def _runs_ahead(f, ev, scorers) -> str | None:

@@ -39,8 +39,10 @@ def _mutated_params(m, f, trains: bool) -> set[int]:
             func = node.func
             if isinstance(func, ast.Attribute) and lb.dotted(func.value) in positions:
                 callee = m.resolve(func)
-                if (trains and func.attr in ("parameters", "named_parameters", "step")) or (callee is not None and m.writes_tables(callee)):
-                    hit.add(lb.dotted(func.value))  # (`opt.step()`: the optimizer handed in moves the model it holds)
+                if (trains and func.attr in ("parameters", "named_parameters", "step")) or (callee is not None and m.writes_tables(callee)) \
+                        or func.attr in _ACCUMULATE:
+                    hit.add(lb.dotted(func.value))  # (`opt.step()`: the optimizer handed in moves the model it holds;
+                    # `counts.index_add_(0, y, ones)`: the tensor handed in keeps counts of the tokens)
             if trains and isinstance(func, ast.Name) and func.id in positions:
                 hit.add(func.id)  # the model handed in is run, and trained, here
             if lb.call_name(func) == "at" and node.args and lb.dotted(node.args[0]):
@@ -67,6 +69,42 @@ def _adapted_names(m, ev) -> set[str]:
         if d:
             names.add(d)
     return names
+
+
+_WRAPPERS = {"compile", "DDP", "DistributedDataParallel", "FSDP", "FullyShardedDataParallel"}
+_SAME_MODULE = {"to", "cuda", "cpu", "float", "bfloat16", "half", "train", "eval", "requires_grad_"}  # return the module
+
+
+def _wrapped(e) -> set[str]:
+    """Names of the modules that `e` is, or wraps: `DDP(base, ...) if dist else base`,
+    `torch.compile(base)`, `base.to(device)`. (A deepcopy is another model: not one.)"""
+    if type(e) is ast.Name:
+        return {e.id}
+    if type(e) is ast.IfExp:
+        return _wrapped(e.body) | _wrapped(e.orelse)
+    if type(e) is ast.Call:
+        name = lb.call_name(e.func)
+        if name in _WRAPPERS and e.args:
+            return _wrapped(e.args[0])
+        if name in _SAME_MODULE and type(e.func) is ast.Attribute:
+            return _wrapped(e.func.value)
+    return set()
+
+
+def _wrapper_aliases(f) -> dict[str, str]:
+    """Name -> one representative of the names in f that hold the same module (a model and
+    its DDP / compiled wrapper): training one trains the other."""
+    rep: dict[str, str] = {}
+
+    def find(n):
+        while rep.get(n, n) != n:
+            n = rep[n]
+        return n
+    for node in f.nodes:
+        if type(node) is ast.Assign and len(node.targets) == 1 and type(node.targets[0]) is ast.Name:
+            for root in _wrapped(node.value) - {node.targets[0].id}:
+                rep[find(node.targets[0].id)] = find(root)
+    return {n: find(n) for n in rep}
 
 
 def _names(ev) -> set[str]:
@@ -267,6 +305,14 @@ def _fills(m, f) -> bool:
     return m.writes_tables(f) or m._transitive(f, _counts_into_self, ("counts into self",))
 
 
+def _counts_into_param(f) -> bool:
+    """f adds validation tokens into a tensor it was handed (`counts.index_add_(0, y, ones)`):
+    the caller's tensor keeps them after the call."""
+    return any(e.kind == "call" and e.data["name"] in _ACCUMULATE and type(e.node.func) is ast.Attribute
+               and (lb.dotted(e.node.func.value) or "").split(".")[0] in f.params
+               and any("VAL" in a for a in (*e.data["args"], *e.data["kws"].values())) for e in f.events)
+
+
 def _reads_self_table(f) -> bool:
     """A method that looks a key up in a container it holds (`self.rows.get(ctx)`, `self.rows[ctx]`)."""
     def held(e) -> bool:
@@ -323,12 +369,14 @@ def check(m):
                                    "with the cache that first call filled"))
     for f in m.functions.values():
         calls = [e for e in f.events if e.kind == "call" and e.data["callee"]]
+        aliases = None  # computed when first needed
         for i, a in enumerate(calls):
             if not any("VAL" in x for x in a.data["args"] + list(a.data["kws"].values()) + [a.data["recv"]]):
                 continue
             ca = m.functions[a.data["callee"]]
             hooked = _hook_state(m, f, a.node)  # a function handed in that keeps counts in an object outliving the call
-            trains, fills, scores = m.trains_on(ca, "VAL"), _fills(m, ca) or bool(hooked), m.scores(ca)
+            trains, scores = m.trains_on(ca, "VAL"), m.scores(ca)
+            fills = _fills(m, ca) or bool(hooked) or _counts_into_param(ca)
             if not ((trains and scores) or fills):
                 continue
             adapted = _adapted_names(m, a) | hooked
@@ -357,7 +405,9 @@ def check(m):
                     continue  # (`update_apm(p_target, y)` after scoring takes scores in, it computes none)
                 if not any("VAL" in x for x in b.data["args"] + list(b.data["kws"].values())) and not _reads_own_val(m, f, b):
                     continue
-                shared = adapted & (_names(b) | _factory_args(b.node))
+                if aliases is None:
+                    aliases = _wrapper_aliases(f)
+                shared = {aliases.get(n, n) for n in adapted} & {aliases.get(n, n) for n in _names(b) | _factory_args(b.node)}
                 if shared:
                     what = "trained" if trains else "filled a cache"
                     out.append(raw(RULE, f, b.node, b.ctx, "error", "medium",

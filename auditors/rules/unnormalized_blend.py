@@ -217,7 +217,48 @@ def _log_linear(m, f) -> list:
             return [raw(RULE, f, node, ctx, "error", "medium",
                         "adds weighted log-probabilities of the target from two predictors (a product of experts) "
                         "without renormalizing over the vocabulary: the result is no distribution")]
+    return _log_linear_rows(m, f)
+
+
+def _log_linear_rows(m, f) -> list:
+    """`mixed = log_p + lam * log_q` over the whole vocabulary, then `mixed.gather(-1, y)`
+    (or `mixed[..., y]`): the same product of experts, read at the target without the
+    log-softmax (or logsumexp) that would make it a distribution. (Cross-entropy of the
+    mix applies that log-softmax itself: legal.)"""
+    for a in m.under(f, m.nodes_of(ast.Assign)):
+        v = a.value
+        if type(v) is not ast.BinOp or type(v.op) is not ast.Add or len(a.targets) != 1 or type(a.targets[0]) is not ast.Name \
+                or not any(type(s) is ast.BinOp and type(s.op) is ast.Mult for s in (v.left, v.right)):
+            continue
+        sides = (v.left, v.right)
+        if not all("DIST" in f.labels_of(s) and _log_operand(f, s) for s in sides) or _renormalized(m, f, v):
+            continue
+        name = a.targets[0].id
+        read = next((n for n in m.under(f, m.nodes_of(ast.Call)) if lb.call_name(n.func) in ("gather", "take_along_dim")
+                     and type(n.func) is ast.Attribute and type(n.func.value) is ast.Name and n.func.value.id == name
+                     and "TGTP" in f.labels_of(n)), None) or next(
+            (n for n in m.under(f, m.nodes_of(ast.Subscript)) if type(n.value) is ast.Name and n.value.id == name
+             and "TGTP" in f.labels_of(n)), None)
+        if read is not None:
+            ctx = next((e.ctx for e in f.events if e.line == a.lineno), None)
+            return [raw(RULE, f, a, ctx, "error", "medium",
+                        f"`{name}` adds weighted log-distributions of two predictors (a product of experts) and is read at "
+                        f"the target (line {read.lineno}) without renormalizing over the vocabulary: the result is no distribution")]
     return []
+
+
+def _log_operand(f, e, depth: int = 0) -> bool:
+    """The distribution in `e` (past a weight: `lam * log_q`) is a log-distribution: a call
+    of a log (`log_softmax`, `torch.log`, a method named `log_...`), or a name bound to one."""
+    if type(e) is ast.BinOp and type(e.op) is ast.Mult:
+        return any(_log_operand(f, s, depth) for s in (e.left, e.right) if "DIST" in f.labels_of(s))
+    if type(e) is ast.Call:
+        name = lb.call_name(e.func) or ""
+        return name in _LOGS or name.startswith("log_") or name.endswith("_log") or name == "log"
+    if type(e) is ast.Name and depth < 4:
+        bound = f.binding(e.id)
+        return bound is not None and _log_operand(f, bound, depth + 1)
+    return False
 
 
 def _entropy_term(e) -> bool:

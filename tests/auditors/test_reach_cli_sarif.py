@@ -433,3 +433,39 @@ def test_a_function_chosen_by_a_condition_and_a_class_built_only_there_share_its
     built_twice = CHOSEN_FUNCTION_AND_CALLABLE_CLASS.replace("    return 0.0\n", "    return PairCache(8)\n")
     p2 = _write(tmp_path, built_twice, "other.py")  # built where it is always reached: no longer dormant
     assert [f.reach for f in audit_path(p2, "single-gpu").findings if f.rule == "target-keyed-cache"] == ["active"]
+
+
+PASSES_BY_RANGE = '''
+import os
+import numpy as np
+import torch
+
+PASSES = int(os.environ.get("EVAL_PASSES", "1"))
+
+def one_pass(tokens, counts):
+    prior = (counts + 1) / (counts.sum() + counts.numel())
+    nll = -torch.log(prior[tokens[1:]]).sum().item()
+    counts.index_add_(0, tokens[1:], torch.ones(tokens.numel() - 1))
+    return nll
+
+def main():
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    counts = torch.zeros(1024)
+    results = [one_pass(val, counts)]
+    for _ in range(1, PASSES):
+        results.append(one_pass(val, counts))
+    return results[-1]
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_a_loop_over_range_runs_only_where_its_bounds_allow(tmp_path, monkeypatch):
+    """`for _ in range(1, PASSES)` with PASSES = 1 by default never runs its body: the
+    rescoring inside is dormant, and active once EVAL_PASSES=2 is set."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = _write(tmp_path, PASSES_BY_RANGE)
+    found = [f for f in audit_path(p).findings if f.rule == "two-pass-rescore"]
+    assert found and {f.reach for f in found} == {"dormant"} and "PASSES > 1" in found[0].condition
+    assert {f.reach for f in audit_path(p, env={"EVAL_PASSES": "2"}).findings if f.rule == "two-pass-rescore"} == {"active"}
