@@ -301,7 +301,9 @@ class ModuleFlow(FunctionValues):
                     continue
                 for q in self.targets(ev):  # (a hook parameter may be several functions)
                     callee = self.functions[q]
-                    params = callee.params[1:] if callee.is_method and isinstance(ev.node.func, ast.Attribute) else callee.params
+                    # a method called as `obj.m(...)`, or by a name bound to `obj.m` (a dict of bound methods): no self
+                    params = callee.params[1:] if callee.is_method and (isinstance(ev.node.func, ast.Attribute) or (
+                        type(ev.node.func) is ast.Name and not callee.name.startswith("__"))) else callee.params
                     for p, v in zip(params, ev.data["args"]):
                         if v:
                             callee.param_labels[p] = callee.param_labels.get(p, EMPTY) | v

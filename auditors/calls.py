@@ -19,9 +19,11 @@ WRITE_METHODS = {"index_add_", "scatter_add_", "put_", "index_put_", "scatter_"}
 TIME_FUNCS = ("perf_counter", "time", "monotonic", "time_ns")
 FUNC_TRANSFORMS = frozenset({"grad", "grad_and_value", "vjp", "jacrev", "value_and_grad"})  # torch.func / functorch
 TABLE_READS = frozenset({"get", "index_select", "take"})  # lookups by call, read like subscripts when keyed by a hash
+DIGESTS = frozenset({"crc32", "adler32", "xxh32", "xxh64", "xxh3_64", "xxh32_intdigest", "xxh64_intdigest",
+                     "xxh3_64_intdigest", "murmurhash3_32"})  # non-cryptographic digests used as buckets
 INPLACE = frozenset({"index_put_", "index_add_", "scatter_add_", "scatter_", "put_", "copy_", "index_copy_"})
 SPECIAL = frozenset({*INPLACE, "append", "extend", "insert", "appendleft", "backward", "grad", "at", "bincount", "gather",
-                     "take_along_axis", "hash", "replace", *TABLE_READS,
+                     "take_along_axis", "hash", "replace", *TABLE_READS, *DIGESTS,
                      *TIME_FUNCS, *WRITE_METHODS, *lb.CE_FUNCS, *lb.DIST_FUNCS, *lb.FRESH_FUNCS, *lb.RANGE_FUNCS})
 
 
@@ -98,8 +100,8 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
         if len(e.args) >= 2 and lb.plus_one(e.args[0]) and lb.plus_one(e.args[1]):
             return frozenset({"POS1"})
         return frozenset({"CAND"}) if len(e.args) <= 1 or not lb.plus_one(e.args[0]) else frozenset({"POS1"})
-    if name == "hash" and isinstance(e.func, ast.Name):
-        return frozenset({"HASH"}) | (every - KEYS)
+    if (name == "hash" and isinstance(e.func, ast.Name)) or name in DIGESTS:
+        return frozenset({"HASH"}) | (every - KEYS)  # hash(key), zlib.crc32(key.tobytes()), xxh64(...): a bucket
     return None
 
 

@@ -56,10 +56,33 @@ class FunctionValues:
             if type(value) is ast.Call and type(value.func) is ast.Name and f"{value.func.id}.__call__" in self.functions:
                 return self.functions[f"{value.func.id}.__call__"]
             if value is None:
-                return self.unpacked_function(f, func.id)
+                return self.unpacked_function(f, func.id) or self._iterated_function(f, func.id)
         if type(value) is ast.Call and lb.call_name(value.func) == "partial" and value.args:
             value = value.args[0]
         return self.resolve(value, f) if type(value) in (ast.Name, ast.Attribute) else None
+
+    def _iterated_function(self, f: FuncInfo, name: str) -> FuncInfo | None:
+        """A loop variable running over a dict of functions (`for key, fn in experts.items()`,
+        `for fn in experts.values()`): the first of the dict literal's values that is one."""
+        for loop in self.under(f, self.nodes_of(ast.For)):
+            it, t = loop.iter, loop.target
+            if type(it) is not ast.Call or type(it.func) is not ast.Attribute or it.args:
+                continue
+            picks = (it.func.attr == "items" and type(t) is ast.Tuple and len(t.elts) == 2 and type(t.elts[1]) is ast.Name
+                     and t.elts[1].id == name) or (it.func.attr == "values" and type(t) is ast.Name and t.id == name)
+            holder = it.func.value
+            key = holder.attr if type(holder) is ast.Attribute else holder.id if type(holder) is ast.Name else None
+            if not picks or key is None:
+                continue
+            slots = self.once("function slots", _function_slots)
+            for (h, _), value in slots.items():
+                if h == key:
+                    if type(value) is ast.Call and lb.call_name(value.func) == "partial" and value.args:
+                        value = value.args[0]
+                    target = self.resolve(value, f) if type(value) in (ast.Name, ast.Attribute) else None
+                    if target is not None:
+                        return target
+        return None
 
     def _calls_named(self, name: str) -> list[ast.Call]:
         calls = self.once("calls by name", lambda m: _by_call_name(m.nodes_of(ast.Call)))

@@ -53,6 +53,10 @@ def reach_facts(m, tree) -> dict:
             targets = [(ev.data["name"], ())] if ev.data["name"] in known else _chosen(known, f, node.func)
             targets += [(a.id, ()) for a in list(node.args) + [k.value for k in node.keywords]
                         if isinstance(a, ast.Name) and a.id in m.by_name]
+            for q in m.targets(ev):  # what the analysis found the call reaches (a dict of bound methods, a partial)
+                reached = q.rsplit(".", 1)[-1]
+                if reached != ev.data["name"] and all(reached != t for t, _ in targets):
+                    targets.append((reached, ()))
             if not targets:
                 continue  # the site's text is sliced only when it is kept
             site = {"caller": f.qualname, "line": node.lineno, "method": isinstance(node.func, ast.Attribute),

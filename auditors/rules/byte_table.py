@@ -16,6 +16,7 @@ Tables loaded from data files (#1184's npz) are not checked here.
 from __future__ import annotations
 
 import ast
+import copy
 import re
 
 from auditors import labels as lb
@@ -85,6 +86,20 @@ class _Element:
         self.value, self.lineno = value, lineno
 
 
+def _over_lists(comp) -> ast.expr:
+    """A comprehension's element with each loop variable that runs over a named list
+    written as that list: `len(p.encode()) for p in stripped` reads as
+    `len(stripped.encode())`, so what is known of the list (stripped or not) holds for it."""
+    over = {g.target.id: g.iter.id for g in comp.generators if type(g.target) is ast.Name and type(g.iter) is ast.Name}
+    if not over:
+        return comp.elt
+
+    class Rename(ast.NodeTransformer):
+        def visit_Name(self, n):
+            return ast.copy_location(ast.Name(over[n.id], n.ctx), n) if n.id in over else n
+    return Rename().visit(copy.deepcopy(comp.elt))
+
+
 def _table_stores(stmts):
     for st in stmts:
         for n in ast.walk(st):
@@ -94,7 +109,7 @@ def _table_stores(stmts):
                     and any(isinstance(t, ast.Subscript) for t in n.targets[0].elts):
                 yield _Element(n.value, n.lineno)  # lens[i], lead[i] = piece_size(sp, i)
             elif isinstance(n, (ast.ListComp, ast.GeneratorExp)):
-                yield _Element(n.elt, n.lineno)
+                yield _Element(_over_lists(n), n.lineno)
             elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "append" and n.args:
                 yield _Element(n.args[0], n.lineno)
 
