@@ -53,7 +53,8 @@ def reach_facts(m, tree) -> dict:
             targets = [(ev.data["name"], ())] if ev.data["name"] in known else _chosen(known, f, node.func)
             targets += [(a.id, ()) for a in list(node.args) + [k.value for k in node.keywords]
                         if isinstance(a, ast.Name) and a.id in m.by_name]
-            for q in m.targets(ev):  # what the analysis found the call reaches (a dict of bound methods, a partial)
+            handed = type(node.func) is ast.Name and node.func.id in f.params  # passed in: the passing call is its site
+            for q in () if handed else m.targets(ev):  # what the analysis found the call reaches (a dict of bound methods, a partial)
                 reached = q.rsplit(".", 1)[-1]
                 if reached != ev.data["name"] and all(reached != t for t, _ in targets):
                     targets.append((reached, ()))

@@ -469,3 +469,39 @@ def test_a_loop_over_range_runs_only_where_its_bounds_allow(tmp_path, monkeypatc
     found = [f for f in audit_path(p).findings if f.rule == "two-pass-rescore"]
     assert found and {f.reach for f in found} == {"dormant"} and "PASSES > 1" in found[0].condition
     assert {f.reach for f in audit_path(p, env={"EVAL_PASSES": "2"}).findings if f.rule == "two-pass-rescore"} == {"active"}
+
+
+HANDED_TO_A_TIMER = '''
+import os
+import numpy as np
+
+ETLB = bool(int(os.environ.get("ETLB_ENABLED", "0")))
+
+def timed(label, fn, *args):
+    return fn(*args)
+
+def plain(tokens):
+    return 0.0
+
+def cached(tokens, ctx_t, full_t):
+    h = tokens[:-1].astype(np.uint64) * 1000003
+    p = full_t[(h ^ (tokens[1:].astype(np.uint64) * 999983)) % 4096] / np.maximum(ctx_t[h % 4096], 1)
+    return float(-np.log(p + 1e-9).sum())
+
+def main():
+    tokens = np.zeros(10, dtype=np.int64)
+    timed("plain", plain, tokens)
+    if ETLB:
+        timed("cached", cached, tokens, np.zeros(4096), np.zeros(4096))
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_a_function_handed_to_a_wrapper_is_reached_where_it_is_handed(tmp_path, monkeypatch):
+    """`timed("cached", cached, ...)` under `if ETLB:`: the wrapper is called without a
+    guard elsewhere, but `cached` only runs where it is handed over."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = _write(tmp_path, HANDED_TO_A_TIMER)
+    assert {f.reach for f in audit_path(p).findings if f.rule == "target-keyed-cache"} == {"dormant"}
