@@ -184,6 +184,8 @@ class Evaluator:
             raise Unknown
         if isinstance(f, ast.Name) and (f.id in self.facts.get("classes", ()) or f.id in self.facts.get("factories", ())):
             return _Instance()  # a new object of the file's classes, a function a factory builds: never None
+        if isinstance(f, ast.Name) and f.id == "min" and n.args and not n.keywords:
+            return self._min(n.args, scope)
         if isinstance(f, ast.Name) and f.id in _CASTS:
             return _CASTS[f.id](*[self.value(a, scope) for a in n.args])
         if isinstance(f, ast.Attribute) and f.attr in _STR_METHODS:
@@ -191,6 +193,21 @@ class Evaluator:
             if isinstance(base, str):
                 return getattr(base, f.attr)(*[self.value(a, scope) for a in n.args])
         raise Unknown
+
+    def _min(self, args, scope):
+        """`min(passes, len(chunks))`: decided by the known arguments when one of them is at
+        most 0 and the others are lengths (never negative), else only when all are known."""
+        known, lengths = [], 0
+        for a in args:
+            if type(a) is ast.Call and type(a.func) is ast.Name and a.func.id == "len":
+                lengths += 1
+                continue
+            known.append(self.value(a, scope))
+        if known and lengths and all(isinstance(k, (int, float)) for k in known) and min(known) <= 0:
+            return min(known)
+        if lengths:
+            raise Runtime  # the length of something the run builds decides
+        return min(known)
 
     def set_default(self, key: str, scope: Scope):
         """An unset variable that the file gives a default with `os.environ.setdefault(key, expr)`:

@@ -218,6 +218,7 @@ def _self_table(node) -> str | None:
 
 
 _ACCUMULATE = {"index_put_", "index_add_", "scatter_add_", "put_"}
+_COUNTING = {"bincount", "histc", "one_hot"}  # counts of the tokens, added into a tensor
 
 
 def _counts_into_self(f) -> bool:
@@ -229,6 +230,10 @@ def _counts_into_self(f) -> bool:
     m = f.module
     if any(type(n.target) is ast.Subscript and _self_table(n.target) for n in m.under(f, m.nodes_of(ast.AugAssign))):
         return True
+    if any(type(n.target) is ast.Attribute and _self_table(n.target) and any(
+            type(c) is ast.Call and lb.call_name(c.func) in _COUNTING for c in ast.walk(n.value))
+            for n in m.under(f, m.nodes_of(ast.AugAssign))):
+        return True  # self.counts += torch.bincount(chunk, minlength=V)
     for e in f.events:
         if e.kind != "call" or type(e.node.func) is not ast.Attribute:
             continue
@@ -247,14 +252,33 @@ def _holds_val(f, ev) -> bool:
     return any("VAL" in x for x in ev.data["args"] + list(ev.data["kws"].values())) or _reads_own_val(f.module, f, ev)
 
 
+def _built_with_val(m, cls: str | None) -> set[str]:
+    """Attributes of `cls` that some construction of it (`Evaluator(args, model, val)`)
+    fills from validation data, through what its `__init__` stores."""
+    short = (cls or "").rsplit(".", 1)[-1]
+    fields = m.constructor_fields(short) if short else {}
+    init = m.functions.get(f"{cls}.__init__")
+    if not fields or init is None:
+        return set()
+    out = set()
+    for g in m.functions.values():
+        for e in g.events:
+            if e.kind == "call" and e.data["name"] == short and type(e.node.func) is ast.Name:
+                passed = dict(zip(init.params[1:], e.data["args"])) | {k: v for k, v in e.data["kws"].items() if k}
+                out |= {attr for attr, feeds in fields.items() if any("VAL" in passed.get(p, lb.EMPTY) for p in feeds)}
+    return out
+
+
 def _reads_own_val(m, f, ev) -> bool:
     """`ev.score()` on an object built from validation tokens, whose method reads them
     (`self.tokens`): a pass over val with no argument naming it."""
     func = ev.node.func
     callee = m.functions.get(ev.data["callee"]) if ev.data["callee"] else None
     d = lb.dotted(func.value) if type(func) is ast.Attribute else None
-    if callee is None or not callee.is_method or not d or d == "self":
+    if callee is None or not callee.is_method or not d:
         return False
+    if d == "self":  # a method of the same object: what the class's constructions stored in what it reads
+        return bool(_built_with_val(m, callee.cls) & m.self_reads(callee))
     return any("VAL" in f.lookup(f"{d}.{attr}") for attr in m.self_reads(callee))
 
 
@@ -352,7 +376,8 @@ def check(m):
     for f in m.functions.values() if writes else ():
         if f.qualname != "<module>":
             for later, first, table in _loop_passes(m, f):
-                ctx = next((e.ctx for e in f.events if later.lineno <= e.line <= later.end_lineno), None)
+                start = later.body[0].lineno if getattr(later, "body", None) else later.lineno  # (a loop's body: its guards)
+                ctx = next((e.ctx for e in f.events if start <= e.line <= later.end_lineno), None)
                 node = next((e.node for e in f.events if later.lineno <= e.line <= later.end_lineno and e.kind == "read"), later)
                 out.append(raw(RULE, f, node, ctx, "error", "medium",
                                f"a second pass (line {later.lineno}) scores tokens again from `{table}`, which the pass at "

@@ -505,3 +505,18 @@ def test_a_function_handed_to_a_wrapper_is_reached_where_it_is_handed(tmp_path, 
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     p = _write(tmp_path, HANDED_TO_A_TIMER)
     assert {f.reach for f in audit_path(p).findings if f.rule == "target-keyed-cache"} == {"dormant"}
+
+
+def test_a_loop_bounded_by_min_of_a_setting_and_a_length(tmp_path, monkeypatch):
+    """`for i in range(min(again, len(bounds)))`: with AGAIN=0 the body never runs (a
+    length is never negative), with AGAIN=4 the run's data decides: active."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    text = (Path(__file__).parent / "fixtures" / "two_pass_object.py").read_text().replace(
+        "run(again=4)", 'run(again=int(os.environ.get("AGAIN", "0")))').replace("import glob", "import glob\nimport os")
+    text += '\n\nif __name__ == "__main__":\n    chunked(None)\n'
+    p = _write(tmp_path, text)
+
+    def reach(env):
+        return {f.reach for f in audit_path(p, env=env).findings if f.rule == "two-pass-rescore" and f.line > 60}
+    assert reach({}) == {"dormant"}
+    assert reach({"AGAIN": "4"}) == {"active"}
