@@ -51,9 +51,10 @@ class Event:
 
 def range_guard(loop: ast.For) -> ast.Compare | None:
     """`for _ in range(1, args.passes)` runs its body only where `args.passes > 1`: that
-    comparison (made once per loop, marked `range_guard`), as a guard of the body, when
-    a bound is not a literal. Reachability decides it from the launch settings, or, for
-    a bound computed while running (`len(chunks)`), leaves it to the run."""
+    comparison (made once per loop, marked `range_guard`), as a guard of the body with
+    polarity "range", when a bound is not a literal. Reachability uses it only when the
+    launch settings decide it false; a bound it cannot decide (`n_chunks`) leaves the body
+    as reached as the loop."""
     it = loop.iter
     if type(it) is not ast.Call or type(it.func) is not ast.Name or it.func.id != "range" or it.keywords \
             or not 1 <= len(it.args) <= 2 or all(type(a) is ast.Constant for a in it.args):
@@ -200,7 +201,7 @@ class FuncInfo(ObjectFlow, IndexFlow):
         elif t is ast.For or t is ast.AsyncFor:
             self.assign_iter(st.target, st.iter)
             runs = range_guard(st)
-            self.block(st.body, Ctx(ctx.guards + ((runs, True),) if runs else ctx.guards, ctx.loops + (st,), ctx.nograd))
+            self.block(st.body, Ctx(ctx.guards + ((runs, "range"),) if runs else ctx.guards, ctx.loops + (st,), ctx.nograd))
             self.block(st.orelse, ctx)
         elif t is ast.With or t is ast.AsyncWith:
             nograd = ctx.nograd

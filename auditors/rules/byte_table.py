@@ -257,10 +257,12 @@ def _tests_is_byte(node) -> bool:
     """is_byte decides something: it stands in a test (`if`, a conditional expression, a
     comprehension filter) or chooses values (`where(is_byte, 1, sizes)`); a byte token only
     marked in another table (`boundary[i] = sp.is_byte(i)`) still gets its piece's length."""
+    flags = {t.id for n in ast.walk(node) if isinstance(n, ast.Assign) and _calls(n.value, "is_byte")
+             for t in n.targets if isinstance(t, ast.Name)}  # `is_byte = np.array([sp.is_byte(i) ...])`
     for n in ast.walk(node):
         tests = [n.test] if isinstance(n, (ast.If, ast.IfExp, ast.While)) else list(n.ifs) if isinstance(n, ast.comprehension) else \
             n.args[:1] if isinstance(n, ast.Call) and lb.call_name(n.func) in ("where", "select") else []
-        if any(_calls(t, "is_byte") for t in tests):
+        if any(_calls(t, "is_byte") or any(isinstance(x, ast.Name) and x.id in flags for x in ast.walk(t)) for t in tests):
             return True
     return False
 
