@@ -264,8 +264,15 @@ def _mixed_loader(f, ev) -> bool:
     if not ev.ctx.loops:
         return False
     loop = ev.ctx.loops[-1]
+    loss = {n.id for n in ast.walk(ev.node.func.value if type(ev.node.func) is ast.Attribute else ev.node) if type(n) is ast.Name}
     return any(e.kind == "call" and loop.lineno <= e.line <= loop.end_lineno and {"TRAIN", "VAL"} <= e.data.get("recv", lb.EMPTY)
-               and not e.data["recv"] & {"TGT", "TGTP", "DIST"} for e in f.events)  # (a loss's `.backward()` is no loader)
+               and not e.data["recv"] & {"TGT", "TGTP", "DIST"} and not _on_loss(e, loss) for e in f.events)
+
+
+def _on_loss(e, loss: set[str]) -> bool:
+    """`loss.detach()`, `(loss * scale).backward()`: a call on the loss, not on a loader."""
+    recv = e.node.func.value if type(e.node.func) is ast.Attribute else None
+    return recv is None or any(type(n) is ast.Name and n.id in loss for n in ast.walk(recv))
 
 
 def _runs_ahead(f, ev, scorers) -> str | None:
