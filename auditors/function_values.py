@@ -64,6 +64,8 @@ class FunctionValues:
     def _iterated_function(self, f: FuncInfo, name: str) -> FuncInfo | None:
         """A loop variable running over a dict of functions (`for key, fn in experts.items()`,
         `for fn in experts.values()`): the first of the dict literal's values that is one."""
+        if name not in self.once("dict loop names", _dict_loop_names):
+            return None  # (most calls of an unbound name are of no such loop: answered without a walk)
         for loop in self.under(f, self.nodes_of(ast.For)):
             it, t = loop.iter, loop.target
             if type(it) is not ast.Call or type(it.func) is not ast.Attribute or it.args:
@@ -145,6 +147,17 @@ class FunctionValues:
         """The nested function f returns (`def make_hook(s): def h(...): ...; return h`)."""
         inner = self.nested(f)
         return next((inner[r.value.id] for r in self.own_returns(f) if type(r.value) is ast.Name and r.value.id in inner), None)
+
+
+def _dict_loop_names(m) -> set[str]:
+    """Names bound by loops over a dict's values: `for k, fn in d.items()`, `for fn in d.values()`."""
+    out = set()
+    for loop in m.nodes_of(ast.For):
+        it, t = loop.iter, loop.target
+        if type(it) is ast.Call and type(it.func) is ast.Attribute and it.func.attr in ("items", "values"):
+            names = t.elts if type(t) is ast.Tuple else [t]
+            out |= {n.id for n in names if type(n) is ast.Name}
+    return out
 
 
 def _children(m) -> dict[str, dict[str, FuncInfo]]:

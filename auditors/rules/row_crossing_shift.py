@@ -46,6 +46,19 @@ def previous_across_rows(node, flat=()) -> str | None:
     return None
 
 
+def _candidate(node) -> bool:
+    """A roll by one, or a concatenation of two parts whose second drops the last position:
+    what a shift across rows needs (looked for before any function is scanned)."""
+    rolled = shapes.roll_of(node)
+    if rolled:
+        return rolled[1] == 1
+    if type(node) is ast.Call and node.args and lb.call_name(node.func) in ("cat", "concatenate") \
+            and type(node.args[0]) in (ast.List, ast.Tuple) and len(node.args[0].elts) == 2:
+        last = node.args[0].elts[1]
+        return type(last) is ast.Subscript and type(last.slice) is ast.Slice and last.slice.upper is not None
+    return False
+
+
 def _resets(f) -> bool:
     """The function stores into a slice of something (`prev[::T] = pad`) or compares ids."""
     return _compares_ids(f.node) or any(
@@ -53,7 +66,7 @@ def _resets(f) -> bool:
 
 
 def check(m):
-    lines = sorted(n.lineno for n in m.nodes_of(ast.Call) if shapes.roll_of(n) or lb.call_name(n.func) in ("cat", "concatenate"))
+    lines = sorted(n.lineno for n in m.nodes_of(ast.Call) if _candidate(n))
     if not lines:
         return []
     scan, out, splits_docs = Scan(previous_across_rows), [], None
