@@ -101,12 +101,22 @@ def _max_of_distributions(m, f) -> list:
     for e in f.events:
         if e.kind != "call" or e.data["name"] not in ("maximum", "fmax") or len(e.node.args) != 2:
             continue
-        if all("DIST" in a and "TGTP" not in a for a in e.data["args"]) and m.scores(f) and not _stabilizer(m, f, e.node) \
-                and not _renormalized(m, f, e.node):
+        if all("DIST" in a and "TGTP" not in a for a in e.data["args"]) and _scored_here_or_by_caller(m, f) \
+                and not _stabilizer(m, f, e.node) and not _renormalized(m, f, e.node):
             return [raw(RULE, f, e.node, e.ctx, "error", "medium",
                         "takes the elementwise larger of two distributions over the vocabulary and scores it without "
                         "renormalizing: the result sums to more than one")]
     return []
+
+
+def _scored_here_or_by_caller(m, f) -> bool:
+    """f scores, or hands back a distribution that a caller scores (a `_confident(p, q)`
+    helper picking the larger of two distributions), with no renormalizing in that caller."""
+    if m.scores(f):
+        return True
+    if "DIST" not in f.ret:
+        return False
+    return any(f.qualname in m.targets(e) and m.scores(g) and not _renormalized(m, g, e.node) for g, e in m.events("call"))
 
 
 _LOG_NORMALIZERS = {"log", "log1p", "logsumexp", "logaddexp", "log2"}
