@@ -37,7 +37,8 @@ def check(m):
                            "needs k for every token of the vocabulary, or the probabilities sum to more than one"))
             continue
         num, den = f.labels_of(node.left), f.labels_of(node.right)
-        if "CTGT" in num and "CSUM" not in den:
+        if ("CTGT" in num or "CCNT" in num and "CNT" in den) and not den & {"CSUM", "CCNT"}:
+            # (the target's candidate count, or every candidate's, over a context count: `pair[keys] / n_ctx`)
             ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
             out.append(raw(RULE, f, node, ctx, "error", "medium",
                            "divides the target's candidate count by something other than the summed candidate "
