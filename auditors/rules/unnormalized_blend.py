@@ -41,8 +41,8 @@ def check(m):
             # (the target's candidate count, or every candidate's, over a context count: `pair[keys] / n_ctx`)
             ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
             out.append(raw(RULE, f, node, ctx, "error", "medium",
-                           "divides the target's candidate count by something other than the summed candidate "
-                           "counts: the result is not a distribution over the vocabulary"))
+                           f"divides {'the target' if 'CTGT' in num else 'each candidate'}'s count by something other than "
+                           "the summed candidate counts: the result is not a distribution over the vocabulary"))
     for f in m.functions.values():
         if f.qualname != "<module>" and not any(e.kind == "backward" for e in f.events):
             out += _added_mass(m, f) or _tilt_without_normalizer(m, f) or _max_of_distributions(m, f) \
