@@ -49,25 +49,6 @@ class Event:
         return self.node.lineno
 
 
-def range_guard(loop: ast.For) -> ast.Compare | None:
-    """`for _ in range(1, args.passes)` runs its body only where `args.passes > 1`: that
-    comparison (made once per loop, marked `range_guard`), as a guard of the body with
-    polarity "range", when a bound is not a literal. Reachability uses it only when the
-    launch settings decide it false; a bound it cannot decide (`n_chunks`) leaves the body
-    as reached as the loop."""
-    it = loop.iter
-    if type(it) is not ast.Call or type(it.func) is not ast.Name or it.func.id != "range" or it.keywords \
-            or not 1 <= len(it.args) <= 2 or all(type(a) is ast.Constant for a in it.args):
-        return None
-    made = getattr(loop, "range_guard", None)
-    if made is None:
-        start, stop = (ast.Constant(0), it.args[0]) if len(it.args) == 1 else it.args
-        made = ast.copy_location(ast.Compare(stop, [ast.Gt()], [start]), it)
-        made.range_guard = (stop, start)
-        loop.range_guard = made
-    return made
-
-
 class FuncInfo(ObjectFlow, IndexFlow):
     def __init__(self, qualname: str, node, parent: "FuncInfo | None", module: "ModuleFlow"):
         self.qualname, self.node, self.parent, self.module = qualname, node, parent, module
@@ -200,7 +181,7 @@ class FuncInfo(ObjectFlow, IndexFlow):
             self.block(st.orelse, ctx)
         elif t is ast.For or t is ast.AsyncFor:
             self.assign_iter(st.target, st.iter)
-            runs = range_guard(st)
+            runs = shapes.range_guard(st)
             self.block(st.body, Ctx(ctx.guards + ((runs, "range"),) if runs else ctx.guards, ctx.loops + (st,), ctx.nograd))
             self.block(st.orelse, ctx)
         elif t is ast.With or t is ast.AsyncWith:

@@ -1,6 +1,7 @@
-"""Shapes of code the data-flow pass (auditors.flow) recognizes by syntax: lookups by
-call, gradient switches, accumulating hashes, row-and-target indexing. Pure functions
-of the syntax tree (one asks the function's labels of an index)."""
+"""Shapes of code the data-flow pass (auditors.flow) and the rules recognize by syntax:
+lookups by call, gradient switches, accumulating hashes, row-and-target indexing, rolls,
+the bounds of a `for ... in range(...)` loop. Functions of the syntax tree (one asks the
+function's labels of an index; a loop keeps the guard made for it, so it is made once)."""
 
 from __future__ import annotations
 
@@ -103,3 +104,22 @@ def roll_of(node) -> tuple[ast.expr, object, bool] | None:
         and type(shifts.operand) is ast.Constant else None)
     dims = len(args) > 1 or any(k.arg in ("dims", "axis") for k in node.keywords)
     return base, shift, dims
+
+
+def range_guard(loop: ast.For) -> ast.Compare | None:
+    """`for _ in range(1, args.passes)` runs its body only where `args.passes > 1`: that
+    comparison (made once per loop, marked `range_guard`), as a guard of the body with
+    polarity "range", when a bound is not a literal. Reachability uses it only when the
+    launch settings decide it false; a bound it cannot decide (`n_chunks`) leaves the body
+    as reached as the loop."""
+    it = loop.iter
+    if type(it) is not ast.Call or type(it.func) is not ast.Name or it.func.id != "range" or it.keywords \
+            or not 1 <= len(it.args) <= 2 or all(type(a) is ast.Constant for a in it.args):
+        return None
+    made = getattr(loop, "range_guard", None)
+    if made is None:
+        start, stop = (ast.Constant(0), it.args[0]) if len(it.args) == 1 else it.args
+        made = ast.copy_location(ast.Compare(stop, [ast.Gt()], [start]), it)
+        made.range_guard = (stop, start)
+        loop.range_guard = made
+    return made
