@@ -14,8 +14,7 @@ from auditors import labels as lb
 from auditors.calls import FUNC_TRANSFORMS
 from auditors.flow import ROUNDS, Ctx, Event, FuncInfo, keyed
 from auditors.function_values import FunctionValues
-from auditors.labels import PARAM_SENSITIVE
-from auditors.labels import EMPTY
+from auditors.labels import EMPTY, PARAM_SENSITIVE
 
 
 class ModuleFlow(FunctionValues):
@@ -124,6 +123,12 @@ class ModuleFlow(FunctionValues):
             self._facts[key] = fields
         return self._facts[key]
 
+    def attr_data(self, method: FuncInfo) -> frozenset:
+        """Data splits held by the attributes a method reads from `self`, over every instance
+        of its class (what a method returns from them, before its instance is known)."""
+        return EMPTY.union(*[self.class_attr_labels.get((method.cls, a), self.attr_labels.get(a, EMPTY))
+                             for a in self.self_reads(method)]) & lb.DATA
+
     def self_reads(self, method: FuncInfo) -> frozenset:
         """Attributes a method reads from `self`, directly or through the other methods of
         its class it calls on `self`."""
@@ -190,6 +195,9 @@ class ModuleFlow(FunctionValues):
                 g = g.parent
             return next((f for f in cands if not _nested(f) or f.parent.qualname in scopes), None)
         if isinstance(func, ast.Attribute):
+            for cls in self._receiver_classes(func.value, caller):
+                if f"{cls}.{func.attr}" in self.functions:  # `Scorer(...).run(val)`: that class's run, not another's
+                    return self.functions[f"{cls}.{func.attr}"]
             key = (func.attr, isinstance(func.value, ast.Name))  # all the answer depends on (by_name is fixed)
             if key not in self._resolved:
                 # a function nested in another is no attribute of anything: `opt.step()` is not `def step()` of a closure
@@ -197,6 +205,33 @@ class ModuleFlow(FunctionValues):
                                             if (f.is_method or key[1]) and not _nested(f)), None)
             return self._resolved[key]
         return None
+
+    def _receiver_classes(self, recv: ast.expr, caller: FuncInfo | None, depth: int = 0) -> list[str]:
+        """The module classes an object is known to be built from, then their bases, in the
+        order a method is looked up: `C(...)` itself, a name bound once to `C(...)` (or to
+        `A(...) if flag else B(...)`), `self` in a method of C, or `super()` in one."""
+        if type(recv) is ast.Name and caller is not None:
+            if recv.id == "self" and caller.cls:
+                return self._with_bases([caller.cls])
+            recv = caller.binding(recv.id)
+        if type(recv) is ast.IfExp and depth < 3:
+            return self._receiver_classes(recv.body, caller, depth + 1) + self._receiver_classes(recv.orelse, caller, depth + 1)
+        bases = self.once("class bases", _class_bases)
+        if type(recv) is ast.Call and type(recv.func) is ast.Name and recv.func.id in bases:
+            return self._with_bases([recv.func.id])
+        if type(recv) is ast.Call and type(recv.func) is ast.Name and recv.func.id == "super" and caller is not None \
+                and caller.cls in bases:
+            return self._with_bases(list(bases[caller.cls]))  # `super().run(x)`: the bases' method
+        return []
+
+    def _with_bases(self, classes: list[str]) -> list[str]:
+        bases, out = self.once("class bases", _class_bases), []
+        while classes and len(out) < 16:
+            c = classes.pop(0)
+            if c not in out:
+                out.append(c)
+                classes += bases.get(c, [])
+        return out
 
     # ---- fixpoint ---------------------------------------------------------------
     def _fixpoint(self) -> None:
@@ -433,3 +468,9 @@ def call_arg_names(ev: Event) -> set[str]:
         if d:
             out.add(d)
     return out
+
+
+def _class_bases(m) -> dict[str, list[str]]:
+    """Class name -> the names of its bases that are classes of this module."""
+    names = {n.name for n in m.nodes_of(ast.ClassDef)}
+    return {n.name: [b.id for b in n.bases if type(b) is ast.Name and b.id in names] for n in m.nodes_of(ast.ClassDef)}
