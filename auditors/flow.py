@@ -422,8 +422,10 @@ class FuncInfo(ObjectFlow, IndexFlow):
                 out |= {"HASH"}  # (t * M) % buckets, (h * M + t) % buckets: a multiplicative hash reduced to a bucket
         elif isinstance(op, (ast.Mult, ast.LShift)):
             out |= both & {"HASH"}
-        if type(op) not in (ast.BitAnd, ast.BitOr):
+        if type(op) not in (ast.BitAnd, ast.BitOr) and not (
+                type(op) is ast.Mult and "TPROP" in both and (shapes.is_mask(self, e.left) or shapes.is_mask(self, e.right))):
             out = out - {"TPROP"}  # a count or a sum made from it (bytes of the target): no longer a per-token switch
+            # (a value switched on and off by the fact, `beta * starts_word[y].float()`, still is one)
         return out
 
     def detached(self, e) -> bool:

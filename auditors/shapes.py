@@ -123,3 +123,16 @@ def range_guard(loop: ast.For) -> ast.Compare | None:
         made.range_guard = (stop, start)
         loop.range_guard = made
     return made
+
+
+def is_mask(f, e, depth: int = 0) -> bool:
+    """A yes/no per token (a comparison, `~`, `&`, `|`, `bool`, maybe cast to float, or a
+    name bound to one in f), not a weight such as the target's byte count."""
+    while type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in ("float", "to", "double", "half", "type"):
+        e = e.func.value
+    if type(e) is ast.Name and depth < 3:
+        bound = f.binding(e.id)
+        return bound is not None and is_mask(f, bound, depth + 1)
+    return type(e) is ast.Compare or (type(e) is ast.UnaryOp and type(e.op) in (ast.Invert, ast.Not)) \
+        or (type(e) is ast.BinOp and type(e.op) in (ast.BitAnd, ast.BitOr)) \
+        or (type(e) is ast.Call and type(e.func) is ast.Name and e.func.id == "bool")

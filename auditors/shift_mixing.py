@@ -17,6 +17,7 @@ import ast
 from auditors import labels as lb
 
 MIXING = (ast.Add, ast.Mult, ast.BitXor, ast.Mod)  # not `-`: `next_start - start` is a length
+MIXING_CALLS = {"bitwise_xor", "add", "mul", "multiply", "logical_xor"}
 VIEWS = {"reshape", "view", "flatten", "contiguous", "long", "int", "to", "view_as"}
 
 
@@ -101,8 +102,20 @@ class Scan:
     def _mixing(self, value, aliases, views, flat) -> str | None:
         for b in ast.walk(value):
             if type(b) is ast.BinOp and isinstance(b.op, MIXING):
-                for side, other in ((b.left, b.right), (b.right, b.left)):
-                    for name in self._shifted(side, aliases, views, flat):
-                        if self._reads(other, name, aliases, views, flat):
-                            return name
+                pairs = ((b.left, b.right), (b.right, b.left))
+            elif type(b) is ast.Call and lb.call_name(b.func) in MIXING_CALLS and len(b.args) == 2:
+                pairs = ((b.args[0], b.args[1]), (b.args[1], b.args[0]))  # torch.bitwise_xor(prev * A, ids * B)
+            else:
+                continue
+            for side, other in pairs:
+                for name in self._shifted(side, aliases, views, flat):
+                    if self._reads(other, name, aliases, views, flat):
+                        return name
         return None
+
+
+def resets(f) -> bool:
+    """The function stores into a slice of something (`prev[:, 0] = pad`, `prev[::T] = pad`)
+    or compares token ids (`where(ids == bos, ...)`): a shifted copy's boundary is masked."""
+    return any(type(c) is ast.Compare and any(type(o) in (ast.Eq, ast.NotEq) for o in c.ops) for c in ast.walk(f.node)) \
+        or any(type(t) is ast.Subscript for n in f.nodes if type(n) is ast.Assign for t in n.targets)

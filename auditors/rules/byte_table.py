@@ -74,7 +74,8 @@ def _counts_piece(value, unstripped: set[str]) -> bool:
 
 
 def _is_space_test(test) -> bool:
-    return any(isinstance(c, ast.Constant) and c.value == SPACE for c in ast.walk(test)) and _calls(test, "startswith")
+    """`piece.startswith("▁")`, or `startswith(" ")` of a piece whose "▁" was replaced by a space."""
+    return any(isinstance(c, ast.Constant) and c.value in (SPACE, " ") for c in ast.walk(test)) and _calls(test, "startswith")
 
 
 class _Element:

@@ -6,7 +6,9 @@ the very token it is scored on. It is the mirror image of BigramHash / SmearGate
 which read the token *before* (legal when rows are kept apart), so the shift's sign is
 what matters. The rule looks for a tensor shifted one position towards the future
 (a roll by -1, a `[..., 1:]` slice padded at its end) combined by arithmetic with the
-unshifted tensor. A shifted copy used on its own (the targets of a loss:
+unshifted tensor; also a roll by +1 along the rows (`roll(ids, 1, dims=1)`, a BigramHash's
+previous token) whose first column is never reset: it wraps the row's last token around
+into position 0, so every row carries a later token from its first position on. A shifted copy used on its own (the targets of a loss:
 `cross_entropy(logits, roll(x, -1))`) or compared (`roll(x, -1) == bos`, a boundary
 mask) combines nothing and is not flagged.
 """
@@ -19,7 +21,7 @@ from auditors import labels as lb
 from auditors import shapes
 from auditors.model import RuleInfo
 from auditors.rules import guards_of, raw
-from auditors.shift_mixing import Scan, view_base
+from auditors.shift_mixing import Scan, flattens, resets, view_base
 
 RULE = RuleInfo("next-token-feature", "future_token_peek", "each position is given the next token as an input",
                 "RULES.md §2 C1, §3")
@@ -50,16 +52,33 @@ def _forward_slice(e) -> str | None:
     return None
 
 
+def wrapped_previous(node, flat=()) -> str | None:
+    """`roll(x, 1, dims=1)`: the previous position along each row, and at a row's first
+    position its *last* one, which wraps around (unless that column is reset)."""
+    rolled = shapes.roll_of(node)
+    if rolled and rolled[1] == 1 and rolled[2] and not flattens(rolled[0]) \
+            and not (type(rolled[0]) is ast.Name and rolled[0].id in flat):
+        return lb.src(view_base(rolled[0]))
+    return None
+
+
 def check(m):
-    lines = sorted(n.lineno for n in m.nodes_of(ast.Call) if next_of(n) is not None)
+    calls = m.nodes_of(ast.Call)
+    lines = sorted(n.lineno for n in calls if next_of(n) is not None or wrapped_previous(n) is not None)
     if not lines:
         return []
-    scan, out = Scan(next_of), []
+    ahead, wrapped, out = Scan(next_of), Scan(wrapped_previous), []
     for f in m.functions.values():
         if f.qualname == "<module>" or not m.may_hold(f.node, lines):
             continue
-        for node, mixed in scan.mixes(f):
+        for node, mixed in ahead.mixes(f):
             out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
                            f"combines `{mixed}` with its own next position (a shift by -1): each position "
                            "is given the token it is scored on"))
+        found = list(wrapped.mixes(f))
+        if found and not resets(f):
+            for node, mixed in found:
+                out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
+                               f"combines `{mixed}` with a roll by one along its rows that wraps around: each row's first "
+                               "position is given the row's last token, a later one, because that column is never reset"))
     return out

@@ -20,8 +20,8 @@ from auditors import labels as lb
 from auditors import shapes
 from auditors.model import RuleInfo
 from auditors.rules import guards_of, raw
-from auditors.rules.smear_bos import _compares_ids, _elementwise_compares, _splits_documents
-from auditors.shift_mixing import Scan, flattens, view_base
+from auditors.rules.smear_bos import _elementwise_compares, _splits_documents
+from auditors.shift_mixing import Scan, flattens, resets, view_base
 
 RULE = RuleInfo("row-crossing-shift", "cross_doc_leak", "a previous-token feature shifted across the rows of a batch",
                 "RULES.md §8, §2 C1")
@@ -59,12 +59,6 @@ def _candidate(node) -> bool:
     return False
 
 
-def _resets(f) -> bool:
-    """The function stores into a slice of something (`prev[::T] = pad`) or compares ids."""
-    return _compares_ids(f.node) or any(
-        type(t) is ast.Subscript for n in f.nodes if type(n) is ast.Assign for t in n.targets)
-
-
 def check(m):
     lines = sorted(n.lineno for n in m.nodes_of(ast.Call) if _candidate(n))
     if not lines:
@@ -74,7 +68,7 @@ def check(m):
         if f.qualname == "<module>" or not m.may_hold(f.node, lines):
             continue
         found = list(scan.mixes(f))
-        if not found or _resets(f):
+        if not found or resets(f):
             continue
         if splits_docs is None:
             masks = _elementwise_compares(m)

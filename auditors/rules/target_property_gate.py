@@ -12,7 +12,9 @@ which a causal predictor cannot know before the token is revealed. The rule flag
 - a mask made from it (a comparison, `~`, `&`) multiplying a score or a distribution,
   and a distribution changed in place where the mask is set (`out[has, h] += beta`);
 - `if cond:` (or `a if cond else b`) whose test carries it and whose body replaces a
-  score of the target with another one computed from it (`lp = lp + beta - log_z`).
+  score of the target with another one computed from it (`lp = lp + beta - log_z`);
+- a term switched by such a mask added to the target's score (`beta = b * (conf &
+  starts_word[y])`, then `lp[y] + beta * (hint == y) - log_z`).
 
 Legal counterparts: the same table read at the previous token (`has_space[prev]`,
 known before x_t is revealed), byte counting with `has_space[y] & ~is_boundary[prev]`,
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import ast
 
+from auditors import shapes
 from auditors.model import RuleInfo
 from auditors.rules import guards_of, raw
 
@@ -55,19 +58,6 @@ def _rescored(m, f, node: ast.If) -> bool:
     return False
 
 
-def _mask(f, e, depth: int = 0) -> bool:
-    """A yes/no per token (a comparison, `~`, `&`, `|`, `bool`), not a weight such as the
-    target's byte count (byte-weighted losses multiply by `base_bytes[y]`)."""
-    while type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in ("float", "to", "double", "half", "type"):
-        e = e.func.value
-    if type(e) is ast.Name and depth < 3:
-        bound = f.binding(e.id)
-        return bound is not None and _mask(f, bound, depth + 1)
-    return type(e) is ast.Compare or (type(e) is ast.UnaryOp and type(e.op) in (ast.Invert, ast.Not)) \
-        or (type(e) is ast.BinOp and type(e.op) in (ast.BitAnd, ast.BitOr)) \
-        or (type(e) is ast.Call and type(e.func) is ast.Name and e.func.id == "bool")
-
-
 def check(m):
     out = []
     for f in m.functions.values():
@@ -95,9 +85,17 @@ def check(m):
                 sides = f.labels_of(node.left), f.labels_of(node.right)
                 for i in (0, 1):
                     if "TPROP" in sides[i] and sides[1 - i] & {"DIST", "TGTP"} and "TPROP" not in sides[1 - i] \
-                            and _mask(f, (node.left, node.right)[i]):
+                            and shapes.is_mask(f, (node.left, node.right)[i]):
                         out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium", _MESSAGE.format(
                             what="whether this term counts", cond=ast.unparse((node.left, node.right)[i]))))
+                        break
+        for node in m.under(f, m.nodes_of(ast.BinOp)) if scores else ():
+            if type(node.op) in (ast.Add, ast.Sub):  # `lp[y] + beta * (hint == y) - log_z`, beta switched by the fact
+                sides = f.labels_of(node.left), f.labels_of(node.right)
+                for i in (0, 1):
+                    if "TGTP" in sides[i] and "TPROP" in sides[1 - i] and not sides[1 - i] & {"TGTP", "DIST"}:
+                        out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium", _MESSAGE.format(
+                            what="what is added to the target's score", cond=ast.unparse((node.left, node.right)[1 - i]))))
                         break
         for node in m.under(f, m.nodes_of(ast.IfExp)) if scores else ():
             if "TPROP" in f.labels_of(node.test) and _scores(f, node.body) and _scores(f, node.orelse):
