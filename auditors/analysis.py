@@ -123,12 +123,6 @@ class ModuleFlow(FunctionValues):
             self._facts[key] = fields
         return self._facts[key]
 
-    def attr_data(self, method: FuncInfo) -> frozenset:
-        """Data splits held by the attributes a method reads from `self`, over every instance
-        of its class (what a method returns from them, before its instance is known)."""
-        return EMPTY.union(*[self.class_attr_labels.get((method.cls, a), self.attr_labels.get(a, EMPTY))
-                             for a in self.self_reads(method)]) & lb.DATA
-
     def self_reads(self, method: FuncInfo) -> frozenset:
         """Attributes a method reads from `self`, directly or through the other methods of
         its class it calls on `self`."""
