@@ -58,6 +58,21 @@ def _rescored(m, f, node: ast.If) -> bool:
     return False
 
 
+def _switched(f, e, depth: int = 0) -> bool:
+    """`e` holds a product with a mask made from a fact about the target (`beta *
+    gate.float()`, gate = `conf & starts[y]`), directly or through the names it reads:
+    a term switched on and off per token, not a count read at the target."""
+    for n in ast.walk(e):
+        if type(n) is ast.BinOp and type(n.op) is ast.Mult and any(
+                shapes.is_mask(f, side) and "TPROP" in f.labels_of(side) for side in (n.left, n.right)):
+            return True
+        if type(n) is ast.Name and depth < 3:
+            bound = f.binding(n.id)
+            if bound is not None and _switched(f, bound, depth + 1):
+                return True
+    return False
+
+
 def check(m):
     out = []
     for f in m.functions.values():
@@ -93,7 +108,8 @@ def check(m):
             if type(node.op) in (ast.Add, ast.Sub):  # `lp[y] + beta * (hint == y) - log_z`, beta switched by the fact
                 sides = f.labels_of(node.left), f.labels_of(node.right)
                 for i in (0, 1):
-                    if "TGTP" in sides[i] and "TPROP" in sides[1 - i] and not sides[1 - i] & {"TGTP", "DIST"}:
+                    if "TGTP" in sides[i] and "TPROP" in sides[1 - i] and not sides[1 - i] & {"TGTP", "DIST"} \
+                            and _switched(f, (node.left, node.right)[1 - i]):
                         out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium", _MESSAGE.format(
                             what="what is added to the target's score", cond=ast.unparse((node.left, node.right)[1 - i]))))
                         break
