@@ -68,7 +68,18 @@ def _adapted_names(m, ev) -> set[str]:
         d = lb.dotted(node.func.value)
         if d:
             names.add(d)
+    if callee.is_method and m.trains_on(callee, "VAL"):
+        names |= _built_with(node)  # `TTT(cfg, model).run(val)`: the model it was built with is trained
     return names
+
+
+def _built_with(call: ast.Call) -> set[str]:
+    """Names an object is built from when a method is called on its construction:
+    `Evaluator(cfg, model).run(val)` -> {cfg, model}."""
+    recv = call.func.value if type(call.func) is ast.Attribute else None
+    if type(recv) is not ast.Call:
+        return set()
+    return {d for d in map(lb.dotted, [*recv.args, *(k.value for k in recv.keywords)]) if d}
 
 
 _WRAPPERS = {"compile", "DDP", "DistributedDataParallel", "FSDP", "FullyShardedDataParallel"}
@@ -432,11 +443,12 @@ def check(m):
                     continue
                 if aliases is None:
                     aliases = _wrapper_aliases(f)
-                shared = {aliases.get(n, n) for n in adapted} & {aliases.get(n, n) for n in _names(b) | _factory_args(b.node)}
+                shared = {aliases.get(n, n) for n in adapted} & {
+                    aliases.get(n, n) for n in _names(b) | _factory_args(b.node) | _built_with(b.node)}
                 if shared:
                     what = "trained" if trains else "filled a cache"
                     out.append(raw(RULE, f, b.node, b.ctx, "error", "medium",
-                                   f"{b.data['name']}() scores validation tokens again with `{sorted(shared)[0]}`, which "
+                                   f"{b.data['name']}() scores validation tokens again with {', '.join(f'`{n}`' for n in sorted(shared))}, which "
                                    f"{a.data['name']}() (line {a.line}) {what} on those tokens"))
                     break
     return out
