@@ -53,7 +53,7 @@ class ModuleFlow(FunctionValues):
             f.__dict__.clear()
         self.__dict__.clear()
 
-    def once(self, key: str, compute):
+    def once(self, key: str | tuple, compute):
         """A fact about the whole module that a rule needs in many places (per function, per
         call): computed on first use, then shared."""
         if key not in self._facts:

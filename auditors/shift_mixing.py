@@ -114,8 +114,12 @@ class Scan:
         return None
 
 
+def compares_ids(node) -> bool:
+    """An equality test anywhere under node (`ids == bos`): a mask at document starts."""
+    return any(type(c) is ast.Compare and any(type(o) in (ast.Eq, ast.NotEq) for o in c.ops) for c in ast.walk(node))
+
+
 def resets(f) -> bool:
     """The function stores into a slice of something (`prev[:, 0] = pad`, `prev[::T] = pad`)
     or compares token ids (`where(ids == bos, ...)`): a shifted copy's boundary is masked."""
-    return any(type(c) is ast.Compare and any(type(o) in (ast.Eq, ast.NotEq) for o in c.ops) for c in ast.walk(f.node)) \
-        or any(type(t) is ast.Subscript for n in f.nodes if type(n) is ast.Assign for t in n.targets)
+    return compares_ids(f.node) or any(type(t) is ast.Subscript for n in f.nodes if type(n) is ast.Assign for t in n.targets)

@@ -20,7 +20,7 @@ from auditors import labels as lb
 from auditors import shapes
 from auditors.model import RuleInfo
 from auditors.rules import guards_of, raw
-from auditors.rules.smear_bos import _elementwise_compares, _splits_documents
+from auditors.rules.smear_bos import documents_split
 from auditors.shift_mixing import Scan, flattens, resets, view_base
 
 RULE = RuleInfo("row-crossing-shift", "cross_doc_leak", "a previous-token feature shifted across the rows of a batch",
@@ -63,18 +63,15 @@ def check(m):
     lines = sorted(n.lineno for n in m.nodes_of(ast.Call) if _candidate(n))
     if not lines:
         return []
-    scan, out, splits_docs = Scan(previous_across_rows), [], None
+    scan, out = Scan(previous_across_rows), []
     for f in m.functions.values():
         if f.qualname == "<module>" or not m.may_hold(f.node, lines):
             continue
         found = list(scan.mixes(f))
         if not found or resets(f):
             continue
-        if splits_docs is None:
-            masks = _elementwise_compares(m)
-            splits_docs = any(id(ev.node) in masks and _splits_documents(ev) for _, ev in m.events("compare"))
         for node, mixed in found:
-            out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error" if splits_docs else "warning", "medium",
+            out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error" if documents_split(m) else "warning", "medium",
                            f"combines `{mixed}` with its previous position over the flattened batch: each row's "
                            "first token reads the last token of another row"))
     return out

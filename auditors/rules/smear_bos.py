@@ -20,6 +20,7 @@ import ast
 
 from auditors import labels as lb
 from auditors import shapes
+from auditors.shift_mixing import compares_ids
 from auditors.model import RuleInfo
 from auditors.rules import raw
 
@@ -113,10 +114,14 @@ def _mixed(value: ast.AST, aliases: dict, targets: set[str], before: frozenset =
     return None
 
 
-def _splits_documents(ev) -> bool:
-    """`tokens == bos_id` on validation tokens: finding document starts in the stream, as
-    document-batched or phased evaluation does."""
-    return "VAL" in ev.data["left"] | ev.data["right"]
+def documents_split(m) -> bool:
+    """The file splits the validation stream into documents (`val_tokens == bos_id` used as
+    an array), as document-batched or phased evaluation does: then a shift across a
+    document boundary is scored out of stream order. Computed once per module."""
+    def compute(m) -> bool:
+        masks = _elementwise_compares(m)
+        return any(id(ev.node) in masks and "VAL" in ev.data["left"] | ev.data["right"] for _, ev in m.events("compare"))
+    return m.once("documents split", compute)
 
 
 def _elementwise_compares(m) -> set[int]:
@@ -129,10 +134,6 @@ def _elementwise_compares(m) -> set[int]:
     return out
 
 
-def _compares_ids(node) -> bool:
-    return any(isinstance(c, ast.Compare) and any(isinstance(o, (ast.Eq, ast.NotEq)) for o in c.ops) for c in ast.walk(node))
-
-
 def check(m):
     shifts = [b.lineno for b in m.nodes_of(ast.BinOp) if _arange_minus_one(b)]  # `arange(T) - 1`, rare: look for it first
     before = frozenset(t.id for a in m.nodes_of(ast.Assign) if shifts and m.may_hold(a, shifts) and _one_before(a.value)
@@ -143,7 +144,6 @@ def check(m):
         return []
     lines = sorted(n.lineno for n in prev_slices)
     out = []
-    splits_docs = None
     for f in m.functions.values():
         if f.qualname == "<module>" or not m.may_hold(f.node, lines) or not any(n in prev_slices for n in f.nodes):
             continue
@@ -174,13 +174,10 @@ def check(m):
                 mixed = target if target in src else None
             else:
                 mixed = _mixed(node.value, aliases, targets | src if type(node) is ast.Return else targets, before)
-            if mixed is None or _compares_ids(f.node):
+            if mixed is None or compares_ids(f.node):
                 continue
-            if splits_docs is None:
-                masks = _elementwise_compares(m)
-                splits_docs = any(id(ev.node) in masks and _splits_documents(ev) for _, ev in m.events("compare"))
             ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
-            out.append(raw(RULE, f, node, ctx, "error" if splits_docs else "warning", "medium",
+            out.append(raw(RULE, f, node, ctx, "error" if documents_split(m) else "warning", "medium",
                            f"mixes the previous position of `{mixed}` into each position with no mask at BOS: "
                            "the last token of one document leaks into the next"))
     return out

@@ -266,18 +266,19 @@ def _holds_val(f, ev) -> bool:
 def _built_with_val(m, cls: str | None) -> set[str]:
     """Attributes of `cls` that some construction of it (`Evaluator(args, model, val)`)
     fills from validation data, through what its `__init__` stores."""
-    short = (cls or "").rsplit(".", 1)[-1]
-    fields = m.constructor_fields(short) if short else {}
-    init = m.functions.get(f"{cls}.__init__")
-    if not fields or init is None:
-        return set()
-    out = set()
-    for g in m.functions.values():
-        for e in g.events:
-            if e.kind == "call" and e.data["name"] == short and type(e.node.func) is ast.Name:
+    def compute(m) -> set[str]:
+        short = (cls or "").rsplit(".", 1)[-1]
+        fields = m.constructor_fields(short) if short else {}
+        init = m.functions.get(f"{cls}.__init__")
+        if not fields or init is None:
+            return set()
+        out = set()
+        for _, e in m.events("call"):
+            if e.data["name"] == short and type(e.node.func) is ast.Name:
                 passed = dict(zip(init.params[1:], e.data["args"])) | {k: v for k, v in e.data["kws"].items() if k}
                 out |= {attr for attr, feeds in fields.items() if any("VAL" in passed.get(p, lb.EMPTY) for p in feeds)}
-    return out
+        return out
+    return m.once(("built with val", cls), compute)  # (asked once per call on `self`: the module's calls are read once)
 
 
 def _reads_own_val(m, f, ev) -> bool:
