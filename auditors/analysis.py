@@ -200,25 +200,34 @@ class ModuleFlow(FunctionValues):
             return self._resolved[key]
         return None
 
+    def overrides(self, caller: FuncInfo | None, func: ast.expr) -> tuple:
+        """`self.m(...)` in a method of C also reaches the m of every subclass of C that
+        defines its own (`Evaluator.run` calling `self.score_window` of a `CachedEvaluator`)."""
+        if caller is None or not caller.cls or type(func) is not ast.Attribute or type(func.value) is not ast.Name \
+                or func.value.id != "self":
+            return ()
+        subs = self.once("subclasses", _subclasses).get(caller.cls, ())
+        return tuple(q for q in (f"{c}.{func.attr}" for c in subs) if q in self.functions)
+
     def _receiver_classes(self, recv: ast.expr, caller: FuncInfo | None, depth: int = 0) -> list[str]:
         """The module classes an object is known to be built from, then their bases, in the
         order a method is looked up: `C(...)` itself, a name bound once to `C(...)` (or to
         `A(...) if flag else B(...)`), `self` in a method of C, or `super()` in one."""
         if type(recv) is ast.Name and caller is not None:
             if recv.id == "self" and caller.cls:
-                return self._with_bases([caller.cls])
+                return self.with_bases([caller.cls])
             recv = caller.binding(recv.id)
         if type(recv) is ast.IfExp and depth < 3:
             return self._receiver_classes(recv.body, caller, depth + 1) + self._receiver_classes(recv.orelse, caller, depth + 1)
         bases = self.once("class bases", _class_bases)
         if type(recv) is ast.Call and type(recv.func) is ast.Name and recv.func.id in bases:
-            return self._with_bases([recv.func.id])
+            return self.with_bases([recv.func.id])
         if type(recv) is ast.Call and type(recv.func) is ast.Name and recv.func.id == "super" and caller is not None \
                 and caller.cls in bases:
-            return self._with_bases(list(bases[caller.cls]))  # `super().run(x)`: the bases' method
+            return self.with_bases(list(bases[caller.cls]))  # `super().run(x)`: the bases' method
         return []
 
-    def _with_bases(self, classes: list[str]) -> list[str]:
+    def with_bases(self, classes: list[str]) -> list[str]:
         bases, out = self.once("class bases", _class_bases), []
         while classes and len(out) < 16:
             c = classes.pop(0)
@@ -461,6 +470,15 @@ def call_arg_names(ev: Event) -> set[str]:
         d = lb.dotted(node.func.value)
         if d:
             out.add(d)
+    return out
+
+
+def _subclasses(m) -> dict[str, list[str]]:
+    """Class name -> every class of this module derived from it, directly or not."""
+    bases, out = m.once("class bases", _class_bases), {}
+    for c in bases:
+        for b in m.with_bases(list(bases[c])):
+            out.setdefault(b, []).append(c)
     return out
 
 

@@ -131,8 +131,10 @@ def call_labels(info, e: ast.Call) -> frozenset:
         passed = info.module.passed_functions(info, func.id)  # `hook(lg, tg, x, nll)`: what callers pass as hook
         if passed:
             callee, also = passed[0], tuple(g.qualname for g in passed[1:])
-    if callee is None and type(func) in (ast.Name, ast.Subscript):
+    if callee is None and (type(func) in (ast.Name, ast.Subscript) or (is_method and type(func.value) is ast.Name)):
         callee = info.module.called_value(info, func)  # a callable held in a name or a dict slot
+    elif callee is not None and is_method:
+        also = info.module.overrides(info, func)  # `self.score(...)`: a subclass's score too
     data = {"name": name, "args": args, "kws": kws, "recv": recv, "callee": callee.qualname if callee else None}
     if also:
         data["also"] = also

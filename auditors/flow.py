@@ -239,7 +239,9 @@ class FuncInfo(ObjectFlow, IndexFlow):
                 self.assign(t, v, None)
             return
         v = self.L(it)
-        self.assign(target, v - {"CAND"} if isinstance(it, ast.Call) and lb.call_name(it.func) == "range" else v, it)
+        if isinstance(it, ast.Call) and lb.call_name(it.func) == "range":
+            v = (v - {"CAND"}) | {"RPOS"}  # one position per iteration, not every candidate at once
+        self.assign(target, v, it)
 
     def assign(self, target, v: frozenset, value, aug: bool = False) -> None:
         if isinstance(target, ast.Name):
@@ -403,6 +405,8 @@ class FuncInfo(ObjectFlow, IndexFlow):
         both = left | right
         out = both - INDEX_ONLY
         op = e.op
+        if type(op) is ast.Add or type(op) is ast.Sub:
+            out |= both & {"RPOS"}  # `a + i`: still a loop position
         if isinstance(op, (ast.BitXor, ast.Add)):
             prod_l, prod_r = lb.is_product(e.left), lb.is_product(e.right)
             if isinstance(op, ast.BitXor) and (prod_l or prod_r or "HASH" in both):

@@ -46,7 +46,11 @@ class FunctionValues:
         class's `__call__`), `hasher = partial(mix_hash, mult=M); hasher(t)`, `lookup, commit =
         make_cache(n); lookup(h, y)`, or a constant key of a dict literal holding a function or a
         partial (`self.keyers["pair"](c, y)` with `keyers = {"pair": partial(mix_key, prime=P)}`)."""
-        if type(func) is ast.Subscript:
+        if type(func) is ast.Attribute:
+            # `self.joint_key(h)` with `self.joint_key = partial(mix_hash, salt=S)` set once in the module
+            value = self.once("function attributes", _function_attributes).get(func.attr) \
+                if type(func.value) is ast.Name and func.value.id == "self" else None
+        elif type(func) is ast.Subscript:
             if type(func.slice) is not ast.Constant:
                 return None
             holder = func.value.attr if type(func.value) is ast.Attribute else func.value.id if type(func.value) is ast.Name else None
@@ -173,6 +177,18 @@ def _by_call_name(calls) -> dict[str, list[ast.Call]]:
     for c in calls:
         out.setdefault(lb.call_name(c.func), []).append(c)
     return out
+
+
+def _function_attributes(m) -> dict:
+    """attribute -> the function or partial stored in `self.attribute`, where the module
+    binds that attribute exactly once."""
+    bound: dict = {}
+    for a in m.nodes_of(ast.Assign):
+        for t in a.targets:
+            if type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id == "self":
+                bound.setdefault(t.attr, []).append(a.value)
+    return {k: v[0] for k, v in bound.items() if len(v) == 1 and (type(v[0]) is ast.Name or (
+        type(v[0]) is ast.Call and lb.call_name(v[0].func) == "partial" and v[0].args))}
 
 
 def _function_slots(m) -> dict:

@@ -49,7 +49,7 @@ class IndexFlow:
         out = base if isinstance(e.slice, ast.Slice) else base | (idx & DATA)
         if "POS1" in idx and "POS1" not in base:
             out = out | {"TGT"}
-        elif "CAND" in idx and base & DATA and lb.plus_one(e.slice):
+        elif ("CAND" in idx or "RPOS" in idx) and base & DATA and lb.plus_one(e.slice):
             out = out | {"TGT"}  # stream[pos + 1] for a range of positions: the tokens scored at them
         if "DIST" in base and ("TGT" in idx or shapes.next_token_index(self, e.slice)):
             out = out | {"TGTP"}  # p[t, y] of a distribution, y the target or val[t + 1]

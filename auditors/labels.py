@@ -12,6 +12,8 @@ TGTP         the model's probability / loss of the realized target (cross-entrop
 DIST         a full predictive distribution (softmax / log_softmax / logits)
 HASH         a multiplicative hash of tokens (`h ^= tok * prime`, `% buckets`)
 EXTKEY       a hash extended by one more token: `ctx_hash ^ (tok * prime)`
+RPOS         the variable of a Python loop over `range(...)` (and sums with it): one
+             position at a time, so `stream[t + 1]` is the token after the context at t
 CAND         a candidate range over the vocabulary (`arange(V)`): reading every
              candidate is how a legal, normalizable table lookup looks
 CCNT / CTGT  counts read for every candidate / the candidate count picked at the target
@@ -34,7 +36,7 @@ from functools import lru_cache
 
 EMPTY: frozenset = frozenset()
 KEYS = frozenset({"HASH", "EXTKEY"})
-INDEX_ONLY = KEYS | {"POS1"}  # how a value indexes, not what it holds: lost in arithmetic and calls
+INDEX_ONLY = KEYS | {"POS1", "RPOS"}  # how a value indexes, not what it holds: lost in arithmetic and calls
 NOT_COMPARED = INDEX_ONLY | {"CAND"}  # a comparison loses these and a candidate range
 DATA = frozenset({"VAL", "TRAIN"})
 PARAM_SENSITIVE = frozenset({"VAL", "TRAIN", "TGT", "HASH", "EXTKEY"})  # passed through a helper: judged per call

@@ -17,7 +17,11 @@ def to_text(report: AuditReport) -> str:
     for path, group in groupby(report.findings, key=lambda f: f.path):
         lines.append(f"\n{path}")
         for f in group:
-            reach = f.reach + (f" when {f.condition}" if f.condition and f.reach != "active" else "")
+            reach = f.reach
+            if f.condition and f.reach == "dormant":
+                reach += f"; runs only if {f.condition}"  # the condition that would reach it
+            elif f.condition and f.reach == "unknown":
+                reach += f": {f.condition}"
             lines.append(f"  {f.line:>5}: {f.severity.upper()} [{f.rule} / {f.tag}] ({reach}; confidence {f.confidence})")
             if f.source_line:
                 lines.append(f"         | {f.source_line[:160]}")

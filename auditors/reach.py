@@ -47,8 +47,9 @@ class _Instance:
 class Scope:
     """Where names in a guard are looked up: a function's facts and its callers."""
 
-    def __init__(self, facts: dict, func: str, env: dict, depth: int = 0):
+    def __init__(self, facts: dict, func: str, env: dict, depth: int = 0, bound: dict | None = None):
         self.facts, self.func, self.env, self.depth = facts, func, env, depth
+        self.bound = bound or {}  # parameters of an inlined helper call -> (argument, the caller's scope)
 
     def define(self, name: str) -> str | None:
         funcs = self.facts["functions"]
@@ -159,9 +160,11 @@ class Evaluator:
                 self.touched.setdefault(key, f"{key}={self.env[key]}")
                 return self.env[key]
             default_src = ast.unparse(n.args[1]) if len(n.args) > 1 else "unset"
+            if len(n.args) > 1 and isinstance(n.args[1], ast.Name) and n.args[1].id in scope.bound:
+                default_src = ast.unparse(scope.bound[n.args[1].id][0])  # the argument handed to the helper
             if len(n.args) > 1 and isinstance(n.args[1], ast.Name) and scope.define(n.args[1].id):
                 default_src += f" = {scope.define(n.args[1].id)}"
-            self.touched.setdefault(key, f"{key} default {default_src}")
+            self.touched.setdefault(key, f"{key} default {default_src}" if default_src != "unset" else f"{key} unset")
             if len(n.args) > 1:
                 return self.value(n.args[1], scope)
             default = next((k.value for k in n.keywords if k.arg == "default"), None)
@@ -182,6 +185,21 @@ class Evaluator:
             if len(n.args) == 3:
                 return self.value(n.args[2], scope)
             raise Unknown
+        if isinstance(f, ast.Name) and f.id in scope.bound and type(scope.bound[f.id][0]) is ast.Name:
+            f = scope.bound[f.id][0]  # `cast(raw)` in a helper handed `int`
+            n = ast.Call(f, n.args, n.keywords)
+        if isinstance(f, ast.Name) and f.id == "field" or dotted == "dataclasses.field":
+            # a dataclass field: `field(default=E)`, `field(default_factory=lambda: E)`
+            kw = {k.arg: k.value for k in n.keywords}
+            if "default" in kw:
+                return self.value(kw["default"], scope)
+            if type(kw.get("default_factory")) is ast.Lambda:
+                return self.value(kw["default_factory"].body, scope)
+            raise Unknown
+        helper = self.facts["functions"].get(f.id) if isinstance(f, ast.Name) else None
+        if helper is not None and "ret" in helper and not n.keywords or (helper and "ret" in helper and all(
+                k.arg in helper["params"] for k in n.keywords)):
+            return self.inline(f.id, helper, n, scope)
         if isinstance(f, ast.Name) and (f.id in self.facts.get("classes", ()) or f.id in self.facts.get("factories", ())):
             return _Instance()  # a new object of the file's classes, a function a factory builds: never None
         if isinstance(f, ast.Name) and f.id == "min" and n.args and not n.keywords:
@@ -193,6 +211,16 @@ class Evaluator:
             if isinstance(base, str):
                 return getattr(base, f.attr)(*[self.value(a, scope) for a in n.args])
         raise Unknown
+
+    def inline(self, name: str, helper: dict, n: ast.Call, scope: Scope):
+        """The value of a call of a small helper: its returned expression, its parameters
+        bound to this call's arguments (or their defaults)."""
+        bound = {p: (a, scope) for p, a in zip(helper["params"], n.args)}
+        bound.update({k.arg: (k.value, scope) for k in n.keywords})
+        home = Scope(self.facts, "<module>", self.env, scope.depth + 1)
+        for p, src in helper.get("param_defaults", {}).items():
+            bound.setdefault(p, (_parse(src), home))
+        return self.value(_parse(helper["ret"]), Scope(self.facts, name, self.env, scope.depth + 1, bound))
 
     def _min(self, args, scope):
         """`min(passes, len(chunks))`: decided by the known arguments when one of them is at
@@ -228,6 +256,9 @@ class Evaluator:
             return {"True": True, "False": False, "None": None}[name]
         if name == "__name__":
             return "__main__"
+        if name in scope.bound:
+            arg, at = scope.bound[name]
+            return self.value(arg, at)
         src = scope.define(name)
         if src == "":
             raise Unknown  # assigned more than once in that function
@@ -235,7 +266,7 @@ class Evaluator:
             bound = _parse(src)
             if isinstance(bound, (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)):
                 raise Unknown  # a container filled while the program runs (`hidden = []`, then `.append`)
-            return self.value(bound, Scope(self.facts, scope.func, self.env, scope.depth + 1))
+            return self.value(bound, Scope(self.facts, scope.func, self.env, scope.depth + 1, scope.bound))
         for caller_func, arg_src in self.param_sources(scope.func, name):
             return self.source(arg_src, Scope(self.facts, caller_func, self.env, scope.depth + 1))
         module = self.facts["functions"].get("<module>", {"defs": {}})
@@ -299,12 +330,14 @@ class Resolver:
         # calling super().<name>) says nothing about who reaches it.
         sites = [s for s in self.facts["calls"].get(name, []) if s["caller"] != func]
         info = self.facts["functions"].get(func, {})
-        if info.get("is_method") and "." in func and (name in ("forward", "__call__") or name.startswith("__")):
-            # run by Python for an instance (`obj(x)`, `Cls(...)`), unseen: as reached as the only
-            # constructions of its class where every mention of the class is one; else reached
-            cls = func.rsplit(".", 2)[-2]
-            built = self.facts["calls"].get(cls, [])
-            only_built = built and len(built) == self.facts.get("class_refs", {}).get(cls)
+        cls = func.rsplit(".", 2)[-2] if info.get("is_method") and "." in func else None
+        built = self.facts["calls"].get(cls, []) if cls else []
+        # a method runs only on an instance: where every mention of its class is a construction
+        # (no subclass, no factory table), it is no more reached than those constructions
+        only_built = built and len(built) == self.facts.get("class_refs", {}).get(cls)
+        if cls and (name in ("forward", "__call__") or name.startswith("__")):
+            # run by Python for an instance (`obj(x)`, `Cls(...)`), unseen: as reached as the
+            # constructions of its class; else reached
             result = self.memo[func] = self._sites_reach(cls, built, stack + (func,)) if only_built else ("active", None)
             return result
         if not sites:
@@ -325,6 +358,8 @@ class Resolver:
             # a nested function exists only once the function around it runs (a hook defined
             # inside a disabled n-gram evaluation and handed on is no more reached than it)
             result = _and(*result, *self.function(outer, stack + (func,)))
+        if only_built and result[0] != "dormant":
+            result = _and(*result, *self._sites_reach(cls, built, stack + (func,)))
         self.memo[func] = result
         return result
 

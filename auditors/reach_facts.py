@@ -33,6 +33,13 @@ def reach_facts(m, tree) -> dict:
     seg = functools.partial(_segment, raw_lines)
     functions = {q: {"params": f.params, "is_method": f.is_method,
                      "defs": {k: (seg(v) if v is not None else "") for k, v in f.defs.items()}} for q, f in m.functions.items()}
+    for q, f in m.functions.items():
+        ret = _returned(f.node, seg) if q != "<module>" and not f.is_method and len(f.node.body) <= 6 else None
+        if ret is not None:  # a small helper (`def env_int(k, d): return int(os.environ.get(k, d))`): inlined by guards
+            functions[q]["ret"] = ret
+            args = f.node.args
+            functions[q]["param_defaults"] = {a.arg: seg(d) for a, d in zip(args.args[len(args.args) - len(args.defaults):],
+                                                                          args.defaults)}
     calls: dict[str, list] = {}  # a function's (or a class's: its construction) name -> call sites
     classes = sorted({n.name for n in m.nodes_of(ast.ClassDef)})
     known = set(m.by_name) | set(classes)
@@ -91,6 +98,22 @@ def reach_facts(m, tree) -> dict:
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
             "arg_defaults": arg_defaults, "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories}
+
+
+def _returned(node, seg) -> str | None:
+    """What a small function returns, as one expression: its body is bindings, then
+    `if test: return a` lines and a final `return b` (read as `a if test else b`)."""
+    *head, last = node.body
+    if type(last) is not ast.Return or last.value is None:
+        return None
+    out = f"({seg(last.value)})"
+    for st in reversed(head):
+        if type(st) is ast.If and not st.orelse and len(st.body) == 1 and type(st.body[0]) is ast.Return \
+                and st.body[0].value is not None:
+            out = f"({seg(st.body[0].value)}) if ({seg(st.test)}) else {out}"
+        elif type(st) not in (ast.Assign, ast.AnnAssign, ast.Expr):
+            return None  # a loop, a nested return, a try: not one expression
+    return out
 
 
 def _chosen(known: set[str], f, func: ast.expr, depth: int = 0) -> list[tuple[str, tuple]]:

@@ -14,6 +14,8 @@ file, not from the training shards).
 
 from __future__ import annotations
 
+import ast
+
 from auditors import labels as lb
 from auditors.model import RuleInfo
 from auditors.rules import raw
@@ -42,8 +44,10 @@ def check(m):
 
 
 def _reaches_a_load(m, f) -> bool:
-    """f, a function it calls or a class it constructs (its `__init__`) loads training data."""
-    seen, todo = set(), [f]
+    """f, a function it calls or a class it constructs (its `__init__`) loads training data;
+    for a method, also a method of its class that sets what it reads from `self` and does
+    not train (`self.prior` built from training shards by the evaluator's `build_prior`)."""
+    seen, todo = set(), [f, *_setters(m, f)]
     while todo:
         g = todo.pop()
         if g.qualname in seen:
@@ -83,3 +87,19 @@ def _loads_training_data(g) -> bool:
     return not from_callers and any(e.kind == "call" and e.data["name"] in LOADS
                                     and "TRAIN" in e.data["recv"].union(*e.data["args"], *e.data["kws"].values())
                                     for e in g.events)
+
+
+def _setters(m, f) -> list:
+    """The methods of f's class (and its bases) that assign an attribute f reads from `self`
+    and take no backward pass."""
+    if not f.cls:
+        return []
+    reads, out = m.self_reads(f), []
+    for cls in m.with_bases([f.cls]):
+        for g in m.functions.values():
+            if g.cls != cls or g is f or any(e.kind == "backward" for e in g.events):
+                continue
+            if any(type(a.value) is ast.Name and a.value.id == "self" and type(a.ctx) is ast.Store and a.attr in reads
+                   for a in m.under(g, m.nodes_of(ast.Attribute))):
+                out.append(g)
+    return out

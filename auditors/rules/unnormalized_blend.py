@@ -141,7 +141,8 @@ def _tilt_without_normalizer(m, f) -> list:
         return []
     def normalizes(g) -> bool:  # log Z: a log of something other than the target's probability
         return any(lb.call_name(c.func) in _LOG_NORMALIZERS and c.args and type(c.args[0]) not in (ast.Constant, ast.JoinedStr)
-                   and "TGTP" not in g.labels_of(c.args[0]) for c in m.under(g, m.nodes_of(ast.Call)))  # (not log(2), not a logger)
+                   and ("TGTP" not in g.labels_of(c.args[0]) or _one_plus(g, c.args[0]))
+                   for c in m.under(g, m.nodes_of(ast.Call)))  # (not log(2), not a logger)
     callers = [g for g, e in m.events("call") if f.qualname in m.targets(e)]
     if normalizes(f) or (callers and all(map(normalizes, callers))):
         return []  # (a helper that adds the boost, with log Z taken where it is called, is the legal tilt)
@@ -168,6 +169,15 @@ def _tilt_without_normalizer(m, f) -> list:
                             "adds a boost to the target's log-probability where a hint equals the target, with no "
                             "log-normalizer: the tilted probabilities sum to more than one over the vocabulary")]
     return []
+
+
+def _one_plus(f, e) -> bool:
+    """`1 + p_h * (e^beta - 1)` (or a name bound to it): the closed-form normalizer of the
+    tilt, whatever the hint's probability was read from (a hint taken from earlier targets
+    carries their label)."""
+    e = f.binding(e.id) if type(e) is ast.Name else e
+    return type(e) is ast.BinOp and type(e.op) is ast.Add and any(
+        type(x) is ast.Constant and x.value == 1 for x in (e.left, e.right))
 
 
 def _added_mass(m, f) -> list:

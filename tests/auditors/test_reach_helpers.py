@@ -1,0 +1,102 @@
+"""Reachability through settings read by small helper functions, dataclass fields, and
+methods of a class that is only built under a condition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from auditors import audit_path
+
+HELPERS_AND_SUBCLASS = '''
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def _env(name, default, cast=str):
+    raw = os.environ.get(name)
+    return default if raw is None else cast(raw)
+
+
+def env_flag(name, default=False):
+    v = os.environ.get(name)
+    if v is None or v == "":
+        return bool(default)
+    return v.lower() in ("1", "true", "yes")
+
+
+@dataclass
+class Config:
+    slot: int = field(default_factory=lambda: _env("SLOT", 0, int))
+    lr: float = field(default=0.01)
+    tune: bool = env_flag("TUNE")
+
+
+class Evaluator:
+    def __init__(self, model):
+        self.model = model
+
+    @torch.no_grad()
+    def window(self, x, y):
+        return F.cross_entropy(self.model(x), y).item()
+
+    def run(self, val):
+        return sum(self.window(val[a:a + 64], val[a + 1:a + 65]) for a in range(0, len(val) - 65, 64))
+
+
+class Adapting(Evaluator):
+    def window(self, x, y):
+        opt = torch.optim.SGD(self.model.parameters(), lr=0.1)
+        F.cross_entropy(self.model(x), y).backward()
+        opt.step()
+        with torch.no_grad():
+            return F.cross_entropy(self.model(x), y).item()
+
+
+def tune_on_val(model, val, lr):
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    F.cross_entropy(model(val[:-1]), val[1:]).backward()
+    opt.step()
+
+
+def main(model):
+    cfg = Config()
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    if cfg.tune:
+        tune_on_val(model, val, cfg.lr)
+    ev = Adapting(model) if cfg.slot else Evaluator(model)
+    return ev.run(val)
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+def _reach(path: Path, env: dict | None = None) -> dict[int, str]:
+    return {f.line: f.reach for f in audit_path(path, env=env).findings if f.rule == "ttt-before-score"}
+
+
+def test_settings_read_by_helpers_and_methods_of_a_class_built_under_a_flag(tmp_path, monkeypatch):
+    """`_env("SLOT", 0, int)` in a dataclass field's default factory and `env_flag("TUNE")`
+    are read through the helpers' bodies: both adaptations are dormant by default, and
+    each becomes active with its own variable set. Adapting.window is reached through
+    `self.window` in the base class's loop, but only runs where Adapting is built."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(HELPERS_AND_SUBCLASS)
+    lines = HELPERS_AND_SUBCLASS.splitlines()
+    adapt = next(i + 1 for i, s in enumerate(lines) if "F.cross_entropy(self.model(x), y).backward()" in s)
+    tune = next(i + 1 for i, s in enumerate(lines) if "model(val[:-1]), val[1:]).backward()" in s)
+    assert _reach(p) == {adapt: "dormant", tune: "dormant"}
+    found = {f.line: f for f in audit_path(p).findings}
+    assert "SLOT" in found[adapt].condition and "TUNE" in found[tune].condition
+    assert _reach(p, {"SLOT": "1"}) == {adapt: "active", tune: "dormant"}
+    assert _reach(p, {"TUNE": "yes"}) == {adapt: "dormant", tune: "active"}
+    always_built = HELPERS_AND_SUBCLASS.replace("ev = Adapting(model) if cfg.slot else Evaluator(model)",
+                                                "ev = Adapting(model)")
+    p.write_text(always_built)
+    assert _reach(p)[adapt] == "active"
