@@ -22,7 +22,7 @@ TABLE_READS = frozenset({"get", "index_select", "take"})  # lookups by call, rea
 DIGESTS = frozenset({"crc32", "adler32", "xxh32", "xxh64", "xxh3_64", "xxh32_intdigest", "xxh64_intdigest",
                      "xxh3_64_intdigest", "murmurhash3_32"})  # non-cryptographic digests used as buckets
 INPLACE = frozenset({"index_put_", "index_add_", "scatter_add_", "scatter_", "put_", "copy_", "index_copy_"})
-SPECIAL = frozenset({*INPLACE, "append", "extend", "insert", "appendleft", "backward", "grad", "at", "bincount", "gather",
+SPECIAL = frozenset({*INPLACE, "append", "extend", "insert", "appendleft", "update", "backward", "grad", "at", "bincount", "gather",
                      "take_along_axis", "hash", "replace", *TABLE_READS, *DIGESTS,
                      *TIME_FUNCS, *WRITE_METHODS, *lb.CE_FUNCS, *lb.DIST_FUNCS, *lb.FRESH_FUNCS, *lb.RANGE_FUNCS})
 
@@ -30,9 +30,9 @@ SPECIAL = frozenset({*INPLACE, "append", "extend", "insert", "appendleft", "back
 def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> frozenset | None:
     """Calls whose name means something (records, losses, table writes, ranges): the
     labels they return, or None to treat them as ordinary calls."""
-    if name in ("append", "extend", "insert", "appendleft") and isinstance(e.func, ast.Attribute):
+    if name in ("append", "extend", "insert", "appendleft", "update") and isinstance(e.func, ast.Attribute):
         holder = lb.dotted(e.func.value)
-        if holder:  # a list collects what is appended to it
+        if holder:  # a list collects what is appended to it (a dict what it is updated with)
             info.set_env(holder, every - KEYS)
             if name == "append" and len(e.args) == 1 and isinstance(e.args[0], ast.Tuple):
                 elems = [info.L(x) for x in e.args[0].elts]  # a list of records: keep their fields apart
@@ -133,6 +133,10 @@ def call_labels(info, e: ast.Call) -> frozenset:
             callee, also = passed[0], tuple(g.qualname for g in passed[1:])
     if callee is None and (type(func) in (ast.Name, ast.Subscript) or (is_method and type(func.value) is ast.Name)):
         callee = info.module.called_value(info, func)  # a callable held in a name or a dict slot
+        if callee is None and type(func) is ast.Name and type(info.binding(func.id)) is ast.IfExp:
+            chosen = info.module.function_values(info.binding(func.id))  # `run = cached if flag else plain; run(x)`
+            if chosen:
+                callee, also = chosen[0], tuple(g.qualname for g in chosen[1:])
     elif callee is not None and is_method:
         also = info.module.overrides(info, func)  # `self.score(...)`: a subclass's score too
     data = {"name": name, "args": args, "kws": kws, "recv": recv, "callee": callee.qualname if callee else None}

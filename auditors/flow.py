@@ -359,6 +359,8 @@ class FuncInfo(ObjectFlow, IndexFlow):
         if len(e.ops) == 1 and isinstance(e.ops[0], (ast.Eq, ast.NotEq)):
             self.events.append(Event("compare", e, self.ctx, {"left": self.L(e.left), "right": self.L(e.comparators[0])}))
         out = EMPTY.union(self.L(e.left), *[self.L(c) for c in e.comparators]) - NOT_COMPARED
+        if len(e.ops) == 1 and type(e.ops[0]) in (ast.Is, ast.IsNot) and type(e.comparators[0]) is ast.Constant:
+            return EMPTY  # `fn is not None`: whether something exists, none of its data
         if "TGTP" in out and type(e.ops[0]) in _ORDERED:
             out = out | {"TGATE"}  # `p_tgt < thr`: decided by the target's own probability
         return out

@@ -21,7 +21,7 @@ class FunctionValues:
         if key not in self._facts:
             found: list[FuncInfo] = []
             for arg, _ in self.arguments_for(f, param):
-                for target in self._function_values(arg, 0) if arg is not None else ():
+                for target in self.function_values(arg, 0) if arg is not None else ():
                     if target not in found:
                         found.append(target)
             self._facts[key] = found
@@ -94,7 +94,7 @@ class FunctionValues:
         calls = self.once("calls by name", lambda m: _by_call_name(m.nodes_of(ast.Call)))
         return calls.get(name, [])
 
-    def _function_values(self, e, depth: int) -> list[FuncInfo]:
+    def function_values(self, e, depth: int = 0) -> list[FuncInfo]:
         """The module functions an expression may evaluate to: a def by name, a factory's
         returned nested def, the branches of `a if c else None`, what a name is bound to."""
         if depth > 4 or e is None:
@@ -105,9 +105,9 @@ class FunctionValues:
                 return [f]
             bound = [st.value for st in self.nodes_of(ast.Assign)
                      if any(type(t) is ast.Name and t.id == e.id for t in st.targets)]
-            return [g for b in bound for g in self._function_values(b, depth + 1)]
+            return [g for b in bound for g in self.function_values(b, depth + 1)]
         if type(e) is ast.IfExp:
-            return self._function_values(e.body, depth + 1) + self._function_values(e.orelse, depth + 1)
+            return self.function_values(e.body, depth + 1) + self.function_values(e.orelse, depth + 1)
         if type(e) is ast.Call:
             factory = self.resolve(e.func)
             inner = self.returned_function(factory) if factory is not None else None

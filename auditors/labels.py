@@ -138,7 +138,7 @@ def shifted_slice(index: ast.expr) -> bool:
     """`[1:]`, `[s + 1 : e + 1]`, `[..., 1:]`: the targets of a next-token window."""
     items = index.elts if isinstance(index, ast.Tuple) else [index]
     for it in items:
-        if isinstance(it, ast.Slice) and it.lower is not None:
+        if isinstance(it, ast.Slice) and it.lower is not None and it.step is None:  # (`d[1::2]`: every other item)
             lo = it.lower
             if isinstance(lo, ast.Constant) and lo.value == 1:
                 return True

@@ -8,7 +8,9 @@ in a function that scores, a distribution written at a stored token per position
 (`boost[arange(n), stored[:n]] = 30`), or stored tokens made one-hot predictions
 (`one_hot(stored[pos])`). Validation tokens registered as a buffer or parameter of the
 model travel in its state dict, and so in the artifact; so do validation tokens (or a
-table computed from them) written into the exported state dict (`qsd["warm"] = val[:n]`).
+table computed from them) written into the exported state dict (`qsd["warm"] = val[:n]`),
+or saved (`torch.save`, `pickle.dump`) into the buffer a function then compresses as the
+artifact (`torch.save({"w": qsd, "extra": {"warm": val[:n]}}, buf); lzma.compress(...)`).
 """
 
 from __future__ import annotations
@@ -77,11 +79,33 @@ def _stored_in_state(m) -> list:
     return out
 
 
+_SAVES = {"save", "dump", "savez", "savez_compressed", "save_file"}
+
+
+def _saved_in_artifact(m) -> list:
+    """`torch.save({"w": qsd, "extra": {"warm": val[:n]}}, buf)` in a function that then
+    compresses the buffer: the compressed blob is the artifact, and it carries validation
+    data (tokens, or a table built from them; a loss or a score is no such data)."""
+    out = []
+    for f in m.functions.values():
+        if not any(e.kind == "call" and e.data["name"] == "compress" for e in f.events):
+            continue
+        for ev in f.events:
+            if ev.kind == "call" and ev.data["name"] in _SAVES and ev.data["args"] and ev.data["callee"] is None:
+                held = ev.data["args"][0]
+                if "VAL" in held and not held & {"TGTP", "TGATE"}:
+                    out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                                   f"{ev.data['name']}() writes validation data into the buffer that is compressed as "
+                                   "the artifact: the submission ships validation tokens (or a table built from them)"))
+                    break
+    return out
+
+
 _PREDICTIONS = {"argmax", "topk", "argsort"}
 
 
 def check(m):
-    out = _kept_in_model(m) + _stored_in_state(m)
+    out = _kept_in_model(m) + _stored_in_state(m) + _saved_in_artifact(m)
     for f in m.functions.values():
         if f.qualname == "<module>" or not m.scores(f):
             continue
