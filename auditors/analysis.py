@@ -216,6 +216,9 @@ class ModuleFlow(FunctionValues):
         if type(recv) is ast.Name and caller is not None:
             if recv.id == "self" and caller.cls:
                 return self.with_bases([caller.cls])
+            annotated = self.annotated_class(caller, recv.id)
+            if annotated:  # `def extend(stream: TokenStream)`
+                return self.with_bases([annotated])
             recv = caller.binding(recv.id)
         if type(recv) is ast.IfExp and depth < 3:
             return self._receiver_classes(recv.body, caller, depth + 1) + self._receiver_classes(recv.orelse, caller, depth + 1)
@@ -226,6 +229,16 @@ class ModuleFlow(FunctionValues):
                 and caller.cls in bases:
             return self.with_bases(list(bases[caller.cls]))  # `super().run(x)`: the bases' method
         return []
+
+    def annotated_class(self, f: FuncInfo, name: str) -> str | None:
+        """The module class a parameter of f is annotated with (`stream: TokenStream`)."""
+        if f.qualname == "<module>" or name not in f.params:
+            return None
+        args = f.node.args
+        ann = next((a.annotation for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.arg == name), None)
+        if type(ann) is ast.Constant and isinstance(ann.value, str):
+            return ann.value if ann.value in self.once("class bases", _class_bases) else None
+        return ann.id if type(ann) is ast.Name and ann.id in self.once("class bases", _class_bases) else None
 
     def with_bases(self, classes: list[str]) -> list[str]:
         bases, out = self.once("class bases", _class_bases), []
@@ -282,7 +295,8 @@ class ModuleFlow(FunctionValues):
             elif kind == "class_attr":
                 now = self.class_attr_labels.get((key[1], key[2]), self.attr_labels.get(key[2], EMPTY))
             elif kind == "callee":
-                now = (key[1].ret, EMPTY.union(*key[1].param_labels.values()) & PARAM_SENSITIVE)
+                now = (key[1].ret, EMPTY.union(*key[1].param_labels.values()) & PARAM_SENSITIVE,
+                       tuple(sorted(key[1].param_effects.items())))
             else:  # "ret_elems"
                 now = key[1].ret_elems
             if now != seen:
@@ -303,7 +317,8 @@ class ModuleFlow(FunctionValues):
             callees = sorted({ev.data["callee"] for ev in f.events[:n] if ev.kind == "call" and ev.data["callee"]})
             cached = self._callees[f] = (f.events, n, callees)
         callees = cached[2]
-        rets = tuple((c, self.functions[c].ret, tuple(self.functions[c].ret_elems or ())) for c in callees)
+        rets = tuple((c, self.functions[c].ret, tuple(self.functions[c].ret_elems or ()),
+                      tuple(sorted(self.functions[c].param_effects.items()))) for c in callees)
         enclosing, g = [], f.parent  # what a nested function reads from the functions around it
         while g is not None and g.qualname != "<module>":
             enclosing.append((tuple(sorted(g.env.items())), tuple(sorted(g.param_labels.items()))))

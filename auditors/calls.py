@@ -34,6 +34,11 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
         holder = lb.dotted(e.func.value)
         if holder:  # a list collects what is appended to it (a dict what it is updated with)
             info.set_env(holder, every - KEYS)
+            root = holder.split(".")[0]
+            if holder.startswith("self.") and holder.count(".") == 1 and every & DATA:
+                info.add_attr_labels(holder[5:], every & DATA, info.cls)  # the object's list, seen by its methods
+            elif root in info.params and every & DATA:  # `stream.files.append(shard)` on an object handed in
+                info.param_effects[root] = info.param_effects.get(root, EMPTY) | (every & DATA)
             if name == "append" and len(e.args) == 1 and isinstance(e.args[0], ast.Tuple):
                 elems = [info.L(x) for x in e.args[0].elts]  # a list of records: keep their fields apart
                 old = info.elems.get(holder)
@@ -157,7 +162,9 @@ def call_labels(info, e: ast.Call) -> frozenset:
         if callee.defaults:  # a parameter left out passes its default
             passed = set(callee.params[len(e.args) + (callee.is_method and is_method):]) - set(kws)
             every = every.union(*[v for p, v in callee.defaults.items() if p in passed])
-        info.read_shared.setdefault(("callee", callee), (callee.ret, via_params))
+        info.read_shared.setdefault(("callee", callee), (callee.ret, via_params, tuple(sorted(callee.param_effects.items()))))
+        if callee.param_effects:
+            _hand_back_effects(info, e, callee, is_method)
         own = info._receiver_data(func.value, callee, recv) if is_method else EMPTY
         return (callee.ret - via_params) | (every & via_params & callee.ret) | own
     if name == "sum" and "CCNT" in (recv | every):
@@ -182,6 +189,22 @@ def call_labels(info, e: ast.Call) -> frozenset:
     if "TGT" in every and name not in _PLAIN_BUILTINS:
         out = out | {"TGTP"}  # `model(x, y)`: a loss of the targets
     return out
+
+
+def _hand_back_effects(info, e: ast.Call, callee, is_method: bool) -> None:
+    """Data the callee appended into an object it was handed (`refresh(loader.stream, pats)`
+    with `stream.files.append(shard)`) now sits in the caller's object: in the argument
+    and in the name it hangs from (`loader`, whose batches then carry it)."""
+    params = callee.params[1:] if callee.is_method and is_method else callee.params
+    for p, v in callee.param_effects.items():
+        arg = next((k.value for k in e.keywords if k.arg == p), None)
+        if arg is None and p in params and params.index(p) < len(e.args):
+            arg = e.args[params.index(p)]
+        held = lb.dotted(arg) if arg is not None else None
+        if held:
+            info.set_env(held, v)
+            if "." in held and not held.startswith("self."):
+                info.set_env(held.split(".")[0], v)
 
 
 def _is_grad_transform(info, func) -> bool:

@@ -64,6 +64,7 @@ class FuncInfo(ObjectFlow, IndexFlow):
         self.env: dict[str, frozenset] = {}
         self.events: list[Event] = []
         self.ret: frozenset = EMPTY
+        self.param_effects: dict[str, frozenset] = {}  # parameter -> data appended into it (`stream.files.append`)
         self.ret_elems: list[frozenset] | None = None
         self.defs: dict[str, ast.expr | None] = {}  # name -> its only binding (None: bound more than once)
         self.hash_depth: dict[str, int] = {}  # loop depth at which a name accumulates a hash

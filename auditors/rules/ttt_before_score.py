@@ -234,7 +234,7 @@ def check(m):
             continue
         verdict = "ok" if _recorded_first(f, ev) else _verdict(m, f, ev.line, ev.ctx.loops, scorers, ())
         if (verdict is None or verdict == "ok" and _mixed_loader(f, ev)) and "TRAIN" in ev.data["loss"] \
-                and not any("VAL" in v for v in f.param_labels.values()):
+                and not any("VAL" in v - f.defaults.get(p, lb.EMPTY) for p, v in f.param_labels.items()):
             # batches drawn from both splits (not a helper handed the training split by one caller and val
             # by another); a periodic validation earlier in the loop scores val, but not what is trained on
             out.append(raw(VAL_IN_TRAINING, f, ev.node, ev.ctx, "error", "medium",
@@ -259,8 +259,8 @@ def check(m):
 
 def _mixed_loader(f, ev) -> bool:
     """In the loop around the backward pass, a batch comes from an object that holds both
-    splits (a loader built from a pattern that matches val shards too), not from two
-    bindings of one name that the analysis joins."""
+    splits (a loader built from a pattern that matches val shards too, or whose stream had
+    val shards appended), not from two bindings of one name that the analysis joins."""
     if not ev.ctx.loops:
         return False
     loop = ev.ctx.loops[-1]
