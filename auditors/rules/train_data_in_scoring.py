@@ -6,7 +6,10 @@ A prior, a cache or a mixing table computed from training shards while evaluatin
 makes the evaluation read training data. The rule flags a scoring operation (cross
 entropy, a log-probability, the gather of the target's probability) whose inputs carry
 both validation and training data, in a function that does not itself train and that
-(or whose callees) reads training shards on its own. What the model learned in training carries no data label, so scoring
+(or whose callees) reads training shards on its own; and, in the script's driver, a
+table computed from training shards after the artifact was written (below the
+`compress` / `save` that makes it) and handed with the validation tokens to a function
+that scores them. What the model learned in training carries no data label, so scoring
 the trained model is clean; so is a training loop that evaluates now and then (it
 trains), and statistics paid for inside the artifact (they are read from a shipped
 file, not from the training shards).
@@ -40,7 +43,51 @@ def check(m):
                                f"{ev.data['name']}() scores validation tokens with values computed from training data "
                                "read during evaluation"))
                 break  # one finding per function: the first place the mixture is scored
+    return out + _loaded_after_export(m)
+
+
+_EXPORTS = {"compress", "save"}  # the artifact's bytes: `lzma.compress(buf)`, `torch.save(obj, f)`
+
+
+def _loaded_after_export(m) -> list:
+    """In the script's driver: a table computed from training shards after the artifact
+    was written (`prior = Prior.from_shards(args.train_files)` below `lzma.compress(...)`),
+    handed with the validation tokens to a function that scores them. It is not in the
+    artifact, so the evaluation reads training data (§1.2)."""
+    out = []
+    for f in m.functions.values():
+        written = min((e.line for e in f.events if e.kind == "call" and e.data["name"] in _EXPORTS), default=None)
+        if written is None:
+            continue
+        for ev in f.events:
+            if ev.kind != "call" or ev.line <= written or not ev.data["callee"] or not m.scores(m.functions[ev.data["callee"]]):
+                continue
+            args = [*zip(ev.node.args, ev.data["args"]), *((k.value, ev.data["kws"][k.arg]) for k in ev.node.keywords if k.arg)]
+            if not any("VAL" in v for _, v in args):
+                continue
+            late = [a for a, v in args if "TRAIN" in v and type(a) is ast.Name and _computed_from_shards(m, f, a.id, written)]
+            if late:
+                out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                               f"`{late[0].id}` is computed from training shards after the artifact was written (line "
+                               f"{written}) and handed to {ev.data['name']}() with the validation tokens: the evaluation "
+                               "reads training data that the artifact does not carry"))
     return out
+
+
+def _computed_from_shards(m, f, name: str, after: int) -> bool:
+    """`name` is bound, below line `after`, by a call that reads training shards (itself,
+    or the function it calls with a training path)."""
+    bound = f.binding(name)
+    if type(bound) is not ast.Call or bound.lineno <= after:
+        return False
+    ev = next((e for e in f.events if e.kind == "call" and e.node is bound), None)
+    if ev is None or "TRAIN" not in ev.data["recv"].union(*ev.data["args"], *ev.data["kws"].values()):
+        return False
+    if ev.data["name"] in LOADS:
+        return True
+    callee = m.functions.get(ev.data["callee"]) if ev.data["callee"] else None
+    return callee is not None and (_reaches_a_load(m, callee) or any(
+        x.kind == "call" and x.data["name"] in LOADS for x in callee.events))
 
 
 def _reaches_a_load(m, f) -> bool:
