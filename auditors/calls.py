@@ -176,9 +176,12 @@ def call_labels(info, e: ast.Call) -> frozenset:
     if name in _POSITIONS:
         return EMPTY  # where the mask holds (`(val == bos).nonzero()`): positions, not tokens
     if (type(func) is ast.Subscript and type(func.value) is ast.Name and type(info.defs.get(func.value.id)) is ast.Dict) \
-            or (type(func) is ast.Name and type(info.defs.get(func.id)) in (ast.Lambda, ast.Subscript)):
+            or (type(func) is ast.Name and type(info.binding(func.id)) in (ast.Lambda, ast.Subscript)):
         # a value called (`sources[kind]()`, `fetch = table[k]; fetch()`): a lambda returns what its body carried
-        recv = recv | (info.L(func) & (DATA | {"BLOB"}))
+        held = info.L(func)
+        if held & KEYS and type(func) is ast.Name and type(info.binding(func.id)) is ast.Lambda:
+            return ((every | recv) - INDEX_ONLY) | (held & KEYS)  # `key_of(a, b, t)`: a hash of its arguments
+        recv = recv | (held & (DATA | {"BLOB"}))
     elif callee is None and type(func) is ast.Name and func.id in info.params and func.id not in info.env:
         # `stream_fn()` handed a lambda: read through the name, so a rerun sees new parameter labels
         held = info.L(func)  # (read even while unseeded: the fixpoint must see the parameter change)

@@ -64,6 +64,7 @@ class FuncInfo(ObjectFlow, IndexFlow):
         self.env: dict[str, frozenset] = {}
         self.events: list[Event] = []
         self.ret: frozenset = EMPTY
+        self.statement = None  # the statement being walked (`toks[t]` looks for `toks[t - 1]` in it)
         self.param_effects: dict[str, frozenset] = {}  # parameter -> data appended into it (`stream.files.append`)
         self.ret_elems: list[frozenset] | None = None
         self.defs: dict[str, ast.expr | None] = {}  # name -> its only binding (None: bound more than once)
@@ -143,7 +144,7 @@ class FuncInfo(ObjectFlow, IndexFlow):
                 ctx = Ctx(ctx.guards, ctx.loops, not shapes.grad_switch(st.value))  # torch.set_grad_enabled(False) ... (True)
 
     def stmt(self, st, ctx: Ctx) -> None:  # noqa: C901 - one dispatch over statement kinds
-        self.ctx = ctx
+        self.ctx, self.statement = ctx, st
         t = type(st)  # exact types (parsed trees hold no subclasses): `is` tests are cheaper than isinstance
         if t in _DEFINITIONS:
             return

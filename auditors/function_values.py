@@ -61,6 +61,9 @@ class FunctionValues:
                 return self.functions[f"{value.func.id}.__call__"]
             if value is None:
                 return self.unpacked_function(f, func.id) or self._iterated_function(f, func.id)
+            if type(value) is ast.Call and lb.call_name(value.func) != "partial":
+                made = self.function_values(value)  # `score = make_scorer(); score(...)`: the factory's nested def
+                return made[0] if made else None
         if type(value) is ast.Call and lb.call_name(value.func) == "partial" and value.args:
             value = value.args[0]
         return self.resolve(value, f) if type(value) in (ast.Name, ast.Attribute) else None

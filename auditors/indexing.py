@@ -51,6 +51,9 @@ class IndexFlow:
             out = out | {"TGT"}
         elif ("CAND" in idx or "RPOS" in idx) and base & DATA and lb.plus_one(e.slice):
             out = out | {"TGT"}  # stream[pos + 1] for a range of positions: the tokens scored at them
+        elif "RPOS" in idx and type(e.slice) is ast.Name and base & DATA and self.statement is not None \
+                and shapes.read_before(self.statement, e):
+            out = out | {"TGT"}  # `f(toks[t - 2], toks[t - 1], toks[t])`: the token after the context read beside it
         if "DIST" in base and ("TGT" in idx or shapes.next_token_index(self, e.slice)):
             out = out | {"TGTP"}  # p[t, y] of a distribution, y the target or val[t + 1]
         elif "TGT" in idx and shapes.row_and_target(self, e.slice):

@@ -136,3 +136,15 @@ def is_mask(f, e, depth: int = 0) -> bool:
     return type(e) is ast.Compare or (type(e) is ast.UnaryOp and type(e.op) in (ast.Invert, ast.Not)) \
         or (type(e) is ast.BinOp and type(e.op) in (ast.BitAnd, ast.BitOr)) \
         or (type(e) is ast.Call and type(e.func) is ast.Name and e.func.id == "bool")
+
+
+def read_before(statement, e: ast.Subscript) -> bool:
+    """The statement also reads the same stream just before the position: `toks[t - 1]`
+    beside `toks[t]` (so toks[t] is what follows that context)."""
+    base, pos = ast.dump(e.value), e.slice.id
+    for n in ast.walk(statement):
+        s = n.slice if type(n) is ast.Subscript else None
+        if type(s) is ast.BinOp and type(s.op) is ast.Sub and type(s.left) is ast.Name and s.left.id == pos \
+                and type(s.right) is ast.Constant and s.right.value == 1 and ast.dump(n.value) == base:
+            return True
+    return False
