@@ -85,8 +85,10 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
         src = recv if name == "gather" and isinstance(e.func, ast.Attribute) and len(args) <= 2 else (args[0] if args else EMPTY)
         if name == "take_along_axis" and len(args) >= 2:
             idx = args[1]  # np.take_along_axis(arr, indices, axis)
-        if idx & {"TGT", "VAL", "TGTP"} and "CCNT" in src:
-            return (src - {"CCNT"}) | {"CTGT"}
+        if idx & {"TGT", "VAL", "TGTP"} and ("CCNT" in src or (name == "gather" and "CNT" in src and "TCNT" not in src
+                                                                and isinstance(e.func, ast.Attribute) and _raw_row(info, e.func.value))):
+            # (a row of counts read by a context hash, `table[h].gather(1, y)`: the target's candidate count)
+            return (src - {"CCNT", "CNT"}) | {"CTGT"}
         if idx & KEYS:
             table = e.func.value if isinstance(e.func, ast.Attribute) and len(args) <= 2 else (e.args[0] if e.args else e)
             return info.table_read(e, table, src, idx)
@@ -167,7 +169,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
             _hand_back_effects(info, e, callee, is_method)
         own = info._receiver_data(func.value, callee, recv) if is_method else EMPTY
         return (callee.ret - via_params) | (every & via_params & callee.ret) | own
-    if name == "sum" and "CCNT" in (recv | every):
+    if name == "sum" and ("CCNT" in (recv | every) or (is_method and "CNT" in recv and "TCNT" not in recv
+                                                        and _raw_row(info, func.value))):
         return (recv | every) | {"CSUM"}
     if name in lb.BLOB_FUNCS and not data:
         return (every | recv) - INDEX_ONLY | {"BLOB"}  # bytes of a file shipped with the code
@@ -192,6 +195,19 @@ def call_labels(info, e: ast.Call) -> frozenset:
     if "TGT" in every and name not in _PLAIN_BUILTINS:
         out = out | {"TGTP"}  # `model(x, y)`: a loss of the targets
     return out
+
+
+def _raw_row(info, e) -> bool:
+    """e is a row read from a table as is (`table[h]`, or a name bound to it, possibly cast),
+    not something computed from it (a smoothed probability, its log)."""
+    for _ in range(3):
+        if type(e) is ast.Name:
+            e = info.binding(e.id)
+        elif type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in ("float", "double", "astype", "to"):
+            e = e.func.value
+        else:
+            break
+    return type(e) is ast.Subscript
 
 
 def _hand_back_effects(info, e: ast.Call, callee, is_method: bool) -> None:

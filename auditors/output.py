@@ -6,6 +6,7 @@ import json
 from itertools import groupby
 
 from auditors.model import AuditReport
+from auditors.reach import is_reason
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -18,10 +19,8 @@ def to_text(report: AuditReport) -> str:
         lines.append(f"\n{path}")
         for f in group:
             reach = f.reach
-            if f.condition and f.reach == "dormant":
-                reach += f"; runs only if {f.condition}"  # the condition that would reach it
-            elif f.condition and f.reach == "unknown":
-                reach += f": {f.condition}"
+            if f.condition and f.reach != "active":  # why it is not reached, or the guard that would reach it
+                reach += f": {f.condition}" if is_reason(f.condition) or f.reach == "unknown" else f"; runs only if {f.condition}"
             lines.append(f"  {f.line:>5}: {f.severity.upper()} [{f.rule} / {f.tag}] ({reach}; confidence {f.confidence})")
             if f.source_line:
                 lines.append(f"         | {f.source_line[:160]}")

@@ -400,6 +400,16 @@ def _or(best, cand):
     return best
 
 
+_REASONS = ("is never called", "is not called in this file", "recursive call chain", "only recursive calls",
+            "(not imported)")
+
+
+def is_reason(condition: str) -> bool:
+    """The condition says why nothing reaches the finding (`f() is never called`), rather
+    than which guard would have to hold for it to run."""
+    return condition.endswith(_REASONS)
+
+
 def _describe(src: str, polarity: bool, ev: Evaluator) -> str:
     need = src if polarity else f"not ({src})"
     if ev.touched:

@@ -138,13 +138,25 @@ def is_mask(f, e, depth: int = 0) -> bool:
         or (type(e) is ast.Call and type(e.func) is ast.Name and e.func.id == "bool")
 
 
-def read_before(statement, e: ast.Subscript) -> bool:
-    """The statement also reads the same stream just before the position: `toks[t - 1]`
-    beside `toks[t]` (so toks[t] is what follows that context)."""
-    base, pos = ast.dump(e.value), e.slice.id
-    for n in ast.walk(statement):
-        s = n.slice if type(n) is ast.Subscript else None
-        if type(s) is ast.BinOp and type(s.op) is ast.Sub and type(s.left) is ast.Name and s.left.id == pos \
-                and type(s.right) is ast.Constant and s.right.value == 1 and ast.dump(n.value) == base:
-            return True
-    return False
+def read_before(scope, e: ast.Subscript) -> bool:
+    """The scope (the innermost loop, else the statement) also reads the same stream one
+    position earlier: `toks[t - 1]` beside `toks[t]`, or `toks[s - 1 : ...]` (the inputs)
+    beside `toks[s : s + n]` (so what is read at t, or from s, follows that context)."""
+    pos = e.slice.id if type(e.slice) is ast.Name else e.slice.lower.id
+    key = (id(scope), pos)
+    if key not in _EARLIER:
+        found = set()
+        for n in ast.walk(scope):
+            if type(n) is not ast.Subscript:
+                continue
+            s = n.slice.lower if type(n.slice) is ast.Slice else n.slice
+            if type(s) is ast.BinOp and type(s.op) is ast.Sub and type(s.left) is ast.Name and s.left.id == pos \
+                    and type(s.right) is ast.Constant and s.right.value == 1:
+                found.add(ast.dump(n.value))
+        if len(_EARLIER) > 4096:
+            _EARLIER.clear()
+        _EARLIER[key] = (scope, found)  # (the scope kept alive so its id is not reused)
+    return ast.dump(e.value) in _EARLIER[key][1]
+
+
+_EARLIER: dict = {}

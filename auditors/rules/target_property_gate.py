@@ -38,19 +38,23 @@ _MESSAGE = ("{what} is decided by a per-token fact about the target (`{cond}`): 
             "x_t itself, which a causal predictor cannot know before the token is revealed")
 
 
+_SCORED = frozenset({"TGTP", "DIST"})
+
+
 def _scores(f, node) -> bool:
     return "TGTP" in f.labels_of(node)
 
 
 def _rescored(m, f, node: ast.If) -> bool:
-    """The body replaces a target's score bound before the `if` with another score
-    (`lp = lp + beta - log_z`, `nll = tilted(lg, y)`), not a count or a new list."""
+    """The body replaces a target's score, or the distribution it is read from, bound
+    before the `if` with another one (`lp = lp + beta - log_z`, `nll = tilted(lg, y)`,
+    `lp = boosted - logsumexp(boosted)`), not a count or a new list."""
     earlier = {t.id for a in m.under(f, m.nodes_of(ast.Assign)) if a.lineno < node.lineno
                for t in a.targets if type(t) is ast.Name}
     for st in node.body:
         for n in ast.walk(st):
-            if type(n) is ast.Assign and _scores(f, n.value) and any(
-                    type(t) is ast.Name and t.id in earlier and "TGTP" in f.lookup(t.id) for t in n.targets):
+            if type(n) is ast.Assign and f.labels_of(n.value) & _SCORED and any(
+                    type(t) is ast.Name and t.id in earlier and f.lookup(t.id) & _SCORED for t in n.targets):
                 return True
             if type(n) is ast.AugAssign and type(n.op) is not ast.Add and type(n.target) is ast.Name \
                     and n.target.id in earlier and _scores(f, n.value):

@@ -100,3 +100,21 @@ def test_settings_read_by_helpers_and_methods_of_a_class_built_under_a_flag(tmp_
                                                 "ev = Adapting(model)")
     p.write_text(always_built)
     assert _reach(p)[adapt] == "active"
+
+
+def test_text_report_says_which_guard_would_reach_a_dormant_finding(tmp_path, monkeypatch):
+    """A guard reads as the condition to run it; a function nothing calls reads as the reason."""
+    from auditors.output import to_text
+
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    unused = '''
+
+def leftover(model):
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    F.cross_entropy(model(val[:-1]), val[1:]).backward()
+'''
+    p.write_text(HELPERS_AND_SUBCLASS + unused)
+    text = to_text(audit_path(p))
+    assert "(dormant; runs only if cfg.slot" in text
+    assert "(dormant: leftover() is never called;" in text
