@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 
+from auditors import function_values as fv
 from auditors import labels as lb
 from auditors import shapes
 from auditors.labels import DATA, EMPTY, INDEX_ONLY, KEYS, PARAM_SENSITIVE
@@ -140,6 +141,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
             callee, also = passed[0], tuple(g.qualname for g in passed[1:])
     if callee is None and (type(func) in (ast.Name, ast.Subscript) or (is_method and type(func.value) is ast.Name)):
         callee = info.module.called_value(info, func)  # a callable held in a name or a dict slot
+        if callee is not None and type(func) is ast.Subscript and type(func.slice) is not ast.Constant:
+            also = tuple(g.qualname for g in info.module.dispatched(info, func)[1:])  # every entry the key may pick
         if callee is None and type(func) is ast.Name and type(info.binding(func.id)) is ast.IfExp:
             chosen = info.module.function_values(info.binding(func.id))  # `run = cached if flag else plain; run(x)`
             if chosen:
@@ -178,10 +181,12 @@ def call_labels(info, e: ast.Call) -> frozenset:
         return (recv | (every - {"CAND"})) - ({"TPROP"} if name in _REDUCTIONS else EMPTY)
     if name in _POSITIONS:
         return EMPTY  # where the mask holds (`(val == bos).nonzero()`): positions, not tokens
-    if (type(func) is ast.Subscript and type(func.value) is ast.Name and type(info.defs.get(func.value.id)) is ast.Dict) \
+    if fv.dispatch_table(info, func) is not None \
             or (type(func) is ast.Name and type(info.binding(func.id)) in (ast.Lambda, ast.Subscript)):
-        # a value called (`sources[kind]()`, `fetch = table[k]; fetch()`): a lambda returns what its body carried
-        held = info.L(func)
+        # a value called (`sources[kind]()`, `fetch = table[k]; fetch()`): a lambda returns what its body carried;
+        # of a table, the entry its key defaults to (else every entry)
+        entry = fv.dispatch_entry(info, func) if type(func) is ast.Subscript else None
+        held = info.L(entry) if entry is not None else info.L(func)
         if held & KEYS and type(func) is ast.Name and type(info.binding(func.id)) is ast.Lambda:
             return ((every | recv) - INDEX_ONLY) | (held & KEYS)  # `key_of(a, b, t)`: a hash of its arguments
         recv = recv | (held & (DATA | {"BLOB"}))

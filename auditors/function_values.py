@@ -9,7 +9,10 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
-from auditors.flow import FuncInfo
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # (flow imports calls, which reads dispatch tables from here)
+    from auditors.flow import FuncInfo
 
 
 class FunctionValues:
@@ -52,7 +55,8 @@ class FunctionValues:
                 if type(func.value) is ast.Name and func.value.id == "self" else None
         elif type(func) is ast.Subscript:
             if type(func.slice) is not ast.Constant:
-                return None
+                found = self.dispatched(f, func)  # `TTT_PATHS[path](...)`: the entry the key picks, else the first
+                return found[0] if found else None
             holder = func.value.attr if type(func.value) is ast.Attribute else func.value.id if type(func.value) is ast.Name else None
             value = self.once("function slots", _function_slots).get((holder, func.slice.value))
         else:
@@ -67,6 +71,24 @@ class FunctionValues:
         if type(value) is ast.Call and lb.call_name(value.func) == "partial" and value.args:
             value = value.args[0]
         return self.resolve(value, f) if type(value) in (ast.Name, ast.Attribute) else None
+
+    def dispatched(self, f: FuncInfo, func: ast.Subscript) -> list[FuncInfo]:
+        """The module functions a dispatch table's call reaches (`TTT_PATHS[path](...)`,
+        `{"eval": ev, "train": tr}[mode](...)`): the one its key defaults to when the key is a
+        constant or an environment read with a constant default, else every one in it."""
+        table = dispatch_table(f, func)
+        if table is None:
+            return []
+        chosen = dispatch_entry(f, func)
+        values = [chosen] if chosen is not None else table.values
+        out = []
+        for v in values:
+            if type(v) is ast.Call and lb.call_name(v.func) == "partial" and v.args:
+                v = v.args[0]
+            g = self.resolve(v, f) if type(v) in (ast.Name, ast.Attribute) else None
+            if g is not None and g not in out:
+                out.append(g)
+        return out
 
     def _iterated_function(self, f: FuncInfo, name: str) -> FuncInfo | None:
         """A loop variable running over a dict of functions (`for key, fn in experts.items()`,
@@ -206,3 +228,43 @@ def _function_slots(m) -> dict:
             if holder and type(k) is ast.Constant and isinstance(k.value, str) and type(v) in (ast.Call, ast.Name, ast.Attribute):
                 out[(holder, k.value)] = v
     return out
+
+
+def dispatch_table(f: FuncInfo, func: ast.expr) -> ast.Dict | None:
+    """The dict literal a subscript call reads its callable from (`TABLE[key](...)`)."""
+    if type(func) is not ast.Subscript:
+        return None
+    table = f.binding(func.value.id) if type(func.value) is ast.Name else func.value
+    return table if type(table) is ast.Dict else None
+
+
+def dispatch_entry(f: FuncInfo, func: ast.Subscript):
+    """The value of the dispatch table's entry that the key selects under the file's own
+    defaults (a constant, a name bound to one, `os.environ.get("K", "eval")`, a constant
+    slot of a settings dict), or None when the launch decides."""
+    table = dispatch_table(f, func)
+    key = default_value(f, func.slice) if table is not None else None
+    if not isinstance(key, str):
+        return None
+    return next((v for k, v in zip(table.keys, table.values) if type(k) is ast.Constant and k.value == key), None)
+
+
+def default_value(f: FuncInfo, e, depth: int = 0):
+    """A constant an expression evaluates to with nothing set in the environment, or None."""
+    if depth > 4 or e is None:
+        return None
+    if type(e) is ast.Constant:
+        return e.value
+    if type(e) is ast.Name:
+        return default_value(f, f.binding(e.id), depth + 1)
+    if type(e) is ast.Call and len(e.args) >= 2 and type(e.args[0]) is ast.Constant and isinstance(e.args[0].value, str) \
+            and lb.call_name(e.func) not in ("replace", "join", "split"):
+        return default_value(f, e.args[1], depth + 1)  # `os.environ.get("SOURCE", "eval")`, `E("SOURCE", "eval")`
+    if type(e) is ast.Call and type(e.func) is ast.Name and e.func.id in ("str", "int") and len(e.args) == 1:
+        return default_value(f, e.args[0], depth + 1)
+    if type(e) is ast.Subscript and type(e.slice) is ast.Constant:
+        holder = f.binding(e.value.id) if type(e.value) is ast.Name else None
+        if type(holder) is ast.Dict:  # `CALIB["source"]` of a settings dict literal
+            return default_value(f, next((v for k, v in zip(holder.keys, holder.values)
+                                          if type(k) is ast.Constant and k.value == e.slice.value), None), depth + 1)
+    return None

@@ -12,12 +12,15 @@ import functools
 import re
 
 from auditors import labels as lb
+from auditors.function_values import dispatch_table
 
 PY_NAME = re.compile(r"""['"/\\]([\w.-]+\.py)\b""")  # a script named in a string or a path
 
 
 def _segment(lines: list[bytes], node: ast.AST) -> str:
     """Source text of a node sliced from the file (much cheaper than unparsing it)."""
+    if type(node) is _KeyIs:
+        return f"({_segment(lines, node.key)}) == {node.value!r}"
     bounds = getattr(node, "range_guard", None)
     if bounds is not None:  # a loop's `stop > start`, made by the analysis: no text of its own
         return f"({_segment(lines, bounds[0])}) > ({_segment(lines, bounds[1]) if hasattr(bounds[1], 'lineno') else 0})"
@@ -130,7 +133,19 @@ def _chosen(known: set[str], f, func: ast.expr, depth: int = 0) -> list[tuple[st
     if type(func) is ast.IfExp:
         return ([(n, ((func.test, True),) + c) for n, c in _chosen(known, f, func.body, depth + 1)]
                 + [(n, ((func.test, False),) + c) for n, c in _chosen(known, f, func.orelse, depth + 1)])
+    table = dispatch_table(f, func)
+    if table is not None and type(func.slice) is not ast.Constant:
+        # `TTT_PATHS[path](...)`: each entry runs only where the key names it
+        return [(n, ((_KeyIs(func.slice, k.value), True),) + c) for k, v in zip(table.keys, table.values)
+                if type(k) is ast.Constant for n, c in _chosen(known, f, v, depth + 1)]
     return []
+
+
+class _KeyIs:
+    """A guard made by the analysis: the dispatch key equals one table key (no text of its own)."""
+
+    def __init__(self, key: ast.expr, value):
+        self.key, self.value = key, value
 
 
 def _factories(m) -> set[str]:

@@ -56,7 +56,17 @@ def _scores_in(f, stmt, scorers, nograd: bool = True) -> bool:
                     and not f.module.trains_any(f.module.functions[e.data["callee"]]) \
                     and f.module.scores(f.module.functions[e.data["callee"]]):
                 return True  # `with inference_mode(): score_windows(model, val, lo, hi)`: a helper scoring under no_grad
-    return False
+    return nograd and _tallies_scores(f, stmt)
+
+
+def _tallies_scores(f, stmt) -> bool:
+    """`nll -= lp[rows, y].sum()` in a function that takes no backward pass: the target's
+    log-probabilities added up as a score (read from numpy arrays, say), never a loss
+    trained on here."""
+    if any(e.kind == "backward" for e in f.events):
+        return False
+    return any(type(n) is ast.AugAssign and type(n.target) is ast.Name and "TGTP" in f.labels_of(n.value)
+               for n in ast.walk(stmt))
 
 
 def _verdict(m, f, line, loops, scorers, seen) -> str | None:
@@ -65,6 +75,27 @@ def _verdict(m, f, line, loops, scorers, seen) -> str | None:
     Without a decision inside f, the call sites of f are examined the same way: a helper
     that trains on documents the caller has already scored is score-first (#1610).
     """
+    inside = _verdict_inside(f, line, loops, scorers)
+    if inside is not None:
+        return inside
+    verdicts = [v for _, _, v in _site_verdicts(m, f, scorers, seen)]
+    if verdicts and all(v == "ok" for v in verdicts):
+        return "ok"
+    return next((v for v in verdicts if v not in (None, "ok")), None)
+
+
+def _site_verdicts(m, f, scorers, seen=()) -> list:
+    """(caller, call event, verdict) for each call of f: whether that caller scored what it
+    hands over before f trains on it."""
+    if f.qualname in seen or len(seen) > 6:
+        return []
+    sites = [(g, e) for g, e in m.events("call") if f.qualname in m.targets(e)]
+    return [(g, e, "ok" if _scored_first(g, e, scorers) else _verdict(m, g, e.line, e.ctx.loops, scorers, seen + (f.qualname,)))
+            for g, e in sites]
+
+
+def _verdict_inside(f, line, loops, scorers) -> str | None:
+    """The verdict from f's own code: "ok", a reason, or None (f does not score around it)."""
     for k in range(len(loops) - 1, -1, -1):
         loop = loops[k]
         body = loop.body
@@ -81,14 +112,7 @@ def _verdict(m, f, line, loops, scorers, seen) -> str | None:
     then = _scores_after(f, line, scorers)
     if then is not None:
         return f"trains on the window it is handed, then scores those tokens (line {then})"
-    if f.qualname in seen or len(seen) > 6:
-        return None
-    sites = [(g, e) for g, e in m.events("call") if f.qualname in m.targets(e)]
-    verdicts = ["ok" if _scored_first(g, e, scorers) else _verdict(m, g, e.line, e.ctx.loops, scorers, seen + (f.qualname,))
-                for g, e in sites]
-    if sites and all(v == "ok" for v in verdicts):
-        return "ok"
-    return next((v for v in verdicts if v not in (None, "ok")), None)
+    return None
 
 
 def _last_pass_only(f, st, outer) -> bool:
@@ -241,6 +265,15 @@ def check(m):
                            "backward pass on batches drawn from training and validation data alike: validation tokens "
                            "are trained on (a loader that mixes in a val shard, a pattern that matches it)"))
             continue
+        if verdict != "ok" and "TRAIN" not in ev.data["loss"] and _verdict_inside(f, ev.line, ev.ctx.loops, scorers) is None:
+            per_site = _site_verdicts(m, f, scorers)
+            if any(v == "ok" for *_, v in per_site):  # a helper some callers use score-first: report the others
+                for g, e, v in per_site:
+                    if v != "ok":
+                        out.append(raw(RULE, g, e.node, e.ctx, "error", "high" if v else "medium", f"hands validation "
+                                       f"tokens to {f.name}(), which takes gradient steps on them: "
+                                       f"{v or 'they have not been scored first (they are scored later)'}"))
+                continue
         if verdict == "ok":
             ahead = _runs_ahead(f, ev, scorers)
             if ahead:

@@ -118,3 +118,14 @@ def leftover(model):
     text = to_text(audit_path(p))
     assert "(dormant; runs only if cfg.slot" in text
     assert "(dormant: leftover() is never called;" in text
+
+
+def test_a_dispatch_table_entry_runs_only_where_its_key_is_chosen(tmp_path, monkeypatch):
+    """`TTT_PATHS[path](...)` with `path = "legal" if LEGAL else "adapt"`: the adapting entry is
+    dormant while LEGAL_TTT defaults to 1 and active with LEGAL_TTT=0; the helper both
+    entries share is reported at the call that hands it unscored tokens."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = Path(__file__).parent / "fixtures" / "dispatch_tables.py"
+    reach = {env: [f.reach for f in audit_path(p, env=dict([env]) if env else None).findings if f.rule == "ttt-before-score"]
+             for env in (None, ("LEGAL_TTT", "0"))}
+    assert reach == {None: ["dormant"], ("LEGAL_TTT", "0"): ["active"]}
