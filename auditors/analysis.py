@@ -18,7 +18,9 @@ from auditors.labels import EMPTY, PARAM_SENSITIVE
 
 
 class ModuleFlow(FunctionValues):
-    def __init__(self, source: str, tree: ast.Module):
+    def __init__(self, source: str, tree: ast.Module, seeds: dict | None = None):
+        """seeds: {function name: {parameter: labels}} that other files of the submission
+        pass when they call this module's functions (see `auditors.cross_file`)."""
         self.source, self.tree = source, tree
         self.lines = source.splitlines()
         self.all_nodes, self.by_type = lb.index_nodes(tree)
@@ -39,6 +41,11 @@ class ModuleFlow(FunctionValues):
         self._class_attributes(tree)
         # names bound to a functional-gradient transform (`step = grad(loss_fn)`): calls of them are backward passes
         self.transform_names = self._names_bound_to(FUNC_TRANSFORMS)
+        for name, params in (seeds or {}).items():
+            f = self.functions.get(name)
+            for p, v in params.items() if f is not None else ():
+                if p in f.params:
+                    f.param_labels[p] = f.param_labels.get(p, EMPTY) | frozenset(v)
         self._fixpoint()
 
     def _names_bound_to(self, callees) -> set[str]:

@@ -49,7 +49,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("PGOLF_AUDIT_CACHE", Path.home() / ".cache" / "pgolf-audit"))
 
 
-def analyze_source(source: str) -> dict:
+def analyze_source(source: str, seeds: dict | None = None) -> dict:
     """Facts of one module (see module docstring). Never executes the source.
 
     The cyclic garbage collector is paused while one module is analysed: the analysis
@@ -62,7 +62,7 @@ def analyze_source(source: str) -> dict:
     gc.disable()
     sys.setrecursionlimit(max(limit, RECURSION_LIMIT))
     try:
-        return _analyze(source)
+        return _analyze(source, seeds)
     finally:
         sys.setrecursionlimit(limit)
         lb.src.cache_clear()
@@ -75,7 +75,7 @@ def analyze_source(source: str) -> dict:
 RECURSION_LIMIT = 20_000
 
 
-def _analyze(source: str) -> dict:
+def _analyze(source: str, seeds: dict | None = None) -> dict:
     from auditors.analysis import ModuleFlow
     from auditors.rules import all_rules
     from auditors.val_split import split_points
@@ -86,7 +86,7 @@ def _analyze(source: str) -> dict:
                 "entry": False, "env_sets": {}, "imports": [], "findings": [asdict(_unreadable_file())],
                 "payloads": []}
     try:
-        m = ModuleFlow(source, tree)
+        m = ModuleFlow(source, tree, seeds)
     except RecursionError:
         return {"parse_error": "nested too deeply for the analysis", "functions": {}, "calls": {}, "class_defs": {},
                 "entry": False, "env_sets": {}, "imports": [], "payloads": [],
@@ -280,6 +280,21 @@ def _cache_write(key: str, value) -> None:
 def _cached_analyze(args) -> dict:
     source, key, use_cache = args
     facts = analyze_source(source)
+    if use_cache:
+        _cache_write(key, facts)
+    return facts
+
+
+def analyze_seeded(source: str, seeds: dict, use_cache: bool = True) -> dict:
+    """Facts of a module analysed with parameter labels that other files pass to its
+    functions (cached under the seeds too)."""
+    key = hashlib.sha256((engine_version() + json.dumps(seeds, sort_keys=True) + source).encode("utf-8", "replace")).hexdigest()
+    hit = _cache_read(key) if use_cache else None
+    return hit if hit is not None else _cached_analyze_seeded(source, seeds, key, use_cache)
+
+
+def _cached_analyze_seeded(source: str, seeds: dict, key: str, use_cache: bool) -> dict:
+    facts = analyze_source(source, {name: {p: set(v) for p, v in params.items()} for name, params in seeds.items()})
     if use_cache:
         _cache_write(key, facts)
     return facts

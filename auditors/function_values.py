@@ -76,11 +76,11 @@ class FunctionValues:
         """The module functions a dispatch table's call reaches (`TTT_PATHS[path](...)`,
         `{"eval": ev, "train": tr}[mode](...)`): the one its key defaults to when the key is a
         constant or an environment read with a constant default, else every one in it."""
-        table = dispatch_table(f, func)
-        if table is None:
+        items = dispatch_items(f, func)
+        if items is None:
             return []
         chosen = dispatch_entry(f, func)
-        values = [chosen] if chosen is not None else table.values
+        values = [chosen] if chosen is not None else [v for _, v in items]
         out = []
         for v in values:
             if type(v) is ast.Call and lb.call_name(v.func) == "partial" and v.args:
@@ -238,15 +238,29 @@ def dispatch_table(f: FuncInfo, func: ast.expr) -> ast.Dict | None:
     return table if type(table) is ast.Dict else None
 
 
+def dispatch_items(f: FuncInfo, func: ast.expr) -> list | None:
+    """(constant key, value) of a dispatch table: its dict literal's items, then entries the
+    module adds with constant keys (`SCORERS["slot"] = score_slot`)."""
+    table = dispatch_table(f, func)
+    if table is None:
+        return None
+    items = [(k.value, v) for k, v in zip(table.keys, table.values) if type(k) is ast.Constant]
+    if type(func.value) is ast.Name:
+        items += [(t.slice.value, a.value) for a in f.module.nodes_of(ast.Assign) for t in a.targets
+                  if type(t) is ast.Subscript and type(t.value) is ast.Name and t.value.id == func.value.id
+                  and type(t.slice) is ast.Constant]
+    return items
+
+
 def dispatch_entry(f: FuncInfo, func: ast.Subscript):
     """The value of the dispatch table's entry that the key selects under the file's own
     defaults (a constant, a name bound to one, `os.environ.get("K", "eval")`, a constant
     slot of a settings dict), or None when the launch decides."""
-    table = dispatch_table(f, func)
-    key = default_value(f, func.slice) if table is not None else None
+    items = dispatch_items(f, func)
+    key = default_value(f, func.slice) if items is not None else None
     if not isinstance(key, str):
         return None
-    return next((v for k, v in zip(table.keys, table.values) if type(k) is ast.Constant and k.value == key), None)
+    return next((v for k, v in items if k == key), None)
 
 
 def default_value(f: FuncInfo, e, depth: int = 0):

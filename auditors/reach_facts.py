@@ -12,7 +12,7 @@ import functools
 import re
 
 from auditors import labels as lb
-from auditors.function_values import dispatch_table
+from auditors.function_values import dispatch_items
 
 PY_NAME = re.compile(r"""['"/\\]([\w.-]+\.py)\b""")  # a script named in a string or a path
 
@@ -96,11 +96,41 @@ def reach_facts(m, tree) -> dict:
                     and len(ev.node.args) == 2 and isinstance(ev.node.args[0], ast.Constant):
                 env_defaults.setdefault(str(ev.node.args[0].value), [f.qualname, seg(ev.node.args[1])])
     factories = sorted(_factories(m))
+    outgoing = _outgoing(m)
     imports = sorted({a.name for n in m.nodes_of(ast.Import) for a in n.names}
                      | {n.module for n in m.nodes_of(ast.ImportFrom) if n.module})
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
-            "arg_defaults": arg_defaults, "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories}
+            "arg_defaults": arg_defaults, "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
+            "outgoing": outgoing}
+
+
+def _outgoing(m) -> dict:
+    """Data splits this file hands to functions imported from other modules (`from evaluate
+    import ttt_eval; ttt_eval(model, val, cfg)`, `ev.ttt_eval(...)`): {name: {"args": [labels
+    per position], "kws": {name: labels}}}, so that a submission's other files can be
+    analysed with what their functions are given (`auditors.cross_file`)."""
+    imported = {a.asname or a.name for n in m.nodes_of(ast.ImportFrom) for a in n.names}
+    modules = {(a.asname or a.name).split(".")[0] for n in m.nodes_of(ast.Import) for a in n.names}
+    out: dict = {}
+    for f in m.functions.values():
+        for ev in f.events:
+            if ev.kind != "call" or ev.data["callee"] is not None:
+                continue
+            func = ev.node.func
+            if not ((type(func) is ast.Name and func.id in imported) or (
+                    type(func) is ast.Attribute and type(func.value) is ast.Name and func.value.id in modules)):
+                continue
+            args = [sorted(a & lb.DATA) for a in ev.data["args"]]
+            kws = {k: sorted(v & lb.DATA) for k, v in ev.data["kws"].items() if k and v & lb.DATA}
+            if not any(args) and not kws:
+                continue
+            slot = out.setdefault(ev.data["name"], {"args": [], "kws": {}})
+            slot["args"] += [[] for _ in range(len(args) - len(slot["args"]))]
+            slot["args"] = [sorted(set(a) | set(b)) for a, b in zip(slot["args"], args + [[]] * len(slot["args"]))]
+            for k, v in kws.items():
+                slot["kws"][k] = sorted(set(slot["kws"].get(k, [])) | set(v))
+    return out
 
 
 def _returned(node, seg) -> str | None:
@@ -133,12 +163,29 @@ def _chosen(known: set[str], f, func: ast.expr, depth: int = 0) -> list[tuple[st
     if type(func) is ast.IfExp:
         return ([(n, ((func.test, True),) + c) for n, c in _chosen(known, f, func.body, depth + 1)]
                 + [(n, ((func.test, False),) + c) for n, c in _chosen(known, f, func.orelse, depth + 1)])
-    table = dispatch_table(f, func)
-    if table is not None and type(func.slice) is not ast.Constant:
+    items = dispatch_items(f, func)
+    if items is not None and type(func.slice) is not ast.Constant:
+        looped = _looped_keys(f, func.slice)
+        if looped is not None:  # `for ph in PHASES: TABLE[ph](...)`: the entries the loop names, each in turn
+            return [(n, c) for k, v in items if k in looped for n, c in _chosen(known, f, v, depth + 1)]
         # `TTT_PATHS[path](...)`: each entry runs only where the key names it
-        return [(n, ((_KeyIs(func.slice, k.value), True),) + c) for k, v in zip(table.keys, table.values)
-                if type(k) is ast.Constant for n, c in _chosen(known, f, v, depth + 1)]
+        return [(n, ((_KeyIs(func.slice, k), True),) + c) for k, v in items for n, c in _chosen(known, f, v, depth + 1)]
     return []
+
+
+def _looped_keys(f, key) -> list | None:
+    """The constants a loop variable runs over (`for ph in ("fit", "score")`, or a name bound
+    to such a tuple), or None when the key is no such variable."""
+    if type(key) is not ast.Name:
+        return None
+    loop = next((n for n in ast.walk(f.node) if type(n) in (ast.For, ast.AsyncFor)
+                 and type(n.target) is ast.Name and n.target.id == key.id), None)
+    it = loop.iter if loop is not None else None
+    if type(it) is ast.Name:
+        it = f.binding(it.id)
+    if type(it) in (ast.Tuple, ast.List) and all(type(e) is ast.Constant for e in it.elts):
+        return [e.value for e in it.elts]
+    return None
 
 
 class _KeyIs:
