@@ -321,7 +321,7 @@ class ModuleFlow(FunctionValues):
         n = len(f.events) if upto is None else upto
         cached = self._callees.get(f)  # sorted once per events list (the class labels append to the module's)
         if cached is None or cached[0] is not f.events or cached[1] != n:
-            callees = sorted({ev.data["callee"] for ev in f.events[:n] if ev.kind == "call" and ev.data["callee"]})
+            callees = sorted({q for ev in f.events[:n] if ev.kind == "call" and ev.data["callee"] for q in self.targets(ev)})
             cached = self._callees[f] = (f.events, n, callees)
         callees = cached[2]
         rets = tuple((c, self.functions[c].ret, tuple(self.functions[c].ret_elems or ()),
@@ -354,9 +354,23 @@ class ModuleFlow(FunctionValues):
         funcs = tuple((q, f.ret, tuple(sorted((k, v) for k, v in f.param_labels.items()))) for q, f in self.functions.items())
         return funcs, tuple(sorted(self.attr_labels.items())), tuple(sorted(self.class_attr_labels.items()))
 
+    def constructor(self, name: str) -> FuncInfo | None:
+        """The `__init__` of a class of this module that is built in one place only: what it
+        is handed there is what every instance holds (classes built in several places keep
+        each instance's split apart instead, `objects.Objects`)."""
+        init = self.functions.get(f"{name}.__init__")
+        if init is None or name not in self.once("class bases", _class_bases) or len(self._calls_named(name)) != 1:
+            return None
+        return init
+
     def _seed_params(self) -> None:
         for f in self.functions.values():
             for ev in f.events:
+                if ev.kind == "call" and "ctor" in ev.data:
+                    init = self.functions[ev.data["ctor"]]
+                    for p, v in [*zip(init.params[1:], ev.data["args"]), *ev.data["kws"].items()]:
+                        if v and p in init.params:
+                            init.param_labels[p] = init.param_labels.get(p, EMPTY) | v
                 if ev.kind != "call" or ev.data["callee"] is None:
                     continue
                 for q in self.targets(ev):  # (a hook parameter may be several functions)

@@ -152,6 +152,10 @@ def call_labels(info, e: ast.Call) -> frozenset:
     data = {"name": name, "args": args, "kws": kws, "recv": recv, "callee": callee.qualname if callee else None}
     if also:
         data["also"] = also
+    if callee is None and type(func) is ast.Name:
+        init = info.module.constructor(func.id)
+        if init is not None:
+            data["ctor"] = init.qualname  # `PrimedExporter(cfg, rt, val)`: its __init__ is handed these
     info.event("call", e, data)
     data = every & DATA
     if type(func) is not ast.Attribute and _is_grad_transform(info, func):
@@ -171,7 +175,14 @@ def call_labels(info, e: ast.Call) -> frozenset:
         if callee.param_effects:
             _hand_back_effects(info, e, callee, is_method)
         own = info._receiver_data(func.value, callee, recv) if is_method else EMPTY
-        return (callee.ret - via_params) | (every & via_params & callee.ret) | own
+        out = (callee.ret - via_params) | (every & via_params & callee.ret) | own
+        if also and is_method:  # `self.encode(sd)` may run a subclass's encode: what that returns too
+            for q in also:
+                g = info.module.functions[q]
+                via = EMPTY.union(*g.param_labels.values()) & PARAM_SENSITIVE
+                info.read_shared.setdefault(("callee", g), (g.ret, via, tuple(sorted(g.param_effects.items()))))
+                out = out | (g.ret - via) | (every & via & g.ret)
+        return out
     if name == "sum" and ("CCNT" in (recv | every) or (is_method and "CNT" in recv and "TCNT" not in recv
                                                         and _raw_row(info, func.value))):
         return (recv | every) | {"CSUM"}
