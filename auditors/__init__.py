@@ -80,6 +80,8 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         if facts.get("arg_defaults") and root.is_dir():  # the folder's run command sets these flags
             passed = launch_flags(root, Path(name.split("[unpacked")[0]).name)
             facts = {**facts, "arg_defaults": {k: passed.get(k, v) for k, v in facts["arg_defaults"].items()}}
+        if parent and parent in plain_facts:  # packed code reads names its wrapper bound (`E = os.environ.get`)
+            facts = {**facts, "outer_defs": plain_facts[parent].get("functions", {}).get("<module>", {}).get("defs", {})}
         resolver = Resolver(facts, env, foreign, api_entry)
         lines = source.splitlines()
         for r in facts["findings"]:

@@ -36,6 +36,7 @@ _CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.Lt
         ast.Is: operator.is_, ast.IsNot: operator.is_not}
 _BIN = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
         ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+_ENV_GETTERS = ("os.environ.get", "os.getenv", "environ.get", "getenv")
 _CASTS = {"int": int, "float": float, "bool": bool, "str": str, "len": len, "abs": abs, "max": max, "min": min}
 _STR_METHODS = {"lower", "upper", "strip", "lstrip", "rstrip", "startswith", "endswith", "split", "isdigit"}
 
@@ -154,7 +155,12 @@ class Evaluator:
     def call(self, n: ast.Call, scope):
         f = n.func
         dotted = ast.unparse(f)
-        if dotted in ("os.environ.get", "os.getenv", "environ.get", "getenv"):
+        if isinstance(f, ast.Name) and f.id not in self.facts["functions"]:
+            bound = scope.define(f.id) or self.facts["functions"].get("<module>", {"defs": {}})["defs"].get(f.id) \
+                or self.facts.get("outer_defs", {}).get(f.id)
+            if bound in _ENV_GETTERS:
+                dotted = bound  # `E = os.environ.get`, then `E("NGRAM_ORDER", 0)`
+        if dotted in _ENV_GETTERS:
             key = self.value(n.args[0], scope)
             if key in self.env:
                 self.touched.setdefault(key, f"{key}={self.env[key]}")

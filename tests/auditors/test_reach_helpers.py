@@ -129,3 +129,39 @@ def test_a_dispatch_table_entry_runs_only_where_its_key_is_chosen(tmp_path, monk
     reach = {env: [f.reach for f in audit_path(p, env=dict([env]) if env else None).findings if f.rule == "ttt-before-score"]
              for env in (None, ("LEGAL_TTT", "0"))}
     assert reach == {None: ["dormant"], ("LEGAL_TTT", "0"): ["active"]}
+
+
+ALIAS_INNER = '''
+import numpy as np
+
+ORDER = int(E("NGRAM_ORDER", 0))
+
+def cached(tokens, ctx_t, full_t):
+    h = tokens[:-1].astype(np.uint64) * 1000003
+    p = full_t[(h ^ (tokens[1:].astype(np.uint64) * 999983)) % 4096] / np.maximum(ctx_t[h % 4096], 1)
+    return float(-np.log(p + 1e-9).sum())
+
+def final_eval(tokens):
+    if ORDER >= 2:
+        return cached(tokens, np.zeros(4096), np.zeros(4096))
+    return 0.0
+
+final_eval(np.zeros(10, dtype=np.int64))
+'''
+
+
+def test_an_alias_of_the_environment_getter_is_read_also_from_packed_code(tmp_path, monkeypatch):
+    """`E = os.environ.get` in the wrapper, `E("NGRAM_ORDER", 0)` in the code it unpacks and
+    runs: the cache is dormant by default and active with NGRAM_ORDER=3."""
+    import base64
+    import zlib
+
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    blob = base64.b64encode(zlib.compress(ALIAS_INNER.encode())).decode()
+    p = tmp_path / "train_gpt.py"
+    p.write_text(f'import base64, os, zlib\nE = os.environ.get\nexec(zlib.decompress(base64.b64decode("{blob}")).decode())\n')
+    reach = lambda env=None: [f.reach for f in audit_path(p, env=env).findings if f.rule == "target-keyed-cache"]  # noqa: E731
+    assert reach() == ["dormant"] and reach({"NGRAM_ORDER": "3"}) == ["active"]
+    plain = tmp_path / "plain.py"
+    plain.write_text("import os\nE = os.environ.get\n" + ALIAS_INNER)
+    assert [f.reach for f in audit_path(plain).findings if f.rule == "target-keyed-cache"] == ["dormant"]
