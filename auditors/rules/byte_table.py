@@ -73,9 +73,27 @@ def _counts_piece(value, unstripped: set[str]) -> bool:
     return False
 
 
-def _is_space_test(test) -> bool:
-    """`piece.startswith("▁")`, or `startswith(" ")` of a piece whose "▁" was replaced by a space."""
-    return any(isinstance(c, ast.Constant) and c.value in (SPACE, " ") for c in ast.walk(test)) and _calls(test, "startswith")
+def _is_space_test(test, named: frozenset = frozenset()) -> bool:
+    """`piece.startswith("▁")`, or `startswith(" ")` of a piece whose "▁" was replaced by a
+    space; the marker may be a name or class attribute bound to it (`self.SPACE`)."""
+    return _calls(test, "startswith") and any(
+        (isinstance(c, ast.Constant) and c.value in (SPACE, " ")) or (type(c) is ast.Attribute and c.attr in named)
+        or (type(c) is ast.Name and c.id in named) for c in ast.walk(test))
+
+
+def _literal(src: str):
+    try:
+        return ast.literal_eval(src)
+    except (ValueError, SyntaxError):
+        return None
+
+
+def _space_names(m) -> frozenset:
+    """Module names and class attributes bound to the '▁' marker or a space (`SPACE = "\u2581"`)."""
+    out = {k for k, src in m.class_defs.items() if _literal(src) in (SPACE, " ") and k.isupper()}
+    module = m.functions["<module>"]
+    out |= {k for k, v in module.defs.items() if type(v) is ast.Constant and v.value in (SPACE, " ") and k.isupper()}
+    return frozenset(out)
 
 
 class _Element:
@@ -198,13 +216,14 @@ def check(m):
                    and {x.id for x in ast.walk(n.value) if isinstance(x, ast.Name)} & pieces for t in n.targets if isinstance(t, ast.Name)}
         restripped = {t.id for n in f.nodes if isinstance(n, ast.Assign) and _strips(n.value) for t in n.targets if isinstance(t, ast.Name)}
         unstripped = (pieces | derived) - restripped
-        space_ifs = [n for n in f.nodes if isinstance(n, ast.If) and _is_space_test(n.test)]
+        named = m.once("space names", _space_names)
+        space_ifs = [n for n in f.nodes if isinstance(n, ast.If) and _is_space_test(n.test, named)]
         flagged = set()
         stores = list(_table_stores(f.node.body))
         in_space_ifs = {st.lineno for b in space_ifs for st in _table_stores(b.body)}
-        if any(_is_space_test(e.value) for e in stores):  # `space[i] = piece.startswith("▁")`, or a comprehension of it
+        if any(_is_space_test(e.value, named) for e in stores):  # `space[i] = piece.startswith("▁")`, or a comprehension of it
             for e in (st for st in stores if st.lineno not in in_space_ifs and not isinstance(st.value, ast.Tuple)):
-                if not _is_space_test(e.value) and _counts_piece(e.value, pieces | derived):
+                if not _is_space_test(e.value, named) and _counts_piece(e.value, pieces | derived):
                     flagged.add(e.lineno)
                     out.append(raw(RULE, f, e, guards_of(f, e.lineno), "error", "high",
                                    "base bytes count each piece with its '\u2581' while the leading-space table built "
