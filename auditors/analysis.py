@@ -454,11 +454,11 @@ class ModuleFlow(FunctionValues):
                 nograd = e.ctx.nograd or decorated
                 if e.kind == "ce" and (nograd or not trains):
                     return True
-                if e.kind == "call" and e.data["name"] in ("log_softmax", "log", "log2") and (nograd or not trains):
+                if e.kind == "call" and e.data["name"] in ("log_softmax", "log", "log2", "log1p") and (nograd or not trains):
                     return True
                 if e.kind == "call" and nograd and any(a & {"TGT", "TGTP"} for a in e.data["args"]):
                     return True
-            return False
+            return not trains and "TGTP" in g.ret and "DIST" not in g.ret  # hands back the target's (log-)probability
         return self._transitive(f, direct, ("scores",))
 
     def writes_tables(self, f: FuncInfo, label: str | None = None) -> bool:

@@ -132,10 +132,28 @@ def is_mask(f, e, depth: int = 0) -> bool:
         e = e.func.value
     if type(e) is ast.Name and depth < 3:
         bound = f.binding(e.id)
-        return bound is not None and is_mask(f, bound, depth + 1)
+        if bound is None:
+            return _unpacked_mask(f, e.id, depth)
+        return is_mask(f, bound, depth + 1)
     return type(e) is ast.Compare or (type(e) is ast.UnaryOp and type(e.op) in (ast.Invert, ast.Not)) \
         or (type(e) is ast.BinOp and type(e.op) in (ast.BitAnd, ast.BitOr)) \
         or (type(e) is ast.Call and type(e.func) is ast.Name and e.func.id == "bool")
+
+
+def _unpacked_mask(f, name: str, depth: int) -> bool:
+    """`h, on = self.active(prev, y)` where the callee returns `h, ok & starts[y]`: the
+    element unpacked into `name` is a mask in what the callee returns."""
+    for a in f.nodes:
+        if type(a) is not ast.Assign or len(a.targets) != 1 or type(a.targets[0]) is not ast.Tuple \
+                or type(a.value) is not ast.Call:
+            continue
+        names = [t.id if type(t) is ast.Name else None for t in a.targets[0].elts]
+        callee = f.module.resolve(a.value.func, f) if name in names else None
+        if callee is not None:
+            k = names.index(name)
+            return any(type(r.value) is ast.Tuple and len(r.value.elts) == len(names) and is_mask(callee, r.value.elts[k], depth + 1)
+                       for r in f.module.own_returns(callee))
+    return False
 
 
 def read_before(scope, e: ast.Subscript) -> bool:
