@@ -95,7 +95,9 @@ class FunctionValues:
         `for fn in experts.values()`): the first of the dict literal's values that is one."""
         if name not in self.once("dict loop names", _dict_loop_names):
             return None  # (most calls of an unbound name are of no such loop: answered without a walk)
-        for loop in self.under(f, self.nodes_of(ast.For)):
+        comps = [g for kind in (ast.ListComp, ast.DictComp, ast.SetComp, ast.GeneratorExp)
+                 for c in self.under(f, self.nodes_of(kind)) for g in c.generators]
+        for loop in [*self.under(f, self.nodes_of(ast.For)), *comps]:
             it, t = loop.iter, loop.target
             if type(it) is not ast.Call or type(it.func) is not ast.Attribute or it.args:
                 continue
@@ -181,7 +183,9 @@ class FunctionValues:
 def _dict_loop_names(m) -> set[str]:
     """Names bound by loops over a dict's values: `for k, fn in d.items()`, `for fn in d.values()`."""
     out = set()
-    for loop in m.nodes_of(ast.For):
+    comps = [g for kind in (ast.ListComp, ast.DictComp, ast.SetComp, ast.GeneratorExp) for c in m.nodes_of(kind)
+             for g in c.generators]
+    for loop in [*m.nodes_of(ast.For), *comps]:
         it, t = loop.iter, loop.target
         if type(it) is ast.Call and type(it.func) is ast.Attribute and it.func.attr in ("items", "values"):
             names = t.elts if type(t) is ast.Tuple else [t]
@@ -219,6 +223,18 @@ def _function_attributes(m) -> dict:
 def _function_slots(m) -> dict:
     """(holder name or attribute, constant key) -> the value stored there by a dict literal."""
     out = {}
+    for c in m.nodes_of(ast.Call):  # `SCORERS.update({f"k@{a}": partial(score, alpha=a) for a in GRID})`
+        if type(c.func) is ast.Attribute and c.func.attr == "update" and len(c.args) == 1 and type(c.func.value) is ast.Name:
+            arg = c.args[0]
+            values = [arg.value] if type(arg) is ast.DictComp else arg.values if type(arg) is ast.Dict else []
+            for i, v in enumerate(values):
+                if type(v) in (ast.Call, ast.Name, ast.Attribute):
+                    out.setdefault((c.func.value.id, f"<update {c.lineno}.{i}>"), v)
+    for a in m.nodes_of(ast.Assign):  # `SCORERS["slot"] = score_slot`
+        t = a.targets[0] if len(a.targets) == 1 else None
+        if type(t) is ast.Subscript and type(t.value) is ast.Name and type(t.slice) is ast.Constant \
+                and isinstance(t.slice.value, str) and type(a.value) in (ast.Call, ast.Name, ast.Attribute):
+            out.setdefault((t.value.id, t.slice.value), a.value)
     for a in m.nodes_of(ast.Assign):
         if type(a.value) is not ast.Dict or len(a.targets) != 1:
             continue

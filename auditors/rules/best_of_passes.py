@@ -125,7 +125,7 @@ def _score(f, node) -> bool:
 
 def _several_scores(m, f, call: ast.Call, loops) -> str | None:
     for kw in call.keywords:
-        if kw.arg == "key" and _key_scores(m, f, kw.value):
+        if kw.arg == "key" and (_key_scores(m, f, kw.value) or (call.args and _reads_scored_items(f, call.args[0], kw.value))):
             return "a setting chosen by its validation score"
     pool = list(call.args)
     if isinstance(call.func, ast.Attribute) and not (isinstance(call.func.value, ast.Name)
@@ -138,6 +138,16 @@ def _several_scores(m, f, call: ast.Call, loops) -> str | None:
         if why:
             return why
     return None
+
+
+def _reads_scored_items(f, iterable, key) -> bool:
+    """`min(results.items(), key=lambda kv: kv[1][1])` where `results` is a dict comprehension
+    of scores, one per setting (not per document of the data): the key reads a score."""
+    if not isinstance(key, ast.Lambda) or type(iterable) is not ast.Call or type(iterable.func) is not ast.Attribute \
+            or iterable.func.attr not in ("items", "values") or type(iterable.func.value) is not ast.Name:
+        return False
+    built = f.binding(iterable.func.value.id)
+    return type(built) is ast.DictComp and _score(f, built.value) and not any(_over_data(f, g.iter) for g in built.generators)
 
 
 def _key_scores(m, f, key) -> bool:
