@@ -142,10 +142,10 @@ def _has_reserve(m) -> bool:
     reduced = {lb.src(n.target) for n in m.all_nodes if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Sub)}
     reduced |= {lb.src(t) for n in m.nodes_of(ast.Assign) for t in n.targets if _reduces_itself(t, n.value)}
     for f in m.functions.values():
-        for node in m.under(f, m.nodes_of(ast.Compare)) if f.qualname != "<module>" else ():
-            if len(node.comparators) != 1:
-                continue
-            sides = [node.left, node.comparators[0]]
+        pairs = [(node, a, b) for node in (m.under(f, m.nodes_of(ast.Compare)) if f.qualname != "<module>" else ())
+                 for a, b in zip([node.left, *node.comparators], node.comparators)]  # (`0 < budget < elapsed`: two)
+        for node, a, b in pairs:
+            sides = [a, b]
             timed = [i for i, side in enumerate(sides) if "TIME" in f.labels_of(side)]
             if len(timed) != 1:
                 continue
