@@ -37,6 +37,7 @@ class ModuleFlow(FunctionValues):
         self.class_defs: dict[str, str] = {}  # class attribute -> default expression source
         self.instances: set[str] = set()  # names given per-instance fields somewhere (flow's fast path)
         self.keyed_roots: set[str] = set()  # names of dicts whose constant keys are kept apart
+        _name_receivers(self.nodes_of(ast.ClassDef))
         self._collect(tree, None, "")
         self._class_attributes(tree)
         # names bound to a functional-gradient transform (`step = grad(loss_fn)`): calls of them are backward passes
@@ -507,6 +508,27 @@ def call_arg_names(ev: Event) -> set[str]:
         if d:
             out.add(d)
     return out
+
+
+def _name_receivers(classes) -> None:
+    """Methods whose first parameter is not called `self` (`def take(s, n)`, terse code):
+    the parameter and its uses are renamed `self` (`cls` for a classmethod) in the tree, so
+    everything that knows an object by its `self` knows these too. Only names change."""
+    for cls in classes:
+        for fn in cls.body:
+            if type(fn) not in (ast.FunctionDef, ast.AsyncFunctionDef) or not fn.args.args:
+                continue
+            decos = {lb.call_name(d) for d in fn.decorator_list}
+            if "staticmethod" in decos:
+                continue
+            want = "cls" if "classmethod" in decos else "self"
+            old = fn.args.args[0].arg
+            if old == want:
+                continue
+            fn.args.args[0].arg = want
+            for n in ast.walk(fn):
+                if type(n) is ast.Name and n.id == old:
+                    n.id = want
 
 
 def _subclasses(m) -> dict[str, list[str]]:
