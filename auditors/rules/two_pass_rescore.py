@@ -141,6 +141,12 @@ def _table_root(node) -> str:
     return lb.dotted(node) or lb.src(node)
 
 
+def _indexed_params(m, g) -> set[str]:
+    """Parameters of g that it reads rows of (`Cn[x]`)."""
+    return {n.value.id for n in m.under(g, m.nodes_of(ast.Subscript)) if type(n.value) is ast.Name
+            and n.value.id in g.params and type(n.ctx) is ast.Load}
+
+
 def _loop_passes(m, f):
     """Sibling statements: the first writes table T while scoring, a later one reads T and scores."""
     def facts(stmt):
@@ -170,6 +176,9 @@ def _loop_passes(m, f):
                 if callee is not None and m.scores(callee):
                     scores = True
                     reads.update(n for n in map(lb.dotted, e.node.args) if n)  # the table handed to the scoring helper
+                elif callee is not None:  # `bgp(Cn, x, lp)`: a helper that looks rows up in the table it is handed
+                    looked_up = _indexed_params(m, callee)
+                    reads.update(n for p, a in zip(callee.params, e.node.args) if p in looked_up and (n := lb.dotted(a)))
         return writes, reads, scores
 
     def may_write(e) -> bool:
