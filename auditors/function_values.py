@@ -298,3 +298,30 @@ def default_value(f: FuncInfo, e, depth: int = 0):
             return default_value(f, next((v for k, v in zip(holder.keys, holder.values)
                                           if type(k) is ast.Constant and k.value == e.slice.value), None), depth + 1)
     return None
+
+
+ANY_KEY = ["<any>"]  # a loop variable over something not known here: every entry may run
+
+
+def loop_keys(f, key) -> list | None:
+    """The constants a loop variable runs over (`for ph in ("fit", "score")`, a name bound to
+    such a tuple, a settings attribute whose class default is one: `for op in plan.ops`),
+    ANY_KEY for a loop variable over anything else, None when the key is no loop variable."""
+    if type(key) is not ast.Name:
+        return None
+    around = [n for n in ast.walk(f.node) if type(n) in (ast.For, ast.AsyncFor) and type(n.target) is ast.Name
+              and n.target.id == key.id and n.lineno <= key.lineno <= n.end_lineno]
+    if not around:
+        return None
+    loop = max(around, key=lambda n: n.lineno)  # the innermost loop that binds the key where it is used
+    it = loop.iter
+    if type(it) is ast.Name:
+        it = f.binding(it.id)
+    elif type(it) is ast.Attribute and it.attr in f.module.class_defs:
+        try:
+            it = ast.parse(f.module.class_defs[it.attr], mode="eval").body
+        except SyntaxError:
+            it = None
+    if type(it) in (ast.Tuple, ast.List) and all(type(e) is ast.Constant for e in it.elts):
+        return [e.value for e in it.elts]
+    return ANY_KEY

@@ -12,7 +12,7 @@ import functools
 import re
 
 from auditors import labels as lb
-from auditors.function_values import dispatch_items
+from auditors.function_values import ANY_KEY, dispatch_items, loop_keys
 
 PY_NAME = re.compile(r"""['"/\\]([\w.-]+\.py)\b""")  # a script named in a string or a path
 
@@ -165,27 +165,14 @@ def _chosen(known: set[str], f, func: ast.expr, depth: int = 0) -> list[tuple[st
                 + [(n, ((func.test, False),) + c) for n, c in _chosen(known, f, func.orelse, depth + 1)])
     items = dispatch_items(f, func)
     if items is not None and type(func.slice) is not ast.Constant:
-        looped = _looped_keys(f, func.slice)
+        looped = loop_keys(f, func.slice)
         if looped is not None:  # `for ph in PHASES: TABLE[ph](...)`: the entries the loop names, each in turn
-            return [(n, c) for k, v in items if k in looped for n, c in _chosen(known, f, v, depth + 1)]
+            return [(n, c) for k, v in items if looped is ANY_KEY or k in looped for n, c in _chosen(known, f, v, depth + 1)]
         # `TTT_PATHS[path](...)`: each entry runs only where the key names it
         return [(n, ((_KeyIs(func.slice, k), True),) + c) for k, v in items for n, c in _chosen(known, f, v, depth + 1)]
     return []
 
 
-def _looped_keys(f, key) -> list | None:
-    """The constants a loop variable runs over (`for ph in ("fit", "score")`, or a name bound
-    to such a tuple), or None when the key is no such variable."""
-    if type(key) is not ast.Name:
-        return None
-    loop = next((n for n in ast.walk(f.node) if type(n) in (ast.For, ast.AsyncFor)
-                 and type(n.target) is ast.Name and n.target.id == key.id), None)
-    it = loop.iter if loop is not None else None
-    if type(it) is ast.Name:
-        it = f.binding(it.id)
-    if type(it) in (ast.Tuple, ast.List) and all(type(e) is ast.Constant for e in it.elts):
-        return [e.value for e in it.elts]
-    return None
 
 
 class _KeyIs:

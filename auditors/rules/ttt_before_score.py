@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 
+from auditors import function_values as fv
 from auditors import labels as lb
 from auditors.model import RuleInfo
 from auditors.rules import always_greater, raw
@@ -90,8 +91,31 @@ def _site_verdicts(m, f, scorers, seen=()) -> list:
     if f.qualname in seen or len(seen) > 6:
         return []
     sites = [(g, e) for g, e in m.events("call") if f.qualname in m.targets(e)]
-    return [(g, e, "ok" if _scored_first(g, e, scorers) else _verdict(m, g, e.line, e.ctx.loops, scorers, seen + (f.qualname,)))
+    return [(g, e, _phase_order(m, g, e, f, scorers) or ("ok" if _scored_first(g, e, scorers) else
+                                                          _verdict(m, g, e.line, e.ctx.loops, scorers, seen + (f.qualname,))))
             for g, e in sites]
+
+
+def _phase_order(m, g, e, f, scorers) -> str | None:
+    """`for op in ("score", "adapt"): OPS[op](model, chunk)`: one call site runs the entries in
+    the order of the loop's constants; f trains, so the verdict is whether an entry that
+    scores comes before f's ("ok") or only after it."""
+    func = e.node.func
+    items = fv.dispatch_items(g, func) if type(func) is ast.Subscript else None
+    keys = fv.loop_keys(g, func.slice) if items is not None else None
+    if not keys or keys is fv.ANY_KEY:
+        return None
+    entry = {k: m.resolve(v, g) for k, v in items if type(v) in (ast.Name, ast.Attribute)}
+    order = [entry.get(k) for k in keys]
+    if f not in order:
+        return None
+    first = order.index(f)
+    scoring = [i for i, h in enumerate(order) if h is not None and h is not f and (h.qualname in scorers or m.scores(h))]
+    if any(i < first for i in scoring):
+        return "ok"
+    if scoring:
+        return f"trains on each chunk before the phase that scores it (phases {', '.join(map(str, keys))})"
+    return None
 
 
 def _verdict_inside(f, line, loops, scorers) -> str | None:

@@ -458,7 +458,7 @@ def check(m):
                 if shared:
                     what = "trained" if trains else "filled a cache"
                     out.append(raw(RULE, f, b.node, b.ctx, "error", "medium",
-                                   f"{b.data['name']}() scores validation tokens again with {', '.join(f'`{n}`' for n in sorted(shared))}, which "
+                                   f"{b.data['name'] or lb.src(b.node.func)}() scores validation tokens again with {', '.join(f'`{n}`' for n in sorted(shared))}, which "
                                    f"{a.data['name']}() (line {a.line}) {what} on those tokens"))
                     break
     return out
