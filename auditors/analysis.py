@@ -355,23 +355,9 @@ class ModuleFlow(FunctionValues):
         funcs = tuple((q, f.ret, tuple(sorted((k, v) for k, v in f.param_labels.items()))) for q, f in self.functions.items())
         return funcs, tuple(sorted(self.attr_labels.items())), tuple(sorted(self.class_attr_labels.items()))
 
-    def constructor(self, name: str) -> FuncInfo | None:
-        """The `__init__` of a class of this module that is built in one place only: what it
-        is handed there is what every instance holds (classes built in several places keep
-        each instance's split apart instead, `objects.Objects`)."""
-        init = self.functions.get(f"{name}.__init__")
-        if init is None or name not in self.once("class bases", _class_bases) or len(self._calls_named(name)) != 1:
-            return None
-        return init
-
     def _seed_params(self) -> None:
         for f in self.functions.values():
             for ev in f.events:
-                if ev.kind == "call" and "ctor" in ev.data:
-                    init = self.functions[ev.data["ctor"]]
-                    for p, v in [*zip(init.params[1:], ev.data["args"]), *ev.data["kws"].items()]:
-                        if v and p in init.params:
-                            init.param_labels[p] = init.param_labels.get(p, EMPTY) | v
                 if ev.kind != "call" or ev.data["callee"] is None:
                     continue
                 for q in self.targets(ev):  # (a hook parameter may be several functions)
@@ -459,7 +445,7 @@ class ModuleFlow(FunctionValues):
                     return True
                 if e.kind == "call" and nograd and any(a & {"TGT", "TGTP"} for a in e.data["args"]):
                     return True
-            return not trains and "TGTP" in g.ret and "DIST" not in g.ret  # hands back the target's (log-)probability
+            return False
         return self._transitive(f, direct, ("scores",))
 
     def writes_tables(self, f: FuncInfo, label: str | None = None) -> bool:

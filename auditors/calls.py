@@ -152,10 +152,6 @@ def call_labels(info, e: ast.Call) -> frozenset:
     data = {"name": name, "args": args, "kws": kws, "recv": recv, "callee": callee.qualname if callee else None}
     if also:
         data["also"] = also
-    if callee is None and type(func) is ast.Name:
-        init = info.module.constructor(func.id)
-        if init is not None:
-            data["ctor"] = init.qualname  # `PrimedExporter(cfg, rt, val)`: its __init__ is handed these
     info.event("call", e, data)
     data = every & DATA
     if type(func) is not ast.Attribute and _is_grad_transform(info, func):

@@ -89,7 +89,7 @@ def check(m):
                     and ast.dump(node.args[1]) != ast.dump(node.args[2]):
                 out.append(raw(RULE, f, node, ev.ctx, "error", "medium",
                                _MESSAGE.format(what="which score (or normalizer) the target gets", cond=ast.unparse(node.args[0]))))
-        scores = m.scores(f)  # (a choice of byte strings for a byte-level model is accounting, not a score)
+        scores = m.scores(f) or ("TGTP" in f.ret and "DIST" not in f.ret and f.is_method)  # (or hands back the target's score)  # (a choice of byte strings for a byte-level model is accounting, not a score)
         for node in m.under(f, m.nodes_of(ast.If)) if scores else ():
             if "TPROP" in f.labels_of(node.test) and _rescored(m, f, node):
                 out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
