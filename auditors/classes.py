@@ -1,0 +1,155 @@
+"""What the analysis knows of the module's classes (a mixin of `analysis.ModuleFlow`):
+which constructor parameters each attribute holds, what a method reads from `self`,
+which classes an object may be built from (so a method call reaches that class's
+method, or a subclass's override), and the class hierarchy itself."""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING
+
+from auditors import labels as lb
+
+if TYPE_CHECKING:
+    from auditors.flow import FuncInfo
+
+
+class ClassFacts:
+    # ---- objects ------------------------------------------------------------------
+    def constructor_fields(self, cls: str) -> dict[str, set[str]] | None:
+        """For a class of this module, which constructor parameters each attribute is set
+        from in `__init__` (`self.files = sorted(glob(pattern))`: files <- pattern), so
+        that an instance carries what it was built from; None when the class has no
+        `__init__` here."""
+        key = ("fields", cls)
+        if key not in self._facts:
+            init = self.functions.get(f"{cls}.__init__")
+            fields: dict[str, set[str]] | None = None
+            if init is not None and init.is_method:
+                params, fields = set(init.params[1:]), {}
+                local: dict[str, set[str]] = {}  # names bound from parameters, in order
+                def feeds(value) -> set[str]:
+                    used = {n.id for n in ast.walk(value) if type(n) is ast.Name} if value is not None else set()
+                    return (used & params).union(*[local[n] for n in used if n in local])
+
+                for st in self.under(init, self.nodes_of(ast.Assign) + self.nodes_of(ast.AnnAssign)):
+                    pairs = []
+                    for t in st.targets if type(st) is ast.Assign else [st.target]:
+                        if type(t) is ast.Tuple and type(st.value) is ast.Tuple and len(t.elts) == len(st.value.elts):
+                            pairs += zip(t.elts, st.value.elts)  # self.a, self.b = a, b
+                        else:
+                            pairs.append((t, st.value))
+                    for t, value in pairs:
+                        fed = feeds(value)
+                        if type(t) is ast.Name and fed:
+                            local[t.id] = fed
+                        elif type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id == "self" and fed:
+                            fields.setdefault(t.attr, set()).update(fed)
+            self._facts[key] = fields
+        return self._facts[key]
+
+    def self_reads(self, method: FuncInfo) -> frozenset:
+        """Attributes a method reads from `self`, directly or through the other methods of
+        its class it calls on `self`."""
+        key = ("self reads", method.qualname)
+        if key not in self._facts:
+            self._facts[key] = frozenset()  # a method that calls itself adds nothing more
+            out, todo, seen = set(), [method], set()
+            while todo:
+                g = todo.pop()
+                if g.qualname in seen:
+                    continue
+                seen.add(g.qualname)
+                for a in self.under(g, self.nodes_of(ast.Attribute)):
+                    if type(a.value) is ast.Name and a.value.id == "self" and type(a.ctx) is ast.Load:
+                        out.add(a.attr)
+                        sibling = self.functions.get(f"{g.cls}.{a.attr}") if g.cls else None
+                        if sibling is not None:
+                            todo.append(sibling)
+            self._facts[key] = frozenset(out)
+        return self._facts[key]
+
+    def overrides(self, caller: FuncInfo | None, func: ast.expr) -> tuple:
+        """`self.m(...)` in a method of C also reaches the m of every subclass of C that
+        defines its own (`Evaluator.run` calling `self.score_window` of a `CachedEvaluator`)."""
+        if caller is None or not caller.cls or type(func) is not ast.Attribute or type(func.value) is not ast.Name \
+                or func.value.id != "self":
+            return ()
+        subs = self.once("subclasses", _subclasses).get(caller.cls, ())
+        return tuple(q for q in (f"{c}.{func.attr}" for c in subs) if q in self.functions)
+
+    def _receiver_classes(self, recv: ast.expr, caller: FuncInfo | None, depth: int = 0) -> list[str]:
+        """The module classes an object is known to be built from, then their bases, in the
+        order a method is looked up: `C(...)` itself, a name bound once to `C(...)` (or to
+        `A(...) if flag else B(...)`), `self` in a method of C, or `super()` in one."""
+        if type(recv) is ast.Name and caller is not None:
+            if recv.id == "self" and caller.cls:
+                return self.with_bases([caller.cls])
+            annotated = self.annotated_class(caller, recv.id)
+            if annotated:  # `def extend(stream: TokenStream)`
+                return self.with_bases([annotated])
+            recv = caller.binding(recv.id)
+        if type(recv) is ast.IfExp and depth < 3:
+            return self._receiver_classes(recv.body, caller, depth + 1) + self._receiver_classes(recv.orelse, caller, depth + 1)
+        bases = self.once("class bases", class_bases)
+        if type(recv) is ast.Call and type(recv.func) is ast.Name and recv.func.id in bases:
+            return self.with_bases([recv.func.id])
+        if type(recv) is ast.Call and type(recv.func) is ast.Name and recv.func.id == "super" and caller is not None \
+                and caller.cls in bases:
+            return self.with_bases(list(bases[caller.cls]))  # `super().run(x)`: the bases' method
+        return []
+
+    def annotated_class(self, f: FuncInfo, name: str) -> str | None:
+        """The module class a parameter of f is annotated with (`stream: TokenStream`)."""
+        if f.qualname == "<module>" or name not in f.params:
+            return None
+        args = f.node.args
+        ann = next((a.annotation for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.arg == name), None)
+        if type(ann) is ast.Constant and isinstance(ann.value, str):
+            return ann.value if ann.value in self.once("class bases", class_bases) else None
+        return ann.id if type(ann) is ast.Name and ann.id in self.once("class bases", class_bases) else None
+
+    def with_bases(self, classes: list[str]) -> list[str]:
+        bases, out = self.once("class bases", class_bases), []
+        while classes and len(out) < 16:
+            c = classes.pop(0)
+            if c not in out:
+                out.append(c)
+                classes += bases.get(c, [])
+        return out
+
+
+def name_receivers(classes) -> None:
+    """Methods whose first parameter is not called `self` (`def take(s, n)`, terse code):
+    the parameter and its uses are renamed `self` (`cls` for a classmethod) in the tree, so
+    everything that knows an object by its `self` knows these too. Only names change."""
+    for cls in classes:
+        for fn in cls.body:
+            if type(fn) not in (ast.FunctionDef, ast.AsyncFunctionDef) or not fn.args.args:
+                continue
+            decos = {lb.call_name(d) for d in fn.decorator_list}
+            if "staticmethod" in decos:
+                continue
+            want = "cls" if "classmethod" in decos else "self"
+            old = fn.args.args[0].arg
+            if old == want:
+                continue
+            fn.args.args[0].arg = want
+            for n in ast.walk(fn):
+                if type(n) is ast.Name and n.id == old:
+                    n.id = want
+
+
+def _subclasses(m) -> dict[str, list[str]]:
+    """Class name -> every class of this module derived from it, directly or not."""
+    bases, out = m.once("class bases", class_bases), {}
+    for c in bases:
+        for b in m.with_bases(list(bases[c])):
+            out.setdefault(b, []).append(c)
+    return out
+
+
+def class_bases(m) -> dict[str, list[str]]:
+    """Class name -> the names of its bases that are classes of this module."""
+    names = {n.name for n in m.nodes_of(ast.ClassDef)}
+    return {n.name: [b.id for b in n.bases if type(b) is ast.Name and b.id in names] for n in m.nodes_of(ast.ClassDef)}
