@@ -34,17 +34,18 @@ def check(m):
         return []  # nothing is reordered anywhere (most files): no join needs a look
     if any(word in m.source for word in _ISOLATION):
         return []  # attention keeps documents apart
+    joins = [c for c in m.nodes_of(ast.Call) if c.args and lb.call_name(c.func) in _JOINS]
+    defs = [f for f in m.functions.values() if f.qualname != "<module>"]
     out = []
-    for f in m.functions.values():
-        for call in m.under(f, m.nodes_of(ast.Call)):
-            if lb.call_name(call.func) not in _JOINS or not call.args:
-                continue
-            parts = call.args[0]
-            order = _comprehension_order(parts) or _filled_by_loop(m, f, parts)
-            if order is not None and _reordered(m, f, order) and "VAL" in f.labels_of(parts):
-                out.append(raw(RULE, f, call, guards_of(f, call.lineno), "error", "medium",
-                               f"joins validation documents in the order of `{lb.src(order)}`, not the stream's: each "
-                               "document is then scored with the end of another (often later) document as its context"))
+    for call in joins:
+        around = [g for g in defs if g.node.lineno <= call.lineno <= g.node.end_lineno]
+        f = max(around, key=lambda g: g.node.lineno) if around else m.functions["<module>"]  # the innermost
+        parts = call.args[0]
+        order = _comprehension_order(parts) or _filled_by_loop(m, f, parts)
+        if order is not None and _reordered(m, f, order) and "VAL" in f.labels_of(parts):
+            out.append(raw(RULE, f, call, guards_of(f, call.lineno), "error", "medium",
+                           f"joins validation documents in the order of `{lb.src(order)}`, not the stream's: each "
+                           "document is then scored with the end of another (often later) document as its context"))
     return out
 
 
