@@ -139,10 +139,12 @@ def call_labels(info, e: ast.Call) -> frozenset:
         passed = info.module.passed_functions(info, func.id)  # `hook(lg, tg, x, nll)`: what callers pass as hook
         if passed:
             callee, also = passed[0], tuple(g.qualname for g in passed[1:])
-    if callee is None and (type(func) in (ast.Name, ast.Subscript) or (is_method and type(func.value) is ast.Name)):
+    if callee is None and type(func) is ast.Subscript and type(func.slice) is not ast.Constant:
+        reached = info.module.dispatched(info, func)  # `TTT_PATHS[path](...)`: the entry the key picks, else every one
+        if reached:
+            callee, also = reached[0], tuple(g.qualname for g in reached[1:])
+    elif callee is None and (type(func) in (ast.Name, ast.Subscript) or (is_method and type(func.value) is ast.Name)):
         callee = info.module.called_value(info, func)  # a callable held in a name or a dict slot
-        if callee is not None and type(func) is ast.Subscript and type(func.slice) is not ast.Constant:
-            also = tuple(g.qualname for g in info.module.dispatched(info, func)[1:])  # every entry the key may pick
         if callee is None and type(func) is ast.Name and type(info.binding(func.id)) is ast.IfExp:
             chosen = info.module.function_values(info.binding(func.id))  # `run = cached if flag else plain; run(x)`
             if chosen:

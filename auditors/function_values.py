@@ -55,8 +55,7 @@ class FunctionValues:
                 if type(func.value) is ast.Name and func.value.id == "self" else None
         elif type(func) is ast.Subscript:
             if type(func.slice) is not ast.Constant:
-                found = self.dispatched(f, func)  # `TTT_PATHS[path](...)`: the entry the key picks, else the first
-                return found[0] if found else None
+                return None  # (a dispatch table: `dispatched`)
             holder = func.value.attr if type(func.value) is ast.Attribute else func.value.id if type(func.value) is ast.Name else None
             value = self.once("function slots", _function_slots).get((holder, func.slice.value))
         else:
@@ -230,11 +229,10 @@ def _function_slots(m) -> dict:
             for i, v in enumerate(values):
                 if type(v) in (ast.Call, ast.Name, ast.Attribute):
                     out.setdefault((c.func.value.id, f"<update {c.lineno}.{i}>"), v)
-    for a in m.nodes_of(ast.Assign):  # `SCORERS["slot"] = score_slot`
-        t = a.targets[0] if len(a.targets) == 1 else None
-        if type(t) is ast.Subscript and type(t.value) is ast.Name and type(t.slice) is ast.Constant \
-                and isinstance(t.slice.value, str) and type(a.value) in (ast.Call, ast.Name, ast.Attribute):
-            out.setdefault((t.value.id, t.slice.value), a.value)
+    for holder, stores in m.once("constant-key stores", _constant_key_stores).items():  # `SCORERS["slot"] = score_slot`
+        for k, v in stores:
+            if isinstance(k, str) and type(v) in (ast.Call, ast.Name, ast.Attribute):
+                out.setdefault((holder, k), v)
     for a in m.nodes_of(ast.Assign):
         if type(a.value) is not ast.Dict or len(a.targets) != 1:
             continue
@@ -262,10 +260,18 @@ def dispatch_items(f: FuncInfo, func: ast.expr) -> list | None:
         return None
     items = [(k.value, v) for k, v in zip(table.keys, table.values) if type(k) is ast.Constant]
     if type(func.value) is ast.Name:
-        items += [(t.slice.value, a.value) for a in f.module.nodes_of(ast.Assign) for t in a.targets
-                  if type(t) is ast.Subscript and type(t.value) is ast.Name and t.value.id == func.value.id
-                  and type(t.slice) is ast.Constant]
+        items += f.module.once("constant-key stores", _constant_key_stores).get(func.value.id, [])
     return items
+
+
+def _constant_key_stores(m) -> dict:
+    """name -> (key, value) of each `NAME["key"] = value` in the module, in order."""
+    out: dict = {}
+    for a in m.nodes_of(ast.Assign):
+        for t in a.targets:
+            if type(t) is ast.Subscript and type(t.value) is ast.Name and type(t.slice) is ast.Constant:
+                out.setdefault(t.value.id, []).append((t.slice.value, a.value))
+    return out
 
 
 def dispatch_entry(f: FuncInfo, func: ast.Subscript):

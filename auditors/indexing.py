@@ -38,7 +38,7 @@ class IndexFlow:
                     return v
         if (lb.shifted_slice(e.slice) and not ("BLOB" in base and not base & {"VAL", "TRAIN"})) or (
                 type(e.slice) is ast.Slice and type(e.slice.lower) is ast.Name and e.slice.step is None and base & DATA
-                and "RPOS" in self.lookup(e.slice.lower.id) and self.ctx.loops and shapes.read_before(self.ctx.loops[-1], e)):
+                and "RPOS" in self.lookup(e.slice.lower.id) and self.ctx.loops and shapes.read_before(self.module, self.ctx.loops[-1], e)):
             # x[1:] of a token stream is its targets; of a shipped file's bytes, a header skipped
             return (base - KEYS - {"CAND", "POS1"}) | {"TGT"}
         if idx & KEYS and "CAND" in idx and isinstance(e.ctx, ast.Load):
@@ -54,7 +54,7 @@ class IndexFlow:
         elif ("CAND" in idx or "RPOS" in idx) and base & DATA and lb.plus_one(e.slice):
             out = out | {"TGT"}  # stream[pos + 1] for a range of positions: the tokens scored at them
         elif "RPOS" in idx and type(e.slice) is ast.Name and base & DATA and self.statement is not None \
-                and shapes.read_before(self.ctx.loops[-1] if self.ctx.loops else self.statement, e):
+                and shapes.read_before(self.module, self.ctx.loops[-1] if self.ctx.loops else self.statement, e):
             out = out | {"TGT"}  # `f(toks[t - 2], toks[t - 1], toks[t])`: the token after the context read beside it
         if "DIST" in base and ("TGT" in idx or shapes.next_token_index(self, e.slice)):
             out = out | {"TGTP"}  # p[t, y] of a distribution, y the target or val[t + 1]

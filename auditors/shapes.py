@@ -156,25 +156,20 @@ def _unpacked_mask(f, name: str, depth: int) -> bool:
     return False
 
 
-def read_before(scope, e: ast.Subscript) -> bool:
+def read_before(m, scope, e: ast.Subscript) -> bool:
     """The scope (the innermost loop, else the statement) also reads the same stream one
     position earlier: `toks[t - 1]` beside `toks[t]`, or `toks[s - 1 : ...]` (the inputs)
-    beside `toks[s : s + n]` (so what is read at t, or from s, follows that context)."""
+    beside `toks[s : s + n]` (so what is read at t, or from s, follows that context).
+    The streams read that way are found once per scope and position (kept with the module,
+    whose tree holds the scope)."""
     pos = e.slice.id if type(e.slice) is ast.Name else e.slice.lower.id
-    key = (id(scope), pos)
-    if key not in _EARLIER:
+
+    def earlier(_m) -> set[str]:
         found = set()
         for n in ast.walk(scope):
-            if type(n) is not ast.Subscript:
-                continue
-            s = n.slice.lower if type(n.slice) is ast.Slice else n.slice
-            if type(s) is ast.BinOp and type(s.op) is ast.Sub and type(s.left) is ast.Name and s.left.id == pos \
-                    and type(s.right) is ast.Constant and s.right.value == 1:
+            s = n.slice.lower if type(n) is ast.Subscript and type(n.slice) is ast.Slice else getattr(n, "slice", None)
+            if type(n) is ast.Subscript and type(s) is ast.BinOp and type(s.op) is ast.Sub and type(s.left) is ast.Name \
+                    and s.left.id == pos and type(s.right) is ast.Constant and s.right.value == 1:
                 found.add(ast.dump(n.value))
-        if len(_EARLIER) > 4096:
-            _EARLIER.clear()
-        _EARLIER[key] = (scope, found)  # (the scope kept alive so its id is not reused)
-    return ast.dump(e.value) in _EARLIER[key][1]
-
-
-_EARLIER: dict = {}
+        return found
+    return ast.dump(e.value) in m.once(("read before", id(scope), pos), earlier)
