@@ -11,6 +11,13 @@ previous token) whose first column is never reset: it wraps the row's last token
 into position 0, so every row carries a later token from its first position on. A shifted copy used on its own (the targets of a loss:
 `cross_entropy(logits, roll(x, -1))`) or compared (`roll(x, -1) == bos`, a boundary
 mask) combines nothing and is not flagged.
+
+The same leak without a shift: a pair feature `pair(w[:-1], w[1:])` (in a helper or
+inline) taken over the window that holds the targets as well as the inputs (a `w` that
+is also cut into `w[:-1]` inputs and `w[1:]` targets, or `seq[s:e + 1]` beside the
+inputs `seq[s:e]`) and handed to the model beside those inputs: its entry t pairs
+input t with token t + 1. BigramHash over the inputs alone (`pair(x[:, :-1], x[:, 1:])`
+padded at its front) pairs each token with the one before and stays clean.
 """
 
 from __future__ import annotations
@@ -63,6 +70,10 @@ def wrapped_previous(node, flat=()) -> str | None:
 
 
 def check(m):
+    return _shifted_mixes(m) + _window_pairs(m)
+
+
+def _shifted_mixes(m):
     calls = m.nodes_of(ast.Call)
     lines = sorted(n.lineno for n in calls if next_of(n) is not None or wrapped_previous(n) is not None)
     if not lines:
@@ -82,3 +93,191 @@ def check(m):
                                f"combines `{mixed}` with a roll by one along its rows that wraps around: each row's first "
                                "position is given the row's last token, a later one, because that column is never reset"))
     return out
+
+
+# ---- pair features over the window that holds the targets ---------------------------
+def _last(sl):
+    return sl.elts[-1] if type(sl) is ast.Tuple else sl
+
+
+def _cut(e) -> str | None:
+    """"head" for `w[..., :-1]`, "tail" for `w[..., 1:]`, else None."""
+    if type(e) is not ast.Subscript or type(_last(e.slice)) is not ast.Slice:
+        return None
+    sl = _last(e.slice)
+    if sl.step is not None:
+        return None
+    if sl.lower is None and sl.upper is not None and lb.src(sl.upper) == "-1":
+        return "head"
+    if sl.upper is None and sl.lower is not None and lb.src(sl.lower) == "1":
+        return "tail"
+    return None
+
+
+def _one_past(e) -> str | None:
+    """"window" for `seq[s:e + 1]`: one token past an end (the inputs' end, when
+    `seq[s:e]` is read beside it)."""
+    if type(e) is ast.Subscript and type(e.slice) is ast.Slice and type(e.slice.upper) is ast.BinOp \
+            and type(e.slice.upper.op) is ast.Add and lb.src(e.slice.upper.right) == "1":
+        return "window"
+    return None
+
+
+_JOINS = {"cat", "concatenate", "pad", "stack", "hstack", "vstack"}
+
+
+def _pairs_of(node, aliases: dict) -> set[str]:
+    """Sources w whose `w[:-1]` and `w[1:]` one combining expression reads together."""
+    seen: dict[str, set] = {}
+    for sub in ast.walk(node):
+        if type(sub) is ast.Compare:
+            return set()  # `w[1:] != w[:-1]`: a boundary test, no feature
+        if type(sub) is ast.Call and lb.call_name(sub.func) in _JOINS:
+            return set()  # `cat([x[:, :1], x[:, 1:] + g * x[:, :-1]])`: placed one position on (SmearGate)
+        if type(sub) is ast.BinOp and type(sub.op) is ast.Sub:
+            return set()  # `ends[1:] - ends[:-1]`: lengths
+        cut = _cut(sub)
+        if cut:
+            seen.setdefault(lb.src(view_base(sub.value)), set()).add(cut)
+        elif type(sub) is ast.Name and sub.id in aliases:
+            base, cut = aliases[sub.id]
+            seen.setdefault(base, set()).add(cut)
+    return {w for w, cuts in seen.items() if cuts == {"head", "tail"}}
+
+
+def _cut_aliases(f) -> dict:
+    """`prev = ids[:, :-1]` -> {"prev": ("ids", "head")}."""
+    out = {}
+    for st in _under(f, ast.Assign):
+        for t, v in _bindings(st):
+            if type(t) is ast.Name and _cut(v):
+                out[t.id] = (lb.src(view_base(v.value)), _cut(v))
+    return out
+
+
+def _under(f, kind):
+    return f.module.under(f, f.module.nodes_of(kind))
+
+
+def _pair_helpers(m) -> dict:
+    """{function: index of the parameter it pairs with its own next element}."""
+    out = {}
+    for f in m.functions.values():
+        if f.qualname == "<module>" or not f.params:
+            continue
+        aliases = _cut_aliases(f)
+        for node in _under(f, ast.Return):
+            if node.value is None:
+                continue
+            paired = _pairs_of(node.value, aliases) | {
+                w for st in _under(f, ast.Assign) if type(st.targets[0]) is ast.Name
+                and st.targets[0].id in {n.id for n in ast.walk(node.value) if type(n) is ast.Name}
+                for w in _pairs_of(st.value, aliases)}
+            hit = next((p for p in f.params if p in paired), None)
+            if hit is not None:
+                out[f.qualname] = f.params.index(hit) - (1 if f.is_method else 0)
+    return out
+
+
+def _bindings(st: ast.Assign):
+    """(target, value) pairs of an assignment, positionally for `a, b = x, y`."""
+    for t in st.targets:
+        if type(t) is ast.Tuple and type(st.value) is ast.Tuple and len(t.elts) == len(st.value.elts):
+            yield from zip(t.elts, st.value.elts)
+        else:
+            yield t, st.value
+
+
+def _holder(stmt, node) -> str | None:
+    """The name an assignment stores `node` (part of its value) in: positionally for
+    `a, b[r] = x, f(y)`; the root name of a subscripted or attribute target."""
+    if type(stmt) is not ast.Assign or len(stmt.targets) != 1:
+        return None
+    target, value = stmt.targets[0], stmt.value
+    if type(target) is ast.Tuple and type(value) is ast.Tuple and len(target.elts) == len(value.elts):
+        for t, v in zip(target.elts, value.elts):
+            if any(n is node for n in ast.walk(v)):
+                target = t
+                break
+        else:
+            return None
+    while type(target) in (ast.Subscript, ast.Attribute):
+        target = target.value
+    return target.id if type(target) is ast.Name else None
+
+
+def _mentions(e, names: set[str], nodes=()) -> bool:
+    return any((type(n) is ast.Name and n.id in names) or any(n is x for x in nodes) for n in ast.walk(e))
+
+
+def _window_pairs(m) -> list:
+    cuts = [(s.lineno, _cut(s) or _one_past(s)) for s in m.nodes_of(ast.Subscript) if _cut(s) or _one_past(s)]
+    if not any(cut == "tail" for _, cut in cuts):
+        return []  # no window is cut into inputs and targets anywhere
+    inputs_at = sorted(line for line, cut in cuts if cut != "tail")
+    helpers = _pair_helpers(m)
+    out = []
+    for f in m.functions.values():
+        if f.qualname == "<module>" or not m.may_hold(f.node, inputs_at):
+            continue
+        calls = _under(f, ast.Call)
+        for c, window in _pairings(m, f, calls, helpers):
+            inputs = _window_inputs(f, c, window)
+            if inputs is None:
+                continue
+            stmt = next((st for st in _under(f, ast.Assign) if any(n is c for n in ast.walk(st.value))), None)
+            held = {_holder(stmt, c)} - {None} if stmt is not None else set()
+            for d in calls:
+                if d is c:
+                    continue
+                args = [*d.args, *(k.value for k in d.keywords)]
+                pair_arg = next((a for a in args if _mentions(a, held, (c,))), None)
+                if pair_arg is not None and any(a is not pair_arg and _mentions(a, inputs[0], inputs[1]) for a in args):
+                    out.append(raw(RULE, f, c, guards_of(f, c.lineno), "error", "medium",
+                                   f"`{lb.src(c)}` pairs each position with the token after it over a window that "
+                                   f"also holds the targets, and `{lb.src(d.func)}` is given it beside the inputs: each "
+                                   "position is given the token it is scored on"))
+                    break
+    return out
+
+
+def _pairings(m, f, calls, helpers):
+    """(pairing expression, the tensor it pairs): calls of pair helpers, and inline
+    `pair(w[:-1], w[1:])` or `(w[:-1] * A) ^ w[1:]` assigned in f."""
+    for c in calls:
+        g = m.resolve(c.func, f)
+        i = helpers.get(g.qualname) if g is not None else None
+        if i is not None and i < len(c.args):
+            yield c, c.args[i]
+    aliases = _cut_aliases(f)
+    for st in _under(f, ast.Assign):
+        for _, value in _bindings(st):
+            for sub in [value, *(ast.iter_child_nodes(value) if type(value) is ast.Call else ())]:
+                paired = _pairs_of(sub, aliases) if type(sub) in (ast.Call, ast.BinOp) else set()
+                if paired:
+                    yield sub, ast.Name(id=min(paired))  # (the source of w stands for it)
+                    break
+
+
+def _window_inputs(f, c, arg):
+    """(names, nodes) holding the inputs cut from the same window as `arg`, when `arg`
+    is a window with its targets: `w` also cut into `w[:-1]` and `w[1:]` (itself or a
+    name bound from it), or `seq[s:e + 1]` beside `seq[s:e]`. None otherwise."""
+    subs = [s for s in _under(f, ast.Subscript) if not any(n is s for n in ast.walk(c))]
+    if _one_past(arg):
+        base, lower, upper = lb.src(arg.value), lb.src(arg.slice.lower) if arg.slice.lower else "", lb.src(arg.slice.upper.left)
+        found = [s for s in subs if type(s.slice) is ast.Slice and lb.src(s.value) == base and s.slice.upper is not None
+                 and lb.src(s.slice.upper) == upper and (lb.src(s.slice.lower) if s.slice.lower else "") == lower]
+        return _held(f, found) if found else None
+    w = lb.src(view_base(arg))
+    family = {w} | {t.id for st in _under(f, ast.Assign) for t, v in _bindings(st) if type(t) is ast.Name
+                    and any(lb.src(n) == w for n in ast.walk(v) if type(n) in (ast.Name, ast.Attribute))}
+    heads = [s for s in subs if _cut(s) == "head" and lb.src(view_base(s.value)) in family]
+    tails = [s for s in subs if _cut(s) == "tail" and lb.src(view_base(s.value)) in family]
+    return _held(f, heads) if heads and tails else None
+
+
+def _held(f, nodes):
+    names = {h for st in _under(f, ast.Assign) for n in nodes if any(x is n for x in ast.walk(st.value))
+             for h in [_holder(st, n)] if h}
+    return names, nodes
