@@ -21,7 +21,7 @@ import ast
 
 from auditors import labels as lb
 from auditors.model import RuleInfo
-from auditors.rules import quotients, raw
+from auditors.rules import guards_of, quotients, raw
 
 RULE = RuleInfo("unnormalized-blend", "unnormalized_blend", "target probability not normalized over the vocabulary",
                 "RULES.md §2 C2, §3 (#972; fixed in #978)")
@@ -45,8 +45,8 @@ def check(m):
                            "the summed candidate counts: the result is not a distribution over the vocabulary"))
     for f in m.functions.values():
         if f.qualname != "<module>" and not any(e.kind == "backward" for e in f.events):
-            out += _added_mass(m, f) or _tilt_without_normalizer(m, f) or _max_of_distributions(m, f) \
-                or _log_linear(m, f) or _raw_counts_mixed(m, f)
+            out += _added_mass(m, f) or _tilt_without_normalizer(m, f) or _partial_normalizer(m, f) \
+                or _max_of_distributions(m, f) or _log_linear(m, f) or _raw_counts_mixed(m, f)
     return out
 
 
@@ -168,6 +168,49 @@ def _tilt_without_normalizer(m, f) -> list:
                 return [raw(RULE, f, node, ctx, "error", "medium",
                             "adds a boost to the target's log-probability where a hint equals the target, with no "
                             "log-normalizer: the tilted probabilities sum to more than one over the vocabulary")]
+    return []
+
+
+def _drawn_from(m, f) -> dict[str, str]:
+    """Loop and comprehension variables -> the collection they run over (`for h in hints`,
+    `for bt, h in zip(betas, hints)`)."""
+    out = {}
+    comps = [g for kind in (ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp)
+             for c in m.under(f, m.nodes_of(kind)) for g in c.generators]
+    for loop in [*comps, *m.under(f, m.nodes_of(ast.For))]:
+        it, target = loop.iter, loop.target
+        if type(it) is ast.Name and type(target) is ast.Name:
+            out[target.id] = it.id
+        elif type(it) is ast.Call and lb.call_name(it.func) == "zip" and type(target) is ast.Tuple:
+            for t, a in zip(target.elts, it.args):
+                if type(t) is ast.Name and type(a) is ast.Name:
+                    out[t.id] = a.id
+    return out
+
+
+def _partial_normalizer(m, f) -> list:
+    """Several hints each boost the target (`sum(b * (y == h) for b, h in zip(betas, hints))`)
+    but log Z is taken for one of them (`log1p(p[hints[0]] * expm1(b))`): the mass the other
+    hints add is never taken out, so the tilted numbers sum to more than one."""
+    drawn = _drawn_from(m, f)
+    if not drawn:
+        return []
+    boosted = {drawn[x.id] for c in m.under(f, m.nodes_of(ast.Compare)) if len(c.ops) == 1 and type(c.ops[0]) is ast.Eq
+               for x, other in ((c.left, c.comparators[0]), (c.comparators[0], c.left))
+               if type(x) is ast.Name and x.id in drawn and "TGT" in f.labels_of(other)}
+    for c in m.under(f, m.nodes_of(ast.Call)):
+        if lb.call_name(c.func) not in _LOG_NORMALIZERS or not c.args:
+            continue
+        inside = list(ast.walk(c.args[0]))
+        iterated = {drawn.get(n.id) for n in inside if type(n) is ast.Name}
+        picked = [n for n in inside if type(n) is ast.Subscript and type(n.value) is ast.Name
+                  and n.value.id in boosted - iterated and type(n.slice) is ast.Constant]
+        if picked:
+            name = picked[0].value.id
+            return [raw(RULE, f, c, guards_of(f, c.lineno), "error", "medium",
+                        f"every hint in `{name}` boosts the target, but the log-normalizer `{lb.call_name(c.func)}` "
+                        f"covers `{lb.src(picked[0])}` only: the other hints' added mass is never taken out, so the "
+                        "tilted probabilities sum to more than one")]
     return []
 
 
