@@ -256,6 +256,8 @@ class ModuleFlow(FunctionValues, ClassFacts):
     def _seed_params(self) -> None:
         for f in self.functions.values():
             for ev in f.events:
+                if ev.kind == "call" and ev.data["callee"] is None and type(ev.node.func) is ast.Name:
+                    self._seed_array_fields(ev)
                 if ev.kind != "call" or ev.data["callee"] is None:
                     continue
                 for q in self.targets(ev):  # (a hook parameter may be several functions)
@@ -269,6 +271,19 @@ class ModuleFlow(FunctionValues, ClassFacts):
                     for k, v in ev.data["kws"].items():
                         if k in callee.params and v:
                             callee.param_labels[k] = callee.param_labels.get(k, EMPTY) | v
+
+    def _seed_array_fields(self, ev) -> None:
+        """`PrimedExporter(cfg, rt, val.tokens)`: the data splits of the arguments its
+        `__init__` keeps as arrays reach every method of the class through `self`."""
+        cls = ev.node.func.id
+        fields = self.array_fields(cls) if f"{cls}.__init__" in self.functions else None
+        if not fields:
+            return
+        passed = dict(zip(self.functions[f"{cls}.__init__"].params[1:], ev.data["args"])) | ev.data["kws"]
+        for attr, p in fields.items():
+            v = passed.get(p, EMPTY) & lb.DATA
+            if v:
+                self.class_attr_labels[(cls, attr)] = self.class_attr_labels.get((cls, attr), EMPTY) | v
 
     # ---- summaries ----------------------------------------------------------------
     def events(self, kind: str):

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
     from auditors.flow import FuncInfo
 
 
+_CONVERSIONS = {"to", "cpu", "cuda", "long", "int", "short", "clone", "contiguous", "numpy", "astype", "copy",
+                "detach", "reshape", "view", "flatten"}
+
+
 class ClassFacts:
     # ---- objects ------------------------------------------------------------------
     def constructor_fields(self, cls: str) -> dict[str, set[str]] | None:
@@ -46,6 +50,29 @@ class ClassFacts:
                         elif type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id == "self" and fed:
                             fields.setdefault(t.attr, set()).update(fed)
             self._facts[key] = fields
+        return self._facts[key]
+
+    def array_fields(self, cls: str) -> dict[str, str]:
+        """Attributes `__init__` sets from a slice or a conversion of one parameter
+        (`self.prime = prime[:n].to(torch.int16)`): array data the instance keeps, which
+        every method of the class then reads. (A parameter kept whole, `self.cfg = cfg`,
+        may be a settings object that only names the splits: not counted.)"""
+        key = ("array fields", cls)
+        if key not in self._facts:
+            init, out = self.functions.get(f"{cls}.__init__"), {}
+            for st in self.under(init, self.nodes_of(ast.Assign)) if init is not None and init.is_method else ():
+                t, v, shaped = st.targets[0], st.value, False
+                while type(v) in (ast.Call, ast.Subscript):
+                    if type(v) is ast.Subscript and type(v.slice) is ast.Slice:
+                        v, shaped = v.value, True
+                    elif type(v) is ast.Call and type(v.func) is ast.Attribute and v.func.attr in _CONVERSIONS:
+                        v, shaped = v.func.value, True
+                    else:
+                        break
+                if shaped and type(v) is ast.Name and v.id in init.params[1:] and type(t) is ast.Attribute \
+                        and type(t.value) is ast.Name and t.value.id == "self":
+                    out[t.attr] = v.id
+            self._facts[key] = out
         return self._facts[key]
 
     def self_reads(self, method: FuncInfo) -> frozenset:
