@@ -40,8 +40,8 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
             items += [(f"{name}/{label}", text) for label, text in units(collect_code(folder), folder)]
     items, all_facts = analyze_units(items, use_cache=use_cache, progress=progress)
     if len(items) > 1:
-        from auditors.cross_file import with_cross_file_data
-        all_facts = with_cross_file_data(items, all_facts, use_cache)
+        from auditors.cross_file import with_cross_file_data, with_merged_imports
+        all_facts = with_merged_imports(items, with_cross_file_data(items, all_facts, use_cache), use_cache)
     rules = rule_info()
     report = AuditReport(str(root), profile)
     callers: dict[str, set[int]] = {}  # called name -> the units that call it

@@ -7,11 +7,20 @@ become the labels of that function's parameters, and the defining file is analys
 with them, so a TTT loop or an n-gram cache kept in a helper module is judged on the
 validation tokens it really receives. One step: what the helper passes on to a third
 file is not followed further.
+
+Objects cross files too: a class of a helper module built and run by the main file
+(`ScoreFirstTTT(evaluator, cfg).run(model, val)`, whose methods call back into the main
+file's evaluator). For each file that imports a sibling, the two are also analysed as
+one module (the importer, then the sibling), so calls resolve across both; what that
+finds beyond each file's own findings is added to the file the line lies in.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
+
+_LINE = re.compile(r"\bline (\d+)")
 
 
 def with_cross_file_data(items: list[tuple[str, str]], facts: list[dict], use_cache: bool = True) -> list[dict]:
@@ -45,3 +54,50 @@ def with_cross_file_data(items: list[tuple[str, str]], facts: list[dict], use_ca
         if plain:
             out[b] = analyze_seeded(items[b][1], plain, use_cache)
     return out
+
+
+def with_merged_imports(items: list[tuple[str, str]], facts: list[dict], use_cache: bool = True) -> list[dict]:
+    """The facts, with the findings of each importer analysed together with each sibling
+    it imports (when the two define no top-level name alike) added where they lie."""
+    from auditors.engine import facts_for
+
+    plain = [i for i, (name, _) in enumerate(items) if "[unpacked" not in name and name.endswith(".py")
+             and not facts[i].get("parse_error")]
+    pairs = []
+    for a in plain:
+        imports = set(facts[a].get("imports", []))
+        for b in plain:
+            stem = PurePosixPath(items[b][0]).stem
+            if b != a and any(m == stem or m.endswith("." + stem) for m in imports) \
+                    and not _top_level(facts[a]) & _top_level(facts[b]):
+                pairs.append((a, b))
+    if not pairs:
+        return facts
+    joined = [items[a][1] + ("" if items[a][1].endswith("\n") else "\n") + items[b][1] for a, b in pairs]
+    out = [dict(f) for f in facts]
+    for (a, b), merged in zip(pairs, facts_for(joined, use_cache)):
+        offset = len(items[a][1].splitlines())
+        for r in merged.get("findings", []):
+            if r["rule"] == "unparsable-code":
+                continue
+            home, line = (a, r["line"]) if r["line"] <= offset else (b, r["line"] - offset)
+            if not any(o["rule"] == r["rule"] and o["line"] == line for o in out[home]["findings"]):
+                message = _relined(r["message"], offset, items[a][0] if home == b else None, items[b][0] if home == a else None)
+                out[home]["findings"] = [*out[home]["findings"], {**r, "line": line, "message": message}]
+    return out
+
+
+def _relined(message: str, offset: int, importer: str | None, sibling: str | None) -> str:
+    """A message's `line N` of the merged module as a line of the file it lies in, named
+    when that is not the file the finding is reported in."""
+    def one(match) -> str:
+        n = int(match.group(1))
+        if n > offset:
+            return f"line {n - offset}" + (f" of {sibling}" if sibling else "")
+        return f"line {n}" + (f" of {importer}" if importer else "")
+    return _LINE.sub(one, message)
+
+
+def _top_level(facts: dict) -> set[str]:
+    """Names a file defines at its top level (functions and classes)."""
+    return {q for q in facts.get("functions", {}) if "." not in q and q != "<module>"} | set(facts.get("classes", []))

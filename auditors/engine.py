@@ -377,7 +377,7 @@ def analyze_units(items: list[tuple[str, str]], use_cache: bool = True,
     the facts of each. The workers find the payloads in the trees they parse anyway, so
     a file is parsed once, and never in this process."""
     names, sources = [n for n, _ in items], [s for _, s in items]
-    facts = _facts_for(sources, use_cache, progress)
+    facts = facts_for(sources, use_cache, progress)
     children: dict[int, list[int]] = {}
     frontier = list(range(len(items)))
     for _depth in range(MAX_DEPTH):
@@ -390,7 +390,7 @@ def analyze_units(items: list[tuple[str, str]], use_cache: bool = True,
                 found.append(len(names) - 1)
         if not found:
             break
-        facts += _facts_for([sources[j] for j in found], use_cache, progress)
+        facts += facts_for([sources[j] for j in found], use_cache, progress)
         frontier = found
     order: list[int] = []
 
@@ -404,7 +404,7 @@ def analyze_units(items: list[tuple[str, str]], use_cache: bool = True,
     return [(names[i], sources[i]) for i in order], [facts[i] for i in order]
 
 
-def _facts_for(sources: list[str], use_cache: bool, progress: bool) -> list[dict]:
+def facts_for(sources: list[str], use_cache: bool, progress: bool = False) -> list[dict]:
     """Facts for each source, in order; cache misses analysed in parallel."""
     version = engine_version()
     jobs = [(src, hashlib.sha256(version.encode() + src.encode("utf-8", "replace")).hexdigest(), use_cache) for src in sources]

@@ -57,7 +57,16 @@ def _scores_in(f, stmt, scorers, nograd: bool = True) -> bool:
                     and not f.module.trains_any(f.module.functions[e.data["callee"]]) \
                     and f.module.scores(f.module.functions[e.data["callee"]]):
                 return True  # `with inference_mode(): score_windows(model, val, lo, hi)`: a helper scoring under no_grad
+            if e.kind == "call" and e.data["callee"] and nograd and _delegates_scoring(f.module, e.data["callee"], scorers):
+                return True  # `self.ev.score_batch(model, val, x, meta, tally)` whose log_probs is inference_mode
     return nograd and _tallies_scores(f, stmt)
+
+
+def _delegates_scoring(m, q: str, scorers: set[str]) -> bool:
+    """The function takes no backward pass and reaches a function that scores without
+    gradients (a method that tallies what its `@inference_mode` log_probs returns)."""
+    g = m.functions[q]
+    return not m.trains_any(g) and m._transitive(g, lambda h: h.qualname in scorers, ("reaches a no-grad scorer",))
 
 
 def _tallies_scores(f, stmt) -> bool:
