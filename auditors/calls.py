@@ -155,6 +155,10 @@ def call_labels(info, e: ast.Call) -> frozenset:
     if also:
         data["also"] = also
     info.event("call", e, data)
+    if callee is None and name in _APPLIES and len(e.args) >= 2 and type(e.args[0]) in (ast.Name, ast.Attribute):
+        applied = _applied(info, e, name, args)
+        if applied is not None:
+            return applied
     data = every & DATA
     if type(func) is not ast.Attribute and _is_grad_transform(info, func):
         # torch.func.grad(loss_fn)(params, batch): the gradient of loss_fn on these arguments
@@ -198,7 +202,7 @@ def call_labels(info, e: ast.Call) -> frozenset:
         held = info.L(entry) if entry is not None else info.L(func)
         if held & KEYS and type(func) is ast.Name and type(info.binding(func.id)) is ast.Lambda:
             return ((every | recv) - INDEX_ONLY) | (held & KEYS)  # `key_of(a, b, t)`: a hash of its arguments
-        recv = recv | (held & (DATA | {"BLOB"}))
+        recv = recv | (held & (DATA | {"BLOB"})) | _lambdas_applied(info, func, entry, args, kws)
     elif callee is None and type(func) is ast.Name and func.id in info.params and func.id not in info.env:
         # `stream_fn()` handed a lambda: read through the name, so a rerun sees new parameter labels
         held = info.L(func)  # (read even while unseeded: the fixpoint must see the parameter change)
@@ -209,6 +213,53 @@ def call_labels(info, e: ast.Call) -> frozenset:
     if "TGT" in every and name not in _PLAIN_BUILTINS:
         out = out | {"TGTP"}  # `model(x, y)`: a loss of the targets
     return out
+
+
+def _lambdas_applied(info, func, entry, args: list, kws: dict) -> frozenset:
+    """What the lambdas a call may reach return with this call's arguments bound to their
+    parameters (`gate = GATES[mode]` holding `lambda lp, y: where(lp.gather(1, y) < tau, ...)`):
+    the entry its key picks, else every lambda of the table."""
+    if entry is None:
+        value = info.binding(func.id) if type(func) is ast.Name else func
+        if type(value) is ast.Subscript and type(value.slice) is not ast.Constant:
+            items = fv.dispatch_items(info, value)
+            entry = fv.dispatch_entry(info, value) if items is not None else None
+            lambdas = [entry] if entry is not None else [v for _, v in items or ()]
+        else:
+            lambdas = [value]
+    else:
+        lambdas = [entry]
+    out = EMPTY
+    for lam in lambdas:
+        if type(lam) is ast.Lambda:
+            params = [a.arg for a in lam.args.posonlyargs + lam.args.args]
+            bound = dict(zip(params, args)) | {k: v for k, v in kws.items() if k in params}
+            out |= info.applied(lam.body, {p: bound.get(p, EMPTY) for p in params + [a.arg for a in lam.args.kwonlyargs]})
+    return out
+
+
+_APPLIES = {"map", "starmap", "reduce", "filter", "imap"}
+
+
+def _applied(info, e: ast.Call, name: str, args: list) -> frozenset | None:
+    """`map(term, items)`, `functools.reduce(step, items, init)`: a module function applied
+    to the elements of the iterables. Recorded as a call of that function (so its
+    parameters receive the elements, and what it trains or scores is this caller's), and
+    its return is what the call gives back."""
+    g = info.module.resolve(e.args[0], info)
+    if g is None:
+        return None
+    if name == "reduce":  # step(acc, item): the accumulator starts as init and is then what step returns
+        passed = [(args[2] if len(args) > 2 else args[1]) | g.ret, args[1]]
+    elif name == "starmap":
+        passed = [args[1]] * max(1, len(g.params))  # each item unpacked into the parameters
+    else:
+        passed = args[1:]
+    info.event("call", e, {"name": g.name, "args": passed, "kws": {}, "recv": EMPTY, "callee": g.qualname})
+    via = EMPTY.union(*g.param_labels.values()) & PARAM_SENSITIVE
+    info.read_shared.setdefault(("callee", g), (g.ret, via, tuple(sorted(g.param_effects.items()))))
+    items = EMPTY.union(*passed)
+    return (items - INDEX_ONLY) | (g.ret - via) | (items & via & g.ret)  # (labels that follow parameters: per call)
 
 
 def _raw_row(info, e) -> bool:

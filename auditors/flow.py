@@ -70,6 +70,7 @@ class FuncInfo(ObjectFlow, IndexFlow):
         self.defs: dict[str, ast.expr | None] = {}  # name -> its only binding (None: bound more than once)
         self.hash_depth: dict[str, int] = {}  # loop depth at which a name accumulates a hash
         self.elems: dict[str, list[frozenset]] = {}  # lists of tuples: labels per field
+        self.overlay: dict[str, frozenset] | None = None  # parameters of a lambda being applied (`applied`)
         self._start_run()
 
     def _start_run(self) -> None:
@@ -311,11 +312,23 @@ class FuncInfo(ObjectFlow, IndexFlow):
             self.events, self.ctx = saved, saved_ctx
 
     # ---- expressions ------------------------------------------------------------
+    def applied(self, body, params: dict[str, frozenset]) -> frozenset:
+        """Labels of a lambda's body with its parameters bound to a call's argument labels
+        (no events: the body stands elsewhere in the module)."""
+        saved = self.overlay
+        self.overlay = {**(saved or {}), **params}
+        try:
+            return self.labels_of(body)
+        finally:
+            self.overlay = saved
+
     def L(self, e) -> frozenset:
         """Labels of an expression. Dispatch on the exact node type: parsed trees hold no
         subclasses of node types, and a table lookup beats a chain of isinstance tests."""
         t = type(e)
         if t is ast.Name:
+            if self.overlay is not None and e.id in self.overlay:
+                return self.overlay[e.id]  # a parameter of a lambda being applied
             v = self.lookup(e.id)
             self.read_names.setdefault(e.id, v)
             return v
@@ -455,13 +468,15 @@ class FuncInfo(ObjectFlow, IndexFlow):
         module level (None when unbound there or bound more than once)."""
         f = self
         while f is not None and name not in f.defs:
+            if name in f.params:
+                held = self.module.held_default(f, name)
+                if held is not None:
+                    return held
             f = f.parent
         f = f or self.module.functions.get("<module>")
         return f.defs.get(name) if f is not None else None
 
 _ORDERED = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
-
-
 
 
 def _elements(field: str):

@@ -30,6 +30,23 @@ class FunctionValues:
             self._facts[key] = found
         return self._facts[key]
 
+    def held_default(self, f: FuncInfo, param: str) -> ast.expr | None:
+        """A callable a parameter holds by default when no call passes it: a table entry or a
+        lambda (`def score(m, val, gate=GATES[MODE])`, then `gate(lp, y)`)."""
+        key = ("held default", f.qualname, param)
+        if key not in self._facts:
+            args, default = f.node.args, None
+            positional = args.posonlyargs + args.args
+            if param in [a.arg for a in positional]:
+                i = [a.arg for a in positional].index(param) - (len(positional) - len(args.defaults))
+                default = args.defaults[i] if i >= 0 else None
+            elif param in [a.arg for a in args.kwonlyargs]:
+                default = args.kw_defaults[[a.arg for a in args.kwonlyargs].index(param)]
+            if type(default) not in (ast.Subscript, ast.Lambda) or any(a is not None for a, _ in self.arguments_for(f, param)):
+                default = None
+            self._facts[key] = default
+        return self._facts[key]
+
     def arguments_for(self, f: FuncInfo, param: str) -> list[tuple[ast.expr | None, FuncInfo | None]]:
         """For each call of f by name: the expression passed for `param` (by keyword or
         position; None when left to its default) and the innermost function making the call."""

@@ -127,9 +127,10 @@ def _weighted_by_comparison(m, f) -> list:
 
 
 def _gated_by_target(m, f) -> list:
-    """`a = where(p_tgt < thr, hi, 0)`, then `(1 - a) * p_model + a * q`: a distribution
-    weighted by a switch that the target's own probability set (TGATE labels), so the
-    mixture scored for each token was chosen after looking at that token."""
+    """`a = where(p_tgt < thr, hi, 0)`, then `(1 - a) * p_model + a * q` (or the same mix of
+    the target's two probabilities): a distribution weighted by a switch that the target's
+    own probability set (TGATE labels), so the mixture scored for each token was chosen
+    after looking at that token."""
     if not any("TGATE" in v for v in (*f.env.values(), *f.param_labels.values())) \
             and not any(e.kind == "call" and e.data["callee"] and "TGATE" in m.functions[e.data["callee"]].ret for e in f.events):
         return []  # no switch of that kind is held here (checked before evaluating each product)
@@ -138,7 +139,7 @@ def _gated_by_target(m, f) -> list:
             continue
         sides = [f.labels_of(b.left), f.labels_of(b.right)]
         for i in (0, 1):
-            if "TGATE" in sides[i] and "DIST" in sides[1 - i] and "TGATE" not in sides[1 - i]:
+            if "TGATE" in sides[i] and sides[1 - i] & {"DIST", "TGTP"} and "TGATE" not in sides[1 - i]:
                 ctx = next((e.ctx for e in f.events if b.lineno <= e.line <= b.end_lineno), None)
                 return [raw(RULE, f, b, ctx, "error", "medium",
                             "weights a predictive distribution by a switch set from the target's own probability "
