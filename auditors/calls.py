@@ -23,7 +23,8 @@ TABLE_READS = frozenset({"get", "index_select", "take"})  # lookups by call, rea
 DIGESTS = frozenset({"crc32", "adler32", "xxh32", "xxh64", "xxh3_64", "xxh32_intdigest", "xxh64_intdigest",
                      "xxh3_64_intdigest", "murmurhash3_32"})  # non-cryptographic digests used as buckets
 INPLACE = frozenset({"index_put_", "index_add_", "scatter_add_", "scatter_", "put_", "copy_", "index_copy_"})
-SPECIAL = frozenset({*INPLACE, "append", "extend", "insert", "appendleft", "update", "backward", "grad", "at", "bincount", "gather",
+NAMESPACES = {"SimpleNamespace", "Namespace", "EasyDict", "AttrDict", "edict", "DotMap", "Box"}
+SPECIAL = frozenset({*INPLACE, *NAMESPACES, "append", "extend", "insert", "appendleft", "update", "backward", "grad", "at", "bincount", "gather",
                      "take_along_axis", "hash", "replace", *TABLE_READS, *DIGESTS,
                      *TIME_FUNCS, *WRITE_METHODS, *lb.CE_FUNCS, *lb.DIST_FUNCS, *lb.FRESH_FUNCS, *lb.RANGE_FUNCS})
 
@@ -46,6 +47,8 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
                 info.elems[holder] = elems if not old or len(old) != len(elems) else [a | b for a, b in zip(old, elems)]
                 if ("elems", holder) in info.read_own and info.elems[holder] != old:
                     info.clean = False
+    if name in NAMESPACES:
+        return info.namespace(e, every)
     if name == "replace" and isinstance(e.func, ast.Attribute) and len(e.args) >= 2 and recv & DATA \
             and all(type(a) is ast.Constant and isinstance(a.value, str) for a in e.args[:2]):
         new = lb.split_names(e.args[1].value)  # val_glob.replace("_val_", "_train_"): now the train split

@@ -29,6 +29,10 @@ class IndexFlow:
                     v = self.lookup(key)
                     self.read_names.setdefault(key, v)
                     return v
+                # a key stored without a constant (`cfg[k.lower()] = default`): not the splits that
+                # other constant keys were given (`cfg["val_files"] = ...` read as cfg["data_path"])
+                named = EMPTY.union(*self._keyed_entries(e.value.id).values()) & DATA
+                return base - named
             elif type(e.value) is ast.Attribute:  # args.splits["fit"] of a class-level dict
                 key = keyed(e.value.attr, e.slice.value)
                 self.read_attrs.add(key)

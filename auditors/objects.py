@@ -84,6 +84,38 @@ class ObjectFlow:
         other = sides[1] if named[0] is sides[0] else sides[0]
         return self.labels_of(other) & DATA if type(other) in (ast.Name, ast.Attribute) else EMPTY
 
+    def namespace(self, e: ast.Call, every: frozenset) -> frozenset:
+        """`SimpleNamespace(**cfg)` (or `(train_files=..., val_files=...)`): a settings object
+        read by attribute, like a Hyperparameters class. Each field's labels go to the
+        module's attribute labels (`c.val_files` reads VAL, `c.train_files` TRAIN), and the
+        object itself no longer carries the splits its fields name, so `GPT(c)` is not
+        built from validation data."""
+        fields: dict[str, frozenset] = {k.arg: self.L(k.value) for k in e.keywords if k.arg}
+        for holder in [k.value for k in e.keywords if k.arg is None] + list(e.args[:1]):
+            if type(holder) is not ast.Name or holder.id not in self.module.keyed_roots:
+                return every  # fields unknown: the object carries what it was built from
+            for name, v in self._keyed_entries(holder.id).items():
+                fields[name] = fields.get(name, EMPTY) | v
+        for name, v in fields.items():
+            self.add_attr_labels(name, v)
+        named = EMPTY.union(*fields.values()) & DATA
+        return every - named
+
+    def _keyed_entries(self, name: str) -> dict[str, frozenset]:
+        """Constant key -> labels, of the dict `name` (here, around here, or in the module)."""
+        prefix, out = f"{name}[", {}
+        f, chain = self, []
+        while f is not None:
+            chain.append(f)
+            f = f.parent
+        mod = self.module.functions.get("<module>")
+        for g in chain + ([mod] if mod is not None and mod not in chain else []):
+            for key, v in g.env.items():
+                if key.startswith(prefix) and key.endswith("]"):
+                    k = ast.literal_eval(key[len(prefix):-1])
+                    out[k] = out.get(k, EMPTY) | v
+        return out
+
     def _bound(self, key: str) -> bool:
         """Some function around this one (or the module) has set this name."""
         self.read_own.add(key)

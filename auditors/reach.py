@@ -90,6 +90,10 @@ class Evaluator:
             base = n.value
             if isinstance(base, ast.Name) and base.id == "os" and n.attr == "environ":
                 return self.env
+            if isinstance(base, ast.Name) and base.id == "sys" and n.attr == "argv":
+                # the launch (`torchrun ... train_gpt.py`) passes the script no positional arguments
+                self.touched.setdefault("sys.argv", "sys.argv = [script] (launched without arguments)")
+                return ("train_gpt.py",)
             if isinstance(base, ast.Name) and n.attr in self.facts["class_defs"]:
                 return self.source(self.facts["class_defs"][n.attr], Scope(self.facts, "<module>", self.env, scope.depth + 1))
             if isinstance(base, ast.Name) and n.attr in self.facts.get("arg_defaults", {}):

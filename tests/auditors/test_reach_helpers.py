@@ -166,3 +166,42 @@ def test_an_alias_of_the_environment_getter_is_read_also_from_packed_code(tmp_pa
     plain = tmp_path / "plain.py"
     plain.write_text("import os\nE = os.environ.get\n" + ALIAS_INNER)
     assert [f.reach for f in audit_path(plain).findings if f.rule == "target-keyed-cache"] == ["dormant"]
+
+
+SUBCOMMAND = '''
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def download_assets(dest="./data"):
+    from huggingface_hub import snapshot_download
+    snapshot_download("someone/fineweb10B", local_dir=dest)
+
+
+def main(model):
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    with torch.no_grad():
+        return F.cross_entropy(model(val[None, :-1])[0], val[1:]).item()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "download":
+        download_assets(*sys.argv[2:3])
+    else:
+        main(None)
+'''
+
+
+def test_a_subcommand_the_launch_does_not_pass_is_dormant(tmp_path, monkeypatch):
+    """`python train_gpt.py download` fetches the data; the launch runs the script without
+    arguments, so the download path is dormant and says why. Called from main, it is not."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(SUBCOMMAND)
+    found = [f for f in audit_path(p).findings if f.rule == "network-at-eval"]
+    assert [f.reach for f in found] == ["dormant"] and "sys.argv" in found[0].condition
+    p.write_text(SUBCOMMAND.replace("    with torch.no_grad():", "    download_assets()\n    with torch.no_grad():"))
+    assert [f.reach for f in audit_path(p).findings if f.rule == "network-at-eval"] == ["active"]
