@@ -94,7 +94,7 @@ class Evaluator:
                 # the launch (`torchrun ... train_gpt.py`) passes the script no positional arguments
                 self.touched.setdefault("sys.argv", "sys.argv = [script] (launched without arguments)")
                 return ("train_gpt.py",)
-            if isinstance(base, ast.Name) and n.attr in self.facts["class_defs"]:
+            if isinstance(base, (ast.Name, ast.Attribute)) and n.attr in self.facts["class_defs"]:  # cfg.x, self.cfg.x
                 return self.source(self.facts["class_defs"][n.attr], Scope(self.facts, "<module>", self.env, scope.depth + 1))
             if isinstance(base, ast.Name) and n.attr in self.facts.get("arg_defaults", {}):
                 # a command-line flag: argparse's default, or what the folder's run command passes

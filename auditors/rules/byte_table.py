@@ -73,6 +73,15 @@ def _counts_piece(value, unstripped: set[str]) -> bool:
     return False
 
 
+def _sizes_piece(value, names: set[str]) -> bool:
+    """`len(...)` of a piece, with its '▁' or without: the size of a byte-fallback token's
+    piece ('<0x41>', 6) unless that token is special-cased."""
+    return _counts_piece(value, names) or any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "len" and n.args
+        and ({x.id for x in ast.walk(n.args[0]) if isinstance(x, ast.Name)} & names or _calls(n.args[0], "id_to_piece"))
+        for n in ast.walk(value))
+
+
 def _is_space_test(test, named: frozenset = frozenset()) -> bool:
     """`piece.startswith("▁")`, or `startswith(" ")` of a piece whose "▁" was replaced by a
     space; the marker may be a name or class attribute bound to it (`self.SPACE`)."""
@@ -110,6 +119,9 @@ def _over_lists(comp) -> ast.expr:
     written as that list: `len(p.encode()) for p in stripped` reads as
     `len(stripped.encode())`, so what is known of the list (stripped or not) holds for it."""
     over = {g.target.id: g.iter.id for g in comp.generators if type(g.target) is ast.Name and type(g.iter) is ast.Name}
+    for g in comp.generators:  # `for p, s in zip(pieces, flags)`: p runs over pieces
+        if type(g.target) is ast.Tuple and type(g.iter) is ast.Call and lb.call_name(g.iter.func) == "zip":
+            over.update({t.id: a.id for t, a in zip(g.target.elts, g.iter.args) if type(t) is ast.Name and type(a) is ast.Name})
     if not over:
         return comp.elt
 
@@ -243,6 +255,11 @@ def check(m):
                         and not any(_assigns_after_strip(b) for b in space_ifs):
                     out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "medium",
                                    "base bytes count the piece with its '\u2581' while the leading-space table counts it again"))
+        for st in _never_set_flags(f):
+            out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "medium",
+                           f"`{lb.src(st.targets[0])}` is returned as a per-token table but starts all False and is never "
+                           "set: if it is the boundary table, BOS and the other control tokens are no boundaries, so the "
+                           "first token of each document gains a space byte"))
         bytes_ifs = [n for n in f.nodes if isinstance(n, ast.If) and _calls(n.test, "is_byte")]
         surfaces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and _decodes_one(n.value)
                     for t in n.targets if isinstance(t, ast.Name)}  # `surface = sp.decode_ids([i])`, sized later
@@ -252,7 +269,7 @@ def check(m):
             out.append(raw(RULE, f, decoded, guards_of(f, decoded.lineno), "error", "high",
                            "token bytes counted by decoding each token alone: a byte-fallback token decodes to "
                            "U+FFFD (3 bytes), not its 1 byte"))
-        elif not bytes_ifs and not _tests_is_byte(f.node) and any(_counts_piece(s.value, pieces | derived | restripped) for s in _table_stores(f.node.body)):
+        elif not bytes_ifs and not _tests_is_byte(f.node) and any(_sizes_piece(s.value, pieces | derived | restripped) for s in _table_stores(f.node.body)):
             out.append(raw(RULE, f, f.node, None, "error", "medium",
                            "byte-fallback tokens are not special-cased (is_byte): their pieces '<0x..>' are counted as 6 bytes, not 1"))
         counting = [s for s in _table_stores(f.node.body) if _counts_piece(s.value, pieces | derived | restripped)]
@@ -273,12 +290,44 @@ def check(m):
     return out
 
 
+def _all_false(value) -> bool:
+    """`np.zeros(n, bool)`, `torch.zeros(n, dtype=torch.bool)`, `[False] * n`."""
+    if type(value) is ast.BinOp and type(value.op) is ast.Mult and type(value.left) is ast.List \
+            and [lb.src(e) for e in value.left.elts] == ["False"]:
+        return True
+    if type(value) is not ast.Call or lb.call_name(value.func) not in ("zeros", "zeros_like"):
+        return False
+    dtype = [*value.args[1:2], *(k.value for k in value.keywords if k.arg == "dtype")]
+    return any(lb.src(d).rsplit(".", 1)[-1] in ("bool", "bool_", "bool8") for d in dtype)
+
+
+def _never_set_flags(f) -> list:
+    """Assignments of an all-False table that the function returns (as is or converted)
+    without ever storing into it."""
+    returned = {n.id for r in f.nodes if type(r) is ast.Return and r.value is not None
+                for n in ast.walk(r.value) if type(n) is ast.Name}
+    targets = [t for n in f.nodes if isinstance(n, (ast.Assign, ast.AugAssign))
+               for t in (n.targets if isinstance(n, ast.Assign) else [n.target])]
+    targets += [e for t in targets if type(t) is ast.Tuple for e in t.elts]  # `sizes[i], lead[i] = ...`
+    stored = {lb.src(t.value) for t in targets if type(t) is ast.Subscript} | {
+        lb.src(c.func.value) for c in f.nodes if type(c) is ast.Call and type(c.func) is ast.Attribute
+        and c.func.attr in ("fill_", "fill", "__setitem__", "index_fill_", "masked_fill_", "put_", "copy_")}
+    return [n for n in f.nodes if type(n) is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is ast.Name
+            and n.targets[0].id in returned and n.targets[0].id not in stored and _all_false(n.value)
+            and sum(1 for m in f.nodes if type(m) is ast.Assign and any(lb.src(t) == n.targets[0].id for t in m.targets)) == 1]
+
+
 def _tests_is_byte(node) -> bool:
     """is_byte decides something: it stands in a test (`if`, a conditional expression, a
     comprehension filter) or chooses values (`where(is_byte, 1, sizes)`); a byte token only
     marked in another table (`boundary[i] = sp.is_byte(i)`) still gets its piece's length."""
     flags = {t.id for n in ast.walk(node) if isinstance(n, ast.Assign) and _calls(n.value, "is_byte")
              for t in n.targets if isinstance(t, ast.Name)}  # `is_byte = np.array([sp.is_byte(i) ...])`
+    for g in ast.walk(node):  # `for p, b in zip(pieces, is_byte)`: b is the flag of p
+        if isinstance(g, ast.comprehension) and type(g.target) is ast.Tuple and type(g.iter) is ast.Call \
+                and lb.call_name(g.iter.func) == "zip":
+            flags |= {t.id for t, a in zip(g.target.elts, g.iter.args) if type(t) is ast.Name and type(a) is ast.Name
+                      and a.id in flags}
     for n in ast.walk(node):
         tests = [n.test] if isinstance(n, (ast.If, ast.IfExp, ast.While)) else list(n.ifs) if isinstance(n, ast.comprehension) else \
             n.args[:1] if isinstance(n, ast.Call) and lb.call_name(n.func) in ("where", "select") else []

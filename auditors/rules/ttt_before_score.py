@@ -294,7 +294,8 @@ def check(m):
                 and not any("VAL" in v - f.defaults.get(p, lb.EMPTY) for p, v in f.param_labels.items()):
             # batches drawn from both splits (not a helper handed the training split by one caller and val
             # by another); a periodic validation earlier in the loop scores val, but not what is trained on
-            out.append(raw(VAL_IN_TRAINING, f, ev.node, ev.ctx, "error", "medium",
+            g, node, ctx = _guarded_val_source(m, f) or (f, ev.node, ev.ctx)
+            out.append(raw(VAL_IN_TRAINING, g, node, ctx, "error", "medium",
                            "backward pass on batches drawn from training and validation data alike: validation tokens "
                            "are trained on (a loader that mixes in a val shard, a pattern that matches it)"))
             continue
@@ -321,6 +322,26 @@ def check(m):
         out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high" if verdict else "medium",
                        f"backward pass on a validation-data loss: {msg}"))
     return out
+
+
+def _guarded_val_source(m, f):
+    """(function, statement, context) where validation data enters what f trains on, when
+    every such entry is under a condition: `if cfg.anneal_frac > 0: self.loader =
+    Loader(cfg.val_files)` in another method of f's class. The finding belongs there, so
+    its reach is that condition's."""
+    if not f.cls:
+        return None
+    reads, sources = m.self_reads(f), []
+    for g in [h for h in m.functions.values() if h.cls == f.cls]:
+        for st in m.under(g, m.nodes_of(ast.Assign)):
+            t = st.targets[0]
+            if type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id == "self" and t.attr in reads \
+                    and type(st.value) is ast.Call and "VAL" in g.labels_of(st.value):
+                ctx = next((e.ctx for e in g.events if e.node is st.value), None)
+                if ctx is None or not any(polarity in (True, False) for _, polarity in ctx.guards):
+                    return None  # validation data enters unconditionally somewhere: the backward pass is the place
+                sources.append((g, st, ctx))
+    return sources[0] if sources else None
 
 
 def _mixed_loader(f, ev) -> bool:

@@ -205,3 +205,67 @@ def test_a_subcommand_the_launch_does_not_pass_is_dormant(tmp_path, monkeypatch)
     assert [f.reach for f in found] == ["dormant"] and "sys.argv" in found[0].condition
     p.write_text(SUBCOMMAND.replace("    with torch.no_grad():", "    download_assets()\n    with torch.no_grad():"))
     assert [f.reach for f in audit_path(p).findings if f.rule == "network-at-eval"] == ["active"]
+
+
+SWITCHED_LOADER = '''
+import glob
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class Config:
+    train_files: str = "data/fineweb_train_*.bin"
+    val_files: str = "data/fineweb_val_*.bin"
+    anneal_frac: float = float(os.environ.get("ANNEAL_FRAC", "0.0"))
+
+
+class Loader:
+    def __init__(self, pattern):
+        self.files = sorted(glob.glob(pattern))
+
+    def next_batch(self):
+        t = torch.from_numpy(np.fromfile(self.files[0], dtype=np.uint16).astype(np.int64))
+        return t[:-1], t[1:]
+
+
+class Trainer:
+    def __init__(self, cfg, model):
+        self.cfg, self.model = cfg, model
+        self.loader = Loader(cfg.train_files)
+
+    def step(self):
+        x, y = self.loader.next_batch()
+        F.cross_entropy(self.model(x), y).backward()
+
+    def run(self, steps):
+        for i in range(steps):
+            if self.cfg.anneal_frac > 0 and i > steps * (1 - self.cfg.anneal_frac):
+                self.loader = Loader(self.cfg.val_files)
+            self.step()
+
+
+def main(model):
+    Trainer(Config(), model).run(100)
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+def test_validation_data_switched_in_under_a_flag_is_reported_where_it_enters(tmp_path, monkeypatch):
+    """The trainer's loader is replaced by a validation loader only when ANNEAL_FRAC > 0
+    (default 0): the finding stands at that replacement, dormant by default, active when
+    the flag is set."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(SWITCHED_LOADER)
+    found = lambda env=None: [(f.line, f.reach) for f in audit_path(p, env=env).findings  # noqa: E731
+                              if f.rule == "val-in-training"]
+    line = SWITCHED_LOADER.splitlines().index("                self.loader = Loader(self.cfg.val_files)") + 1
+    assert found() == [(line, "dormant")] and found({"ANNEAL_FRAC": "0.1"}) == [(line, "active")]
