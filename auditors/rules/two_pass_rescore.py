@@ -43,6 +43,13 @@ def _mutated_params(m, f, trains: bool) -> set[int]:
                         or func.attr in _ACCUMULATE:
                     hit.add(lb.dotted(func.value))  # (`opt.step()`: the optimizer handed in moves the model it holds;
                     # `counts.index_add_(0, y, ones)`: the tensor handed in keeps counts of the tokens)
+            elif isinstance(func, ast.Attribute) and func.attr in _ACCUMULATE and _root(func.value) in positions:
+                hit.add(_root(func.value))  # `cache["pair"].index_put_(...)`: a container handed in
+            if isinstance(func, ast.Name) and any(type(a) is ast.Name and a.id in positions for a in node.args):
+                g = m.resolve(func, f)  # `cache_update(cache, prev, tgt)`: a helper that counts into what it is handed
+                counted = _counting_params(m, g) if g is not None and g is not f else set()
+                params = g.params[1:] if g is not None and g.is_method else (g.params if g is not None else [])
+                hit |= {a.id for a, p in zip(node.args, params) if type(a) is ast.Name and p in counted}
             if trains and isinstance(func, ast.Name) and func.id in positions:
                 hit.add(func.id)  # the model handed in is run, and trained, here
             if lb.call_name(func) == "at" and node.args and lb.dotted(node.args[0]):
@@ -351,11 +358,34 @@ def _fills(m, f) -> bool:
 
 
 def _counts_into_param(f) -> bool:
-    """f adds validation tokens into a tensor it was handed (`counts.index_add_(0, y, ones)`):
-    the caller's tensor keeps them after the call."""
-    return any(e.kind == "call" and e.data["name"] in _ACCUMULATE and type(e.node.func) is ast.Attribute
-               and (lb.dotted(e.node.func.value) or "").split(".")[0] in f.params
-               and any("VAL" in a for a in (*e.data["args"], *e.data["kws"].values())) for e in f.events)
+    """f adds validation tokens into a tensor it was handed (`counts.index_add_(0, y, ones)`,
+    `cache["pair"].index_put_(...)`), itself or through a helper it hands it to: the
+    caller's tensor keeps them after the call."""
+    return bool(_counting_params(f.module, f))
+
+
+def _root(e) -> str | None:
+    while type(e) in (ast.Subscript, ast.Attribute):
+        e = e.value
+    return e.id if type(e) is ast.Name else None
+
+
+def _counting_params(m, f, depth: int = 0) -> set[str]:
+    """Parameters of f into which it (or a helper it hands them to) adds counts of validation tokens."""
+    key = ("counting params", f.qualname)
+    if key in m._facts:
+        return m._facts[key]
+    m._facts[key] = set()  # (a recursive helper adds nothing more)
+    out = {_root(e.node.func.value) for e in f.events if e.kind == "call" and e.data["name"] in _ACCUMULATE
+           and type(e.node.func) is ast.Attribute and _root(e.node.func.value) in f.params
+           and any("VAL" in a for a in (*e.data["args"], *e.data["kws"].values()))}
+    for e in f.events if depth < 3 else ():
+        if e.kind == "call" and e.data["callee"] and type(e.node.func) is ast.Name:
+            g = m.functions[e.data["callee"]]
+            counted = _counting_params(m, g, depth + 1)
+            out |= {a.id for a, p in zip(e.node.args, g.params) if type(a) is ast.Name and a.id in f.params and p in counted}
+    m._facts[key] = out
+    return out
 
 
 def _reads_self_table(f) -> bool:

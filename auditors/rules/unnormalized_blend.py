@@ -45,7 +45,7 @@ def check(m):
                            "the summed candidate counts: the result is not a distribution over the vocabulary"))
     for f in m.functions.values():
         if f.qualname != "<module>" and not any(e.kind == "backward" for e in f.events):
-            out += _added_mass(m, f) or _tilt_without_normalizer(m, f) or _partial_normalizer(m, f) \
+            out += _added_mass(m, f) or _tilt_without_normalizer(m, f) or _partial_normalizer(m, f) or _hit_only_normalizer(m, f) \
                 or _max_of_distributions(m, f) or _log_linear(m, f) or _raw_counts_mixed(m, f)
     return out
 
@@ -211,6 +211,28 @@ def _partial_normalizer(m, f) -> list:
                         f"every hint in `{name}` boosts the target, but the log-normalizer `{lb.call_name(c.func)}` "
                         f"covers `{lb.src(picked[0])}` only: the other hints' added mass is never taken out, so the "
                         "tilted probabilities sum to more than one")]
+    return []
+
+
+def _hit_only_normalizer(m, f) -> list:
+    """`nll - where(y == hint, beta - log_z, 0)`: log Z charged only where the target is the
+    hint, so every other token keeps its untilted probability and the tilted numbers sum
+    to more than one (the normalizer must apply whatever the target is)."""
+    normalizers = {t.id for st in m.under(f, m.nodes_of(ast.Assign)) for t in st.targets if type(t) is ast.Name
+                   and type(st.value) is ast.Call and st.value.args and (lb.call_name(st.value.func) == "log1p" or (
+                       lb.call_name(st.value.func) in _LOG_NORMALIZERS and _one_plus(f, st.value.args[0])))}
+    if not normalizers:
+        return []
+    def has(e) -> bool:
+        return any(type(n) is ast.Name and n.id in normalizers for n in ast.walk(e))
+    def hits(e) -> bool:
+        bound = f.binding(e.id) if type(e) is ast.Name else None
+        return _hit(f, e) or (bound is not None and _hit(f, bound))
+    for c in m.under(f, m.nodes_of(ast.Call)):
+        if lb.call_name(c.func) == "where" and len(c.args) == 3 and hits(c.args[0]) and has(c.args[1]) != has(c.args[2]):
+            return [raw(RULE, f, c, guards_of(f, c.lineno), "error", "medium",
+                        "the tilt's log-normalizer is charged only where the target equals the hint: every other "
+                        "token keeps its untilted probability, so the tilted probabilities sum to more than one")]
     return []
 
 
