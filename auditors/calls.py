@@ -84,7 +84,7 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
         return frozenset({"TGTP"}) | data
     if name in lb.DIST_FUNCS:
         return frozenset({"DIST"}) | data | (every & {"TGTP"})
-    if name in ("gather", "take_along_axis"):
+    if name in ("gather", "take_along_axis") and not _collective(e.func):
         idx = kws.get("index", kws.get("indices", args[-1] if args else EMPTY))
         src = recv if name == "gather" and isinstance(e.func, ast.Attribute) and len(args) <= 2 else (args[0] if args else EMPTY)
         if name == "take_along_axis" and len(args) >= 2:
@@ -263,6 +263,13 @@ def _applied(info, e: ast.Call, name: str, args: list) -> frozenset | None:
     info.read_shared.setdefault(("callee", g), (g.ret, via, tuple(sorted(g.param_effects.items()))))
     items = EMPTY.union(*passed)
     return (items - INDEX_ONLY) | (g.ret - via) | (items & via & g.ret)  # (labels that follow parameters: per call)
+
+
+def _collective(func) -> bool:
+    """`dist.gather(t, out, dst=0)`, `torch.distributed.gather(...)`: tensors sent between
+    processes, not values picked by an index."""
+    d = lb.dotted(func) or ""
+    return d.startswith(("dist.", "torch.distributed.", "distributed."))
 
 
 def _raw_row(info, e) -> bool:

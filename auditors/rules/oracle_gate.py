@@ -75,6 +75,8 @@ def check(m):
             if stacked is None and not per_token:
                 continue  # per-token losses are computed here; whole-pass results returned by calls are not
             if ev.data["name"] == "where" and len(args) == 3 and isinstance(args[0], ast.Compare):
+                if all(type(a) in (ast.Constant, ast.UnaryOp) for a in args[1:]) or _derived(f, args[0].left, args[0].comparators[0]):
+                    continue  # `where(nll > nll.median(), 2.0, 1.0)`: weights from one predictor's losses, no choice between two
                 pair = [args[0].left, args[0].comparators[0]]
             elif stacked is not None:
                 pair = stacked  # stack([nll_a, nll_b]).amin(0): the smaller of the two per token
@@ -134,12 +136,18 @@ def _gated_by_target(m, f) -> list:
     if not any("TGATE" in v for v in (*f.env.values(), *f.param_labels.values())) \
             and not any(e.kind == "call" and e.data["callee"] and "TGATE" in m.functions[e.data["callee"]].ret for e in f.events):
         return []  # no switch of that kind is held here (checked before evaluating each product)
-    for b in m.under(f, m.nodes_of(ast.BinOp)):
+    binops = m.under(f, m.nodes_of(ast.BinOp))
+    mixed = {id(x) for b in binops if type(b.op) is ast.Add and type(b.left) is ast.BinOp and type(b.right) is ast.BinOp
+             and type(b.left.op) is ast.Mult and type(b.right.op) is ast.Mult for x in (b.left, b.right)}
+    for b in binops:
         if type(b.op) is not ast.Mult:
             continue
         sides = [f.labels_of(b.left), f.labels_of(b.right)]
         for i in (0, 1):
-            if "TGATE" in sides[i] and sides[1 - i] & {"DIST", "TGTP"} and "TGATE" not in sides[1 - i]:
+            # a distribution, or the target's probability when it is one term of a weighted sum `(1 - a) * p + a * q`
+            # (a gated target loss alone, `loss * mask`, is only masked)
+            weighted = "DIST" in sides[1 - i] or ("TGTP" in sides[1 - i] and id(b) in mixed)
+            if "TGATE" in sides[i] and weighted and "TGATE" not in sides[1 - i]:
                 ctx = next((e.ctx for e in f.events if b.lineno <= e.line <= b.end_lineno), None)
                 return [raw(RULE, f, b, ctx, "error", "medium",
                             "weights a predictive distribution by a switch set from the target's own probability "

@@ -46,6 +46,7 @@ def check(m):
     for f in m.functions.values():
         if f.qualname != "<module>" and not any(e.kind == "backward" for e in f.events):
             out += _added_mass(m, f) or _tilt_without_normalizer(m, f) or _partial_normalizer(m, f) or _hit_only_normalizer(m, f) \
+                or _spread_over_bytes(m, f) \
                 or _max_of_distributions(m, f) or _log_linear(m, f) or _raw_counts_mixed(m, f)
     return out
 
@@ -233,6 +234,44 @@ def _hit_only_normalizer(m, f) -> list:
             return [raw(RULE, f, c, guards_of(f, c.lineno), "error", "medium",
                         "the tilt's log-normalizer is charged only where the target equals the hint: every other "
                         "token keeps its untilted probability, so the tilted probabilities sum to more than one")]
+    return []
+
+
+def _per_target_count(f, e, depth: int = 0) -> bool:
+    """A number read per scored token: `len(tok_bytes[y])`, `piece_lens[tgt]`, or a name,
+    cast or `np.repeat` of one (the byte length of each target)."""
+    if depth > 4 or e is None:
+        return False
+    if type(e) is ast.Name:
+        return _per_target_count(f, f.binding(e.id), depth + 1)
+    if type(e) is ast.Subscript:
+        return bool(f.labels_of(e.slice) & {"TGT"})
+    if type(e) is ast.Call:
+        name = lb.call_name(e.func)
+        if name == "len" and e.args:
+            return bool(f.labels_of(e.args[0]) & {"TGT", "TPROP"})
+        if name in ("repeat", "astype", "float", "double", "to") :
+            inner = e.args[0] if e.args and name == "repeat" and type(e.func) is not ast.Attribute else \
+                e.func.value if type(e.func) is ast.Attribute else None
+            return _per_target_count(f, inner, depth + 1)
+    return False
+
+
+def _spread_over_bytes(m, f) -> list:
+    """`exp(lp_target / n_bytes)` mixed per byte with a byte-level model (`(1 - w) * p_byte_nn
+    + w * p_ppm`): the token's probability spread as p^(1/n) over its bytes. The product of
+    the mixed per-byte numbers over a token's bytes is no distribution over the token
+    alphabet (issue #1872 on the PPM-D byte mixtures)."""
+    binops = m.under(f, m.nodes_of(ast.BinOp))
+    if not any(type(b.op) is ast.Add and type(b.left) is ast.BinOp and type(b.right) is ast.BinOp
+               and type(b.left.op) is ast.Mult and type(b.right.op) is ast.Mult for b in binops):
+        return []  # no per-byte convex mix here
+    for b in binops:
+        if type(b.op) is ast.Div and "TGTP" in f.labels_of(b.left) and _per_target_count(f, b.right):
+            return [raw(RULE, f, b, guards_of(f, b.lineno), "error", "medium",
+                        "spreads the target token's log-probability evenly over its bytes (p^(1/n)) and mixes it per "
+                        "byte with another model: the product over a token's bytes is not a distribution over the "
+                        "token alphabet")]
     return []
 
 
