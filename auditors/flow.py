@@ -273,6 +273,13 @@ class FuncInfo(ObjectFlow, IndexFlow):
                     own = self._receiver_data(value.func.value, callee, self.labels_of(value.func.value)) \
                         if type(value.func) is ast.Attribute else EMPTY  # `x, y = loader.next_batch()`: the loader's split
                     elems = [(e & v) | own for e in callee.ret_elems]  # v: the return as this call's arguments allow
+            elif type(value) in (ast.GeneratorExp, ast.ListComp) and len(value.generators) == 1 \
+                    and type(value.generators[0].target) is ast.Name and not value.generators[0].ifs \
+                    and type(value.generators[0].iter) in (ast.Tuple, ast.List) \
+                    and len(value.generators[0].iter.elts) == len(target.elts):
+                # `xt, yt = (torch.from_numpy(v) for v in (x, y))`: each name gets its own element's
+                g = value.generators[0]
+                elems = [self.applied(value.elt, {g.target.id: self.L(e)}) for e in g.iter.elts]
             elif isinstance(value, (ast.Subscript, ast.Name)):
                 holder = lb.dotted(value.value if isinstance(value, ast.Subscript) else value)
                 if holder:

@@ -330,7 +330,9 @@ def _tests_is_byte(node) -> bool:
                       and a.id in flags}
     for n in ast.walk(node):
         tests = [n.test] if isinstance(n, (ast.If, ast.IfExp, ast.While)) else list(n.ifs) if isinstance(n, ast.comprehension) else \
-            n.args[:1] if isinstance(n, ast.Call) and lb.call_name(n.func) in ("where", "select") else []
+            n.args[:1] if isinstance(n, ast.Call) and lb.call_name(n.func) in ("where", "select") else \
+            [t.slice for t in n.targets if isinstance(t, ast.Subscript)] if isinstance(n, ast.Assign) else []
+        # (`base[is_byte] = 1`: the byte tokens' entries set through a mask)
         if any(_calls(t, "is_byte") or any(isinstance(x, ast.Name) and x.id in flags for x in ast.walk(t)) for t in tests):
             return True
     return False
