@@ -101,11 +101,39 @@ def _saved_in_artifact(m) -> list:
     return out
 
 
+_WRITES = {"write", "write_bytes"}
+
+
+def _writes_val(f) -> bool:
+    return any(e.kind == "call" and e.data["name"] in _WRITES and any("VAL" in a for a in e.data["args"]) for e in f.events)
+
+
+def _compressed_and_written(m) -> list:
+    """`lzma.compress(header + weights + val_ngrams.tobytes())`, whose result this function
+    or a caller writes to a file (`f.write(blob)`): the artifact carries validation data.
+    (Compressing validation text only to measure it, with nothing written, is not flagged.)"""
+    out = []
+    for f in m.functions.values():
+        for ev in f.events:
+            if ev.kind != "call" or ev.data["name"] != "compress" or not ev.data["args"]:
+                continue
+            held = ev.data["args"][0]
+            if "VAL" not in held or held & {"TGTP", "TGATE"}:
+                continue
+            callers = [g for g, e in m.events("call") if f.qualname in m.targets(e)]
+            if _writes_val(f) or ("VAL" in f.ret and any(map(_writes_val, callers))):
+                out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                               "compresses validation data (tokens, or a table built from them) into the blob that is "
+                               "written as the artifact: the submission ships validation data"))
+                break
+    return out
+
+
 _PREDICTIONS = {"argmax", "topk", "argsort"}
 
 
 def check(m):
-    out = _kept_in_model(m) + _stored_in_state(m) + _saved_in_artifact(m)
+    out = _kept_in_model(m) + _stored_in_state(m) + (_saved_in_artifact(m) or _compressed_and_written(m))
     for f in m.functions.values():
         if f.qualname == "<module>" or not m.scores(f):
             continue
