@@ -255,11 +255,12 @@ def check(m):
                         and not any(_assigns_after_strip(b) for b in space_ifs):
                     out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "medium",
                                    "base bytes count the piece with its '\u2581' while the leading-space table counts it again"))
-        for st in _never_set_flags(f):
+        for st in _never_set_flags(f) if space_ifs or any(_is_space_test(e.value, named) for e in stores) else ():
+            # (with the leading-space table filled beside it, a table never set is the boundary table)
             out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "medium",
-                           f"`{lb.src(st.targets[0])}` is returned as a per-token table but starts all False and is never "
-                           "set: if it is the boundary table, BOS and the other control tokens are no boundaries, so the "
-                           "first token of each document gains a space byte"))
+                           f"`{lb.src(st.targets[0])}`, returned beside the leading-space table, starts all False and is "
+                           "never set: as the boundary table it makes BOS and the other control tokens no boundaries, so "
+                           "the first token of each document gains a space byte"))
         bytes_ifs = [n for n in f.nodes if isinstance(n, ast.If) and _calls(n.test, "is_byte")]
         surfaces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and _decodes_one(n.value)
                     for t in n.targets if isinstance(t, ast.Name)}  # `surface = sp.decode_ids([i])`, sized later

@@ -248,11 +248,12 @@ def _per_target_count(f, e, depth: int = 0) -> bool:
         return bool(f.labels_of(e.slice) & {"TGT"})
     if type(e) is ast.Call:
         name = lb.call_name(e.func)
-        if name == "len" and e.args:
-            return bool(f.labels_of(e.args[0]) & {"TGT", "TPROP"})
-        if name in ("repeat", "astype", "float", "double", "to") :
-            inner = e.args[0] if e.args and name == "repeat" and type(e.func) is not ast.Attribute else \
-                e.func.value if type(e.func) is ast.Attribute else None
+        if name == "len" and e.args:  # the length of one target's entry (`len(tok_bytes[y])`), not of a list of them
+            x = f.binding(e.args[0].id) if type(e.args[0]) is ast.Name else e.args[0]
+            return type(x) is ast.Subscript and bool(f.labels_of(x.slice) & {"TGT"})
+        if name in ("repeat", "repeat_interleave", "astype", "float", "double", "to"):
+            module_call = type(e.func) is not ast.Attribute or lb.dotted(e.func.value) in ("np", "numpy", "torch")
+            inner = (e.args[0] if e.args else None) if module_call else e.func.value  # np.repeat(x, n) / x.astype(t)
             return _per_target_count(f, inner, depth + 1)
     return False
 
@@ -266,8 +267,14 @@ def _spread_over_bytes(m, f) -> list:
     if not any(type(b.op) is ast.Add and type(b.left) is ast.BinOp and type(b.right) is ast.BinOp
                and type(b.left.op) is ast.Mult and type(b.right.op) is ast.Mult for b in binops):
         return []  # no per-byte convex mix here
+    exps = [c for c in m.under(f, m.nodes_of(ast.Call)) if lb.call_name(c.func) == "exp"]
+    exp_names = {n.id for c in exps for a in c.args for n in ast.walk(a) if type(n) is ast.Name}
+    held = {id(n): root.id for st in m.under(f, m.nodes_of(ast.Assign)) for t in st.targets
+            for root in [t.value if type(t) is ast.Subscript else t] if type(root) is ast.Name
+            for n in ast.walk(st.value)}  # (`lp_b = ...` or `lp_b[ptr:ptr + n] = ...`)
     for b in binops:
-        if type(b.op) is ast.Div and "TGTP" in f.labels_of(b.left) and _per_target_count(f, b.right):
+        exponent = any(n is b for c in exps for n in ast.walk(c)) or held.get(id(b)) in exp_names  # p^(1/n) = exp(lp / n)
+        if type(b.op) is ast.Div and exponent and "TGTP" in f.labels_of(b.left) and _per_target_count(f, b.right):
             return [raw(RULE, f, b, guards_of(f, b.lineno), "error", "medium",
                         "spreads the target token's log-probability evenly over its bytes (p^(1/n)) and mixes it per "
                         "byte with another model: the product over a token's bytes is not a distribution over the "
