@@ -75,7 +75,7 @@ def check(m):
             if stacked is None and not per_token:
                 continue  # per-token losses are computed here; whole-pass results returned by calls are not
             if ev.data["name"] == "where" and len(args) == 3 and isinstance(args[0], ast.Compare):
-                if all(type(a) in (ast.Constant, ast.UnaryOp) for a in args[1:]) or _derived(f, args[0].left, args[0].comparators[0]):
+                if all(type(a) in (ast.Constant, ast.UnaryOp) for a in args[1:]):
                     continue  # `where(nll > nll.median(), 2.0, 1.0)`: weights from one predictor's losses, no choice between two
                 pair = [args[0].left, args[0].comparators[0]]
             elif stacked is not None:
