@@ -121,6 +121,15 @@ class Evaluator:
             return self.value(n.body, scope) if self.value(n.test, scope) else self.value(n.orelse, scope)
         if isinstance(n, (ast.Tuple, ast.List, ast.Set)):
             return tuple(self.value(e, scope) for e in n.elts)
+        if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Attribute) and n.value.attr == "argv":
+            argv = self.value(n.value, scope)  # `sys.argv[1:] == ["download"]`, `sys.argv[1]`
+            if isinstance(n.slice, ast.Slice):
+                lo, hi = (self.value(b, scope) if b is not None else None for b in (n.slice.lower, n.slice.upper))
+                return argv[lo:hi]
+            index = self.value(n.slice, scope)
+            if isinstance(index, int) and -len(argv) <= index < len(argv):
+                return argv[index]
+            raise Unknown
         if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Attribute) and n.value.attr == "environ":
             key = self.value(n.slice, scope)
             if key in self.env:

@@ -63,6 +63,8 @@ def _decode_call(n) -> bool:
 
 def _counts_piece(value, unstripped: set[str]) -> bool:
     """len(piece.encode()) / len(piece) of a piece that still holds its '▁', or `... + 1`."""
+    if isinstance(value, ast.IfExp) and _strips(value.body) and not _strips(value.orelse):
+        return False  # `len(p[1:]...) if lead else len(p...)`: the '▁' is stripped where there is one
     if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add) and any(isinstance(s, ast.Constant) and s.value == 1 for s in (value.left, value.right)):
         return True
     for n in ast.walk(value):

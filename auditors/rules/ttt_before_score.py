@@ -49,8 +49,9 @@ def _scores_in(f, stmt, scorers, nograd: bool = True) -> bool:
         if lo <= e.line <= hi:
             if e.kind == "ce" and (e.ctx.nograd or not nograd):
                 return True
-            if e.kind == "call" and e.ctx.nograd and any(a & {"TGTP", "TGT"} for a in e.data["args"]):
-                return True  # a loss/score of the targets accumulated without gradients
+            if e.kind == "call" and e.ctx.nograd and any(a & {"TGTP", "TGT"} for a in e.data["args"]) \
+                    and not e.data["name"].endswith("_"):
+                return True  # a loss/score of the targets accumulated without gradients (not `v.add_(g)`: an update)
             if e.kind == "call" and e.data["callee"] in scorers:
                 return True
             if e.kind == "call" and e.ctx.nograd and e.data["callee"] and nograd \
@@ -127,10 +128,35 @@ def _phase_order(m, g, e, f, scorers) -> str | None:
     return None
 
 
+def _scored_items(f, loop) -> bool:
+    """`for result in upstream:` where upstream is a generator that scores each item before
+    yielding it (`score_stage(...)`, by name, bound, or handed in by every caller): the
+    body runs on what was already scored."""
+    if type(loop) is not ast.For:
+        return False
+    m, it, owner = f.module, loop.iter, f
+    if type(it) is ast.Name and it.id in f.params:
+        handed = [a for a, _ in m.arguments_for(f, it.id)]
+        return bool(handed) and all(a is not None and _scoring_generator(m, f, a) for a in handed)
+    if type(it) is ast.Name:
+        it = f.binding(it.id)
+    return it is not None and _scoring_generator(m, owner, it)
+
+
+def _scoring_generator(m, f, e) -> bool:
+    if type(e) is not ast.Call:
+        return False
+    g = m.resolve(e.func, f)
+    return g is not None and any(type(n) in (ast.Yield, ast.YieldFrom) for n in m.under(g, m.nodes_of(ast.Yield))
+                                 + m.under(g, m.nodes_of(ast.YieldFrom))) and m.scores(g) and not m.trains_any(g)
+
+
 def _verdict_inside(f, line, loops, scorers) -> str | None:
     """The verdict from f's own code: "ok", a reason, or None (f does not score around it)."""
     for k in range(len(loops) - 1, -1, -1):
         loop = loops[k]
+        if _scored_items(f, loop):
+            return "ok"
         body = loop.body
         idx = next((i for i, s in enumerate(body) if s.lineno <= line <= s.end_lineno), None)
         if idx is None:

@@ -203,6 +203,8 @@ def test_a_subcommand_the_launch_does_not_pass_is_dormant(tmp_path, monkeypatch)
     p.write_text(SUBCOMMAND)
     found = [f for f in audit_path(p).findings if f.rule == "network-at-eval"]
     assert [f.reach for f in found] == ["dormant"] and "sys.argv" in found[0].condition
+    p.write_text(SUBCOMMAND.replace('len(sys.argv) > 1 and sys.argv[1] == "download"', 'sys.argv[1:] == ["download"]'))
+    assert [f.reach for f in audit_path(p).findings if f.rule == "network-at-eval"] == ["dormant"]
     p.write_text(SUBCOMMAND.replace("    with torch.no_grad():", "    download_assets()\n    with torch.no_grad():"))
     assert [f.reach for f in audit_path(p).findings if f.rule == "network-at-eval"] == ["active"]
 
