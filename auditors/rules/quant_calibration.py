@@ -232,11 +232,23 @@ def _subtracts(node) -> bool:
                                     and not isinstance(n.left, ast.Constant) for n in ast.walk(node))
 
 
+def _wrapped_by(m, f, calibrators) -> bool:
+    """f is decorated by a module decorator (`@track_inputs(select)`, `@gather_hessians`)
+    whose wrapper registers the hooks and then calls f: what f feeds the model is what
+    the hooks see."""
+    for d in getattr(f.node, "decorator_list", ()):
+        deco = m.resolve(d.func if type(d) is ast.Call else d, f)
+        if deco is not None and any(q == deco.qualname or q.startswith(deco.qualname + ".") for q in calibrators):
+            return True
+    return False
+
+
 def check(m):
     if not any(e.data["name"] in HOOKS or e.data["name"] == "einsum" for _, e in m.events("call")) \
             and not _hessian_statements(m):
         return []  # no function calibrates directly, so none does through a callee
     calibrators = {q for q, f in m.functions.items() if q != "<module>" and m._transitive(f, _direct_calibrates, ("calibrates",))}
+    calibrators |= {q for q, f in m.functions.items() if _wrapped_by(m, f, calibrators)}
     out = []
     reserve = None
     for f, ev in m.events("call"):
@@ -292,8 +304,8 @@ def _passes_on(m, f, label: str, calibrators: set[str], seen=None) -> bool:
     if f.qualname in seen:
         return False
     seen.add(f.qualname)
-    if _direct_calibrates(f):
-        return True
+    if _direct_calibrates(f) or _wrapped_by(m, f, calibrators):
+        return True  # (a decorated function feeds the hooks its decorator registered)
     return any(e.kind == "call" and e.data["callee"] in calibrators
                and label in e.data["recv"].union(*e.data["args"], *e.data["kws"].values())
                and _passes_on(m, m.functions[e.data["callee"]], label, calibrators, seen) for e in f.events)
