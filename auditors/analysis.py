@@ -51,8 +51,8 @@ class ModuleFlow(FunctionValues, ClassFacts):
         self._fixpoint()
 
     def _names_bound_to(self, callees) -> set[str]:
-        return {t.id for st in self.nodes_of(ast.Assign) if type(st.value) is ast.Call
-                and lb.call_name(st.value.func) in callees for t in st.targets if type(t) is ast.Name}
+        return {lb.dotted(t) for st in self.nodes_of(ast.Assign) if type(st.value) is ast.Call
+                and lb.call_name(st.value.func) in callees for t in st.targets if lb.dotted(t)}  # (`step`, `self._gv`)
 
     def release(self) -> None:
         """Drop the references that tie the module and its functions into cycles, so the

@@ -163,7 +163,7 @@ def call_labels(info, e: ast.Call) -> frozenset:
         if applied is not None:
             return applied
     data = every & DATA
-    if type(func) is not ast.Attribute and _is_grad_transform(info, func):
+    if (type(func) is not ast.Attribute or lb.dotted(func) in info.module.transform_names) and _is_grad_transform(info, func):
         # torch.func.grad(loss_fn)(params, batch): the gradient of loss_fn on these arguments
         info.event("backward", e, {"loss": every | info.L(func)})
     if name in SPECIAL:  # most calls are none of these: one set test instead of the chain
@@ -303,6 +303,8 @@ def _hand_back_effects(info, e: ast.Call, callee, is_method: bool) -> None:
 
 def _is_grad_transform(info, func) -> bool:
     """`grad(f)` called at once, or a name bound once to it (`g = grad(f); g(p, x)`)."""
+    if type(func) is ast.Attribute:  # `self._gv = grad_and_value(self._loss)`, then `self._gv(w, x, y)`
+        return lb.dotted(func) in info.module.transform_names
     if type(func) is ast.Name:
         if func.id not in info.module.transform_names:
             return False
