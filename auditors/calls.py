@@ -154,6 +154,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
                 callee, also = chosen[0], tuple(g.qualname for g in chosen[1:])
     elif callee is not None and is_method:
         also = info.module.overrides(info, func)  # `self.score(...)`: a subclass's score too
+    if callee is not None and callee.node.decorator_list:
+        also = also + info.module.wrappers(callee)  # `@with_hint(table, b) def score(...)`: the wrapper runs instead
     data = {"name": name, "args": args, "kws": kws, "recv": recv, "callee": callee.qualname if callee else None}
     if also:
         data["also"] = also
@@ -181,7 +183,7 @@ def call_labels(info, e: ast.Call) -> frozenset:
             _hand_back_effects(info, e, callee, is_method)
         own = info._receiver_data(func.value, callee, recv) if is_method else EMPTY
         out = (callee.ret - via_params) | (every & via_params & callee.ret) | own
-        if also and is_method:  # `self.encode(sd)` may run a subclass's encode: what that returns too
+        if also:  # `self.encode(sd)` may run a subclass's encode, `score(...)` its decorator's wrapper: their returns too
             for q in also:
                 g = info.module.functions[q]
                 via = EMPTY.union(*g.param_labels.values()) & PARAM_SENSITIVE

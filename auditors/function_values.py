@@ -152,6 +152,9 @@ class FunctionValues:
         if type(e) is ast.IfExp:
             return self.function_values(e.body, depth + 1) + self.function_values(e.orelse, depth + 1)
         if type(e) is ast.Call:
+            if type(e.func) is ast.Call:  # `with_hint(table, b)(score)`: a decorator built, then applied
+                made = [self.returned_function(g) for g in self.function_values(e.func, depth + 1)]
+                return [g for g in made if g is not None]
             factory = self.resolve(e.func)
             inner = self.returned_function(factory) if factory is not None else None
             return [inner] if inner is not None else []
@@ -189,6 +192,23 @@ class FunctionValues:
         """f's return statements, not those of the functions nested in it."""
         spans = [(g.node.lineno, g.node.end_lineno) for g in self.nested(f).values()]
         return [r for r in self.under(f, self.nodes_of(ast.Return)) if not any(a <= r.lineno <= b for a, b in spans)]
+
+    def wrappers(self, f: FuncInfo) -> tuple[str, ...]:
+        """The functions that run when f is called because a module decorator replaced it:
+        `@deco` whose nested `wrapped` it returns, or `@factory(args)` returning such a
+        decorator (`@with_hint(table, beta)` -> `decorate` -> `wrapped`)."""
+        key = ("wrappers", f.qualname)
+        if key not in self._facts:
+            found = []
+            for d in getattr(f.node, "decorator_list", ()):
+                deco = self.resolve(d.func if type(d) is ast.Call else d, f)
+                if deco is not None and type(d) is ast.Call:
+                    deco = self.returned_function(deco)
+                wrapper = self.returned_function(deco) if deco is not None else None
+                if wrapper is not None and wrapper is not f:
+                    found.append(wrapper.qualname)
+            self._facts[key] = tuple(found)
+        return self._facts[key]
 
     def returned_function(self, f: FuncInfo) -> FuncInfo | None:
         """The nested function f returns (`def make_hook(s): def h(...): ...; return h`)."""

@@ -124,10 +124,15 @@ def _scored_here_or_by_caller(m, f) -> bool:
 _LOG_NORMALIZERS = {"log", "log1p", "logsumexp", "logaddexp", "log2"}
 
 
-def _hit(f, node) -> bool:
-    """`hint == y` (also inside `where(...)`, a cast, or a product with beta): 1 where a
-    guess equals the target."""
+def _hit(f, node, depth: int = 0) -> bool:
+    """`hint == y` (also inside `where(...)`, a cast, or a product with beta, or bound to a
+    name used there: `hit = (h == y).float(); lp + beta * hit`): 1 where a guess equals
+    the target."""
     for n in ast.walk(node):
+        if type(n) is ast.Name and depth < 2 and n is not node:
+            bound = f.binding(n.id)
+            if bound is not None and _hit(f, bound, depth + 1):
+                return True
         if type(n) is ast.Compare and len(n.ops) == 1 and type(n.ops[0]) is ast.Eq \
                 and any("TGT" in f.labels_of(x) and type(x) is not ast.BinOp for x in (n.left, n.comparators[0])):
             return True  # (a token, not `ci == num_chunks - 1`: arithmetic on a count is no token)
@@ -142,7 +147,7 @@ def _tilt_without_normalizer(m, f) -> list:
         return []
     def normalizes(g) -> bool:  # log Z: a log of something other than the target's probability
         return any(lb.call_name(c.func) in _LOG_NORMALIZERS and c.args and type(c.args[0]) not in (ast.Constant, ast.JoinedStr)
-                   and ("TGTP" not in g.labels_of(c.args[0]) or _one_plus(g, c.args[0]))
+                   and ("TGTP" not in g.labels_of(c.args[0]) or _one_plus(g, c.args[0]) or lb.call_name(c.func) == "log1p")
                    for c in m.under(g, m.nodes_of(ast.Call)))  # (not log(2), not a logger)
     callers = [g for g, e in m.events("call") if f.qualname in m.targets(e)]
     if normalizes(f) or (callers and all(map(normalizes, callers))):
