@@ -160,7 +160,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
     if also:
         data["also"] = also
     info.event("call", e, data)
-    if callee is None and name in _APPLIES and len(e.args) >= 2 and type(e.args[0]) in (ast.Name, ast.Attribute):
+    if callee is None and name in _APPLIES and len(e.args) >= (1 if name == "to_thread" else 2) \
+            and type(e.args[0]) in (ast.Name, ast.Attribute):
         applied = _applied(info, e, name, args)
         if applied is not None:
             return applied
@@ -243,7 +244,7 @@ def _lambdas_applied(info, func, entry, args: list, kws: dict) -> frozenset:
     return out
 
 
-_APPLIES = {"map", "starmap", "reduce", "filter", "imap"}
+_APPLIES = {"map", "starmap", "reduce", "filter", "imap", "to_thread"}  # (asyncio.to_thread(f, *args): f(*args))
 
 
 def _applied(info, e: ast.Call, name: str, args: list) -> frozenset | None:
@@ -271,7 +272,7 @@ def _collective(func) -> bool:
     """`dist.gather(t, out, dst=0)`, `torch.distributed.gather(...)`: tensors sent between
     processes, not values picked by an index."""
     d = lb.dotted(func) or ""
-    return d.startswith(("dist.", "torch.distributed.", "distributed."))
+    return d.startswith(("dist.", "torch.distributed.", "distributed.", "asyncio."))  # (asyncio.gather: coroutines)
 
 
 def _raw_row(info, e) -> bool:

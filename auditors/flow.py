@@ -265,6 +265,9 @@ class FuncInfo(ObjectFlow, IndexFlow):
             elems = None
             if isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts):
                 elems = [self.L(e) for e in value.elts]
+            elif type(value) is ast.Await and type(value.value) is ast.Call and lb.dotted(value.value.func) == "asyncio.gather" \
+                    and len(value.value.args) == len(target.elts):
+                elems = [self.L(a) for a in value.value.args]  # `a, b = await asyncio.gather(f(x), g(y))`
             elif isinstance(value, ast.Call):
                 callee = self.module.resolve(value.func, self)
                 if callee is not None:
@@ -508,7 +511,7 @@ _EXPR = {
     ast.ListComp: FuncInfo._comprehension, ast.SetComp: FuncInfo._comprehension,
     ast.GeneratorExp: FuncInfo._comprehension, ast.DictComp: FuncInfo._comprehension,
     ast.Starred: _child("value"), ast.Lambda: _child("body"),  # a deferred call still runs where the lambda is invoked
-    ast.NamedExpr: FuncInfo._namedexpr, ast.FormattedValue: _child("value"),
+    ast.NamedExpr: FuncInfo._namedexpr, ast.FormattedValue: _child("value"), ast.Await: _child("value"),
     ast.Yield: FuncInfo._yield, ast.YieldFrom: FuncInfo._yield,
     ast.Slice: lambda self, e: self.L(e.lower) | self.L(e.upper) | self.L(e.step),
     ast.JoinedStr: lambda self, e: EMPTY.union(*[self.L(v) for v in e.values]) & DATA,
