@@ -147,6 +147,9 @@ class ModuleFlow(FunctionValues, ClassFacts):
             for cls in self._receiver_classes(func.value, caller):
                 if f"{cls}.{func.attr}" in self.functions:  # `Scorer(...).run(val)`: that class's run, not another's
                     return self.functions[f"{cls}.{func.attr}"]
+            if type(func.value) is ast.Name and func.value.id in self.once("imported module names", _imported_modules):
+                # `pickle.dumps(...)`, `np.load(...)`: a module's function, never a method of this file's classes
+                return next((f for f in self.by_name.get(func.attr, []) if not f.is_method and not _nested(f)), None)
             key = (func.attr, isinstance(func.value, ast.Name))  # all the answer depends on (by_name is fixed)
             if key not in self._resolved:
                 # a function nested in another is no attribute of anything: `opt.step()` is not `def step()` of a closure
@@ -200,6 +203,8 @@ class ModuleFlow(FunctionValues, ClassFacts):
                 now = self.attr_labels.get(key[1], EMPTY)
             elif kind == "class_attr":
                 now = self.class_attr_labels.get((key[1], key[2]), self.attr_labels.get(key[2], EMPTY))
+            elif kind == "instance":
+                now = self.instance_data(key[1])
             elif kind == "callee":
                 now = (key[1].ret, EMPTY.union(*key[1].param_labels.values()) & PARAM_SENSITIVE,
                        tuple(sorted(key[1].param_effects.items())))
@@ -276,14 +281,32 @@ class ModuleFlow(FunctionValues, ClassFacts):
         """`PrimedExporter(cfg, rt, val.tokens)`: the data splits of the arguments its
         `__init__` keeps as arrays reach every method of the class through `self`."""
         cls = ev.node.func.id
-        fields = self.array_fields(cls) if f"{cls}.__init__" in self.functions else None
+        if f"{cls}.__init__" in self.functions:
+            fields = self.array_fields(cls)
+            passed = dict(zip(self.functions[f"{cls}.__init__"].params[1:], ev.data["args"])) | ev.data["kws"]
+        else:  # a dataclass: `Bundle(weights=w, seed=val[:n].tobytes())`, fields in the order declared
+            order = self.dataclass_fields(cls)
+            passed = dict(zip(order, ev.data["args"])) | ev.data["kws"]
+            sliced = dict(zip(order, ev.node.args)) | {k.arg: k.value for k in ev.node.keywords if k.arg}
+            fields = {f: f for f, e in sliced.items() if f in order and _array_expr(e)}
         if not fields:
             return
-        passed = dict(zip(self.functions[f"{cls}.__init__"].params[1:], ev.data["args"])) | ev.data["kws"]
         for attr, p in fields.items():
             v = passed.get(p, EMPTY) & lb.DATA
             if v:
                 self.class_attr_labels[(cls, attr)] = self.class_attr_labels.get((cls, attr), EMPTY) | v
+
+    def instance_data(self, cls: str) -> frozenset:
+        """The data splits held in the fields of objects of this class (`asdict(self)`)."""
+        return EMPTY.union(*[v for (c, _), v in self.class_attr_labels.items() if c == cls]) & lb.DATA
+
+    def dataclass_fields(self, cls: str) -> list[str]:
+        """The annotated fields of a module class decorated `@dataclass` (else none)."""
+        node = next((c for c in self.nodes_of(ast.ClassDef) if c.name == cls), None)
+        if node is None or not any(lb.call_name(d) == "dataclass" or lb.src(d).endswith("dataclass")
+                                   for d in node.decorator_list):
+            return []
+        return [st.target.id for st in node.body if type(st) is ast.AnnAssign and type(st.target) is ast.Name]
 
     # ---- summaries ----------------------------------------------------------------
     def events(self, kind: str):
@@ -378,6 +401,27 @@ _SIMPLE_STATEMENTS = {ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Re
 def _nested(f: FuncInfo) -> bool:
     """Defined inside another function (not at module level, not in a class body)."""
     return f.parent is not None and f.parent.qualname != "<module>" and not f.is_method
+
+
+def _imported_modules(m) -> frozenset:
+    """Names bound to modules by `import x` / `import x.y as z` (not `from x import y`)."""
+    return frozenset(a.asname or a.name.split(".")[0] for st in m.nodes_of(ast.Import) for a in st.names)
+
+
+def _array_expr(e) -> bool:
+    """A slice or a conversion of data at a call (`val[:n].astype("<u2").tobytes()`)."""
+    shaped = False
+    while type(e) in (ast.Call, ast.Subscript):
+        if type(e) is ast.Subscript:
+            shaped, e = shaped or type(e.slice) is ast.Slice, e.value
+        elif type(e.func) is ast.Attribute and e.func.attr in _ARRAY_CALLS:
+            shaped, e = True, e.func.value
+        else:
+            return False
+    return shaped and type(e) in (ast.Name, ast.Attribute)
+
+
+_ARRAY_CALLS = {"astype", "tobytes", "to", "cpu", "numpy", "long", "int", "short", "clone", "contiguous", "copy", "detach"}
 
 
 def _statements(node) -> list:

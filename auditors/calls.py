@@ -136,6 +136,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
     args = [info.L(a) for a in e.args]
     kws = {k.arg: info.L(k.value) for k in e.keywords}
     every = EMPTY.union(*args, *kws.values())
+    if info.cls and any(type(a) is ast.Name and a.id == "self" for a in e.args):
+        every = every | _whole_instance(info)  # `pickle.dumps(asdict(self))`: every field of the object
     callee = info.module.resolve(e.func, info)
     also = ()
     if callee is None and type(func) is ast.Name and func.id in info.params:
@@ -218,6 +220,13 @@ def call_labels(info, e: ast.Call) -> frozenset:
         out = out - {"TPROP"}  # a fact about one token does not survive an unknown call
     if "TGT" in every and name not in _PLAIN_BUILTINS:
         out = out | {"TGTP"}  # `model(x, y)`: a loss of the targets
+    return out
+
+
+def _whole_instance(info) -> frozenset:
+    """The data splits held in the fields of the object a method belongs to."""
+    out = info.module.instance_data(info.cls)
+    info.read_shared.setdefault(("instance", info.cls), out)  # (a rerun must see fields stored later)
     return out
 
 

@@ -133,7 +133,9 @@ _PREDICTIONS = {"argmax", "topk", "argsort"}
 
 
 def check(m):
-    out = _kept_in_model(m) + _stored_in_state(m) + (_saved_in_artifact(m) or _compressed_and_written(m))
+    saved = _saved_in_artifact(m)
+    out = _kept_in_model(m) + _stored_in_state(m) + saved + [
+        r for r in _compressed_and_written(m) if not any(s.function == r.function for s in saved)]
     for f in m.functions.values():
         if f.qualname == "<module>" or not m.scores(f):
             continue
