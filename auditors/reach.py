@@ -121,6 +121,10 @@ class Evaluator:
             return self.value(n.body, scope) if self.value(n.test, scope) else self.value(n.orelse, scope)
         if isinstance(n, (ast.Tuple, ast.List, ast.Set)):
             return tuple(self.value(e, scope) for e in n.elts)
+        if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and isinstance(n.slice, ast.Constant):
+            entry = self.settings_entry(n.value.id, n.slice.value, scope)  # `A["TTT_REFINE"]` of a settings dict literal
+            if entry is not None:
+                return self.value(entry, Scope(self.facts, "<module>", self.env, scope.depth + 1))
         if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Attribute) and n.value.attr == "argv":
             argv = self.value(n.value, scope)  # `sys.argv[1:] == ["download"]`, `sys.argv[1]`
             if isinstance(n.slice, ast.Slice):
@@ -266,6 +270,19 @@ class Evaluator:
         func, src = found
         self.touched.setdefault(key, f"{key} set by default to {src}")
         return self.source(src, Scope(self.facts, func, self.env, scope.depth + 1))
+
+    def settings_entry(self, name: str, key, scope: Scope):
+        """The expression stored under a constant key of a module-level dict literal bound
+        once (`A = {"TTT_REFINE": os.environ.get("TTT_REFINE", "0") == "1", ...}`), or None."""
+        src = scope.define(name) if scope.func != "<module>" else None
+        if src is None:
+            src = self.facts["functions"].get("<module>", {"defs": {}})["defs"].get(name)
+        if not src:
+            return None
+        bound = _parse(src)
+        if not isinstance(bound, ast.Dict):
+            return None
+        return next((v for k, v in zip(bound.keys, bound.values) if isinstance(k, ast.Constant) and k.value == key), None)
 
     def source(self, src: str, scope: Scope):
         return self.value(_parse(src), scope)

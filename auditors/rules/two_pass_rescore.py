@@ -357,6 +357,22 @@ def _fills(m, f) -> bool:
     return m.writes_tables(f) or m._transitive(f, _counts_into_self, ("counts into self",))
 
 
+def _score_first_loop(m, f, a):
+    """The loop around call `a` (which trains on validation data) when that loop scores
+    the same data first (`leaf.result = score(model, val, leaf)`, then `adapt(model, opt,
+    val, leaf)`): score-first TTT, whose tokens a later pass would score a second time."""
+    loop = a.ctx.loops[-1] if a.ctx.loops else None
+    if loop is None:
+        return None
+    names = _names(a)
+    for e in f.events:
+        if e.kind == "call" and e.data["callee"] and loop.lineno <= e.line < a.line and e is not a \
+                and m.scores(m.functions[e.data["callee"]]) and not m.trains_any(m.functions[e.data["callee"]]) \
+                and _names(e) & names:
+            return loop
+    return None
+
+
 def _counts_into_param(f) -> bool:
     """f adds validation tokens into a tensor it was handed (`counts.index_add_(0, y, ones)`,
     `cache["pair"].index_put_(...)`), itself or through a helper it hands it to: the
@@ -453,7 +469,8 @@ def check(m):
             hooked = _hook_state(m, f, a.node)  # a function handed in that keeps counts in an object outliving the call
             trains, scores = m.trains_on(ca, "VAL"), m.scores(ca)
             fills = _fills(m, ca) or bool(hooked) or _counts_into_param(ca)
-            if not ((trains and scores) or fills):
+            scored_loop = _score_first_loop(m, f, a) if trains and not scores and not fills else None
+            if not ((trains and scores) or fills or scored_loop):
                 continue
             adapted = _adapted_names(m, a) | hooked
             if not adapted and fills and m.writes_tables(ca, "VAL"):
@@ -477,6 +494,8 @@ def check(m):
             for b in calls[i + 1:]:
                 if b.line <= a.node.end_lineno or _exclusive(a, b) or not m.scores(m.functions[b.data["callee"]]):
                     continue
+                if scored_loop is not None and b.line <= scored_loop.end_lineno:
+                    continue  # (the next window's scoring in the same score-first loop)
                 if counted_only and not _computes_loss(m, m.functions[b.data["callee"]]):
                     continue  # (`update_apm(p_target, y)` after scoring takes scores in, it computes none)
                 if not any("VAL" in x for x in b.data["args"] + list(b.data["kws"].values())) and not _reads_own_val(m, f, b):

@@ -271,3 +271,41 @@ def test_validation_data_switched_in_under_a_flag_is_reported_where_it_enters(tm
                               if f.rule == "val-in-training"]
     line = SWITCHED_LOADER.splitlines().index("                self.loader = Loader(self.cfg.val_files)") + 1
     assert found() == [(line, "dormant")] and found({"ANNEAL_FRAC": "0.1"}) == [(line, "active")]
+
+
+SETTINGS_DICT = '''
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+A = {"REFINE": os.environ.get("REFINE", "0") == "1", "LR": 1e-3}
+
+
+@torch.no_grad()
+def score(model, val):
+    return F.cross_entropy(model(val[None, :-1])[0], val[1:], reduction="sum").item()
+
+
+def main(model):
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    first = score(model, val)
+    if A["REFINE"]:
+        F.cross_entropy(model(val[None, :-1])[0], val[1:]).backward()
+    return first
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+def test_a_setting_read_from_a_module_dict_literal_decides_the_reach(tmp_path, monkeypatch):
+    """`A = {"REFINE": os.environ.get("REFINE", "0") == "1"}`, then `if A["REFINE"]:` guards
+    a backward pass on val: dormant by default, active with REFINE=1."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(SETTINGS_DICT)
+    reach = lambda env=None: [f.reach for f in audit_path(p, env=env).findings if f.rule == "ttt-before-score"]  # noqa: E731
+    assert reach() == ["dormant"] and reach({"REFINE": "1"}) == ["active"]
