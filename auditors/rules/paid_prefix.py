@@ -118,8 +118,8 @@ def _compressed_and_written(m) -> list:
             if ev.kind != "call" or ev.data["name"] != "compress" or not ev.data["args"]:
                 continue
             held = ev.data["args"][0]
-            if "VAL" not in held or held & {"TGTP", "TGATE"}:
-                continue
+            if "VAL" not in held or held & {"TGTP", "TGATE", "TRAIN"}:
+                continue  # (weights of a model updated from losses of both splits carry both: no stored tokens)
             callers = [g for g, e in m.events("call") if f.qualname in m.targets(e)]
             if _writes_val(f) or ("VAL" in f.ret and any(map(_writes_val, callers))):
                 out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",

@@ -146,8 +146,12 @@ def _tilt_without_normalizer(m, f) -> list:
     if not any(e.kind == "compare" and ("TGT" in e.data["left"] or "TGT" in e.data["right"]) for e in f.events):
         return []
     def normalizes(g) -> bool:  # log Z: a log of something other than the target's probability
-        return any(lb.call_name(c.func) in _LOG_NORMALIZERS and c.args and type(c.args[0]) not in (ast.Constant, ast.JoinedStr)
-                   and ("TGTP" not in g.labels_of(c.args[0]) or _one_plus(g, c.args[0]) or lb.call_name(c.func) == "log1p")
+        def operand(c):  # `log(z)`, or `z.log()`
+            return c.args[0] if c.args else c.func.value if type(c.func) is ast.Attribute and not lb.dotted(c.func.value) in (
+                "math", "np", "numpy", "torch") else None
+        return any(lb.call_name(c.func) in _LOG_NORMALIZERS and operand(c) is not None
+                   and type(operand(c)) not in (ast.Constant, ast.JoinedStr)
+                   and ("TGTP" not in g.labels_of(operand(c)) or _one_plus(g, operand(c)) or lb.call_name(c.func) == "log1p")
                    for c in m.under(g, m.nodes_of(ast.Call)))  # (not log(2), not a logger)
     callers = [g for g, e in m.events("call") if f.qualname in m.targets(e)]
     if normalizes(f) or (callers and all(map(normalizes, callers))):
