@@ -282,8 +282,10 @@ class ModuleFlow(FunctionValues, ClassFacts):
         `__init__` keeps as arrays reach every method of the class through `self`."""
         cls = ev.node.func.id
         if f"{cls}.__init__" in self.functions:
-            fields = self.array_fields(cls)
             passed = dict(zip(self.functions[f"{cls}.__init__"].params[1:], ev.data["args"])) | ev.data["kws"]
+            shaped = self.array_fields(cls)  # (kept whole: only loaded data, `HintState(val_np)`, not a settings object)
+            fields = {a: p for a, p in self.array_fields(cls, whole=True).items()
+                      if a in shaped or {"BLOB"} <= passed.get(p, EMPTY)}
         else:  # a dataclass: `Bundle(weights=w, seed=val[:n].tobytes())`, fields in the order declared
             order = self.dataclass_fields(cls)
             passed = dict(zip(order, ev.data["args"])) | ev.data["kws"]

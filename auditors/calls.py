@@ -144,8 +144,10 @@ def call_labels(info, e: ast.Call) -> frozenset:
         passed = info.module.passed_functions(info, func.id)  # `hook(lg, tg, x, nll)`: what callers pass as hook
         if passed:
             callee, also = passed[0], tuple(g.qualname for g in passed[1:])
-    if callee is None and type(func) is ast.Subscript and type(func.slice) is not ast.Constant:
-        reached = info.module.dispatched(info, func)  # `TTT_PATHS[path](...)`: the entry the key picks, else every one
+    table_call = func if type(func) is ast.Subscript else info.binding(func.id) if type(func) is ast.Name and callee is None else None
+    if callee is None and type(table_call) is ast.Subscript and type(table_call.slice) is not ast.Constant:
+        # `TTT_PATHS[path](...)`, or `expert = EXPERTS[name]; expert(...)`: the entry the key picks, else every one
+        reached = info.module.dispatched(info, table_call)
         if reached:
             callee, also = reached[0], tuple(g.qualname for g in reached[1:])
     elif callee is None and (type(func) in (ast.Name, ast.Subscript) or (is_method and type(func.value) is ast.Name)):

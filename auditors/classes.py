@@ -52,12 +52,13 @@ class ClassFacts:
             self._facts[key] = fields
         return self._facts[key]
 
-    def array_fields(self, cls: str) -> dict[str, str]:
+    def array_fields(self, cls: str, whole: bool = False) -> dict[str, str]:
         """Attributes `__init__` sets from a slice or a conversion of one parameter
         (`self.prime = prime[:n].to(torch.int16)`): array data the instance keeps, which
-        every method of the class then reads. (A parameter kept whole, `self.cfg = cfg`,
-        may be a settings object that only names the splits: not counted.)"""
-        key = ("array fields", cls)
+        every method of the class then reads. With `whole`, also parameters kept as they
+        are (`self.tokens = tokens`), which the caller counts only when the argument is
+        loaded data (a settings object that only names the splits is no array)."""
+        key = ("array fields", cls, whole)
         if key not in self._facts:
             init, out = self.functions.get(f"{cls}.__init__"), {}
             for st in self.under(init, self.nodes_of(ast.Assign)) if init is not None and init.is_method else ():
@@ -69,7 +70,7 @@ class ClassFacts:
                         v, shaped = v.func.value, True
                     else:
                         break
-                if shaped and type(v) is ast.Name and v.id in init.params[1:] and type(t) is ast.Attribute \
+                if (shaped or whole) and type(v) is ast.Name and v.id in init.params[1:] and type(t) is ast.Attribute \
                         and type(t.value) is ast.Name and t.value.id == "self":
                     out[t.attr] = v.id
             self._facts[key] = out
