@@ -10,6 +10,7 @@ FuncInfo and returns the labels of the call, or None for an ordinary call.
 from __future__ import annotations
 
 import ast
+import re
 
 from auditors import function_values as fv
 from auditors import labels as lb
@@ -23,8 +24,9 @@ TABLE_READS = frozenset({"get", "index_select", "take"})  # lookups by call, rea
 DIGESTS = frozenset({"crc32", "adler32", "xxh32", "xxh64", "xxh3_64", "xxh32_intdigest", "xxh64_intdigest",
                      "xxh3_64_intdigest", "murmurhash3_32"})  # non-cryptographic digests used as buckets
 INPLACE = frozenset({"index_put_", "index_add_", "scatter_add_", "scatter_", "put_", "copy_", "index_copy_"})
+_SHARED_PREFIX = re.compile(r"^fineweb[_\-]?$")
 NAMESPACES = {"SimpleNamespace", "Namespace", "EasyDict", "AttrDict", "edict", "DotMap", "Box"}
-SPECIAL = frozenset({*INPLACE, *NAMESPACES, "append", "extend", "insert", "appendleft", "update", "backward", "grad", "at", "bincount", "gather",
+SPECIAL = frozenset({*INPLACE, *NAMESPACES, "startswith", "append", "extend", "insert", "appendleft", "update", "backward", "grad", "at", "bincount", "gather",
                      "take_along_axis", "hash", "replace", *TABLE_READS, *DIGESTS,
                      *TIME_FUNCS, *WRITE_METHODS, *lb.CE_FUNCS, *lb.DIST_FUNCS, *lb.FRESH_FUNCS, *lb.RANGE_FUNCS})
 
@@ -49,6 +51,9 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
                     info.clean = False
     if name in NAMESPACES:
         return info.namespace(e, every)
+    if name == "startswith" and e.args and type(e.args[0]) is ast.Constant and isinstance(e.args[0].value, str) \
+            and _SHARED_PREFIX.match(e.args[0].value):
+        return recv | DATA  # `name.startswith("fineweb_")`: a prefix both splits' shard names share
     if name == "replace" and isinstance(e.func, ast.Attribute) and len(e.args) >= 2 and recv & DATA \
             and all(type(a) is ast.Constant and isinstance(a.value, str) for a in e.args[:2]):
         new = lb.split_names(e.args[1].value)  # val_glob.replace("_val_", "_train_"): now the train split

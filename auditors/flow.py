@@ -117,6 +117,14 @@ class FuncInfo(ObjectFlow, IndexFlow):
         if self.is_property and self.ret:
             self.add_attr_labels(self.name, self.ret, self.cls)  # `args.val_files` reads what the property returns
 
+    def _admitted(self, body, splits: frozenset) -> None:
+        """`if entry.name.startswith("fineweb_"): found.append(entry.path)`: what a filter that
+        names data splits lets through is of those splits."""
+        for st in body:
+            if type(st) is ast.Expr and type(st.value) is ast.Call and type(st.value.func) is ast.Attribute \
+                    and st.value.func.attr in ("append", "extend", "add") and lb.dotted(st.value.func.value):
+                self.set_env(lb.dotted(st.value.func.value), splits)
+
     # Every write goes through these, so a run knows whether it changed something it had
     # already read. Writes only add labels (or replace a record list by one of another
     # length), so when none did, a repeat reads the same values at every step.
@@ -174,8 +182,10 @@ class FuncInfo(ObjectFlow, IndexFlow):
         elif t is ast.Return and st.value is not None:
             self.returns(st.value)
         elif t is ast.If:
-            self.L(st.test)
+            admits = self.L(st.test) & DATA
             self.block(st.body, Ctx(ctx.guards + ((st.test, True),), ctx.loops, ctx.nograd))
+            if admits and shapes.affirms(st.test):
+                self._admitted(st.body, admits)
             self.block(st.orelse, Ctx(ctx.guards + ((st.test, False),), ctx.loops, ctx.nograd))
         elif t is ast.While:
             self.L(st.test)

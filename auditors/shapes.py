@@ -173,3 +173,15 @@ def read_before(m, scope, e: ast.Subscript) -> bool:
                 found.add(ast.dump(n.value))
         return found
     return ast.dump(e.value) in m.once(("read before", id(scope), pos), earlier)
+
+
+def affirms(test) -> bool:
+    """A test that admits what it names (`name.startswith("fineweb_val")`, `"val" in p`,
+    `split == "train"`), not one that excludes it (`not ...`, `!=`, `not in`)."""
+    if type(test) is ast.UnaryOp and type(test.op) is ast.Not:
+        return False
+    if type(test) is ast.BoolOp:
+        return all(map(affirms, test.values))
+    if type(test) is ast.Compare:
+        return not any(type(o) in (ast.NotEq, ast.NotIn, ast.IsNot) for o in test.ops)
+    return True
