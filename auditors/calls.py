@@ -137,7 +137,7 @@ def call_labels(info, e: ast.Call) -> frozenset:
     func = e.func
     is_method = type(func) is ast.Attribute
     name = func.attr if is_method else func.id if type(func) is ast.Name else ""  # lb.call_name, inlined: hot
-    recv = info.L(func.value) if is_method else EMPTY
+    recv = info.L(func.value) if is_method else info.L(func) if type(func) is ast.Call else EMPTY  # (`make(cfg)(x)`: make runs)
     args = [info.L(a) for a in e.args]
     kws = {k.arg: info.L(k.value) for k in e.keywords}
     every = EMPTY.union(*args, *kws.values())

@@ -120,7 +120,10 @@ def documents_split(m) -> bool:
     document boundary is scored out of stream order. Computed once per module."""
     def compute(m) -> bool:
         masks = _elementwise_compares(m)
-        return any(id(ev.node) in masks and "VAL" in ev.data["left"] | ev.data["right"] for _, ev in m.events("compare"))
+        return any(id(ev.node) in masks and any("VAL" in a and not b & (lb.DATA | {"TGT"})
+                                                 for a, b in ((ev.data["left"], ev.data["right"]),
+                                                              (ev.data["right"], ev.data["left"])))
+                   for _, ev in m.events("compare"))  # (tokens against a marker, not a hint against the target)
     return m.once("documents split", compute)
 
 

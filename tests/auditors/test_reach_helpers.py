@@ -309,3 +309,43 @@ def test_a_setting_read_from_a_module_dict_literal_decides_the_reach(tmp_path, m
     p.write_text(SETTINGS_DICT)
     reach = lambda env=None: [f.reach for f in audit_path(p, env=env).findings if f.rule == "ttt-before-score"]  # noqa: E731
     assert reach() == ["dormant"] and reach({"REFINE": "1"}) == ["active"]
+
+
+APPLIED_DECORATOR = '''
+import numpy as np
+import torch
+
+
+def with_hint(table, beta):
+    def decorate(score_fn):
+        def wrapped(model, x, y):
+            lp = score_fn(model, x, y)
+            return lp + beta * (table[x] == y).float()
+        return wrapped
+    return decorate
+
+
+def target_lp(model, x, y):
+    return torch.log_softmax(model(x[None])[0], -1).gather(-1, y[:, None])[:, 0]
+
+
+def main(model):
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    scorer = with_hint(torch.zeros(1024, dtype=torch.long), 1.0)(target_lp)
+    with torch.no_grad():
+        return -scorer(model, val[:-1], val[1:]).sum()
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+def test_a_wrapper_built_by_a_decorator_factory_applied_by_hand_is_reached(tmp_path, monkeypatch):
+    """`with_hint(table, beta)(target_lp)` runs with_hint, then its `decorate`, whose
+    `wrapped` is what the scorer calls: the unnormalized boost inside it is active."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(APPLIED_DECORATOR)
+    line = APPLIED_DECORATOR.splitlines().index("            return lp + beta * (table[x] == y).float()") + 1
+    assert [(f.line, f.reach) for f in audit_path(p).findings if f.rule == "unnormalized-blend"] == [(line, "active")]
