@@ -450,7 +450,7 @@ class FuncInfo(ObjectFlow, IndexFlow):
                 out |= {"HASH"}
             if isinstance(op, ast.Add) and ("HASH" in both or (prod_l and prod_r)):
                 out |= {"HASH"}
-            if isinstance(op, ast.Add) and "TGT" in both and (_text(e.left) or _text(e.right)):
+            if isinstance(op, ast.Add) and any(_spelled(x) and "TGT" in v for x, v in ((e.left, left), (e.right, right))):
                 out |= {"HASH"}  # `ctx_key + "|" + str(token)`: a text key that spells out the target
             ext_r = "HASH" in left and (prod_r or isinstance(op, ast.Add)) and not (right & {"CAND", "HASH"}) and not isinstance(e.right, ast.Constant)
             ext_l = "HASH" in right and (prod_l or isinstance(op, ast.Add)) and not (left & {"CAND", "HASH"}) and not isinstance(e.left, ast.Constant)
@@ -501,21 +501,19 @@ class FuncInfo(ObjectFlow, IndexFlow):
 _ORDERED = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 
 
-def _text(e) -> bool:
-    """A piece of text: a string constant, `str(x)`, an f-string, or text joined from them."""
-    if type(e) is ast.Constant:
-        return isinstance(e.value, str)
-    if type(e) is ast.JoinedStr:
-        return True
-    if type(e) is ast.Call:
-        return lb.call_name(e.func) in ("str", "repr", "join", "format")
-    return type(e) is ast.BinOp and type(e.op) is ast.Add and (_text(e.left) or _text(e.right))
+def _spelled(e) -> bool:
+    """A value written out as text (`str(token)`, `repr(t)`): what a text key is made of
+    (not a name that already is text, such as a parameter's name in `name + ".q"`)."""
+    return type(e) is ast.Call and lb.call_name(e.func) in ("str", "repr") and len(e.args) == 1
 
 
-def _joined(labels: frozenset) -> frozenset:
-    """An f-string carries the splits it names; one that spells out the target
-    (`f"{ctx}|{tok}"`) is a text key of it."""
-    return (labels & DATA) | ({"TGT", "HASH"} if "TGT" in labels else EMPTY)
+def _joined(self, e: ast.JoinedStr) -> frozenset:
+    """An f-string carries the splits it names; one that joins two or more values with the
+    target among them (`f"{ctx}|{tok}"`) is a text key of it (`f"{name}.q"` is not)."""
+    parts = [self.L(v) for v in e.values]
+    labels = EMPTY.union(*parts)
+    joint = sum(type(v) is ast.FormattedValue for v in e.values) >= 2 and "TGT" in labels
+    return (labels & DATA) | ({"TGT", "HASH"} if joint else EMPTY)
 
 
 def _elements(field: str):
@@ -543,5 +541,5 @@ _EXPR = {
     ast.NamedExpr: FuncInfo._namedexpr, ast.FormattedValue: _child("value"), ast.Await: _child("value"),
     ast.Yield: FuncInfo._yield, ast.YieldFrom: FuncInfo._yield,
     ast.Slice: lambda self, e: self.L(e.lower) | self.L(e.upper) | self.L(e.step),
-    ast.JoinedStr: lambda self, e: _joined(EMPTY.union(*[self.L(v) for v in e.values])),
+    ast.JoinedStr: _joined,
 }
