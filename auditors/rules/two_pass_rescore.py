@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
+from auditors.adapted import ACCUMULATE, counts_into_param, mutated_params
 from auditors.model import RuleInfo
 from auditors.rules import raw
 
@@ -28,47 +29,11 @@ RULE = RuleInfo("two-pass-rescore", "two_pass_rescore", "validation tokens score
                 "RULES.md §5 (#846, #870, #881, #991 double-pass TTT)")
 
 
-def _mutated_params(m, f, trains: bool) -> set[int]:
-    """Positions of f's parameters whose object f writes into, or whose parameters it optimizes."""
-    positions: dict[str, list[int]] = {}  # a list: a parser accepts a repeated parameter name
-    for i, p in enumerate(f.params[1:] if f.is_method else f.params):
-        positions.setdefault(p, []).append(i)
-    hit: set[str] = set()
-    for node in f.nodes:  # one pass over the nodes for all parameters
-        if isinstance(node, ast.Call):
-            func = node.func
-            if isinstance(func, ast.Attribute) and lb.dotted(func.value) in positions:
-                callee = m.resolve(func)
-                if (trains and func.attr in ("parameters", "named_parameters", "step")) or (callee is not None and m.writes_tables(callee)) \
-                        or func.attr in _ACCUMULATE:
-                    hit.add(lb.dotted(func.value))  # (`opt.step()`: the optimizer handed in moves the model it holds;
-                    # `counts.index_add_(0, y, ones)`: the tensor handed in keeps counts of the tokens)
-            elif isinstance(func, ast.Attribute) and func.attr in _ACCUMULATE and _root(func.value) in positions:
-                hit.add(_root(func.value))  # `cache["pair"].index_put_(...)`: a container handed in
-            if isinstance(func, ast.Name) and any(type(a) is ast.Name and a.id in positions for a in node.args):
-                g = m.resolve(func, f)  # `cache_update(cache, prev, tgt)`: a helper that counts into what it is handed
-                counted = _counting_params(m, g) if g is not None and g is not f else set()
-                params = g.params[1:] if g is not None and g.is_method else (g.params if g is not None else [])
-                hit |= {a.id for a, p in zip(node.args, params) if type(a) is ast.Name and p in counted}
-            if trains and isinstance(func, ast.Name) and func.id in positions:
-                hit.add(func.id)  # the model handed in is run, and trained, here
-            if lb.call_name(func) == "at" and node.args and lb.dotted(node.args[0]):
-                hit.add(lb.dotted(node.args[0]).split(".")[0])
-        if isinstance(node, (ast.Assign, ast.AugAssign)):
-            for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
-                root = t
-                while isinstance(root, (ast.Subscript, ast.Attribute)):
-                    root = root.value
-                if isinstance(t, ast.Subscript) and isinstance(root, ast.Name):
-                    hit.add(root.id)
-    return {i for p in hit & positions.keys() for i in positions[p]}
-
-
 def _adapted_names(m, ev) -> set[str]:
     callee = m.functions[ev.data["callee"]]
     node: ast.Call = ev.node
     names = set()
-    for i in _mutated_params(m, callee, m.trains_on(callee, "VAL")):
+    for i in mutated_params(m, callee, m.trains_on(callee, "VAL")):
         if i < len(node.args) and lb.dotted(node.args[i]):
             names.add(lb.dotted(node.args[i]))
     if callee.is_method and isinstance(node.func, ast.Attribute) and _fills(m, callee):
@@ -177,7 +142,7 @@ def _loop_passes(m, f):
                         writes.add(recv)  # (a table prefilled from training shards is a prior, not a first pass)
                     if any(x.kind == "read" for x in callee.events) or _reads_self_table(callee):
                         reads.add(recv)
-                if callee is None and recv and e.data["name"] in _ACCUMULATE \
+                if callee is None and recv and e.data["name"] in ACCUMULATE \
                         and any("VAL" in a for a in (*e.data["args"], *e.data["kws"].values())):
                     writes.add(recv.split(".")[0])  # bigram.index_put_((w[:-1], w[1:]), ones, accumulate=True)
                 if callee is not None and m.scores(callee):
@@ -191,7 +156,7 @@ def _loop_passes(m, f):
     def may_write(e) -> bool:
         callee = m.functions.get(e.data["callee"]) if e.kind == "call" and e.data["callee"] else None
         return e.kind == "write" or (callee is not None and (m.writes_tables(callee) or _counts_into_self(callee))) \
-            or (e.kind == "call" and e.data["name"] in _ACCUMULATE)
+            or (e.kind == "call" and e.data["name"] in ACCUMULATE)
 
     if not any(map(may_write, f.events)):
         return  # no statement here fills a table, and the first of a pair must
@@ -244,7 +209,6 @@ def _self_table(node) -> str | None:
     return d if d and d.startswith("self.") else None
 
 
-_ACCUMULATE = {"index_put_", "index_add_", "scatter_add_", "put_"}
 _COUNTING = {"bincount", "histc", "one_hot"}  # counts of the tokens, added into a tensor
 
 
@@ -265,7 +229,7 @@ def _counts_into_self(f) -> bool:
         if e.kind != "call" or type(e.node.func) is not ast.Attribute:
             continue
         name, holder = e.data["name"], e.node.func.value
-        if name in _ACCUMULATE and name != "put_" or name == "put_" and any(
+        if name in ACCUMULATE and name != "put_" or name == "put_" and any(
                 k.arg == "accumulate" for k in e.node.keywords):
             if _self_table(holder):
                 return True
@@ -320,7 +284,7 @@ def _accumulated_roots(f) -> set[str]:
     """Names whose objects f adds counts into in place (`th.c.index_add_(0, y, ones)`)."""
     out = set()
     for e in f.events:
-        if e.kind == "call" and type(e.node.func) is ast.Attribute and e.data["name"] in _ACCUMULATE:
+        if e.kind == "call" and type(e.node.func) is ast.Attribute and e.data["name"] in ACCUMULATE:
             root = e.node.func.value
             while isinstance(root, (ast.Attribute, ast.Subscript)):
                 root = root.value
@@ -373,37 +337,6 @@ def _score_first_loop(m, f, a):
     return None
 
 
-def _counts_into_param(f) -> bool:
-    """f adds validation tokens into a tensor it was handed (`counts.index_add_(0, y, ones)`,
-    `cache["pair"].index_put_(...)`), itself or through a helper it hands it to: the
-    caller's tensor keeps them after the call."""
-    return bool(_counting_params(f.module, f))
-
-
-def _root(e) -> str | None:
-    while type(e) in (ast.Subscript, ast.Attribute):
-        e = e.value
-    return e.id if type(e) is ast.Name else None
-
-
-def _counting_params(m, f, depth: int = 0) -> set[str]:
-    """Parameters of f into which it (or a helper it hands them to) adds counts of validation tokens."""
-    key = ("counting params", f.qualname)
-    if key in m._facts:
-        return m._facts[key]
-    m._facts[key] = set()  # (a recursive helper adds nothing more)
-    out = {_root(e.node.func.value) for e in f.events if e.kind == "call" and e.data["name"] in _ACCUMULATE
-           and type(e.node.func) is ast.Attribute and _root(e.node.func.value) in f.params
-           and any("VAL" in a for a in (*e.data["args"], *e.data["kws"].values()))}
-    for e in f.events if depth < 3 else ():
-        if e.kind == "call" and e.data["callee"] and type(e.node.func) is ast.Name:
-            g = m.functions[e.data["callee"]]
-            counted = _counting_params(m, g, depth + 1)
-            out |= {a.id for a, p in zip(e.node.args, g.params) if type(a) is ast.Name and a.id in f.params and p in counted}
-    m._facts[key] = out
-    return out
-
-
 def _reads_self_table(f) -> bool:
     """A method that looks a key up in a container it holds (`self.rows.get(ctx)`, `self.rows[ctx]`)."""
     def held(e) -> bool:
@@ -435,7 +368,7 @@ def check(m):
     # check, a backward pass (trains_on). Without either event nothing can be found.
     kinds = {e.kind for f in m.functions.values() for e in f.events}
     writes = "write" in kinds or any(_counts_into_self(f) for f in m.functions.values()) or any(
-        e.kind == "call" and e.data["name"] in _ACCUMULATE and any("VAL" in a for a in e.data["args"])
+        e.kind == "call" and e.data["name"] in ACCUMULATE and any("VAL" in a for a in e.data["args"])
         for f in m.functions.values() for e in f.events)  # counts of val added in place
     if not writes and "backward" not in kinds and not any(_accumulated_roots(f) for f in m.functions.values()):
         return []  # (counts added in place are a hook's state, followed call by call below)
@@ -468,7 +401,7 @@ def check(m):
             ca = m.functions[a.data["callee"]]
             hooked = _hook_state(m, f, a.node)  # a function handed in that keeps counts in an object outliving the call
             trains, scores = m.trains_on(ca, "VAL"), m.scores(ca)
-            fills = _fills(m, ca) or bool(hooked) or _counts_into_param(ca)
+            fills = _fills(m, ca) or bool(hooked) or counts_into_param(ca)
             scored_loop = _score_first_loop(m, f, a) if trains and not scores and not fills else None
             if not ((trains and scores) or fills or scored_loop):
                 continue

@@ -1,0 +1,82 @@
+"""What a call leaves adapted in the objects it is handed (for two-pass-rescore).
+
+A function writes into a parameter's object (a table store, counts added in place,
+`cache["pair"].index_put_`), optimizes its parameters (`opt.step()` on a model handed in),
+or hands it to a helper that does so: after the call, the caller's object holds what the
+function learned from the data.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors import labels as lb
+
+ACCUMULATE = {"index_put_", "index_add_", "scatter_add_", "put_"}
+
+
+def mutated_params(m, f, trains: bool) -> set[int]:
+    """Positions of f's parameters whose object f writes into, or whose parameters it optimizes."""
+    positions: dict[str, list[int]] = {}  # a list: a parser accepts a repeated parameter name
+    for i, p in enumerate(f.params[1:] if f.is_method else f.params):
+        positions.setdefault(p, []).append(i)
+    hit: set[str] = set()
+    for node in f.nodes:  # one pass over the nodes for all parameters
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Attribute) and lb.dotted(func.value) in positions:
+                callee = m.resolve(func)
+                if (trains and func.attr in ("parameters", "named_parameters", "step")) or (callee is not None and m.writes_tables(callee)) \
+                        or func.attr in ACCUMULATE:
+                    hit.add(lb.dotted(func.value))  # (`opt.step()`: the optimizer handed in moves the model it holds;
+                    # `counts.index_add_(0, y, ones)`: the tensor handed in keeps counts of the tokens)
+            elif isinstance(func, ast.Attribute) and func.attr in ACCUMULATE and root_name(func.value) in positions:
+                hit.add(root_name(func.value))  # `cache["pair"].index_put_(...)`: a container handed in
+            if isinstance(func, ast.Name) and any(type(a) is ast.Name and a.id in positions for a in node.args):
+                g = m.resolve(func, f)  # `cache_update(cache, prev, tgt)`: a helper that counts into what it is handed
+                counted = counting_params(m, g) if g is not None and g is not f else set()
+                params = g.params[1:] if g is not None and g.is_method else (g.params if g is not None else [])
+                hit |= {a.id for a, p in zip(node.args, params) if type(a) is ast.Name and p in counted}
+            if trains and isinstance(func, ast.Name) and func.id in positions:
+                hit.add(func.id)  # the model handed in is run, and trained, here
+            if lb.call_name(func) == "at" and node.args and lb.dotted(node.args[0]):
+                hit.add(lb.dotted(node.args[0]).split(".")[0])
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            for t in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                root = t
+                while isinstance(root, (ast.Subscript, ast.Attribute)):
+                    root = root.value
+                if isinstance(t, ast.Subscript) and isinstance(root, ast.Name):
+                    hit.add(root.id)
+    return {i for p in hit & positions.keys() for i in positions[p]}
+
+
+def counts_into_param(f) -> bool:
+    """f adds validation tokens into a tensor it was handed (`counts.index_add_(0, y, ones)`,
+    `cache["pair"].index_put_(...)`), itself or through a helper it hands it to: the
+    caller's tensor keeps them after the call."""
+    return bool(counting_params(f.module, f))
+
+
+def root_name(e) -> str | None:
+    while type(e) in (ast.Subscript, ast.Attribute):
+        e = e.value
+    return e.id if type(e) is ast.Name else None
+
+
+def counting_params(m, f, depth: int = 0) -> set[str]:
+    """Parameters of f into which it (or a helper it hands them to) adds counts of validation tokens."""
+    key = ("counting params", f.qualname)
+    if key in m._facts:
+        return m._facts[key]
+    m._facts[key] = set()  # (a recursive helper adds nothing more)
+    out = {root_name(e.node.func.value) for e in f.events if e.kind == "call" and e.data["name"] in ACCUMULATE
+           and type(e.node.func) is ast.Attribute and root_name(e.node.func.value) in f.params
+           and any("VAL" in a for a in (*e.data["args"], *e.data["kws"].values()))}
+    for e in f.events if depth < 3 else ():
+        if e.kind == "call" and e.data["callee"] and type(e.node.func) is ast.Name:
+            g = m.functions[e.data["callee"]]
+            counted = counting_params(m, g, depth + 1)
+            out |= {a.id for a, p in zip(e.node.args, g.params) if type(a) is ast.Name and a.id in f.params and p in counted}
+    m._facts[key] = out
+    return out

@@ -1,0 +1,86 @@
+"""What arithmetic, comparisons and text do to labels (a mixin of `flow.FuncInfo`).
+
+A multiplicative or xor combination of tokens is a hash (a bucket key), and one that
+extends a context hash with one more token extends the key (EXTKEY); a text key that
+spells out the target (`ctx + "|" + str(tok)`, `f"{ctx}|{tok}"`) is a key of it; a
+quotient of counts by their sum is a distribution; an ordered comparison of the
+target's probability is a switch the target decided (TGATE).
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors import labels as lb
+from auditors import shapes
+from auditors.labels import DATA, EMPTY, INDEX_ONLY, KEYS, NOT_COMPARED
+
+_ORDERED = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+
+
+class ArithmeticFlow:
+    def _binop(self, e: ast.BinOp) -> frozenset:
+        out = self.binop(e)
+        if type(e.op) is not ast.Div:
+            return out
+        if shapes.normalized(e):
+            out = out | {"DIST"}  # counts / counts.sum(): a distribution over the vocabulary
+        return out - {"CTGT", "CSUM"}  # a quotient is no longer a raw count
+
+    def _compare(self, e: ast.Compare) -> frozenset:
+        if len(e.ops) == 1 and isinstance(e.ops[0], (ast.Eq, ast.NotEq)):
+            self.event("compare", e, {"left": self.L(e.left), "right": self.L(e.comparators[0])})
+        out = EMPTY.union(self.L(e.left), *[self.L(c) for c in e.comparators]) - NOT_COMPARED
+        if len(e.ops) == 1 and type(e.ops[0]) in (ast.Is, ast.IsNot) and type(e.comparators[0]) is ast.Constant:
+            return EMPTY  # `fn is not None`: whether something exists, none of its data
+        if "TGTP" in out and type(e.ops[0]) in _ORDERED:
+            out = out | {"TGATE"}  # `p_tgt < thr`: decided by the target's own probability
+        return out
+
+    def binop(self, e: ast.BinOp) -> frozenset:
+        left, right = self.L(e.left), self.L(e.right)
+        both = left | right
+        out = both - INDEX_ONLY
+        op = e.op
+        if type(op) is ast.Add or type(op) is ast.Sub:
+            out |= both & {"RPOS"}  # `a + i`: still a loop position
+        if isinstance(op, (ast.BitXor, ast.Add)):
+            prod_l, prod_r = lb.is_product(e.left), lb.is_product(e.right)
+            if isinstance(op, ast.BitXor) and (prod_l or prod_r or "HASH" in both):
+                out |= {"HASH"}
+            if isinstance(op, ast.Add) and ("HASH" in both or (prod_l and prod_r)):
+                out |= {"HASH"}
+            if isinstance(op, ast.Add) and any(_spelled(x) and "TGT" in v for x, v in ((e.left, left), (e.right, right))):
+                out |= {"HASH"}  # `ctx_key + "|" + str(token)`: a text key that spells out the target
+            ext_r = "HASH" in left and (prod_r or isinstance(op, ast.Add)) and not (right & {"CAND", "HASH"}) and not isinstance(e.right, ast.Constant)
+            ext_l = "HASH" in right and (prod_l or isinstance(op, ast.Add)) and not (left & {"CAND", "HASH"}) and not isinstance(e.left, ast.Constant)
+            if ext_r or ext_l or "EXTKEY" in both:
+                out |= {"EXTKEY", "HASH"}
+        elif isinstance(op, (ast.BitAnd, ast.Mod, ast.RShift, ast.FloorDiv)):
+            out |= left & KEYS
+            inner = e.left
+            if isinstance(op, (ast.BitAnd, ast.Mod)) and (lb.is_product(inner) or (
+                    isinstance(inner, ast.BinOp) and isinstance(inner.op, (ast.Add, ast.BitXor))
+                    and (lb.is_product(inner.left) or lb.is_product(inner.right)))):
+                out |= {"HASH"}  # (t * M) % buckets, (h * M + t) % buckets: a multiplicative hash reduced to a bucket
+        elif isinstance(op, (ast.Mult, ast.LShift)):
+            out |= both & {"HASH"}
+        if type(op) not in (ast.BitAnd, ast.BitOr) and not (
+                type(op) is ast.Mult and "TPROP" in both and (shapes.is_mask(self, e.left) or shapes.is_mask(self, e.right))):
+            out = out - {"TPROP"}  # a count or a sum made from it (bytes of the target): no longer a per-token switch
+            # (a value switched on and off by the fact, `beta * starts_word[y].float()`, still is one)
+        return out
+
+    def _joined(self, e: ast.JoinedStr) -> frozenset:
+        """An f-string carries the splits it names; one that joins two or more values with the
+        target among them (`f"{ctx}|{tok}"`) is a text key of it (`f"{name}.q"` is not)."""
+        parts = [self.L(v) for v in e.values]
+        labels = EMPTY.union(*parts)
+        joint = sum(type(v) is ast.FormattedValue for v in e.values) >= 2 and "TGT" in labels
+        return (labels & DATA) | ({"TGT", "HASH"} if joint else EMPTY)
+
+
+def _spelled(e) -> bool:
+    """A value written out as text (`str(token)`, `repr(t)`): what a text key is made of
+    (not a name that already is text, such as a parameter's name in `name + ".q"`)."""
+    return type(e) is ast.Call and lb.call_name(e.func) in ("str", "repr") and len(e.args) == 1
