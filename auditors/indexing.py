@@ -58,8 +58,11 @@ class IndexFlow:
         elif ("CAND" in idx or "RPOS" in idx) and base & DATA and lb.plus_one(e.slice):
             out = out | {"TGT"}  # stream[pos + 1] for a range of positions: the tokens scored at them
         elif "RPOS" in idx and type(e.slice) is ast.Name and base & DATA and self.statement is not None \
-                and shapes.read_before(self.module, self.ctx.loops[-1] if self.ctx.loops else self.statement, e):
-            out = out | {"TGT"}  # `f(toks[t - 2], toks[t - 1], toks[t])`: the token after the context read beside it
+                and shapes.read_before(self.module, self.ctx.loops[-1] if self.ctx.loops else
+                                       self.node if e.slice.id in self.params else self.statement, e):
+            # `f(toks[t - 2], toks[t - 1], toks[t])`: the token after the context read beside it (for a position
+            # handed in, `def hint(state, j)`, anywhere in the function)
+            out = out | {"TGT"}
         if "DIST" in base and ("TGT" in idx or shapes.next_token_index(self, e.slice)):
             out = out | {"TGTP"}  # p[t, y] of a distribution, y the target or val[t + 1]
         elif "TGT" in idx and shapes.row_and_target(self, e.slice):
