@@ -283,9 +283,12 @@ class ModuleFlow(FunctionValues, ClassFacts):
         cls = ev.node.func.id
         if f"{cls}.__init__" in self.functions:
             passed = dict(zip(self.functions[f"{cls}.__init__"].params[1:], ev.data["args"])) | ev.data["kws"]
-            shaped = self.array_fields(cls)  # (kept whole: only loaded data, `HintState(val_np)`, not a settings object)
+            shaped = self.array_fields(cls)  # (kept whole: only loaded data, `HintState(val_np)`, not a settings object
+            # nor a number computed from data, `Mixer(vocab_size=val.max().item() + 1)`)
+            given = dict(zip(self.functions[f"{cls}.__init__"].params[1:], ev.node.args)) | {
+                k.arg: k.value for k in ev.node.keywords if k.arg}
             fields = {a: p for a, p in self.array_fields(cls, whole=True).items()
-                      if a in shaped or {"BLOB"} <= passed.get(p, EMPTY)}
+                      if a in shaped or ({"BLOB"} <= passed.get(p, EMPTY) and type(given.get(p)) in (ast.Name, ast.Attribute))}
         else:  # a dataclass: `Bundle(weights=w, seed=val[:n].tobytes())`, fields in the order declared
             order = self.dataclass_fields(cls)
             passed = dict(zip(order, ev.data["args"])) | ev.data["kws"]
