@@ -259,9 +259,11 @@ class ModuleFlow(FunctionValues, ClassFacts):
         return funcs, tuple(sorted(self.attr_labels.items())), tuple(sorted(self.class_attr_labels.items()))
 
     def _seed_params(self) -> None:
+        classes = self.once("class names", _class_names)
         for f in self.functions.values():
             for ev in f.events:
-                if ev.kind == "call" and ev.data["callee"] is None and type(ev.node.func) is ast.Name:
+                if ev.kind == "call" and ev.data["callee"] is None and type(ev.node.func) is ast.Name \
+                        and ev.node.func.id in classes:
                     self._seed_array_fields(ev)
                 if ev.kind != "call" or ev.data["callee"] is None:
                     continue
@@ -406,6 +408,10 @@ _SIMPLE_STATEMENTS = {ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Re
 def _nested(f: FuncInfo) -> bool:
     """Defined inside another function (not at module level, not in a class body)."""
     return f.parent is not None and f.parent.qualname != "<module>" and not f.is_method
+
+
+def _class_names(m) -> frozenset:
+    return frozenset(c.name for c in m.nodes_of(ast.ClassDef))
 
 
 def _imported_modules(m) -> frozenset:

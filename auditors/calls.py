@@ -175,7 +175,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
         if applied is not None:
             return applied
     data = every & DATA
-    if (type(func) is not ast.Attribute or lb.dotted(func) in info.module.transform_names) and _is_grad_transform(info, func):
+    if (type(func) is not ast.Attribute or (info.module.transform_names and lb.dotted(func) in info.module.transform_names)) \
+            and _is_grad_transform(info, func):
         # torch.func.grad(loss_fn)(params, batch): the gradient of loss_fn on these arguments
         info.event("backward", e, {"loss": every | info.L(func)})
     if name in SPECIAL:  # most calls are none of these: one set test instead of the chain

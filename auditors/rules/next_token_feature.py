@@ -159,20 +159,21 @@ def _under(f, kind):
     return f.module.under(f, f.module.nodes_of(kind))
 
 
-def _pair_helpers(m) -> dict:
-    """{function: index of the parameter it pairs with its own next element}."""
+def _pair_helpers(m, tails: list[int]) -> dict:
+    """{function: index of the parameter it pairs with its own next element} (of the
+    functions holding a `[1:]` cut, whose lines are `tails`)."""
     out = {}
     for f in m.functions.values():
-        if f.qualname == "<module>" or not f.params:
+        if f.qualname == "<module>" or not f.params or not m.may_hold(f.node, tails):
             continue
         aliases = _cut_aliases(f)
+        assigns = [st for st in _under(f, ast.Assign) if type(st.targets[0]) is ast.Name]
         for node in _under(f, ast.Return):
             if node.value is None:
                 continue
+            returned = {n.id for n in ast.walk(node.value) if type(n) is ast.Name}
             paired = _pairs_of(node.value, aliases) | {
-                w for st in _under(f, ast.Assign) if type(st.targets[0]) is ast.Name
-                and st.targets[0].id in {n.id for n in ast.walk(node.value) if type(n) is ast.Name}
-                for w in _pairs_of(st.value, aliases)}
+                w for st in assigns if st.targets[0].id in returned for w in _pairs_of(st.value, aliases)}
             hit = next((p for p in f.params if p in paired), None)
             if hit is not None:
                 out[f.qualname] = f.params.index(hit) - (1 if f.is_method else 0)
@@ -215,13 +216,14 @@ def _window_pairs(m) -> list:
     if not any(cut == "tail" for _, cut in cuts):
         return []  # no window is cut into inputs and targets anywhere
     inputs_at = sorted(line for line, cut in cuts if cut != "tail")
-    helpers = _pair_helpers(m)
+    tails = sorted(line for line, cut in cuts if cut == "tail")
+    helpers = _pair_helpers(m, tails)
     out = []
     for f in m.functions.values():
         if f.qualname == "<module>" or not m.may_hold(f.node, inputs_at):
             continue
         calls = _under(f, ast.Call)
-        for c, window in _pairings(m, f, calls, helpers):
+        for c, window in _pairings(m, f, calls, helpers, tails):
             inputs = _window_inputs(f, c, window)
             if inputs is None:
                 continue
@@ -241,16 +243,21 @@ def _window_pairs(m) -> list:
     return out
 
 
-def _pairings(m, f, calls, helpers):
+def _pairings(m, f, calls, helpers, tails):
     """(pairing expression, the tensor it pairs): calls of pair helpers, and inline
-    `pair(w[:-1], w[1:])` or `(w[:-1] * A) ^ w[1:]` assigned in f."""
-    for c in calls:
+    `pair(w[:-1], w[1:])` or `(w[:-1] * A) ^ w[1:]` assigned in f (on the lines of a
+    `[1:]` cut, `tails`, or where a name bound to one is read)."""
+    for c in calls if helpers else ():
         g = m.resolve(c.func, f)
         i = helpers.get(g.qualname) if g is not None else None
         if i is not None and i < len(c.args):
             yield c, c.args[i]
+    if not m.may_hold(f.node, tails):
+        return
     aliases = _cut_aliases(f)
     for st in _under(f, ast.Assign):
+        if not aliases and not m.may_hold(st, tails):
+            continue
         for _, value in _bindings(st):
             for sub in [value, *(ast.iter_child_nodes(value) if type(value) is ast.Call else ())]:
                 paired = _pairs_of(sub, aliases) if type(sub) in (ast.Call, ast.BinOp) else set()

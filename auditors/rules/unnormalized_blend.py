@@ -131,7 +131,9 @@ def _hit(f, node, depth: int = 0) -> bool:
     for n in ast.walk(node):
         if type(n) is ast.Name and depth < 2 and n is not node:
             bound = f.binding(n.id)
-            if bound is not None and _hit(f, bound, depth + 1):
+            while type(bound) is ast.Call and type(bound.func) is ast.Attribute:
+                bound = bound.func.value  # `(h == y).to(dtype)`, `.float()`
+            if type(bound) is ast.Compare and _hit(f, bound, depth + 1):
                 return True
         if type(n) is ast.Compare and len(n.ops) == 1 and type(n.ops[0]) is ast.Eq \
                 and any("TGT" in f.labels_of(x) and type(x) is not ast.BinOp for x in (n.left, n.comparators[0])):
@@ -276,14 +278,16 @@ def _spread_over_bytes(m, f) -> list:
     if not any(type(b.op) is ast.Add and type(b.left) is ast.BinOp and type(b.right) is ast.BinOp
                and type(b.left.op) is ast.Mult and type(b.right.op) is ast.Mult for b in binops):
         return []  # no per-byte convex mix here
+    spreads = [b for b in binops if type(b.op) is ast.Div and _per_target_count(f, b.right) and "TGTP" in f.labels_of(b.left)]
+    if not spreads:
+        return []
     exps = [c for c in m.under(f, m.nodes_of(ast.Call)) if lb.call_name(c.func) == "exp"]
     exp_names = {n.id for c in exps for a in c.args for n in ast.walk(a) if type(n) is ast.Name}
     held = {id(n): root.id for st in m.under(f, m.nodes_of(ast.Assign)) for t in st.targets
             for root in [t.value if type(t) is ast.Subscript else t] if type(root) is ast.Name
             for n in ast.walk(st.value)}  # (`lp_b = ...` or `lp_b[ptr:ptr + n] = ...`)
-    for b in binops:
-        exponent = any(n is b for c in exps for n in ast.walk(c)) or held.get(id(b)) in exp_names  # p^(1/n) = exp(lp / n)
-        if type(b.op) is ast.Div and exponent and "TGTP" in f.labels_of(b.left) and _per_target_count(f, b.right):
+    for b in spreads:
+        if any(n is b for c in exps for n in ast.walk(c)) or held.get(id(b)) in exp_names:  # p^(1/n) = exp(lp / n)
             return [raw(RULE, f, b, guards_of(f, b.lineno), "error", "medium",
                         "spreads the target token's log-probability evenly over its bytes (p^(1/n)) and mixes it per "
                         "byte with another model: the product over a token's bytes is not a distribution over the "
