@@ -26,6 +26,7 @@ import ast
 
 from auditors import labels as lb
 from auditors import shapes
+from auditors.adapted import root_name
 from auditors.model import RuleInfo
 from auditors.rules import guards_of, raw
 from auditors.shift_mixing import Scan, flattens, resets, view_base
@@ -194,17 +195,8 @@ def _holder(stmt, node) -> str | None:
     `a, b[r] = x, f(y)`; the root name of a subscripted or attribute target."""
     if type(stmt) is not ast.Assign or len(stmt.targets) != 1:
         return None
-    target, value = stmt.targets[0], stmt.value
-    if type(target) is ast.Tuple and type(value) is ast.Tuple and len(target.elts) == len(value.elts):
-        for t, v in zip(target.elts, value.elts):
-            if any(n is node for n in ast.walk(v)):
-                target = t
-                break
-        else:
-            return None
-    while type(target) in (ast.Subscript, ast.Attribute):
-        target = target.value
-    return target.id if type(target) is ast.Name else None
+    target = next((t for t, v in _bindings(stmt) if any(n is node for n in ast.walk(v))), None)
+    return root_name(target) if target is not None else None
 
 
 def _mentions(e, names: set[str], nodes=()) -> bool:

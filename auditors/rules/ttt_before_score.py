@@ -147,8 +147,8 @@ def _scoring_generator(m, f, e) -> bool:
     if type(e) is not ast.Call:
         return False
     g = m.resolve(e.func, f)
-    return g is not None and any(type(n) in (ast.Yield, ast.YieldFrom) for n in m.under(g, m.nodes_of(ast.Yield))
-                                 + m.under(g, m.nodes_of(ast.YieldFrom))) and m.scores(g) and not m.trains_any(g)
+    return g is not None and bool(m.under(g, m.nodes_of(ast.Yield)) or m.under(g, m.nodes_of(ast.YieldFrom))) \
+        and m.scores(g) and not m.trains_any(g)
 
 
 def _verdict_inside(f, line, loops, scorers) -> str | None:
