@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import sys
 
 from auditors import labels as lb
 from auditors.calls import FUNC_TRANSFORMS
@@ -147,8 +148,12 @@ class ModuleFlow(FunctionValues, ClassFacts):
             for cls in self._receiver_classes(func.value, caller):
                 if f"{cls}.{func.attr}" in self.functions:  # `Scorer(...).run(val)`: that class's run, not another's
                     return self.functions[f"{cls}.{func.attr}"]
-            if type(func.value) is ast.Name and func.value.id in self.once("imported module names", _imported_modules):
-                # `pickle.dumps(...)`, `np.load(...)`: a module's function, never a method of this file's classes
+            imported = self.once("imported module names", _imported_modules)
+            if type(func.value) is ast.Name and func.value.id in imported:
+                # `pickle.dumps(...)`, `np.load(...)`: a module's function, never a method of this file's classes;
+                # `torch.log(...)` is no `def log` of this file either (a sibling file's `evaluate.run(...)` may be)
+                if imported[func.value.id] in _LIBRARIES:
+                    return None
                 return next((f for f in self.by_name.get(func.attr, []) if not f.is_method and not _nested(f)), None)
             key = (func.attr, isinstance(func.value, ast.Name))  # all the answer depends on (by_name is fixed)
             if key not in self._resolved:
@@ -205,6 +210,8 @@ class ModuleFlow(FunctionValues, ClassFacts):
                 now = self.class_attr_labels.get((key[1], key[2]), self.attr_labels.get(key[2], EMPTY))
             elif kind == "instance":
                 now = self.instance_data(key[1])
+            elif kind == "param":
+                now = f.param_labels.get(key[1], EMPTY)
             elif kind == "callee":
                 now = (key[1].ret, EMPTY.union(*key[1].param_labels.values()) & PARAM_SENSITIVE,
                        tuple(sorted(key[1].param_effects.items())))
@@ -414,9 +421,16 @@ def _class_names(m) -> frozenset:
     return frozenset(c.name for c in m.nodes_of(ast.ClassDef))
 
 
-def _imported_modules(m) -> frozenset:
-    """Names bound to modules by `import x` / `import x.y as z` (not `from x import y`)."""
-    return frozenset(a.asname or a.name.split(".")[0] for st in m.nodes_of(ast.Import) for a in st.names)
+def _imported_modules(m) -> dict[str, str]:
+    """Names bound to modules by `import x` / `import x.y as z` (not `from x import y`) -> the top-level package."""
+    return {a.asname or a.name.split(".")[0]: a.name.split(".")[0] for st in m.nodes_of(ast.Import) for a in st.names}
+
+
+# Packages a submission imports but never ships: the standard library and the usual ML stack.
+_LIBRARIES = frozenset(sys.stdlib_module_names) | {
+    "torch", "numpy", "sentencepiece", "zstandard", "zstd", "brotli", "triton", "flash_attn", "flash_attn_interface",
+    "einops", "scipy", "transformers", "tokenizers", "datasets", "huggingface_hub", "tiktoken", "wandb", "tqdm",
+    "numba", "jax", "pandas", "requests", "safetensors", "apex", "xformers", "bitsandbytes", "lm_eval"}
 
 
 def _array_expr(e) -> bool:

@@ -16,6 +16,7 @@ from auditors import shapes
 from auditors.labels import DATA, EMPTY, INDEX_ONLY, KEYS, NOT_COMPARED
 
 _ORDERED = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+_WEIGHED = frozenset({"DIST", "TGTP"})  # probabilities: what a sum of products mixes, where a hash mixes tokens
 
 
 class ArithmeticFlow:
@@ -48,8 +49,8 @@ class ArithmeticFlow:
             prod_l, prod_r = lb.is_product(e.left), lb.is_product(e.right)
             if isinstance(op, ast.BitXor) and (prod_l or prod_r or "HASH" in both):
                 out |= {"HASH"}
-            if isinstance(op, ast.Add) and ("HASH" in both or (prod_l and prod_r)):
-                out |= {"HASH"}
+            if isinstance(op, ast.Add) and ("HASH" in both or (prod_l and prod_r and not both & _WEIGHED)):
+                out |= {"HASH"}  # (`w * p_lm + (1 - w) * p_ng` weighs probabilities: a mixture, no hash)
             if isinstance(op, ast.Add) and any(_spelled(x) and "TGT" in v for x, v in ((e.left, left), (e.right, right))):
                 out |= {"HASH"}  # `ctx_key + "|" + str(token)`: a text key that spells out the target
             ext_r = "HASH" in left and (prod_r or isinstance(op, ast.Add)) and not (right & {"CAND", "HASH"}) and not isinstance(e.right, ast.Constant)

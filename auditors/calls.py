@@ -113,9 +113,8 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
     if name in lb.FRESH_FUNCS:
         return EMPTY  # a new buffer or a size carries none of its arguments' data
     if name in lb.RANGE_FUNCS:
-        if len(e.args) >= 2 and lb.plus_one(e.args[0]) and lb.plus_one(e.args[1]):
-            return frozenset({"POS1"})
-        return frozenset({"CAND"}) if len(e.args) <= 1 or not lb.plus_one(e.args[0]) else frozenset({"POS1"})
+        # `arange(s + 1 + k, s + n + 1)`: positions one ahead of a context
+        return frozenset({"CAND"}) if len(e.args) <= 1 or not lb.shifted_one(e.args[0]) else frozenset({"POS1"})
     if (name == "hash" and isinstance(e.func, ast.Name)) or name in DIGESTS:
         return frozenset({"HASH"}) | (every - KEYS)  # hash(key), zlib.crc32(key.tobytes()), xxh64(...): a bucket
     return None
@@ -157,6 +156,13 @@ def call_labels(info, e: ast.Call) -> frozenset:
             callee, also = reached[0], tuple(g.qualname for g in reached[1:])
     elif callee is None and (type(func) in (ast.Name, ast.Subscript) or (is_method and type(func.value) is ast.Name)):
         callee = info.module.called_value(info, func)  # a callable held in a name or a dict slot
+        bound = info.binding(func.id) if callee is not None and type(func) is ast.Name else None
+        if type(bound) is ast.Call and lb.call_name(bound.func) == "partial" and bound.args:
+            # `rows = partial(slice_rows, val_tokens, n)`; `rows(k)`: the bound arguments come first
+            given = [info.L(a) for a in bound.args[1:]]
+            fixed = {k.arg: info.L(k.value) for k in bound.keywords if k.arg}
+            args, kws = given + args, fixed | kws
+            every = every.union(*given, *fixed.values())
         if callee is None and type(func) is ast.Name and type(info.binding(func.id)) is ast.IfExp:
             chosen = info.module.function_values(info.binding(func.id))  # `run = cached if flag else plain; run(x)`
             if chosen:

@@ -81,9 +81,13 @@ def with_merged_imports(items: list[tuple[str, str]], facts: list[dict], use_cac
             if r["rule"] == "unparsable-code":
                 continue
             home, line = (a, r["line"]) if r["line"] <= offset else (b, r["line"] - offset)
-            if not any(o["rule"] == r["rule"] and o["line"] == line for o in out[home]["findings"]):
+            same = [o for o in out[home]["findings"] if o["rule"] == r["rule"] and o["line"] == line]
+            if not same or (r["severity"] == "error" and all(o["severity"] != "error" for o in same)):
+                # (a warning of the file alone, `downloads in a module that scores nothing`, is an
+                # error when the importer's evaluation reaches it)
                 message = _relined(r["message"], offset, items[a][0] if home == b else None, items[b][0] if home == a else None)
-                out[home]["findings"] = [*out[home]["findings"], {**r, "line": line, "message": message}]
+                kept = [o for o in out[home]["findings"] if not any(o is s for s in same)]
+                out[home]["findings"] = [*kept, {**r, "line": line, "message": message}]
     return out
 
 

@@ -51,6 +51,10 @@ class Event:
         return self.node.lineno
 
 
+_JOINS = frozenset({"cat", "concatenate", "stack", "vstack", "hstack", "concat"})  # a parameter joined with more data
+_SERIALIZED = frozenset({"tobytes", "tostring", "dumps", "getvalue"})  # data as bytes, stored as it is
+
+
 class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
     def __init__(self, qualname: str, node, parent: "FuncInfo | None", module: "ModuleFlow"):
         self.qualname, self.node, self.parent, self.module = qualname, node, parent, module
@@ -264,8 +268,13 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
         if isinstance(target, ast.Name):
             if isinstance(value, ast.BinOp) and shapes.in_arithmetic(value, target.id):
                 v = v - {"EXTKEY"}  # `h = h ^ (tok * P)`, `h = (h * P + tok) % B` accumulate a context hash
+            if type(value) is ast.Call and target.id in self.params and lb.call_name(value.func) in _JOINS \
+                    and any(type(n) is ast.Name and n.id == target.id for n in ast.walk(value)):
+                held = self.param_labels.get(target.id, EMPTY)  # `x = cat([x, extra])` of a parameter: what callers pass, too
+                self.read_shared.setdefault(("param", target.id), held)  # (a rerun must see callers pass more)
+                v = v | held
             self.set_env(target.id, v)
-            if type(value) is ast.Call and type(value.func) is ast.Name:
+            if type(value) in (ast.Call, ast.IfExp) or (type(value) is ast.Name and value.id in self.module.instances):
                 self._instance_fields(target.id, value)
             elif type(value) is ast.Dict:  # {"train": TRAIN_GLOB, "eval": VAL_GLOB}: each key keeps its own value
                 for k, item in zip(value.keys, value.values):
@@ -319,6 +328,11 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
                 self.events.append(Event("write", target, self.ctx, {"key": key, "value": v, "table": target.value}))
             if base:
                 self.set_env(base, v - INDEX_ONLY)
+                if base.startswith("self.") and base.count(".") == 1 and v & DATA and value is not None and any(
+                        type(c) is ast.Call and lb.call_name(c.func) in _SERIALIZED for c in ast.walk(value)):
+                    # `self.sections[name] = arr.tobytes()`: data kept as is in the object's container, read by
+                    # its other methods (features computed from data stay per call: the class's objects differ)
+                    self.add_attr_labels(base[5:], v & DATA, self.cls)
         elif isinstance(target, ast.Attribute):
             d = lb.dotted(target)
             if d:

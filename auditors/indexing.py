@@ -13,6 +13,7 @@ import ast
 from auditors import labels as lb
 from auditors import shapes
 from auditors.labels import DATA, EMPTY, KEYS
+from auditors.function_values import default_value
 from auditors.objects import keyed
 
 # labels of values that hold data or scores themselves: indexing them is no table lookup
@@ -22,6 +23,14 @@ _HOLDS_DATA = frozenset({"VAL", "TRAIN", "TGT", "DIST", "TGTP", "CCNT", "CNT", "
 class IndexFlow:
     def subscript(self, e: ast.Subscript) -> frozenset:
         base, idx = self.L(e.value), self.L(e.slice)
+        if type(e.slice) is ast.Call and type(e.value) is ast.Name and e.value.id in self.module.keyed_roots \
+                and isinstance(e.ctx, ast.Load):
+            chosen = default_value(self, e.slice)  # `sources[os.environ.get("SPLIT", "val")]`: the default's entry
+            key = keyed(e.value.id, chosen) if isinstance(chosen, str) else None
+            if key is not None and self._bound(key):
+                v = self.lookup(key)
+                self.read_names.setdefault(key, v)
+                return v
         if type(e.slice) is ast.Constant and isinstance(e.slice.value, str):
             if type(e.value) is ast.Name and e.value.id in self.module.keyed_roots:
                 key = keyed(e.value.id, e.slice.value)

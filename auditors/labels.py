@@ -65,6 +65,8 @@ def split_labels(text: str) -> frozenset:
     if len(text) > 300:
         return EMPTY
     if not any(c in text for c in "/*.") and text.lower() not in ("val", "valid", "validation", "train"):
+        if _SPLIT_LIST.match(text):  # `"train,val"`: a list of split names
+            return frozenset(k for part in re.split(r"[,;:+|]", text) for k, rx in _SPLIT_RE.items() if rx.search(part.strip()))
         return EMPTY  # only file patterns, paths and split names; not env-var names or messages
     found = frozenset(k for k, rx in _SPLIT_RE.items() if rx.search(text))
     if not found and _BOTH_SPLITS.search(text):
@@ -73,6 +75,7 @@ def split_labels(text: str) -> frozenset:
 
 
 _BOTH_SPLITS = re.compile(r"fineweb[_\-]?\*")
+_SPLIT_LIST = re.compile(r"^\s*(train|val|valid|validation)(\s*[,;:+|]\s*(train|val|valid|validation))+\s*$", re.I)
 
 
 def split_names(text: str) -> frozenset:
@@ -159,6 +162,15 @@ def _looks_back(start: ast.expr, upper: ast.expr | None) -> bool:
 
 def plus_one(node: ast.expr | None) -> bool:
     return isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add) and isinstance(node.right, ast.Constant) and node.right.value == 1
+
+
+def shifted_one(node: ast.expr | None) -> bool:
+    """A sum with a `+ 1` term anywhere in it: `a + 1`, `a + 1 + k`, `1 + a`."""
+    while isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        if any(type(t) is ast.Constant and t.value == 1 for t in (node.left, node.right)):
+            return True
+        node = node.left if isinstance(node.left, ast.BinOp) else node.right
+    return False
 
 
 # Fields that never hold a node a rule asks for: names and numbers, and the contexts

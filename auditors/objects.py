@@ -34,10 +34,26 @@ class ObjectFlow:
         passed = dict(zip(params, ev.data["args"])) | {k: v for k, v in ev.data["kws"].items() if k}
         return {attr: EMPTY.union(*[passed.get(p, EMPTY) for p in feeds]) & DATA for attr, feeds in fields.items()}
 
-    def _instance_fields(self, name: str, value: ast.Call) -> None:
+    def _instance_fields(self, name: str, value: ast.expr) -> None:
         """`pool = ShardPool(pattern)`: `pool.files` holds the data splits of the arguments
         `__init__` stores there. Kept per instance (as names of this function), so a train
-        loader and a val loader of one class stay apart."""
+        loader and a val loader of one class stay apart. `pool = ShardPool(p) if on else None`
+        builds it on one side; `stream = late_stream` makes stream that object too."""
+        if type(value) is ast.IfExp:
+            for side in (value.body, value.orelse):
+                self._instance_fields(name, side)
+            return
+        if type(value) is ast.Name:
+            prefix = value.id + "."
+            for key in [k for k in self.env if k.startswith(prefix)]:
+                v = self.lookup(key)
+                self.read_names.setdefault(key, v)
+                if v & DATA:
+                    self.module.instances.add(name)
+                    self.set_env(name + key[len(value.id):], v)
+            return
+        if type(value) is not ast.Call or type(value.func) is not ast.Name:
+            return
         for attr, v in self._constructed(value).items():
             if v:
                 self.module.instances.add(name)

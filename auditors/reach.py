@@ -159,9 +159,9 @@ class Evaluator:
                 else:
                     unknown = True
                 continue
-            if isinstance(n.op, ast.And) and not r:
-                return r
-            if isinstance(n.op, ast.Or) and r:
+            if (isinstance(n.op, ast.And) and not r) or (isinstance(n.op, ast.Or) and r):
+                if (unknown or runtime) and type(r) is not bool:
+                    break  # `urlparse(url).scheme or "file"`: an operand before decides the value, not only its truth
                 return r
         if unknown:
             raise Unknown

@@ -59,6 +59,8 @@ def reach_facts(m, tree) -> dict:
             called.add(ev.data["name"])
             if ev.data["name"] == "add_argument":
                 arg_defaults.update(_argparse_default(node, seg))
+            elif ev.data["name"] == "add_subparsers":
+                arg_defaults.update(_subcommand_default(m, node))
             # call sites matter for this file's own functions, called here or passed as values (called by the receiver)
             targets = [(ev.data["name"], ())] if ev.data["name"] in known else _chosen(known, f, node.func)
             targets += [(a.id, ()) for a in list(node.args) + [k.value for k in node.keywords]
@@ -209,6 +211,23 @@ def _argparse_default(node: ast.Call, seg) -> dict[str, str]:
     else:
         default = {"store_true": "False", "store_false": "True"}.get(action, "None")
     return {dest.replace("-", "_"): default}
+
+
+def _subcommand_default(m, node: ast.Call) -> dict[str, str]:
+    """{destination: subcommand} of `parser.add_subparsers(dest="cmd")`: launched without
+    arguments the script runs none (None), or the one its fallback names
+    (`parser.parse_args(sys.argv[1:] or ["run"])`)."""
+    dest = next((k.value.value for k in node.keywords if k.arg == "dest" and isinstance(k.value, ast.Constant)), None)
+    if not isinstance(dest, str):
+        return {}
+    chosen = "None"
+    for call in m.nodes_of(ast.Call):
+        if lb.call_name(call.func) == "parse_args" and call.args and type(call.args[0]) is ast.BoolOp \
+                and type(call.args[0].op) is ast.Or and type(call.args[0].values[-1]) in (ast.List, ast.Tuple):
+            first = call.args[0].values[-1].elts[:1]
+            if first and type(first[0]) is ast.Constant and isinstance(first[0].value, str):
+                chosen = repr(first[0].value)
+    return {dest: chosen}
 
 
 # A .py file named in a string or path (`"inner.py"`, `here / 'eval.py'`,

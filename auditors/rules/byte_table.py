@@ -207,7 +207,7 @@ def check(m):
     piece_calls = {n for n in m.nodes_of(ast.Call) if isinstance(n.func, ast.Attribute)
                    and (n.func.attr == "id_to_piece" or _decode_call(n))}
     if not piece_calls:
-        return []
+        return _space_without_boundary(m)
     sizers = _sizers(m, piece_calls)
     sizing = {n for n in m.nodes_of(ast.Call) if isinstance(n.func, ast.Name) and n.func.id in sizers}
     lines = sorted(n.lineno for n in piece_calls | sizing)
@@ -268,6 +268,10 @@ def check(m):
                     for t in n.targets if isinstance(t, ast.Name)}  # `surface = sp.decode_ids([i])`, sized later
         decoded = next((s for s in _table_stores(f.node.body) if _decodes_one(s.value)
                         or {x.id for x in ast.walk(s.value) if isinstance(x, ast.Name)} & surfaces), None)
+        for hit in _byte_piece_decoded(f, bytes_ifs):
+            out.append(raw(RULE, f, hit, guards_of(f, hit.lineno), "error", "high",
+                           "a byte-fallback token's text is found by decoding it alone, which gives U+FFFD (3 bytes), "
+                           "not its 1 byte"))
         if decoded is not None and not _calls(f.node, "is_byte"):
             out.append(raw(RULE, f, decoded, guards_of(f, decoded.lineno), "error", "high",
                            "token bytes counted by decoding each token alone: a byte-fallback token decodes to "
@@ -290,6 +294,123 @@ def check(m):
                 if numeric and not (isinstance(st.value, ast.Constant) and st.value.value in (1, True, False, 0)):
                     out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "high",
                                    f"a byte-fallback token is given `{lb.src(st.value)}` bytes; it is exactly 1 byte"))
+    return out + _bytes_never_handled(m, piece_calls, {r.function for r in out} | sizers) + _byte_entry_sized(m) \
+        + _space_without_boundary(m)
+
+
+_SPACE_TABLE = re.compile(r"lead|space", re.I)
+_BOUNDARY_TABLE = re.compile(r"bound|bos|doc_start|first", re.I)
+
+
+def _space_without_boundary(m) -> list:
+    """At evaluation, the leading-space table read at the targets and added to the byte count
+    (`base[y] + has_leading_space[y]`) with no boundary table read anywhere in the function:
+    the first token of every document (after BOS) gains a space byte it does not have."""
+    out = []
+    for f in m.functions.values():
+        if f.qualname == "<module>" or any(_BOUNDARY_TABLE.search(n.id) for n in ast.walk(f.node) if type(n) is ast.Name) \
+                or not m.scores(f):
+            continue
+        for b in m.under(f, m.nodes_of(ast.BinOp)):
+            if type(b.op) is not ast.Add:
+                continue
+            reads = [n for side in (b.left, b.right) for n in ast.walk(side) if type(n) is ast.Subscript
+                     and type(n.value) is ast.Name and _SPACE_TABLE.search(n.value.id) and "TGT" in f.labels_of(n.slice)]
+            if reads:
+                out.append(raw(RULE, f, b, guards_of(f, b.lineno), "error", "medium",
+                               f"adds `{lb.src(reads[0])}` to the byte count with no boundary test on the previous token: "
+                               "the first token of each document gains a space byte"))
+                break
+    return out
+
+
+def _byte_entry_sized(m) -> list:
+    """A per-kind sizing table whose entry for byte tokens measures the piece text
+    (`{"byte": lambda piece: len(piece.encode())}`): '<0x41>' is 6 bytes there, not 1."""
+    out = []
+    for d in m.nodes_of(ast.Dict):
+        for k, v in zip(d.keys, d.values):
+            if type(k) is ast.Constant and isinstance(k.value, str) and k.value.lower() in ("byte", "bytes", "byte_fallback") \
+                    and type(v) is ast.Lambda and v.args.args and any(
+                        type(n) is ast.Call and type(n.func) is ast.Name and n.func.id == "len" and any(
+                            type(x) is ast.Name and x.id == v.args.args[0].arg for x in ast.walk(n)) for n in ast.walk(v.body)):
+                f = next((g for g in m.functions.values() if g.qualname != "<module>"
+                          and g.node.lineno <= v.lineno <= g.node.end_lineno), m.functions["<module>"])
+                out.append(raw(RULE, f, v, guards_of(f, v.lineno), "error", "medium",
+                               f"the sizing entry for byte tokens (`{k.value}`) measures the piece text: a byte-fallback "
+                               "piece '<0x..>' counts 6 bytes, not 1"))
+    return out
+
+
+_BYTE_MARKS = ("is_byte", "IsByte", "<0x", "byte_fallback")
+
+
+def _bytes_never_handled(m, piece_calls, reported: set) -> list:
+    """Piece sizes taken by a lambda applied to all the pieces at once (`size =
+    np.vectorize(lambda s: len(s.encode()))`, then `base[:n] = size(pieces)`), in a function
+    that, with the functions it calls, never tells a byte-fallback token apart (no
+    `is_byte`, no '<0x..>' test): those tokens count 6 bytes, not 1. (Tables filled one
+    entry at a time are judged by the checks above.)"""
+    out = []
+    def marked(g) -> bool:
+        return any(mark in line for line in m.lines[g.node.lineno - 1:g.node.end_lineno] for mark in _BYTE_MARKS)
+    for f in m.functions.values():
+        if f.qualname == "<module>" or f.qualname in reported or f.name in reported or not any(c in piece_calls for c in m.under(f, m.nodes_of(ast.Call))):
+            continue
+        if marked(f) or any(marked(g) for g in m.callees(f)):
+            continue
+        names, stored = _piece_names(m, f), _stored_sizers(m, f)
+        for n in m.under(f, m.nodes_of(ast.Call)):
+            if type(n.func) is ast.Name and n.func.id == "len" and n.args and _calls(n.args[0], "encode") \
+                    and any(type(x) is ast.Name and x.id in names for x in ast.walk(n.args[0])) \
+                    and any(lam.lineno <= n.lineno <= lam.end_lineno for lam in stored):
+                out.append(raw(RULE, f, n, guards_of(f, n.lineno), "error", "medium",
+                               "piece sizes are taken from the pieces' text and nothing here tells a byte-fallback "
+                               "token apart (is_byte): its piece '<0x..>' counts 6 bytes, not 1"))
+                break
+    return out
+
+
+def _stored_sizers(m, f) -> list:
+    """Lambdas bound to a name whose call on the pieces fills a table (`base[:n] =
+    np.where(special, 0, size(pieces))`): sizes computed for the whole vocabulary at once."""
+    stored = {c.func.id for a in m.under(f, m.nodes_of(ast.Assign)) if any(type(t) is ast.Subscript for t in a.targets)
+              for c in ast.walk(a.value) if type(c) is ast.Call and type(c.func) is ast.Name}
+    return [lam for a in m.under(f, m.nodes_of(ast.Assign)) if any(type(t) is ast.Name and t.id in stored for t in a.targets)
+            for lam in ast.walk(a.value) if type(lam) is ast.Lambda]
+
+
+def _piece_names(m, f) -> set[str]:
+    """Names that hold one piece or the pieces in f: bound to an `id_to_piece` result, the
+    variable of a loop or comprehension over them, or the parameter of a lambda that f
+    applies to them (`size = np.vectorize(lambda s: ...)`, then `size(pieces)`)."""
+    held = {t.id for n in f.nodes if type(n) is ast.Assign and _calls(n.value, "id_to_piece")
+            for t in n.targets if type(t) is ast.Name}
+    def mentions(e) -> bool:
+        return any(type(x) is ast.Name and x.id in held for x in ast.walk(e))
+    for n in f.nodes:
+        if type(n) in (ast.For, ast.comprehension) and mentions(n.iter):
+            last = [x.id for x in ast.walk(n.target) if type(x) is ast.Name][-1:]
+            held.update(last)
+    applied = {c.func.id for c in m.under(f, m.nodes_of(ast.Call)) if type(c.func) is ast.Name and any(map(mentions, c.args))}
+    for n in f.nodes:
+        if type(n) is ast.Assign and any(type(t) is ast.Name and t.id in applied for t in n.targets):
+            held.update(a.arg for lam in ast.walk(n.value) if type(lam) is ast.Lambda for a in lam.args.args[:1])
+    return held
+
+
+def _byte_piece_decoded(f, bytes_ifs) -> list:
+    """`if sp.is_byte(i): return sp.decode_ids([i])` (or a name bound to it and sized with
+    `len`): the branch meant for byte tokens sizes them by their lone decode."""
+    sized = {a.id for n in f.nodes if type(n) is ast.Call and lb.call_name(n.func) == "len"
+             for a in ast.walk(n) if type(a) is ast.Name}
+    out = []
+    for b in bytes_ifs:
+        for st in b.body:
+            hit = next((n for n in ast.walk(st) if _decode_call(n)), None)
+            if hit is not None and (type(st) is ast.Return or (type(st) is ast.Assign and any(
+                    type(t) is ast.Name and t.id in sized for t in st.targets))):
+                out.append(hit)
     return out
 
 

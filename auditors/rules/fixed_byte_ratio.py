@@ -29,6 +29,8 @@ _CONVERSIONS = (math.log(2), 1 / math.log(2))
 
 
 _ENV_DEFAULT = re.compile(r"""(?:environ\.get|getenv)\(\s*["'][^"']+["']\s*,\s*["']?([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)["']?\s*\)""")
+# a settings helper of the file, `_env("TOKENS_PER_BYTE", 0.41052)`: a variable's name, then its default
+_HELPER_DEFAULT = re.compile(r"""^\w+\(\s*["'][A-Z][A-Z0-9_]*["']\s*,\s*["']?([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)["']?\s*[,)]""")
 
 
 def _constant(f, node, depth: int = 0) -> float | None:
@@ -43,7 +45,7 @@ def _constant(f, node, depth: int = 0) -> float | None:
         try:
             return float(text)
         except ValueError:
-            found = _ENV_DEFAULT.search(text)
+            found = _ENV_DEFAULT.search(text) or _HELPER_DEFAULT.search(text)
             return float(found.group(1)) if found else None
     if isinstance(node, ast.Name):
         node = f.binding(node.id)

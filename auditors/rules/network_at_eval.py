@@ -8,7 +8,10 @@ wherever they are reachable (#1707, #1814, #1873, #2098 download a re-tokenized 
 set at module level), also when the module is imported at run time
 (`importlib.import_module("huggingface_hub")`) and the function taken by `getattr`. Reading files already on disk is not flagged.
 A download whose arguments name the training split only, in a function that scores
-nothing (fetching train shards before training), is a warning: data preparation.
+nothing (fetching train shards before training), is a warning: data preparation. So is
+any download in a module that neither trains nor scores anything (a `prepare_data.py`
+beside the training script): it runs before the record run, and were it imported by a
+file that evaluates, the two files analysed together make it an error.
 """
 
 from __future__ import annotations
@@ -58,6 +61,12 @@ def _resolved(f, node: ast.Call) -> tuple[str, str, str]:
         return name, module, f"{module}.{name}"
     if type(func) is ast.Name:
         bound = f.binding(func.id)
+        if type(bound) is ast.Call and lb.call_name(bound.func) == "partial" and bound.args \
+                and type(bound.args[0]) in (ast.Name, ast.Attribute):
+            bound = bound.args[0]  # sh = functools.partial(subprocess.run, check=True): sh(...) runs subprocess.run
+            if type(bound) is ast.Name:
+                module, name = _aliases(f.module).get(bound.id, ("", bound.id))
+                return name, module, f"{module}.{name}" if module else name
         if type(bound) is ast.Attribute:  # get = ur.urlopen
             base = _module_of(f, bound.value)
             return bound.attr, base, f"{base}.{bound.attr}"
@@ -90,8 +99,14 @@ def _aliases(m) -> dict[str, tuple[str, str]]:
                                                for a in n.names if a.asname and a.asname != a.name})
 
 
+def _prepares_only(m) -> bool:
+    """Nothing in the module trains or scores: a data-preparation script."""
+    return not any(m.scores(g) or m.trains_any(g) for g in m.functions.values())
+
+
 def check(m):
     out = []
+    prep = None
     for f, ev in m.events("call"):
         node: ast.Call = ev.node
         name = ev.data["name"]
@@ -105,6 +120,13 @@ def check(m):
                              if isinstance(c, ast.Constant) and isinstance(c.value, str))
             hit = any(w in words.split() or w + " " in words for w in ("curl", "wget", "git clone", "huggingface-cli"))
         if hit:
+            if prep is None:
+                prep = _prepares_only(m)
+            if prep:
+                out.append(raw(RULE, f, node, ev.ctx, "warning", "medium",
+                               f"`{dotted}(...)` reaches the network in a module that neither trains nor scores: data "
+                               "preparation, fine before the record run, never during it"))
+                continue
             named = frozenset().union(*ev.data["args"], *ev.data["kws"].values()) & lb.DATA
             if named == {"TRAIN"} and f.qualname != "<module>" and not m.scores(f):
                 # fetching training shards in a function that scores nothing: data preparation

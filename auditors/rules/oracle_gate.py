@@ -72,12 +72,22 @@ def check(m):
             if ev.data["name"] in ("maximum", "fmax") and _stabilizer(m, f, node):
                 continue  # m = maximum(a, b); m + log1p(exp(-|a - b|)): log-sum-exp, a proper mixture
             stacked = _stacked(node)
+            if stacked is None and _stacks_vararg(f, node):
+                site = _handed_losses(m, f)
+                if site is not None:
+                    out.append(raw(RULE, f, node, ev.ctx, "error", "medium",
+                                   f"keeps the smallest per token of the target losses handed to it (line {site.line}): "
+                                   "an oracle gate"))
+                continue
             if stacked is None and not per_token:
                 continue  # per-token losses are computed here; whole-pass results returned by calls are not
-            if ev.data["name"] == "where" and len(args) == 3 and isinstance(args[0], ast.Compare):
+            if ev.data["name"] == "where" and len(args) == 3:
+                test = f.binding(args[0].id) if type(args[0]) is ast.Name else args[0]  # (`use = a < b; where(use, a, b)`)
+                if not isinstance(test, ast.Compare) or (test is not args[0] and not all(_loss(f, a) for a in args[1:])):
+                    continue  # a mask from elsewhere (`uncertain = entropy >= thr`), or one choosing weights, not losses
                 if all(type(a) in (ast.Constant, ast.UnaryOp) for a in args[1:]):
                     continue  # `where(nll > nll.median(), 2.0, 1.0)`: weights from one predictor's losses, no choice between two
-                pair = [args[0].left, args[0].comparators[0]]
+                pair = [test.left, test.comparators[0]]
             elif stacked is not None:
                 pair = stacked  # stack([nll_a, nll_b]).amin(0): the smaller of the two per token
             else:
@@ -178,6 +188,27 @@ def _stacked(node: ast.Call) -> list | None:
         return None
     rows = inner.args[0]
     return list(rows.elts[:2]) if isinstance(rows, (ast.List, ast.Tuple)) and len(rows.elts) >= 2 else None
+
+
+def _stacks_vararg(f, node: ast.Call) -> bool:
+    """`def best_of(*scores): return torch.stack(scores).amin(0)`: the minimum over the
+    rows of the function's own variadic parameter."""
+    vararg = getattr(getattr(f.node, "args", None), "vararg", None)
+    if vararg is None or lb.call_name(node.func) not in ("min", "amin", "nanmin"):
+        return False
+    inner = node.func.value if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call) else \
+        (node.args[0] if node.args and isinstance(node.args[0], ast.Call) else None)
+    return inner is not None and lb.call_name(inner.func) in ("stack", "cat", "vstack") and len(inner.args) == 1 \
+        and type(inner.args[0]) is ast.Name and inner.args[0].id == vararg.arg
+
+
+def _handed_losses(m, f):
+    """A call of f with two or more positional arguments, each a target's loss on evaluation data."""
+    for g, e in m.events("call"):
+        if f.qualname in m.targets(e) and len(e.node.args) >= 2 and not any(type(a) is ast.Starred for a in e.node.args) \
+                and all("TGTP" in a and not ("TRAIN" in a and "VAL" not in a) for a in e.data["args"]):
+            return e
+    return None
 
 
 def _derived(f, a, b) -> bool:

@@ -153,7 +153,8 @@ def _has_reserve(m) -> bool:
             text = lb.src(limit)
             defined = f.defs.get(text) or m.functions["<module>"].defs.get(text)
             passed = {text} | ({n.id for n in ast.walk(defined) if type(n) is ast.Name} if defined is not None else set())
-            if text in reduced or _subtracts(limit) or (_subtracts(defined) and not _zero_reserve(m, f, defined)) \
+            held = {lb.src(n) for n in ast.walk(defined) if type(n) is ast.Attribute} if defined is not None else set()
+            if text in reduced or held & reduced or _subtracts(limit) or (_subtracts(defined) and not _zero_reserve(m, f, defined)) \
                     or any(_passed_reduced(m, f, name) for name in passed):
                 return True
             if _in_loop(f, node) and _below_cap(m, defined or limit):  # the limit that stops the loop,
@@ -286,7 +287,10 @@ def _reads_inside(f) -> set:
     inside the Hessian pass), not through its parameters."""
     if not _direct_calibrates(f) or any(e.kind in ("backward", "ce") for e in f.events):
         return set()  # a routine that also trains or scores (a whole `main`) loads data for those
-    own = [v for k, v in f.env.items() if k not in f.params]
+    m = f.module
+    handed = set(f.params) | {t.id for loop in m.under(f, m.nodes_of(ast.For)) if type(loop.iter) is ast.Name
+                              and loop.iter.id in f.params for t in ast.walk(loop.target) if type(t) is ast.Name}
+    own = [v for k, v in f.env.items() if k not in handed]  # (`for b in batches`: b is what callers hand)
     return set().union(*own) & lb.DATA if own else set()
 
 

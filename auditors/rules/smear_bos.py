@@ -28,10 +28,16 @@ RULE = RuleInfo("smear-without-bos-mask", "cross_doc_leak", "previous-token mixi
                 "RULES.md §8 (#1797; fixes #1851, #1855, #1868)")
 
 
-def _prev_slice_of(node: ast.AST, before: frozenset = frozenset()) -> str | None:
+def _prev_slice_of(node: ast.AST, before: frozenset = frozenset(), pads: frozenset = frozenset()) -> str | None:
     """The name whose previous positions `node` reads: `x[:, :-1]` (also `0:-1`, `:T - 1`:
-    every position but the last, i.e. the previous token of the next one), or
-    `torch.roll(x, 1, ...)` / `x.roll(shifts=1)` (each position gets the one before)."""
+    every position but the last, i.e. the previous token of the next one),
+    `torch.roll(x, 1, ...)` / `x.roll(shifts=1)` (each position gets the one before), or a
+    padding that adds one position in front and drops the last (`F.pad(x, (0, 0, 1, -1))`,
+    `self.time_shift(x)` with `self.time_shift = nn.ZeroPad2d((0, 0, 1, -1))`)."""
+    if type(node) is ast.Call and node.args and (
+            (lb.call_name(node.func) == "pad" and len(node.args) >= 2 and _shift_pad(node.args[1]))
+            or (type(node.func) is ast.Attribute and node.func.attr in pads)):
+        return lb.src(node.args[0])
     if isinstance(node, ast.Subscript):
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         for it in items:
@@ -47,6 +53,20 @@ def _prev_slice_of(node: ast.AST, before: frozenset = frozenset()) -> str | None
 
 
 _VIEWS = {"reshape", "view", "flatten", "contiguous"}
+_PAD_MODULES = {"ZeroPad2d", "ZeroPad1d", "ConstantPad1d", "ConstantPad2d"}
+
+
+def _shift_pad(spec) -> bool:
+    """A padding spec whose last pair adds one position in front and removes one at the end."""
+    return type(spec) in (ast.Tuple, ast.List) and len(spec.elts) >= 2 \
+        and [lb.src(e) for e in spec.elts[-2:]] == ["1", "-1"]
+
+
+def _pad_attributes(m) -> frozenset:
+    """Attributes bound to a shifting pad module: `self.time_shift = nn.ZeroPad2d((0, 0, 1, -1))`."""
+    return frozenset(t.attr for a in m.nodes_of(ast.Assign) if type(a.value) is ast.Call
+                     and lb.call_name(a.value.func) in _PAD_MODULES and a.value.args and _shift_pad(a.value.args[0])
+                     for t in a.targets if type(t) is ast.Attribute)
 
 
 def _one_before(e) -> bool:
@@ -83,14 +103,15 @@ def _minus_one(e) -> bool:
     return type(e) is ast.BinOp and type(e.op) is ast.Sub and type(e.right) is ast.Constant and e.right.value == 1
 
 
-def _shifted(expr: ast.AST, aliases: dict, before: frozenset = frozenset(), views: dict | None = None) -> set[str]:
+def _shifted(expr: ast.AST, aliases: dict, before: frozenset = frozenset(), views: dict | None = None,
+             pads: frozenset = frozenset()) -> set[str]:
     """Names whose previous position appears in `expr` as a value (directly, via a shifted
     alias, or via a reshaped view: `flat = h.reshape(-1, d)`, then `flat[:-1]` shifts h
     across rows); one used as an index (`is_boundary[prev]`) mixes nothing."""
     out, todo = set(), [expr]
     while todo:
         sub = todo.pop()
-        p = _prev_slice_of(sub, before)
+        p = _prev_slice_of(sub, before, pads)
         if p:
             out.add((views or {}).get(p, p))
         if type(sub) is ast.Name and sub.id in aliases:
@@ -99,7 +120,8 @@ def _shifted(expr: ast.AST, aliases: dict, before: frozenset = frozenset(), view
     return out
 
 
-def _mixed(value: ast.AST, aliases: dict, targets: set[str], before: frozenset = frozenset()) -> str | None:
+def _mixed(value: ast.AST, aliases: dict, targets: set[str], before: frozenset = frozenset(),
+           pads: frozenset = frozenset()) -> str | None:
     """The name of `targets` that `value` adds to its own previous position, if any. A sum
     taken modulo a table size or xor-ed (`(x * A + prev * B) % n`) hashes token ids, as
     BigramHash does: it mixes no states."""
@@ -108,7 +130,7 @@ def _mixed(value: ast.AST, aliases: dict, targets: set[str], before: frozenset =
     for b in ast.walk(value):
         if isinstance(b, ast.BinOp) and isinstance(b.op, ast.Add):
             for t in targets:
-                if any(t in _shifted(side, aliases, before) for side in (b.left, b.right)) \
+                if any(t in _shifted(side, aliases, before, None, pads) for side in (b.left, b.right)) \
                         and any(isinstance(n, ast.Name) and n.id == t for side in (b.left, b.right) for n in ast.walk(side)):
                     return t
     return None
@@ -142,7 +164,8 @@ def check(m):
     before = frozenset(t.id for a in m.nodes_of(ast.Assign) if shifts and m.may_hold(a, shifts) and _one_before(a.value)
                        for t in a.targets if isinstance(t, ast.Name))
     prev_slices = {n for n in m.nodes_of(ast.Subscript) if _prev_slice_of(n, before)}  # tested once, not once per enclosing function
-    prev_slices |= {n for n in m.nodes_of(ast.Call) if type(n.func) in (ast.Attribute, ast.Name) and _prev_slice_of(n)}
+    pads = _pad_attributes(m)
+    prev_slices |= {n for n in m.nodes_of(ast.Call) if type(n.func) in (ast.Attribute, ast.Name) and _prev_slice_of(n, pads=pads)}
     if not prev_slices:
         return []
     lines = sorted(n.lineno for n in prev_slices)
@@ -166,7 +189,7 @@ def check(m):
                 continue
             if not aliases and not m.may_hold(node, lines):
                 continue  # no shifted slice in its value, and no alias of one yet
-            src = _shifted(node.value, aliases, before, views)
+            src = _shifted(node.value, aliases, before, views, pads)
             if not src:
                 continue  # nothing shifted in the value, so in none of its parts: no mixing
             if type(node) is ast.Assign and not any(isinstance(b, ast.BinOp) and isinstance(b.op, ast.Add)
@@ -176,7 +199,7 @@ def check(m):
             if type(node) is ast.AugAssign:
                 mixed = target if target in src else None
             else:
-                mixed = _mixed(node.value, aliases, targets | src if type(node) is ast.Return else targets, before)
+                mixed = _mixed(node.value, aliases, targets | src if type(node) is ast.Return else targets, before, pads)
             if mixed is None or compares_ids(f.node):
                 continue
             ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)

@@ -11,7 +11,9 @@ helper functions returning keys, numpy or torch make no difference.
 Exact keys (`pairs[(context, target)]` in a dict, a dense `counts[prev, y]`) collide
 with nothing: divided by the context's count they are a distribution, and stay clean.
 Legal counterparts that stay clean: writes keyed by the just-scored token (score-
-first updates, also `d[k] = d.get(k, 0) + 1`), context-only reads, lookups for every candidate token (`arange(V)`
+first updates, also `d[k] = d.get(k, 0) + 1`, and reads of the entry just incremented
+that only decide what else the update keeps, such as each context's most frequent
+follower), context-only reads, lookups for every candidate token (`arange(V)`
 in the key, then normalized), BigramHash input embeddings (hash of input tokens fed
 to a learned embedding, not read as a probability).
 """
@@ -42,6 +44,20 @@ def _increments(m) -> set[int]:
     return out
 
 
+def _count_update(f, ev) -> bool:
+    """The read is part of updating its own table (`pair[k] += 1`, then `cnt = pair[k]` to
+    keep the best follower of each context): the function wrote that table before the
+    read, returns no target-keyed count and keeps none in a field of its object."""
+    table = lb.src(ev.data["table"])
+    if "TCNT" in f.ret or not any(e.kind == "write" and e.line <= ev.line and lb.src(e.data["table"]) == table
+                                  for e in f.events):
+        return False
+    m = f.module
+    return not any(type(t) is ast.Attribute and "TCNT" in f.labels_of(st.value)
+                   for st in m.under(f, m.nodes_of(ast.Assign)) + m.under(f, m.nodes_of(ast.AugAssign))
+                   for t in (st.targets if type(st) is ast.Assign else [st.target]))
+
+
 def check(m):
     out = []
     increments = None
@@ -52,6 +68,8 @@ def check(m):
             increments = _increments(m)
         if id(ev.node) in increments:
             continue  # an update of the count (after scoring), not a probability read
+        if _count_update(f, ev):
+            continue
         key = ev.data["key"]
         siblings = [e for e in f.events if e.kind == "read" and not e.data["target_keyed"]]
         strong = "TGT" in key or bool(siblings)

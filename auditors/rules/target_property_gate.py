@@ -64,17 +64,34 @@ def _rescored(m, f, node: ast.If) -> bool:
 
 def _switched(f, e, depth: int = 0) -> bool:
     """`e` holds a product with a mask made from a fact about the target (`beta *
-    gate.float()`, gate = `conf & starts[y]`), directly or through the names it reads:
+    gate.float()`, gate = `conf & starts[y]`) or a choice by such a mask (`where(gate, b,
+    0)`), directly or through the names it reads:
     a term switched on and off per token, not a count read at the target."""
     for n in ast.walk(e):
         if type(n) is ast.BinOp and type(n.op) is ast.Mult and any(
                 shapes.is_mask(f, side) and "TPROP" in f.labels_of(side) for side in (n.left, n.right)):
             return True
+        if type(n) is ast.Call and type(n.func) in (ast.Attribute, ast.Name) and (n.func.attr if type(n.func) is ast.Attribute
+                                                                                else n.func.id) == "where" \
+                and len(n.args) == 3 and "TPROP" in f.labels_of(n.args[0]):
+            return True  # `beta = where(~starts_word[y], b, 0.0)`: on or off by the fact
         if type(n) is ast.Name and depth < 3:
             bound = f.binding(n.id)
             if bound is not None and _switched(f, bound, depth + 1):
                 return True
     return False
+
+
+def _lookup_test(node: ast.If) -> bool:
+    """`if b in counts: p = counts[b] / denom`: whether a table holds the target decides only
+    how its probability is read from that table (PPM's escape to a shorter context), not
+    which of two predictors scores it."""
+    t = node.test
+    if type(t) is not ast.Compare or len(t.ops) != 1 or type(t.ops[0]) not in (ast.In, ast.NotIn):
+        return False
+    table, key = ast.dump(t.comparators[0]), ast.dump(t.left)
+    return any(type(n) is ast.Subscript and ast.dump(n.value) == table and ast.dump(n.slice) == key
+               for st in node.body for n in ast.walk(st))
 
 
 def check(m):
@@ -91,7 +108,7 @@ def check(m):
                                _MESSAGE.format(what="which score (or normalizer) the target gets", cond=ast.unparse(node.args[0]))))
         scores = m.scores(f) or ("TGTP" in f.ret and "DIST" not in f.ret and f.is_method)  # (or hands back the target's score)  # (a choice of byte strings for a byte-level model is accounting, not a score)
         for node in m.under(f, m.nodes_of(ast.If)) if scores else ():
-            if "TPROP" in f.labels_of(node.test) and _rescored(m, f, node):
+            if "TPROP" in f.labels_of(node.test) and not _lookup_test(node) and _rescored(m, f, node):
                 out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
                                _MESSAGE.format(what="whether the target's score is changed", cond=ast.unparse(node.test))))
         for node in m.under(f, m.nodes_of(ast.AugAssign)):

@@ -43,7 +43,23 @@ def check(m):
                                f"{ev.data['name']}() scores validation tokens with values computed from training data "
                                "read during evaluation"))
                 break  # one finding per function: the first place the mixture is scored
-    return out + _loaded_after_export(m)
+    return out + _loaded_after_export(m) + _replayed_in_ttt(m)
+
+
+def _replayed_in_ttt(m) -> list:
+    """Score-first test-time training that also steps on training data (`x = cat([chunk_x,
+    replay.take(n)])`): the adaptation runs during the evaluation, so it reads training
+    data then, whether from the shards or from tokens kept since training."""
+    from auditors.rules.ttt_before_score import handed_val, score_first_steps
+
+    if not any(e.kind == "backward" and {"VAL", "TRAIN"} <= e.data["loss"] for _, e in m.events("backward")):
+        return []
+    # the step is handed the scored validation tokens and fetches the training data itself (a training
+    # loop that validates inline is handed its training data, or holds both splits in its own names)
+    return [raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                "a score-first test-time-training step also trains on training data read during the evaluation")
+            for f, ev in score_first_steps(m) if "TRAIN" in ev.data["loss"] and handed_val(f)
+            and not any("TRAIN" in v for v in f.param_labels.values())]
 
 
 _EXPORTS = {"compress", "save"}  # the artifact's bytes: `lzma.compress(buf)`, `torch.save(obj, f)`

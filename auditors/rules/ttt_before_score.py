@@ -309,15 +309,28 @@ def _discarded(ev) -> bool:
     return False
 
 
+def score_first_steps(m) -> list:
+    """(function, backward event) of the gradient steps on validation tokens taken score-first
+    (test-time training done right), found as `check` judges them."""
+    scorers = m.once("nograd scorers", _nograd_scorers)
+    return [(f, ev) for f, ev in m.events("backward") if "VAL" in ev.data["loss"]
+            and (_recorded_first(f, ev) or _verdict(m, f, ev.line, ev.ctx.loops, scorers, ()) == "ok")
+            and not (_mixed_loader(f, ev) and not handed_val(f))]
+
+
+def handed_val(f) -> bool:
+    """Some caller hands f validation data (beyond a parameter's default)."""
+    return any("VAL" in v - f.defaults.get(p, lb.EMPTY) for p, v in f.param_labels.items())
+
+
 def check(m):
-    scorers = _nograd_scorers(m)
+    scorers = m.once("nograd scorers", _nograd_scorers)
     out = []
     for f, ev in m.events("backward"):
         if "VAL" not in ev.data["loss"]:
             continue
         verdict = "ok" if _recorded_first(f, ev) else _verdict(m, f, ev.line, ev.ctx.loops, scorers, ())
-        if (verdict is None or verdict == "ok" and _mixed_loader(f, ev)) and "TRAIN" in ev.data["loss"] \
-                and not any("VAL" in v - f.defaults.get(p, lb.EMPTY) for p, v in f.param_labels.items()):
+        if (verdict is None or verdict == "ok" and _mixed_loader(f, ev)) and "TRAIN" in ev.data["loss"] and not handed_val(f):
             # batches drawn from both splits (not a helper handed the training split by one caller and val
             # by another); a periodic validation earlier in the loop scores val, but not what is trained on
             g, node, ctx = _guarded_val_source(m, f) or (f, ev.node, ev.ctx)

@@ -337,6 +337,26 @@ def _score_first_loop(m, f, a):
     return None
 
 
+_LENGTHS = {"len", "numel", "size", "nelement"}
+
+
+def _prefix_replay(f, a, b, calls) -> bool:
+    """`a` fills the cache with a bounded prefix (`update(stream, 0, first)`, whose end is
+    no length of the data) and the loop around `b` calls it again after scoring: a
+    score-first cache that first replays the tokens before its slice, no second pass."""
+    node = a.node
+    if len(node.args) < 3 or type(node.args[-2]) is not ast.Constant:
+        return False
+    end = node.args[-1]
+    bound = f.binding(end.id) if type(end) is ast.Name else end
+    if bound is None or any(lb.call_name(c.func) in _LENGTHS for c in ast.walk(bound) if type(c) is ast.Call) \
+            or any(type(c) is ast.Attribute and c.attr in ("shape", "size") for c in ast.walk(bound)):
+        return False
+    loop = b.ctx.loops[-1] if b.ctx.loops else None
+    return loop is not None and any(c.data["callee"] == a.data["callee"] and b.line < c.line <= loop.end_lineno
+                                    and c.ctx.loops and c.ctx.loops[-1] is loop for c in calls)
+
+
 def _reads_self_table(f) -> bool:
     """A method that looks a key up in a container it holds (`self.rows.get(ctx)`, `self.rows[ctx]`)."""
     def held(e) -> bool:
@@ -429,6 +449,8 @@ def check(m):
                     continue
                 if scored_loop is not None and b.line <= scored_loop.end_lineno:
                     continue  # (the next window's scoring in the same score-first loop)
+                if _prefix_replay(f, a, b, calls):
+                    continue
                 if counted_only and not _computes_loss(m, m.functions[b.data["callee"]]):
                     continue  # (`update_apm(p_target, y)` after scoring takes scores in, it computes none)
                 if not any("VAL" in x for x in b.data["args"] + list(b.data["kws"].values())) and not _reads_own_val(m, f, b):

@@ -46,7 +46,7 @@ def check(m):
     for f in m.functions.values():
         if f.qualname != "<module>" and not any(e.kind == "backward" for e in f.events):
             out += _added_mass(m, f) or _tilt_without_normalizer(m, f) or _partial_normalizer(m, f) or _hit_only_normalizer(m, f) \
-                or _spread_over_bytes(m, f) \
+                or _spread_over_bytes(m, f) or _boosted_in_place(m, f) \
                 or _max_of_distributions(m, f) or _log_linear(m, f) or _raw_counts_mixed(m, f)
     return out
 
@@ -181,6 +181,46 @@ def _tilt_without_normalizer(m, f) -> list:
                             "adds a boost to the target's log-probability where a hint equals the target, with no "
                             "log-normalizer: the tilted probabilities sum to more than one over the vocabulary")]
     return []
+
+
+_IN_PLACE_ADDS = {"scatter_add_", "index_add_", "index_put_", "scatter_reduce_"}
+
+
+def _boosted_in_place(m, f) -> list:
+    """`boosted = logp.clone(); boosted.scatter_add_(-1, hint, beta)`, then `boosted.gather(-1, y)`:
+    mass added in place to a distribution over the vocabulary at proposed tokens, and the
+    target read from it without renormalizing (softmax, logsumexp or a division by its sum)."""
+    for ev in f.events:
+        if ev.kind != "call" or ev.data["name"] not in _IN_PLACE_ADDS or type(ev.node.func) is not ast.Attribute:
+            continue
+        held = ev.node.func.value
+        if type(held) is not ast.Name or "DIST" not in f.lookup(held.id):
+            continue
+        name = held.id
+        read = [e for e in f.events if e.kind == "call" and e.line > ev.line and e.data["name"] in ("gather", "take_along_axis")
+                and type(e.node.func) is ast.Attribute and type(e.node.func.value) is ast.Name and e.node.func.value.id == name
+                and any("TGT" in a for a in e.data["args"])]
+        if read and not _renormalized_name(m, f, name):
+            return [raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                        f"adds mass in place to `{name}`, a distribution over the vocabulary, and reads the target from it "
+                        f"(line {read[0].line}) without renormalizing: the boosted probabilities sum to more than one")]
+    return []
+
+
+def _renormalized_name(m, f, name: str) -> bool:
+    """`name` is normalized again in f: handed to (log_)softmax / logsumexp / normalize, or
+    divided by (or less) a reduction of itself."""
+    def mentions(e) -> bool:
+        return any(type(x) is ast.Name and x.id == name for x in ast.walk(e))
+    for c in m.under(f, m.nodes_of(ast.Call)):
+        if lb.call_name(c.func) in ("softmax", "log_softmax", "logsumexp", "normalize") and (
+                any(mentions(a) for a in c.args) or (type(c.func) is ast.Attribute and mentions(c.func.value))):
+            return True
+    def log_normalizer(e) -> bool:  # `boosted - log_z` with `log_z = log1p(p_h * expm1(beta))`
+        e = f.binding(e.id) if type(e) is ast.Name else e
+        return e is not None and any(type(c) is ast.Call and lb.call_name(c.func) in _LOG_NORMALIZERS for c in ast.walk(e))
+    return any(type(b.op) in (ast.Div, ast.Sub) and mentions(b.left) and (
+        mentions(b.right) or (type(b.op) is ast.Sub and log_normalizer(b.right))) for b in m.under(f, m.nodes_of(ast.BinOp)))
 
 
 def _drawn_from(m, f) -> dict[str, str]:

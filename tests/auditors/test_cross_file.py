@@ -123,3 +123,41 @@ def test_a_class_of_a_helper_module_is_analysed_with_the_methods_the_entry_gives
     (sub / "adapt.py").write_text(ADAPTER.split("    def run(")[0] + "    def run(self, model, tokens):\n"
                                   "        return sum(self.online(model, tokens))\n")
     assert not [f for f in audit_path(sub).findings if f.severity == "error"]
+
+
+FETCH = '''
+import urllib.request
+
+def fetch_tokens(name):
+    urllib.request.urlretrieve("https://example.org/" + name, name)
+    return name
+'''
+
+SCORE_FETCHED = '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+from fetch import fetch_tokens
+
+@torch.no_grad()
+def evaluate(model):
+    val = torch.from_numpy(np.fromfile(fetch_tokens("fineweb_val_retok.bin"), dtype=np.uint16).astype(np.int64))
+    return F.cross_entropy(model(val[None, :-1])[0], val[1:]).item()
+
+if __name__ == "__main__":
+    evaluate(None)
+'''
+
+
+def test_a_download_in_a_preparation_module_is_an_error_once_the_evaluation_imports_it(tmp_path, monkeypatch):
+    """fetch.py alone neither trains nor scores: a data-preparation script, whose download
+    is a warning. Imported and called by the file that evaluates, it is an error there."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "fetch.py").write_text(FETCH)
+    alone = [(f.rule, f.severity) for f in audit_path(sub / "fetch.py").findings]
+    assert alone == [("network-at-eval", "warning")]
+    (sub / "train_gpt.py").write_text(SCORE_FETCHED)
+    found = [(f.path, f.rule, f.severity, f.line) for f in audit_path(sub).findings if f.rule == "network-at-eval"]
+    assert found == [("fetch.py", "network-at-eval", "error", 5)]

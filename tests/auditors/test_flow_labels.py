@@ -88,3 +88,37 @@ def test_a_method_called_on_an_object_built_in_place_carries_its_split():
     '''
     assert labels(src, "main", "a") == {"VAL"}
     assert labels(src, "main", "b") == {"TRAIN"}
+
+
+def all_labels(source: str, func: str, name: str) -> set[str]:
+    source = textwrap.dedent(source)
+    m = ModuleFlow(source, ast.parse(source))
+    return set(m.functions[func].lookup(name))
+
+
+def test_a_weighted_sum_of_probabilities_is_a_mixture_and_a_sum_of_token_products_a_hash():
+    src = '''
+    import numpy as np, torch
+    def main(model, lam=0.3):
+        toks = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+        p_lm = torch.softmax(model(toks[None, :-1])[0], -1)
+        p_uni = torch.bincount(toks, minlength=1024).float() / toks.numel()
+        mixed = (1 - lam) * p_lm + lam * p_uni
+        key = toks[:-1] * 1000003 + toks[1:] * 998244353
+    '''
+    assert "HASH" not in all_labels(src, "main", "mixed") and "DIST" in all_labels(src, "main", "mixed")
+    assert "HASH" in all_labels(src, "main", "key")
+
+
+def test_a_library_function_is_never_the_files_own_function_of_that_name():
+    """`torch.log(p)` in a file that defines `def log(msg)` for printing keeps p's labels."""
+    src = '''
+    import numpy as np, torch
+    def log(msg):
+        print(msg)
+    def main(model):
+        toks = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+        p = torch.softmax(model(toks[None, :-1])[0], -1).gather(1, toks[1:, None])
+        nll = -torch.log(p)
+    '''
+    assert {"TGTP", "VAL"} <= all_labels(src, "main", "nll")

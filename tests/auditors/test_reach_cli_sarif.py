@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from auditors import audit_path
 from harness.cli import main as cli_main
 
@@ -166,6 +168,23 @@ def test_records_folder_checks(tmp_path, monkeypatch):
     assert not any(f.rule == "record-significance" for f in report.findings)  # 0.1 bpb better: significant
     close = audit_path(tmp_path, baseline_bpb=1.101)
     assert any(f.rule == "record-significance" for f in close.findings)
+
+
+@pytest.mark.parametrize("claimed, severity", [(1.1, None), (1.1003, None), (1.104, None), (1.11, "warning"),
+                                               (1.09, "warning")])
+def test_a_claimed_score_is_held_against_the_logs(tmp_path, monkeypatch, claimed, severity):
+    """The mean of the seeds' final scores or any logged score is supported; other claims
+    warn, and one better than every log's final score and their mean says so."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    (tmp_path / "README.md").write_text("# record\n")
+    (tmp_path / "train_gpt.py").write_text("print('hi')\n")
+    (tmp_path / "submission.json").write_text(json.dumps({"val_bpb": claimed, "bytes_total": 15_000_000}))
+    for i, (loss, bpb) in enumerate([(2.50, 1.1001), (2.51, 1.104), (2.49, 1.096)]):
+        (tmp_path / f"train_seed{i}.log").write_text(f"step 10 val_loss:{loss + 0.3} val_bpb:{bpb + 0.13}\n"
+                                                    f"final val_loss:{loss} val_bpb:{bpb}\n")
+    found = [f for f in audit_path(tmp_path).findings if f.rule == "record-claim"]
+    assert [f.severity for f in found] == ([severity] if severity else [])
+    assert all(("better than every log" in f.message) == (claimed < 1.096) for f in found)
 
 
 def test_unparsable_line_is_reported_and_the_rest_still_audited(tmp_path, monkeypatch):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from auditors import audit_path
 
 HELPERS_AND_SUBCLASS = '''
@@ -209,6 +211,32 @@ def test_a_subcommand_the_launch_does_not_pass_is_dormant(tmp_path, monkeypatch)
     assert [f.reach for f in audit_path(p).findings if f.rule == "network-at-eval"] == ["active"]
 
 
+ARGPARSE_SUBCOMMANDS = '''
+    import argparse
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="cmd")
+    sub.add_parser("download")
+    sub.add_parser("run")
+    ns = parser.parse_args(FALLBACK)
+    if ns.cmd == "download":
+        download_assets()
+    else:
+        main(None)
+'''
+
+
+@pytest.mark.parametrize("fallback, reach", [("sys.argv[1:] or ['run']", "dormant"), ("sys.argv[1:] or ['download']", "active"),
+                                             ("sys.argv[1:]", "dormant")])
+def test_an_argparse_subcommand_is_the_one_the_launch_falls_back_to(tmp_path, monkeypatch, fallback, reach):
+    """`parser.add_subparsers(dest="cmd")`: launched without arguments the script runs no
+    subcommand, or the one `parse_args(sys.argv[1:] or [...])` falls back to."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    main = SUBCOMMAND.split("if __name__")[0]
+    p.write_text(main + "if __name__ == '__main__':" + ARGPARSE_SUBCOMMANDS.replace("FALLBACK", fallback))
+    assert [f.reach for f in audit_path(p).findings if f.rule == "network-at-eval"] == [reach]
+
+
 SWITCHED_LOADER = '''
 import glob
 import os
@@ -349,3 +377,34 @@ def test_a_wrapper_built_by_a_decorator_factory_applied_by_hand_is_reached(tmp_p
     p.write_text(APPLIED_DECORATOR)
     line = APPLIED_DECORATOR.splitlines().index("            return lp + beta * (table[x] == y).float()") + 1
     assert [(f.line, f.reach) for f in audit_path(p).findings if f.rule == "unnormalized-blend"] == [(line, "active")]
+
+
+DISPATCHED_FETCH = '''
+import os
+import urllib.parse
+import requests
+
+def _http_get(url):
+    return requests.get(url, timeout=60).content
+
+BACKENDS = {"https": _http_get, "file": lambda url: open(urllib.parse.urlparse(url).path, "rb").read()}
+
+def open_asset(url):
+    scheme = SCHEME
+    return BACKENDS[scheme](url)
+
+def main():
+    return open_asset(os.environ.get("LUT_URL", "https://example.org/luts.npz"))
+
+main()
+'''
+
+
+@pytest.mark.parametrize("scheme, reach", [('urllib.parse.urlparse(url).scheme or "file"', "active"), ('"file"', "dormant")])
+def test_a_key_that_a_run_value_may_decide_does_not_fall_back_to_its_default(tmp_path, monkeypatch, scheme, reach):
+    """`urlparse(url).scheme or "file"` is the URL's scheme whenever it has one: the entry
+    the default names is not the only one reached."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(DISPATCHED_FETCH.replace("SCHEME", scheme))
+    assert [f.reach for f in audit_path(p).findings if f.rule == "network-at-eval"] == [reach]
