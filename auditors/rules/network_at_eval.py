@@ -9,9 +9,11 @@ set at module level), also when the module is imported at run time
 (`importlib.import_module("huggingface_hub")`) and the function taken by `getattr`. Reading files already on disk is not flagged.
 A download whose arguments name the training split only, in a function that scores
 nothing (fetching train shards before training), is a warning: data preparation. So is
-any download in a module that neither trains nor scores anything (a `prepare_data.py`
-beside the training script): it runs before the record run, and were it imported by a
-file that evaluates, the two files analysed together make it an error.
+any download in a script (`if __name__ == "__main__":`) that neither trains nor scores
+anything (a `prepare_data.py` beside the training script): it runs before the record
+run, and were it imported by a file that evaluates, the two files analysed together
+make it an error. A module without a main, or a predictor of the submission API
+(`load`/`score`/`observe`), is part of what it is imported into.
 """
 
 from __future__ import annotations
@@ -99,9 +101,16 @@ def _aliases(m) -> dict[str, tuple[str, str]]:
                                                for a in n.names if a.asname and a.asname != a.name})
 
 
+_SUBMISSION_API = {"load", "score", "observe"}  # the harness's predictor: what it defines is the evaluation
+
+
 def _prepares_only(m) -> bool:
-    """Nothing in the module trains or scores: a data-preparation script."""
-    return not any(m.scores(g) or m.trains_any(g) for g in m.functions.values())
+    """A data-preparation script: run as a script (`if __name__ == "__main__":`), it trains
+    and scores nothing and is no predictor of the submission API. (A helper module
+    without a main is judged by what imports it: see auditors.cross_file.)"""
+    script = any(type(n.test) is ast.Compare and lb.src(n.test.left) == "__name__" for n in m.tree.body if type(n) is ast.If)
+    api = {q for q in m.functions if "." not in q} & _SUBMISSION_API
+    return script and not api and not any(m.scores(g) or m.trains_any(g) for g in m.functions.values())
 
 
 def check(m):

@@ -131,6 +131,9 @@ import urllib.request
 def fetch_tokens(name):
     urllib.request.urlretrieve("https://example.org/" + name, name)
     return name
+
+if __name__ == "__main__":
+    fetch_tokens("fineweb_val_retok.bin")
 '''
 
 SCORE_FETCHED = '''
@@ -150,8 +153,9 @@ if __name__ == "__main__":
 
 
 def test_a_download_in_a_preparation_module_is_an_error_once_the_evaluation_imports_it(tmp_path, monkeypatch):
-    """fetch.py alone neither trains nor scores: a data-preparation script, whose download
-    is a warning. Imported and called by the file that evaluates, it is an error there."""
+    """fetch.py alone is a script that neither trains nor scores: data preparation, whose
+    download is a warning. Imported and called by the file that evaluates, it is an error
+    there; without its main it is a helper module, judged an error on its own too."""
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     sub = tmp_path / "sub"
     sub.mkdir()
@@ -161,3 +165,6 @@ def test_a_download_in_a_preparation_module_is_an_error_once_the_evaluation_impo
     (sub / "train_gpt.py").write_text(SCORE_FETCHED)
     found = [(f.path, f.rule, f.severity, f.line) for f in audit_path(sub).findings if f.rule == "network-at-eval"]
     assert found == [("fetch.py", "network-at-eval", "error", 5)]
+    (sub / "train_gpt.py").unlink()
+    (sub / "fetch.py").write_text(FETCH.split("if __name__")[0])
+    assert [(f.rule, f.severity) for f in audit_path(sub / "fetch.py").findings] == [("network-at-eval", "error")]
