@@ -295,7 +295,27 @@ def check(m):
                     out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "high",
                                    f"a byte-fallback token is given `{lb.src(st.value)}` bytes; it is exactly 1 byte"))
     return out + _bytes_never_handled(m, piece_calls, {r.function for r in out} | sizers) + _byte_entry_sized(m) \
-        + _space_without_boundary(m)
+        + _space_without_boundary(m) + _byte_branch_length(m, piece_calls)
+
+
+def _byte_branch_length(m, piece_calls) -> list:
+    """A sizing helper whose byte-token branch returns the piece's length (`if sp.is_byte(i):
+    return len(piece.encode()), False`): '<0x41>' is 6 bytes there, not 1."""
+    out = []
+    for f in m.functions.values():
+        if f.qualname == "<module>" or not any(c in piece_calls for c in m.under(f, m.nodes_of(ast.Call))):
+            continue
+        for b in m.under(f, m.nodes_of(ast.If)):
+            if not _calls(b.test, "is_byte"):
+                continue
+            for st in b.body:
+                size = st.value.elts[0] if type(st) is ast.Return and type(st.value) is ast.Tuple and st.value.elts \
+                    else st.value if type(st) is ast.Return else None
+                if type(size) is ast.Call and type(size.func) is ast.Name and size.func.id == "len":
+                    out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "high",
+                                   f"a byte-fallback token is given `{lb.src(size)}` bytes (its piece '<0x..>' is 6); "
+                                   "it is exactly 1 byte"))
+    return out
 
 
 _SPACE_TABLE = re.compile(r"lead|space", re.I)

@@ -105,10 +105,12 @@ _SUBMISSION_API = {"load", "score", "observe"}  # the harness's predictor: what 
 
 
 def _prepares_only(m) -> bool:
-    """A data-preparation script: run as a script (`if __name__ == "__main__":`), it trains
-    and scores nothing and is no predictor of the submission API. (A helper module
-    without a main is judged by what imports it: see auditors.cross_file.)"""
-    script = any(type(n.test) is ast.Compare and lb.src(n.test.left) == "__name__" for n in m.tree.body if type(n) is ast.If)
+    """A data-preparation script: run as a script (`if __name__ == "__main__":`, or calls at
+    its top level), it trains and scores nothing and is no predictor of the submission
+    API. (A helper module of definitions only is part of what imports it; one imported by
+    a file that evaluates is judged with that file: see auditors.cross_file.)"""
+    script = any((type(n) is ast.If and type(n.test) is ast.Compare and lb.src(n.test.left) == "__name__")
+                 or (type(n) is ast.Expr and type(n.value) is ast.Call) for n in m.tree.body)  # (a main, or top-level calls)
     api = {q for q in m.functions if "." not in q} & _SUBMISSION_API
     return script and not api and not any(m.scores(g) or m.trains_any(g) for g in m.functions.values())
 

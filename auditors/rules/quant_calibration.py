@@ -140,7 +140,7 @@ def _gram(n: ast.BinOp) -> bool:
 def _has_reserve(m) -> bool:
     """Some wall-clock limit is reduced by a reserve: `limit -= r`, `elapsed >= limit - r`, `limit = cap - r`."""
     reduced = {lb.src(n.target) for n in m.all_nodes if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Sub)}
-    reduced |= {lb.src(t) for n in m.nodes_of(ast.Assign) for t in n.targets if _reduces_itself(t, n.value)}
+    reduced |= {lb.src(t) for n in m.nodes_of(ast.Assign) for t in n.targets if _reduces_itself(t, n.value, m)}
     for f in m.functions.values():
         pairs = [(node, a, b) for node in (m.under(f, m.nodes_of(ast.Compare)) if f.qualname != "<module>" else ())
                  for a, b in zip([node.left, *node.comparators], node.comparators)]  # (`0 < budget < elapsed`: two)
@@ -154,7 +154,7 @@ def _has_reserve(m) -> bool:
             defined = f.defs.get(text) or m.functions["<module>"].defs.get(text)
             passed = {text} | ({n.id for n in ast.walk(defined) if type(n) is ast.Name} if defined is not None else set())
             held = {lb.src(n) for n in ast.walk(defined) if type(n) is ast.Attribute} if defined is not None else set()
-            if text in reduced or held & reduced or _subtracts(limit) or (_subtracts(defined) and not _zero_reserve(m, f, defined)) \
+            if text in reduced or held & reduced or _subtracts(limit, m) or (_subtracts(defined, m) and not _zero_reserve(m, f, defined)) \
                     or any(_passed_reduced(m, f, name) for name in passed):
                 return True
             if _in_loop(f, node) and _below_cap(m, defined or limit):  # the limit that stops the loop,
@@ -219,18 +219,32 @@ def _dict_default(m, key: str) -> str | None:
     return table.get(key)
 
 
-def _reduces_itself(target, value) -> bool:
+def _reduces_itself(target, value, m) -> bool:
     """`limit = max(0.0, limit - 1000.0 * reserve)`: the same as `limit -= ...`."""
     text = lb.src(target)
     return any(type(n) is ast.BinOp and type(n.op) is ast.Sub and lb.src(n.left) == text and type(n.right) is not ast.Constant
-               for n in ast.walk(value))
+               and not _zero_setting(m, n.right) for n in ast.walk(value))
 
 
-def _subtracts(node) -> bool:
+def _subtracts(node, m=None) -> bool:
     """`cap - reserve`: a limit less a variable amount (not `1.0 - warmdown_frac`, the start
-    of a learning-rate warmdown compared with the elapsed fraction)."""
+    of a learning-rate warmdown compared with the elapsed fraction, nor a reserve setting
+    whose default is 0: `args.cap - args.gptq_reserve_seconds` with `GPTQ_RESERVE_SECONDS`
+    defaulting to "0" reserves nothing)."""
     return node is not None and any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub) and not isinstance(n.right, ast.Constant)
-                                    and not isinstance(n.left, ast.Constant) for n in ast.walk(node))
+                                    and not isinstance(n.left, ast.Constant) and not (m is not None and _zero_setting(m, n.right))
+                                    for n in ast.walk(node))
+
+
+_NUMBER = re.compile(r"""["']?(-?[0-9]*\.?[0-9]+)["']?\s*\)*\s*$""")
+
+
+def _zero_setting(m, e) -> bool:
+    """A settings attribute whose class default is 0 (`float(os.environ.get("R", "0"))`)."""
+    if type(e) is not ast.Attribute or e.attr not in m.class_defs:
+        return False
+    found = _NUMBER.search(m.class_defs[e.attr])
+    return found is not None and float(found.group(1)) == 0.0
 
 
 def _wrapped_by(m, f, calibrators) -> bool:

@@ -159,6 +159,25 @@ def _elementwise_compares(m) -> set[int]:
     return out
 
 
+def _mask_used(f, node) -> bool:
+    """A token comparison (`ids != bos`) reaches the mixing statement: in it, or in the
+    binding of a name it uses (`not_bos = (ids != bos)...`, `prev = roll(h, 1) * keep`),
+    followed through a few bindings. A mask computed and left unused masks nothing."""
+    seen, todo = set(), [node]
+    for _ in range(4):
+        nxt = []
+        for st in todo:
+            if compares_ids(st):
+                return True
+            for n in ast.walk(st):
+                if type(n) is ast.Name and n.id not in seen:
+                    seen.add(n.id)
+                    nxt += [a for a in f.nodes if type(a) is ast.Assign and any(
+                        type(t) is ast.Name and t.id == n.id for t in a.targets)]
+        todo = nxt
+    return False
+
+
 def check(m):
     shifts = [b.lineno for b in m.nodes_of(ast.BinOp) if _arange_minus_one(b)]  # `arange(T) - 1`, rare: look for it first
     before = frozenset(t.id for a in m.nodes_of(ast.Assign) if shifts and m.may_hold(a, shifts) and _one_before(a.value)
@@ -200,7 +219,7 @@ def check(m):
                 mixed = target if target in src else None
             else:
                 mixed = _mixed(node.value, aliases, targets | src if type(node) is ast.Return else targets, before, pads)
-            if mixed is None or compares_ids(f.node):
+            if mixed is None or _mask_used(f, node):
                 continue
             ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
             out.append(raw(RULE, f, node, ctx, "error" if documents_split(m) else "warning", "medium",

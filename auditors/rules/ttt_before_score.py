@@ -100,10 +100,24 @@ def _site_verdicts(m, f, scorers, seen=()) -> list:
     hands over before f trains on it."""
     if f.qualname in seen or len(seen) > 6:
         return []
-    sites = [(g, e) for g, e in m.events("call") if f.qualname in m.targets(e)]
+    sites = [(g, s) for g, e in m.events("call") if f.qualname in m.targets(e) for s in _sent(m, f, g, e)]
     return [(g, e, _phase_order(m, g, e, f, scorers) or ("ok" if _scored_first(g, e, scorers) else
                                                           _verdict(m, g, e.line, e.ctx.loops, scorers, seen + (f.qualname,))))
             for g, e in sites]
+
+
+def _sent(m, f, g, e) -> list:
+    """Where a call of f hands f its data: the call itself, or, for a coroutine that
+    receives its work (`span = yield`) and is bound to a name (`trainer = f(...)`), the
+    `trainer.send(...)` calls of the same function: it trains there, not where it is built."""
+    receives = any(type(a.value) is ast.Yield for a in m.under(f, m.nodes_of(ast.Assign)))
+    bound = next((t.id for a in m.under(g, m.nodes_of(ast.Assign)) if a.value is e.node
+                  for t in a.targets if type(t) is ast.Name), None) if receives else None
+    if bound is None:
+        return [e]
+    sends = [s for s in g.events if s.kind == "call" and s.data["name"] == "send" and type(s.node.func) is ast.Attribute
+             and type(s.node.func.value) is ast.Name and s.node.func.value.id == bound]
+    return sends or [e]
 
 
 def _phase_order(m, g, e, f, scorers) -> str | None:
@@ -165,7 +179,7 @@ def _verdict_inside(f, line, loops, scorers) -> str | None:
             return "ok"
         later = next((j for j in range(idx + 1, len(body)) if _scores_in(f, body[j], scorers)), None)
         if later is not None:
-            if _deferred(f, loop, idx, later):
+            if _deferred(f, loop, idx, later) or _previous_window(loop, body[idx], body[idx + 1:later + 1]):
                 return "ok"
             return f"trains on a window, then scores it later in the same loop (line {loop.lineno})"
     then = _scores_after(f, line, scorers)
@@ -264,6 +278,24 @@ def _deferred(f, loop, idx, scored) -> bool:
                if not loop.lineno <= st.lineno <= loop.end_lineno
                and any(type(t) is ast.Name and t.id in carried for t in (st.targets if type(st) is ast.Assign else [st.target]))]
     return all(st.value is not None and _empty(st.value) for st in outside)
+
+
+def _previous_window(loop, trains, scores: list) -> bool:
+    """`for k in range(n): adapt(spans[k - 1]); score(plan[k])`: the training statement reads
+    its data only at an earlier iteration's index (the loop variable less a positive
+    constant), the statements up to the scoring read this iteration's: each window is
+    trained on after the iteration that scored it."""
+    if type(loop) not in (ast.For, ast.AsyncFor) or type(loop.target) is not ast.Name:
+        return False
+    var = loop.target.id
+    def earlier(idx) -> bool:
+        return type(idx) is ast.BinOp and type(idx.op) is ast.Sub and type(idx.left) is ast.Name and idx.left.id == var \
+            and type(idx.right) is ast.Constant and isinstance(idx.right.value, int) and idx.right.value > 0
+    reads = [n.slice for n in ast.walk(trains) if type(n) is ast.Subscript and var in _names_in(n.slice)]
+    calls = [a for c in ast.walk(trains) if type(c) is ast.Call for a in [*c.args, *(k.value for k in c.keywords)]
+             if type(a) is ast.Name and a.id == var]  # (`adapt(k)` hands the index itself over)
+    return bool(reads) and all(map(earlier, reads)) and not calls and any(
+        type(n) is ast.Subscript and var in _names_in(n.slice) for st in scores for n in ast.walk(st))
 
 
 def _recorded_first(f, ev) -> bool:

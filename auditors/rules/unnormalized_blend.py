@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
+from auditors import normalizers
 from auditors.model import RuleInfo
 from auditors.rules import guards_of, quotients, raw
 
@@ -121,7 +122,7 @@ def _scored_here_or_by_caller(m, f) -> bool:
     return any(f.qualname in m.targets(e) and m.scores(g) and not _renormalized(m, g, e.node) for g, e in m.events("call"))
 
 
-_LOG_NORMALIZERS = {"log", "log1p", "logsumexp", "logaddexp", "log2"}
+_LOG_NORMALIZERS = normalizers.LOG_NORMALIZERS
 
 
 def _hit(f, node, depth: int = 0) -> bool:
@@ -133,6 +134,8 @@ def _hit(f, node, depth: int = 0) -> bool:
             bound = f.binding(n.id)
             while type(bound) is ast.Call and type(bound.func) is ast.Attribute:
                 bound = bound.func.value  # `(h == y).to(dtype)`, `.float()`
+            if type(bound) is ast.BinOp and type(bound.op) is ast.BitAnd:
+                bound = bound.left  # `hit = (tgt == hint) & has_hint`
             if type(bound) is ast.Compare and _hit(f, bound, depth + 1):
                 return True
         if type(n) is ast.Compare and len(n.ops) == 1 and type(n.ops[0]) is ast.Eq \
@@ -154,7 +157,7 @@ def _tilt_without_normalizer(m, f) -> list:
         return any(lb.call_name(c.func) in _LOG_NORMALIZERS and operand(c) is not None
                    and type(operand(c)) not in (ast.Constant, ast.JoinedStr)
                    and ("TGTP" not in g.labels_of(operand(c)) or _one_plus(g, operand(c)) or lb.call_name(c.func) == "log1p")
-                   for c in m.under(g, m.nodes_of(ast.Call)))  # (not log(2), not a logger)
+                   and normalizers.applied(m, g, c) for c in m.under(g, m.nodes_of(ast.Call)))  # (not log(2), not a logger)
     callers = [g for g, e in m.events("call") if f.qualname in m.targets(e)]
     if normalizes(f) or (callers and all(map(normalizes, callers))):
         return []  # (a helper that adds the boost, with log Z taken where it is called, is the legal tilt)
@@ -200,27 +203,11 @@ def _boosted_in_place(m, f) -> list:
         read = [e for e in f.events if e.kind == "call" and e.line > ev.line and e.data["name"] in ("gather", "take_along_axis")
                 and type(e.node.func) is ast.Attribute and type(e.node.func.value) is ast.Name and e.node.func.value.id == name
                 and any("TGT" in a for a in e.data["args"])]
-        if read and not _renormalized_name(m, f, name):
+        if read and not normalizers.renormalized(m, f, name):
             return [raw(RULE, f, ev.node, ev.ctx, "error", "medium",
                         f"adds mass in place to `{name}`, a distribution over the vocabulary, and reads the target from it "
                         f"(line {read[0].line}) without renormalizing: the boosted probabilities sum to more than one")]
     return []
-
-
-def _renormalized_name(m, f, name: str) -> bool:
-    """`name` is normalized again in f: handed to (log_)softmax / logsumexp / normalize, or
-    divided by (or less) a reduction of itself."""
-    def mentions(e) -> bool:
-        return any(type(x) is ast.Name and x.id == name for x in ast.walk(e))
-    for c in m.under(f, m.nodes_of(ast.Call)):
-        if lb.call_name(c.func) in ("softmax", "log_softmax", "logsumexp", "normalize") and (
-                any(mentions(a) for a in c.args) or (type(c.func) is ast.Attribute and mentions(c.func.value))):
-            return True
-    def log_normalizer(e) -> bool:  # `boosted - log_z` with `log_z = log1p(p_h * expm1(beta))`
-        e = f.binding(e.id) if type(e) is ast.Name else e
-        return e is not None and any(type(c) is ast.Call and lb.call_name(c.func) in _LOG_NORMALIZERS for c in ast.walk(e))
-    return any(type(b.op) in (ast.Div, ast.Sub) and mentions(b.left) and (
-        mentions(b.right) or (type(b.op) is ast.Sub and log_normalizer(b.right))) for b in m.under(f, m.nodes_of(ast.BinOp)))
 
 
 def _drawn_from(m, f) -> dict[str, str]:

@@ -50,6 +50,39 @@ def check(m):
                                    f"{score.data['name']}() (line {score.line}) scored: those tokens are counted "
                                    "before they are scored"))
                     break
+    return out + _updated_before_read(m)
+
+
+def _updated_before_read(m) -> list:
+    """`cache.update(prev, tgt)` and then, in the same iteration, `p = cache.predict(prev)`
+    (the same object, handed the context without the token the update also got), in a
+    function that scores: the counts that predict each target already hold it (the legal
+    order reads first, then updates)."""
+    out = []
+    for f in m.functions.values():
+        if f.qualname == "<module>" or not m.scores(f):
+            continue
+        calls = [e for e in f.events if e.kind == "call" and e.data["callee"] and e.ctx.loops
+                 and type(e.node.func) is ast.Attribute and lb.dotted(e.node.func.value)]
+        for i, update in enumerate(calls):
+            writer = m.functions[update.data["callee"]]
+            if not any("VAL" in a for a in update.data["args"]) or not m.writes_tables(writer):
+                continue
+            holder, given = lb.dotted(update.node.func.value), {lb.src(a) for a in update.node.args}
+            # the read is handed the context and not the token the update also got (`predict(prev2, prev1)`
+            # after `update(prev2, prev1, tgt)`): the update holds what the read predicts
+            written = {lb.src(x.data["table"]).split(".", 1)[-1].split("[")[0] for g in [writer, *m.callees(writer)]
+                       for x in g.events if x.kind == "write"}  # the fields it counts into (`self.bi`)
+            read = next((e for e in calls[i + 1:] if e.ctx.loops[-1] is update.ctx.loops[-1]
+                         and lb.dotted(e.node.func.value) == holder and not m.writes_tables(m.functions[e.data["callee"]])
+                         and written & set(m.self_reads(m.functions[e.data["callee"]]))
+                         and e.node.args and {lb.src(a) for a in e.node.args} < given), None)
+            if read is not None:
+                out.append(raw(RULE, f, update.node, update.ctx, "error", "medium",
+                               f"{update.data['name']}() adds this iteration's targets to `{holder}` before "
+                               f"{read.data['name']}() (line {read.line}) predicts them from it: each target is scored "
+                               "by counts that already hold it"))
+                break
     return out
 
 
