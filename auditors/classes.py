@@ -61,8 +61,15 @@ class ClassFacts:
         key = ("array fields", cls, whole)
         if key not in self._facts:
             init, out = self.functions.get(f"{cls}.__init__"), {}
+            pairs = []  # (target, value), `self.a, self.b = a, b` taken element by element
             for st in self.under(init, self.nodes_of(ast.Assign)) if init is not None and init.is_method else ():
-                t, v, shaped = st.targets[0], st.value, False
+                t, v = st.targets[0], st.value
+                if type(t) is ast.Tuple and type(v) is ast.Tuple and len(t.elts) == len(v.elts):
+                    pairs += zip(t.elts, v.elts)
+                else:
+                    pairs.append((t, v))
+            for t, v in pairs:
+                shaped = False
                 while type(v) in (ast.Call, ast.Subscript):
                     if type(v) is ast.Subscript and type(v.slice) is ast.Slice:
                         v, shaped = v.value, True

@@ -314,6 +314,8 @@ class Evaluator:
         if name.lower() == "world_size" or name.lower() == "ws":
             self.touched.setdefault("WORLD_SIZE", f"world_size={self.env.get('WORLD_SIZE', '1')} (profile)")
             return int(self.env.get("WORLD_SIZE", "1"))
+        if name in ("bool", "int", "float", "str"):
+            return _CASTS[name]  # a type handed to a settings helper (`_env("FLAG", False, bool)`, `if cast is bool:`)
         raise Unknown
 
     def param_sources(self, func: str, name: str):

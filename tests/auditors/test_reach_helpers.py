@@ -408,3 +408,52 @@ def test_a_key_that_a_run_value_may_decide_does_not_fall_back_to_its_default(tmp
     p = tmp_path / "train_gpt.py"
     p.write_text(DISPATCHED_FETCH.replace("SCHEME", scheme))
     assert [f.reach for f in audit_path(p).findings if f.rule == "network-at-eval"] == [reach]
+
+
+TYPED_SETTING = '''
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def _env(name, default, cast=str):
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if cast is bool:
+        return raw.strip().lower() in ("1", "true", "yes")
+    return cast(raw)
+
+
+def _e(name, default, cast=str):
+    return field(default_factory=lambda: _env(name, default, cast))
+
+
+@dataclass
+class Config:
+    ngram_eval: bool = _e("NGRAM_EVAL", False, bool)
+
+
+def score(val, ctx_t, full_t):
+    h = val[:-1].astype(np.int64) * 1000003
+    key = (h ^ (val[1:].astype(np.int64) * 998244353)) % 65536
+    return full_t[key] / np.maximum(ctx_t[h % 65536], 1)
+
+
+def main(args):
+    if args.ngram_eval:
+        score(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16), None, None)
+
+
+main(Config())
+'''
+
+
+@pytest.mark.parametrize("env, reach", [({}, "dormant"), ({"NGRAM_EVAL": "1"}, "active"), ({"NGRAM_EVAL": "no"}, "dormant")])
+def test_a_setting_cast_by_a_type_handed_to_the_helper_follows_the_environment(tmp_path, monkeypatch, env, reach):
+    """`_env(name, default, bool)` tests `cast is bool`: the type handed over is known."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(TYPED_SETTING)
+    assert [f.reach for f in audit_path(p, env=env).findings if f.rule == "target-keyed-cache"] == [reach]
