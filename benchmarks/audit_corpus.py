@@ -2,6 +2,8 @@
 
     python benchmarks/audit_corpus.py DIR [--limit-mb N]
 
+The corpus of the issue (the Python files of all pull requests of openai/parameter-golf,
+one copy per content) is built by `benchmarks/pr_corpus.py MIRROR DIR`.
 Cold: a fresh cache folder, every file analysed (two worker processes). Warm: the
 same files again, facts read from the cache. Prints MB/s; timings depend on the load
 of the machine, so compare ratios on one machine rather than absolute numbers.
