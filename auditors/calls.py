@@ -229,12 +229,25 @@ def call_labels(info, e: ast.Call) -> frozenset:
         # `stream_fn()` handed a lambda: read through the name, so a rerun sees new parameter labels
         held = info.L(func)  # (read even while unseeded: the fixpoint must see the parameter change)
         recv = recv | ((held if func.id in info.param_labels else EMPTY) & (DATA | {"BLOB"}))
+    elif callee is None and type(func) is ast.Name and func.id in info.env and func.id in _loop_variables(info):
+        # `for k, pick in SOURCES.items(): Loader(pick(args))` over a table of lambdas: what they return
+        recv = recv | (info.L(func) & DATA)
     out = (every | recv) - INDEX_ONLY
     if name not in _ELEMENTWISE:
         out = out - {"TPROP"}  # a fact about one token does not survive an unknown call
     if "TGT" in every and name not in _PLAIN_BUILTINS:
         out = out | {"TGTP"}  # `model(x, y)`: a loss of the targets
     return out
+
+
+def _loop_variables(info) -> frozenset:
+    """Names a loop or comprehension of the function binds (computed once per function)."""
+    if "_loop_vars" not in info.__dict__:
+        m = info.module
+        loops = [*m.under(info, m.nodes_of(ast.For)), *(g for kind in (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+                                                        for c in m.under(info, m.nodes_of(kind)) for g in c.generators)]
+        info._loop_vars = frozenset(n.id for lp in loops for n in ast.walk(lp.target) if type(n) is ast.Name)
+    return info._loop_vars
 
 
 def _whole_instance(info) -> frozenset:

@@ -106,9 +106,15 @@ class ClassFacts:
 
     def overrides(self, caller: FuncInfo | None, func: ast.expr) -> tuple:
         """`self.m(...)` in a method of C also reaches the m of every subclass of C that
-        defines its own (`Evaluator.run` calling `self.score_window` of a `CachedEvaluator`)."""
-        if caller is None or not caller.cls or type(func) is not ast.Attribute or type(func.value) is not ast.Name \
-                or func.value.id != "self":
+        defines its own (`Evaluator.run` calling `self.score_window` of a `CachedEvaluator`);
+        `obj.m(...)` of a name bound to objects of several classes reaches each one's m."""
+        if caller is None or type(func) is not ast.Attribute or type(func.value) is not ast.Name:
+            return ()
+        if func.value.id != "self":  # `loader = A(...)`, later `loader = B(...)`: B's method too
+            classes = self._receiver_classes(func.value, caller) if caller.binding(func.value.id) is None else []
+            found = [q for q in (f"{c}.{func.attr}" for c in classes) if q in self.functions]
+            return tuple(found[1:])
+        if not caller.cls:
             return ()
         subs = self.once("subclasses", _subclasses).get(caller.cls, ())
         return tuple(q for q in (f"{c}.{func.attr}" for c in subs) if q in self.functions)
@@ -123,7 +129,13 @@ class ClassFacts:
             annotated = self.annotated_class(caller, recv.id)
             if annotated:  # `def extend(stream: TokenStream)`
                 return self.with_bases([annotated])
-            recv = caller.binding(recv.id)
+            name, recv = recv.id, caller.binding(recv.id)
+            if recv is None and depth == 0:  # bound more than once: `loader = A(...)`, later `loader = B(...)`
+                bases = self.once("class bases", class_bases)
+                built = [a.value.func.id for a in self.under(caller, self.nodes_of(ast.Assign))
+                         if type(a.value) is ast.Call and type(a.value.func) is ast.Name and a.value.func.id in bases
+                         and any(type(t) is ast.Name and t.id == name for t in a.targets)]
+                return self.with_bases(list(dict.fromkeys(built))) if len(set(built)) > 1 else []
         if type(recv) is ast.IfExp and depth < 3:
             return self._receiver_classes(recv.body, caller, depth + 1) + self._receiver_classes(recv.orelse, caller, depth + 1)
         bases = self.once("class bases", class_bases)

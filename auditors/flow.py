@@ -295,7 +295,9 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
                 callee = self.module.resolve(value.func, self)
                 if callee is not None:
                     self.read_shared.setdefault(("ret_elems", callee), callee.ret_elems)
-                if callee is not None and callee.ret_elems and len(callee.ret_elems) == len(target.elts):
+                if callee is not None and callee.ret_elems and len(callee.ret_elems) == len(target.elts) \
+                        and not (type(value.func) is ast.Attribute and self.module.overrides(self, value.func)):
+                    # (a call that may reach another class's method too returns what either returns)
                     own = self._receiver_data(value.func.value, callee, self.labels_of(value.func.value)) \
                         if type(value.func) is ast.Attribute else EMPTY  # `x, y = loader.next_batch()`: the loader's split
                     elems = [(e & v) | own for e in callee.ret_elems]  # v: the return as this call's arguments allow

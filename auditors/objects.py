@@ -108,14 +108,44 @@ class ObjectFlow:
         built from validation data."""
         fields: dict[str, frozenset] = {k.arg: self.L(k.value) for k in e.keywords if k.arg}
         for holder in [k.value for k in e.keywords if k.arg is None] + list(e.args[:1]):
-            if type(holder) is not ast.Name or holder.id not in self.module.keyed_roots:
+            copied = self._copied_entries(holder.id) if type(holder) is ast.Name else None
+            keyed = type(holder) is ast.Name and holder.id in self.module.keyed_roots
+            if copied is None and not keyed:
                 return every  # fields unknown: the object carries what it was built from
-            for name, v in self._keyed_entries(holder.id).items():
+            entries = dict(copied or {})
+            for name, v in (self._keyed_entries(holder.id) if keyed else {}).items():
+                entries[name] = entries.get(name, EMPTY) | v
+            for name, v in entries.items():
                 fields[name] = fields.get(name, EMPTY) | v
         for name, v in fields.items():
             self.add_attr_labels(name, v)
         named = EMPTY.union(*fields.values()) & DATA
         return every - named
+
+    def _copied_entries(self, name: str) -> dict[str, frozenset] | None:
+        """`for k, default in DEFAULTS.items(): cfg[k.lower()] = ...default...`: the settings
+        dict `name` filled by a loop over a dict literal's entries, each key kept as it is or
+        in lower or upper case; None when `name` is not filled that way."""
+        m = self.module
+        for loop in m.under(self, m.nodes_of(ast.For)):
+            it, target = loop.iter, loop.target
+            if type(it) is not ast.Call or lb.call_name(it.func) != "items" or type(it.func) is not ast.Attribute \
+                    or type(it.func.value) is not ast.Name or it.func.value.id not in m.keyed_roots \
+                    or type(target) is not ast.Tuple or len(target.elts) != 2 or type(target.elts[0]) is not ast.Name:
+                continue
+            key = target.elts[0].id
+            for st in ast.walk(loop):
+                if type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is ast.Subscript \
+                        and type(st.targets[0].value) is ast.Name and st.targets[0].value.id == name:
+                    slot = st.targets[0].slice
+                    case = None if type(slot) is ast.Name and slot.id == key else (
+                        slot.func.attr if type(slot) is ast.Call and type(slot.func) is ast.Attribute and slot.func.attr in
+                        ("lower", "upper") and type(slot.func.value) is ast.Name and slot.func.value.id == key else "")
+                    if case == "":
+                        return None
+                    source = self._keyed_entries(it.func.value.id)
+                    return {(k if case is None else getattr(k, case)()): v for k, v in source.items() if isinstance(k, str)}
+        return None
 
     def _keyed_entries(self, name: str) -> dict[str, frozenset]:
         """Constant key -> labels, of the dict `name` (here, around here, or in the module)."""
