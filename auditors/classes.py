@@ -111,6 +111,8 @@ class ClassFacts:
         if caller is None or type(func) is not ast.Attribute or type(func.value) is not ast.Name:
             return ()
         if func.value.id != "self":  # `loader = A(...)`, later `loader = B(...)`: B's method too
+            if len(self._built_classes(caller).get(func.value.id, ())) < 2:
+                return ()  # (the common case, answered without a binding lookup)
             classes = self._receiver_classes(func.value, caller) if caller.binding(func.value.id) is None else []
             found = [q for q in (f"{c}.{func.attr}" for c in classes) if q in self.functions]
             return tuple(found[1:])
@@ -131,11 +133,8 @@ class ClassFacts:
                 return self.with_bases([annotated])
             name, recv = recv.id, caller.binding(recv.id)
             if recv is None and depth == 0:  # bound more than once: `loader = A(...)`, later `loader = B(...)`
-                bases = self.once("class bases", class_bases)
-                built = [a.value.func.id for a in self.under(caller, self.nodes_of(ast.Assign))
-                         if type(a.value) is ast.Call and type(a.value.func) is ast.Name and a.value.func.id in bases
-                         and any(type(t) is ast.Name and t.id == name for t in a.targets)]
-                return self.with_bases(list(dict.fromkeys(built))) if len(set(built)) > 1 else []
+                built = self._built_classes(caller).get(name, ())
+                return self.with_bases(list(built)) if len(built) > 1 else []
         if type(recv) is ast.IfExp and depth < 3:
             return self._receiver_classes(recv.body, caller, depth + 1) + self._receiver_classes(recv.orelse, caller, depth + 1)
         bases = self.once("class bases", class_bases)
@@ -145,6 +144,20 @@ class ClassFacts:
                 and caller.cls in bases:
             return self.with_bases(list(bases[caller.cls]))  # `super().run(x)`: the bases' method
         return []
+
+    def _built_classes(self, f: FuncInfo) -> dict[str, tuple]:
+        """Name -> the module classes f binds it to objects of (`x = A(...)`), in order; one
+        walk of f's assignments, kept for every later question about f."""
+        key = ("built classes", f.qualname)
+        if key not in self._facts:
+            bases, out = self.once("class bases", class_bases), {}
+            for a in self.under(f, self.nodes_of(ast.Assign)):
+                if type(a.value) is ast.Call and type(a.value.func) is ast.Name and a.value.func.id in bases:
+                    for t in a.targets:
+                        if type(t) is ast.Name and a.value.func.id not in out.get(t.id, ()):
+                            out[t.id] = out.get(t.id, ()) + (a.value.func.id,)
+            self._facts[key] = out
+        return self._facts[key]
 
     def annotated_class(self, f: FuncInfo, name: str) -> str | None:
         """The module class a parameter of f is annotated with (`stream: TokenStream`)."""
