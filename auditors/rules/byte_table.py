@@ -298,13 +298,17 @@ def check(m):
         + _space_without_boundary(m) + _byte_branch_length(m, piece_calls)
 
 
+def _piece_functions(m, piece_calls) -> list:
+    """The functions (not the module body) that read pieces (`id_to_piece`, a lone decode)."""
+    return [f for f in m.functions.values()
+            if f.qualname != "<module>" and any(c in piece_calls for c in m.under(f, m.nodes_of(ast.Call)))]
+
+
 def _byte_branch_length(m, piece_calls) -> list:
     """A sizing helper whose byte-token branch returns the piece's length (`if sp.is_byte(i):
     return len(piece.encode()), False`): '<0x41>' is 6 bytes there, not 1."""
     out = []
-    for f in m.functions.values():
-        if f.qualname == "<module>" or not any(c in piece_calls for c in m.under(f, m.nodes_of(ast.Call))):
-            continue
+    for f in _piece_functions(m, piece_calls):
         for b in m.under(f, m.nodes_of(ast.If)):
             if not _calls(b.test, "is_byte"):
                 continue
@@ -374,10 +378,8 @@ def _bytes_never_handled(m, piece_calls, reported: set) -> list:
     out = []
     def marked(g) -> bool:
         return any(mark in line for line in m.lines[g.node.lineno - 1:g.node.end_lineno] for mark in _BYTE_MARKS)
-    for f in m.functions.values():
-        if f.qualname == "<module>" or f.qualname in reported or f.name in reported or not any(c in piece_calls for c in m.under(f, m.nodes_of(ast.Call))):
-            continue
-        if marked(f) or any(marked(g) for g in m.callees(f)):
+    for f in _piece_functions(m, piece_calls):
+        if f.qualname in reported or f.name in reported or marked(f) or any(marked(g) for g in m.callees(f)):
             continue
         names, stored = _piece_names(m, f), _stored_sizers(m, f)
         for n in m.under(f, m.nodes_of(ast.Call)):

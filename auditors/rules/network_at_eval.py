@@ -9,10 +9,10 @@ set at module level), also when the module is imported at run time
 (`importlib.import_module("huggingface_hub")`) and the function taken by `getattr`. Reading files already on disk is not flagged.
 A download whose arguments name the training split only, in a function that scores
 nothing (fetching train shards before training), is a warning: data preparation. So is
-any download in a script (`if __name__ == "__main__":`) that neither trains nor scores
-anything (a `prepare_data.py` beside the training script): it runs before the record
+any download in a script (`if __name__ == "__main__":`, or calls at its top level) that
+neither trains nor scores anything (a `prepare_data.py` beside the training script): it runs before the record
 run, and were it imported by a file that evaluates, the two files analysed together
-make it an error. A module without a main, or a predictor of the submission API
+make it an error. A module of definitions only, or a predictor of the submission API
 (`load`/`score`/`observe`), is part of what it is imported into.
 """
 

@@ -178,15 +178,20 @@ def _stabilizer(m, f, call: ast.Call) -> bool:
     return False
 
 
-def _stacked(node: ast.Call) -> list | None:
-    """The first two rows of `stack([a, b, ...]).min(0)` / `torch.amin(stack([a, b]), 0)`."""
+def _stacked_rows(node: ast.Call) -> ast.expr | None:
+    """What `stack(rows).min(0)` / `torch.amin(stack(rows), 0)` takes the minimum over: `rows`."""
     if lb.call_name(node.func) not in ("min", "amin", "nanmin"):
         return None
     inner = node.func.value if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call) else \
         (node.args[0] if node.args and isinstance(node.args[0], ast.Call) else None)
     if inner is None or lb.call_name(inner.func) not in ("stack", "cat", "vstack", "concatenate") or not inner.args:
         return None
-    rows = inner.args[0]
+    return inner.args[0]
+
+
+def _stacked(node: ast.Call) -> list | None:
+    """The first two rows of `stack([a, b, ...]).min(0)` / `torch.amin(stack([a, b]), 0)`."""
+    rows = _stacked_rows(node)
     return list(rows.elts[:2]) if isinstance(rows, (ast.List, ast.Tuple)) and len(rows.elts) >= 2 else None
 
 
@@ -194,12 +199,8 @@ def _stacks_vararg(f, node: ast.Call) -> bool:
     """`def best_of(*scores): return torch.stack(scores).amin(0)`: the minimum over the
     rows of the function's own variadic parameter."""
     vararg = getattr(getattr(f.node, "args", None), "vararg", None)
-    if vararg is None or lb.call_name(node.func) not in ("min", "amin", "nanmin"):
-        return False
-    inner = node.func.value if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call) else \
-        (node.args[0] if node.args and isinstance(node.args[0], ast.Call) else None)
-    return inner is not None and lb.call_name(inner.func) in ("stack", "cat", "vstack") and len(inner.args) == 1 \
-        and type(inner.args[0]) is ast.Name and inner.args[0].id == vararg.arg
+    rows = _stacked_rows(node) if vararg is not None else None
+    return type(rows) is ast.Name and rows.id == vararg.arg
 
 
 def _handed_losses(m, f):

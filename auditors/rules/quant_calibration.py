@@ -204,9 +204,9 @@ def _below_cap(m, node) -> bool:
         if default is None and name:
             module_def = m.functions["<module>"].defs.get(name)
             default = lb.src(module_def) if module_def is not None else None
-        numbers = [float(x) for x in re.findall(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])", default or "")]
-        if numbers and (0.5 * OFFICIAL_SECONDS <= numbers[-1] < OFFICIAL_SECONDS
-                        or 500 * OFFICIAL_SECONDS <= numbers[-1] < 1000 * OFFICIAL_SECONDS):
+        value = _last_number(default)
+        if value is not None and (0.5 * OFFICIAL_SECONDS <= value < OFFICIAL_SECONDS
+                                  or 500 * OFFICIAL_SECONDS <= value < 1000 * OFFICIAL_SECONDS):
             return True  # seconds, or milliseconds
     return False
 
@@ -236,15 +236,18 @@ def _subtracts(node, m=None) -> bool:
                                     for n in ast.walk(node))
 
 
-_NUMBER = re.compile(r"""["']?(-?[0-9]*\.?[0-9]+)["']?\s*\)*\s*$""")
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
+
+
+def _last_number(text: str | None) -> float | None:
+    """The last number written in a default's source (`float(os.environ.get("R", "12.0"))`: 12.0)."""
+    numbers = _NUMBER.findall(text or "")
+    return float(numbers[-1]) if numbers else None
 
 
 def _zero_setting(m, e) -> bool:
     """A settings attribute whose class default is 0 (`float(os.environ.get("R", "0"))`)."""
-    if type(e) is not ast.Attribute or e.attr not in m.class_defs:
-        return False
-    found = _NUMBER.search(m.class_defs[e.attr])
-    return found is not None and float(found.group(1)) == 0.0
+    return type(e) is ast.Attribute and e.attr in m.class_defs and _last_number(m.class_defs[e.attr]) == 0.0
 
 
 def _wrapped_by(m, f, calibrators) -> bool:
