@@ -128,7 +128,7 @@ class WorkerChannel:
         if self.proc is not None and self.proc.poll() is None:
             self.resume()
             try:
-                self._send(P.encode_request(P.Request(P.OP_SHUTDOWN, self.seq + 1, 0, 0, 0)), time.monotonic() + 2)
+                self._send(P.encode_request(P.Request(P.OP_SHUTDOWN, self.seq + 1, 0, 0, 0)), time.monotonic() + 2, "shutdown")
                 self.proc.wait(timeout=5)
             except (WorkerFailure, subprocess.TimeoutExpired, OSError):
                 pass
@@ -214,18 +214,20 @@ class WorkerChannel:
         self.kill()
         return WorkerFailure(what + status)
 
-    def _send(self, data: bytes, deadline: float) -> None:
+    def _send(self, data: bytes, deadline: float, doing: str) -> None:
         view = memoryview(data)
         while view:
             left = deadline - time.monotonic()
             if left <= 0 or not select.select([], [self._req_w], [], left)[1]:
-                raise self._fail("time limit exceeded while sending a request (worker stopped reading)")
+                raise self._fail(f"time limit exceeded during {doing} (worker stopped reading its requests)")
             try:
                 view = view[os.write(self._req_w, view):]
             except BlockingIOError:
                 continue
             except BrokenPipeError:
-                raise self._fail("worker closed its request pipe") from None
+                # the same words as a closed reply pipe: which end the dying worker's
+                # closing shows first is a race, the cause is one
+                raise self._fail(f"worker died during {doing} (closed its request pipe)") from None
 
     def _recv(self, n: int, deadline: float, doing: str) -> bytes:
         out = bytearray()
@@ -277,7 +279,7 @@ class WorkerChannel:
         self.resume()
         try:
             self._send(P.encode_request(P.Request(P.OP_SCORE, self.seq, rows, length, n_last))
-                       + np.ascontiguousarray(tokens, dtype="<i4").tobytes(), deadline)
+                       + np.ascontiguousarray(tokens, dtype="<i4").tobytes(), deadline, doing)
             status, got_rows, got_n, got_vocab = self._reply(deadline, doing, self.seq)
         finally:
             self.pause()
@@ -305,7 +307,7 @@ class WorkerChannel:
         self.resume()
         try:
             self._send(P.encode_request(P.Request(P.OP_OBSERVE, self.seq, 1, len(tokens), 0))
-                       + np.ascontiguousarray(tokens, dtype="<i4").tobytes(), deadline)
+                       + np.ascontiguousarray(tokens, dtype="<i4").tobytes(), deadline, doing)
             self._reply(deadline, doing, self.seq)
         finally:
             self.pause()
