@@ -331,9 +331,12 @@ def _space_without_boundary(m) -> list:
     (`base[y] + has_leading_space[y]`) with no boundary table read anywhere in the function:
     the first token of every document (after BOS) gains a space byte it does not have."""
     out = []
+    tables = [n for n in m.nodes_of(ast.Subscript) if type(n.value) is ast.Name and _SPACE_TABLE.search(n.value.id)]
+    if not tables:  # (most files: the function walks below are skipped)
+        return out
     for f in m.functions.values():
-        if f.qualname == "<module>" or any(_BOUNDARY_TABLE.search(n.id) for n in ast.walk(f.node) if type(n) is ast.Name) \
-                or not m.scores(f):
+        if f.qualname == "<module>" or not m.under(f, tables) or not m.scores(f) \
+                or any(_BOUNDARY_TABLE.search(n.id) for n in ast.walk(f.node) if type(n) is ast.Name):
             continue
         for b in m.under(f, m.nodes_of(ast.BinOp)):
             if type(b.op) is not ast.Add:

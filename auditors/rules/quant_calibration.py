@@ -140,7 +140,9 @@ def _gram(n: ast.BinOp) -> bool:
 def _has_reserve(m) -> bool:
     """Some wall-clock limit is reduced by a reserve: `limit -= r`, `elapsed >= limit - r`, `limit = cap - r`."""
     reduced = {lb.src(n.target) for n in m.all_nodes if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Sub)}
-    reduced |= {lb.src(t) for n in m.nodes_of(ast.Assign) for t in n.targets if _reduces_itself(t, n.value, m)}
+    lessened = {lb.src(n.left) for n in m.nodes_of(ast.BinOp) if type(n.op) is ast.Sub and type(n.right) is not ast.Constant}
+    reduced |= {lb.src(t) for n in m.nodes_of(ast.Assign) for t in n.targets  # (the set: no walk of every assignment)
+                if lb.src(t) in lessened and _reduces_itself(t, n.value, m)}
     for f in m.functions.values():
         pairs = [(node, a, b) for node in (m.under(f, m.nodes_of(ast.Compare)) if f.qualname != "<module>" else ())
                  for a, b in zip([node.left, *node.comparators], node.comparators)]  # (`0 < budget < elapsed`: two)
