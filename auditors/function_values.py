@@ -146,8 +146,7 @@ class FunctionValues:
             f = self.resolve(e)
             if f is not None:
                 return [f]
-            bound = [st.value for st in self.nodes_of(ast.Assign)
-                     if any(type(t) is ast.Name and t.id == e.id for t in st.targets)]
+            bound = self.once("values bound by name", _values_by_name).get(e.id, [])
             return [g for b in bound for g in self.function_values(b, depth + 1)]
         if type(e) is ast.IfExp:
             return self.function_values(e.body, depth + 1) + self.function_values(e.orelse, depth + 1)
@@ -234,6 +233,15 @@ def _children(m) -> dict[str, dict[str, FuncInfo]]:
     for g in m.functions.values():
         if g.parent is not None:
             out.setdefault(g.parent.qualname, {})[g.name] = g
+    return out
+
+
+def _values_by_name(m) -> dict[str, list]:
+    """name -> the values assigned to it (`name = value`, `a = name = value`), in module order."""
+    out: dict[str, list] = {}
+    for st in m.nodes_of(ast.Assign):
+        for name in dict.fromkeys(t.id for t in st.targets if type(t) is ast.Name):
+            out.setdefault(name, []).append(st.value)
     return out
 
 
