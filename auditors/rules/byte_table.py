@@ -124,13 +124,18 @@ def _over_lists(comp) -> ast.expr:
     for g in comp.generators:  # `for p, s in zip(pieces, flags)`: p runs over pieces
         if type(g.target) is ast.Tuple and type(g.iter) is ast.Call and lb.call_name(g.iter.func) == "zip":
             over.update({t.id: a.id for t, a in zip(g.target.elts, g.iter.args) if type(t) is ast.Name and type(a) is ast.Name})
+        elif type(g.target) is ast.Tuple and len(g.target.elts) == 2 and type(g.target.elts[1]) is ast.Name \
+                and type(g.iter) is ast.Call and type(g.iter.func) is ast.Attribute and g.iter.func.attr == "items" \
+                and type(g.iter.func.value) is ast.Name:  # `for i, p in pieces.items()`: p runs over the dict's values
+            over[g.target.elts[1].id] = g.iter.func.value.id
+    element = comp.value if type(comp) is ast.DictComp else comp.elt  # (a dict comprehension stores its values)
     if not over:
-        return comp.elt
+        return element
 
     class Rename(ast.NodeTransformer):
         def visit_Name(self, n):
             return ast.copy_location(ast.Name(over[n.id], n.ctx), n) if n.id in over else n
-    return Rename().visit(copy.deepcopy(comp.elt))
+    return Rename().visit(copy.deepcopy(element))
 
 
 def _table_stores(stmts):
@@ -141,8 +146,11 @@ def _table_stores(stmts):
             elif isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Tuple) \
                     and any(isinstance(t, ast.Subscript) for t in n.targets[0].elts):
                 yield _Element(n.value, n.lineno)  # lens[i], lead[i] = piece_size(sp, i)
-            elif isinstance(n, (ast.ListComp, ast.GeneratorExp)):
+            elif isinstance(n, (ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp)):
                 yield _Element(_over_lists(n), n.lineno)
+                tests = [t for g in n.generators for t in g.ifs if _calls(t, "startswith")]
+                if tests:  # `{i for i, p in pieces.items() if p.startswith("▁")}`: a leading-space table
+                    yield _Element(tests[0], n.lineno)
             elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "append" and n.args:
                 yield _Element(n.args[0], n.lineno)
 
