@@ -202,10 +202,29 @@ _CONTROL_TESTS = ("is_control", "IsControl")
 
 
 def _skips_control(m) -> bool:
-    """Control tokens (`<s>`, `</s>`) are given no bytes somewhere: `sp.is_control(i)`, or a
-    test against their pieces."""
-    return any(isinstance(c, ast.Call) and lb.call_name(c.func) in _CONTROL_TESTS for c in m.nodes_of(ast.Call)) or any(
-        map(_CONTROL_PIECE.search, m.lines))
+    """Control tokens (`<s>`, `</s>`) are given no bytes somewhere: a control test decides
+    something (an `if`, a conditional expression, a comprehension's filter, a masked store
+    `base[special] = 0`, a `where`), or their pieces are written as strings. The test may be
+    `sp.is_control(i)`, a helper that makes it, or a name bound to either; one only stored
+    (`boundary[i] = sp.is_control(i)`) or made by a helper nobody calls decides no size."""
+    if any(_CONTROL_PIECE.search(line.split("#", 1)[0]) for line in m.lines):
+        return True
+    tests = set(_CONTROL_TESTS) | {f.name for f in m.functions.values() if f.qualname != "<module>"
+                                   and any(type(c) is ast.Call and lb.call_name(c.func) in _CONTROL_TESTS for c in f.nodes)}
+
+    def tested(e) -> bool:
+        return any(type(c) is ast.Call and lb.call_name(c.func) in tests for c in ast.walk(e))
+    bound = {t.id for a in m.nodes_of(ast.Assign) if tested(a.value) for t in a.targets if type(t) is ast.Name}
+    if not bound and not any(type(c) is ast.Call and lb.call_name(c.func) in tests for c in m.nodes_of(ast.Call)):
+        return False
+
+    def decides(e) -> bool:
+        return tested(e) or any(type(n) is ast.Name and n.id in bound for n in ast.walk(e))
+    return any(decides(n.test) for kind in (ast.If, ast.IfExp, ast.While) for n in m.nodes_of(kind)) \
+        or any(decides(t) for g in m.nodes_of(ast.comprehension) for t in g.ifs) \
+        or any(type(t) is ast.Subscript and decides(t.slice) for a in m.nodes_of(ast.Assign) for t in a.targets) \
+        or any(lb.call_name(c.func) in ("where", "masked_fill", "masked_fill_") and any(map(decides, c.args))
+               for c in m.nodes_of(ast.Call))
 
 
 _CONTROL_PIECE = re.compile(r"""["']</?s>["']""")  # the piece written as a string, not mentioned in a comment
@@ -217,7 +236,9 @@ def check(m):
     if not piece_calls:
         return _space_without_boundary(m)
     sizers = _sizers(m, piece_calls)
-    sizing = {n for n in m.nodes_of(ast.Call) if isinstance(n.func, ast.Name) and n.func.id in sizers}
+    sizing = {n for n in m.nodes_of(ast.Call) if (type(n.func) is ast.Name and n.func.id in sizers)
+              or (type(n.func) is ast.Attribute and type(n.func.value) is ast.Name and n.func.value.id == "self"
+                  and n.func.attr in sizers)}  # (`self._piece_bytes(i)`: a method of the table's class)
     lines = sorted(n.lineno for n in piece_calls | sizing)
     out = []
     control_reported = False
@@ -302,6 +323,8 @@ def check(m):
                 if numeric and not (isinstance(st.value, ast.Constant) and st.value.value in (1, True, False, 0)):
                     out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "high",
                                    f"a byte-fallback token is given `{lb.src(st.value)}` bytes; it is exactly 1 byte"))
+    if not control_reported:
+        out += _control_sized_by_helper(m, sizers, sizing)
     return out + _bytes_never_handled(m, piece_calls, {r.function for r in out} | sizers) + _byte_entry_sized(m) \
         + _space_without_boundary(m) + _byte_branch_length(m, piece_calls)
 
@@ -332,6 +355,20 @@ def _byte_branch_length(m, piece_calls) -> list:
 
 _SPACE_TABLE = re.compile(r"lead|space", re.I)
 _BOUNDARY_TABLE = re.compile(r"bound|bos|doc_start|first", re.I)
+
+
+def _control_sized_by_helper(m, sizers: set[str], sizing: set) -> list:
+    """A helper that sizes pieces, with byte-fallback tokens handled (`if sp.is_byte(i): return 1`)
+    but control tokens not, fills the table: `<s>` is given len("<s>") = 3 bytes."""
+    handled = [f for f in m.functions.values() if f.name in sizers and _calls(f.node, "is_byte")]
+    stores = [(f, st) for f in m.functions.values() if f.name not in sizers and m.under(f, list(sizing))
+              for st in _table_stores(f.node.body) if isinstance(st, ast.Assign) and st.value in sizing]
+    if not handled or not stores or _skips_control(m):
+        return []
+    f, st = stores[0]
+    return [raw(RULE, f, st, guards_of(f, st.lineno), "error", "medium",
+                f"control tokens (<s>, </s>) are sized by `{lb.src(st.value.func)}` like any piece (no is_control test decides "
+                "their size): `<s>` counts as 3 bytes")]
 
 
 def _space_without_boundary(m) -> list:
