@@ -266,8 +266,15 @@ class ModuleFlow(FunctionValues, ClassFacts):
         return funcs, tuple(sorted(self.attr_labels.items())), tuple(sorted(self.class_attr_labels.items()))
 
     def _seed_params(self) -> None:
+        """Callers' argument labels into their callees' parameters. Seeding only adds labels
+        and each call's reach is fixed, so the events of a function that has not run since
+        its last seeding (the same list, as long) would add nothing: they are skipped."""
         classes = self.once("class names", _class_names)
+        seeded = self._facts.setdefault("seeded events", {})
         for f in self.functions.values():
+            if seeded.get(f.qualname, (None, -1))[0] is f.events and seeded[f.qualname][1] == len(f.events):
+                continue
+            seeded[f.qualname] = (f.events, len(f.events))
             for ev in f.events:
                 if ev.kind == "call" and ev.data["callee"] is None and type(ev.node.func) is ast.Name \
                         and ev.node.func.id in classes:
