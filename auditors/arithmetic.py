@@ -24,8 +24,8 @@ class ArithmeticFlow:
         out = self.binop(e)
         if type(e.op) is not ast.Div:
             return out
-        if shapes.normalized(e):
-            out = out | {"DIST"}  # counts / counts.sum(): a distribution over the vocabulary
+        if shapes.normalized(e):  # counts / counts.sum(): a distribution over the vocabulary, no longer counts
+            out = (out - {"CCNT", "CNT"}) | {"DIST"}
         return out - {"CTGT", "CSUM"}  # a quotient is no longer a raw count
 
     def _compare(self, e: ast.Compare) -> frozenset:

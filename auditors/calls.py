@@ -124,6 +124,8 @@ _POSITIONS = {"nonzero", "argwhere", "flatnonzero", "searchsorted"}
 _PLAIN_BUILTINS = {"min", "max", "len", "int", "float", "abs", "range", "sorted", "list", "tuple", "zip", "enumerate",
                    "round", "bool", "str"}
 _REDUCTIONS = {"sum", "mean", "max", "min"}
+_LOGS = frozenset({"log", "log2", "log10", "log1p"})
+_COUNTS = frozenset({"CTGT", "CCNT", "CNT", "CSUM"})
 # calls that keep a per-token fact per token (a mask stays a mask); any other call drops it
 _ELEMENTWISE = {"where", "logical_and", "logical_or", "logical_not", "bool", "int", "as_tensor", "tensor", "from_numpy",
                 "asarray", "array"}
@@ -213,7 +215,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
     if name in lb.BLOB_FUNCS and not data:
         return (every | recv) - INDEX_ONLY | {"BLOB"}  # bytes of a file shipped with the code
     if isinstance(e.func, ast.Attribute) and name in lb.PASS_METHODS:
-        return (recv | (every - {"CAND"})) - ({"TPROP"} if name in _REDUCTIONS else EMPTY)
+        # (a log-probability, a loss, is no count: dividing it by a total normalizes nothing)
+        return (recv | (every - {"CAND"})) - ({"TPROP"} if name in _REDUCTIONS else EMPTY) - (_COUNTS if name in _LOGS else EMPTY)
     if name in _POSITIONS:
         return EMPTY  # where the mask holds (`(val == bos).nonzero()`): positions, not tokens
     if fv.dispatch_table(info, func) is not None \
@@ -232,7 +235,7 @@ def call_labels(info, e: ast.Call) -> frozenset:
     elif callee is None and type(func) is ast.Name and func.id in info.env and func.id in _loop_variables(info):
         # `for k, pick in SOURCES.items(): Loader(pick(args))` over a table of lambdas: what they return
         recv = recv | (info.L(func) & DATA)
-    out = (every | recv) - INDEX_ONLY
+    out = (every | recv) - INDEX_ONLY - (_COUNTS if name in _LOGS else EMPTY)
     if name not in _ELEMENTWISE:
         out = out - {"TPROP"}  # a fact about one token does not survive an unknown call
     if "TGT" in every and name not in _PLAIN_BUILTINS:

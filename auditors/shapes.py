@@ -80,12 +80,19 @@ def next_token_index(info, index) -> bool:
 
 
 def normalized(e: ast.BinOp) -> bool:
-    """`x / x.sum(...)` (also `.clamp_min(1)` after the sum): a vector divided by its own total."""
-    right = e.right
-    while type(right) is ast.Call and type(right.func) is ast.Attribute and right.func.attr in ("clamp_min", "clamp", "clip"):
-        right = right.func.value
-    return type(right) is ast.Call and type(right.func) is ast.Attribute and right.func.attr == "sum" \
-        and lb.src(right.func.value) == lb.src(e.left)
+    """`x / x.sum(...)` (also `.clamp_min(1)` after the sum): a vector divided by its own total;
+    also smoothed, `(x + b / V) / (x.sum(...) + b)` (whether b / V adds up to b is for the
+    add-k check, unnormalized_blend._smoothed_without_vocab)."""
+    def unclamped(x):
+        while type(x) is ast.Call and type(x.func) is ast.Attribute and x.func.attr in ("clamp_min", "clamp", "clip"):
+            x = x.func.value
+        return x
+    right = unclamped(e.right)
+    totals = [unclamped(x) for x in ((right.left, right.right) if type(right) is ast.BinOp and type(right.op) is ast.Add else (right,))]
+    summed = {lb.src(x.func.value) for x in totals if type(x) is ast.Call and type(x.func) is ast.Attribute and x.func.attr == "sum"}
+    left = e.left
+    parts = (left, left.left, left.right) if type(left) is ast.BinOp and type(left.op) is ast.Add else (left,)
+    return any(lb.src(x) in summed for x in parts)
 
 
 def roll_of(node) -> tuple[ast.expr, object, bool] | None:
