@@ -148,8 +148,11 @@ def _table_stores(stmts):
                 yield _Element(n.value, n.lineno)  # lens[i], lead[i] = piece_size(sp, i)
             elif isinstance(n, (ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp)):
                 yield _Element(_over_lists(n), n.lineno)
+                ids = {x.id for g in n.generators for x in ast.walk(g.target) if type(x) is ast.Name}
                 tests = [t for g in n.generators for t in g.ifs if _calls(t, "startswith")]
-                if tests:  # `{i for i, p in pieces.items() if p.startswith("▁")}`: a leading-space table
+                if tests and type(n) is not ast.DictComp and type(n.elt) is ast.Name and n.elt.id in ids:
+                    # `{i for i, p in pieces.items() if p.startswith("▁")}`: a leading-space table (the ids of
+                    # the spaced pieces; `sum(1 for p in pieces if p.startswith("▁"))` is a count, no table)
                     yield _Element(tests[0], n.lineno)
             elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "append" and n.args:
                 yield _Element(n.args[0], n.lineno)
