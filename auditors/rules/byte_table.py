@@ -138,9 +138,16 @@ def _over_lists(comp) -> ast.expr:
     return Rename().visit(copy.deepcopy(element))
 
 
+_REDUCED = frozenset({"mean", "average", "median"})  # (a sum of piece sizes may be a byte count)
+
+
 def _table_stores(stmts):
     for st in stmts:
+        # (a comprehension reduced at once, `np.mean([len(p.encode()) for p in pieces])`, is a statistic, no table)
+        reduced = {id(a) for c in ast.walk(st) if type(c) is ast.Call and lb.call_name(c.func) in _REDUCED for a in c.args}
         for n in ast.walk(st):
+            if id(n) in reduced:
+                continue
             if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Subscript):
                 yield n
             elif isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Tuple) \
