@@ -174,7 +174,7 @@ def _tilt_without_normalizer(m, f) -> list:
                             f"{ev.data['name']}() adds a boost to the target's log-probability where a hint equals the "
                             "target, and no log-normalizer is subtracted: the tilted probabilities sum to more than one")]
     for node in m.under(f, m.nodes_of(ast.BinOp)):
-        if type(node.op) not in (ast.Add, ast.Sub):
+        if type(node.op) not in (ast.Add, ast.Sub) or _convex(node):
             continue
         for scored, boost in ((node.left, node.right), (node.right, node.left)):
             bound = f.binding(boost.id) if type(boost) is ast.Name else None
@@ -184,6 +184,23 @@ def _tilt_without_normalizer(m, f) -> list:
                             "adds a boost to the target's log-probability where a hint equals the target, with no "
                             "log-normalizer: the tilted probabilities sum to more than one over the vocabulary")]
     return []
+
+
+def _factors(e) -> list:
+    return _factors(e.left) + _factors(e.right) if type(e) is ast.BinOp and type(e.op) is ast.Mult else [e]
+
+
+def _convex(node) -> bool:
+    """`(1 - w) * p[y] + w * (hint == y)`: weights that add up to one (a mixture of the
+    model with a one-hot hint, a distribution), not a boost on top of the probability."""
+    if type(node.op) is not ast.Add:
+        return False
+    for a, b in ((node.left, node.right), (node.right, node.left)):
+        rest = {lb.src(x.right) for x in _factors(a) if type(x) is ast.BinOp and type(x.op) is ast.Sub
+                and type(x.left) is ast.Constant and x.left.value == 1}
+        if rest & {lb.src(x) for x in _factors(b)}:
+            return True
+    return False
 
 
 _IN_PLACE_ADDS = {"scatter_add_", "index_add_", "index_put_", "scatter_reduce_"}
