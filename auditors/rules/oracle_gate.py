@@ -3,7 +3,8 @@
 An "oracle gate" keeps the smaller of two losses of the same token (`if new_nll <
 old_nll: nll = new_nll`, `minimum(nll_a, nll_b)`, `where(a < b, a, b)`,
 `stack([nll_a, nll_b]).amin(0)`; or the larger of two target probabilities,
-`maximum(p_a, p_b)`, which is also no distribution): the choice
+`maximum(p_a, p_b)`, which is also no distribution; or the smallest of a tensor of
+per-setting losses added to the total, `total += per_temperature.min()`): the choice
 depends on x_t, so the reported loss is a min over predictors chosen by the answer.
 Both operands must carry the target's probability or loss (data flow, not names).
 A mixing weight computed from such a comparison (`w = (p_b > p_a) * 0.9`, then
@@ -109,8 +110,35 @@ def check(m):
                 ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
                 out.append(raw(RULE, f, node, ctx, "error", "high", "keeps the smaller of two target losses (oracle gate)"))
         if f.qualname != "<module>" and per_token:
-            out += _weighted_by_comparison(m, f) or _gated_by_target(m, f)
+            out += _weighted_by_comparison(m, f) or _gated_by_target(m, f) or _least_accumulated(m, f)
     return out
+
+
+_LEAST = ("min", "amin", "nanmin")
+
+
+def _least_accumulated(m, f) -> list:
+    """`total += per_setting.min()`: the smallest of a tensor of losses (one per temperature,
+    seed or predictor, scored on the same tokens) added to the reported total: the setting
+    is chosen per chunk by the answers. (One operand only: `minimum(nll, cap)` clips.)"""
+    for st in m.under(f, m.nodes_of(ast.AugAssign)):
+        if type(st.op) is not ast.Add:
+            continue
+        for c in ast.walk(st.value):
+            if type(c) is not ast.Call or lb.call_name(c.func) not in _LEAST or c.keywords and not all(
+                    k.arg in ("dim", "axis", "keepdim", "keepdims") for k in c.keywords):
+                continue
+            method = type(c.func) is ast.Attribute and lb.dotted(c.func.value) not in ("torch", "np", "numpy")
+            held = c.func.value if method else (c.args[0] if len(c.args) >= 1 else None)
+            if held is None or (method and any(type(a) is not ast.Constant for a in c.args)) \
+                    or (not method and any(type(a) is not ast.Constant for a in c.args[1:])):
+                continue  # (`torch.min(a, b)`: two tensors, elementwise)
+            if _loss(f, held):
+                ctx = next((e.ctx for e in f.events if st.lineno <= e.line <= st.end_lineno), None)
+                return [raw(RULE, f, st, ctx, "error", "medium",
+                            f"adds the smallest of the losses in `{lb.src(held)}` to the total: the setting scored best "
+                            "on these very tokens is chosen after seeing them (an oracle over settings)")]
+    return []
 
 
 def _weighted_by_comparison(m, f) -> list:
