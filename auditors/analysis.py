@@ -247,14 +247,22 @@ class ModuleFlow(FunctionValues, ClassFacts):
         """Labels of class attributes (Hyperparameters-style defaults), read via `obj.attr`."""
         module = self.functions["<module>"]
         if not hasattr(self, "_class_body"):
-            self._class_body = [st for cls in self.nodes_of(ast.ClassDef) for st in cls.body
+            self._class_body = [(cls, st) for cls in self.nodes_of(ast.ClassDef) for st in cls.body
                                 if isinstance(st, (ast.Assign, ast.AnnAssign)) and st.value is not None]
         module.ctx = Ctx()
-        for st in self._class_body:
+        current, local = None, {}  # the class body's own names (`train_files = join(root, train_glob)`)
+        for cls, st in self._class_body:
+            if cls is not current:
+                current, local = cls, {}
             targets = st.targets if isinstance(st, ast.Assign) else [st.target]
-            v = module.L(st.value)
+            module.overlay = dict(local)
+            try:
+                v = module.L(st.value)
+            finally:
+                module.overlay = None
             for t in targets:
                 if isinstance(t, ast.Name):
+                    local[t.id] = local.get(t.id, EMPTY) | v
                     module.add_attr_labels(t.id, v)
                     if type(st.value) is ast.Dict:  # `splits = {"fit": ..., "score": ...}`: args.splits["fit"] apart
                         for k, item in zip(st.value.keys, st.value.values):
