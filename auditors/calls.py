@@ -124,6 +124,10 @@ _POSITIONS = {"nonzero", "argwhere", "flatnonzero", "searchsorted"}
 _PLAIN_BUILTINS = {"min", "max", "len", "int", "float", "abs", "range", "sorted", "list", "tuple", "zip", "enumerate",
                    "round", "bool", "str"}
 _REDUCTIONS = {"sum", "mean", "max", "min"}
+# calls that arrange or convert tokens without computing anything from them
+_ARRANGES = frozenset({"pad", "stack", "cat", "concat", "concatenate", "hstack", "vstack", "column_stack", "roll", "flip",
+                       "split", "chunk", "narrow", "repeat", "tile", "repeat_interleave", "unfold", "pad_sequence",
+                       "tensor", "as_tensor", "from_numpy", "array", "asarray", "ascontiguousarray"})
 _LOGS = frozenset({"log", "log2", "log10", "log1p"})
 _COUNTS = frozenset({"CTGT", "CCNT", "CNT", "CSUM"})
 # calls that keep a per-token fact per token (a mask stays a mask); any other call drops it
@@ -238,8 +242,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
     out = (every | recv) - INDEX_ONLY - (_COUNTS if name in _LOGS else EMPTY)
     if name not in _ELEMENTWISE:
         out = out - {"TPROP"}  # a fact about one token does not survive an unknown call
-    if "TGT" in every and name not in _PLAIN_BUILTINS:
-        out = out | {"TGTP"}  # `model(x, y)`: a loss of the targets
+    if "TGT" in every and name not in _PLAIN_BUILTINS and name not in _ARRANGES:
+        out = out | {"TGTP"}  # `model(x, y)`: a loss of the targets (`F.pad(y, ...)`: still the targets)
     return out
 
 
