@@ -125,6 +125,12 @@ class Evaluator:
             entry = self.settings_entry(n.value.id, n.slice.value, scope)  # `A["TTT_REFINE"]` of a settings dict literal
             if entry is not None:
                 return self.value(entry, Scope(self.facts, "<module>", self.env, scope.depth + 1))
+            if n.value.id not in scope.bound and scope.define(n.value.id) is None:
+                for caller, arg_src in self.param_sources(scope.func, n.value.id):
+                    arg = _parse(arg_src)  # `h["two_pass"]` of a parameter: the caller's `H["two_pass"]`
+                    if isinstance(arg, ast.Name):
+                        return self.value(ast.Subscript(arg, n.slice, ast.Load()),
+                                          Scope(self.facts, caller, self.env, scope.depth + 1))
         if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Attribute) and n.value.attr == "argv":
             argv = self.value(n.value, scope)  # `sys.argv[1:] == ["download"]`, `sys.argv[1]`
             if isinstance(n.slice, ast.Slice):
@@ -225,6 +231,16 @@ class Evaluator:
             return self.inline(f.id, helper, n, scope)
         if isinstance(f, ast.Name) and (f.id in self.facts.get("classes", ()) or f.id in self.facts.get("factories", ())):
             return _Instance()  # a new object of the file's classes, a function a factory builds: never None
+        if isinstance(f, ast.Name) and f.id == "isinstance" and len(n.args) == 2:
+            v, t = self.value(n.args[0], scope), self.value(n.args[1], scope)  # `isinstance(default, bool)` in a settings helper
+            if isinstance(t, type) or (isinstance(t, tuple) and t and all(isinstance(x, type) for x in t)):
+                return isinstance(v, t)
+            raise Unknown
+        if isinstance(f, ast.Call) and isinstance(f.func, ast.Name) and f.func.id == "type" and len(f.args) == 1:
+            cast = type(self.value(f.args[0], scope))  # `type(default)(raw)`: the default's type applied to the text
+            if cast in (int, float, str) and len(n.args) == 1:
+                return cast(self.value(n.args[0], scope))
+            raise Unknown
         if isinstance(f, ast.Name) and f.id == "min" and n.args and not n.keywords:
             return self._min(n.args, scope)
         if isinstance(f, ast.Name) and f.id in _CASTS:

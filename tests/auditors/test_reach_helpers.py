@@ -457,3 +457,52 @@ def test_a_setting_cast_by_a_type_handed_to_the_helper_follows_the_environment(t
     p = tmp_path / "train_gpt.py"
     p.write_text(TYPED_SETTING)
     assert [f.reach for f in audit_path(p, env=env).findings if f.rule == "target-keyed-cache"] == [reach]
+
+
+SETTINGS_DICT_HANDED = '''
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def _e(key, default):
+    v = os.environ.get(key)
+    if v is None:
+        return default
+    if isinstance(default, bool):
+        return v not in ("0", "false", "")
+    return type(default)(v)
+
+
+H = {"refine": _e("REFINE", False), "refine_steps": _e("REFINE_STEPS", 2)}
+
+
+def evaluate(model, val, h):
+    loss = F.cross_entropy(model(val[None, :-1])[0], val[1:])
+    if h["refine"] and h["refine_steps"] > 1:
+        loss.backward()
+    return loss.item()
+
+
+def main(model):
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    return evaluate(model, val, H)
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+@pytest.mark.parametrize("env, reach", [({}, "dormant"), ({"REFINE": "1"}, "active"), ({"REFINE": "0"}, "dormant"),
+                                        ({"REFINE": "1", "REFINE_STEPS": "1"}, "dormant")])
+def test_a_settings_dict_handed_to_a_function_is_read_through_its_parameter(tmp_path, monkeypatch, env, reach):
+    """`H = {"refine": _e("REFINE", False)}` handed to `evaluate(model, val, h)`, whose
+    `if h["refine"]:` guards a backward pass on val; `_e` casts by `isinstance(default, bool)`
+    and `type(default)(v)`."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(SETTINGS_DICT_HANDED)
+    assert [f.reach for f in audit_path(p, env=env).findings if f.rule == "ttt-before-score"] == [reach]
