@@ -183,6 +183,16 @@ class Evaluator:
                 or self.facts.get("outer_defs", {}).get(f.id)
             if bound in _ENV_GETTERS:
                 dotted = bound  # `E = os.environ.get`, then `E("NGRAM_ORDER", 0)`
+            elif bound and bound.startswith("lambda") and not n.keywords:
+                lam = _parse(bound)  # `_b = lambda k, d: os.environ.get(k, str(int(d))) != "0"`, then `_b("SLOT", 0)`
+                if isinstance(lam, ast.Lambda) and not lam.args.vararg and len(n.args) <= len(lam.args.args):
+                    params = [a.arg for a in lam.args.args]
+                    given = {p: (a, scope) for p, a in zip(params, n.args)}
+                    home = scope.func if scope.define(f.id) else "<module>"
+                    for p, d in zip(params[len(params) - len(lam.args.defaults):], lam.args.defaults):
+                        given.setdefault(p, (d, Scope(self.facts, home, self.env, scope.depth + 1)))
+                    if len(given) == len(params):
+                        return self.value(lam.body, Scope(self.facts, home, self.env, scope.depth + 1, given))
         if dotted in _ENV_GETTERS:
             key = self.value(n.args[0], scope)
             if key in self.env:
@@ -195,7 +205,11 @@ class Evaluator:
                 default_src += f" = {scope.define(n.args[1].id)}"
             self.touched.setdefault(key, f"{key} default {default_src}" if default_src != "unset" else f"{key} unset")
             if len(n.args) > 1:
-                return self.value(n.args[1], scope)
+                v = self.value(n.args[1], scope)
+                if not isinstance(n.args[1], ast.Constant) and " = " not in default_src \
+                        and self.touched[key] == f"{key} default {default_src}":
+                    self.touched[key] += f" = {v!r}"  # (`str(int(d))` of a helper says little; its value does)
+                return v
             default = next((k.value for k in n.keywords if k.arg == "default"), None)
             if default is None and key in self.facts.get("env_defaults", {}):
                 return self.set_default(key, scope)

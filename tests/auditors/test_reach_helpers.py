@@ -506,3 +506,42 @@ def test_a_settings_dict_handed_to_a_function_is_read_through_its_parameter(tmp_
     p = tmp_path / "train_gpt.py"
     p.write_text(SETTINGS_DICT_HANDED)
     assert [f.reach for f in audit_path(p, env=env).findings if f.rule == "ttt-before-score"] == [reach]
+
+
+LAMBDA_HELPERS = '''
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+_i = lambda k, d: int(os.environ.get(k, d))
+_b = lambda k, d=0: os.environ.get(k, str(int(d))) not in ("0", "", "false")
+SLOT = _b("SLOT_ENABLED")
+SLOT_STEPS = _i("SLOT_STEPS", 4)
+
+
+def evaluate(model, val):
+    loss = F.cross_entropy(model(val[None, :-1])[0], val[1:])
+    if SLOT and SLOT_STEPS > 0:
+        loss.backward()
+    return loss.item()
+
+
+if __name__ == "__main__":
+    evaluate(None, torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64)))
+'''
+
+
+@pytest.mark.parametrize("env, reach", [({}, "dormant"), ({"SLOT_ENABLED": "1"}, "active"),
+                                        ({"SLOT_ENABLED": "1", "SLOT_STEPS": "0"}, "dormant")])
+def test_settings_read_by_lambda_helpers_follow_the_environment(tmp_path, monkeypatch, env, reach):
+    """`_b = lambda k, d=0: os.environ.get(k, str(int(d))) not in ("0", ...)`: the lambda's body is
+    evaluated with its parameters bound to the call's arguments (or their defaults)."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(LAMBDA_HELPERS)
+    found = [f for f in audit_path(p, env=env).findings if f.rule == "ttt-before-score"]
+    assert [f.reach for f in found] == [reach]
+    if reach == "dormant" and not env:
+        assert "SLOT_ENABLED default str(int(d)) = '0'" in found[0].condition
