@@ -101,13 +101,36 @@ def _accumulates_hessian(node) -> bool:
     return False
 
 
+def _squared(e) -> bool:
+    """`x.pow(2)`, `x ** 2`, `x * x`, `x.square()`, `torch.square(x)`."""
+    if type(e) is ast.BinOp:
+        return (type(e.op) is ast.Pow and type(e.right) is ast.Constant and e.right.value == 2) or (
+            type(e.op) is ast.Mult and lb.src(e.left) == lb.src(e.right))
+    if type(e) is ast.Call and type(e.func) is ast.Attribute:
+        return (e.func.attr == "pow" and len(e.args) == 1 and type(e.args[0]) is ast.Constant and e.args[0].value == 2) \
+            or (e.func.attr == "square" and (not e.args or lb.dotted(e.func.value) in ("torch", "np", "numpy")))
+    return False
+
+
+def _diagonal_moment(node) -> bool:
+    """`h[k] += x.pow(2).sum(0)`: squared activations summed over the rows, accumulated: the
+    diagonal of X^T X (a Hessian-diagonal calibration)."""
+    v = node.value
+    if type(node) is not ast.AugAssign or type(node.op) is not ast.Add or type(v) is not ast.Call \
+            or type(v.func) is not ast.Attribute or v.func.attr != "sum":
+        return False
+    over_rows = (len(v.args) == 1 and type(v.args[0]) is ast.Constant and v.args[0].value == 0) or any(
+        k.arg in ("dim", "axis") and type(k.value) is ast.Constant and k.value.value == 0 for k in v.keywords)
+    return over_rows and _squared(v.func.value)
+
+
 def _hessian_statements(m) -> list:
-    """The module's Hessian statements (`H += X.T @ X`, `H = X.T @ X`), found once: only
-    assignments on the line of a `@` can be one."""
+    """The module's Hessian statements (`H += X.T @ X`, `H = X.T @ X`, the diagonal `h += x.pow(2).sum(0)`),
+    found once: only assignments on the line of a `@` can be a full one."""
     def find(m):
         lines = sorted(b.lineno for b in m.nodes_of(ast.BinOp) if type(b.op) is ast.MatMult)
         return [n for n in m.nodes_of(ast.AugAssign) + m.nodes_of(ast.Assign)
-                if lines and m.may_hold(n, lines) and _accumulates_hessian(n) and not _iterated(m, n)]
+                if (lines and m.may_hold(n, lines) and _accumulates_hessian(n) and not _iterated(m, n)) or _diagonal_moment(n)]
     return m.once("hessian statements", find)
 
 
@@ -310,7 +333,10 @@ def _reads_inside(f) -> set:
     handed = set(f.params) | {t.id for loop in m.under(f, m.nodes_of(ast.For)) if type(loop.iter) is ast.Name
                               and loop.iter.id in f.params for t in ast.walk(loop.target) if type(t) is ast.Name}
     own = [v for k, v in f.env.items() if k not in handed]  # (`for b in batches`: b is what callers hand)
-    return set().union(*own) & lb.DATA if own else set()
+    # (what some caller hands, `x = embed(rows)` of a parameter, is not loaded here; a split named by a
+    # parameter's default, `pattern="fineweb_val_*.bin"`, is)
+    given = set().union(*[v - f.defaults.get(p, frozenset()) for p, v in f.param_labels.items()])
+    return (set().union(*own) & lb.DATA) - given if own else set()
 
 
 def _in_training_step(f, ev) -> bool:
