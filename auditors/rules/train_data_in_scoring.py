@@ -72,7 +72,7 @@ def _loaded_after_export(m) -> list:
     artifact, so the evaluation reads training data (§1.2)."""
     out = []
     for f in m.functions.values():
-        written = min((e.line for e in f.events if e.kind == "call" and e.data["name"] in _EXPORTS), default=None)
+        written = min((e.line for e in f.events if e.kind == "call" and _exports(m, e)), default=None)
         if written is None:
             continue
         for ev in f.events:
@@ -88,6 +88,15 @@ def _loaded_after_export(m) -> list:
                                f"{written}) and handed to {ev.data['name']}() with the validation tokens: the evaluation "
                                "reads training data that the artifact does not carry"))
     return out
+
+
+def _exports(m, ev) -> bool:
+    """The call writes the artifact: `lzma.compress(...)`, `torch.save(...)`, or a helper of the
+    file that does (`save_artifact(model, path)`)."""
+    if ev.data["name"] in _EXPORTS:
+        return True
+    callee = m.functions.get(ev.data["callee"]) if ev.data["callee"] else None
+    return callee is not None and any(e.kind == "call" and e.data["name"] in _EXPORTS for e in callee.events)
 
 
 def _computed_from_shards(m, f, name: str, after: int) -> bool:
