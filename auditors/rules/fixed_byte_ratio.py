@@ -9,7 +9,9 @@ ln 2, `log(2)`, or times 1/ln 2) and divided by a numeric literal, or a name bou
 to one, other than small whole numbers (averaging over passes or ranks); the steps may
 sit in one expression or in names bound once on the way.
 The same ratio inverted, tokens per byte multiplied in (`bits * cfg.tokens_per_byte`
-with a class default of 0.24), is the same miscount.
+with a class default of 0.24), is the same miscount; so is a byte count made as the
+token count times a ratio (`nbytes = ntok * bpt`, with `nats / ntok` beside it), whatever
+the ratio was measured on.
 Legal counterpart: `loss_bits_sum / byte_count` with the count summed from a byte table.
 """
 
@@ -19,6 +21,7 @@ import ast
 import math
 import re
 
+from auditors import labels as lb
 from auditors.model import RuleInfo
 from auditors.rules import quotients, raw
 
@@ -134,6 +137,19 @@ def _measured_ratio(m, f, node) -> str | None:
     return None
 
 
+def _token_count_scaled(m, f, node) -> str | None:
+    """The byte count is the token count times something (`nbytes = ntok * h["bpt"]`), where
+    the same token count divides the loss elsewhere in the function (`nats / ntok`, the loss
+    per token): bytes estimated from a ratio. Its source, or None."""
+    bound = f.binding(node.id) if type(node) is ast.Name else node
+    if type(bound) is not ast.BinOp or type(bound.op) is not ast.Mult:
+        return None
+    sides = {lb.src(bound.left), lb.src(bound.right)}
+    divisions = m.under(f, [n for n in m.nodes_of(ast.BinOp) if type(n.op) is ast.Div])
+    per_token = any(lb.src(q.right) in sides and "TGTP" in f.labels_of(q.left) for q in divisions)
+    return lb.src(bound) if per_token else None
+
+
 def _length_ratio(e) -> bool:
     """`len(text.encode()) / len(tokens)`: two lengths divided."""
     return type(e) is ast.BinOp and type(e.op) is ast.Div and all(
@@ -150,6 +166,13 @@ def check(m):
             out.append(raw(RULE, f, node, ctx, "error", "medium",
                            f"divides a loss in bits by an average bytes-per-token ratio measured once ({measured}()): "
                            "bytes must be counted from the tokenizer's piece table for the tokens scored"))
+            continue
+        scaled = _token_count_scaled(m, f, node.right)
+        if scaled and "TGTP" in f.labels_of(node.left) and m.scores(f) and _chain(f, node)[0]:
+            ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
+            out.append(raw(RULE, f, node, ctx, "error", "medium",
+                           f"divides a loss in bits by `{scaled}`: the count of scored tokens times a ratio, not the bytes "
+                           "those tokens decode to (count them from the tokenizer's piece table)"))
             continue
         value = _constant(f, node.right)
         if value is None:
