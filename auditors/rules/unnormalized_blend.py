@@ -154,9 +154,11 @@ def _tilt_without_normalizer(m, f) -> list:
         def operand(c):  # `log(z)`, or `z.log()`
             return c.args[0] if c.args else c.func.value if type(c.func) is ast.Attribute and not lb.dotted(c.func.value) in (
                 "math", "np", "numpy", "torch") else None
+        scored = _boosted_terms(g)
         return any(lb.call_name(c.func) in _LOG_NORMALIZERS and operand(c) is not None
                    and type(operand(c)) not in (ast.Constant, ast.JoinedStr)
                    and ("TGTP" not in g.labels_of(operand(c)) or _one_plus(g, operand(c)) or lb.call_name(c.func) == "log1p")
+                   and not _reads_any(operand(c), scored)  # (`log1p(exp(lp_y) * ...)`: the target's own probability)
                    and normalizers.applied(m, g, c) for c in m.under(g, m.nodes_of(ast.Call)))  # (not log(2), not a logger)
     callers = [g for g, e in m.events("call") if f.qualname in m.targets(e)]
     if normalizes(f) or (callers and all(map(normalizes, callers))):
@@ -180,9 +182,14 @@ def _tilt_without_normalizer(m, f) -> list:
             bound = f.binding(boost.id) if type(boost) is ast.Name else None
             if "TGTP" in f.labels_of(scored) and not _hit(f, scored) and (_hit(f, boost) or (bound is not None and _hit(f, bound))):
                 ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
+                terms = _boosted_terms(f)
+                own = sorted({n.id for c in m.under(f, m.nodes_of(ast.Call)) if lb.call_name(c.func) in _LOG_NORMALIZERS
+                              for n in ast.walk(c) if type(n) is ast.Name and n.id in terms})
+                why = (f"a log-normalizer computed from the target's own probability (`{own[0]}`), not the hint's"
+                       if own else "no log-normalizer")
                 return [raw(RULE, f, node, ctx, "error", "medium",
-                            "adds a boost to the target's log-probability where a hint equals the target, with no "
-                            "log-normalizer: the tilted probabilities sum to more than one over the vocabulary")]
+                            f"adds a boost to the target's log-probability where a hint equals the target, with {why}: "
+                            "the tilted probabilities sum to more than one over the vocabulary")]
     return []
 
 
@@ -337,6 +344,22 @@ def _spread_over_bytes(m, f) -> list:
                         "byte with another model: the product over a token's bytes is not a distribution over the "
                         "token alphabet")]
     return []
+
+
+def _boosted_terms(f) -> set[str]:
+    """Names of the target's log-probability that a boost is added to (`lp` of `lp + beta * (h == y)`)."""
+    out = set()
+    for node in f.module.under(f, f.module.nodes_of(ast.BinOp)):
+        if type(node.op) in (ast.Add, ast.Sub):
+            for scored, boost in ((node.left, node.right), (node.right, node.left)):
+                if type(scored) is ast.Name and "TGTP" in f.labels_of(scored) and _hit(f, boost):
+                    out.add(scored.id)
+    return out
+
+
+def _reads_any(e, names: set[str]) -> bool:
+    """e reads one of these names (directly, not through other names)."""
+    return bool(names) and any(type(n) is ast.Name and n.id in names for n in ast.walk(e))
 
 
 def _one_plus(f, e) -> bool:
