@@ -1,7 +1,9 @@
 """Whether a distribution or a log-probability is normalized again where it is used
 (read by `auditors.rules.unnormalized_blend`): a boosted distribution handed to a softmax,
 divided by its sum or less its log-normalizer, and a log-normalizer that is subtracted
-rather than computed and left unused."""
+rather than computed and left unused; and the parts of a single-hint tilt: the hit
+(`hint == y`), the term it boosts, the closed-form normalizer `1 + p_h (e^b - 1)`, and a
+convex mix with a one-hot hint, which needs no normalizer."""
 
 from __future__ import annotations
 
@@ -39,3 +41,64 @@ def applied(m, g, c) -> bool:
     logged = {id(x) for j in m.under(g, m.nodes_of(ast.JoinedStr)) for x in ast.walk(j)}
     return any(type(x) is ast.Name and x.id == bound and type(x.ctx) is ast.Load and id(x) not in logged
                for x in ast.walk(g.node))
+
+
+def hit(f, node, depth: int = 0) -> bool:
+    """`hint == y` (also inside `where(...)`, a cast, or a product with beta, or bound to a
+    name used there: `hit = (h == y).float(); lp + beta * hit`): 1 where a guess equals
+    the target."""
+    for n in ast.walk(node):
+        if type(n) is ast.Name and depth < 2 and n is not node:
+            bound = f.binding(n.id)
+            while type(bound) is ast.Call and type(bound.func) is ast.Attribute:
+                bound = bound.func.value  # `(h == y).to(dtype)`, `.float()`
+            if type(bound) is ast.BinOp and type(bound.op) is ast.BitAnd:
+                bound = bound.left  # `hit = (tgt == hint) & has_hint`
+            if type(bound) is ast.Compare and hit(f, bound, depth + 1):
+                return True
+        if type(n) is ast.Compare and len(n.ops) == 1 and type(n.ops[0]) is ast.Eq \
+                and any("TGT" in f.labels_of(x) and type(x) is not ast.BinOp for x in (n.left, n.comparators[0])):
+            return True  # (a token, not `ci == num_chunks - 1`: arithmetic on a count is no token)
+    return False
+
+
+def factors(e) -> list:
+    return factors(e.left) + factors(e.right) if type(e) is ast.BinOp and type(e.op) is ast.Mult else [e]
+
+
+def convex(node) -> bool:
+    """`(1 - w) * p[y] + w * (hint == y)`: weights that add up to one (a mixture of the
+    model with a one-hot hint, a distribution), not a boost on top of the probability."""
+    if type(node.op) is not ast.Add:
+        return False
+    for a, b in ((node.left, node.right), (node.right, node.left)):
+        rest = {lb.src(x.right) for x in factors(a) if type(x) is ast.BinOp and type(x.op) is ast.Sub
+                and type(x.left) is ast.Constant and x.left.value == 1}
+        if rest & {lb.src(x) for x in factors(b)}:
+            return True
+    return False
+
+
+def boosted_terms(f) -> set[str]:
+    """Names of the target's log-probability that a boost is added to (`lp` of `lp + beta * (h == y)`)."""
+    out = set()
+    for node in f.module.under(f, f.module.nodes_of(ast.BinOp)):
+        if type(node.op) in (ast.Add, ast.Sub):
+            for scored, boost in ((node.left, node.right), (node.right, node.left)):
+                if type(scored) is ast.Name and "TGTP" in f.labels_of(scored) and hit(f, boost):
+                    out.add(scored.id)
+    return out
+
+
+def reads_any(e, names: set[str]) -> bool:
+    """e reads one of these names (directly, not through other names)."""
+    return bool(names) and any(type(n) is ast.Name and n.id in names for n in ast.walk(e))
+
+
+def one_plus(f, e) -> bool:
+    """`1 + p_h * (e^beta - 1)` (or a name bound to it): the closed-form normalizer of the
+    tilt, whatever the hint's probability was read from (a hint taken from earlier targets
+    carries their label)."""
+    e = f.binding(e.id) if type(e) is ast.Name else e
+    return type(e) is ast.BinOp and type(e.op) is ast.Add and any(
+        type(x) is ast.Constant and x.value == 1 for x in (e.left, e.right))

@@ -16,153 +16,15 @@ Tables loaded from data files (#1184's npz) are not checked here.
 from __future__ import annotations
 
 import ast
-import copy
 import re
 
 from auditors import labels as lb
+from auditors import piece_tables as pt
 from auditors.model import RuleInfo
 from auditors.rules import guards_of, raw
 
 RULE = RuleInfo("byte-table-miscount", "tokenizer_byte_miscount", "BPB byte table deviates from canonical semantics",
                 "RULES.md §2 Section V, §7 (#1184, #1698; canonical #414)")
-SPACE = "\u2581"
-
-
-def _calls(node, name) -> bool:
-    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == name for n in ast.walk(node))
-
-
-def _strips(node) -> bool:
-    """An expression that removes the leading '▁': piece[1:], lstrip/removeprefix, or a
-    replace by nothing (`replace("▁", " ")` keeps a byte for it)."""
-    for n in ast.walk(node):
-        if isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Slice) and n.slice.lower is not None:
-            return True
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("lstrip", "removeprefix", "strip"):
-            return True
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "replace":
-            new = n.args[1] if len(n.args) > 1 else None
-            if not (isinstance(new, ast.Constant) and new.value):
-                return True
-    return False
-
-
-def _decodes_one(node) -> bool:
-    """`sp.decode([i])` / `decode_ids([i])` / `DecodeIds([i])` anywhere in `node`: decoding
-    a single token, which turns a byte-fallback token into U+FFFD, 3 bytes, not 1."""
-    return any(map(_decode_call, ast.walk(node)))
-
-
-_DECODERS = frozenset({"decode", "decode_ids", "DecodeIds", "decode_pieces"})
-
-
-def _decode_call(n) -> bool:
-    return type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr in _DECODERS and len(n.args) == 1 \
-        and type(n.args[0]) in (ast.List, ast.Tuple) and len(n.args[0].elts) == 1
-
-
-def _counts_piece(value, unstripped: set[str]) -> bool:
-    """len(piece.encode()) / len(piece) of a piece that still holds its '▁', or `... + 1`."""
-    if isinstance(value, ast.IfExp) and _strips(value.body) and not _strips(value.orelse):
-        return False  # `len(p[1:]...) if lead else len(p...)`: the '▁' is stripped where there is one
-    if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add) and any(isinstance(s, ast.Constant) and s.value == 1 for s in (value.left, value.right)):
-        return True
-    for n in ast.walk(value):
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "len" and n.args:
-            names = {x.id for x in ast.walk(n.args[0]) if isinstance(x, ast.Name)}
-            if (names & unstripped or _calls(n.args[0], "id_to_piece")) and not _strips(n.args[0]):
-                return True
-    return False
-
-
-def _sizes_piece(value, names: set[str]) -> bool:
-    """`len(...)` of a piece, with its '▁' or without: the size of a byte-fallback token's
-    piece ('<0x41>', 6) unless that token is special-cased."""
-    return _counts_piece(value, names) or any(
-        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "len" and n.args
-        and ({x.id for x in ast.walk(n.args[0]) if isinstance(x, ast.Name)} & names or _calls(n.args[0], "id_to_piece"))
-        for n in ast.walk(value))
-
-
-def _is_space_test(test, named: frozenset = frozenset()) -> bool:
-    """`piece.startswith("▁")`, or `startswith(" ")` of a piece whose "▁" was replaced by a
-    space; the marker may be a name or class attribute bound to it (`self.SPACE`)."""
-    return _calls(test, "startswith") and any(
-        (isinstance(c, ast.Constant) and c.value in (SPACE, " ")) or (type(c) is ast.Attribute and c.attr in named)
-        or (type(c) is ast.Name and c.id in named) for c in ast.walk(test))
-
-
-def _literal(src: str):
-    try:
-        return ast.literal_eval(src)
-    except (ValueError, SyntaxError):
-        return None
-
-
-def _space_names(m) -> frozenset:
-    """Module names and class attributes bound to the '▁' marker or a space (`SPACE = "\u2581"`)."""
-    out = {k for k, src in m.class_defs.items() if _literal(src) in (SPACE, " ") and k.isupper()}
-    module = m.functions["<module>"]
-    out |= {k for k, v in module.defs.items() if type(v) is ast.Constant and v.value in (SPACE, " ") and k.isupper()}
-    return frozenset(out)
-
-
-class _Element:
-    """A value stored into a table some other way than `table[i] = value`: a
-    comprehension's element (`np.array([len(sp.id_to_piece(i).encode()) for i in ...])`)
-    or what is appended to a list (`table.append((len(piece.encode()), False))`)."""
-
-    def __init__(self, value, lineno: int):
-        self.value, self.lineno = value, lineno
-
-
-def _over_lists(comp) -> ast.expr:
-    """A comprehension's element with each loop variable that runs over a named list
-    written as that list: `len(p.encode()) for p in stripped` reads as
-    `len(stripped.encode())`, so what is known of the list (stripped or not) holds for it."""
-    over = {g.target.id: g.iter.id for g in comp.generators if type(g.target) is ast.Name and type(g.iter) is ast.Name}
-    for g in comp.generators:  # `for p, s in zip(pieces, flags)`: p runs over pieces
-        if type(g.target) is ast.Tuple and type(g.iter) is ast.Call and lb.call_name(g.iter.func) == "zip":
-            over.update({t.id: a.id for t, a in zip(g.target.elts, g.iter.args) if type(t) is ast.Name and type(a) is ast.Name})
-        elif type(g.target) is ast.Tuple and len(g.target.elts) == 2 and type(g.target.elts[1]) is ast.Name \
-                and type(g.iter) is ast.Call and type(g.iter.func) is ast.Attribute and g.iter.func.attr == "items" \
-                and type(g.iter.func.value) is ast.Name:  # `for i, p in pieces.items()`: p runs over the dict's values
-            over[g.target.elts[1].id] = g.iter.func.value.id
-    element = comp.value if type(comp) is ast.DictComp else comp.elt  # (a dict comprehension stores its values)
-    if not over:
-        return element
-
-    class Rename(ast.NodeTransformer):
-        def visit_Name(self, n):
-            return ast.copy_location(ast.Name(over[n.id], n.ctx), n) if n.id in over else n
-    return Rename().visit(copy.deepcopy(element))
-
-
-_REDUCED = frozenset({"mean", "average", "median"})  # (a sum of piece sizes may be a byte count)
-
-
-def _table_stores(stmts):
-    for st in stmts:
-        # (a comprehension reduced at once, `np.mean([len(p.encode()) for p in pieces])`, is a statistic, no table)
-        reduced = {id(a) for c in ast.walk(st) if type(c) is ast.Call and lb.call_name(c.func) in _REDUCED for a in c.args}
-        for n in ast.walk(st):
-            if id(n) in reduced:
-                continue
-            if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Subscript):
-                yield n
-            elif isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Tuple) \
-                    and any(isinstance(t, ast.Subscript) for t in n.targets[0].elts):
-                yield _Element(n.value, n.lineno)  # lens[i], lead[i] = piece_size(sp, i)
-            elif isinstance(n, (ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp)):
-                yield _Element(_over_lists(n), n.lineno)
-                ids = {x.id for g in n.generators for x in ast.walk(g.target) if type(x) is ast.Name}
-                tests = [t for g in n.generators for t in g.ifs if _calls(t, "startswith")]
-                if tests and type(n) is not ast.DictComp and type(n.elt) is ast.Name and n.elt.id in ids:
-                    # `{i for i, p in pieces.items() if p.startswith("▁")}`: a leading-space table (the ids of
-                    # the spaced pieces; `sum(1 for p in pieces if p.startswith("▁"))` is a count, no table)
-                    yield _Element(tests[0], n.lineno)
-            elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "append" and n.args:
-                yield _Element(n.args[0], n.lineno)
 
 
 def _constant_value(m, value):
@@ -188,11 +50,11 @@ def _sizers(m, piece_calls) -> set[str]:
     for f in m.functions.values():  # (may_hold first: indexing every function's nodes is what costs)
         if f.qualname == "<module>" or not m.may_hold(f.node, lines) or not any(n in piece_calls for n in f.nodes):
             continue
-        pieces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and _calls(n.value, "id_to_piece")
+        pieces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and pt.calls(n.value, "id_to_piece")
                   for t in n.targets if isinstance(t, ast.Name)}
         pieces |= {t.id for n in f.nodes if isinstance(n, ast.Assign)
                    and {x.id for x in ast.walk(n.value) if isinstance(x, ast.Name)} & pieces for t in n.targets if isinstance(t, ast.Name)}
-        if any(isinstance(r, ast.Return) and r.value is not None and _counts_piece(r.value, pieces) for r in f.nodes):
+        if any(isinstance(r, ast.Return) and r.value is not None and pt.counts_piece(r.value, pieces) for r in f.nodes):
             out.add(f.name)
     # helpers handed the piece (`piece_size(sp.id_to_piece(i))`) that return its length
     handed = {c.func.id for c in m.nodes_of(ast.Call) if isinstance(c.func, ast.Name) and any(a in piece_calls for a in c.args)}
@@ -203,7 +65,7 @@ def _sizers(m, piece_calls) -> set[str]:
         pieces = set(f.params)
         pieces |= {t.id for n in f.nodes if isinstance(n, ast.Assign)
                    and {x.id for x in ast.walk(n.value) if isinstance(x, ast.Name)} & pieces for t in n.targets if isinstance(t, ast.Name)}
-        if any(isinstance(r, ast.Return) and r.value is not None and _counts_piece(r.value, pieces) for r in f.nodes):
+        if any(isinstance(r, ast.Return) and r.value is not None and pt.counts_piece(r.value, pieces) for r in f.nodes):
             out.add(f.name)
     return out
 
@@ -242,7 +104,7 @@ _CONTROL_PIECE = re.compile(r"""["']</?s>["']""")  # the piece written as a stri
 
 def check(m):
     piece_calls = {n for n in m.nodes_of(ast.Call) if isinstance(n.func, ast.Attribute)
-                   and (n.func.attr == "id_to_piece" or _decode_call(n))}
+                   and (n.func.attr == "id_to_piece" or pt.decode_call(n))}
     if not piece_calls:
         return _space_without_boundary(m)
     sizers = _sizers(m, piece_calls)
@@ -255,77 +117,77 @@ def check(m):
     for f in m.functions.values():
         if f.qualname == "<module>" or not m.may_hold(f.node, lines) or not any(n in piece_calls or n in sizing for n in f.nodes):
             continue
-        sized = [s for s in _table_stores(f.node.body) if isinstance(s.value, ast.Call) and s.value in sizing]
+        sized = [s for s in pt.table_stores(f.node.body) if isinstance(s.value, ast.Call) and s.value in sizing]
         if f.name in sizers:
             continue  # judged where its result is stored
-        if sized and not _calls(f.node, "is_byte") and not any(_calls(m.functions[q].node, "is_byte") for q in m.functions
+        if sized and not pt.calls(f.node, "is_byte") and not any(pt.calls(m.functions[q].node, "is_byte") for q in m.functions
                                                                if m.functions[q].name in sizers):
             out.append(raw(RULE, f, sized[0], guards_of(f, sized[0].lineno), "error", "medium",
                            "byte-fallback tokens are not special-cased (is_byte): their pieces '<0x..>' are counted as "
                            "6 bytes, not 1"))
-        pieces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and _calls(n.value, "id_to_piece")
+        pieces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and pt.calls(n.value, "id_to_piece")
                   for t in n.targets if isinstance(t, ast.Name)}
-        derived = {t.id for n in f.nodes if isinstance(n, ast.Assign) and not _strips(n.value)
+        derived = {t.id for n in f.nodes if isinstance(n, ast.Assign) and not pt.strips(n.value)
                    and {x.id for x in ast.walk(n.value) if isinstance(x, ast.Name)} & pieces for t in n.targets if isinstance(t, ast.Name)}
-        restripped = {t.id for n in f.nodes if isinstance(n, ast.Assign) and _strips(n.value) for t in n.targets if isinstance(t, ast.Name)}
+        restripped = {t.id for n in f.nodes if isinstance(n, ast.Assign) and pt.strips(n.value) for t in n.targets if isinstance(t, ast.Name)}
         unstripped = (pieces | derived) - restripped
-        named = m.once("space names", _space_names)
-        space_ifs = [n for n in f.nodes if isinstance(n, ast.If) and _is_space_test(n.test, named)]
+        named = m.once("space names", pt.space_names)
+        space_ifs = [n for n in f.nodes if isinstance(n, ast.If) and pt.is_space_test(n.test, named)]
         flagged = set()
-        stores = list(_table_stores(f.node.body))
-        in_space_ifs = {st.lineno for b in space_ifs for st in _table_stores(b.body)}
-        if any(_is_space_test(e.value, named) for e in stores):  # `space[i] = piece.startswith("▁")`, or a comprehension of it
+        stores = list(pt.table_stores(f.node.body))
+        in_space_ifs = {st.lineno for b in space_ifs for st in pt.table_stores(b.body)}
+        if any(pt.is_space_test(e.value, named) for e in stores):  # `space[i] = piece.startswith("▁")`, or a comprehension of it
             for e in (st for st in stores if st.lineno not in in_space_ifs and not isinstance(st.value, ast.Tuple)):
-                if not _is_space_test(e.value, named) and _counts_piece(e.value, pieces | derived):
+                if not pt.is_space_test(e.value, named) and pt.counts_piece(e.value, pieces | derived):
                     flagged.add(e.lineno)
                     out.append(raw(RULE, f, e, guards_of(f, e.lineno), "error", "high",
                                    "base bytes count each piece with its '\u2581' while the leading-space table built "
                                    "beside them counts it again"))
         for branch in space_ifs:
-            flags_space = any(isinstance(s.value, ast.Constant) and s.value.value is True for s in _table_stores(branch.body))
-            for st in _table_stores(branch.body):
-                if flags_space and _counts_piece(st.value, pieces | derived) and not (isinstance(st.value, ast.Constant)):
+            flags_space = any(isinstance(s.value, ast.Constant) and s.value.value is True for s in pt.table_stores(branch.body))
+            for st in pt.table_stores(branch.body):
+                if flags_space and pt.counts_piece(st.value, pieces | derived) and not (isinstance(st.value, ast.Constant)):
                     flagged.add(st.lineno)
                     out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "high",
                                    "a piece with a leading '\u2581' is given its space byte here and is also flagged in the "
                                    "leading-space table, which adds it again at evaluation"))
         if space_ifs and unstripped:
-            inside = {s.lineno for b in space_ifs for s in _table_stores(b.body)}
-            for st in _table_stores(f.node.body):
-                if st.lineno not in inside and st.lineno not in flagged and _counts_piece(st.value, unstripped) \
+            inside = {s.lineno for b in space_ifs for s in pt.table_stores(b.body)}
+            for st in pt.table_stores(f.node.body):
+                if st.lineno not in inside and st.lineno not in flagged and pt.counts_piece(st.value, unstripped) \
                         and not any(_assigns_after_strip(b) for b in space_ifs):
                     out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "medium",
                                    "base bytes count the piece with its '\u2581' while the leading-space table counts it again"))
-        for st in _never_set_flags(f) if space_ifs or any(_is_space_test(e.value, named) for e in stores) else ():
+        for st in _never_set_flags(f) if space_ifs or any(pt.is_space_test(e.value, named) for e in stores) else ():
             # (with the leading-space table filled beside it, a table never set is the boundary table)
             out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "medium",
                            f"`{lb.src(st.targets[0])}`, returned beside the leading-space table, starts all False and is "
                            "never set: as the boundary table it makes BOS and the other control tokens no boundaries, so "
                            "the first token of each document gains a space byte"))
-        bytes_ifs = [n for n in f.nodes if isinstance(n, ast.If) and _calls(n.test, "is_byte")]
-        surfaces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and _decodes_one(n.value)
+        bytes_ifs = [n for n in f.nodes if isinstance(n, ast.If) and pt.calls(n.test, "is_byte")]
+        surfaces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and pt.decodes_one(n.value)
                     for t in n.targets if isinstance(t, ast.Name)}  # `surface = sp.decode_ids([i])`, sized later
-        decoded = next((s for s in _table_stores(f.node.body) if _decodes_one(s.value)
+        decoded = next((s for s in pt.table_stores(f.node.body) if pt.decodes_one(s.value)
                         or {x.id for x in ast.walk(s.value) if isinstance(x, ast.Name)} & surfaces), None)
         for hit in _byte_piece_decoded(f, bytes_ifs):
             out.append(raw(RULE, f, hit, guards_of(f, hit.lineno), "error", "high",
                            "a byte-fallback token's text is found by decoding it alone, which gives U+FFFD (3 bytes), "
                            "not its 1 byte"))
-        if decoded is not None and not _calls(f.node, "is_byte"):
+        if decoded is not None and not pt.calls(f.node, "is_byte"):
             out.append(raw(RULE, f, decoded, guards_of(f, decoded.lineno), "error", "high",
                            "token bytes counted by decoding each token alone: a byte-fallback token decodes to "
                            "U+FFFD (3 bytes), not its 1 byte"))
-        elif not bytes_ifs and not _tests_is_byte(f.node) and any(_sizes_piece(s.value, pieces | derived | restripped) for s in _table_stores(f.node.body)):
+        elif not bytes_ifs and not _tests_is_byte(f.node) and any(pt.sizes_piece(s.value, pieces | derived | restripped) for s in pt.table_stores(f.node.body)):
             out.append(raw(RULE, f, f.node, None, "error", "medium",
                            "byte-fallback tokens are not special-cased (is_byte): their pieces '<0x..>' are counted as 6 bytes, not 1"))
-        counting = [s for s in _table_stores(f.node.body) if _counts_piece(s.value, pieces | derived | restripped)]
+        counting = [s for s in pt.table_stores(f.node.body) if pt.counts_piece(s.value, pieces | derived | restripped)]
         if counting and bytes_ifs and not control_reported and not _skips_control(m):
             control_reported = True
             out.append(raw(RULE, f, counting[0], guards_of(f, counting[0].lineno), "error", "medium",
                            "control tokens (<s>, </s>) are not special-cased (is_control): their pieces are counted as "
                            "bytes and they are not boundaries, so a document's first token gains a space byte"))
         for b in bytes_ifs:
-            for st in _table_stores(b.body):
+            for st in pt.table_stores(b.body):
                 named = _constant_value(m, st.value)
                 numeric = (isinstance(st.value, ast.Constant) and isinstance(st.value.value, (int, float))) or isinstance(st.value, ast.BinOp) or (
                     isinstance(st.value, ast.Call) and isinstance(st.value.func, ast.Name) and st.value.func.id == "len") or (
@@ -351,7 +213,7 @@ def _byte_branch_length(m, piece_calls) -> list:
     out = []
     for f in _piece_functions(m, piece_calls):
         for b in m.under(f, m.nodes_of(ast.If)):
-            if not _calls(b.test, "is_byte"):
+            if not pt.calls(b.test, "is_byte"):
                 continue
             for st in b.body:
                 size = st.value.elts[0] if type(st) is ast.Return and type(st.value) is ast.Tuple and st.value.elts \
@@ -370,9 +232,9 @@ _BOUNDARY_TABLE = re.compile(r"bound|bos|doc_start|first", re.I)
 def _control_sized_by_helper(m, sizers: set[str], sizing: set) -> list:
     """A helper that sizes pieces, with byte-fallback tokens handled (`if sp.is_byte(i): return 1`)
     but control tokens not, fills the table: `<s>` is given len("<s>") = 3 bytes."""
-    handled = [f for f in m.functions.values() if f.name in sizers and _calls(f.node, "is_byte")]
+    handled = [f for f in m.functions.values() if f.name in sizers and pt.calls(f.node, "is_byte")]
     stores = [(f, st) for f in m.functions.values() if f.name not in sizers and m.under(f, list(sizing))
-              for st in _table_stores(f.node.body) if isinstance(st, ast.Assign) and st.value in sizing]
+              for st in pt.table_stores(f.node.body) if isinstance(st, ast.Assign) and st.value in sizing]
     if not handled or not stores or _skips_control(m):
         return []
     f, st = stores[0]
@@ -441,7 +303,7 @@ def _bytes_never_handled(m, piece_calls, reported: set) -> list:
             continue
         names, stored = _piece_names(m, f), _stored_sizers(m, f)
         for n in m.under(f, m.nodes_of(ast.Call)):
-            if type(n.func) is ast.Name and n.func.id == "len" and n.args and _calls(n.args[0], "encode") \
+            if type(n.func) is ast.Name and n.func.id == "len" and n.args and pt.calls(n.args[0], "encode") \
                     and any(type(x) is ast.Name and x.id in names for x in ast.walk(n.args[0])) \
                     and any(lam.lineno <= n.lineno <= lam.end_lineno for lam in stored):
                 out.append(raw(RULE, f, n, guards_of(f, n.lineno), "error", "medium",
@@ -464,7 +326,7 @@ def _piece_names(m, f) -> set[str]:
     """Names that hold one piece or the pieces in f: bound to an `id_to_piece` result, the
     variable of a loop or comprehension over them, or the parameter of a lambda that f
     applies to them (`size = np.vectorize(lambda s: ...)`, then `size(pieces)`)."""
-    held = {t.id for n in f.nodes if type(n) is ast.Assign and _calls(n.value, "id_to_piece")
+    held = {t.id for n in f.nodes if type(n) is ast.Assign and pt.calls(n.value, "id_to_piece")
             for t in n.targets if type(t) is ast.Name}
     def mentions(e) -> bool:
         return any(type(x) is ast.Name and x.id in held for x in ast.walk(e))
@@ -487,7 +349,7 @@ def _byte_piece_decoded(f, bytes_ifs) -> list:
     out = []
     for b in bytes_ifs:
         for st in b.body:
-            hit = next((n for n in ast.walk(st) if _decode_call(n)), None)
+            hit = next((n for n in ast.walk(st) if pt.decode_call(n)), None)
             if hit is not None and (type(st) is ast.Return or (type(st) is ast.Assign and any(
                     type(t) is ast.Name and t.id in sized for t in st.targets))):
                 out.append(hit)
@@ -525,7 +387,7 @@ def _tests_is_byte(node) -> bool:
     """is_byte decides something: it stands in a test (`if`, a conditional expression, a
     comprehension filter) or chooses values (`where(is_byte, 1, sizes)`); a byte token only
     marked in another table (`boundary[i] = sp.is_byte(i)`) still gets its piece's length."""
-    flags = {t.id for n in ast.walk(node) if isinstance(n, ast.Assign) and _calls(n.value, "is_byte")
+    flags = {t.id for n in ast.walk(node) if isinstance(n, ast.Assign) and pt.calls(n.value, "is_byte")
              for t in n.targets if isinstance(t, ast.Name)}  # `is_byte = np.array([sp.is_byte(i) ...])`
     for g in ast.walk(node):  # `for p, b in zip(pieces, is_byte)`: b is the flag of p
         if isinstance(g, ast.comprehension) and type(g.target) is ast.Tuple and type(g.iter) is ast.Call \
@@ -537,11 +399,11 @@ def _tests_is_byte(node) -> bool:
             n.args[:1] if isinstance(n, ast.Call) and lb.call_name(n.func) in ("where", "select") else \
             [t.slice for t in n.targets if isinstance(t, ast.Subscript)] if isinstance(n, ast.Assign) else []
         # (`base[is_byte] = 1`: the byte tokens' entries set through a mask)
-        if any(_calls(t, "is_byte") or any(isinstance(x, ast.Name) and x.id in flags for x in ast.walk(t)) for t in tests):
+        if any(pt.calls(t, "is_byte") or any(isinstance(x, ast.Name) and x.id in flags for x in ast.walk(t)) for t in tests):
             return True
     return False
 
 
 def _assigns_after_strip(branch: ast.If) -> bool:
     """The space branch re-sets the base bytes from the stripped piece (canonical order)."""
-    return any(_strips(s.value) for s in _table_stores(branch.body))
+    return any(pt.strips(s.value) for s in pt.table_stores(branch.body))

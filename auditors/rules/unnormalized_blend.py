@@ -125,25 +125,6 @@ def _scored_here_or_by_caller(m, f) -> bool:
 _LOG_NORMALIZERS = normalizers.LOG_NORMALIZERS
 
 
-def _hit(f, node, depth: int = 0) -> bool:
-    """`hint == y` (also inside `where(...)`, a cast, or a product with beta, or bound to a
-    name used there: `hit = (h == y).float(); lp + beta * hit`): 1 where a guess equals
-    the target."""
-    for n in ast.walk(node):
-        if type(n) is ast.Name and depth < 2 and n is not node:
-            bound = f.binding(n.id)
-            while type(bound) is ast.Call and type(bound.func) is ast.Attribute:
-                bound = bound.func.value  # `(h == y).to(dtype)`, `.float()`
-            if type(bound) is ast.BinOp and type(bound.op) is ast.BitAnd:
-                bound = bound.left  # `hit = (tgt == hint) & has_hint`
-            if type(bound) is ast.Compare and _hit(f, bound, depth + 1):
-                return True
-        if type(n) is ast.Compare and len(n.ops) == 1 and type(n.ops[0]) is ast.Eq \
-                and any("TGT" in f.labels_of(x) and type(x) is not ast.BinOp for x in (n.left, n.comparators[0])):
-            return True  # (a token, not `ci == num_chunks - 1`: arithmetic on a count is no token)
-    return False
-
-
 def _tilt_without_normalizer(m, f) -> list:
     """`logp[y] + beta * (hint == y)` with no log-normalizer anywhere in the function: the
     single-hint tilt boosts the hinted token's log-probability but does not subtract
@@ -154,19 +135,19 @@ def _tilt_without_normalizer(m, f) -> list:
         def operand(c):  # `log(z)`, or `z.log()`
             return c.args[0] if c.args else c.func.value if type(c.func) is ast.Attribute and not lb.dotted(c.func.value) in (
                 "math", "np", "numpy", "torch") else None
-        scored = _boosted_terms(g)
+        scored = normalizers.boosted_terms(g)
         return any(lb.call_name(c.func) in _LOG_NORMALIZERS and operand(c) is not None
                    and type(operand(c)) not in (ast.Constant, ast.JoinedStr)
-                   and ("TGTP" not in g.labels_of(operand(c)) or _one_plus(g, operand(c)) or lb.call_name(c.func) == "log1p")
-                   and not _reads_any(operand(c), scored)  # (`log1p(exp(lp_y) * ...)`: the target's own probability)
+                   and ("TGTP" not in g.labels_of(operand(c)) or normalizers.one_plus(g, operand(c)) or lb.call_name(c.func) == "log1p")
+                   and not normalizers.reads_any(operand(c), scored)  # (`log1p(exp(lp_y) * ...)`: the target's own probability)
                    and normalizers.applied(m, g, c) for c in m.under(g, m.nodes_of(ast.Call)))  # (not log(2), not a logger)
     callers = [g for g, e in m.events("call") if f.qualname in m.targets(e)]
     if normalizes(f) or (callers and all(map(normalizes, callers))):
         return []  # (a helper that adds the boost, with log Z taken where it is called, is the legal tilt)
     for ev in f.events:  # `tilted(logp[y], hint == y, beta)`: a helper that returns `lp + beta * hit`
         if ev.kind == "call" and ev.data["callee"] and len(ev.node.args) >= 2 and not normalizes(m.functions[ev.data["callee"]]):
-            scored = [i for i, a in enumerate(ev.node.args) if "TGTP" in f.labels_of(a) and not _hit(f, a)]
-            hits = [i for i, a in enumerate(ev.node.args) if _hit(f, a)]
+            scored = [i for i, a in enumerate(ev.node.args) if "TGTP" in f.labels_of(a) and not normalizers.hit(f, a)]
+            hits = [i for i, a in enumerate(ev.node.args) if normalizers.hit(f, a)]
             g = m.functions[ev.data["callee"]]
             params = g.params[1:] if g.is_method and type(ev.node.func) is ast.Attribute else g.params
             if scored and hits and _adds_params(m, g, params[scored[0]] if scored[0] < len(params) else None,
@@ -176,13 +157,13 @@ def _tilt_without_normalizer(m, f) -> list:
                             f"{ev.data['name']}() adds a boost to the target's log-probability where a hint equals the "
                             "target, and no log-normalizer is subtracted: the tilted probabilities sum to more than one")]
     for node in m.under(f, m.nodes_of(ast.BinOp)):
-        if type(node.op) not in (ast.Add, ast.Sub) or _convex(node):
+        if type(node.op) not in (ast.Add, ast.Sub) or normalizers.convex(node):
             continue
         for scored, boost in ((node.left, node.right), (node.right, node.left)):
             bound = f.binding(boost.id) if type(boost) is ast.Name else None
-            if "TGTP" in f.labels_of(scored) and not _hit(f, scored) and (_hit(f, boost) or (bound is not None and _hit(f, bound))):
+            if "TGTP" in f.labels_of(scored) and not normalizers.hit(f, scored) and (normalizers.hit(f, boost) or (bound is not None and normalizers.hit(f, bound))):
                 ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
-                terms = _boosted_terms(f)
+                terms = normalizers.boosted_terms(f)
                 own = sorted({n.id for c in m.under(f, m.nodes_of(ast.Call)) if lb.call_name(c.func) in _LOG_NORMALIZERS
                               for n in ast.walk(c) if type(n) is ast.Name and n.id in terms})
                 why = (f"a log-normalizer computed from the target's own probability (`{own[0]}`), not the hint's"
@@ -191,23 +172,6 @@ def _tilt_without_normalizer(m, f) -> list:
                             f"adds a boost to the target's log-probability where a hint equals the target, with {why}: "
                             "the tilted probabilities sum to more than one over the vocabulary")]
     return []
-
-
-def _factors(e) -> list:
-    return _factors(e.left) + _factors(e.right) if type(e) is ast.BinOp and type(e.op) is ast.Mult else [e]
-
-
-def _convex(node) -> bool:
-    """`(1 - w) * p[y] + w * (hint == y)`: weights that add up to one (a mixture of the
-    model with a one-hot hint, a distribution), not a boost on top of the probability."""
-    if type(node.op) is not ast.Add:
-        return False
-    for a, b in ((node.left, node.right), (node.right, node.left)):
-        rest = {lb.src(x.right) for x in _factors(a) if type(x) is ast.BinOp and type(x.op) is ast.Sub
-                and type(x.left) is ast.Constant and x.left.value == 1}
-        if rest & {lb.src(x) for x in _factors(b)}:
-            return True
-    return False
 
 
 _IN_PLACE_ADDS = {"scatter_add_", "index_add_", "index_put_", "scatter_reduce_"}
@@ -281,16 +245,16 @@ def _hit_only_normalizer(m, f) -> list:
     """`nll - where(y == hint, beta - log_z, 0)`: log Z charged only where the target is the
     hint, so every other token keeps its untilted probability and the tilted numbers sum
     to more than one (the normalizer must apply whatever the target is)."""
-    normalizers = {t.id for st in m.under(f, m.nodes_of(ast.Assign)) for t in st.targets if type(t) is ast.Name
+    log_zs = {t.id for st in m.under(f, m.nodes_of(ast.Assign)) for t in st.targets if type(t) is ast.Name
                    and type(st.value) is ast.Call and st.value.args and (lb.call_name(st.value.func) == "log1p" or (
-                       lb.call_name(st.value.func) in _LOG_NORMALIZERS and _one_plus(f, st.value.args[0])))}
-    if not normalizers:
+                       lb.call_name(st.value.func) in _LOG_NORMALIZERS and normalizers.one_plus(f, st.value.args[0])))}
+    if not log_zs:
         return []
     def has(e) -> bool:
-        return any(type(n) is ast.Name and n.id in normalizers for n in ast.walk(e))
+        return any(type(n) is ast.Name and n.id in log_zs for n in ast.walk(e))
     def hits(e) -> bool:
         bound = f.binding(e.id) if type(e) is ast.Name else None
-        return _hit(f, e) or (bound is not None and _hit(f, bound))
+        return normalizers.hit(f, e) or (bound is not None and normalizers.hit(f, bound))
     for c in m.under(f, m.nodes_of(ast.Call)):
         if lb.call_name(c.func) == "where" and len(c.args) == 3 and hits(c.args[0]) and has(c.args[1]) != has(c.args[2]):
             return [raw(RULE, f, c, guards_of(f, c.lineno), "error", "medium",
@@ -344,31 +308,6 @@ def _spread_over_bytes(m, f) -> list:
                         "byte with another model: the product over a token's bytes is not a distribution over the "
                         "token alphabet")]
     return []
-
-
-def _boosted_terms(f) -> set[str]:
-    """Names of the target's log-probability that a boost is added to (`lp` of `lp + beta * (h == y)`)."""
-    out = set()
-    for node in f.module.under(f, f.module.nodes_of(ast.BinOp)):
-        if type(node.op) in (ast.Add, ast.Sub):
-            for scored, boost in ((node.left, node.right), (node.right, node.left)):
-                if type(scored) is ast.Name and "TGTP" in f.labels_of(scored) and _hit(f, boost):
-                    out.add(scored.id)
-    return out
-
-
-def _reads_any(e, names: set[str]) -> bool:
-    """e reads one of these names (directly, not through other names)."""
-    return bool(names) and any(type(n) is ast.Name and n.id in names for n in ast.walk(e))
-
-
-def _one_plus(f, e) -> bool:
-    """`1 + p_h * (e^beta - 1)` (or a name bound to it): the closed-form normalizer of the
-    tilt, whatever the hint's probability was read from (a hint taken from earlier targets
-    carries their label)."""
-    e = f.binding(e.id) if type(e) is ast.Name else e
-    return type(e) is ast.BinOp and type(e.op) is ast.Add and any(
-        type(x) is ast.Constant and x.value == 1 for x in (e.left, e.right))
 
 
 def _added_mass(m, f) -> list:
