@@ -96,6 +96,12 @@ class Evaluator:
                 return ("train_gpt.py",)
             if isinstance(base, (ast.Name, ast.Attribute)) and n.attr in self.facts["class_defs"]:  # cfg.x, self.cfg.x
                 return self.source(self.facts["class_defs"][n.attr], Scope(self.facts, "<module>", self.env, scope.depth + 1))
+            props = [q for q, info in self.facts["functions"].items() if info.get("property") and q.endswith(f".{n.attr}")]
+            if isinstance(base, (ast.Name, ast.Attribute)) and len(props) == 1:  # a property of a settings class
+                return self.source(self.facts["functions"][props[0]]["ret"], Scope(self.facts, props[0], self.env, scope.depth + 1))
+            field = self.facts.get("namespace_fields", {}).get(n.attr)
+            if isinstance(base, (ast.Name, ast.Attribute)) and field:  # `cfg.ngram.two_pass` of a SimpleNamespace(...)
+                return self.source(field[1], Scope(self.facts, field[0], self.env, scope.depth + 1))
             if isinstance(base, ast.Name) and n.attr in self.facts.get("arg_defaults", {}):
                 # a command-line flag: argparse's default, or what the folder's run command passes
                 default = self.facts["arg_defaults"][n.attr]
@@ -125,6 +131,15 @@ class Evaluator:
             entry = self.settings_entry(n.value.id, n.slice.value, scope)  # `A["TTT_REFINE"]` of a settings dict literal
             if entry is not None:
                 return self.value(entry, Scope(self.facts, "<module>", self.env, scope.depth + 1))
+            made = _parse(scope.define(n.value.id)) if scope.define(n.value.id) else None
+            helper = self.facts["functions"].get(made.func.id) if isinstance(made, ast.Call) and isinstance(made.func, ast.Name) else None
+            if helper is not None and "ret" in helper and isinstance(_parse(helper["ret"]), ast.Dict):
+                # `ev = eval_settings(world_size)`, then `ev["mix"]`: the entry of the dict the helper returns
+                ret = _parse(helper["ret"])
+                entry = next((v for k, v in zip(ret.keys, ret.values) if isinstance(k, ast.Constant) and k.value == n.slice.value), None)
+                if entry is not None:
+                    bound = {p: (a, scope) for p, a in zip(helper["params"], made.args)}
+                    return self.value(entry, Scope(self.facts, made.func.id, self.env, scope.depth + 1, bound))
             if n.value.id not in scope.bound and scope.define(n.value.id) is None:
                 for caller, arg_src in self.param_sources(scope.func, n.value.id):
                     arg = _parse(arg_src)  # `h["two_pass"]` of a parameter: the caller's `H["two_pass"]`
@@ -193,6 +208,10 @@ class Evaluator:
                         given.setdefault(p, (d, Scope(self.facts, home, self.env, scope.depth + 1)))
                     if len(given) == len(params):
                         return self.value(lam.body, Scope(self.facts, home, self.env, scope.depth + 1, given))
+        if isinstance(f, ast.Attribute) and f.attr == "get" and isinstance(f.value, ast.Name):
+            held = scope.define(f.value.id) or self.facts["functions"].get("<module>", {"defs": {}})["defs"].get(f.value.id)
+            if held == "os.environ":
+                dotted = "os.environ.get"  # `e = os.environ`, then `e.get("TTT_MODE", "auto")`
         if dotted in _ENV_GETTERS:
             key = self.value(n.args[0], scope)
             if key in self.env:

@@ -12,6 +12,7 @@ import functools
 import re
 
 from auditors import labels as lb
+from auditors.calls import NAMESPACES
 from auditors.function_values import ANY_KEY, dispatch_items, loop_keys
 
 PY_NAME = re.compile(r"""['"/\\]([\w.-]+\.py)\b""")  # a script named in a string or a path
@@ -37,7 +38,9 @@ def reach_facts(m, tree) -> dict:
     functions = {q: {"params": f.params, "is_method": f.is_method,
                      "defs": {k: (seg(v) if v is not None else "") for k, v in f.defs.items()}} for q, f in m.functions.items()}
     for q, f in m.functions.items():
-        ret = _returned(f.node, seg) if q != "<module>" and not f.is_method and len(f.node.body) <= 6 else None
+        ret = _returned(f.node, seg) if q != "<module>" and (not f.is_method or f.is_property) and len(f.node.body) <= 6 else None
+        if ret is not None and f.is_property:  # `@property def repo(self): return os.getenv("REPO", "")`, read as `cfg.repo`
+            functions[q]["property"] = True
         if ret is not None:  # a small helper (`def env_int(k, d): return int(os.environ.get(k, d))`): inlined by guards
             functions[q]["ret"] = ret
             args = f.node.args
@@ -51,12 +54,25 @@ def reach_facts(m, tree) -> dict:
     class_refs = {c: mentions[c] - 1 for c in classes}
     called: set[str] = set()  # every called name: another file's functions may be among them
     arg_defaults: dict[str, str] = {}  # argparse destination -> source of its default
+    fields: dict[str, tuple] = {}  # settings-namespace field -> (its call, [function, source of its value])
+    records = {c.name for c in m.nodes_of(ast.ClassDef) if any(lb.dotted(b) in ("NamedTuple", "typing.NamedTuple")
+                                                              for b in c.bases)
+               or any(lb.call_name(d) == "dataclass" or lb.dotted(d) in ("dataclass", "dataclasses.dataclass")
+                      for d in c.decorator_list)}  # classes whose keywords are their fields
     for f in m.functions.values():
         for ev in f.events:
             if ev.kind != "call":
                 continue
             node: ast.Call = ev.node
             called.add(ev.data["name"])
+            if ev.data["name"] in NAMESPACES or ev.data["name"] in records:
+                # `SimpleNamespace(two_pass=g("TWO_PASS", "0") == "1")`, `RunCfg(ttt_mode=...)` of a NamedTuple or
+                # dataclass: read as `cfg.two_pass`
+                for k in node.keywords:  # (a field two constructions set has no one value; one call may be recorded twice)
+                    if k.arg and fields.get(k.arg, (node, None))[0] is node:
+                        fields[k.arg] = (node, [f.qualname, seg(k.value)])
+                    elif k.arg:
+                        fields[k.arg] = (None, "")
             if ev.data["name"] == "add_argument":
                 arg_defaults.update(_argparse_default(node, seg))
             elif ev.data["name"] == "add_subparsers":
@@ -103,7 +119,7 @@ def reach_facts(m, tree) -> dict:
                      | {n.module for n in m.nodes_of(ast.ImportFrom) if n.module})
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
-            "arg_defaults": arg_defaults, "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
+            "arg_defaults": arg_defaults, "namespace_fields": {k: v for k, (_, v) in fields.items() if v}, "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
             "outgoing": outgoing}
 
 

@@ -545,3 +545,95 @@ def test_settings_read_by_lambda_helpers_follow_the_environment(tmp_path, monkey
     assert [f.reach for f in found] == [reach]
     if reach == "dormant" and not env:
         assert "SLOT_ENABLED default str(int(d)) = '0'" in found[0].condition
+
+
+SETTINGS_OBJECTS = '''
+import os
+from types import SimpleNamespace
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+class RunCfg(NamedTuple):
+    mode: str
+    steps: int
+
+
+class Paths:
+    @property
+    def repo(self):
+        return os.getenv("ASSET_REPO", "")
+
+
+def load_cfg():
+    e = os.environ
+    return RunCfg(mode=e.get("TTT_MODE", "auto"), steps=int(e.get("TTT_STEPS", 4)))
+
+
+def load_ns():
+    g = os.environ.get
+    return SimpleNamespace(ngram=SimpleNamespace(two_pass=g("TWO_PASS", "0") == "1"))
+
+
+def eval_settings(world_size):
+    return {"mix": int(os.environ.get("MIX", str(int(world_size > 1))))}
+
+
+def adapt(model, val, cfg):
+    F.cross_entropy(model(val[None, :-1])[0], val[1:]).backward()  # a
+
+
+def rescore(model, val, ns):
+    if not ns.ngram.two_pass:
+        return 0.0
+    F.cross_entropy(model(val[None, :-1])[0], val[1:]).backward()  # b
+
+
+def refit(model, val, ev):
+    if not ev["mix"]:
+        return 0.0
+    F.cross_entropy(model(val[None, :-1])[0], val[1:]).backward()  # c
+
+
+def fetch(paths):
+    if not paths.repo:
+        return None
+    F.cross_entropy(torch.zeros(1, 2), torch.zeros(1, dtype=torch.long)).backward()  # d (no val: not reported)
+
+
+def main(model):
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    cfg, ns, ev = load_cfg(), load_ns(), eval_settings(world)
+    if cfg.mode == "on" or (cfg.mode == "auto" and world >= 8):
+        adapt(model, val, cfg)
+    rescore(model, val, ns)
+    refit(model, val, ev)
+    fetch(Paths())
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+@pytest.mark.parametrize("profile, env, expected", [
+    ("single-gpu", {}, {"a": "dormant", "b": "dormant", "c": "dormant"}),
+    ("official", {}, {"a": "active", "b": "dormant", "c": "active"}),
+    ("single-gpu", {"TTT_MODE": "on", "TWO_PASS": "1", "MIX": "1"}, {"a": "active", "b": "active", "c": "active"}),
+    ("official", {"TTT_MODE": "off", "MIX": "0"}, {"a": "dormant", "b": "dormant", "c": "dormant"}),
+])
+def test_settings_held_by_objects_decide_the_reach(tmp_path, monkeypatch, profile, env, expected):
+    """Fields of a NamedTuple built from `e = os.environ`, of nested SimpleNamespaces built with
+    `g = os.environ.get`, and entries of the dict a settings function returns (its default
+    depending on the world size) are evaluated where a guard reads them."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(SETTINGS_OBJECTS)
+    lines = {tag: i + 1 for i, line in enumerate(SETTINGS_OBJECTS.splitlines()) for tag in "abc" if line.endswith(f"# {tag}")}
+    got = {tag: f.reach for f in audit_path(p, profile=profile, env=env).findings if f.rule == "ttt-before-score"
+           for tag, line in lines.items() if f.line == line}
+    assert got == expected
