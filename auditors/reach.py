@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import operator
+import re
 
 PROFILES = {"official": {"WORLD_SIZE": "8", "RANK": "0", "LOCAL_RANK": "0"},
             "single-gpu": {"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0"}}
@@ -69,10 +70,10 @@ class Evaluator:
         self.facts, self.env = facts, env
         self.touched: dict[str, str] = {}  # env keys a guard depended on -> how
 
-    def guard(self, src: str, func: str) -> bool | None:
+    def guard(self, src: str, func: str, bound: dict | None = None) -> bool | None:
         self.runtime = False
         try:
-            return bool(self.value(_parse(src), Scope(self.facts, func, self.env)))
+            return bool(self.value(_parse(src), Scope(self.facts, func, self.env, bound=bound)))
         except Runtime:
             self.runtime = True
             return None
@@ -225,7 +226,7 @@ class Evaluator:
             self.touched.setdefault(key, f"{key} default {default_src}" if default_src != "unset" else f"{key} unset")
             if len(n.args) > 1:
                 v = self.value(n.args[1], scope)
-                if not isinstance(n.args[1], ast.Constant) and " = " not in default_src \
+                if not isinstance(n.args[1], ast.Constant) and " = " not in default_src and default_src not in (repr(v), str(v)) \
                         and self.touched[key] == f"{key} default {default_src}":
                     self.touched[key] += f" = {v!r}"  # (`str(int(d))` of a helper says little; its value does)
                 return v
@@ -352,8 +353,12 @@ class Evaluator:
             if isinstance(bound, (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)):
                 raise Unknown  # a container filled while the program runs (`hidden = []`, then `.append`)
             return self.value(bound, Scope(self.facts, scope.func, self.env, scope.depth + 1, scope.bound))
-        for caller_func, arg_src in self.param_sources(scope.func, name):
-            return self.source(arg_src, Scope(self.facts, caller_func, self.env, scope.depth + 1))
+        sites = self.param_sources(scope.func, name, every=True)
+        if sites:  # a parameter: what its callers pass; callers that pass different values leave it to the run
+            values = [self.source(arg_src, Scope(self.facts, caller_func, self.env, scope.depth + 1)) for caller_func, arg_src in sites]
+            if any(v != values[0] or type(v) is not type(values[0]) for v in values[1:]):
+                raise Runtime
+            return values[0]
         module = self.facts["functions"].get("<module>", {"defs": {}})
         if name in module["defs"] and scope.func != "<module>":
             return self.source(module["defs"][name], Scope(self.facts, "<module>", self.env, scope.depth + 1))
@@ -367,19 +372,24 @@ class Evaluator:
             return _CASTS[name]  # a type handed to a settings helper (`_env("FLAG", False, bool)`, `if cast is bool:`)
         raise Unknown
 
-    def param_sources(self, func: str, name: str):
-        """(caller, argument source) for the parameter `name` of `func`, first call site only."""
+    def param_sources(self, func: str, name: str, every: bool = False):
+        """(caller, argument source) for the parameter `name` of `func`: the first call site
+        that passes it, or with `every`, each one that does (sites are found by the function's
+        name, so a same-named method of another class that takes no such argument is left out)."""
         info = self.facts["functions"].get(func)
         if not info or name not in info["params"]:
             return []
         idx = info["params"].index(name)
+        out = []
         for site in self.facts["calls"].get(func.rsplit(".", 1)[-1], []):
-            if name in site["kwargs"]:
-                return [(site["caller"], site["kwargs"][name])]
             pos = idx - (1 if info["is_method"] and site["method"] else 0)
-            if 0 <= pos < len(site["args"]):
-                return [(site["caller"], site["args"][pos])]
-        return []
+            if name in site["kwargs"]:
+                out.append((site["caller"], site["kwargs"][name]))
+            elif 0 <= pos < len(site["args"]):
+                out.append((site["caller"], site["args"][pos]))
+            if out and not every:
+                return out
+        return out
 
 
 class Resolver:
@@ -469,8 +479,44 @@ class Resolver:
         st, cond = self.guards(raw["guards"], raw["function"])
         if st == "dormant":
             return st, cond
+        per_site = self._per_call_site(raw) if st == "active" else None
+        if per_site is not None:
+            return per_site
         up, upcond = self.function(raw["function"])
         return _and(st, cond, up, upcond)
+
+    def _per_call_site(self, raw: dict) -> tuple[str, str | None] | None:
+        """A guard on a parameter that callers pass differently (`score(..., use_offset=False)`,
+        then `score(..., use_offset=True)` under a flag): judged at each call site with that
+        site's arguments, the finding is as reached as the most reached site where it holds.
+        None when no guard reads such a parameter."""
+        func = raw["function"]
+        info = self.facts["functions"].get(func, {})
+        params = set(info.get("params", ()))
+        if not params or not any(params & set(re.findall(r"\w+", src)) for src, _ in raw["guards"]):
+            return None
+        if not any(Evaluator(self.facts, self.env).guard(src, func) is None for src, _ in raw["guards"]):
+            return None
+        best, skipped = None, False
+        for site in self.facts["calls"].get(func.rsplit(".", 1)[-1], []):
+            if site["caller"] == func:
+                continue
+            scope = Scope(self.facts, site["caller"], self.env)
+            offset = 1 if info.get("is_method") and site["method"] else 0
+            bound = {p: (_parse(a), scope) for p, a in zip(info["params"][offset:], site["args"])}
+            bound.update({k: (_parse(a), scope) for k, a in site["kwargs"].items() if k in params})
+            if any(v is not None and bool(v) != bool(pol) for src, pol in raw["guards"] if pol in (True, False)
+                   for v in [Evaluator(self.facts, self.env).guard(src, func, bound)]):
+                skipped = True
+                continue
+            st, cond = self.guards(site["guards"], site["caller"])
+            if st != "dormant":
+                up, upcond = self.function(site["caller"])
+                st, cond = _and(st, cond, up, upcond)
+            best = _or(best, (st, cond))
+        if best is None and skipped:  # (the sites where it holds say which condition would reach it)
+            return "dormant", f"every call of {func.rsplit('.', 1)[-1]}() passes arguments that skip it"
+        return best
 
 
 def _and(a, acond, b, bcond):

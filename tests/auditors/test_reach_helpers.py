@@ -637,3 +637,42 @@ def test_settings_held_by_objects_decide_the_reach(tmp_path, monkeypatch, profil
     got = {tag: f.reach for f in audit_path(p, profile=profile, env=env).findings if f.rule == "ttt-before-score"
            for tag, line in lines.items() if f.line == line}
     assert got == expected
+
+
+FLAG_PASSED_TWICE = '''
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+STEPS = int(os.environ.get("SLOT_STEPS", "0"))
+
+
+def score(model, val, use_offset=False):
+    if use_offset:
+        F.cross_entropy(model(val[None, :-1])[0], val[1:]).backward()
+    return F.cross_entropy(model(val[None, :-1])[0], val[1:]).item()
+
+
+def main(model):
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    plain = score(model, val, use_offset=False)
+    if STEPS > 0:
+        return score(model, val, use_offset=True)
+    return plain
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+@pytest.mark.parametrize("env, reach", [({}, "dormant"), ({"SLOT_STEPS": "8"}, "active")])
+def test_a_flag_its_callers_pass_differently_is_decided_by_the_calls_reached(tmp_path, monkeypatch, env, reach):
+    """`score(..., use_offset=False)` always, `score(..., use_offset=True)` only when SLOT_STEPS > 0:
+    the branch on `use_offset` is not decided by the first call site alone."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(FLAG_PASSED_TWICE)
+    assert [f.reach for f in audit_path(p, env=env).findings if f.rule == "ttt-before-score"] == [reach]
