@@ -119,8 +119,30 @@ def reach_facts(m, tree) -> dict:
                      | {n.module for n in m.nodes_of(ast.ImportFrom) if n.module})
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
-            "arg_defaults": arg_defaults, "namespace_fields": {k: v for k, (_, v) in fields.items() if v}, "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
+            "arg_defaults": arg_defaults, "namespace_fields": _settled(m, fields, seg), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
             "outgoing": outgoing}
+
+
+def _settled(m, fields: dict, seg) -> dict:
+    """Fields with one value: the constructor's keyword, unless the field is assigned
+    afterwards (`hp.eval_mode = env_str("EVAL_MODE", "phrase")`): then that one assignment,
+    or none when several places assign it."""
+    stores: dict[str, list] = {}
+    for f in m.functions.values():
+        for a in m.under(f, m.nodes_of(ast.Assign)) if f.qualname != "<module>" else m.nodes_of(ast.Assign):
+            for t in a.targets:
+                if type(t) is ast.Attribute and t.attr in fields:
+                    stores.setdefault(t.attr, []).append((f.qualname, t, a.value))
+    out = {}
+    for k, (_, v) in fields.items():
+        later = {id(t): (q, t, value) for q, t, value in stores.get(k, [])}  # (a module-level store is seen once per scope)
+        if not later:
+            out[k] = v
+        elif len(later) == 1 and v:
+            q, t, value = next(iter(later.values()))
+            if not (type(t.value) is ast.Name and t.value.id == "self"):
+                out[k] = [q, seg(value)]
+    return {k: v for k, v in out.items() if v}
 
 
 def _outgoing(m) -> dict:

@@ -676,3 +676,38 @@ def test_a_flag_its_callers_pass_differently_is_decided_by_the_calls_reached(tmp
     p = tmp_path / "train_gpt.py"
     p.write_text(FLAG_PASSED_TWICE)
     assert [f.reach for f in audit_path(p, env=env).findings if f.rule == "ttt-before-score"] == [reach]
+
+
+NAMESPACE_FIELD_REASSIGNED = '''
+import os
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def make_hparams():
+    hp = SimpleNamespace(eval_mode=os.environ.get("EVAL_MODE", "sliding"), seq=1024)
+    hp.eval_mode = os.environ.get("EVAL_MODE", "adapt")  # the later assignment is the one that counts
+    return hp
+
+
+def main(model):
+    hp = make_hparams()
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    if hp.eval_mode == "adapt":
+        F.cross_entropy(model(val[None, :-1])[0], val[1:]).backward()
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+@pytest.mark.parametrize("env, reach", [({}, "active"), ({"EVAL_MODE": "sliding"}, "dormant")])
+def test_a_settings_field_assigned_after_construction_takes_the_later_value(tmp_path, monkeypatch, env, reach):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(NAMESPACE_FIELD_REASSIGNED)
+    assert [f.reach for f in audit_path(p, env=env).findings if f.rule == "ttt-before-score"] == [reach]
