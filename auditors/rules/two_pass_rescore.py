@@ -169,9 +169,37 @@ def _loop_passes(m, f):
             for later in loops[i + 1:]:
                 _, r2, s2 = facts(later)
                 shared = w1 & r2
-                if shared and s2 and not facts(later)[0] & shared:
+                if shared and s2 and not facts(later)[0] & shared and not _complementary(first, later):
                     yield later, first, sorted(shared)[0]
                     break
+
+
+def _part(loop) -> tuple[str, str] | None:
+    """("head", E) for a loop over the first E items (`bounds[:E]`, `range(E)`), ("tail", E)
+    for one over the items from E on (`bounds[E:]`, `range(E, n)`), else None."""
+    if type(loop) is not ast.For:
+        return None
+    it = loop.iter
+    if type(it) is ast.Call and lb.call_name(it.func) == "enumerate" and it.args:
+        it = it.args[0]
+    if type(it) is ast.Subscript and type(it.slice) is ast.Slice and it.slice.step is None:
+        lower, upper = it.slice.lower, it.slice.upper
+        if lower is None and upper is not None:
+            return "head", lb.src(upper)
+        if lower is not None and upper is None:
+            return "tail", lb.src(lower)
+    if type(it) is ast.Call and lb.call_name(it.func) == "range" and 1 <= len(it.args) <= 2:
+        if len(it.args) == 1 or (type(it.args[0]) is ast.Constant and it.args[0].value == 0):
+            return "head", lb.src(it.args[-1])
+        return "tail", lb.src(it.args[0])
+    return None
+
+
+def _complementary(first, later) -> bool:
+    """`for c in bounds[:n - k]` (scored and counted), then `for c in range(n - k, n)` (scored with
+    the table frozen): the second loop scores the items the first did not, no token twice."""
+    a, b = _part(first), _part(later)
+    return a is not None and b is not None and {a[0], b[0]} == {"head", "tail"} and a[1] == b[1]
 
 
 def _returned_table(m, f, a, later) -> set[str] | bool:
@@ -451,6 +479,8 @@ def check(m):
                     continue  # (the next window's scoring in the same score-first loop)
                 if _prefix_replay(f, a, b, calls):
                     continue
+                if a.ctx.loops and b.ctx.loops and _complementary(a.ctx.loops[-1], b.ctx.loops[-1]):
+                    continue  # (the later loop scores the items the first left out)
                 if counted_only and not _computes_loss(m, m.functions[b.data["callee"]]):
                     continue  # (`update_apm(p_target, y)` after scoring takes scores in, it computes none)
                 if not any("VAL" in x for x in b.data["args"] + list(b.data["kws"].values())) and not _reads_own_val(m, f, b):
