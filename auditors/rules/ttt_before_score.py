@@ -269,7 +269,7 @@ def _deferred(f, loop, idx, scored) -> bool:
                 if not (len(n.args) == 1 and _plain(n.args[0]) and _names_in(n.args[0]) <= window):
                     return False
                 carried.add(n.func.value.id)
-    trained = _names_in(body[idx])
+    trained = _names_in(body[idx]) | _closure_reads(f, body[idx])
     fresh = _names_in(target) | {n for st in body[:idx] if type(st) is ast.Assign for t in st.targets for n in _names_in(t)}
     if not trained & carried or trained & (fresh - carried):
         return False
@@ -278,6 +278,18 @@ def _deferred(f, loop, idx, scored) -> bool:
                if not loop.lineno <= st.lineno <= loop.end_lineno
                and any(type(t) is ast.Name and t.id in carried for t in (st.targets if type(st) is ast.Assign else [st.target]))]
     return all(st.value is not None and _empty(st.value) for st in outside)
+
+
+def _closure_reads(f, st) -> set[str]:
+    """Names of f that a nested function called in `st` reads without binding them itself
+    (`drain()` working off the enclosing `pending` queue)."""
+    out = set()
+    for c in ast.walk(st):
+        inner = f.module.functions.get(f"{f.qualname}.{c.func.id}") if type(c) is ast.Call and type(c.func) is ast.Name else None
+        if inner is not None:
+            bound = {n.id for n in ast.walk(inner.node) if type(n) is ast.Name and type(n.ctx) is ast.Store}
+            out |= _names_in(inner.node) - set(inner.params) - bound
+    return out
 
 
 def _previous_window(loop, trains, scores: list) -> bool:
