@@ -126,6 +126,9 @@ def check(m):
                 continue  # no test below can pass: spare unparsing the callee
         name, base, dotted = _resolved(f, node)
         hit = name in NETWORK_CALLS or (base in NETWORK_MODULES and name in MODULE_CALLS)
+        if hit and any(k.arg == "local_files_only" and type(k.value) is ast.Constant and k.value.value is True
+                       for k in node.keywords):
+            continue  # `hf_hub_download(..., local_files_only=True)`: the local cache only, never the network
         if not hit and name in SHELL and base in ("subprocess", "os"):
             words = " ".join(str(c.value) for part in _command_parts(f, node) for c in ast.walk(part)
                              if isinstance(c, ast.Constant) and isinstance(c.value, str))
