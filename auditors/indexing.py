@@ -58,6 +58,13 @@ class IndexFlow:
             return (base - KEYS - {"CAND"}) | {"CCNT"}  # counts of every candidate token
         if "CCNT" in base and idx & {"TGT", "VAL", "TGTP"}:  # one candidate picked by a data token
             return (base - {"CCNT"}) | {"CTGT"}
+        if type(e.slice) is ast.Tuple and len(e.slice.elts) == 2 and idx & KEYS and isinstance(e.ctx, ast.Load):
+            row, col = (self.labels_of(x) for x in e.slice.elts)
+            if row & KEYS and not row & {"TGT", "EXTKEY"} and "TGT" in col and not col & KEYS:
+                # `table[ctx_key, y]`: the row the context picks, read at the target's column (as `table[ctx_key]`
+                # then `.gather(1, y)`): the target's candidate count, no key made from the target
+                self.table_read(e, e.value, base, row)
+                return (base - KEYS) | {"CTGT"} | (idx & DATA)
         if idx & KEYS and isinstance(e.ctx, ast.Load):
             return self.table_read(e, e.value, base, idx)
         # an index selects elements: the data it came from, not its own meaning, flows on

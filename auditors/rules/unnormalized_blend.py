@@ -77,8 +77,9 @@ def _smoothed_without_vocab(f, node: ast.BinOp) -> bool:
     instead of k times the vocabulary size (`(cnt[y] + 1) / (n + V)` is a distribution).
     Also `(row + beta) / (n_ctx + beta)` for a row of counts and the same smoothing term."""
     num, den = _offset(node.left), _offset(node.right)
-    if num is not None and den is not None and type(num[0]) is ast.Subscript:
-        if den[1] < 2 * num[1] and "TGT" in f.labels_of(num[0].slice) and "TGT" not in f.labels_of(den[0]):
+    term = f.binding(num[0].id) if num is not None and type(num[0]) is ast.Name else num[0] if num else None
+    if num is not None and den is not None and type(term) is ast.Subscript:  # (`cnt = table[ctx, y]; (cnt + 1) / ...`)
+        if den[1] < 2 * num[1] and "TGT" in f.labels_of(term.slice) and "TGT" not in f.labels_of(den[0]):
             return True
     pair = [_added_term(side) for side in (node.left, node.right)]
     if None in pair or lb.src(pair[0][1]) != lb.src(pair[1][1]):
