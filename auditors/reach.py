@@ -211,8 +211,8 @@ class Evaluator:
                         return self.value(lam.body, Scope(self.facts, home, self.env, scope.depth + 1, given))
         if isinstance(f, ast.Attribute) and f.attr == "get" and isinstance(f.value, ast.Name):
             held = scope.define(f.value.id) or self.facts["functions"].get("<module>", {"defs": {}})["defs"].get(f.value.id)
-            if held == "os.environ":
-                dotted = "os.environ.get"  # `e = os.environ`, then `e.get("TTT_MODE", "auto")`
+            if held in ("os.environ", "dict(os.environ)", "os.environ.copy()"):
+                dotted = "os.environ.get"  # `e = os.environ` (or a copy of it), then `e.get("TTT_MODE", "auto")`
         if dotted in _ENV_GETTERS:
             key = self.value(n.args[0], scope)
             if key in self.env:
@@ -381,8 +381,9 @@ class Evaluator:
             return []
         idx = info["params"].index(name)
         out = []
-        for site in self.facts["calls"].get(func.rsplit(".", 1)[-1], []):
-            pos = idx - (1 if info["is_method"] and site["method"] else 0)
+        init = func.endswith(".__init__") and info["is_method"]  # (constructed: the sites are `Cls(...)`, self not passed)
+        for site in self.facts["calls"].get(func.rsplit(".", 2)[-2] if init else func.rsplit(".", 1)[-1], []):
+            pos = idx - (1 if info["is_method"] and (site["method"] or init) else 0)
             if name in site["kwargs"]:
                 out.append((site["caller"], site["kwargs"][name]))
             elif 0 <= pos < len(site["args"]):

@@ -96,6 +96,12 @@ def reach_facts(m, tree) -> dict:
                 calls.setdefault(name, []).append(
                     {**site, "guards": site["guards"] + [[seg(t), p] for t, p in choice]} if choice else site)
     entry = any(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) or isinstance(s, ast.If) for s in tree.body)
+    for q, f in m.functions.items():  # `self.flag = int(env.get("FLAG", "0"))` in a settings class's __init__
+        if f.is_method and q.endswith(".__init__"):
+            for a in m.under(f, m.nodes_of(ast.Assign)):
+                for t in a.targets:
+                    if type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id == "self":
+                        fields[t.attr] = (t, [q, seg(a.value)]) if t.attr not in fields else (None, "")
     env_sets = {}
     for ev in m.functions["<module>"].events:
         if ev.kind == "call" and lb.dotted(ev.node.func) in ("os.environ.setdefault",) and len(ev.node.args) == 2:
@@ -134,8 +140,8 @@ def _settled(m, fields: dict, seg) -> dict:
                 if type(t) is ast.Attribute and t.attr in fields:
                     stores.setdefault(t.attr, []).append((f.qualname, t, a.value))
     out = {}
-    for k, (_, v) in fields.items():
-        later = {id(t): (q, t, value) for q, t, value in stores.get(k, [])}  # (a module-level store is seen once per scope)
+    for k, (made, v) in fields.items():  # (a module-level store is seen once per scope; an __init__ field is its own)
+        later = {id(t): (q, t, value) for q, t, value in stores.get(k, []) if t is not made}
         if not later:
             out[k] = v
         elif len(later) == 1 and v:

@@ -711,3 +711,60 @@ def test_a_settings_field_assigned_after_construction_takes_the_later_value(tmp_
     p = tmp_path / "train_gpt.py"
     p.write_text(NAMESPACE_FIELD_REASSIGNED)
     assert [f.reach for f in audit_path(p, env=env).findings if f.rule == "ttt-before-score"] == [reach]
+
+
+INIT_FIELDS = '''
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+E = dict(os.environ)
+P = {"lam": float(E.get("CACHE_LAMBDA", "0"))}
+
+
+class Knobs:
+    def __init__(self, world_size):
+        env = os.environ
+        self.report = int(env.get("SLIDING_REPORT", "1" if world_size >= 8 else "0"))
+
+
+def evaluate(model, val, k):
+    if not k.report:
+        return 0.0
+    F.cross_entropy(model(val[None, :-1])[0], val[1:]).backward()  # a
+
+
+def cached(model, val):
+    F.cross_entropy(model(val[None, :-1])[0], val[1:]).backward()  # b
+
+
+def main(model):
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    evaluate(model, val, Knobs(world))
+    if P["lam"] > 0:
+        cached(model, val)
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+@pytest.mark.parametrize("profile, env, expected", [
+    ("single-gpu", {}, {"a": "dormant", "b": "dormant"}),
+    ("official", {}, {"a": "active", "b": "dormant"}),
+    ("single-gpu", {"SLIDING_REPORT": "1", "CACHE_LAMBDA": "0.1"}, {"a": "active", "b": "active"}),
+])
+def test_fields_set_in_a_settings_constructor_and_a_copy_of_the_environment(tmp_path, monkeypatch, profile, env, expected):
+    """`self.report = int(env.get(..., "1" if world_size >= 8 else "0"))` in `__init__` (world_size
+    from the construction `Knobs(world)`), and `E = dict(os.environ)` read with `E.get`."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(INIT_FIELDS)
+    lines = {tag: i + 1 for i, line in enumerate(INIT_FIELDS.splitlines()) for tag in "ab" if line.endswith(f"# {tag}")}
+    got = {tag: f.reach for f in audit_path(p, profile=profile, env=env).findings if f.rule == "ttt-before-score"
+           for tag, line in lines.items() if f.line == line}
+    assert got == expected
