@@ -35,8 +35,9 @@ def check(m):
         if f.qualname == "<module>" or any(e.kind == "backward" for e in f.events):
             continue
         for ev in f.events:
-            if ev.kind != "call" or ev.data["name"] not in SCORING or ev.data["callee"] is not None:
-                continue  # (a function of this file named `log` is a logger, not a logarithm)
+            if ev.kind != "call" or ev.data["name"] not in SCORING or ev.data["callee"] is not None \
+                    or (type(ev.node.func) is ast.Name and f.binding(ev.node.func.id) is not None):
+                continue  # (a function of this file named `log`, or a name bound to a lambda, is a logger, not a logarithm)
             labels = ev.data["recv"].union(*ev.data["args"], *ev.data["kws"].values())
             if {"TRAIN", "VAL"} <= labels and _reaches_a_load(m, f):
                 out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
