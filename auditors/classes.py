@@ -112,7 +112,7 @@ class ClassFacts:
             return ()
         if func.value.id != "self":  # `loader = A(...)`, later `loader = B(...)`: B's method too
             if len(self._built_classes(caller).get(func.value.id, ())) < 2:
-                return ()  # (the common case, answered without a binding lookup)
+                return self._unknown_receiver(caller, func)  # (the common case, answered without a binding lookup)
             classes = self._receiver_classes(func.value, caller) if caller.binding(func.value.id) is None else []
             found = [q for q in (f"{c}.{func.attr}" for c in classes) if q in self.functions]
             return tuple(found[1:])
@@ -120,6 +120,16 @@ class ClassFacts:
             return ()
         subs = self.once("subclasses", _subclasses).get(caller.cls, ())
         return tuple(q for q in (f"{c}.{func.attr}" for c in subs) if q in self.functions)
+
+    def _unknown_receiver(self, caller: FuncInfo, func: ast.Attribute) -> tuple:
+        """`for cb in callbacks: cb.on_chunk_begin(...)`: a method found by its name on an object
+        of no known class reaches the overrides of the subclasses of the class that defines it
+        (the list may hold any of them)."""
+        subs = self.once("subclasses", _subclasses)
+        owners = [f.cls for f in self.by_name.get(func.attr, ()) if f.is_method and f.cls in subs]
+        if not owners or self._receiver_classes(func.value, caller):
+            return ()
+        return tuple(q for c in subs[owners[0]] if (q := f"{c}.{func.attr}") in self.functions)
 
     def _receiver_classes(self, recv: ast.expr, caller: FuncInfo | None, depth: int = 0) -> list[str]:
         """The module classes an object is known to be built from, then their bases, in the
