@@ -60,10 +60,11 @@ class IndexFlow:
             return (base - {"CCNT"}) | {"CTGT"}
         if type(e.slice) is ast.Tuple and len(e.slice.elts) == 2 and idx & KEYS and isinstance(e.ctx, ast.Load):
             row, col = (self.labels_of(x) for x in e.slice.elts)
-            if row & KEYS and not row & {"TGT", "EXTKEY"} and "TGT" in col and not col & KEYS:
+            if row & KEYS and "TGT" not in row and "TGT" in col and not col & KEYS:
                 # `table[ctx_key, y]`: the row the context picks, read at the target's column (as `table[ctx_key]`
-                # then `.gather(1, y)`): the target's candidate count, no key made from the target
-                self.table_read(e, e.value, base, row)
+                # then `.gather(1, y)`): the target's candidate count, no key made from the target (a row key that
+                # extends a shorter context hash by a context token is a longer context, not the target's key)
+                self.table_read(e, e.value, base, row - {"EXTKEY"})
                 return (base - KEYS) | {"CTGT"} | (idx & DATA)
         if idx & KEYS and isinstance(e.ctx, ast.Load):
             return self.table_read(e, e.value, base, idx)

@@ -38,7 +38,7 @@ def check(m):
                            "needs k for every token of the vocabulary, or the probabilities sum to more than one"))
             continue
         num, den = f.labels_of(node.left), f.labels_of(node.right)
-        if ("CTGT" in num or "CCNT" in num and "CNT" in den) and not den & {"CSUM", "CCNT"}:
+        if ("CTGT" in num or "CCNT" in num and "CNT" in den) and not den & {"CSUM", "CCNT"} and not _row_total(f, node):
             # (the target's candidate count, or every candidate's, over a context count: `pair[keys] / n_ctx`)
             ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
             out.append(raw(RULE, f, node, ctx, "error", "medium",
@@ -50,6 +50,25 @@ def check(m):
                 or _spread_over_bytes(m, f) or _boosted_in_place(m, f) \
                 or _max_of_distributions(m, f) or _log_linear(m, f) or _raw_counts_mixed(m, f)
     return out
+
+
+def _row_total(f, node: ast.BinOp) -> bool:
+    """`(counts[ctx, y] + a) / (totals[ctx] + a * V)`: a 2-D table's entry at the target over
+    a total kept per row under the same context key (`totals[ctx] += 1` beside
+    `counts[ctx, y] += 1`): the row's own sum, so the quotient is a distribution."""
+    def bound(e, depth=0):
+        while type(e) is ast.BinOp and type(e.op) in (ast.Add, ast.Sub) and depth < 3:
+            e = e.left if type(e.left) in (ast.Name, ast.Subscript, ast.Call, ast.BinOp) else e.right
+            depth += 1
+        while type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in ("clamp", "clamp_min", "clip", "float", "double"):
+            e = e.func.value
+        if type(e) is ast.Name and depth < 3:
+            return bound(f.binding(e.id), depth + 1) if f.binding(e.id) is not None else e
+        return e
+    count, total = bound(node.left), bound(node.right)
+    return type(count) is ast.Subscript and type(count.slice) is ast.Tuple and len(count.slice.elts) == 2 \
+        and type(total) is ast.Subscript and lb.src(total.slice) == lb.src(count.slice.elts[0]) \
+        and lb.src(total.value) != lb.src(count.value)
 
 
 def _renormalized(m, f, call) -> bool:
