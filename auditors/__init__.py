@@ -21,7 +21,8 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
 
     from auditors.engine import (analyze_units, collect_code, entry_files, launch_flags, reachable_files,
                                  shipped_packages, siblings_run_by, units)
-    from auditors.reach import PROFILES, Resolver
+    from auditors.reach import PROFILES
+    from auditors.resolver import Resolver
     from auditors.rules import rule_info
 
     root = Path(path)

@@ -6,7 +6,7 @@ import json
 from itertools import groupby
 
 from auditors.model import AuditReport
-from auditors.reach import is_reason
+from auditors.resolver import is_reason
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 

@@ -6,19 +6,19 @@ three-valued interpreter over `ast`: environment reads with their defaults
 names bound to such reads in the function, its callers (through parameters), the
 module or a Hyperparameters-style class (`args.x`, `self.x`, `h.x`), and the world
 size (`WORLD_SIZE`, `dist.get_world_size()`). Nothing from the audited code runs.
+`auditors.resolver` combines the guards of a finding and of the call sites above it.
 """
 
 from __future__ import annotations
 
 import ast
 import operator
-import re
 
 PROFILES = {"official": {"WORLD_SIZE": "8", "RANK": "0", "LOCAL_RANK": "0"},
             "single-gpu": {"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0"}}
 
 
-def _parse(src: str) -> ast.expr:
+def parse_source(src: str) -> ast.expr:
     """An expression sliced from a file; parentheses keep a multi-line one valid."""
     return ast.parse(f"(\n{src}\n)", mode="eval").body
 
@@ -73,7 +73,7 @@ class Evaluator:
     def guard(self, src: str, func: str, bound: dict | None = None) -> bool | None:
         self.runtime = False
         try:
-            return bool(self.value(_parse(src), Scope(self.facts, func, self.env, bound=bound)))
+            return bool(self.value(parse_source(src), Scope(self.facts, func, self.env, bound=bound)))
         except Runtime:
             self.runtime = True
             return None
@@ -132,18 +132,18 @@ class Evaluator:
             entry = self.settings_entry(n.value.id, n.slice.value, scope)  # `A["TTT_REFINE"]` of a settings dict literal
             if entry is not None:
                 return self.value(entry, Scope(self.facts, "<module>", self.env, scope.depth + 1))
-            made = _parse(scope.define(n.value.id)) if scope.define(n.value.id) else None
+            made = parse_source(scope.define(n.value.id)) if scope.define(n.value.id) else None
             helper = self.facts["functions"].get(made.func.id) if isinstance(made, ast.Call) and isinstance(made.func, ast.Name) else None
-            if helper is not None and "ret" in helper and isinstance(_parse(helper["ret"]), ast.Dict):
+            if helper is not None and "ret" in helper and isinstance(parse_source(helper["ret"]), ast.Dict):
                 # `ev = eval_settings(world_size)`, then `ev["mix"]`: the entry of the dict the helper returns
-                ret = _parse(helper["ret"])
+                ret = parse_source(helper["ret"])
                 entry = next((v for k, v in zip(ret.keys, ret.values) if isinstance(k, ast.Constant) and k.value == n.slice.value), None)
                 if entry is not None:
                     bound = {p: (a, scope) for p, a in zip(helper["params"], made.args)}
                     return self.value(entry, Scope(self.facts, made.func.id, self.env, scope.depth + 1, bound))
             if n.value.id not in scope.bound and scope.define(n.value.id) is None:
                 for caller, arg_src in self.param_sources(scope.func, n.value.id):
-                    arg = _parse(arg_src)  # `h["two_pass"]` of a parameter: the caller's `H["two_pass"]`
+                    arg = parse_source(arg_src)  # `h["two_pass"]` of a parameter: the caller's `H["two_pass"]`
                     if isinstance(arg, ast.Name):
                         return self.value(ast.Subscript(arg, n.slice, ast.Load()),
                                           Scope(self.facts, caller, self.env, scope.depth + 1))
@@ -200,7 +200,7 @@ class Evaluator:
             if bound in _ENV_GETTERS:
                 dotted = bound  # `E = os.environ.get`, then `E("NGRAM_ORDER", 0)`
             elif bound and bound.startswith("lambda") and not n.keywords:
-                lam = _parse(bound)  # `_b = lambda k, d: os.environ.get(k, str(int(d))) != "0"`, then `_b("SLOT", 0)`
+                lam = parse_source(bound)  # `_b = lambda k, d: os.environ.get(k, str(int(d))) != "0"`, then `_b("SLOT", 0)`
                 if isinstance(lam, ast.Lambda) and not lam.args.vararg and len(n.args) <= len(lam.args.args):
                     params = [a.arg for a in lam.args.args]
                     given = {p: (a, scope) for p, a in zip(params, n.args)}
@@ -292,8 +292,8 @@ class Evaluator:
         bound.update({k.arg: (k.value, scope) for k in n.keywords})
         home = Scope(self.facts, "<module>", self.env, scope.depth + 1)
         for p, src in helper.get("param_defaults", {}).items():
-            bound.setdefault(p, (_parse(src), home))
-        return self.value(_parse(helper["ret"]), Scope(self.facts, name, self.env, scope.depth + 1, bound))
+            bound.setdefault(p, (parse_source(src), home))
+        return self.value(parse_source(helper["ret"]), Scope(self.facts, name, self.env, scope.depth + 1, bound))
 
     def _min(self, args, scope):
         """`min(passes, len(chunks))`: decided by the known arguments when one of them is at
@@ -329,13 +329,13 @@ class Evaluator:
             src = self.facts["functions"].get("<module>", {"defs": {}})["defs"].get(name)
         if not src:
             return None
-        bound = _parse(src)
+        bound = parse_source(src)
         if not isinstance(bound, ast.Dict):
             return None
         return next((v for k, v in zip(bound.keys, bound.values) if isinstance(k, ast.Constant) and k.value == key), None)
 
     def source(self, src: str, scope: Scope):
-        return self.value(_parse(src), scope)
+        return self.value(parse_source(src), scope)
 
     def name(self, name: str, scope: Scope):
         if name in ("True", "False", "None"):
@@ -349,7 +349,7 @@ class Evaluator:
         if src == "":
             raise Unknown  # assigned more than once in that function
         if src is not None:
-            bound = _parse(src)
+            bound = parse_source(src)
             if isinstance(bound, (ast.List, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp)):
                 raise Unknown  # a container filled while the program runs (`hidden = []`, then `.append`)
             return self.value(bound, Scope(self.facts, scope.func, self.env, scope.depth + 1, scope.bound))
@@ -391,161 +391,3 @@ class Evaluator:
             if out and not every:
                 return out
         return out
-
-
-class Resolver:
-    """Reachability of findings in one file's facts under one environment."""
-
-    def __init__(self, facts: dict, env: dict, foreign_callers: set[str] = frozenset(), api_entry: bool = False):
-        """api_entry: the file is a submission's entrypoint, whose functions the harness calls
-        (load, and score/observe of what it returns), so an uncalled function is still reached."""
-        self.facts, self.env, self.foreign, self.api_entry = facts, env, foreign_callers, api_entry
-        self.memo: dict[str, tuple[str, str | None]] = {}
-
-    def guards(self, guards, func: str) -> tuple[str, str | None]:
-        status, cond = "active", None
-        for src, polarity in guards:
-            ev = Evaluator(self.facts, self.env)
-            v = ev.guard(src, func)
-            if v is None and (not ev.touched or ev.runtime or polarity == "range"):
-                continue  # data-dependent (`if seg_len <= 0: continue`, `flag and frac < 0.15`): the run decides
-            if v is None:
-                status, cond = ("unknown", cond or _describe(src, polarity, ev)) if status == "active" else (status, cond)
-                continue
-            if bool(v) != bool(polarity):
-                return "dormant", _describe(src, polarity, ev)
-        return status, cond
-
-    def function(self, func: str, stack: tuple = ()) -> tuple[str, str | None]:
-        if func == "<module>":
-            return "active", None
-        if func in self.memo:
-            return self.memo[func]
-        if func in stack or len(stack) > 12:
-            return "unknown", "recursive call chain"
-        name = func.rsplit(".", 1)[-1]
-        # A call of the same name from inside the function itself (recursion, or a method
-        # calling super().<name>) says nothing about who reaches it.
-        sites = [s for s in self.facts["calls"].get(name, []) if s["caller"] != func]
-        info = self.facts["functions"].get(func, {})
-        cls = func.rsplit(".", 2)[-2] if info.get("is_method") and "." in func else None
-        built = self.facts["calls"].get(cls, []) if cls else []
-        # a method runs only on an instance: where every mention of its class is a construction
-        # (no subclass, no factory table), it is no more reached than those constructions
-        only_built = built and len(built) == self.facts.get("class_refs", {}).get(cls)
-        if cls and (name in ("forward", "__call__") or name.startswith("__")):
-            # run by Python for an instance (`obj(x)`, `Cls(...)`), unseen: as reached as the
-            # constructions of its class; else reached
-            result = self.memo[func] = self._sites_reach(cls, built, stack + (func,)) if only_built else ("active", None)
-            return result
-        if not sites:
-            outer = func.rsplit(".", 1)[0] if "." in func else None
-            if name in self.foreign or self.api_entry:
-                result = ("active", None)
-            elif outer and outer in self.facts["functions"] and not info.get("is_method"):
-                result = self.function(outer, stack + (func,))
-            elif self.facts["entry"]:
-                result = ("dormant", f"{name}() is never called")
-            else:
-                result = ("unknown", f"{name}() is not called in this file")
-            self.memo[func] = result
-            return result
-        result = self._sites_reach(func, sites, stack)
-        outer = func.rsplit(".", 1)[0] if "." in func else None
-        if outer in self.facts["functions"] and not info.get("is_method"):
-            # a nested function exists only once the function around it runs (a hook defined
-            # inside a disabled n-gram evaluation and handed on is no more reached than it)
-            result = _and(*result, *self.function(outer, stack + (func,)))
-        if only_built and result[0] != "dormant":
-            result = _and(*result, *self._sites_reach(cls, built, stack + (func,)))
-        self.memo[func] = result
-        return result
-
-    def _sites_reach(self, func: str, sites: list, stack: tuple) -> tuple[str, str | None]:
-        """The most reached of some call sites: each under its guards and its caller's reach."""
-        best = None
-        for site in sites:
-            if site["caller"] == func:
-                continue
-            st, cond = self.guards(site["guards"], site["caller"])
-            if st != "dormant":
-                up, upcond = self.function(site["caller"], stack + (func,))
-                st, cond = _and(st, cond, up, upcond)
-            best = _or(best, (st, cond))
-            if best[0] == "active":
-                break
-        return best or ("unknown", "only recursive calls")
-
-    def finding(self, raw: dict) -> tuple[str, str | None]:
-        st, cond = self.guards(raw["guards"], raw["function"])
-        if st == "dormant":
-            return st, cond
-        per_site = self._per_call_site(raw) if st == "active" else None
-        if per_site is not None:
-            return per_site
-        up, upcond = self.function(raw["function"])
-        return _and(st, cond, up, upcond)
-
-    def _per_call_site(self, raw: dict) -> tuple[str, str | None] | None:
-        """A guard on a parameter that callers pass differently (`score(..., use_offset=False)`,
-        then `score(..., use_offset=True)` under a flag): judged at each call site with that
-        site's arguments, the finding is as reached as the most reached site where it holds.
-        None when no guard reads such a parameter."""
-        func = raw["function"]
-        info = self.facts["functions"].get(func, {})
-        params = set(info.get("params", ()))
-        if not params or not any(params & set(re.findall(r"\w+", src)) for src, _ in raw["guards"]):
-            return None
-        if not any(Evaluator(self.facts, self.env).guard(src, func) is None for src, _ in raw["guards"]):
-            return None
-        best, skipped = None, False
-        for site in self.facts["calls"].get(func.rsplit(".", 1)[-1], []):
-            if site["caller"] == func:
-                continue
-            scope = Scope(self.facts, site["caller"], self.env)
-            offset = 1 if info.get("is_method") and site["method"] else 0
-            bound = {p: (_parse(a), scope) for p, a in zip(info["params"][offset:], site["args"])}
-            bound.update({k: (_parse(a), scope) for k, a in site["kwargs"].items() if k in params})
-            if any(v is not None and bool(v) != bool(pol) for src, pol in raw["guards"] if pol in (True, False)
-                   for v in [Evaluator(self.facts, self.env).guard(src, func, bound)]):
-                skipped = True
-                continue
-            st, cond = self.guards(site["guards"], site["caller"])
-            if st != "dormant":
-                up, upcond = self.function(site["caller"])
-                st, cond = _and(st, cond, up, upcond)
-            best = _or(best, (st, cond))
-        if best is None and skipped:  # (the sites where it holds say which condition would reach it)
-            return "dormant", f"every call of {func.rsplit('.', 1)[-1]}() passes arguments that skip it"
-        return best
-
-
-def _and(a, acond, b, bcond):
-    order = {"dormant": 0, "unknown": 1, "active": 2}
-    if order[a] <= order[b]:
-        return a, acond if a != "active" else None
-    return b, bcond
-
-
-def _or(best, cand):
-    order = {"dormant": 0, "unknown": 1, "active": 2}
-    if best is None or order[cand[0]] > order[best[0]]:
-        return cand
-    return best
-
-
-_REASONS = ("is never called", "is not called in this file", "recursive call chain", "only recursive calls",
-            "(not imported)")
-
-
-def is_reason(condition: str) -> bool:
-    """The condition says why nothing reaches the finding (`f() is never called`), rather
-    than which guard would have to hold for it to run."""
-    return condition.endswith(_REASONS)
-
-
-def _describe(src: str, polarity: bool, ev: Evaluator) -> str:
-    need = src if polarity else f"not ({src})"
-    if ev.touched:
-        return f"{need}  [{'; '.join(ev.touched.values())}]"
-    return need
