@@ -161,18 +161,14 @@ def check(m):
     out = []
     for f, node in quotients(m):
         measured = _measured_ratio(m, f, node.right) if type(node.right) is ast.Name else None
-        if measured and "TGTP" in f.labels_of(node.left) and m.scores(f) and _chain(f, node)[0]:
+        scaled = None if measured else _token_count_scaled(m, f, node.right)
+        if (measured or scaled) and "TGTP" in f.labels_of(node.left) and m.scores(f) and _chain(f, node)[0]:
             ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
+            what = (f"an average bytes-per-token ratio measured once ({measured}()): bytes must be counted" if measured
+                    else f"`{scaled}`: the count of scored tokens times a ratio, not the bytes those tokens decode to; "
+                    "count them")
             out.append(raw(RULE, f, node, ctx, "error", "medium",
-                           f"divides a loss in bits by an average bytes-per-token ratio measured once ({measured}()): "
-                           "bytes must be counted from the tokenizer's piece table for the tokens scored"))
-            continue
-        scaled = _token_count_scaled(m, f, node.right)
-        if scaled and "TGTP" in f.labels_of(node.left) and m.scores(f) and _chain(f, node)[0]:
-            ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
-            out.append(raw(RULE, f, node, ctx, "error", "medium",
-                           f"divides a loss in bits by `{scaled}`: the count of scored tokens times a ratio, not the bytes "
-                           "those tokens decode to (count them from the tokenizer's piece table)"))
+                           f"divides a loss in bits by {what} from the tokenizer's piece table for the tokens scored"))
             continue
         value = _constant(f, node.right)
         if value is None:

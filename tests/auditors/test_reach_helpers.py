@@ -459,6 +459,24 @@ def test_a_setting_cast_by_a_type_handed_to_the_helper_follows_the_environment(t
     assert [f.reach for f in audit_path(p, env=env).findings if f.rule == "target-keyed-cache"] == [reach]
 
 
+def _reaches(tmp_path, monkeypatch, source: str, rule: str, **audit_args) -> list[str]:
+    """The reach of each finding of `rule` when `source` is audited as a train_gpt.py."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(source)
+    return [f.reach for f in audit_path(p, **audit_args).findings if f.rule == rule]
+
+
+def _reaches_by_tag(tmp_path, monkeypatch, source: str, tags: str, **audit_args) -> dict[str, str]:
+    """tag -> the reach of the ttt-before-score finding on the line that ends with `# tag`."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(source)
+    lines = {tag: i + 1 for i, line in enumerate(source.splitlines()) for tag in tags if line.endswith(f"# {tag}")}
+    return {tag: f.reach for f in audit_path(p, **audit_args).findings if f.rule == "ttt-before-score"
+            for tag, line in lines.items() if f.line == line}
+
+
 SETTINGS_DICT_HANDED = '''
 import os
 
@@ -502,10 +520,7 @@ def test_a_settings_dict_handed_to_a_function_is_read_through_its_parameter(tmp_
     """`H = {"refine": _e("REFINE", False)}` handed to `evaluate(model, val, h)`, whose
     `if h["refine"]:` guards a backward pass on val; `_e` casts by `isinstance(default, bool)`
     and `type(default)(v)`."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
-    p = tmp_path / "train_gpt.py"
-    p.write_text(SETTINGS_DICT_HANDED)
-    assert [f.reach for f in audit_path(p, env=env).findings if f.rule == "ttt-before-score"] == [reach]
+    assert _reaches(tmp_path, monkeypatch, SETTINGS_DICT_HANDED, "ttt-before-score", env=env) == [reach]
 
 
 LAMBDA_HELPERS = '''
@@ -630,13 +645,7 @@ def test_settings_held_by_objects_decide_the_reach(tmp_path, monkeypatch, profil
     """Fields of a NamedTuple built from `e = os.environ`, of nested SimpleNamespaces built with
     `g = os.environ.get`, and entries of the dict a settings function returns (its default
     depending on the world size) are evaluated where a guard reads them."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
-    p = tmp_path / "train_gpt.py"
-    p.write_text(SETTINGS_OBJECTS)
-    lines = {tag: i + 1 for i, line in enumerate(SETTINGS_OBJECTS.splitlines()) for tag in "abc" if line.endswith(f"# {tag}")}
-    got = {tag: f.reach for f in audit_path(p, profile=profile, env=env).findings if f.rule == "ttt-before-score"
-           for tag, line in lines.items() if f.line == line}
-    assert got == expected
+    assert _reaches_by_tag(tmp_path, monkeypatch, SETTINGS_OBJECTS, "abc", profile=profile, env=env) == expected
 
 
 FLAG_PASSED_TWICE = '''
@@ -672,10 +681,7 @@ if __name__ == "__main__":
 def test_a_flag_its_callers_pass_differently_is_decided_by_the_calls_reached(tmp_path, monkeypatch, env, reach):
     """`score(..., use_offset=False)` always, `score(..., use_offset=True)` only when SLOT_STEPS > 0:
     the branch on `use_offset` is not decided by the first call site alone."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
-    p = tmp_path / "train_gpt.py"
-    p.write_text(FLAG_PASSED_TWICE)
-    assert [f.reach for f in audit_path(p, env=env).findings if f.rule == "ttt-before-score"] == [reach]
+    assert _reaches(tmp_path, monkeypatch, FLAG_PASSED_TWICE, "ttt-before-score", env=env) == [reach]
 
 
 NAMESPACE_FIELD_REASSIGNED = '''
@@ -707,10 +713,7 @@ if __name__ == "__main__":
 
 @pytest.mark.parametrize("env, reach", [({}, "active"), ({"EVAL_MODE": "sliding"}, "dormant")])
 def test_a_settings_field_assigned_after_construction_takes_the_later_value(tmp_path, monkeypatch, env, reach):
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
-    p = tmp_path / "train_gpt.py"
-    p.write_text(NAMESPACE_FIELD_REASSIGNED)
-    assert [f.reach for f in audit_path(p, env=env).findings if f.rule == "ttt-before-score"] == [reach]
+    assert _reaches(tmp_path, monkeypatch, NAMESPACE_FIELD_REASSIGNED, "ttt-before-score", env=env) == [reach]
 
 
 INIT_FIELDS = '''
@@ -761,10 +764,4 @@ if __name__ == "__main__":
 def test_fields_set_in_a_settings_constructor_and_a_copy_of_the_environment(tmp_path, monkeypatch, profile, env, expected):
     """`self.report = int(env.get(..., "1" if world_size >= 8 else "0"))` in `__init__` (world_size
     from the construction `Knobs(world)`), and `E = dict(os.environ)` read with `E.get`."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
-    p = tmp_path / "train_gpt.py"
-    p.write_text(INIT_FIELDS)
-    lines = {tag: i + 1 for i, line in enumerate(INIT_FIELDS.splitlines()) for tag in "ab" if line.endswith(f"# {tag}")}
-    got = {tag: f.reach for f in audit_path(p, profile=profile, env=env).findings if f.rule == "ttt-before-score"
-           for tag, line in lines.items() if f.line == line}
-    assert got == expected
+    assert _reaches_by_tag(tmp_path, monkeypatch, INIT_FIELDS, "ab", profile=profile, env=env) == expected
