@@ -36,6 +36,9 @@ class RawFinding:
     message: str
     function: str  # qualified name of the enclosing function, "<module>" at top level
     guards: list = field(default_factory=list)  # [[expr_source, polarity], ...] innermost last
+    # functions at least one of which must also run for the construct to matter (a SmearGate
+    # leaks across documents only where an evaluation splits the stream into documents)
+    requires: list = field(default_factory=list)
 
 
 @dataclass

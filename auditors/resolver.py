@@ -93,6 +93,13 @@ class Resolver:
         return best or ("unknown", "only recursive calls")
 
     def finding(self, raw: dict) -> tuple[str, str | None]:
+        st, cond = self._own(raw)
+        needed = None  # the most reached of the functions the finding also requires (none: no such requirement)
+        for q in raw.get("requires") or ():
+            needed = _or(needed, self.function(q) if q in self.facts["functions"] else ("unknown", None))
+        return _and(st, cond, *needed) if needed is not None else (st, cond)
+
+    def _own(self, raw: dict) -> tuple[str, str | None]:
         st, cond = self.guards(raw["guards"], raw["function"])
         if st == "dormant":
             return st, cond

@@ -140,13 +140,18 @@ def documents_split(m) -> bool:
     """The file splits the validation stream into documents (`val_tokens == bos_id` used as
     an array), as document-batched or phased evaluation does: then a shift across a
     document boundary is scored out of stream order. Computed once per module."""
-    def compute(m) -> bool:
+    return bool(splitters(m))
+
+
+def splitters(m) -> list[str]:
+    """The functions that split the validation stream into documents (see documents_split)."""
+    def compute(m) -> list[str]:
         masks = _elementwise_compares(m)
-        return any(id(ev.node) in masks and any("VAL" in a and not b & (lb.DATA | {"TGT"})
-                                                 for a, b in ((ev.data["left"], ev.data["right"]),
-                                                              (ev.data["right"], ev.data["left"])))
-                   for _, ev in m.events("compare"))  # (tokens against a marker, not a hint against the target)
-    return m.once("documents split", compute)
+        return sorted({f.qualname for f, ev in m.events("compare") if id(ev.node) in masks and any(
+            "VAL" in a and not b & (lb.DATA | {"TGT"}) for a, b in ((ev.data["left"], ev.data["right"]),
+                                                                 (ev.data["right"], ev.data["left"])))})
+        # (tokens against a marker, not a hint against the target)
+    return m.once("document splitters", compute)
 
 
 def _elementwise_compares(m) -> set[int]:
@@ -222,7 +227,9 @@ def check(m):
             if mixed is None or _mask_used(f, node):
                 continue
             ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
-            out.append(raw(RULE, f, node, ctx, "error" if documents_split(m) else "warning", "medium",
-                           f"mixes the previous position of `{mixed}` into each position with no mask at BOS: "
-                           "the last token of one document leaks into the next"))
+            found = raw(RULE, f, node, ctx, "error" if documents_split(m) else "warning", "medium",
+                        f"mixes the previous position of `{mixed}` into each position with no mask at BOS: "
+                        "the last token of one document leaks into the next")
+            found.requires = splitters(m)  # (the leak matters only where documents are scored apart)
+            out.append(found)
     return out

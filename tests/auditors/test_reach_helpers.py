@@ -765,3 +765,47 @@ def test_fields_set_in_a_settings_constructor_and_a_copy_of_the_environment(tmp_
     """`self.report = int(env.get(..., "1" if world_size >= 8 else "0"))` in `__init__` (world_size
     from the construction `Knobs(world)`), and `E = dict(os.environ)` read with `E.get`."""
     assert _reaches_by_tag(tmp_path, monkeypatch, INIT_FIELDS, "ab", profile=profile, env=env) == expected
+
+
+SMEAR_WITH_PACKED_EVAL = '''
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DOC_PACKED = bool(int(os.environ.get("DOC_PACKED_EVAL", "0")))
+BOS = 1
+
+
+class Smear(torch.nn.Module):
+    def forward(self, x):
+        prev = F.pad(x[:, :-1], (0, 0, 1, 0))
+        return x + 0.5 * prev
+
+
+def stream_eval(model, val):
+    return F.cross_entropy(model(val[None, :-1])[0], val[1:]).item()
+
+
+def packed_eval(model, val):
+    starts = (val == BOS).nonzero().flatten().tolist() + [len(val)]
+    docs = sorted((val[a:b] for a, b in zip(starts, starts[1:])), key=len)
+    return sum(F.cross_entropy(model(d[None, :-1])[0], d[1:]).item() for d in docs if len(d) > 1)
+
+
+def main(model):
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    return packed_eval(model, val) if DOC_PACKED else stream_eval(model, val)
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+@pytest.mark.parametrize("env, reach", [({}, "dormant"), ({"DOC_PACKED_EVAL": "1"}, "active")])
+def test_a_smear_without_bos_mask_is_as_reached_as_the_evaluation_that_splits_documents(tmp_path, monkeypatch, env, reach):
+    """The model's previous-token mix leaks across documents only where documents are scored
+    apart: with the document-packed evaluation off, the stream is scored in order (RULES §8)."""
+    assert _reaches(tmp_path, monkeypatch, SMEAR_WITH_PACKED_EVAL, "smear-without-bos-mask", env=env) == [reach]
