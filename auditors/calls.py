@@ -218,9 +218,10 @@ def call_labels(info, e: ast.Call) -> frozenset:
         return (recv | every) | {"CSUM"}
     if name in lb.BLOB_FUNCS and not data:
         return (every | recv) - INDEX_ONLY | {"BLOB"}  # bytes of a file shipped with the code
+    uncounted = _COUNTS if name in _LOGS else EMPTY  # (a log-probability, a loss, is no count: dividing it by a
+    # total normalizes nothing)
     if isinstance(e.func, ast.Attribute) and name in lb.PASS_METHODS:
-        # (a log-probability, a loss, is no count: dividing it by a total normalizes nothing)
-        return (recv | (every - {"CAND"})) - ({"TPROP"} if name in _REDUCTIONS else EMPTY) - (_COUNTS if name in _LOGS else EMPTY)
+        return (recv | (every - {"CAND"})) - ({"TPROP"} if name in _REDUCTIONS else EMPTY) - uncounted
     if name in _POSITIONS:
         return EMPTY  # where the mask holds (`(val == bos).nonzero()`): positions, not tokens
     if fv.dispatch_table(info, func) is not None \
@@ -239,7 +240,7 @@ def call_labels(info, e: ast.Call) -> frozenset:
     elif callee is None and type(func) is ast.Name and func.id in info.env and func.id in _loop_variables(info):
         # `for k, pick in SOURCES.items(): Loader(pick(args))` over a table of lambdas: what they return
         recv = recv | (info.L(func) & DATA)
-    out = (every | recv) - INDEX_ONLY - (_COUNTS if name in _LOGS else EMPTY)
+    out = (every | recv) - INDEX_ONLY - uncounted
     if name not in _ELEMENTWISE:
         out = out - {"TPROP"}  # a fact about one token does not survive an unknown call
     if "TGT" in every and name not in _PLAIN_BUILTINS and name not in _ARRANGES:

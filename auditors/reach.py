@@ -65,6 +65,22 @@ class Scope:
         return None
 
 
+def call_sites(facts: dict, func: str) -> list[tuple[dict, dict[str, str]]]:
+    """(site, parameter -> argument source) for each call of `func` in the file: sites are
+    found by the function's name (a constructor's by its class's, without `self`)."""
+    info = facts["functions"].get(func)
+    if not info:
+        return []
+    init = func.endswith(".__init__") and info["is_method"]
+    out = []
+    for site in facts["calls"].get(func.rsplit(".", 2)[-2] if init else func.rsplit(".", 1)[-1], []):
+        offset = 1 if info["is_method"] and (site["method"] or init) else 0
+        passed = dict(zip(info["params"][offset:], site["args"]))
+        passed.update({k: a for k, a in site["kwargs"].items() if k in info["params"]})
+        out.append((site, passed))
+    return out
+
+
 class Evaluator:
     def __init__(self, facts: dict, env: dict):
         self.facts, self.env = facts, env
@@ -132,16 +148,16 @@ class Evaluator:
             entry = self.settings_entry(n.value.id, n.slice.value, scope)  # `A["TTT_REFINE"]` of a settings dict literal
             if entry is not None:
                 return self.value(entry, Scope(self.facts, "<module>", self.env, scope.depth + 1))
-            made = parse_source(scope.define(n.value.id)) if scope.define(n.value.id) else None
+            held = scope.define(n.value.id)
+            made = parse_source(held) if held else None
             helper = self.facts["functions"].get(made.func.id) if isinstance(made, ast.Call) and isinstance(made.func, ast.Name) else None
-            if helper is not None and "ret" in helper and isinstance(parse_source(helper["ret"]), ast.Dict):
-                # `ev = eval_settings(world_size)`, then `ev["mix"]`: the entry of the dict the helper returns
-                ret = parse_source(helper["ret"])
+            ret = parse_source(helper["ret"]) if helper is not None and "ret" in helper else None
+            if isinstance(ret, ast.Dict):  # `ev = eval_settings(world_size)`, then `ev["mix"]`: that entry of its dict
                 entry = next((v for k, v in zip(ret.keys, ret.values) if isinstance(k, ast.Constant) and k.value == n.slice.value), None)
                 if entry is not None:
                     bound = {p: (a, scope) for p, a in zip(helper["params"], made.args)}
                     return self.value(entry, Scope(self.facts, made.func.id, self.env, scope.depth + 1, bound))
-            if n.value.id not in scope.bound and scope.define(n.value.id) is None:
+            if n.value.id not in scope.bound and held is None:
                 for caller, arg_src in self.param_sources(scope.func, n.value.id):
                     arg = parse_source(arg_src)  # `h["two_pass"]` of a parameter: the caller's `H["two_pass"]`
                     if isinstance(arg, ast.Name):
@@ -376,18 +392,7 @@ class Evaluator:
         """(caller, argument source) for the parameter `name` of `func`: the first call site
         that passes it, or with `every`, each one that does (sites are found by the function's
         name, so a same-named method of another class that takes no such argument is left out)."""
-        info = self.facts["functions"].get(func)
-        if not info or name not in info["params"]:
+        if name not in self.facts["functions"].get(func, {}).get("params", ()):
             return []
-        idx = info["params"].index(name)
-        out = []
-        init = func.endswith(".__init__") and info["is_method"]  # (constructed: the sites are `Cls(...)`, self not passed)
-        for site in self.facts["calls"].get(func.rsplit(".", 2)[-2] if init else func.rsplit(".", 1)[-1], []):
-            pos = idx - (1 if info["is_method"] and (site["method"] or init) else 0)
-            if name in site["kwargs"]:
-                out.append((site["caller"], site["kwargs"][name]))
-            elif 0 <= pos < len(site["args"]):
-                out.append((site["caller"], site["args"][pos]))
-            if out and not every:
-                return out
-        return out
+        out = [(site["caller"], passed[name]) for site, passed in call_sites(self.facts, func) if name in passed]
+        return out if every else out[:1]

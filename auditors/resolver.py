@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from auditors.reach import Evaluator, Scope, parse_source
+from auditors.reach import Evaluator, Scope, call_sites, parse_source
 
 
 class Resolver:
@@ -122,13 +122,11 @@ class Resolver:
         if not any(Evaluator(self.facts, self.env).guard(src, func) is None for src, _ in raw["guards"]):
             return None
         best, skipped = None, False
-        for site in self.facts["calls"].get(func.rsplit(".", 1)[-1], []):
+        for site, passed in call_sites(self.facts, func):
             if site["caller"] == func:
                 continue
             scope = Scope(self.facts, site["caller"], self.env)
-            offset = 1 if info.get("is_method") and site["method"] else 0
-            bound = {p: (parse_source(a), scope) for p, a in zip(info["params"][offset:], site["args"])}
-            bound.update({k: (parse_source(a), scope) for k, a in site["kwargs"].items() if k in params})
+            bound = {p: (parse_source(a), scope) for p, a in passed.items()}
             if any(v is not None and bool(v) != bool(pol) for src, pol in raw["guards"] if pol in (True, False)
                    for v in [Evaluator(self.facts, self.env).guard(src, func, bound)]):
                 skipped = True

@@ -79,14 +79,17 @@ def next_token_index(info, index) -> bool:
     return False
 
 
+def unclamped(x, also=()):
+    """`t.clamp_min(1)`, `t.clip(1, None)` (and the methods in `also`, `.float()`): t itself."""
+    while type(x) is ast.Call and type(x.func) is ast.Attribute and x.func.attr in ("clamp_min", "clamp", "clip", *also):
+        x = x.func.value
+    return x
+
+
 def normalized(e: ast.BinOp) -> bool:
     """`x / x.sum(...)` (also `.clamp_min(1)` after the sum): a vector divided by its own total;
     also smoothed, `(x + b / V) / (x.sum(...) + b)` (whether b / V adds up to b is for the
     add-k check, unnormalized_blend._smoothed_without_vocab)."""
-    def unclamped(x):
-        while type(x) is ast.Call and type(x.func) is ast.Attribute and x.func.attr in ("clamp_min", "clamp", "clip"):
-            x = x.func.value
-        return x
     right = unclamped(e.right)
     totals = [unclamped(x) for x in ((right.left, right.right) if type(right) is ast.BinOp and type(right.op) is ast.Add else (right,))]
     summed = {lb.src(x.func.value) for x in totals if type(x) is ast.Call and type(x.func) is ast.Attribute and x.func.attr == "sum"}

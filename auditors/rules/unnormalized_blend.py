@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
-from auditors import normalizers
+from auditors import normalizers, shapes
 from auditors.model import RuleInfo
 from auditors.rules import guards_of, quotients, raw
 
@@ -60,8 +60,7 @@ def _row_total(f, node: ast.BinOp) -> bool:
         while type(e) is ast.BinOp and type(e.op) in (ast.Add, ast.Sub) and depth < 3:
             e = e.left if type(e.left) in (ast.Name, ast.Subscript, ast.Call, ast.BinOp) else e.right
             depth += 1
-        while type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in ("clamp", "clamp_min", "clip", "float", "double"):
-            e = e.func.value
+        e = shapes.unclamped(e, ("float", "double"))
         if type(e) is ast.Name and depth < 3:
             return bound(f.binding(e.id), depth + 1) if f.binding(e.id) is not None else e
         return e
