@@ -287,6 +287,7 @@ class ModuleFlow(FunctionValues, ClassFacts):
                 if ev.kind == "call" and ev.data["callee"] is None and type(ev.node.func) is ast.Name \
                         and ev.node.func.id in classes:
                     self._seed_array_fields(ev)
+                    self._seed_instances(f, ev, classes)
                 if ev.kind != "call" or ev.data["callee"] is None:
                     continue
                 for q in self.targets(ev):  # (a hook parameter may be several functions)
@@ -300,6 +301,21 @@ class ModuleFlow(FunctionValues, ClassFacts):
                     for k, v in ev.data["kws"].items():
                         if k in callee.params and v:
                             callee.param_labels[k] = callee.param_labels.get(k, EMPTY) | v
+
+    def _seed_instances(self, f: FuncInfo, ev, classes) -> None:
+        """`Trainer(model, loader)` with `loader = ListLoader(files)`: an object of a module
+        class built from data is handed to the constructor, whose `__init__` keeps it (the
+        data splits it was built from reach `self.loader` there). Settings objects and plain
+        values are not seeded: only arguments bound to a construction of a module class."""
+        init = self.functions.get(f"{ev.node.func.id}.__init__")
+        if init is None or not init.is_method:
+            return
+        given = list(zip(init.params[1:], ev.node.args, ev.data["args"]))
+        given += [(k.arg, k.value, ev.data["kws"].get(k.arg, EMPTY)) for k in ev.node.keywords if k.arg in init.params]
+        for p, node, v in given:
+            built = f.binding(node.id) if type(node) is ast.Name else None
+            if v & lb.DATA and type(built) is ast.Call and type(built.func) is ast.Name and built.func.id in classes:
+                init.param_labels[p] = init.param_labels.get(p, EMPTY) | (v & lb.DATA)
 
     def _seed_array_fields(self, ev) -> None:
         """`PrimedExporter(cfg, rt, val.tokens)`: the data splits of the arguments its

@@ -174,7 +174,7 @@ def call_labels(info, e: ast.Call) -> frozenset:
             if chosen:
                 callee, also = chosen[0], tuple(g.qualname for g in chosen[1:])
     elif callee is not None and is_method:
-        also = info.module.overrides(info, func)  # `self.score(...)`: a subclass's score too
+        also = tuple(q for q in info.module.overrides(info, func) if q != callee.qualname)  # `self.score(...)`: a subclass's too
     if callee is not None and callee.node.decorator_list:
         also = also + info.module.wrappers(callee)  # `@with_hint(table, b) def score(...)`: the wrapper runs instead
     data = {"name": name, "args": args, "kws": kws, "recv": recv, "callee": callee.qualname if callee else None}

@@ -127,9 +127,19 @@ class ClassFacts:
         (the list may hold any of them)."""
         subs = self.once("subclasses", _subclasses)
         owners = [f.cls for f in self.by_name.get(func.attr, ()) if f.is_method and f.cls in subs]
-        if not owners or self._receiver_classes(func.value, caller):
+        if self._receiver_classes(func.value, caller):
             return ()
+        if not owners:
+            return self._duck_typed(caller, func)
         return tuple(q for c in subs[owners[0]] if (q := f"{c}.{func.attr}") in self.functions)
+
+    def _duck_typed(self, caller: FuncInfo, func: ast.Attribute) -> tuple:
+        """`for h in hooks: h.on_chunk(...)` with no common base class: the loop's variable may
+        be an object of any class that defines the method."""
+        name = func.value.id
+        if not any(type(loop.target) is ast.Name and loop.target.id == name for loop in self.under(caller, self.nodes_of(ast.For))):
+            return ()
+        return tuple(f.qualname for f in self.by_name.get(func.attr, ()) if f.is_method)
 
     def _receiver_classes(self, recv: ast.expr, caller: FuncInfo | None, depth: int = 0) -> list[str]:
         """The module classes an object is known to be built from, then their bases, in the

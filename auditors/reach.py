@@ -38,6 +38,7 @@ _CMP = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.Lt
 _BIN = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
         ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
 _ENV_GETTERS = ("os.environ.get", "os.getenv", "environ.get", "getenv")
+_ENVIRON = ("os.environ", "dict(os.environ)", "os.environ.copy()")  # what a name bound to the environment holds
 _CASTS = {"int": int, "float": float, "bool": bool, "str": str, "len": len, "abs": abs, "max": max, "min": min}
 _STR_METHODS = {"lower", "upper", "strip", "lstrip", "rstrip", "startswith", "endswith", "split", "isdigit"}
 
@@ -116,6 +117,9 @@ class Evaluator:
             props = [q for q, info in self.facts["functions"].items() if info.get("property") and q.endswith(f".{n.attr}")]
             if isinstance(base, (ast.Name, ast.Attribute)) and len(props) == 1:  # a property of a settings class
                 return self.source(self.facts["functions"][props[0]]["ret"], Scope(self.facts, props[0], self.env, scope.depth + 1))
+            returned = self.returned_entry(scope.define(base.id), n.attr, scope) if isinstance(base, ast.Name) else None
+            if returned is not None:  # `k = knobs()`, then `k.steps`: the `steps=` of the Namespace(...) it returns
+                return self.value(*returned)
             field = self.facts.get("namespace_fields", {}).get(n.attr)
             if isinstance(base, (ast.Name, ast.Attribute)) and field:  # `cfg.ngram.two_pass` of a SimpleNamespace(...)
                 return self.source(field[1], Scope(self.facts, field[0], self.env, scope.depth + 1))
@@ -149,14 +153,11 @@ class Evaluator:
             if entry is not None:
                 return self.value(entry, Scope(self.facts, "<module>", self.env, scope.depth + 1))
             held = scope.define(n.value.id)
-            made = parse_source(held) if held else None
-            helper = self.facts["functions"].get(made.func.id) if isinstance(made, ast.Call) and isinstance(made.func, ast.Name) else None
-            ret = parse_source(helper["ret"]) if helper is not None and "ret" in helper else None
-            if isinstance(ret, ast.Dict):  # `ev = eval_settings(world_size)`, then `ev["mix"]`: that entry of its dict
-                entry = next((v for k, v in zip(ret.keys, ret.values) if isinstance(k, ast.Constant) and k.value == n.slice.value), None)
-                if entry is not None:
-                    bound = {p: (a, scope) for p, a in zip(helper["params"], made.args)}
-                    return self.value(entry, Scope(self.facts, made.func.id, self.env, scope.depth + 1, bound))
+            if (held or self.facts["functions"].get("<module>", {"defs": {}})["defs"].get(n.value.id)) in _ENVIRON:
+                return self.value(ast.Subscript(parse_source("os.environ"), n.slice, ast.Load()), scope)  # `e["K"]`, e = os.environ
+            returned = self.returned_entry(held, n.slice.value, scope)
+            if returned is not None:  # `ev = eval_settings(world_size)`, then `ev["mix"]`: that entry of its dict
+                return self.value(*returned)
             if n.value.id not in scope.bound and held is None:
                 for caller, arg_src in self.param_sources(scope.func, n.value.id):
                     arg = parse_source(arg_src)  # `h["two_pass"]` of a parameter: the caller's `H["two_pass"]`
@@ -227,7 +228,7 @@ class Evaluator:
                         return self.value(lam.body, Scope(self.facts, home, self.env, scope.depth + 1, given))
         if isinstance(f, ast.Attribute) and f.attr == "get" and isinstance(f.value, ast.Name):
             held = scope.define(f.value.id) or self.facts["functions"].get("<module>", {"defs": {}})["defs"].get(f.value.id)
-            if held in ("os.environ", "dict(os.environ)", "os.environ.copy()"):
+            if held in _ENVIRON:
                 dotted = "os.environ.get"  # `e = os.environ` (or a copy of it), then `e.get("TTT_MODE", "auto")`
         if dotted in _ENV_GETTERS:
             key = self.value(n.args[0], scope)
@@ -325,6 +326,24 @@ class Evaluator:
         if lengths:
             raise Runtime  # the length of something the run builds decides
         return min(known)
+
+    def returned_entry(self, held: str | None, key, scope: Scope):
+        """(expression, scope) of the entry `key` of what a settings helper returns, for a name
+        bound to its call (`h = settings(ws)`): a dict literal's value under that key, or a
+        keyword of the `Namespace(...)`-style call it returns; else None."""
+        made = parse_source(held) if held else None
+        helper = self.facts["functions"].get(made.func.id) if isinstance(made, ast.Call) and isinstance(made.func, ast.Name) else None
+        ret = parse_source(helper["ret"]) if helper is not None and "ret" in helper else None
+        if isinstance(ret, ast.Dict):
+            entry = next((v for k, v in zip(ret.keys, ret.values) if isinstance(k, ast.Constant) and k.value == key), None)
+        elif isinstance(ret, ast.Call):
+            entry = next((k.value for k in ret.keywords if k.arg == key), None)
+        else:
+            return None
+        if entry is None:
+            return None
+        bound = {p: (a, scope) for p, a in zip(helper["params"], made.args)}
+        return entry, Scope(self.facts, made.func.id, self.env, scope.depth + 1, bound)
 
     def set_default(self, key: str, scope: Scope):
         """An unset variable that the file gives a default with `os.environ.setdefault(key, expr)`:

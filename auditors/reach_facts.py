@@ -119,6 +119,10 @@ def reach_facts(m, tree) -> dict:
             if ev.kind == "call" and ev.data["name"] == "setdefault" and lb.dotted(ev.node.func) == "os.environ.setdefault" \
                     and len(ev.node.args) == 2 and isinstance(ev.node.args[0], ast.Constant):
                 env_defaults.setdefault(str(ev.node.args[0].value), [f.qualname, seg(ev.node.args[1])])
+            elif ev.kind == "call" and ev.data["name"] == "setdefault" and ev.ctx.loops \
+                    and lb.dotted(ev.node.func) == "os.environ.setdefault":
+                for key, value in _looped_defaults(m, f, ev.ctx.loops[-1], ev.node.args, seg):
+                    env_defaults.setdefault(key, value)
     factories = sorted(_factories(m))
     outgoing = _outgoing(m)
     imports = sorted({a.name for n in m.nodes_of(ast.Import) for a in n.names}
@@ -180,8 +184,9 @@ def _outgoing(m) -> dict:
 
 
 def _returned(node, seg) -> str | None:
-    """What a small function returns, as one expression: its body is bindings, then
-    `if test: return a` lines and a final `return b` (read as `a if test else b`)."""
+    """What a small function returns, as one expression: its body is bindings (and loops
+    of calls only), then `if test: return a` lines and a final `return b` (read as `a if
+    test else b`)."""
     *head, last = node.body
     if type(last) is not ast.Return or last.value is None:
         return None
@@ -190,8 +195,10 @@ def _returned(node, seg) -> str | None:
         if type(st) is ast.If and not st.orelse and len(st.body) == 1 and type(st.body[0]) is ast.Return \
                 and st.body[0].value is not None:
             out = f"({seg(st.body[0].value)}) if ({seg(st.test)}) else {out}"
+        elif type(st) is ast.For and not st.orelse and all(type(b) is ast.Expr for b in st.body):
+            continue  # `for k, v in DEFAULTS.items(): os.environ.setdefault(k, v)`: effects only, no binding
         elif type(st) not in (ast.Assign, ast.AnnAssign, ast.Expr):
-            return None  # a loop, a nested return, a try: not one expression
+            return None  # a loop that binds, a nested return, a try: not one expression
     return out
 
 
@@ -277,3 +284,23 @@ def _subcommand_default(m, node: ast.Call) -> dict[str, str]:
 # A .py file named in a string or path (`"inner.py"`, `here / 'eval.py'`,
 # `__file__.replace("train_gpt.py", "decode.py")`): a file this one may exec, runpy or
 # launch. Counted as run by it, so a wrapper cannot make the real script look unused.
+
+
+def _looped_defaults(m, f, loop, args, seg) -> list:
+    """`for k, v in DEFAULTS.items(): os.environ.setdefault(k, v)` over a dict literal with
+    constant keys: (key, [where the dict is written, its value's source]) for each entry."""
+    if type(loop) is not ast.For or len(args) != 2 or not all(type(a) is ast.Name for a in args):
+        return []
+    target, it = loop.target, loop.iter
+    if type(target) is not ast.Tuple or [getattr(e, "id", None) for e in target.elts] != [a.id for a in args] \
+            or type(it) is not ast.Call or type(it.func) is not ast.Attribute or it.func.attr != "items" \
+            or type(it.func.value) is not ast.Name:
+        return []
+    owner, table = f, f.binding(it.func.value.id)
+    if table is None:
+        owner, table = m.functions["<module>"], m.functions["<module>"].binding(it.func.value.id)
+    if type(table) is not ast.Dict:
+        return []
+    return [(str(k.value), [owner.qualname, seg(v)])
+            for k, v in zip(table.keys, table.values) if type(k) is ast.Constant]
+

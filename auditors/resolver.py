@@ -44,15 +44,11 @@ class Resolver:
         # calling super().<name>) says nothing about who reaches it.
         sites = [s for s in self.facts["calls"].get(name, []) if s["caller"] != func]
         info = self.facts["functions"].get(func, {})
-        cls = func.rsplit(".", 2)[-2] if info.get("is_method") and "." in func else None
-        built = self.facts["calls"].get(cls, []) if cls else []
-        # a method runs only on an instance: where every mention of its class is a construction
-        # (no subclass, no factory table), it is no more reached than those constructions
-        only_built = built and len(built) == self.facts.get("class_refs", {}).get(cls)
+        cls, built = self._constructions(func)
         if cls and (name in ("forward", "__call__") or name.startswith("__")):
             # run by Python for an instance (`obj(x)`, `Cls(...)`), unseen: as reached as the
             # constructions of its class; else reached
-            result = self.memo[func] = self._sites_reach(cls, built, stack + (func,)) if only_built else ("active", None)
+            result = self.memo[func] = self._sites_reach(cls, built, stack + (func,)) if built else ("active", None)
             return result
         if not sites:
             outer = func.rsplit(".", 1)[0] if "." in func else None
@@ -72,10 +68,19 @@ class Resolver:
             # a nested function exists only once the function around it runs (a hook defined
             # inside a disabled n-gram evaluation and handed on is no more reached than it)
             result = _and(*result, *self.function(outer, stack + (func,)))
-        if only_built and result[0] != "dormant":
+        if built and result[0] != "dormant":
             result = _and(*result, *self._sites_reach(cls, built, stack + (func,)))
         self.memo[func] = result
         return result
+
+    def _constructions(self, func: str) -> tuple[str | None, list]:
+        """(class, construction sites) of a method. A method runs only on an instance: where
+        every mention of its class is a construction (no subclass, no factory table), it is
+        no more reached than those constructions; else the sites are [] (not bounded)."""
+        info = self.facts["functions"].get(func, {})
+        cls = func.rsplit(".", 2)[-2] if info.get("is_method") and "." in func else None
+        built = self.facts["calls"].get(cls, []) if cls else []
+        return cls, built if built and len(built) == self.facts.get("class_refs", {}).get(cls) else []
 
     def _sites_reach(self, func: str, sites: list, stack: tuple) -> tuple[str, str | None]:
         """The most reached of some call sites: each under its guards and its caller's reach."""
@@ -138,6 +143,9 @@ class Resolver:
             best = _or(best, (st, cond))
         if best is None and skipped:  # (the sites where it holds say which condition would reach it)
             return "dormant", f"every call of {func.rsplit('.', 1)[-1]}() passes arguments that skip it"
+        cls, built = self._constructions(func)
+        if best is not None and built and best[0] != "dormant":  # (and only on an instance of its class)
+            best = _and(*best, *self._sites_reach(cls, built, (func,)))
         return best
 
 

@@ -69,6 +69,31 @@ def guards_of(func, line: int) -> Ctx | None:
     return None
 
 
+def ctx_of(func, stmt) -> Ctx:
+    """The guards and loops around a statement of `func` that no event sits on (`files +=
+    extra`), found in the syntax tree the way the analysis records them for events."""
+    def find(body, ctx):
+        for st in body:
+            if st is stmt:
+                return ctx
+            if not (st.lineno <= stmt.lineno <= st.end_lineno):
+                continue
+            if type(st) is ast.If:
+                return find(st.body, Ctx(ctx.guards + ((st.test, True),), ctx.loops, ctx.nograd)) \
+                    or find(st.orelse, Ctx(ctx.guards + ((st.test, False),), ctx.loops, ctx.nograd))
+            if type(st) in (ast.For, ast.AsyncFor, ast.While):
+                return find(st.body, Ctx(ctx.guards, ctx.loops + (st,), ctx.nograd)) or find(st.orelse, ctx)
+            parts = [getattr(st, k, None) or [] for k in ("body", "orelse", "finalbody")]
+            parts += [h.body for h in getattr(st, "handlers", [])]
+            if type(st) not in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+                for part in parts:
+                    found = find(part, ctx)
+                    if found is not None:
+                        return found
+        return None
+    return find(func.node.body, Ctx()) or Ctx()
+
+
 def always_greater(a: ast.expr, b: ast.expr) -> bool:
     """a > b for every tried assignment of positive integers to the names in them: index
     arithmetic such as `(k + 2) * n + 1` against `(k + 1) * n + 1`, decided by sampling

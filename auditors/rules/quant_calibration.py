@@ -361,11 +361,14 @@ def _passes_on(m, f, label: str, calibrators: set[str], seen=None) -> bool:
 
 
 def _chosen_return(m, f, ev, label: str):
-    """`collect(model, windows(world_size, loader, val))` where windows() returns the val
-    tokens only under a condition (`if world_size == 1: return val[...]`): that return, so
+    """`collect(model, windows(world_size, loader, val))` (or a name bound once to such a
+    call) where windows() returns the val tokens only under a condition (`if world_size ==
+    1: return val[...]`): that return, so
     the condition decides the finding's reach. None when the data is handed over plainly."""
     found = []
     for a in [*ev.node.args, *(k.value for k in ev.node.keywords)]:
+        if type(a) is ast.Name:
+            a = f.binding(a.id)  # `calib = calibration_set(src, val)`, then `collect(model, calib)`
         g = m.resolve(a.func, f) if type(a) is ast.Call else None
         if g is None or label not in g.ret:
             continue

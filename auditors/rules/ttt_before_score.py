@@ -19,8 +19,10 @@ import ast
 
 from auditors import function_values as fv
 from auditors import labels as lb
+from auditors.fixed_logits import fixed_before
 from auditors.model import RuleInfo
 from auditors.rules import always_greater, raw
+from auditors.val_mixing import guarded_mix, guarded_val_source, mixed_loader
 
 RULE = RuleInfo("ttt-before-score", "ttt_before_score", "parameters adapted on validation tokens before scoring them",
                 "RULES.md §4 (README TTT rule; #152, #672, #771, #1176, #1229, #1423, #1735)")
@@ -181,6 +183,8 @@ def _verdict_inside(f, line, loops, scorers) -> str | None:
         if later is not None:
             if _deferred(f, loop, idx, later) or _previous_window(loop, body[idx], body[idx + 1:later + 1]):
                 return "ok"
+            if all(fixed_before(f, loop, line, st) for st in body[later:] if _scores_in(f, st, scorers)):
+                return "ok"  # the loss below reads logits computed before the training step
             return f"trains on a window, then scores it later in the same loop (line {loop.lineno})"
     then = _scores_after(f, line, scorers)
     if then is not None:
@@ -359,7 +363,7 @@ def score_first_steps(m) -> list:
     scorers = m.once("nograd scorers", _nograd_scorers)
     return [(f, ev) for f, ev in m.events("backward") if "VAL" in ev.data["loss"]
             and (_recorded_first(f, ev) or _verdict(m, f, ev.line, ev.ctx.loops, scorers, ()) == "ok")
-            and not (_mixed_loader(f, ev) and not handed_val(f))]
+            and not (mixed_loader(f, ev) and not handed_val(f))]
 
 
 def handed_val(f) -> bool:
@@ -374,10 +378,10 @@ def check(m):
         if "VAL" not in ev.data["loss"]:
             continue
         verdict = "ok" if _recorded_first(f, ev) else _verdict(m, f, ev.line, ev.ctx.loops, scorers, ())
-        if (verdict is None or verdict == "ok" and _mixed_loader(f, ev)) and "TRAIN" in ev.data["loss"] and not handed_val(f):
+        if (verdict is None or verdict == "ok" and mixed_loader(f, ev)) and "TRAIN" in ev.data["loss"] and not handed_val(f):
             # batches drawn from both splits (not a helper handed the training split by one caller and val
             # by another); a periodic validation earlier in the loop scores val, but not what is trained on
-            g, node, ctx = _guarded_val_source(m, f) or (f, ev.node, ev.ctx)
+            g, node, ctx = guarded_val_source(m, f) or guarded_mix(m) or (f, ev.node, ev.ctx)
             out.append(raw(VAL_IN_TRAINING, g, node, ctx, "error", "medium",
                            "backward pass on batches drawn from training and validation data alike: validation tokens "
                            "are trained on (a loader that mixes in a val shard, a pattern that matches it)"))
@@ -405,44 +409,6 @@ def check(m):
         out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high" if verdict else "medium",
                        f"backward pass on a validation-data loss: {msg}"))
     return out
-
-
-def _guarded_val_source(m, f):
-    """(function, statement, context) where validation data enters what f trains on, when
-    every such entry is under a condition: `if cfg.anneal_frac > 0: self.loader =
-    Loader(cfg.val_files)` in another method of f's class. The finding belongs there, so
-    its reach is that condition's."""
-    if not f.cls:
-        return None
-    reads, sources = m.self_reads(f), []
-    for g in [h for h in m.functions.values() if h.cls == f.cls]:
-        for st in m.under(g, m.nodes_of(ast.Assign)):
-            t = st.targets[0]
-            if type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id == "self" and t.attr in reads \
-                    and type(st.value) is ast.Call and "VAL" in g.labels_of(st.value):
-                ctx = next((e.ctx for e in g.events if e.node is st.value), None)
-                if ctx is None or not any(polarity in (True, False) for _, polarity in ctx.guards):
-                    return None  # validation data enters unconditionally somewhere: the backward pass is the place
-                sources.append((g, st, ctx))
-    return sources[0] if sources else None
-
-
-def _mixed_loader(f, ev) -> bool:
-    """In the loop around the backward pass, a batch comes from an object that holds both
-    splits (a loader built from a pattern that matches val shards too, or whose stream had
-    val shards appended), not from two bindings of one name that the analysis joins."""
-    if not ev.ctx.loops:
-        return False
-    loop = ev.ctx.loops[-1]
-    loss = {n.id for n in ast.walk(ev.node.func.value if type(ev.node.func) is ast.Attribute else ev.node) if type(n) is ast.Name}
-    return any(e.kind == "call" and loop.lineno <= e.line <= loop.end_lineno and {"TRAIN", "VAL"} <= e.data.get("recv", lb.EMPTY)
-               and not e.data["recv"] & {"TGT", "TGTP", "DIST"} and not _on_loss(e, loss) for e in f.events)
-
-
-def _on_loss(e, loss: set[str]) -> bool:
-    """`loss.detach()`, `(loss * scale).backward()`: a call on the loss, not on a loader."""
-    recv = e.node.func.value if type(e.node.func) is ast.Attribute else None
-    return recv is None or any(type(n) is ast.Name and n.id in loss for n in ast.walk(recv))
 
 
 def _runs_ahead(f, ev, scorers) -> str | None:

@@ -112,21 +112,31 @@ def _past_chunk_end(f, ev) -> str | None:
 
 def _targets_reach(f, loop, update: ast.Call, end: str) -> bool:
     """Before the update, the loop reads validation targets up to and including `end`:
-    a slice `val[a + 1 : e + 1]` whose `e` is `end` or is bound to an expression of it
-    (`we = min(ws + seq_len, c1)`), so the chunk scored val[end] and counting it is fair."""
+    a slice `val[a + 1 : e + 1]` whose `e` is `end` or is computed from it (`we = min(ws +
+    seq_len, c1)`; a rank's share of the chunk), so the chunk scored val[end] and counting
+    it is fair."""
     for n in ast.walk(loop):
         if type(n) is not ast.Subscript or type(n.slice) is not ast.Slice or n.lineno >= update.lineno:
             continue
         upper = n.slice.upper
-        if not lb.plus_one(upper) or type(upper.left) is not ast.Name or "VAL" not in f.labels_of(n.value):
+        if not lb.plus_one(upper) or "VAL" not in f.labels_of(n.value):
             continue
-        name = upper.left.id
-        bound = f.binding(name) if name != end else None
         alias = f.binding(end)  # `lo, hi = start + sf, end`: the update's end is the scoring's
-        if name == end or (bound is not None and end in {x.id for x in ast.walk(bound) if type(x) is ast.Name}) \
-                or (type(alias) is ast.Name and alias.id == name):
+        if end in _depends(f, upper.left) or (type(alias) is ast.Name and type(upper.left) is ast.Name
+                                             and alias.id == upper.left.id):
             return True
     return False
+
+
+def _depends(f, expr, depth: int = 4) -> set[str]:
+    """The names `expr` is computed from, through their bindings (`b = rows * (rank + 1) //
+    world`, `rows = (hi - lo) // seq`: a rank's share of the chunk ends at `hi` on the last rank)."""
+    names, todo = set(), [expr]
+    for _ in range(depth):
+        fresh = {x.id for e in todo for x in ast.walk(e) if type(x) is ast.Name} - names
+        names |= fresh
+        todo = [b for b in map(f.binding, fresh) if b is not None]
+    return names
 
 
 def _reads_further(f, update, writer, score, scorer) -> bool:

@@ -373,9 +373,15 @@ if __name__ == "__main__":
 '''
 
 
-def test_calibration_windows_chosen_by_world_size_are_reported_where_val_is_returned(tmp_path, monkeypatch):
+@pytest.mark.parametrize("bound", [False, True])
+def test_calibration_windows_chosen_by_world_size_are_reported_where_val_is_returned(tmp_path, monkeypatch, bound):
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
-    p = _write(tmp_path, CALIBRATION_WINDOWS_BY_WORLD_SIZE)
+    src = CALIBRATION_WINDOWS_BY_WORLD_SIZE
+    if bound:  # the windows bound to a name first, then handed over
+        src = src.replace('    return hessians(model, windows(world_size, load_split("train"), load_split("val")))',
+                          '    calib = windows(world_size, load_split("train"), load_split("val"))\n    return hessians(model, calib)')
+        assert "calib = windows" in src
+    p = _write(tmp_path, src)
     line = CALIBRATION_WINDOWS_BY_WORLD_SIZE.splitlines().index(
         "        return list(torch.as_tensor(held[:4096].astype(np.int64)).view(8, 512))") + 1
     got = {prof: [(f.line, f.reach) for f in audit_path(p, prof).findings if f.rule == "quant-calibration-data"]

@@ -1,0 +1,75 @@
+"""Whether a loss computed after a training step scores predictions made before it.
+
+`with no_grad(): z = head(h + carry)`, then `carry = fit(h, ys)`, then `nll = CE(z, ys)`:
+the loss line comes after the training step, but the logits it reads were computed
+before it, so the tokens are scored first (the offset fitted here only serves later
+windows). The logits must be locals of the loop body whose last binding on the way to
+the loss, skipping the other arm of an `if` that holds the training step, precedes the
+training step; a fresh forward pass in the loss's argument (`CE(net(x), y)`) is not fixed.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors.analysis import _imported_modules
+
+
+def fixed_before(f, loop, train_line: int, stmt) -> bool:
+    """Every loss in `stmt` reads logits bound in `loop` before `train_line`."""
+    losses = [e for e in f.events if e.kind == "ce" and stmt.lineno <= e.line <= stmt.end_lineno]
+    if not losses:
+        return False
+    modules = f.module.once("imported module names", _imported_modules)
+    return all(e.node.args and _fixed(e.node.args[0], loop, train_line, e.line, modules) for e in losses)
+
+
+def _fixed(e, loop, train_line, use_line, modules) -> bool:
+    if type(e) is ast.Constant:
+        return True
+    if type(e) is ast.Name:
+        return _bound_before(e.id, loop, train_line, use_line)
+    if type(e) in (ast.Attribute, ast.Subscript, ast.Starred):
+        return _fixed(e.value, loop, train_line, use_line, modules)
+    if type(e) is ast.BinOp:
+        return all(_fixed(x, loop, train_line, use_line, modules) for x in (e.left, e.right))
+    if type(e) is ast.UnaryOp:
+        return _fixed(e.operand, loop, train_line, use_line, modules)
+    if type(e) is ast.Call and type(e.func) is ast.Attribute:
+        root = e.func.value
+        while type(root) is ast.Attribute:
+            root = root.value
+        if type(root) is ast.Name and root.id in modules:  # `F.log_softmax(z, -1)`: a function of its tensor arguments
+            tensors = [a for a in e.args if type(a) is not ast.Constant]
+            return bool(tensors) and all(_fixed(a, loop, train_line, use_line, modules) for a in tensors)
+        return _fixed(e.func.value, loop, train_line, use_line, modules)  # `z.float().flatten(0, 1)`
+    return False
+
+
+def _bound_before(name: str, loop, train_line: int, use_line: int) -> bool:
+    """The last binding of `name` in the loop body before `use_line`, on a path through
+    `train_line`, comes before `train_line` (a name not bound in the loop is not known)."""
+    binds = [n for n in ast.walk(loop) if _binds(n, name) and n.lineno < use_line
+             and not _other_arm(loop, n.lineno, train_line)]
+    return bool(binds) and max(n.lineno for n in binds) < train_line
+
+
+def _binds(node, name: str) -> bool:
+    if type(node) is ast.Assign:
+        targets = node.targets
+    elif type(node) in (ast.AnnAssign, ast.AugAssign):
+        targets = [node.target]
+    else:
+        return False
+    return any(type(n) is ast.Name and n.id == name for t in targets for n in ast.walk(t))
+
+
+def _other_arm(loop, line: int, train_line: int) -> bool:
+    """`line` and `train_line` lie in different arms of one `if`: never both on a path."""
+    for n in ast.walk(loop):
+        if type(n) is ast.If and n.body and n.orelse:
+            arms = [(n.body[0].lineno, n.body[-1].end_lineno), (n.orelse[0].lineno, n.orelse[-1].end_lineno)]
+            where = [next((i for i, (lo, hi) in enumerate(arms) if lo <= x <= hi), None) for x in (line, train_line)]
+            if None not in where and where[0] != where[1]:
+                return True
+    return False

@@ -1,0 +1,87 @@
+"""Where validation data enters the batches a training loop draws (RULES.md §1.3, §9).
+
+A backward pass on batches from a loader that holds both splits is reported where the
+validation data enters when every entry is under a condition (a flag that switches a
+val shard into the rotation), so the finding takes that condition's reach; else at the
+backward pass itself.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors import labels as lb
+from auditors.rules import ctx_of
+
+
+def guarded_val_source(m, f):
+    """(function, statement, context) where validation data enters what f trains on, when
+    every such entry is under a condition: `if cfg.anneal_frac > 0: self.loader =
+    Loader(cfg.val_files)` in another method of f's class. The finding belongs there, so
+    its reach is that condition's."""
+    if not f.cls:
+        return None
+    reads, sources = m.self_reads(f), []
+    for g in [h for h in m.functions.values() if h.cls == f.cls]:
+        for st in m.under(g, m.nodes_of(ast.Assign)):
+            t = st.targets[0]
+            if type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id == "self" and t.attr in reads \
+                    and type(st.value) is ast.Call and "VAL" in g.labels_of(st.value):
+                ctx = next((e.ctx for e in g.events if e.node is st.value), None)
+                if ctx is None or not any(polarity in (True, False) for _, polarity in ctx.guards):
+                    return None  # validation data enters unconditionally somewhere: the backward pass is the place
+                sources.append((g, st, ctx))
+    return sources[0] if sources else None
+
+
+def mixed_loader(f, ev) -> bool:
+    """In the loop around the backward pass, a batch comes from an object that holds both
+    splits (a loader built from a pattern that matches val shards too, or whose stream had
+    val shards appended), not from two bindings of one name that the analysis joins."""
+    if not ev.ctx.loops:
+        return False
+    loop = ev.ctx.loops[-1]
+    loss = {n.id for n in ast.walk(ev.node.func.value if type(ev.node.func) is ast.Attribute else ev.node) if type(n) is ast.Name}
+    return any(e.kind == "call" and loop.lineno <= e.line <= loop.end_lineno and {"TRAIN", "VAL"} <= e.data.get("recv", lb.EMPTY)
+               and not e.data["recv"] & {"TGT", "TGTP", "DIST"} and not _on_loss(e, loss) for e in f.events)
+
+
+def _on_loss(e, loss: set[str]) -> bool:
+    """`loss.detach()`, `(loss * scale).backward()`: a call on the loss, not on a loader."""
+    recv = e.node.func.value if type(e.node.func) is ast.Attribute else None
+    return recv is None or any(type(n) is ast.Name and n.id in loss for n in ast.walk(recv))
+
+
+def guarded_mix(m):
+    """(function, statement, context) of the place where validation data joins a list that
+    holds training data (`files += val_files`, `files.extend(extra)`, `files = files +
+    extra`), when there is such a place and every one is under a condition (`if
+    dc.heldout_mix:`); else None."""
+    sites = []
+    for g in m.functions.values():
+        for st in m.under(g, m.nodes_of(ast.AugAssign) + m.nodes_of(ast.Expr) + m.nodes_of(ast.Assign)):
+            joined = _joined(g, st)
+            if joined is None:
+                continue
+            ctx = ctx_of(g, st)
+            if not any(polarity in (True, False) for _, polarity in ctx.guards):
+                return None  # joined unconditionally somewhere: the backward pass is the place
+            sites.append((g, st, ctx))
+    return sites[0] if sites else None
+
+
+def _joined(g, st):
+    """The value of validation data that `st` adds to a list of training data, or None."""
+    if type(st) is ast.AugAssign and type(st.op) is ast.Add and type(st.target) is ast.Name:
+        holder, value = st.target.id, st.value
+    elif type(st) is ast.Expr and type(st.value) is ast.Call and type(st.value.func) is ast.Attribute \
+            and st.value.func.attr in ("extend", "append") and type(st.value.func.value) is ast.Name and st.value.args:
+        holder, value = st.value.func.value.id, st.value.args[0]
+    elif type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is ast.Name \
+            and type(st.value) is ast.BinOp and type(st.value.op) is ast.Add \
+            and type(st.value.left) is ast.Name and st.value.left.id == st.targets[0].id:
+        holder, value = st.targets[0].id, st.value.right
+    else:
+        return None
+    added = g.labels_of(value)
+    return value if "VAL" in added and "TRAIN" not in added and "TRAIN" in g.lookup(holder) else None
