@@ -107,13 +107,15 @@ def _computed_from_shards(m, f, name: str, after: int) -> bool:
     if type(bound) is not ast.Call or bound.lineno <= after:
         return False
     ev = next((e for e in f.events if e.kind == "call" and e.node is bound), None)
-    if ev is None or "TRAIN" not in ev.data["recv"].union(*ev.data["args"], *ev.data["kws"].values()):
+    if ev is None:
         return False
-    if ev.data["name"] in LOADS:
-        return True
     callee = m.functions.get(ev.data["callee"]) if ev.data["callee"] else None
-    return callee is not None and (_reaches_a_load(m, callee) or any(
-        x.kind == "call" and x.data["name"] in LOADS for x in callee.events))
+    if callee is not None and _reaches_a_load(m, callee):
+        return True  # `prior = build_prior(data_path)` that globs the training shards itself
+    if "TRAIN" not in ev.data["recv"].union(*ev.data["args"], *ev.data["kws"].values()):
+        return False
+    return ev.data["name"] in LOADS or (callee is not None and any(x.kind == "call" and x.data["name"] in LOADS
+                                                                  for x in callee.events))
 
 
 def _reaches_a_load(m, f) -> bool:
