@@ -127,7 +127,8 @@ class Evaluator:
                 # a command-line flag: argparse's default, or what the folder's run command passes
                 default = self.facts["arg_defaults"][n.attr]
                 self.touched.setdefault(f"--{n.attr}", f"--{n.attr} = {default}")
-                return self.source(default, Scope(self.facts, "<module>", self.env, scope.depth + 1))
+                home = self.facts.get("arg_homes", {}).get(n.attr, "<module>")  # read where it is declared
+                return self.source(default, Scope(self.facts, home, self.env, scope.depth + 1))
             raise Unknown
         if isinstance(n, ast.UnaryOp):
             v = self.value(n.operand, scope)

@@ -54,6 +54,7 @@ def reach_facts(m, tree) -> dict:
     class_refs = {c: mentions[c] - 1 for c in classes}
     called: set[str] = set()  # every called name: another file's functions may be among them
     arg_defaults: dict[str, str] = {}  # argparse destination -> source of its default
+    arg_homes: dict[str, str] = {}  # argparse destination -> the function that declares it
     fields: dict[str, tuple] = {}  # settings-namespace field -> (its call, [function, source of its value])
     records = {c.name for c in m.nodes_of(ast.ClassDef) if any(lb.dotted(b) in ("NamedTuple", "typing.NamedTuple")
                                                               for b in c.bases)
@@ -74,7 +75,9 @@ def reach_facts(m, tree) -> dict:
                     elif k.arg:
                         fields[k.arg] = (None, "")
             if ev.data["name"] == "add_argument":
-                arg_defaults.update(_argparse_default(node, seg))
+                found = _argparse_default(node, seg)
+                arg_defaults.update(found)
+                arg_homes.update({dest: f.qualname for dest in found})  # (`env = os.environ` there, say)
             elif ev.data["name"] == "add_subparsers":
                 arg_defaults.update(_subcommand_default(m, node))
             # call sites matter for this file's own functions, called here or passed as values (called by the receiver)
@@ -129,7 +132,7 @@ def reach_facts(m, tree) -> dict:
                      | {n.module for n in m.nodes_of(ast.ImportFrom) if n.module})
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
-            "arg_defaults": arg_defaults, "namespace_fields": _settled(m, fields, seg), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
+            "arg_defaults": arg_defaults, "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
             "outgoing": outgoing}
 
 

@@ -103,6 +103,14 @@ def _saved_in_artifact(m) -> list:
     return out
 
 
+def _handed_val(f) -> bool:
+    return any("VAL" in v for v in f.param_labels.values())
+
+
+def _callers(m, q: str) -> set[str]:
+    return {g.qualname for g, e in m.events("call") if q in m.targets(e)}
+
+
 _WRITES = {"write", "write_bytes"}
 
 
@@ -135,8 +143,12 @@ _PREDICTIONS = {"argmax", "topk", "argsort"}
 
 
 def check(m):
-    saved = _saved_in_artifact(m)
-    out = _kept_in_model(m) + _stored_in_state(m) + saved + [
+    stored = _stored_in_state(m)
+    # `blob["prime"] = val[:n]` reported where it is stored: the helper that saves the blob it is
+    # handed (`to_artifact(blob)`) repeats it, under no condition of its own
+    saved = [r for r in _saved_in_artifact(m)
+             if not (_handed_val(m.functions[r.function]) and {s.function for s in stored} & _callers(m, r.function))]
+    out = _kept_in_model(m) + stored + saved + [
         r for r in _compressed_and_written(m) if not any(s.function == r.function for s in saved)]
     for f in m.functions.values():
         if f.qualname == "<module>" or not m.scores(f):

@@ -172,3 +172,56 @@ def test_train_shards_only_in_the_rotation_are_clean(tmp_path, monkeypatch):
     p = tmp_path / "train_gpt.py"
     p.write_text(HELDOUT_ROTATION.replace('"fineweb_val_*.bin"', '"fineweb_train_*.bin"'))
     assert not [f for f in audit_path(p).findings if f.severity == "error"]
+
+
+ARGPARSE_FROM_ENV_ALIAS = '''
+import argparse
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def get_args():
+    env = os.environ
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--refit-steps", type=int, default=int(env.get("REFIT_STEPS", 0)))
+    args, _ = ap.parse_known_args()
+    return args
+
+
+def refit_then_score(model, val, steps, chunk=2048):
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    total = 0.0
+    for s in range(0, val.numel() - chunk - 1, chunk):
+        x, y = val[s:s + chunk], val[s + 1:s + chunk + 1]
+        for _ in range(steps):
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()  # refit
+            opt.step()
+        with torch.no_grad():
+            total += F.cross_entropy(model(x), y, reduction="sum").item()
+    return total
+
+
+def main():
+    args = get_args()
+    model = torch.nn.Embedding(1024, 1024)
+    val = torch.from_numpy(np.fromfile("fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    if args.refit_steps > 0:
+        print(refit_then_score(model, val, args.refit_steps))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("env, reach", [({}, "dormant"), ({"REFIT_STEPS": "2"}, "active")])
+def test_an_argparse_default_read_through_a_local_alias_of_the_environment(tmp_path, monkeypatch, env, reach):
+    """`env = os.environ` inside the function that declares the flag: its default is read there."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(ARGPARSE_FROM_ENV_ALIAS)
+    assert [f.reach for f in audit_path(p, env=env).findings if f.rule == "ttt-before-score"] == [reach]
