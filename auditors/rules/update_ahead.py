@@ -27,7 +27,7 @@ RULE = RuleInfo("update-ahead", "ttt_before_score", "state updated with validati
 def check(m):
     out = []
     for f, ev in m.events("call"):
-        if ev.ctx.loops and ev.data["callee"] and m.writes_tables(m.functions[ev.data["callee"]]):
+        if ev.ctx.loops and ev.data["callee"] and _counts(m, m.functions[ev.data["callee"]]):
             past = _past_chunk_end(f, ev)
             if past:
                 out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
@@ -84,6 +84,22 @@ def _updated_before_read(m) -> list:
                                "by counts that already hold it"))
                 break
     return out
+
+
+_COUNTS = {"index_add_", "scatter_add_", "index_put_", "put_", "at", "add_"}
+
+
+def _counts(m, g) -> bool:
+    """g (or a callee) updates a table with validation tokens: a hashed cache, or counts
+    indexed by the tokens themselves (`counts.index_put_((seq[:-1], seq[1:]), ones,
+    accumulate=True)`, `counts[prev, nxt] += 1`)."""
+    def direct(h) -> bool:
+        if any(e.kind == "write" for e in h.events) or any(
+                e.kind == "call" and e.data["name"] in _COUNTS and any("VAL" in a for a in e.data["args"]) for e in h.events):
+            return True
+        return any(type(n.target) is ast.Subscript and "VAL" in h.labels_of(n.target.slice)
+                   for n in m.under(h, m.nodes_of(ast.AugAssign)))
+    return m._transitive(g, direct, ("counts val",))
 
 
 def _past_chunk_end(f, ev) -> str | None:
