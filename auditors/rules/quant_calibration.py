@@ -373,10 +373,15 @@ def _chosen_return(m, f, ev, label: str):
         if g is None or label not in g.ret:
             continue
         rets = [e for e in g.events if e.kind == "return" and label in e.data["labels"]]
-        if not rets or not all(e.ctx.guards for e in rets):
-            return None
+        if not rets or not all(e.ctx.guards for e in rets) or not _returns_other(m, g, label):
+            return None  # (a loader of the split that only checks its input is no choice of data)
         found += [_At(e, g.qualname) for e in rets]
     return found[0] if found else None
+
+
+def _returns_other(m, g, label: str) -> bool:
+    """g also returns something without that split (`return noise_batches(...)`)."""
+    return any(r.value is not None and label not in g.labels_of(r.value) for r in m.under(g, m.nodes_of(ast.Return)))
 
 
 class _At:
