@@ -70,7 +70,7 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
         if holder:  # np.add.at(M, idx, 1)
             info.set_env(holder, EMPTY.union(*args[1:]) & DATA)
     if name == "backward" and isinstance(e.func, ast.Attribute):
-        info.event("backward", e, {"loss": recv})
+        info.event("backward", e, {"loss": _reaching_loss(info, e.func.value, recv)})
     if name == "grad" and args and lb.dotted(e.func) in ("torch.autograd.grad", "autograd.grad"):
         info.event("backward", e, {"loss": args[0]})
     if name in WRITE_METHODS and args and len(args) >= 2 and (args[1] | args[0]) & KEYS:
@@ -133,6 +133,30 @@ _COUNTS = frozenset({"CTGT", "CCNT", "CNT", "CSUM"})
 # calls that keep a per-token fact per token (a mask stays a mask); any other call drops it
 _ELEMENTWISE = {"where", "logical_and", "logical_or", "logical_not", "bool", "int", "as_tensor", "tensor", "from_numpy",
                 "asarray", "array"}
+
+
+def _reaching_loss(info, holder, labels: frozenset) -> frozenset:
+    """`loss = model(x, y); loss.backward()` in a training loop, and `loss, bpb = evaluate(...)`
+    below the loop: the labels of the binding that reaches the backward pass (the nearest
+    one above it), not the union with a binding that comes only after the loop."""
+    if type(holder) is not ast.Name:
+        return labels
+    m, line = info.module, holder.lineno
+    end = info.ctx.loops[-1].end_lineno if info.ctx.loops else line  # (a binding later in the loop reaches the next pass)
+    above, later = None, False
+    for a in m.under(info, m.nodes_of(ast.Assign)):
+        if not any(type(n) is ast.Name and n.id == holder.id for t in a.targets for n in ast.walk(t)):
+            continue
+        if a.lineno > end:
+            later = True
+        elif a.lineno > line:
+            return labels
+        elif len(a.targets) == 1 and type(a.targets[0]) is ast.Name and (above is None or a.lineno > above.lineno):
+            above = a
+    if not later or above is None or any(type(a.target) is ast.Name and a.target.id == holder.id and above.lineno < a.lineno < line
+                                         for a in m.under(info, m.nodes_of(ast.AugAssign))):
+        return labels  # (`loss += aux` on the way: the union stays)
+    return info.labels_of(above.value)
 
 
 def call_labels(info, e: ast.Call) -> frozenset:

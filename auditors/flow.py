@@ -51,6 +51,7 @@ class Event:
         return self.node.lineno
 
 
+_ONE_SPLIT = (frozenset({"VAL"}), frozenset({"TRAIN"}))  # a path or pattern of one data split, nothing else
 _JOINS = frozenset({"cat", "concatenate", "stack", "vstack", "hstack", "concat"})  # a parameter joined with more data
 _SERIALIZED = frozenset({"tobytes", "tostring", "dumps", "getvalue"})  # data as bytes, stored as it is
 
@@ -341,6 +342,11 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
                 self.set_env(d, v)
                 if d.startswith("self."):
                     self.add_attr_labels(target.attr, v, self.cls)
+                elif v in _ONE_SPLIT and value is not None and any(
+                        type(c) is ast.Constant and isinstance(c.value, str) for c in ast.walk(value)):
+                    # `hp.val_glob = os.path.join(root, "fineweb_val_*.bin")` on a settings namespace: the
+                    # pattern names one split wherever `hp.val_glob` is read (as a class attribute's would)
+                    self.add_attr_labels(target.attr, v, None)
 
     def labels_of(self, node) -> frozenset:
         """Labels of an expression after the analysis, without recording events."""

@@ -144,9 +144,13 @@ def _settled(m, fields: dict, seg) -> dict:
     for f in m.functions.values():
         for a in m.under(f, m.nodes_of(ast.Assign)) if f.qualname != "<module>" else m.nodes_of(ast.Assign):
             for t in a.targets:
-                if type(t) is ast.Attribute and t.attr in fields:
+                if type(t) is ast.Attribute and (t.attr in fields or type(t.value) is ast.Name and t.value.id != "self"):
                     stores.setdefault(t.attr, []).append((f.qualname, t, a.value))
     out = {}
+    for k, found in stores.items():  # `hp = SimpleNamespace(...)`, then `hp.ttt_order = env_str(...)`: a field added later
+        q, t, value = found[-1]  # (a store inside a function is also seen by the module's walk: its own function last)
+        if k not in fields and len({id(x) for _, x, _ in found}) == 1 and _namespace_object(m, q, t):
+            out[k] = [q, seg(value)]
     for k, (made, v) in fields.items():  # (a module-level store is seen once per scope; an __init__ field is its own)
         later = {id(t): (q, t, value) for q, t, value in stores.get(k, []) if t is not made}
         if not later:
@@ -156,6 +160,12 @@ def _settled(m, fields: dict, seg) -> dict:
             if not (type(t.value) is ast.Name and t.value.id == "self"):
                 out[k] = [q, seg(value)]
     return {k: v for k, v in out.items() if v}
+
+
+def _namespace_object(m, q: str, target: ast.Attribute) -> bool:
+    """The attribute is stored on a name bound, in that function, to a settings namespace."""
+    bound = m.functions[q].binding(target.value.id) if type(target.value) is ast.Name else None
+    return type(bound) is ast.Call and lb.call_name(bound.func) in NAMESPACES
 
 
 def _outgoing(m) -> dict:

@@ -20,7 +20,9 @@ import ast
 from auditors import function_values as fv
 from auditors import labels as lb
 from auditors.fixed_logits import fixed_before
+from auditors.flow import Ctx
 from auditors.model import RuleInfo
+from auditors.phase_order import Conditional, phase_order
 from auditors.rules import always_greater, raw
 from auditors.val_mixing import guarded_mix, guarded_val_source, mixed_loader
 
@@ -103,7 +105,7 @@ def _site_verdicts(m, f, scorers, seen=()) -> list:
     if f.qualname in seen or len(seen) > 6:
         return []
     sites = [(g, s) for g, e in m.events("call") if f.qualname in m.targets(e) for s in _sent(m, f, g, e)]
-    return [(g, e, _phase_order(m, g, e, f, scorers) or ("ok" if _scored_first(g, e, scorers) else
+    return [(g, e, phase_order(m, g, e, f, scorers) or ("ok" if _scored_first(g, e, scorers) else
                                                           _verdict(m, g, e.line, e.ctx.loops, scorers, seen + (f.qualname,))))
             for g, e in sites]
 
@@ -120,28 +122,6 @@ def _sent(m, f, g, e) -> list:
     sends = [s for s in g.events if s.kind == "call" and s.data["name"] == "send" and type(s.node.func) is ast.Attribute
              and type(s.node.func.value) is ast.Name and s.node.func.value.id == bound]
     return sends or [e]
-
-
-def _phase_order(m, g, e, f, scorers) -> str | None:
-    """`for op in ("score", "adapt"): OPS[op](model, chunk)`: one call site runs the entries in
-    the order of the loop's constants; f trains, so the verdict is whether an entry that
-    scores comes before f's ("ok") or only after it."""
-    func = e.node.func
-    items = fv.dispatch_items(g, func) if type(func) is ast.Subscript else None
-    keys = fv.loop_keys(g, func.slice) if items is not None else None
-    if not keys or keys is fv.ANY_KEY:
-        return None
-    entry = {k: m.resolve(v, g) for k, v in items if type(v) in (ast.Name, ast.Attribute)}
-    order = [entry.get(k) for k in keys]
-    if f not in order:
-        return None
-    first = order.index(f)
-    scoring = [i for i, h in enumerate(order) if h is not None and h is not f and (h.qualname in scorers or m.scores(h))]
-    if any(i < first for i in scoring):
-        return "ok"
-    if scoring:
-        return f"trains on each chunk before the phase that scores it (phases {', '.join(map(str, keys))})"
-    return None
 
 
 def _scored_items(f, loop) -> bool:
@@ -404,6 +384,12 @@ def check(m):
             out.append(raw(RULE, f, ev.node, ev.ctx, "info", "medium",
                            "gradient steps on validation tokens for a throw-away copy (deleted afterwards): a grey area "
                            "(compile warmup, RULES.md §4 #1530) as long as no state survives"))
+            continue
+        if isinstance(verdict, Conditional):  # the order chosen by a setting: reported where the phases are run
+            (g, e), (test, polarity) = verdict.site, verdict.guard
+            ctx = Ctx(e.ctx.guards + ((test, polarity),), e.ctx.loops, e.ctx.nograd)
+            out.append(raw(RULE, g, e.node, ctx, "error", "high", f"runs {f.name}(), which takes gradient steps on "
+                           f"validation tokens, first: {verdict}"))
             continue
         msg = verdict or "takes gradient steps on validation tokens with no scoring of them first (they are scored later)"
         out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high" if verdict else "medium",
