@@ -144,6 +144,11 @@ class ModuleFlow(FunctionValues, ClassFacts):
                 scopes.add(g.qualname)
                 g = g.parent
             return next((f for f in cands if not _nested(f) or f.parent.qualname in scopes), None)
+        if type(func) is ast.Call and type(func.func) is ast.Name:
+            for cls in self._receiver_classes(func, caller):  # `ChunkTTT(cfg)(model, val)`: its __call__
+                if f"{cls}.__call__" in self.functions:
+                    return self.functions[f"{cls}.__call__"]
+            return None
         if isinstance(func, ast.Attribute):
             for cls in self._receiver_classes(func.value, caller):
                 if f"{cls}.{func.attr}" in self.functions:  # `Scorer(...).run(val)`: that class's run, not another's
@@ -293,8 +298,10 @@ class ModuleFlow(FunctionValues, ClassFacts):
                 for q in self.targets(ev):  # (a hook parameter may be several functions)
                     callee = self.functions[q]
                     # a method called as `obj.m(...)`, or by a name bound to `obj.m` (a dict of bound methods): no self
-                    params = callee.params[1:] if callee.is_method and (isinstance(ev.node.func, ast.Attribute) or (
-                        type(ev.node.func) is ast.Name and not callee.name.startswith("__"))) else callee.params
+                    # (`Mixer(cfg)(p)`, `mixer = Mixer(cfg); mixer(p)`: its __call__, no self either)
+                    params = callee.params[1:] if callee.is_method and (type(ev.node.func) in (ast.Attribute, ast.Call) or (
+                        type(ev.node.func) is ast.Name and (callee.name == "__call__" or not callee.name.startswith("__")))) \
+                        else callee.params
                     for p, v in zip(params, ev.data["args"]):
                         if v:
                             callee.param_labels[p] = callee.param_labels.get(p, EMPTY) | v
