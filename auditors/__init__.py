@@ -86,7 +86,11 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         resolver = Resolver(facts, env, foreign, api_entry)
         lines = source.splitlines()
         for r in facts["findings"]:
-            reach, cond = resolver.finding(r)
+            if "reached_in" in r:  # a helper's finding that the importer reaches: its calls and settings decide
+                merged, as_merged = r["reached_in"]
+                reach, cond = Resolver(merged, env, foreign, api_entry).finding(as_merged)
+            else:
+                reach, cond = resolver.finding(r)
             if outside and reach != "dormant":
                 reach, cond = "dormant", f"{name.split('[unpacked')[0]} is not run by {' / '.join(entries)} (not imported)"
             info = rules[r["rule"]]

@@ -82,12 +82,17 @@ def with_merged_imports(items: list[tuple[str, str]], facts: list[dict], use_cac
                 continue
             home, line = (a, r["line"]) if r["line"] <= offset else (b, r["line"] - offset)
             same = [o for o in out[home]["findings"] if o["rule"] == r["rule"] and o["line"] == line]
+            # its reach is judged in the merged module, where the importer's calls and settings reach it
+            seen = {**r, "reached_in": (merged, r)}
             if not same or (r["severity"] == "error" and all(o["severity"] != "error" for o in same)):
                 # (a warning of the file alone, `downloads in a module that scores nothing`, is an
                 # error when the importer's evaluation reaches it)
                 message = _relined(r["message"], offset, items[a][0] if home == b else None, items[b][0] if home == a else None)
                 kept = [o for o in out[home]["findings"] if not any(o is s for s in same)]
-                out[home]["findings"] = [*kept, {**r, "line": line, "message": message}]
+                out[home]["findings"] = [*kept, {**seen, "line": line, "message": message}]
+            elif home == b:
+                out[home]["findings"] = [{**o, "reached_in": (merged, r)} if any(o is s for s in same) else o
+                                         for o in out[home]["findings"]]
     return out
 
 

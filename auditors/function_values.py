@@ -80,13 +80,31 @@ class FunctionValues:
             if type(value) is ast.Call and type(value.func) is ast.Name and f"{value.func.id}.__call__" in self.functions:
                 return self.functions[f"{value.func.id}.__call__"]
             if value is None:
-                return self.unpacked_function(f, func.id) or self._iterated_function(f, func.id)
+                return self.unpacked_function(f, func.id) or self._iterated_function(f, func.id) \
+                    or self._handed_object(f, func.id)
             if type(value) is ast.Call and lb.call_name(value.func) != "partial":
                 made = self.function_values(value)  # `score = make_scorer(); score(...)`: the factory's nested def
                 return made[0] if made else None
         if type(value) is ast.Call and lb.call_name(value.func) == "partial" and value.args:
             value = value.args[0]
         return self.resolve(value, f) if type(value) in (ast.Name, ast.Attribute) else None
+
+    def _handed_object(self, f: FuncInfo, name: str) -> FuncInfo | None:
+        """`def tilt_adjust(tilt: HintTilt): def adjust(...): tilt(logp, y)`: a parameter of f or
+        of a function around it, annotated with a module class or handed an object built from
+        one (`tilt_adjust(HintTilt(v, b))`, `t = HintTilt(v, b); tilt_adjust(t)`): its __call__."""
+        g = f
+        while g is not None and g.qualname != "<module>":
+            if name in g.params:
+                classes = [self.annotated_class(g, name)]
+                for arg, caller in self.arguments_for(g, name) if classes[0] is None else ():
+                    made = caller.binding(arg.id) if type(arg) is ast.Name and caller is not None else arg
+                    classes += self._receiver_classes(made, caller) if type(made) is ast.Call else []
+                return next((self.functions[q] for c in classes if c and (q := f"{c}.__call__") in self.functions), None)
+            if name in g.defs:
+                return None
+            g = g.parent
+        return None
 
     def dispatched(self, f: FuncInfo, func: ast.Subscript) -> list[FuncInfo]:
         """The module functions a dispatch table's call reaches (`TTT_PATHS[path](...)`,

@@ -51,7 +51,12 @@ def reach_facts(m, tree) -> dict:
     known = set(m.by_name) | set(classes)
     # mentions of each class besides its `class` line: one named other than in a call (a base, a table) escapes
     mentions = collections.Counter(re.findall(r"\b(" + "|".join(classes) + r")\b", m.source)) if classes else {}
-    class_refs = {c: mentions[c] - 1 for c in classes}
+    # (an annotation, `tilt: HintTilt`, or an import of the name builds or hands on nothing)
+    typed = collections.Counter()
+    if classes:
+        typed.update(n.id for a in _annotations(m) for n in ast.walk(a) if type(n) is ast.Name)
+        typed.update(a.asname or a.name for n in m.nodes_of(ast.ImportFrom) for a in n.names)
+    class_refs = {c: mentions[c] - 1 - typed[c] for c in classes}
     called: set[str] = set()  # every called name: another file's functions may be among them
     arg_defaults: dict[str, str] = {}  # argparse destination -> source of its default
     arg_homes: dict[str, str] = {}  # argparse destination -> the function that declares it
@@ -160,6 +165,17 @@ def _settled(m, fields: dict, seg) -> dict:
             if not (type(t.value) is ast.Name and t.value.id == "self"):
                 out[k] = [q, seg(value)]
     return {k: v for k, v in out.items() if v}
+
+
+def _annotations(m) -> list:
+    """The annotations of the module's parameters, returns and annotated assignments."""
+    out = [st.annotation for st in m.nodes_of(ast.AnnAssign)]
+    for f in m.functions.values():
+        if f.qualname != "<module>":
+            args = f.node.args
+            out += [a.annotation for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.annotation is not None]
+            out += [f.node.returns] if f.node.returns is not None else []
+    return out
 
 
 def _namespace_object(m, q: str, target: ast.Attribute) -> bool:

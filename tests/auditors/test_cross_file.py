@@ -168,3 +168,80 @@ def test_a_download_in_a_preparation_module_is_an_error_once_the_evaluation_impo
     (sub / "train_gpt.py").unlink()
     (sub / "fetch.py").write_text(FETCH.split("if __name__")[0])
     assert [(f.rule, f.severity) for f in audit_path(sub / "fetch.py").findings] == [("network-at-eval", "error")]
+
+
+TILT_ENTRY = '''
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tilt import HintTilt
+
+BETA = float(os.environ.get("TILT_BETA", "1.5"))
+
+
+def with_tilt(tilt: HintTilt):
+    def adjust(logits, x, y):
+        logp = F.log_softmax(logits.float(), dim=-1)
+        out = tilt(logp, x, y)
+        tilt.observe(x, y)
+        return out
+    return adjust
+
+
+@torch.no_grad()
+def evaluate(model, val, adjust=None, seq=1024):
+    total = 0.0
+    for s in range(0, val.numel() - seq - 1, seq):
+        x, y = val[s:s + seq], val[s + 1:s + seq + 1]
+        logits = model(x)
+        nll = F.cross_entropy(logits, y, reduction="none")
+        if adjust is not None:
+            nll = adjust(logits, x, y)
+        total += nll.sum().item()
+    return total
+
+
+def main():
+    model = torch.nn.Embedding(1024, 1024)
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    tilt = HintTilt(1024, BETA) if BETA > 0 else None
+    print(evaluate(model, val, with_tilt(tilt) if tilt else None))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+TILT_HELPER = '''
+import torch
+
+
+class HintTilt:
+    def __init__(self, vocab, beta):
+        self.beta, self.follow = beta, torch.full((vocab,), -1, dtype=torch.long)
+
+    def __call__(self, logp, prev, tgt):
+        hint = self.follow[prev]
+        lp = logp.gather(-1, tgt[:, None]).squeeze(-1)
+        return -(lp + self.beta * (tgt == hint).to(logp.dtype))  # boost
+
+    def observe(self, prev, tgt):
+        self.follow[prev] = tgt
+'''
+
+
+def test_a_helper_class_called_through_an_annotated_closure_is_judged_with_the_importer(tmp_path, monkeypatch):
+    """tilt.py alone never sees a target; train_gpt.py hands its __call__ the scored targets
+    through a closure over an annotated parameter, and decides by its own setting whether
+    the object is built at all."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    (tmp_path / "train_gpt.py").write_text(TILT_ENTRY)
+    (tmp_path / "tilt.py").write_text(TILT_HELPER)
+    line = next(i + 1 for i, t in enumerate(TILT_HELPER.splitlines()) if t.endswith("# boost"))
+
+    def found(env):
+        return [(f.path, f.line, f.reach) for f in audit_path(tmp_path, env=env).findings if f.rule == "unnormalized-blend"]
+    assert found({}) == [("tilt.py", line, "active")]
+    assert found({"TILT_BETA": "0"}) == [("tilt.py", line, "dormant")]
