@@ -82,7 +82,10 @@ def _loaded_after_export(m) -> list:
             args = [*zip(ev.node.args, ev.data["args"]), *((k.value, ev.data["kws"][k.arg]) for k in ev.node.keywords if k.arg)]
             if not any("VAL" in v for _, v in args):
                 continue
-            late = [a for a, v in args if "TRAIN" in v and type(a) is ast.Name and _computed_from_shards(m, f, a.id, written)]
+            # (the table itself, or wrapped for the scorer: `sliding_eval(..., eu.mix_adjust(log_prior, w))`)
+            named = [(a, v) for a, v in args if type(a) is ast.Name] + [
+                (x, v) for a, v in args if type(a) is ast.Call for x in a.args if type(x) is ast.Name]
+            late = [a for a, v in named if "TRAIN" in v and _computed_from_shards(m, f, a.id, written)]
             if late:
                 out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
                                f"`{late[0].id}` is computed from training shards after the artifact was written (line "
@@ -115,7 +118,22 @@ def _computed_from_shards(m, f, name: str, after: int) -> bool:
     if "TRAIN" not in ev.data["recv"].union(*ev.data["args"], *ev.data["kws"].values()):
         return False
     return ev.data["name"] in LOADS or (callee is not None and any(x.kind == "call" and x.data["name"] in LOADS
-                                                                  for x in callee.events))
+                                                                  for x in callee.events)) or _sibling_call(m, bound)
+
+
+def _sibling_call(m, call: ast.Call) -> bool:
+    """`eu.token_prior(cfg.train_glob, vocab)`: a function of a module the submission ships
+    (not a library) handed a training path: what it returns is read from the shards."""
+    from auditors.analysis import _LIBRARIES, _imported_modules
+
+    func = call.func
+    if type(func) is ast.Attribute and type(func.value) is ast.Name:
+        package = m.once("imported module names", _imported_modules).get(func.value.id)
+        return package is not None and package not in _LIBRARIES
+    if type(func) is ast.Name:
+        return any(n.module and n.module.split(".")[0] not in _LIBRARIES and any((a.asname or a.name) == func.id for a in n.names)
+                   for n in m.nodes_of(ast.ImportFrom))
+    return False
 
 
 def _reaches_a_load(m, f) -> bool:

@@ -245,3 +245,73 @@ def test_a_helper_class_called_through_an_annotated_closure_is_judged_with_the_i
         return [(f.path, f.line, f.reach) for f in audit_path(tmp_path, env=env).findings if f.rule == "unnormalized-blend"]
     assert found({}) == [("tilt.py", line, "active")]
     assert found({"TILT_BETA": "0"}) == [("tilt.py", line, "dormant")]
+
+
+PRIOR_ENTRY = '''
+import io
+import lzma
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import eval_utils as eu
+
+TRAIN_GLOB = "data/fineweb_train_*.bin"
+
+
+@torch.no_grad()
+def evaluate(model, val, adjust, seq=1024):
+    total = 0.0
+    for s in range(0, val.numel() - seq - 1, seq):
+        x, y = val[s:s + seq], val[s + 1:s + seq + 1]
+        total += F.cross_entropy(adjust(model(x)), y, reduction="sum").item()
+    return total
+
+
+def main():
+    model = torch.nn.Embedding(1024, 1024)
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    open("final_model.xz", "wb").write(lzma.compress(buf.getvalue()))
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    log_prior = eu.token_prior(TRAIN_GLOB, 1024)
+    print(evaluate(model, val, eu.with_prior(log_prior, 0.05)))  # scored
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+PRIOR_HELPER = '''
+import glob
+
+import numpy as np
+import torch
+
+
+def token_prior(pattern, vocab):
+    counts = np.ones(vocab)
+    for path in sorted(glob.glob(pattern))[:1]:
+        counts += np.bincount(np.fromfile(path, dtype=np.uint16), minlength=vocab)[:vocab]
+    return torch.from_numpy(np.log(counts / counts.sum())).float()
+
+
+def with_prior(log_prior, w):
+    def adjust(logits):
+        return torch.logaddexp(torch.log_softmax(logits, -1) + np.log(1 - w), log_prior + np.log(w))
+    return adjust
+'''
+
+
+def test_a_prior_counted_by_a_sibling_module_after_the_export_reads_training_data_at_eval(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    (tmp_path / "train_gpt.py").write_text(PRIOR_ENTRY)
+    (tmp_path / "eval_utils.py").write_text(PRIOR_HELPER)
+    line = next(i + 1 for i, t in enumerate(PRIOR_ENTRY.splitlines()) if t.endswith("# scored"))
+    found = [(f.path, f.line, f.reach) for f in audit_path(tmp_path).findings if f.tag == "train_data_at_eval"]
+    assert found == [("train_gpt.py", line, "active")]
+    # counted before the export, inside the training phase, the rule has nothing read at evaluation time
+    before = PRIOR_ENTRY.replace("    log_prior = eu.token_prior(TRAIN_GLOB, 1024)\n", "").replace(
+        "    buf = io.BytesIO()\n", "    log_prior = eu.token_prior(TRAIN_GLOB, 1024)\n    buf = io.BytesIO()\n")
+    (tmp_path / "train_gpt.py").write_text(before)
+    assert not [f for f in audit_path(tmp_path).findings if f.tag == "train_data_at_eval"]
