@@ -174,17 +174,23 @@ def _has_reserve(m) -> bool:
             timed = [i for i, side in enumerate(sides) if "TIME" in f.labels_of(side)]
             if len(timed) != 1:
                 continue
-            limit = sides[1 - timed[0]]
-            text = lb.src(limit)
-            defined = f.defs.get(text) or m.functions["<module>"].defs.get(text)
-            passed = {text} | ({n.id for n in ast.walk(defined) if type(n) is ast.Name} if defined is not None else set())
-            held = {lb.src(n) for n in ast.walk(defined) if type(n) is ast.Attribute} if defined is not None else set()
-            if text in reduced or held & reduced or _subtracts(limit, m) or (_subtracts(defined, m) and not _zero_reserve(m, f, defined)) \
-                    or any(_passed_reduced(m, f, name) for name in passed):
-                return True
-            if _in_loop(f, node) and _below_cap(m, defined or limit):  # the limit that stops the loop,
-                return True  # not a check made once training is over
+            for limit in [sides[1 - timed[0]], *_budget_of(f, sides[timed[0]])]:
+                text = lb.src(limit)
+                defined = f.defs.get(text) or m.functions["<module>"].defs.get(text)
+                passed = {text} | ({n.id for n in ast.walk(defined) if type(n) is ast.Name} if defined is not None else set())
+                held = {lb.src(n) for n in ast.walk(defined) if type(n) is ast.Attribute} if defined is not None else set()
+                if text in reduced or held & reduced or _subtracts(limit, m) or (
+                        _subtracts(defined, m) and not _zero_reserve(m, f, defined)) or any(_passed_reduced(m, f, name) for name in passed):
+                    return True
+                if _in_loop(f, node) and _below_cap(m, defined or limit):  # the limit that stops the loop,
+                    return True  # not a check made once training is over
     return False
+
+
+def _budget_of(f, timed) -> list:
+    """`frac = (now - t0) / budget_s`, then `frac >= 1.0`: the budget divided by is the limit."""
+    bound = f.binding(timed.id) if type(timed) is ast.Name else timed
+    return [bound.right] if type(bound) is ast.BinOp and type(bound.op) is ast.Div else []
 
 
 def _zero_reserve(m, f, expr) -> bool:
