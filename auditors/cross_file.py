@@ -12,7 +12,10 @@ Objects cross files too: a class of a helper module built and run by the main fi
 (`ScoreFirstTTT(evaluator, cfg).run(model, val)`, whose methods call back into the main
 file's evaluator). For each file that imports a sibling, the two are also analysed as
 one module (the importer, then the sibling), so calls resolve across both; what that
-finds beyond each file's own findings is added to the file the line lies in.
+finds beyond each file's own findings is added to the file the line lies in, and an
+error of the importer that depends on what it hands the sibling (read alone, a call of
+another file's function returns every split it is given) stands only if the merged
+module finds it too.
 """
 
 from __future__ import annotations
@@ -75,8 +78,15 @@ def with_merged_imports(items: list[tuple[str, str]], facts: list[dict], use_cac
         return facts
     joined = [items[a][1] + ("" if items[a][1].endswith("\n") else "\n") + items[b][1] for a, b in pairs]
     out = [dict(f) for f in facts]
+    unseen: set[tuple] = set()  # (file, rule, line) of an importer's errors the merged module does not confirm
     for (a, b), merged in zip(pairs, facts_for(joined, use_cache)):
         offset = len(items[a][1].splitlines())
+        if set(facts[a].get("outgoing", {})) & _top_level(facts[b]):
+            # the importer hands data to the sibling's functions, which it could only guess at alone
+            # (`rows = calibration_rows(src, train_glob=..., val_glob=...)` as every split it is handed)
+            confirmed = {(r["rule"], r["line"]) for r in merged.get("findings", []) if r["line"] <= offset}
+            unseen |= {(a, o["rule"], o["line"]) for o in facts[a].get("findings", [])
+                       if o["severity"] == "error" and (o["rule"], o["line"]) not in confirmed}
         for r in merged.get("findings", []):
             if r["rule"] == "unparsable-code":
                 continue
@@ -93,6 +103,8 @@ def with_merged_imports(items: list[tuple[str, str]], facts: list[dict], use_cac
             elif home == b:
                 out[home]["findings"] = [{**o, "reached_in": (merged, r)} if any(o is s for s in same) else o
                                          for o in out[home]["findings"]]
+    for a, rule, line in unseen:
+        out[a]["findings"] = [o for o in out[a]["findings"] if (o["rule"], o["line"]) != (rule, line)]
     return out
 
 

@@ -84,7 +84,7 @@ def _loaded_after_export(m) -> list:
                 continue
             # (the table itself, or wrapped for the scorer: `sliding_eval(..., eu.mix_adjust(log_prior, w))`)
             named = [(a, v) for a, v in args if type(a) is ast.Name] + [
-                (x, v) for a, v in args if type(a) is ast.Call for x in a.args if type(x) is ast.Name]
+                (x, f.lookup(x.id)) for a, _ in args if type(a) is ast.Call for x in a.args if type(x) is ast.Name]
             late = [a for a, v in named if "TRAIN" in v and _computed_from_shards(m, f, a.id, written)]
             if late:
                 out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",

@@ -315,3 +315,66 @@ def test_a_prior_counted_by_a_sibling_module_after_the_export_reads_training_dat
         "    buf = io.BytesIO()\n", "    log_prior = eu.token_prior(TRAIN_GLOB, 1024)\n    buf = io.BytesIO()\n")
     (tmp_path / "train_gpt.py").write_text(before)
     assert not [f for f in audit_path(tmp_path).findings if f.tag == "train_data_at_eval"]
+
+
+CALIB_ENTRY = '''
+import os
+
+import torch
+from quant_utils import calibration_rows
+
+SOURCE = os.environ.get("CALIB_SOURCE", "self")
+
+
+@torch.no_grad()
+def hessians(model, rows):
+    h = 0
+    for r in rows:
+        a = model(r)
+        h = h + a.T @ a
+    return h
+
+
+def main():
+    model = torch.nn.Embedding(1024, 64)
+    rows = calibration_rows(SOURCE, train_glob="data/fineweb_train_*.bin", val_glob="data/fineweb_val_*.bin")
+    return hessians(model, rows)  # calibrated
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+CALIB_HELPER = '''
+import glob
+
+import numpy as np
+import torch
+
+
+def _rows(pattern, n=8, seq=512):
+    arr = np.fromfile(sorted(glob.glob(pattern))[0], dtype=np.uint16)[:n * seq]
+    return torch.from_numpy(arr.astype(np.int64)).view(n, seq)
+
+
+def calibration_rows(source, *, train_glob, val_glob):
+    providers = {
+        "train": lambda: _rows(train_glob),
+        "self": lambda: torch.randint(0, 1024, (8, 512)),
+    }
+    return providers[source]()
+'''
+
+
+def test_an_importer_that_hands_both_splits_to_a_sibling_is_judged_on_what_the_sibling_uses(tmp_path, monkeypatch):
+    """Read alone, train_gpt.py would take `rows` to hold every split it hands over; with the
+    sibling, the providers never read the validation pattern. With a provider that does, the
+    calibration is reported."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    (tmp_path / "train_gpt.py").write_text(CALIB_ENTRY)
+    (tmp_path / "quant_utils.py").write_text(CALIB_HELPER)
+    assert not [f for f in audit_path(tmp_path).findings if f.severity == "error"]
+    (tmp_path / "quant_utils.py").write_text(CALIB_HELPER.replace(
+        '"self": lambda', '"val": lambda: _rows(val_glob),\n        "self": lambda'))
+    line = next(i + 1 for i, t in enumerate(CALIB_ENTRY.splitlines()) if t.endswith("# calibrated"))
+    assert [(f.path, f.line) for f in audit_path(tmp_path).findings if f.tag == "val_gptq_calibration"] == [("train_gpt.py", line)]
