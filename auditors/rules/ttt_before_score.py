@@ -19,6 +19,7 @@ import ast
 
 from auditors import function_values as fv
 from auditors import labels as lb
+from auditors.context_managers import with_verdicts
 from auditors.fixed_logits import fixed_before
 from auditors.flow import Ctx
 from auditors.model import RuleInfo
@@ -107,7 +108,7 @@ def _site_verdicts(m, f, scorers, seen=()) -> list:
     sites = [(g, s) for g, e in m.events("call") if f.qualname in m.targets(e) for s in _sent(m, f, g, e)]
     return [(g, e, phase_order(m, g, e, f, scorers) or ("ok" if _scored_first(g, e, scorers) else
                                                           _verdict(m, g, e.line, e.ctx.loops, scorers, seen + (f.qualname,))))
-            for g, e in sites]
+            for g, e in sites] + with_verdicts(m, f, lambda g, st: _scores_in(g, st, scorers))
 
 
 def _sent(m, f, g, e) -> list:
