@@ -66,10 +66,12 @@ def with_merged_imports(items: list[tuple[str, str]], facts: list[dict], use_cac
 
     plain = [i for i, (name, _) in enumerate(items) if "[unpacked" not in name and name.endswith(".py")
              and not facts[i].get("parse_error")]
+    # a sibling may ship its code packed: the unpacked text is what an import of it runs
+    siblings = plain + [i for i, (name, _) in enumerate(items) if "[unpacked" in name and not facts[i].get("parse_error")]
     pairs = []
     for a in plain:
         imports = set(facts[a].get("imports", []))
-        for b in plain:
+        for b in siblings:
             stem = PurePosixPath(items[b][0]).stem
             if b != a and any(m == stem or m.endswith("." + stem) for m in imports) \
                     and not _top_level(facts[a]) & _top_level(facts[b]):

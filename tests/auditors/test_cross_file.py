@@ -378,3 +378,58 @@ def test_an_importer_that_hands_both_splits_to_a_sibling_is_judged_on_what_the_s
         '"self": lambda', '"val": lambda: _rows(val_glob),\n        "self": lambda'))
     line = next(i + 1 for i, t in enumerate(CALIB_ENTRY.splitlines()) if t.endswith("# calibrated"))
     assert [(f.path, f.line) for f in audit_path(tmp_path).findings if f.tag == "val_gptq_calibration"] == [("train_gpt.py", line)]
+
+
+PACKED_PAIRS = '''
+import numpy as np
+
+
+class PairCache:
+    def __init__(self, buckets=1 << 20):
+        self.ctx, self.full, self.mask = np.zeros(buckets), np.zeros(buckets), buckets - 1
+
+    def prob(self, prev, tgt):
+        c = self.ctx[(prev * 1000003) & self.mask]
+        return np.minimum(self.full[(prev * 1000003 + tgt * 7919) & self.mask], c) / np.maximum(c, 1)  # keyed
+
+    def add(self, prev, tgt):
+        np.add.at(self.ctx, (prev * 1000003) & self.mask, 1)
+        np.add.at(self.full, (prev * 1000003 + tgt * 7919) & self.mask, 1)
+'''
+
+PAIRS_ENTRY = '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pairs import PairCache
+
+
+@torch.no_grad()
+def evaluate(model, val, seq=1024):
+    cache, total = PairCache(), 0.0
+    for s in range(0, val.size - seq - 1, seq):
+        x, y = val[s:s + seq], val[s + 1:s + seq + 1]
+        p_model = F.softmax(model(torch.from_numpy(x)), -1).gather(-1, torch.from_numpy(y)[:, None]).squeeze(-1).numpy()
+        total -= np.log(0.9 * p_model + 0.1 * cache.prob(x, y)).sum()
+        cache.add(x, y)
+    return total
+
+
+if __name__ == "__main__":
+    print(evaluate(torch.nn.Embedding(1024, 1024), np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64)))
+'''
+
+
+def test_a_sibling_shipped_packed_is_analysed_with_its_importer(tmp_path, monkeypatch):
+    """pairs.py is an exec of lzma+base85 text: the class it defines is what `from pairs import
+    PairCache` gets, so the merged analysis uses the unpacked text (reported in it)."""
+    import base64
+    import lzma
+
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    blob = base64.b85encode(lzma.compress(PACKED_PAIRS.encode())).decode()
+    (tmp_path / "pairs.py").write_text(f'import base64\nimport lzma\nexec(lzma.decompress(base64.b85decode("{blob}")).decode())\n')
+    (tmp_path / "train_gpt.py").write_text(PAIRS_ENTRY)
+    line = next(i + 1 for i, t in enumerate(PACKED_PAIRS.splitlines()) if t.endswith("# keyed"))
+    found = [(f.path, f.line, f.reach) for f in audit_path(tmp_path).findings if f.rule == "target-keyed-cache"]
+    assert found == [("pairs.py[unpacked]", line, "active")]
