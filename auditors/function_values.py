@@ -87,7 +87,15 @@ class FunctionValues:
                 return made[0] if made else None
         if type(value) is ast.Call and lb.call_name(value.func) == "partial" and value.args:
             value = value.args[0]
-        return self.resolve(value, f) if type(value) in (ast.Name, ast.Attribute) else None
+        if type(value) not in (ast.Name, ast.Attribute):
+            return None
+        found = self.resolve(value, f)
+        if found is None and type(func) is ast.Attribute and type(value) is ast.Name:
+            # `self.token_nll = token_nll`, a function nested in the method that stores it (`__init__`)
+            home = [g for g in self.functions.values() if g.qualname != "<module>"
+                    and g.node.lineno <= value.lineno <= g.node.end_lineno]
+            found = self.resolve(value, max(home, key=lambda g: g.node.lineno)) if home else None
+        return found
 
     def _handed_object(self, f: FuncInfo, name: str) -> FuncInfo | None:
         """`def tilt_adjust(tilt: HintTilt): def adjust(...): tilt(logp, y)`: a parameter of f or

@@ -103,6 +103,7 @@ def reach_facts(m, tree) -> dict:
             for name, choice in targets:
                 calls.setdefault(name, []).append(
                     {**site, "guards": site["guards"] + [[seg(t), p] for t, p in choice]} if choice else site)
+    _decorator_sites(m, known, calls, seg)
     entry = any(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) or isinstance(s, ast.If) for s in tree.body)
     for q, f in m.functions.items():  # `self.flag = int(env.get("FLAG", "0"))` in a settings class's __init__
         if f.is_method and q.endswith(".__init__"):
@@ -165,6 +166,28 @@ def _settled(m, fields: dict, seg) -> dict:
             if not (type(t.value) is ast.Name and t.value.id == "self"):
                 out[k] = [q, seg(value)]
     return {k: v for k, v in out.items() if v}
+
+
+def _decorator_sites(m, known: set, calls: dict, seg) -> None:
+    """`@combine_with(expert, w)` on a def inside `__init__`: a call of the decorator factory
+    (or of the decorator) where the def runs, under that place's guards."""
+    from auditors.rules import ctx_of
+
+    for f in m.functions.values():
+        if f.qualname == "<module>":
+            continue
+        for d in f.node.decorator_list:
+            called = d.func if type(d) is ast.Call else d
+            name = called.attr if type(called) is ast.Attribute else called.id if type(called) is ast.Name else None
+            if name not in known:
+                continue
+            home = f.parent or m.functions["<module>"]
+            ctx = ctx_of(home, f.node)
+            calls.setdefault(name, []).append(
+                {"caller": home.qualname, "line": d.lineno, "method": type(called) is ast.Attribute,
+                 "args": [seg(a) for a in d.args] if type(d) is ast.Call else [],
+                 "kwargs": {k.arg: seg(k.value) for k in d.keywords if k.arg} if type(d) is ast.Call else {},
+                 "guards": [[seg(t), p] for t, p in ctx.guards]})
 
 
 def _annotations(m) -> list:

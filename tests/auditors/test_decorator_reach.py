@@ -1,0 +1,72 @@
+"""A decorator factory applied with `@` runs where the decorated def runs: its wrapper is
+as reached as that place (inside `__init__` here, under a setting of the caller)."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditors import audit_path
+
+DECORATED_IN_INIT = '''
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+MIX = os.environ.get("CACHE_MIX", "0") == "1"
+
+
+class Unigram:
+    def __init__(self, vocab):
+        self.counts = torch.ones(vocab)
+
+    def log_probs(self):
+        return (self.counts / self.counts.sum()).log()
+
+
+def keep_better(expert, weight=0.2):
+    def deco(score_fn):
+        def wrapper(logits, targets):
+            nll_model = score_fn(logits, targets)
+            nll_exp = -expert.log_probs().gather(-1, targets[:, None]).squeeze(-1)
+            nll_mix = -torch.logaddexp(math.log1p(-weight) - nll_model, math.log(weight) - nll_exp)
+            return torch.minimum(nll_model, nll_mix)  # gate
+        return wrapper
+    return deco
+
+
+class Scorer:
+    def __init__(self, expert, mix):
+        if mix:
+            @keep_better(expert)
+            def token_nll(logits, targets):
+                return F.cross_entropy(logits.float(), targets, reduction="none")
+            self.token_nll = token_nll
+
+    @torch.no_grad()
+    def __call__(self, model, val, seq=1024):
+        total = 0.0
+        for s in range(0, val.numel() - seq - 1, seq):
+            total += self.token_nll(model(val[s:s + seq]), val[s + 1:s + seq + 1]).sum().item()
+        return total
+
+
+def main():
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    print(Scorer(Unigram(1024), MIX)(torch.nn.Embedding(1024, 1024), val))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("env, reach", [({"CACHE_MIX": "1"}, "active"), ({}, "dormant")])
+def test_a_wrapper_applied_by_a_decorator_in_a_method_is_as_reached_as_that_method(tmp_path, monkeypatch, env, reach):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(DECORATED_IN_INIT)
+    line = next(i + 1 for i, t in enumerate(DECORATED_IN_INIT.splitlines()) if t.endswith("# gate"))
+    assert [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.rule == "oracle-gate"] == [(line, reach)]
