@@ -160,6 +160,8 @@ class ModuleFlow(FunctionValues, ClassFacts):
                 if imported[func.value.id] in _LIBRARIES:
                     return None
                 return next((f for f in self.by_name.get(func.attr, []) if not f.is_method and not _nested(f)), None)
+            if func.attr in lb.PASS_METHODS:
+                return None  # `on.to(logp.dtype)` of an object of no known class: a tensor's, not `ByteTable.to`
             key = (func.attr, isinstance(func.value, ast.Name))  # all the answer depends on (by_name is fixed)
             if key not in self._resolved:
                 # a function nested in another is no attribute of anything: `opt.step()` is not `def step()` of a closure
