@@ -311,58 +311,6 @@ class ModuleFlow(FunctionValues, ClassFacts):
                         if k in callee.params and v:
                             callee.param_labels[k] = callee.param_labels.get(k, EMPTY) | v
 
-    def _seed_instances(self, f: FuncInfo, ev, classes) -> None:
-        """`Trainer(model, loader)` with `loader = ListLoader(files)`: an object of a module
-        class built from data is handed to the constructor, whose `__init__` keeps it (the
-        data splits it was built from reach `self.loader` there). Settings objects and plain
-        values are not seeded: only arguments bound to a construction of a module class."""
-        init = self.functions.get(f"{ev.node.func.id}.__init__")
-        if init is None or not init.is_method:
-            return
-        given = list(zip(init.params[1:], ev.node.args, ev.data["args"]))
-        given += [(k.arg, k.value, ev.data["kws"].get(k.arg, EMPTY)) for k in ev.node.keywords if k.arg in init.params]
-        for p, node, v in given:
-            built = f.binding(node.id) if type(node) is ast.Name else None
-            if v & lb.DATA and type(built) is ast.Call and type(built.func) is ast.Name and built.func.id in classes:
-                init.param_labels[p] = init.param_labels.get(p, EMPTY) | (v & lb.DATA)
-
-    def _seed_array_fields(self, ev) -> None:
-        """`PrimedExporter(cfg, rt, val.tokens)`: the data splits of the arguments its
-        `__init__` keeps as arrays reach every method of the class through `self`."""
-        cls = ev.node.func.id
-        if f"{cls}.__init__" in self.functions:
-            passed = dict(zip(self.functions[f"{cls}.__init__"].params[1:], ev.data["args"])) | ev.data["kws"]
-            shaped = self.array_fields(cls)  # (kept whole: only loaded data, `HintState(val_np)`, not a settings object
-            # nor a number computed from data, `Mixer(vocab_size=val.max().item() + 1)`)
-            given = dict(zip(self.functions[f"{cls}.__init__"].params[1:], ev.node.args)) | {
-                k.arg: k.value for k in ev.node.keywords if k.arg}
-            fields = {a: p for a, p in self.array_fields(cls, whole=True).items()
-                      if a in shaped or ({"BLOB"} <= passed.get(p, EMPTY) and type(given.get(p)) in (ast.Name, ast.Attribute))}
-        else:  # a dataclass: `Bundle(weights=w, seed=val[:n].tobytes())`, fields in the order declared
-            order = self.dataclass_fields(cls)
-            passed = dict(zip(order, ev.data["args"])) | ev.data["kws"]
-            sliced = dict(zip(order, ev.node.args)) | {k.arg: k.value for k in ev.node.keywords if k.arg}
-            fields = {f: f for f, e in sliced.items() if f in order and _array_expr(e)}
-        if not fields:
-            return
-        for attr, p in fields.items():
-            v = passed.get(p, EMPTY) & lb.DATA
-            if v:
-                self.class_attr_labels[(cls, attr)] = self.class_attr_labels.get((cls, attr), EMPTY) | v
-
-    def instance_data(self, cls: str) -> frozenset:
-        """The data splits held in the fields of objects of this class (`asdict(self)`)."""
-        return EMPTY.union(*[v for (c, _), v in self.class_attr_labels.items() if c == cls]) & lb.DATA
-
-    def dataclass_fields(self, cls: str) -> list[str]:
-        """The annotated fields of a module class decorated `@dataclass` (else none)."""
-        node = next((c for c in self.nodes_of(ast.ClassDef) if c.name == cls), None)
-        if node is None or not any(lb.call_name(d) == "dataclass" or lb.src(d).endswith("dataclass")
-                                   for d in node.decorator_list):
-            return []
-        return [st.target.id for st in node.body if type(st) is ast.AnnAssign and type(st.target) is ast.Name]
-
-    # ---- summaries ----------------------------------------------------------------
     def events(self, kind: str):
         for f in self.functions.values():
             for ev in f.events:
@@ -471,22 +419,6 @@ _LIBRARIES = frozenset(sys.stdlib_module_names) | {
     "torch", "numpy", "sentencepiece", "zstandard", "zstd", "brotli", "triton", "flash_attn", "flash_attn_interface",
     "einops", "scipy", "transformers", "tokenizers", "datasets", "huggingface_hub", "tiktoken", "wandb", "tqdm",
     "numba", "jax", "pandas", "requests", "safetensors", "apex", "xformers", "bitsandbytes", "lm_eval"}
-
-
-def _array_expr(e) -> bool:
-    """A slice or a conversion of data at a call (`val[:n].astype("<u2").tobytes()`)."""
-    shaped = False
-    while type(e) in (ast.Call, ast.Subscript):
-        if type(e) is ast.Subscript:
-            shaped, e = shaped or type(e.slice) is ast.Slice, e.value
-        elif type(e.func) is ast.Attribute and e.func.attr in _ARRAY_CALLS:
-            shaped, e = True, e.func.value
-        else:
-            return False
-    return shaped and type(e) in (ast.Name, ast.Attribute)
-
-
-_ARRAY_CALLS = {"astype", "tobytes", "to", "cpu", "numpy", "long", "int", "short", "clone", "contiguous", "copy", "detach"}
 
 
 def _statements(node) -> list:
