@@ -380,17 +380,22 @@ def default_value(f: FuncInfo, e, depth: int = 0):
 ANY_KEY = ["<any>"]  # a loop variable over something not known here: every entry may run
 
 
-def loop_keys(f, key) -> list | None:
-    """The constants a loop variable runs over (`for ph in ("fit", "score")`, a name bound to
-    such a tuple, a settings attribute whose class default is one: `for op in plan.ops`),
-    ANY_KEY for a loop variable over anything else, None when the key is no loop variable."""
+def loop_over(f, key):
+    """The innermost `for` of f whose variable is the name `key`, around where it is used."""
     if type(key) is not ast.Name:
         return None
     around = [n for n in ast.walk(f.node) if type(n) in (ast.For, ast.AsyncFor) and type(n.target) is ast.Name
               and n.target.id == key.id and n.lineno <= key.lineno <= n.end_lineno]
-    if not around:
+    return max(around, key=lambda n: n.lineno) if around else None
+
+
+def loop_keys(f, key) -> list | None:
+    """The constants a loop variable runs over (`for ph in ("fit", "score")`, a name bound to
+    such a tuple, a settings attribute whose class default is one: `for op in plan.ops`),
+    ANY_KEY for a loop variable over anything else, None when the key is no loop variable."""
+    loop = loop_over(f, key)
+    if loop is None:
         return None
-    loop = max(around, key=lambda n: n.lineno)  # the innermost loop that binds the key where it is used
     it = loop.iter
     if type(it) is ast.Name:
         it = f.binding(it.id)

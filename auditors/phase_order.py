@@ -61,13 +61,10 @@ def _order_verdict(m, g, items, keys, f, scorers) -> str | None:
 def _chosen_plan(g, key) -> tuple | None:
     """(test, keys if it holds, keys if not) for a loop variable over a name bound to
     `(...) if test else (...)` of constant tuples; else None."""
-    if type(key) is not ast.Name:
+    loop = fv.loop_over(g, key)
+    if loop is None:
         return None
-    loops = [n for n in ast.walk(g.node) if type(n) in (ast.For, ast.AsyncFor) and type(n.target) is ast.Name
-             and n.target.id == key.id and n.lineno <= key.lineno <= n.end_lineno]
-    if not loops:
-        return None
-    it = max(loops, key=lambda n: n.lineno).iter
+    it = loop.iter
     plan = g.binding(it.id) if type(it) is ast.Name else it
     if type(plan) is not ast.IfExp:
         return None
