@@ -25,7 +25,7 @@ from auditors.arithmetic import ArithmeticFlow
 from auditors.indexing import IndexFlow
 from auditors.objects import ObjectFlow, keyed
 
-SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
+SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device", "size"})  # (numpy `.size` is a count, not data)
 EXIT = (ast.Return, ast.Raise, ast.Continue, ast.Break)
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)  # analysed on their own, not where they stand
 NOGRAD = {"no_grad", "inference_mode"}

@@ -122,3 +122,27 @@ def test_a_library_function_is_never_the_files_own_function_of_that_name():
         nll = -torch.log(p)
     '''
     assert {"TGTP", "VAL"} <= all_labels(src, "main", "nll")
+
+
+def test_window_starts_computed_from_the_size_of_the_data_are_no_tokens():
+    """`windows(val.size - 1, ...)` yields window starts: `starts[k - 1]` beside `starts[k]`
+    is arithmetic on positions, not a token read beside its context (numpy's `.size` is a
+    count, like `.shape`)."""
+    src = textwrap.dedent('''
+    import numpy as np
+
+    def windows(n, seq, stride):
+        starts = list(range(0, n - seq + 1, stride))
+        if starts[-1] != n - seq:
+            starts.append(n - seq)
+        for k in range(len(starts)):
+            yield starts[k], 0 if k == 0 else starts[k - 1] + seq - starts[k]
+
+    def main():
+        val = np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16)
+        it = windows(val.size - 1, 1024, 512)
+        group = [w for w in it]
+    ''')
+    m = ModuleFlow(src, ast.parse(src))
+    assert not set(m.functions["main"].lookup("it")) & {"VAL", "TGT"}
+    assert not set(m.functions["windows"].ret) & {"VAL", "TGT"}
