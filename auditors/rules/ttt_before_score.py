@@ -20,6 +20,7 @@ import ast
 from auditors import function_values as fv
 from auditors import labels as lb
 from auditors.context_managers import with_verdicts
+from auditors.event_plans import plan_verdict
 from auditors.fixed_logits import fixed_before
 from auditors.flow import Ctx
 from auditors.model import RuleInfo
@@ -154,6 +155,9 @@ def _verdict_inside(f, line, loops, scorers) -> str | None:
         loop = loops[k]
         if _scored_items(f, loop):
             return "ok"
+        planned = plan_verdict(f, loop, line, lambda st: _scores_in(f, st, scorers))
+        if planned is not None:
+            return planned if planned == "ok" else f"trains on each chunk before scoring it: {planned}"
         body = loop.body
         idx = next((i for i, s in enumerate(body) if s.lineno <= line <= s.end_lineno), None)
         if idx is None:
