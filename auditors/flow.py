@@ -106,7 +106,8 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
         f = self
         while f is not None:
             if name in f.env:
-                return f.env[name]
+                # (a parameter bound again, `arr = np.asarray(arr)`, still holds what callers pass)
+                return f.env[name] | f.param_labels[name] if name in f.param_labels else f.env[name]
             if name in f.param_labels:
                 return f.param_labels[name]
             f = f.parent

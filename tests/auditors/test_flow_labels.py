@@ -146,3 +146,19 @@ def test_window_starts_computed_from_the_size_of_the_data_are_no_tokens():
     m = ModuleFlow(src, ast.parse(src))
     assert not set(m.functions["main"].lookup("it")) & {"VAL", "TGT"}
     assert not set(m.functions["windows"].ret) & {"VAL", "TGT"}
+
+
+def test_a_parameter_bound_again_still_holds_what_callers_pass():
+    """`arr = np.asarray(arr)` at the top of a helper: the callers' split flows through it,
+    also when the helper was analysed before any caller was."""
+    src = '''
+    import numpy as np
+    def table(arr, top=8):
+        arr = np.asarray(arr, dtype=np.int64)
+        return np.bincount(arr)[:top]
+    def main():
+        val = np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16)
+        counts = table(val[:1000])
+    '''
+    assert labels(src, "main", "counts") == {"VAL"}
+    assert labels(src, "table", "arr") == {"VAL"}
