@@ -371,7 +371,11 @@ class ModuleFlow(FunctionValues, ClassFacts):
 
         In a function that also trains, only what runs without gradients counts.
         """
+        optimizers = self.once("optimizer classes", _optimizer_classes)
+
         def direct(g):
+            if g.cls in optimizers:
+                return False  # `Muon.step` under no_grad updates weights from gradients: it scores nothing
             decorated = bool({lb.src(d).split("(")[0].rsplit(".", 1)[-1] for d in getattr(g.node, "decorator_list", [])}
                              & {"no_grad", "inference_mode"})
             trains = any(e.kind == "backward" for e in g.events)
@@ -407,6 +411,11 @@ def _nested(f: FuncInfo) -> bool:
 
 def _class_names(m) -> frozenset:
     return frozenset(c.name for c in m.nodes_of(ast.ClassDef))
+
+
+def _optimizer_classes(m) -> frozenset:
+    """Classes of the module derived from an optimizer (`class Muon(torch.optim.Optimizer)`)."""
+    return frozenset(c.name for c in m.nodes_of(ast.ClassDef) if any(lb.src(b).endswith("Optimizer") for b in c.bases))
 
 
 def _imported_modules(m) -> dict[str, str]:

@@ -247,18 +247,21 @@ def _deferred(f, loop, idx, scored) -> bool:
             window |= {n for t in st.targets for n in _names_in(t)}
     window |= _names_in(body[scored])
     carried = set()
+    trained = _names_in(body[idx]) | _closure_reads(f, body[idx])
     for st in body[scored + 1:]:
         for n in ast.walk(st):
-            if type(n) is ast.Assign and len(n.targets) == 1 and type(n.targets[0]) is ast.Name:
-                if not (_plain(n.value) and _names_in(n.value) <= window):
-                    return False  # something else is left for the next iteration
-                carried.add(n.targets[0].id)
+            if type(n) is ast.Assign and len(n.targets) == 1:
+                for t, v in _pairs(n.targets[0], n.value):
+                    if t not in trained:
+                        continue  # (`prev_ids = x.reshape(-1)` for byte counting: not what is trained on)
+                    if not (_plain(v) and _names_in(v) <= window):
+                        return False  # something else is left for the next iteration
+                    carried.add(t)
             elif type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr in ("append", "appendleft", "extend") \
-                    and type(n.func.value) is ast.Name:
+                    and type(n.func.value) is ast.Name and n.func.value.id in trained:
                 if not (len(n.args) == 1 and _plain(n.args[0]) and _names_in(n.args[0]) <= window):
                     return False
                 carried.add(n.func.value.id)
-    trained = _names_in(body[idx]) | _closure_reads(f, body[idx])
     fresh = _names_in(target) | {n for st in body[:idx] if type(st) is ast.Assign for t in st.targets for n in _names_in(t)}
     if not trained & carried or trained & (fresh - carried):
         return False
@@ -267,6 +270,15 @@ def _deferred(f, loop, idx, scored) -> bool:
                if not loop.lineno <= st.lineno <= loop.end_lineno
                and any(type(t) is ast.Name and t.id in carried for t in (st.targets if type(st) is ast.Assign else [st.target]))]
     return all(st.value is not None and _empty(st.value) for st in outside)
+
+
+def _pairs(target, value) -> list:
+    """(name, value) bound by `a = v` or, element by element, `a, b = u, v`."""
+    if type(target) is ast.Name:
+        return [(target.id, value)]
+    if type(target) is ast.Tuple and type(value) is ast.Tuple and len(target.elts) == len(value.elts):
+        return [(t.id, v) for t, v in zip(target.elts, value.elts) if type(t) is ast.Name]
+    return []
 
 
 def _closure_reads(f, st) -> set[str]:
