@@ -37,8 +37,8 @@ def mutated_params(m, f, trains: bool) -> set[int]:
                 counted = counting_params(m, g) if g is not None and g is not f else set()
                 params = g.params[1:] if g is not None and g.is_method else (g.params if g is not None else [])
                 hit |= {a.id for a, p in zip(node.args, params) if type(a) is ast.Name and p in counted}
-            if trains and isinstance(func, ast.Name) and func.id in positions:
-                hit.add(func.id)  # the model handed in is run, and trained, here
+            if trains and isinstance(func, ast.Name) and func.id in positions and not _without_grad(f, node):
+                hit.add(func.id)  # the model handed in is run, and trained, here (not one run under no_grad only)
             if lb.call_name(func) == "at" and node.args and lb.dotted(node.args[0]):
                 hit.add(lb.dotted(node.args[0]).split(".")[0])
         if isinstance(node, (ast.Assign, ast.AugAssign)):
@@ -80,3 +80,8 @@ def counting_params(m, f, depth: int = 0) -> set[str]:
             out |= {a.id for a, p in zip(e.node.args, g.params) if type(a) is ast.Name and a.id in f.params and p in counted}
     m._facts[key] = out
     return out
+
+
+def _without_grad(f, call: ast.Call) -> bool:
+    """The call runs under `no_grad` / `inference_mode` (`rolling = frozen(h)` in a TTT loop)."""
+    return any(e.node is call and e.ctx.nograd for e in f.events if e.kind == "call")
