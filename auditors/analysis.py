@@ -385,8 +385,9 @@ class ModuleFlow(FunctionValues, ClassFacts):
                     return True
                 if e.kind == "call" and e.data["name"] in ("log_softmax", "log", "log2", "log1p") and (nograd or not trains):
                     return True
-                if e.kind == "call" and nograd and any(a & {"TGT", "TGTP"} for a in e.data["args"]):
-                    return True
+                if e.kind == "call" and nograd and any(a & {"TGT", "TGTP"} for a in e.data["args"]) \
+                        and not e.data["name"].endswith("_") and e.data["name"] not in _SHAPED_LIKE:
+                    return True  # (not `counts.index_add_(0, key, ones_like(key))`: counting the tokens)
             return False
         return self._transitive(f, direct, ("scores",))
 
@@ -411,6 +412,9 @@ def _nested(f: FuncInfo) -> bool:
 
 def _class_names(m) -> frozenset:
     return frozenset(c.name for c in m.nodes_of(ast.ClassDef))
+
+
+_SHAPED_LIKE = frozenset({"ones_like", "zeros_like", "empty_like", "full_like", "numel", "size"})  # the shape, not the values
 
 
 def _optimizer_classes(m) -> frozenset:
