@@ -105,8 +105,7 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
     def lookup(self, name: str) -> frozenset:
         f = self
         while f is not None:
-            if name in f.env:
-                # (a parameter bound again, `arr = np.asarray(arr)`, still holds what callers pass)
+            if name in f.env:  # (a parameter bound again, `arr = np.asarray(arr)`, still holds what callers pass)
                 return f.env[name] | f.param_labels[name] if name in f.param_labels else f.env[name]
             if name in f.param_labels:
                 return f.param_labels[name]
@@ -343,11 +342,9 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
                 self.set_env(d, v)
                 if d.startswith("self."):
                     self.add_attr_labels(target.attr, v, self.cls)
-                elif v in _ONE_SPLIT and value is not None and any(
+                elif v in _ONE_SPLIT and value is not None and any(  # `hp.val_glob = join(root, "fineweb_val_*")`:
                         type(c) is ast.Constant and isinstance(c.value, str) for c in ast.walk(value)):
-                    # `hp.val_glob = os.path.join(root, "fineweb_val_*.bin")` on a settings namespace: the
-                    # pattern names one split wherever `hp.val_glob` is read (as a class attribute's would)
-                    self.add_attr_labels(target.attr, v, None)
+                    self.add_attr_labels(target.attr, v, None)  # that split wherever `hp.val_glob` is read
 
     def labels_of(self, node) -> frozenset:
         """Labels of an expression after the analysis, without recording events."""
