@@ -125,8 +125,7 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
             self.add_attr_labels(self.name, self.ret, self.cls)  # `args.val_files` reads what the property returns
 
     def _admitted(self, body, splits: frozenset) -> None:
-        """`if entry.name.startswith("fineweb_"): found.append(entry.path)`: what a filter that
-        names data splits lets through is of those splits."""
+        """`if e.name.startswith("fineweb_"): found.append(e.path)`: what such a filter lets through is of those splits."""
         for st in body:
             if type(st) is ast.Expr and type(st.value) is ast.Call and type(st.value.func) is ast.Attribute \
                     and st.value.func.attr in ("append", "extend", "add") and lb.dotted(st.value.func.value):
