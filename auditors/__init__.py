@@ -84,11 +84,14 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         if parent and parent in plain_facts:  # packed code reads names its wrapper bound (`E = os.environ.get`)
             facts = {**facts, "outer_defs": plain_facts[parent].get("functions", {}).get("<module>", {}).get("defs", {})}
         resolver = Resolver(facts, env, foreign, api_entry)
+        in_merged: dict[int, Resolver] = {}  # one per merged module (its memo serves all its findings)
         lines = source.splitlines()
         for r in facts["findings"]:
             if "reached_in" in r:  # a helper's finding that the importer reaches: its calls and settings decide
                 merged, as_merged = r["reached_in"]
-                reach, cond = Resolver(merged, env, foreign, api_entry).finding(as_merged)
+                if id(merged) not in in_merged:
+                    in_merged[id(merged)] = Resolver(merged, env, foreign, api_entry)
+                reach, cond = in_merged[id(merged)].finding(as_merged)
             else:
                 reach, cond = resolver.finding(r)
             if outside and reach != "dormant":

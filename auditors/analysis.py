@@ -153,11 +153,11 @@ class ModuleFlow(FunctionValues, ClassFacts):
             for cls in self._receiver_classes(func.value, caller):
                 if f"{cls}.{func.attr}" in self.functions:  # `Scorer(...).run(val)`: that class's run, not another's
                     return self.functions[f"{cls}.{func.attr}"]
-            imported = self.once("imported module names", _imported_modules)
+            imported = self.imported_modules()
             if type(func.value) is ast.Name and func.value.id in imported:
                 # `pickle.dumps(...)`, `np.load(...)`: a module's function, never a method of this file's classes;
                 # `torch.log(...)` is no `def log` of this file either (a sibling file's `evaluate.run(...)` may be)
-                if imported[func.value.id] in _LIBRARIES:
+                if imported[func.value.id] in LIBRARIES:
                     return None
                 return next((f for f in self.by_name.get(func.attr, []) if not f.is_method and not _nested(f)), None)
             if func.attr in lb.PASS_METHODS:
@@ -323,6 +323,14 @@ class ModuleFlow(FunctionValues, ClassFacts):
         callee = ev.data["callee"]
         return (callee, *ev.data.get("also", ())) if callee else ()
 
+    def call_sites(self, f: FuncInfo) -> list[tuple[FuncInfo, Event]]:
+        """(caller, call event) for every call that may reach f."""
+        return [(g, e) for g, e in self.events("call") if f.qualname in self.targets(e)]
+
+    def imported_modules(self) -> dict[str, str]:
+        """Names bound to modules by `import x` / `import x.y as z` -> the top-level package."""
+        return self.once("imported module names", _imported_modules)
+
     def callees(self, f: FuncInfo) -> list[FuncInfo]:
         return [self.functions[q] for ev in f.events if ev.kind == "call" for q in self.targets(ev)]
 
@@ -428,7 +436,7 @@ def _imported_modules(m) -> dict[str, str]:
 
 
 # Packages a submission imports but never ships: the standard library and the usual ML stack.
-_LIBRARIES = frozenset(sys.stdlib_module_names) | {
+LIBRARIES = frozenset(sys.stdlib_module_names) | {
     "torch", "numpy", "sentencepiece", "zstandard", "zstd", "brotli", "triton", "flash_attn", "flash_attn_interface",
     "einops", "scipy", "transformers", "tokenizers", "datasets", "huggingface_hub", "tiktoken", "wandb", "tqdm",
     "numba", "jax", "pandas", "requests", "safetensors", "apex", "xformers", "bitsandbytes", "lm_eval"}

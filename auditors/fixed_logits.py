@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 
-from auditors.analysis import _imported_modules
 
 
 def fixed_before(f, loop, train_line: int, stmt) -> bool:
@@ -20,7 +19,7 @@ def fixed_before(f, loop, train_line: int, stmt) -> bool:
     losses = [e for e in f.events if e.kind == "ce" and stmt.lineno <= e.line <= stmt.end_lineno]
     if not losses:
         return False
-    modules = f.module.once("imported module names", _imported_modules)
+    modules = f.module.imported_modules()
     return all(e.node.args and _fixed(e.node.args[0], loop, train_line, e.line, modules) for e in losses)
 
 

@@ -13,6 +13,7 @@ import re
 
 from auditors import labels as lb
 from auditors.calls import NAMESPACES
+from auditors.rules import ctx_of
 from auditors.function_values import ANY_KEY, dispatch_items, loop_keys
 
 PY_NAME = re.compile(r"""['"/\\]([\w.-]+\.py)\b""")  # a script named in a string or a path
@@ -171,8 +172,6 @@ def _settled(m, fields: dict, seg) -> dict:
 def _decorator_sites(m, known: set, calls: dict, seg) -> None:
     """`@combine_with(expert, w)` on a def inside `__init__`: a call of the decorator factory
     (or of the decorator) where the def runs, under that place's guards."""
-    from auditors.rules import ctx_of
-
     for f in m.functions.values():
         if f.qualname == "<module>":
             continue

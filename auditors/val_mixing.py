@@ -3,7 +3,8 @@
 A backward pass on batches from a loader that holds both splits is reported where the
 validation data enters when every entry is under a condition (a flag that switches a
 val shard into the rotation), so the finding takes that condition's reach; else at the
-backward pass itself.
+backward pass itself. A helper whose every caller hands it batches of a stream joined
+from both splits trains on validation data too.
 """
 
 from __future__ import annotations
@@ -85,3 +86,32 @@ def _joined(g, st):
         return None
     added = g.labels_of(value)
     return value if "VAL" in added and "TRAIN" not in added and "TRAIN" in g.lookup(holder) else None
+
+
+def fed_joined_streams(m, f) -> bool:
+    """Every call of f hands it validation data only joined with training data, a stream of
+    both splits (`for x, y in chain(val_warm, train_batches): step(x, y)`): f trains on
+    validation data. Val handed on its own, or a choice between the splits, is not this
+    (a helper then judged as test-time training)."""
+    sites = m.call_sites(f)
+    return bool(sites) and not any("VAL" in v and not ("TRAIN" in v and _joined_stream(g, a))
+                                   for g, e in sites for a, v in zip([*e.node.args, *(k.value for k in e.node.keywords)],
+                                                                     [*e.data["args"], *e.data["kws"].values()]))
+
+
+_JOINS = {"chain", "cat", "concatenate", "concat", "hstack", "vstack", "stack"}
+
+
+def _joined_stream(g, arg) -> bool:
+    """The argument is, or is bound to, data joined from parts (`itertools.chain(a, b)`, `a + b`),
+    also through a conversion (`x.to(device)`) and the loop variable of a loop over it."""
+    while type(arg) is ast.Call and type(arg.func) is ast.Attribute and arg.func.attr in lb.PASS_METHODS:
+        arg = arg.func.value
+    if type(arg) is ast.Name and g.binding(arg.id) is None:
+        loop = next((n for n in g.module.under(g, g.module.nodes_of(ast.For))
+                     if arg.id in {t.id for t in ast.walk(n.target) if type(t) is ast.Name}
+                     and n.lineno <= arg.lineno <= n.end_lineno), None)
+        arg = loop.iter if loop is not None else arg
+    if type(arg) is ast.Name and g.binding(arg.id) is not None:
+        arg = g.binding(arg.id)
+    return (type(arg) is ast.Call and lb.call_name(arg.func) in _JOINS) or (type(arg) is ast.BinOp and type(arg.op) is ast.Add)

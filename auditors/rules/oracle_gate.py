@@ -233,8 +233,8 @@ def _stacks_vararg(f, node: ast.Call) -> bool:
 
 def _handed_losses(m, f):
     """A call of f with two or more positional arguments, each a target's loss on evaluation data."""
-    for g, e in m.events("call"):
-        if f.qualname in m.targets(e) and len(e.node.args) >= 2 and not any(type(a) is ast.Starred for a in e.node.args) \
+    for _, e in m.call_sites(f):
+        if len(e.node.args) >= 2 and not any(type(a) is ast.Starred for a in e.node.args) \
                 and all("TGTP" in a and not ("TRAIN" in a and "VAL" not in a) for a in e.data["args"]):
             return e
     return None

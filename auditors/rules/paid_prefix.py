@@ -20,6 +20,7 @@ import ast
 from auditors import labels as lb
 from auditors.model import RuleInfo
 from auditors.rules import by_function, guards_of, raw
+from auditors.rules.ttt_before_score import handed_val
 
 RULE = RuleInfo("paid-prefix", "paid_prefix", "scored targets matched against stored token data",
                 "RULES.md §1.3 (README 'paid prefix'; #168, #275)")
@@ -103,12 +104,6 @@ def _saved_in_artifact(m) -> list:
     return out
 
 
-def _handed_val(f) -> bool:
-    return any("VAL" in v for v in f.param_labels.values())
-
-
-def _callers(m, q: str) -> set[str]:
-    return {g.qualname for g, e in m.events("call") if q in m.targets(e)}
 
 
 _WRITES = {"write", "write_bytes"}
@@ -130,7 +125,7 @@ def _compressed_and_written(m) -> list:
             held = ev.data["args"][0]
             if "VAL" not in held or held & {"TGTP", "TGATE", "TRAIN"}:
                 continue  # (weights of a model updated from losses of both splits carry both: no stored tokens)
-            callers = [g for g, e in m.events("call") if f.qualname in m.targets(e)]
+            callers = [g for g, _ in m.call_sites(f)]
             if _writes_val(f) or ("VAL" in f.ret and any(map(_writes_val, callers))):
                 out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
                                "compresses validation data (tokens, or a table built from them) into the blob that is "
@@ -146,8 +141,8 @@ def check(m):
     stored = _stored_in_state(m)
     # `blob["prime"] = val[:n]` reported where it is stored: the helper that saves the blob it is
     # handed (`to_artifact(blob)`) repeats it, under no condition of its own
-    saved = [r for r in _saved_in_artifact(m)
-             if not (_handed_val(m.functions[r.function]) and {s.function for s in stored} & _callers(m, r.function))]
+    saved = [r for r in _saved_in_artifact(m) if not (handed_val(m.functions[r.function]) and {s.function for s in stored}
+                                                      & {g.qualname for g, _ in m.call_sites(m.functions[r.function])})]
     out = _kept_in_model(m) + stored + saved + [
         r for r in _compressed_and_written(m) if not any(s.function == r.function for s in saved)]
     for f in m.functions.values():

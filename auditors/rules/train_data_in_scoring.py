@@ -124,14 +124,14 @@ def _computed_from_shards(m, f, name: str, after: int) -> bool:
 def _sibling_call(m, call: ast.Call) -> bool:
     """`eu.token_prior(cfg.train_glob, vocab)`: a function of a module the submission ships
     (not a library) handed a training path: what it returns is read from the shards."""
-    from auditors.analysis import _LIBRARIES, _imported_modules
+    from auditors.analysis import LIBRARIES
 
     func = call.func
     if type(func) is ast.Attribute and type(func.value) is ast.Name:
-        package = m.once("imported module names", _imported_modules).get(func.value.id)
-        return package is not None and package not in _LIBRARIES
+        package = m.imported_modules().get(func.value.id)
+        return package is not None and package not in LIBRARIES
     if type(func) is ast.Name:
-        return any(n.module and n.module.split(".")[0] not in _LIBRARIES and any((a.asname or a.name) == func.id for a in n.names)
+        return any(n.module and n.module.split(".")[0] not in LIBRARIES and any((a.asname or a.name) == func.id for a in n.names)
                    for n in m.nodes_of(ast.ImportFrom))
     return False
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ast
 
-from auditors import function_values as fv
 from auditors import labels as lb
 from auditors.context_managers import with_verdicts
 from auditors.event_plans import plan_verdict
@@ -26,7 +25,7 @@ from auditors.flow import Ctx
 from auditors.model import RuleInfo
 from auditors.phase_order import Conditional, phase_order
 from auditors.rules import always_greater, raw
-from auditors.val_mixing import guarded_mix, guarded_val_source, mixed_loader
+from auditors.val_mixing import fed_joined_streams, guarded_mix, guarded_val_source, mixed_loader
 
 RULE = RuleInfo("ttt-before-score", "ttt_before_score", "parameters adapted on validation tokens before scoring them",
                 "RULES.md §4 (README TTT rule; #152, #672, #771, #1176, #1229, #1423, #1735)")
@@ -106,7 +105,7 @@ def _site_verdicts(m, f, scorers, seen=()) -> list:
     hands over before f trains on it."""
     if f.qualname in seen or len(seen) > 6:
         return []
-    sites = [(g, s) for g, e in m.events("call") if f.qualname in m.targets(e) for s in _sent(m, f, g, e)]
+    sites = [(g, s) for g, e in m.call_sites(f) for s in _sent(m, f, g, e)]
     return [(g, e, phase_order(m, g, e, f, scorers) or ("ok" if _scored_first(g, e, scorers) else
                                                           _verdict(m, g, e.line, e.ctx.loops, scorers, seen + (f.qualname,))))
             for g, e in sites] + with_verdicts(m, f, lambda g, st: _scores_in(g, st, scorers))
@@ -368,35 +367,6 @@ def handed_val(f) -> bool:
     return any("VAL" in v - f.defaults.get(p, lb.EMPTY) for p, v in f.param_labels.items())
 
 
-def _handed_val_alone(m, f) -> bool:
-    """Some call of f hands it validation data other than joined with training data (one
-    caller the training split, another val, or a choice between them: a helper judged as
-    TTT); only batches joined from both splits (`chain(val_batches, train_batches)`) are a
-    mixed stream."""
-    if not handed_val(f):
-        return False
-    sites = [(g, e) for g, e in m.events("call") if f.qualname in m.targets(e)]
-    return not sites or any("VAL" in v and not ("TRAIN" in v and _joined(g, a))
-                            for g, e in sites for a, v in zip([*e.node.args, *(k.value for k in e.node.keywords)],
-                                                              [*e.data["args"], *e.data["kws"].values()]))
-
-
-_JOINS = {"chain", "cat", "concatenate", "concat", "hstack", "vstack", "stack"}
-
-
-def _joined(g, arg) -> bool:
-    """The argument is, or is bound to, data joined from parts (`itertools.chain(a, b)`, `a + b`)."""
-    while type(arg) is ast.Call and type(arg.func) is ast.Attribute and arg.func.attr in lb.PASS_METHODS:
-        arg = arg.func.value  # `x.to(device)`
-    if type(arg) is ast.Name and g.binding(arg.id) is None:  # `for x, y in batches:` the stream looped over
-        loop = next((n for n in g.module.under(g, g.module.nodes_of(ast.For))
-                     if arg.id in _names_in(n.target) and n.lineno <= arg.lineno <= n.end_lineno), None)
-        arg = loop.iter if loop is not None else arg
-    if type(arg) is ast.Name and g.binding(arg.id) is not None:
-        arg = g.binding(arg.id)
-    return (type(arg) is ast.Call and lb.call_name(arg.func) in _JOINS) or (type(arg) is ast.BinOp and type(arg.op) is ast.Add)
-
-
 def check(m):
     scorers = m.once("nograd scorers", _nograd_scorers)
     out = []
@@ -405,7 +375,7 @@ def check(m):
             continue
         verdict = "ok" if _recorded_first(f, ev) else _verdict(m, f, ev.line, ev.ctx.loops, scorers, ())
         if (verdict is None or verdict == "ok" and mixed_loader(f, ev)) and "TRAIN" in ev.data["loss"] \
-                and not _handed_val_alone(m, f):
+                and not (handed_val(f) and not fed_joined_streams(m, f)):
             # batches drawn from both splits (not a helper handed the training split by one caller and val
             # by another); a periodic validation earlier in the loop scores val, but not what is trained on
             g, node, ctx = guarded_val_source(m, f) or guarded_mix(m) or (f, ev.node, ev.ctx)

@@ -160,7 +160,7 @@ def _tilt_without_normalizer(m, f) -> list:
                    and ("TGTP" not in g.labels_of(operand(c)) or normalizers.one_plus(g, operand(c)) or lb.call_name(c.func) == "log1p")
                    and not normalizers.reads_any(operand(c), scored)  # (`log1p(exp(lp_y) * ...)`: the target's own probability)
                    and normalizers.applied(m, g, c) for c in m.under(g, m.nodes_of(ast.Call)))  # (not log(2), not a logger)
-    callers = [g for g, e in m.events("call") if f.qualname in m.targets(e)]
+    callers = [g for g, _ in m.call_sites(f)]
     if normalizes(f) or (callers and all(map(normalizes, callers))):
         return []  # (a helper that adds the boost, with log Z taken where it is called, is the legal tilt)
     for ev in f.events:  # `tilted(logp[y], hint == y, beta)`: a helper that returns `lp + beta * hit`

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
+from auditors.adapted import ACCUMULATE
 from auditors.model import RuleInfo
 from auditors.rules import arith, raw, samples
 
@@ -86,7 +87,7 @@ def _updated_before_read(m) -> list:
     return out
 
 
-_COUNTS = {"index_add_", "scatter_add_", "index_put_", "put_", "at", "add_"}
+_COUNTS = ACCUMULATE | {"at", "add_"}
 
 
 def _counts(m, g) -> bool:
