@@ -45,6 +45,8 @@ class ArithmeticFlow:
         op = e.op
         if type(op) is ast.Add or type(op) is ast.Sub:
             out |= both & {"RPOS"}  # `a + i`: still a loop position
+            if type(op) is ast.Add and "CAND" in both and lb.shifted_one(e) and _range_term(e):
+                out |= {"POS1"}  # `starts[:, None] + 1 + arange(n)`: the positions one ahead of each window's inputs
         if isinstance(op, (ast.BitXor, ast.Add)):
             prod_l, prod_r = lb.is_product(e.left), lb.is_product(e.right)
             if isinstance(op, ast.BitXor) and (prod_l or prod_r or "HASH" in both):
@@ -79,6 +81,20 @@ class ArithmeticFlow:
         labels = EMPTY.union(*parts)
         joint = sum(type(v) is ast.FormattedValue for v in e.values) >= 2 and "TGT" in labels
         return (labels & DATA) | ({"TGT", "HASH"} if joint else EMPTY)
+
+
+def _range_term(e: ast.BinOp) -> bool:
+    """One term of the sum is a range itself (`arange(n)[None]`), not a value that came from one."""
+    terms = [e]
+    while terms:
+        t = terms.pop()
+        while type(t) is ast.Subscript or (type(t) is ast.Call and type(t.func) is ast.Attribute and t.func.attr in lb.PASS_METHODS):
+            t = t.value if type(t) is ast.Subscript else t.func.value
+        if type(t) is ast.BinOp and type(t.op) is ast.Add:
+            terms += [t.left, t.right]
+        elif type(t) is ast.Call and lb.call_name(t.func) in lb.RANGE_FUNCS:
+            return True
+    return False
 
 
 def _spelled(e) -> bool:

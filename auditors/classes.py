@@ -233,6 +233,9 @@ class ClassFacts:
             passed = dict(zip(order, ev.data["args"])) | ev.data["kws"]
             sliced = dict(zip(order, ev.node.args)) | {k.arg: k.value for k in ev.node.keywords if k.arg}
             fields = {f: f for f, e in sliced.items() if f in order and _array_expr(e)}
+            for f in order:  # `Query(ctx, int(val[j]))`: the realized target kept in a field reaches its methods
+                if "TGT" in passed.get(f, EMPTY) and "TGT" not in self.class_attr_labels.get((cls, f), EMPTY):
+                    self.class_attr_labels[(cls, f)] = self.class_attr_labels.get((cls, f), EMPTY) | {"TGT"}
         if not fields:
             return
         for attr, p in fields.items():
@@ -247,8 +250,8 @@ class ClassFacts:
     def dataclass_fields(self, cls: str) -> list[str]:
         """The annotated fields of a module class decorated `@dataclass` (else none)."""
         node = next((c for c in self.nodes_of(ast.ClassDef) if c.name == cls), None)
-        if node is None or not any(lb.call_name(d) == "dataclass" or lb.src(d).endswith("dataclass")
-                                   for d in node.decorator_list):
+        if node is None or not any(lb.call_name(d.func if type(d) is ast.Call else d) == "dataclass"
+                                   for d in node.decorator_list):  # `@dataclass`, `@dataclasses.dataclass(frozen=True)`
             return []
         return [st.target.id for st in node.body if type(st) is ast.AnnAssign and type(st.target) is ast.Name]
 

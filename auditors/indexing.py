@@ -70,7 +70,8 @@ class IndexFlow:
             return self.table_read(e, e.value, base, idx)
         # an index selects elements: the data it came from, not its own meaning, flows on
         out = base if isinstance(e.slice, ast.Slice) else base | (idx & DATA)
-        if "POS1" in idx and "POS1" not in base:
+        if "POS1" in idx and "POS1" not in base and (type(e.slice) is not ast.Slice or "POS1" in self.L(e.slice.lower)):
+            # (`val[j - w : j]` ends before the target at j: its context; `val[j : j + k]` starts at it)
             out = out | {"TGT"}
         elif ("CAND" in idx or "RPOS" in idx) and base & DATA and lb.plus_one(e.slice):
             out = out | {"TGT"}  # stream[pos + 1] for a range of positions: the tokens scored at them

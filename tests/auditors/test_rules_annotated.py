@@ -66,7 +66,7 @@ def test_packed_code_is_unpacked_and_lines_point_into_it(tmp_path, monkeypatch):
     report = audit_path(tmp_path / "train_gpt.py")
     unpacked = [f for f in report.findings if f.path == "train_gpt.py[unpacked][unpacked]"]
     check_fixture(Path("train_gpt.py"), source, unpacked)
-    assert {f.rule for f in unpacked} == {"target-keyed-cache"}
+    assert {f.rule for f in unpacked} == {"target-keyed-cache", "target-keyed-blend"}
 
 
 def test_dormant_behind_disabled_flag(tmp_path, monkeypatch):
@@ -74,9 +74,11 @@ def test_dormant_behind_disabled_flag(tmp_path, monkeypatch):
     src = (FIXTURES / "ngram_cache.py").read_text() + "\n\ngated_eval(None, None, None, None)\n"
     (tmp_path / "sub.py").write_text(src)
     line = src.splitlines().index("    f = full_t[fk].astype(np.float64)") + 1  # the read in score_aliased
+    blend = src.splitlines().index("    return -np.log(0.5 * np.exp(-nll.numpy()) + 0.5 * p_ng)") + 1  # its mixture
     default = {f.line: f for f in audit_path(tmp_path / "sub.py").findings}
     assert default[line].reach == "dormant" and "NGRAM_EVAL" in default[line].condition
-    others = [f for ln, f in default.items() if ln != line]
+    assert default[blend].reach == "dormant" and "NGRAM_EVAL" in default[blend].condition
+    others = [f for ln, f in default.items() if ln not in (line, blend)]
     assert others and all(f.reach == "dormant" and "never called" in f.condition for f in others)
     enabled = {f.line: f for f in audit_path(tmp_path / "sub.py", env={"NGRAM_EVAL": "1"}).findings}
     assert enabled[line].reach == "active" and enabled[line].condition is None
