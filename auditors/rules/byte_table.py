@@ -81,8 +81,11 @@ def _skips_control(m) -> bool:
     (`boundary[i] = sp.is_control(i)`) or made by a helper nobody calls decides no size."""
     if any(_CONTROL_PIECE.search(line.split("#", 1)[0]) for line in m.lines):
         return True
+    asked = {id(c) for c in m.nodes_of(ast.Call) if lb.call_name(c.func) in _CONTROL_TESTS}
+    if not asked:
+        return False  # (most files never ask: spare the walks below)
     tests = set(_CONTROL_TESTS) | {f.name for f in m.functions.values() if f.qualname != "<module>"
-                                   and any(type(c) is ast.Call and lb.call_name(c.func) in _CONTROL_TESTS for c in f.nodes)}
+                                   and any(id(c) in asked for c in f.nodes)}
 
     def tested(e) -> bool:
         return any(type(c) is ast.Call and lb.call_name(c.func) in tests for c in ast.walk(e))
