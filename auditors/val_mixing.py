@@ -94,7 +94,7 @@ def fed_joined_streams(m, f) -> bool:
     validation data. Val handed on its own, or a choice between the splits, is not this
     (a helper then judged as test-time training)."""
     sites = m.call_sites(f)
-    return bool(sites) and not any("VAL" in v and not ("TRAIN" in v and _joined_stream(g, a))
+    return bool(sites) and not any("VAL" in v and not ("TRAIN" in v and _joined_stream(g, a) is not None)
                                    for g, e in sites for a, v in zip([*e.node.args, *(k.value for k in e.node.keywords)],
                                                                      [*e.data["args"], *e.data["kws"].values()]))
 
@@ -102,9 +102,9 @@ def fed_joined_streams(m, f) -> bool:
 _JOINS = {"chain", "cat", "concatenate", "concat", "hstack", "vstack", "stack"}
 
 
-def _joined_stream(g, arg) -> bool:
-    """The argument is, or is bound to, data joined from parts (`itertools.chain(a, b)`, `a + b`),
-    also through a conversion (`x.to(device)`) and the loop variable of a loop over it."""
+def _joined_stream(g, arg):
+    """The join the argument is, or is bound to (`itertools.chain(a, b)`, `a + b`), also through a
+    conversion (`x.to(device)`) and the loop variable of a loop over it; else None."""
     while type(arg) is ast.Call and type(arg.func) is ast.Attribute and arg.func.attr in lb.PASS_METHODS:
         arg = arg.func.value
     if type(arg) is ast.Name and g.binding(arg.id) is None:
@@ -114,4 +114,26 @@ def _joined_stream(g, arg) -> bool:
         arg = loop.iter if loop is not None else arg
     if type(arg) is ast.Name and g.binding(arg.id) is not None:
         arg = g.binding(arg.id)
-    return (type(arg) is ast.Call and lb.call_name(arg.func) in _JOINS) or (type(arg) is ast.BinOp and type(arg.op) is ast.Add)
+    joined = (type(arg) is ast.Call and lb.call_name(arg.func) in _JOINS) or (type(arg) is ast.BinOp and type(arg.op) is ast.Add)
+    return arg if joined else None
+
+
+def guarded_join(m, f):
+    """(function, statement, context) where the validation part of a stream joined from both
+    splits and handed to f is bound, when every such binding is under a condition
+    (`if extra > 0: warm = [next(val_batches) ...]`, then `chain(warm, train_batches)`); else None."""
+    sites = []
+    for g, e in m.call_sites(f):
+        for a, v in zip([*e.node.args, *(k.value for k in e.node.keywords)], [*e.data["args"], *e.data["kws"].values()]):
+            join = _joined_stream(g, a) if "VAL" in v and "TRAIN" in v else None
+            if join is None:
+                continue
+            parts = join.args if type(join) is ast.Call else [join.left, join.right]
+            for name in {p.id for p in parts if type(p) is ast.Name and "VAL" in g.labels_of(p)}:
+                for st in m.under(g, m.nodes_of(ast.Assign)):
+                    if any(type(t) is ast.Name and t.id == name for t in st.targets) and "VAL" in g.labels_of(st.value):
+                        ctx = ctx_of(g, st)
+                        if not any(polarity in (True, False) for _, polarity in ctx.guards):
+                            return None  # bound unconditionally somewhere: the backward pass is the place
+                        sites.append((g, st, ctx))
+    return sites[0] if sites else None

@@ -25,7 +25,7 @@ from auditors.flow import Ctx
 from auditors.model import RuleInfo
 from auditors.phase_order import Conditional, phase_order
 from auditors.rules import always_greater, raw
-from auditors.val_mixing import fed_joined_streams, guarded_mix, guarded_val_source, mixed_loader
+from auditors.val_mixing import fed_joined_streams, guarded_join, guarded_mix, guarded_val_source, mixed_loader
 
 RULE = RuleInfo("ttt-before-score", "ttt_before_score", "parameters adapted on validation tokens before scoring them",
                 "RULES.md §4 (README TTT rule; #152, #672, #771, #1176, #1229, #1423, #1735)")
@@ -378,10 +378,11 @@ def check(m):
                 and not (handed_val(f) and not fed_joined_streams(m, f)):
             # batches drawn from both splits (not a helper handed the training split by one caller and val
             # by another); a periodic validation earlier in the loop scores val, but not what is trained on
-            g, node, ctx = guarded_val_source(m, f) or guarded_mix(m) or (f, ev.node, ev.ctx)
+            g, node, ctx = guarded_val_source(m, f) or guarded_mix(m) or guarded_join(m, f) or (f, ev.node, ev.ctx)
+            where = "" if node is ev.node else f" (validation data enters here; the backward pass is at line {ev.line})"
             out.append(raw(VAL_IN_TRAINING, g, node, ctx, "error", "medium",
                            "backward pass on batches drawn from training and validation data alike: validation tokens "
-                           "are trained on (a loader that mixes in a val shard, a pattern that matches it)"))
+                           "are trained on (a loader that mixes in a val shard, a pattern that matches it)" + where))
             continue
         if verdict != "ok" and "TRAIN" not in ev.data["loss"] and _verdict_inside(f, ev.line, ev.ctx.loops, scorers) is None:
             per_site = _site_verdicts(m, f, scorers)
