@@ -7,6 +7,7 @@ factories, imports, classes, and the script names the file mentions."""
 from __future__ import annotations
 
 import ast
+import copy
 import collections
 import functools
 import re
@@ -105,6 +106,12 @@ def reach_facts(m, tree) -> dict:
                 calls.setdefault(name, []).append(
                     {**site, "guards": site["guards"] + [[seg(t), p] for t, p in choice]} if choice else site)
     _decorator_sites(m, known, calls, seg)
+    looped: dict[str, tuple] = {}  # (the module's walk sees a function's loops too: each loop's entries once)
+    for f in sorted(m.functions.values(), key=lambda g: g.qualname == "<module>"):
+        for attr, value, loop in _looped_fields(m, f):
+            looped.setdefault((attr, id(loop)), (attr, value, f.qualname))
+    for attr, value, q in looped.values():  # `for key, default in DEFAULTS.items(): cfg[key.lower()] = ...`
+        fields[attr] = (value, [q, value]) if attr not in fields else (None, "")
     entry = any(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) or isinstance(s, ast.If) for s in tree.body)
     for q, f in m.functions.items():  # `self.flag = int(env.get("FLAG", "0"))` in a settings class's __init__
         if f.is_method and q.endswith(".__init__"):
@@ -355,3 +362,60 @@ def _looped_defaults(m, f, loop, args, seg) -> list:
     return [(str(k.value), [owner.qualname, seg(v)])
             for k, v in zip(table.keys, table.values) if type(k) is ast.Constant]
 
+
+
+def _looped_fields(m, f) -> list[tuple[str, str, ast.For]]:
+    """(field, source of its value, loop) for a settings dict filled in a loop over a dict literal
+    of defaults and made a namespace (`for key, default in DEFAULTS.items(): raw =
+    os.environ.get(key); cfg[key.lower()] = default if raw is None else type(default)(raw)`,
+    then `SimpleNamespace(**cfg)`): each entry's value with the loop's names replaced by
+    that entry's key and default, so `cfg.word_boost` reads `os.environ.get("WORD_BOOST")`."""
+    spread = {k.value.id for c in m.under(f, m.nodes_of(ast.Call)) if lb.call_name(c.func) in NAMESPACES
+              for k in c.keywords if k.arg is None and type(k.value) is ast.Name}
+    out = []
+    for loop in m.under(f, m.nodes_of(ast.For)) if spread else ():
+        names = [getattr(e, "id", None) for e in getattr(loop.target, "elts", ())]
+        it = loop.iter
+        if len(names) != 2 or None in names or type(it) is not ast.Call or lb.call_name(it.func) != "items" \
+                or type(it.func) is not ast.Attribute or type(it.func.value) is not ast.Name:
+            continue
+        table = f.binding(it.func.value.id) or m.functions["<module>"].binding(it.func.value.id)
+        if type(table) is not ast.Dict:
+            continue
+        for k, v in zip(table.keys, table.values):
+            if type(k) is not ast.Constant or not isinstance(k.value, str):
+                continue
+            bound = {names[0]: ast.Constant(k.value), names[1]: v}
+            for st in loop.body:
+                if type(st) is not ast.Assign or len(st.targets) != 1:
+                    continue
+                t, value = st.targets[0], _substituted(st.value, bound)
+                if type(t) is ast.Name:
+                    bound[t.id] = value  # `raw = os.environ.get(key)`: inlined where it is read
+                elif type(t) is ast.Subscript and type(t.value) is ast.Name and t.value.id in spread:
+                    field = _key_text(_substituted(t.slice, bound))
+                    if field:
+                        out.append((field, ast.unparse(value), loop))
+    return out
+
+
+def _substituted(e: ast.expr, bound: dict) -> ast.expr:
+    """e with the names in `bound` replaced by their expressions (`type(0.0)` becomes `float`)."""
+    class Sub(ast.NodeTransformer):
+        def visit_Name(self, n):
+            return copy.deepcopy(bound[n.id]) if n.id in bound and type(n.ctx) is ast.Load else n
+
+        def visit_Call(self, n):
+            self.generic_visit(n)
+            if type(n.func) is ast.Name and n.func.id == "type" and len(n.args) == 1 and type(n.args[0]) is ast.Constant:
+                return ast.Name(type(n.args[0].value).__name__, ast.Load())
+            return n
+    return Sub().visit(copy.deepcopy(e))
+
+
+def _key_text(e: ast.expr) -> str | None:
+    """The text of a key written `"K"`, `"K".lower()`, `"K".upper()`; else None."""
+    if type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in ("lower", "upper") and not e.args:
+        inner = _key_text(e.func.value)
+        return getattr(inner, e.func.attr)() if inner is not None else None
+    return e.value if type(e) is ast.Constant and isinstance(e.value, str) else None

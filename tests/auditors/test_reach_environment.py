@@ -225,3 +225,60 @@ def test_an_argparse_default_read_through_a_local_alias_of_the_environment(tmp_p
     p = tmp_path / "train_gpt.py"
     p.write_text(ARGPARSE_FROM_ENV_ALIAS)
     assert [f.reach for f in audit_path(p, env=env).findings if f.rule == "ttt-before-score"] == [reach]
+
+
+SETTINGS_LOOP = '''
+import os
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+DEFAULTS = {"SEQ_LEN": 1024, "GATE_BOOST": 0.0, "DATA": "./data"}
+
+
+def load_config():
+    cfg = {}
+    for key, default in DEFAULTS.items():
+        raw = os.environ.get(key)
+        cfg[key.lower()] = default if raw is None else type(default)(raw)
+    return SimpleNamespace(**cfg)
+
+
+class GatedScorer:
+    def __init__(self, starts_word, boost):
+        self.starts, self.boost = starts_word, boost
+
+    def __call__(self, logits, y):
+        plain = F.cross_entropy(logits, y, reduction="none")
+        sharp = F.cross_entropy(logits * (1 + self.boost), y, reduction="none")
+        return torch.minimum(plain, sharp)
+
+
+def main():
+    cfg = load_config()
+    val = torch.from_numpy(np.fromfile(cfg.data + "/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    model = torch.nn.Linear(8, 8)
+    starts = torch.zeros(1024, dtype=torch.bool)
+    if cfg.gate_boost > 0:
+        scorer = GatedScorer(starts, cfg.gate_boost)
+        with torch.no_grad():
+            print(scorer(model(val[:-1]), val[1:]).sum().item())
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("env,reach", [({}, "dormant"), ({"GATE_BOOST": "0.5"}, "active"), ({"GATE_BOOST": "0"}, "dormant")])
+def test_a_settings_dict_filled_in_a_loop_over_defaults_decides_the_reach(tmp_path, monkeypatch, env, reach):
+    """`cfg[key.lower()] = default if raw is None else type(default)(raw)` for each entry
+    of a defaults dict, then `SimpleNamespace(**cfg)`: `cfg.gate_boost` reads GATE_BOOST,
+    whose default 0.0 leaves the scorer that keeps the better of two losses unbuilt."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(SETTINGS_LOOP)
+    found = [f for f in audit_path(p, env=env).findings if f.severity == "error"]
+    assert [f.tag for f in found] == ["future_token_peek"] and found[0].reach == reach
