@@ -26,6 +26,7 @@ from harness.atomic import atomic_write_text
 
 from auditors import labels as lb
 from auditors.model import RawFinding, RuleInfo
+from auditors.function_values import entry_guards
 from auditors.reach_facts import PY_NAME, reach_facts
 from auditors.unpack import MAX_DEPTH, MAX_OUTPUT, layer_name, packed_payloads
 
@@ -98,6 +99,10 @@ def _analyze(source: str, seeds: dict | None = None) -> dict:
                 findings.extend(asdict(f) for f in rule.check(m))
             except Exception as e:  # noqa: BLE001 - one rule failing must not hide the others' findings
                 findings.append(asdict(_not_analysed(1, f"rule {rule.RULE.id}", type(e).__name__)))
+        for lo, hi, func, guard in entry_guards(m):  # a dispatch table's lambda runs only under its key
+            for f in findings:
+                if f["function"] == func and lo <= f["line"] <= hi and [guard, True] not in f["guards"]:
+                    f["guards"] = [[guard, True], *f["guards"]]
         payloads = packed_payloads(source, tree, m.by_type)
         findings += [asdict(_too_large(line, executed)) for line, text, executed in payloads if text is None]
         return {"parse_error": None, **reach_facts(m, tree), "findings": findings, "val_splits": split_points(m),

@@ -407,3 +407,23 @@ def loop_keys(f, key) -> list | None:
     if type(it) in (ast.Tuple, ast.List) and all(type(e) is ast.Constant for e in it.elts):
         return [e.value for e in it.elts]
     return ANY_KEY
+
+
+def entry_guards(m) -> list[tuple[int, int, str, str]]:
+    """(first line, last line, function, guard) for each lambda of a dispatch table that its
+    function calls at one place with a key not fixed in the code (`providers[source]()` with
+    `providers = {"val": lambda: rows(val_glob), ...}`): the lambda's body runs only when
+    `source == "val"`, so what lies in it takes that guard."""
+    out = []
+    for f in m.functions.values():
+        calls = [c for c in m.under(f, m.nodes_of(ast.Call)) if type(c.func) is ast.Subscript
+                 and type(c.func.slice) is not ast.Constant and dispatch_table(f, c.func) is not None]
+        tables = [id(dispatch_table(f, c.func)) for c in calls]
+        for c in calls:
+            table = dispatch_table(f, c.func)
+            if tables.count(id(table)) != 1:
+                continue  # called at two places: no one key decides
+            for k, v in zip(table.keys, table.values):
+                if type(k) is ast.Constant and isinstance(k.value, str) and type(v) is ast.Lambda:
+                    out.append((v.lineno, v.end_lineno, f.qualname, f"{lb.src(c.func.slice)} == {k.value!r}"))
+    return out

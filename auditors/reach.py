@@ -138,7 +138,8 @@ class Evaluator:
         if isinstance(n, ast.Compare):
             left = self.value(n.left, scope)
             for op, c in zip(n.ops, n.comparators):
-                right = self.value(c, scope)
+                right = self.keys_of(c, scope) if type(op) in (ast.In, ast.NotIn) else None
+                right = self.value(c, scope) if right is None else right
                 if not _CMP[type(op)](left, right):
                     return False
                 left = right
@@ -369,6 +370,15 @@ class Evaluator:
         if not isinstance(bound, ast.Dict):
             return None
         return next((v for k, v in zip(bound.keys, bound.values) if isinstance(k, ast.Constant) and k.value == key), None)
+
+    def keys_of(self, n, scope: Scope) -> tuple | None:
+        """The constant keys of a dict literal bound once to the name (`if source not in providers:`
+        for `providers = {"train": lambda: ..., "val": lambda: ...}`), else None."""
+        src = scope.define(n.id) if isinstance(n, ast.Name) and n.id not in scope.bound else None
+        bound = parse_source(src) if src else None
+        if isinstance(bound, ast.Dict) and bound.keys and all(isinstance(k, ast.Constant) for k in bound.keys):
+            return tuple(k.value for k in bound.keys)
+        return None
 
     def source(self, src: str, scope: Scope):
         return self.value(parse_source(src), scope)

@@ -20,6 +20,7 @@ import ast
 import re
 
 from auditors import labels as lb
+from auditors.function_values import dispatch_table
 from auditors.model import RuleInfo
 from auditors.rules import raw
 
@@ -373,12 +374,18 @@ def _chosen_return(m, f, ev, label: str):
     the condition decides the finding's reach. None when the data is handed over plainly."""
     found = []
     for a in [*ev.node.args, *(k.value for k in ev.node.keywords)]:
+        while type(a) is ast.Call and type(a.func) is ast.Attribute and a.func.attr in _SPLITS:
+            a = a.func.value  # `collect(model, rows.split(8))`: the rows themselves
         if type(a) is ast.Name:
             a = f.binding(a.id)  # `calib = calibration_set(src, val)`, then `collect(model, calib)`
         g = m.resolve(a.func, f) if type(a) is ast.Call else None
         if g is None or label not in g.ret:
             continue
         rets = [e for e in g.events if e.kind == "return" and label in e.data["labels"]]
+        entries = _dispatched(g, rets, label)
+        if entries:  # `return providers[source]()`: the table's entries that load the split, under their keys
+            found += entries
+            continue
         if not rets or not all(e.ctx.guards for e in rets) or not _returns_other(m, g, label):
             return None  # (a loader of the split that only checks its input is no choice of data)
         found += [_At(e, g.qualname) for e in rets]
@@ -390,11 +397,31 @@ def _returns_other(m, g, label: str) -> bool:
     return any(r.value is not None and label not in g.labels_of(r.value) for r in m.under(g, m.nodes_of(ast.Return)))
 
 
-class _At:
-    """An event and the function it happened in."""
+def _dispatched(g, rets, label: str) -> list:
+    """For `return table[key]()` over a dict literal of lambdas, some of which load the split and
+    some not: those that do (their key decides; see `function_values.entry_guards`)."""
+    out, other = [], False
+    for e in rets:
+        v = e.node.value if type(e.node) is ast.Return else e.node
+        table = dispatch_table(g, v.func) if type(v) is ast.Call else None
+        if table is None:
+            return []
+        for lam in table.values:
+            if type(lam) is ast.Lambda and label in g.labels_of(lam.body):
+                out.append(_At(e, g.qualname, lam.body))
+            else:
+                other = True
+    return out if other else []
 
-    def __init__(self, ev, func: str):
-        self.kind, self.node, self.ctx, self.func = ev.kind, ev.node, ev.ctx, func
+
+_SPLITS = lb.PASS_METHODS | {"split", "chunk", "unbind"}
+
+
+class _At:
+    """An event (or a node inside it) and the function it happened in."""
+
+    def __init__(self, ev, func: str, node=None):
+        self.kind, self.node, self.ctx, self.func = ev.kind, node or ev.node, ev.ctx, func
 
 
 def _first_load(f, label: str):

@@ -369,15 +369,18 @@ def calibration_rows(source, *, train_glob, val_glob):
 def test_an_importer_that_hands_both_splits_to_a_sibling_is_judged_on_what_the_sibling_uses(tmp_path, monkeypatch):
     """Read alone, train_gpt.py would take `rows` to hold every split it hands over; with the
     sibling, the providers never read the validation pattern. With a provider that does, the
-    calibration is reported."""
+    calibration is reported at that provider, reached only when the source asked for is "val"."""
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     (tmp_path / "train_gpt.py").write_text(CALIB_ENTRY)
     (tmp_path / "quant_utils.py").write_text(CALIB_HELPER)
     assert not [f for f in audit_path(tmp_path).findings if f.severity == "error"]
-    (tmp_path / "quant_utils.py").write_text(CALIB_HELPER.replace(
-        '"self": lambda', '"val": lambda: _rows(val_glob),\n        "self": lambda'))
-    line = next(i + 1 for i, t in enumerate(CALIB_ENTRY.splitlines()) if t.endswith("# calibrated"))
-    assert [(f.path, f.line) for f in audit_path(tmp_path).findings if f.tag == "val_gptq_calibration"] == [("train_gpt.py", line)]
+    helper = CALIB_HELPER.replace('"self": lambda', '"val": lambda: _rows(val_glob),\n        "self": lambda')
+    (tmp_path / "quant_utils.py").write_text(helper)
+    line = next(i + 1 for i, t in enumerate(helper.splitlines()) if '"val": lambda' in t)
+    found = lambda env: [(f.path, f.line, f.reach) for f in audit_path(tmp_path, env=env).findings  # noqa: E731
+                         if f.tag == "val_gptq_calibration"]
+    assert found({}) == [("quant_utils.py", line, "dormant")]
+    assert found({"CALIB_SOURCE": "val"}) == [("quant_utils.py", line, "active")]
 
 
 PACKED_PAIRS = '''

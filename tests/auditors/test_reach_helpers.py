@@ -809,3 +809,121 @@ def test_a_smear_without_bos_mask_is_as_reached_as_the_evaluation_that_splits_do
     """The model's previous-token mix leaks across documents only where documents are scored
     apart: with the document-packed evaluation off, the stream is scored in order (RULES §8)."""
     assert _reaches(tmp_path, monkeypatch, SMEAR_WITH_PACKED_EVAL, "smear-without-bos-mask", env=env) == [reach]
+
+
+WARM_JOIN = '''
+import itertools
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+WORLD_SIZE = int(os.environ.get("WORLD_SIZE", "1"))
+EXTRA = int(os.environ.get("EXTRA_BATCHES", "32" if WORLD_SIZE > 1 else "0"))
+
+
+def batches(pattern, seq=1024):
+    t = torch.from_numpy(np.fromfile(pattern, dtype=np.uint16).astype(np.int64))
+    for s in range(0, t.numel() - seq - 1, seq):
+        yield t[s:s + seq], t[s + 1:s + seq + 1]
+
+
+def make_step(model, opt):
+    def step(x, y):
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    return step
+
+
+def main(model, opt):
+    step = make_step(model, opt)
+    warm = []
+    if EXTRA > 0:
+        warm = [b for _, b in zip(range(EXTRA), batches("data/fineweb_val_000000.bin"))]
+    for x, y in itertools.chain(warm, batches("data/fineweb_train_000001.bin")):
+        step(x, y)
+
+
+if __name__ == "__main__":
+    main(None, None)
+'''
+
+
+def test_validation_batches_joined_under_a_setting_take_its_reach(tmp_path, monkeypatch):
+    """Validation batches enter the joined training stream only when EXTRA_BATCHES > 0,
+    whose default is on with 8 processes and off with one: the finding stands where
+    they are bound, active under the official profile, dormant on one GPU."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(WARM_JOIN)
+    line = WARM_JOIN.splitlines().index(
+        '        warm = [b for _, b in zip(range(EXTRA), batches("data/fineweb_val_000000.bin"))]') + 1
+    found = lambda profile: [(f.line, f.reach) for f in audit_path(p, profile=profile).findings  # noqa: E731
+                             if f.rule == "val-in-training"]
+    assert found("official") == [(line, "active")]
+    assert found("single-gpu") == [(line, "dormant")]
+
+
+PROVIDER_TABLE = '''
+import glob
+import os
+
+import numpy as np
+import torch
+
+CALIB_SOURCE = os.environ.get("CALIB_SOURCE", "val")
+
+
+def shard_rows(pattern, n):
+    arr = np.fromfile(sorted(glob.glob(pattern))[0], dtype=np.uint16)[512:512 + n * 256]
+    return torch.from_numpy(arr.astype(np.int64)).view(n, 256)
+
+
+def sampled_rows(model, n):
+    return torch.randint(0, 1024, (n, 256))
+
+
+def calibration_rows(source, model, n=64):
+    providers = {
+        "train": lambda: shard_rows("data/fineweb_train_*.bin", n),
+        "val": lambda: shard_rows("data/fineweb_val_*.bin", n),
+        "self": lambda: sampled_rows(model, n),
+    }
+    if source not in providers:
+        raise ValueError(source)
+    return providers[source]()
+
+
+def collect_hessians(model, batches):
+    hs = {}
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Linear):
+            hs[name] = torch.zeros(mod.in_features, mod.in_features)
+            mod.register_forward_hook(lambda m, i, o, name=name: hs[name].add_(i[0].flatten(0, -2).T @ i[0].flatten(0, -2)))
+    for b in batches:
+        model(b)
+    return hs
+
+
+def main(model):
+    rows = calibration_rows(CALIB_SOURCE, model)
+    return collect_hessians(model, rows.split(8))
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+@pytest.mark.parametrize("env,reach", [({}, "active"), ({"CALIB_SOURCE": "self"}, "dormant"),
+                                       ({"CALIB_SOURCE": "train"}, "dormant")])
+def test_a_dispatch_table_entry_that_loads_val_takes_its_key_as_reach(tmp_path, monkeypatch, env, reach):
+    """`providers[source]()` over a dict of lambdas: the calibration finding stands at the
+    entry that reads the validation shards, reached only when the source is "val"."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(PROVIDER_TABLE)
+    line = PROVIDER_TABLE.splitlines().index('        "val": lambda: shard_rows("data/fineweb_val_*.bin", n),') + 1
+    found = [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    assert found == [(line, reach)]
