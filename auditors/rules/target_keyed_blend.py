@@ -35,7 +35,9 @@ def check(m):
         if id(node) in inner or (f.qualname, node.lineno) in seen:
             continue  # (`a + b + c`: the sum is judged once, at its top)
         left, right = f.labels_of(node.left), f.labels_of(node.right)
-        if not any("TCNT" in a and b & _MODEL and "TCNT" not in b for a, b in ((left, right), (right, left))):
+        if not any("TCNT" in a and not a & _MODEL and b & _MODEL for a, b in ((left, right), (right, left))):
+            # (one term the count ratio alone, the other the model's: a loop that writes the mixture back into
+            # the model's losses gives those the count's label too)
             continue
         seen.add((f.qualname, node.lineno))
         out.append(raw(RULE, f, node, ctx_of(f, _statement(f, node)), "error", "medium",
