@@ -21,7 +21,9 @@ from auditors.adapted import ACCUMULATE
 from auditors.model import RuleInfo
 from auditors.rules import arith, raw, samples
 
-RULE = RuleInfo("update-ahead", "ttt_before_score", "state updated with validation tokens past the scored window",
+# Tagged as a peek (RULES §6 tags): no parameters are adapted; the prediction of a token is made from counts
+# that already hold that token, which is the prediction using x_t.
+RULE = RuleInfo("update-ahead", "future_token_peek", "state updated with validation tokens past the scored window",
                 "RULES.md §2 C3, §3 (#779 score-first caches)")
 
 
