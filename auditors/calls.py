@@ -38,6 +38,8 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
         holder = lb.dotted(e.func.value)
         if holder:  # a list collects what is appended to it (a dict what it is updated with)
             info.set_env(holder, every - KEYS)
+            if name == "update" and "." not in holder:
+                info.keyed_entries(holder, e)  # `CFG.update(val_names=[...])`: a constant key of its own
             root = holder.split(".")[0]
             if holder.startswith("self.") and holder.count(".") == 1 and every & DATA:
                 info.add_attr_labels(holder[5:], every & DATA, info.cls)  # the object's list, seen by its methods

@@ -274,13 +274,10 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
                 self.read_shared.setdefault(("param", target.id), held)  # (a rerun must see callers pass more)
                 v = v | held
             self.set_env(target.id, v)
-            if type(value) in (ast.Call, ast.IfExp) or (type(value) is ast.Name and value.id in self.module.instances):
+            if type(value) is ast.Dict or (type(value) is ast.Call and type(value.func) is ast.Name and value.func.id == "dict"):
+                self.keyed_entries(target.id, value)  # {"train": TRAIN_GLOB, "eval": VAL_GLOB}: each key keeps its own
+            elif type(value) in (ast.Call, ast.IfExp) or (type(value) is ast.Name and value.id in self.module.instances):
                 self._instance_fields(target.id, value)
-            elif type(value) is ast.Dict:  # {"train": TRAIN_GLOB, "eval": VAL_GLOB}: each key keeps its own value
-                for k, item in zip(value.keys, value.values):
-                    if type(k) is ast.Constant and isinstance(k.value, str):
-                        self.module.keyed_roots.add(target.id)
-                        self.set_env(keyed(target.id, k.value), self.labels_of(item))
             if value is not None and self.defs.setdefault(target.id, value) is not value:
                 self.defs[target.id] = None  # bound more than once: no single value to evaluate
             self.bound_nograd[target.id] = self.ctx.nograd  # of its latest binding, in program order

@@ -162,6 +162,20 @@ class ObjectFlow:
                     out[k] = out.get(k, EMPTY) | v
         return out
 
+    def keyed_entries(self, name: str, value: ast.expr) -> None:
+        """The constant keys of a dict literal, of `dict(k=v, ...)` or of the keywords of
+        `name.update(k=v)` / `name.update({...})` each keep their own value (`CFG["data_path"]`
+        is not the `val_shard_names=` stored beside it)."""
+        if type(value) is ast.Dict:
+            pairs = [(k.value, v) for k, v in zip(value.keys, value.values) if type(k) is ast.Constant and isinstance(k.value, str)]
+        else:
+            pairs = [(k.arg, k.value) for k in value.keywords if k.arg]
+            if value.args and type(value.args[0]) is ast.Dict:
+                self.keyed_entries(name, value.args[0])
+        for k, v in pairs:
+            self.module.keyed_roots.add(name)
+            self.set_env(keyed(name, k), self.labels_of(v))
+
     def _bound(self, key: str) -> bool:
         """Some function around this one (or the module) has set this name."""
         self.read_own.add(key)
