@@ -52,7 +52,8 @@ class FunctionValues:
         position; None when left to its default) and the innermost function making the call."""
         index = f.params.index(param) - (1 if f.is_method else 0)
         out = []
-        for call in self._calls_named(f.name):
+        aliases = self.once("names bound to made functions", _made_function_names).get(f.qualname, ())
+        for call in [c for name in (f.name, *aliases) for c in self._calls_named(name)]:
             arg = next((k.value for k in call.keywords if k.arg == param), None)
             if arg is None and 0 <= index < len(call.args):
                 arg = call.args[index]
@@ -81,7 +82,7 @@ class FunctionValues:
                 return self.functions[f"{value.func.id}.__call__"]
             if value is None:
                 return self.unpacked_function(f, func.id) or self._iterated_function(f, func.id) \
-                    or self._handed_object(f, func.id)
+                    or self._handed_object(f, func.id) or self._rebound_function(f, func.id)
             if type(value) is ast.Call and lb.call_name(value.func) != "partial":
                 made = self.function_values(value)  # `score = make_scorer(); score(...)`: the factory's nested def
                 return made[0] if made else None
@@ -96,6 +97,16 @@ class FunctionValues:
                     and g.node.lineno <= value.lineno <= g.node.end_lineno]
             found = self.resolve(value, max(home, key=lambda g: g.node.lineno)) if home else None
         return found
+
+    def _rebound_function(self, f: FuncInfo, name: str) -> FuncInfo | None:
+        """A name f binds more than once, each time to the same factory's function (`step =
+        make_step(...)`, later `step = make_step(...)` again): that function."""
+        if f.defs.get(name, 1) is not None:
+            return None  # (bound once, or not here)
+        values = [st.value for st in self.under(f, self.nodes_of(ast.Assign))
+                  if any(type(t) is ast.Name and t.id == name for t in st.targets)]
+        made = {g.qualname: g for v in values if type(v) is ast.Call for g in self.function_values(v)}
+        return next(iter(made.values())) if len(made) == 1 and all(type(v) is ast.Call for v in values) else None
 
     def _handed_object(self, f: FuncInfo, name: str) -> FuncInfo | None:
         """`def tilt_adjust(tilt: HintTilt): def adjust(...): tilt(logp, y)`: a parameter of f or
@@ -268,6 +279,19 @@ def _values_by_name(m) -> dict[str, list]:
     for st in m.nodes_of(ast.Assign):
         for name in dict.fromkeys(t.id for t in st.targets if type(t) is ast.Name):
             out.setdefault(name, []).append(st.value)
+    return out
+
+
+def _made_function_names(m) -> dict[str, list[str]]:
+    """qualified name of a nested function -> the names bound to a factory call returning it
+    (`step_fn = make_stepper(...)`: calls of `step_fn` are calls of `make_stepper.step`)."""
+    out: dict[str, list[str]] = {}
+    for name, values in m.once("values bound by name", _values_by_name).items():
+        for v in values:
+            if type(v) is ast.Call and type(v.func) is ast.Name and v.func.id in m.by_name:
+                for g in m.function_values(v):
+                    if g.name != name and name not in out.setdefault(g.qualname, []):
+                        out[g.qualname].append(name)
     return out
 
 

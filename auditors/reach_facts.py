@@ -81,7 +81,8 @@ def reach_facts(m, tree) -> dict:
                         fields[k.arg] = (node, [f.qualname, seg(k.value)])
                     elif k.arg:
                         fields[k.arg] = (None, "")
-            if ev.data["name"] == "add_argument":
+            if ev.data["name"] == "add_argument" or (type(node.func) is ast.Name and type(f.binding(node.func.id)) is ast.Attribute
+                                                     and f.binding(node.func.id).attr == "add_argument"):  # `a = p.add_argument`
                 found = _argparse_default(node, seg)
                 arg_defaults.update(found)
                 arg_homes.update({dest: f.qualname for dest in found})  # (`env = os.environ` there, say)

@@ -58,17 +58,19 @@ def guarded_mix(m):
     holds training data (`files += val_files`, `files.extend(extra)`, `files = files +
     extra`), when there is such a place and every one is under a condition (`if
     dc.heldout_mix:`); else None."""
-    sites = []
-    for g in m.functions.values():
-        for st in m.under(g, m.nodes_of(ast.AugAssign) + m.nodes_of(ast.Expr) + m.nodes_of(ast.Assign)):
-            joined = _joined(g, st)
-            if joined is None:
-                continue
-            ctx = ctx_of(g, st)
-            if not any(polarity in (True, False) for _, polarity in ctx.guards):
-                return None  # joined unconditionally somewhere: the backward pass is the place
-            sites.append((g, st, ctx))
+    sites = mix_sites(m)
+    if any(not any(polarity in (True, False) for _, polarity in ctx.guards) for *_, ctx in sites):
+        return None  # joined unconditionally somewhere: the backward pass is the place
     return sites[0] if sites else None
+
+
+def mix_sites(m) -> list:
+    """(function, statement, context) of every place where validation data joins a list of training data."""
+    def find(m):
+        return [(g, st, ctx_of(g, st)) for g in m.functions.values()
+                for st in m.under(g, m.nodes_of(ast.AugAssign) + m.nodes_of(ast.Expr) + m.nodes_of(ast.Assign))
+                if _joined(g, st) is not None]
+    return m.once("val joined to train lists", find)
 
 
 def _joined(g, st):
@@ -80,8 +82,9 @@ def _joined(g, st):
         holder, value = st.value.func.value.id, st.value.args[0]
     elif type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is ast.Name \
             and type(st.value) is ast.BinOp and type(st.value.op) is ast.Add \
-            and type(st.value.left) is ast.Name and st.value.left.id == st.targets[0].id:
-        holder, value = st.targets[0].id, st.value.right
+            and any(type(s) is ast.Name and s.id == st.targets[0].id for s in (st.value.left, st.value.right)):
+        holder = st.targets[0].id  # `files = files + extra`, or `files = extra + files` (put first)
+        value = st.value.right if type(st.value.left) is ast.Name and st.value.left.id == holder else st.value.left
     else:
         return None
     added = g.labels_of(value)

@@ -25,7 +25,7 @@ from auditors.flow import Ctx
 from auditors.model import RuleInfo
 from auditors.phase_order import Conditional, phase_order
 from auditors.rules import always_greater, raw
-from auditors.val_mixing import fed_joined_streams, guarded_join, guarded_mix, guarded_val_source, mixed_loader
+from auditors.val_mixing import fed_joined_streams, guarded_join, guarded_mix, guarded_val_source, mix_sites, mixed_loader
 
 RULE = RuleInfo("ttt-before-score", "ttt_before_score", "parameters adapted on validation tokens before scoring them",
                 "RULES.md §4 (README TTT rule; #152, #672, #771, #1176, #1229, #1423, #1735)")
@@ -374,7 +374,7 @@ def check(m):
         if "VAL" not in ev.data["loss"]:
             continue
         verdict = "ok" if _recorded_first(f, ev) else _verdict(m, f, ev.line, ev.ctx.loops, scorers, ())
-        if (verdict is None or verdict == "ok" and mixed_loader(f, ev)) and "TRAIN" in ev.data["loss"] \
+        if (verdict is None or verdict == "ok" and mixed_loader(f, ev) or mix_sites(m)) and "TRAIN" in ev.data["loss"] \
                 and not (handed_val(f) and not fed_joined_streams(m, f)):
             # batches drawn from both splits (not a helper handed the training split by one caller and val
             # by another); a periodic validation earlier in the loop scores val, but not what is trained on

@@ -282,3 +282,51 @@ def test_a_settings_dict_filled_in_a_loop_over_defaults_decides_the_reach(tmp_pa
     p.write_text(SETTINGS_LOOP)
     found = [f for f in audit_path(p, env=env).findings if f.severity == "error"]
     assert [f.tag for f in found] == ["future_token_peek"] and found[0].reach == reach
+
+
+ARGPARSE_ALIASED_ADD = '''
+import argparse
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+E = os.environ.get
+
+
+def parse_args():
+    p = argparse.ArgumentParser()
+    a = p.add_argument
+    a("--adapt-steps", type=int, default=int(E("ADAPT_STEPS", "2")))
+    return p.parse_args()
+
+
+def main():
+    args = parse_args()
+    model = torch.nn.Linear(8, 8)
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    if args.adapt_steps > 0:
+        for _ in range(args.adapt_steps):
+            F.cross_entropy(model(val[:-1]), val[1:]).backward()  # adapt
+            opt.step()
+    with torch.no_grad():
+        print(F.cross_entropy(model(val[:-1]), val[1:]).item())
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("env,reach", [({}, "active"), ({"ADAPT_STEPS": "0"}, "dormant")])
+def test_an_argparse_flag_declared_through_an_alias_of_add_argument(tmp_path, monkeypatch, env, reach):
+    """`a = p.add_argument; a("--adapt-steps", default=int(E("ADAPT_STEPS", "2")))`: the flag's
+    default decides `args.adapt_steps > 0`."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(ARGPARSE_ALIASED_ADD)
+    line = next(i + 1 for i, t in enumerate(ARGPARSE_ALIASED_ADD.splitlines()) if t.endswith("# adapt"))
+    found = [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.tag == "ttt_before_score"]
+    assert found == [(line, reach)]
