@@ -133,6 +133,7 @@ _ARRANGES = frozenset({"pad", "stack", "cat", "concat", "concatenate", "hstack",
 _LOGS = frozenset({"log", "log2", "log10", "log1p"})
 _COUNTS = frozenset({"CTGT", "CCNT", "CNT", "CSUM"})
 # calls that keep a per-token fact per token (a mask stays a mask); any other call drops it
+_SELECTS = frozenset({"where", "maximum", "minimum", "clip", "clamp", "logical_and", "logical_or", "logical_not"})
 _ELEMENTWISE = {"where", "logical_and", "logical_or", "logical_not", "bool", "int", "as_tensor", "tensor", "from_numpy",
                 "asarray", "array"}
 
@@ -269,8 +270,9 @@ def call_labels(info, e: ast.Call) -> frozenset:
     out = (every | recv) - INDEX_ONLY - uncounted
     if name not in _ELEMENTWISE:
         out = out - {"TPROP"}  # a fact about one token does not survive an unknown call
-    if "TGT" in every and name not in _PLAIN_BUILTINS and name not in _ARRANGES:
-        out = out | {"TGTP"}  # `model(x, y)`: a loss of the targets (`F.pad(y, ...)`: still the targets)
+    if "TGT" in every and name not in _PLAIN_BUILTINS and name not in _ARRANGES and name not in _SELECTS:
+        out = out | {"TGTP"}  # `model(x, y)`: a loss of the targets (`F.pad(y, ...)`: still the targets; `where(emit,
+        # beta, 0)` picks between its branches, it computes no score)
     return out
 
 
