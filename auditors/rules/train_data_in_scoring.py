@@ -85,12 +85,15 @@ def _loaded_after_export(m) -> list:
             # (the table itself, or wrapped for the scorer: `sliding_eval(..., eu.mix_adjust(log_prior, w))`)
             named = [(a, v) for a, v in args if type(a) is ast.Name] + [
                 (x, f.lookup(x.id)) for a, _ in args if type(a) is ast.Call for x in a.args if type(x) is ast.Name]
-            late = [a for a, v in named if "TRAIN" in v and _computed_from_shards(m, f, a.id, written)]
+            late = [(a, made) for a, v in named if "TRAIN" in v and (made := _computed_from_shards(m, f, a.id, written))]
             if late:
-                out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
-                               f"`{late[0].id}` is computed from training shards after the artifact was written (line "
-                               f"{written}) and handed to {ev.data['name']}() with the validation tokens: the evaluation "
-                               "reads training data that the artifact does not carry"))
+                a, made = late[0]
+                where = (ev.node, ev.ctx) if not made.ctx.guards[len(ev.ctx.guards):] else (made.node, made.ctx)
+                # (made under a condition of its own, `prefill(h) if h.prior else zeros(V, V)`: reported there)
+                out.append(raw(RULE, f, where[0], where[1], "error", "medium",
+                               f"`{a.id}` is computed from training shards after the artifact was written (line "
+                               f"{written}) and handed to {ev.data['name']}() (line {ev.line}) with the validation tokens: "
+                               "the evaluation reads training data that the artifact does not carry"))
     return out
 
 
@@ -103,22 +106,33 @@ def _exports(m, ev) -> bool:
     return callee is not None and any(e.kind == "call" and e.data["name"] in _EXPORTS for e in callee.events)
 
 
-def _computed_from_shards(m, f, name: str, after: int) -> bool:
-    """`name` is bound, below line `after`, by a call that reads training shards (itself,
-    or the function it calls with a training path)."""
+def _computed_from_shards(m, f, name: str, after: int):
+    """The event of the call that binds `name`, below line `after`, and reads training shards
+    (itself, or the function it calls with a training path); else None. Of a conditional
+    expression (`tab = prefill(h) if h.prior else zeros(...)`), the branch that reads them,
+    whose event carries the expression's test as a guard."""
     bound = f.binding(name)
-    if type(bound) is not ast.Call or bound.lineno <= after:
-        return False
+    if bound is None or bound.lineno <= after:
+        return None
+    branches = (bound.body, bound.orelse) if type(bound) is ast.IfExp else (bound,)
+    return next((ev for b in branches if (ev := _made_from_shards(m, f, b)) is not None), None)
+
+
+def _made_from_shards(m, f, bound):
+    """The event of the call if it reads training shards, else None."""
+    if type(bound) is not ast.Call:
+        return None
     ev = next((e for e in f.events if e.kind == "call" and e.node is bound), None)
     if ev is None:
-        return False
+        return None
     callee = m.functions.get(ev.data["callee"]) if ev.data["callee"] else None
     if callee is not None and _reaches_a_load(m, callee):
-        return True  # `prior = build_prior(data_path)` that globs the training shards itself
+        return ev  # `prior = build_prior(data_path)` that globs the training shards itself
     if "TRAIN" not in ev.data["recv"].union(*ev.data["args"], *ev.data["kws"].values()):
-        return False
-    return ev.data["name"] in LOADS or (callee is not None and any(x.kind == "call" and x.data["name"] in LOADS
-                                                                  for x in callee.events)) or _sibling_call(m, bound)
+        return None
+    loads = ev.data["name"] in LOADS or (callee is not None and any(x.kind == "call" and x.data["name"] in LOADS
+                                                                    for x in callee.events)) or _sibling_call(m, bound)
+    return ev if loads else None
 
 
 def _sibling_call(m, call: ast.Call) -> bool:
