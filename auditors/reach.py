@@ -113,7 +113,8 @@ class Evaluator:
                 self.touched.setdefault("sys.argv", "sys.argv = [script] (launched without arguments)")
                 return ("train_gpt.py",)
             if isinstance(base, (ast.Name, ast.Attribute)) and n.attr in self.facts["class_defs"]:  # cfg.x, self.cfg.x
-                return self.source(self.facts["class_defs"][n.attr], Scope(self.facts, "<module>", self.env, scope.depth + 1))
+                default = self.source(self.facts["class_defs"][n.attr], Scope(self.facts, "<module>", self.env, scope.depth + 1))
+                return self.field_override(n.attr, default)
             props = [q for q, info in self.facts["functions"].items() if info.get("property") and q.endswith(f".{n.attr}")]
             if isinstance(base, (ast.Name, ast.Attribute)) and len(props) == 1:  # a property of a settings class
                 return self.source(self.facts["functions"][props[0]]["ret"], Scope(self.facts, props[0], self.env, scope.depth + 1))
@@ -370,6 +371,25 @@ class Evaluator:
         if not isinstance(bound, ast.Dict):
             return None
         return next((v for k, v in zip(bound.keys, bound.values) if isinstance(k, ast.Constant) and k.value == key), None)
+
+    def field_override(self, field: str, default):
+        """A class field's value when the file sets its fields from the environment in a loop
+        (`for f in fields(cls): raw = env.get(f.name.upper())`): the variable named after the
+        field when it is set (converted like the default), else the default."""
+        for prefix, case in self.facts.get("field_env", ()):
+            key = prefix + (field.upper() if case == "upper" else field.lower() if case == "lower" else field)
+            if key not in self.env:
+                self.touched.setdefault(key, f"{key} unset: the field keeps {default!r}")
+                continue
+            raw = self.env[key]
+            self.touched.setdefault(key, f"{key}={raw}")
+            if isinstance(default, bool):
+                return raw.strip().lower() in ("1", "true", "yes", "on")
+            try:
+                return type(default)(raw) if isinstance(default, (int, float)) else raw
+            except ValueError:
+                raise Unknown from None
+        return default
 
     def keys_of(self, n, scope: Scope) -> tuple | None:
         """The constant keys of a dict literal bound once to the name (`if source not in providers:`

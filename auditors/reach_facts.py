@@ -147,7 +147,7 @@ def reach_facts(m, tree) -> dict:
                      | {n.module for n in m.nodes_of(ast.ImportFrom) if n.module})
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
-            "arg_defaults": arg_defaults, "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
+            "arg_defaults": arg_defaults, "field_env": _field_env(m), "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
             "outgoing": outgoing}
 
 
@@ -420,3 +420,28 @@ def _key_text(e: ast.expr) -> str | None:
         inner = _key_text(e.func.value)
         return getattr(inner, e.func.attr)() if inner is not None else None
     return e.value if type(e) is ast.Constant and isinstance(e.value, str) else None
+
+
+def _field_env(m) -> list[tuple[str, str]]:
+    """(prefix, case) of the environment variables a loop over a dataclass's fields reads per
+    field (`for f in fields(cls): raw = env.get(f.name.upper())`, `os.environ.get("PG_" + f.name.upper())`)."""
+    out = []
+    for loop in m.nodes_of(ast.For):
+        if type(loop.iter) is not ast.Call or lb.call_name(loop.iter.func) != "fields" or type(loop.target) is not ast.Name:
+            continue
+        var = loop.target.id
+        reads = [n.args[0] for st in loop.body for n in ast.walk(st)
+                 if type(n) is ast.Call and n.args and lb.call_name(n.func) in ("get", "getenv")]
+        reads += [n.slice for st in loop.body for n in ast.walk(st)  # `os.environ[f.name.upper()]`
+                  if type(n) is ast.Subscript and (lb.dotted(n.value) or "").endswith("environ")]
+        for key in reads:
+            prefix = ""
+            if type(key) is ast.BinOp and type(key.op) is ast.Add and type(key.left) is ast.Constant and isinstance(key.left.value, str):
+                key, prefix = key.right, key.left.value
+            case = "plain"
+            if type(key) is ast.Call and type(key.func) is ast.Attribute and key.func.attr in ("upper", "lower") and not key.args:
+                key, case = key.func.value, key.func.attr
+            if type(key) is ast.Attribute and key.attr == "name" and type(key.value) is ast.Name and key.value.id == var \
+                    and (prefix, case) not in out:
+                out.append((prefix, case))
+    return out

@@ -330,3 +330,57 @@ def test_an_argparse_flag_declared_through_an_alias_of_add_argument(tmp_path, mo
     line = next(i + 1 for i, t in enumerate(ARGPARSE_ALIASED_ADD.splitlines()) if t.endswith("# adapt"))
     found = [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.tag == "ttt_before_score"]
     assert found == [(line, reach)]
+
+
+FIELDS_FROM_ENV = '''
+import os
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class Config:
+    seq_len: int = 1024
+    adapt_steps: int = 0
+    use_slot: bool = False
+
+    @classmethod
+    def from_env(cls):
+        kw = {}
+        for f in fields(cls):
+            raw = os.environ.get("PG_" + f.name.upper())
+            if raw is not None:
+                kw[f.name] = raw
+        return cls(**kw)
+
+
+def main():
+    cfg = Config.from_env()
+    model = torch.nn.Linear(8, 8)
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    if cfg.adapt_steps > 0 or cfg.use_slot:
+        F.cross_entropy(model(val[:-1]), val[1:]).backward()  # adapt
+        opt.step()
+    with torch.no_grad():
+        print(F.cross_entropy(model(val[:-1]), val[1:]).item())
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("env,reach", [({}, "dormant"), ({"PG_ADAPT_STEPS": "3"}, "active"),
+                                       ({"PG_USE_SLOT": "yes"}, "active"), ({"ADAPT_STEPS": "3"}, "dormant")])
+def test_dataclass_fields_set_from_the_environment_in_a_loop(tmp_path, monkeypatch, env, reach):
+    """`for f in fields(cls): os.environ.get("PG_" + f.name.upper())`: each field reads its own
+    variable, converted like its default; unset, the class default holds."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(FIELDS_FROM_ENV)
+    found = [f.reach for f in audit_path(p, env=env).findings if f.tag == "ttt_before_score"]
+    assert found == [reach]
