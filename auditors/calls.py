@@ -142,6 +142,9 @@ def _reaching_loss(info, holder, labels: frozenset) -> frozenset:
     """`loss = model(x, y); loss.backward()` in a training loop, and `loss, bpb = evaluate(...)`
     below the loop: the labels of the binding that reaches the backward pass (the nearest
     one above it), not the union with a binding that comes only after the loop."""
+    if type(holder) is ast.BinOp and type(holder.op) in (ast.Div, ast.Mult):
+        # `(loss / accum).backward()`: the loss binding that reaches it, scaled
+        return EMPTY.union(*[_reaching_loss(info, side, info.labels_of(side)) for side in (holder.left, holder.right)])
     if type(holder) is not ast.Name:
         return labels
     m, line = info.module, holder.lineno
@@ -156,10 +159,23 @@ def _reaching_loss(info, holder, labels: frozenset) -> frozenset:
             return labels
         elif len(a.targets) == 1 and type(a.targets[0]) is ast.Name and (above is None or a.lineno > above.lineno):
             above = a
-    if not later or above is None or any(type(a.target) is ast.Name and a.target.id == holder.id and above.lineno < a.lineno < line
-                                         for a in m.under(info, m.nodes_of(ast.AugAssign))):
+    if above is None or any(type(a.target) is ast.Name and a.target.id == holder.id and above.lineno < a.lineno < line
+                            for a in m.under(info, m.nodes_of(ast.AugAssign))):
         return labels  # (`loss += aux` on the way: the union stays)
-    return info.labels_of(above.value)
+    loop = info.ctx.loops[-1] if info.ctx.loops else None
+    if later or (loop is not None and above.lineno > loop.lineno and above.col_offset == _statement_column(info, holder, loop)):
+        # (bound after the loop, or rebound at the top level of this loop's body before the backward: each
+        # pass reads this iteration's binding, not one of another loop earlier in the function)
+        return info.labels_of(above.value)
+    return labels
+
+
+def _statement_column(info, node, loop) -> int:
+    """The column of the statement of the loop's body that holds `node` (-1 when none)."""
+    for st in loop.body:
+        if st.lineno <= node.lineno <= st.end_lineno:
+            return st.col_offset
+    return -1
 
 
 def call_labels(info, e: ast.Call) -> frozenset:
