@@ -367,7 +367,12 @@ class Evaluator:
             src = self.facts["functions"].get("<module>", {"defs": {}})["defs"].get(name)
         if not src:
             return None
+        later = self.facts.get("dict_updates", {}).get(name, {}).get(key)
+        if later is not None:  # `CFG.update(steps=_e("STEPS", 60, int))` at module level
+            return parse_source(later)
         bound = parse_source(src)
+        if isinstance(bound, ast.Call) and isinstance(bound.func, ast.Name) and bound.func.id == "dict":
+            return next((k.value for k in bound.keywords if k.arg == key), None)  # `CFG = dict(steps=...)`
         if not isinstance(bound, ast.Dict):
             return None
         return next((v for k, v in zip(bound.keys, bound.values) if isinstance(k, ast.Constant) and k.value == key), None)

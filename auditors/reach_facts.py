@@ -147,7 +147,7 @@ def reach_facts(m, tree) -> dict:
                      | {n.module for n in m.nodes_of(ast.ImportFrom) if n.module})
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
-            "arg_defaults": arg_defaults, "field_env": _field_env(m), "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
+            "arg_defaults": arg_defaults, "field_env": _field_env(m), "dict_updates": _dict_updates(tree, seg), "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
             "outgoing": outgoing}
 
 
@@ -444,4 +444,21 @@ def _field_env(m) -> list[tuple[str, str]]:
             if type(key) is ast.Attribute and key.attr == "name" and type(key.value) is ast.Name and key.value.id == var \
                     and (prefix, case) not in out:
                 out.append((prefix, case))
+    return out
+
+
+def _dict_updates(tree, seg) -> dict[str, dict[str, str]]:
+    """Settings a module-level `NAME.update(k=v, ...)` (or `.update({"k": v})`) stores: name ->
+    key -> source of the value (the last update of a key wins)."""
+    out: dict[str, dict[str, str]] = {}
+    for st in tree.body:
+        c = st.value if type(st) is ast.Expr else None
+        if type(c) is not ast.Call or type(c.func) is not ast.Attribute or c.func.attr != "update" \
+                or type(c.func.value) is not ast.Name:
+            continue
+        entries = out.setdefault(c.func.value.id, {})
+        entries.update({k.arg: seg(k.value) for k in c.keywords if k.arg})
+        if c.args and type(c.args[0]) is ast.Dict:
+            entries.update({k.value: seg(v) for k, v in zip(c.args[0].keys, c.args[0].values)
+                            if type(k) is ast.Constant and isinstance(k.value, str)})
     return out

@@ -384,3 +384,44 @@ def test_dataclass_fields_set_from_the_environment_in_a_loop(tmp_path, monkeypat
     p.write_text(FIELDS_FROM_ENV)
     found = [f.reach for f in audit_path(p, env=env).findings if f.tag == "ttt_before_score"]
     assert found == [reach]
+
+
+DICT_UPDATE_SETTINGS = '''
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def _e(k, d, t=str):
+    v = os.environ.get(k)
+    return d if v is None else t(v)
+
+
+CFG = dict(seed=_e("SEED", 1337, int), lr=_e("LR", 0.02, float))
+CFG.update(adapt_steps=_e("ADAPT_STEPS", 60, int))
+
+
+def main():
+    model = torch.nn.Linear(8, 8)
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    opt = torch.optim.SGD(model.parameters(), lr=CFG["lr"])
+    if CFG["adapt_steps"] > 0:
+        F.cross_entropy(model(val[:-1]), val[1:]).backward()  # adapt
+        opt.step()
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("env,reach", [({}, "active"), ({"ADAPT_STEPS": "0"}, "dormant")])
+def test_a_setting_added_by_a_module_level_update_of_a_dict(tmp_path, monkeypatch, env, reach):
+    """`CFG = dict(...)`, then `CFG.update(adapt_steps=_e("ADAPT_STEPS", 60, int))`: the key reads its
+    environment variable through the helper."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(DICT_UPDATE_SETTINGS)
+    assert [f.reach for f in audit_path(p, env=env).findings if f.tag == "ttt_before_score"] == [reach]
