@@ -22,7 +22,7 @@ import re
 from auditors import labels as lb
 from auditors.function_values import dispatch_table
 from auditors.model import RuleInfo
-from auditors.rules import raw
+from auditors.rules import ctx_of, raw
 
 RULE = RuleInfo("quant-calibration-data", "val_gptq_calibration", "quantization calibrated on validation data",
                 "RULES.md §6 (#728; #1019 legal AR self-generated calibration; #1919 AWQ)")
@@ -319,8 +319,12 @@ def check(m):
                 if all(o.line != finding.line or o.rule != RULE.id for o in out):
                     out.append(finding)
                 continue
-            out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high",
-                           f"{ev.data['name']}() collects calibration statistics from validation data"))
+            bound = _guarded_binding(f, ev, "VAL") if "VAL" in handed else None
+            node, ctx = (bound.value, ctx_of(f, bound)) if bound is not None else (ev.node, ev.ctx)
+            # (`if src == "holdout": calib = [val[...] ...] else: calib = generate(...)`: where the val rows are taken)
+            out.append(raw(RULE, f, node, ctx, "error", "high",
+                           f"{ev.data['name']}() collects calibration statistics from validation data"
+                           + (f" (the rows bound here, line {ev.line})" if bound is not None else "")))
         elif "TRAIN" in data and not _in_training_step(f, ev):
             reserve = _has_reserve(m) if reserve is None else reserve
             if not reserve and any(e.kind == "backward" for g in m.functions.values() for e in g.events):
@@ -390,6 +394,18 @@ def _chosen_return(m, f, ev, label: str):
             return None  # (a loader of the split that only checks its input is no choice of data)
         found += [_At(e, g.qualname) for e in rets]
     return found[0] if found else None
+
+
+def _guarded_binding(f, ev, label: str):
+    """The assignment that binds an argument of the call to data of the split, when every such
+    assignment in f is under a condition the call itself is not under (a choice of calibration
+    source made by a branch); else None."""
+    names = {a.id for a in [*ev.node.args, *(k.value for k in ev.node.keywords)] if type(a) is ast.Name}
+    found = [st for st in f.module.under(f, f.module.nodes_of(ast.Assign))
+             if any(type(t) is ast.Name and t.id in names for t in st.targets) and label in f.labels_of(st.value)]
+    if not found or any(len(ctx_of(f, st).guards) <= len(ev.ctx.guards) for st in found):
+        return None
+    return found[0]
 
 
 def _returns_other(m, g, label: str) -> bool:

@@ -927,3 +927,15 @@ def test_a_dispatch_table_entry_that_loads_val_takes_its_key_as_reach(tmp_path, 
     line = PROVIDER_TABLE.splitlines().index('        "val": lambda: shard_rows("data/fineweb_val_*.bin", n),') + 1
     found = [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
     assert found == [(line, reach)]
+
+
+@pytest.mark.parametrize("env,reach", [({}, "active"), ({"CALIB_SOURCE": "selfgen"}, "dormant")])
+def test_calibration_rows_chosen_by_a_branch_take_its_test_as_reach(tmp_path, monkeypatch, env, reach):
+    """fixtures/calibration_branch.py: the validation rows are bound only when CALIB_SOURCE is
+    "holdout" (the default)."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    text = (Path(__file__).parent / "fixtures" / "calibration_branch.py").read_text()
+    p = tmp_path / "train_gpt.py"
+    p.write_text(text)
+    line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.strip().startswith("calib = [val["))
+    assert [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"] == [(line, reach)]
