@@ -81,17 +81,21 @@ def _skips_control(m) -> bool:
     (`boundary[i] = sp.is_control(i)`) or made by a helper nobody calls decides no size."""
     if any(_CONTROL_PIECE.search(line.split("#", 1)[0]) for line in m.lines):
         return True
-    asked = {id(c) for c in m.nodes_of(ast.Call) if lb.call_name(c.func) in _CONTROL_TESTS}
+    asked = [c for c in m.nodes_of(ast.Call) if lb.call_name(c.func) in _CONTROL_TESTS]
     if not asked:
-        return False  # (most files never ask: spare the walks below)
-    tests = set(_CONTROL_TESTS) | {f.name for f in m.functions.values() if f.qualname != "<module>"
-                                   and any(id(c) in asked for c in f.nodes)}
+        return False  # (many files never ask: spare the walks below)
+    tests = set(_CONTROL_TESTS) | {f.name for f in m.functions.values() if f.qualname != "<module>"  # (and helpers that ask)
+                                   and any(f.node.lineno <= c.lineno <= f.node.end_lineno for c in asked)}
+    calls = [c for c in m.nodes_of(ast.Call) if lb.call_name(c.func) in tests]
+    if not calls:
+        return False
+    lines = {c.lineno for c in calls}
 
     def tested(e) -> bool:
+        if not any(e.lineno <= line <= e.end_lineno for line in lines):
+            return False  # (no test call on its lines: no walk)
         return any(type(c) is ast.Call and lb.call_name(c.func) in tests for c in ast.walk(e))
     bound = {t.id for a in m.nodes_of(ast.Assign) if tested(a.value) for t in a.targets if type(t) is ast.Name}
-    if not bound and not any(type(c) is ast.Call and lb.call_name(c.func) in tests for c in m.nodes_of(ast.Call)):
-        return False
 
     def decides(e) -> bool:
         return tested(e) or any(type(n) is ast.Name and n.id in bound for n in ast.walk(e))
