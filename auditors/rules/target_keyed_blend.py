@@ -9,7 +9,8 @@ one once hash collisions merge buckets), so the mixture scored at x_t is not rea
 a distribution either. Reported where the mixture is formed, so a reviewer sees both the
 key and the score that uses it.
 Data flow: a sum one of whose terms carries a count read with a target-keyed key (TCNT)
-and the other the model's probability of the target or its distribution (TGTP / DIST).
+and the other the model's probability of the target or its distribution (TGTP / DIST), in
+a function that makes (or calls one that makes) a lookup target-keyed-cache reports.
 Legal counterpart: a context-keyed row of counts for every token, divided by its sum and
 mixed with the softmax before the target is read (no TCNT anywhere).
 """
@@ -28,6 +29,10 @@ _MODEL = frozenset({"TGTP", "DIST"})
 
 
 def check(m):
+    from auditors.rules import target_keyed_cache
+    reads = {r.function for r in target_keyed_cache.check(m) if r.severity == "error"}
+    if not reads:
+        return []  # (a count read under a key with the target that the cache rule does not report is no cache)
     out, seen = [], set()
     sums = [(f, n) for f, n in by_function(m, ast.BinOp) if type(n.op) is ast.Add and f.qualname != "<module>"]
     inner = {id(c) for _, n in sums for c in (n.left, n.right) if type(c) is ast.BinOp and type(c.op) is ast.Add}
@@ -35,7 +40,8 @@ def check(m):
         if id(node) in inner or (f.qualname, node.lineno) in seen:
             continue  # (`a + b + c`: the sum is judged once, at its top)
         left, right = f.labels_of(node.left), f.labels_of(node.right)
-        if not any("TCNT" in a and not a & _MODEL and b & _MODEL for a, b in ((left, right), (right, left))):
+        if not any("TCNT" in a and not a & _MODEL and b & _MODEL for a, b in ((left, right), (right, left))) \
+                or not m._transitive(f, lambda g: g.qualname in reads, ("target-keyed reads",)):
             # (one term the count ratio alone, the other the model's: a loop that writes the mixture back into
             # the model's losses gives those the count's label too)
             continue
