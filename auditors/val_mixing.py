@@ -87,8 +87,13 @@ def _joined(g, st):
         value = st.value.right if type(st.value.left) is ast.Name and st.value.left.id == holder else st.value.left
     else:
         return None
-    added = g.labels_of(value)
-    return value if "VAL" in added and "TRAIN" not in added and "TRAIN" in g.lookup(holder) else None
+    added, held = g.labels_of(value), g.lookup(holder)
+    if added & _SCORES or held & _SCORES:
+        return None  # `ttt_nll += loss * n`: a sum of scores, no list of data
+    return value if "VAL" in added and "TRAIN" not in added and "TRAIN" in held else None
+
+
+_SCORES = frozenset({"TGTP", "DIST", "TGT", "TIME"})
 
 
 def fed_joined_streams(m, f) -> bool:

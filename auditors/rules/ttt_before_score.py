@@ -379,6 +379,8 @@ def check(m):
             # batches drawn from both splits (not a helper handed the training split by one caller and val
             # by another); a periodic validation earlier in the loop scores val, but not what is trained on
             g, node, ctx = guarded_val_source(m, f) or guarded_mix(m) or guarded_join(m, f) or (f, ev.node, ev.ctx)
+            if node is not ev.node and any(o.rule == VAL_IN_TRAINING.id and o.line == node.lineno for o in out):
+                continue  # (several backward passes fed from one place: reported there once)
             where = "" if node is ev.node else f" (validation data enters here; the backward pass is at line {ev.line})"
             out.append(raw(VAL_IN_TRAINING, g, node, ctx, "error", "medium",
                            "backward pass on batches drawn from training and validation data alike: validation tokens "
