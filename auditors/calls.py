@@ -133,6 +133,7 @@ _ARRANGES = frozenset({"pad", "stack", "cat", "concat", "concatenate", "hstack",
 _LOGS = frozenset({"log", "log2", "log10", "log1p"})
 _COUNTS = frozenset({"CTGT", "CCNT", "CNT", "CSUM"})
 # calls that keep a per-token fact per token (a mask stays a mask); any other call drops it
+_SQUASHES = frozenset({"sigmoid", "expit", "tanh", "softsign", "hardsigmoid"})
 _SELECTS = frozenset({"where", "maximum", "minimum", "clip", "clamp", "logical_and", "logical_or", "logical_not"})
 _ELEMENTWISE = {"where", "logical_and", "logical_or", "logical_not", "bool", "int", "as_tensor", "tensor", "from_numpy",
                 "asarray", "array"}
@@ -284,6 +285,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
         # `for k, pick in SOURCES.items(): Loader(pick(args))` over a table of lambdas: what they return
         recv = recv | (info.L(func) & DATA)
     out = (every | recv) - INDEX_ONLY - uncounted
+    if name in _SQUASHES and "TGTP" in every and not every & {"DIST"}:
+        out = out | {"TGATE"}  # `sigmoid(k * (nll_y - c))`: a soft switch set by the target's own loss
     if name not in _ELEMENTWISE:
         out = out - {"TPROP"}  # a fact about one token does not survive an unknown call
     if "TGT" in every and name not in _PLAIN_BUILTINS and name not in _ARRANGES and name not in _SELECTS:

@@ -361,7 +361,15 @@ _LOGS = ("log", "log2", "log_softmax", "log10")
 
 
 def _in_log_domain(f, e, depth: int = 0) -> bool:
-    """The expression (or the name it is bound to) takes a logarithm: a log-probability."""
+    """The expression (or the name it is bound to) takes a logarithm: a log-probability. In a
+    product, the factor that holds the prediction decides (`(1 - lam) * logp.exp()` is a weighted
+    probability, whatever the weight was computed from); `exp(...)` leaves the log domain."""
+    if type(e) is ast.BinOp and type(e.op) is ast.Mult:
+        sides = [(s, f.labels_of(s)) for s in (e.left, e.right)]
+        held = [s for s, v in sides if "DIST" in v] or [s for s, v in sides if "TGTP" in v] or [e.left, e.right]
+        return any(_in_log_domain(f, s, depth) for s in held)
+    if type(e) is ast.Call and lb.call_name(e.func) in ("exp", "softmax"):
+        return False
     if type(e) is ast.Name:
         bound = f.binding(e.id) if depth < 4 else None
         return bound is not None and _in_log_domain(f, bound, depth + 1)
