@@ -307,8 +307,10 @@ class ModuleFlow(FunctionValues, ClassFacts):
                     for p, v in zip(params, ev.data["args"]):
                         if v:
                             callee.param_labels[p] = callee.param_labels.get(p, EMPTY) | v
+                    spread = callee.node.args.kwarg.arg if type(callee.node) is not ast.Lambda and callee.node.args.kwarg else None
                     for k, v in ev.data["kws"].items():
-                        if k in callee.params and v:
+                        k = k if k in callee.params else spread  # (`def f(net, **kw)`: an extra keyword lands in kw)
+                        if k is not None and v:
                             callee.param_labels[k] = callee.param_labels.get(k, EMPTY) | v
 
     def events(self, kind: str):

@@ -277,6 +277,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
         if held & KEYS and type(func) is ast.Name and type(info.binding(func.id)) is ast.Lambda:
             return ((every | recv) - INDEX_ONLY) | (held & KEYS)  # `key_of(a, b, t)`: a hash of its arguments
         recv = recv | (held & (DATA | {"BLOB"})) | _lambdas_applied(info, func, entry, args, kws)
+        if None in kws:  # (`**kw` reaches the lambdas' parameters, not the result as such)
+            every = EMPTY.union(*args, *[v for k, v in kws.items() if k is not None])
     elif callee is None and type(func) is ast.Name and func.id in info.params and func.id not in info.env:
         # `stream_fn()` handed a lambda: read through the name, so a rerun sees new parameter labels
         held = info.L(func)  # (read even while unseeded: the fixpoint must see the parameter change)
@@ -331,6 +333,8 @@ def _lambdas_applied(info, func, entry, args: list, kws: dict) -> frozenset:
         if type(lam) is ast.Lambda:
             params = [a.arg for a in lam.args.posonlyargs + lam.args.args]
             bound = dict(zip(params, args)) | {k: v for k, v in kws.items() if k in params}
+            if None in kws:  # `SOURCES[name](net, cfg, **kw)`: the spread may fill any parameter left
+                bound |= {p: kws[None] for p in params + [a.arg for a in lam.args.kwonlyargs] if p not in bound}
             out |= info.applied(lam.body, {p: bound.get(p, EMPTY) for p in params + [a.arg for a in lam.args.kwonlyargs]})
     return out
 

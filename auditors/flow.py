@@ -353,14 +353,17 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
 
     # ---- expressions ------------------------------------------------------------
     def applied(self, body, params: dict[str, frozenset]) -> frozenset:
-        """Labels of a lambda's body with its parameters bound to a call's argument labels
-        (no events: the body stands elsewhere in the module)."""
-        saved = self.overlay
-        self.overlay = {**(saved or {}), **params}
+        """Labels of a lambda's body with its parameters bound to a call's argument labels. Its
+        calls are recorded here, where the lambda runs (`SOURCES[k](net, **kw)` reaching
+        `lambda net, heldout=None, **kw: rows_of(heldout)`: rows_of is handed `heldout`)."""
+        saved, saved_events = self.overlay, self.events
+        self.overlay, self.events = {**(saved or {}), **params}, []
         try:
-            return self.labels_of(body)
+            out = self.L(body)
+            saved_events.extend(e for e in self.events if e.kind == "call" and e.data["callee"])
+            return out
         finally:
-            self.overlay = saved
+            self.overlay, self.events = saved, saved_events
 
     def L(self, e) -> frozenset:
         """Labels of an expression. Dispatch on the exact node type: parsed trees hold no

@@ -393,6 +393,11 @@ def default_value(f: FuncInfo, e, depth: int = 0):
         return default_value(f, e.args[1], depth + 1)  # `os.environ.get("SOURCE", "eval")`, `E("SOURCE", "eval")`
     if type(e) is ast.Call and type(e.func) is ast.Name and e.func.id in ("str", "int") and len(e.args) == 1:
         return default_value(f, e.args[0], depth + 1)
+    if type(e) is ast.Attribute and e.attr in f.module.class_defs and type(e.value) in (ast.Name, ast.Attribute):
+        try:  # `cfg.calib_source` of a settings class: `calib_source: str = _env("GPTQ_CALIB_SOURCE", "selfgen")`
+            return default_value(f, ast.parse(f.module.class_defs[e.attr], mode="eval").body, depth + 1)
+        except SyntaxError:
+            return None
     if type(e) is ast.Subscript and type(e.slice) is ast.Constant:
         holder = f.binding(e.value.id) if type(e.value) is ast.Name else None
         if type(holder) is ast.Dict:  # `CALIB["source"]` of a settings dict literal
