@@ -217,6 +217,10 @@ class Evaluator:
         if isinstance(f, ast.Name) and f.id not in self.facts["functions"]:
             bound = scope.define(f.id) or self.facts["functions"].get("<module>", {"defs": {}})["defs"].get(f.id) \
                 or self.facts.get("outer_defs", {}).get(f.id)
+            made = parse_source(bound) if bound and bound not in _ENV_GETTERS else None
+            if isinstance(made, ast.Call) and isinstance(made.func, ast.Name) \
+                    and "ret" in self.facts["functions"].get(self.facts["functions"].get(made.func.id, {}).get("returns", ""), {}):
+                return self.made_helper(made, n, scope)  # `G = make_getter("PG_")`, then `G("UNIGRAM_PRIOR", 0, int)`
             if bound in _ENV_GETTERS:
                 dotted = bound  # `E = os.environ.get`, then `E("NGRAM_ORDER", 0)`
             elif bound and bound.startswith("lambda") and not n.keywords:
@@ -314,6 +318,21 @@ class Evaluator:
         for p, src in helper.get("param_defaults", {}).items():
             bound.setdefault(p, (parse_source(src), home))
         return self.value(parse_source(helper["ret"]), Scope(self.facts, name, self.env, scope.depth + 1, bound))
+
+    def made_helper(self, made: ast.Call, n: ast.Call, scope: Scope):
+        """A call of the small function a factory returns: its returned expression with its own
+        parameters bound to this call's arguments and the factory's to the factory call's."""
+        factory = self.facts["functions"][made.func.id]
+        inner_name = factory["returns"]
+        home = Scope(self.facts, "<module>", self.env, scope.depth + 1)
+        outer = {p: (a, home) for p, a in zip(factory["params"], made.args)}
+        outer.update({k.arg: (k.value, home) for k in made.keywords if k.arg})
+        inner = self.facts["functions"][inner_name]
+        bound = {**outer, **{p: (a, scope) for p, a in zip(inner["params"], n.args)}}
+        bound.update({k.arg: (k.value, scope) for k in n.keywords if k.arg})
+        for p, src in inner.get("param_defaults", {}).items():
+            bound.setdefault(p, (parse_source(src), home))
+        return self.value(parse_source(inner["ret"]), Scope(self.facts, inner_name, self.env, scope.depth + 1, bound))
 
     def _min(self, args, scope):
         """`min(passes, len(chunks))`: decided by the known arguments when one of them is at

@@ -40,6 +40,9 @@ def reach_facts(m, tree) -> dict:
     functions = {q: {"params": f.params, "is_method": f.is_method,
                      "defs": {k: (seg(v) if v is not None else "") for k, v in f.defs.items()}} for q, f in m.functions.items()}
     for q, f in m.functions.items():
+        last = f.node.body[-1] if q != "<module>" and f.node.body else None
+        if type(last) is ast.Return and type(last.value) is ast.Name and f"{q}.{last.value.id}" in m.functions:
+            functions[q]["returns"] = f"{q}.{last.value.id}"  # `def make_getter(prefix): def get(...): ...; return get`
         ret = _returned(f.node, seg) if q != "<module>" and (not f.is_method or f.is_property) and len(f.node.body) <= 6 else None
         if ret is not None and f.is_property:  # `@property def repo(self): return os.getenv("REPO", "")`, read as `cfg.repo`
             functions[q]["property"] = True
@@ -249,6 +252,8 @@ def _returned(node, seg) -> str | None:
     *head, last = node.body
     if type(last) is not ast.Return or last.value is None:
         return None
+    if any(type(st) is ast.If and not st.orelse and len(st.body) == 1 and type(st.body[0]) is ast.Assign for st in head):
+        return _rebound_return(head, last)
     out = f"({seg(last.value)})"
     for st in reversed(head):
         if type(st) is ast.If and not st.orelse and len(st.body) == 1 and type(st.body[0]) is ast.Return \
@@ -462,3 +467,23 @@ def _dict_updates(tree, seg) -> dict[str, dict[str, str]]:
             entries.update({k.value: seg(v) for k, v in zip(c.args[0].keys, c.args[0].values)
                             if type(k) is ast.Constant and isinstance(k.value, str)})
     return out
+
+
+def _rebound_return(head, last) -> str | None:
+    """The returned expression of a body that binds names and rebinds them under a test
+    (`raw = env.get(prefix + name)`; `if raw is None: raw = env.get(name)`; `return default if
+    raw is None else cast(raw)`), with each name replaced by what it holds there."""
+    held: dict = {}
+    for st in head:
+        if type(st) is ast.If and not st.orelse and len(st.body) == 1 and type(st.body[0]) is ast.Assign:
+            inner = st.body[0]
+            if len(inner.targets) != 1 or type(inner.targets[0]) is not ast.Name:
+                return None
+            name = inner.targets[0].id
+            held[name] = ast.IfExp(_substituted(st.test, held), _substituted(inner.value, held),
+                                   held.get(name, ast.Name(name, ast.Load())))
+        elif type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is ast.Name:
+            held[st.targets[0].id] = _substituted(st.value, held)
+        else:
+            return None
+    return f"({ast.unparse(_substituted(last.value, held))})"

@@ -425,3 +425,48 @@ def test_a_setting_added_by_a_module_level_update_of_a_dict(tmp_path, monkeypatc
     p = tmp_path / "train_gpt.py"
     p.write_text(DICT_UPDATE_SETTINGS)
     assert [f.reach for f in audit_path(p, env=env).findings if f.tag == "ttt_before_score"] == [reach]
+
+
+PREFIXED_GETTER = '''
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def make_getter(prefix):
+    def get(name, default, cast=str):
+        raw = os.environ.get(prefix + name)
+        if raw is None:
+            raw = os.environ.get(name)
+        return default if raw is None else cast(raw)
+    return get
+
+
+G = make_getter("PG_")
+
+
+def main():
+    model = torch.nn.Linear(8, 8)
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    if G("ADAPT", 0, int) > 0:
+        F.cross_entropy(model(val[:-1]), val[1:]).backward()  # adapt
+        opt.step()
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("env,reach", [({}, "dormant"), ({"PG_ADAPT": "1"}, "active"), ({"ADAPT": "1"}, "active"),
+                                       ({"PG_ADAPT": "0", "ADAPT": "1"}, "dormant")])
+def test_a_getter_made_by_a_factory_tries_the_prefixed_variable_first(tmp_path, monkeypatch, env, reach):
+    """`G = make_getter("PG_")` returns a closure that reads `PG_<NAME>`, then `<NAME>`, then
+    the default: each guard it decides is evaluated the same way."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(PREFIXED_GETTER)
+    assert [f.reach for f in audit_path(p, env=env).findings if f.tag == "ttt_before_score"] == [reach]
