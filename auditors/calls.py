@@ -16,6 +16,7 @@ from auditors import function_values as fv
 from auditors import labels as lb
 from auditors import shapes
 from auditors.labels import DATA, EMPTY, INDEX_ONLY, KEYS, PARAM_SENSITIVE
+from auditors.templates import pattern_splits
 
 WRITE_METHODS = {"index_add_", "scatter_add_", "put_", "index_put_", "scatter_"}
 TIME_FUNCS = ("perf_counter", "time", "monotonic", "time_ns")
@@ -250,6 +251,10 @@ def call_labels(info, e: ast.Call) -> frozenset:
             _hand_back_effects(info, e, callee, is_method)
         own = info._receiver_data(func.value, callee, recv) if is_method else EMPTY
         out = (callee.ret - via_params) | (every & via_params & callee.ret) | own
+        if out & DATA and e.args:
+            named = pattern_splits(callee, e)  # `shard_pattern(root, "train")` making `fineweb_*.bin`: both splits
+            if named:
+                out = (out - DATA) | named
         if also:  # `self.encode(sd)` may run a subclass's encode, `score(...)` its decorator's wrapper: their returns too
             for q in also:
                 g = info.module.functions[q]
