@@ -1,0 +1,121 @@
+"""Reachability through settings written in less common forms: an alias of argparse's
+`add_argument`, dataclass fields read from the environment in a loop, keys of a dict built
+with `dict(...)` and extended by `.update(...)`, a getter a factory makes that tries a
+prefixed variable first. Each module guards the same test-time training step."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditors import audit_path
+
+DRIVER = '''
+import argparse
+import os
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+{settings}
+
+
+def main():
+    {setup}
+    model = torch.nn.Linear(8, 8)
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    if {condition}:
+        F.cross_entropy(model(val[:-1]), val[1:]).backward()  # adapt
+        opt.step()
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+ALIASED_ADD = '''
+E = os.environ.get
+
+
+def parse_args():
+    p = argparse.ArgumentParser()
+    a = p.add_argument
+    a("--adapt-steps", type=int, default=int(E("ADAPT_STEPS", "2")))
+    return p.parse_args()
+'''
+
+FIELDS_FROM_ENV = '''
+@dataclass
+class Config:
+    seq_len: int = 1024
+    adapt_steps: int = 0
+    use_slot: bool = False
+
+    @classmethod
+    def from_env(cls):
+        kw = {}
+        for f in fields(cls):
+            raw = os.environ.get("PG_" + f.name.upper())
+            if raw is not None:
+                kw[f.name] = raw
+        return cls(**kw)
+'''
+
+DICT_UPDATE = '''
+def _e(k, d, t=str):
+    v = os.environ.get(k)
+    return d if v is None else t(v)
+
+
+CFG = dict(seed=_e("SEED", 1337, int), lr=_e("LR", 0.02, float))
+CFG.update(adapt_steps=_e("ADAPT_STEPS", 60, int))
+'''
+
+PREFIXED_GETTER = '''
+def make_getter(prefix):
+    def get(name, default, cast=str):
+        raw = os.environ.get(prefix + name)
+        if raw is None:
+            raw = os.environ.get(name)
+        return default if raw is None else cast(raw)
+    return get
+
+
+G = make_getter("PG_")
+'''
+
+CASES = {
+    "aliased add_argument": (ALIASED_ADD, "args = parse_args()", "args.adapt_steps > 0"),
+    "dataclass fields from env": (FIELDS_FROM_ENV, "cfg = Config.from_env()", "cfg.adapt_steps > 0 or cfg.use_slot"),
+    "dict update": (DICT_UPDATE, "pass", 'CFG["adapt_steps"] > 0'),
+    "prefixed getter": (PREFIXED_GETTER, "pass", 'G("ADAPT", 0, int) > 0'),
+}
+
+
+@pytest.mark.parametrize("case,env,reach", [
+    # `a = p.add_argument; a("--adapt-steps", default=int(E("ADAPT_STEPS", "2")))`: the flag's default decides
+    ("aliased add_argument", {}, "active"),
+    ("aliased add_argument", {"ADAPT_STEPS": "0"}, "dormant"),
+    # `for f in fields(cls): os.environ.get("PG_" + f.name.upper())`: each field reads its own variable,
+    # converted like its default; unset, the class default holds
+    ("dataclass fields from env", {}, "dormant"),
+    ("dataclass fields from env", {"PG_ADAPT_STEPS": "3"}, "active"),
+    ("dataclass fields from env", {"PG_USE_SLOT": "yes"}, "active"),
+    ("dataclass fields from env", {"ADAPT_STEPS": "3"}, "dormant"),
+    # `CFG = dict(...)`, then `CFG.update(adapt_steps=_e("ADAPT_STEPS", 60, int))`: the key reads its variable
+    ("dict update", {}, "active"),
+    ("dict update", {"ADAPT_STEPS": "0"}, "dormant"),
+    # `G = make_getter("PG_")`: `PG_<NAME>`, then `<NAME>`, then the default
+    ("prefixed getter", {}, "dormant"),
+    ("prefixed getter", {"PG_ADAPT": "1"}, "active"),
+    ("prefixed getter", {"ADAPT": "1"}, "active"),
+    ("prefixed getter", {"PG_ADAPT": "0", "ADAPT": "1"}, "dormant"),
+])
+def test_settings_forms_decide_the_reach(tmp_path, monkeypatch, case, env, reach):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    settings, setup, condition = CASES[case]
+    p = tmp_path / "train_gpt.py"
+    p.write_text(DRIVER.format(settings=settings, setup=setup, condition=condition))
+    assert [f.reach for f in audit_path(p, env=env).findings if f.tag == "ttt_before_score"] == [reach]
