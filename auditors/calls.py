@@ -140,6 +140,26 @@ _ELEMENTWISE = {"where", "logical_and", "logical_or", "logical_not", "bool", "in
                 "asarray", "array"}
 
 
+def _scored_here(info, e, depth: int = 0) -> bool:
+    """e is computed, in this function, from the target's score taken right here (a `gather`
+    at the target, a per-token cross-entropy), not from a value that only carries that label
+    through the flow (a model's hidden state in a file whose forward also returns a loss)."""
+    for n in ast.walk(e):
+        if type(n) is ast.Call and lb.call_name(n.func) in ("cross_entropy", "nll_loss"):
+            return True
+        if type(n) is ast.Call and lb.call_name(n.func) in _SCORE_CALLS and type(n.func) is ast.Attribute \
+                and "DIST" in info.labels_of(n.func.value) and any("TGT" in info.labels_of(a) for a in n.args):
+            return True  # `logp.gather(1, y[:, None])`: a distribution read at the target
+        if type(n) is ast.Name and depth < 3:
+            bound = info.binding(n.id)
+            if bound is not None and n.id in info.defs and _scored_here(info, bound, depth + 1):
+                return True
+    return False
+
+
+_SCORE_CALLS = frozenset({"gather", "take_along_dim", "take_along_axis", "cross_entropy", "nll_loss"})
+
+
 def _reaching_loss(info, holder, labels: frozenset) -> frozenset:
     """`loss = model(x, y); loss.backward()` in a training loop, and `loss, bpb = evaluate(...)`
     below the loop: the labels of the binding that reaches the backward pass (the nearest
@@ -292,7 +312,7 @@ def call_labels(info, e: ast.Call) -> frozenset:
         # `for k, pick in SOURCES.items(): Loader(pick(args))` over a table of lambdas: what they return
         recv = recv | (info.L(func) & DATA)
     out = (every | recv) - INDEX_ONLY - uncounted
-    if name in _SQUASHES and "TGTP" in every and not every & {"DIST"}:
+    if name in _SQUASHES and {"TGTP", "VAL"} <= every and not every & {"DIST"} and e.args and _scored_here(info, e.args[0]):
         out = out | {"TGATE"}  # `sigmoid(k * (nll_y - c))`: a soft switch set by the target's own loss
     if name not in _ELEMENTWISE:
         out = out - {"TPROP"}  # a fact about one token does not survive an unknown call
