@@ -86,6 +86,7 @@ class Evaluator:
     def __init__(self, facts: dict, env: dict):
         self.facts, self.env = facts, env
         self.touched: dict[str, str] = {}  # env keys a guard depended on -> how
+        self.fields_read: set[str] = set()  # settings fields being evaluated (their own `c.x` is the class default)
 
     def guard(self, src: str, func: str, bound: dict | None = None) -> bool | None:
         self.runtime = False
@@ -112,6 +113,16 @@ class Evaluator:
                 # the launch (`torchrun ... train_gpt.py`) passes the script no positional arguments
                 self.touched.setdefault("sys.argv", "sys.argv = [script] (launched without arguments)")
                 return ("train_gpt.py",)
+            field = self.facts.get("namespace_fields", {}).get(n.attr)
+            if isinstance(base, (ast.Name, ast.Attribute)) and field and n.attr in self.facts["class_defs"] \
+                    and n.attr not in self.fields_read:
+                # a dataclass field set where the object is made (`replace(c, beta=_E("BETA", c.beta))`): that value
+                # (whose own `c.beta` is the class default)
+                self.fields_read.add(n.attr)
+                try:
+                    return self.source(field[1], Scope(self.facts, field[0], self.env, scope.depth + 1))
+                finally:
+                    self.fields_read.discard(n.attr)
             if isinstance(base, (ast.Name, ast.Attribute)) and n.attr in self.facts["class_defs"]:  # cfg.x, self.cfg.x
                 default = self.source(self.facts["class_defs"][n.attr], Scope(self.facts, "<module>", self.env, scope.depth + 1))
                 return self.field_override(n.attr, default)

@@ -76,7 +76,8 @@ def reach_facts(m, tree) -> dict:
                 continue
             node: ast.Call = ev.node
             called.add(ev.data["name"])
-            if ev.data["name"] in NAMESPACES or ev.data["name"] in records:
+            if ev.data["name"] in NAMESPACES or ev.data["name"] in records \
+                    or lb.dotted(node.func) in ("replace", "dataclasses.replace"):  # `replace(c, beta=_E("BETA", c.beta))`
                 # `SimpleNamespace(two_pass=g("TWO_PASS", "0") == "1")`, `RunCfg(ttt_mode=...)` of a NamedTuple or
                 # dataclass: read as `cfg.two_pass`
                 for k in node.keywords:  # (a field two constructions set has no one value; one call may be recorded twice)

@@ -23,7 +23,7 @@ class Resolver:
         for src, polarity in guards:
             ev = Evaluator(self.facts, self.env)
             v = ev.guard(src, func)
-            if v is None and (not ev.touched or ev.runtime or polarity == "range"):
+            if v is None and (not ev.touched or ev.runtime or polarity in ("range", "soft")):
                 continue  # data-dependent (`if seg_len <= 0: continue`, `flag and frac < 0.15`): the run decides
             if v is None:
                 status, cond = ("unknown", cond or _describe(src, polarity, ev)) if status == "active" else (status, cond)

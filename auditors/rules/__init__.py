@@ -12,7 +12,7 @@ import pkgutil
 import random
 
 from auditors.flow import Ctx
-from auditors.labels import src
+from auditors.labels import call_name, src
 from auditors.model import RawFinding, RuleInfo
 
 
@@ -137,3 +137,37 @@ def arith(e: ast.expr, env: dict) -> int | None:
         x, y = arith(e.left, env), arith(e.right, env)
         return None if x is None or y is None else _OPS[type(e.op)](x, y)
     return None
+
+
+def with_strength(finding: RawFinding, f, term: ast.expr) -> RawFinding:
+    """The finding with a soft guard `weight != 0` for the scalar weight of the term it is about
+    (`lam * q[y]`; `b * (hint == y)` with `b = where(has, beta, 0.0)`): a mixture or a tilt at
+    weight 0 adds nothing, so a weight that is a setting whose default is 0 leaves it dormant
+    (`TILT_BETA=0`). Soft: a weight the launch does not decide leaves the reach as it is."""
+    weight = _scalar_weight(f, term)
+    if weight is not None:
+        finding.guards.append([f"{src(weight)} != 0", "soft"])
+    return finding
+
+
+def _scalar_weight(f, term, depth: int = 0):
+    """A factor of a product that holds no data (a setting, a constant name), followed through
+    `name = where(mask, w, 0)` and `name = w * mask` to w."""
+    if type(term) is ast.BinOp and type(term.op) is ast.Mult:
+        for side in (term.left, term.right):
+            if type(side) in (ast.Name, ast.Attribute) and not f.labels_of(side) - {"TIME"}:
+                return side
+        for side in (term.left, term.right):
+            found = _scalar_weight(f, side, depth + 1) if depth < 3 else None
+            if found is not None:
+                return found
+    if type(term) is ast.Name and depth < 3:
+        bound = f.binding(term.id)
+        if type(bound) is ast.Call and call_name(bound.func) == "where" and len(bound.args) == 3 \
+                and type(bound.args[2]) is ast.Constant and bound.args[2].value == 0 \
+                and type(bound.args[1]) in (ast.Name, ast.Attribute) and not f.labels_of(bound.args[1]) - {"TIME"}:
+            return bound.args[1]  # `b = where(has, beta, 0.0)`
+        if bound is not None:
+            return _scalar_weight(f, bound, depth + 1)
+    return None
+

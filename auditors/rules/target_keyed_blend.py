@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 
 from auditors.model import RuleInfo
-from auditors.rules import by_function, ctx_of, raw
+from auditors.rules import by_function, ctx_of, raw, with_strength
 
 RULE = RuleInfo("target-keyed-blend", "unnormalized_blend",
                 "a count ratio looked up by the target mixed with the model's probability",
@@ -40,16 +40,17 @@ def check(m):
         if id(node) in inner or (f.qualname, node.lineno) in seen:
             continue  # (`a + b + c`: the sum is judged once, at its top)
         left, right = f.labels_of(node.left), f.labels_of(node.right)
-        if not any("TCNT" in a and not a & _MODEL and b & _MODEL for a, b in ((left, right), (right, left))) \
-                or not m._transitive(f, lambda g: g.qualname in reads, ("target-keyed reads",)):
-            # (one term the count ratio alone, the other the model's: a loop that writes the mixture back into
-            # the model's losses gives those the count's label too)
+        counted = [s for s, a, b in ((node.left, left, right), (node.right, right, left))
+                   if "TCNT" in a and not a & _MODEL and b & _MODEL]
+        # (one term the count ratio alone, the other the model's: a loop that writes the mixture back into
+        # the model's losses gives those the count's label too)
+        if not counted or not m._transitive(f, lambda g: g.qualname in reads, ("target-keyed reads",)):
             continue
         seen.add((f.qualname, node.lineno))
-        out.append(raw(RULE, f, node, ctx_of(f, _statement(f, node)), "error", "medium",
-                       "mixes the model's probability of the target with a count ratio read under a key that "
-                       "contains the target: that ratio is one number for the realized token, not a distribution "
-                       "over the vocabulary, so the mixture is not one either"))
+        out.append(with_strength(raw(RULE, f, node, ctx_of(f, _statement(f, node)), "error", "medium",
+                                     "mixes the model's probability of the target with a count ratio read under a key "
+                                     "that contains the target: that ratio is one number for the realized token, not a "
+                                     "distribution over the vocabulary, so the mixture is not one either"), f, counted[0]))
     return out
 
 

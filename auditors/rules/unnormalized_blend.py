@@ -22,7 +22,7 @@ import ast
 from auditors import labels as lb
 from auditors import normalizers, shapes
 from auditors.model import RuleInfo
-from auditors.rules import guards_of, quotients, raw
+from auditors.rules import guards_of, quotients, raw, with_strength
 
 RULE = RuleInfo("unnormalized-blend", "unnormalized_blend", "target probability not normalized over the vocabulary",
                 "RULES.md §2 C2, §3 (#972; fixed in #978)")
@@ -187,9 +187,10 @@ def _tilt_without_normalizer(m, f) -> list:
                               for n in ast.walk(c) if type(n) is ast.Name and n.id in terms})
                 why = (f"a log-normalizer computed from the target's own probability (`{own[0]}`), not the hint's"
                        if own else "no log-normalizer")
-                return [raw(RULE, f, node, ctx, "error", "medium",
-                            f"adds a boost to the target's log-probability where a hint equals the target, with {why}: "
-                            "the tilted probabilities sum to more than one over the vocabulary")]
+                return [with_strength(raw(RULE, f, node, ctx, "error", "medium",
+                                          f"adds a boost to the target's log-probability where a hint equals the target, "
+                                          f"with {why}: the tilted probabilities sum to more than one over the vocabulary"),
+                                      f, boost)]
     return []
 
 

@@ -939,3 +939,64 @@ def test_calibration_rows_chosen_by_a_branch_take_its_test_as_reach(tmp_path, mo
     p.write_text(text)
     line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.strip().startswith("calib = [val["))
     assert [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"] == [(line, reach)]
+
+
+STRENGTH_SETTINGS = '''
+import os
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class Cfg:
+    tilt_beta: float = {beta}
+
+    @staticmethod
+    def from_env():
+        c = Cfg()
+        return replace(c, tilt_beta=float(os.environ.get("TILT_BETA", c.tilt_beta)))
+
+
+@torch.no_grad()
+def tilted_eval(model, val, c, bits=16):
+    beta = c.tilt_beta
+    table = np.full(1 << bits, -1, np.int64)
+    vt = val.numpy().astype(np.int64)
+    x, y = val[:-1], val[1:]
+    lp = torch.log_softmax(model(x), -1).double().numpy()
+    key = vt[:-1] & ((1 << bits) - 1)
+    hint = table[key]
+    ys = y.numpy()
+    b = np.where(hint >= 0, beta, 0.0)
+    lq = lp[np.arange(ys.size), ys] + b * (hint == ys)  # tilt
+    table[key] = ys
+    return -lq.sum()
+
+
+def main():
+    c = Cfg.from_env()
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    print(tilted_eval(torch.nn.Linear(8, 8), val, c))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("beta,env,reach", [("1.2", {}, "active"), ("1.2", {"TILT_BETA": "0"}, "dormant"),
+                                            ("0.0", {}, "dormant"), ("0.0", {"TILT_BETA": "0.5"}, "active")])
+def test_a_tilt_whose_strength_is_a_setting_at_zero_is_dormant(tmp_path, monkeypatch, beta, env, reach):
+    """`b = where(hint >= 0, beta, 0.0)` with `beta` a dataclass field replaced from TILT_BETA: at 0
+    the unnormalized tilt adds nothing (dormant, `beta != 0`); a weight the launch leaves unknown
+    would leave the reach as it is."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    text = STRENGTH_SETTINGS.replace("{beta}", beta)
+    p = tmp_path / "train_gpt.py"
+    p.write_text(text)
+    line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# tilt"))
+    found = [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    assert found == [(line, reach)]
