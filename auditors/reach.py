@@ -294,10 +294,11 @@ class Evaluator:
             if type(kw.get("default_factory")) is ast.Lambda:
                 return self.value(kw["default_factory"].body, scope)
             raise Unknown
-        helper = self.facts["functions"].get(f.id) if isinstance(f, ast.Name) else None
+        qual = self.visible(f.id, scope.func) if isinstance(f, ast.Name) else None
+        helper = self.facts["functions"].get(qual) if qual else None
         if helper is not None and "ret" in helper and not n.keywords or (helper and "ret" in helper and all(
                 k.arg in helper["params"] for k in n.keywords)):
-            return self.inline(f.id, helper, n, scope)
+            return self.inline(qual, helper, n, scope)
         if isinstance(f, ast.Name) and (f.id in self.facts.get("classes", ()) or f.id in self.facts.get("factories", ())):
             return _Instance()  # a new object of the file's classes, a function a factory builds: never None
         if isinstance(f, ast.Name) and f.id == "isinstance" and len(n.args) == 2:
@@ -329,6 +330,17 @@ class Evaluator:
         for p, src in helper.get("param_defaults", {}).items():
             bound.setdefault(p, (parse_source(src), home))
         return self.value(parse_source(helper["ret"]), Scope(self.facts, name, self.env, scope.depth + 1, bound))
+
+    def visible(self, name: str, func: str) -> str:
+        """The qualified name a call of `name` reaches from inside `func`: a function nested in
+        it or in a function around it (`def main(): def env(...)`, then `env("K", 0)`), else
+        the module's."""
+        prefix = func
+        while prefix and prefix != "<module>":
+            if f"{prefix}.{name}" in self.facts["functions"]:
+                return f"{prefix}.{name}"
+            prefix = prefix.rsplit(".", 1)[0] if "." in prefix else ""
+        return name
 
     def made_helper(self, made: ast.Call, n: ast.Call, scope: Scope):
         """A call of the small function a factory returns: its returned expression with its own

@@ -1,7 +1,8 @@
 """Reachability through settings written in less common forms: an alias of argparse's
 `add_argument`, dataclass fields read from the environment in a loop, keys of a dict built
 with `dict(...)` and extended by `.update(...)`, a getter a factory makes that tries a
-prefixed variable first. Each module guards the same test-time training step."""
+prefixed variable first, helpers nested in the function that reads the setting. Each module guards
+the same test-time training step."""
 
 from __future__ import annotations
 
@@ -86,7 +87,18 @@ def make_getter(prefix):
 G = make_getter("PG_")
 '''
 
+NESTED_HELPER_SETUP = """def env(name, default, cast=str):
+        raw = os.environ.get(name)
+        return default if raw is None or raw == "" else cast(raw)
+
+    def env_flag(name, default):
+        return str(env(name, default)).strip().lower() in ("1", "true", "yes", "on")
+
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    use_ttt = env_flag("TTT", "1" if world_size > 1 else "0")"""
+
 CASES = {
+    "helpers nested in main": ("", NESTED_HELPER_SETUP, "use_ttt"),
     "aliased add_argument": (ALIASED_ADD, "args = parse_args()", "args.adapt_steps > 0"),
     "dataclass fields from env": (FIELDS_FROM_ENV, "cfg = Config.from_env()", "cfg.adapt_steps > 0 or cfg.use_slot"),
     "dict update": (DICT_UPDATE, "pass", 'CFG["adapt_steps"] > 0'),
@@ -112,6 +124,10 @@ CASES = {
     ("prefixed getter", {"PG_ADAPT": "1"}, "active"),
     ("prefixed getter", {"ADAPT": "1"}, "active"),
     ("prefixed getter", {"PG_ADAPT": "0", "ADAPT": "1"}, "dormant"),
+    # `def main(): def env_flag(...)`: a helper nested in the function that reads the setting is inlined too
+    ("helpers nested in main", {}, "active"),
+    ("helpers nested in main", {"WORLD_SIZE": "1"}, "dormant"),
+    ("helpers nested in main", {"WORLD_SIZE": "1", "TTT": "yes"}, "active"),
 ])
 def test_settings_forms_decide_the_reach(tmp_path, monkeypatch, case, env, reach):
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
