@@ -124,6 +124,10 @@ class Evaluator:
                 finally:
                     self.fields_read.discard(n.attr)
             if isinstance(base, (ast.Name, ast.Attribute)) and n.attr in self.facts["class_defs"]:  # cfg.x, self.cfg.x
+                override = self.facts.get("field_overrides", {}).get(n.attr)
+                if override is not None and self.holds(override[2], override[0]):
+                    # `if world_size == 1: args.temp_mix = False`, where that condition holds
+                    return self.source(override[1], Scope(self.facts, override[0], self.env, scope.depth + 1))
                 default = self.source(self.facts["class_defs"][n.attr], Scope(self.facts, "<module>", self.env, scope.depth + 1))
                 return self.field_override(n.attr, default)
             props = [q for q, info in self.facts["functions"].items() if info.get("property") and q.endswith(f".{n.attr}")]
@@ -330,6 +334,16 @@ class Evaluator:
         for p, src in helper.get("param_defaults", {}).items():
             bound.setdefault(p, (parse_source(src), home))
         return self.value(parse_source(helper["ret"]), Scope(self.facts, name, self.env, scope.depth + 1, bound))
+
+    def holds(self, guards: list, func: str) -> bool:
+        """Every guard (source, polarity) evaluates to its polarity in `func` (an unknown one: no)."""
+        for src, polarity in guards:
+            try:
+                if bool(self.value(parse_source(src), Scope(self.facts, func, self.env))) != bool(polarity):
+                    return False
+            except Unknown:
+                return False
+        return True
 
     def visible(self, name: str, func: str) -> str:
         """The qualified name a call of `name` reaches from inside `func`: a function nested in

@@ -151,7 +151,7 @@ def reach_facts(m, tree) -> dict:
                      | {n.module for n in m.nodes_of(ast.ImportFrom) if n.module})
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
-            "arg_defaults": arg_defaults, "field_env": _field_env(m), "dict_updates": _dict_updates(tree, seg), "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
+            "arg_defaults": arg_defaults, "field_env": _field_env(m), "dict_updates": _dict_updates(tree, seg), "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "field_overrides": _field_overrides(m, seg), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
             "outgoing": outgoing}
 
 
@@ -488,3 +488,20 @@ def _rebound_return(head, last) -> str | None:
         else:
             return None
     return f"({ast.unparse(_substituted(last.value, held))})"
+
+
+def _field_overrides(m, seg) -> dict:
+    """A settings-class attribute set on an instance under a condition, in one place (`if
+    world_size == 1: args.temp_mix = False`): attribute -> [function, source of the value,
+    [[test, polarity], ...]]. Read as the value where the condition holds, else the default."""
+    found: dict[str, list] = {}
+    for f in m.functions.values():
+        if f.qualname == "<module>":
+            continue
+        for a in m.under(f, m.nodes_of(ast.Assign)):
+            for t in a.targets:
+                if type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id != "self" \
+                        and t.attr in m.class_defs:
+                    guards = [[seg(test), pol] for test, pol in ctx_of(f, a).guards if pol in (True, False)]
+                    found.setdefault(t.attr, []).append([f.qualname, seg(a.value), guards])
+    return {k: v[0] for k, v in found.items() if len(v) == 1 and v[0][2]}

@@ -97,7 +97,16 @@ NESTED_HELPER_SETUP = """def env(name, default, cast=str):
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     use_ttt = env_flag("TTT", "1" if world_size > 1 else "0")"""
 
+CLASS_SETTINGS = """class Hyperparameters:
+    adapt = bool(int(os.environ.get("ADAPT", "1")))"""
+
+OVERRIDE_SETUP = """args = Hyperparameters()
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        args.adapt = False  # 1-GPU runs skip it"""
+
 CASES = {
+    "attribute set under a condition": (CLASS_SETTINGS, OVERRIDE_SETUP, "args.adapt"),
     "helpers nested in main": ("", NESTED_HELPER_SETUP, "use_ttt"),
     "aliased add_argument": (ALIASED_ADD, "args = parse_args()", "args.adapt_steps > 0"),
     "dataclass fields from env": (FIELDS_FROM_ENV, "cfg = Config.from_env()", "cfg.adapt_steps > 0 or cfg.use_slot"),
@@ -128,6 +137,10 @@ CASES = {
     ("helpers nested in main", {}, "active"),
     ("helpers nested in main", {"WORLD_SIZE": "1"}, "dormant"),
     ("helpers nested in main", {"WORLD_SIZE": "1", "TTT": "yes"}, "active"),
+    # `if world_size == 1: args.adapt = False` after `args = Hyperparameters()`: that value where it holds
+    ("attribute set under a condition", {}, "active"),
+    ("attribute set under a condition", {"WORLD_SIZE": "1"}, "dormant"),
+    ("attribute set under a condition", {"ADAPT": "0"}, "dormant"),
 ])
 def test_settings_forms_decide_the_reach(tmp_path, monkeypatch, case, env, reach):
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
