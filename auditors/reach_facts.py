@@ -68,23 +68,28 @@ def reach_facts(m, tree) -> dict:
     fields: dict[str, tuple] = {}  # settings-namespace field -> (its call, [function, source of its value])
     records = {c.name for c in m.nodes_of(ast.ClassDef) if any(lb.dotted(b) in ("NamedTuple", "typing.NamedTuple")
                                                               for b in c.bases)
-               or any(lb.call_name(d) == "dataclass" or lb.dotted(d) in ("dataclass", "dataclasses.dataclass")
-                      for d in c.decorator_list)}  # classes whose keywords are their fields
+               or any(lb.call_name(d.func if type(d) is ast.Call else d) == "dataclass"
+                      for d in c.decorator_list)}  # classes whose keywords are their fields (`@dataclass(frozen=True)` too)
     for f in m.functions.values():
         for ev in f.events:
             if ev.kind != "call":
                 continue
             node: ast.Call = ev.node
             called.add(ev.data["name"])
-            if ev.data["name"] in NAMESPACES or ev.data["name"] in records \
+            own = f.cls if ev.data["name"] == "cls" and f.cls in records else None  # `return cls(rank, ws, ...)`
+            if ev.data["name"] in NAMESPACES or ev.data["name"] in records or own \
                     or lb.dotted(node.func) in ("replace", "dataclasses.replace"):  # `replace(c, beta=_E("BETA", c.beta))`
                 # `SimpleNamespace(two_pass=g("TWO_PASS", "0") == "1")`, `RunCfg(ttt_mode=...)` of a NamedTuple or
                 # dataclass: read as `cfg.two_pass`
-                for k in node.keywords:  # (a field two constructions set has no one value; one call may be recorded twice)
-                    if k.arg and fields.get(k.arg, (node, None))[0] is node:
-                        fields[k.arg] = (node, [f.qualname, seg(k.value)])
-                    elif k.arg:
-                        fields[k.arg] = (None, "")
+                made = ev.data["name"] if ev.data["name"] in records else own
+                given = [(k.arg, k.value) for k in node.keywords]
+                if made is not None:  # `RunContext(rank, world_size, ...)`: positional arguments fill the fields in order
+                    given += list(zip(m.dataclass_fields(made), node.args))
+                for arg, value in given:  # (a field two constructions set has no one value; one call may be recorded twice)
+                    if arg and fields.get(arg, (node, None))[0] is node:
+                        fields[arg] = (node, [f.qualname, seg(value)])
+                    elif arg:
+                        fields[arg] = (None, "")
             if ev.data["name"] == "add_argument" or (type(node.func) is ast.Name and type(f.binding(node.func.id)) is ast.Attribute
                                                      and f.binding(node.func.id).attr == "add_argument"):  # `a = p.add_argument`
                 found = _argparse_default(node, seg)

@@ -382,6 +382,11 @@ def _chosen_return(m, f, ev, label: str):
             a = a.func.value  # `collect(model, rows.split(8))`: the rows themselves
         if type(a) is ast.Name:
             a = f.binding(a.id)  # `calib = calibration_set(src, val)`, then `collect(model, calib)`
+        if type(a) is ast.Call:
+            chosen = _chosen_override(m, f, a, label)
+            if chosen:  # `provider.batches(model)` where only one provider class loads the split
+                found += chosen
+                continue
         g = m.resolve(a.func, f) if type(a) is ast.Call else None
         if g is None or label not in g.ret:
             continue
@@ -411,6 +416,20 @@ def _guarded_binding(f, ev, label: str):
 def _returns_other(m, g, label: str) -> bool:
     """g also returns something without that split (`return noise_batches(...)`)."""
     return any(r.value is not None and label not in g.labels_of(r.value) for r in m.under(g, m.nodes_of(ast.Return)))
+
+
+def _chosen_override(m, f, call: ast.Call, label: str) -> list:
+    """The returns of the split in the methods a call may reach when only some of them return it
+    (`provider.batches(model)`, providers of several classes, one reading val): reported there,
+    each as reached as its class is built."""
+    ev = next((e for e in f.events if e.kind == "call" and e.node is call), None)
+    targets = [m.functions[q] for q in m.targets(ev)] if ev is not None else []
+    if len(targets) < 2:
+        return []
+    holding = [g for g in targets if label in g.ret]
+    if not holding or len(holding) == len([g for g in targets if g.ret or m.under(g, m.nodes_of(ast.Return))]):
+        return []
+    return [_At(e, g.qualname) for g in holding for e in g.events if e.kind == "return" and label in e.data["labels"]]
 
 
 def _dispatched(g, rets, label: str) -> list:
