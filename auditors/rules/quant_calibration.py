@@ -17,11 +17,11 @@ Legal counterpart: AR self-generated calibration (the model samples its own toke
 from __future__ import annotations
 
 import ast
-import re
 
 from auditors import labels as lb
 from auditors.function_values import dispatch_table
 from auditors.model import RuleInfo
+from auditors.reserve import has_reserve
 from auditors.rules import ctx_of, raw
 
 RULE = RuleInfo("quant-calibration-data", "val_gptq_calibration", "quantization calibrated on validation data",
@@ -161,127 +161,6 @@ def _gram(n: ast.BinOp) -> bool:
     return False
 
 
-def _has_reserve(m) -> bool:
-    """Some wall-clock limit is reduced by a reserve: `limit -= r`, `elapsed >= limit - r`, `limit = cap - r`."""
-    reduced = {lb.src(n.target) for n in m.all_nodes if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Sub)}
-    lessened = {lb.src(n.left) for n in m.nodes_of(ast.BinOp) if type(n.op) is ast.Sub and type(n.right) is not ast.Constant}
-    reduced |= {lb.src(t) for n in m.nodes_of(ast.Assign) for t in n.targets  # (the set: no walk of every assignment)
-                if lb.src(t) in lessened and _reduces_itself(t, n.value, m)}
-    for f in m.functions.values():
-        pairs = [(node, a, b) for node in (m.under(f, m.nodes_of(ast.Compare)) if f.qualname != "<module>" else ())
-                 for a, b in zip([node.left, *node.comparators], node.comparators)]  # (`0 < budget < elapsed`: two)
-        for node, a, b in pairs:
-            sides = [a, b]
-            timed = [i for i, side in enumerate(sides) if "TIME" in f.labels_of(side)]
-            if len(timed) != 1:
-                continue
-            for limit in [sides[1 - timed[0]], *_budget_of(f, sides[timed[0]])]:
-                text = lb.src(limit)
-                defined = f.defs.get(text) or m.functions["<module>"].defs.get(text)
-                passed = {text} | ({n.id for n in ast.walk(defined) if type(n) is ast.Name} if defined is not None else set())
-                held = {lb.src(n) for n in ast.walk(defined) if type(n) is ast.Attribute} if defined is not None else set()
-                if text in reduced or held & reduced or _subtracts(limit, m) or (
-                        _subtracts(defined, m) and not _zero_reserve(m, f, defined)) or any(_passed_reduced(m, f, name) for name in passed):
-                    return True
-                if _in_loop(f, node) and _below_cap(m, defined or limit):  # the limit that stops the loop,
-                    return True  # not a check made once training is over
-    return False
-
-
-def _budget_of(f, timed) -> list:
-    """`frac = (now - t0) / budget_s`, then `frac >= 1.0`: the budget divided by is the limit."""
-    bound = f.binding(timed.id) if type(timed) is ast.Name else timed
-    return [bound.right] if type(bound) is ast.BinOp and type(bound.op) is ast.Div else []
-
-
-def _zero_reserve(m, f, expr) -> bool:
-    """`cap - reserve_seconds` with `reserve_seconds=0.0` a parameter that no call sets to
-    anything but 0: the subtraction reserves nothing."""
-    if type(expr) is not ast.BinOp or type(expr.right) is not ast.Name or expr.right.id not in f.params:
-        return False
-    name = expr.right.id
-    default = lb.param_defaults(f.node.args).get(name)
-    if not (type(default) is ast.Constant and default.value == 0):
-        return False
-    return all(arg is None or (type(arg) is ast.Constant and arg.value == 0) for arg, _ in m.arguments_for(f, name))
-
-
-def _passed_reduced(m, f, param: str) -> bool:
-    """The limit is a parameter that a caller passes reduced (`train(model, budget_s=cap - reserve)`,
-    or a name the caller bound to `cap - reserve`)."""
-    if param not in f.params:
-        return False
-    for arg, caller in m.arguments_for(f, param):
-        bound = caller.binding(arg.id) if caller is not None and type(arg) is ast.Name else None
-        if arg is not None and (_subtracts(arg) or _subtracts(bound)):
-            return True
-    return False
-
-
-OFFICIAL_SECONDS = 600.0
-
-
-def _in_loop(f, node) -> bool:
-    return any(isinstance(n, (ast.For, ast.While)) and n.lineno <= node.lineno <= n.end_lineno for n in f.nodes)
-
-
-def _below_cap(m, node) -> bool:
-    """The limit's default sits under the 600 s training cap (`MAX_WALLCLOCK_SECONDS` default
-    593: #790 keeps 7 s for its Hessians that way instead of subtracting a reserve)."""
-    for n in ast.walk(node):
-        name = n.attr if isinstance(n, ast.Attribute) else n.id if isinstance(n, ast.Name) else None
-        default = m.class_defs.get(name) if name else None
-        if default is None and name:
-            default = _dict_default(m, name)
-        if default is None and name:
-            module_def = m.functions["<module>"].defs.get(name)
-            default = lb.src(module_def) if module_def is not None else None
-        value = _last_number(default)
-        if value is not None and (0.5 * OFFICIAL_SECONDS <= value < OFFICIAL_SECONDS
-                                  or 500 * OFFICIAL_SECONDS <= value < 1000 * OFFICIAL_SECONDS):
-            return True  # seconds, or milliseconds
-    return False
-
-
-def _dict_default(m, key: str) -> str | None:
-    """A default given in a settings dict literal (`DEFAULTS = {"max_wallclock_seconds": 590.0}`)."""
-    table = m.once("dict defaults", lambda m: {k.value: lb.src(v) for d in m.nodes_of(ast.Dict) for k, v in zip(d.keys, d.values)
-                                                if type(k) is ast.Constant and isinstance(k.value, str) and type(v) is ast.Constant
-                                                and type(v.value) in (int, float)})
-    return table.get(key)
-
-
-def _reduces_itself(target, value, m) -> bool:
-    """`limit = max(0.0, limit - 1000.0 * reserve)`: the same as `limit -= ...`."""
-    text = lb.src(target)
-    return any(type(n) is ast.BinOp and type(n.op) is ast.Sub and lb.src(n.left) == text and type(n.right) is not ast.Constant
-               and not _zero_setting(m, n.right) for n in ast.walk(value))
-
-
-def _subtracts(node, m=None) -> bool:
-    """`cap - reserve`: a limit less a variable amount (not `1.0 - warmdown_frac`, the start
-    of a learning-rate warmdown compared with the elapsed fraction, nor a reserve setting
-    whose default is 0: `args.cap - args.gptq_reserve_seconds` with `GPTQ_RESERVE_SECONDS`
-    defaulting to "0" reserves nothing)."""
-    return node is not None and any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub) and not isinstance(n.right, ast.Constant)
-                                    and not isinstance(n.left, ast.Constant) and not (m is not None and _zero_setting(m, n.right))
-                                    for n in ast.walk(node))
-
-
-_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")
-
-
-def _last_number(text: str | None) -> float | None:
-    """The last number written in a default's source (`float(os.environ.get("R", "12.0"))`: 12.0)."""
-    numbers = _NUMBER.findall(text or "")
-    return float(numbers[-1]) if numbers else None
-
-
-def _zero_setting(m, e) -> bool:
-    """A settings attribute whose class default is 0 (`float(os.environ.get("R", "0"))`)."""
-    return type(e) is ast.Attribute and e.attr in m.class_defs and _last_number(m.class_defs[e.attr]) == 0.0
-
-
 def _wrapped_by(m, f, calibrators) -> bool:
     """f is decorated by a module decorator (`@track_inputs(select)`, `@gather_hessians`)
     whose wrapper registers the hooks and then calls f: what f feeds the model is what
@@ -326,7 +205,7 @@ def check(m):
                            f"{ev.data['name']}() collects calibration statistics from validation data"
                            + (f" (the rows bound here, line {ev.line})" if bound is not None else "")))
         elif "TRAIN" in data and not _in_training_step(f, ev):
-            reserve = _has_reserve(m) if reserve is None else reserve
+            reserve = has_reserve(m) if reserve is None else reserve
             if not reserve and any(e.kind == "backward" for g in m.functions.values() for e in g.events):
                 out.append(raw(TRAIN_AT_EVAL, f, ev.node, ev.ctx, "error", "medium",
                                f"{ev.data['name']}() reads training data for calibration, and no time is reserved for it "
