@@ -24,6 +24,7 @@ from auditors.fixed_logits import fixed_before
 from auditors.flow import Ctx
 from auditors.model import RuleInfo
 from auditors.phase_order import Conditional, phase_order
+from auditors.pipelines import reaching_value, scoring_generator
 from auditors.rules import always_greater, raw
 from auditors.val_mixing import fed_joined_streams, guarded_join, guarded_mix, guarded_val_source, mix_sites, mixed_loader
 
@@ -133,19 +134,11 @@ def _scored_items(f, loop) -> bool:
         return False
     m, it, owner = f.module, loop.iter, f
     if type(it) is ast.Name and it.id in f.params:
-        handed = [a for a, _ in m.arguments_for(f, it.id)]
-        return bool(handed) and all(a is not None and _scoring_generator(m, f, a) for a in handed)
+        handed = [reaching_value(c, a) for a, c in m.arguments_for(f, it.id)]
+        return bool(handed) and all(a is not None and scoring_generator(m, f, a) for a in handed)
     if type(it) is ast.Name:
         it = f.binding(it.id)
-    return it is not None and _scoring_generator(m, owner, it)
-
-
-def _scoring_generator(m, f, e) -> bool:
-    if type(e) is not ast.Call:
-        return False
-    g = m.resolve(e.func, f)
-    return g is not None and bool(m.under(g, m.nodes_of(ast.Yield)) or m.under(g, m.nodes_of(ast.YieldFrom))) \
-        and m.scores(g) and not m.trains_any(g)
+    return it is not None and scoring_generator(m, owner, it)
 
 
 def _verdict_inside(f, line, loops, scorers) -> str | None:

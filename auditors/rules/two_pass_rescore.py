@@ -23,6 +23,7 @@ import ast
 from auditors import labels as lb
 from auditors.adapted import ACCUMULATE, counts_into_param, mutated_params
 from auditors.model import RuleInfo
+from auditors.pipelines import fed_by_scoring
 from auditors.rules import raw
 
 RULE = RuleInfo("two-pass-rescore", "two_pass_rescore", "validation tokens scored again after adapting state on them",
@@ -451,7 +452,8 @@ def check(m):
             trains, scores = m.trains_on(ca, "VAL"), m.scores(ca)
             fills = _fills(m, ca) or bool(hooked) or counts_into_param(ca)
             scored_loop = _score_first_loop(m, f, a) if trains and not scores and not fills else None
-            if not ((trains and scores) or fills or scored_loop):
+            chained = trains and not scores and not fills and scored_loop is None and fed_by_scoring(m, f, a)
+            if not ((trains and scores) or fills or scored_loop or chained):
                 continue
             adapted = _adapted_names(m, a) | hooked
             if not adapted and fills and m.writes_tables(ca, "VAL"):
