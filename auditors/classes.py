@@ -220,13 +220,14 @@ class ClassFacts:
         """`PrimedExporter(cfg, rt, val.tokens)`: the data splits of the arguments its
         `__init__` keeps as arrays reach every method of the class through `self`."""
         cls = ev.node.func.id
-        if f"{cls}.__init__" in self.functions:
-            passed = dict(zip(self.functions[f"{cls}.__init__"].params[1:], ev.data["args"])) | ev.data["kws"]
-            shaped = self.array_fields(cls)  # (kept whole: only loaded data, `HintState(val_np)`, not a settings object
+        home = next((c for c in self.with_bases([cls]) if f"{c}.__init__" in self.functions), cls)  # (an inherited __init__)
+        if f"{home}.__init__" in self.functions:
+            passed = dict(zip(self.functions[f"{home}.__init__"].params[1:], ev.data["args"])) | ev.data["kws"]
+            shaped = self.array_fields(home)  # (kept whole: only loaded data, `HintState(val_np)`, not a settings object
             # nor a number computed from data, `Mixer(vocab_size=val.max().item() + 1)`)
-            given = dict(zip(self.functions[f"{cls}.__init__"].params[1:], ev.node.args)) | {
+            given = dict(zip(self.functions[f"{home}.__init__"].params[1:], ev.node.args)) | {
                 k.arg: k.value for k in ev.node.keywords if k.arg}
-            fields = {a: p for a, p in self.array_fields(cls, whole=True).items()
+            fields = {a: p for a, p in self.array_fields(home, whole=True).items()
                       if a in shaped or ({"BLOB"} <= passed.get(p, EMPTY) and type(given.get(p)) in (ast.Name, ast.Attribute))}
         else:  # a dataclass: `Bundle(weights=w, seed=val[:n].tobytes())`, fields in the order declared
             order = self.dataclass_fields(cls)
@@ -240,8 +241,8 @@ class ClassFacts:
             return
         for attr, p in fields.items():
             v = passed.get(p, EMPTY) & lb.DATA
-            if v:
-                self.class_attr_labels[(cls, attr)] = self.class_attr_labels.get((cls, attr), EMPTY) | v
+            for c in {cls, home} if v else ():  # (read by the subclass's methods and the base's)
+                self.class_attr_labels[(c, attr)] = self.class_attr_labels.get((c, attr), EMPTY) | v
 
     def instance_data(self, cls: str) -> frozenset:
         """The data splits held in the fields of objects of this class (`asdict(self)`)."""
