@@ -356,7 +356,33 @@ def dispatch_items(f: FuncInfo, func: ast.expr) -> list | None:
     items = [(k.value, v) for k, v in zip(table.keys, table.values) if type(k) is ast.Constant]
     if type(func.value) is ast.Name:
         items += f.module.once("constant-key stores", _constant_key_stores).get(func.value.id, [])
+        items += f.module.once("registered by decorators", _registered).get(func.value.id, [])
     return items
+
+
+def _registered(m) -> dict:
+    """name -> (key, function) of the functions a registering decorator stores in a table
+    (`@prior_source("hub") def from_hub(...)` with `def prior_source(name): def deco(fn):
+    PRIOR_SOURCES[name] = fn; return fn; return deco`)."""
+    stores: dict[str, tuple[str, int]] = {}  # factory name -> (table, index of the key parameter)
+    for g in m.functions.values():
+        if g.parent is None or g.parent.qualname == "<module>" or len(g.params) != 1:
+            continue
+        factory = g.parent
+        for a in m.under(g, m.nodes_of(ast.Assign)):
+            t = a.targets[0] if len(a.targets) == 1 else None
+            if type(t) is ast.Subscript and type(t.value) is ast.Name and type(t.slice) is ast.Name \
+                    and t.slice.id in factory.params and type(a.value) is ast.Name and a.value.id == g.params[0]:
+                stores[factory.name] = (t.value.id, factory.params.index(t.slice.id))
+    out: dict = {}
+    for d in m.nodes_of(ast.FunctionDef):
+        for dec in d.decorator_list:
+            if type(dec) is ast.Call and type(dec.func) is ast.Name and dec.func.id in stores:
+                table, i = stores[dec.func.id]
+                if i < len(dec.args) and type(dec.args[i]) is ast.Constant:
+                    out.setdefault(table, []).append((dec.args[i].value, ast.Name(d.name, ast.Load(), lineno=d.lineno,
+                                                                                    col_offset=d.col_offset)))
+    return out
 
 
 def _constant_key_stores(m) -> dict:

@@ -1000,3 +1000,54 @@ def test_a_tilt_whose_strength_is_a_setting_at_zero_is_dormant(tmp_path, monkeyp
     line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# tilt"))
     found = [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
     assert found == [(line, reach)]
+
+
+REGISTRY = '''
+import os
+import urllib.request
+
+import numpy as np
+
+PRIOR_SOURCES = {}
+
+
+def prior_source(name):
+    def deco(fn):
+        PRIOR_SOURCES[name] = fn
+        return fn
+    return deco
+
+
+@prior_source("none")
+def no_prior(vocab):
+    return np.zeros((vocab, vocab))
+
+
+@prior_source("hub")
+def from_hub(vocab):
+    with urllib.request.urlopen("https://example.org/prior.npy") as r:  # download
+        return np.frombuffer(r.read(), dtype=np.float32).reshape(vocab, vocab)
+
+
+def load_prior(vocab):
+    fn = PRIOR_SOURCES[os.environ.get("PRIOR_SOURCE", "{default}")]
+    return fn(vocab)
+
+
+if __name__ == "__main__":
+    load_prior(1024)
+'''
+
+
+@pytest.mark.parametrize("default,env,reach", [("hub", {}, "active"), ("hub", {"PRIOR_SOURCE": "none"}, "dormant"),
+                                               ("none", {}, "dormant"), ("none", {"PRIOR_SOURCE": "hub"}, "active")])
+def test_functions_registered_by_a_decorator_are_reached_through_their_table(tmp_path, monkeypatch, default, env, reach):
+    """`@prior_source("hub")` stores the function in PRIOR_SOURCES under "hub"; `PRIOR_SOURCES[key](...)`
+    reaches it only when the key is "hub"."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    text = REGISTRY.replace("{default}", default)
+    p = tmp_path / "train_gpt.py"
+    p.write_text(text)
+    line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# download"))
+    found = [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.tag == "network_at_eval"]
+    assert found == [(line, reach)]
