@@ -68,6 +68,9 @@ class ArithmeticFlow:
                 out |= {"HASH"}  # (t * M) % buckets, (h * M + t) % buckets: a multiplicative hash reduced to a bucket
         elif isinstance(op, (ast.Mult, ast.LShift)):
             out |= both & {"HASH"}
+            if type(op) is ast.Mult and any(type(x) is ast.BinOp and type(x.op) is ast.BitXor for x in (e.left, e.right)) \
+                    and both & (DATA | {"TGT"}):
+                out |= {"HASH"}  # `(h ^ tok) * FNV_PRIME`: an FNV-1a step over tokens
         if type(op) not in (ast.BitAnd, ast.BitOr) and not (
                 type(op) is ast.Mult and "TPROP" in both and (shapes.is_mask(self, e.left) or shapes.is_mask(self, e.right))):
             out = out - {"TPROP"}  # a count or a sum made from it (bytes of the target): no longer a per-token switch

@@ -134,6 +134,7 @@ _ARRANGES = frozenset({"pad", "stack", "cat", "concat", "concatenate", "hstack",
 _LOGS = frozenset({"log", "log2", "log10", "log1p"})
 _COUNTS = frozenset({"CTGT", "CCNT", "CNT", "CSUM"})
 # calls that keep a per-token fact per token (a mask stays a mask); any other call drops it
+_CONVERTS = frozenset({"from_numpy", "as_tensor", "asarray", "ascontiguousarray", "tensor", "array"})
 _SQUASHES = frozenset({"sigmoid", "expit", "tanh", "softsign", "hardsigmoid"})
 _SELECTS = frozenset({"where", "maximum", "minimum", "clip", "clamp", "logical_and", "logical_or", "logical_not"})
 _ELEMENTWISE = {"where", "logical_and", "logical_or", "logical_not", "bool", "int", "as_tensor", "tensor", "from_numpy",
@@ -311,6 +312,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
     elif callee is None and type(func) is ast.Name and func.id in info.env and func.id in _loop_variables(info):
         # `for k, pick in SOURCES.items(): Loader(pick(args))` over a table of lambdas: what they return
         recv = recv | (info.L(func) & DATA)
+    if name in _CONVERTS and len(e.args) == 1 and not e.keywords or name in ("from_numpy", "ascontiguousarray"):
+        return (every | recv) - {"CAND"}  # `torch.from_numpy(keys)`: the same values, a key stays a key
     out = (every | recv) - INDEX_ONLY - uncounted
     if name in _SQUASHES and {"TGTP", "VAL"} <= every and not every & {"DIST"} and e.args and _scored_here(info, e.args[0]):
         out = out | {"TGATE"}  # `sigmoid(k * (nll_y - c))`: a soft switch set by the target's own loss

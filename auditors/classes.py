@@ -162,6 +162,9 @@ class ClassFacts:
         bases = self.once("class bases", class_bases)
         if type(recv) is ast.Call and type(recv.func) is ast.Name and recv.func.id in bases:
             return self.with_bases([recv.func.id])
+        if type(recv) is ast.Call and type(recv.func) is ast.Attribute and recv.func.attr in bases \
+                and type(recv.func.value) is ast.Name and recv.func.value.id in self.imported_modules():
+            return self.with_bases([recv.func.attr])  # `ngram.ContextWindows(...)` of a sibling module merged in
         if type(recv) is ast.Call and type(recv.func) is ast.Name and recv.func.id == "super" and caller is not None \
                 and caller.cls in bases:
             return self.with_bases(list(bases[caller.cls]))  # `super().run(x)`: the bases' method

@@ -22,6 +22,11 @@ _HOLDS_DATA = frozenset({"VAL", "TRAIN", "TGT", "DIST", "TGTP", "CCNT", "CNT", "
 
 class IndexFlow:
     def subscript(self, e: ast.Subscript) -> frozenset:
+        if type(e.ctx) is ast.Load and self.module.once("classes with __getitem__", _getitem_classes):
+            call = _getitem_call(self, e)
+            if call is not None:  # `ctxs[j]` of an object whose class defines `__getitem__`: a call of it
+                from auditors.calls import call_labels
+                return call_labels(self, call)
         base, idx = self.L(e.value), self.L(e.slice)
         if type(e.slice) is ast.Call and type(e.value) is ast.Name and e.value.id in self.module.keyed_roots \
                 and isinstance(e.ctx, ast.Load):
@@ -70,8 +75,10 @@ class IndexFlow:
             return self.table_read(e, e.value, base, idx)
         # an index selects elements: the data it came from, not its own meaning, flows on
         out = base if isinstance(e.slice, ast.Slice) else base | (idx & DATA)
-        if "POS1" in idx and "POS1" not in base and (type(e.slice) is not ast.Slice or "POS1" in self.L(e.slice.lower)):
-            # (`val[j - w : j]` ends before the target at j: its context; `val[j : j + k]` starts at it)
+        if "POS1" not in base and (("POS1" in idx and type(e.slice) is not ast.Slice) or (type(e.slice) is ast.Slice and (
+                "POS1" in self.L(e.slice.lower) or (lb.plus_one(e.slice.upper) and "POS1" in self.L(e.slice.upper.left))))):
+            # (`val[j - w : j]` ends before the target at j: its context; `val[j : j + k]` starts at it, and
+            # `val[j - w + 1 : j + 1]` takes it in)
             out = out | {"TGT"}
         elif ("CAND" in idx or "RPOS" in idx) and base & DATA and lb.plus_one(e.slice):
             out = out | {"TGT"}  # stream[pos + 1] for a range of positions: the tokens scored at them
@@ -98,3 +105,26 @@ class IndexFlow:
         target_keyed = "EXTKEY" in idx or "TGT" in idx
         self.event("read", e, {"key": idx, "table": table, "target_keyed": target_keyed})
         return (base - KEYS) | {"TCNT" if target_keyed else "CNT"} | (idx & DATA)
+
+
+def _getitem_classes(m) -> frozenset:
+    return frozenset(q.rsplit(".", 1)[0] for q in m.functions if q.endswith(".__getitem__"))
+
+
+def _getitem_call(f, e: ast.Subscript) -> ast.Call | None:
+    """The call `obj.__getitem__(key)` that `obj[key]` makes when obj is built from a module class
+    defining it (one synthetic node per subscript, so every pass records the same call)."""
+    m = f.module
+    if type(e.value) is ast.Name and e.value.id == "self":
+        return None  # (inside the class itself: its own container)
+    made = m._facts.setdefault("getitem calls", {})
+    if id(e) not in made:
+        classes = m._receiver_classes(e.value, f) if type(e.value) in (ast.Name, ast.Call, ast.Attribute) else []
+        if not any(c in m.once("classes with __getitem__", _getitem_classes) for c in classes):
+            made[id(e)] = None
+        else:
+            func = ast.copy_location(ast.Attribute(value=e.value, attr="__getitem__", ctx=ast.Load()), e)
+            call = ast.copy_location(ast.Call(func=func, args=[e.slice], keywords=[]), e)
+            call.end_lineno, call.end_col_offset = e.end_lineno, e.end_col_offset
+            made[id(e)] = call
+    return made[id(e)]
