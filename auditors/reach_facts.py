@@ -435,27 +435,36 @@ def _key_text(e: ast.expr) -> str | None:
 
 def _field_env(m) -> list[tuple[str, str]]:
     """(prefix, case) of the environment variables a loop over a dataclass's fields reads per
-    field (`for f in fields(cls): raw = env.get(f.name.upper())`, `os.environ.get("PG_" + f.name.upper())`)."""
+    field (`for f in fields(cls): raw = env.get(f.name.upper())`, `os.environ.get("PG_" + f.name.upper())`,
+    `cls(**{f.name: _env(f.name.upper(), f.default) for f in fields(cls)})`)."""
+    loops = [(n.target, n.body) for n in m.nodes_of(ast.For) if _over_fields(n.iter)]
+    loops += [(g.target, [c]) for c in m.nodes_of(ast.DictComp) + m.nodes_of(ast.ListComp)
+              for g in c.generators if _over_fields(g.iter)]
     out = []
-    for loop in m.nodes_of(ast.For):
-        if type(loop.iter) is not ast.Call or lb.call_name(loop.iter.func) != "fields" or type(loop.target) is not ast.Name:
+    for target, body in loops:
+        if type(target) is not ast.Name:
             continue
-        var = loop.target.id
-        reads = [n.args[0] for st in loop.body for n in ast.walk(st)
-                 if type(n) is ast.Call and n.args and lb.call_name(n.func) in ("get", "getenv")]
-        reads += [n.slice for st in loop.body for n in ast.walk(st)  # `os.environ[f.name.upper()]`
+        var = target.id
+        # the key handed to a getter (`env.get(k)`, a helper `_env(k, f.default)`) or read from `os.environ[k]`
+        reads = [(n.args[0], lb.call_name(n.func) in ("get", "getenv")) for st in body for n in ast.walk(st)
+                 if type(n) is ast.Call and n.args]
+        reads += [(n.slice, True) for st in body for n in ast.walk(st)
                   if type(n) is ast.Subscript and (lb.dotted(n.value) or "").endswith("environ")]
-        for key in reads:
+        for key, getter in reads:
             prefix = ""
             if type(key) is ast.BinOp and type(key.op) is ast.Add and type(key.left) is ast.Constant and isinstance(key.left.value, str):
                 key, prefix = key.right, key.left.value
             case = "plain"
             if type(key) is ast.Call and type(key.func) is ast.Attribute and key.func.attr in ("upper", "lower") and not key.args:
                 key, case = key.func.value, key.func.attr
-            if type(key) is ast.Attribute and key.attr == "name" and type(key.value) is ast.Name and key.value.id == var \
-                    and (prefix, case) not in out:
-                out.append((prefix, case))
+            named = type(key) is ast.Attribute and key.attr == "name" and type(key.value) is ast.Name and key.value.id == var
+            if named and (getter or prefix or case != "plain") and (prefix, case) not in out:
+                out.append((prefix, case))  # (a plain `f.name` handed to any call is no environment key)
     return out
+
+
+def _over_fields(it) -> bool:
+    return type(it) is ast.Call and lb.call_name(it.func) == "fields"
 
 
 def _dict_updates(tree, seg) -> dict[str, dict[str, str]]:

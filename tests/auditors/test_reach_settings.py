@@ -105,7 +105,21 @@ OVERRIDE_SETUP = """args = Hyperparameters()
     if world_size == 1:
         args.adapt = False  # 1-GPU runs skip it"""
 
+FIELDS_COMPREHENSION = """def _env(name, default):
+    raw = os.environ.get(name)
+    return default if raw is None else type(default)(raw)
+
+
+@dataclass
+class Config:
+    adapt_epochs: int = 0
+
+    @classmethod
+    def from_env(cls):
+        return cls(**{f.name: _env(f.name.upper(), f.default) for f in fields(cls)})"""
+
 CASES = {
+    "fields comprehension": (FIELDS_COMPREHENSION, "cfg = Config.from_env()", "cfg.adapt_epochs > 0"),
     "attribute set under a condition": (CLASS_SETTINGS, OVERRIDE_SETUP, "args.adapt"),
     "helpers nested in main": ("", NESTED_HELPER_SETUP, "use_ttt"),
     "aliased add_argument": (ALIASED_ADD, "args = parse_args()", "args.adapt_steps > 0"),
@@ -141,6 +155,9 @@ CASES = {
     ("attribute set under a condition", {}, "active"),
     ("attribute set under a condition", {"WORLD_SIZE": "1"}, "dormant"),
     ("attribute set under a condition", {"ADAPT": "0"}, "dormant"),
+    # `cls(**{f.name: _env(f.name.upper(), f.default) for f in fields(cls)})`: a helper handed each field's key
+    ("fields comprehension", {}, "dormant"),
+    ("fields comprehension", {"ADAPT_EPOCHS": "6"}, "active"),
 ])
 def test_settings_forms_decide_the_reach(tmp_path, monkeypatch, case, env, reach):
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
