@@ -7,7 +7,6 @@ factories, imports, classes, and the script names the file mentions."""
 from __future__ import annotations
 
 import ast
-import copy
 import collections
 import functools
 import re
@@ -15,6 +14,7 @@ import re
 from auditors import labels as lb
 from auditors.calls import NAMESPACES
 from auditors.rules import ctx_of
+from auditors.settings_forms import dict_updates, field_env, field_overrides, looped_fields, rebound_return
 from auditors.function_values import ANY_KEY, dispatch_items, loop_keys
 
 PY_NAME = re.compile(r"""['"/\\]([\w.-]+\.py)\b""")  # a script named in a string or a path
@@ -118,7 +118,7 @@ def reach_facts(m, tree) -> dict:
     _decorator_sites(m, known, calls, seg)
     looped: dict[str, tuple] = {}  # (the module's walk sees a function's loops too: each loop's entries once)
     for f in sorted(m.functions.values(), key=lambda g: g.qualname == "<module>"):
-        for attr, value, loop in _looped_fields(m, f):
+        for attr, value, loop in looped_fields(m, f):
             looped.setdefault((attr, id(loop)), (attr, value, f.qualname))
     for attr, value, q in looped.values():  # `for key, default in DEFAULTS.items(): cfg[key.lower()] = ...`
         fields[attr] = (value, [q, value]) if attr not in fields else (None, "")
@@ -156,7 +156,7 @@ def reach_facts(m, tree) -> dict:
                      | {n.module for n in m.nodes_of(ast.ImportFrom) if n.module})
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
-            "arg_defaults": arg_defaults, "field_env": _field_env(m), "dict_updates": _dict_updates(tree, seg), "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "field_overrides": _field_overrides(m, seg), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
+            "arg_defaults": arg_defaults, "field_env": field_env(m), "dict_updates": dict_updates(tree, seg), "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "field_overrides": field_overrides(m, seg), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
             "outgoing": outgoing}
 
 
@@ -259,7 +259,7 @@ def _returned(node, seg) -> str | None:
     if type(last) is not ast.Return or last.value is None:
         return None
     if any(type(st) is ast.If and not st.orelse and len(st.body) == 1 and type(st.body[0]) is ast.Assign for st in head):
-        return _rebound_return(head, last)
+        return rebound_return(head, last)
     out = f"({seg(last.value)})"
     for st in reversed(head):
         if type(st) is ast.If and not st.orelse and len(st.body) == 1 and type(st.body[0]) is ast.Return \
@@ -373,149 +373,3 @@ def _looped_defaults(m, f, loop, args, seg) -> list:
         return []
     return [(str(k.value), [owner.qualname, seg(v)])
             for k, v in zip(table.keys, table.values) if type(k) is ast.Constant]
-
-
-
-def _looped_fields(m, f) -> list[tuple[str, str, ast.For]]:
-    """(field, source of its value, loop) for a settings dict filled in a loop over a dict literal
-    of defaults and made a namespace (`for key, default in DEFAULTS.items(): raw =
-    os.environ.get(key); cfg[key.lower()] = default if raw is None else type(default)(raw)`,
-    then `SimpleNamespace(**cfg)`): each entry's value with the loop's names replaced by
-    that entry's key and default, so `cfg.word_boost` reads `os.environ.get("WORD_BOOST")`."""
-    spread = {k.value.id for c in m.under(f, m.nodes_of(ast.Call)) if lb.call_name(c.func) in NAMESPACES
-              for k in c.keywords if k.arg is None and type(k.value) is ast.Name}
-    out = []
-    for loop in m.under(f, m.nodes_of(ast.For)) if spread else ():
-        names = [getattr(e, "id", None) for e in getattr(loop.target, "elts", ())]
-        it = loop.iter
-        if len(names) != 2 or None in names or type(it) is not ast.Call or lb.call_name(it.func) != "items" \
-                or type(it.func) is not ast.Attribute or type(it.func.value) is not ast.Name:
-            continue
-        table = f.binding(it.func.value.id) or m.functions["<module>"].binding(it.func.value.id)
-        if type(table) is not ast.Dict:
-            continue
-        for k, v in zip(table.keys, table.values):
-            if type(k) is not ast.Constant or not isinstance(k.value, str):
-                continue
-            bound = {names[0]: ast.Constant(k.value), names[1]: v}
-            for st in loop.body:
-                if type(st) is not ast.Assign or len(st.targets) != 1:
-                    continue
-                t, value = st.targets[0], _substituted(st.value, bound)
-                if type(t) is ast.Name:
-                    bound[t.id] = value  # `raw = os.environ.get(key)`: inlined where it is read
-                elif type(t) is ast.Subscript and type(t.value) is ast.Name and t.value.id in spread:
-                    field = _key_text(_substituted(t.slice, bound))
-                    if field:
-                        out.append((field, ast.unparse(value), loop))
-    return out
-
-
-def _substituted(e: ast.expr, bound: dict) -> ast.expr:
-    """e with the names in `bound` replaced by their expressions (`type(0.0)` becomes `float`)."""
-    class Sub(ast.NodeTransformer):
-        def visit_Name(self, n):
-            return copy.deepcopy(bound[n.id]) if n.id in bound and type(n.ctx) is ast.Load else n
-
-        def visit_Call(self, n):
-            self.generic_visit(n)
-            if type(n.func) is ast.Name and n.func.id == "type" and len(n.args) == 1 and type(n.args[0]) is ast.Constant:
-                return ast.Name(type(n.args[0].value).__name__, ast.Load())
-            return n
-    return Sub().visit(copy.deepcopy(e))
-
-
-def _key_text(e: ast.expr) -> str | None:
-    """The text of a key written `"K"`, `"K".lower()`, `"K".upper()`; else None."""
-    if type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in ("lower", "upper") and not e.args:
-        inner = _key_text(e.func.value)
-        return getattr(inner, e.func.attr)() if inner is not None else None
-    return e.value if type(e) is ast.Constant and isinstance(e.value, str) else None
-
-
-def _field_env(m) -> list[tuple[str, str]]:
-    """(prefix, case) of the environment variables a loop over a dataclass's fields reads per
-    field (`for f in fields(cls): raw = env.get(f.name.upper())`, `os.environ.get("PG_" + f.name.upper())`,
-    `cls(**{f.name: _env(f.name.upper(), f.default) for f in fields(cls)})`)."""
-    loops = [(n.target, n.body) for n in m.nodes_of(ast.For) if _over_fields(n.iter)]
-    loops += [(g.target, [c]) for c in m.nodes_of(ast.DictComp) + m.nodes_of(ast.ListComp)
-              for g in c.generators if _over_fields(g.iter)]
-    out = []
-    for target, body in loops:
-        if type(target) is not ast.Name:
-            continue
-        var = target.id
-        # the key handed to a getter (`env.get(k)`, a helper `_env(k, f.default)`) or read from `os.environ[k]`
-        reads = [(n.args[0], lb.call_name(n.func) in ("get", "getenv")) for st in body for n in ast.walk(st)
-                 if type(n) is ast.Call and n.args]
-        reads += [(n.slice, True) for st in body for n in ast.walk(st)
-                  if type(n) is ast.Subscript and (lb.dotted(n.value) or "").endswith("environ")]
-        for key, getter in reads:
-            prefix = ""
-            if type(key) is ast.BinOp and type(key.op) is ast.Add and type(key.left) is ast.Constant and isinstance(key.left.value, str):
-                key, prefix = key.right, key.left.value
-            case = "plain"
-            if type(key) is ast.Call and type(key.func) is ast.Attribute and key.func.attr in ("upper", "lower") and not key.args:
-                key, case = key.func.value, key.func.attr
-            named = type(key) is ast.Attribute and key.attr == "name" and type(key.value) is ast.Name and key.value.id == var
-            if named and (getter or prefix or case != "plain") and (prefix, case) not in out:
-                out.append((prefix, case))  # (a plain `f.name` handed to any call is no environment key)
-    return out
-
-
-def _over_fields(it) -> bool:
-    return type(it) is ast.Call and lb.call_name(it.func) == "fields"
-
-
-def _dict_updates(tree, seg) -> dict[str, dict[str, str]]:
-    """Settings a module-level `NAME.update(k=v, ...)` (or `.update({"k": v})`) stores: name ->
-    key -> source of the value (the last update of a key wins)."""
-    out: dict[str, dict[str, str]] = {}
-    for st in tree.body:
-        c = st.value if type(st) is ast.Expr else None
-        if type(c) is not ast.Call or type(c.func) is not ast.Attribute or c.func.attr != "update" \
-                or type(c.func.value) is not ast.Name:
-            continue
-        entries = out.setdefault(c.func.value.id, {})
-        entries.update({k.arg: seg(k.value) for k in c.keywords if k.arg})
-        if c.args and type(c.args[0]) is ast.Dict:
-            entries.update({k.value: seg(v) for k, v in zip(c.args[0].keys, c.args[0].values)
-                            if type(k) is ast.Constant and isinstance(k.value, str)})
-    return out
-
-
-def _rebound_return(head, last) -> str | None:
-    """The returned expression of a body that binds names and rebinds them under a test
-    (`raw = env.get(prefix + name)`; `if raw is None: raw = env.get(name)`; `return default if
-    raw is None else cast(raw)`), with each name replaced by what it holds there."""
-    held: dict = {}
-    for st in head:
-        if type(st) is ast.If and not st.orelse and len(st.body) == 1 and type(st.body[0]) is ast.Assign:
-            inner = st.body[0]
-            if len(inner.targets) != 1 or type(inner.targets[0]) is not ast.Name:
-                return None
-            name = inner.targets[0].id
-            held[name] = ast.IfExp(_substituted(st.test, held), _substituted(inner.value, held),
-                                   held.get(name, ast.Name(name, ast.Load())))
-        elif type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is ast.Name:
-            held[st.targets[0].id] = _substituted(st.value, held)
-        else:
-            return None
-    return f"({ast.unparse(_substituted(last.value, held))})"
-
-
-def _field_overrides(m, seg) -> dict:
-    """A settings-class attribute set on an instance under a condition, in one place (`if
-    world_size == 1: args.temp_mix = False`): attribute -> [function, source of the value,
-    [[test, polarity], ...]]. Read as the value where the condition holds, else the default."""
-    found: dict[str, list] = {}
-    for f in m.functions.values():
-        if f.qualname == "<module>":
-            continue
-        for a in m.under(f, m.nodes_of(ast.Assign)):
-            for t in a.targets:
-                if type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id != "self" \
-                        and t.attr in m.class_defs:
-                    guards = [[seg(test), pol] for test, pol in ctx_of(f, a).guards if pol in (True, False)]
-                    found.setdefault(t.attr, []).append([f.qualname, seg(a.value), guards])
-    return {k: v[0] for k, v in found.items() if len(v) == 1 and v[0][2]}

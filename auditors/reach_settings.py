@@ -1,0 +1,104 @@
+"""How the reachability interpreter reads settings kept in less plain places (a mixin of
+`auditors.reach.Evaluator`): the entry a settings function returns, a key of a module-level
+settings dict (also one a `CFG.update(...)` adds), a field a loop over a dataclass's fields
+reads from the environment, a small function a factory returns, and a field set under a
+condition."""
+
+from __future__ import annotations
+
+import ast
+
+from auditors.reach_scope import Scope, Unknown, parse_source
+
+
+class SettingsReads:
+    """Mixed into `Evaluator`: uses its `value`, `source`, `facts`, `env` and `touched`."""
+
+    def holds(self, guards: list, func: str) -> bool:
+        """Every guard (source, polarity) evaluates to its polarity in `func` (an unknown one: no)."""
+        for src, polarity in guards:
+            try:
+                if bool(self.value(parse_source(src), Scope(self.facts, func, self.env))) != bool(polarity):
+                    return False
+            except Unknown:
+                return False
+        return True
+
+    def made_helper(self, made: ast.Call, n: ast.Call, scope: Scope):
+        """A call of the small function a factory returns: its returned expression with its own
+        parameters bound to this call's arguments and the factory's to the factory call's."""
+        factory = self.facts["functions"][made.func.id]
+        inner_name = factory["returns"]
+        home = Scope(self.facts, "<module>", self.env, scope.depth + 1)
+        outer = {p: (a, home) for p, a in zip(factory["params"], made.args)}
+        outer.update({k.arg: (k.value, home) for k in made.keywords if k.arg})
+        inner = self.facts["functions"][inner_name]
+        bound = {**outer, **{p: (a, scope) for p, a in zip(inner["params"], n.args)}}
+        bound.update({k.arg: (k.value, scope) for k in n.keywords if k.arg})
+        for p, src in inner.get("param_defaults", {}).items():
+            bound.setdefault(p, (parse_source(src), home))
+        return self.value(parse_source(inner["ret"]), Scope(self.facts, inner_name, self.env, scope.depth + 1, bound))
+
+    def field_override(self, field: str, default):
+        """A class field's value when the file sets its fields from the environment in a loop
+        (`for f in fields(cls): raw = env.get(f.name.upper())`): the variable named after the
+        field when it is set (converted like the default), else the default."""
+        for prefix, case in self.facts.get("field_env", ()):
+            key = prefix + (field.upper() if case == "upper" else field.lower() if case == "lower" else field)
+            if key not in self.env:
+                self.touched.setdefault(key, f"{key} unset: the field keeps {default!r}")
+                continue
+            raw = self.env[key]
+            self.touched.setdefault(key, f"{key}={raw}")
+            if isinstance(default, bool):
+                return raw.strip().lower() in ("1", "true", "yes", "on")
+            try:
+                return type(default)(raw) if isinstance(default, (int, float)) else raw
+            except ValueError:
+                raise Unknown from None
+        return default
+
+    def keys_of(self, n, scope: Scope) -> tuple | None:
+        """The constant keys of a dict literal bound once to the name (`if source not in providers:`
+        for `providers = {"train": lambda: ..., "val": lambda: ...}`), else None."""
+        src = scope.define(n.id) if isinstance(n, ast.Name) and n.id not in scope.bound else None
+        bound = parse_source(src) if src else None
+        if isinstance(bound, ast.Dict) and bound.keys and all(isinstance(k, ast.Constant) for k in bound.keys):
+            return tuple(k.value for k in bound.keys)
+        return None
+
+    def returned_entry(self, held: str | None, key, scope: Scope):
+        """(expression, scope) of the entry `key` of what a settings helper returns, for a name
+        bound to its call (`h = settings(ws)`): a dict literal's value under that key, or a
+        keyword of the `Namespace(...)`-style call it returns; else None."""
+        made = parse_source(held) if held else None
+        helper = self.facts["functions"].get(made.func.id) if isinstance(made, ast.Call) and isinstance(made.func, ast.Name) else None
+        ret = parse_source(helper["ret"]) if helper is not None and "ret" in helper else None
+        if isinstance(ret, ast.Dict):
+            entry = next((v for k, v in zip(ret.keys, ret.values) if isinstance(k, ast.Constant) and k.value == key), None)
+        elif isinstance(ret, ast.Call):
+            entry = next((k.value for k in ret.keywords if k.arg == key), None)
+        else:
+            return None
+        if entry is None:
+            return None
+        bound = {p: (a, scope) for p, a in zip(helper["params"], made.args)}
+        return entry, Scope(self.facts, made.func.id, self.env, scope.depth + 1, bound)
+
+    def settings_entry(self, name: str, key, scope: Scope):
+        """The expression stored under a constant key of a module-level dict literal bound
+        once (`A = {"TTT_REFINE": os.environ.get("TTT_REFINE", "0") == "1", ...}`), or None."""
+        src = scope.define(name) if scope.func != "<module>" else None
+        if src is None:
+            src = self.facts["functions"].get("<module>", {"defs": {}})["defs"].get(name)
+        if not src:
+            return None
+        later = self.facts.get("dict_updates", {}).get(name, {}).get(key)
+        if later is not None:  # `CFG.update(steps=_e("STEPS", 60, int))` at module level
+            return parse_source(later)
+        bound = parse_source(src)
+        if isinstance(bound, ast.Call) and isinstance(bound.func, ast.Name) and bound.func.id == "dict":
+            return next((k.value for k in bound.keywords if k.arg == key), None)  # `CFG = dict(steps=...)`
+        if not isinstance(bound, ast.Dict):
+            return None
+        return next((v for k, v in zip(bound.keys, bound.values) if isinstance(k, ast.Constant) and k.value == key), None)
