@@ -363,19 +363,28 @@ _LOGS = ("log", "log2", "log_softmax", "log10")
 
 def _in_log_domain(f, e, depth: int = 0) -> bool:
     """The expression (or the name it is bound to) takes a logarithm: a log-probability. In a
-    product, the factor that holds the prediction decides (`(1 - lam) * logp.exp()` is a weighted
-    probability, whatever the weight was computed from); `exp(...)` leaves the log domain."""
+    product, the factors that hold a prediction decide; `exp(...)`, a softmax or a squash
+    (`sigmoid`) leaves the log domain, and a module function's call is what it returns (a
+    mixing weight `0.5 * sigmoid(k * (nll - c))` is no log-probability, whatever it was made from)."""
     if type(e) is ast.BinOp and type(e.op) is ast.Mult:
-        sides = [(s, f.labels_of(s)) for s in (e.left, e.right)]
-        held = [s for s, v in sides if "DIST" in v] or [s for s, v in sides if "TGTP" in v] or [e.left, e.right]
+        held = [s for s in (e.left, e.right) if f.labels_of(s) & _PREDICTED] or [e.left, e.right]
         return any(_in_log_domain(f, s, depth) for s in held)
-    if type(e) is ast.Call and lb.call_name(e.func) in ("exp", "softmax"):
+    if type(e) is ast.Call and lb.call_name(e.func) in _LEAVES_LOG:
         return False
+    if type(e) is ast.Call and depth < 4:
+        g = f.module.resolve(e.func, f)
+        if g is not None and g.qualname != f.qualname:
+            return any(r.value is not None and _in_log_domain(g, r.value, depth + 1)
+                       for r in f.module.under(g, f.module.nodes_of(ast.Return)))
     if type(e) is ast.Name:
         bound = f.binding(e.id) if depth < 4 else None
         return bound is not None and _in_log_domain(f, bound, depth + 1)
     return any(type(n) is ast.Call and lb.call_name(n.func) in _LOGS for n in ast.walk(e)) or (
         depth < 4 and any(type(n) is ast.Name and _in_log_domain(f, n, depth + 1) for n in ast.walk(e)))
+
+
+_LEAVES_LOG = frozenset({"exp", "softmax", "sigmoid", "expit"})
+_PREDICTED = frozenset({"TGTP", "DIST", "TCNT", "CNT", "CTGT", "CCNT"})  # a model's or a table's prediction
 
 
 def _log_linear(m, f) -> list:
