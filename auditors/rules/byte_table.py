@@ -181,8 +181,11 @@ def check(m):
                            "a byte-fallback token's text is found by decoding it alone, which gives U+FFFD (3 bytes), "
                            "not its 1 byte"))
         if decoded is not None and not pt.calls(decoded.value, "is_byte") and not any(
-                b.lineno <= decoded.lineno <= b.end_lineno for b in bytes_ifs):
-            # (an `is_byte` test elsewhere in the function, for the leading-space table, sizes nothing here)
+                b.lineno <= decoded.lineno <= b.end_lineno
+                or (b.lineno < decoded.lineno and any(type(x) in (ast.Continue, ast.Return) for x in b.body))
+                for b in bytes_ifs):
+            # (an `is_byte` test elsewhere in the function, for the leading-space table, sizes nothing here; one
+            # that sizes byte tokens and skips them, `if sp.is_byte(i): base[i] = 1; continue`, does)
             out.append(raw(RULE, f, decoded, guards_of(f, decoded.lineno), "error", "high",
                            "token bytes counted by decoding each token alone: a byte-fallback token decodes to "
                            "U+FFFD (3 bytes), not its 1 byte"))
