@@ -373,8 +373,9 @@ def _in_log_domain(f, e, depth: int = 0) -> bool:
         return False
     if type(e) is ast.Call and depth < 4:
         g = f.module.resolve(e.func, f)
-        if g is not None and g.qualname != f.qualname:
+        if g is not None and g.qualname != f.qualname:  # (an expectation `sum(p * log(p / q))`, a KL, is none)
             return any(r.value is not None and _in_log_domain(g, r.value, depth + 1)
+                       and not any(_entropy_term(n) for n in ast.walk(r.value))
                        for r in f.module.under(g, f.module.nodes_of(ast.Return)))
     if type(e) is ast.Name:
         bound = f.binding(e.id) if depth < 4 else None
