@@ -134,7 +134,8 @@ _ARRANGES = frozenset({"pad", "stack", "cat", "concat", "concatenate", "hstack",
 _LOGS = frozenset({"log", "log2", "log10", "log1p"})
 _COUNTS = frozenset({"CTGT", "CCNT", "CNT", "CSUM"})
 # calls that keep a per-token fact per token (a mask stays a mask); any other call drops it
-_CONVERTS = frozenset({"from_numpy", "as_tensor", "asarray", "ascontiguousarray", "tensor", "array"})
+_SAME_VALUES = frozenset({"from_numpy", "ascontiguousarray"})  # (whatever their keywords)
+_CONVERTS = _SAME_VALUES | {"as_tensor", "asarray", "tensor", "array"}
 _SQUASHES = frozenset({"sigmoid", "expit", "tanh", "softsign", "hardsigmoid"})
 _SELECTS = frozenset({"where", "maximum", "minimum", "clip", "clamp", "logical_and", "logical_or", "logical_not"})
 _ELEMENTWISE = {"where", "logical_and", "logical_or", "logical_not", "bool", "int", "as_tensor", "tensor", "from_numpy",
@@ -146,9 +147,9 @@ def _scored_here(info, e, depth: int = 0) -> bool:
     at the target, a per-token cross-entropy), not from a value that only carries that label
     through the flow (a model's hidden state in a file whose forward also returns a loss)."""
     for n in ast.walk(e):
-        if type(n) is ast.Call and lb.call_name(n.func) in ("cross_entropy", "nll_loss"):
+        if type(n) is ast.Call and lb.call_name(n.func) in lb.CE_FUNCS:
             return True
-        if type(n) is ast.Call and lb.call_name(n.func) in _SCORE_CALLS and type(n.func) is ast.Attribute \
+        if type(n) is ast.Call and lb.call_name(n.func) in _TARGET_READS and type(n.func) is ast.Attribute \
                 and "DIST" in info.labels_of(n.func.value) and any("TGT" in info.labels_of(a) for a in n.args):
             return True  # `logp.gather(1, y[:, None])`: a distribution read at the target
         if type(n) is ast.Name and depth < 3:
@@ -158,7 +159,7 @@ def _scored_here(info, e, depth: int = 0) -> bool:
     return False
 
 
-_SCORE_CALLS = frozenset({"gather", "take_along_dim", "take_along_axis", "cross_entropy", "nll_loss"})
+_TARGET_READS = frozenset({"gather", "take_along_dim", "take_along_axis"})
 
 
 def _reaching_loss(info, holder, labels: frozenset) -> frozenset:
@@ -312,7 +313,7 @@ def call_labels(info, e: ast.Call) -> frozenset:
     elif callee is None and type(func) is ast.Name and func.id in info.env and func.id in _loop_variables(info):
         # `for k, pick in SOURCES.items(): Loader(pick(args))` over a table of lambdas: what they return
         recv = recv | (info.L(func) & DATA)
-    if name in _CONVERTS and len(e.args) == 1 and not e.keywords or name in ("from_numpy", "ascontiguousarray"):
+    if name in _CONVERTS and (len(e.args) == 1 and not e.keywords or name in _SAME_VALUES):
         return (every | recv) - {"CAND"}  # `torch.from_numpy(keys)`: the same values, a key stays a key
     out = (every | recv) - INDEX_ONLY - uncounted
     if name in _SQUASHES and {"TGTP", "VAL"} <= every and not every & {"DIST"} and e.args and _scored_here(info, e.args[0]):

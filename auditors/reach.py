@@ -295,11 +295,12 @@ class Evaluator(SettingsReads):
                 return getattr(base, f.attr)(*[self.value(a, scope) for a in n.args])
         raise Unknown
 
-    def inline(self, name: str, helper: dict, n: ast.Call, scope: Scope):
+    def inline(self, name: str, helper: dict, n: ast.Call, scope: Scope, outer: dict | None = None):
         """The value of a call of a small helper: its returned expression, its parameters
-        bound to this call's arguments (or their defaults)."""
-        bound = {p: (a, scope) for p, a in zip(helper["params"], n.args)}
-        bound.update({k.arg: (k.value, scope) for k in n.keywords})
+        bound to this call's arguments (or their defaults), other names to `outer` (a factory's
+        parameters, for the function it returns)."""
+        bound = {**(outer or {}), **{p: (a, scope) for p, a in zip(helper["params"], n.args)}}
+        bound.update({k.arg: (k.value, scope) for k in n.keywords if k.arg})
         home = Scope(self.facts, "<module>", self.env, scope.depth + 1)
         for p, src in helper.get("param_defaults", {}).items():
             bound.setdefault(p, (parse_source(src), home))

@@ -28,16 +28,10 @@ class SettingsReads:
         """A call of the small function a factory returns: its returned expression with its own
         parameters bound to this call's arguments and the factory's to the factory call's."""
         factory = self.facts["functions"][made.func.id]
-        inner_name = factory["returns"]
         home = Scope(self.facts, "<module>", self.env, scope.depth + 1)
         outer = {p: (a, home) for p, a in zip(factory["params"], made.args)}
         outer.update({k.arg: (k.value, home) for k in made.keywords if k.arg})
-        inner = self.facts["functions"][inner_name]
-        bound = {**outer, **{p: (a, scope) for p, a in zip(inner["params"], n.args)}}
-        bound.update({k.arg: (k.value, scope) for k in n.keywords if k.arg})
-        for p, src in inner.get("param_defaults", {}).items():
-            bound.setdefault(p, (parse_source(src), home))
-        return self.value(parse_source(inner["ret"]), Scope(self.facts, inner_name, self.env, scope.depth + 1, bound))
+        return self.inline(factory["returns"], self.facts["functions"][factory["returns"]], n, scope, outer)
 
     def field_override(self, field: str, default):
         """A class field's value when the file sets its fields from the environment in a loop
