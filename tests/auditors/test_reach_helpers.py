@@ -811,6 +811,16 @@ def test_a_smear_without_bos_mask_is_as_reached_as_the_evaluation_that_splits_do
     assert _reaches(tmp_path, monkeypatch, SMEAR_WITH_PACKED_EVAL, "smear-without-bos-mask", env=env) == [reach]
 
 
+def _reached(tmp_path, monkeypatch, text: str, marked, keep, **audit_kw) -> tuple[int, list]:
+    """(the first line of `text` that `marked` accepts, the (line, reach) of the findings that `keep`
+    accepts) for `text` audited as a submission's train_gpt.py."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(text)
+    line = next(i + 1 for i, t in enumerate(text.splitlines()) if marked(t))
+    return line, [(f.line, f.reach) for f in audit_path(p, **audit_kw).findings if keep(f)]
+
+
 WARM_JOIN = '''
 import itertools
 import os
@@ -854,15 +864,10 @@ def test_validation_batches_joined_under_a_setting_take_its_reach(tmp_path, monk
     """Validation batches enter the joined training stream only when EXTRA_BATCHES > 0,
     whose default is on with 8 processes and off with one: the finding stands where
     they are bound, active under the official profile, dormant on one GPU."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
-    p = tmp_path / "train_gpt.py"
-    p.write_text(WARM_JOIN)
-    line = WARM_JOIN.splitlines().index(
-        '        warm = [b for _, b in zip(range(EXTRA), batches("data/fineweb_val_000000.bin"))]') + 1
-    found = lambda profile: [(f.line, f.reach) for f in audit_path(p, profile=profile).findings  # noqa: E731
-                             if f.rule == "val-in-training"]
-    assert found("official") == [(line, "active")]
-    assert found("single-gpu") == [(line, "dormant")]
+    for profile, reach in (("official", "active"), ("single-gpu", "dormant")):
+        line, found = _reached(tmp_path, monkeypatch, WARM_JOIN, lambda t: t.strip().startswith("warm = [b for"),
+                               lambda f: f.rule == "val-in-training", profile=profile)
+        assert found == [(line, reach)]
 
 
 PROVIDER_TABLE = '''
@@ -921,11 +926,8 @@ if __name__ == "__main__":
 def test_a_dispatch_table_entry_that_loads_val_takes_its_key_as_reach(tmp_path, monkeypatch, env, reach):
     """`providers[source]()` over a dict of lambdas: the calibration finding stands at the
     entry that reads the validation shards, reached only when the source is "val"."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
-    p = tmp_path / "train_gpt.py"
-    p.write_text(PROVIDER_TABLE)
-    line = PROVIDER_TABLE.splitlines().index('        "val": lambda: shard_rows("data/fineweb_val_*.bin", n),') + 1
-    found = [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    line, found = _reached(tmp_path, monkeypatch, PROVIDER_TABLE, lambda t: t.strip().startswith('"val": lambda'),
+                           lambda f: f.severity == "error", env=env)
     assert found == [(line, reach)]
 
 
@@ -933,12 +935,10 @@ def test_a_dispatch_table_entry_that_loads_val_takes_its_key_as_reach(tmp_path, 
 def test_calibration_rows_chosen_by_a_branch_take_its_test_as_reach(tmp_path, monkeypatch, env, reach):
     """fixtures/calibration_branch.py: the validation rows are bound only when CALIB_SOURCE is
     "holdout" (the default)."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     text = (Path(__file__).parent / "fixtures" / "calibration_branch.py").read_text()
-    p = tmp_path / "train_gpt.py"
-    p.write_text(text)
-    line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.strip().startswith("calib = [val["))
-    assert [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"] == [(line, reach)]
+    line, found = _reached(tmp_path, monkeypatch, text, lambda t: t.strip().startswith("calib = [val["),
+                           lambda f: f.severity == "error", env=env)
+    assert found == [(line, reach)]
 
 
 STRENGTH_SETTINGS = '''
@@ -993,12 +993,8 @@ def test_a_tilt_whose_strength_is_a_setting_at_zero_is_dormant(tmp_path, monkeyp
     """`b = where(hint >= 0, beta, 0.0)` with `beta` a dataclass field replaced from TILT_BETA: at 0
     the unnormalized tilt adds nothing (dormant, `beta != 0`); a weight the launch leaves unknown
     would leave the reach as it is."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
-    text = STRENGTH_SETTINGS.replace("{beta}", beta)
-    p = tmp_path / "train_gpt.py"
-    p.write_text(text)
-    line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# tilt"))
-    found = [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    line, found = _reached(tmp_path, monkeypatch, STRENGTH_SETTINGS.replace("{beta}", beta), lambda t: t.endswith("# tilt"),
+                           lambda f: f.severity == "error", env=env)
     assert found == [(line, reach)]
 
 
@@ -1044,10 +1040,6 @@ if __name__ == "__main__":
 def test_functions_registered_by_a_decorator_are_reached_through_their_table(tmp_path, monkeypatch, default, env, reach):
     """`@prior_source("hub")` stores the function in PRIOR_SOURCES under "hub"; `PRIOR_SOURCES[key](...)`
     reaches it only when the key is "hub"."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
-    text = REGISTRY.replace("{default}", default)
-    p = tmp_path / "train_gpt.py"
-    p.write_text(text)
-    line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# download"))
-    found = [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.tag == "network_at_eval"]
+    line, found = _reached(tmp_path, monkeypatch, REGISTRY.replace("{default}", default), lambda t: t.endswith("# download"),
+                           lambda f: f.tag == "network_at_eval", env=env)
     assert found == [(line, reach)]
