@@ -22,6 +22,7 @@ import ast
 
 from auditors import labels as lb
 from auditors.adapted import ACCUMULATE, counts_into_param, mutated_params
+from auditors.loop_shapes import complementary, repeating_loop, runs_again
 from auditors.model import RuleInfo
 from auditors.pipelines import fed_by_scoring
 from auditors.rules import raw
@@ -37,6 +38,10 @@ def _adapted_names(m, ev) -> set[str]:
     for i in mutated_params(m, callee, m.trains_on(callee, "VAL")):
         if i < len(node.args) and lb.dotted(node.args[i]):
             names.add(lb.dotted(node.args[i]))
+    params = callee.params[1:] if callee.is_method else callee.params
+    filled = _filled_params(m, callee)  # `cache.update(prev, tg)` on a cache handed in
+    names |= {lb.dotted(a) for p, a in zip(params, node.args) if p in filled and lb.dotted(a)}
+    names |= {lb.dotted(k.value) for k in node.keywords if k.arg in filled and lb.dotted(k.value)}
     if callee.is_method and isinstance(node.func, ast.Attribute) and _fills(m, callee):
         d = lb.dotted(node.func.value)
         if d:
@@ -44,6 +49,13 @@ def _adapted_names(m, ev) -> set[str]:
     if callee.is_method and m.trains_on(callee, "VAL"):
         names |= _built_with(node)  # `TTT(cfg, model).run(val)`: the model it was built with is trained
     return names
+
+
+def _filled_params(m, g) -> set[str]:
+    """Parameters of g whose own methods fill a cache of their object (`cache.update(x, y)`)."""
+    return {e.node.func.value.id for e in g.events if e.kind == "call" and e.data["callee"]
+            and type(e.node.func) is ast.Attribute and type(e.node.func.value) is ast.Name
+            and e.node.func.value.id in g.params and _fills(m, m.functions[e.data["callee"]])}
 
 
 def _built_with(call: ast.Call) -> set[str]:
@@ -170,37 +182,9 @@ def _loop_passes(m, f):
             for later in loops[i + 1:]:
                 _, r2, s2 = facts(later)
                 shared = w1 & r2
-                if shared and s2 and not facts(later)[0] & shared and not _complementary(first, later):
+                if shared and s2 and not facts(later)[0] & shared and not complementary(first, later):
                     yield later, first, sorted(shared)[0]
                     break
-
-
-def _part(loop) -> tuple[str, str] | None:
-    """("head", E) for a loop over the first E items (`bounds[:E]`, `range(E)`), ("tail", E)
-    for one over the items from E on (`bounds[E:]`, `range(E, n)`), else None."""
-    if type(loop) is not ast.For:
-        return None
-    it = loop.iter
-    if type(it) is ast.Call and lb.call_name(it.func) == "enumerate" and it.args:
-        it = it.args[0]
-    if type(it) is ast.Subscript and type(it.slice) is ast.Slice and it.slice.step is None:
-        lower, upper = it.slice.lower, it.slice.upper
-        if lower is None and upper is not None:
-            return "head", lb.src(upper)
-        if lower is not None and upper is None:
-            return "tail", lb.src(lower)
-    if type(it) is ast.Call and lb.call_name(it.func) == "range" and 1 <= len(it.args) <= 2:
-        if len(it.args) == 1 or (type(it.args[0]) is ast.Constant and it.args[0].value == 0):
-            return "head", lb.src(it.args[-1])
-        return "tail", lb.src(it.args[0])
-    return None
-
-
-def _complementary(first, later) -> bool:
-    """`for c in bounds[:n - k]` (scored and counted), then `for c in range(n - k, n)` (scored with
-    the table frozen): the second loop scores the items the first did not, no token twice."""
-    a, b = _part(first), _part(later)
-    return a is not None and b is not None and {a[0], b[0]} == {"head", "tail"} and a[1] == b[1]
 
 
 def _returned_table(m, f, a, later) -> set[str] | bool:
@@ -211,21 +195,6 @@ def _returned_table(m, f, a, later) -> set[str] | bool:
            and m.scores(m.functions[b.data["callee"]]) for b in later):
         return True
     return {t.id for st in m.under(f, m.nodes_of(ast.Assign)) if st.value is a.node for t in st.targets if type(t) is ast.Name}
-
-
-def _repeated(f, ev):
-    """The innermost loop around the call when it repeats the call on the same data: the
-    loop runs over something other than the data (`for p in range(passes)`) and no
-    argument depends on its variable (phases that pick another slice each time do)."""
-    if not ev.ctx.loops:
-        return None
-    loop = ev.ctx.loops[-1]
-    if not isinstance(loop, ast.For) or f.labels_of(loop.iter) & lb.DATA:
-        return None
-    varying = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
-    varying |= {t.id for st in loop.body for n in ast.walk(st) if isinstance(n, (ast.Assign, ast.AugAssign))
-                for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
-    return None if _roots(ev) & varying else loop
 
 
 def _self_table(node) -> str | None:
@@ -466,12 +435,16 @@ def check(m):
                     continue
             if not adapted:
                 continue
-            again = _repeated(f, a)
-            if again is not None and (scores or trains):
-                out.append(raw(RULE, f, a.node, a.ctx, "error", "medium",
-                               f"{a.data['name']}() adapts `{sorted(adapted)[0]}` on validation tokens and scores them, and "
-                               f"the loop at line {again.lineno} runs it again over the same tokens: every pass after the "
-                               "first rescores them with what the earlier passes learned"))
+            again = repeating_loop(f, a)
+            if again is not None and (scores or trains) and not any(
+                    o.line == a.line and o.function == f.qualname for o in out):  # (already a later pass of an earlier call)
+                found = raw(RULE, f, a.node, a.ctx, "error", "medium",
+                            f"{a.data['name']}() adapts `{sorted(adapted)[0]}` on validation tokens and scores them, and "
+                            f"the loop at line {again.lineno} runs it again over the same tokens: every pass after the "
+                            "first rescores them with what the earlier passes learned")
+                if (twice := runs_again(again)) is not None:
+                    found.guards.append([lb.src(twice), True])  # (a loop that runs once rescores nothing)
+                out.append(found)
                 continue
             counted_only = not trains and not m.writes_tables(ca)  # only counts kept in its object
             for b in calls[i + 1:]:
@@ -481,7 +454,7 @@ def check(m):
                     continue  # (the next window's scoring in the same score-first loop)
                 if _prefix_replay(f, a, b, calls):
                     continue
-                if a.ctx.loops and b.ctx.loops and _complementary(a.ctx.loops[-1], b.ctx.loops[-1]):
+                if a.ctx.loops and b.ctx.loops and complementary(a.ctx.loops[-1], b.ctx.loops[-1]):
                     continue  # (the later loop scores the items the first left out)
                 if counted_only and not _computes_loss(m, m.functions[b.data["callee"]]):
                     continue  # (`update_apm(p_target, y)` after scoring takes scores in, it computes none)

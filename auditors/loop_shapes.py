@@ -1,0 +1,140 @@
+"""Shapes of loops that decide whether a call in them sees the same tokens twice.
+
+A loop over the first E items and a loop over the items from E on cover each item
+once between them; a loop over passes (`for p in range(passes)`) repeats its body on
+the same data unless an argument follows the pass variable; and such a repeat happens
+only when the loop runs more than once, which is a launch condition when E is a setting
+(`range(1 + args.retries)` with `RETRIES=0` runs once).
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors import labels as lb
+
+
+def part(loop) -> tuple[str, str] | None:
+    """("head", E) for a loop over the first E items (`bounds[:E]`, `range(E)`), ("tail", E)
+    for one over the items from E on (`bounds[E:]`, `range(E, n)`), else None."""
+    if type(loop) is not ast.For:
+        return None
+    it = loop.iter
+    if type(it) is ast.Call and lb.call_name(it.func) == "enumerate" and it.args:
+        it = it.args[0]
+    if type(it) is ast.Subscript and type(it.slice) is ast.Slice and it.slice.step is None:
+        lower, upper = it.slice.lower, it.slice.upper
+        if lower is None and upper is not None:
+            return "head", lb.src(upper)
+        if lower is not None and upper is None:
+            return "tail", lb.src(lower)
+    if type(it) is ast.Call and lb.call_name(it.func) == "range" and 1 <= len(it.args) <= 2:
+        if len(it.args) == 1 or (type(it.args[0]) is ast.Constant and it.args[0].value == 0):
+            return "head", lb.src(it.args[-1])
+        return "tail", lb.src(it.args[0])
+    return None
+
+
+def complementary(first, later) -> bool:
+    """`for c in bounds[:n - k]` (scored and counted), then `for c in range(n - k, n)` (scored with
+    the table frozen): the second loop scores the items the first did not, no token twice."""
+    a, b = part(first), part(later)
+    return a is not None and b is not None and {a[0], b[0]} == {"head", "tail"} and a[1] == b[1]
+
+
+# Expressions whose value is a truth value: an argument computed by one (`strict=attempt <
+# retries`) switches the callee's behaviour on a pass, it cannot pick another slice of data.
+_TRUTH = (ast.Compare, ast.BoolOp)
+
+
+def _selecting_names(call: ast.Call) -> set[str]:
+    """Names in a call's arguments that could select what it reads (flags excluded)."""
+    out = set()
+    for a in [*call.args, *(k.value for k in call.keywords)]:
+        if type(a) in _TRUTH or (type(a) is ast.UnaryOp and type(a.op) is ast.Not):
+            continue
+        out |= {n.id for n in ast.walk(a) if type(n) is ast.Name}
+    return out
+
+
+def repeating_loop(f, ev):
+    """The innermost loop around the call when it repeats the call on the same data: the
+    loop runs over something other than the data (`for p in range(passes)`) and no
+    argument that could select data depends on its variable (phases that pick another
+    slice each time do)."""
+    if not ev.ctx.loops:
+        return None
+    loop = ev.ctx.loops[-1]
+    if not isinstance(loop, ast.For) or f.labels_of(loop.iter) & lb.DATA:
+        return None
+    varying = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+    varying |= {t.id for st in loop.body for n in ast.walk(st) if isinstance(n, (ast.Assign, ast.AugAssign))
+                for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
+    if _selecting_names(ev.node) & varying or not _reaches_end(loop.body, ev.node):
+        return None
+    return loop
+
+
+def _completes(stmts) -> bool:
+    """The block can run to its end, or to a `continue` of its loop (not every path leaves by
+    return, raise or break)."""
+    for st in stmts:
+        kind = type(st)
+        if kind in (ast.Return, ast.Raise, ast.Break):
+            return False
+        if kind is ast.Continue:
+            return True
+        if kind is ast.If and not (_completes(st.body) or _completes(st.orelse)):
+            return False
+        if kind in (ast.With, ast.AsyncWith) and not _completes(st.body):
+            return False
+        if kind is ast.Try and (not _completes(st.finalbody) or not (
+                _completes(st.body) and _completes(st.orelse) or any(_completes(h.body) for h in st.handlers))):
+            return False
+    return True
+
+
+def _holds(st, node) -> bool:
+    return st.lineno <= node.lineno <= st.end_lineno and any(n is node for n in ast.walk(st))
+
+
+def _reaches_end(stmts, node) -> bool:
+    """Once `node` has run inside the block, execution can still reach the block's end (the
+    loop's next pass): `return score(...)` inside `try` whose handler returns does not;
+    the same with a handler that logs and goes on does."""
+    for i, st in enumerate(stmts):
+        if _holds(st, node):
+            return _after(st, node) and _completes(stmts[i + 1:])
+    return True
+
+
+def _after(st, node) -> bool:
+    kind = type(st)
+    if kind in (ast.Return, ast.Raise):
+        return False
+    if kind is ast.If:
+        return _reaches_end(st.body if any(_holds(b, node) for b in st.body) else st.orelse, node)
+    if kind in (ast.With, ast.AsyncWith):
+        return _reaches_end(st.body, node)
+    if kind is ast.Try:
+        if not _completes(st.finalbody):
+            return False
+        for h in st.handlers:
+            if any(_holds(b, node) for b in h.body):
+                return _reaches_end(h.body, node)
+        if any(_holds(b, node) for b in st.body):  # the call may also raise, into a handler
+            return (_reaches_end(st.body, node) and _completes(st.orelse)) or any(_completes(h.body) for h in st.handlers)
+        return _reaches_end(st.orelse if any(_holds(b, node) for b in st.orelse) else st.finalbody, node)
+    return True  # a simple statement, or a nested loop (it may end and go on)
+
+
+def runs_again(loop) -> ast.expr | None:
+    """The condition under which a `for _ in range(E)` loop runs its body a second time
+    (`E > 1`; `range(a, b)`: `b - a > 1`), or None when its count is not a range's."""
+    it = loop.iter
+    if type(it) is not ast.Call or lb.call_name(it.func) != "range" or not 1 <= len(it.args) <= 2 or it.keywords:
+        return None
+    count = it.args[0] if len(it.args) == 1 else ast.BinOp(it.args[1], ast.Sub(), it.args[0])
+    if type(count) is ast.Constant:
+        return None  # a fixed count: nothing for a launch to decide
+    return ast.Compare(count, [ast.Gt()], [ast.Constant(1)])

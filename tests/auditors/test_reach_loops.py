@@ -1,0 +1,67 @@
+"""Reachability decided by how often a loop runs: a pass repeated by `for _ in range(E)`
+rescores only when E is over 1, and E may be a setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditors import audit_path
+
+RETRIES = '''
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+RETRIES = int(os.environ.get("CACHE_RETRIES", "{default}"))
+
+
+class Cache:
+    def __init__(self, vocab):
+        self.pair = torch.zeros(vocab, vocab)
+
+    def update(self, prev, nxt):
+        self.pair.index_put_((prev, nxt), torch.ones_like(nxt, dtype=torch.float32), accumulate=True)
+
+
+@torch.no_grad()
+def cached_pass(model, val, cache, strict, seq=256):
+    total = 0.0
+    for s in range(0, val.numel() - seq - 1, seq):
+        x, y = val[s:s + seq], val[s + 1:s + seq + 1]
+        p = 0.9 * F.softmax(model(x[None])[0], -1) + 0.1 * (cache.pair[x] + 1) / (cache.pair[x] + 1).sum(-1, keepdim=True)
+        total += float(-torch.log(p.gather(-1, y[:, None])).sum())
+        cache.update(x, y)
+    if strict and total > 1e9:
+        raise ValueError(total)
+    return total
+
+
+def evaluate(model, val):
+    cache = Cache(1024)
+    for attempt in range(1 + RETRIES):
+        try:
+            return cached_pass(model, val, cache, strict=attempt < RETRIES)  # pass
+        except ValueError:
+            continue
+
+
+if __name__ == "__main__":
+    val = torch.from_numpy(np.fromfile("fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    evaluate(torch.nn.Identity(), val)
+'''
+
+
+@pytest.mark.parametrize("default,env,reach", [("1", {}, "active"), ("1", {"CACHE_RETRIES": "0"}, "dormant"),
+                                               ("0", {}, "dormant"), ("0", {"CACHE_RETRIES": "2"}, "active")])
+def test_a_retry_loop_rescores_only_when_it_may_run_twice(tmp_path, monkeypatch, default, env, reach):
+    """`for attempt in range(1 + RETRIES)` around a pass that fills the cache it is handed: with
+    RETRIES at 0 the loop runs once and nothing is scored twice (dormant, `1 + RETRIES > 1`)."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    text = RETRIES.replace("{default}", default)
+    p = tmp_path / "train_gpt.py"
+    p.write_text(text)
+    line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# pass"))
+    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    assert found == [(line, "two_pass_rescore", reach)]
