@@ -307,6 +307,10 @@ class ModuleFlow(FunctionValues, ClassFacts):
                     for p, v in zip(params, ev.data["args"]):
                         if v:
                             callee.param_labels[p] = callee.param_labels.get(p, EMPTY) | v
+                    rest = callee.node.args.vararg.arg if callee.node.args.vararg else None
+                    for v in ev.data["args"][len(params):] if rest else ():  # (`def slot(self, *parts)`: the rest land in parts)
+                        if v:
+                            callee.param_labels[rest] = callee.param_labels.get(rest, EMPTY) | v
                     spread = callee.node.args.kwarg.arg if type(callee.node) is not ast.Lambda and callee.node.args.kwarg else None
                     for k, v in ev.data["kws"].items():
                         k = k if k in callee.params else spread  # (`def f(net, **kw)`: an extra keyword lands in kw)

@@ -23,7 +23,8 @@ TIME_FUNCS = ("perf_counter", "time", "monotonic", "time_ns")
 FUNC_TRANSFORMS = frozenset({"grad", "grad_and_value", "vjp", "jacrev", "value_and_grad"})  # torch.func / functorch
 TABLE_READS = frozenset({"get", "index_select", "take"})  # lookups by call, read like subscripts when keyed by a hash
 DIGESTS = frozenset({"crc32", "adler32", "xxh32", "xxh64", "xxh3_64", "xxh32_intdigest", "xxh64_intdigest",
-                     "xxh3_64_intdigest", "murmurhash3_32"})  # non-cryptographic digests used as buckets
+                     "xxh3_64_intdigest", "murmurhash3_32",  # non-cryptographic digests used as buckets
+                     "md5", "sha1", "sha224", "sha256", "sha512", "blake2b", "blake2s"})  # (hashlib's: a bucket too, slower)
 INPLACE = frozenset({"index_put_", "index_add_", "scatter_add_", "scatter_", "put_", "copy_", "index_copy_"})
 _SHARED_PREFIX = re.compile(r"^fineweb[_\-]?$")
 NAMESPACES = {"SimpleNamespace", "Namespace", "EasyDict", "AttrDict", "edict", "DotMap", "Box"}
@@ -137,6 +138,7 @@ _COUNTS = frozenset({"CTGT", "CCNT", "CNT", "CSUM"})
 _SAME_VALUES = frozenset({"from_numpy", "ascontiguousarray"})  # (whatever their keywords)
 _CONVERTS = _SAME_VALUES | {"as_tensor", "asarray", "tensor", "array"}
 _SQUASHES = frozenset({"sigmoid", "expit", "tanh", "softsign", "hardsigmoid"})
+_ENCODES = frozenset({"pack", "to_bytes", "from_bytes", "tobytes", "digest", "hexdigest", "encode", "join"})  # same values
 _SELECTS = frozenset({"where", "maximum", "minimum", "clip", "clamp", "logical_and", "logical_or", "logical_not"})
 _ELEMENTWISE = {"where", "logical_and", "logical_or", "logical_not", "bool", "int", "as_tensor", "tensor", "from_numpy",
                 "asarray", "array"}
@@ -313,8 +315,10 @@ def call_labels(info, e: ast.Call) -> frozenset:
     elif callee is None and type(func) is ast.Name and func.id in info.env and func.id in _loop_variables(info):
         # `for k, pick in SOURCES.items(): Loader(pick(args))` over a table of lambdas: what they return
         recv = recv | (info.L(func) & DATA)
-    if name in _CONVERTS and (len(e.args) == 1 and not e.keywords or name in _SAME_VALUES):
-        return (every | recv) - {"CAND"}  # `torch.from_numpy(keys)`: the same values, a key stays a key
+    if name in _CONVERTS and (len(e.args) == 1 and not e.keywords or name in _SAME_VALUES) or name in _ENCODES:
+        return (every | recv) - {"CAND"}  # `torch.from_numpy(keys)`, `h.digest()`: the same values, a key stays a key
+    if name == "int" and every & KEYS:
+        return every  # `int(h.hexdigest()[:8], 16)`: a hash written as a number
     out = (every | recv) - INDEX_ONLY - uncounted
     if name in _SQUASHES and {"TGTP", "VAL"} <= every and not every & {"DIST"} and e.args and _scored_here(info, e.args[0]):
         out = out | {"TGATE"}  # `sigmoid(k * (nll_y - c))`: a soft switch set by the target's own loss

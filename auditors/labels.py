@@ -149,7 +149,16 @@ def shifted_slice(index: ast.expr) -> bool:
                 if _looks_back(lo.left, it.upper):
                     continue  # [i - n + 1 : i]: the n - 1 tokens before position i, a context
                 return True
+            if it.upper is None and _after_context(lo):
+                return True
     return False
+
+
+def _after_context(lower: ast.expr) -> bool:
+    """`[order - 1:]`: the items after the first n - 1 of a stream, each the token that the
+    n - 1 before it predict (the targets of order-n windows; n a setting, not a constant)."""
+    return isinstance(lower, ast.BinOp) and isinstance(lower.op, ast.Sub) and isinstance(lower.right, ast.Constant) \
+        and lower.right.value == 1 and type(lower.left) in (ast.Name, ast.Attribute)
 
 
 def _looks_back(start: ast.expr, upper: ast.expr | None) -> bool:

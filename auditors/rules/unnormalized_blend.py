@@ -21,6 +21,7 @@ import ast
 
 from auditors import labels as lb
 from auditors import normalizers, shapes
+from auditors.log_domain import entropy_term, in_log_domain, log_operand
 from auditors.model import RuleInfo
 from auditors.rules import guards_of, quotients, raw, with_strength
 
@@ -358,36 +359,6 @@ def _added_mass(m, f) -> list:
     return []
 
 
-_LOGS = ("log", "log2", "log_softmax", "log10")
-
-
-def _in_log_domain(f, e, depth: int = 0) -> bool:
-    """The expression (or the name it is bound to) takes a logarithm: a log-probability. In a
-    product, the factors that hold a prediction decide; `exp(...)`, a softmax or a squash
-    (`sigmoid`) leaves the log domain, and a module function's call is what it returns (a
-    mixing weight `0.5 * sigmoid(k * (nll - c))` is no log-probability, whatever it was made from)."""
-    if type(e) is ast.BinOp and type(e.op) is ast.Mult:
-        held = [s for s in (e.left, e.right) if f.labels_of(s) & _PREDICTED] or [e.left, e.right]
-        return any(_in_log_domain(f, s, depth) for s in held)
-    if type(e) is ast.Call and lb.call_name(e.func) in _LEAVES_LOG:
-        return False
-    if type(e) is ast.Call and depth < 4:
-        g = f.module.resolve(e.func, f)
-        if g is not None and g.qualname != f.qualname:  # (an expectation `sum(p * log(p / q))`, a KL, is none)
-            return any(r.value is not None and _in_log_domain(g, r.value, depth + 1)
-                       and not any(_entropy_term(n) for n in ast.walk(r.value))
-                       for r in f.module.under(g, f.module.nodes_of(ast.Return)))
-    if type(e) is ast.Name:
-        bound = f.binding(e.id) if depth < 4 else None
-        return bound is not None and _in_log_domain(f, bound, depth + 1)
-    return any(type(n) is ast.Call and lb.call_name(n.func) in _LOGS for n in ast.walk(e)) or (
-        depth < 4 and any(type(n) is ast.Name and _in_log_domain(f, n, depth + 1) for n in ast.walk(e)))
-
-
-_LEAVES_LOG = frozenset({"exp", "softmax", "sigmoid", "expit"})
-_PREDICTED = frozenset({"TGTP", "DIST", "TCNT", "CNT", "CTGT", "CCNT"})  # a model's or a table's prediction
-
-
 def _log_linear(m, f) -> list:
     """`a * log p[y] + b * log q[y]` scored as a log-probability: a geometric (product of
     experts) mix is a distribution only after renormalizing over the whole vocabulary
@@ -398,10 +369,10 @@ def _log_linear(m, f) -> list:
         if type(node.op) is not ast.Add or not any(type(s) is ast.BinOp and type(s.op) is ast.Mult for s in (node.left, node.right)):
             continue
         sides = (node.left, node.right)
-        if any(map(_entropy_term, sides)):
+        if any(map(entropy_term, sides)):
             continue  # `c * log(c) + (1 - c) * log(1 - c)`: an entropy, not a score
         if any("TGTP" in f.labels_of(s) for s in sides) and all(f.labels_of(s) & {"VAL", "TGTP"} for s in sides) \
-                and all(_in_log_domain(f, s) for s in sides) and not _renormalized(m, f, node):
+                and all(in_log_domain(f, s) for s in sides) and not _renormalized(m, f, node):
             ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
             return [raw(RULE, f, node, ctx, "error", "medium",
                         "adds weighted log-probabilities of the target from two predictors (a product of experts) "
@@ -420,7 +391,7 @@ def _log_linear_rows(m, f) -> list:
                 or not any(type(s) is ast.BinOp and type(s.op) is ast.Mult for s in (v.left, v.right)):
             continue
         sides = (v.left, v.right)
-        if not all("DIST" in f.labels_of(s) and _log_operand(f, s) for s in sides) or _renormalized(m, f, v):
+        if not all("DIST" in f.labels_of(s) and log_operand(f, s) for s in sides) or _renormalized(m, f, v):
             continue
         name = a.targets[0].id
         read = next((n for n in m.under(f, m.nodes_of(ast.Call)) if lb.call_name(n.func) in ("gather", "take_along_dim")
@@ -434,31 +405,6 @@ def _log_linear_rows(m, f) -> list:
                         f"`{name}` adds weighted log-distributions of two predictors (a product of experts) and is read at "
                         f"the target (line {read.lineno}) without renormalizing over the vocabulary: the result is no distribution")]
     return []
-
-
-def _log_operand(f, e, depth: int = 0) -> bool:
-    """The distribution in `e` (past a weight: `lam * log_q`) is a log-distribution: a call
-    of a log (`log_softmax`, `torch.log`, a method named `log_...`), or a name bound to one."""
-    if type(e) is ast.BinOp and type(e.op) is ast.Mult:
-        return any(_log_operand(f, s, depth) for s in (e.left, e.right) if "DIST" in f.labels_of(s))
-    if type(e) is ast.Call:
-        name = lb.call_name(e.func) or ""
-        return name in _LOGS or name.startswith("log_") or name.endswith("_log") or name == "log"
-    if type(e) is ast.Name and depth < 4:
-        bound = f.binding(e.id)
-        return bound is not None and _log_operand(f, bound, depth + 1)
-    return False
-
-
-def _entropy_term(e) -> bool:
-    """`p * log(p)`: a weight that is the argument of its own logarithm."""
-    if type(e) is not ast.BinOp or type(e.op) is not ast.Mult:
-        return False
-    for w, other in ((e.left, e.right), (e.right, e.left)):
-        logs = [c for c in ast.walk(other) if type(c) is ast.Call and lb.call_name(c.func) in _LOGS and c.args]
-        if logs and any(lb.src(w) == lb.src(c.args[0]) or lb.src(w) in lb.src(c.args[0]) for c in logs):
-            return True
-    return False
 
 
 def _adds_params(m, g, score: str | None, hit: str | None) -> bool:
