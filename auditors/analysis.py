@@ -307,7 +307,7 @@ class ModuleFlow(FunctionValues, ClassFacts):
                     for p, v in zip(params, ev.data["args"]):
                         if v:
                             callee.param_labels[p] = callee.param_labels.get(p, EMPTY) | v
-                    rest = callee.node.args.vararg.arg if callee.node.args.vararg else None
+                    rest = _own_rest(callee)
                     for v in ev.data["args"][len(params):] if rest else ():  # (`def slot(self, *parts)`: the rest land in parts)
                         if v:
                             callee.param_labels[rest] = callee.param_labels.get(rest, EMPTY) | v
@@ -446,6 +446,15 @@ LIBRARIES = frozenset(sys.stdlib_module_names) | {
     "torch", "numpy", "sentencepiece", "zstandard", "zstd", "brotli", "triton", "flash_attn", "flash_attn_interface",
     "einops", "scipy", "transformers", "tokenizers", "datasets", "huggingface_hub", "tiktoken", "wandb", "tqdm",
     "numba", "jax", "pandas", "requests", "safetensors", "apex", "xformers", "bitsandbytes", "lm_eval"}
+
+
+def _own_rest(f) -> str | None:
+    """The name of f's `*rest` parameter when f reads it itself; a wrapper that hands it on
+    (`def timed(fn, *a): return fn(*a)`) runs whatever it is handed, followed elsewhere."""
+    rest = f.node.args.vararg.arg if f.node.args.vararg else None
+    if rest is None or any(type(n) is ast.Starred and type(n.value) is ast.Name and n.value.id == rest for n in f.nodes):
+        return None
+    return rest
 
 
 def _statements(node) -> list:

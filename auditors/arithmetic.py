@@ -57,7 +57,7 @@ class ArithmeticFlow:
                 out |= {"HASH"}  # `ctx_key + "|" + str(token)`: a text key that spells out the target
             ext_r = "HASH" in left and (prod_r or isinstance(op, ast.Add)) and not (right & {"CAND", "HASH"}) and not isinstance(e.right, ast.Constant)
             ext_l = "HASH" in right and (prod_l or isinstance(op, ast.Add)) and not (left & {"CAND", "HASH"}) and not isinstance(e.left, ast.Constant)
-            if ext_r or ext_l or "EXTKEY" in both:
+            if (ext_r and not self._enumerated(e.right)) or (ext_l and not self._enumerated(e.left)) or "EXTKEY" in both:
                 out |= {"EXTKEY", "HASH"}
         elif isinstance(op, (ast.BitAnd, ast.Mod, ast.RShift, ast.FloorDiv)):
             out |= left & KEYS
@@ -77,6 +77,15 @@ class ArithmeticFlow:
             # (a value switched on and off by the fact, `beta * starts_word[y].float()`, still is one)
         return out
 
+    def _enumerated(self, e) -> bool:
+        """The term is a loop's own counter, cast and scaled (`np.uint64(w) * P` for `w` in
+        `range(V)`): hashing every candidate in turn, not a token read from the data."""
+        if type(e) is ast.BinOp and type(e.op) is ast.Mult:
+            return any(self._enumerated(a) and not self.L(b) & _TOKENS for a, b in ((e.left, e.right), (e.right, e.left)))
+        if type(e) is ast.Call and len(e.args) == 1 and lb.call_name(e.func) in _CASTS:
+            return self._enumerated(e.args[0])
+        return type(e) is ast.Name and bool(self.L(e) & {"RPOS", "CAND"}) and not self.L(e) & _TOKENS
+
     def _joined(self, e: ast.JoinedStr) -> frozenset:
         """An f-string carries the splits it names; one that joins two or more values with the
         target among them (`f"{ctx}|{tok}"`) is a text key of it (`f"{name}.q"` is not)."""
@@ -84,6 +93,10 @@ class ArithmeticFlow:
         labels = EMPTY.union(*parts)
         joint = sum(type(v) is ast.FormattedValue for v in e.values) >= 2 and "TGT" in labels
         return (labels & DATA) | ({"TGT", "HASH"} if joint else EMPTY)
+
+
+_CASTS = frozenset({"int", "uint64", "int64", "uint32", "int32", "long"})
+_TOKENS = frozenset({"VAL", "TRAIN", "TGT"})
 
 
 def _range_term(e: ast.BinOp) -> bool:

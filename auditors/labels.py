@@ -143,8 +143,8 @@ def shifted_slice(index: ast.expr) -> bool:
     for it in items:
         if isinstance(it, ast.Slice) and it.lower is not None and it.step is None:  # (`d[1::2]`: every other item)
             lo = it.lower
-            if isinstance(lo, ast.Constant) and lo.value == 1:
-                return True
+            if isinstance(lo, ast.Constant) and lo.value == 1 and not _from_end(it.upper):
+                return True  # (`t[1:-1]`, beside `t[:-2]` and `t[2:]`: the middle token of a trigram, a context)
             if isinstance(lo, ast.BinOp) and isinstance(lo.op, ast.Add) and isinstance(lo.right, ast.Constant) and lo.right.value == 1:
                 if _looks_back(lo.left, it.upper):
                     continue  # [i - n + 1 : i]: the n - 1 tokens before position i, a context
@@ -152,6 +152,11 @@ def shifted_slice(index: ast.expr) -> bool:
             if it.upper is None and _after_context(lo):
                 return True
     return False
+
+
+def _from_end(upper) -> bool:
+    return type(upper) is ast.UnaryOp and type(upper.op) is ast.USub and type(upper.operand) is ast.Constant \
+        and upper.operand.value != 0
 
 
 def _after_context(lower: ast.expr) -> bool:
