@@ -242,6 +242,10 @@ def call_labels(info, e: ast.Call) -> frozenset:
             chosen = info.module.function_values(info.binding(func.id))  # `run = cached if flag else plain; run(x)`
             if chosen:
                 callee, also = chosen[0], tuple(g.qualname for g in chosen[1:])
+    elif callee is None and type(func) is ast.IfExp:
+        chosen = info.module.function_values(func)  # `(sw_slot if SLOT else sw)(m, val)`
+        if chosen:
+            callee, also = chosen[0], tuple(g.qualname for g in chosen[1:])
     elif callee is not None and is_method:
         also = tuple(q for q in info.module.overrides(info, func) if q != callee.qualname)  # `self.score(...)`: a subclass's too
     if callee is not None and callee.node.decorator_list:

@@ -1,7 +1,10 @@
-"""Reachability decided by how often a loop runs: a pass repeated by `for _ in range(E)`
-rescores only when E is over 1, and E may be a setting."""
+"""Reachability decided where the code runs: a pass repeated by `for _ in range(E)` rescores
+only when E is over 1 (E may be a setting), and a function picked inline by a conditional
+expression runs only where its branch is taken."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +68,16 @@ def test_a_retry_loop_rescores_only_when_it_may_run_twice(tmp_path, monkeypatch,
     line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# pass"))
     found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
     assert found == [(line, "two_pass_rescore", reach)]
+
+
+@pytest.mark.parametrize("env,reach", [({}, "dormant"), ({"SLOT_ENABLED": "1"}, "active")])
+def test_a_function_chosen_inline_by_a_setting_takes_its_reach(tmp_path, monkeypatch, env, reach):
+    """`(slot_eval if SLOT else plain_eval)(...)`: the function a conditional expression picks and
+    calls at once is followed, and runs only where its branch is taken."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    text = (Path(__file__).parent / "fixtures" / "inline_choice.py").read_text()
+    p = tmp_path / "train_gpt.py"
+    p.write_text(text)
+    line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: ttt-before-score")
+    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    assert found == [(line, "ttt_before_score", reach)]
