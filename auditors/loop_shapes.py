@@ -68,8 +68,8 @@ def repeating_loop(f, ev):
     if not isinstance(loop, ast.For) or f.labels_of(loop.iter) & lb.DATA:
         return None
     varying = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
-    varying |= {t.id for st in loop.body for n in ast.walk(st) if isinstance(n, (ast.Assign, ast.AugAssign))
-                for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) if isinstance(t, ast.Name)}
+    varying |= {x.id for st in loop.body for n in ast.walk(st) if isinstance(n, (ast.Assign, ast.AugAssign))
+                for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) for x in ast.walk(t) if type(x) is ast.Name}
     if _selecting_names(ev.node) & varying or not _reaches_end(loop.body, ev.node):
         return None
     return loop

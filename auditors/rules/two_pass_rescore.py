@@ -42,7 +42,7 @@ def _adapted_names(m, ev) -> set[str]:
     filled = _filled_params(m, callee)  # `cache.update(prev, tg)` on a cache handed in
     names |= {lb.dotted(a) for p, a in zip(params, node.args) if p in filled and lb.dotted(a)}
     names |= {lb.dotted(k.value) for k in node.keywords if k.arg in filled and lb.dotted(k.value)}
-    if callee.is_method and isinstance(node.func, ast.Attribute) and _fills(m, callee):
+    if callee.is_method and isinstance(node.func, ast.Attribute) and (_fills(m, callee) or m.trains_on(callee, "VAL")):
         d = lb.dotted(node.func.value)
         if d:
             names.add(d)
@@ -268,7 +268,8 @@ def _reads_own_val(m, f, ev) -> bool:
     if callee is None or not callee.is_method or not d:
         return False
     if d == "self":  # a method of the same object: what the class's constructions stored in what it reads
-        return bool(_built_with_val(m, callee.cls) & m.self_reads(callee))
+        reads = m.self_reads(callee)  # (built in another file: what its fields were given there)
+        return bool(_built_with_val(m, callee.cls) & reads) or any("VAL" in f.lookup(f"self.{a}") for a in reads)
     return any("VAL" in f.lookup(f"{d}.{attr}") for attr in m.self_reads(callee))
 
 
@@ -414,8 +415,9 @@ def check(m):
         calls = [e for e in f.events if e.kind == "call" and e.data["callee"]]
         aliases = None  # computed when first needed
         for i, a in enumerate(calls):
-            if not any("VAL" in x for x in a.data["args"] + list(a.data["kws"].values()) + [a.data["recv"]]):
-                continue
+            if not any("VAL" in x for x in a.data["args"] + list(a.data["kws"].values()) + [a.data["recv"]]) \
+                    and not _reads_own_val(m, f, a):
+                continue  # (`self._train_chunk(ci, opt)` of an object that holds the val tokens it reads)
             ca = m.functions[a.data["callee"]]
             hooked = _hook_state(m, f, a.node)  # a function handed in that keeps counts in an object outliving the call
             trains, scores = m.trains_on(ca, "VAL"), m.scores(ca)
@@ -450,6 +452,8 @@ def check(m):
             for b in calls[i + 1:]:
                 if b.line <= a.node.end_lineno or _exclusive(a, b) or not m.scores(m.functions[b.data["callee"]]):
                     continue
+                if b.ctx.loops and any(o.function == f.qualname and o.line == b.ctx.loops[-1].lineno for o in out):
+                    continue  # (the loop around it is reported already, as a second pass)
                 if scored_loop is not None and b.line <= scored_loop.end_lineno:
                     continue  # (the next window's scoring in the same score-first loop)
                 if _prefix_replay(f, a, b, calls):
