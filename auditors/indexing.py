@@ -54,7 +54,7 @@ class IndexFlow:
                 self.read_shared.setdefault(("attr", key), v if v is not None else EMPTY)
                 if v is not None:
                     return v
-        if (lb.shifted_slice(e.slice) and not ("BLOB" in base and not base & {"VAL", "TRAIN"})) or (
+        if (lb.shifted_slice(e.slice) and not ("BLOB" in base and not base & {"VAL", "TRAIN"}) and not _command_line(e.value)) or (
                 type(e.slice) is ast.Slice and type(e.slice.lower) is ast.Name and e.slice.step is None and base & DATA
                 and "RPOS" in self.lookup(e.slice.lower.id) and self.ctx.loops and shapes.read_before(self.module, self.ctx.loops[-1], e)):
             # x[1:] of a token stream is its targets; of a shipped file's bytes, a header skipped
@@ -128,3 +128,8 @@ def _getitem_call(f, e: ast.Subscript) -> ast.Call | None:
             call.end_lineno, call.end_col_offset = e.end_lineno, e.end_col_offset
             made[id(e)] = call
     return made[id(e)]
+
+
+def _command_line(e) -> bool:
+    """`sys.argv[1:]`: the arguments after the script's name, no token stream."""
+    return type(e) is ast.Attribute and e.attr == "argv" and type(e.value) is ast.Name and e.value.id == "sys"
