@@ -9,6 +9,10 @@ official profile. An illegal case counts as caught when a finding with the case'
 tag exists (any reachability: dormant constructs are still found); a legal case is a
 false positive when any *active error* is reported. "unclear" cases are listed apart.
 Skips cleanly when the mirror is absent.
+
+`--cases benchmarks/heldout_cases.tsv` runs the held-out set: the pull requests that
+RULES.md names and the dev cases do not, labelled from the rulings and the PR heads by a
+reviewer who had not seen the auditor (unclear where no ruling settles them).
 """
 
 from __future__ import annotations
