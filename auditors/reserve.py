@@ -32,14 +32,14 @@ def has_reserve(m) -> bool:
                 continue
             for limit in [sides[1 - timed[0]], *_budget_of(f, sides[timed[0]])]:
                 text = lb.src(limit)
-                defined = f.defs.get(text) or m.functions["<module>"].defs.get(text)
+                defined = _reduced_binding(m, f, text) or f.defs.get(text) or m.functions["<module>"].defs.get(text)
                 passed = {text} | ({n.id for n in ast.walk(defined) if type(n) is ast.Name} if defined is not None else set())
                 held = {lb.src(n) for n in ast.walk(defined) if type(n) is ast.Attribute} if defined is not None else set()
                 if text in reduced or held & reduced or _subtracts(limit, m) or (
                         _subtracts(defined, m) and not _zero_reserve(m, f, defined)) or any(_passed_reduced(m, f, name) for name in passed):
                     return True
-                if _reduced_return(m, f, limit):
-                    return True  # `elapsed >= self.budget_seconds()` returning `cap - reserve`
+                if _reduced_return(m, f, limit) or (type(defined) is ast.Call and _reduced_return(m, f, defined)):
+                    return True  # `elapsed >= self.budget_seconds()` returning `cap - reserve` (or a name bound to it)
                 if _in_loop(f, node) and _below_cap(m, defined or limit):  # the limit that stops the loop,
                     return True  # not a check made once training is over
     return False
@@ -52,8 +52,23 @@ def _reduced_return(m, f, limit) -> bool:
     if g is None:
         return False
     reached = [g, *(m.functions[q] for q in m.overrides(f, limit.func) if q in m.functions)]  # (a subclass's override)
-    return any(type(r.value) is ast.BinOp and type(r.value.op) is ast.Sub and type(r.value.right) is not ast.Constant
-               for h in reached for r in m.under(h, m.nodes_of(ast.Return)))
+    return any(_difference(r.value) for h in reached for r in m.under(h, m.nodes_of(ast.Return)))
+
+
+def _difference(e) -> bool:
+    """`cap - reserve`, also scaled to other units (`1000.0 * (cap - reserve)`)."""
+    while type(e) is ast.BinOp and type(e.op) in (ast.Mult, ast.Div) and type(e.left if type(e.right) is ast.Constant else e.right) is ast.BinOp:
+        e = e.left if type(e.right) is ast.Constant else e.right
+    return type(e) is ast.BinOp and type(e.op) is ast.Sub and type(e.right) is not ast.Constant
+
+
+def _reduced_binding(m, f, name: str):
+    """Of the values a name is bound to in f (`limit = 1000 * (cap - reserve)` in one branch,
+    `limit = None` in the other), the one that subtracts a reserve, if any."""
+    for a in m.under(f, m.nodes_of(ast.Assign)):
+        if any(lb.src(t) == name for t in a.targets) and _subtracts(a.value, m):
+            return a.value
+    return None
 
 
 def _handed_on(m, f, assign) -> bool:
