@@ -185,6 +185,17 @@ def read_before(m, scope, e: ast.Subscript) -> bool:
     return ast.dump(e.value) in m.once(("read before", id(scope), pos), earlier)
 
 
+def through_filters(comp, labels: frozenset) -> frozenset:
+    """The splits a comprehension's filters let through: a test naming one split keeps only it
+    (`if "train" in f`) or drops it (`if not os.path.basename(f).startswith("fineweb_val_")`)."""
+    for test in (t for g in comp.generators for t in g.ifs):
+        named = lb.EMPTY.union(*(lb.split_names(c.value) for c in ast.walk(test)
+                                 if type(c) is ast.Constant and type(c.value) is str)) & lb.DATA
+        if named and named != lb.DATA:
+            labels = labels - (lb.DATA - named if affirms(test) else named)
+    return labels
+
+
 def affirms(test) -> bool:
     """A test that admits what it names (`name.startswith("fineweb_val")`, `"val" in p`,
     `split == "train"`), not one that excludes it (`not ...`, `!=`, `not in`)."""
