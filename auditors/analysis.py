@@ -162,7 +162,7 @@ class ModuleFlow(FunctionValues, ClassFacts):
                 return next((f for f in self.by_name.get(func.attr, []) if not f.is_method and not _nested(f)), None)
             if func.attr in lb.PASS_METHODS:
                 return None  # `on.to(logp.dtype)` of an object of no known class: a tensor's, not `ByteTable.to`
-            key = (func.attr, isinstance(func.value, ast.Name))  # all the answer depends on (by_name is fixed)
+            key = (func.attr, isinstance(func.value, ast.Name) and func.attr not in _MODULE_METHODS)  # (by_name is fixed)
             if key not in self._resolved:
                 # a function nested in another is no attribute of anything: `opt.step()` is not `def step()` of a closure
                 self._resolved[key] = next((f for f in self.by_name.get(func.attr, [])
@@ -447,6 +447,11 @@ LIBRARIES = frozenset(sys.stdlib_module_names) | {
     "torch", "numpy", "sentencepiece", "zstandard", "zstd", "brotli", "triton", "flash_attn", "flash_attn_interface",
     "einops", "scipy", "transformers", "tokenizers", "datasets", "huggingface_hub", "tiktoken", "wandb", "tqdm",
     "numba", "jax", "pandas", "requests", "safetensors", "apex", "xformers", "bitsandbytes", "lm_eval"}
+
+
+# `model.train()`, `model.eval()`: methods every torch module has, never the file's own `def train(...)`
+_MODULE_METHODS = frozenset({"train", "eval", "forward", "parameters", "named_parameters", "state_dict", "load_state_dict",
+                             "zero_grad", "modules", "children", "apply", "requires_grad_"})
 
 
 def _own_rest(f) -> str | None:
