@@ -149,9 +149,18 @@ def splitters(m) -> list[str]:
         masks = _elementwise_compares(m)
         return sorted({f.qualname for f, ev in m.events("compare") if id(ev.node) in masks and any(
             "VAL" in a and not b & (lb.DATA | {"TGT"}) for a, b in ((ev.data["left"], ev.data["right"]),
-                                                                 (ev.data["right"], ev.data["left"])))})
+                                                                 (ev.data["right"], ev.data["left"])))
+            and _feeds_scoring(m, f)})
         # (tokens against a marker, not a hint against the target)
     return m.once("document splitters", compute)
+
+
+def _feeds_scoring(m, f) -> bool:
+    """The documents found are scored: f scores them (itself or through what it calls), or the
+    function that calls it computes losses itself; a byte-count audit that splits documents
+    and runs no model is none (whatever the driver that calls it scores elsewhere)."""
+    return m.scores(f) or any(any(e.kind == "ce" or e.kind == "call" and e.data["name"] in ("log_softmax", "log_prob")
+                                  for e in g.events) for g, _ in m.call_sites(f))
 
 
 def _elementwise_compares(m) -> set[int]:

@@ -1,0 +1,58 @@
+"""Severity of a previous-token mix without a BOS mask: an error only where the validation
+stream is split into documents that are then scored (RULES.md §8); a byte-count audit that
+splits documents and runs no model leaves the stream scored in order (a warning)."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditors import audit_path
+
+SMEAR = '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+class Smear(torch.nn.Module):
+    def forward(self, x):
+        return x + 0.5 * F.pad(x[:, :-1], (0, 0, 1, 0))  # mix
+
+
+def stream_eval(model, val):
+    return F.cross_entropy(model(val[None, :-1])[0], val[1:]).item()
+
+
+def byte_audit(val, table, decode):
+    v = val.tolist()
+    starts, bad = [i for i, t in enumerate(v) if t == 1], 0
+    for a, b in zip(starts, starts[1:]):
+        bad += int(int(table[val[a + 1:b]].sum().item()) != len(decode(v[a + 1:b])))
+    return bad
+
+
+def doc_eval(model, val):
+    starts = (val == 1).nonzero().flatten().tolist() + [len(val)]
+    return sum(F.cross_entropy(model(val[None, a:b - 1])[0], val[a + 1:b]).item() for a, b in zip(starts, starts[1:]))
+
+
+def main(model):
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    print(byte_audit(val, torch.ones(1024), bytes))
+    return {evaluation}(model, val)
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+@pytest.mark.parametrize("evaluation,severity", [("stream_eval", "warning"), ("doc_eval", "error")])
+def test_documents_split_only_for_a_byte_count_leave_the_mix_a_warning(tmp_path, monkeypatch, evaluation, severity):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    text = SMEAR.replace("{evaluation}", evaluation)
+    p.write_text(text)
+    line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# mix"))
+    found = [(f.line, f.severity) for f in audit_path(p).findings if f.rule == "smear-without-bos-mask"]
+    assert found == [(line, severity)]
