@@ -321,8 +321,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
         recv = recv | (info.L(func) & DATA)
     if name in _CONVERTS and (len(e.args) == 1 and not e.keywords or name in _SAME_VALUES) or name in _ENCODES:
         return (every | recv) - {"CAND"}  # `torch.from_numpy(keys)`, `h.digest()`: the same values, a key stays a key
-    if name == "int" and every & KEYS:
-        return every  # `int(h.hexdigest()[:8], 16)`: a hash written as a number
+    if name == "int" and every & KEYS or name in ("list", "tuple") and len(e.args) == 1 and type(func) is ast.Name:
+        return every  # `int(h.hexdigest()[:8], 16)`: a hash written as a number; `list(range(s + 1, e + 1))`: the same positions
     out = (every | recv) - INDEX_ONLY - uncounted
     if name in _SQUASHES and {"TGTP", "VAL"} <= every and not every & {"DIST"} and e.args and _scored_here(info, e.args[0]):
         out = out | {"TGATE"}  # `sigmoid(k * (nll_y - c))`: a soft switch set by the target's own loss

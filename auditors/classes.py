@@ -157,6 +157,9 @@ class ClassFacts:
             if recv is None and depth == 0:  # bound more than once: `loader = A(...)`, later `loader = B(...)`
                 built = self._built_classes(caller).get(name, ())
                 return self.with_bases(list(built)) if len(built) > 1 else []
+        if type(recv) is ast.Attribute and type(recv.value) is ast.Name and recv.value.id == "self" \
+                and caller is not None and caller.cls:
+            return self.with_bases(self._field_classes(caller.cls, recv.attr, depth))
         if type(recv) is ast.IfExp and depth < 3:
             return self._receiver_classes(recv.body, caller, depth + 1) + self._receiver_classes(recv.orelse, caller, depth + 1)
         bases = self.once("class bases", class_bases)
@@ -190,9 +193,23 @@ class ClassFacts:
             return None
         args = f.node.args
         ann = next((a.annotation for a in (*args.posonlyargs, *args.args, *args.kwonlyargs) if a.arg == name), None)
+        if type(ann) is ast.BinOp and type(ann.op) is ast.BitOr:  # `expert: WordExpert | None`
+            ann = ann.left if type(ann.right) is ast.Constant else ann.right if type(ann.left) is ast.Constant else ann
         if type(ann) is ast.Constant and isinstance(ann.value, str):
             return ann.value if ann.value in self.once("class bases", class_bases) else None
         return ann.id if type(ann) is ast.Name and ann.id in self.once("class bases", class_bases) else None
+
+    def _field_classes(self, cls: str, attr: str, depth: int) -> list[str]:
+        """The classes of what `__init__` keeps in `self.attr` (`self.tok, self.word = tok, word` with
+        `word: WordExpert | None`, or `self.cache = Cache(n)`)."""
+        init = self.functions.get(f"{cls}.__init__")
+        for a in self.under(init, self.nodes_of(ast.Assign)) if init is not None and depth < 3 else ():
+            for t in a.targets:
+                pairs = zip(t.elts, a.value.elts) if type(t) is ast.Tuple and type(a.value) is ast.Tuple else [(t, a.value)]
+                for tt, v in pairs:
+                    if type(tt) is ast.Attribute and tt.attr == attr and type(tt.value) is ast.Name and tt.value.id == "self":
+                        return self._receiver_classes(v, init, depth + 1)
+        return []
 
     def with_bases(self, classes: list[str]) -> list[str]:
         bases, out = self.once("class bases", class_bases), []

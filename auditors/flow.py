@@ -227,7 +227,7 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
         elems = [self.L(e) for e in value.elts] if type(value) is ast.Tuple else None
         v = EMPTY.union(*elems) if elems is not None else self.L(value)  # each element evaluated once
         if self.ctx.guards and any(p in (True, False) and "TPROP" in self.labels_of(t) for t, p in self.ctx.guards):
-            v = v | {"TPROP"}  # `if not starts[tokens[j]]: return -1`: what is returned was decided by the target
+            v, elems = v | {"TPROP"}, elems and [x | {"TPROP"} for x in elems]  # `if not starts[y]: return -1, 0.0`
         if v & DATA:  # where a data split leaves the function, and under which conditions
             self.events.append(Event("return", value, self.ctx, {"labels": v}))
         old = (self.ret, self.ret_elems)

@@ -32,14 +32,18 @@ RULE = RuleInfo("target-keyed-cache", "target_in_key_ngram", "hashed count table
 
 def _increments(m) -> set[int]:
     """Reads that only feed the write of the same entry: `d[k] = d.get(k, 0) + 1`."""
-    out = set()
+    out, stored = set(), {}
+    for st in m.nodes_of(ast.Assign):  # (`c = d.get(k, 0) + 1; d[k] = c`: the same, through a name)
+        t = st.targets[0] if len(st.targets) == 1 else None
+        if type(t) is ast.Subscript and type(st.value) is ast.Name:
+            stored.setdefault(st.value.id, set()).add((lb.src(t.value), lb.src(t.slice)))
     for st in m.nodes_of(ast.Assign):
         t = st.targets[0] if len(st.targets) == 1 else None
-        if type(t) is ast.Subscript:
-            table, key = lb.src(t.value), lb.src(t.slice)
+        if type(t) is ast.Subscript or (type(t) is ast.Name and t.id in stored):
+            entries = {(lb.src(t.value), lb.src(t.slice))} if type(t) is ast.Subscript else stored[t.id]
             for n in ast.walk(st.value):
                 if type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr == "get" and n.args \
-                        and lb.src(n.func.value) == table and lb.src(n.args[0]) == key:
+                        and (lb.src(n.func.value), lb.src(n.args[0])) in entries:
                     out.add(id(n))
     return out
 
