@@ -98,8 +98,13 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
                 reach, cond = "dormant", f"{name.split('[unpacked')[0]} is not run by {' / '.join(entries)} (not imported)"
             info = rules[r["rule"]]
             line = lines[r["line"] - 1].strip() if 0 < r["line"] <= len(lines) else ""
-            report.findings.append(Finding(r["rule"], info.tag, r["severity"], r["confidence"], reach, cond,
-                                           name, r["line"], r["message"], info.reference, line))
+            severity, message = r["severity"], r["message"]
+            run_by = _download_run_by(r, index, items, all_facts, entries) if reach == "active" else None
+            if run_by:  # a preparation helper the record's own script calls: the download runs in the record run
+                severity = "error"
+                message = message.split(" in a module")[0] + f" in a helper that {run_by} calls: the download runs in the record run"
+            report.findings.append(Finding(r["rule"], info.tag, severity, r["confidence"], reach, cond,
+                                           name, r["line"], message, info.reference, line))
     from auditors.c_kernels import check_c_kernels
     from auditors.val_split import check_val_split
     report.findings.extend(check_val_split(root, items, all_facts))
@@ -112,6 +117,20 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
     report.findings = _merged(report.findings)
     report.findings.sort(key=lambda f: (f.path, f.line, f.rule))
     return report
+
+
+def _download_run_by(r: dict, index: int, items, all_facts, entries) -> str | None:
+    """The run script that calls the function holding a download the file alone took for data
+    preparation (`from prepare import fetch_shards`, then `fetch_shards(root, "val", ...)` in
+    train_gpt.py's main), or None."""
+    if r["rule"] != "network-at-eval" or r["severity"] != "warning" or "neither trains nor scores" not in r["message"]:
+        return None
+    func = r.get("function", "")
+    for j, ((name, _), facts) in enumerate(zip(items, all_facts)):
+        if j != index and entries and name in entries and func in facts.get("called", ()) \
+                and func not in facts.get("functions", {}):
+            return name
+    return None
 
 
 def _merged(findings: list[Finding]) -> list[Finding]:

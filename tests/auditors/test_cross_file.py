@@ -436,3 +436,56 @@ def test_a_sibling_shipped_packed_is_analysed_with_its_importer(tmp_path, monkey
     line = next(i + 1 for i, t in enumerate(PACKED_PAIRS.splitlines()) if t.endswith("# keyed"))
     found = [(f.path, f.line, f.reach) for f in audit_path(tmp_path).findings if f.rule == "target-keyed-cache"]
     assert found == [("pairs.py[unpacked]", line, "active")]
+
+
+PREPARE_WITH_MAIN = '''
+from huggingface_hub import hf_hub_download
+
+
+def fetch_val(root):
+    return hf_hub_download(repo_id="someone/retokenized", filename="fineweb_val_000000.bin", local_dir=root)
+
+
+def fetch_tokenizer(root):
+    return hf_hub_download(repo_id="someone/retokenized", filename="tok.model", local_dir=root)
+
+
+def main():
+    fetch_val("data")
+    fetch_tokenizer("data")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+RUN_FETCHING = '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def main():
+    from prepare import fetch_val
+    path = fetch_val("data")
+    val = torch.from_numpy(np.fromfile(path, dtype=np.uint16).astype(np.int64))
+    model = torch.nn.Embedding(1024, 1024)
+    print(F.cross_entropy(model(val[:-1]), val[1:]).item())
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_a_preparation_helper_that_the_run_script_calls_downloads_in_the_record_run(tmp_path, monkeypatch):
+    """prepare.py and train_gpt.py both define `main` (so they are not read as one module):
+    the download in the function train_gpt.py calls at startup is an error; the one it leaves
+    to the preparation step stays a warning."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "prepare.py").write_text(PREPARE_WITH_MAIN)
+    (sub / "train_gpt.py").write_text(RUN_FETCHING)
+    found = sorted((f.line, f.severity, f.reach) for f in audit_path(sub).findings if f.rule == "network-at-eval")
+    assert found == [(6, "error", "active"), (10, "warning", "active")]
