@@ -68,11 +68,20 @@ def repeating_loop(f, ev):
     if not isinstance(loop, ast.For) or f.labels_of(loop.iter) & lb.DATA:
         return None
     varying = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
-    varying |= {x.id for st in loop.body for n in ast.walk(st) if isinstance(n, (ast.Assign, ast.AugAssign))
-                for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) for x in ast.walk(t) if type(x) is ast.Name}
+    varying |= {x for st in loop.body for n in ast.walk(st) if isinstance(n, (ast.Assign, ast.AugAssign))
+                for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) for x in _bound(t)}
     if _selecting_names(ev.node) & varying or not _reaches_end(loop.body, ev.node):
         return None
     return loop
+
+
+def _bound(target) -> set[str]:
+    """The names an assignment target binds (`x, y = ...`; not `args.mode = ...`, which binds none)."""
+    if type(target) is ast.Name:
+        return {target.id}
+    if type(target) in (ast.Tuple, ast.List):
+        return set().union(*map(_bound, target.elts))
+    return _bound(target.value) if type(target) is ast.Starred else set()
 
 
 def _completes(stmts) -> bool:
