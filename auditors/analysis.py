@@ -397,9 +397,8 @@ class ModuleFlow(FunctionValues, ClassFacts):
                 nograd = e.ctx.nograd or decorated
                 if e.kind == "ce" and (nograd or not trains):
                     return True
-                if e.kind == "call" and e.data["name"] in ("log_softmax", "log", "log2", "log1p") and (nograd or not trains) \
-                        and not (e.node.args and all(type(a) is ast.Constant for a in e.node.args)):
-                    return True  # (`math.log(2)` converts nats to bits: it scores nothing)
+                if e.kind == "call" and e.data["name"] in ("log_softmax", "log", "log2", "log1p") and (nograd or not trains):
+                    return True
                 if e.kind == "call" and nograd and any(a & {"TGT", "TGTP"} for a in e.data["args"]) \
                         and not e.data["name"].endswith("_") and e.data["name"] not in _SHAPED_LIKE:
                     return True  # (not `counts.index_add_(0, key, ones_like(key))`: counting the tokens)

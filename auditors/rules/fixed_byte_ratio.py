@@ -157,18 +157,12 @@ def _length_ratio(e) -> bool:
         for side in (e.left, e.right))
 
 
-def _with_losses(m, f) -> bool:
-    """f scores tokens, or turns losses into bits itself (`loss / math.log(2.0)` in a helper)."""
-    return m.scores(f) or any(e.kind == "call" and e.data["name"] in ("log", "log2") and e.node.args
-                              and all(type(a) is ast.Constant for a in e.node.args) for e in f.events)
-
-
 def check(m):
     out = []
     for f, node in quotients(m):
         measured = _measured_ratio(m, f, node.right) if type(node.right) is ast.Name else None
         scaled = None if measured else _token_count_scaled(m, f, node.right)
-        if (measured or scaled) and "TGTP" in f.labels_of(node.left) and _with_losses(m, f) and _chain(f, node)[0]:
+        if (measured or scaled) and "TGTP" in f.labels_of(node.left) and m.scores(f) and _chain(f, node)[0]:
             ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
             what = (f"an average bytes-per-token ratio measured once ({measured}()): bytes must be counted" if measured
                     else f"`{scaled}`: the count of scored tokens times a ratio, not the bytes those tokens decode to; "
@@ -179,7 +173,7 @@ def check(m):
         value = _constant(f, node.right)
         if value is None:
             value = _factor(f, node.right)
-        if value is None or not _suspicious(value) or "TGTP" not in f.labels_of(node.left) or not _with_losses(m, f):
+        if value is None or not _suspicious(value) or "TGTP" not in f.labels_of(node.left) or not m.scores(f):
             continue
         if _chain(f, node)[0]:  # a loss in bits over a ratio, not a scale, a log line, an escape probability
             ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
@@ -187,7 +181,7 @@ def check(m):
                            f"divides a loss in bits by the fixed number {value:g}: bytes per token must be counted "
                            "from the tokenizer's piece table for the tokens scored"))
     for f in m.functions.values():  # the same ratio as tokens per byte, multiplied in: `bits * 0.2415`
-        if f.qualname == "<module>" or not _with_losses(m, f):
+        if f.qualname == "<module>" or not m.scores(f):
             continue
         for node in m.under(f, m.nodes_of(ast.BinOp)):
             if not isinstance(node.op, ast.Mult):

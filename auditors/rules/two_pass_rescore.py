@@ -287,7 +287,8 @@ def _reads_own_val(m, f, ev) -> bool:
 def _computes_loss(m, f) -> bool:
     """f (or a callee) computes a loss or log-probabilities itself."""
     return m._transitive(f, lambda g: any(e.kind == "ce" or e.kind == "call" and e.data["name"] in ("log", "log2", "log_softmax")
-                                          for e in g.events), ("computes loss",))
+                                          and not (e.node.args and all(type(a) is ast.Constant for a in e.node.args))
+                                          for e in g.events), ("computes loss",))  # (`math.log(2)` converts units)
 
 
 def _accumulated_roots(f) -> set[str]:
@@ -479,6 +480,9 @@ def check(m):
                     aliases = _wrapper_aliases(f)
                 shared = {aliases.get(n, n) for n in adapted} & {
                     aliases.get(n, n) for n in _names(b) | _factory_args(b.node) | _built_with(b.node)}
+                if shared and shared <= {lb.dotted(b.node.func.value) if type(b.node.func) is ast.Attribute else None} \
+                        and not _computes_loss(m, m.functions[b.data["callee"]]):
+                    continue  # (`self._reduce(*totals)` on the adapted object: sums what was scored, scores nothing)
                 if shared:
                     what = "trained" if trains else "filled a cache"
                     out.append(raw(RULE, f, b.node, b.ctx, "error", "medium",
