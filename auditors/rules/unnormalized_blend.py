@@ -18,6 +18,7 @@ closed-form tilt of #1145, `p(a) e^{b[a=h]} / (1 + p(h)(e^b - 1))`.
 from __future__ import annotations
 
 import ast
+import math
 
 from auditors import labels as lb
 from auditors import normalizers, shapes
@@ -49,8 +50,38 @@ def check(m):
         if f.qualname != "<module>" and not any(e.kind == "backward" for e in f.events):
             out += _added_mass(m, f) or _tilt_without_normalizer(m, f) or _partial_normalizer(m, f) or _hit_only_normalizer(m, f) \
                 or _spread_over_bytes(m, f) or _boosted_in_place(m, f) \
-                or _max_of_distributions(m, f) or _log_linear(m, f) or _raw_counts_mixed(m, f)
+                or _max_of_distributions(m, f) or _log_linear(m, f) or _raw_counts_mixed(m, f) or _tempered_after(m, f)
     return out
+
+
+_TO_BITS = (math.log(2), 1 / math.log(2))
+
+
+def _tempered_after(m, f) -> list:
+    """`lp = log_softmax(logits) / T` read at the target: a temperature applied *after* the
+    normalization, p^(1/T), sums to more than one for T > 1 (applied to the logits, before the
+    log-softmax, it is legal). Dividing by ln 2 (bits) is a change of units, not a temperature."""
+    for a in m.under(f, m.nodes_of(ast.Assign)):
+        v = a.value
+        if type(v) is not ast.BinOp or type(v.op) not in (ast.Div, ast.Mult) or len(a.targets) != 1 \
+                or type(a.targets[0]) is not ast.Name:
+            continue
+        scale = v.right if "DIST" in f.labels_of(v.left) and log_operand(f, v.left) else \
+            v.left if type(v.op) is ast.Mult and "DIST" in f.labels_of(v.right) and log_operand(f, v.right) else None
+        if scale is None or f.labels_of(scale) & (lb.DATA | {"DIST", "TGTP", "TGT"}) or _renormalized(m, f, v) \
+                or any(type(c) is ast.Call and lb.call_name(c.func) in ("log", "log2") for c in ast.walk(scale)) \
+                or (type(scale) is ast.Constant and (scale.value == 1 or any(abs(scale.value - b) < 1e-3 for b in _TO_BITS))):
+            continue
+        name = a.targets[0].id
+        read = next((n for n in m.under(f, m.nodes_of(ast.Call)) if lb.call_name(n.func) in ("gather", "take_along_dim")
+                     and type(n.func) is ast.Attribute and type(n.func.value) is ast.Name and n.func.value.id == name
+                     and "TGTP" in f.labels_of(n)), None)
+        if read is not None:
+            return [raw(RULE, f, a, guards_of(f, a.lineno), "error", "medium",
+                        f"`{name}` scales a log-distribution after its normalization (a temperature applied to log-softmax "
+                        f"outputs) and is read at the target (line {read.lineno}): p^(1/T) does not sum to one over the "
+                        "vocabulary; a temperature divides the logits before the log-softmax")]
+    return []
 
 
 def _row_total(f, node: ast.BinOp) -> bool:
