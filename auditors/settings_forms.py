@@ -23,30 +23,48 @@ def looped_fields(m, f) -> list[tuple[str, str, ast.For]]:
     that entry's key and default, so `cfg.word_boost` reads `os.environ.get("WORD_BOOST")`."""
     spread = {k.value.id for c in m.under(f, m.nodes_of(ast.Call)) if lb.call_name(c.func) in NAMESPACES
               for k in c.keywords if k.arg is None and type(k.value) is ast.Name}
+    spread |= {c.args[2].id for c in m.under(f, m.nodes_of(ast.Call)) if type(c.func) is ast.Name and c.func.id == "type"
+               and len(c.args) == 3 and type(c.args[2]) is ast.Name}  # `C = type("C", (), CFG)`: a class of the dict
     out = []
     for loop in m.under(f, m.nodes_of(ast.For)) if spread else ():
         names = [getattr(e, "id", None) for e in getattr(loop.target, "elts", ())]
         it = loop.iter
+        if type(it) is ast.Call and lb.call_name(it.func) == "list" and len(it.args) == 1:
+            it = it.args[0]  # `for k, v in list(CFG.items())`: the same entries
         if len(names) != 2 or None in names or type(it) is not ast.Call or lb.call_name(it.func) != "items" \
                 or type(it.func) is not ast.Attribute or type(it.func.value) is not ast.Name:
             continue
         table = f.binding(it.func.value.id) or m.functions["<module>"].binding(it.func.value.id)
-        if type(table) is not ast.Dict:
-            continue
-        for k, v in zip(table.keys, table.values):
+        entries = list(zip(table.keys, table.values)) if type(table) is ast.Dict else \
+            [(ast.Constant(k.arg), k.value) for k in table.keywords if k.arg] \
+            if type(table) is ast.Call and lb.call_name(table.func) == "dict" and not table.args else None
+        for k, v in entries or ():
             if type(k) is not ast.Constant or not isinstance(k.value, str):
                 continue
             bound = {names[0]: ast.Constant(k.value), names[1]: v}
-            for st in loop.body:
-                if type(st) is not ast.Assign or len(st.targets) != 1:
-                    continue
+            for st, test in _assignments(loop.body):
                 t, value = st.targets[0], substituted(st.value, bound)
                 if type(t) is ast.Name:
                     bound[t.id] = value  # `raw = os.environ.get(key)`: inlined where it is read
                 elif type(t) is ast.Subscript and type(t.value) is ast.Name and t.value.id in spread:
                     field = key_text(substituted(t.slice, bound))
-                    if field:
+                    if field:  # (set under `if key.upper() in os.environ:`: else the entry keeps its default)
+                        kept = v if t.value.id == it.func.value.id else None
+                        if test is not None and kept is not None:
+                            value = ast.IfExp(substituted(test, bound), value, kept)
                         out.append((field, ast.unparse(value), loop))
+    return out
+
+
+def _assignments(body) -> list[tuple[ast.Assign, ast.expr | None]]:
+    """The single-target assignments of a loop body, each with the test of the `if` (without
+    else) around it, if any: `if k.upper() in os.environ: CFG[k] = type(v)(os.environ[k.upper()])`."""
+    out = []
+    for st in body:
+        if type(st) is ast.Assign and len(st.targets) == 1:
+            out.append((st, None))
+        elif type(st) is ast.If and not st.orelse:
+            out += [(b, st.test) for b in st.body if type(b) is ast.Assign and len(b.targets) == 1]
     return out
 
 

@@ -1,7 +1,8 @@
 """Reachability through settings written in less common forms: an alias of argparse's
 `add_argument`, dataclass fields read from the environment in a loop, keys of a dict built
 with `dict(...)` and extended by `.update(...)`, a getter a factory makes that tries a
-prefixed variable first, helpers nested in the function that reads the setting. Each module guards
+prefixed variable first, helpers nested in the function that reads the setting, a class made by
+`type()` from a dict whose entries a loop overrides from the environment. Each module guards
 the same test-time training step."""
 
 from __future__ import annotations
@@ -118,6 +119,12 @@ class Config:
     def from_env(cls):
         return cls(**{f.name: _env(f.name.upper(), f.default) for f in fields(cls)})"""
 
+TYPE_CLASS = """CFG = dict(adapt_source="ar", seq=2048)
+for _k, _v in list(CFG.items()):
+    if _k.upper() in os.environ:
+        CFG[_k] = type(_v)(os.environ[_k.upper()])
+C = type("C", (), CFG)"""
+
 CASES = {
     "fields comprehension": (FIELDS_COMPREHENSION, "cfg = Config.from_env()", "cfg.adapt_epochs > 0"),
     "attribute set under a condition": (CLASS_SETTINGS, OVERRIDE_SETUP, "args.adapt"),
@@ -126,6 +133,7 @@ CASES = {
     "dataclass fields from env": (FIELDS_FROM_ENV, "cfg = Config.from_env()", "cfg.adapt_steps > 0 or cfg.use_slot"),
     "dict update": (DICT_UPDATE, "pass", 'CFG["adapt_steps"] > 0'),
     "prefixed getter": (PREFIXED_GETTER, "pass", 'G("ADAPT", 0, int) > 0'),
+    "class made by type() from a dict": (TYPE_CLASS, "pass", 'C.adapt_source == "val"'),
 }
 
 
@@ -158,6 +166,11 @@ CASES = {
     # `cls(**{f.name: _env(f.name.upper(), f.default) for f in fields(cls)})`: a helper handed each field's key
     ("fields comprehension", {}, "dormant"),
     ("fields comprehension", {"ADAPT_EPOCHS": "6"}, "active"),
+    # `for _k, _v in list(CFG.items()): if _k.upper() in os.environ: CFG[_k] = type(_v)(...)`, then
+    # `C = type("C", (), CFG)`: each entry reads its own variable, else keeps its default
+    ("class made by type() from a dict", {}, "dormant"),
+    ("class made by type() from a dict", {"ADAPT_SOURCE": "val"}, "active"),
+    ("class made by type() from a dict", {"ADAPT_SOURCE": "ar"}, "dormant"),
 ])
 def test_settings_forms_decide_the_reach(tmp_path, monkeypatch, case, env, reach):
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
