@@ -114,6 +114,14 @@ class Evaluator(SettingsReads):
                 default = self.facts["arg_defaults"][n.attr]
                 self.touched.setdefault(f"--{n.attr}", f"--{n.attr} = {default}")
                 home = self.facts.get("arg_homes", {}).get(n.attr, "<module>")  # read where it is declared
+                override = self.facts.get("field_overrides", {}).get(n.attr) if n.attr not in self.fields_read else None
+                if override is not None:  # `if args.n is None: args.n = 1 if world > 1 else 0` (its test reads the flag)
+                    self.fields_read.add(n.attr)
+                    try:
+                        if self.holds(override[2], override[0]):
+                            return self.source(override[1], Scope(self.facts, override[0], self.env, scope.depth + 1))
+                    finally:
+                        self.fields_read.discard(n.attr)
                 return self.source(default, Scope(self.facts, home, self.env, scope.depth + 1))
             raise Unknown
         if isinstance(n, ast.UnaryOp):

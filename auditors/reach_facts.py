@@ -156,7 +156,7 @@ def reach_facts(m, tree) -> dict:
                      | {n.module for n in m.nodes_of(ast.ImportFrom) if n.module})
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
-            "arg_defaults": arg_defaults, "field_env": field_env(m), "dict_updates": dict_updates(tree, seg), "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "field_overrides": field_overrides(m, seg), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
+            "arg_defaults": arg_defaults, "field_env": field_env(m), "dict_updates": dict_updates(tree, seg), "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "field_overrides": field_overrides(m, seg, set(arg_defaults)), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
             "outgoing": outgoing}
 
 

@@ -161,9 +161,10 @@ def rebound_return(head, last) -> str | None:
     return f"({ast.unparse(substituted(last.value, held))})"
 
 
-def field_overrides(m, seg) -> dict:
-    """A settings-class attribute set on an instance under a condition, in one place (`if
-    world_size == 1: args.temp_mix = False`): attribute -> [function, source of the value,
+def field_overrides(m, seg, flags: set = frozenset()) -> dict:
+    """A settings-class attribute (or an argparse flag of `flags`) set on an instance under a
+    condition, in one place (`if world_size == 1: args.temp_mix = False`; `if args.n is None:
+    args.n = 1 if world > 1 else 0`): attribute -> [function, source of the value,
     [[test, polarity], ...]]. Read as the value where the condition holds, else the default."""
     found: dict[str, list] = {}
     for f in m.functions.values():
@@ -172,7 +173,7 @@ def field_overrides(m, seg) -> dict:
         for a in m.under(f, m.nodes_of(ast.Assign)):
             for t in a.targets:
                 if type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id != "self" \
-                        and t.attr in m.class_defs:
+                        and (t.attr in m.class_defs or t.attr in flags):
                     guards = [[seg(test), pol] for test, pol in ctx_of(f, a).guards if pol in (True, False)]
                     found.setdefault(t.attr, []).append([f.qualname, seg(a.value), guards])
     return {k: v[0] for k, v in found.items() if len(v) == 1 and v[0][2]}

@@ -2,7 +2,8 @@
 `add_argument`, dataclass fields read from the environment in a loop, keys of a dict built
 with `dict(...)` and extended by `.update(...)`, a getter a factory makes that tries a
 prefixed variable first, helpers nested in the function that reads the setting, a class made by
-`type()` from a dict whose entries a loop overrides from the environment. Each module guards
+`type()` from a dict whose entries a loop overrides from the environment, a flag filled in when
+it was left unset. Each module guards
 the same test-time training step."""
 
 from __future__ import annotations
@@ -125,6 +126,14 @@ for _k, _v in list(CFG.items()):
         CFG[_k] = type(_v)(os.environ[_k.upper()])
 C = type("C", (), CFG)"""
 
+FLAG_UNSET = """p = argparse.ArgumentParser()
+p.add_argument("--adapt", type=int, default=None)"""
+
+FLAG_UNSET_SETUP = """args = p.parse_args()
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if args.adapt is None:
+        args.adapt = 1 if world > 1 else 0"""
+
 CASES = {
     "fields comprehension": (FIELDS_COMPREHENSION, "cfg = Config.from_env()", "cfg.adapt_epochs > 0"),
     "attribute set under a condition": (CLASS_SETTINGS, OVERRIDE_SETUP, "args.adapt"),
@@ -134,6 +143,7 @@ CASES = {
     "dict update": (DICT_UPDATE, "pass", 'CFG["adapt_steps"] > 0'),
     "prefixed getter": (PREFIXED_GETTER, "pass", 'G("ADAPT", 0, int) > 0'),
     "class made by type() from a dict": (TYPE_CLASS, "pass", 'C.adapt_source == "val"'),
+    "flag filled in when unset": (FLAG_UNSET, FLAG_UNSET_SETUP, "args.adapt"),
 }
 
 
@@ -171,6 +181,9 @@ CASES = {
     ("class made by type() from a dict", {}, "dormant"),
     ("class made by type() from a dict", {"ADAPT_SOURCE": "val"}, "active"),
     ("class made by type() from a dict", {"ADAPT_SOURCE": "ar"}, "dormant"),
+    # `--adapt` defaults to None, then `if args.adapt is None: args.adapt = 1 if world > 1 else 0`
+    ("flag filled in when unset", {}, "active"),
+    ("flag filled in when unset", {"WORLD_SIZE": "1"}, "dormant"),
 ])
 def test_settings_forms_decide_the_reach(tmp_path, monkeypatch, case, env, reach):
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
