@@ -117,9 +117,12 @@ def reach_facts(m, tree) -> dict:
                     {**site, "guards": site["guards"] + [[seg(t), p] for t, p in choice]} if choice else site)
     _decorator_sites(m, known, calls, seg)
     looped: dict[str, tuple] = {}  # (the module's walk sees a function's loops too: each loop's entries once)
+    updates = dict_updates(tree, seg)
     for f in sorted(m.functions.values(), key=lambda g: g.qualname == "<module>"):
-        for attr, value, loop in looped_fields(m, f):
+        for attr, value, loop, held in looped_fields(m, f):
             looped.setdefault((attr, id(loop)), (attr, value, f.qualname))
+            if f.qualname == "<module>":  # `CFG["k"]` read back: the entry the loop rewrote
+                updates.setdefault(held, {}).setdefault(attr, value)
     for attr, value, q in looped.values():  # `for key, default in DEFAULTS.items(): cfg[key.lower()] = ...`
         fields[attr] = (value, [q, value]) if attr not in fields else (None, "")
     entry = any(isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) or isinstance(s, ast.If) for s in tree.body)
@@ -140,6 +143,7 @@ def reach_facts(m, tree) -> dict:
                 and lb.dotted(st.targets[0].value) == "os.environ" and isinstance(st.targets[0].slice, ast.Constant)
                 and isinstance(st.value, ast.Constant)):
             env_sets[str(st.targets[0].slice.value)] = str(st.value.value)
+        env_sets.update(_looped_env_sets(m, st))
     env_defaults = {}  # os.environ.setdefault("K", expr) anywhere: what a later os.environ["K"] reads when unset
     for f in m.functions.values():
         for ev in f.events:
@@ -156,7 +160,7 @@ def reach_facts(m, tree) -> dict:
                      | {n.module for n in m.nodes_of(ast.ImportFrom) if n.module})
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
-            "arg_defaults": arg_defaults, "field_env": field_env(m), "dict_updates": dict_updates(tree, seg), "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "field_overrides": field_overrides(m, seg, set(arg_defaults)), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
+            "arg_defaults": arg_defaults, "field_env": field_env(m), "dict_updates": updates, "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "field_overrides": field_overrides(m, seg, set(arg_defaults)), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
             "outgoing": outgoing}
 
 
@@ -303,6 +307,22 @@ class _KeyIs:
 
     def __init__(self, key: ast.expr, value):
         self.key, self.value = key, value
+
+
+def _looped_env_sets(m, st) -> dict[str, str]:
+    """`for key, value in SETTINGS.items(): os.environ.setdefault(key, value)` at module level, over
+    a dict literal of constants: each entry set for the script the wrapper runs."""
+    it = st.iter if type(st) is ast.For else None
+    names = [getattr(e, "id", None) for e in getattr(st.target, "elts", ())] if it is not None else []
+    if len(names) != 2 or type(it) is not ast.Call or lb.call_name(it.func) != "items" or type(it.func) is not ast.Attribute \
+            or type(it.func.value) is not ast.Name or len(st.body) != 1 or type(st.body[0]) is not ast.Expr:
+        return {}
+    call, table = st.body[0].value, m.functions["<module>"].binding(it.func.value.id)
+    if type(call) is not ast.Call or lb.dotted(call.func) != "os.environ.setdefault" or type(table) is not ast.Dict \
+            or [getattr(a, "id", None) for a in call.args] != names:
+        return {}
+    return {str(k.value): str(v.value) for k, v in zip(table.keys, table.values)
+            if type(k) is ast.Constant and type(v) is ast.Constant}
 
 
 def _factories(m) -> set[str]:

@@ -15,8 +15,8 @@ from auditors.calls import NAMESPACES
 from auditors.rules import ctx_of
 
 
-def looped_fields(m, f) -> list[tuple[str, str, ast.For]]:
-    """(field, source of its value, loop) for a settings dict filled in a loop over a dict literal
+def looped_fields(m, f) -> list[tuple[str, str, ast.For, str]]:
+    """(field, source of its value, loop, dict) for a settings dict filled in a loop over a dict literal
     of defaults and made a namespace (`for key, default in DEFAULTS.items(): raw =
     os.environ.get(key); cfg[key.lower()] = default if raw is None else type(default)(raw)`,
     then `SimpleNamespace(**cfg)`): each entry's value with the loop's names replaced by
@@ -26,7 +26,7 @@ def looped_fields(m, f) -> list[tuple[str, str, ast.For]]:
     spread |= {c.args[2].id for c in m.under(f, m.nodes_of(ast.Call)) if type(c.func) is ast.Name and c.func.id == "type"
                and len(c.args) == 3 and type(c.args[2]) is ast.Name}  # `C = type("C", (), CFG)`: a class of the dict
     out = []
-    for loop in m.under(f, m.nodes_of(ast.For)) if spread else ():
+    for loop in m.under(f, m.nodes_of(ast.For)):
         names = [getattr(e, "id", None) for e in getattr(loop.target, "elts", ())]
         it = loop.iter
         if type(it) is ast.Call and lb.call_name(it.func) == "list" and len(it.args) == 1:
@@ -34,6 +34,7 @@ def looped_fields(m, f) -> list[tuple[str, str, ast.For]]:
         if len(names) != 2 or None in names or type(it) is not ast.Call or lb.call_name(it.func) != "items" \
                 or type(it.func) is not ast.Attribute or type(it.func.value) is not ast.Name:
             continue
+        into = spread | {it.func.value.id}  # (`for k, v in list(CFG.items()): CFG[k] = ...`: the dict itself)
         table = f.binding(it.func.value.id) or m.functions["<module>"].binding(it.func.value.id)
         entries = list(zip(table.keys, table.values)) if type(table) is ast.Dict else \
             [(ast.Constant(k.arg), k.value) for k in table.keywords if k.arg] \
@@ -46,13 +47,13 @@ def looped_fields(m, f) -> list[tuple[str, str, ast.For]]:
                 t, value = st.targets[0], substituted(st.value, bound)
                 if type(t) is ast.Name:
                     bound[t.id] = value  # `raw = os.environ.get(key)`: inlined where it is read
-                elif type(t) is ast.Subscript and type(t.value) is ast.Name and t.value.id in spread:
+                elif type(t) is ast.Subscript and type(t.value) is ast.Name and t.value.id in into:
                     field = key_text(substituted(t.slice, bound))
                     if field:  # (set under `if key.upper() in os.environ:`: else the entry keeps its default)
                         kept = v if t.value.id == it.func.value.id else None
                         if test is not None and kept is not None:
                             value = ast.IfExp(substituted(test, bound), value, kept)
-                        out.append((field, ast.unparse(value), loop))
+                        out.append((field, ast.unparse(value), loop, t.value.id))
     return out
 
 

@@ -134,6 +134,12 @@ FLAG_UNSET_SETUP = """args = p.parse_args()
     if args.adapt is None:
         args.adapt = 1 if world > 1 else 0"""
 
+DICT_LOOP = """CFG = dict(adapt_steps=0, seq=2048)
+for _k, _v in list(CFG.items()):
+    _e = os.environ.get(_k.upper())
+    if _e is not None:
+        CFG[_k] = type(_v)(_e)"""
+
 CASES = {
     "fields comprehension": (FIELDS_COMPREHENSION, "cfg = Config.from_env()", "cfg.adapt_epochs > 0"),
     "attribute set under a condition": (CLASS_SETTINGS, OVERRIDE_SETUP, "args.adapt"),
@@ -144,6 +150,7 @@ CASES = {
     "prefixed getter": (PREFIXED_GETTER, "pass", 'G("ADAPT", 0, int) > 0'),
     "class made by type() from a dict": (TYPE_CLASS, "pass", 'C.adapt_source == "val"'),
     "flag filled in when unset": (FLAG_UNSET, FLAG_UNSET_SETUP, "args.adapt"),
+    "dict rewritten by a loop": (DICT_LOOP, "pass", 'CFG["adapt_steps"] > 0'),
 }
 
 
@@ -184,6 +191,9 @@ CASES = {
     # `--adapt` defaults to None, then `if args.adapt is None: args.adapt = 1 if world > 1 else 0`
     ("flag filled in when unset", {}, "active"),
     ("flag filled in when unset", {"WORLD_SIZE": "1"}, "dormant"),
+    # the same loop rewriting the dict it iterates, read back as `CFG["adapt_steps"]`
+    ("dict rewritten by a loop", {}, "dormant"),
+    ("dict rewritten by a loop", {"ADAPT_STEPS": "5"}, "active"),
 ])
 def test_settings_forms_decide_the_reach(tmp_path, monkeypatch, case, env, reach):
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))

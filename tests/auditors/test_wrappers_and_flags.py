@@ -31,6 +31,9 @@ WRAPPERS = {
              'runpy.run_path(os.path.join(os.path.dirname(__file__), "inner.py"), run_name="__main__")\n',
     "subprocess": 'import os, subprocess, sys\nos.environ["NGRAM_EVAL"] = "1"\n'
                   'subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "inner.py")], check=True)\n',
+    "runpy with a settings dict": 'import os, runpy\nSETTINGS = {"ITERATIONS": "9000", "NGRAM_EVAL": "1"}\n'
+                                  'for key, value in SETTINGS.items():\n    os.environ.setdefault(key, value)\n'
+                                  'runpy.run_path(os.path.join(os.path.dirname(__file__), "inner.py"), run_name="__main__")\n',
 }
 
 
