@@ -156,11 +156,23 @@ def splitters(m) -> list[str]:
 
 
 def _feeds_scoring(m, f) -> bool:
-    """The documents found are scored: f scores them (itself or through what it calls), or the
-    function that calls it computes losses itself; a byte-count audit that splits documents
-    and runs no model is none (whatever the driver that calls it scores elsewhere)."""
-    return m.scores(f) or any(any(e.kind == "ce" or e.kind == "call" and e.data["name"] in ("log_softmax", "log_prob")
-                                  for e in g.events) for g, _ in m.call_sites(f))
+    """The documents found are scored: f scores them (itself or through what it calls), or a
+    caller hands what f returns to a function that scores (`docs = find_docs(val)`, then
+    `eval_docs(model, docs)`); a byte-count audit that splits documents and runs no model is
+    none, whatever the driver that calls it scores elsewhere."""
+    if m.scores(f):
+        return True
+    for g, site in m.call_sites(f):
+        assigns = m.under(g, m.nodes_of(ast.Assign))
+        held = {t.id for a in assigns if a.value is site.node for t in a.targets if type(t) is ast.Name}
+        for _ in range(4):  # `short, long_, thr = split_docs(docs)`, `mine = short[a:b]`: what is made from them
+            held |= {x.id for a in assigns if any(type(n) is ast.Name and n.id in held for n in ast.walk(a.value))
+                     for t in a.targets for x in ast.walk(t) if type(x) is ast.Name and type(x.ctx) is ast.Store}
+        if any(e.kind == "call" and e.data["callee"] and m.scores(m.functions[e.data["callee"]]) and any(
+                type(x) is ast.Name and x.id in held or x is site.node for a in [*e.node.args, *(k.value for k in e.node.keywords)]
+                for x in ast.walk(a)) for e in g.events):
+            return True
+    return False
 
 
 def _elementwise_compares(m) -> set[int]:

@@ -1,6 +1,7 @@
 """Severity of a previous-token mix without a BOS mask: an error only where the validation
-stream is split into documents that are then scored (RULES.md §8); a byte-count audit that
-splits documents and runs no model leaves the stream scored in order (a warning)."""
+stream is split into documents that are then scored (RULES.md §8), also by a helper whose
+result, cut further, a caller hands to the scoring function; a byte-count audit that splits
+documents and runs no model leaves the stream scored in order (a warning)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,20 @@ def doc_eval(model, val):
     return sum(F.cross_entropy(model(val[None, a:b - 1])[0], val[a + 1:b]).item() for a, b in zip(starts, starts[1:]))
 
 
+def find_docs(val):
+    return (val == 1).nonzero().flatten().tolist() + [len(val)]
+
+
+def score_docs(model, val, starts):
+    return sum(F.cross_entropy(model(val[None, a:b - 1])[0], val[a + 1:b]).item() for a, b in zip(starts, starts[1:]))
+
+
+def split_eval(model, val):
+    starts = find_docs(val)
+    mine = starts[: len(starts) // 2]
+    return score_docs(model, val, mine)
+
+
 def main(model):
     val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
     print(byte_audit(val, torch.ones(1024), bytes))
@@ -47,7 +62,7 @@ if __name__ == "__main__":
 '''
 
 
-@pytest.mark.parametrize("evaluation,severity", [("stream_eval", "warning"), ("doc_eval", "error")])
+@pytest.mark.parametrize("evaluation,severity", [("stream_eval", "warning"), ("doc_eval", "error"), ("split_eval", "error")])
 def test_documents_split_only_for_a_byte_count_leave_the_mix_a_warning(tmp_path, monkeypatch, evaluation, severity):
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     p = tmp_path / "train_gpt.py"
