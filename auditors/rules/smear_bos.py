@@ -165,9 +165,15 @@ def _feeds_scoring(m, f) -> bool:
     for g, site in m.call_sites(f):
         assigns = m.under(g, m.nodes_of(ast.Assign))
         held = {t.id for a in assigns if a.value is site.node for t in a.targets if type(t) is ast.Name}
-        for _ in range(4):  # `short, long_, thr = split_docs(docs)`, `mine = short[a:b]`: what is made from them
-            held |= {x.id for a in assigns if any(type(n) is ast.Name and n.id in held for n in ast.walk(a.value))
-                     for t in a.targets for x in ast.walk(t) if type(x) is ast.Name and type(x.ctx) is ast.Store}
+        loops = m.under(g, m.nodes_of(ast.For))
+        for _ in range(12):  # `short, long_, thr = split_docs(docs)`, `mine = short[a:b]`, `for r in mine:`: made from them
+            grown = held | {x.id for a in assigns if any(type(n) is ast.Name and n.id in held for n in ast.walk(a.value))
+                            for t in a.targets for x in ast.walk(t) if type(x) is ast.Name and type(x.ctx) is ast.Store}
+            grown |= {x.id for lp in loops if any(type(n) is ast.Name and n.id in held for n in ast.walk(lp.iter))
+                      for x in ast.walk(lp.target) if type(x) is ast.Name}
+            if grown == held:
+                break
+            held = grown
         if any(e.kind == "call" and e.data["callee"] and m.scores(m.functions[e.data["callee"]]) and any(
                 type(x) is ast.Name and x.id in held or x is site.node for a in [*e.node.args, *(k.value for k in e.node.keywords)]
                 for x in ast.walk(a)) for e in g.events):
