@@ -31,7 +31,7 @@ RULE = RuleInfo("two-pass-rescore", "two_pass_rescore", "validation tokens score
                 "RULES.md §5 (#846, #870, #881, #991 double-pass TTT)")
 
 
-def _adapted_names(m, ev) -> set[str]:
+def _adapted_names(m, ev, f=None) -> set[str]:
     callee = m.functions[ev.data["callee"]]
     node: ast.Call = ev.node
     names = set()
@@ -48,7 +48,17 @@ def _adapted_names(m, ev) -> set[str]:
             names.add(d)
     if callee.is_method and m.trains_on(callee, "VAL"):
         names |= _built_with(node)  # `TTT(cfg, model).run(val)`: the model it was built with is trained
+    if f is not None and callee.parent is not None and type(node.func) is ast.Name and m.trains_on(callee, "VAL"):
+        names |= _made_with(m, f, node.func.id)  # `step, opt = make_step(model, params)`: the model the step trains
     return names
+
+
+def _made_with(m, f, name: str) -> set[str]:
+    """Names handed to the factory call whose result `name` is bound to (also by unpacking)."""
+    for a in m.under(f, m.nodes_of(ast.Assign)):
+        if type(a.value) is ast.Call and any(type(x) is ast.Name and x.id == name for t in a.targets for x in ast.walk(t)):
+            return {d for d in map(lb.dotted, [*a.value.args, *(k.value for k in a.value.keywords)]) if d}
+    return set()
 
 
 def _filled_params(m, g) -> set[str]:
@@ -336,15 +346,16 @@ def _score_first_loop(m, f, a):
     """The loop around call `a` (which trains on validation data) when that loop scores
     the same data first (`leaf.result = score(model, val, leaf)`, then `adapt(model, opt,
     val, leaf)`): score-first TTT, whose tokens a later pass would score a second time."""
-    loop = a.ctx.loops[-1] if a.ctx.loops else None
-    if loop is None:
-        return None
     names = _names(a)
-    for e in f.events:
-        if e.kind == "call" and e.data["callee"] and loop.lineno <= e.line < a.line and e is not a \
-                and m.scores(m.functions[e.data["callee"]]) and not m.trains_any(m.functions[e.data["callee"]]) \
-                and _names(e) & names:
-            return loop
+    for loop in reversed(a.ctx.loops):  # (the chunk loop may hold the epochs' loop around the step)
+        for e in f.events:
+            if not loop.lineno <= e.line < a.line or e is a:
+                continue
+            if e.kind == "ce" and e.ctx.nograd:
+                return loop  # the chunk scored inline, under no_grad, before the step trains on it
+            if e.kind == "call" and e.data["callee"] and m.scores(m.functions[e.data["callee"]]) \
+                    and not m.trains_any(m.functions[e.data["callee"]]) and _names(e) & names:
+                return loop
     return None
 
 
@@ -438,7 +449,7 @@ def check(m):
             chained = trains and not scores and not fills and scored_loop is None and fed_by_scoring(m, f, a)
             if not ((trains and scores) or fills or scored_loop or chained):
                 continue
-            adapted = _adapted_names(m, a) | hooked
+            adapted = _adapted_names(m, a, f) | hooked
             if not adapted and fills and m.writes_tables(ca, "VAL"):
                 adapted = _returned_table(m, f, a, calls[i + 1:])  # `rows = build(val)`: the table comes back
                 if adapted is True:
