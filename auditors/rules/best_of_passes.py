@@ -26,7 +26,7 @@ import ast
 
 from auditors import labels as lb
 from auditors.model import RuleInfo
-from auditors.rules import raw
+from auditors.rules import ctx_of, raw
 
 RULE = RuleInfo("best-of-passes", "two_pass_rescore", "the best of several scorings of the validation data is kept",
                 "RULES.md §2 C4, §1.5 (brute-forced seeds)")
@@ -49,8 +49,44 @@ def check(m):
             if why:
                 out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
                                f"keeps the best of several scorings of the validation data ({why})"))
-        out += _kept_if_better(m, f)
+        out += _kept_if_better(m, f) or _better_of_two(m, f)
     return out
+
+
+def _better_of_two(m, f) -> list:
+    """`l1, b1 = evaluate(model, val, a)`, `l2, b2 = evaluate(model, val, b)`, then `if b2 < b1: b1 =
+    b2`: two scorings of the validation data, the better one kept as the result (no loop needed)."""
+    if f.qualname == "<module>":
+        return []
+    scored = {}  # name -> the scoring call it was bound from
+    for a in m.under(f, m.nodes_of(ast.Assign)):
+        callee = m.resolve(a.value.func, f) if type(a.value) is ast.Call else None
+        if callee is not None and m.scores(callee):
+            scored.update({x.id: a.value for t in a.targets for x in ast.walk(t) if type(x) is ast.Name})
+    for node in m.under(f, m.nodes_of(ast.If)):
+        for c in (c for c in ast.walk(node.test) if type(c) is ast.Compare and len(c.ops) == 1
+                  and type(c.ops[0]) in (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
+            a, b = c.left, c.comparators[0]
+            if type(a) is not ast.Name or type(b) is not ast.Name or a.id not in scored or b.id not in scored \
+                    or scored[a.id] is scored[b.id] or not (_score(f, a) and _score(f, b)):
+                continue
+            kept = {(lb.src(t), lb.src(v)) for st in node.body if type(st) is ast.Assign for t, v in _pairs(st)}
+            if (a.id, b.id) in kept or (b.id, a.id) in kept:
+                found = raw(RULE, f, node, ctx_of(f, node), "error", "medium",
+                            f"keeps the better of two scorings of the validation data (`{lb.src(c)}`, lines "
+                            f"{scored[a.id].lineno} and {scored[b.id].lineno}) as the result")
+                found.guards.append([lb.src(node.test), True])  # (the choice is made where its test holds)
+                return [found]
+    return []
+
+
+def _pairs(st):
+    """(target, value) pairs of an assignment, tuples matched element-wise."""
+    for t in st.targets:
+        if type(t) is ast.Tuple and type(st.value) is ast.Tuple and len(t.elts) == len(st.value.elts):
+            yield from zip(t.elts, st.value.elts)
+        else:
+            yield t, st.value
 
 
 def _kept_if_better(m, f) -> list:
