@@ -157,12 +157,14 @@ def splitters(m) -> list[str]:
 
 def _feeds_scoring(m, f) -> bool:
     """The documents found are scored: f scores them (itself or through what it calls), or a
-    caller hands what f returns to a function that scores (`docs = find_docs(val)`, then
-    `eval_docs(model, docs)`); a byte-count audit that splits documents and runs no model is
-    none, whatever the driver that calls it scores elsewhere."""
+    caller computes losses itself or hands what f returns to a function that scores (`docs =
+    find_docs(val)`, then `eval_docs(model, docs)`); a byte-count audit that splits documents
+    and runs no model is none, whatever the driver that calls it scores elsewhere."""
     if m.scores(f):
         return True
     for g, site in m.call_sites(f):
+        if any(e.kind == "ce" or e.kind == "call" and e.data["name"] == "log_softmax" for e in g.events):
+            return True  # the caller computes losses itself
         assigns = m.under(g, m.nodes_of(ast.Assign))
         held = {t.id for a in assigns if a.value is site.node for t in a.targets if type(t) is ast.Name}
         loops = m.under(g, m.nodes_of(ast.For))
