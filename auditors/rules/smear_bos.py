@@ -158,7 +158,8 @@ def splitters(m) -> list[str]:
 def _feeds_scoring(m, f) -> bool:
     """The documents found are scored: f scores them (itself or through what it calls), or a
     caller computes losses itself or hands what f returns to a function that scores (`docs =
-    find_docs(val)`, then `eval_docs(model, docs)`); a byte-count audit that splits documents
+    find_docs(val)`, then `eval_docs(model, docs)`, or `loss = model(x, y)` on rows cut from
+    them); a byte-count audit that splits documents
     and runs no model is none, whatever the driver that calls it scores elsewhere."""
     if m.scores(f):
         return True
@@ -176,7 +177,8 @@ def _feeds_scoring(m, f) -> bool:
             if grown == held:
                 break
             held = grown
-        if any(e.kind == "call" and e.data["callee"] and m.scores(m.functions[e.data["callee"]]) and any(
+        if any(e.kind == "call" and (e.data["callee"] and m.scores(m.functions[e.data["callee"]]) or not e.data["callee"] and any(
+                "TGT" in a for a in e.data["args"])) and any(
                 type(x) is ast.Name and x.id in held or x is site.node for a in [*e.node.args, *(k.value for k in e.node.keywords)]
                 for x in ast.walk(a)) for e in g.events):
             return True

@@ -1,6 +1,7 @@
 """Severity of a previous-token mix without a BOS mask: an error only where the validation
 stream is split into documents that are then scored (RULES.md §8), also by a helper whose
-result, cut further, a caller hands to the scoring function; a byte-count audit that splits
+result, cut further, a caller hands to the scoring function or to a model with the targets
+(`model(x, y)`); a byte-count audit that splits
 documents and runs no model leaves the stream scored in order (a warning)."""
 
 from __future__ import annotations
@@ -51,6 +52,19 @@ def split_eval(model, val):
     return score_docs(model, val, mine)
 
 
+def doc_starts(val):
+    return (val == 1).nonzero().flatten().tolist() + [len(val)]
+
+
+def model_loss_eval(model, val):
+    starts = doc_starts(val)
+    total = 0.0
+    for a, b in zip(starts, starts[1:]):
+        x, y = val[a:b - 1], val[a + 1:b]
+        total += float(model(x[None], y[None]))
+    return total
+
+
 def main(model):
     val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
     print(byte_audit(val, torch.ones(1024), bytes))
@@ -62,7 +76,8 @@ if __name__ == "__main__":
 '''
 
 
-@pytest.mark.parametrize("evaluation,severity", [("stream_eval", "warning"), ("doc_eval", "error"), ("split_eval", "error")])
+@pytest.mark.parametrize("evaluation,severity", [("stream_eval", "warning"), ("doc_eval", "error"), ("split_eval", "error"),
+                                                 ("model_loss_eval", "error")])
 def test_documents_split_only_for_a_byte_count_leave_the_mix_a_warning(tmp_path, monkeypatch, evaluation, severity):
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     p = tmp_path / "train_gpt.py"
