@@ -85,3 +85,19 @@ def counting_params(m, f, depth: int = 0) -> set[str]:
 def _without_grad(f, call: ast.Call) -> bool:
     """The call runs under `no_grad` / `inference_mode` (`rolling = frozen(h)` in a TTT loop)."""
     return any(e.node is call and e.ctx.nograd for e in f.events if e.kind == "call")
+
+
+def counted_params(m, g) -> set[str]:
+    """Parameters of g that it adds counts of validation tokens into (`tabs[o] += bincount(keys)`,
+    `index_add_`, `np.add.at`), itself or through a helper it hands them to."""
+    aug = {root_name(n.target) for n in m.under(g, m.nodes_of(ast.AugAssign)) if type(n.target) is ast.Subscript
+           and "VAL" in g.labels_of(n.value)}
+    return (aug & set(g.params)) | counting_params(m, g)
+
+
+def made_with(m, f, name: str) -> set[str]:
+    """Names handed to the factory call whose result `name` is bound to (also by unpacking)."""
+    for a in m.under(f, m.nodes_of(ast.Assign)):
+        if type(a.value) is ast.Call and any(type(x) is ast.Name and x.id == name for t in a.targets for x in ast.walk(t)):
+            return {d for d in map(lb.dotted, [*a.value.args, *(k.value for k in a.value.keywords)]) if d}
+    return set()

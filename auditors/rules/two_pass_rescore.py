@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
-from auditors.adapted import ACCUMULATE, counting_params, counts_into_param, mutated_params, root_name
+from auditors.adapted import ACCUMULATE, counted_params, counts_into_param, made_with, mutated_params
 from auditors.loop_shapes import complementary, repeating_loop, runs_again
 from auditors.model import RuleInfo
 from auditors.pipelines import fed_by_scoring
@@ -49,16 +49,8 @@ def _adapted_names(m, ev, f=None) -> set[str]:
     if callee.is_method and m.trains_on(callee, "VAL"):
         names |= _built_with(node)  # `TTT(cfg, model).run(val)`: the model it was built with is trained
     if f is not None and callee.parent is not None and type(node.func) is ast.Name and m.trains_on(callee, "VAL"):
-        names |= _made_with(m, f, node.func.id)  # `step, opt = make_step(model, params)`: the model the step trains
+        names |= made_with(m, f, node.func.id)  # `step, opt = make_step(model, params)`: the model the step trains
     return names
-
-
-def _made_with(m, f, name: str) -> set[str]:
-    """Names handed to the factory call whose result `name` is bound to (also by unpacking)."""
-    for a in m.under(f, m.nodes_of(ast.Assign)):
-        if type(a.value) is ast.Call and any(type(x) is ast.Name and x.id == name for t in a.targets for x in ast.walk(t)):
-            return {d for d in map(lb.dotted, [*a.value.args, *(k.value for k in a.value.keywords)]) if d}
-    return set()
 
 
 def _filled_params(m, g) -> set[str]:
@@ -66,14 +58,6 @@ def _filled_params(m, g) -> set[str]:
     return {e.node.func.value.id for e in g.events if e.kind == "call" and e.data["callee"]
             and type(e.node.func) is ast.Attribute and type(e.node.func.value) is ast.Name
             and e.node.func.value.id in g.params and _fills(m, m.functions[e.data["callee"]])}
-
-
-def _counted_params(m, g) -> set[str]:
-    """Parameters of g that it adds counts of validation tokens into (`tabs[o] += bincount(keys)`,
-    `index_add_`, `np.add.at`), itself or through a helper it hands them to."""
-    aug = {root_name(n.target) for n in m.under(g, m.nodes_of(ast.AugAssign)) if type(n.target) is ast.Subscript
-           and "VAL" in g.labels_of(n.value)}
-    return (aug & set(g.params)) | counting_params(m, g)
 
 
 def _built_with(call: ast.Call) -> set[str]:
@@ -177,7 +161,7 @@ def _loop_passes(m, f):
                         and any("VAL" in a for a in (*e.data["args"], *e.data["kws"].values())):
                     writes.add(recv.split(".")[0])  # bigram.index_put_((w[:-1], w[1:]), ones, accumulate=True)
                 if callee is not None and type(e.node.func) is ast.Name:  # `bulk_update(val, lo, hi, ctx_tabs, full_tabs)`
-                    filled = _counted_params(m, callee)
+                    filled = counted_params(m, callee)
                     writes.update(n for p, a in zip(callee.params, e.node.args) if p in filled and (n := lb.dotted(a)))
                 if callee is not None and m.scores(callee):
                     scores = True
