@@ -21,12 +21,15 @@ def looped_fields(m, f) -> list[tuple[str, str, ast.For, str]]:
     os.environ.get(key); cfg[key.lower()] = default if raw is None else type(default)(raw)`,
     then `SimpleNamespace(**cfg)`): each entry's value with the loop's names replaced by
     that entry's key and default, so `cfg.word_boost` reads `os.environ.get("WORD_BOOST")`."""
+    loops = [lp for lp in m.under(f, m.nodes_of(ast.For)) if type(lp.iter) is ast.Call]
+    if not loops:  # (most functions: no loop over a call such as `CFG.items()`)
+        return []
     spread = {k.value.id for c in m.under(f, m.nodes_of(ast.Call)) if lb.call_name(c.func) in NAMESPACES
               for k in c.keywords if k.arg is None and type(k.value) is ast.Name}
     spread |= {c.args[2].id for c in m.under(f, m.nodes_of(ast.Call)) if type(c.func) is ast.Name and c.func.id == "type"
                and len(c.args) == 3 and type(c.args[2]) is ast.Name}  # `C = type("C", (), CFG)`: a class of the dict
     out = []
-    for loop in m.under(f, m.nodes_of(ast.For)):
+    for loop in loops:
         names = [getattr(e, "id", None) for e in getattr(loop.target, "elts", ())]
         it = loop.iter
         if type(it) is ast.Call and lb.call_name(it.func) == "list" and len(it.args) == 1:

@@ -58,12 +58,17 @@ def _better_of_two(m, f) -> list:
     b2`: two scorings of the validation data, the better one kept as the result (no loop needed)."""
     if f.qualname == "<module>":
         return []
+    tests = [node for node in m.under(f, m.nodes_of(ast.If)) if any(
+        type(c) is ast.Compare and type(c.left) is ast.Name and len(c.comparators) == 1 and type(c.comparators[0]) is ast.Name
+        for c in ast.walk(node.test))]
+    if not tests:  # (most functions: no `if a < b` between two names)
+        return []
     scored = {}  # name -> the scoring call it was bound from
     for a in m.under(f, m.nodes_of(ast.Assign)):
         callee = m.resolve(a.value.func, f) if type(a.value) is ast.Call else None
         if callee is not None and m.scores(callee):
             scored.update({x.id: a.value for t in a.targets for x in ast.walk(t) if type(x) is ast.Name})
-    for node in m.under(f, m.nodes_of(ast.If)):
+    for node in tests:
         for c in (c for c in ast.walk(node.test) if type(c) is ast.Compare and len(c.ops) == 1
                   and type(c.ops[0]) in (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
             a, b = c.left, c.comparators[0]

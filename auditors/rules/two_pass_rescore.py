@@ -422,10 +422,10 @@ def check(m):
         calls = [e for e in f.events if e.kind == "call" and e.data["callee"]]
         aliases = None  # computed when first needed
         for i, a in enumerate(calls):
-            if not any("VAL" in x for x in a.data["args"] + list(a.data["kws"].values()) + [a.data["recv"]]) \
-                    and not _reads_own_val(m, f, a):
-                continue  # (`self._train_chunk(ci, opt)` of an object that holds the val tokens it reads)
             ca = m.functions[a.data["callee"]]
+            if not any("VAL" in x for x in a.data["args"] + list(a.data["kws"].values()) + [a.data["recv"]]) and not (
+                    ca.is_method and m.trains_any(ca) and _reads_own_val(m, f, a)):
+                continue  # (`self._train_chunk(ci, opt)` of an object that holds the val tokens it reads)
             hooked = _hook_state(m, f, a.node)  # a function handed in that keeps counts in an object outliving the call
             trains, scores = m.trains_on(ca, "VAL"), m.scores(ca)
             fills = _fills(m, ca) or bool(hooked) or counts_into_param(ca)
