@@ -147,3 +147,27 @@ def runs_again(loop) -> ast.expr | None:
     if type(count) is ast.Constant:
         return None  # a fixed count: nothing for a launch to decide
     return ast.Compare(count, [ast.Gt()], [ast.Constant(1)])
+
+
+_REPORTED = ("val_bpb", "val_loss", "bpb")  # what a record's log states as its score
+
+
+def logged_only(f, node) -> bool:
+    """The scores a pass sums (`warm += nll(...)` in the statement or block at `node`) are only
+    written into log lines that state no score (`log(f"diag: {warm:.1f} nats (not reported)")`):
+    a diagnostic. A line naming val_bpb / val_loss is the record's reported score, and a sum
+    returned, stored or handed on is used: neither is only logged."""
+    around = [st for st in ast.walk(f.node) if isinstance(st, ast.stmt) and st is not f.node
+              and st.lineno <= node.lineno <= st.end_lineno] if not isinstance(node, ast.stmt) else [node]
+    stmts = [min(around, key=lambda st: st.end_lineno - st.lineno)] if around else []  # (the statement at the call)
+    sinks = {n.target.id for st in stmts for n in ast.walk(st) if type(n) is ast.AugAssign and type(n.target) is ast.Name}
+    if not sinks:
+        return False
+    logged: set[int] = set()
+    for c in ast.walk(f.node):
+        if type(c) is ast.Call and any(w in (lb.call_name(c.func) or "") for w in ("log", "print", "info")):
+            text = " ".join(str(k.value) for k in ast.walk(c) if type(k) is ast.Constant and isinstance(k.value, str))
+            if not any(r in text for r in _REPORTED):
+                logged |= {id(n) for n in ast.walk(c)}
+    loads = [n for n in ast.walk(f.node) if type(n) is ast.Name and n.id in sinks and type(n.ctx) is ast.Load]
+    return bool(loads) and all(id(n) in logged for n in loads)

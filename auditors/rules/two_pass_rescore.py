@@ -22,7 +22,7 @@ import ast
 
 from auditors import labels as lb
 from auditors.adapted import ACCUMULATE, counted_params, counts_into_param, made_with, mutated_params
-from auditors.loop_shapes import complementary, repeating_loop, runs_again
+from auditors.loop_shapes import complementary, logged_only, repeating_loop, runs_again
 from auditors.model import RuleInfo
 from auditors.pipelines import fed_by_scoring
 from auditors.rules import raw
@@ -405,6 +405,8 @@ def check(m):
                 start = later.body[0].lineno if getattr(later, "body", None) else later.lineno  # (a loop's body: its guards)
                 ctx = next((e.ctx for e in f.events if start <= e.line <= later.end_lineno), None)
                 node = next((e.node for e in f.events if later.lineno <= e.line <= later.end_lineno and e.kind == "read"), later)
+                if logged_only(f, later):
+                    continue  # (a diagnostic: the second pass's sums reach only log lines that state no score)
                 out.append(raw(RULE, f, node, ctx, "error", "medium",
                                f"a second pass (line {later.lineno}) scores tokens again from `{table}`, which the pass at "
                                f"line {first.lineno} filled while scoring them"))
@@ -478,6 +480,8 @@ def check(m):
                 if shared and shared <= {lb.dotted(b.node.func.value) if type(b.node.func) is ast.Attribute else None} \
                         and not _computes_loss(m, m.functions[b.data["callee"]]):
                     continue  # (`self._reduce(*totals)` on the adapted object: sums what was scored, scores nothing)
+                if shared and logged_only(f, b.node):
+                    break  # (the rescored sums reach only log lines that state no score: a diagnostic)
                 if shared:
                     what = "trained" if trains else "filled a cache"
                     out.append(raw(RULE, f, b.node, b.ctx, "error", "medium",
