@@ -87,9 +87,10 @@ def _without_grad(f, call: ast.Call) -> bool:
     return any(e.node is call and e.ctx.nograd for e in f.events if e.kind == "call")
 
 
-def counted_params(m, g) -> set[str]:
-    """Parameters of g that it adds counts of validation tokens into (`tabs[o] += bincount(keys)`,
-    `index_add_`, `np.add.at`), itself or through a helper it hands them to."""
+def tables_filled(m, g) -> set[str]:
+    """counting_params (counts added by `index_add_`, `np.add.at`, ...) and also the tables
+    handed in that g adds into by subscript (`tabs[o] += bincount(keys)`): every parameter
+    a bulk update leaves filled."""
     aug = {root_name(n.target) for n in m.under(g, m.nodes_of(ast.AugAssign)) if type(n.target) is ast.Subscript
            and "VAL" in g.labels_of(n.value)}
     return (aug & set(g.params)) | counting_params(m, g)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
-from auditors.adapted import ACCUMULATE, counted_params, counts_into_param, made_with, mutated_params
+from auditors.adapted import ACCUMULATE, tables_filled, counts_into_param, made_with, mutated_params
 from auditors.loop_shapes import complementary, logged_only, repeating_loop, runs_again
 from auditors.model import RuleInfo
 from auditors.pipelines import fed_by_scoring
@@ -161,7 +161,7 @@ def _loop_passes(m, f):
                         and any("VAL" in a for a in (*e.data["args"], *e.data["kws"].values())):
                     writes.add(recv.split(".")[0])  # bigram.index_put_((w[:-1], w[1:]), ones, accumulate=True)
                 if callee is not None and type(e.node.func) is ast.Name:  # `bulk_update(val, lo, hi, ctx_tabs, full_tabs)`
-                    filled = counted_params(m, callee)
+                    filled = tables_filled(m, callee)
                     writes.update(n for p, a in zip(callee.params, e.node.args) if p in filled and (n := lb.dotted(a)))
                 if callee is not None and m.scores(callee):
                     scores = True
