@@ -94,6 +94,17 @@ def ctx_of(func, stmt) -> Ctx:
     return find(func.node.body, Ctx()) or Ctx()
 
 
+def depends_on(f, expr, depth: int = 4) -> set[str]:
+    """The names `expr` is computed from, through their bindings (`b = rows * (rank + 1) //
+    world`, `rows = (hi - lo) // seq`: a rank's share of the chunk ends at `hi` on the last rank)."""
+    names, todo = set(), [expr]
+    for _ in range(depth):
+        fresh = {x.id for e in todo for x in ast.walk(e) if type(x) is ast.Name} - names
+        names |= fresh
+        todo = [b for b in map(f.binding, fresh) if b is not None]
+    return names
+
+
 def always_greater(a: ast.expr, b: ast.expr) -> bool:
     """a > b for every tried assignment of positive integers to the names in them: index
     arithmetic such as `(k + 2) * n + 1` against `(k + 1) * n + 1`, decided by sampling

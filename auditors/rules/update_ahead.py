@@ -19,7 +19,7 @@ import ast
 from auditors import labels as lb
 from auditors.adapted import ACCUMULATE
 from auditors.model import RuleInfo
-from auditors.rules import arith, raw, samples
+from auditors.rules import arith, depends_on, raw, samples
 
 # Tagged as a peek (RULES §6 tags): no parameters are adapted; the prediction of a token is made from counts
 # that already hold that token, which is the prediction using x_t.
@@ -113,8 +113,11 @@ def _past_chunk_end(f, ev) -> str | None:
         return None
     index = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
     for arg in ev.node.args:
-        if type(arg) is ast.Name and type(f.binding(arg.id)) is ast.Subscript:
+        if type(arg) is ast.Name and type(f.binding(arg.id)) in (ast.Subscript, ast.Call):
             arg = f.binding(arg.id)  # `seg = val[lo:hi + 2]; table.absorb(seg)`
+        if type(arg) is ast.Call and lb.call_name(arg.func) in ("arange", "range") and len(arg.args) >= 2 \
+                and _past_max(f, arg.args[1]):
+            return lb.src(arg)  # positions `arange(lo, min(hi + 1, n))` with `hi = max(scored) + 1`
         if type(arg) is ast.Subscript and type(arg.slice) is ast.Slice and "VAL" in f.labels_of(arg.value):
             upper = arg.slice.upper
             step = upper.right.value if type(upper) is ast.BinOp and type(upper.op) is ast.Add \
@@ -129,6 +132,26 @@ def _past_chunk_end(f, ev) -> str | None:
     return None
 
 
+def _past_max(f, end) -> bool:
+    """`hi + 1` (alone or first in a `min`) where `hi = int(js.max()) + 1` is already the
+    exclusive end of the positions `js` scored: the range holds one position past them."""
+    if type(end) is ast.Call and lb.call_name(end.func) == "min" and end.args:
+        end = end.args[0]
+    if not (type(end) is ast.BinOp and type(end.op) is ast.Add and type(end.left) is ast.Name and _plus(end)):
+        return False
+    bound = f.binding(end.left.id)
+    if not (type(bound) is ast.BinOp and type(bound.op) is ast.Add and _plus(bound)):
+        return False
+    top = bound.left
+    while type(top) is ast.Call and lb.call_name(top.func) in ("int", "float") and top.args:
+        top = top.args[0]
+    return type(top) is ast.Call and lb.call_name(top.func) in ("max", "amax")
+
+
+def _plus(e: ast.BinOp) -> bool:
+    return type(e.right) is ast.Constant and type(e.right.value) is int and e.right.value >= 1
+
+
 def _targets_reach(f, loop, update: ast.Call, end: str) -> bool:
     """Before the update, the loop reads validation targets up to and including `end`:
     a slice `val[a + 1 : e + 1]` whose `e` is `end` or is computed from it (`we = min(ws +
@@ -141,21 +164,10 @@ def _targets_reach(f, loop, update: ast.Call, end: str) -> bool:
         if not lb.plus_one(upper) or "VAL" not in f.labels_of(n.value):
             continue
         alias = f.binding(end)  # `lo, hi = start + sf, end`: the update's end is the scoring's
-        if end in _depends(f, upper.left) or (type(alias) is ast.Name and type(upper.left) is ast.Name
+        if end in depends_on(f, upper.left) or (type(alias) is ast.Name and type(upper.left) is ast.Name
                                              and alias.id == upper.left.id):
             return True
     return False
-
-
-def _depends(f, expr, depth: int = 4) -> set[str]:
-    """The names `expr` is computed from, through their bindings (`b = rows * (rank + 1) //
-    world`, `rows = (hi - lo) // seq`: a rank's share of the chunk ends at `hi` on the last rank)."""
-    names, todo = set(), [expr]
-    for _ in range(depth):
-        fresh = {x.id for e in todo for x in ast.walk(e) if type(x) is ast.Name} - names
-        names |= fresh
-        todo = [b for b in map(f.binding, fresh) if b is not None]
-    return names
 
 
 def _reads_further(f, update, writer, score, scorer) -> bool:
