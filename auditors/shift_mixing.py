@@ -46,12 +46,25 @@ class Scan:
         """(statement, tensor) for each statement of f whose arithmetic combines a tensor
         with its shifted copy, with the function's aliases and views followed. The tensor is
         one handed to f (token ids, hidden states) or data it read; a grid f computes
-        itself (a stencil over a weight-init pattern) holds no positions."""
-        aliases, views, flat = {}, {}, set()
+        itself (a stencil over a weight-init pattern) holds no positions.
+
+        Helpers of the module are followed one call deep: `p1, p2 = shifts(t)` where
+        `shifts` returns a shifted copy of its argument makes p2 an alias, and
+        `keys(t, p1, p2)` mixes when `keys` combines those two parameters."""
+        for node, mixed in self._statements(f, {}):
+            if mixed and (mixed in f.params or f.lookup(mixed) & lb.DATA):
+                yield node, mixed  # a function's input, or data it read (not a grid it built itself)
+
+    def _statements(self, f, aliases: dict):
+        """(statement, mixed tensor or None) for f's assignments and returns; `aliases`
+        (shifted copies: name -> the tensor shifted) is filled as they are read."""
+        views, flat = {}, set()
         for node in f.nodes:
             if type(node) not in (ast.Assign, ast.AugAssign, ast.Return) or node.value is None:
                 continue
             value = node.value
+            if type(node) is ast.Assign and type(value) is ast.Call:
+                aliases.update(self._returned_shifts(f, node.targets[0], value, views))
             if type(node) is ast.Assign and len(node.targets) == 1 and type(node.targets[0]) is ast.Name \
                     and type(value) is not ast.BinOp:
                 target, shifted = node.targets[0].id, self._shifted(value, aliases, views, flat)
@@ -64,12 +77,55 @@ class Scan:
                     views[target] = views.get(base, base)  # flat = ids.reshape(-1)
                     if flattens(value):
                         flat.add(target)
-            mixed = self._mixing(value, aliases, views, flat)
+            mixed = self._mixing(value, aliases, views, flat) or self._mixed_by_helper(f, value, aliases, views, flat)
             if mixed is None and type(node) is ast.AugAssign and type(node.target) is ast.Name \
                     and views.get(node.target.id, node.target.id) in self._shifted(value, aliases, views, flat):
                 mixed = node.target.id  # x += g * roll(x, -1)
-            if mixed and (mixed in f.params or f.lookup(mixed) & lb.DATA):
-                yield node, mixed  # a function's input, or data it read (not a grid it built itself)
+            yield node, mixed
+
+    @staticmethod
+    def _arguments(f, call: ast.Call):
+        """(the module function called, its parameters lined up with the call's arguments)."""
+        g = f.module.resolve(call.func, f)
+        if g is None or any(type(a) is ast.Starred for a in call.args):
+            return None, []
+        params = g.params[1:] if g.is_method and type(call.func) is ast.Attribute else g.params
+        return g, list(zip(params, call.args))
+
+    def _returned_shifts(self, f, target, call: ast.Call, views) -> dict:
+        """`p1, p2 = shifts(t)`: the names bound to what a helper returns as a shifted copy
+        of one of its parameters, mapped to the argument passed for it."""
+        g, given = self._arguments(f, call)
+        if g is None or g is f:
+            return {}
+        key = ("returned shifts", self.shift_of, g.qualname)
+        if key not in f.module._facts:
+            f.module._facts[key] = {}
+            own: dict = {}
+            for node, _ in self._statements(g, own):
+                if type(node) is ast.Return:
+                    elts = node.value.elts if type(node.value) is ast.Tuple else [node.value]
+                    f.module._facts[key] = {i: own[e.id] for i, e in enumerate(elts)
+                                            if type(e) is ast.Name and own.get(e.id) in g.params}
+        passed = {p: lb.src(view_base(a)) for p, a in given}
+        names = target.elts if type(target) is ast.Tuple else [target]
+        return {n.id: views.get(passed[p], passed[p]) for i, n in enumerate(names)
+                if type(n) is ast.Name and (p := f.module._facts[key].get(i)) in passed}
+
+    def _mixed_by_helper(self, f, value, aliases, views, flat) -> str | None:
+        """`keys(t, p1, p2)` with p2 a shifted copy of t: the helper mixes its parameter for
+        p2 with its parameter for t (run with the one marked as the other's shifted copy)."""
+        for call in (c for c in ast.walk(value) if type(c) is ast.Call):
+            g, given = self._arguments(f, call)
+            if g is None or g is f:
+                continue
+            for shifted_p, a in given:
+                for name in self._shifted(a, aliases, views, flat):
+                    for plain_p, b in given:
+                        if b is not a and self._reads(b, name, aliases, views, flat) \
+                                and any(mixed == plain_p for _, mixed in self._statements(g, {shifted_p: plain_p})):
+                            return name
+        return None
 
     def _shifted(self, e, aliases, views, flat) -> set[str]:
         """Tensors whose shifted copy some part of `e` reads (not inside a comparison)."""

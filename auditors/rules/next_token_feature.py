@@ -80,8 +80,10 @@ def _shifted_mixes(m):
     if not lines:
         return []
     ahead, wrapped, out = Scan(next_of), Scan(wrapped_previous), []
-    for f in m.functions.values():
-        if f.qualname == "<module>" or not m.may_hold(f.node, lines):
+    holders = [f for f in m.functions.values() if f.qualname != "<module>" and m.may_hold(f.node, lines)]
+    scanned = {f.qualname for f in holders} | {g.qualname for h in holders for g, _ in m.call_sites(h)}  # (and callers:
+    for f in m.functions.values():  # `p1, p2 = shifts(t)`, the shift made in a helper, is mixed there)
+        if f.qualname == "<module>" or f.qualname not in scanned:
             continue
         for node, mixed in ahead.mixes(f):
             out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
