@@ -4,7 +4,8 @@ A backward pass on batches from a loader that holds both splits is reported wher
 validation data enters when every entry is under a condition (a flag that switches a
 val shard into the rotation), so the finding takes that condition's reach; else at the
 backward pass itself. A helper whose every caller hands it batches of a stream joined
-from both splits trains on validation data too.
+from both splits trains on validation data too, and so does a helper that a probe inside
+the training loop hands val batches.
 """
 
 from __future__ import annotations
@@ -145,3 +146,29 @@ def guarded_join(m, f):
                             return None  # bound unconditionally somewhere: the backward pass is the place
                         sites.append((g, st, ctx))
     return sites[0] if sites else None
+
+
+def inside_training(m, f) -> bool:
+    """f is handed validation data from a loop (up to three calls up) that also hands
+    training batches to a function that trains: `_micro(probe_x, probe_y)` from a probe
+    that the training loop calls beside `_micro(x, y)`. A driver that calls `train()` and
+    then `evaluate()` runs no loop around both."""
+    def trains_beside(g, site) -> bool:
+        loops = {id(loop) for loop in site.ctx.loops}
+        return bool(loops) and any(
+            {id(loop) for loop in e.ctx.loops} & loops and (
+                e.kind == "backward" and "TRAIN" in e.data["loss"] and "VAL" not in e.data["loss"]
+                or e.kind == "call" and e.data["callee"] and any("TRAIN" in a for a in e.data["args"])
+                and not any("VAL" in a for a in e.data["args"]) and m.trains_any(m.functions[e.data["callee"]]))
+            for e in g.events)
+    frontier, seen = [(g, e) for g, e in m.call_sites(f) if any("VAL" in a for a in e.data["args"])], {f.qualname}
+    for _ in range(3):
+        nxt = []
+        for g, site in frontier:
+            if trains_beside(g, site):
+                return True
+            if g.qualname not in seen and g.qualname != "<module>":
+                seen.add(g.qualname)
+                nxt += m.call_sites(g)
+        frontier = nxt
+    return False

@@ -26,7 +26,8 @@ from auditors.model import RuleInfo
 from auditors.phase_order import Conditional, phase_order
 from auditors.pipelines import reaching_value, scoring_generator
 from auditors.rules import always_greater, depends_on, raw
-from auditors.val_mixing import fed_joined_streams, guarded_join, guarded_mix, guarded_val_source, mix_sites, mixed_loader
+from auditors.val_mixing import (fed_joined_streams, guarded_join, guarded_mix, guarded_val_source, inside_training, mix_sites,
+                                 mixed_loader)
 
 RULE = RuleInfo("ttt-before-score", "ttt_before_score", "parameters adapted on validation tokens before scoring them",
                 "RULES.md §4 (README TTT rule; #152, #672, #771, #1176, #1229, #1423, #1735)")
@@ -403,6 +404,11 @@ def check(m):
             ctx = Ctx(e.ctx.guards + ((test, polarity),), e.ctx.loops, e.ctx.nograd)
             out.append(raw(RULE, g, e.node, ctx, "error", "high", f"runs {f.name}(), which takes gradient steps on "
                            f"validation tokens, first: {verdict}"))
+            continue
+        if "TRAIN" in ev.data["loss"] and inside_training(m, f):
+            out.append(raw(VAL_IN_TRAINING, f, ev.node, ev.ctx, "error", "medium",
+                           "backward pass on validation tokens inside the training run (a probe or a step handed val "
+                           "batches by a function that trains on training batches): their gradients reach the weights"))
             continue
         msg = verdict or "takes gradient steps on validation tokens with no scoring of them first (they are scored later)"
         out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high" if verdict else "medium",
