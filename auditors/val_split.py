@@ -14,15 +14,18 @@ reviewer confirms it from the logs (e.g. `train_shards:` far above the canonical
 When the folder's own `*.sh` / `*.md` lines run the script with the count's flag
 (`--val-docs 10000`), that value is judged instead and the finding is `active`.
 Recognised split points: `if n < COUNT:` (val branch first) or `if n >= COUNT:` (train
-branch first), with or without `else` (a `continue` ends the first branch), and
-`a if n < COUNT else b`; COUNT is a literal, a module constant, an argparse default
-(`args.val_docs`) or an environment default (`int(os.environ.get(K, "10000"))`).
+branch first), with or without `else` (a `continue` ends the first branch),
+`a if n < COUNT else b`, and cuts of the stream at the count (`islice(docs, COUNT)` or
+`docs[:COUNT]` written to val shards, `islice(docs, COUNT, None)` or `docs[COUNT:]` to
+train); COUNT is a literal, a module constant, an argparse default (`args.val_docs`)
+or an environment default (`int(os.environ.get(K, "10000"))`).
 The branches are told apart by the shard names and split words they use.
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 import re
 from pathlib import Path
 
@@ -151,7 +154,7 @@ def split_points(m) -> list[list]:
              if isinstance(n.test, ast.Compare) and len(n.test.ops) == 1]
     tests = [n for n in tests if _may_split(n.test)]
     if not tests:
-        return []
+        return _cut_points(m)
     in_loop = _loop_lines(m)
     tests = [n for n in tests if n.lineno in in_loop]
     wanted = {x.id if isinstance(x, ast.Name) else x.attr for n in tests
@@ -169,7 +172,64 @@ def split_points(m) -> list[list]:
         else:
             yes, no = _branches(*_enclosing_body(m, node))
         out.append([node.lineno, *point, sorted(_split_words(yes)), sorted(_split_words(no))])
+    return out + _cut_points(m)
+
+
+def _cut(node) -> tuple[str, ast.expr] | None:
+    """("head", C) for `islice(docs, C)` / `docs[:C]`, ("rest", C) for `islice(docs, C, None)` /
+    `docs[C:]`: the stream cut at a count."""
+    if isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)) and not node.keywords \
+            and (node.func.id if isinstance(node.func, ast.Name) else node.func.attr) == "islice":
+        if len(node.args) == 2:
+            return "head", node.args[1]
+        if len(node.args) == 3 and isinstance(node.args[2], ast.Constant) and node.args[2].value is None:
+            return "rest", node.args[1]
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice) and node.slice.step is None:
+        lo, hi = node.slice.lower, node.slice.upper
+        if lo is None and hi is not None:
+            return "head", hi
+        if hi is None and lo is not None:
+            return "rest", lo
+    return None
+
+
+def _cut_points(m) -> list[list]:
+    """Split points written as cuts of the document stream at one count: the head
+    (`islice(docs, args.num_val_docs)`) in a statement that names the val split, the rest
+    (`islice(docs, args.num_val_docs, None)`) in one that names train."""
+    cuts = []  # (statement, kind, count expression)
+    for st in m.all_nodes:
+        if isinstance(st, ast.stmt) and not hasattr(st, "body"):
+            cuts += [(st, *c) for n in ast.walk(st) if (c := _cut(n)) is not None]
+    if not any(k == "head" for _, k, _ in cuts) or not any(k == "rest" for _, k, _ in cuts):
+        return []
+    counts = _Counts(m, {x.id if isinstance(x, ast.Name) else x.attr for _, _, x in cuts
+                         if isinstance(x, (ast.Name, ast.Attribute))})
+    out = []
+    for st, kind, count in cuts:
+        value = counts.value(count)
+        if kind != "head" or value is None or value < 1000:
+            continue  # (`batch[:8]`: no document count)
+        same = [other for other, k, c in cuts if k == "rest" and ast.dump(c) == ast.dump(count)]
+        rest = set().union(*(_split_words([_without(o, count)]) for o in same))
+        flag = counts.flags.get(count.attr) if isinstance(count, ast.Attribute) else None
+        if _split_words([_without(st, count)]) == {"val"} and rest == {"train"}:
+            out.append([st.lineno, value, True, flag, ["val"], ["train"]])
     return out
+
+
+def _without(st: ast.stmt, count: ast.expr) -> ast.stmt:
+    """The statement with every copy of the count expression blanked (`num_val_docs` names
+    no split of its own)."""
+    return _Blank(ast.dump(count)).visit(copy.deepcopy(st))
+
+
+class _Blank(ast.NodeTransformer):
+    def __init__(self, dump: str):
+        self.dump = dump
+
+    def visit(self, node):
+        return ast.Constant(0) if isinstance(node, ast.expr) and ast.dump(node) == self.dump else self.generic_visit(node)
 
 
 def _may_split(test: ast.Compare) -> bool:

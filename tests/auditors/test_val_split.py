@@ -117,3 +117,39 @@ def test_audit_reports_it_and_only_an_invoked_split_rejects(tmp_path, monkeypatc
     (tmp_path / "run.sh").write_text("python prep.py --out d\n")  # runs it with the default
     (tmp_path / "README.md").write_text("Run `python prep.py --val-docs 10000` first.\n")
     assert [f.rule for f in audit_path(tmp_path).errors] == ["short-val-split"]
+
+
+CUTS = '''
+import argparse
+import itertools
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--num-val-docs", type=int, default={count})
+    a = ap.parse_args()
+    {head}
+    {rest}
+    for i, batch in enumerate(itertools.islice(train_docs, 4)):
+        print(batch[:8])
+'''
+HEADS = {"islice": 'export(itertools.islice(iter_docs(), a.num_val_docs), "{first}")',
+         "slice": 'export(list(iter_docs())[:a.num_val_docs], "{first}")'}
+RESTS = {"islice": "{second}_docs = itertools.islice(iter_docs(), a.num_val_docs, None)",
+         "slice": "{second}_docs = list(iter_docs())[a.num_val_docs:]"}
+
+
+@settings(max_examples=30, deadline=None)
+@given(count=st.integers(1_000, 120_000), head=st.sampled_from(sorted(HEADS)), rest=st.sampled_from(sorted(RESTS)),
+       swapped=st.booleans())
+def test_stream_cut_at_a_short_count_is_flagged(tmp_path_factory, count, head, rest, swapped):
+    """`islice(docs, N)` to val shards and `islice(docs, N, None)` to train (or list slices):
+    the count is judged like a branch's, and the flag's name, which says "val", names no split."""
+    first, second = ("train", "val") if swapped else ("val", "train")
+    src = CUTS.format(count=count, head=HEADS[head].format(first=first), rest=RESTS[rest].format(second=second))
+    out = findings(tmp_path_factory.mktemp("cut"), src)
+    if swapped or count >= CANONICAL_VAL_DOCS:
+        assert out == []
+    else:
+        (f,) = out
+        assert (f.tag, f.reach, f.line) == ("val_in_training", "unknown", 9)
+        assert f"{CANONICAL_VAL_DOCS - count:,} of them" in f.message
