@@ -153,7 +153,7 @@ _REPORTED = ("val_bpb", "val_loss", "bpb")  # what a record's log states as its 
 
 
 def logged_only(f, node) -> bool:
-    """The scores a pass sums or binds (`warm += nll(...)` in the statement or block at `node`) are only
+    """The scores a pass sums (`warm += nll(...)` in the statement or block at `node`) are only
     written into log lines that state no score (`log(f"diag: {warm:.1f} nats (not reported)")`):
     a diagnostic. A line naming val_bpb / val_loss is the record's reported score, and a sum
     returned, stored or handed on is used: neither is only logged."""
@@ -161,8 +161,6 @@ def logged_only(f, node) -> bool:
               and st.lineno <= node.lineno <= st.end_lineno] if not isinstance(node, ast.stmt) else [node]
     stmts = [min(around, key=lambda st: st.end_lineno - st.lineno)] if around else []  # (the statement at the call)
     sinks = {n.target.id for st in stmts for n in ast.walk(st) if type(n) is ast.AugAssign and type(n.target) is ast.Name}
-    sinks |= {t.id for st in stmts if type(st) is ast.Assign for t in ast.walk(st.targets[0])
-              if type(t) is ast.Name}  # (`kl = float(np.log(p / q).sum())`, then only printed)
     if not sinks:
         return False
     logged: set[int] = set()

@@ -10,8 +10,7 @@ both validation and training data, in a function that does not itself train and 
 table computed from training shards after the artifact was written (below the
 `compress` / `save` that makes it) and handed with the validation tokens to a function
 that scores them. What the model learned in training carries no data label, so scoring
-the trained model is clean; so is a value only printed in a log line (a KL divergence
-between the splits' unigrams); so is a training loop that evaluates now and then (it
+the trained model is clean; so is a training loop that evaluates now and then (it
 trains), and statistics paid for inside the artifact (they are read from a shipped
 file, not from the training shards).
 """
@@ -21,7 +20,6 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
-from auditors.loop_shapes import logged_only
 from auditors.model import RuleInfo
 from auditors.rules import raw
 
@@ -43,7 +41,7 @@ def check(m):
             if any(type(a) is ast.JoinedStr or type(a) is ast.Constant and isinstance(a.value, str) for a in ev.node.args):
                 continue  # `self.log(f"val_bpb:{bpb}")`: a logger held in a field, handed text
             labels = ev.data["recv"].union(*ev.data["args"], *ev.data["kws"].values())
-            if {"TRAIN", "VAL"} <= labels and _reaches_a_load(m, f) and not logged_only(f, ev.node):
+            if {"TRAIN", "VAL"} <= labels and _reaches_a_load(m, f):
                 out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
                                f"{ev.data['name']}() scores validation tokens with values computed from training data "
                                "read during evaluation"))

@@ -10,6 +10,8 @@ class, a `.weight` or `.bias`, through `copy_` / `fill_` / `.data = ...` / item
 assignment, or a new `nn.Parameter(...)`) whose value carries validation data, in a
 function that scores nothing and is not called from one (an online bias updated
 from the chunks already scored is score-first adaptation, judged by the TTT rules).
+Only values computed from the tokens count (loaded data, distributions, targets): a
+settings object that also names the val files (`cfg["logit_scale"]`) is no statistic.
 Legal counterparts: the same prior taken from the training shards; validation
 statistics that are only logged; shapes and counts (`val_tokens.numel()`).
 """
@@ -26,6 +28,13 @@ RULE = RuleInfo("val-parameter-init", "val_in_training", "a model parameter set 
                 "RULES.md §1.3, §9 (README: no validation data in training)")
 
 _WRITES = {"copy_", "fill_", "set_", "add_", "mul_"}
+# values computed from the tokens (loaded, a distribution, targets), not a settings object that
+# names the val files (`cfg["logit_scale"]` of a dict that also holds `val_glob`)
+_DATA = frozenset({"BLOB", "DIST", "TGT", "TGTP", "CNT", "TCNT"})
+
+
+def _statistic(v: frozenset) -> bool:
+    return "VAL" in v and bool(v & _DATA)
 _MODULE_PARAMS = {"weight", "bias"}
 
 
@@ -60,12 +69,23 @@ def _constructed_with_val(m, init, made) -> list:
     somewhere: the constructor call hands validation statistics to the parameter."""
     used = {n.id for n in ast.walk(made.args[0]) if type(n) is ast.Name} & set(init.params[1:])
     out = []
-    for g, ev in m.events("call"):
+    for g, ev in m.events("call") if used else ():
         if ev.data["callee"] is None and type(ev.node.func) is ast.Name and ev.node.func.id == init.cls:
             passed = dict(zip(init.params[1:], ev.data["args"])) | ev.data["kws"]
-            if any("VAL" in passed.get(p, ()) for p in used):
+            if _statistic(_labels_with(init, made.args[0], {p: passed.get(p, frozenset()) for p in used})):
                 out.append((g, ev.node, ev.ctx, f"{lb.src(made)}` (line {made.lineno}) of `{init.cls}"))
     return out
+
+
+def _labels_with(f, node, bound: dict) -> frozenset:
+    """Labels of `node` in f with some parameters holding what one call passes (`torch.ones(d)`
+    of a passed size carries nothing; `log(prior)` carries the prior's labels)."""
+    saved = f.overlay
+    f.overlay = {**(saved or {}), **bound}
+    try:
+        return f.labels_of(node)
+    finally:
+        f.overlay = saved
 
 
 def check(m):
@@ -74,14 +94,14 @@ def check(m):
     for f, ev in m.events("call"):
         node = ev.node
         if ev.data["name"] in _WRITES and type(node.func) is ast.Attribute and _parameter(node.func.value, fields) \
-                and any("VAL" in a for a in ev.data["args"]):
+                and any(_statistic(a) for a in ev.data["args"]):
             sites.append((f, node, ev.ctx, lb.src(node.func.value)))
-        elif ev.data["name"] == "Parameter" and ev.data["args"] and "VAL" in ev.data["args"][0]:
+        elif ev.data["name"] == "Parameter" and ev.data["args"] and _statistic(ev.data["args"][0]):
             sites.append((f, node, ev.ctx, lb.src(node)))
         elif ev.data["name"] == "Parameter" and node.args and f.name == "__init__" and f.cls:
             sites += _constructed_with_val(m, f, node)
     for f, st in by_function(m, ast.Assign):
-        if f.qualname != "<module>" and any(_parameter(t, fields) for t in st.targets) and "VAL" in f.labels_of(st.value):
+        if f.qualname != "<module>" and any(_parameter(t, fields) for t in st.targets) and _statistic(f.labels_of(st.value)):
             sites.append((f, st, ctx_of(f, st), lb.src(st.targets[0])))
     out, seen = [], set()
     for f, node, ctx, what in sites:
