@@ -25,7 +25,8 @@ from auditors.flow import Ctx
 from auditors.model import RuleInfo
 from auditors.phase_order import Conditional, phase_order
 from auditors.pipelines import reaching_value, scoring_generator
-from auditors.rules import always_greater, depends_on, raw
+from auditors.window_reach import runs_ahead
+from auditors.rules import raw
 from auditors.val_mixing import (fed_joined_streams, guarded_join, guarded_mix, guarded_val_source, inside_training, mix_sites,
                                  mixed_loader)
 
@@ -390,7 +391,7 @@ def check(m):
                                        f"{v or 'they have not been scored first (they are scored later)'}"))
                 continue
         if verdict == "ok":
-            ahead = _runs_ahead(f, ev, scorers)
+            ahead = runs_ahead(f, ev, lambda st: _scores_in(f, st, scorers))
             if ahead:
                 out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium", f"backward pass on a validation-data loss: {ahead}"))
             continue
@@ -413,84 +414,4 @@ def check(m):
         msg = verdict or "takes gradient steps on validation tokens with no scoring of them first (they are scored later)"
         out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high" if verdict else "medium",
                        f"backward pass on a validation-data loss: {msg}"))
-    return out
-
-
-def _runs_ahead(f, ev, scorers) -> str | None:
-    """Score-first in form, but the trained window reaches past the scored one: in the
-    innermost loop, the slice of validation data the loss is computed from
-    (`nxt = val[(c + 1) * n:(c + 2) * n + 1]`) ends after every slice scored before it
-    (`cur = val[c * n:(c + 1) * n + 1]`), for any values of the names involved."""
-    if not ev.ctx.loops or type(ev.node) is not ast.Call or type(ev.node.func) is not ast.Attribute:
-        return None
-    loop = ev.ctx.loops[-1]
-    idx = next((i for i, st in enumerate(loop.body) if st.lineno <= ev.line <= st.end_lineno), None)
-    if idx is None:
-        return None
-    loss = ev.node.func.value
-    trained = _windows(f, f.binding(loss.id) if type(loss) is ast.Name else loss)
-    scored = [w for st in loop.body[:idx] if _scores_in(f, st, scorers) for w in _windows(f, st)]
-    for base, upper in trained:
-        ends = [u for b, u in scored if b == base]
-        if ends and all(always_greater(upper, u) for u in ends):
-            return (f"the window it trains on (`{lb.src(upper)}` is its end) runs past the window scored before it "
-                    "in the same loop: those tokens are trained on before they are scored")
-    return _chunk_ahead(f, ev, trained, scorers)
-
-
-def _chunk_ahead(f, ev, trained, scorers) -> str | None:
-    """In a loop over chunks `for c in range(n)`, the trained span ends at `(c + 2) * size`
-    (computed through any names) while the scoring before it in that loop reaches no further
-    than chunk `c` (`windows[c]`, `(c + 1) * size`): chunk c + 1 is trained on in this
-    iteration and scored in the next."""
-    for loop in ev.ctx.loops:
-        if type(loop) is not ast.For or type(loop.target) is not ast.Name:
-            continue
-        var = loop.target.id
-        idx = next((i for i, st in enumerate(loop.body) if st.lineno <= ev.line <= st.end_lineno), None)
-        ahead = max((k for _, upper in trained for k in _offsets(f, upper, var)), default=None)
-        if idx is None or ahead is None:
-            continue
-        scoring = [st for st in loop.body[:idx] if _scores_in(f, st, scorers)]
-        reach = max((k for st in scoring for k in _offsets(f, st, var, scaled=False)), default=0)
-        if scoring and ahead >= reach + 2:
-            return (f"the span it trains on ends at chunk `{var} + {ahead}` of the loop over `{var}`, whose scoring "
-                    f"reaches chunk `{var}{f' + {reach}' if reach else ''}` only: the next chunk is trained on before it is scored")
-    return None
-
-
-def _offsets(f, node, var: str, scaled: bool = True) -> set[int]:
-    """k of every `(var + k) * n` (any `var + k`, unless scaled) in `node` or the bindings
-    of the names it is computed from; 0 for a bare `var`."""
-    exprs = [node] + [b for b in map(f.binding, depends_on(f, node, depth=6)) if b is not None]
-    out = set()
-    for e in exprs:
-        for n in ast.walk(e):
-            terms = (n.left, n.right) if type(n) is ast.BinOp and type(n.op) is ast.Mult else () if scaled else (n,)
-            for t in terms:
-                if type(t) is ast.BinOp and type(t.op) is ast.Add and type(t.left) is ast.Name and t.left.id == var \
-                        and type(t.right) is ast.Constant and type(t.right.value) is int:
-                    out.add(t.right.value)
-                elif type(t) is ast.Name and t.id == var and not scaled:
-                    out.add(0)
-    return out
-
-
-def _windows(f, expr) -> list[tuple[str, ast.expr]]:
-    """(base, end) of the slices of validation data that `expr` reads, through names
-    bound once (`cur = val[a:b]`)."""
-    if expr is None:
-        return []
-    out, seen, todo = [], set(), [expr]
-    while todo:
-        node = todo.pop()
-        for n in ast.walk(node):
-            if type(n) is ast.Subscript and type(n.slice) is ast.Slice and n.slice.upper is not None \
-                    and "VAL" in f.labels_of(n.value):
-                out.append((lb.src(n.value), n.slice.upper))
-            elif type(n) is ast.Name and n.id not in seen:
-                seen.add(n.id)
-                bound = f.binding(n.id)
-                if bound is not None and len(seen) < 20:
-                    todo.append(bound)
     return out
