@@ -41,6 +41,7 @@ def flattens(e) -> bool:
 class Scan:
     def __init__(self, shift_of):
         self.shift_of = shift_of
+        self._inside: set[str] = set()  # helpers being followed (mutual recursion ends there)
 
     def mixes(self, f):
         """(statement, tensor) for each statement of f whose arithmetic combines a tensor
@@ -117,15 +118,22 @@ class Scan:
         p2 with its parameter for t (run with the one marked as the other's shifted copy)."""
         for call in (c for c in ast.walk(value) if type(c) is ast.Call):
             g, given = self._arguments(f, call)
-            if g is None or g is f:
+            if g is None or g is f or g.qualname in self._inside:
                 continue
             for shifted_p, a in given:
                 for name in self._shifted(a, aliases, views, flat):
                     for plain_p, b in given:
-                        if b is not a and self._reads(b, name, aliases, views, flat) \
-                                and any(mixed == plain_p for _, mixed in self._statements(g, {shifted_p: plain_p})):
+                        if b is not a and self._reads(b, name, aliases, views, flat) and self._mixes(g, shifted_p, plain_p):
                             return name
         return None
+
+    def _mixes(self, g, shifted: str, plain: str) -> bool:
+        """g combines its parameter `plain` with `shifted` taken as plain's shifted copy."""
+        self._inside.add(g.qualname)
+        try:
+            return any(mixed == plain for _, mixed in self._statements(g, {shifted: plain}))
+        finally:
+            self._inside.discard(g.qualname)
 
     def _shifted(self, e, aliases, views, flat) -> set[str]:
         """Tensors whose shifted copy some part of `e` reads (not inside a comparison)."""
