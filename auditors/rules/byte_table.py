@@ -143,9 +143,16 @@ def check(m):
         flagged = set()
         stores = list(pt.table_stores(f.node.body))
         in_space_ifs = {st.lineno for b in space_ifs for st in pt.table_stores(b.body)}
+        # `if space[i]: piece = piece[1:]` (the test reads the leading-space entry just stored) before
+        # the store: the piece it sizes has lost its '▁'
+        flags = {lb.src(st.targets[0]) for st in stores if isinstance(st, ast.Assign) and pt.is_space_test(st.value, named)}
+        strips_before = [(s.lineno, t.id) for b in f.nodes if isinstance(b, ast.If) and (
+            b in space_ifs or lb.src(b.test) in flags) for s in b.body if isinstance(s, ast.Assign)
+            and pt.strips(s.value) for t in s.targets if isinstance(t, ast.Name)]
         if any(pt.is_space_test(e.value, named) for e in stores):  # `space[i] = piece.startswith("▁")`, or a comprehension of it
             for e in (st for st in stores if st.lineno not in in_space_ifs and not isinstance(st.value, ast.Tuple)):
-                if not pt.is_space_test(e.value, named) and pt.counts_piece(e.value, pieces | derived):
+                kept = (pieces | derived) - {name for line, name in strips_before if line < e.lineno}
+                if not pt.is_space_test(e.value, named) and pt.counts_piece(e.value, kept):
                     flagged.add(e.lineno)
                     out.append(raw(RULE, f, e, guards_of(f, e.lineno), "error", "high",
                                    "base bytes count each piece with its '\u2581' while the leading-space table built "
