@@ -1,4 +1,5 @@
-"""What a call leaves adapted in the objects it is handed (for two-pass-rescore).
+"""What a call leaves adapted in the objects it is handed (for two-pass-rescore), and
+which of an object's fields hold validation data.
 
 A function writes into a parameter's object (a table store, counts added in place,
 `cache["pair"].index_put_`), optimizes its parameters (`opt.step()` on a model handed in),
@@ -102,3 +103,48 @@ def made_with(m, f, name: str) -> set[str]:
         if type(a.value) is ast.Call and any(type(x) is ast.Name and x.id == name for t in a.targets for x in ast.walk(t)):
             return {d for d in map(lb.dotted, [*a.value.args, *(k.value for k in a.value.keywords)]) if d}
     return set()
+
+
+def built_with_val(m, cls: str | None) -> set[str]:
+    """Attributes of `cls` that some construction of it (`Evaluator(args, model, val)`)
+    fills from validation data, through what its `__init__` stores."""
+    def compute(m) -> set[str]:
+        short = (cls or "").rsplit(".", 1)[-1]
+        home = next((c for c in m.with_bases([cls]) if f"{c}.__init__" in m.functions), cls) if cls else None
+        fields = m.constructor_fields(home.rsplit(".", 1)[-1]) if home else {}  # (an inherited __init__ stores them)
+        init = m.functions.get(f"{home}.__init__")
+        if not fields or init is None:
+            return set()
+        out = set()
+        for _, e in m.events("call"):
+            if e.data["name"] == short and type(e.node.func) is ast.Name:
+                passed = dict(zip(init.params[1:], e.data["args"])) | {k: v for k, v in e.data["kws"].items() if k}
+                out |= {attr for attr, feeds in fields.items() if any("VAL" in passed.get(p, lb.EMPTY) for p in feeds)}
+        return out
+    return m.once(("built with val", cls), compute)  # (asked once per call on `self`: the module's calls are read once)
+
+
+def reads_own_val(m, f, ev) -> bool:
+    """`ev.score()` on an object built from validation tokens, whose method reads them
+    (`self.tokens`): a pass over val with no argument naming it."""
+    func = ev.node.func
+    callee = m.functions.get(ev.data["callee"]) if ev.data["callee"] else None
+    d = lb.dotted(func.value) if type(func) is ast.Attribute else None
+    if callee is None or not callee.is_method or not d:
+        return False
+    if d == "self":  # a method of the same object: what the class's constructions stored in what it reads
+        reads = m.self_reads(callee)  # (built in another file: what its fields were given there)
+        return bool(built_with_val(m, callee.cls) & reads) or any("VAL" in f.lookup(f"self.{a}") for a in reads)
+    return any("VAL" in f.lookup(f"{d}.{attr}") for attr in m.self_reads(callee))
+
+
+def val_only_held(m, f, ev, callee) -> bool:
+    """Validation data reaches the call only as the object it is a method of (`cache =
+    Cache(val_tokens)`; `cache.prime(shipped_tokens)`), and the method (with what it calls on
+    `self`) reads none of the fields the constructions filled from val: it adapts the object
+    on what it is handed, not on the tokens the object holds."""
+    if not callee.is_method or type(ev.node.func) is not ast.Attribute or "VAL" not in ev.data["recv"] \
+            or any("VAL" in x for x in ev.data["args"] + list(ev.data["kws"].values())):
+        return False
+    held = built_with_val(m, callee.cls)
+    return bool(held) and not held & m.self_reads(callee) and not reads_own_val(m, f, ev)

@@ -21,7 +21,8 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
-from auditors.adapted import ACCUMULATE, tables_filled, counts_into_param, made_with, mutated_params
+from auditors.adapted import (ACCUMULATE, counts_into_param, made_with, mutated_params, reads_own_val, tables_filled,
+                              val_only_held)
 from auditors.loop_shapes import complementary, logged_only, repeating_loop, runs_again
 from auditors.model import RuleInfo
 from auditors.pipelines import fed_by_scoring
@@ -243,39 +244,7 @@ def _counts_into_self(f) -> bool:
 
 def _holds_val(f, ev) -> bool:
     """The call is handed validation data, or its object holds some that it reads."""
-    return any("VAL" in x for x in ev.data["args"] + list(ev.data["kws"].values())) or _reads_own_val(f.module, f, ev)
-
-
-def _built_with_val(m, cls: str | None) -> set[str]:
-    """Attributes of `cls` that some construction of it (`Evaluator(args, model, val)`)
-    fills from validation data, through what its `__init__` stores."""
-    def compute(m) -> set[str]:
-        short = (cls or "").rsplit(".", 1)[-1]
-        fields = m.constructor_fields(short) if short else {}
-        init = m.functions.get(f"{cls}.__init__")
-        if not fields or init is None:
-            return set()
-        out = set()
-        for _, e in m.events("call"):
-            if e.data["name"] == short and type(e.node.func) is ast.Name:
-                passed = dict(zip(init.params[1:], e.data["args"])) | {k: v for k, v in e.data["kws"].items() if k}
-                out |= {attr for attr, feeds in fields.items() if any("VAL" in passed.get(p, lb.EMPTY) for p in feeds)}
-        return out
-    return m.once(("built with val", cls), compute)  # (asked once per call on `self`: the module's calls are read once)
-
-
-def _reads_own_val(m, f, ev) -> bool:
-    """`ev.score()` on an object built from validation tokens, whose method reads them
-    (`self.tokens`): a pass over val with no argument naming it."""
-    func = ev.node.func
-    callee = m.functions.get(ev.data["callee"]) if ev.data["callee"] else None
-    d = lb.dotted(func.value) if type(func) is ast.Attribute else None
-    if callee is None or not callee.is_method or not d:
-        return False
-    if d == "self":  # a method of the same object: what the class's constructions stored in what it reads
-        reads = m.self_reads(callee)  # (built in another file: what its fields were given there)
-        return bool(_built_with_val(m, callee.cls) & reads) or any("VAL" in f.lookup(f"self.{a}") for a in reads)
-    return any("VAL" in f.lookup(f"{d}.{attr}") for attr in m.self_reads(callee))
+    return any("VAL" in x for x in ev.data["args"] + list(ev.data["kws"].values())) or reads_own_val(f.module, f, ev)
 
 
 def _computes_loss(m, f) -> bool:
@@ -426,8 +395,10 @@ def check(m):
         for i, a in enumerate(calls):
             ca = m.functions[a.data["callee"]]
             if not any("VAL" in x for x in a.data["args"] + list(a.data["kws"].values()) + [a.data["recv"]]) and not (
-                    ca.is_method and m.trains_any(ca) and _reads_own_val(m, f, a)):
+                    ca.is_method and m.trains_any(ca) and reads_own_val(m, f, a)):
                 continue  # (`self._train_chunk(ci, opt)` of an object that holds the val tokens it reads)
+            if val_only_held(m, f, a, ca):
+                continue  # (`cache.prime(shipped)` on a cache built with val: it counts what it is handed)
             hooked = _hook_state(m, f, a.node)  # a function handed in that keeps counts in an object outliving the call
             trains, scores = m.trains_on(ca, "VAL"), m.scores(ca)
             fills = _fills(m, ca) or bool(hooked) or counts_into_param(ca)
@@ -471,7 +442,7 @@ def check(m):
                     continue  # (the later loop scores the items the first left out)
                 if counted_only and not _computes_loss(m, m.functions[b.data["callee"]]):
                     continue  # (`update_apm(p_target, y)` after scoring takes scores in, it computes none)
-                if not any("VAL" in x for x in b.data["args"] + list(b.data["kws"].values())) and not _reads_own_val(m, f, b):
+                if not any("VAL" in x for x in b.data["args"] + list(b.data["kws"].values())) and not reads_own_val(m, f, b):
                     continue
                 if aliases is None:
                     aliases = _wrapper_aliases(f)

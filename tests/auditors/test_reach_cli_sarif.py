@@ -540,8 +540,11 @@ def test_a_loop_bounded_by_min_of_a_setting_and_a_length(tmp_path, monkeypatch):
         "run(again=4)", 'run(again=int(os.environ.get("AGAIN", "0")))').replace("import glob", "import glob\nimport os")
     text += '\n\nif __name__ == "__main__":\n    chunked(None)\n'
     p = _write(tmp_path, text)
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines, 1) if line.startswith("class ChunkedEval"))
+    last = next(i for i, line in enumerate(lines, 1) if line.startswith("def chunked"))
 
-    def reach(env):
-        return {f.reach for f in audit_path(p, env=env).findings if f.rule == "two-pass-rescore" and 60 < f.line < 100}
+    def reach(env):  # (the second pass inside ChunkedEval)
+        return {f.reach for f in audit_path(p, env=env).findings if f.rule == "two-pass-rescore" and first < f.line < last}
     assert reach({}) == {"dormant"}
     assert reach({"AGAIN": "4"}) == {"active"}
