@@ -16,7 +16,8 @@ from auditors import labels as lb
 
 def has_reserve(m) -> bool:
     """Some wall-clock limit is reduced by a reserve: `limit -= r`, `elapsed >= limit - r`, `limit = cap - r`."""
-    reduced = {lb.src(n.target) for n in m.all_nodes if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Sub)}
+    reduced = {lb.src(n.target) for n in m.all_nodes if isinstance(n, ast.AugAssign) and isinstance(n.op, ast.Sub)
+               and not _zero_setting(m, _unscaled(n.value))}  # (`budget -= 1000 * args.reserve_s`, default 0: nothing)
     lessened = {lb.src(n.left) for n in m.nodes_of(ast.BinOp) if type(n.op) is ast.Sub and type(n.right) is not ast.Constant}
     reduced |= {lb.src(t) for n in m.nodes_of(ast.Assign) for t in n.targets  # (the set: no walk of every assignment)
                 if lb.src(t) in lessened and _reduces_itself(t, n.value, m)}
@@ -93,6 +94,13 @@ def _zero_reserve(m, f, expr) -> bool:
     if not (type(default) is ast.Constant and default.value == 0):
         return False
     return all(arg is None or (type(arg) is ast.Constant and arg.value == 0) for arg, _ in m.arguments_for(f, name))
+
+
+def _unscaled(e):
+    """`1000.0 * args.reserve_s` -> `args.reserve_s`: the amount without its unit conversion."""
+    while type(e) is ast.BinOp and type(e.op) in (ast.Mult, ast.Div) and (type(e.left) is ast.Constant or type(e.right) is ast.Constant):
+        e = e.right if type(e.left) is ast.Constant else e.left
+    return e
 
 
 def _passed_reduced(m, f, param: str) -> bool:

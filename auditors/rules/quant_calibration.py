@@ -9,7 +9,8 @@ A calibration routine (one that registers forward hooks or accumulates Hessians
   A budget reduced by a reserve (`max_wallclock -= reserve`, #1060, #1218, #1868) is fine.
 The data may be handed to the routine or loaded inside it. A class whose methods register hooks that gather second moments (`addmm_`, `H += X^T X`)
 counts too: constructing it and then running the model on validation data in the same
-function, before any method of it is called again (its `close()`), feeds the hooks.
+function, before any method of it is called again (its `close()`), feeds the hooks (on
+training data with no reserve: read after the training window).
 Legal counterpart: AR self-generated calibration (the model samples its own tokens,
 #1019), which carries neither label; hooks that adapt outputs (LoRA TTT adapters).
 """
@@ -381,10 +382,19 @@ def _hooked_then_fed(m, calibrators) -> list:
                 continue
             if isinstance(e.node.func, ast.Attribute) and lb.dotted(e.node.func.value) in holders:
                 break  # col.close(), col.finish(): the collector is done, later calls are not calibration
-            if e.data["callee"] not in calibrators and e.data["name"] not in hooking and e.data["name"] not in _LOADS \
-                    and any("VAL" in a for a in (*e.data["args"], *e.data["kws"].values())):
+            if e.data["callee"] in calibrators or e.data["name"] in hooking or e.data["name"] in _LOADS:
+                continue
+            fed = set().union(*e.data["args"], *e.data["kws"].values())
+            if "VAL" in fed:
                 out.append(raw(RULE, f, e.node, e.ctx, "error", "medium",
                                f"{e.data['name']}() runs on validation data while the calibration hooks of "
                                f"{start.data['name']} are registered"))
+                break
+            if "TRAIN" in fed and not _in_training_step(f, e) and not has_reserve(m) \
+                    and any(x.kind == "backward" for g in m.functions.values() for x in g.events):
+                out.append(raw(TRAIN_AT_EVAL, f, e.node, e.ctx, "error", "medium",
+                               f"{e.data['name']}() runs on training data while the calibration hooks of "
+                               f"{start.data['name']} are registered, and no time is reserved for it inside the "
+                               "training budget"))
                 break
     return out
