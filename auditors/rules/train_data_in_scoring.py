@@ -82,11 +82,15 @@ def _loaded_after_export(m) -> list:
             if ev.kind != "call" or ev.line <= written or not ev.data["callee"] or not m.scores(m.functions[ev.data["callee"]]):
                 continue
             args = [*zip(ev.node.args, ev.data["args"]), *((k.value, ev.data["kws"][k.arg]) for k in ev.node.keywords if k.arg)]
-            if not any("VAL" in v for _, v in args):
+            # (the table itself, or wrapped for the scorer: `sliding_eval(..., eu.mix_adjust(log_prior, w))`, also
+            # by a factory whose closure the scorer is handed: `hook = mix_hook(prior, val)`; `score(..., hook=hook)`)
+            wraps = [a for a, _ in args if type(a) is ast.Call] + [
+                st.value for a, _ in args if type(a) is ast.Name for st in m.under(f, m.nodes_of(ast.Assign))
+                if any(type(t) is ast.Name and t.id == a.id for t in st.targets)]  # (`hook = None` first, then the factory)
+            wrapped = [(x, f.labels_of(x)) for w in wraps if type(w) is ast.Call for x in w.args]
+            if not any("VAL" in v for _, v in args + wrapped):
                 continue
-            # (the table itself, or wrapped for the scorer: `sliding_eval(..., eu.mix_adjust(log_prior, w))`)
-            named = [(a, v) for a, v in args if type(a) is ast.Name] + [
-                (x, f.lookup(x.id)) for a, _ in args if type(a) is ast.Call for x in a.args if type(x) is ast.Name]
+            named = [(a, v) for a, v in args + wrapped if type(a) is ast.Name]
             late = [(a, made) for a, v in named if "TRAIN" in v and (made := _computed_from_shards(m, f, a.id, written))]
             if late:
                 a, made = late[0]
