@@ -204,11 +204,25 @@ def _statement_column(info, node, loop) -> int:
     return -1
 
 
+_BOUND_READS = {"get", "setdefault", "index_select", "gather", "take", "take_along_axis", "__getitem__"}
+
+
+def _as_method_call(info, e: ast.Call, bound: ast.Attribute) -> ast.Call:
+    """`lookup(key, 0)` with `lookup = table.get` read as `table.get(key, 0)` (one node per call,
+    kept: every run records the same node)."""
+    made = info.module._facts.setdefault("bound method calls", {})
+    if id(e) not in made:
+        made[id(e)] = (e, ast.copy_location(ast.Call(func=bound, args=e.args, keywords=e.keywords), e))
+    return made[id(e)][1]
+
+
 def call_labels(info, e: ast.Call) -> frozenset:
     """Labels of a call expression (`FuncInfo`'s handler for `ast.Call`): records the call
     event, follows the module's functions (their returns, as this call's arguments allow),
     functions passed as values and `partial`, and the calls with a meaning (`special_call`)."""
     func = e.func
+    if type(func) is ast.Name and type(bound := info.binding(func.id)) is ast.Attribute and bound.attr in _BOUND_READS:
+        return call_labels(info, _as_method_call(info, e, bound))  # `lookup = self.pair.get`; `lookup(key, 0)`
     is_method = type(func) is ast.Attribute
     name = func.attr if is_method else func.id if type(func) is ast.Name else ""  # lb.call_name, inlined: hot
     recv = info.L(func.value) if is_method else info.L(func) if type(func) is ast.Call else EMPTY  # (`make(cfg)(x)`: make runs)
