@@ -12,7 +12,8 @@ which a causal predictor cannot know before the token is revealed. The rule flag
 - a mask made from it (a comparison, `~`, `&`) multiplying a score or a distribution,
   and a distribution changed in place where the mask is set (`out[has, h] += beta`);
 - `if cond:` (or `a if cond else b`) whose test carries it and whose body replaces a
-  score of the target with another one computed from it (`lp = lp + beta - log_z`);
+  score of the target with another one computed from it (`lp = lp + beta - log_z`), or
+  sets what a later score reads (`hint[i], boost[i] = w, b`, then the tilted loss);
 - a term switched by such a mask added to the target's score (`beta = b * (conf &
   starts_word[y])`, then `lp[y] + beta * (hint == y) - log_z`).
 
@@ -62,6 +63,18 @@ def _rescored(m, f, node: ast.If) -> bool:
     return False
 
 
+def _sets_scoring(m, f, node: ast.If) -> bool:
+    """The body sets what the score is computed from later (`hint[i], boost[i] = w, b`, then
+    `return -(lp_t + where(hit, boost, 0) - log_z)`): a hint or strength given only to
+    targets with the property."""
+    stored = {t.value.id if type(t) is ast.Subscript and type(t.value) is ast.Name else t.id if type(t) is ast.Name else None
+              for st in node.body for n in ast.walk(st) if type(n) is ast.Assign
+              for tt in n.targets for t in (tt.elts if type(tt) is ast.Tuple else [tt])} - {None}
+    later = [st for kind in (ast.Assign, ast.Return) for st in m.under(f, m.nodes_of(kind))
+             if st.lineno > node.end_lineno and st.value is not None]
+    return any(_scores(f, st.value) and stored & {n.id for n in ast.walk(st.value) if type(n) is ast.Name} for st in later)
+
+
 def _switched(f, e, depth: int = 0) -> bool:
     """`e` holds a product with a mask made from a fact about the target (`beta *
     gate.float()`, gate = `conf & starts[y]`) or a choice by such a mask (`where(gate, b,
@@ -108,7 +121,7 @@ def check(m):
                                _MESSAGE.format(what="which score (or normalizer) the target gets", cond=ast.unparse(node.args[0]))))
         scores = m.scores(f) or ("TGTP" in f.ret and "DIST" not in f.ret and f.is_method)  # (or hands back the target's score)  # (a choice of byte strings for a byte-level model is accounting, not a score)
         for node in m.under(f, m.nodes_of(ast.If)) if scores else ():
-            if "TPROP" in f.labels_of(node.test) and not _lookup_test(node) and _rescored(m, f, node):
+            if "TPROP" in f.labels_of(node.test) and not _lookup_test(node) and (_rescored(m, f, node) or _sets_scoring(m, f, node)):
                 out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
                                _MESSAGE.format(what="whether the target's score is changed", cond=ast.unparse(node.test))))
         for node in m.under(f, m.nodes_of(ast.AugAssign)):
