@@ -193,6 +193,8 @@ class FunctionValues:
                 return [g for g in made if g is not None]
             factory = self.resolve(e.func)
             inner = self.returned_function(factory) if factory is not None else None
+            if inner is None and type(e.func) is ast.Name and f"{e.func.id}.__call__" in self.functions:
+                inner = self.functions[f"{e.func.id}.__call__"]  # `tilt = Tilt(val)`: calling the object runs __call__
             return [inner] if inner is not None else []
         return []
 

@@ -297,9 +297,12 @@ def _hit_only_normalizer(m, f) -> list:
     """`nll - where(y == hint, beta - log_z, 0)`: log Z charged only where the target is the
     hint, so every other token keeps its untilted probability and the tilted numbers sum
     to more than one (the normalizer must apply whatever the target is)."""
-    log_zs = {t.id for st in m.under(f, m.nodes_of(ast.Assign)) for t in st.targets if type(t) is ast.Name
-                   and type(st.value) is ast.Call and st.value.args and (lb.call_name(st.value.func) == "log1p" or (
-                       lb.call_name(st.value.func) in _LOG_NORMALIZERS and normalizers.one_plus(f, st.value.args[0])))}
+    def normalizer(v) -> bool:  # `log1p(p_h * expm1(b))`, also chosen where a hint exists: `where(has, log1p(...), 0)`
+        if type(v) is ast.Call and lb.call_name(v.func) == "where" and len(v.args) == 3:
+            v = v.args[1]
+        return type(v) is ast.Call and bool(v.args) and (lb.call_name(v.func) == "log1p" or (
+            lb.call_name(v.func) in _LOG_NORMALIZERS and normalizers.one_plus(f, v.args[0])))
+    log_zs = {t.id for st in m.under(f, m.nodes_of(ast.Assign)) for t in st.targets if type(t) is ast.Name and normalizer(st.value)}
     if not log_zs:
         return []
     def has(e) -> bool:
@@ -312,6 +315,15 @@ def _hit_only_normalizer(m, f) -> list:
             return [raw(RULE, f, c, guards_of(f, c.lineno), "error", "medium",
                         "the tilt's log-normalizer is charged only where the target equals the hint: every other "
                         "token keeps its untilted probability, so the tilted probabilities sum to more than one")]
+    # `nll[hit] = -(lp_t[hit] + b - log_z[hit])`, `nll[miss] = -lp_t[miss]`: stores under masks
+    charged = [(st, hits(st.targets[0].slice)) for st in m.under(f, m.nodes_of(ast.Assign))
+               if type(st.targets[0]) is ast.Subscript and type(st.targets[0].slice) is ast.Name and has(st.value)]
+    if charged and all(hit for _, hit in charged) and not any(
+            has(st.value) for st in m.under(f, m.nodes_of(ast.Assign)) if type(st.targets[0]) is ast.Name):
+        return [raw(RULE, f, charged[0][0], guards_of(f, charged[0][0].lineno), "error", "medium",
+                    "the tilt's log-normalizer is subtracted only at the positions where the target equals the hint: "
+                    "where a hint misses, the target keeps its untilted probability, so the tilted probabilities "
+                    "sum to more than one")]
     return []
 
 
