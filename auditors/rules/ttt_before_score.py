@@ -330,11 +330,17 @@ def _recorded_first(f, ev) -> bool:
 
 def _scored_first(g, site, scorers) -> bool:
     """Phases in sequence: `score(0, mid)` earlier in the same function, with the same
-    arguments as this `train(0, mid)`: the tokens it trains on were scored before."""
-    args = [lb.src(a) for a in site.node.args] + [f"{k.arg}={lb.src(k.value)}" for k in site.node.keywords]
-    return any(e.kind == "call" and e.line < site.line and e.data["callee"] in scorers
-               and [lb.src(a) for a in e.node.args] + [f"{k.arg}={lb.src(k.value)}" for k in e.node.keywords] == args
-               for e in g.events)
+    arguments as this `train(0, mid)`: the tokens it trains on were scored before. Also a
+    helper that scores (and trains nothing) handed everything the training call gets and
+    more, in the same loops (`nll = self._nll(lp, self.bias, y)`, then `self._fit(lp, y)`)."""
+    def given(e) -> list:
+        return [lb.src(a) for a in e.node.args] + [f"{k.arg}={lb.src(k.value)}" for k in e.node.keywords]
+    args, m = given(site), g.module
+    return any(e.kind == "call" and e.line < site.line and (
+        e.data["callee"] in scorers and given(e) == args
+        or e.data["callee"] and args and set(args) < set(given(e)) and e.ctx.loops == site.ctx.loops
+        and m.scores(m.functions[e.data["callee"]]) and not m.trains_any(m.functions[e.data["callee"]]))
+        for e in g.events)
 
 
 def _discarded(ev) -> bool:
