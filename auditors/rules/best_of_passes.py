@@ -173,6 +173,8 @@ def _several_scores(m, f, call: ast.Call, loops) -> str | None:
                                                      and call.func.value.id in ("np", "numpy", "torch", "math")):
         pool.insert(0, call.func.value)  # `torch.stack([a, b]).min(dim=0)`, `losses.argmin()`
     if len(call.args) >= 2 and isinstance(call.func, ast.Name):
+        if any(kw.arg == "key" for kw in call.keywords) and sum(_score(f, a) for a in call.args) >= 2:
+            return "the better of two passes, picked by a key"  # `min((loss, bpb), rerun(model), key=lambda r: r[1])`
         return None  # `min(a, b)` of two values: a per-token gate, the oracle-gate rule's
     for arg in pool[:1]:
         why = _collection(m, f, arg, loops, depth=0)

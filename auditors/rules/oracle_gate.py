@@ -67,8 +67,8 @@ def check(m):
                                                            "maximum", "fmax"):
                 continue
             node = ev.node
-            if id(node) in running:
-                continue  # `best = min(best, loss)`: a running best over time, not a choice per token
+            if id(node) in running or any(k.arg == "key" for k in node.keywords):
+                continue  # `best = min(best, loss)`: a running best over time; `min(a, b, key=...)` picks one whole value
             args = node.args
             if ev.data["name"] in ("maximum", "fmax") and _stabilizer(m, f, node):
                 continue  # m = maximum(a, b); m + log1p(exp(-|a - b|)): log-sum-exp, a proper mixture
