@@ -50,14 +50,41 @@ def _chunk_ahead(f, ev, trained, scores_in) -> str | None:
         var = loop.target.id
         idx = next((i for i, st in enumerate(loop.body) if st.lineno <= ev.line <= st.end_lineno), None)
         ahead = max((k for _, upper in trained for k in _offsets(f, upper, var)), default=None)
-        if idx is None or ahead is None:
+        scoring = [st for st in loop.body[:idx] if scores_in(st)] if idx is not None else []
+        if not scoring:
             continue
-        scoring = [st for st in loop.body[:idx] if scores_in(st)]
         reach = max((k for st in scoring for k in _offsets(f, st, var, scaled=False)), default=0)
-        if scoring and ahead >= reach + 2:
+        if ahead is not None and ahead >= reach + 2:
             return (f"the span it trains on covers chunk `{var} + {ahead - 1}` of the loop over `{var}`, whose scoring "
                     f"reaches chunk `{var}{f' + {reach}' if reach else ''}` only: that chunk is trained on before it is scored")
+        over = next((u for _, u in trained if _overruns(f, u, var)), None) if reach == 0 else None
+        if over is not None:
+            return (f"the windows it trains on start anywhere up to the end of chunk `{var}` and run on past it "
+                    f"(`{lb.src(over)}` is their end): the first tokens of the next chunk are trained on before "
+                    "they are scored")
     return None
+
+
+def _overruns(f, upper, var: str) -> bool:
+    """`v[t:t + SL + 1]` with `t` drawn from `range(cs, ce, step)` and `ce` the chunk's end
+    (`min((c + 1) * size, n)`): a window starting near the end reads a length past it (the
+    legal form ends the starts at `ce - SL + 1`)."""
+    if type(upper) is not ast.BinOp or type(upper.op) is not ast.Add:
+        return False
+    start = upper
+    while type(start) is ast.BinOp and type(start.op) is ast.Add:
+        start = start.left
+    if type(start) is not ast.Name or not any(type(n) is ast.Name and n is not start for n in ast.walk(upper)):
+        return False  # (a length held in a name runs past; `t + 1`, the next target, does not)
+    m = f.module
+    iters = [g.iter for g in ast.walk(f.node) if type(g) in (ast.comprehension, ast.For)
+             and type(g.target) is ast.Name and g.target.id == start.id]
+    held = {n.id for it in iters for n in ast.walk(it) if type(n) is ast.Name}
+    sources = iters + [a.value for a in m.under(f, m.nodes_of(ast.Assign)) for t in a.targets
+                       if type(t) is ast.Name and t.id in held]
+    ends = [c.args[1] for e in sources for c in ast.walk(e) if type(c) is ast.Call
+            and lb.call_name(c.func) == "range" and len(c.args) >= 2]
+    return any(type(end) in (ast.Name, ast.Call) and 1 in _offsets(f, end, var) for end in ends)  # (not `ce - SL + 1`)
 
 
 def _offsets(f, node, var: str, scaled: bool = True) -> set[int]:
