@@ -386,6 +386,16 @@ def _hooked_then_fed(m, calibrators) -> list:
                 continue
             fed = set().union(*e.data["args"], *e.data["kws"].values())
             if "VAL" in fed:
+                # the rows handed in by a caller that binds them to val in one branch of a choice of source
+                # (`if cfg.calib == "ar": seqs = generate(...) else: seqs = val[:n]`; `capture(model, seqs)`): there
+                chosen = [(g, b) for g, site in m.call_sites(f) if any("VAL" in a for a in site.data["args"])
+                          and (b := _guarded_binding(g, site, "VAL")) is not None]
+                if chosen:
+                    g, b = chosen[0]
+                    out.append(raw(RULE, g, b.value, ctx_of(g, b), "error", "medium",
+                                   f"the rows bound here are validation data, and {f.name}() runs the model on them while "
+                                   f"the calibration hooks of {start.data['name']} are registered"))
+                    break
                 out.append(raw(RULE, f, e.node, e.ctx, "error", "medium",
                                f"{e.data['name']}() runs on validation data while the calibration hooks of "
                                f"{start.data['name']} are registered"))
