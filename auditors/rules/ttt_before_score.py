@@ -332,13 +332,19 @@ def _scored_first(g, site, scorers) -> bool:
     """Phases in sequence: `score(0, mid)` earlier in the same function, with the same
     arguments as this `train(0, mid)`: the tokens it trains on were scored before. Also a
     helper that scores (and trains nothing) handed everything the training call gets and
-    more, in the same loops (`nll = self._nll(lp, self.bias, y)`, then `self._fit(lp, y)`)."""
+    more, in the same loops, whose result the function returns (`nll = self._nll(lp, self.bias, y)`,
+    then `self._fit(lp, y)`, then `return nll`)."""
     def given(e) -> list:
         return [lb.src(a) for a in e.node.args] + [f"{k.arg}={lb.src(k.value)}" for k in e.node.keywords]
     args, m = given(site), g.module
+    returned = {n.id for r in m.under(g, m.nodes_of(ast.Return)) if r.value is not None and r.lineno > site.line
+                for n in ast.walk(r.value) if type(n) is ast.Name}
+    held = {id(a.value) for a in m.under(g, m.nodes_of(ast.Assign))
+            if any(type(t) is ast.Name and t.id in returned for t in a.targets)}
     return any(e.kind == "call" and e.line < site.line and (
         e.data["callee"] in scorers and given(e) == args
         or e.data["callee"] and args and set(args) < set(given(e)) and e.ctx.loops == site.ctx.loops
+        and id(e.node) in held  # (the score this function hands back, not a diagnostic before a later pass)
         and m.scores(m.functions[e.data["callee"]]) and not m.trains_any(m.functions[e.data["callee"]]))
         for e in g.events)
 
