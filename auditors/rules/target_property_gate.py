@@ -66,7 +66,10 @@ def _rescored(m, f, node: ast.If) -> bool:
 def _sets_scoring(m, f, node: ast.If) -> bool:
     """The body sets what the score is computed from later (`hint[i], boost[i] = w, b`, then
     `return -(lp_t + where(hit, boost, 0) - log_z)`): a hint or strength given only to
-    targets with the property."""
+    targets with the property. The test reads the table at the target itself (not a flag
+    computed earlier, which may be a validity check or a count at the previous token)."""
+    if not any(type(n) is ast.Subscript and "TGT" in f.labels_of(n.slice) for n in ast.walk(node.test)):
+        return False
     stored = {t.value.id if type(t) is ast.Subscript and type(t.value) is ast.Name else t.id if type(t) is ast.Name else None
               for st in node.body for n in ast.walk(st) if type(n) is ast.Assign
               for tt in n.targets for t in (tt.elts if type(tt) is ast.Tuple else [tt])} - {None}
