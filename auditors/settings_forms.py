@@ -22,6 +22,7 @@ def looped_fields(m, f) -> list[tuple[str, str, ast.For, str]]:
     then `SimpleNamespace(**cfg)`): each entry's value with the loop's names replaced by
     that entry's key and default, so `cfg.word_boost` reads `os.environ.get("WORD_BOOST")`."""
     loops = [lp for lp in m.under(f, m.nodes_of(ast.For)) if type(lp.iter) is ast.Call]
+    loops += _comprehended(m, f)
     if not loops:  # (most functions: no loop over a call such as `CFG.items()`)
         return []
     spread = {k.value.id for c in m.under(f, m.nodes_of(ast.Call)) if lb.call_name(c.func) in NAMESPACES
@@ -37,7 +38,7 @@ def looped_fields(m, f) -> list[tuple[str, str, ast.For, str]]:
         if len(names) != 2 or None in names or type(it) is not ast.Call or lb.call_name(it.func) != "items" \
                 or type(it.func) is not ast.Attribute or type(it.func.value) is not ast.Name:
             continue
-        into = spread | {it.func.value.id}  # (`for k, v in list(CFG.items()): CFG[k] = ...`: the dict itself)
+        into = spread | {it.func.value.id, getattr(loop, "into", None)}  # (`for k, v in list(CFG.items()): CFG[k] = ...`)
         table = f.binding(it.func.value.id) or m.functions["<module>"].binding(it.func.value.id)
         entries = list(zip(table.keys, table.values)) if type(table) is ast.Dict else \
             [(ast.Constant(k.arg), k.value) for k in table.keywords if k.arg] \
@@ -57,6 +58,24 @@ def looped_fields(m, f) -> list[tuple[str, str, ast.For, str]]:
                         if test is not None and kept is not None:
                             value = ast.IfExp(substituted(test, bound), value, kept)
                         out.append((field, ast.unparse(value), loop, t.value.id))
+    return out
+
+
+def _comprehended(m, f) -> list[ast.For]:
+    """`C = {k: env_or(k, v) for k, v in DEFAULTS.items()}` written as the loop it stands for
+    (`for k, v in DEFAULTS.items(): C[k] = env_or(k, v)`), so its entries are read the same way."""
+    out = []
+    for st in m.under(f, m.nodes_of(ast.Assign)):
+        comp = st.value
+        if type(comp) is ast.DictComp and len(comp.generators) == 1 and not comp.generators[0].ifs \
+                and len(st.targets) == 1 and type(st.targets[0]) is ast.Name:
+            gen, name = comp.generators[0], st.targets[0].id
+            store = ast.Assign(targets=[ast.Subscript(value=ast.Name(id=name, ctx=ast.Load()), slice=comp.key, ctx=ast.Store())],
+                               value=comp.value)
+            loop = ast.copy_location(ast.For(target=gen.target, iter=gen.iter, body=[ast.copy_location(store, st)],
+                                             orelse=[]), st)
+            loop.into = name  # (the dict the comprehension builds)
+            out.append(loop)
     return out
 
 

@@ -3,7 +3,7 @@
 with `dict(...)` and extended by `.update(...)`, a getter a factory makes that tries a
 prefixed variable first, helpers nested in the function that reads the setting, a class made by
 `type()` from a dict whose entries a loop overrides from the environment, a flag filled in when
-it was left unset. Each module guards
+it was left unset, a dict comprehension over a defaults dict that reads `PG_<KEY>`. Each module guards
 the same test-time training step."""
 
 from __future__ import annotations
@@ -140,6 +140,16 @@ for _k, _v in list(CFG.items()):
     if _e is not None:
         CFG[_k] = type(_v)(_e)"""
 
+DICT_COMPREHENSION = """DEFAULTS = dict(adapt_beta=0.0, seq=2048)
+
+
+def _parse(raw, default):
+    return type(default)(raw)
+
+
+C = {k: _parse(os.environ["PG_" + k.upper()], v) if "PG_" + k.upper() in os.environ else v
+     for k, v in DEFAULTS.items()}"""
+
 CASES = {
     "fields comprehension": (FIELDS_COMPREHENSION, "cfg = Config.from_env()", "cfg.adapt_epochs > 0"),
     "attribute set under a condition": (CLASS_SETTINGS, OVERRIDE_SETUP, "args.adapt"),
@@ -151,6 +161,7 @@ CASES = {
     "class made by type() from a dict": (TYPE_CLASS, "pass", 'C.adapt_source == "val"'),
     "flag filled in when unset": (FLAG_UNSET, FLAG_UNSET_SETUP, "args.adapt"),
     "dict rewritten by a loop": (DICT_LOOP, "pass", 'CFG["adapt_steps"] > 0'),
+    "dict comprehension over defaults": (DICT_COMPREHENSION, "pass", 'C["adapt_beta"] > 0'),
 }
 
 
@@ -194,6 +205,10 @@ CASES = {
     # the same loop rewriting the dict it iterates, read back as `CFG["adapt_steps"]`
     ("dict rewritten by a loop", {}, "dormant"),
     ("dict rewritten by a loop", {"ADAPT_STEPS": "5"}, "active"),
+    # `C = {k: parse(os.environ["PG_" + k.upper()], v) if ... in os.environ else v for k, v in DEFAULTS.items()}`
+    ("dict comprehension over defaults", {}, "dormant"),
+    ("dict comprehension over defaults", {"PG_ADAPT_BETA": "0.6"}, "active"),
+    ("dict comprehension over defaults", {"ADAPT_BETA": "0.6"}, "dormant"),
 ])
 def test_settings_forms_decide_the_reach(tmp_path, monkeypatch, case, env, reach):
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
