@@ -65,7 +65,7 @@ def _comprehended(m, f) -> list[ast.For]:
     """`C = {k: env_or(k, v) for k, v in DEFAULTS.items()}` written as the loop it stands for
     (`for k, v in DEFAULTS.items(): C[k] = env_or(k, v)`), so its entries are read the same way."""
     out = []
-    for st in m.under(f, m.nodes_of(ast.Assign)):
+    for st in m.under(f, m.nodes_of(ast.Assign)) if m.under(f, m.nodes_of(ast.DictComp)) else ():
         comp = st.value
         if type(comp) is ast.DictComp and len(comp.generators) == 1 and not comp.generators[0].ifs \
                 and len(st.targets) == 1 and type(st.targets[0]) is ast.Name:
