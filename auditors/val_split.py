@@ -197,25 +197,40 @@ def _cut_points(m) -> list[list]:
     """Split points written as cuts of the document stream at one count: the head
     (`islice(docs, args.num_val_docs)`) in a statement that names the val split, the rest
     (`islice(docs, args.num_val_docs, None)`) in one that names train."""
-    cuts = []  # (statement, kind, count expression)
-    for st in m.all_nodes:
-        if isinstance(st, ast.stmt) and not hasattr(st, "body"):
-            cuts += [(st, *c) for n in ast.walk(st) if (c := _cut(n)) is not None]
-    if not any(k == "head" for _, k, _ in cuts) or not any(k == "rest" for _, k, _ in cuts):
+    groups: dict[str, list] = {}  # count expression -> its cuts (kind, node)
+    for kind in (ast.Call, ast.Subscript):
+        for n in m.nodes_of(kind):
+            c = _cut(n)
+            if c is not None and (type(c[1]) in (ast.Name, ast.Attribute) or (
+                    type(c[1]) is ast.Constant and type(c[1].value) is int and c[1].value >= 1000)):
+                groups.setdefault(ast.dump(c[1]), []).append((c[0], c[1], n))  # (`batch[:8]`: no document count)
+    groups = {k: g for k, g in groups.items() if {"head", "rest"} <= {kind for kind, _, _ in g}}
+    if not groups:
         return []
-    counts = _Counts(m, {x.id if isinstance(x, ast.Name) else x.attr for _, _, x in cuts
-                         if isinstance(x, (ast.Name, ast.Attribute))})
+    statements = [st for st in m.all_nodes if isinstance(st, ast.stmt) and not hasattr(st, "body")]
+    counts = _Counts(m, {c.id if isinstance(c, ast.Name) else c.attr for g in groups.values() for _, c, _ in g
+                         if isinstance(c, (ast.Name, ast.Attribute))})
     out = []
-    for st, kind, count in cuts:
+    for cuts in groups.values():
+        count = cuts[0][1]
         value = counts.value(count)
-        if kind != "head" or value is None or value < 1000:
-            continue  # (`batch[:8]`: no document count)
-        same = [other for other, k, c in cuts if k == "rest" and ast.dump(c) == ast.dump(count)]
-        rest = set().union(*(_split_words([_without(o, count)]) for o in same))
+        if value is None or value < 1000:
+            continue
+        words = {"head": set(), "rest": set()}
+        for kind, _, n in cuts:
+            st = _statement(statements, n)
+            if st is not None:
+                words[kind] |= _split_words([_without(st, count)])
         flag = counts.flags.get(count.attr) if isinstance(count, ast.Attribute) else None
-        if _split_words([_without(st, count)]) == {"val"} and rest == {"train"}:
-            out.append([st.lineno, value, True, flag, ["val"], ["train"]])
+        if words["head"] == {"val"} and words["rest"] == {"train"}:
+            line = min(n.lineno for kind, _, n in cuts if kind == "head")
+            out.append([line, value, True, flag, ["val"], ["train"]])
     return out
+
+
+def _statement(statements: list, node) -> ast.stmt | None:
+    """The simple statement that holds the node."""
+    return next((st for st in statements if st.lineno <= node.lineno and node.end_lineno <= st.end_lineno), None)
 
 
 def _without(st: ast.stmt, count: ast.expr) -> ast.stmt:

@@ -78,15 +78,21 @@ def _loaded_after_export(m) -> list:
         written = min((e.line for e in f.events if e.kind == "call" and _exports(m, e)), default=None)
         if written is None:
             continue
+        assigned = None
         for ev in f.events:
             if ev.kind != "call" or ev.line <= written or not ev.data["callee"] or not m.scores(m.functions[ev.data["callee"]]):
                 continue
             args = [*zip(ev.node.args, ev.data["args"]), *((k.value, ev.data["kws"][k.arg]) for k in ev.node.keywords if k.arg)]
             # (the table itself, or wrapped for the scorer: `sliding_eval(..., eu.mix_adjust(log_prior, w))`, also
             # by a factory whose closure the scorer is handed: `hook = mix_hook(prior, val)`; `score(..., hook=hook)`)
+            if assigned is None:  # name -> every value bound to it in f (`hook = None` first, then the factory)
+                assigned = {}
+                for st in m.under(f, m.nodes_of(ast.Assign)):
+                    for t in st.targets:
+                        if type(t) is ast.Name:
+                            assigned.setdefault(t.id, []).append(st.value)
             wraps = [a for a, _ in args if type(a) is ast.Call] + [
-                st.value for a, _ in args if type(a) is ast.Name for st in m.under(f, m.nodes_of(ast.Assign))
-                if any(type(t) is ast.Name and t.id == a.id for t in st.targets)]  # (`hook = None` first, then the factory)
+                v for a, _ in args if type(a) is ast.Name for v in assigned.get(a.id, ())]
             wrapped = [(x, f.labels_of(x)) for w in wraps if type(w) is ast.Call for x in w.args]
             if not any("VAL" in v for _, v in args + wrapped):
                 continue

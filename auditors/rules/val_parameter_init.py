@@ -22,7 +22,7 @@ import ast
 
 from auditors import labels as lb
 from auditors.model import RuleInfo
-from auditors.rules import by_function, ctx_of, raw
+from auditors.rules import ctx_of, raw
 
 RULE = RuleInfo("val-parameter-init", "val_in_training", "a model parameter set from validation-data statistics",
                 "RULES.md §1.3, §9 (README: no validation data in training)")
@@ -69,11 +69,21 @@ def _constructed_with_val(m, init, made) -> list:
     somewhere: the constructor call hands validation statistics to the parameter."""
     used = {n.id for n in ast.walk(made.args[0]) if type(n) is ast.Name} & set(init.params[1:])
     out = []
-    for g, ev in m.events("call") if used else ():
-        if ev.data["callee"] is None and type(ev.node.func) is ast.Name and ev.node.func.id == init.cls:
-            passed = dict(zip(init.params[1:], ev.data["args"])) | ev.data["kws"]
-            if _statistic(_labels_with(init, made.args[0], {p: passed.get(p, frozenset()) for p in used})):
-                out.append((g, ev.node, ev.ctx, f"{lb.src(made)}` (line {made.lineno}) of `{init.cls}"))
+    for g, ev in m.once("constructions handed val", _constructions_with_val).get(init.cls, []) if used else ():
+        passed = dict(zip(init.params[1:], ev.data["args"])) | ev.data["kws"]
+        if any("VAL" in passed.get(p, ()) for p in used) and \
+                _statistic(_labels_with(init, made.args[0], {p: passed.get(p, frozenset()) for p in used})):
+            out.append((g, ev.node, ev.ctx, f"{lb.src(made)}` (line {made.lineno}) of `{init.cls}"))
+    return out
+
+
+def _constructions_with_val(m) -> dict:
+    """Class name -> the (function, event) of each call of it by name handed validation data."""
+    out: dict = {}
+    for g, ev in m.events("call"):
+        if ev.data["callee"] is None and type(ev.node.func) is ast.Name \
+                and any("VAL" in a for a in [*ev.data["args"], *ev.data["kws"].values()]):
+            out.setdefault(ev.node.func.id, []).append((g, ev))
     return out
 
 
@@ -100,9 +110,14 @@ def check(m):
             sites.append((f, node, ev.ctx, lb.src(node)))
         elif ev.data["name"] == "Parameter" and node.args and f.name == "__init__" and f.cls:
             sites += _constructed_with_val(m, f, node)
-    for f, st in by_function(m, ast.Assign):
-        if f.qualname != "<module>" and any(_parameter(t, fields) for t in st.targets) and _statistic(f.labels_of(st.value)):
-            sites.append((f, st, ctx_of(f, st), lb.src(st.targets[0])))
+    stores = [st for st in m.nodes_of(ast.Assign) if any(_parameter(t, fields) for t in st.targets)]
+    seen_stores: set[int] = set()
+    for f in sorted(m.functions.values(), key=lambda g: -g.qualname.count(".")) if stores else ():
+        for st in m.under(f, stores) if f.qualname != "<module>" else ():
+            if id(st) not in seen_stores:  # (in the innermost function around it)
+                seen_stores.add(id(st))
+                if _statistic(f.labels_of(st.value)):
+                    sites.append((f, st, ctx_of(f, st), lb.src(st.targets[0])))
     out, seen = [], set()
     for f, node, ctx, what in sites:
         if node.lineno in seen or _online(m, f, ctx):
