@@ -39,8 +39,10 @@ def flattens(e) -> bool:
 
 
 class Scan:
-    def __init__(self, shift_of):
-        self.shift_of = shift_of
+    def __init__(self, shift_of, makers: set[str] | None = None):
+        """makers: the functions that hold a shift themselves (the only ones whose returns can be
+        shifted copies); None: any function."""
+        self.shift_of, self.makers = shift_of, makers
         self._inside: set[str] = set()  # helpers being followed (mutual recursion ends there)
 
     def mixes(self, f):
@@ -97,7 +99,7 @@ class Scan:
         """`p1, p2 = shifts(t)`: the names bound to what a helper returns as a shifted copy
         of one of its parameters, mapped to the argument passed for it."""
         g, given = self._arguments(f, call)
-        if g is None or g is f:
+        if g is None or g is f or (self.makers is not None and g.qualname not in self.makers):
             return {}
         key = ("returned shifts", self.shift_of, g.qualname)
         if key not in f.module._facts:
@@ -117,6 +119,8 @@ class Scan:
         """`keys(t, p1, p2)` with p2 a shifted copy of t: the helper mixes its parameter for
         p2 with its parameter for t (run with the one marked as the other's shifted copy)."""
         for call in (c for c in ast.walk(value) if type(c) is ast.Call):
+            if not any(self._shifted(a, aliases, views, flat) for a in call.args):
+                continue  # (no argument is a shifted copy: nothing to follow)
             g, given = self._arguments(f, call)
             if g is None or g is f or g.qualname in self._inside:
                 continue

@@ -79,8 +79,8 @@ def _shifted_mixes(m):
     lines = sorted(n.lineno for n in calls if next_of(n) is not None or wrapped_previous(n) is not None)
     if not lines:
         return []
-    ahead, wrapped, out = Scan(next_of), Scan(wrapped_previous), []
     holders = [f for f in m.functions.values() if f.qualname != "<module>" and m.may_hold(f.node, lines)]
+    ahead, wrapped, out = Scan(next_of, {f.qualname for f in holders}), Scan(wrapped_previous), []
     scanned = {f.qualname for f in holders} | {g.qualname for h in holders for g, _ in m.call_sites(h)}  # (and callers:
     for f in m.functions.values():  # `p1, p2 = shifts(t)`, the shift made in a helper, is mixed there)
         if f.qualname == "<module>" or f.qualname not in scanned:
