@@ -180,7 +180,6 @@ def check(m):
     calibrators = {q for q, f in m.functions.items() if q != "<module>" and m._transitive(f, _direct_calibrates, ("calibrates",))}
     calibrators |= {q for q, f in m.functions.items() if _wrapped_by(m, f, calibrators)}
     out = []
-    reserve = None
     for f, ev in m.events("call"):
         if ev.data["callee"] not in calibrators:
             continue
@@ -206,8 +205,7 @@ def check(m):
                            f"{ev.data['name']}() collects calibration statistics from validation data"
                            + (f" (the rows bound here, line {ev.line})" if bound is not None else "")))
         elif "TRAIN" in data and not _in_training_step(f, ev):
-            reserve = has_reserve(m) if reserve is None else reserve
-            if not reserve and any(e.kind == "backward" for g in m.functions.values() for e in g.events):
+            if _unpaid(m):
                 out.append(raw(TRAIN_AT_EVAL, f, ev.node, ev.ctx, "error", "medium",
                                f"{ev.data['name']}() reads training data for calibration, and no time is reserved for it "
                                "inside the training budget"))
@@ -355,6 +353,12 @@ def _first_load(f, label: str):
 _LOADS = lb.BLOB_FUNCS | lb.PASS_METHODS | {"from_numpy", "as_tensor", "tensor", "array", "asarray"}  # reading data, not running a model
 
 
+def _unpaid(m) -> bool:
+    """The script trains and its training budget reserves no time for what runs after the loop."""
+    return m.once("training budget unpaid", lambda m: not has_reserve(m) and any(
+        e.kind == "backward" for g in m.functions.values() for e in g.events))
+
+
 def _hooked_then_fed(m, calibrators) -> list:
     """`col = Collector(model)` (a class of this file whose methods register forward
     hooks), then `model(x_val)` later in the same function: the hooks see validation
@@ -400,8 +404,7 @@ def _hooked_then_fed(m, calibrators) -> list:
                                f"{e.data['name']}() runs on validation data while the calibration hooks of "
                                f"{start.data['name']} are registered"))
                 break
-            if "TRAIN" in fed and not _in_training_step(f, e) and not has_reserve(m) \
-                    and any(x.kind == "backward" for g in m.functions.values() for x in g.events):
+            if "TRAIN" in fed and not _in_training_step(f, e) and _unpaid(m):
                 out.append(raw(TRAIN_AT_EVAL, f, e.node, e.ctx, "error", "medium",
                                f"{e.data['name']}() runs on training data while the calibration hooks of "
                                f"{start.data['name']} are registered, and no time is reserved for it inside the "
