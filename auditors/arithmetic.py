@@ -44,7 +44,10 @@ class ArithmeticFlow:
         out = both - INDEX_ONLY
         op = e.op
         if type(op) is ast.Add or type(op) is ast.Sub:
-            out |= both & {"RPOS"}  # `a + i`: still a loop position
+            out |= both & {"RPOS"}
+            if type(op) is ast.Add and "STEM" in left and lb.wildcard_after_stem(
+                    [(left, None), (right, e.right.value if type(e.right) is ast.Constant else None)]):
+                out = (out - lb.STEM) | DATA  # `prefix + "_*.bin"`  # `a + i`: still a loop position
             if type(op) is ast.Add and "CAND" in both and lb.shifted_one(e) and _range_term(e):
                 out |= {"POS1"}  # `starts[:, None] + 1 + arange(n)`: the positions one ahead of each window's inputs
         if isinstance(op, (ast.BitXor, ast.Add)):
@@ -92,7 +95,8 @@ class ArithmeticFlow:
         parts = [self.L(v) for v in e.values]
         labels = EMPTY.union(*parts)
         joint = sum(type(v) is ast.FormattedValue for v in e.values) >= 2 and "TGT" in labels
-        return (labels & DATA) | ({"TGT", "HASH"} if joint else EMPTY)
+        stem = lb.wildcard_after_stem([(p, v.value if type(v) is ast.Constant else None) for p, v in zip(parts, e.values)])
+        return (labels & DATA) | ({"TGT", "HASH"} if joint else EMPTY) | (DATA if stem else EMPTY)
 
 
 _CASTS = frozenset({"int", "uint64", "int64", "uint32", "int32", "long"})

@@ -26,6 +26,8 @@ TIME         wall-clock readings and what is computed from them
 BLOB         data decoded from a file that is neither a train nor a validation shard
 CNT / TCNT   a value read from a hashed table with a context key / with a key that
              contains the target
+STEM         the dataset's file-name stem with no split after it (`"fineweb"`, `data/fineweb_`):
+             a wildcard written right after it (`f"{stem}_*.bin"`) matches both splits
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def split_labels(text: str) -> frozenset:
     """VAL/TRAIN for string constants that name a data split (file patterns, split names)."""
     if len(text) > 300:
         return EMPTY
+    if _STEM.search(text):
+        return STEM
     if not any(c in text for c in "/*.") and text.lower() not in ("val", "valid", "validation", "train"):
         if _SPLIT_LIST.match(text):  # `"train,val"`: a list of split names
             return frozenset(k for part in re.split(r"[,;:+|]", text) for k, rx in _SPLIT_RE.items() if rx.search(part.strip()))
@@ -75,6 +79,15 @@ def split_labels(text: str) -> frozenset:
 
 
 _BOTH_SPLITS = re.compile(r"fineweb[_\-]?\*")
+_STEM = re.compile(r"(^|/)fineweb[_\-]?$")
+STEM = frozenset({"STEM"})
+
+
+def wildcard_after_stem(parts: list[tuple[frozenset, object]]) -> bool:
+    """Pieces of a string joined in order (labels, constant text or None): a piece naming the
+    dataset's stem followed by text that opens with a wildcard (`{prefix}` + `_*.bin`)."""
+    return any("STEM" in a and isinstance(b, str) and re.match(r"[_\-]?\*", b)
+               for (a, _), (_, b) in zip(parts, parts[1:]))
 _SPLIT_LIST = re.compile(r"^\s*(train|val|valid|validation)(\s*[,;:+|]\s*(train|val|valid|validation))+\s*$", re.I)
 
 
@@ -96,6 +109,8 @@ def default_labels(args: ast.arguments) -> dict[str, frozenset]:
     a call that leaves them out reads that split."""
     out = {}
     for name, d in param_defaults(args).items():
+        if type(d) is ast.Call and call_name(d.func) in ("get", "getenv") and len(d.args) == 2:
+            d = d.args[1]  # `stem=os.environ.get("DATA_STEM", "fineweb")`: the setting's default
         if type(d) is ast.Constant and isinstance(d.value, str):
             v = split_labels(d.value)
             if v:

@@ -103,9 +103,26 @@ def fed_joined_streams(m, f) -> bool:
     validation data. Val handed on its own, or a choice between the splits, is not this
     (a helper then judged as test-time training)."""
     sites = m.call_sites(f)
-    return bool(sites) and not any("VAL" in v and not ("TRAIN" in v and _joined_stream(g, a) is not None)
-                                   for g, e in sites for a, v in zip([*e.node.args, *(k.value for k in e.node.keywords)],
-                                                                     [*e.data["args"], *e.data["kws"].values()]))
+    return bool(sites) and not any(
+        "VAL" in v and not ("TRAIN" in v and (_joined_stream(g, a) is not None or _made_unchosen(g, a)))
+        for g, e in sites for a, v in zip([*e.node.args, *(k.value for k in e.node.keywords)],
+                                          [*e.data["args"], *e.data["kws"].values()]))
+
+
+def _made_unchosen(g, arg, depth: int = 0) -> bool:
+    """The argument is made by calls from names bound once, with no choice anywhere on the way
+    (`batches = loader(paths)`, `paths = shards(root, "fineweb")`): the splits it carries come
+    together, from one source naming both (a pattern that matches the val shards too), and
+    are not one split or the other picked by a flag."""
+    if depth > 4:
+        return False
+    if type(arg) is ast.Name:
+        bound = g.binding(arg.id)
+        return bound is not None and _made_unchosen(g, bound, depth + 1)
+    if type(arg) is ast.Call:
+        return all(_made_unchosen(g, a, depth + 1) for a in [*arg.args, *(k.value for k in arg.keywords)]
+                   if "VAL" in g.labels_of(a))
+    return type(arg) is ast.Attribute or type(arg) is ast.Constant or type(arg) is ast.JoinedStr
 
 
 _JOINS = {"chain", "cat", "concatenate", "concat", "hstack", "vstack", "stack"}
