@@ -32,6 +32,10 @@ _CASTS = {"int": int, "float": float, "bool": bool, "str": str, "len": len, "abs
 _STR_METHODS = {"lower", "upper", "strip", "lstrip", "rstrip", "startswith", "endswith", "split", "isdigit"}
 
 
+_MADE = (ast.Call, ast.Subscript, ast.BinOp, ast.List, ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.DictComp,
+         ast.SetComp, ast.Lambda, ast.JoinedStr)  # expressions that make an object (not None)
+
+
 class _Instance:
     """An object built by a constructor call: truthy, not None, otherwise opaque."""
 
@@ -123,12 +127,21 @@ class Evaluator(SettingsReads):
                     finally:
                         self.fields_read.discard(n.attr)
                 return self.source(default, Scope(self.facts, home, self.env, scope.depth + 1))
+            if isinstance(base, ast.Name) and "." in scope.func:
+                init = f"{scope.func.rsplit('.', 1)[0]}.__init__"  # `self.boost` in a method: what the constructor set
+                info = self.facts["functions"].get(init, {})
+                src = info.get("self_attrs", {}).get(n.attr) if info.get("params", [None])[0] == base.id else None
+                if src:
+                    return self.source(src, Scope(self.facts, init, self.env, scope.depth + 1))
             raise Unknown
         if isinstance(n, ast.UnaryOp):
             v = self.value(n.operand, scope)
             return {ast.Not: operator.not_, ast.USub: operator.neg, ast.UAdd: operator.pos}[type(n.op)](v)
         if isinstance(n, ast.BoolOp):
             return self.boolop(n, scope)
+        if isinstance(n, ast.Compare) and len(n.ops) == 1 and type(n.ops[0]) in (ast.Is, ast.IsNot) \
+                and type(n.comparators[0]) is ast.Constant and n.comparators[0].value is None:
+            return self.is_none(n.left, scope) == (type(n.ops[0]) is ast.Is)
         if isinstance(n, ast.Compare):
             left = self.value(n.left, scope)
             for op, c in zip(n.ops, n.comparators):
@@ -353,6 +366,28 @@ class Evaluator(SettingsReads):
 
     def source(self, src: str, scope: Scope):
         return self.value(parse_source(src), scope)
+
+    def is_none(self, e: ast.expr, scope: Scope) -> bool:
+        """Whether the value is None. A name set to something under a test and to None
+        otherwise (`cache = None`, then `if args.ngram: cache = Cache(...)`) is decided by
+        the test, even where the something cannot be evaluated: a call, a slice or a
+        container made there is an object."""
+        try:
+            return self.value(e, scope) is None
+        except Unknown:
+            src = scope.define(e.id) if type(e) is ast.Name else None
+            if not src:
+                raise
+            bound = parse_source(src)
+            if type(bound) is not ast.IfExp:
+                raise
+            inner = Scope(self.facts, scope.func, self.env, scope.depth + 1, scope.bound)
+            chosen = bound.body if self.value(bound.test, inner) else bound.orelse
+            if type(chosen) is ast.Constant:
+                return chosen.value is None
+            if type(chosen) in _MADE:
+                return False
+            raise
 
     def name(self, name: str, scope: Scope):
         if name in ("True", "False", "None"):

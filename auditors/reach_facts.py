@@ -14,7 +14,8 @@ import re
 from auditors import labels as lb
 from auditors.calls import NAMESPACES
 from auditors.rules import ctx_of
-from auditors.settings_forms import dict_updates, field_env, field_overrides, looped_fields, rebound_return
+from auditors.settings_forms import (dict_updates, field_env, field_overrides, guarded_defs, init_attrs, looped_fields,
+                                     rebound_return)
 from auditors.function_values import ANY_KEY, dispatch_items, loop_keys
 
 PY_NAME = re.compile(r"""['"/\\]([\w.-]+\.py)\b""")  # a script named in a string or a path
@@ -38,8 +39,12 @@ def reach_facts(m, tree) -> dict:
     raw_lines = [line.encode("utf-8") for line in m.lines]  # the lines the tree was parsed from
     seg = functools.partial(_segment, raw_lines)
     functions = {q: {"params": f.params, "is_method": f.is_method,
-                     "defs": {k: (seg(v) if v is not None else "") for k, v in f.defs.items()}} for q, f in m.functions.items()}
+                     "defs": {**{k: (seg(v) if v is not None else "") for k, v in f.defs.items()}, **guarded_defs(f, seg)}}
+                 for q, f in m.functions.items()}
     for q, f in m.functions.items():
+        held = init_attrs(m, f, seg)
+        if held:  # `self.boost = boost`: read by `self.boost` in the class's other methods
+            functions[q]["self_attrs"] = held
         last = f.node.body[-1] if q != "<module>" and f.node.body else None
         if type(last) is ast.Return and type(last.value) is ast.Name and f"{q}.{last.value.id}" in m.functions:
             functions[q]["returns"] = f"{q}.{last.value.id}"  # `def make_getter(prefix): def get(...): ...; return get`

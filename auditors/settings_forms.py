@@ -2,7 +2,8 @@
 for `auditors.reach_facts`: a settings dict filled in a loop over a defaults dict and spread
 into a namespace, dataclass fields read from the environment per field (in a loop or a
 comprehension over `fields(cls)`), module-level `CFG.update(k=...)`, a small function that
-rebinds a name under a test, and an instance attribute set under a condition.
+rebinds a name under a test, an instance attribute set under a condition, and a name
+bound once and rebound under a test (or bound in both branches of one test).
 """
 
 from __future__ import annotations
@@ -200,3 +201,72 @@ def field_overrides(m, seg, flags: set = frozenset()) -> dict:
                     guards = [[seg(test), pol] for test, pol in ctx_of(f, a).guards if pol in (True, False)]
                     found.setdefault(t.attr, []).append([f.qualname, seg(a.value), guards])
     return {k: v[0] for k, v in found.items() if len(v) == 1 and v[0][2]}
+
+
+def guarded_defs(f, seg) -> dict[str, str]:
+    """Names bound exactly twice in f's own body, both times at its top level or directly in
+    the branches of one of its top-level `if`s: `cache = None`, then `if args.ngram: cache =
+    Cache()` (or `if t: x = a` / `else: x = b`) -> the source `(Cache()) if (args.ngram) else
+    (None)`, so a later `if cache is not None:` is decided by the setting that decides it."""
+    multi = {k for k, v in f.defs.items() if v is None}
+    if not multi or type(f.node) not in (ast.FunctionDef, ast.AsyncFunctionDef, ast.Module):
+        return {}
+    stores: dict[str, int] = {}
+    todo = list(f.node.body)
+    while todo:  # this scope's own stores (nested functions and classes bind their own names)
+        n = todo.pop()
+        if type(n) is ast.Name and type(n.ctx) is ast.Store and n.id in multi:
+            stores[n.id] = stores.get(n.id, 0) + 1
+        if type(n) not in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda):
+            todo.extend(ast.iter_child_nodes(n))
+    twice = {k for k, c in stores.items() if c == 2}
+    out: dict[str, str] = {}
+    first: dict[str, ast.expr] = {}
+    for st in f.node.body if twice else ():
+        name = _bound_name(st)
+        if name in twice:
+            first[name] = st.value
+        elif type(st) is ast.If:
+            then = {_bound_name(b): b.value for b in st.body if _bound_name(b) in twice}
+            other = {_bound_name(b): b.value for b in st.orelse if _bound_name(b) in twice}
+            for name in then.keys() | other.keys():
+                if name in then and (name in other) != (name in first):
+                    no = other[name] if name in other else first[name]
+                    out[name] = f"({seg(then[name])}) if ({seg(st.test)}) else ({seg(no)})"
+                elif name in other and name in first:
+                    out[name] = f"({seg(first[name])}) if ({seg(st.test)}) else ({seg(other[name])})"
+    return out
+
+
+def _bound_name(st) -> str | None:
+    if type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is ast.Name:
+        return st.targets[0].id
+    return None
+
+
+def init_attrs(m, f, seg) -> dict[str, str]:
+    """`self.x = <expr>` statements at the top level of an `__init__`: attribute -> source of
+    the value, read in the constructor's scope (`self.boost = boost` is what its callers pass);
+    "" for an attribute set more than once or under a condition there, or set by any other
+    code of the module under that name (no single value)."""
+    if f.name != "__init__" or not f.is_method or not f.params:
+        return {}
+    me = f.params[0]
+    def own(t) -> str | None:
+        return t.attr if type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id == me else None
+    top = {id(st) for st in f.node.body}
+    out: dict[str, str] = {}
+    for st in ast.walk(f.node):
+        targets = st.targets if type(st) is ast.Assign else [st.target] if type(st) in (ast.AnnAssign, ast.AugAssign) else []
+        for t in targets:
+            for x in (t.elts if type(t) is ast.Tuple else [t]):
+                attr = own(x)
+                if attr is None:
+                    continue
+                single = id(st) in top and type(st) is not ast.AugAssign and x is t and getattr(st, "value", None) is not None
+                out[attr] = seg(st.value) if single and attr not in out else ""
+    mine = set(m.under(f, m.nodes_of(ast.Attribute)))
+    for a in m.nodes_of(ast.Attribute):  # set anywhere else (a method, a subclass, `hints.boost = 0.3`): no single value
+        if a.attr in out and type(a.ctx) is not ast.Load and a not in mine:
+            out[a.attr] = ""
+    return out

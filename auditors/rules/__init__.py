@@ -61,12 +61,14 @@ def by_function(m, kind: type):
                 yield f, node
 
 
-def guards_of(func, line: int) -> Ctx | None:
-    """The context (guards) of the first event of `func` at `line`, if any."""
+def guards_of(func, line: int) -> Ctx:
+    """The context (guards) of the first event of `func` at `line`; with no event there, that
+    of the innermost statement of `func` on the line, found in the syntax tree."""
     for ev in func.events:
         if ev.line == line:
             return ev.ctx
-    return None
+    around = [st for st in ast.walk(func.node) if isinstance(st, ast.stmt) and st.lineno <= line <= st.end_lineno]
+    return ctx_of(func, max(reversed(around), key=lambda st: st.lineno)) if around else Ctx()  # (the deepest)
 
 
 def ctx_of(func, stmt) -> Ctx:
@@ -92,6 +94,15 @@ def ctx_of(func, stmt) -> Ctx:
                         return found
         return None
     return find(func.node.body, Ctx()) or Ctx()
+
+
+def assigned_pairs(st: ast.Assign):
+    """(target, value) of an assignment, tuples matched element by element (`v, i = r.values, r.indices`)."""
+    for t in st.targets:
+        if type(t) is ast.Tuple and type(st.value) is ast.Tuple and len(t.elts) == len(st.value.elts):
+            yield from zip(t.elts, st.value.elts)
+        else:
+            yield t, st.value
 
 
 def depends_on(f, expr, depth: int = 4) -> set[str]:

@@ -19,7 +19,7 @@ import ast
 
 from auditors import labels as lb
 from auditors.model import RuleInfo
-from auditors.rules import by_function, guards_of, raw
+from auditors.rules import by_function, ctx_of, guards_of, raw
 from auditors.rules.ttt_before_score import handed_val
 
 RULE = RuleInfo("paid-prefix", "paid_prefix", "scored targets matched against stored token data",
@@ -97,11 +97,39 @@ def _saved_in_artifact(m) -> list:
             if ev.kind == "call" and ev.data["name"] in _SAVES and ev.data["args"] and ev.data["callee"] is None:
                 held = ev.data["args"][0]
                 if "VAL" in held and not held & {"TGTP", "TGATE"}:
+                    entry = _stored_by_caller(m, f, ev.node)
+                    if entry is not None:  # where the data enters the object, under the conditions there
+                        g, st = entry
+                        out.append(raw(RULE, g, st, ctx_of(g, st), "error", "medium",
+                                       f"`{lb.src(st.targets[0])}` puts validation data into the object that "
+                                       f"{f.name}() saves at line {ev.line} into the buffer compressed as the artifact: "
+                                       "the submission ships validation tokens (or a table built from them)"))
+                        break
                     out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
                                    f"{ev.data['name']}() writes validation data into the buffer that is compressed as "
                                    "the artifact: the submission ships validation tokens (or a table built from them)"))
                     break
     return out
+
+
+def _stored_by_caller(m, f, save: ast.Call):
+    """(caller, statement) where a caller puts the validation data that f saves into the
+    object it hands f (`payload["prime"] = prime_tokens`, then `pack(payload)` and
+    `torch.save(obj, buf)` in pack), or None: the data is then where f saves it."""
+    arg = save.args[0] if save.args else None
+    if type(arg) is not ast.Name or arg.id not in f.params:
+        return None
+    index = f.params.index(arg.id) - (1 if f.is_method else 0)
+    for g, site in m.call_sites(f):
+        passed = site.node.args[index] if 0 <= index < len(site.node.args) else None
+        if type(passed) is not ast.Name or "VAL" not in g.labels_of(passed):
+            continue
+        for st in m.under(g, m.nodes_of(ast.Assign)):
+            t = st.targets[0]
+            if type(t) is ast.Subscript and type(t.value) is ast.Name and t.value.id == passed.id \
+                    and "VAL" in g.labels_of(st.value):
+                return g, st
+    return None
 
 
 
@@ -142,7 +170,8 @@ def check(m):
     # `blob["prime"] = val[:n]` reported where it is stored: the helper that saves the blob it is
     # handed (`to_artifact(blob)`) repeats it, under no condition of its own
     saved = [r for r in _saved_in_artifact(m) if not (handed_val(m.functions[r.function]) and {s.function for s in stored}
-                                                      & {g.qualname for g, _ in m.call_sites(m.functions[r.function])})]
+                                                      & {g.qualname for g, _ in m.call_sites(m.functions[r.function])})
+             and (r.function, r.line) not in {(s.function, s.line) for s in stored}]
     out = _kept_in_model(m) + stored + saved + [
         r for r in _compressed_and_written(m) if not any(s.function == r.function for s in saved)]
     for f in m.functions.values():

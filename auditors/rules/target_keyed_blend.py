@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 
 from auditors.model import RuleInfo
-from auditors.rules import by_function, ctx_of, guards_of, raw, with_strength
+from auditors.rules import by_function, guards_of, raw, with_strength
 
 RULE = RuleInfo("target-keyed-blend", "unnormalized_blend",
                 "a count ratio looked up by the target mixed with the model's probability",
@@ -47,16 +47,9 @@ def check(m):
         if not counted or not m._transitive(f, lambda g: g.qualname in reads, ("target-keyed reads",)):
             continue
         seen.add((f.qualname, node.lineno))
-        ctx = guards_of(f, node.lineno) or ctx_of(f, _statement(f, node))  # (an event's context knows early exits)
+        ctx = guards_of(f, node.lineno)  # (an event's context knows early exits)
         out.append(with_strength(raw(RULE, f, node, ctx, "error", "medium",
                                      "mixes the model's probability of the target with a count ratio read under a key "
                                      "that contains the target: that ratio is one number for the realized token, not a "
                                      "distribution over the vocabulary, so the mixture is not one either"), f, counted[0]))
     return out
-
-
-def _statement(f, node: ast.expr) -> ast.stmt:
-    """The simple statement of f that holds the expression (the guards around it are the finding's)."""
-    around = [st for st in ast.walk(f.node) if isinstance(st, ast.stmt) and not hasattr(st, "body")
-              and st.lineno <= node.lineno <= st.end_lineno]
-    return around[-1] if around else f.node

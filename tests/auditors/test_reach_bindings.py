@@ -1,0 +1,150 @@
+"""Reachability through a name bound twice: set to None (or one value) and rebound under a
+test, or bound in both branches of one test. A later guard on the name (`if warm is not
+None:`, `if mode == "ttt":`) is decided by the setting that decided the binding; so is an
+instance attribute a constructor sets from its argument (`self.boost = boost`), read by
+another method, unless some other code sets it too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from auditors import audit_path
+
+PROGRAM = '''
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ADAPT = int(os.environ.get("ADAPT_STEPS", "0"))
+MODE = os.environ.get("EVAL_MODE", "plain")
+
+
+def main(model, opt):
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16)[512:].astype(np.int64))
+    warm = None
+    if ADAPT > 0:
+        warm = val[:4096]
+    if warm is not None:
+        F.cross_entropy(model(warm[None, :-1])[0], warm[1:]).backward()  # first
+        opt.step()
+    if MODE == "refit":
+        steps = 2
+    else:
+        steps = 0
+    if steps:
+        F.cross_entropy(model(val[None, :-1])[0], val[1:]).backward()  # second
+        opt.step()
+    best = None
+    for chunk in val.split(4096):
+        if best is None:
+            best = chunk
+    if best is not None:
+        F.cross_entropy(model(best[None, :-1])[0], best[1:]).backward()  # third
+    return float(F.cross_entropy(model(val[None, :-1])[0], val[1:]))
+
+
+main(None, None)
+'''
+
+
+def _reach(tmp_path, env) -> dict[str, str]:
+    p = tmp_path / "train_gpt.py"
+    p.write_text(PROGRAM)
+    marks = {i + 1: t.rsplit("# ", 1)[1] for i, t in enumerate(PROGRAM.splitlines()) if t.endswith(("# first", "# second", "# third"))}
+    return {marks[f.line]: f.reach for f in audit_path(p, env=env).findings if f.rule == "ttt-before-score" and f.line in marks}
+
+
+@pytest.mark.parametrize("env, first, second", [
+    ({}, "dormant", "dormant"),
+    ({"ADAPT_STEPS": "3"}, "active", "dormant"),
+    ({"EVAL_MODE": "refit"}, "dormant", "active"),
+])
+def test_a_guard_on_a_name_bound_under_a_setting_follows_the_setting(tmp_path, monkeypatch, env, first, second):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    found = _reach(tmp_path, env)
+    assert found["first"] == first and found["second"] == second
+    assert found["third"] == "active"  # rebound inside a loop: not decided by a setting, so it stays reached
+
+
+@pytest.mark.parametrize("env, reach", [({}, "active"), ({"PRIME_TOKENS": "0"}, "dormant")])
+def test_val_tokens_put_into_the_saved_payload_under_a_setting_follow_it(tmp_path, monkeypatch, env, reach):
+    """The export helper saves whatever it is handed, under no condition; the caller puts the
+    validation slice into the payload only when the slice was taken (`if primer is not None`)."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    fixture = Path(__file__).parent / "fixtures" / "payload_item_store.py"
+    line = next(i + 1 for i, t in enumerate(fixture.read_text().splitlines()) if t.strip() == 'payload["prime"] = primer')
+    found = [(f.line, f.reach) for f in audit_path(fixture, env=env).findings if f.rule == "paid-prefix"]
+    assert found == [(line, reach)]
+
+
+HINTS = '''import os
+
+import numpy as np
+import torch
+
+BOOST = float(os.environ.get("WORD_BOOST", "0.0"))
+
+
+class WordHints:
+    def __init__(self, starts_word, boost=0.0):
+        self.starts_word = starts_word
+        self.boost = boost
+        self.table = {}
+
+    def __call__(self, lp, tgt):
+        n = tgt.size
+        hint = np.full(n, -1, dtype=np.int64)
+        beta = np.zeros(n)
+        for i in range(n):
+            if self.boost > 0:
+                if not self.starts_word[tgt[i]]:  # gate
+                    hint[i], beta[i] = self.table.get(i, -1), self.boost
+        has = hint >= 0
+        rows = torch.arange(n)
+        lp_t = lp[rows, torch.from_numpy(tgt)].double().numpy()
+        lp_h = lp[rows, torch.from_numpy(np.where(has, hint, 0))].double().numpy()
+        log_z = np.where(has, np.log1p(np.exp(lp_h) * np.expm1(beta)), 0.0)
+        return -(lp_t + np.where(has & (hint == tgt), beta, 0.0) - log_z)
+
+
+def main(model, starts_word):
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16)[512:].astype(np.int64))
+    x, y = val[:-1], val[1:]
+    lp = torch.log_softmax(model(x[None])[0], -1)
+    fixed = WordHints(starts_word, boost=BOOST)
+    return fixed(lp, y.numpy()).sum()
+
+
+main(None, None)
+'''
+
+SUBCLASS = '''
+class TunedHints(WordHints):
+    def tune(self, value):
+        self.boost = value
+
+
+def tuned(model, starts_word):
+    hints = TunedHints(starts_word, boost=BOOST)
+    hints.tune(0.25)
+    return hints
+'''
+
+
+@pytest.mark.parametrize("extra, env, reach", [
+    ("", {}, "dormant"),
+    ("", {"WORD_BOOST": "0.5"}, "active"),
+    (SUBCLASS, {}, "active"),  # another method sets the attribute: the constructor's value is not the only one
+])
+def test_an_attribute_set_by_the_constructor_decides_a_guard_in_another_method(tmp_path, monkeypatch, extra, env, reach):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    src = HINTS + extra
+    p = tmp_path / "train_gpt.py"
+    p.write_text(src)
+    line = next(i + 1 for i, t in enumerate(src.splitlines()) if t.endswith("# gate"))
+    found = [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.rule == "target-property-gate"]
+    assert found == [(line, reach)]
