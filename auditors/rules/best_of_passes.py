@@ -14,6 +14,9 @@ the target's loss or probability on validation data):
   over the data (export variants, seeds, settings).
 A stack of two passes' per-token losses (`torch.stack([a, b]).min(0)`) is a per-token
 oracle, the oracle-gate rule's.
+A setting of the quantizer chosen that way (each candidate handed to a function that
+rounds the weights, the quantized model scored on validation data: a clip percentile picked
+by val loss) is reported as quantization calibrated on val data (`val_gptq_calibration`).
 Legal counterparts: per-document losses ranked for a report (the iteration runs over
 the data itself, each document scored once), ablations sorted into a log (`sorted` not
 indexed), a running best of validation losses
@@ -26,10 +29,14 @@ import ast
 
 from auditors import labels as lb
 from auditors.model import RuleInfo
-from auditors.rules import ctx_of, raw
+from auditors.rules import assigned_pairs, ctx_of, raw
 
 RULE = RuleInfo("best-of-passes", "two_pass_rescore", "the best of several scorings of the validation data is kept",
                 "RULES.md §2 C4, §1.5 (brute-forced seeds)")
+QUANT_SETTING = RuleInfo("quant-setting-on-val", "val_gptq_calibration",
+                         "a quantization setting chosen by its validation score",
+                         "RULES.md §6 (quantization calibrated on val data: #728)")
+EXTRA = (QUANT_SETTING,)
 SELECT = {"min", "max", "sorted", "argmin", "argmax", "nanmin", "nanmax", "amin", "amax"}
 COLLECT = {"stack", "cat", "concatenate", "vstack", "hstack", "tensor", "array", "asarray", "list", "tuple"}
 SCORE = frozenset({"TGTP", "VAL"})
@@ -46,11 +53,68 @@ def check(m):
             if ev.data["name"] == "sorted" and id(ev.node) not in subscripted:
                 continue  # sorted to be shown or walked in order; `sorted(xs)[0]` picks one
             why = _several_scores(m, f, ev.node, loops)
-            if why:
+            body = _quantized_candidates(m, f) if why else None
+            if body is not None:
+                found = raw(QUANT_SETTING, f, ev.node, ev.ctx, "error", "medium",
+                            f"picks a quantization setting by the loss of the model quantized with each candidate on "
+                            f"validation data ({why}): the quantization is calibrated on the validation set")
+                found.guards += [g for g in _scoring_guards(m, f, body) if g not in found.guards]
+                out.append(found)
+            elif why:
                 out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
                                f"keeps the best of several scorings of the validation data ({why})"))
         out += _kept_if_better(m, f) or _better_of_two(m, f)
     return out
+
+
+_ROUNDS = {"round", "round_", "rint"}
+
+
+def _scorings(m, f, body) -> list:
+    """The validation scorings inside a loop or comprehension of f: losses computed there,
+    and calls handing val data to a function that scores."""
+    lo, hi = body.lineno, body.end_lineno
+    return [e for e in f.events if lo <= e.line <= hi and (e.kind == "ce" or e.kind == "call" and any(
+        "VAL" in a for a in e.data["args"]) and any(m.scores(m.functions[q]) for q in m.targets(e)))]
+
+
+def _scoring_guards(m, f, body) -> list:
+    """The conditions every validation scoring inside the candidate loop sits under
+    (`if mode == "loss": scores[c] = val_loss(...)`): the choice is made by val only there."""
+    common = None
+    for e in _scorings(m, f, body):
+        here = [[lb.src(t), p] for t, p in e.ctx.guards]
+        common = here if common is None else [g for g in common if g in here]
+    return common or []
+
+
+def _quantized_candidates(m, f):
+    """f runs over candidates (a loop or a comprehension) that scores the validation data
+    and hands each candidate to a function of this module that rounds tensors (`pack(net,
+    pct)` with `torch.round` in it, or one call below): the candidates are quantization
+    settings (clip percentiles, scales, bit widths), and the model scored for each is the
+    quantized one. Returns that loop."""
+    loops = [(lp.target, lp) for lp in m.under(f, m.nodes_of(ast.For))] + [
+        (g.target, c) for kind in (ast.ListComp, ast.DictComp, ast.GeneratorExp)
+        for c in m.under(f, m.nodes_of(kind)) for g in c.generators]
+    for target, body in loops:
+        names = {n.id for n in ast.walk(target) if type(n) is ast.Name}
+        for call in (n for n in ast.walk(body) if type(n) is ast.Call):
+            if any(type(a) is ast.Name and a.id in names for a in [*call.args, *(k.value for k in call.keywords)]):
+                g = m.resolve(call.func, f)
+                if g is not None and g is not f and _rounds(m, g, 1) and _scorings(m, f, body):
+                    return body
+    return None
+
+
+def _rounds(m, g, depth: int) -> bool:
+    """g rounds tensors (`torch.round(w / s)`, `(w / s).round()`, `np.rint`; Python's own
+    `round(x, 4)` for a log line is no quantizer), or a function it calls does."""
+    calls = m.under(g, m.nodes_of(ast.Call))
+    if any(type(c.func) is ast.Attribute and c.func.attr in _ROUNDS for c in calls):
+        return True
+    return depth > 0 and any(h is not None and h is not g and _rounds(m, h, depth - 1)
+                             for h in {m.resolve(c.func, g) for c in calls})
 
 
 def _better_of_two(m, f) -> list:
@@ -75,7 +139,7 @@ def _better_of_two(m, f) -> list:
             if type(a) is not ast.Name or type(b) is not ast.Name or a.id not in scored or b.id not in scored \
                     or scored[a.id] is scored[b.id] or not (_score(f, a) and _score(f, b)):
                 continue
-            kept = {(lb.src(t), lb.src(v)) for st in node.body if type(st) is ast.Assign for t, v in _pairs(st)}
+            kept = {(lb.src(t), lb.src(v)) for st in node.body if type(st) is ast.Assign for t, v in assigned_pairs(st)}
             if (a.id, b.id) in kept or (b.id, a.id) in kept:
                 found = raw(RULE, f, node, ctx_of(f, node), "error", "medium",
                             f"keeps the better of two scorings of the validation data (`{lb.src(c)}`, lines "
@@ -84,14 +148,6 @@ def _better_of_two(m, f) -> list:
                 return [found]
     return []
 
-
-def _pairs(st):
-    """(target, value) pairs of an assignment, tuples matched element-wise."""
-    for t in st.targets:
-        if type(t) is ast.Tuple and type(st.value) is ast.Tuple and len(t.elts) == len(st.value.elts):
-            yield from zip(t.elts, st.value.elts)
-        else:
-            yield t, st.value
 
 
 def _kept_if_better(m, f) -> list:

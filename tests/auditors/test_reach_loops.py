@@ -1,6 +1,7 @@
 """Reachability decided where the code runs: a pass repeated by `for _ in range(E)` rescores
 only when E is over 1 (E may be a setting), and a function picked inline by a conditional
-expression runs only where its branch is taken."""
+expression runs only where its branch is taken, and a choice made by validation scores that
+are computed only in one branch is made by them only there."""
 
 from __future__ import annotations
 
@@ -81,3 +82,17 @@ def test_a_function_chosen_inline_by_a_setting_takes_its_reach(tmp_path, monkeyp
     line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: ttt-before-score")
     found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
     assert found == [(line, "ttt_before_score", reach)]
+
+
+@pytest.mark.parametrize("env, reach", [({}, "active"), ({"CLIP_SEARCH": "mse"}, "dormant")])
+def test_a_quantization_setting_scored_on_val_only_in_one_branch_is_dormant_outside_it(tmp_path, monkeypatch, env, reach):
+    """The selection itself sits under no condition, but the candidates are scored on validation
+    data only where `SEARCH == "loss"`: with the other search mode the choice reads no val."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    src = (Path(__file__).parent / "fixtures" / "quant_setting_on_val.py").read_text() + "\n\nmain(None)\n"
+    p = tmp_path / "train_gpt.py"
+    p.write_text(src)
+    line = next(i + 1 for i, t in enumerate(src.splitlines()) if t.strip() == "return min(scores, key=scores.get)")
+    found = {f.line: f for f in audit_path(p, env=env).findings if f.rule == "quant-setting-on-val"}
+    assert found[line].reach == reach
+    assert reach == "active" or "SEARCH == 'loss'" in found[line].condition
