@@ -176,9 +176,8 @@ def _reaching_loss(info, holder, labels: frozenset) -> frozenset:
     m, line = info.module, holder.lineno
     end = info.ctx.loops[-1].end_lineno if info.ctx.loops else line  # (a binding later in the loop reaches the next pass)
     above, later = None, False
-    for a in m.under(info, m.nodes_of(ast.Assign)):
-        if not any(type(n) is ast.Name and n.id == holder.id for t in a.targets for n in ast.walk(t)):
-            continue
+    for a in m.once(("assignments by name", info.qualname), lambda m: _by_name(m.under(info, m.nodes_of(ast.Assign)))).get(
+            holder.id, ()):
         if a.lineno > end:
             later = True
         elif a.lineno > line:
@@ -194,6 +193,15 @@ def _reaching_loss(info, holder, labels: frozenset) -> frozenset:
         # pass reads this iteration's binding, not one of another loop earlier in the function)
         return info.labels_of(above.value)
     return labels
+
+
+def _by_name(assigns: list) -> dict[str, list]:
+    """Name -> the assignments (in order) whose targets bind it."""
+    out: dict[str, list] = {}
+    for a in assigns:
+        for name in {n.id for t in a.targets for n in ast.walk(t) if type(n) is ast.Name}:
+            out.setdefault(name, []).append(a)
+    return out
 
 
 def _statement_column(info, node, loop) -> int:

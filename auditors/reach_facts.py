@@ -39,7 +39,7 @@ def reach_facts(m, tree) -> dict:
     raw_lines = [line.encode("utf-8") for line in m.lines]  # the lines the tree was parsed from
     seg = functools.partial(_segment, raw_lines)
     functions = {q: {"params": f.params, "is_method": f.is_method,
-                     "defs": {**{k: (seg(v) if v is not None else "") for k, v in f.defs.items()}, **guarded_defs(f, seg)}}
+                     "defs": {**{k: (seg(v) if v is not None else "") for k, v in f.defs.items()}, **guarded_defs(m, f, seg)}}
                  for q, f in m.functions.items()}
     for q, f in m.functions.items():
         held = init_attrs(m, f, seg)

@@ -203,7 +203,7 @@ def field_overrides(m, seg, flags: set = frozenset()) -> dict:
     return {k: v[0] for k, v in found.items() if len(v) == 1 and v[0][2]}
 
 
-def guarded_defs(f, seg) -> dict[str, str]:
+def guarded_defs(m, f, seg) -> dict[str, str]:
     """Names bound exactly twice in f's own body, both times at its top level or directly in
     the branches of one of its top-level `if`s: `cache = None`, then `if args.ngram: cache =
     Cache()` (or `if t: x = a` / `else: x = b`) -> the source `(Cache()) if (args.ngram) else
@@ -211,31 +211,51 @@ def guarded_defs(f, seg) -> dict[str, str]:
     multi = {k for k, v in f.defs.items() if v is None}
     if not multi or type(f.node) not in (ast.FunctionDef, ast.AsyncFunctionDef, ast.Module):
         return {}
-    stores: dict[str, int] = {}
-    todo = list(f.node.body)
-    while todo:  # this scope's own stores (nested functions and classes bind their own names)
-        n = todo.pop()
-        if type(n) is ast.Name and type(n.ctx) is ast.Store and n.id in multi:
-            stores[n.id] = stores.get(n.id, 0) + 1
-        if type(n) not in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda):
-            todo.extend(ast.iter_child_nodes(n))
-    twice = {k for k, c in stores.items() if c == 2}
-    out: dict[str, str] = {}
+    found: dict[str, str] = {}
     first: dict[str, ast.expr] = {}
-    for st in f.node.body if twice else ():
+    for st in f.node.body:
         name = _bound_name(st)
-        if name in twice:
+        if name in multi:
             first[name] = st.value
         elif type(st) is ast.If:
-            then = {_bound_name(b): b.value for b in st.body if _bound_name(b) in twice}
-            other = {_bound_name(b): b.value for b in st.orelse if _bound_name(b) in twice}
+            then = {_bound_name(b): b.value for b in st.body if _bound_name(b) in multi}
+            other = {_bound_name(b): b.value for b in st.orelse if _bound_name(b) in multi}
             for name in then.keys() | other.keys():
                 if name in then and (name in other) != (name in first):
                     no = other[name] if name in other else first[name]
-                    out[name] = f"({seg(then[name])}) if ({seg(st.test)}) else ({seg(no)})"
+                    found[name] = f"({seg(then[name])}) if ({seg(st.test)}) else ({seg(no)})"
                 elif name in other and name in first:
-                    out[name] = f"({seg(first[name])}) if ({seg(st.test)}) else ({seg(other[name])})"
-    return out
+                    found[name] = f"({seg(first[name])}) if ({seg(st.test)}) else ({seg(other[name])})"
+    if not found:
+        return {}
+    counts = _stores(m, f, set(found))
+    return {k: v for k, v in found.items() if counts.get(k) == 2}
+
+
+def _stores(m, f, names: set[str]) -> dict[str, int]:
+    """How many times f's code binds each of these names (a nested function's bindings count
+    too: then no single pair of bindings is the whole story)."""
+    if type(f.node) is ast.Module:  # its own statements: functions and classes bind their own names
+        todo = [st for st in f.node.body if type(st) not in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)]
+        targets = []
+        while todo:
+            n = todo.pop()
+            if type(n) is ast.Name and type(n.ctx) is ast.Store:
+                targets.append(n)
+            elif type(n) not in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda):
+                todo.extend(ast.iter_child_nodes(n))
+    else:
+        roots = [t for a in m.under(f, m.nodes_of(ast.Assign)) for t in a.targets]
+        roots += [st.target for kind in (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.NamedExpr)
+                  for st in m.under(f, m.nodes_of(kind))]
+        roots += [i.optional_vars for kind in (ast.With, ast.AsyncWith) for st in m.under(f, m.nodes_of(kind))
+                  for i in st.items if i.optional_vars is not None]
+        targets = [n for r in roots for n in ast.walk(r) if type(n) is ast.Name]
+    counts: dict[str, int] = {}
+    for n in targets:
+        if n.id in names:
+            counts[n.id] = counts.get(n.id, 0) + 1
+    return counts
 
 
 def _bound_name(st) -> str | None:
@@ -256,7 +276,9 @@ def init_attrs(m, f, seg) -> dict[str, str]:
         return t.attr if type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id == me else None
     top = {id(st) for st in f.node.body}
     out: dict[str, str] = {}
-    for st in ast.walk(f.node):
+    stores = sorted((st for kind in (ast.Assign, ast.AnnAssign, ast.AugAssign) for st in m.under(f, m.nodes_of(kind))),
+                    key=lambda st: (st.lineno, st.col_offset))
+    for st in stores:
         targets = st.targets if type(st) is ast.Assign else [st.target] if type(st) in (ast.AnnAssign, ast.AugAssign) else []
         for t in targets:
             for x in (t.elts if type(t) is ast.Tuple else [t]):
