@@ -112,6 +112,8 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
         found = shapes.table_and_key(e, name, recv, args, kws)
         if found is not None and found[2] & KEYS:
             return info.table_read(e, *found)
+        if found is not None and name == "take" and "TGT" in found[2] and not found[1] & lb.HOLDS_DATA and "TGTP" not in found[2]:
+            return found[1] | (found[2] & lb.DATA) | {"TPROP"}  # `np.take(word_start, y)`: a fact about the answer
     if name in TIME_FUNCS and (lb.dotted(e.func) or "").startswith("time"):
         return frozenset({"TIME"})
     if name in lb.FRESH_FUNCS:

@@ -16,8 +16,6 @@ from auditors.labels import DATA, EMPTY, KEYS
 from auditors.function_values import default_value
 from auditors.objects import keyed
 
-# labels of values that hold data or scores themselves: indexing them is no table lookup
-_HOLDS_DATA = frozenset({"VAL", "TRAIN", "TGT", "DIST", "TGTP", "CCNT", "CNT", "TCNT", "HASH", "EXTKEY"})
 
 
 class IndexFlow:
@@ -59,6 +57,8 @@ class IndexFlow:
                 and "RPOS" in self.lookup(e.slice.lower.id) and self.ctx.loops and shapes.read_before(self.module, self.ctx.loops[-1], e)):
             # x[1:] of a token stream is its targets; of a shipped file's bytes, a header skipped
             return (base - KEYS - {"CAND", "POS1"}) | {"TGT"}
+        if base & DATA and _column(e, "last") and _context_windows(self, e.value):
+            return (base - KEYS - {"CAND", "POS1"}) | {"TGT"}  # `win[:, -1]` of windows whose `win[:, :-1]` is the context
         if idx & KEYS and "CAND" in idx and isinstance(e.ctx, ast.Load):
             return (base - KEYS - {"CAND"}) | {"CCNT"}  # counts of every candidate token
         if "CCNT" in base and idx & {"TGT", "VAL", "TGTP"}:  # one candidate picked by a data token
@@ -92,7 +92,7 @@ class IndexFlow:
             out = out | {"TGTP"}  # p[t, y] of a distribution, y the target or val[t + 1]
         elif "TGT" in idx and shapes.row_and_target(self, e.slice):
             out = out | {"TGTP"}  # p[arange(n), y]: each row's entry for its target
-        elif not base & _HOLDS_DATA and "TGTP" not in idx and not lb.has_slice(e.slice) \
+        elif not base & lb.HOLDS_DATA and "TGTP" not in idx and not lb.has_slice(e.slice) \
                 and ("TGT" in idx or shapes.next_token_index(self, e.slice)):
             out = out | {"TPROP"}  # has_space[y]: a fact about the answer read from a per-token table
         return out
@@ -133,3 +133,39 @@ def _getitem_call(f, e: ast.Subscript) -> ast.Call | None:
 def _command_line(e) -> bool:
     """`sys.argv[1:]`: the arguments after the script's name, no token stream."""
     return type(e) is ast.Attribute and e.attr == "argv" and type(e.value) is ast.Name and e.value.id == "sys"
+
+
+_WINDOW_VIEWS = {"sliding_window_view", "unfold"}
+
+
+def _column(e: ast.Subscript, which: str) -> bool:
+    """`w[:, -1]` / `w[..., -1]` ("last"), or `w[:, :-1]` ("head"): the last column of each row,
+    or all columns but the last."""
+    if type(e.slice) is not ast.Tuple or len(e.slice.elts) < 2:
+        return False
+    *rest, last = e.slice.elts
+    if not all(type(x) is ast.Slice and x.lower is x.upper is x.step is None or type(x) is ast.Constant and x.value is Ellipsis
+               for x in rest):
+        return False
+    if which == "last":
+        return _minus_one(last)
+    return type(last) is ast.Slice and last.lower is None and last.step is None and _minus_one(last.upper)
+
+
+def _minus_one(e) -> bool:
+    return type(e) is ast.UnaryOp and type(e.op) is ast.USub and type(e.operand) is ast.Constant and e.operand.value == 1
+
+
+def _context_windows(f, value) -> bool:
+    """`value` is a sliding-window view of a token stream (`sliding_window_view(toks, n + 1)`,
+    `toks.unfold(0, n + 1, 1)`) whose rows the function also reads without their last column
+    (`win[:, :-1]`, the context an n-gram key is made from): the last column of each row is
+    then the token that follows its context."""
+    if type(value) is not ast.Name:
+        return False
+    bound = f.binding(value.id)
+    if type(bound) is not ast.Call or lb.call_name(bound.func) not in _WINDOW_VIEWS:
+        return False
+    m = f.module
+    return any(type(s.value) is ast.Name and s.value.id == value.id and _column(s, "head")
+               for s in m.under(f, m.nodes_of(ast.Subscript)))

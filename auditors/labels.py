@@ -41,6 +41,8 @@ KEYS = frozenset({"HASH", "EXTKEY"})
 INDEX_ONLY = KEYS | {"POS1", "RPOS"}  # how a value indexes, not what it holds: lost in arithmetic and calls
 NOT_COMPARED = INDEX_ONLY | {"CAND"}  # a comparison loses these and a candidate range
 DATA = frozenset({"VAL", "TRAIN"})
+# labels of values that hold data or scores themselves: indexing them is no per-token table lookup
+HOLDS_DATA = frozenset({"VAL", "TRAIN", "TGT", "DIST", "TGTP", "CCNT", "CNT", "TCNT", "HASH", "EXTKEY"})
 PARAM_SENSITIVE = frozenset({"VAL", "TRAIN", "TGT", "HASH", "EXTKEY"})  # passed through a helper: judged per call
 _SPLIT_RE = {
     "VAL": re.compile(r"(^|[_/\-.*])val(id(ation)?)?([_\-.*/]|$)", re.I),
