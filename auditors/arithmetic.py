@@ -56,6 +56,9 @@ class ArithmeticFlow:
                 out |= {"HASH"}
             if isinstance(op, ast.Add) and ("HASH" in both or (prod_l and prod_r and not both & _WEIGHED)):
                 out |= {"HASH"}  # (`w * p_lm + (1 - w) * p_ng` weighs probabilities: a mixture, no hash)
+            elif isinstance(op, ast.Add) and not both & _WEIGHED and any(
+                    p and _hash_multiplier(x) and other & _TOKENS for p, x, other in ((prod_l, e.left, right), (prod_r, e.right, left))):
+                out |= {"HASH"}  # `h * 1000003 + tok`: a polynomial rolling hash of tokens
             if isinstance(op, ast.Add) and any(_spelled(x) and "TGT" in v for x, v in ((e.left, left), (e.right, right))):
                 out |= {"HASH"}  # `ctx_key + "|" + str(token)`: a text key that spells out the target
             ext_r = "HASH" in left and (prod_r or isinstance(op, ast.Add)) and not (right & {"CAND", "HASH"}) and not isinstance(e.right, ast.Constant)
@@ -101,6 +104,13 @@ class ArithmeticFlow:
 
 _CASTS = frozenset({"int", "uint64", "int64", "uint32", "int32", "long"})
 _TOKENS = frozenset({"VAL", "TRAIN", "TGT"})
+
+
+def _hash_multiplier(product) -> bool:
+    """A product by a large odd literal (`h * 1000003`, `t * 0x9E3779B1`): a hash step, not a
+    scale (`b * 0.5`) or a row stride of a small table (`prev * 1024`)."""
+    return any(type(x) is ast.Constant and type(x.value) is int and x.value >= 1 << 16 and x.value % 2 == 1
+               for x in lb.product_factors(product))
 
 
 def _range_term(e: ast.BinOp) -> bool:

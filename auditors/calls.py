@@ -226,6 +226,12 @@ def _as_method_call(info, e: ast.Call, bound: ast.Attribute) -> ast.Call:
     return made[id(e)][1]
 
 
+_OPERATORS = {"bitwise_xor": ast.BitXor, "bitwise_and": ast.BitAnd, "bitwise_or": ast.BitOr, "left_shift": ast.LShift,
+              "right_shift": ast.RShift, "remainder": ast.Mod, "mod": ast.Mod, "fmod": ast.Mod, "multiply": ast.Mult,
+              "add": ast.Add}
+_ARRAY_MODULES = {"np", "numpy", "torch", "jnp", "cp"}
+
+
 def call_labels(info, e: ast.Call) -> frozenset:
     """Labels of a call expression (`FuncInfo`'s handler for `ast.Call`): records the call
     event, follows the module's functions (their returns, as this call's arguments allow),
@@ -235,6 +241,11 @@ def call_labels(info, e: ast.Call) -> frozenset:
         return call_labels(info, _as_method_call(info, e, bound))  # `lookup = self.pair.get`; `lookup(key, 0)`
     is_method = type(func) is ast.Attribute
     name = func.attr if is_method else func.id if type(func) is ast.Name else ""  # lb.call_name, inlined: hot
+    if name in _OPERATORS and len(e.args) == 2 and not e.keywords and (
+            lb.dotted(func.value) in _ARRAY_MODULES if is_method else name not in info.module.by_name):
+        # `np.bitwise_xor(h, y * P)`: the operator written as a function
+        return info._binop(info.module.once(("operator", id(e)), lambda m: ast.copy_location(
+            ast.BinOp(e.args[0], _OPERATORS[name](), e.args[1]), e)))
     recv = info.L(func.value) if is_method else info.L(func) if type(func) is ast.Call else EMPTY  # (`make(cfg)(x)`: make runs)
     args = [info.L(a) for a in e.args]
     kws = {k.arg: info.L(k.value) for k in e.keywords}

@@ -77,11 +77,14 @@ RECURSION_LIMIT = 20_000
 
 
 def _analyze(source: str, seeds: dict | None = None) -> dict:
+    from auditors.aliases import unaliased
     from auditors.analysis import ModuleFlow
     from auditors.rules import all_rules
     from auditors.val_split import split_points
 
     tree, skipped = parse_tolerant(source)
+    if tree is not None:
+        tree = unaliased(tree)
     if tree is None:
         return {"parse_error": "not parsable as Python", "functions": {}, "calls": {}, "class_defs": {},
                 "entry": False, "env_sets": {}, "imports": [], "findings": [asdict(_unreadable_file())],

@@ -414,6 +414,8 @@ def _log_linear(m, f) -> list:
         sides = (node.left, node.right)
         if any(map(entropy_term, sides)):
             continue  # `c * log(c) + (1 - c) * log(1 - c)`: an entropy, not a score
+        if any(normalizers.hit(f, s) for s in sides):
+            continue  # `lp[y] + on * (b * (h == y) - log_z)`: a hint tilt, judged by its normalizer (below)
         if any("TGTP" in f.labels_of(s) for s in sides) and all(f.labels_of(s) & {"VAL", "TGTP"} for s in sides) \
                 and all(in_log_domain(f, s) for s in sides) and not _renormalized(m, f, node):
             ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)

@@ -1,0 +1,70 @@
+"""Names imported under another name, read under their own.
+
+`from numpy import log1p as l1p, expm1 as em1` makes `l1p(...)` a `log1p(...)`; the rules
+know functions by their names (a log-normalizer, a cross-entropy, a download), so an alias
+would hide what is called. Before the analysis, every use of such an alias is renamed to
+the imported name, unless either name is bound any other way in the module (a variable
+`exp` beside `from math import exp as e`, or the alias reassigned): then the alias stays,
+since renaming would merge two values.
+"""
+
+from __future__ import annotations
+
+import ast
+
+
+def unaliased(tree: ast.Module) -> ast.Module:
+    """The tree, with the aliases of module-level `from m import name as alias` renamed to
+    `name` in place."""
+    aliased = [st for st in _top_level(tree.body) if type(st) is ast.ImportFrom
+               and any(a.asname and a.asname != a.name for a in st.names)]
+    if not aliased:
+        return tree
+    wanted: dict[str, set[str]] = {}
+    for st in aliased:
+        for a in st.names:
+            if a.asname and a.asname != a.name:
+                wanted.setdefault(a.asname, set()).add(a.name)
+    bound = _bound_names(tree, {id(st) for st in aliased})
+    renames = {alias: next(iter(names)) for alias, names in wanted.items()
+               if len(names) == 1 and alias not in bound and not names & bound}
+    if not renames:
+        return tree
+    for node in ast.walk(tree):
+        if type(node) is ast.Name and node.id in renames:
+            node.id = renames[node.id]
+    for st in aliased:
+        for a in st.names:
+            if a.asname in renames:
+                a.asname = None
+    return tree
+
+
+def _top_level(body: list) -> list:
+    """The module's statements, with those inside its top-level `try` / `if` blocks."""
+    out = []
+    for st in body:
+        out.append(st)
+        if type(st) in (ast.Try, ast.If):
+            parts = [st.body, st.orelse, *(h.body for h in getattr(st, "handlers", []))]
+            out += [s for part in parts for s in part]
+    return out
+
+
+def _bound_names(tree: ast.Module, skipped: set[int]) -> set[str]:
+    """Names the module binds other than by the aliased imports (`skipped`): assignments,
+    definitions, parameters, other imports."""
+    out = set()
+    for node in ast.walk(tree):
+        t = type(node)
+        if t is ast.Name and type(node.ctx) is not ast.Load:
+            out.add(node.id)
+        elif t in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+            out.add(node.name)
+        elif t is ast.arg:
+            out.add(node.arg)
+        elif t is ast.Import or t is ast.ImportFrom and id(node) not in skipped:
+            out.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif t is ast.ImportFrom:  # an aliased import's plain names (`from m import a, b as c`: a)
+            out.update(a.name for a in node.names if not a.asname)
+    return out
