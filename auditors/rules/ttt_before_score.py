@@ -46,6 +46,9 @@ def _nograd_scorers(m) -> set[str]:
                 (e.kind == "ce" or (e.kind == "call" and any(a & {"TGT", "TGTP"} for a in e.data["args"]))) and e.ctx.nograd
                 for e in f.events):
             out.add(q)  # (`model(x, y)` that returns the loss, under no_grad, scores too)
+        elif not m.trains_any(f) and any(e.kind == "call" and e.ctx.nograd and e.data["callee"] and any(
+                "VAL" in a for a in e.data["args"]) and m.scores(m.functions[e.data["callee"]]) for e in f.events):
+            out.add(q)  # `with inference_mode(): acc += _score_group(model, val, ...)`: a helper scoring under it
     return out
 
 
