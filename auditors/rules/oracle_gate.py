@@ -9,6 +9,10 @@ depends on x_t, so the reported loss is a min over predictors chosen by the answ
 Both operands must carry the target's probability or loss (data flow, not names).
 A mixing weight computed from such a comparison (`w = (p_b > p_a) * 0.9`, then
 `(1 - w) * p_a + w * p_b`) is the same choice.
+A per-token buffer updated window by window with the minimum of the buffer and each window's
+whole span keeps every token's best score over the overlapping windows that score it: a
+rescoring (`best-of-windows`, two_pass_rescore); a window writing only its own new tokens
+stores each token once.
 Legal counterpart: gating on model entropy or on anything computed from the prefix; a
 running best of whole-pass losses while training (`best = min(best, val_loss)`).
 """
@@ -19,10 +23,36 @@ import ast
 
 from auditors import labels as lb
 from auditors.model import RuleInfo
-from auditors.rules import raw
+from auditors.rules import guards_of, raw
 
 RULE = RuleInfo("oracle-gate", "future_token_peek", "choice between losses made after seeing the target",
                 "RULES.md §3 (#659 oracle gate), §2 C1")
+BEST_OF_WINDOWS = RuleInfo("best-of-windows", "two_pass_rescore", "each token's best loss over overlapping windows kept",
+                           "RULES.md §5, §2 C4 (each token scored once)")
+EXTRA = (BEST_OF_WINDOWS,)
+
+
+def _window_minimum(m, f, node):
+    """`buf[pos] = minimum(buf[pos], nll[r, a:b])`, a per-token buffer updated window by
+    window: "overlap" when each window writes its whole span (`a` is 0 or left out), so a
+    token scored by several windows keeps its best loss; "disjoint" when each writes from an
+    offset inside the window (`a = lo - ws`, its own new tokens: each token written once, the
+    minimum with the buffer's +inf a plain store); None for any other minimum."""
+    target = next((a.targets[0] for a in m.under(f, m.nodes_of(ast.Assign)) if a.value is node and len(a.targets) == 1
+                   and type(a.targets[0]) is ast.Subscript), None)
+    if target is None or len(node.args) != 2:
+        return None
+    others = [a for a in node.args if lb.src(a) != lb.src(target)]
+    if len(others) != 1 or type(others[0]) is not ast.Subscript:
+        return None
+    index = others[0].slice
+    spans = [x for x in (index.elts if type(index) is ast.Tuple else [index]) if type(x) is ast.Slice]
+    if not spans:
+        return None
+    lower = spans[-1].lower
+    if type(lower) is ast.Name:
+        lower = f.binding(lower.id) if f.binding(lower.id) is not None else lower
+    return "overlap" if lower is None or (type(lower) is ast.Constant and lower.value == 0) else "disjoint"
 
 
 def _loss(f, node) -> bool:
@@ -94,7 +124,14 @@ def check(m):
             else:
                 pair = args[:2] if len(args) >= 2 else []
             if len(pair) == 2 and all(_loss(f, a) for a in pair):
-                out.append(raw(RULE, f, node, ev.ctx, "error", "medium", "keeps the better of two target losses per token (oracle gate)"))
+                windows = _window_minimum(m, f, node)
+                if windows == "overlap":
+                    out.append(raw(BEST_OF_WINDOWS, f, node, ev.ctx, "error", "medium",
+                                   "keeps, for each token, the smallest of its losses over every window that scores it "
+                                   "(each window writes its whole span into the per-token buffer): tokens are scored "
+                                   "many times and the best score is kept"))
+                elif windows is None:
+                    out.append(raw(RULE, f, node, ev.ctx, "error", "medium", "keeps the better of two target losses per token (oracle gate)"))
         for node in m.under(f, m.nodes_of(ast.If)) if f.qualname != "<module>" and per_token else ():
             pair = _ordered_pair(node.test)
             if pair and all(_loss(f, x) for x in pair):
@@ -110,8 +147,33 @@ def check(m):
                 ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
                 out.append(raw(RULE, f, node, ctx, "error", "high", "keeps the smaller of two target losses (oracle gate)"))
         if f.qualname != "<module>" and per_token:
-            out += _weighted_by_comparison(m, f) or _gated_by_target(m, f) or _least_accumulated(m, f)
+            out += _weighted_by_comparison(m, f) or _gated_by_target(m, f) or _least_accumulated(m, f) or _picked_by_loss(m, f)
     return out
+
+
+def _picked_by_loss(m, f) -> list:
+    """`pick = nll_k.argmin(0)`, then `nll_k.gather(0, pick[None])`: along an axis of several
+    predictors' target losses (temperatures, experts), each position's best is picked and
+    read back: the choice is made by x_t."""
+    for a in m.under(f, m.nodes_of(ast.Assign)):
+        c = a.value
+        if type(c) is not ast.Call or lb.call_name(c.func) not in ("argmin", "argmax") or len(a.targets) != 1 \
+                or type(a.targets[0]) is not ast.Name:
+            continue
+        source = c.func.value if type(c.func) is ast.Attribute and lb.dotted(c.func.value) not in ("np", "numpy", "torch") \
+            else (c.args[0] if c.args else None)
+        axis = (c.args[0:] if type(c.func) is ast.Attribute and source is c.func.value else c.args[1:]) or [
+            k.value for k in c.keywords if k.arg in ("dim", "axis")]
+        if source is None or not axis or not _loss(f, source):
+            continue  # (`argmin(losses)` over whole passes: a pick among settings, the best-of-passes rule's)
+        name = a.targets[0].id
+        for use in m.under(f, m.nodes_of(ast.Call)):
+            if lb.call_name(use.func) in ("gather", "take_along_axis") and use.lineno >= a.lineno and any(
+                    type(n) is ast.Name and n.id == name for arg in use.args for n in ast.walk(arg)):
+                return [raw(RULE, f, c, guards_of(f, c.lineno), "error", "medium",
+                            f"picks, for each position, the predictor whose loss on the target is smallest "
+                            f"(`{lb.src(c)}`) and scores that one: the choice is made by the answer (oracle gate)")]
+    return []
 
 
 _LEAST = ("min", "amin", "nanmin")
