@@ -426,12 +426,25 @@ def default_value(f: FuncInfo, e, depth: int = 0):
             return default_value(f, ast.parse(f.module.class_defs[e.attr], mode="eval").body, depth + 1)
         except SyntaxError:
             return None
+    if type(e) is ast.Attribute and lb.dotted(e):  # `hp.polish_src` set once: `hp.polish_src = env("POLISH_SRC", "replay")`
+        stores = f.module.once("attribute stores", _attribute_stores).get(lb.dotted(e), ())
+        return default_value(f, stores[0], depth + 1) if len(stores) == 1 else None
     if type(e) is ast.Subscript and type(e.slice) is ast.Constant:
         holder = f.binding(e.value.id) if type(e.value) is ast.Name else None
         if type(holder) is ast.Dict:  # `CALIB["source"]` of a settings dict literal
             return default_value(f, next((v for k, v in zip(holder.keys, holder.values)
                                           if type(k) is ast.Constant and k.value == e.slice.value), None), depth + 1)
     return None
+
+
+def _attribute_stores(m) -> dict[str, list]:
+    """Dotted attribute name -> the values assigned to it anywhere in the module."""
+    out: dict[str, list] = {}
+    for a in m.nodes_of(ast.Assign):
+        for t in a.targets:
+            if type(t) is ast.Attribute and lb.dotted(t):
+                out.setdefault(lb.dotted(t), []).append(a.value)
+    return out
 
 
 ANY_KEY = ["<any>"]  # a loop variable over something not known here: every entry may run

@@ -26,7 +26,7 @@ class IndexFlow:
                 from auditors.calls import call_labels
                 return call_labels(self, call)
         base, idx = self.L(e.value), self.L(e.slice)
-        if type(e.slice) is ast.Call and type(e.value) is ast.Name and e.value.id in self.module.keyed_roots \
+        if type(e.slice) in (ast.Call, ast.Attribute) and type(e.value) is ast.Name and e.value.id in self.module.keyed_roots \
                 and isinstance(e.ctx, ast.Load):
             chosen = default_value(self, e.slice)  # `sources[os.environ.get("SPLIT", "val")]`: the default's entry
             key = keyed(e.value.id, chosen) if isinstance(chosen, str) else None
