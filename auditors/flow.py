@@ -426,7 +426,7 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
         saved = {n: self.env[n] for n in names if n in self.env}
         for g in e.generators:
             self.assign_iter(g.target, g.iter)
-        out = shapes.through_filters(e, self.L(e.value if isinstance(e, ast.DictComp) else e.elt))  # (`if "val" not in f`)
+        out = shapes.through_filters(e, self.L(e.value if isinstance(e, ast.DictComp) else e.elt), self.labels_of)  # (`if "val" not in f`)
         for n in names:
             if n in saved:
                 self.env[n] = saved[n]

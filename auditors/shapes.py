@@ -185,12 +185,23 @@ def read_before(m, scope, e: ast.Subscript) -> bool:
     return ast.dump(e.value) in m.once(("read before", id(scope), pos), earlier)
 
 
-def through_filters(comp, labels: frozenset) -> frozenset:
+def through_filters(comp, labels: frozenset, labels_of=None) -> frozenset:
     """The splits a comprehension's filters let through: a test naming one split keeps only it
-    (`if "train" in f`) or drops it (`if not os.path.basename(f).startswith("fineweb_val_")`)."""
+    (`if "train" in f`) or drops it (`if not os.path.basename(f).startswith("fineweb_val_")`),
+    also by membership in a collection of one split's file names (`if f.name not in held_out`,
+    `held_out` made from the val pattern). A test on the folder holding the file (`f.parent.name`,
+    `dirname(f)`) filters nothing: the split is named by the file."""
+    items = {n.id for g in comp.generators for n in ast.walk(g.target) if type(n) is ast.Name}
     for test in (t for g in comp.generators for t in g.ifs):
+        if any(type(n) is ast.Attribute and n.attr in ("parent", "parents") or type(n) is ast.Call
+               and lb.call_name(n.func) == "dirname" for n in ast.walk(test)):
+            continue
         named = lb.EMPTY.union(*(lb.split_names(c.value) for c in ast.walk(test)
                                  if type(c) is ast.Constant and type(c.value) is str)) & lb.DATA
+        if not named and labels_of is not None and type(test) is ast.Compare and len(test.ops) == 1 \
+                and type(test.ops[0]) in (ast.In, ast.NotIn) and _mentions(test.left, items) \
+                and not _mentions(test.comparators[0], items):
+            named = labels_of(test.comparators[0]) & lb.DATA  # (the item looked up in another collection)
         if named and named != lb.DATA:
             labels = labels - (lb.DATA - named if affirms(test) else named)
     return labels
@@ -206,3 +217,7 @@ def affirms(test) -> bool:
     if type(test) is ast.Compare:
         return not any(type(o) in (ast.NotEq, ast.NotIn, ast.IsNot) for o in test.ops)
     return True
+
+
+def _mentions(e, names: set[str]) -> bool:
+    return any(type(n) is ast.Name and n.id in names for n in ast.walk(e))

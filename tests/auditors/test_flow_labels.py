@@ -162,3 +162,18 @@ def test_a_parameter_bound_again_still_holds_what_callers_pass():
     '''
     assert labels(src, "main", "counts") == {"VAL"}
     assert labels(src, "table", "arr") == {"VAL"}
+
+
+def test_a_filter_on_a_substring_of_the_item_keeps_the_split_and_a_lookup_in_held_out_names_drops_it():
+    src = '''
+    import glob
+    from pathlib import Path
+    def main():
+        val = [p for p in sorted(glob.glob("data/fineweb_val_*.bin")) if "_bytes_" not in Path(p).name]
+        held = {Path(p).name for p in glob.glob("data/fineweb_val_*.bin")}
+        train = [p for p in sorted(glob.glob("data/fineweb_*.bin")) if Path(p).name not in held]
+        folder = [p for p in sorted(glob.glob("data/fineweb_*.bin")) if "val" not in Path(p).parent.name]
+    '''
+    assert labels(src, "main", "val") == {"VAL"}
+    assert labels(src, "main", "train") == {"TRAIN"}
+    assert labels(src, "main", "folder") == {"VAL", "TRAIN"}
