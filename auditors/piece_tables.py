@@ -52,12 +52,20 @@ def counts_piece(value, unstripped: set[str]) -> bool:
         return False  # `len(p[1:]...) if lead else len(p...)`: the '▁' is stripped where there is one
     if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add) and any(isinstance(s, ast.Constant) and s.value == 1 for s in (value.left, value.right)):
         return True
+    if any(type(n) is ast.BinOp and type(n.op) is ast.Sub and _space_test(n.right) for n in ast.walk(value)):
+        return False  # `len(t.encode()) - int(t[:1] == " ")`: the space the piece starts with taken off again
     for n in ast.walk(value):
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "len" and n.args:
             names = {x.id for x in ast.walk(n.args[0]) if isinstance(x, ast.Name)}
             if (names & unstripped or calls(n.args[0], "id_to_piece")) and not strips(n.args[0]):
                 return True
     return False
+
+
+def _space_test(e) -> bool:
+    """A test of whether a piece starts with its space (`t[:1] == " "`, `p.startswith("▁")`), as a number."""
+    return any(type(n) is ast.Constant and n.value in (" ", "\u2581") for n in ast.walk(e)) and any(
+        type(n) is ast.Compare or type(n) is ast.Call and lb.call_name(n.func) == "startswith" for n in ast.walk(e))
 
 
 def sizes_piece(value, names: set[str]) -> bool:

@@ -39,6 +39,8 @@ def has_reserve(m) -> bool:
                 if text in reduced or held & reduced or _subtracts(limit, m) or (
                         _subtracts(defined, m) and not _zero_reserve(m, f, defined)) or any(_passed_reduced(m, f, name) for name in passed):
                     return True
+                if any(_subtracts(f.binding(name), m) for name in passed - {text}):
+                    return True  # `limit_ms = 1000 * budget_s if budget_s > 0 else None`, `budget_s = cap - reserve`
                 if _reduced_return(m, f, limit) or (type(defined) is ast.Call and _reduced_return(m, f, defined)):
                     return True  # `elapsed >= self.budget_seconds()` returning `cap - reserve` (or a name bound to it)
                 if _in_loop(f, node) and _below_cap(m, defined or limit):  # the limit that stops the loop,
