@@ -78,7 +78,8 @@ def with_merged_imports(items: list[tuple[str, str]], facts: list[dict], use_cac
                 pairs.append((a, b))
     if not pairs:
         return facts
-    joined = [items[a][1] + ("" if items[a][1].endswith("\n") else "\n") + items[b][1] for a, b in pairs]
+    joined = [items[a][1] + ("" if items[a][1].endswith("\n") else "\n") + _as_imported(items[b][1], items[a][0])
+              for a, b in pairs]
     out = [dict(f) for f in facts]
     unseen: set[tuple] = set()  # (file, rule, line) of an importer's errors the merged module does not confirm
     for (a, b), merged in zip(pairs, facts_for(joined, use_cache)):
@@ -108,6 +109,17 @@ def with_merged_imports(items: list[tuple[str, str]], facts: list[dict], use_cac
     for a, rule, line in unseen:
         out[a]["findings"] = [o for o in out[a]["findings"] if (o["rule"], o["line"]) != (rule, line)]
     return out
+
+
+_MAIN_GUARD = re.compile(r"""^(if\s+__name__\s*==\s*(['"])__main__\2)\s*:""", re.M)
+
+
+def _as_imported(source: str, importer: str) -> str:
+    """The sibling's text as the importer runs it: its `if __name__ == "__main__":` block (the
+    sibling's own command line, a pre-fetch run by hand) does not run on import, so its test
+    is made false, on the same line (`... and not "imported by train_gpt.py":`)."""
+    label = importer.replace('"', "'")
+    return _MAIN_GUARD.sub(lambda m: f'{m.group(1)} and not "imported by {label}":', source)
 
 
 def _relined(message: str, offset: int, importer: str | None, sibling: str | None) -> str:

@@ -489,3 +489,57 @@ def test_a_preparation_helper_that_the_run_script_calls_downloads_in_the_record_
     (sub / "train_gpt.py").write_text(RUN_FETCHING)
     found = sorted((f.line, f.severity, f.reach) for f in audit_path(sub).findings if f.rule == "network-at-eval")
     assert found == [(6, "error", "active"), (10, "warning", "active")]
+
+
+ASSETS = '''
+import hashlib
+import sys
+from pathlib import Path
+
+from huggingface_hub import snapshot_download as pull
+
+
+def fetch_split(repo, revision, target="data/assets"):
+    pull(repo_id=repo, repo_type="dataset", revision=revision, local_dir=target)
+    return Path(target)
+
+
+def verify(folder, want):
+    return hashlib.sha256(Path(folder, "fineweb_val_000000.bin").read_bytes()).hexdigest() == want
+
+
+if __name__ == "__main__":
+    print(fetch_split(sys.argv[1], sys.argv[2]))
+'''
+
+VERIFIED_ENTRY = '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+import assets
+
+
+@torch.no_grad()
+def main(model, data="data/datasets/fineweb10B_sp1024"):
+    folder = {where}
+    assert assets.verify(folder, "00")
+    val = torch.from_numpy(np.fromfile(f"{{folder}}/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    return F.cross_entropy(model(val[None, :-1])[0], val[1:]).item()
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+def test_a_download_in_the_main_block_of_an_imported_sibling_does_not_run_on_import(tmp_path, monkeypatch):
+    """assets.py downloads only when run as a script (its `__main__` block, a pre-fetch by
+    hand); the evaluation imports it for `verify`: dormant there. Calling its download
+    function from the evaluation is an active error."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    (tmp_path / "assets.py").write_text(ASSETS)
+    line = ASSETS.splitlines().index("    pull(repo_id=repo, repo_type=\"dataset\", revision=revision, local_dir=target)") + 1
+    for where, reach in (("data", "dormant"), ('assets.fetch_split("org/val", "3c1f0d2")', "active")):
+        (tmp_path / "train_gpt.py").write_text(VERIFIED_ENTRY.format(where=where))
+        found = [(f.path, f.line, f.severity, f.reach) for f in audit_path(tmp_path).findings if f.rule == "network-at-eval"]
+        assert found == [("assets.py", line, "error", reach)], where
