@@ -10,7 +10,9 @@ makes the whole a distribution again (the legal form), as does scoring only insi
 subset (a target outside it then gets no mass).
 Data flow, in one function that scores: a softmax (or log-softmax) of the values of a
 top-k, a comparison of the top-k's indices with the target, a read of a full distribution
-at the target, and no read of any distribution at the top-k's indices.
+at the target, and no read of any distribution at the top-k's indices. The same fault in
+log form: a log-normalizer summed over the top-k only (`logsumexp(z.gather(-1, top_i))`)
+subtracted from the target's logit read from the whole vocabulary.
 """
 
 from __future__ import annotations
@@ -32,7 +34,17 @@ def check(m):
     for f, ev in m.events("call"):
         if ev.data["name"] != "topk" or f.qualname == "<module>":
             continue
-        found = _stitched(m, f)
+        values, indices = _topk_names(m, f)
+        if not values or not indices or not (m.scores(f) or "TGTP" in f.ret):
+            continue
+        partial = _subset_normalizer(m, f, values, indices)
+        if partial is not None:
+            out.append(raw(RULE, f, partial, guards_of(f, partial.lineno), "error", "medium",
+                           "takes the log-normalizer over the top-k only and subtracts it from the target's logit read "
+                           "from the whole vocabulary: every token outside the top-k keeps mass the normalizer never "
+                           "counted, so the scored probabilities sum to more than one"))
+            continue
+        found = _stitched(m, f, values, indices)
         if found is not None:
             out.append(raw(RULE, f, found, guards_of(f, found.lineno), "error", "medium",
                            "renormalizes the top-k on its own (a softmax of the top-k's values) and scores a target "
@@ -42,14 +54,32 @@ def check(m):
     return list({(r.line, r.function): r for r in out}.values())
 
 
-def _stitched(m, f) -> ast.Call | None:
-    values, indices = _topk_names(m, f)
-    if not values or not indices:
+def _subset_normalizer(m, f, values: set[str], indices: set[str]) -> ast.Call | None:
+    """`log_z = logsumexp(z.gather(-1, top_i))` subtracted from the target's logit read from the
+    whole vocabulary (`z.gather(-1, y)`): log Z summed over the top-k only, so every token
+    outside it keeps mass the normalizer never counted."""
+    norms = [c for c in m.under(f, m.nodes_of(ast.Call)) if lb.call_name(c.func) == "logsumexp"
+             and (c.args or type(c.func) is ast.Attribute) and _mentions(c.args[0] if c.args else c.func.value, values | indices)]
+    if not norms:
         return None
+    held = {t.id for a in m.under(f, m.nodes_of(ast.Assign)) if any(a.value is c for c in norms)
+            for t in a.targets if type(t) is ast.Name}
+    for b in m.under(f, m.nodes_of(ast.BinOp)):
+        if type(b.op) is not ast.Sub:
+            continue
+        for norm_side, other in ((b.left, b.right), (b.right, b.left)):
+            if (_mentions(norm_side, held) or any(n in norms for n in ast.walk(norm_side))) and any(
+                    type(c) is ast.Call and lb.call_name(c.func) in _READS and c.args and "TGT" in f.labels_of(c.args[-1])
+                    for c in ast.walk(other)):
+                return norms[0]
+    return None
+
+
+def _stitched(m, f, values: set[str], indices: set[str]) -> ast.Call | None:
     derived = _derived(m, f, values)
     calls = m.under(f, m.nodes_of(ast.Call))
     subset = [c for c in calls if lb.call_name(c.func) in lb.DIST_FUNCS and c.args and _mentions(c.args[0], values)]
-    if not subset or not (m.scores(f) or "TGTP" in f.ret):
+    if not subset:
         return None
     compared = any(_mentions(c, indices) and any("TGT" in f.labels_of(x) and not _mentions(x, indices)
                                                    for x in [c.left, *c.comparators])
