@@ -36,7 +36,62 @@ def runs_ahead(f, ev, scores_in) -> str | None:
         if ends and all(always_greater(upper, u) for u in ends):
             return (f"the window it trains on (`{lb.src(upper)}` is its end) runs past the window scored before it "
                     "in the same loop: those tokens are trained on before they are scored")
-    return _chunk_ahead(f, ev, trained, scores_in)
+    return _chunk_ahead(f, ev, trained, scores_in) or _span_ahead(f, ev, scores_in)
+
+
+def _span_ahead(f, ev, scores_in) -> str | None:
+    """In a loop over spans `for c0, c1 in spans` (also `for k, (c0, c1) in enumerate(...)`)
+    that scores before it trains, the trained slice of validation data starts at the span's
+    end (`lo, hi = c1, c1 + width`, `val[lo:hi + 1]`): the next span, scored only in the next
+    iteration."""
+    for loop in ev.ctx.loops:
+        counted = type(loop) is ast.For and type(loop.iter) is ast.Call and lb.call_name(loop.iter.func) in ("enumerate", "items")
+        pairs = [t for t in ast.walk(loop.target) if type(t) is ast.Tuple and len(t.elts) == 2
+                 and all(type(e) is ast.Name for e in t.elts) and not (counted and t is loop.target)] \
+            if type(loop) is ast.For else []  # (`for i, ws in enumerate(windows)`: a counter and a start, no span)
+        if not pairs:
+            continue
+        end = pairs[-1].elts[1].id
+        idx = next((i for i, st in enumerate(loop.body) if st.lineno <= ev.line <= st.end_lineno), None)
+        if idx is None or not any(scores_in(st) for st in loop.body[:idx]):
+            continue
+        held = _loop_bindings(f, loop)
+        loss = ev.node.func.value
+        for start in _trained_starts(f, f.binding(loss.id) if type(loss) is ast.Name else loss, held):
+            while type(start) is ast.Name and start.id in held:
+                start = held[start.id]
+            if type(start) is ast.Name and start.id == end:
+                return (f"the span it trains on starts at `{end}`, the end of the span scored in this iteration of the "
+                        "loop: the next span's tokens are trained on before they are scored")
+    return None
+
+
+def _loop_bindings(f, loop) -> dict[str, ast.expr]:
+    """Names bound once in the loop's body, tuples matched element by element."""
+    from auditors.rules import assigned_pairs
+    out, twice = {}, set()
+    for a in f.module.under(f, f.module.nodes_of(ast.Assign)):
+        if loop.lineno <= a.lineno <= loop.end_lineno:
+            for t, v in assigned_pairs(a):
+                if type(t) is ast.Name:
+                    (twice.add(t.id) if t.id in out else out.__setitem__(t.id, v))
+    return {k: v for k, v in out.items() if k not in twice}
+
+
+def _trained_starts(f, expr, held) -> list:
+    """The lower bounds of the slices of validation data `expr` reads, through names."""
+    out, seen, todo = [], set(), [expr] if expr is not None else []
+    while todo:
+        for n in ast.walk(todo.pop()):
+            if type(n) is ast.Subscript and type(n.slice) is ast.Slice and n.slice.lower is not None \
+                    and "VAL" in f.labels_of(n.value):
+                out.append(n.slice.lower)
+            elif type(n) is ast.Name and n.id not in seen and len(seen) < 20:
+                seen.add(n.id)
+                bound = held.get(n.id) or f.binding(n.id)
+                if bound is not None:
+                    todo.append(bound)
+    return out
 
 
 def _chunk_ahead(f, ev, trained, scores_in) -> str | None:
