@@ -188,6 +188,7 @@ class ModuleFlow(FunctionValues, ClassFacts):
                     inputs[q] = self._inputs(f, shared, run_events) if f is module else seen
                     continue
                 f.run(passes=2 if round_no == 0 else 1)  # later rounds start from the labels of the earlier ones
+                self._seed_from(f)  # its callees later in this round already see what it hands them
                 inputs[q] = self._inputs(f, shared)
                 if f is module:
                     run_events = len(f.events)
@@ -284,38 +285,42 @@ class ModuleFlow(FunctionValues, ClassFacts):
         """Callers' argument labels into their callees' parameters. Seeding only adds labels
         and each call's reach is fixed, so the events of a function that has not run since
         its last seeding (the same list, as long) would add nothing: they are skipped."""
+        for f in self.functions.values():
+            self._seed_from(f)
+
+    def _seed_from(self, f: FuncInfo) -> None:
+        """The argument labels of f's calls into the parameters of the functions they reach."""
         classes = self.once("class names", _class_names)
         seeded = self._facts.setdefault("seeded events", {})
-        for f in self.functions.values():
-            if seeded.get(f.qualname, (None, -1))[0] is f.events and seeded[f.qualname][1] == len(f.events):
+        if seeded.get(f.qualname, (None, -1))[0] is f.events and seeded[f.qualname][1] == len(f.events):
+            return
+        seeded[f.qualname] = (f.events, len(f.events))
+        for ev in f.events:
+            if ev.kind == "call" and ev.data["callee"] is None:
+                for cls in _constructed(ev.node.func, classes):  # `Cls(...)`, `(A if flag else B)(...)`
+                    self._seed_array_fields(ev, cls)
+                    self._seed_instances(f, ev, classes, cls)
+            if ev.kind != "call" or ev.data["callee"] is None:
                 continue
-            seeded[f.qualname] = (f.events, len(f.events))
-            for ev in f.events:
-                if ev.kind == "call" and ev.data["callee"] is None and type(ev.node.func) is ast.Name \
-                        and ev.node.func.id in classes:
-                    self._seed_array_fields(ev)
-                    self._seed_instances(f, ev, classes)
-                if ev.kind != "call" or ev.data["callee"] is None:
-                    continue
-                for q in self.targets(ev):  # (a hook parameter may be several functions)
-                    callee = self.functions[q]
-                    # a method called as `obj.m(...)`, or by a name bound to `obj.m` (a dict of bound methods): no self
-                    # (`Mixer(cfg)(p)`, `mixer = Mixer(cfg); mixer(p)`: its __call__, no self either)
-                    params = callee.params[1:] if callee.is_method and (type(ev.node.func) in (ast.Attribute, ast.Call) or (
-                        type(ev.node.func) is ast.Name and (callee.name == "__call__" or not callee.name.startswith("__")))) \
-                        else callee.params
-                    for p, v in zip(params, ev.data["args"]):
-                        if v:
-                            callee.param_labels[p] = callee.param_labels.get(p, EMPTY) | v
-                    rest = _own_rest(callee)
-                    for v in ev.data["args"][len(params):] if rest else ():  # (`def slot(self, *parts)`: the rest land in parts)
-                        if v:
-                            callee.param_labels[rest] = callee.param_labels.get(rest, EMPTY) | v
-                    spread = callee.node.args.kwarg.arg if type(callee.node) is not ast.Lambda and callee.node.args.kwarg else None
-                    for k, v in ev.data["kws"].items():
-                        k = k if k in callee.params else spread  # (`def f(net, **kw)`: an extra keyword lands in kw)
-                        if k is not None and v:
-                            callee.param_labels[k] = callee.param_labels.get(k, EMPTY) | v
+            for q in self.targets(ev):  # (a hook parameter may be several functions)
+                callee = self.functions[q]
+                # a method called as `obj.m(...)`, or by a name bound to `obj.m` (a dict of bound methods): no self
+                # (`Mixer(cfg)(p)`, `mixer = Mixer(cfg); mixer(p)`: its __call__, no self either)
+                params = callee.params[1:] if callee.is_method and (type(ev.node.func) in (ast.Attribute, ast.Call) or (
+                    type(ev.node.func) is ast.Name and (callee.name == "__call__" or not callee.name.startswith("__")))) \
+                    else callee.params
+                for p, v in zip(params, ev.data["args"]):
+                    if v:
+                        callee.param_labels[p] = callee.param_labels.get(p, EMPTY) | v
+                rest = _own_rest(callee)
+                for v in ev.data["args"][len(params):] if rest else ():  # (`def slot(self, *parts)`: the rest land in parts)
+                    if v:
+                        callee.param_labels[rest] = callee.param_labels.get(rest, EMPTY) | v
+                spread = callee.node.args.kwarg.arg if type(callee.node) is not ast.Lambda and callee.node.args.kwarg else None
+                for k, v in ev.data["kws"].items():
+                    k = k if k in callee.params else spread  # (`def f(net, **kw)`: an extra keyword lands in kw)
+                    if k is not None and v:
+                        callee.param_labels[k] = callee.param_labels.get(k, EMPTY) | v
 
     def events(self, kind: str):
         for f in self.functions.values():
@@ -489,3 +494,13 @@ def call_arg_names(ev: Event) -> set[str]:
         if d:
             out.add(d)
     return out
+
+
+def _constructed(func, classes) -> list[str]:
+    """The module classes a call builds an object of: `Cls(...)`, or either branch of
+    `(A if flag else B)(...)`."""
+    if type(func) is ast.Name:
+        return [func.id] if func.id in classes else []
+    if type(func) is ast.IfExp:
+        return [b.id for b in (func.body, func.orelse) if type(b) is ast.Name and b.id in classes]
+    return []

@@ -221,12 +221,12 @@ class ClassFacts:
         return out
 
     # ---- objects built with data -----------------------------------------------
-    def _seed_instances(self, f: FuncInfo, ev, classes) -> None:
+    def _seed_instances(self, f: FuncInfo, ev, classes, cls: str) -> None:
         """`Trainer(model, loader)` with `loader = ListLoader(files)`: an object of a module
         class built from data is handed to the constructor, whose `__init__` keeps it (the
         data splits it was built from reach `self.loader` there). Settings objects and plain
         values are not seeded: only arguments bound to a construction of a module class."""
-        init = self.functions.get(f"{ev.node.func.id}.__init__")
+        init = self.functions.get(f"{cls}.__init__")
         if init is None or not init.is_method:
             return
         given = list(zip(init.params[1:], ev.node.args, ev.data["args"]))
@@ -236,10 +236,9 @@ class ClassFacts:
             if v & lb.DATA and type(built) is ast.Call and type(built.func) is ast.Name and built.func.id in classes:
                 init.param_labels[p] = init.param_labels.get(p, EMPTY) | (v & lb.DATA)
 
-    def _seed_array_fields(self, ev) -> None:
+    def _seed_array_fields(self, ev, cls: str) -> None:
         """`PrimedExporter(cfg, rt, val.tokens)`: the data splits of the arguments its
         `__init__` keeps as arrays reach every method of the class through `self`."""
-        cls = ev.node.func.id
         home = next((c for c in self.with_bases([cls]) if f"{c}.__init__" in self.functions), cls)  # (an inherited __init__)
         if f"{home}.__init__" in self.functions:
             passed = dict(zip(self.functions[f"{home}.__init__"].params[1:], ev.data["args"])) | ev.data["kws"]
