@@ -74,8 +74,9 @@ def _scorings(m, f, body) -> list:
     """The validation scorings inside a loop or comprehension of f: losses computed there,
     and calls handing val data to a function that scores."""
     lo, hi = body.lineno, body.end_lineno
-    return [e for e in f.events if lo <= e.line <= hi and (e.kind == "ce" or e.kind == "call" and any(
-        "VAL" in a for a in e.data["args"]) and any(m.scores(m.functions[q]) for q in m.targets(e)))]
+    return [e for e in f.events if lo <= e.line <= hi and (e.kind == "ce" or e.kind == "call" and (any(
+        "VAL" in a for a in e.data["args"]) and any(m.scores(m.functions[q]) for q in m.targets(e))
+        or e.data["callee"] and SCORE <= f.labels_of(e.node)))]  # (`self.objective()`, a partial holding val)
 
 
 def _scoring_guards(m, f, body) -> list:
@@ -88,13 +89,13 @@ def _scoring_guards(m, f, body) -> list:
     return common or []
 
 
-def _quantized_candidates(m, f):
+def _quantized_candidates(m, f, only: list | None = None):
     """f runs over candidates (a loop or a comprehension) that scores the validation data
     and hands each candidate to a function of this module that rounds tensors (`pack(net,
     pct)` with `torch.round` in it, or one call below): the candidates are quantization
     settings (clip percentiles, scales, bit widths), and the model scored for each is the
     quantized one. Returns that loop."""
-    loops = [(lp.target, lp) for lp in m.under(f, m.nodes_of(ast.For))] + [
+    loops = [(lp.target, lp) for lp in only] if only is not None else [(lp.target, lp) for lp in m.under(f, m.nodes_of(ast.For))] + [
         (g.target, c) for kind in (ast.ListComp, ast.DictComp, ast.GeneratorExp)
         for c in m.under(f, m.nodes_of(kind)) for g in c.generators]
     for target, body in loops:
@@ -171,6 +172,10 @@ def _kept_if_better(m, f) -> list:
                                                            for e in f.events):
             continue
         ctx = next((e.ctx for e in f.events if node.lineno <= e.line <= node.end_lineno), None)
+        if _quantized_candidates(m, f, [loop]) is not None:
+            return [raw(QUANT_SETTING, f, node, ctx, "error", "medium",
+                        "keeps the quantization setting whose quantized model scores best on the validation data "
+                        f"(loop at line {loop.lineno}): the quantization is calibrated on the validation set")]
         return [raw(RULE, f, node, ctx, "error", "medium",
                     "keeps whichever candidate scores best on the validation data (a choice among several "
                     f"scorings, loop at line {loop.lineno})")]
