@@ -298,7 +298,7 @@ class ModuleFlow(FunctionValues, ClassFacts):
         for ev in f.events:
             if ev.kind == "call" and ev.data["callee"] is None:
                 for cls in _constructed(ev.node.func, classes):  # `Cls(...)`, `(A if flag else B)(...)`
-                    self._seed_array_fields(ev, cls)
+                    self._seed_array_fields(ev, cls, f)
                     self._seed_instances(f, ev, classes, cls)
             if ev.kind != "call" or ev.data["callee"] is None:
                 continue

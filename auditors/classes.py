@@ -236,7 +236,7 @@ class ClassFacts:
             if v & lb.DATA and type(built) is ast.Call and type(built.func) is ast.Name and built.func.id in classes:
                 init.param_labels[p] = init.param_labels.get(p, EMPTY) | (v & lb.DATA)
 
-    def _seed_array_fields(self, ev, cls: str) -> None:
+    def _seed_array_fields(self, ev, cls: str, caller: FuncInfo) -> None:
         """`PrimedExporter(cfg, rt, val.tokens)`: the data splits of the arguments its
         `__init__` keeps as arrays reach every method of the class through `self`."""
         home = next((c for c in self.with_bases([cls]) if f"{c}.__init__" in self.functions), cls)  # (an inherited __init__)
@@ -247,7 +247,8 @@ class ClassFacts:
             given = dict(zip(self.functions[f"{home}.__init__"].params[1:], ev.node.args)) | {
                 k.arg: k.value for k in ev.node.keywords if k.arg}
             fields = {a: p for a, p in self.array_fields(home, whole=True).items()
-                      if a in shaped or ({"BLOB"} <= passed.get(p, EMPTY) and type(given.get(p)) in (ast.Name, ast.Attribute))}
+                      if a in shaped or ({"BLOB"} <= passed.get(p, EMPTY) and type(given.get(p)) in (ast.Name, ast.Attribute))
+                      or (passed.get(p, EMPTY) & lb.DATA and _loaded_tokens(self, caller, given.get(p)))}
         else:  # a dataclass: `Bundle(weights=w, seed=val[:n].tobytes())`, fields in the order declared
             order = self.dataclass_fields(cls)
             passed = dict(zip(order, ev.data["args"])) | ev.data["kws"]
@@ -297,6 +298,26 @@ def name_receivers(classes) -> None:
             for n in ast.walk(fn):
                 if type(n) is ast.Name and n.id == old:
                     n.id = want
+
+
+_LOADS = {"from_numpy", "fromfile", "memmap", "frombuffer", "load", "tensor", "as_tensor", "cat", "concatenate",
+          "stack", "to", "long", "int", "astype", "contiguous", "cuda", "pin_memory"}
+
+
+def _loaded_tokens(m, f: FuncInfo, arg) -> bool:
+    """The argument is a name bound to token data loaded or converted here, or to what a
+    function of the module returns (`val_tokens = load_validation_tokens(...)`, `torch.from_numpy(...)`),
+    not a settings object (`cfg = Config()`, `args = parser.parse_args()`) that merely names the files."""
+    bound = f.binding(arg.id) if type(arg) is ast.Name else None
+    while type(bound) is ast.Subscript:
+        bound = bound.value
+    if type(bound) is not ast.Call:
+        return False
+    name = lb.call_name(bound.func)
+    if name in _LOADS:
+        return True
+    callee = m.resolve(bound.func, f)
+    return callee is not None and not callee.is_method and callee.name != "__init__"
 
 
 def _subclasses(m) -> dict[str, list[str]]:
