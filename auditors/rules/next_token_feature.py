@@ -28,7 +28,7 @@ from auditors import labels as lb
 from auditors import shapes
 from auditors.adapted import root_name
 from auditors.model import RuleInfo
-from auditors.rules import guards_of, raw
+from auditors.rules import assigned_pairs, guards_of, raw
 from auditors.shift_mixing import Scan, flattens, resets, view_base
 
 RULE = RuleInfo("next-token-feature", "future_token_peek", "each position is given the next token as an input",
@@ -152,7 +152,7 @@ def _cut_aliases(f) -> dict:
     """`prev = ids[:, :-1]` -> {"prev": ("ids", "head")}."""
     out = {}
     for st in _under(f, ast.Assign):
-        for t, v in _bindings(st):
+        for t, v in assigned_pairs(st):
             if type(t) is ast.Name and _cut(v):
                 out[t.id] = (lb.src(view_base(v.value)), _cut(v))
     return out
@@ -183,21 +183,12 @@ def _pair_helpers(m, tails: list[int]) -> dict:
     return out
 
 
-def _bindings(st: ast.Assign):
-    """(target, value) pairs of an assignment, positionally for `a, b = x, y`."""
-    for t in st.targets:
-        if type(t) is ast.Tuple and type(st.value) is ast.Tuple and len(t.elts) == len(st.value.elts):
-            yield from zip(t.elts, st.value.elts)
-        else:
-            yield t, st.value
-
-
 def _holder(stmt, node) -> str | None:
     """The name an assignment stores `node` (part of its value) in: positionally for
     `a, b[r] = x, f(y)`; the root name of a subscripted or attribute target."""
     if type(stmt) is not ast.Assign or len(stmt.targets) != 1:
         return None
-    target = next((t for t, v in _bindings(stmt) if any(n is node for n in ast.walk(v))), None)
+    target = next((t for t, v in assigned_pairs(stmt) if any(n is node for n in ast.walk(v))), None)
     return root_name(target) if target is not None else None
 
 
@@ -252,7 +243,7 @@ def _pairings(m, f, calls, helpers, tails):
     for st in _under(f, ast.Assign):
         if not aliases and not m.may_hold(st, tails):
             continue
-        for _, value in _bindings(st):
+        for _, value in assigned_pairs(st):
             for sub in [value, *(ast.iter_child_nodes(value) if type(value) is ast.Call else ())]:
                 paired = _pairs_of(sub, aliases) if type(sub) in (ast.Call, ast.BinOp) else set()
                 if paired:
@@ -271,7 +262,7 @@ def _window_inputs(f, c, arg):
                  and lb.src(s.slice.upper) == upper and (lb.src(s.slice.lower) if s.slice.lower else "") == lower]
         return _held(f, found) if found else None
     w = lb.src(view_base(arg))
-    family = {w} | {t.id for st in _under(f, ast.Assign) for t, v in _bindings(st) if type(t) is ast.Name
+    family = {w} | {t.id for st in _under(f, ast.Assign) for t, v in assigned_pairs(st) if type(t) is ast.Name
                     and any(lb.src(n) == w for n in ast.walk(v) if type(n) in (ast.Name, ast.Attribute))}
     heads = [s for s in subs if _cut(s) == "head" and lb.src(view_base(s.value)) in family]
     tails = [s for s in subs if _cut(s) == "tail" and lb.src(view_base(s.value)) in family]

@@ -27,6 +27,12 @@ RULE = RuleInfo("subset-renormalized", "unnormalized_blend",
                 "a top-k renormalized on its own and stitched to the full distribution",
                 "RULES.md §2 C2 (scored values must be a distribution over the vocabulary)")
 _READS = {"gather", "take_along_axis", "index_select"}
+_PARTIAL = ("takes the log-normalizer over the top-k only and subtracts it from the target's logit read from the whole "
+            "vocabulary: every token outside the top-k keeps mass the normalizer never counted, so the scored "
+            "probabilities sum to more than one")
+_STITCHED = ("renormalizes the top-k on its own (a softmax of the top-k's values) and scores a target outside the top-k "
+             "with the full distribution: the top-k tokens get a total of one and the others their full mass besides, so "
+             "the scored numbers sum to more than one (scale the top-k's distribution by its share of the full one)")
 
 
 def check(m):
@@ -38,19 +44,10 @@ def check(m):
         if not values or not indices or not (m.scores(f) or "TGTP" in f.ret):
             continue
         partial = _subset_normalizer(m, f, values, indices)
-        if partial is not None:
-            out.append(raw(RULE, f, partial, guards_of(f, partial.lineno), "error", "medium",
-                           "takes the log-normalizer over the top-k only and subtracts it from the target's logit read "
-                           "from the whole vocabulary: every token outside the top-k keeps mass the normalizer never "
-                           "counted, so the scored probabilities sum to more than one"))
-            continue
-        found = _stitched(m, f, values, indices)
+        found = partial if partial is not None else _stitched(m, f, values, indices)
         if found is not None:
-            out.append(raw(RULE, f, found, guards_of(f, found.lineno), "error", "medium",
-                           "renormalizes the top-k on its own (a softmax of the top-k's values) and scores a target "
-                           "outside the top-k with the full distribution: the top-k tokens get a total of one and the "
-                           "others their full mass besides, so the scored numbers sum to more than one (scale the "
-                           "top-k's distribution by its share of the full one)"))
+            out.append(raw(RULE, f, found, guards_of(f, found.lineno), "error", "medium", _PARTIAL if partial is not None
+                           else _STITCHED))
     return list({(r.line, r.function): r for r in out}.values())
 
 
