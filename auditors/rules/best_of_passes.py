@@ -74,9 +74,8 @@ def _scorings(m, f, body) -> list:
     """The validation scorings inside a loop or comprehension of f: losses computed there,
     and calls handing val data to a function that scores."""
     lo, hi = body.lineno, body.end_lineno
-    return [e for e in f.events if lo <= e.line <= hi and (e.kind == "ce" or e.kind == "call" and (any(
-        "VAL" in a for a in e.data["args"]) and any(m.scores(m.functions[q]) for q in m.targets(e))
-        or e.data["callee"] and SCORE <= f.labels_of(e.node)))]  # (`self.objective()`, a partial holding val)
+    return [e for e in f.events if lo <= e.line <= hi and (e.kind == "ce" or e.kind == "call" and any(
+        "VAL" in a for a in e.data["args"]) and any(m.scores(m.functions[q]) for q in m.targets(e)))]
 
 
 def _scoring_guards(m, f, body) -> list:
