@@ -19,6 +19,7 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
     """Audit a file, a folder of code or a records-style submission folder."""
     from harness.errors import BadInput
 
+    from auditors.cross_file import IMPORTED
     from auditors.engine import (analyze_units, collect_code, entry_files, launch_flags, reachable_files,
                                  shipped_packages, siblings_run_by, units)
     from auditors.reach import PROFILES
@@ -92,6 +93,8 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
                 if id(merged) not in in_merged:
                     in_merged[id(merged)] = Resolver(merged, env, foreign, api_entry)
                 reach, cond = in_merged[id(merged)].finding(as_merged)
+                if cond and IMPORTED in cond and (entries is None or name.split("[unpacked")[0] in entries):
+                    reach, cond = resolver.finding(r)  # run as a script itself (an entry): its own main block runs
             else:
                 reach, cond = resolver.finding(r)
             if outside and reach != "dormant":

@@ -111,6 +111,7 @@ def with_merged_imports(items: list[tuple[str, str]], facts: list[dict], use_cac
     return out
 
 
+IMPORTED = '"imported by '  # the test a merged sibling's main block is given (a finding under it names it)
 _MAIN_GUARD = re.compile(r"""^(if\s+__name__\s*==\s*(['"])__main__\2)\s*:""", re.M)
 
 
@@ -119,7 +120,7 @@ def _as_imported(source: str, importer: str) -> str:
     sibling's own command line, a pre-fetch run by hand) does not run on import, so its test
     is made false, on the same line (`... and not "imported by train_gpt.py":`)."""
     label = importer.replace('"', "'")
-    return _MAIN_GUARD.sub(lambda m: f'{m.group(1)} and not "imported by {label}":', source)
+    return _MAIN_GUARD.sub(lambda m: f'{m.group(1)} and not {IMPORTED}{label}":', source)
 
 
 def _relined(message: str, offset: int, importer: str | None, sibling: str | None) -> str:

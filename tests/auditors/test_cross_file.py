@@ -543,3 +543,14 @@ def test_a_download_in_the_main_block_of_an_imported_sibling_does_not_run_on_imp
         (tmp_path / "train_gpt.py").write_text(VERIFIED_ENTRY.format(where=where))
         found = [(f.path, f.line, f.severity, f.reach) for f in audit_path(tmp_path).findings if f.rule == "network-at-eval"]
         assert found == [("assets.py", line, "error", reach)], where
+
+
+def test_the_entry_script_imported_by_another_file_still_runs_its_main_block(tmp_path, monkeypatch):
+    """train_gpt.py is the folder's entry: run as a script, its `__main__` block runs even
+    though a benchmark helper imports it for one function."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    (tmp_path / "train_gpt.py").write_text(ASSETS)
+    (tmp_path / "bench.py").write_text("import train_gpt\n\nprint(train_gpt.verify('data', '00'))\n")
+    line = ASSETS.splitlines().index("    pull(repo_id=repo, repo_type=\"dataset\", revision=revision, local_dir=target)") + 1
+    found = [(f.path, f.line, f.reach) for f in audit_path(tmp_path).findings if f.rule == "network-at-eval"]
+    assert found == [("train_gpt.py", line, "active")]
