@@ -13,7 +13,7 @@ import sys
 
 from auditors import labels as lb
 from auditors.calls import FUNC_TRANSFORMS
-from auditors.classes import ClassFacts, name_receivers
+from auditors.classes import ClassFacts, constructed, name_receivers
 from auditors.flow import ROUNDS, Ctx, Event, FuncInfo, keyed
 from auditors.function_values import FunctionValues
 from auditors.labels import EMPTY, PARAM_SENSITIVE
@@ -297,7 +297,7 @@ class ModuleFlow(FunctionValues, ClassFacts):
         seeded[f.qualname] = (f.events, len(f.events))
         for ev in f.events:
             if ev.kind == "call" and ev.data["callee"] is None:
-                for cls in _constructed(ev.node.func, classes):  # `Cls(...)`, `(A if flag else B)(...)`
+                for cls in constructed(ev.node.func, classes):  # `Cls(...)`, `(A if flag else B)(...)`
                     self._seed_array_fields(ev, cls, f)
                     self._seed_instances(f, ev, classes, cls)
             if ev.kind != "call" or ev.data["callee"] is None:
@@ -494,13 +494,3 @@ def call_arg_names(ev: Event) -> set[str]:
         if d:
             out.add(d)
     return out
-
-
-def _constructed(func, classes) -> list[str]:
-    """The module classes a call builds an object of: `Cls(...)`, or either branch of
-    `(A if flag else B)(...)`."""
-    if type(func) is ast.Name:
-        return [func.id] if func.id in classes else []
-    if type(func) is ast.IfExp:
-        return [b.id for b in (func.body, func.orelse) if type(b) is ast.Name and b.id in classes]
-    return []

@@ -349,3 +349,13 @@ def _array_expr(e) -> bool:
 
 
 _ARRAY_CALLS = {"astype", "tobytes", "to", "cpu", "numpy", "long", "int", "short", "clone", "contiguous", "copy", "detach"}
+
+
+def constructed(func, classes) -> list[str]:
+    """The module classes a call builds an object of: `Cls(...)`, or either branch of
+    `(A if flag else B)(...)`."""
+    if type(func) is ast.Name:
+        return [func.id] if func.id in classes else []
+    if type(func) is ast.IfExp:
+        return [b.id for b in (func.body, func.orelse) if type(b) is ast.Name and b.id in classes]
+    return []
