@@ -344,6 +344,11 @@ def _scored_first(g, site, scorers) -> bool:
                 for n in ast.walk(r.value) if type(n) is ast.Name}
     held = {id(a.value) for a in m.under(g, m.nodes_of(ast.Assign))
             if any(type(t) is ast.Name and t.id in returned for t in a.targets)}
+    inside = {id(n) for a in m.under(g, m.nodes_of(ast.Assign)) if id(a.value) in held for n in ast.walk(a.value)}
+    targets = {n.id for a in site.node.args for n in ast.walk(a) if type(n) is ast.Name and "TGT" in g.labels_of(n)}
+    if any(e.kind == "ce" and e.line < site.line and e.ctx.loops == site.ctx.loops and id(e.node) in inside
+           and targets & {n.id for a in e.node.args for n in ast.walk(a) if type(n) is ast.Name} for e in g.events):
+        return True  # `nll = F.cross_entropy(logits, y)`, then `self.fit(hidden, y)`, then `return nll`
     return any(e.kind == "call" and e.line < site.line and (
         e.data["callee"] in scorers and given(e) == args
         or e.data["callee"] and args and set(args) < set(given(e)) and e.ctx.loops == site.ctx.loops
