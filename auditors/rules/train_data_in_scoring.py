@@ -96,7 +96,9 @@ def _loaded_after_export(m) -> list:
             wrapped = [(x, f.labels_of(x)) for w in wraps if type(w) is ast.Call for x in w.args]
             if not any("VAL" in v for _, v in args + wrapped):
                 continue
-            named = [(a, v) for a, v in args + wrapped if type(a) is ast.Name]
+            named = [(a, v) for a, v in args + wrapped if type(a) is ast.Name] + [
+                (n, f.labels_of(n)) for x, _ in wrapped if type(x) is not ast.Name for n in ast.walk(x)
+                if type(n) is ast.Name and "TRAIN" in f.labels_of(n)]  # (`mix(as_tensor(prior.astype(...)), w)`)
             late = [(a, made) for a, v in named if "TRAIN" in v and (made := _computed_from_shards(m, f, a.id, written))]
             if late:
                 a, made = late[0]
@@ -109,13 +111,13 @@ def _loaded_after_export(m) -> list:
     return out
 
 
-def _exports(m, ev) -> bool:
+def _exports(m, ev, depth: int = 0) -> bool:
     """The call writes the artifact: `lzma.compress(...)`, `torch.save(...)`, or a helper of the
-    file that does (`save_artifact(model, path)`)."""
+    file that does, itself or one call below (`export(model)` calling `pack_blob(blob)`)."""
     if ev.data["name"] in _EXPORTS:
         return True
     callee = m.functions.get(ev.data["callee"]) if ev.data["callee"] else None
-    return callee is not None and any(e.kind == "call" and e.data["name"] in _EXPORTS for e in callee.events)
+    return callee is not None and depth < 2 and any(e.kind == "call" and _exports(m, e, depth + 1) for e in callee.events)
 
 
 def _computed_from_shards(m, f, name: str, after: int):
@@ -144,6 +146,9 @@ def _made_from_shards(m, f, bound):
         return None
     loads = ev.data["name"] in LOADS or (callee is not None and any(x.kind == "call" and x.data["name"] in LOADS
                                                                     for x in callee.events)) or _sibling_call(m, bound)
+    if not loads:  # `table(TokenStream(list_shards(cfg.train_glob)).take(n))`: the read is in an argument
+        loads = any(inner is not bound and _made_from_shards(m, f, inner) is not None
+                    for a in [*bound.args, *(k.value for k in bound.keywords)] for inner in ast.walk(a) if type(inner) is ast.Call)
     return ev if loads else None
 
 
