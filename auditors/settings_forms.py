@@ -287,8 +287,18 @@ def init_attrs(m, f, seg) -> dict[str, str]:
                     continue
                 single = id(st) in top and type(st) is not ast.AugAssign and x is t and getattr(st, "value", None) is not None
                 out[attr] = seg(st.value) if single and attr not in out else ""
-    mine = set(m.under(f, m.nodes_of(ast.Attribute)))
-    for a in m.nodes_of(ast.Attribute):  # set anywhere else (a method, a subclass, `hints.boost = 0.3`): no single value
-        if a.attr in out and type(a.ctx) is not ast.Load and a not in mine:
-            out[a.attr] = ""
+    stored = m.once("attributes stored by name", _attributes_stored)
+    lo, hi = f.node.lineno, f.node.end_lineno
+    for attr in out:  # set anywhere else (a method, a subclass, `hints.boost = 0.3`): no single value
+        if any(not lo <= a.lineno <= hi for a in stored.get(attr, ())):
+            out[attr] = ""
+    return out
+
+
+def _attributes_stored(m) -> dict[str, list]:
+    """Attribute name -> the attribute nodes the module stores to (`x.a = ...`, `del x.a`)."""
+    out: dict[str, list] = {}
+    for a in m.nodes_of(ast.Attribute):
+        if type(a.ctx) is not ast.Load:
+            out.setdefault(a.attr, []).append(a)
     return out

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
-from auditors.rules import always_greater, depends_on
+from auditors.rules import always_greater, assigned_pairs, depends_on
 
 
 def runs_ahead(f, ev, scores_in) -> str | None:
@@ -57,9 +57,10 @@ def _span_ahead(f, ev, scores_in) -> str | None:
             continue
         held = _loop_bindings(f, loop)
         loss = ev.node.func.value
-        for start in _trained_starts(f, f.binding(loss.id) if type(loss) is ast.Name else loss, held):
-            while type(start) is ast.Name and start.id in held:
-                start = held[start.id]
+        for _, part in _val_slices(f, f.binding(loss.id) if type(loss) is ast.Name else loss, held):
+            start = part.lower
+            for _ in range(8):  # (`lo_t, hi_t = c1, ...`: through the loop's names; a cycle stops)
+                start = held[start.id] if type(start) is ast.Name and start.id in held else start
             if type(start) is ast.Name and start.id == end:
                 return (f"the span it trains on starts at `{end}`, the end of the span scored in this iteration of the "
                         "loop: the next span's tokens are trained on before they are scored")
@@ -68,7 +69,6 @@ def _span_ahead(f, ev, scores_in) -> str | None:
 
 def _loop_bindings(f, loop) -> dict[str, ast.expr]:
     """Names bound once in the loop's body, tuples matched element by element."""
-    from auditors.rules import assigned_pairs
     out, twice = {}, set()
     for a in f.module.under(f, f.module.nodes_of(ast.Assign)):
         if loop.lineno <= a.lineno <= loop.end_lineno:
@@ -76,22 +76,6 @@ def _loop_bindings(f, loop) -> dict[str, ast.expr]:
                 if type(t) is ast.Name:
                     (twice.add(t.id) if t.id in out else out.__setitem__(t.id, v))
     return {k: v for k, v in out.items() if k not in twice}
-
-
-def _trained_starts(f, expr, held) -> list:
-    """The lower bounds of the slices of validation data `expr` reads, through names."""
-    out, seen, todo = [], set(), [expr] if expr is not None else []
-    while todo:
-        for n in ast.walk(todo.pop()):
-            if type(n) is ast.Subscript and type(n.slice) is ast.Slice and n.slice.lower is not None \
-                    and "VAL" in f.labels_of(n.value):
-                out.append(n.slice.lower)
-            elif type(n) is ast.Name and n.id not in seen and len(seen) < 20:
-                seen.add(n.id)
-                bound = held.get(n.id) or f.binding(n.id)
-                if bound is not None:
-                    todo.append(bound)
-    return out
 
 
 def _chunk_ahead(f, ev, trained, scores_in) -> str | None:
@@ -174,18 +158,20 @@ def _plus(e, var: str) -> int | None:
 def _windows(f, expr) -> list[tuple[str, ast.expr]]:
     """(base, end) of the slices of validation data that `expr` reads, through names
     bound once (`cur = val[a:b]`)."""
-    if expr is None:
-        return []
-    out, seen, todo = [], set(), [expr]
+    return [(lb.src(base), part.upper) for base, part in _val_slices(f, expr) if part.upper is not None]
+
+
+def _val_slices(f, expr, held: dict | None = None) -> list[tuple[ast.expr, ast.Slice]]:
+    """(sliced value, slice) of every slice of validation data `expr` reads, through names
+    bound once (and the loop's own bindings `held`, tuples matched element by element)."""
+    out, seen, todo = [], set(), [expr] if expr is not None else []
     while todo:
-        node = todo.pop()
-        for n in ast.walk(node):
-            if type(n) is ast.Subscript and type(n.slice) is ast.Slice and n.slice.upper is not None \
-                    and "VAL" in f.labels_of(n.value):
-                out.append((lb.src(n.value), n.slice.upper))
+        for n in ast.walk(todo.pop()):
+            if type(n) is ast.Subscript and type(n.slice) is ast.Slice and "VAL" in f.labels_of(n.value):
+                out.append((n.value, n.slice))
             elif type(n) is ast.Name and n.id not in seen:
                 seen.add(n.id)
-                bound = f.binding(n.id)
+                bound = (held or {}).get(n.id) or f.binding(n.id)
                 if bound is not None and len(seen) < 20:
                     todo.append(bound)
     return out

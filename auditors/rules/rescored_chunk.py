@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
+from auditors.adapted import root_name
 from auditors.model import RuleInfo
 from auditors.rules import guards_of, raw
 
@@ -70,23 +71,24 @@ def _statement(m, f, call):
                  if any(n is call for n in ast.walk(st.value))), None)
 
 
-def _root(e) -> str | None:
-    while type(e) in (ast.Subscript, ast.Attribute):
-        e = e.value
-    return e.id if type(e) is ast.Name else None
+def _target(st):
+    """The single target an assignment writes (`stats[ci]` of `stats[ci] += x`), else None."""
+    if type(st) is ast.AugAssign:
+        return st.target
+    return st.targets[0] if type(st) is ast.Assign and len(st.targets) == 1 else None
 
 
 def _accumulator(m, f, call) -> str | None:
     """The name the scoring's result is added or written into (`stats[ci] += score(...)`, or
     `first = score(...)` and then `total += first`)."""
     st = _statement(m, f, call)
-    if type(st) is ast.AugAssign or (type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is ast.Subscript):
-        return _root(st.target if type(st) is ast.AugAssign else st.targets[0])
-    if type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is ast.Name:
-        name = st.targets[0].id
+    t = _target(st)
+    if type(st) is ast.AugAssign or type(t) is ast.Subscript:
+        return root_name(t)
+    if type(t) is ast.Name:
         for s in m.under(f, m.nodes_of(ast.AugAssign)):
-            if s.lineno > st.end_lineno and type(s.value) is ast.Name and s.value.id == name:
-                return _root(s.target)
+            if s.lineno > st.end_lineno and type(s.value) is ast.Name and s.value.id == t.id:
+                return root_name(s.target)
     return None
 
 
@@ -96,7 +98,7 @@ def _stored_into(m, f, loop, call, root: str):
     st = _statement(m, f, call)
     if st is None:
         return None
-    if type(st) in (ast.Assign, ast.AugAssign) and _root(st.target if type(st) is ast.AugAssign else st.targets[0]) == root:
+    if _target(st) is not None and root_name(_target(st)) == root:
         return st
     names = {t.id for t in st.targets if type(t) is ast.Name} if type(st) is ast.Assign else set()
     if not names:
@@ -107,9 +109,9 @@ def _stored_into(m, f, loop, call, root: str):
                     type(n) is ast.Name and n.id in names for n in ast.walk(s.value)):
                 continue
             if kind is ast.Expr and type(s.value) is ast.Call and type(s.value.func) is ast.Attribute \
-                    and s.value.func.attr in _IN_PLACE and _root(s.value.func.value) == root:
+                    and s.value.func.attr in _IN_PLACE and root_name(s.value.func.value) == root:
                 return s  # `stats[ci].copy_(again)`
-            if kind is not ast.Expr and _root(s.target if kind is ast.AugAssign else s.targets[0]) == root:
+            if kind is not ast.Expr and _target(s) is not None and root_name(_target(s)) == root:
                 return s  # `stats[ci] = again`, `acc += again - first`
     return None
 

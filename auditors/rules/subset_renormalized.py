@@ -37,9 +37,7 @@ _STITCHED = ("renormalizes the top-k on its own (a softmax of the top-k's values
 
 def check(m):
     out = []
-    for f, ev in m.events("call"):
-        if ev.data["name"] != "topk" or f.qualname == "<module>":
-            continue
+    for f in {f.qualname: f for f, ev in m.events("call") if ev.data["name"] == "topk" and f.qualname != "<module>"}.values():
         values, indices = _topk_names(m, f)
         if not values or not indices or not (m.scores(f) or "TGTP" in f.ret):
             continue
@@ -48,7 +46,7 @@ def check(m):
         if found is not None:
             out.append(raw(RULE, f, found, guards_of(f, found.lineno), "error", "medium", _PARTIAL if partial is not None
                            else _STITCHED))
-    return list({(r.line, r.function): r for r in out}.values())
+    return out
 
 
 def _subset_normalizer(m, f, values: set[str], indices: set[str]) -> ast.Call | None:
