@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ast
 
+from auditors.labels import every_node
+
 
 def unaliased(tree: ast.Module) -> ast.Module:
     """The tree, with the aliases of module-level `from m import name as alias` renamed to
@@ -25,12 +27,13 @@ def unaliased(tree: ast.Module) -> ast.Module:
         for a in st.names:
             if a.asname and a.asname != a.name:
                 wanted.setdefault(a.asname, set()).add(a.name)
-    bound = _bound_names(tree, {id(st) for st in aliased})
+    nodes = every_node(tree)
+    bound = _bound_names(nodes, {id(st) for st in aliased})
     renames = {alias: next(iter(names)) for alias, names in wanted.items()
                if len(names) == 1 and alias not in bound and not names & bound}
     if not renames:
         return tree
-    for node in ast.walk(tree):
+    for node in nodes:
         if type(node) is ast.Name and node.id in renames:
             node.id = renames[node.id]
     for st in aliased:
@@ -51,11 +54,11 @@ def _top_level(body: list) -> list:
     return out
 
 
-def _bound_names(tree: ast.Module, skipped: set[int]) -> set[str]:
+def _bound_names(nodes: list, skipped: set[int]) -> set[str]:
     """Names the module binds other than by the aliased imports (`skipped`): assignments,
     definitions, parameters, other imports."""
     out = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         t = type(node)
         if t is ast.Name and type(node.ctx) is not ast.Load:
             out.add(node.id)
