@@ -6,13 +6,11 @@ context count (or anything that is not that sum) leaves a number that does not s
 one over the vocabulary, and mixing it with the model's probability inherits the
 inflation. Data flow: a quotient whose numerator is the target's candidate count
 (CTGT) and whose denominator does not contain the candidate sum (CSUM).
-A target probability with another added on top, `p[y] + lam * q[y]`, scored by its
-log without dividing by `1 + lam`, is the same fault in its simplest form; so is a
-geometric mix of the target's log-probabilities, `a * log p[y] + b * log q[y]`, that is
-never renormalized over the vocabulary.
+A probability with another added on top, `p[y] + lam * q[y]`, is the same fault in its
+simplest form (rule `added-mass`); so is a geometric mix of the target's
+log-probabilities, `a * log p[y] + b * log q[y]`, never renormalized over the vocabulary.
 Legal counterpart: `(count[y] + b * p_model[y]) / (sum(count) + b)` (#978), `(1 - lam) *
-p[y] + lam * q[y]`, or the
-closed-form tilt of #1145, `p(a) e^{b[a=h]} / (1 + p(h)(e^b - 1))`.
+p[y] + lam * q[y]`, or the closed-form tilt of #1145, `p(a) e^{b[a=h]} / (1 + p(h)(e^b - 1))`.
 """
 
 from __future__ import annotations
@@ -48,7 +46,7 @@ def check(m):
                            "the summed candidate counts: the result is not a distribution over the vocabulary"))
     for f in m.functions.values():
         if f.qualname != "<module>" and not any(e.kind == "backward" for e in f.events):
-            out += _added_mass(m, f) or _tilt_without_normalizer(m, f) or _partial_normalizer(m, f) or _hit_only_normalizer(m, f) \
+            out += _tilt_without_normalizer(m, f) or _partial_normalizer(m, f) or _hit_only_normalizer(m, f) \
                 or _spread_over_bytes(m, f) or _boosted_in_place(m, f) \
                 or _max_of_distributions(m, f) or _log_linear(m, f) or _raw_counts_mixed(m, f) or _tempered_after(m, f)
     return out
@@ -371,34 +369,6 @@ def _spread_over_bytes(m, f) -> list:
                         "spreads the target token's log-probability evenly over its bytes (p^(1/n)) and mixes it per "
                         "byte with another model: the product over a token's bytes is not a distribution over the "
                         "token alphabet")]
-    return []
-
-
-def _added_mass(m, f) -> list:
-    """`p[y] + lam * q[y]` scored as a probability (its log taken): the two experts'
-    weights sum to 1 + lam, so the numbers over the vocabulary sum to more than one."""
-    candidates = []
-    for node in m.under(f, m.nodes_of(ast.BinOp)):
-        if not isinstance(node.op, ast.Add):
-            continue
-        bare, weighted = node.left, node.right
-        if isinstance(bare, ast.BinOp) and isinstance(bare.op, ast.Mult):
-            bare, weighted = weighted, bare
-        if isinstance(bare, ast.BinOp) or not (isinstance(weighted, ast.BinOp) and isinstance(weighted.op, ast.Mult)):
-            continue
-        if "TGTP" in f.labels_of(bare) and any("TGTP" in f.labels_of(x) for x in (weighted.left, weighted.right)):
-            candidates.append(node)
-    if not candidates:
-        return []  # the source comparisons below unparse expressions: only for the few candidates
-    logged = {lb.src(c.args[0]) for c in m.under(f, m.nodes_of(ast.Call)) if c.args and lb.call_name(c.func) in ("log", "log2")}
-    divided = {lb.src(d.left) for d in m.under(f, m.nodes_of(ast.BinOp)) if isinstance(d.op, ast.Div)}
-    for node in candidates:
-        held = {lb.src(t) for a in m.under(f, m.nodes_of(ast.Assign)) if a.value is node for t in a.targets} | {lb.src(node)}
-        if held & logged and not held & divided:
-            ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
-            return [raw(RULE, f, node, ctx, "error", "medium",
-                        "adds a weighted second probability of the target to the first without renormalizing: the "
-                        "weights sum to more than one, so this is no distribution over the vocabulary")]
     return []
 
 

@@ -134,6 +134,33 @@ def test_a_dispatch_table_entry_runs_only_where_its_key_is_chosen(tmp_path, monk
     assert reach == {None: ["dormant"], ("LEGAL_TTT", "0"): ["active"]}
 
 
+MIXER_TABLE = '''
+import os
+import numpy as np
+import torch
+
+MIX = os.environ.get("MIX", "copy")
+MIXERS = {"lin": lambda p, c, g: (1 - g) * p + g * c, "copy": lambda p, c, g: p + g * c}
+mix = MIXERS[MIX]
+
+@torch.no_grad()
+def score(model):
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    x, y = val[:-1], val[1:]
+    logits = model(x[None])[0]
+    q = mix(logits.softmax(-1), (logits / 2).softmax(-1), 0.1)
+    return -torch.log(q.gather(-1, y[:, None])).sum()
+
+score(torch.nn.Identity())
+'''
+
+
+@pytest.mark.parametrize("env, reach", [(None, ["active"]), ({"MIX": "lin"}, ["dormant"]), ({"MIX": "copy"}, ["active"])])
+def test_a_mixer_picked_from_a_table_of_lambdas_follows_its_key(tmp_path, monkeypatch, env, reach):
+    """The added-mass lambda of a mixer table runs only when the setting picks its key."""
+    assert _reaches(tmp_path, monkeypatch, MIXER_TABLE, "added-mass", env=env) == reach
+
+
 ALIAS_INNER = '''
 import numpy as np
 
