@@ -266,11 +266,9 @@ def call_labels(info, e: ast.Call) -> frozenset:
             callee, also = reached[0], tuple(g.qualname for g in reached[1:])
     elif callee is None and (type(func) in (ast.Name, ast.Subscript) or (is_method and type(func.value) is ast.Name)):
         callee = info.module.called_value(info, func)  # a callable held in a name or a dict slot
-        bound = info.binding(func.id) if callee is not None and type(func) is ast.Name else None
-        if type(bound) is ast.Call and lb.call_name(bound.func) == "partial" and bound.args:
-            # `rows = partial(slice_rows, val_tokens, n)`; `rows(k)`: the bound arguments come first
-            given = [info.L(a) for a in bound.args[1:]]
-            fixed = {k.arg: info.L(k.value) for k in bound.keywords if k.arg}
+        bound = info.module.bound_arguments(info, func) if callee is not None else None
+        if bound is not None:  # `rows = partial(slice_rows, val_tokens, n)`; `rows(k)`: the bound arguments come first
+            given, fixed = bound
             args, kws = given + args, fixed | kws
             every = every.union(*given, *fixed.values())
         if callee is None and type(func) is ast.Name and type(info.binding(func.id)) is ast.IfExp:

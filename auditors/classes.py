@@ -224,16 +224,19 @@ class ClassFacts:
     def _seed_instances(self, f: FuncInfo, ev, classes, cls: str) -> None:
         """`Trainer(model, loader)` with `loader = ListLoader(files)`: an object of a module
         class built from data is handed to the constructor, whose `__init__` keeps it (the
-        data splits it was built from reach `self.loader` there). Settings objects and plain
-        values are not seeded: only arguments bound to a construction of a module class."""
+        data splits it was built from reach `self.loader` there), or binds into a callable it
+        stores (`self.objective = partial(self._probe_loss, ids=probe)`). Settings objects and
+        plain values are not seeded: the parameters of one `__init__` hold what every instance
+        was built with."""
         init = self.functions.get(f"{cls}.__init__")
         if init is None or not init.is_method:
             return
         given = list(zip(init.params[1:], ev.node.args, ev.data["args"]))
         given += [(k.arg, k.value, ev.data["kws"].get(k.arg, EMPTY)) for k in ev.node.keywords if k.arg in init.params]
+        bound = self.once(("bound by partials", cls), lambda m: _bound_by_partials(m, init)) if given else ()
         for p, node, v in given:
             built = f.binding(node.id) if type(node) is ast.Name else None
-            if v & lb.DATA and type(built) is ast.Call and type(built.func) is ast.Name and built.func.id in classes:
+            if v & lb.DATA and (p in bound or type(built) is ast.Call and type(built.func) is ast.Name and built.func.id in classes):
                 init.param_labels[p] = init.param_labels.get(p, EMPTY) | (v & lb.DATA)
 
     def _seed_array_fields(self, ev, cls: str, caller: FuncInfo) -> None:
@@ -359,3 +362,10 @@ def constructed(func, classes) -> list[str]:
     if type(func) is ast.IfExp:
         return [b.id for b in (func.body, func.orelse) if type(b) is ast.Name and b.id in classes]
     return []
+
+
+def _bound_by_partials(m, init) -> frozenset:
+    """Parameters of `__init__` that it binds into a partial (`partial(self._probe_loss, ids=probe)`)."""
+    params = set(init.params[1:])
+    return frozenset(a.id for c in m.under(init, m.nodes_of(ast.Call)) if lb.call_name(c.func) == "partial"
+                     for a in [*c.args[1:], *(k.value for k in c.keywords)] if type(a) is ast.Name and a.id in params)

@@ -93,10 +93,31 @@ class FunctionValues:
         found = self.resolve(value, f)
         if found is None and type(func) is ast.Attribute and type(value) is ast.Name:
             # `self.token_nll = token_nll`, a function nested in the method that stores it (`__init__`)
-            home = [g for g in self.functions.values() if g.qualname != "<module>"
-                    and g.node.lineno <= value.lineno <= g.node.end_lineno]
-            found = self.resolve(value, max(home, key=lambda g: g.node.lineno)) if home else None
+            home = self.home_of(value)
+            found = self.resolve(value, home) if home is not None else None
         return found
+
+    def home_of(self, node) -> FuncInfo | None:
+        """The innermost function (not the module) whose lines hold the node."""
+        home = [g for g in self.functions.values() if g.qualname != "<module>" and g.node.lineno <= node.lineno <= g.node.end_lineno]
+        return max(home, key=lambda g: g.node.lineno) if home else None
+
+    def bound_arguments(self, f: FuncInfo, func: ast.expr) -> tuple[list, dict] | None:
+        """Labels of the arguments a partial binds, for a call of a name bound to it (`rows =
+        partial(slice_rows, val, n); rows(k)`) or of `self.attr` holding one, stored by another
+        method (`self.objective = partial(self._probe_loss, ids=probe)` in `__init__`: read there)."""
+        if type(func) is ast.Name:
+            value, home = f.binding(func.id), f
+        elif type(func) is ast.Attribute and type(func.value) is ast.Name and func.value.id == "self":
+            value = self.once("function attributes", _function_attributes).get(func.attr)
+            home = self.home_of(value) if value is not None else None
+            f.L(func)  # (read here, so this call is run again when what the partial holds changes)
+        else:
+            return None
+        if home is None or type(value) is not ast.Call or lb.call_name(value.func) != "partial" or not value.args:
+            return None
+        read = f.L if home is f else home.labels_of
+        return [read(a) for a in value.args[1:]], {k.arg: read(k.value) for k in value.keywords if k.arg}
 
     def _rebound_function(self, f: FuncInfo, name: str) -> FuncInfo | None:
         """A name f binds more than once, each time to the same factory's function (`step =
@@ -308,8 +329,8 @@ def _function_attributes(m) -> dict:
     """attribute -> the function or partial stored in `self.attribute`, where the module
     binds that attribute exactly once."""
     bound: dict = {}
-    for a in m.nodes_of(ast.Assign):
-        for t in a.targets:
+    for a in [*m.nodes_of(ast.Assign), *m.nodes_of(ast.AnnAssign)]:  # (`self.objective: Callable = partial(...)`)
+        for t in a.targets if type(a) is ast.Assign else [a.target] if a.value is not None else []:
             if type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id == "self":
                 bound.setdefault(t.attr, []).append(a.value)
     return {k: v[0] for k, v in bound.items() if len(v) == 1 and (type(v[0]) is ast.Name or (

@@ -75,7 +75,7 @@ def _scorings(m, f, body) -> list:
     and calls handing val data to a function that scores."""
     lo, hi = body.lineno, body.end_lineno
     return [e for e in f.events if lo <= e.line <= hi and (e.kind == "ce" or e.kind == "call" and any(
-        "VAL" in a for a in e.data["args"]) and any(m.scores(m.functions[q]) for q in m.targets(e)))]
+        "VAL" in a for a in [*e.data["args"], *e.data["kws"].values()]) and any(m.scores(m.functions[q]) for q in m.targets(e)))]
 
 
 def _scoring_guards(m, f, body) -> list:
