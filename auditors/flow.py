@@ -332,6 +332,12 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
                     # `self.sections[name] = arr.tobytes()`: data kept as is in the object's container, read by
                     # its other methods (features computed from data stay per call: the class's objects differ)
                     self.add_attr_labels(base[5:], v & DATA, self.cls)
+                elif base.count(".") == 1 and type(target.value) is ast.Attribute and v & DATA and value is not None \
+                        and any(type(c) is ast.Call and lb.call_name(c.func) in _SERIALIZED for c in ast.walk(value)):
+                    # `exporter.extras["memo"] = compress(val.tobytes())` on an object of a module class: its
+                    # methods read the same container through `self`
+                    for cls in self.module._receiver_classes(target.value.value, self)[:1]:
+                        self.add_attr_labels(target.value.attr, v & DATA, cls)
         elif isinstance(target, ast.Attribute):
             d = lb.dotted(target)
             if d:
