@@ -110,7 +110,7 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
                                            name, r["line"], message, info.reference, line))
     from auditors.c_kernels import check_c_kernels
     from auditors.val_split import check_val_split
-    report.findings.extend(check_val_split(root, items, all_facts))
+    report.findings.extend(check_val_split(root, items, all_facts, entries))
     report.findings.extend(check_c_kernels(root))
     if root.is_dir():
         from auditors.records import check_records

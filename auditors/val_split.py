@@ -29,6 +29,7 @@ import copy
 import re
 from pathlib import Path
 
+from auditors import labels as lb
 from auditors.model import Finding, RuleInfo
 
 RULE = RuleInfo("short-val-split", "val_in_training",
@@ -81,6 +82,7 @@ class _Counts:
         self.names: dict[str, int] = {}
         self.options: dict[str, int] = {}
         self.flags: dict[str, str] = {}  # argparse dest -> its command-line flag
+        self.defaults: dict[str, ast.expr] = {}  # argparse dest -> a default that is no literal
         rebound = set()  # a counter (`n = 0`, then `n += 1`) is not a constant
         for node in m.nodes_of(ast.Assign):
             if len(node.targets) == 1 and type(node.targets[0]) is ast.Name and node.targets[0].id in wanted:
@@ -106,6 +108,9 @@ class _Counts:
             (f.lstrip("-").replace("-", "_") for f in flags if f.startswith("--")), None)
         if dest and default is not None:
             self.options[dest] = default
+            self.flags[dest] = next((f for f in flags if f.startswith("--")), f"--{dest}")
+        elif dest and "default" in kw:  # (a name: resolved by whoever asks)
+            self.defaults[dest] = kw["default"]
             self.flags[dest] = next((f for f in flags if f.startswith("--")), f"--{dest}")
 
     def value(self, node) -> int | None:
@@ -154,7 +159,8 @@ def split_points(m) -> list[list]:
              if isinstance(n.test, ast.Compare) and len(n.test.ops) == 1]
     tests = [n for n in tests if _may_split(n.test)]
     if not tests:
-        return _cut_points(m)
+        return [[*p, _reaching(m, p[0])] for p in _cut_points(m)]
+    skips = _skip_points(m, tests)
     in_loop = _loop_lines(m)
     tests = [n for n in tests if n.lineno in in_loop]
     wanted = {x.id if isinstance(x, ast.Name) else x.attr for n in tests
@@ -172,7 +178,80 @@ def split_points(m) -> list[list]:
         else:
             yes, no = _branches(*_enclosing_body(m, node))
         out.append([node.lineno, *point, sorted(_split_words(yes)), sorted(_split_words(no))])
-    return out + _cut_points(m)
+    return [[*p, _reaching(m, p[0])] for p in out + skips + _cut_points(m)]
+
+
+def _reaching(m, line: int) -> list[str]:
+    """The functions that hold the line or call one that does (directly or not): a file
+    that calls any of them (`prep_data.ensure_train_shards(...)` in train_gpt.py) runs it."""
+    around = [g for g in m.functions.values() if g.qualname != "<module>" and g.node.lineno <= line <= g.node.end_lineno]
+    todo, seen = [max(around, key=lambda g: g.node.lineno)] if around else [], set()
+    while todo and len(seen) < 32:
+        g = todo.pop()
+        if g.qualname not in seen:
+            seen.add(g.qualname)
+            todo += [h for h, _ in m.call_sites(g) if h.qualname != "<module>"]
+    return sorted(seen)
+
+
+def _skip_points(m, tests: list) -> list[list]:
+    """`if i < skip: continue` in a generator over the document stream (`iter_docs(path,
+    skip)`), whose callers pass the count (`iter_docs(path, skip=val_docs)`, with
+    `val_docs=10_000` by default) and write what it yields to `*_train_*` shards: the
+    documents before the count are passed over as the validation set, the rest trained on."""
+    out = []
+    for g in m.functions.values():
+        if g.qualname == "<module>" or not any(m.under(g, m.nodes_of(kind)) for kind in (ast.Yield, ast.YieldFrom)):
+            continue
+        for node in m.under(g, tests):
+            if type(node) is not ast.If or node.orelse or [type(st) for st in node.body] != [ast.Continue]:
+                continue
+            op, left, right = node.test.ops[0], node.test.left, node.test.comparators[0]
+            count = right if type(op) is ast.Lt else left if type(op) is ast.Gt else None
+            if type(count) is not ast.Name or count.id not in g.params:
+                continue
+            for caller, site in m.call_sites(g):
+                value, flag = _passed(m, caller, site.node, g, count.id)
+                consumers = [lp for lp in m.under(caller, m.nodes_of(ast.For))  # (`enumerate(iter_docs(...))` too)
+                             if any(n is site.node for n in ast.walk(lp.iter))]
+                if value is not None and consumers and _split_words(consumers[0].body) == {"train"}:
+                    out.append([node.lineno, value, True, flag, ["val"], ["train"]])
+    return out
+
+
+def _passed(m, caller, call: ast.Call, g, param: str, depth: int = 0) -> tuple[int | None, str | None]:
+    """(the count a call hands g's parameter, its command-line flag): a literal, a module
+    constant, an argparse option's default, or the caller's own parameter, followed to what
+    its callers pass (the smallest) or its default."""
+    index = g.params.index(param) - (1 if g.is_method else 0)
+    given = next((k.value for k in call.keywords if k.arg == param), None)
+    if given is None and 0 <= index < len(call.args):
+        given = call.args[index]
+    given = given if given is not None else lb.param_defaults(g.node.args).get(param)
+    return _count_value(m, caller, given, depth)
+
+
+def _count_value(m, f, e, depth: int) -> tuple[int | None, str | None]:
+    if e is None or depth > 3:
+        return None, None
+    counts = _Counts(m, {e.id if type(e) is ast.Name else e.attr} if type(e) in (ast.Name, ast.Attribute) else set())
+    for dest, default in counts.defaults.items():  # `add_argument("--val-docs", default=DEFAULT_VAL_DOCS)`
+        counts.options.setdefault(dest, _count_value(m, f, default, depth + 1)[0])
+    if type(e) is ast.Name and e.id in f.params and f.qualname != "<module>":
+        passed = [_passed(m, h, site.node, f, e.id, depth + 1) for h, site in m.call_sites(f)]
+        passed = [p for p in passed if p[0] is not None] or [_count_value(m, f, lb.param_defaults(f.node.args).get(e.id), depth + 1)]
+        return min(passed, key=lambda p: p[0] if p[0] is not None else 1 << 62)
+    value = counts.value(e)
+    if value is None and type(e) is ast.Name:
+        value = _count_value(m, f, _module_constant(m, e.id), depth + 1)[0]
+    return value, counts.flags.get(e.attr) if type(e) is ast.Attribute else None
+
+
+def _module_constant(m, name: str):
+    """The expression a module-level name is bound to once, or None."""
+    bound = [st.value for st in m.tree.body if type(st) is ast.Assign and any(
+        type(t) is ast.Name and t.id == name for t in st.targets)]
+    return bound[0] if len(bound) == 1 else None
 
 
 def _cut(node) -> tuple[str, ast.expr] | None:
@@ -278,8 +357,8 @@ def _enclosing_body(m, st: ast.stmt) -> tuple[list, int]:
     return [st], 0
 
 
-def _judge(point: list, name: str, invoked: dict[str, tuple[int, str]]) -> Finding | None:
-    line, count, below_first, flag, yes, no = point
+def _judge(point: list, name: str, invoked: dict[str, tuple[int, str]], run_by: str | None = None) -> Finding | None:
+    line, count, below_first, flag, yes, no = point[:6]
     below, above = (yes, no) if below_first else (no, yes)
     if not (below == ["val"] and above == ["train"]):
         return None
@@ -291,8 +370,9 @@ def _judge(point: list, name: str, invoked: dict[str, tuple[int, str]]) -> Findi
     leaked = CANONICAL_VAL_DOCS - count
     msg = (f"documents from {count:,} on go to the training shards, but the validation set is the first "
            f"{CANONICAL_VAL_DOCS:,} documents: {leaked:,} of them ({leaked / CANONICAL_VAL_DOCS:.0%}) are trained on "
-           + (f"as {run[1]} runs it ({flag} {count})" if run else "when the shards are built with this split"))
-    if run:
+           + (f"as {run[1]} runs it ({flag} {count})" if run else f"as {run_by} builds the shards it trains on "
+              "with this split" if run_by else "when the shards are built with this split"))
+    if run or run_by:
         return Finding(RULE.id, RULE.tag, "error", "high", "active", None, name, line, msg, RULE.reference, "")
     return Finding(RULE.id, RULE.tag, "error", "medium", "unknown",
                    "the training shards are built by this script with this count", name, line, msg,
@@ -310,19 +390,30 @@ def _invocations(root: Path, script: str) -> dict[str, tuple[int, str]]:
     return out
 
 
-def check_val_split(root: Path, items: list[tuple[str, str]], all_facts: list[dict]) -> list[Finding]:
+def check_val_split(root: Path, items: list[tuple[str, str]], all_facts: list[dict],
+                    entries: list[str] | None = None) -> list[Finding]:
     """Findings for the split points the engine found in the audited units (`audit_path`'s
-    items and their facts), judged with the folder's own invocations."""
+    items and their facts), judged with the folder's own invocations, and as run by the
+    entry script when it calls a function that reaches the split."""
     out = []
-    for (name, source), facts in zip(items, all_facts):
+    for index, ((name, source), facts) in enumerate(zip(items, all_facts)):
         points = facts.get("val_splits", ())
         if not points:
             continue
         lines = source.splitlines()
         invoked = _invocations(root, Path(name.split("[unpacked")[0]).name)
         for point in points:
-            f = _judge(point, name, invoked)
+            f = _judge(point, name, invoked, _run_by(point[6] if len(point) > 6 else [], index, items, all_facts, entries))
             if f is not None:
                 f.source_line = lines[f.line - 1].strip() if 0 < f.line <= len(lines) else ""
                 out.append(f)
     return out
+
+
+def _run_by(reaching: list[str], index: int, items, all_facts, entries) -> str | None:
+    """The entry script (another file) that calls a function reaching the split, or None."""
+    for j, ((name, _), facts) in enumerate(zip(items, all_facts)):
+        if j != index and entries and name in entries and any(
+                q in facts.get("called", ()) and q not in facts.get("functions", {}) for q in reaching):
+            return name
+    return None

@@ -153,3 +153,61 @@ def test_stream_cut_at_a_short_count_is_flagged(tmp_path_factory, count, head, r
         (f,) = out
         assert (f.tag, f.reach, f.line) == ("val_in_training", "unknown", 9)
         assert f"{CANONICAL_VAL_DOCS - count:,} of them" in f.message
+
+
+SKIPS = '''
+import json
+
+DEFAULT_VAL_DOCS = {count}
+
+
+def iter_docs(path, skip):
+    with open(path) as f:
+        for i, line in enumerate(f):
+            if i < skip:
+                continue
+            yield json.loads(line)["text"]
+
+
+def build(path, out, val_docs=DEFAULT_VAL_DOCS):
+    for n, text in enumerate(iter_docs(path, skip=val_docs)):
+        write(f"{{out}}/fineweb_{split}_{{n:06d}}.bin", text)
+
+
+def ensure_shards(path, out):
+    return build(path, out)
+'''
+TRAINER = '''
+import os
+import prep
+
+def main():
+    prep.ensure_shards("docs_selected.jsonl", "rebuilt")
+    train_files = os.path.join("rebuilt", "fineweb_train_*.bin")
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@settings(max_examples=25, deadline=None)
+@given(count=st.integers(1_000, 120_000), split=st.sampled_from(["train", "val"]))
+def test_a_generator_skipping_a_short_head_of_the_stream_is_flagged(tmp_path_factory, count, split):
+    """`if i < skip: continue` in a generator whose caller passes a count (through a parameter
+    defaulting to a module constant) and writes what it yields to train shards: the documents
+    from the count on are trained on. Shards it writes under a val name leak nothing."""
+    out = findings(tmp_path_factory.mktemp("skip"), SKIPS.format(count=f"{count:_}", split=split))
+    if split == "val" or count >= CANONICAL_VAL_DOCS:
+        assert out == []
+    else:
+        (f,) = out
+        assert (f.tag, f.reach, f.line) == ("val_in_training", "unknown", 10)
+        assert f"{CANONICAL_VAL_DOCS - count:,} of them" in f.message
+
+
+def test_a_split_in_a_helper_the_training_script_calls_is_active(tmp_path):
+    """train_gpt.py calls the preparation helper before it trains on the shards it builds:
+    the split runs in the record's own run."""
+    (tmp_path / "train_gpt.py").write_text(TRAINER)
+    (f,) = findings(tmp_path, SKIPS.format(count="10_000", split="train"))
+    assert (f.reach, f.confidence) == ("active", "high") and "as train_gpt.py builds the shards" in f.message
