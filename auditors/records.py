@@ -57,10 +57,15 @@ def _readable(p: Path, root: Path) -> bool:
         return False
 
 
+def train_logs(root: Path) -> list[Path]:
+    """The folder's train logs: `*.log`, and `*.txt` files with "log" in the name."""
+    return sorted(p for p in root.glob("*.log") if _readable(p, root)) + sorted(
+        p for p in root.glob("*.txt") if "log" in p.name and _readable(p, root))
+
+
 def check_records(root: Path, baseline_bpb: float | None = None) -> list[Finding]:
     sub = root / "submission.json"
-    logs = sorted(p for p in root.glob("*.log") if _readable(p, root)) + sorted(
-        p for p in root.glob("*.txt") if "log" in p.name and _readable(p, root))
+    logs = train_logs(root)
     if not _readable(sub, root) and not _readable(root / "README.md", root) and not logs:
         return []  # not a records folder (one holding only its train logs is, incomplete)
     out = []

@@ -36,6 +36,7 @@ RULE = RuleInfo("short-val-split", "val_in_training",
                 "data preparation puts validation documents into training shards",
                 "RULES.md §9 (issue #2127; #2018, #2130), §1.3")
 CANONICAL_VAL_DOCS = 50_000
+CANONICAL_TRAIN_SHARDS = 80  # the challenge's download: a split of its own shows many more (issue #2127: 1,499)
 _WORDS = re.compile(r"[a-z]+")
 _VAL, _TRAIN = {"val", "valid", "validation"}, {"train", "training"}
 _FLAG_VALUE = re.compile(r"(--[\w-]+)(?:=|\s+)(\d[\d_]*)\b")
@@ -357,36 +358,50 @@ def _enclosing_body(m, st: ast.stmt) -> tuple[list, int]:
     return [st], 0
 
 
-def _judge(point: list, name: str, invoked: dict[str, tuple[int, str]], run_by: str | None = None) -> Finding | None:
+def _judge(point: list, name: str, invoked: dict[str, tuple[int, str]], run_by: str | None = None,
+           logged: list[int] = ()) -> Finding | None:
     line, count, below_first, flag, yes, no = point[:6]
     below, above = (yes, no) if below_first else (no, yes)
     if not (below == ["val"] and above == ["train"]):
         return None
+    if logged and max(logged) <= CANONICAL_TRAIN_SHARDS and (invoked.get(flag) or invoked.get("") or run_by):
+        # the folder says to build the shards, but its runs trained on the canonical download's shards
+        invoked, run_by = {}, None
+        canonical = f"the logs show {max(logged)} training shards, the canonical download's count"
+    else:
+        canonical = None
     run = invoked.get(flag) if flag else None
     if run is not None:
         count = run[0]  # the folder's own instructions run the script with this value
+    elif "" in invoked:
+        run = invoked[""]  # they run it without the flag: with its default
     if count >= CANONICAL_VAL_DOCS:
         return None
     leaked = CANONICAL_VAL_DOCS - count
     msg = (f"documents from {count:,} on go to the training shards, but the validation set is the first "
            f"{CANONICAL_VAL_DOCS:,} documents: {leaked:,} of them ({leaked / CANONICAL_VAL_DOCS:.0%}) are trained on "
-           + (f"as {run[1]} runs it ({flag} {count})" if run else f"as {run_by} builds the shards it trains on "
+           + (f"as {run[1]} runs it ({flag} {count})" if run and run[0] is not None else f"as {run[1]} runs it "
+              "(with the default)" if run else f"as {run_by} builds the shards it trains on "
               "with this split" if run_by else "when the shards are built with this split"))
     if run or run_by:
         return Finding(RULE.id, RULE.tag, "error", "high", "active", None, name, line, msg, RULE.reference, "")
     return Finding(RULE.id, RULE.tag, "error", "medium", "unknown",
-                   "the training shards are built by this script with this count", name, line, msg,
-                   RULE.reference, "")
+                   f"the training shards are built by this script with this count (not so in this record's runs: "
+                   f"{canonical})" if canonical else "the training shards are built by this script with this count",
+                   name, line, msg, RULE.reference, "")
 
 
 def _invocations(root: Path, script: str) -> dict[str, tuple[int, str]]:
-    """`--flag N` values on lines of the folder's shell scripts and READMEs that run `script`."""
+    """`--flag N` values on lines of the folder's shell scripts and READMEs that run `script`;
+    under "" the first document with a command that runs it at all."""
     from auditors.engine import invocation_lines
 
-    out: dict[str, tuple[int, str]] = {}
+    out: dict[str, tuple[int | None, str]] = {}
     for doc, line in invocation_lines(root, script):
         for flag, value in _FLAG_VALUE.findall(line):
             out.setdefault(flag, (int(value.replace("_", "")), doc))
+        if re.search(rf"\b(python3?|torchrun|uv run|bash|sh)\b.*{re.escape(script)}", line):
+            out.setdefault("", (None, doc))  # (a command that runs it, not a sentence naming it)
     return out
 
 
@@ -395,15 +410,17 @@ def check_val_split(root: Path, items: list[tuple[str, str]], all_facts: list[di
     """Findings for the split points the engine found in the audited units (`audit_path`'s
     items and their facts), judged with the folder's own invocations, and as run by the
     entry script when it calls a function that reaches the split."""
-    out = []
+    out, logged = [], None
     for index, ((name, source), facts) in enumerate(zip(items, all_facts)):
         points = facts.get("val_splits", ())
         if not points:
             continue
         lines = source.splitlines()
         invoked = _invocations(root, Path(name.split("[unpacked")[0]).name)
+        logged = _logged_train_shards(root) if logged is None else logged
         for point in points:
-            f = _judge(point, name, invoked, _run_by(point[6] if len(point) > 6 else [], index, items, all_facts, entries))
+            run_by = _run_by(point[6] if len(point) > 6 else [], index, items, all_facts, entries)
+            f = _judge(point, name, invoked, run_by, logged)
             if f is not None:
                 f.source_line = lines[f.line - 1].strip() if 0 < f.line <= len(lines) else ""
                 out.append(f)
@@ -417,3 +434,19 @@ def _run_by(reaching: list[str], index: int, items, all_facts, entries) -> str |
                 q in facts.get("called", ()) and q not in facts.get("functions", {}) for q in reaching):
             return name
     return None
+
+
+_TRAIN_SHARDS = re.compile(r"train_shards:\s*(\d+)")
+
+
+def _logged_train_shards(root: Path) -> list[int]:
+    """The training-shard counts the folder's train logs report (`train_shards: 80`)."""
+    from auditors.records import train_logs
+
+    out = []
+    for log in train_logs(root) if root.is_dir() else ():
+        try:
+            out += [int(n) for n in _TRAIN_SHARDS.findall(log.read_text(errors="replace")[:200_000])]
+        except OSError:
+            continue
+    return out

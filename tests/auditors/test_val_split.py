@@ -107,6 +107,28 @@ def test_the_folders_own_invocation_decides(tmp_path):
     assert (f.reach, f.condition) == ("active", None) and "as run.sh runs it (--val-docs 2000)" in f.message
 
 
+def test_a_run_command_without_the_flag_runs_the_default(tmp_path):
+    """`python prep.py --out data` in the README builds the shards with the short default; a
+    sentence that only names the script runs nothing."""
+    src = ARGPARSE.format(count="10_000", test="n < args.val_docs", first="val", second="train")
+    (f,) = findings(tmp_path, src, README_md="`prep.py` is run once, offline.\n")
+    assert f.reach == "unknown"
+    (f,) = findings(tmp_path, src, README_md="```\npython prep.py --out ./data   # once\n```\n")
+    assert f.reach == "active" and "as README.md runs it (with the default)" in f.message
+
+
+def test_logs_that_show_the_canonical_shards_keep_an_invoked_split_unknown(tmp_path):
+    """The README says to build the shards, but every train log reports the canonical 80:
+    the record's runs did not train on this script's split (issue #2127's fingerprint is
+    a count far above it)."""
+    src = ARGPARSE.format(count="10_000", test="n < args.val_docs", first="val", second="train")
+    readme = "```\npython prep.py --out ./data\n```\n"
+    (f,) = findings(tmp_path, src, README_md=readme, train_seed1_log="train_shards: 80\nval_tokens: 62021632\n")
+    assert f.reach == "unknown" and "the logs show 80 training shards" in f.condition
+    (f,) = findings(tmp_path, src, README_md=readme, train_seed1_log="train_shards: 1499\n")
+    assert f.reach == "active"
+
+
 def test_audit_reports_it_and_only_an_invoked_split_rejects(tmp_path, monkeypatch):
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "cache"))
     src = ARGPARSE.format(count="10_000", test="n < args.val_docs", first="val", second="train")
