@@ -375,7 +375,8 @@ def dispatch_items(f: FuncInfo, func: ast.expr) -> list | None:
     module adds with constant keys (`SCORERS["slot"] = score_slot`)."""
     table = dispatch_table(f, func)
     if table is None:
-        return None
+        held = f.binding(func.value.id) if type(func) is ast.Subscript and type(func.value) is ast.Name else None
+        return _by_name_prefix(f.module, held) if type(held) is ast.DictComp else None
     items = [(k.value, v) for k, v in zip(table.keys, table.values) if type(k) is ast.Constant]
     if type(func.value) is ast.Name:
         items += f.module.once("constant-key stores", _constant_key_stores).get(func.value.id, [])
@@ -415,6 +416,43 @@ def _constant_key_stores(m) -> dict:
         for t in a.targets:
             if type(t) is ast.Subscript and type(t.value) is ast.Name and type(t.slice) is ast.Constant:
                 out.setdefault(t.value.id, []).append((t.slice.value, a.value))
+    return out
+
+
+def _by_name_prefix(m, comp: ast.DictComp) -> list | None:
+    """(key, function name) of a registry built from the module's own names, `{name[len(P):]:
+    fn for name, fn in globals().items() if name.startswith(P)}` (also over `dict(globals())`
+    or `vars()`, keyed by `name.removeprefix(P)` or the whole name): every module function
+    whose name starts with the prefix, under its key."""
+    if len(comp.generators) != 1:
+        return None
+    g = comp.generators[0]
+    it = g.iter
+    source = it.func.value if type(it) is ast.Call and type(it.func) is ast.Attribute and it.func.attr == "items" else None
+    if type(source) is ast.Call and lb.call_name(source.func) == "dict" and len(source.args) == 1:
+        source = source.args[0]
+    if not (type(source) is ast.Call and lb.call_name(source.func) in ("globals", "vars") and not source.args) \
+            or type(g.target) is not ast.Tuple or len(g.target.elts) != 2 \
+            or not all(type(e) is ast.Name for e in g.target.elts) or type(comp.value) is not ast.Name \
+            or comp.value.id != g.target.elts[1].id:
+        return None
+    name = g.target.elts[0].id
+    prefixes = [c.args[0].value for c in g.ifs if type(c) is ast.Call and type(c.func) is ast.Attribute
+                and c.func.attr == "startswith" and type(c.func.value) is ast.Name and c.func.value.id == name
+                and len(c.args) == 1 and type(c.args[0]) is ast.Constant and isinstance(c.args[0].value, str)]
+    if len(prefixes) != 1:
+        return None
+    prefix, key = prefixes[0], comp.key
+    cut = (type(key) is ast.Subscript and type(key.value) is ast.Name and key.value.id == name
+           and type(key.slice) is ast.Slice and key.slice.upper is None) or (
+        type(key) is ast.Call and type(key.func) is ast.Attribute and key.func.attr == "removeprefix")
+    if not cut and not (type(key) is ast.Name and key.id == name):
+        return None
+    out = []
+    for st in m.tree.body:
+        if type(st) in (ast.FunctionDef, ast.AsyncFunctionDef) and st.name.startswith(prefix):
+            ref = ast.copy_location(ast.Name(id=st.name, ctx=ast.Load()), st)
+            out.append((st.name[len(prefix):] if cut else st.name, ref))
     return out
 
 
