@@ -23,6 +23,7 @@ from auditors.event_plans import plan_verdict
 from auditors.fixed_logits import fixed_before
 from auditors.flow import Ctx
 from auditors.model import RuleInfo
+from auditors.nearest import nearest_labels
 from auditors.phase_order import Conditional, phase_order
 from auditors.pipelines import reaching_value, scoring_generator
 from auditors.window_reach import runs_ahead
@@ -382,12 +383,24 @@ def handed_val(f) -> bool:
     return any("VAL" in v - f.defaults.get(p, lb.EMPTY) for p, v in f.param_labels.items())
 
 
+def _trains_on_train_batches(f, ev) -> bool:
+    """The loss of a `.backward()`, read from the bindings just above it, carries training
+    data and no validation data (see `auditors.nearest`)."""
+    node = ev.node
+    if type(node) is not ast.Call or type(node.func) is not ast.Attribute or node.func.attr != "backward":
+        return False
+    held = nearest_labels(f, node.func.value, ev.line)
+    return "TRAIN" in held and "VAL" not in held
+
+
 def check(m):
     scorers = m.once("nograd scorers", _nograd_scorers)
     out = []
     for f, ev in m.events("backward"):
         if "VAL" not in ev.data["loss"]:
             continue
+        if "TRAIN" in ev.data["loss"] and _trains_on_train_batches(f, ev):
+            continue  # (`x, y` bound to training batches here and to validation chunks further down the function)
         verdict = "ok" if _recorded_first(f, ev) else _verdict(m, f, ev.line, ev.ctx.loops, scorers, ())
         if (verdict is None or verdict == "ok" and mixed_loader(f, ev) or mix_sites(m)) and "TRAIN" in ev.data["loss"] \
                 and not (handed_val(f) and not fed_joined_streams(m, f)):

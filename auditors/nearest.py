@@ -1,0 +1,61 @@
+"""Labels of an expression read from the bindings just above it.
+
+The data-flow pass keeps one set of labels per name and function: a name bound to training
+batches early in `main` and to validation chunks further down holds both, everywhere in
+`main`. Where that merge would decide a finding (a backward pass on `x, y` that the same
+`main` later rebinds to validation chunks), the expression is read again with each name
+taken from its nearest binding above it: the last statement that binds it, in the block
+of the expression or a block around it. That is what the expression reads, unless a loop
+around the expression binds the name again further down (the loop then carries that value
+around to the next pass) or the name is updated in place (`x += ...`): then the merged
+labels stand.
+"""
+
+from __future__ import annotations
+
+import ast
+
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+
+
+def nearest_labels(f, expr: ast.expr, line: int, depth: int = 0) -> frozenset:
+    """Labels of expr (on `line` of function f) with its names read from their nearest bindings."""
+    overlay = {}
+    for name in {n.id for n in ast.walk(expr) if type(n) is ast.Name and type(n.ctx) is ast.Load}:
+        bound = _nearest_binding(f, name, line)
+        if bound is not None:
+            value, at = bound
+            overlay[name] = nearest_labels(f, value, at, depth + 1) if depth < 3 else f.labels_of(value)
+    saved = f.overlay
+    f.overlay = {**(saved or {}), **overlay}
+    try:
+        return f.labels_of(expr)
+    finally:
+        f.overlay = saved
+
+
+def _nearest_binding(f, name: str, line: int) -> tuple[ast.expr, int] | None:
+    """(value, line) of the last assignment to `name` above `line` in a block that holds
+    `line` too, or None (no such assignment, an in-place update, or a loop around `line`
+    that binds the name again below it)."""
+    m = f.module
+    binds = [(a.lineno, a) for a in m.under(f, m.nodes_of(ast.Assign)) if any(
+        type(n) is ast.Name and n.id == name for t in a.targets for n in ast.walk(t))]
+    if not binds or any(type(a.target) is ast.Name and a.target.id == name for a in m.under(f, m.nodes_of(ast.AugAssign))):
+        return None
+    loops = [lp for kind in _LOOPS for lp in m.under(f, m.nodes_of(kind)) if lp.lineno < line <= lp.end_lineno]
+    if any(lp.lineno <= at <= lp.end_lineno and at > line for lp in loops for at, _ in binds):
+        return None  # (rebound further down the loop: the next pass reads that)
+    above = [(at, a) for at, a in binds if at < line and _holds(f, a, line)]
+    if not above:
+        return None
+    at, a = max(above, key=lambda p: p[0])
+    return a.value, at
+
+
+def _holds(f, stmt: ast.stmt, line: int) -> bool:
+    """stmt runs whenever `line` does: no `if` around stmt ends above `line` (a branch that
+    may not have run). A `with` body always runs, and a loop that ended leaves the names of
+    its last pass."""
+    m = f.module
+    return all(n.end_lineno >= line for n in m.under(f, m.nodes_of(ast.If)) if n.lineno < stmt.lineno <= n.end_lineno)
