@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import re
 
-from auditors import function_values as fv
+from auditors import dispatch
 from auditors import labels as lb
 from auditors import shapes
 from auditors.labels import DATA, EMPTY, INDEX_ONLY, KEYS, PARAM_SENSITIVE
@@ -334,11 +334,11 @@ def call_labels(info, e: ast.Call) -> frozenset:
         return (recv | (every - {"CAND"})) - ({"TPROP"} if name in _REDUCTIONS else EMPTY) - uncounted
     if name in _POSITIONS:
         return EMPTY  # where the mask holds (`(val == bos).nonzero()`): positions, not tokens
-    if fv.dispatch_table(info, func) is not None \
+    if dispatch.dispatch_table(info, func) is not None \
             or (type(func) is ast.Name and type(info.binding(func.id)) in (ast.Lambda, ast.Subscript)):
         # a value called (`sources[kind]()`, `fetch = table[k]; fetch()`): a lambda returns what its body carried;
         # of a table, the entry its key defaults to (else every entry)
-        entry = fv.dispatch_entry(info, func) if type(func) is ast.Subscript else None
+        entry = dispatch.dispatch_entry(info, func) if type(func) is ast.Subscript else None
         held = info.L(entry) if entry is not None else info.L(func)
         if held & KEYS and type(func) is ast.Name and type(info.binding(func.id)) is ast.Lambda:
             return ((every | recv) - INDEX_ONLY) | (held & KEYS)  # `key_of(a, b, t)`: a hash of its arguments
@@ -391,8 +391,8 @@ def _lambdas_applied(info, func, entry, args: list, kws: dict) -> frozenset:
     if entry is None:
         value = info.binding(func.id) if type(func) is ast.Name else func
         if type(value) is ast.Subscript and type(value.slice) is not ast.Constant:
-            items = fv.dispatch_items(info, value)
-            entry = fv.dispatch_entry(info, value) if items is not None else None
+            items = dispatch.dispatch_items(info, value)
+            entry = dispatch.dispatch_entry(info, value) if items is not None else None
             lambdas = [entry] if entry is not None else [v for _, v in items or ()]
         else:
             lambdas = [value]

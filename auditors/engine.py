@@ -26,7 +26,7 @@ from harness.atomic import atomic_write_text
 
 from auditors import labels as lb
 from auditors.model import RawFinding, RuleInfo
-from auditors.function_values import entry_guards
+from auditors.dispatch import entry_guards
 from auditors.reach_facts import PY_NAME, reach_facts
 from auditors.syntax_bridge import bridged, parses
 from auditors.unpack import MAX_DEPTH, MAX_OUTPUT, layer_name, packed_payloads

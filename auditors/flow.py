@@ -53,7 +53,6 @@ class Event:
 
 _ONE_SPLIT = (frozenset({"VAL"}), frozenset({"TRAIN"}))  # a path or pattern of one data split, nothing else
 _JOINS = frozenset({"cat", "concatenate", "stack", "vstack", "hstack", "concat"})  # a parameter joined with more data
-_SERIALIZED = frozenset({"tobytes", "tostring", "dumps", "getvalue"})  # data as bytes, stored as it is
 
 
 class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
@@ -327,17 +326,9 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
                 self.events.append(Event("write", target, self.ctx, {"key": key, "value": v, "table": target.value}))
             if base:
                 self.set_env(base, v - INDEX_ONLY)
-                if base.startswith("self.") and base.count(".") == 1 and v & DATA and value is not None and any(
-                        type(c) is ast.Call and lb.call_name(c.func) in _SERIALIZED for c in ast.walk(value)):
-                    # `self.sections[name] = arr.tobytes()`: data kept as is in the object's container, read by
-                    # its other methods (features computed from data stay per call: the class's objects differ)
-                    self.add_attr_labels(base[5:], v & DATA, self.cls)
-                elif base.count(".") == 1 and type(target.value) is ast.Attribute and v & DATA and value is not None \
-                        and any(type(c) is ast.Call and lb.call_name(c.func) in _SERIALIZED for c in ast.walk(value)):
-                    # `exporter.extras["memo"] = compress(val.tobytes())` on an object of a module class: its
-                    # methods read the same container through `self`
-                    for cls in self.module._receiver_classes(target.value.value, self)[:1]:
-                        self.add_attr_labels(target.value.attr, v & DATA, cls)
+                holder = shapes.root(target.value)  # (`self.sections[name][k] = ...`: the same container)
+                if base.count(".") == 1 and type(holder) is ast.Attribute and v & DATA and value is not None:
+                    self.stored_in_container(holder, v & DATA, value)
         elif isinstance(target, ast.Attribute):
             d = lb.dotted(target)
             if d:

@@ -13,7 +13,7 @@ import ast
 from auditors import labels as lb
 from auditors import shapes
 from auditors.labels import DATA, EMPTY, KEYS
-from auditors.function_values import default_value
+from auditors.dispatch import default_value
 from auditors.objects import keyed
 
 

@@ -20,8 +20,25 @@ if TYPE_CHECKING:
     from auditors.flow import FuncInfo
 
 
+_SERIALIZED = frozenset({"tobytes", "tostring", "dumps", "getvalue"})  # data as bytes, stored as it is
+
+
 class ObjectFlow:
     """Mixed into `FuncInfo`: the per-instance, per-key and per-split parts of its pass."""
+
+    def stored_in_container(self, holder: ast.Attribute, data: frozenset, value: ast.expr) -> None:
+        """`obj.container[k] = arr.tobytes()`: data kept as is (serialized) in an object's
+        container is read by the methods of its class: `self.sections[name] = ...` in a method,
+        `exporter.extras["memo"] = compress(val.tobytes())` on an object of a module class.
+        (Features computed from data stay per call: the class's objects differ.)"""
+        if type(holder.value) is not ast.Name or not any(
+                type(c) is ast.Call and lb.call_name(c.func) in _SERIALIZED for c in ast.walk(value)):
+            return
+        if holder.value.id == "self":
+            self.add_attr_labels(holder.attr, data, self.cls)
+            return
+        for cls in self.module._receiver_classes(holder.value, self)[:1]:
+            self.add_attr_labels(holder.attr, data, cls)
 
     def _constructed(self, value: ast.Call) -> dict[str, frozenset]:
         """attribute -> data splits, for `ShardPool(pattern)` with a class of this module: what

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 
-from auditors import function_values as fv
+from auditors import dispatch
 
 
 class Conditional(str):
@@ -27,7 +27,7 @@ def phase_order(m, g, e, f, scorers) -> str | None:
     """For a call `OPS[op](...)` in g that may reach f, a function that trains: "ok" when an
     entry that scores runs before f's, a reason when one runs only after it, else None."""
     func = e.node.func
-    items = fv.dispatch_items(g, func) if type(func) is ast.Subscript else None
+    items = dispatch.dispatch_items(g, func) if type(func) is ast.Subscript else None
     if items is None:
         return None
     choice = _chosen_plan(g, func.slice)
@@ -38,8 +38,8 @@ def phase_order(m, g, e, f, scorers) -> str | None:
             return verdicts[0] if verdicts[0] == verdicts[1] else None
         bad = 0 if verdicts[0] != "ok" else 1
         return Conditional(verdicts[bad], (test, bad == 0), (g, e))
-    keys = fv.loop_keys(g, func.slice)
-    if not keys or keys is fv.ANY_KEY:
+    keys = dispatch.loop_keys(g, func.slice)
+    if not keys or keys is dispatch.ANY_KEY:
         return None
     return _order_verdict(m, g, items, keys, f, scorers)
 
@@ -61,7 +61,7 @@ def _order_verdict(m, g, items, keys, f, scorers) -> str | None:
 def _chosen_plan(g, key) -> tuple | None:
     """(test, keys if it holds, keys if not) for a loop variable over a name bound to
     `(...) if test else (...)` of constant tuples; else None."""
-    loop = fv.loop_over(g, key)
+    loop = dispatch.loop_over(g, key)
     if loop is None:
         return None
     it = loop.iter

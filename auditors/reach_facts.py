@@ -16,7 +16,7 @@ from auditors.calls import NAMESPACES
 from auditors.rules import ctx_of
 from auditors.settings_forms import (dict_updates, field_env, field_overrides, guarded_defs, init_attrs, looped_fields,
                                      rebound_return)
-from auditors.function_values import ANY_KEY, dispatch_items, loop_keys
+from auditors.dispatch import ANY_KEY, dispatch_items, loop_keys
 
 PY_NAME = re.compile(r"""['"/\\]([\w.-]+\.py)\b""")  # a script named in a string or a path
 

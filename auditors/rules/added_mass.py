@@ -21,7 +21,7 @@ import ast
 
 from auditors import labels as lb
 from auditors.flow import Ctx
-from auditors.function_values import dispatch_items
+from auditors.dispatch import dispatch_items
 from auditors.log_domain import in_log_domain
 from auditors.model import RuleInfo
 from auditors.rules import guards_of, raw

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
-from auditors.function_values import dispatch_table
+from auditors.dispatch import dispatch_table
 from auditors.model import RuleInfo
 from auditors.reserve import has_reserve
 from auditors.rules import ctx_of, raw
