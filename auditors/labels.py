@@ -216,39 +216,24 @@ _CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 def index_nodes(root: ast.AST) -> tuple[list, dict]:
     """(every node in `ast.walk` order except names, constants, contexts and operators;
-    the same nodes by exact type), in one pass that looks up each node type's child
-    fields once instead of through `ast.iter_child_nodes`."""
-    nodes = [root]
+    the same nodes by exact type)."""
+    nodes = every_node(root, UNINDEXED)
     by_type: dict[type, list] = {}
-    fields_of = _CHILD_FIELDS
-    name, constant, node = ast.Name, ast.Constant, ast.AST
-    i = 0
-    while i < len(nodes):
-        n = nodes[i]
-        i += 1
-        t = type(n)
-        kind = by_type.get(t)
+    for n in nodes:
+        kind = by_type.get(type(n))
         if kind is None:
-            kind = by_type[t] = []
+            kind = by_type[type(n)] = []
         kind.append(n)
-        fields = fields_of.get(t)
-        if fields is None:
-            fields = fields_of[t] = tuple(f for f in t._fields if f not in _SKIPPED_FIELDS)
-        for field in fields:
-            v = getattr(n, field, None)
-            if type(v) is list:
-                nodes.extend([x for x in v if type(x) is not name and type(x) is not constant and isinstance(x, node)])
-            elif v is not None and type(v) is not name and type(v) is not constant and isinstance(v, node):
-                nodes.append(v)
     return nodes, by_type
 
 
-def every_node(root: ast.AST) -> list:
-    """Every node under `root` but constants, contexts and operators (names included), in
-    one pass like `index_nodes`: `ast.walk` costs several times more on a whole module."""
+def every_node(root: ast.AST, leaves: tuple = (ast.Constant,)) -> list:
+    """Every node under `root` (in `ast.walk` order) but contexts, operators and the leaf
+    types given, in one pass that looks up each node type's child fields once: walking
+    through `ast.iter_child_nodes` costs several times more on a whole module."""
     nodes = [root]
     fields_of = _CHILD_FIELDS
-    constant, node = ast.Constant, ast.AST
+    node = ast.AST
     i = 0
     while i < len(nodes):
         n = nodes[i]
@@ -260,8 +245,8 @@ def every_node(root: ast.AST) -> list:
         for field in fields:
             v = getattr(n, field, None)
             if type(v) is list:
-                nodes.extend([x for x in v if type(x) is not constant and isinstance(x, node)])
-            elif v is not None and type(v) is not constant and isinstance(v, node):
+                nodes.extend([x for x in v if type(x) not in leaves and isinstance(x, node)])
+            elif v is not None and type(v) not in leaves and isinstance(v, node):
                 nodes.append(v)
     return nodes
 
