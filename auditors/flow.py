@@ -339,14 +339,17 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
                         type(c) is ast.Constant and isinstance(c.value, str) for c in ast.walk(value)):
                     self.add_attr_labels(target.attr, v, None)  # that split wherever `hp.val_glob` is read
 
-    def labels_of(self, node) -> frozenset:
-        """Labels of an expression after the analysis, without recording events."""
-        saved, saved_ctx = self.events, getattr(self, "ctx", Ctx())
+    def labels_of(self, node, names: dict | None = None) -> frozenset:
+        """Labels of an expression after the analysis, without recording events; `names` read
+        as holding the labels given (a lambda's parameters, one call's arguments)."""
+        saved, saved_ctx, saved_overlay = self.events, getattr(self, "ctx", Ctx()), self.overlay
         self.events, self.ctx = [], Ctx()
+        if names is not None:
+            self.overlay = {**(saved_overlay or {}), **names}
         try:
             return self.L(node)
         finally:
-            self.events, self.ctx = saved, saved_ctx
+            self.events, self.ctx, self.overlay = saved, saved_ctx, saved_overlay
 
     # ---- expressions ------------------------------------------------------------
     def applied(self, body, params: dict[str, frozenset]) -> frozenset:
@@ -465,7 +468,6 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
             f = f.parent
         f = f or self.module.functions.get("<module>")
         return f.defs.get(name) if f is not None else None
-
 
 
 def _elements(field: str):

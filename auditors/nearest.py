@@ -26,12 +26,7 @@ def nearest_labels(f, expr: ast.expr, line: int, depth: int = 0) -> frozenset:
         if bound is not None:
             value, at = bound
             overlay[name] = nearest_labels(f, value, at, depth + 1) if depth < 3 else f.labels_of(value)
-    saved = f.overlay
-    f.overlay = {**(saved or {}), **overlay}
-    try:
-        return f.labels_of(expr)
-    finally:
-        f.overlay = saved
+    return f.labels_of(expr, overlay)
 
 
 def _nearest_binding(f, name: str, line: int) -> tuple[ast.expr, int] | None:

@@ -98,15 +98,10 @@ def _added_rows(f, node, params: dict | None) -> bool:
     if parts is None:
         return False
     bare, weighted = parts
-    saved = f.overlay
-    f.overlay = {**(saved or {}), **params} if params is not None else saved
-    try:
-        held = [s for s in (weighted.left, weighted.right) if "DIST" in f.labels_of(s)]
-        if "DIST" not in f.labels_of(bare) or len(held) != 1 or type(held[0]) is ast.BinOp and type(held[0].op) is ast.Sub:
-            return False
-        return params is not None or not any(in_log_domain(f, s) for s in (bare, held[0]))
-    finally:
-        f.overlay = saved
+    held = [s for s in (weighted.left, weighted.right) if "DIST" in f.labels_of(s, params)]
+    if "DIST" not in f.labels_of(bare, params) or len(held) != 1 or type(held[0]) is ast.BinOp and type(held[0].op) is ast.Sub:
+        return False
+    return params is not None or not any(in_log_domain(f, s) for s in (bare, held[0]))
 
 
 def _mixed_by_call(m, f, value) -> list:

@@ -72,7 +72,7 @@ def _constructed_with_val(m, init, made) -> list:
     for g, ev in m.once("constructions handed val", _constructions_with_val).get(init.cls, []) if used else ():
         passed = dict(zip(init.params[1:], ev.data["args"])) | ev.data["kws"]
         if any("VAL" in passed.get(p, ()) for p in used) and \
-                _statistic(_labels_with(init, made.args[0], {p: passed.get(p, frozenset()) for p in used})):
+                _statistic(init.labels_of(made.args[0], {p: passed.get(p, frozenset()) for p in used})):
             out.append((g, ev.node, ev.ctx, f"{lb.src(made)}` (line {made.lineno}) of `{init.cls}"))
     return out
 
@@ -85,17 +85,6 @@ def _constructions_with_val(m) -> dict:
                 and any("VAL" in a for a in [*ev.data["args"], *ev.data["kws"].values()]):
             out.setdefault(ev.node.func.id, []).append((g, ev))
     return out
-
-
-def _labels_with(f, node, bound: dict) -> frozenset:
-    """Labels of `node` in f with some parameters holding what one call passes (`torch.ones(d)`
-    of a passed size carries nothing; `log(prior)` carries the prior's labels)."""
-    saved = f.overlay
-    f.overlay = {**(saved or {}), **bound}
-    try:
-        return f.labels_of(node)
-    finally:
-        f.overlay = saved
 
 
 def check(m):
