@@ -154,20 +154,74 @@ _REPORTED = ("val_bpb", "val_loss", "bpb")  # what a record's log states as its 
 
 def logged_only(f, node) -> bool:
     """The scores a pass sums (`warm += nll(...)` in the statement or block at `node`) are only
-    written into log lines that state no score (`log(f"diag: {warm:.1f} nats (not reported)")`):
-    a diagnostic. A line naming val_bpb / val_loss is the record's reported score, and a sum
-    returned, stored or handed on is used: neither is only logged."""
+    written into log lines as values that state no score (`log(f"diag: {warm:.1f} nats")`): a
+    diagnostic. Followed on (a few steps): a name computed from them (`delta = (warm - first) /
+    n`, or the sum a pass's `nll` is added to), and a tuple position the function returns that its callers only log the same way. A
+    value a log line labels val_bpb / val_loss is the record's reported score, and a sum used
+    anywhere else (returned as the score, stored, handed on) is used."""
     around = [st for st in ast.walk(f.node) if isinstance(st, ast.stmt) and st is not f.node
               and st.lineno <= node.lineno <= st.end_lineno] if not isinstance(node, ast.stmt) else [node]
     stmts = [min(around, key=lambda st: st.end_lineno - st.lineno)] if around else []  # (the statement at the call)
     sinks = {n.target.id for st in stmts for n in ast.walk(st) if type(n) is ast.AugAssign and type(n.target) is ast.Name}
-    if not sinks:
+    span = None
+    if not sinks and stmts and type(stmts[0]) is ast.Assign:  # `nll, _ = score(...)`: its reads in the rest of the pass
+        sinks = {t.id for t in ast.walk(stmts[0].targets[0]) if type(t) is ast.Name}
+        loops = [lp for lp in ast.walk(f.node) if type(lp) in (ast.For, ast.While) and lp.lineno < stmts[0].lineno <= lp.end_lineno]
+        span = (stmts[0].lineno, min(lp.end_lineno for lp in loops) if loops else f.node.end_lineno)
+    return bool(sinks) and _only_logged(f, sinks, 0, span)
+
+
+def _only_logged(f, names: set[str], depth: int, span: tuple | None = None) -> bool:
+    loads = [n for n in ast.walk(f.node) if type(n) is ast.Name and n.id in names and type(n.ctx) is ast.Load
+             and (span is None or span[0] <= n.lineno <= span[1])]
+    if not loads or depth > 4:
         return False
-    logged: set[int] = set()
+    logged = _diagnostic_values(f)
+    parents = {id(c): p for p in ast.walk(f.node) if isinstance(p, ast.stmt) for c in ast.walk(p)}
+    derived, returned = set(), set()
+    for n in loads:
+        if id(n) in logged:
+            continue
+        st = parents.get(id(n))
+        if type(st) is ast.AugAssign and type(st.target) is ast.Name:
+            if st.target.id not in names:
+                derived.add(st.target.id)  # (`warm += nll.sum()`: the sum of what the pass scored)
+            continue
+        if type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is ast.Name:
+            derived.add(st.targets[0].id)
+        elif type(st) is ast.Return and type(st.value) is ast.Tuple and any(e is n for e in st.value.elts):
+            returned.add([i for i, e in enumerate(st.value.elts) if e is n][0])
+        else:
+            return False
+    if derived and not _only_logged(f, derived, depth + 1):
+        return False
+    for i in returned:
+        sites = f.module.call_sites(f)
+        taken = [(g, a.targets[0].elts[i]) for g, site in sites for a in f.module.under(g, f.module.nodes_of(ast.Assign))
+                 if a.value is site.node and type(a.targets[0]) is ast.Tuple and i < len(a.targets[0].elts)]
+        if not sites or len(taken) != len(sites) or not all(
+                type(t) is ast.Name and _only_logged(g, {t.id}, depth + 1) for g, t in taken):
+            return False
+    return True
+
+
+def _diagnostic_values(f) -> set[int]:
+    """Nodes of f's log calls that state no score: every node of a call whose text names no
+    score, and in an f-string that does, the values whose label is not a score's
+    (`val_bpb:{b:.4f} warm_delta:{d:.4f}`: d)."""
+    out: set[int] = set()
     for c in ast.walk(f.node):
-        if type(c) is ast.Call and any(w in (lb.call_name(c.func) or "") for w in ("log", "print", "info")):
-            text = " ".join(str(k.value) for k in ast.walk(c) if type(k) is ast.Constant and isinstance(k.value, str))
-            if not any(r in text for r in _REPORTED):
-                logged |= {id(n) for n in ast.walk(c)}
-    loads = [n for n in ast.walk(f.node) if type(n) is ast.Name and n.id in sinks and type(n.ctx) is ast.Load]
-    return bool(loads) and all(id(n) in logged for n in loads)
+        if type(c) is not ast.Call or not any(w in (lb.call_name(c.func) or "") for w in ("log", "print", "info")):
+            continue
+        text = " ".join(str(k.value) for k in ast.walk(c) if type(k) is ast.Constant and isinstance(k.value, str))
+        if not any(r in text for r in _REPORTED):
+            out |= {id(n) for n in ast.walk(c)}
+            continue
+        for s in (a for a in ast.walk(c) if type(a) is ast.JoinedStr):
+            label = ""
+            for part in s.values:
+                if type(part) is ast.Constant:
+                    label = str(part.value).split()[-1] if str(part.value).split() else label
+                elif not any(r in label for r in _REPORTED):
+                    out |= {id(n) for n in ast.walk(part)}
+    return out
