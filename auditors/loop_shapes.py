@@ -154,29 +154,39 @@ _REPORTED = ("val_bpb", "val_loss", "bpb")  # what a record's log states as its 
 
 def logged_only(f, node) -> bool:
     """The scores a pass sums (`warm += nll(...)` in the statement or block at `node`) are only
-    written into log lines as values that state no score (`log(f"diag: {warm:.1f} nats")`): a
-    diagnostic. Followed on (a few steps): a name computed from them (`delta = (warm - first) /
-    n`, or the sum a pass's `nll` is added to), and a tuple position the function returns that its callers only log the same way. A
-    value a log line labels val_bpb / val_loss is the record's reported score, and a sum used
-    anywhere else (returned as the score, stored, handed on) is used."""
+    written into log lines that state no score (`log(f"diag: {warm:.1f} nats")`): a diagnostic.
+    Followed on a few steps (a name computed from them, `delta = (warm - first) / n`; the sum a
+    pass's `nll` is added to; a position of the tuple the function returns, in its callers),
+    where a value counts as a diagnostic only when a log line that states the score shows it
+    under a label of its own (`val_bpb:{b:.4f} warm_delta:{delta:.4f}`). A value labelled
+    val_bpb / val_loss is the reported score, and one used anywhere else (returned as the
+    score, stored, handed on) is used."""
     around = [st for st in ast.walk(f.node) if isinstance(st, ast.stmt) and st is not f.node
               and st.lineno <= node.lineno <= st.end_lineno] if not isinstance(node, ast.stmt) else [node]
     stmts = [min(around, key=lambda st: st.end_lineno - st.lineno)] if around else []  # (the statement at the call)
     sinks = {n.target.id for st in stmts for n in ast.walk(st) if type(n) is ast.AugAssign and type(n.target) is ast.Name}
-    span = None
-    if not sinks and stmts and type(stmts[0]) is ast.Assign:  # `nll, _ = score(...)`: its reads in the rest of the pass
+    if sinks:
+        return _only_logged(f, sinks, 0, quiet=True)
+    if stmts and type(stmts[0]) is ast.Assign:
+        # `nll, _ = score(...)`: its reads in the rest of the pass. A whole call's result is only
+        # a diagnostic where a log line that states the score shows it under a label of its own.
         sinks = {t.id for t in ast.walk(stmts[0].targets[0]) if type(t) is ast.Name}
         loops = [lp for lp in ast.walk(f.node) if type(lp) in (ast.For, ast.While) and lp.lineno < stmts[0].lineno <= lp.end_lineno]
         span = (stmts[0].lineno, min(lp.end_lineno for lp in loops) if loops else f.node.end_lineno)
-    return bool(sinks) and _only_logged(f, sinks, 0, span)
+        return _only_logged(f, sinks, 0, span, quiet=False)
+    return False
 
 
-def _only_logged(f, names: set[str], depth: int, span: tuple | None = None) -> bool:
+def _only_logged(f, names: set[str], depth: int, span: tuple | None = None, quiet: bool = True) -> bool:
+    """Every read of these names (within `span` of lines) ends in log lines as a diagnostic
+    (see logged_only); `quiet`: a log line that states no score at all counts as one (only
+    for a pass's own sums: once they are handed on, a value counts as a diagnostic only
+    beside the score it is not)."""
     loads = [n for n in ast.walk(f.node) if type(n) is ast.Name and n.id in names and type(n.ctx) is ast.Load
              and (span is None or span[0] <= n.lineno <= span[1])]
     if not loads or depth > 4:
         return False
-    logged = _diagnostic_values(f)
+    logged = _diagnostic_values(f, quiet)
     parents = {id(c): p for p in ast.walk(f.node) if isinstance(p, ast.stmt) for c in ast.walk(p)}
     derived, returned = set(), set()
     for n in loads:
@@ -193,29 +203,32 @@ def _only_logged(f, names: set[str], depth: int, span: tuple | None = None) -> b
             returned.add([i for i, e in enumerate(st.value.elts) if e is n][0])
         else:
             return False
-    if derived and not _only_logged(f, derived, depth + 1):
+    if derived and not _only_logged(f, derived, depth + 1, quiet=False):
         return False
     for i in returned:
         sites = f.module.call_sites(f)
         taken = [(g, a.targets[0].elts[i]) for g, site in sites for a in f.module.under(g, f.module.nodes_of(ast.Assign))
                  if a.value is site.node and type(a.targets[0]) is ast.Tuple and i < len(a.targets[0].elts)]
         if not sites or len(taken) != len(sites) or not all(
-                type(t) is ast.Name and _only_logged(g, {t.id}, depth + 1) for g, t in taken):
+                type(t) is ast.Name and _only_logged(g, {t.id}, depth + 1, quiet=False) for g, t in taken):
             return False
     return True
 
 
-def _diagnostic_values(f) -> set[int]:
-    """Nodes of f's log calls that state no score: every node of a call whose text names no
-    score, and in an f-string that does, the values whose label is not a score's
-    (`val_bpb:{b:.4f} warm_delta:{d:.4f}`: d)."""
+def _diagnostic_values(f, quiet: bool) -> set[int]:
+    """Nodes of f's log calls that state no score: in an f-string that states one, the values
+    whose label is not a score's (`val_bpb:{b:.4f} warm_delta:{d:.4f}`: d); with `quiet`, also
+    every node of a call whose text names no score."""
     out: set[int] = set()
     for c in ast.walk(f.node):
-        if type(c) is not ast.Call or not any(w in (lb.call_name(c.func) or "") for w in ("log", "print", "info")):
-            continue
+        if type(c) is not ast.Call or not any(w in (lb.call_name(c.func) or "") for w in ("log", "print", "info")) \
+                or not any(type(a) is ast.JoinedStr or type(a) is ast.Constant and isinstance(a.value, str) or
+                           type(a) is ast.BinOp and type(a.left) in (ast.Constant, ast.JoinedStr) for a in c.args):
+            continue  # (a log line writes text: `log_softmax(z)`, `np.log(p)` are no log lines)
         text = " ".join(str(k.value) for k in ast.walk(c) if type(k) is ast.Constant and isinstance(k.value, str))
         if not any(r in text for r in _REPORTED):
-            out |= {id(n) for n in ast.walk(c)}
+            if quiet:
+                out |= {id(n) for n in ast.walk(c)}
             continue
         for s in (a for a in ast.walk(c) if type(a) is ast.JoinedStr):
             label = ""
