@@ -119,34 +119,34 @@ MAX_SKIPPED_LINES = 50
 
 
 def parse_tolerant(source: str):
-    """(tree, skipped lines): syntax of a newer Python is first rewritten on the same lines
-    (`auditors.syntax_bridge`: the whole file, else line by line where this Python fails);
-    lines it still cannot parse are replaced by `pass` at the same indentation, so line
-    numbers still point into the file."""
+    """(tree, skipped lines): syntax of a newer Python is rewritten on the same lines
+    (`auditors.syntax_bridge`): the line this Python fails on by itself (cheap), else the
+    whole file (a construct over several lines); lines it still cannot parse are replaced by
+    `pass` at the same indentation, so line numbers still point into the file."""
     lines = source.splitlines()
-    skipped, rewritten, bridge_tried = [], set(), False
+    skipped, rewritten, whole_tried = [], set(), False
     while True:
         try:
             return ast.parse("\n".join(lines)), skipped
         except (RecursionError, MemoryError):
             return None, skipped  # nested deeper than the parser goes: CPython cannot compile it either
         except (SyntaxError, ValueError) as e:
-            if not bridge_tried:  # syntax of a newer Python (PEP 701 f-strings, PEP 695): rewritten on the same lines
-                bridge_tried = True
-                newer = bridged("\n".join(lines))
-                if newer is not None:
-                    lines = newer.splitlines()
-                    continue
             line = getattr(e, "lineno", None)
             if not line or line > len(lines) or len(skipped) >= MAX_SKIPPED_LINES or line in skipped:
                 return None, skipped
             text = lines[line - 1]
             indent = text[: len(text) - len(text.lstrip())]
             alone = bridged(text.lstrip() + "\n") if line not in rewritten and text.strip() else None
-            if alone is not None and alone.count("\n") == 1 and parses(alone):  # (libcst refused the whole file)
+            if alone is not None and alone.count("\n") == 1 and parses(alone):
                 lines[line - 1] = indent + alone.rstrip("\n")
                 rewritten.add(line)
                 continue
+            if not whole_tried:  # (an f-string or a signature over several lines: libcst reads the whole file)
+                whole_tried = True
+                newer = bridged("\n".join(lines))
+                if newer is not None:
+                    lines = newer.splitlines()
+                    continue
             lines[line - 1] = f"{indent}pass"
             skipped.append(line)
 
