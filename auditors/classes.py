@@ -106,6 +106,16 @@ class ClassFacts:
             self._facts[key] = frozenset(out)
         return self._facts[key]
 
+    def returned_reads(self, method: FuncInfo) -> frozenset:
+        """The attributes of `self` a method's result can hold: when every `return` hands back
+        bare attributes (`return self.model`, `return self.a, self.b`), those only (the model
+        `fit()` returns is no evaluator it also read); otherwise all it reads (`self_reads`)."""
+        rets = [r.value for r in self.under(method, self.nodes_of(ast.Return))]
+        parts = [e for v in rets for e in (v.elts if type(v) is ast.Tuple else [v])]
+        if rets and all(type(e) is ast.Attribute and type(e.value) is ast.Name and e.value.id == "self" for e in parts):
+            return frozenset(e.attr for e in parts)
+        return self.self_reads(method)
+
     def overrides(self, caller: FuncInfo | None, func: ast.expr) -> tuple:
         """`self.m(...)` in a method of C also reaches the m of every subclass of C that
         defines its own (`Evaluator.run` calling `self.score_window` of a `CachedEvaluator`);

@@ -78,18 +78,18 @@ class ObjectFlow:
 
     def _instance_data(self, recv: ast.expr, method: "FuncInfo") -> frozenset:
         """The data splits `obj.method()` returns from what obj was built with: those of the
-        attributes of obj that the method reads (obj named, or built right there:
+        attributes of obj that the method reads and may return (obj named, or built right there:
         `TokenStream(pattern).take(n)`)."""
         if type(recv) is ast.Call and type(recv.func) is ast.Name and method.is_method:
             built = self._constructed(recv)
-            return EMPTY.union(*[built.get(a, EMPTY) for a in self.module.self_reads(method)])
+            return EMPTY.union(*[built.get(a, EMPTY) for a in self.module.returned_reads(method)])
         if not method.is_method or not self.module.instances:
             return EMPTY  # (most modules build no object from data: spare the name lookups)
         d = lb.dotted(recv)
         if d is None or d == "self" or d not in self.module.instances:
             return EMPTY
         out = EMPTY
-        for attr in self.module.self_reads(method):
+        for attr in self.module.returned_reads(method):
             key = f"{d}.{attr}"
             v = self.lookup(key)
             self.read_names.setdefault(key, v)
