@@ -126,8 +126,7 @@ def check(m):
                 continue  # no test below can pass: spare unparsing the callee
         name, base, dotted = _resolved(f, node)
         hit = name in NETWORK_CALLS or (base in NETWORK_MODULES and name in MODULE_CALLS)
-        if hit and any(k.arg == "local_files_only" and type(k.value) is ast.Constant and k.value.value is True
-                       for k in node.keywords):
+        if hit and any(k.arg == "local_files_only" and _true(f, k.value) for k in node.keywords):
             continue  # `hf_hub_download(..., local_files_only=True)`: the local cache only, never the network
         if not hit and name in SHELL and base in ("subprocess", "os"):
             words = " ".join(str(c.value) for part in _command_parts(f, node) for c in ast.walk(part)
@@ -150,3 +149,10 @@ def check(m):
                 continue
             out.append(raw(RULE, f, node, ev.ctx, "error", "high", f"`{dotted}(...)` reaches the network; evaluation must be self-contained"))
     return out
+
+
+def _true(f, e) -> bool:
+    """The literal True, or a name bound once to it (`offline = True`; not a setting a run may flip)."""
+    if type(e) is ast.Name:
+        e = f.binding(e.id)
+    return type(e) is ast.Constant and e.value is True
