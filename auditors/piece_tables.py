@@ -29,7 +29,15 @@ def strips(node) -> bool:
             new = n.args[1] if len(n.args) > 1 else None
             if not (isinstance(new, ast.Constant) and new.value):
                 return True
+        if type(n) is ast.BinOp and type(n.op) is ast.Sub and _three_bytes_each(n.right):
+            return True  # `lengths - 3 * lead`: the '▁' (3 UTF-8 bytes) taken off each piece that has one
     return False
+
+
+def _three_bytes_each(e) -> bool:
+    """`3 * lead` / `lead * 3`: three bytes for each entry of a flag array."""
+    return type(e) is ast.BinOp and type(e.op) is ast.Mult and any(
+        type(x) is ast.Constant and x.value == 3 for x in (e.left, e.right))
 
 
 def decodes_one(node) -> bool:
@@ -138,6 +146,9 @@ def table_stores(stmts):
     for st in stmts:
         # (a comprehension reduced at once, `np.mean([len(p.encode()) for p in pieces])`, is a statistic, no table)
         reduced = {id(a) for c in ast.walk(st) if type(c) is ast.Call and lb.call_name(c.func) in REDUCED for a in c.args}
+        for b in ast.walk(st):  # (`np.array([len(p.encode()) for p in pieces]) - 3 * lead`: the difference too)
+            if type(b) is ast.BinOp and type(b.op) is ast.Sub and _three_bytes_each(b.right):
+                yield Element(b, b.lineno)
         for n in ast.walk(st):
             if id(n) in reduced:
                 continue

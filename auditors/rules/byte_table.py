@@ -150,7 +150,8 @@ def check(m):
             b in space_ifs or lb.src(b.test) in flags) for s in b.body if isinstance(s, ast.Assign)
             and pt.strips(s.value) for t in s.targets if isinstance(t, ast.Name)]
         if any(pt.is_space_test(e.value, named) for e in stores):  # `space[i] = piece.startswith("▁")`, or a comprehension of it
-            for e in (st for st in stores if st.lineno not in in_space_ifs and not isinstance(st.value, ast.Tuple)):
+            stripped = {st.lineno for st in stores if pt.strips(st.value)}  # (the lengths and, beside them, less the '▁')
+            for e in (st for st in stores if st.lineno not in in_space_ifs | stripped and not isinstance(st.value, ast.Tuple)):
                 kept = (pieces | derived) - {name for line, name in strips_before if line < e.lineno}
                 if not pt.is_space_test(e.value, named) and pt.counts_piece(e.value, kept):
                     flagged.add(e.lineno)
