@@ -235,24 +235,14 @@ def _passed(m, caller, call: ast.Call, g, param: str, depth: int = 0) -> tuple[i
 def _count_value(m, f, e, depth: int) -> tuple[int | None, str | None]:
     if e is None or depth > 3:
         return None, None
-    counts = _Counts(m, {e.id if type(e) is ast.Name else e.attr} if type(e) in (ast.Name, ast.Attribute) else set())
-    for dest, default in counts.defaults.items():  # `add_argument("--val-docs", default=DEFAULT_VAL_DOCS)`
-        counts.options.setdefault(dest, _count_value(m, f, default, depth + 1)[0])
     if type(e) is ast.Name and e.id in f.params and f.qualname != "<module>":
         passed = [_passed(m, h, site.node, f, e.id, depth + 1) for h, site in m.call_sites(f)]
         passed = [p for p in passed if p[0] is not None] or [_count_value(m, f, lb.param_defaults(f.node.args).get(e.id), depth + 1)]
         return min(passed, key=lambda p: p[0] if p[0] is not None else 1 << 62)
-    value = counts.value(e)
-    if value is None and type(e) is ast.Name:
-        value = _count_value(m, f, _module_constant(m, e.id), depth + 1)[0]
-    return value, counts.flags.get(e.attr) if type(e) is ast.Attribute else None
-
-
-def _module_constant(m, name: str):
-    """The expression a module-level name is bound to once, or None."""
-    bound = [st.value for st in m.tree.body if type(st) is ast.Assign and any(
-        type(t) is ast.Name and t.id == name for t in st.targets)]
-    return bound[0] if len(bound) == 1 else None
+    counts = _Counts(m, {e.id if type(e) is ast.Name else e.attr} if type(e) in (ast.Name, ast.Attribute) else set())
+    for dest, default in counts.defaults.items():  # `add_argument("--val-docs", default=DEFAULT_VAL_DOCS)`
+        counts.options.setdefault(dest, _count_value(m, f, default, depth + 1)[0])
+    return counts.value(e), counts.flags.get(e.attr) if type(e) is ast.Attribute else None
 
 
 def _cut(node) -> tuple[str, ast.expr] | None:
