@@ -53,12 +53,21 @@ def _nograd_scorers(m) -> set[str]:
     return out
 
 
+def _at(e) -> tuple[int, int]:
+    """Where an event's expression starts: (line, column). Golfed code puts several
+    statements on one line (`score(w); tr(w)`): the line alone cannot tell them apart."""
+    return e.line, getattr(e.node, "col_offset", 0)
+
+
+def _holds(stmt, at: tuple[int, int]) -> bool:
+    return (stmt.lineno, stmt.col_offset) <= at <= (stmt.end_lineno, stmt.end_col_offset)
+
+
 def _scores_in(f, stmt, scorers, nograd: bool = True) -> bool:
     """The statement scores: a loss without gradients (any loss, with nograd=False), or a
     call of a scoring function."""
-    lo, hi = stmt.lineno, stmt.end_lineno
     for e in f.events:
-        if lo <= e.line <= hi:
+        if _holds(stmt, _at(e)):
             if e.kind == "ce" and (e.ctx.nograd or not nograd):
                 return True
             if e.kind == "call" and e.ctx.nograd and any(a & {"TGTP", "TGT"} for a in e.data["args"]) \
@@ -92,13 +101,13 @@ def _tallies_scores(f, stmt) -> bool:
                for n in ast.walk(stmt))
 
 
-def _verdict(m, f, line, loops, scorers, seen) -> str | None:
+def _verdict(m, f, at, loops, scorers, seen) -> str | None:
     """"ok" (scored first), a reason (scored after), or None (no scoring around it).
 
     Without a decision inside f, the call sites of f are examined the same way: a helper
     that trains on documents the caller has already scored is score-first (#1610).
     """
-    inside = _verdict_inside(f, line, loops, scorers)
+    inside = _verdict_inside(f, at, loops, scorers)
     if inside is not None:
         return inside
     verdicts = [v for _, _, v in _site_verdicts(m, f, scorers, seen)]
@@ -114,7 +123,7 @@ def _site_verdicts(m, f, scorers, seen=()) -> list:
         return []
     sites = [(g, s) for g, e in m.call_sites(f) for s in _sent(m, f, g, e)]
     return [(g, e, phase_order(m, g, e, f, scorers) or ("ok" if _scored_first(g, e, scorers) else
-                                                          _verdict(m, g, e.line, e.ctx.loops, scorers, seen + (f.qualname,))))
+                                                          _verdict(m, g, _at(e), e.ctx.loops, scorers, seen + (f.qualname,))))
             for g, e in sites] + with_verdicts(m, f, lambda g, st: _scores_in(g, st, scorers))
 
 
@@ -147,8 +156,10 @@ def _scored_items(f, loop) -> bool:
     return it is not None and scoring_generator(m, owner, it)
 
 
-def _verdict_inside(f, line, loops, scorers) -> str | None:
-    """The verdict from f's own code: "ok", a reason, or None (f does not score around it)."""
+def _verdict_inside(f, at, loops, scorers) -> str | None:
+    """The verdict from f's own code about the training at `at` (line, column): "ok", a
+    reason, or None (f does not score around it)."""
+    line = at[0]
     for k in range(len(loops) - 1, -1, -1):
         loop = loops[k]
         if _scored_items(f, loop):
@@ -157,7 +168,7 @@ def _verdict_inside(f, line, loops, scorers) -> str | None:
         if planned is not None:
             return planned if planned == "ok" else f"trains on each chunk before scoring it: {planned}"
         body = loop.body
-        idx = next((i for i, s in enumerate(body) if s.lineno <= line <= s.end_lineno), None)
+        idx = next((i for i, s in enumerate(body) if _holds(s, at)), None)
         if idx is None:
             continue
         if any(_scores_in(f, s, scorers) and not _last_pass_only(f, s, loops[:k]) for s in body[:idx]):
@@ -169,7 +180,7 @@ def _verdict_inside(f, line, loops, scorers) -> str | None:
             if all(fixed_before(f, loop, line, st) for st in body[later:] if _scores_in(f, st, scorers)):
                 return "ok"  # the loss below reads logits computed before the training step
             return f"trains on a window, then scores it later in the same loop (line {loop.lineno})"
-    then = _scores_after(f, line, scorers)
+    then = _scores_after(f, at, scorers)
     if then is not None:
         return f"trains on the window it is handed, then scores those tokens (line {then})"
     return None
@@ -191,15 +202,15 @@ def _last_pass_only(f, st, outer) -> bool:
     return bool(variables & used)
 
 
-def _scores_after(f, line, scorers) -> int | None:
-    """Straight-line code of f: the statement at `line` trains (`state.fit(x, y)`) and a
+def _scores_after(f, at, scorers) -> int | None:
+    """Straight-line code of f: the statement at `at` trains (`state.fit(x, y)`) and a
     later statement of the same block scores the same targets (`return F.cross_entropy(
     model(x), y)`): SLOT-style fitting on a window before its score, whatever the caller
     scored before. The line of that scoring, or None."""
     if f.qualname == "<module>":
         return None
     body = f.node.body
-    idx = next((i for i, st in enumerate(body) if st.lineno <= line <= st.end_lineno), None)
+    idx = next((i for i, st in enumerate(body) if _holds(st, at)), None)
     if idx is None or isinstance(body[idx], (ast.For, ast.While, ast.AsyncFor)):
         return None
     data = {n for n in _names_in(body[idx]) if f.lookup(n) & {"VAL", "TGT"}}
@@ -323,8 +334,8 @@ def _recorded_first(f, ev) -> bool:
                 for n in ast.walk(r.value) if type(n) is ast.Name}
     loop = ev.ctx.loops[-1]
     for st in loop.body:
-        if st.lineno >= ev.line:
-            break
+        if (st.end_lineno, st.end_col_offset) > _at(ev):
+            break  # (the statements before the backward pass's, golfed ones on its line included)
         if type(st) is ast.AugAssign and type(st.target) is ast.Name and st.target.id in returned \
                 and any(type(n) is ast.Attribute and n.attr in ("detach", "item") for n in ast.walk(st.value)) \
                 and loss & {n.id for n in ast.walk(st.value) if type(n) is ast.Name}:
@@ -347,10 +358,10 @@ def _scored_first(g, site, scorers) -> bool:
             if any(type(t) is ast.Name and t.id in returned for t in a.targets)}
     inside = {id(n) for a in m.under(g, m.nodes_of(ast.Assign)) if id(a.value) in held for n in ast.walk(a.value)}
     targets = {n.id for a in site.node.args for n in ast.walk(a) if type(n) is ast.Name and "TGT" in g.labels_of(n)}
-    if any(e.kind == "ce" and e.line < site.line and e.ctx.loops == site.ctx.loops and id(e.node) in inside
+    if any(e.kind == "ce" and _at(e) < _at(site) and e.ctx.loops == site.ctx.loops and id(e.node) in inside
            and targets & {n.id for a in e.node.args for n in ast.walk(a) if type(n) is ast.Name} for e in g.events):
         return True  # `nll = F.cross_entropy(logits, y)`, then `self.fit(hidden, y)`, then `return nll`
-    return any(e.kind == "call" and e.line < site.line and (
+    return any(e.kind == "call" and _at(e) < _at(site) and (
         e.data["callee"] in scorers and given(e) == args
         or e.data["callee"] and args and set(args) < set(given(e)) and e.ctx.loops == site.ctx.loops
         and id(e.node) in held  # (the score this function hands back, not a diagnostic before a later pass)
@@ -374,7 +385,7 @@ def score_first_steps(m) -> list:
     (test-time training done right), found as `check` judges them."""
     scorers = m.once("nograd scorers", _nograd_scorers)
     return [(f, ev) for f, ev in m.events("backward") if "VAL" in ev.data["loss"]
-            and (_recorded_first(f, ev) or _verdict(m, f, ev.line, ev.ctx.loops, scorers, ()) == "ok")
+            and (_recorded_first(f, ev) or _verdict(m, f, _at(ev), ev.ctx.loops, scorers, ()) == "ok")
             and not (mixed_loader(f, ev) and not handed_val(f))]
 
 
@@ -401,7 +412,7 @@ def check(m):
             continue
         if "TRAIN" in ev.data["loss"] and _trains_on_train_batches(f, ev):
             continue  # (`x, y` bound to training batches here and to validation chunks further down the function)
-        verdict = "ok" if _recorded_first(f, ev) else _verdict(m, f, ev.line, ev.ctx.loops, scorers, ())
+        verdict = "ok" if _recorded_first(f, ev) else _verdict(m, f, _at(ev), ev.ctx.loops, scorers, ())
         if (verdict is None or verdict == "ok" and mixed_loader(f, ev) or mix_sites(m)) and "TRAIN" in ev.data["loss"] \
                 and not (handed_val(f) and not fed_joined_streams(m, f)):
             # batches drawn from both splits (not a helper handed the training split by one caller and val
@@ -414,7 +425,7 @@ def check(m):
                            "backward pass on batches drawn from training and validation data alike: validation tokens "
                            "are trained on (a loader that mixes in a val shard, a pattern that matches it)" + where))
             continue
-        if verdict != "ok" and "TRAIN" not in ev.data["loss"] and _verdict_inside(f, ev.line, ev.ctx.loops, scorers) is None:
+        if verdict != "ok" and "TRAIN" not in ev.data["loss"] and _verdict_inside(f, _at(ev), ev.ctx.loops, scorers) is None:
             per_site = _site_verdicts(m, f, scorers)
             if any(v == "ok" for *_, v in per_site):  # a helper some callers use score-first: report the others
                 for g, e, v in per_site:
