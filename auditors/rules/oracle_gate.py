@@ -93,6 +93,11 @@ def check(m):
     for f in m.functions.values():
         per_token = _per_token(m, f, 0)
         for ev in f.events:
+            if ev.kind == "call" and ev.data["name"] == "reduce" and per_token and _folds_losses(f, ev.node):
+                out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                               f"folds the target losses of several predictors with `{lb.src(ev.node.args[0])}` "
+                               "(each token keeps its best): an oracle gate"))
+                continue
             if ev.kind != "call" or ev.data["name"] not in ("minimum", "fmin", "where", "min", "amin", "nanmin",
                                                            "maximum", "fmax"):
                 continue
@@ -277,6 +282,23 @@ def _stacked_rows(node: ast.Call) -> ast.expr | None:
     if inner is None or lb.call_name(inner.func) not in ("stack", "cat", "vstack", "concatenate") or not inner.args:
         return None
     return inner.args[0]
+
+
+_ELEMENTWISE_BEST = frozenset({"minimum", "fmin", "maximum", "fmax"})
+
+
+def _folds_losses(f, node: ast.Call) -> bool:
+    """`reduce(torch.minimum, (nll_a, nll_b))`, `reduce(np.minimum, map(nll_of, (p_a, p_b)))`:
+    the elementwise best of two or more target losses (or probabilities), folded pairwise."""
+    if len(node.args) < 2 or lb.call_name(node.args[0]) not in _ELEMENTWISE_BEST:
+        return False
+    items = node.args[1]
+    if type(items) is ast.Name and f.binding(items.id) is not None:
+        items = f.binding(items.id)
+    if type(items) is ast.Call and lb.call_name(items.func) == "map" and len(items.args) == 2:
+        rows = items.args[1]  # each row through the same function: the map's labels are the rows' losses
+        return isinstance(rows, (ast.Tuple, ast.List)) and len(rows.elts) >= 2 and _loss(f, items)
+    return isinstance(items, (ast.Tuple, ast.List)) and len(items.elts) >= 2 and all(_loss(f, x) for x in items.elts)
 
 
 def _stacked(node: ast.Call) -> list | None:
