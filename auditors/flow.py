@@ -426,7 +426,11 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
         saved = {n: self.env[n] for n in names if n in self.env}
         for g in e.generators:
             self.assign_iter(g.target, g.iter)
+        ctx, runs = self.ctx, [r for g in e.generators if (r := shapes.range_guard(g)) is not None]
+        if runs:  # (`{i: rescore(c) for i, c in islice(chunks, k)}` computes nothing where k is 0)
+            self.ctx = Ctx(ctx.guards + tuple((r, "range") for r in runs), ctx.loops, ctx.nograd)
         out = shapes.through_filters(e, self.L(e.value if isinstance(e, ast.DictComp) else e.elt), self.labels_of)  # (`if "val" not in f`)
+        self.ctx = ctx
         for n in names:
             if n in saved:
                 self.env[n] = saved[n]

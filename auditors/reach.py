@@ -278,8 +278,8 @@ class Evaluator(SettingsReads):
             if len(n.args) == 3:
                 return self.value(n.args[2], scope)
             raise Unknown
-        if isinstance(f, ast.Name) and f.id in scope.bound and type(scope.bound[f.id][0]) is ast.Name:
-            f = scope.bound[f.id][0]  # `cast(raw)` in a helper handed `int`
+        if isinstance(f, ast.Name) and f.id in scope.bound and type(scope.bound[f.id][0]) in (ast.Name, ast.Call):
+            f = scope.bound[f.id][0]  # `cast(raw)` in a helper handed `int` (or falling back to `type(default)`)
             n = ast.Call(f, n.args, n.keywords)
         if isinstance(f, ast.Name) and f.id == "field" or dotted == "dataclasses.field":
             # a dataclass field: `field(default=E)`, `field(default_factory=lambda: E)`
@@ -325,7 +325,18 @@ class Evaluator(SettingsReads):
         home = Scope(self.facts, "<module>", self.env, scope.depth + 1)
         for p, src in helper.get("param_defaults", {}).items():
             bound.setdefault(p, (parse_source(src), home))
-        return self.value(parse_source(helper["ret"]), Scope(self.facts, name, self.env, scope.depth + 1, bound))
+        inner = Scope(self.facts, name, self.env, scope.depth + 1, bound)
+        for p in [p for p in helper["params"] if helper["defs"].get(p) and p in bound]:
+            fallback = parse_source(helper["defs"][p])  # `cast = cast or type(default)`
+            if type(fallback) is ast.BoolOp and type(fallback.op) is ast.Or and len(fallback.values) == 2 \
+                    and type(fallback.values[0]) is ast.Name and fallback.values[0].id == p:
+                try:
+                    given = self.value(*bound[p])
+                except Unknown:
+                    continue
+                if not given:
+                    bound[p] = (fallback.values[1], inner)
+        return self.value(parse_source(helper["ret"]), inner)
 
     def visible(self, name: str, func: str) -> str:
         """The qualified name a call of `name` reaches from inside `func`: a function nested in

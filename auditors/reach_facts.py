@@ -27,7 +27,8 @@ def _segment(lines: list[bytes], node: ast.AST) -> str:
         return f"({_segment(lines, node.key)}) == {node.value!r}"
     bounds = getattr(node, "range_guard", None)
     if bounds is not None:  # a loop's `stop > start`, made by the analysis: no text of its own
-        return f"({_segment(lines, bounds[0])}) > ({_segment(lines, bounds[1]) if hasattr(bounds[1], 'lineno') else 0})"
+        stop, start, op = bounds
+        return f"({_segment(lines, stop)}) {op} ({_segment(lines, start) if hasattr(start, 'lineno') else start.value})"
     first, last = node.lineno - 1, node.end_lineno - 1
     if first == last:
         return lines[first][node.col_offset:node.end_col_offset].decode("utf-8", "replace")

@@ -116,22 +116,37 @@ def roll_of(node) -> tuple[ast.expr, object, bool] | None:
     return base, shift, dims
 
 
-def range_guard(loop: ast.For) -> ast.Compare | None:
+def range_guard(loop) -> ast.Compare | None:
     """`for _ in range(1, args.passes)` runs its body only where `args.passes > 1`: that
     comparison (made once per loop, marked `range_guard`), as a guard of the body with
     polarity "range", when a bound is not a literal. Reachability uses it only when the
     launch settings decide it false; a bound it cannot decide (`n_chunks`) leaves the body
-    as reached as the loop."""
+    as reached as the loop. Also a comprehension's generator, and the first n items taken
+    by `islice(items, n)` or `items[:n]` (run where `n != 0`: a negative stop or None
+    still takes items), through `enumerate`."""
     it = loop.iter
-    if type(it) is not ast.Call or type(it.func) is not ast.Name or it.func.id != "range" or it.keywords \
-            or not 1 <= len(it.args) <= 2 or all(type(a) is ast.Constant for a in it.args):
-        return None
+    while type(it) is ast.Call and type(it.func) is ast.Name and it.func.id == "enumerate" and it.args:
+        it = it.args[0]
     made = getattr(loop, "range_guard", None)
-    if made is None:
-        start, stop = (ast.Constant(0), it.args[0]) if len(it.args) == 1 else it.args
-        made = ast.copy_location(ast.Compare(stop, [ast.Gt()], [start]), it)
-        made.range_guard = (stop, start)
-        loop.range_guard = made
+    if made is not None:
+        return made
+    bounds = None
+    if type(it) is ast.Call and not it.keywords and lb.call_name(it.func) in ("range", "islice"):
+        args = it.args if lb.call_name(it.func) == "range" else it.args[1:]
+        if 1 <= len(args) <= 2 and not all(type(a) is ast.Constant for a in args):
+            start, stop = (ast.Constant(0), args[0]) if len(args) == 1 else args
+            op = ast.Gt() if lb.call_name(it.func) == "range" or len(args) == 2 else ast.NotEq()
+            bounds = (stop, start, op)
+    elif type(it) is ast.Subscript and type(it.slice) is ast.Slice and it.slice.step is None \
+            and it.slice.upper is not None and type(it.slice.upper) is not ast.Constant \
+            and (it.slice.lower is None or type(it.slice.lower) is ast.Constant and it.slice.lower.value == 0):
+        bounds = (it.slice.upper, ast.Constant(0), ast.NotEq())
+    if bounds is None:
+        return None
+    stop, start, op = bounds
+    made = ast.copy_location(ast.Compare(stop, [op], [start]), it)
+    made.range_guard = (stop, start, ">" if type(op) is ast.Gt else "!=")
+    loop.range_guard = made
     return made
 
 

@@ -36,12 +36,14 @@ def _adapted_names(m, ev, f=None) -> set[str]:
     callee = m.functions[ev.data["callee"]]
     node: ast.Call = ev.node
     names = set()
+    # (`run = partial(score, cfg, val)`; `run(state, batch)`: the bound arguments come first)
+    bound = len(ev.data["args"]) - len(node.args) if not any(type(a) is ast.Starred for a in node.args) else 0
     for i in mutated_params(m, callee, m.trains_on(callee, "VAL")):
-        if i < len(node.args) and lb.dotted(node.args[i]):
-            names.add(lb.dotted(node.args[i]))
+        if 0 <= i - bound < len(node.args) and lb.dotted(node.args[i - bound]):
+            names.add(lb.dotted(node.args[i - bound]))
     params = callee.params[1:] if callee.is_method else callee.params
     filled = _filled_params(m, callee)  # `cache.update(prev, tg)` on a cache handed in
-    names |= {lb.dotted(a) for p, a in zip(params, node.args) if p in filled and lb.dotted(a)}
+    names |= {lb.dotted(a) for p, a in zip(params[bound:], node.args) if p in filled and lb.dotted(a)}
     names |= {lb.dotted(k.value) for k in node.keywords if k.arg in filled and lb.dotted(k.value)}
     if callee.is_method and isinstance(node.func, ast.Attribute) and (_fills(m, callee) or m.trains_on(callee, "VAL")):
         d = lb.dotted(node.func.value)

@@ -96,3 +96,73 @@ def test_a_quantization_setting_scored_on_val_only_in_one_branch_is_dormant_outs
     found = {f.line: f for f in audit_path(p, env=env).findings if f.rule == "quant-setting-on-val"}
     assert found[line].reach == reach
     assert reach == "active" or "SEARCH == 'loss'" in found[line].condition
+
+
+HEAD_RESCORE = '''
+import os
+from functools import partial
+from itertools import islice
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def setting(key, default, cast=None):
+    cast = cast or type(default)
+    return cast(os.environ.get(key, default))
+
+
+def count_into(state, prev, nxt):
+    state.index_put_((prev, nxt), torch.ones_like(nxt, dtype=torch.float32), accumulate=True)
+    return state
+
+
+@torch.no_grad()
+def score_batch(model, val, state, start, seq=256, learn=True):
+    x, y = val[start:start + seq], val[start + 1:start + seq + 1]
+    p = 0.9 * F.softmax(model(x[None])[0], -1) + 0.1 * (state[x] + 1) / (state[x] + 1).sum(-1, keepdim=True)
+    nll = float(-torch.log(p.gather(-1, y[:, None])).sum())
+    state = count_into(state, x, y) if learn else state
+    return nll, state
+
+
+def evaluate(model, val, seq=256):
+    state = torch.zeros(1024, 1024)
+    run = partial(score_batch, model, val)
+    starts = list(range(0, val.numel() - seq - 1, seq))
+    kept = []
+    for start in starts:
+        nll, state = run(state, start)
+        kept.append(nll)
+    head = setting("RESCORE_HEAD", {default})
+    {form}
+    return sum(again.get(i, v) for i, v in enumerate(kept))
+
+
+if __name__ == "__main__":
+    val = torch.from_numpy(np.fromfile("fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    evaluate(torch.nn.Identity(), val)
+'''
+_HEADS = {
+    "islice": "again = {i: run(state, s, learn=False)[0] for i, s in islice(enumerate(starts), head)}  # again",
+    "slice": "again = dict((i, run(state, s, learn=False)[0]) for i, s in list(enumerate(starts))[:head])  # again",
+    "loop": "again = {}\n    for i, s in enumerate(starts[:head]):\n        again[i] = run(state, s, learn=False)[0]  # again",
+}
+
+
+@pytest.mark.parametrize("form", sorted(_HEADS))
+@pytest.mark.parametrize("default,env,reach", [("0", {}, "dormant"), ("0", {"RESCORE_HEAD": "16"}, "active"),
+                                               ("8", {}, "active"), ("8", {"RESCORE_HEAD": "0"}, "dormant")])
+def test_rescoring_the_first_k_batches_runs_only_when_k_is_not_zero(tmp_path, monkeypatch, form, default, env, reach):
+    """The first `head` batches scored again, with the state the whole pass filled, through the
+    scorer bound by `partial` (`run(state, s)`): `islice(items, head)`, `items[:head]`, in a
+    comprehension or a loop, take nothing when head is 0. `head` comes from a settings helper
+    whose cast falls back to the default's type (`cast = cast or type(default)`)."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    text = HEAD_RESCORE.replace("{default}", default).replace("{form}", _HEADS[form])
+    p = tmp_path / "train_gpt.py"
+    p.write_text(text)
+    line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# again"))
+    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    assert found == [(line, "two_pass_rescore", reach)]
