@@ -15,8 +15,8 @@ LOG_NORMALIZERS = {"log", "log1p", "logsumexp", "logaddexp", "log2"}
 
 
 def renormalized(m, f, name: str) -> bool:
-    """`name` is normalized again in f: handed to (log_)softmax / logsumexp / normalize, or
-    divided by (or less) a reduction of itself."""
+    """`name` is normalized again in f: handed to (log_)softmax / logsumexp / normalize,
+    divided by a reduction of itself, or less a log-normalizer."""
     def mentions(e) -> bool:
         return any(type(x) is ast.Name and x.id == name for x in ast.walk(e))
     for c in m.under(f, m.nodes_of(ast.Call)):
@@ -26,8 +26,9 @@ def renormalized(m, f, name: str) -> bool:
     def log_normalizer(e) -> bool:  # `boosted - log_z` with `log_z = log1p(p_h * expm1(beta))`
         e = f.binding(e.id) if type(e) is ast.Name else e
         return e is not None and any(type(c) is ast.Call and lb.call_name(c.func) in LOG_NORMALIZERS for c in ast.walk(e))
-    return any(type(b.op) in (ast.Div, ast.Sub) and mentions(b.left) and (
-        mentions(b.right) or (type(b.op) is ast.Sub and log_normalizer(b.right))) for b in m.under(f, m.nodes_of(ast.BinOp)))
+    # (less a reduction of itself normalizes only when it is a log-normalizer: `x - x.mean()` shifts every token alike)
+    return any(mentions(b.left) and ((type(b.op) is ast.Div and mentions(b.right)) or (type(b.op) is ast.Sub and log_normalizer(b.right)))
+               for b in m.under(f, m.nodes_of(ast.BinOp)))
 
 
 def applied(m, g, c) -> bool:

@@ -47,7 +47,7 @@ def check(m):
     for f in m.functions.values():
         if f.qualname != "<module>" and not any(e.kind == "backward" for e in f.events):
             out += _tilt_without_normalizer(m, f) or _partial_normalizer(m, f) or _hit_only_normalizer(m, f) \
-                or _spread_over_bytes(m, f) or _boosted_in_place(m, f) \
+                or _spread_over_bytes(m, f) \
                 or _max_of_distributions(m, f) or _log_linear(m, f) or _raw_counts_mixed(m, f) or _tempered_after(m, f)
     return out
 
@@ -221,30 +221,6 @@ def _tilt_without_normalizer(m, f) -> list:
                                           f"adds a boost to the target's log-probability where a hint equals the target, "
                                           f"with {why}: the tilted probabilities sum to more than one over the vocabulary"),
                                       f, boost)]
-    return []
-
-
-_IN_PLACE_ADDS = {"scatter_add_", "index_add_", "index_put_", "scatter_reduce_"}
-
-
-def _boosted_in_place(m, f) -> list:
-    """`boosted = logp.clone(); boosted.scatter_add_(-1, hint, beta)`, then `boosted.gather(-1, y)`:
-    mass added in place to a distribution over the vocabulary at proposed tokens, and the
-    target read from it without renormalizing (softmax, logsumexp or a division by its sum)."""
-    for ev in f.events:
-        if ev.kind != "call" or ev.data["name"] not in _IN_PLACE_ADDS or type(ev.node.func) is not ast.Attribute:
-            continue
-        held = ev.node.func.value
-        if type(held) is not ast.Name or "DIST" not in f.lookup(held.id):
-            continue
-        name = held.id
-        read = [e for e in f.events if e.kind == "call" and e.line > ev.line and e.data["name"] in ("gather", "take_along_axis")
-                and type(e.node.func) is ast.Attribute and type(e.node.func.value) is ast.Name and e.node.func.value.id == name
-                and any("TGT" in a for a in e.data["args"])]
-        if read and not normalizers.renormalized(m, f, name):
-            return [raw(RULE, f, ev.node, ev.ctx, "error", "medium",
-                        f"adds mass in place to `{name}`, a distribution over the vocabulary, and reads the target from it "
-                        f"(line {read[0].line}) without renormalizing: the boosted probabilities sum to more than one")]
     return []
 
 

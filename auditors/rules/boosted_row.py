@@ -1,0 +1,135 @@
+"""Mass added to a whole distribution at proposed tokens (RULES.md §2 C2; the #1145 tilt).
+
+The single-hint tilt can be written over the whole vocabulary: a row of boosts (zeros
+with beta scattered at the hinted token, `beta * one_hot(hint, V)`) added to the model's
+log-probabilities, or beta added in place (`lp.scatter_add_(-1, hint, beta)`). The row is
+a distribution again only after it is renormalized over the vocabulary: handed to
+`log_softmax`, less its `logsumexp` (or the closed form `log1p(p_h * expm1(beta))`),
+divided by its sum. Subtracting the mean of the boosts, a maximum or a constant only
+shifts every token alike, and the hinted token keeps almost all of its boost for free.
+Data flow: the boosted row (built here, or returned by a helper the scoring code calls)
+is read at the target without such a renormalization.
+Legal counterpart: `log_softmax(lp + boost)`, `lp + boost - (lp + boost).logsumexp(-1)`.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors import labels as lb
+from auditors import normalizers
+from auditors.model import RuleInfo
+from auditors.rules import guards_of, raw
+
+RULE = RuleInfo("boosted-row", "unnormalized_blend", "a distribution boosted at proposed tokens, read without renormalizing",
+                "RULES.md §2 C2, §3 (#1145 tilt with its normalizer)")
+
+_IN_PLACE_ADDS = {"scatter_add_", "index_add_", "index_put_", "scatter_reduce_"}
+_SCATTERS = {"scatter", "scatter_", "scatter_add", "scatter_add_", "index_fill", "index_fill_", "index_put", "index_put_"}
+_BLANK = {"zeros_like", "zeros", "new_zeros", "full_like", "full", "new_full"}
+_NORMALIZING = {"softmax", "log_softmax", "normalize"}
+_TARGET_READS = {"gather", "take_along_dim", "take_along_axis"}
+
+
+def check(m):
+    out = []
+    for f in m.functions.values():
+        if f.qualname != "<module>" and not any(e.kind == "backward" for e in f.events):
+            out += _boosted_in_place(m, f) or _added_rows(m, f)
+    return out
+
+
+def _boosted_in_place(m, f) -> list:
+    """`boosted = logp.clone(); boosted.scatter_add_(-1, hint, beta)`, then `boosted.gather(-1, y)`."""
+    for ev in f.events:
+        if ev.kind != "call" or ev.data["name"] not in _IN_PLACE_ADDS or type(ev.node.func) is not ast.Attribute:
+            continue
+        held = ev.node.func.value
+        if type(held) is not ast.Name or "DIST" not in f.lookup(held.id):
+            continue
+        read = [e for e in f.events if e.kind == "call" and e.line > ev.line and e.data["name"] in _TARGET_READS
+                and type(e.node.func) is ast.Attribute and type(e.node.func.value) is ast.Name
+                and e.node.func.value.id == held.id and any("TGT" in a for a in e.data["args"])]
+        if read and not normalizers.renormalized(m, f, held.id):
+            return [raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                        f"adds mass in place to `{held.id}`, a distribution over the vocabulary, and reads the target from "
+                        f"it (line {read[0].line}) without renormalizing: the boosted probabilities sum to more than one")]
+    return []
+
+
+def _added_rows(m, f) -> list:
+    """`lp = lp + boost` (or `lp = tilt(lp, hint, beta)` of a helper returning that sum), then
+    `lp.gather(-1, y)`, with the sum never renormalized."""
+    out = []
+    for a in m.under(f, m.nodes_of(ast.Assign)):
+        if len(a.targets) != 1 or type(a.targets[0]) is not ast.Name:
+            continue
+        name = a.targets[0].id
+        sums = [(f, s) for s in [_boosted_sum(f, a.value)] if s is not None] or _returned_sums(m, f, a.value)
+        if sums and _read_at_target(m, f, name) and not normalizers.renormalized(m, f, name):
+            g, node = sums[0]
+            ctx = guards_of(g, node.lineno) if g is f else guards_of(f, a.lineno)  # (a helper runs where it is called)
+            out.append(raw(RULE, g, node, ctx, "error", "medium",
+                           f"adds a row of boosts at proposed tokens to the log-probabilities (`{lb.src(node)}`) and the "
+                           f"target is read from the result (`{name}`) without renormalizing over the vocabulary: "
+                           "the tilted probabilities sum to more than one"))
+    return out
+
+
+def _boosted_sum(g, e):
+    """The `lp + boost` inside e when e is that sum less only terms that are no log-normalizer
+    (`lp + boost - boost.mean(-1, keepdim=True)`), else None."""
+    while type(e) is ast.BinOp and type(e.op) is ast.Sub:
+        if any(type(c) is ast.Call and lb.call_name(c.func) in normalizers.LOG_NORMALIZERS for c in ast.walk(e.right)):
+            return None  # less its logsumexp, or log Z in closed form
+        e = e.left
+    if type(e) is not ast.BinOp or type(e.op) is not ast.Add:
+        return None
+    for row, boost in ((e.left, e.right), (e.right, e.left)):
+        if "DIST" in g.labels_of(row) and not _boost_row(g, row) and _boost_row(g, boost):
+            return e
+    return None
+
+
+def _boost_row(g, e, depth: int = 0) -> bool:
+    """A row over the vocabulary that is zero but at proposed tokens: `zeros_like(lp).scatter_(-1,
+    hint, beta)`, `beta * one_hot(hint, V)` (or a name bound to one)."""
+    if type(e) is ast.Name and depth < 3:
+        bound = g.binding(e.id)
+        return bound is not None and _boost_row(g, bound, depth + 1)
+    if type(e) is ast.BinOp and type(e.op) is ast.Mult:
+        return _boost_row(g, e.left, depth) or _boost_row(g, e.right, depth)
+    if type(e) is not ast.Call:
+        return False
+    if lb.call_name(e.func) == "one_hot":
+        return True
+    if lb.call_name(e.func) in _SCATTERS and type(e.func) is ast.Attribute:
+        base = e.func.value
+        if type(base) is ast.Name and depth < 3:
+            base = g.binding(base.id) or base
+        return type(base) is ast.Call and lb.call_name(base.func) in _BLANK
+    return False
+
+
+def _returned_sums(m, f, value) -> list:
+    """(helper, sum) for a call whose function returns a boosted sum."""
+    if type(value) is not ast.Call:
+        return []
+    out = []
+    for ev in f.events:
+        if ev.kind == "call" and ev.node is value:
+            for q in filter(None, (ev.data["callee"], *ev.data.get("also", ()))):
+                g = m.functions[q]
+                out += [(g, s) for r in m.under(g, m.nodes_of(ast.Return)) if r.value is not None
+                        for s in [_boosted_sum(g, r.value)] if s is not None]
+    return out
+
+
+def _read_at_target(m, f, name: str) -> bool:
+    """`name.gather(-1, y)`, `name[i, y]`: the row read at the target."""
+    for n in m.under(f, m.nodes_of(ast.Call)):
+        if lb.call_name(n.func) in _TARGET_READS and type(n.func) is ast.Attribute and type(n.func.value) is ast.Name \
+                and n.func.value.id == name and any("TGT" in f.labels_of(a) for a in n.args):
+            return True
+    return any(type(s.value) is ast.Name and s.value.id == name and "TGT" in f.labels_of(s.slice)
+               for s in m.under(f, m.nodes_of(ast.Subscript)))
