@@ -283,13 +283,17 @@ class ClassFacts:
 
     def dataclass_fields(self, cls: str) -> list[str]:
         """The annotated fields of a module class decorated `@dataclass` (else none)."""
-        node = next((c for c in self.nodes_of(ast.ClassDef) if c.name == cls), None)
-        if node is None or not any(lb.call_name(d.func if type(d) is ast.Call else d) == "dataclass"
-                                   for d in node.decorator_list):  # `@dataclass`, `@dataclasses.dataclass(frozen=True)`
-            return []
-        return [st.target.id for st in node.body if type(st) is ast.AnnAssign and type(st.target) is ast.Name]
+        return self.once(("dataclass fields", cls), lambda m: _dataclass_fields(m, cls))
 
     # ---- summaries ----------------------------------------------------------------
+
+
+def _dataclass_fields(m, cls: str) -> list[str]:
+    node = next((c for c in m.nodes_of(ast.ClassDef) if c.name == cls), None)
+    if node is None or not any(lb.call_name(d.func if type(d) is ast.Call else d) == "dataclass"
+                               for d in node.decorator_list):  # `@dataclass`, `@dataclasses.dataclass(frozen=True)`
+        return []
+    return [st.target.id for st in node.body if type(st) is ast.AnnAssign and type(st.target) is ast.Name]
 
 
 def name_receivers(classes) -> None:

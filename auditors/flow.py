@@ -400,6 +400,14 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
             v = m.class_attr_labels.get((self.cls, e.attr), m.attr_labels.get(e.attr, EMPTY))
             self.read_shared.setdefault(("class_attr", self.cls, e.attr), v)
             return v
+        if type(e.value) is ast.Name and e.value.id in self.params and m.class_attr_labels:
+            cls = m.annotated_class(self, e.value.id)
+            if cls is not None and e.attr in m.dataclass_fields(cls):
+                # `win: Window` handed in, `win.y`: that field of the dataclass (what constructions put there),
+                # not every field's data at once (`win.x` holds the context, `win.y` the targets)
+                v = m.class_attr_labels.get((cls, e.attr), m.attr_labels.get(e.attr, EMPTY))
+                self.read_shared.setdefault(("class_attr", cls, e.attr), v)
+                return v
         base = self.L(e.value)  # first: a comprehension in it may store attribute labels
         v = m.attr_labels.get(e.attr, EMPTY)
         self.read_shared.setdefault(("attr", e.attr), v)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 
+from auditors import labels as lb
 from auditors import shapes
 from auditors.model import RuleInfo
 from auditors.rules import guards_of, raw
@@ -40,6 +41,33 @@ _MESSAGE = ("{what} is decided by a per-token fact about the target (`{cond}`): 
 
 
 _SCORED = frozenset({"TGTP", "DIST"})
+
+
+def _chosen_hints(m, f) -> list:
+    """`return where(starts_word[y], hint, -1)`: a helper that holds no distribution hands back
+    a hint (or a setting) chosen per token by a fact about the target, and a distribution
+    somewhere is built from such a fact."""
+    if "TPROP" not in f.ret:
+        return []
+    for ev in f.events:
+        node = ev.node
+        if ev.kind == "call" and ev.data["name"] == "where" and len(node.args) == 3 \
+                and "TPROP" in f.labels_of(node.args[0]) and ast.dump(node.args[1]) != ast.dump(node.args[2]) \
+                and m.once("target facts in distributions", _shapes_distribution):
+            return [raw(RULE, f, node, ev.ctx, "error", "medium", _MESSAGE.format(
+                what="which hint (or setting) the scored distribution is built with", cond=ast.unparse(node.args[0])))]
+    return []
+
+
+def _shapes_distribution(m) -> bool:
+    """A distribution somewhere is computed from a fact about the target: a softmax of it, or
+    a function handed it that returns a distribution (the hint a helper chose by
+    `starts_word[y]`, tilted into the distribution that is scored: `tilt(lp, hint, beta)`)."""
+    for _, e in m.events("call"):
+        if any("TPROP" in a for a in (*e.data["args"], *e.data["kws"].values())) and (
+                e.data["name"] in lb.DIST_FUNCS or any("DIST" in m.functions[q].ret for q in m.targets(e))):
+            return True
+    return False
 
 
 def _scores(f, node) -> bool:
@@ -113,8 +141,11 @@ def _lookup_test(node: ast.If) -> bool:
 def check(m):
     out = []
     for f in m.functions.values():
-        if f.qualname == "<module>" or not any(v & {"TGTP", "DIST"} for v in f.env.values()):
-            continue  # no distribution or score of a target is held here
+        if f.qualname == "<module>":
+            continue
+        if not any(v & {"TGTP", "DIST"} for v in f.env.values()):  # no distribution or score of a target is held here
+            out += _chosen_hints(m, f)
+            continue
         for ev in f.events:
             node = ev.node
             if ev.kind == "call" and ev.data["name"] == "where" and len(node.args) == 3 \
