@@ -96,6 +96,14 @@ def _saved_in_artifact(m) -> list:
         for ev in f.events:
             if ev.kind == "call" and ev.data["name"] in _SAVES and ev.data["args"] and ev.data["callee"] is None:
                 held = ev.data["args"][0]
+                entry = _val_entry(m, f, ev.node.args[0]) if "VAL" in held and held & {"TGTP", "TGATE"} else None
+                if entry is not None:  # `{"w": weights, "x": {"warm": val[:n]}}`: one entry holds tokens, the rest a model
+                    g, node = entry
+                    out.append(raw(RULE, g, node, ctx_of(g, node), "error", "medium",
+                                   f"`{lb.src(node)}` is validation data put into what {f.name}() saves at line {ev.line} "
+                                   "into the buffer compressed as the artifact: the submission ships validation tokens "
+                                   "(or a table built from them)"))
+                    break
                 if "VAL" in held and not held & {"TGTP", "TGATE"}:
                     entry = _stored_by_caller(m, f, ev.node)
                     if entry is not None:  # where the data enters the object, under the conditions there
@@ -110,6 +118,35 @@ def _saved_in_artifact(m) -> list:
                                    "the artifact: the submission ships validation tokens (or a table built from them)"))
                     break
     return out
+
+
+def _val_entry(m, f, e, depth: int = 0):
+    """(function, value) of a dict entry that holds validation data and no model or score,
+    inside what is saved: a dict literal, a name bound to one, or a parameter whose callers
+    pass one (`export(sd, {"prior": p, "warm": val[:n]}, path)`), else None."""
+    if depth > 3:
+        return None
+    if type(e) is ast.Name and e.id in f.params and f.binding(e.id) is None:
+        index = f.params.index(e.id) - (1 if f.is_method else 0)
+        for g, site in m.call_sites(f):
+            passed = site.node.args[index] if 0 <= index < len(site.node.args) else next(
+                (k.value for k in site.node.keywords if k.arg == e.id), None)
+            found = _val_entry(m, g, passed, depth + 1) if passed is not None else None
+            if found is not None:
+                return found
+        return None
+    if type(e) is ast.Name:
+        e = f.binding(e.id)
+    if type(e) is not ast.Dict:
+        return None
+    for v in e.values:
+        held = f.labels_of(v)
+        if "VAL" in held and not held & {"TGTP", "TGATE", "TRAIN", "DIST"}:
+            return f, v
+        found = _val_entry(m, f, v, depth + 1) if type(v) in (ast.Dict, ast.Name) else None
+        if found is not None:
+            return found
+    return None
 
 
 def _stored_by_caller(m, f, save: ast.Call):
