@@ -123,6 +123,42 @@ def _chain(f, node, depth: int = 0) -> tuple[bool, list]:
     return False, []
 
 
+_FILLS = {"full": 1, "full_like": 1, "new_full": 1}  # the position of the fill value
+
+
+def _constant_counts(m) -> list:
+    """A byte counter handed the scored targets that returns the same fractional number for
+    each (`torch.full(tgt.shape, 2.5186)`, `ones_like(tgt) * self.bytes_per_token`): the byte
+    count of every token fixed at an average instead of read from the piece table."""
+    out = []
+    handed = {}
+    for g, e in m.events("call"):
+        if any("TGT" in a for a in e.data["args"]) and m.scores(g):
+            for h in [m.functions[q] for q in m.targets(e)] + (  # (a method: any class's, the object may be another's:
+                    m.by_name.get(e.data["name"], []) if type(e.node.func) is ast.Attribute else []):  # `COUNTERS[k](...)`)
+                handed[h.qualname] = h
+    for g in handed.values():
+        for r in m.under(g, m.nodes_of(ast.Return)):
+            value = _filled_with(g, r.value)
+            if value is not None and 1.0 < value < 8.0 and not value.is_integer():
+                out.append(raw(RULE, g, r, next((e.ctx for e in g.events if e.line == r.lineno), None), "error", "medium",
+                               f"{g.name}() counts {value:g} bytes for every target token it is handed: the bytes of "
+                               "the tokens scored must be counted from the tokenizer's piece table, not set to an average"))
+                break
+    return out
+
+
+def _filled_with(g, e) -> float | None:
+    """The constant that fills the tensor e makes (`full(shape, c)`, `ones_like(t) * c`), else None."""
+    if type(e) is ast.Call and lb.call_name(e.func) in _FILLS and len(e.args) > _FILLS[lb.call_name(e.func)]:
+        return _constant(g, e.args[_FILLS[lb.call_name(e.func)]])
+    if type(e) is ast.BinOp and type(e.op) is ast.Mult:
+        for ones, c in ((e.left, e.right), (e.right, e.left)):
+            if type(ones) is ast.Call and lb.call_name(ones.func) in ("ones_like", "ones", "new_ones"):
+                return _constant(g, c)
+    return None
+
+
 def _measured_ratio(m, f, node) -> str | None:
     """The divisor is a parameter that callers bind to an average measured once
     (`bpt = estimate(sp, sample)` returning `len(text.encode()) / len(tokens)`): bytes
@@ -180,6 +216,7 @@ def check(m):
             out.append(raw(RULE, f, node, ctx, "error", "medium",
                            f"divides a loss in bits by the fixed number {value:g}: bytes per token must be counted "
                            "from the tokenizer's piece table for the tokens scored"))
+    out += _constant_counts(m)
     for f in m.functions.values():  # the same ratio as tokens per byte, multiplied in: `bits * 0.2415`
         if f.qualname == "<module>" or not m.scores(f):
             continue
