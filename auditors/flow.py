@@ -77,6 +77,7 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
         self.hash_depth: dict[str, int] = {}  # loop depth at which a name accumulates a hash
         self.elems: dict[str, list[frozenset]] = {}  # lists of tuples: labels per field
         self.overlay: dict[str, frozenset] | None = None  # parameters of a lambda being applied (`applied`)
+        self.loop_keys: dict[str, list[str]] = {}  # loop variable -> the constant keys it runs over (`for k in MIX`)
         self._start_run()
 
     def _start_run(self) -> None:
@@ -199,8 +200,11 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
             self.block(st.orelse, ctx)
         elif t is ast.For or t is ast.AsyncFor:
             self.assign_iter(st.target, st.iter)
-            runs = shapes.range_guard(st)
+            runs, outer = shapes.range_guard(st), self.loop_keys
+            keys = self._constant_keys(st.iter) if type(st.target) is ast.Name else None  # (`for k in MIX: SPLITS[k]`)
+            self.loop_keys = {**outer, st.target.id: keys} if keys else outer
             self.block(st.body, Ctx(ctx.guards + ((runs, "range"),) if runs else ctx.guards, ctx.loops + (st,), ctx.nograd))
+            self.loop_keys = outer
             self.block(st.orelse, ctx)
         elif t is ast.With or t is ast.AsyncWith:
             nograd = ctx.nograd
@@ -273,7 +277,8 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
                 self.read_shared.setdefault(("param", target.id), held)  # (a rerun must see callers pass more)
                 v = v | held
             self.set_env(target.id, v)
-            if type(value) is ast.Dict or (type(value) is ast.Call and type(value.func) is ast.Name and value.func.id == "dict"):
+            if type(value) in (ast.Dict, ast.DictComp) or (type(value) is ast.Call and type(value.func) is ast.Name
+                                                            and value.func.id == "dict"):
                 self.keyed_entries(target.id, value)  # {"train": TRAIN_GLOB, "eval": VAL_GLOB}: each key keeps its own
             elif type(value) in (ast.Call, ast.IfExp) or (type(value) is ast.Name and value.id in self.module.instances):
                 self._instance_fields(target.id, value)
@@ -437,8 +442,10 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
         ctx, runs = self.ctx, [r for g in e.generators if (r := shapes.range_guard(g)) is not None]
         if runs:  # (`{i: rescore(c) for i, c in islice(chunks, k)}` computes nothing where k is 0)
             self.ctx = Ctx(ctx.guards + tuple((r, "range") for r in runs), ctx.loops, ctx.nograd)
+        keys = {g.target.id: k for g in e.generators if type(g.target) is ast.Name and (k := self._constant_keys(g.iter))}
+        outer, self.loop_keys = self.loop_keys, {**self.loop_keys, **keys} if keys else self.loop_keys
         out = shapes.through_filters(e, self.L(e.value if isinstance(e, ast.DictComp) else e.elt), self.labels_of)  # (`if "val" not in f`)
-        self.ctx = ctx
+        self.ctx, self.loop_keys = ctx, outer
         for n in names:
             if n in saved:
                 self.env[n] = saved[n]

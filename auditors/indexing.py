@@ -34,6 +34,14 @@ class IndexFlow:
                 v = self.lookup(key)
                 self.read_names.setdefault(key, v)
                 return v
+        if type(e.slice) is ast.Name and e.slice.id in self.loop_keys and type(e.value) is ast.Name \
+                and e.value.id in self.module.keyed_roots and isinstance(e.ctx, ast.Load):
+            keys = [keyed(e.value.id, k) for k in self.loop_keys[e.slice.id]]  # `SPLITS[k] for k in MIX`: those entries
+            if all(self._bound(k) for k in keys):
+                found = [self.lookup(k) for k in keys]
+                for k, v in zip(keys, found):
+                    self.read_names.setdefault(k, v)
+                return EMPTY.union(*found)
         if type(e.slice) is ast.Constant and isinstance(e.slice.value, str):
             if type(e.value) is ast.Name and e.value.id in self.module.keyed_roots:
                 key = keyed(e.value.id, e.slice.value)

@@ -101,7 +101,7 @@ class ObjectFlow:
         an object of unknown construction (a loader a helper handed back), the splits the
         object itself carries when the method returns data."""
         own = self._instance_data(recv, method)
-        if not own and method.is_method and method.ret & (DATA | {"BLOB"}):
+        if not own and method.is_method and (method.ret & (DATA | {"BLOB"}) or _reads_files(self.module, method)):
             own = recv_labels & DATA
         return own
 
@@ -183,6 +183,15 @@ class ObjectFlow:
         """The constant keys of a dict literal, of `dict(k=v, ...)` or of the keywords of
         `name.update(k=v)` / `name.update({...})` each keep their own value (`CFG["data_path"]`
         is not the `val_shard_names=` stored beside it)."""
+        if type(value) is ast.DictComp:  # `{s: f"fineweb_{s}_*.bin" for s in ("train", "val")}`: one entry per name
+            g = value.generators[0]
+            if len(value.generators) == 1 and not g.ifs and type(g.target) is ast.Name and type(value.key) is ast.Name \
+                    and value.key.id == g.target.id and type(g.iter) in (ast.Tuple, ast.List) \
+                    and all(type(c) is ast.Constant and isinstance(c.value, str) for c in g.iter.elts):
+                for c in g.iter.elts:
+                    self.module.keyed_roots.add(name)
+                    self.set_env(keyed(name, c.value), self.labels_of(value.value, {g.target.id: lb.split_labels(c.value)}))
+            return
         if type(value) is ast.Dict:
             pairs = [(k.value, v) for k, v in zip(value.keys, value.values) if type(k) is ast.Constant and isinstance(k.value, str)]
         else:
@@ -192,6 +201,19 @@ class ObjectFlow:
         for k, v in pairs:
             self.module.keyed_roots.add(name)
             self.set_env(keyed(name, k), self.labels_of(v))
+
+    def _constant_keys(self, it) -> list[str] | None:
+        """The string constants a loop runs over: a tuple or list of them, a name bound to one,
+        or to a dict literal with such keys (`for k in MIX`, `MIX.keys()`, `MIX.items()`'s keys
+        are not a Name target), else None."""
+        if type(it) is ast.Call and type(it.func) is ast.Attribute and it.func.attr == "keys" and not it.args:
+            it = it.func.value
+        if type(it) is ast.Name:
+            it = self.binding(it.id)
+        elems = it.keys if type(it) is ast.Dict else it.elts if type(it) in (ast.Tuple, ast.List) else None
+        if elems and all(type(k) is ast.Constant and isinstance(k.value, str) for k in elems):
+            return [k.value for k in elems]
+        return None
 
     def _bound(self, key: str) -> bool:
         """Some function around this one (or the module) has set this name."""
@@ -203,6 +225,17 @@ class ObjectFlow:
             f = f.parent
         mod = self.module.functions.get("<module>")
         return mod is not None and key in mod.env
+
+
+def _reads_files(m, method) -> bool:
+    """The method returns a value and reads a file on the way, itself or through a helper
+    (`self.buf = read_shard(self.files[i])`, then `return torch.cat(out)`): it returns the data
+    of the files its object holds, even where the path's split is not followed into the object
+    (an `__init__` is not seeded with what each construction passes)."""
+    if not any(r.value is not None for r in m.under(method, m.nodes_of(ast.Return))):
+        return False
+    return m._transitive(method, lambda g: any(e.kind == "call" and e.data["name"] in lb.BLOB_FUNCS for e in g.events),
+                         ("reads files",))
 
 
 def keyed(name: str, key: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
+from auditors.classes import class_bases
 from auditors.rules import ctx_of
 
 
@@ -45,7 +46,42 @@ def mixed_loader(f, ev) -> bool:
     loop = ev.ctx.loops[-1]
     loss = {n.id for n in ast.walk(ev.node.func.value if type(ev.node.func) is ast.Attribute else ev.node) if type(n) is ast.Name}
     return any(e.kind == "call" and loop.lineno <= e.line <= loop.end_lineno and {"TRAIN", "VAL"} <= e.data.get("recv", lb.EMPTY)
-               and not e.data["recv"] & {"TGT", "TGTP", "DIST"} and not _on_loss(e, loss) for e in f.events)
+               and not e.data["recv"] & {"TGT", "TGTP", "DIST"} and not _on_loss(e, loss) for e in f.events) \
+        or built_mix(f, ev) is not None
+
+
+def built_mix(f, ev):
+    """(f, construction, context) of an object built from both splits at once that a call in
+    the loop around the backward pass draws its batch from (`next_batch(src, n)` with `src =
+    anneal if late else train_stream` and `anneal = MixedStream({k: Stream(SPLITS[k]) for k in
+    MIX})`): the construction is where validation data enters, under its own conditions."""
+    if not ev.ctx.loops:
+        return None
+    loop = ev.ctx.loops[-1]
+    for e in f.events:
+        if e.kind == "call" and loop.lineno <= e.line <= ev.line:
+            for a in e.node.args:
+                made = _both_splits(f, a)
+                if made is not None:
+                    ctx = next((x.ctx for x in f.events if x.node is made), None)
+                    return (f, made, ctx) if ctx is not None else None
+    return None
+
+
+def _both_splits(f, e, depth: int = 0):
+    """The constructor call of an object holding both splits that e is (or is bound to, or
+    one branch of a conditional picks), else None; a name whose bindings merely join is none."""
+    if depth > 6:
+        return None
+    if type(e) is ast.Name:
+        bound = f.binding(e.id)
+        return _both_splits(f, bound, depth + 1) if bound is not None else None
+    if type(e) is ast.IfExp:
+        return _both_splits(f, e.body, depth + 1) or _both_splits(f, e.orelse, depth + 1)
+    if type(e) is ast.Call and type(e.func) is ast.Name and e.func.id in f.module.once("class bases", class_bases):
+        held = f.labels_of(e)
+        return e if {"TRAIN", "VAL"} <= held and not held & {"TGT", "TGTP", "DIST"} else None
+    return None
 
 
 def _on_loss(e, loss: set[str]) -> bool:

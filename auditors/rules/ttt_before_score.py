@@ -28,8 +28,8 @@ from auditors.phase_order import Conditional, phase_order
 from auditors.pipelines import reaching_value, scoring_generator
 from auditors.window_reach import runs_ahead
 from auditors.rules import raw
-from auditors.val_mixing import (fed_joined_streams, guarded_join, guarded_mix, guarded_val_source, inside_training, mix_sites,
-                                 mixed_loader)
+from auditors.val_mixing import (built_mix, fed_joined_streams, guarded_join, guarded_mix, guarded_val_source, inside_training,
+                                 mix_sites, mixed_loader)
 
 RULE = RuleInfo("ttt-before-score", "ttt_before_score", "parameters adapted on validation tokens before scoring them",
                 "RULES.md §4 (README TTT rule; #152, #672, #771, #1176, #1229, #1423, #1735)")
@@ -417,7 +417,8 @@ def check(m):
                 and not (handed_val(f) and not fed_joined_streams(m, f)):
             # batches drawn from both splits (not a helper handed the training split by one caller and val
             # by another); a periodic validation earlier in the loop scores val, but not what is trained on
-            g, node, ctx = guarded_val_source(m, f) or guarded_mix(m) or guarded_join(m, f) or (f, ev.node, ev.ctx)
+            g, node, ctx = guarded_val_source(m, f) or guarded_mix(m) or guarded_join(m, f) or built_mix(f, ev) \
+                or (f, ev.node, ev.ctx)
             if node is not ev.node and any(o.rule == VAL_IN_TRAINING.id and o.line == node.lineno for o in out):
                 continue  # (several backward passes fed from one place: reported there once)
             where = "" if node is ev.node else f" (validation data enters here; the backward pass is at line {ev.line})"

@@ -166,3 +166,16 @@ def test_rescoring_the_first_k_batches_runs_only_when_k_is_not_zero(tmp_path, mo
     line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# again"))
     found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
     assert found == [(line, "two_pass_rescore", reach)]
+
+
+@pytest.mark.parametrize("env,reach", [({}, "active"), ({"ANNEAL_FRAC": "0"}, "dormant")])
+def test_a_mixed_stream_is_reported_where_it_is_built_with_that_reach(tmp_path, monkeypatch, env, reach):
+    """The anneal stream that mixes the val split in is built only `if ANNEAL > 0`: the finding
+    sits at that construction (not at the backward pass), so a zero fraction makes it dormant."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    text = (Path(__file__).parent / "fixtures" / "anneal_mix.py").read_text()
+    p = tmp_path / "train_gpt.py"
+    p.write_text(text)
+    line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: val-in-training")
+    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    assert found == [(line, "val_in_training", reach)]
