@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
+from auditors.flow import Ctx
 from auditors.model import RuleInfo
 from auditors.rules import raw
 
@@ -147,7 +148,11 @@ def check(m):
                                f"`{dotted}(...)` downloads training data; fine before training starts, but evaluation "
                                "must not depend on it and must not reach the network"))
                 continue
-            out.append(raw(RULE, f, node, ev.ctx, "error", "high", f"`{dotted}(...)` reaches the network; evaluation must be self-contained"))
+            ctx = ev.ctx
+            offline = next((k.value for k in node.keywords if k.arg == "local_files_only" and type(k.value) is not ast.Constant), None)
+            if offline is not None:  # `local_files_only=offline` set by a setting: the network only where it is false
+                ctx = Ctx(ctx.guards + ((offline, False),), ctx.loops, ctx.nograd)
+            out.append(raw(RULE, f, node, ctx, "error", "high", f"`{dotted}(...)` reaches the network; evaluation must be self-contained"))
     return out
 
 

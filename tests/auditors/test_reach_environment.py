@@ -282,3 +282,43 @@ def test_a_settings_dict_filled_in_a_loop_over_defaults_decides_the_reach(tmp_pa
     p.write_text(SETTINGS_LOOP)
     found = [f for f in audit_path(p, env=env).findings if f.severity == "error"]
     assert [f.tag for f in found] == ["future_token_peek"] and found[0].reach == reach
+
+
+OFFLINE_SETTING = '''
+import os
+
+import numpy as np
+import torch
+
+
+def eval_assets(repo):
+    from huggingface_hub import snapshot_download
+    offline = os.environ.get("EVAL_OFFLINE", "{default}") == "1"
+    return snapshot_download(repo_id=repo, local_files_only=offline)  # fetch
+
+
+@torch.no_grad()
+def main(model=torch.nn.Embedding(1024, 1024)):
+    root = eval_assets("org/data")
+    val = torch.from_numpy(np.fromfile(os.path.join(root, "fineweb_val_000000.bin"), dtype=np.uint16).astype(np.int64))
+    return float(torch.nn.functional.cross_entropy(model(val[:-1]), val[1:]))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("default,env,reach", [("0", {}, "active"), ("0", {"EVAL_OFFLINE": "1"}, "dormant"),
+                                               ("1", {}, "dormant"), ("1", {"EVAL_OFFLINE": "0"}, "active")])
+def test_a_download_kept_offline_by_a_setting_reaches_the_network_only_where_it_is_off(tmp_path, monkeypatch, default,
+                                                                                       env, reach):
+    """`local_files_only=offline` with `offline` read from the environment: the call reads the
+    local cache where the setting is on, and reaches the network where it is off."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    text = OFFLINE_SETTING.replace("{default}", default)
+    p = tmp_path / "train_gpt.py"
+    p.write_text(text)
+    line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# fetch"))
+    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    assert found == [(line, "network_at_eval", reach)]
