@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
-from auditors.dispatch import dispatch_table
+from auditors.dispatch import dispatch_items, dispatch_table
 from auditors.model import RuleInfo
 from auditors.reserve import has_reserve
 from auditors.rules import ctx_of, raw
@@ -200,6 +200,9 @@ def check(m):
                 continue
             bound = _guarded_binding(f, ev, "VAL") if "VAL" in handed else None
             node, ctx = (bound.value, ctx_of(f, bound)) if bound is not None else (ev.node, ev.ctx)
+            entry = _dispatched_entry(f, ev, "VAL") if bound is None and "VAL" in handed else None
+            if entry is not None:  # `SOURCES[args.calib](n)`: the entry that takes val rows, run only under its key
+                node, ctx = entry, ctx_of(f, entry)
             # (`if src == "holdout": calib = [val[...] ...] else: calib = generate(...)`: where the val rows are taken)
             out.append(raw(RULE, f, node, ctx, "error", "high",
                            f"{ev.data['name']}() collects calibration statistics from validation data"
@@ -289,6 +292,21 @@ def _guarded_binding(f, ev, label: str):
     if not found or any(len(ctx_of(f, st).guards) <= len(ev.ctx.guards) for st in found):
         return None
     return found[0]
+
+
+def _dispatched_entry(f, ev, label: str):
+    """The body of the one lambda of a dispatch table that gives the call its data of the
+    split (`calib = SOURCES[args.calib](n)` with `{"train": lambda n: ..., "heldout": lambda n:
+    val[...]}`), when the table's other entries give other data; else None."""
+    for a in [*ev.node.args, *(k.value for k in ev.node.keywords)]:
+        made = f.binding(a.id) if type(a) is ast.Name else a
+        if type(made) is not ast.Call or type(made.func) is not ast.Subscript or type(made.func.slice) is ast.Constant:
+            continue
+        entries = [v.body for _, v in dispatch_items(f, made.func) or () if type(v) is ast.Lambda]
+        holding = [b for b in entries if label in f.labels_of(b)]
+        if len(holding) == 1 and len(entries) > 1:
+            return holding[0]
+    return None
 
 
 def _returns_other(m, g, label: str) -> bool:
