@@ -179,3 +179,10 @@ def _last_number(text: str | None) -> float | None:
 def _zero_setting(m, e) -> bool:
     """A settings attribute whose class default is 0 (`float(os.environ.get("R", "0"))`)."""
     return type(e) is ast.Attribute and e.attr in m.class_defs and _last_number(m.class_defs[e.attr]) == 0.0
+
+
+def zero_reserves(m) -> list:
+    """The reserve settings whose default is 0 that some limit is reduced by (`cap -
+    args.gptq_reserve_s`): with a launch that sets one, time is reserved after all."""
+    return [n.right for n in m.nodes_of(ast.BinOp) if type(n.op) is ast.Sub and _zero_setting(m, n.right)
+            and type(n.left) is not ast.Constant]

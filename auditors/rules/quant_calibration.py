@@ -21,8 +21,9 @@ import ast
 
 from auditors import labels as lb
 from auditors.dispatch import dispatch_items, dispatch_table
+from auditors.flow import Ctx
 from auditors.model import RuleInfo
-from auditors.reserve import has_reserve
+from auditors.reserve import has_reserve, zero_reserves
 from auditors.rules import ctx_of, raw
 
 RULE = RuleInfo("quant-calibration-data", "val_gptq_calibration", "quantization calibrated on validation data",
@@ -209,7 +210,7 @@ def check(m):
                            + (f" (the rows bound here, line {ev.line})" if bound is not None else "")))
         elif "TRAIN" in data and not _in_training_step(f, ev):
             if _unpaid(m):
-                out.append(raw(TRAIN_AT_EVAL, f, ev.node, ev.ctx, "error", "medium",
+                out.append(raw(TRAIN_AT_EVAL, f, ev.node, _unless_reserved(m, ev.ctx), "error", "medium",
                                f"{ev.data['name']}() reads training data for calibration, and no time is reserved for it "
                                "inside the training budget"))
     out += _hooked_then_fed(m, calibrators)
@@ -377,6 +378,13 @@ def _unpaid(m) -> bool:
         e.kind == "backward" for g in m.functions.values() for e in g.events))
 
 
+def _unless_reserved(m, ctx):
+    """The context, less the launches that set a reserve whose default is 0 (`bud = cap -
+    args.res` with `GPTQ_RESERVE_SECONDS` defaulting to 0): reached where each is still 0."""
+    zeros = m.once("zero reserves", zero_reserves)
+    return Ctx(ctx.guards + tuple((z, False) for z in zeros[:1]), ctx.loops, ctx.nograd) if zeros else ctx
+
+
 def _hooked_then_fed(m, calibrators) -> list:
     """`col = Collector(model)` (a class of this file whose methods register forward
     hooks), then `model(x_val)` later in the same function: the hooks see validation
@@ -423,7 +431,7 @@ def _hooked_then_fed(m, calibrators) -> list:
                                f"{start.data['name']} are registered"))
                 break
             if "TRAIN" in fed and not _in_training_step(f, e) and _unpaid(m):
-                out.append(raw(TRAIN_AT_EVAL, f, e.node, e.ctx, "error", "medium",
+                out.append(raw(TRAIN_AT_EVAL, f, e.node, _unless_reserved(m, e.ctx), "error", "medium",
                                f"{e.data['name']}() runs on training data while the calibration hooks of "
                                f"{start.data['name']} are registered, and no time is reserved for it inside the "
                                "training budget"))

@@ -8,6 +8,8 @@ the same test-time training step."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from auditors import audit_path
@@ -216,3 +218,18 @@ def test_settings_forms_decide_the_reach(tmp_path, monkeypatch, case, env, reach
     p = tmp_path / "train_gpt.py"
     p.write_text(DRIVER.format(settings=settings, setup=setup, condition=condition))
     assert [f.reach for f in audit_path(p, env=env).findings if f.tag == "ttt_before_score"] == [reach]
+
+
+@pytest.mark.parametrize("env,reach", [({}, "active"), ({"GPTQ_RESERVE_SECONDS": "0"}, "active"),
+                                       ({"GPTQ_RESERVE_SECONDS": "12"}, "dormant")])
+def test_calibration_after_training_is_reached_only_where_the_reserve_stays_zero(tmp_path, monkeypatch, env, reach):
+    """The training cap is lowered by a reserve setting whose default is 0: as written nothing is
+    reserved and the calibration on training shards runs outside the budget; a launch that sets
+    the reserve pays for it (the finding is dormant there, `not (args.gptq_reserve_seconds)`)."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    text = (Path(__file__).parent / "fixtures" / "calibration_zero_setting.py").read_text() + "\n\nmain(None)\n"
+    p = tmp_path / "train_gpt.py"
+    p.write_text(text)
+    line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: train-data-at-eval")
+    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    assert found == [(line, "train_data_at_eval", reach)]
