@@ -294,8 +294,10 @@ class Evaluator(SettingsReads):
         if helper is not None and "ret" in helper and not n.keywords or (helper and "ret" in helper and all(
                 k.arg in helper["params"] for k in n.keywords)):
             return self.inline(qual, helper, n, scope)
-        if isinstance(f, ast.Name) and (f.id in self.facts.get("classes", ()) or f.id in self.facts.get("factories", ())):
-            return _Instance()  # a new object of the file's classes, a function a factory builds: never None
+        if isinstance(f, ast.Name) and (f.id in self.facts.get("classes", ()) or f.id in self.facts.get("factories", ())
+                                        or _class_name(f.id)):
+            return _Instance()  # a new object of the file's classes (or one named as a class: `_Mixer(order)` of an
+            # imported module), a function a factory builds: never None
         if isinstance(f, ast.Name) and f.id == "isinstance" and len(n.args) == 2:
             v, t = self.value(n.args[0], scope), self.value(n.args[1], scope)  # `isinstance(default, bool)` in a settings helper
             if isinstance(t, type) or (isinstance(t, tuple) and t and all(isinstance(x, type) for x in t)):
@@ -443,3 +445,9 @@ class Evaluator(SettingsReads):
             return []
         out = [(site["caller"], passed[name]) for site, passed in call_sites(self.facts, func) if name in passed]
         return out if every else out[:1]
+
+
+def _class_name(name: str) -> bool:
+    """A name written as a class's (`BackoffMixer`, `_Mixer`): a call of it builds an object."""
+    bare = name.lstrip("_")
+    return len(bare) > 1 and bare[0].isupper() and any(c.islower() for c in bare)

@@ -148,3 +148,46 @@ def test_an_attribute_set_by_the_constructor_decides_a_guard_in_another_method(t
     line = next(i + 1 for i, t in enumerate(src.splitlines()) if t.endswith("# gate"))
     found = [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.rule == "target-property-gate"]
     assert found == [(line, reach)]
+
+
+IMPORTED_CLASS = '''
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from adapters import LowRank as _LowRank
+
+
+def evaluate(model, val, seq=256):
+    rank = int(os.environ.get("ADAPT_RANK", "{default}"))
+    adapter = _LowRank(model, rank) if rank > 0 else None
+    nll = 0.0
+    for s in range(0, val.numel() - seq - 1, seq):
+        x, y = val[s:s + seq], val[s + 1:s + seq + 1]
+        if adapter is not None:
+            F.cross_entropy(adapter(x[None])[0], y).backward()  # adapt
+            adapter.step()
+        with torch.no_grad():
+            nll += float(F.cross_entropy(model(x[None])[0], y, reduction="sum"))
+    return nll
+
+
+if __name__ == "__main__":
+    evaluate(torch.nn.Embedding(1024, 1024), torch.from_numpy(np.fromfile("fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64)))
+'''
+
+
+@pytest.mark.parametrize("default,env,reach", [("0", {}, "dormant"), ("0", {"ADAPT_RANK": "8"}, "active"),
+                                               ("4", {}, "active")])
+def test_an_object_of_an_imported_class_is_never_none(tmp_path, monkeypatch, default, env, reach):
+    """`adapter = _LowRank(model, rank) if rank > 0 else None` with the class imported from a module
+    that is not in the folder: a call of a name written as a class's builds an object, so
+    `adapter is not None` holds exactly where the rank setting is over 0."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    text = IMPORTED_CLASS.replace("{default}", default)
+    p = tmp_path / "train_gpt.py"
+    p.write_text(text)
+    line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# adapt"))
+    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    assert found == [(line, "ttt_before_score", reach)]
