@@ -152,6 +152,7 @@ def test_an_attribute_set_by_the_constructor_decides_a_guard_in_another_method(t
 
 IMPORTED_CLASS = '''
 import os
+from functools import partial
 
 import numpy as np
 import torch
@@ -159,17 +160,21 @@ import torch.nn.functional as F
 from adapters import LowRank as _LowRank
 
 
+def score_window(model, x, y, adapter=None):
+    if adapter is not None:
+        F.cross_entropy(adapter(x[None])[0], y).backward()  # adapt
+        adapter.step()
+    with torch.no_grad():
+        return float(F.cross_entropy(model(x[None])[0], y, reduction="sum"))
+
+
 def evaluate(model, val, seq=256):
     rank = int(os.environ.get("ADAPT_RANK", "{default}"))
     adapter = _LowRank(model, rank) if rank > 0 else None
+    score = partial(score_window, adapter=adapter)
     nll = 0.0
     for s in range(0, val.numel() - seq - 1, seq):
-        x, y = val[s:s + seq], val[s + 1:s + seq + 1]
-        if adapter is not None:
-            F.cross_entropy(adapter(x[None])[0], y).backward()  # adapt
-            adapter.step()
-        with torch.no_grad():
-            nll += float(F.cross_entropy(model(x[None])[0], y, reduction="sum"))
+        nll += score(model, val[s:s + seq], val[s + 1:s + seq + 1])
     return nll
 
 
@@ -181,9 +186,9 @@ if __name__ == "__main__":
 @pytest.mark.parametrize("default,env,reach", [("0", {}, "dormant"), ("0", {"ADAPT_RANK": "8"}, "active"),
                                                ("4", {}, "active")])
 def test_an_object_of_an_imported_class_is_never_none(tmp_path, monkeypatch, default, env, reach):
-    """`adapter = _LowRank(model, rank) if rank > 0 else None` with the class imported from a module
-    that is not in the folder: a call of a name written as a class's builds an object, so
-    `adapter is not None` holds exactly where the rank setting is over 0."""
+    """`adapter = _LowRank(model, rank) if rank > 0 else None`, bound into the scorer by `partial`,
+    with the class imported from a module that is not in the folder: a call of a name written as
+    a class's builds an object, so `adapter is not None` holds exactly where the rank is over 0."""
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     text = IMPORTED_CLASS.replace("{default}", default)
     p = tmp_path / "train_gpt.py"
