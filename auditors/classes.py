@@ -281,6 +281,13 @@ class ClassFacts:
         """The data splits held in the fields of objects of this class (`asdict(self)`)."""
         return EMPTY.union(*[v for (c, _), v in self.class_attr_labels.items() if c == cls]) & lb.DATA
 
+    @property
+    def has_dataclasses(self) -> bool:
+        """Some class of the module is decorated `@dataclass`."""
+        return self.once("has dataclasses", lambda m: any(
+            lb.call_name(d.func if type(d) is ast.Call else d) == "dataclass"
+            for c in m.nodes_of(ast.ClassDef) for d in c.decorator_list))
+
     def dataclass_fields(self, cls: str) -> list[str]:
         """The annotated fields of a module class decorated `@dataclass` (else none)."""
         return self.once(("dataclass fields", cls), lambda m: _dataclass_fields(m, cls))

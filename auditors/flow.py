@@ -405,7 +405,7 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
             v = m.class_attr_labels.get((self.cls, e.attr), m.attr_labels.get(e.attr, EMPTY))
             self.read_shared.setdefault(("class_attr", self.cls, e.attr), v)
             return v
-        if type(e.value) is ast.Name and e.value.id in self.params and m.class_attr_labels:
+        if type(e.value) is ast.Name and e.value.id in self.params and m.class_attr_labels and m.has_dataclasses:
             cls = m.annotated_class(self, e.value.id)
             if cls is not None and e.attr in m.dataclass_fields(cls):
                 # `win: Window` handed in, `win.y`: that field of the dataclass (what constructions put there),
