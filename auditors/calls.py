@@ -146,6 +146,22 @@ _ELEMENTWISE = {"where", "logical_and", "logical_or", "logical_not", "bool", "in
                 "asarray", "array"}
 
 
+def _named_methods(info, call: ast.Call) -> list:
+    """The methods of the receiver's classes whose names `getattr(obj, name)` may spell: a
+    constant, or an f-string whose constant parts must appear in that order."""
+    name = call.args[1]
+    if type(name) is ast.Constant and isinstance(name.value, str):
+        pattern = re.escape(name.value)
+    elif type(name) is ast.JoinedStr and any(type(v) is ast.Constant for v in name.values):
+        pattern = ".*".join(re.escape(v.value) if type(v) is ast.Constant else "" for v in name.values)
+    else:
+        return []
+    m, rx = info.module, re.compile(f"^{pattern}$")
+    classes = m._receiver_classes(call.args[0], info)
+    return [m.functions[q] for c in classes for q in sorted(m.functions)
+            if q.startswith(c + ".") and q.count(".") == 1 and rx.match(q[len(c) + 1:])]
+
+
 def _scored_here(info, e, depth: int = 0) -> bool:
     """e is computed, in this function, from the target's score taken right here (a `gather`
     at the target, a per-token cross-entropy), not from a value that only carries that label
@@ -279,6 +295,10 @@ def call_labels(info, e: ast.Call) -> frozenset:
         chosen = info.module.function_values(func)  # `(sw_slot if SLOT else sw)(m, val)`
         if chosen:
             callee, also = chosen[0], tuple(g.qualname for g in chosen[1:])
+    elif callee is None and type(func) is ast.Call and lb.call_name(func.func) == "getattr" and len(func.args) >= 2:
+        named = _named_methods(info, func)  # `getattr(self, f"{src}_tokens")()`: each method the name may spell
+        if named:
+            callee, also = named[0], tuple(g.qualname for g in named[1:])
     elif callee is not None and is_method:
         also = tuple(q for q in info.module.overrides(info, func) if q != callee.qualname)  # `self.score(...)`: a subclass's too
     if callee is not None and callee.node.decorator_list:

@@ -209,6 +209,11 @@ class ClassFacts:
             return ann.value if ann.value in self.once("class bases", class_bases) else None
         return ann.id if type(ann) is ast.Name and ann.id in self.once("class bases", class_bases) else None
 
+    def field_classes(self, cls: str, attr: str) -> list[str]:
+        """The module classes of what `cls` keeps in `self.attr`: set in `__init__`, or in any
+        method as an object built there (`trainer = Trainer(...)`; `self.trainer = trainer`)."""
+        return self.once(("field classes", cls, attr), lambda m: _kept_classes(m, cls, attr))
+
     def _field_classes(self, cls: str, attr: str, depth: int) -> list[str]:
         """The classes of what `__init__` keeps in `self.attr` (`self.tok, self.word = tok, word` with
         `word: WordExpert | None`, or `self.cache = Cache(n)`)."""
@@ -293,6 +298,25 @@ class ClassFacts:
         return self.once(("dataclass fields", cls), lambda m: _dataclass_fields(m, cls))
 
     # ---- summaries ----------------------------------------------------------------
+
+
+def _kept_classes(m, cls: str, attr: str) -> list[str]:
+    out = list(m._field_classes(cls, attr, 0))
+    bases = m.once("class bases", class_bases)
+    for g in [g for q, g in m.functions.items() if q.startswith(cls + ".") and g.name != "__init__"]:
+        for a in m.under(g, m.nodes_of(ast.Assign)):
+            t = a.targets[0]
+            if type(t) is ast.Attribute and t.attr == attr and type(t.value) is ast.Name and t.value.id == "self":
+                values = [b.value for b in m.under(g, m.nodes_of(ast.Assign)) if len(b.targets) == 1 and type(
+                    b.targets[0]) is ast.Name and b.targets[0].id == a.value.id] if type(a.value) is ast.Name else [a.value]
+                made = {v.func.id if type(v) is ast.Call and type(v.func) is ast.Name and v.func.id in bases else None
+                        for v in values}  # (read from the tree: the analysis may not have run g yet)
+                made = made.pop() if len(made) == 1 else None
+                if made is None:
+                    return []  # (something else is kept there too: no one class)
+                if made not in out:
+                    out.append(made)
+    return out
 
 
 def _dataclass_fields(m, cls: str) -> list[str]:

@@ -413,6 +413,12 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
                 v = m.class_attr_labels.get((cls, e.attr), m.attr_labels.get(e.attr, EMPTY))
                 self.read_shared.setdefault(("class_attr", cls, e.attr), v)
                 return v
+        if self.cls and type(e.value) is ast.Attribute and type(e.value.value) is ast.Name and e.value.value.id == "self":
+            held = m.field_classes(self.cls, e.value.attr)  # `self.trainer.recent` with `self.trainer = Trainer(...)`:
+            if len(held) == 1 and (held[0], e.attr) in m.class_attr_labels:  # what Trainer keeps in `recent`, not
+                v = m.class_attr_labels[(held[0], e.attr)]  # everything the trainer object was built with
+                self.read_shared.setdefault(("class_attr", held[0], e.attr), v)
+                return v
         base = self.L(e.value)  # first: a comprehension in it may store attribute labels
         v = m.attr_labels.get(e.attr, EMPTY)
         self.read_shared.setdefault(("attr", e.attr), v)

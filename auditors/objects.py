@@ -232,8 +232,9 @@ def _reads_files(m, method) -> bool:
     (`self.buf = read_shard(self.files[i])`, then `return torch.cat(out)`): it returns the data
     of the files its object holds, even where the path's split is not followed into the object
     (an `__init__` is not seeded with what each construction passes)."""
-    if not any(r.value is not None for r in m.under(method, m.nodes_of(ast.Return))):
-        return False
+    returns = [r.value for r in m.under(method, m.nodes_of(ast.Return)) if r.value is not None]
+    if not returns or any(type(v) is ast.Attribute and type(v.value) is ast.Name and v.value.id == "self" for v in returns):
+        return False  # (`return self.model` after training on what it read: the model, not the files' data)
     return m._transitive(method, lambda g: any(e.kind == "call" and e.data["name"] in lb.BLOB_FUNCS for e in g.events),
                          ("reads files",))
 

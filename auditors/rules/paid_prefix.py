@@ -7,7 +7,8 @@ Data flow: an equality between target-labeled (TGT) and file-blob (BLOB) values,
 in a function that scores, a distribution written at a stored token per position
 (`boost[arange(n), stored[:n]] = 30`), or stored tokens made one-hot predictions
 (`one_hot(stored[pos])`). Validation tokens registered as a buffer or parameter of the
-model travel in its state dict, and so in the artifact; so do validation tokens (or a
+model (or copied into a registered buffer: `model.prime.copy_(val[:n])`) travel in its
+state dict, and so in the artifact; so do validation tokens (or a
 table computed from them) written into the exported state dict (`qsd["warm"] = val[:n]`),
 or saved (`torch.save`, `pickle.dump`) into the buffer a function then compresses as the
 artifact (`torch.save({"w": qsd, "extra": {"warm": val[:n]}}, buf); lzma.compress(...)`).
@@ -48,6 +49,26 @@ def _kept_in_model(m) -> list:
             out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high",
                            f"{ev.data['name']}() stores validation tokens in the model's state: the artifact "
                            "exported from it carries them"))
+    return out
+
+
+_FILLS_IN_PLACE = {"copy_", "fill_", "index_copy_", "set_"}
+
+
+def _copied_into_buffer(m) -> list:
+    """`model.prime.copy_(val_tokens[:n])` into a buffer the model's class registered
+    (`self.register_buffer("prime", torch.zeros(n, dtype=torch.int16))`): the state dict, and
+    so the exported artifact, carries the validation tokens written there."""
+    buffers = {c.args[0].value for c in m.nodes_of(ast.Call) if lb.call_name(c.func) == "register_buffer"
+               and c.args and type(c.args[0]) is ast.Constant and isinstance(c.args[0].value, str)}
+    out = []
+    for f, ev in m.events("call") if buffers else ():
+        target = ev.node.func.value if type(ev.node.func) is ast.Attribute else None
+        if ev.data["name"] in _FILLS_IN_PLACE and type(target) is ast.Attribute and target.attr in buffers \
+                and any("VAL" in a and not a & {"TGTP", "DIST"} for a in ev.data["args"]):
+            out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high",
+                           f"writes validation tokens into `{lb.src(target)}`, a buffer registered in the model's state: "
+                           "the artifact exported from it carries them"))
     return out
 
 
@@ -209,7 +230,7 @@ def check(m):
     saved = [r for r in _saved_in_artifact(m) if not (handed_val(m.functions[r.function]) and {s.function for s in stored}
                                                       & {g.qualname for g, _ in m.call_sites(m.functions[r.function])})
              and (r.function, r.line) not in {(s.function, s.line) for s in stored}]
-    out = _kept_in_model(m) + stored + saved + [
+    out = _kept_in_model(m) + _copied_into_buffer(m) + stored + saved + [
         r for r in _compressed_and_written(m) if not any(s.function == r.function for s in saved)]
     for f in m.functions.values():
         if f.qualname == "<module>" or not m.scores(f):
