@@ -45,7 +45,8 @@ def _adapted_names(m, ev, f=None) -> set[str]:
     filled = _filled_params(m, callee)  # `cache.update(prev, tg)` on a cache handed in
     names |= {lb.dotted(a) for p, a in zip(params[bound:], node.args) if p in filled and lb.dotted(a)}
     names |= {lb.dotted(k.value) for k in node.keywords if k.arg in filled and lb.dotted(k.value)}
-    if callee.is_method and isinstance(node.func, ast.Attribute) and (_fills(m, callee) or m.trains_on(callee, "VAL")):
+    if callee.is_method and isinstance(node.func, ast.Attribute) and (_fills_here(m, callee, ev, own=True)
+                                                                      or m.trains_on(callee, "VAL")):
         d = lb.dotted(node.func.value)
         if d:
             names.add(d)
@@ -271,10 +272,15 @@ def _accumulated_roots(f) -> set[str]:
 
 def _hook_state(m, f, call: ast.Call) -> set[str]:
     """What a call hands to a factory among its arguments (`score(model, val,
-    hook=make_hook(th, ...))`) when the function the factory returns adds counts into it:
-    the state that outlives the call."""
+    hook=make_hook(th, ...))`) when the function the factory returns adds counts into it,
+    or an object it hands whose `__call__` adds counts into it: the state that outlives the call."""
     out = set()
     for arg in [*call.args, *(k.value for k in call.keywords)]:
+        made = f.binding(arg.id) if type(arg) is ast.Name else None
+        runs = m.functions.get(f"{made.func.id}.__call__") if type(made) is ast.Call and type(made.func) is ast.Name else None
+        if runs is not None and _fills(m, runs):
+            out.add(arg.id)  # `hook = CountingHook(val)` handed to each pass: its counts outlive the call
+            continue
         factory = m.resolve(arg.func, f) if type(arg) is ast.Call else None
         inner = m.returned_function(factory) if factory is not None else None
         if inner is None:
@@ -295,6 +301,25 @@ def _factory_args(call: ast.Call) -> set[str]:
 def _fills(m, f) -> bool:
     """f (or a callee) writes a hashed table or adds counts into a container of its object."""
     return m.writes_tables(f) or m._transitive(f, _counts_into_self, ("counts into self",))
+
+
+def _fills_here(m, g, call, own: bool = False) -> bool:
+    """_fills for this call of g: a callable parameter it leaves out (`hook=None`) fills nothing
+    (`ev.sliding(model)`, then `ev.sliding(model, hook=CountingHook(...))`: only the second fills).
+    own: what g fills in its own object, through none of its callable parameters (a hook handed
+    in keeps its counts in the hook, not in the object whose method runs it)."""
+    if not _fills(m, g):
+        return False
+    invoked = {e.node.func.id for e in g.events if e.kind == "call" and type(e.node.func) is ast.Name and e.node.func.id in g.params}
+    params = g.params[1:] if g.is_method and type(call.node.func) is ast.Attribute else g.params
+    given = set(params[:len(call.node.args)]) | {k.arg for k in call.node.keywords if type(k.value) is not ast.Constant}
+    unpassed = invoked if own else invoked - given - {k.arg for k in call.node.keywords if k.arg is None}
+    if not unpassed or any(type(a) is ast.Starred for a in call.node.args):
+        return True
+    if any(e.kind == "write" for e in g.events) or _counts_into_self(g):
+        return True
+    return any(_fills(m, m.functions[q]) for e in g.events if e.kind == "call" and e.data["callee"]
+               and not (type(e.node.func) is ast.Name and e.node.func.id in unpassed) for q in m.targets(e))
 
 
 def _score_first_loop(m, f, a):
@@ -403,7 +428,7 @@ def check(m):
                 continue  # (`cache.prime(shipped)` on a cache built with val: it counts what it is handed)
             hooked = _hook_state(m, f, a.node)  # a function handed in that keeps counts in an object outliving the call
             trains, scores = m.trains_on(ca, "VAL"), m.scores(ca)
-            fills = _fills(m, ca) or bool(hooked) or counts_into_param(ca)
+            fills = _fills_here(m, ca, a) or bool(hooked) or counts_into_param(ca)
             scored_loop = _score_first_loop(m, f, a) if trains and not scores and not fills else None
             chained = trains and not scores and not fills and scored_loop is None and fed_by_scoring(m, f, a)
             if not ((trains and scores) or fills or scored_loop or chained):

@@ -38,7 +38,8 @@ def check(m):
                            "needs k for every token of the vocabulary, or the probabilities sum to more than one"))
             continue
         num, den = f.labels_of(node.left), f.labels_of(node.right)
-        if ("CTGT" in num or "CCNT" in num and "CNT" in den) and not den & {"CSUM", "CCNT"} and not _row_total(f, node):
+        if ("CTGT" in num or "CCNT" in num and ("CNT" in den or _context_count(f, node.right))) \
+                and not den & {"CSUM", "CCNT"} and not _row_total(f, node):
             # (the target's candidate count, or every candidate's, over a context count: `pair[keys] / n_ctx`)
             ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
             out.append(raw(RULE, f, node, ctx, "error", "medium",
@@ -80,6 +81,22 @@ def _tempered_after(m, f) -> list:
                         f"outputs) and is read at the target (line {read.lineno}): p^(1/T) does not sum to one over the "
                         "vocabulary; a temperature divides the logits before the log-softmax")]
     return []
+
+
+def _context_count(f, e, depth: int = 0) -> bool:
+    """e is (or adds to) a count read from a table by a computed key (`self.ctx[ck % B]`, a
+    name bound to one): a context's count, whatever the analysis knows of the key's data."""
+    if type(e) is ast.Name and depth < 2:
+        bound = f.binding(e.id)
+        return bound is not None and _context_count(f, bound, depth + 1)
+    if type(e) is ast.BinOp and type(e.op) is ast.Add:
+        return _context_count(f, e.left, depth) or _context_count(f, e.right, depth)
+    if type(e) is ast.Subscript and type(e.slice) is ast.Tuple and depth < 2:
+        return _context_count(f, e.value, depth + 1)  # `c[:, None]`: the same counts, reshaped
+    if type(e) is ast.Subscript and type(e.slice) in (ast.BinOp, ast.Call, ast.Name) and (
+            type(e.value) is ast.Name or type(e.value) is ast.Attribute and type(e.value.value) is ast.Name):
+        return not f.labels_of(e) & {"DIST", "TGTP", "CCNT", "CSUM"}
+    return False
 
 
 def _row_total(f, node: ast.BinOp) -> bool:
