@@ -11,7 +11,8 @@ file is not followed further.
 Objects cross files too: a class of a helper module built and run by the main file
 (`ScoreFirstTTT(evaluator, cfg).run(model, val)`, whose methods call back into the main
 file's evaluator). For each file that imports a sibling, the two are also analysed as
-one module (the importer, then the sibling), so calls resolve across both; what that
+one module (the importer, then the sibling), so calls resolve across both (so is a file with
+a packed payload it runs in its own globals and then calls into); what that
 finds beyond each file's own findings is added to the file the line lies in, and an
 error of the importer that depends on what it hands the sibling (read alone, a call of
 another file's function returns every split it is given) stands only if the merged
@@ -73,9 +74,10 @@ def with_merged_imports(items: list[tuple[str, str]], facts: list[dict], use_cac
         imports = set(facts[a].get("imports", []))
         for b in siblings:
             stem = PurePosixPath(items[b][0]).stem
-            if b != a and any(m == stem or m.endswith("." + stem) for m in imports) \
+            own = items[b][0].startswith(items[a][0] + "[unpacked") and _calls_any(items[a][1], _top_level(facts[b]))
+            if b != a and (own or any(m == stem or m.endswith("." + stem) for m in imports)) \
                     and not _top_level(facts[a]) & _top_level(facts[b]):
-                pairs.append((a, b))
+                pairs.append((a, b))  # (`own`: a payload the file runs in its own globals and then calls into)
     if not pairs:
         return facts
     joined = [items[a][1] + ("" if items[a][1].endswith("\n") else "\n") + _as_imported(items[b][1], items[a][0])
@@ -137,3 +139,8 @@ def _relined(message: str, offset: int, importer: str | None, sibling: str | Non
 def _top_level(facts: dict) -> set[str]:
     """Names a file defines at its top level (functions and classes)."""
     return {q for q in facts.get("functions", {}) if "." not in q and q != "<module>"} | set(facts.get("classes", []))
+
+
+def _calls_any(source: str, names: set[str]) -> bool:
+    """The text calls one of these names (`hk = HT(sp, V)` of a class its packed payload defines)."""
+    return any(re.search(rf"(?<![\w.]){re.escape(n)}\s*\(", source) for n in names)

@@ -62,12 +62,19 @@ def counts_piece(value, unstripped: set[str]) -> bool:
         return True
     if any(type(n) is ast.BinOp and type(n.op) is ast.Sub and _space_test(n.right) for n in ast.walk(value)):
         return False  # `len(t.encode()) - int(t[:1] == " ")`: the space the piece starts with taken off again
-    for n in ast.walk(value):
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "len" and n.args:
-            names = {x.id for x in ast.walk(n.args[0]) if isinstance(x, ast.Name)}
-            if (names & unstripped or calls(n.args[0], "id_to_piece")) and not strips(n.args[0]):
-                return True
+    for n in _lengths(value):
+        names = {x.id for x in ast.walk(n.args[0]) if isinstance(x, ast.Name)}
+        if (names & unstripped or calls(n.args[0], "id_to_piece")) and not strips(n.args[0]):
+            return True
     return False
+
+
+def _lengths(value) -> list:
+    """The `len(...)` calls in value that give a size, not one compared (`len(p) > 0 and
+    p[-1] in ".!?"` is a test of the piece: a flag table, no byte count)."""
+    tested = {id(x) for c in ast.walk(value) if type(c) is ast.Compare for x in (c.left, *c.comparators)}
+    return [n for n in ast.walk(value) if type(n) is ast.Call and type(n.func) is ast.Name and n.func.id == "len"
+            and n.args and id(n) not in tested]
 
 
 def _space_test(e) -> bool:
@@ -80,9 +87,8 @@ def sizes_piece(value, names: set[str]) -> bool:
     """`len(...)` of a piece, with its '▁' or without: the size of a byte-fallback token's
     piece ('<0x41>', 6) unless that token is special-cased."""
     return counts_piece(value, names) or any(
-        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "len" and n.args
-        and ({x.id for x in ast.walk(n.args[0]) if isinstance(x, ast.Name)} & names or calls(n.args[0], "id_to_piece"))
-        for n in ast.walk(value))
+        {x.id for x in ast.walk(n.args[0]) if isinstance(x, ast.Name)} & names or calls(n.args[0], "id_to_piece")
+        for n in _lengths(value))
 
 
 def is_space_test(test, named: frozenset = frozenset()) -> bool:

@@ -554,3 +554,65 @@ def test_the_entry_script_imported_by_another_file_still_runs_its_main_block(tmp
     line = ASSETS.splitlines().index("    pull(repo_id=repo, repo_type=\"dataset\", revision=revision, local_dir=target)") + 1
     found = [(f.path, f.line, f.reach) for f in audit_path(tmp_path).findings if f.rule == "network-at-eval"]
     assert found == [("train_gpt.py", line, "active")]
+
+
+OWN_PAYLOAD = '''
+import torch
+
+
+class Tilt:
+    def __init__(self, starts, beta=0.5):
+        self.starts, self.beta, self.last = starts, beta, torch.full((1024,), -1)
+
+    def __call__(self, lp, pos, stream):
+        prev, y = stream[pos - 1], stream[pos]
+        h = self.last[prev]
+        gate = self.starts[y]
+        b = torch.where(gate & (h >= 0), torch.full_like(lp[:, 0], self.beta), torch.zeros_like(lp[:, 0]))
+        log_z = torch.log1p(lp.gather(1, h.clamp_min(0)[:, None]).squeeze(1).exp() * torch.expm1(b))
+        nll = -(lp.gather(1, y[:, None]).squeeze(1) + b * (y == h).float()) + log_z  # peek
+        self.last[prev] = y
+        return nll
+'''
+
+OWN_PAYLOAD_ENTRY = '''
+import base64
+import zlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+exec(zlib.decompress(base64.b64decode("{blob}")).decode(), globals())
+
+
+@torch.no_grad()
+def main(model=torch.nn.Embedding(1024, 1024)):
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    tilt = Tilt(torch.zeros(1024, dtype=torch.bool))
+    total = 0.0
+    for s in range(1, val.numel() - 257, 256):
+        pos = torch.arange(s + 1, s + 257)
+        lp = F.log_softmax(model(val[pos - 1]), -1)
+        total += float(tilt(lp, pos, val).sum())
+    return total
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_a_payload_run_in_the_files_own_globals_is_analysed_with_the_calls_into_it(tmp_path, monkeypatch):
+    """The file execs a packed class into its own globals and calls it with the val stream and
+    the scored positions: read alone, the payload knows nothing of its arguments; analysed with
+    the file, `starts[y]` is a fact about the target, and gating the tilt on it is a peek."""
+    import base64
+    import zlib
+
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    blob = base64.b64encode(zlib.compress(OWN_PAYLOAD.encode())).decode()
+    (tmp_path / "train_gpt.py").write_text(OWN_PAYLOAD_ENTRY.replace("{blob}", blob))
+    line = next(i + 1 for i, t in enumerate(OWN_PAYLOAD.splitlines()) if t.endswith("# peek"))
+    found = [(f.path, f.line, f.tag) for f in audit_path(tmp_path).findings if f.severity == "error"]
+    assert found == [("train_gpt.py[unpacked]", line, "future_token_peek")]
