@@ -25,7 +25,13 @@ class FunctionValues:
         key = ("passed", f.qualname, param)
         if key not in self._facts:
             found: list[FuncInfo] = []
-            for arg, _ in self.arguments_for(f, param):
+            for arg, caller in self.arguments_for(f, param):
+                if type(arg) is ast.Lambda and caller is not None and _forwards(arg):
+                    # `hook=lambda lp, pos: scorer(lp, pos)`: what the lambda calls with its own arguments
+                    inner = _forwarded_to(self, caller, arg.body.func)
+                    arg = None
+                    if inner is not None and inner not in found:
+                        found.append(inner)
                 for target in self.function_values(arg, 0) if arg is not None else ():
                     if target not in found:
                         found.append(target)
@@ -362,3 +368,32 @@ def _function_slots(m) -> dict:
             if holder and type(k) is ast.Constant and isinstance(k.value, str) and type(v) in (ast.Call, ast.Name, ast.Attribute):
                 out[(holder, k.value)] = v
     return out
+
+
+def _forwards(lam: ast.Lambda) -> bool:
+    """`lambda a, b: g(a, b)`: the body calls something with the lambda's own parameters, in order."""
+    body, params = lam.body, [a.arg for a in lam.args.posonlyargs + lam.args.args]
+    return type(body) is ast.Call and not body.keywords and len(body.args) == len(params) and all(
+        type(a) is ast.Name and a.id == p for a, p in zip(body.args, params))
+
+
+def _forwarded_to(m, caller, func) -> "FuncInfo | None":
+    """The module function a forwarding lambda calls, read from the source (the same in every
+    round): a def by name, or what the caller binds the name to (`scorer = partial(stats.blend,
+    stream=val)`: the one method of the module named `blend`)."""
+    if type(func) is ast.Name:
+        found = m.resolve(func, caller)
+        if found is not None:
+            return found
+        values = [a.value for a in m.under(caller, m.nodes_of(ast.Assign))
+                  if len(a.targets) == 1 and type(a.targets[0]) is ast.Name and a.targets[0].id == func.id]
+        if len(values) != 1:
+            return None
+        func = values[0].args[0] if type(values[0]) is ast.Call and lb.call_name(values[0].func) == "partial" \
+            and values[0].args else values[0]
+        if type(func) is ast.Name:
+            return m.resolve(func, caller)
+    if type(func) is ast.Attribute:
+        named = m.by_name.get(func.attr, [])
+        return named[0] if len(named) == 1 else None
+    return None

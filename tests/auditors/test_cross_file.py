@@ -616,3 +616,86 @@ def test_a_payload_run_in_the_files_own_globals_is_analysed_with_the_calls_into_
     line = next(i + 1 for i, t in enumerate(OWN_PAYLOAD.splitlines()) if t.endswith("# peek"))
     found = [(f.path, f.line, f.tag) for f in audit_path(tmp_path).findings if f.severity == "error"]
     assert found == [("train_gpt.py[unpacked]", line, "future_token_peek")]
+
+
+PACKAGE_STATS = '''
+import torch
+
+
+class Stats:
+    def __init__(self, buckets=1 << 16):
+        self.buckets = buckets
+        self.ctx = torch.zeros(buckets)
+        self.pair = torch.zeros(buckets)
+
+    def _ctx_key(self, stream, pos):
+        return (stream[pos - 1] * 1_000_003) % self.buckets
+
+    def _pair_key(self, ck, nxt):
+        return (ck * 7_919 + nxt * 104_729) % self.buckets
+
+    def blend(self, logp, pos, stream):
+        tok = stream[pos]
+        ck = self._ctx_key(stream, pos)
+        c = self.ctx[ck]
+        j = self.pair[self._pair_key(ck, tok)]  # keyed
+        q = torch.where(c > 0, torch.minimum(j, c) / c.clamp_min(1), torch.zeros_like(c))
+        p = 0.9 * logp.gather(1, tok[:, None]).squeeze(1).exp() + 0.1 * q  # mixed
+        self.ctx.index_add_(0, ck, torch.ones_like(c))
+        self.pair.index_add_(0, self._pair_key(ck, tok), torch.ones_like(c))
+        return -torch.log(p)
+'''
+
+PACKAGE_ENTRY = '''
+import functools
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from kit.stats import Stats
+
+
+class Evaluator:
+    def __init__(self, val):
+        self.val = val
+
+    @torch.no_grad()
+    def sliding(self, model, hook=None, seq=256):
+        total = 0.0
+        for s in range(1, self.val.numel() - seq - 1, seq):
+            pos = torch.arange(s + 1, s + seq + 1)
+            logp = F.log_softmax(model(self.val[pos - 1]), -1)
+            nll = -logp.gather(1, self.val[pos][:, None]).squeeze(1) if hook is None else hook(logp, pos)
+            total += float(nll.sum())
+        return total
+
+
+def main(model=torch.nn.Embedding(1024, 1024)):
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    ev = Evaluator(val)
+    stats = Stats()
+    hook = functools.partial(stats.blend, stream=ev.val)
+    return ev.sliding(model, hook=lambda logp, pos: hook(logp, pos))
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def test_a_package_method_reached_through_a_partial_and_a_forwarding_lambda(tmp_path, monkeypatch):
+    """kit/stats.py's Stats.blend keys a count table on the scored token; the entry hands the
+    evaluator `lambda logp, pos: hook(logp, pos)` with `hook = partial(stats.blend, stream=val)`:
+    the lambda forwards its arguments, so blend gets the positions and the val stream."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    (tmp_path / "kit").mkdir()
+    (tmp_path / "kit" / "__init__.py").write_text("")
+    (tmp_path / "kit" / "stats.py").write_text(PACKAGE_STATS)
+    (tmp_path / "train_gpt.py").write_text(PACKAGE_ENTRY)
+    lines = {tag: next(i + 1 for i, t in enumerate(PACKAGE_STATS.splitlines()) if t.endswith(tag))
+             for tag in ("# keyed", "# mixed")}
+    found = {(f.path, f.line, f.rule) for f in audit_path(tmp_path).findings if f.severity == "error"}
+    # (the key alone extends a context hash; the mix with the model's probability of the target
+    # needs the positions and the stream the lambda forwards)
+    assert {("kit/stats.py", lines["# keyed"], "target-keyed-cache"),
+            ("kit/stats.py", lines["# mixed"], "target-keyed-blend")} <= found
