@@ -11,7 +11,8 @@ which a causal predictor cannot know before the token is revealed. The rule flag
   the plain score, the normalizer or none;
 - a mask made from it (a comparison, `~`, `&`) multiplying a score or a distribution,
   and a distribution changed in place where the mask is set (`out[has, h] += beta`);
-- `if cond:` (or `a if cond else b`) whose test carries it and whose body replaces a
+- `if cond:` (or `a if cond else b`) whose test carries it (or asks whether the target
+  is in a table row: `if y in row:`) and whose body replaces a
   score of the target with another one computed from it (`lp = lp + beta - log_z`), or
   sets what a later score reads (`hint[i], boost[i] = w, b`, then the tilted loss);
 - a term switched by such a mask added to the target's score (`beta = b * (conf &
@@ -85,10 +86,21 @@ def _rescored(m, f, node: ast.If) -> bool:
             if type(n) is ast.Assign and f.labels_of(n.value) & _SCORED and any(
                     type(t) is ast.Name and t.id in earlier and f.lookup(t.id) & _SCORED for t in n.targets):
                 return True
+            if type(n) is ast.Assign and f.labels_of(n.value) & _SCORED and any(  # `o[i] = mix(...)`: one token's score
+                    type(t) is ast.Subscript and type(t.value) is ast.Name and t.value.id in earlier
+                    and f.lookup(t.value.id) & _SCORED for t in n.targets):
+                return True
             if type(n) is ast.AugAssign and type(n.op) is not ast.Add and type(n.target) is ast.Name \
                     and n.target.id in earlier and _scores(f, n.value):
                 return True
     return False
+
+
+def _target_member(f, test) -> bool:
+    """`y in row` (`if r and y[i] in r:`): whether the target is among a table row's entries,
+    a fact about the answer that picks, say, the back-off order whose count is read."""
+    return any(type(c) is ast.Compare and len(c.ops) == 1 and type(c.ops[0]) in (ast.In, ast.NotIn)
+               and "TGT" in f.labels_of(c.left) for c in ast.walk(test))
 
 
 def _sets_scoring(m, f, node: ast.If) -> bool:
@@ -155,7 +167,8 @@ def check(m):
                                _MESSAGE.format(what="which score (or normalizer) the target gets", cond=ast.unparse(node.args[0]))))
         scores = m.scores(f) or ("TGTP" in f.ret and "DIST" not in f.ret and f.is_method)  # (or hands back the target's score)  # (a choice of byte strings for a byte-level model is accounting, not a score)
         for node in m.under(f, m.nodes_of(ast.If)) if scores else ():
-            if "TPROP" in f.labels_of(node.test) and not _lookup_test(node) and (_rescored(m, f, node) or _sets_scoring(m, f, node)):
+            if ("TPROP" in f.labels_of(node.test) or _target_member(f, node.test)) and not _lookup_test(node) \
+                    and (_rescored(m, f, node) or _sets_scoring(m, f, node)):
                 out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
                                _MESSAGE.format(what="whether the target's score is changed", cond=ast.unparse(node.test))))
         for node in m.under(f, m.nodes_of(ast.AugAssign)):
