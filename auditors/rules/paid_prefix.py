@@ -52,7 +52,26 @@ def _kept_in_model(m) -> list:
     return out
 
 
-_FILLS_IN_PLACE = {"copy_", "fill_", "index_copy_", "set_"}
+_FILLS_IN_PLACE = {"copy_", "index_copy_", "set_"}
+_SAME_TOKENS = {"to", "long", "int", "short", "cpu", "cuda", "clone", "detach", "contiguous", "view", "reshape", "flatten",
+                "type", "numpy", "tolist"}  # the same values in another dtype, device or shape
+
+
+def _token_data(f, e, depth: int = 0) -> bool:
+    """e holds tokens read from the data (a slice of a stream, what a loader returns), not a
+    number computed from them (`unique_frac.detach()`, `clamp(1 - x)`, a mean)."""
+    while True:
+        if type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in _SAME_TOKENS:
+            e = e.func.value
+        elif type(e) is ast.Subscript and type(e.slice) is ast.Slice:
+            e = e.value
+        else:
+            break
+    if type(e) is ast.Name and depth < 3:
+        bound = f.binding(e.id)
+        return bound is not None and _token_data(f, bound, depth + 1)
+    return type(e) in (ast.Call, ast.Attribute, ast.Name) and "VAL" in f.labels_of(e) and not (
+        type(e) is ast.Call and lb.call_name(e.func) in lb.PASS_METHODS)
 
 
 def _copied_into_buffer(m) -> list:
@@ -65,7 +84,8 @@ def _copied_into_buffer(m) -> list:
     for f, ev in m.events("call") if buffers else ():
         target = ev.node.func.value if type(ev.node.func) is ast.Attribute else None
         if ev.data["name"] in _FILLS_IN_PLACE and type(target) is ast.Attribute and target.attr in buffers \
-                and any("VAL" in a and not a & {"TGTP", "DIST"} for a in ev.data["args"]):
+                and any("VAL" in a and not a & {"TGTP", "DIST"} for a in ev.data["args"]) \
+                and any(_token_data(f, a) for a in ev.node.args):
             out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high",
                            f"writes validation tokens into `{lb.src(target)}`, a buffer registered in the model's state: "
                            "the artifact exported from it carries them"))
