@@ -353,15 +353,21 @@ class Evaluator(SettingsReads):
 
     def _min(self, args, scope):
         """`min(passes, len(chunks))`: decided by the known arguments when one of them is at
-        most 0 and the others are lengths (never negative), else only when all are known."""
-        known, lengths = [], 0
+        most 0 and the others are lengths or counts the run computes (never negative), else
+        only when all are known."""
+        known, lengths, failed = [], 0, None
         for a in args:
             if type(a) is ast.Call and type(a.func) is ast.Name and a.func.id == "len":
                 lengths += 1
                 continue
-            known.append(self.value(a, scope))
-        if known and lengths and all(isinstance(k, (int, float)) for k in known) and min(known) <= 0:
-            return min(known)
+            try:
+                known.append(self.value(a, scope))
+            except (Unknown, Runtime) as e:  # (`min(args.cold, n_chunks)`: a count the run computes)
+                failed = e
+        if known and (lengths or failed) and all(isinstance(k, (int, float)) for k in known) and min(known) <= 0:
+            return min(known)  # (at most 0 whatever the counts are: nothing runs)
+        if failed is not None:
+            raise failed
         if lengths:
             raise Runtime  # the length of something the run builds decides
         return min(known)

@@ -322,6 +322,36 @@ def _fills_here(m, g, call, own: bool = False) -> bool:
                and not (type(e.node.func) is ast.Name and e.node.func.id in unpassed) for q in m.targets(e))
 
 
+def _refilled_rescore(m, f) -> list:
+    """`for ci in ...: stats[ci] = score(ci); mix.add(...)`, then `for ci in range(cold):
+    stats[ci] = score(ci)`: a scorer that reads an object (a closure's `mix`, or one handed
+    to it) scored each chunk while a loop added the chunk to that object, and a later loop
+    scores the same chunks again with everything it holds: their first scores are replaced
+    by scores from counts of later tokens."""
+    out = []
+    events = [e for e in f.events if e.kind == "call"]
+    for a in events:
+        if not a.data["callee"] or not a.ctx.loops or not m.scores(m.functions[a.data["callee"]]):
+            continue
+        loop, scorer = a.ctx.loops[-1], m.functions[a.data["callee"]]
+        reads = {n.id for n in ast.walk(scorer.node) if type(n) is ast.Name} if scorer.parent is f else set()
+        reads |= {n for x in a.node.args for n in [lb.dotted(x)] if n}
+        filled = {lb.dotted(e.node.func.value) for e in events if loop.lineno <= e.line <= loop.end_lineno and e.line > a.line
+                  and type(e.node.func) is ast.Attribute and lb.dotted(e.node.func.value) in reads
+                  and e.data["callee"] and _fills(m, m.functions[e.data["callee"]])}
+        if not filled:
+            continue
+        again = next((b for b in events if b.data["callee"] == a.data["callee"] and b.line > loop.end_lineno
+                      and b.node.args and a.node.args and lb.src(b.node.args[0]) == lb.src(a.node.args[0])), None)
+        if again is not None:
+            out.append(raw(RULE, f, again.node, again.ctx, "error", "medium",
+                           f"{again.data['name']}() scores chunks again after the loop at line {loop.lineno} added each "
+                           f"scored chunk to `{sorted(filled)[0]}`, which it reads: the new scores come from counts of "
+                           "later tokens"))
+            break
+    return out
+
+
 def _score_first_loop(m, f, a):
     """The loop around call `a` (which trains on validation data) when that loop scores
     the same data first (`leaf.result = score(model, val, leaf)`, then `adapt(model, opt,
@@ -416,6 +446,8 @@ def check(m):
                     out.append(raw(RULE, f, again.node, again.ctx, "error", "medium",
                                    f"{again.data['name']}() runs again over data it already scored at line {a.line}, "
                                    "with the cache that first call filled"))
+    for f in m.functions.values() if writes else ():
+        out += _refilled_rescore(m, f)
     for f in m.functions.values():
         calls = [e for e in f.events if e.kind == "call" and e.data["callee"]]
         aliases = None  # computed when first needed

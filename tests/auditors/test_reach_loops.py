@@ -179,3 +179,17 @@ def test_a_mixed_stream_is_reported_where_it_is_built_with_that_reach(tmp_path, 
     line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: val-in-training")
     found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
     assert found == [(line, "val_in_training", reach)]
+
+
+@pytest.mark.parametrize("env,reach", [({}, "dormant"), ({"COLD_CHUNKS": "8"}, "active")])
+def test_a_correction_loop_of_min_setting_and_count_runs_only_where_the_setting_is_over_zero(tmp_path, monkeypatch,
+                                                                                             env, reach):
+    """`for ci in range(min(COLD, n_chunks))` with `n_chunks` computed by the run: with COLD at 0
+    the loop runs nothing whatever the count, so the rescoring in it is dormant."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    text = (Path(__file__).parent / "fixtures" / "cold_rescore.py").read_text()
+    p = tmp_path / "train_gpt.py"
+    p.write_text(text)
+    line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: two-pass-rescore")
+    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    assert found == [(line, "two_pass_rescore", reach)]
