@@ -23,7 +23,7 @@ import re
 
 from auditors import labels as lb
 from auditors.model import RuleInfo
-from auditors.rules import quotients, raw
+from auditors.rules import by_function, guards_of, quotients, raw
 
 RULE = RuleInfo("fixed-byte-ratio", "tokenizer_byte_miscount", "loss divided by a fixed bytes-per-token number",
                 "RULES.md §2 (Section V: bytes from the tokenizer's piece table, never a hard-coded ratio)")
@@ -59,6 +59,10 @@ def _constant(f, node, depth: int = 0) -> float | None:
         return found.pop() if len(found) == 1 else None
     if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
         return float(node.value)
+    if isinstance(node, ast.Call):  # `BPT = E("VAL_BYTES_PER_TOKEN", 2.4577)`: a setting's default
+        text = lb.src(node)
+        found = _ENV_DEFAULT.search(text) or _HELPER_DEFAULT.search(text)
+        return float(found.group(1)) if found else None
     return None
 
 
@@ -131,8 +135,18 @@ def _constant_counts(m) -> list:
     each (`torch.full(tgt.shape, 2.5186)`, `ones_like(tgt) * self.bytes_per_token`): the byte
     count of every token fixed at an average instead of read from the piece table."""
     out = []
+    lambdas = [(t.id, a.value, g) for g, a in by_function(m, ast.Assign) for t in a.targets if type(t) is ast.Name
+               and type(a.value) is ast.Lambda and _filled_with_shape(a.value.body)]  # `nbytes = lambda x, y: full(...)`
+    for name, lam, g in lambdas:
+        value = _filled_with(g, lam.body)
+        if value is not None and 1.0 < value < 8.0 and not value.is_integer() and any(
+                e.data["name"] == name and e.data["callee"] is None and any("TGT" in a for a in e.data["args"]) and m.scores(h)
+                for h, e in m.events("call")):
+            out.append(raw(RULE, g, lam, guards_of(g, lam.lineno), "error", "medium",
+                           f"{name}() counts {value:g} bytes for every target token it is handed: the bytes of the tokens "
+                           "scored must be counted from the tokenizer's piece table, not set to an average"))
     if not any(type(r.value) in (ast.Call, ast.BinOp) and _filled_with_shape(r.value) for r in m.nodes_of(ast.Return)):
-        return []  # (a cheap test first: most files return no filled tensor at all)
+        return out  # (a cheap test first: most files return no filled tensor at all)
     handed = {}
     for g, e in m.events("call"):
         if any("TGT" in a for a in e.data["args"]) and m.scores(g):
