@@ -229,14 +229,18 @@ class ObjectFlow:
 
 def _reads_files(m, method) -> bool:
     """The method returns a value and reads a file on the way, itself or through a helper
-    (`self.buf = read_shard(self.files[i])`, then `return torch.cat(out)`): it returns the data
+    (`self.buf = read_shard(self.files[i])`, then `return torch.cat(out)`), or its object's
+    `__init__` builds a reader (`self.it = stream(files)`, then `next(self.it)`): it returns the data
     of the files its object holds, even where the path's split is not followed into the object
     (an `__init__` is not seeded with what each construction passes)."""
     returns = [r.value for r in m.under(method, m.nodes_of(ast.Return)) if r.value is not None]
     if not returns or any(type(v) is ast.Attribute and type(v.value) is ast.Name and v.value.id == "self" for v in returns):
         return False  # (`return self.model` after training on what it read: the model, not the files' data)
-    return m._transitive(method, lambda g: any(e.kind == "call" and e.data["name"] in lb.BLOB_FUNCS for e in g.events),
-                         ("reads files",))
+    def reads(g) -> bool:
+        return m._transitive(g, lambda h: any(e.kind == "call" and e.data["name"] in lb.BLOB_FUNCS for e in h.events),
+                             ("reads files",))
+    init = m.functions.get(f"{method.cls}.__init__") if method.cls else None
+    return reads(method) or (init is not None and reads(init))  # (`self.it = stream(files)`: a reader built once)
 
 
 def keyed(name: str, key: str) -> str:

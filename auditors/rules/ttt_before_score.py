@@ -413,7 +413,7 @@ def check(m):
         if "TRAIN" in ev.data["loss"] and _trains_on_train_batches(f, ev):
             continue  # (`x, y` bound to training batches here and to validation chunks further down the function)
         verdict = "ok" if _recorded_first(f, ev) else _verdict(m, f, _at(ev), ev.ctx.loops, scorers, ())
-        if (verdict is None or verdict == "ok" and mixed_loader(f, ev) or mix_sites(m)) and "TRAIN" in ev.data["loss"] \
+        if (verdict is None or mixed_loader(f, ev) or mix_sites(m)) and "TRAIN" in ev.data["loss"] \
                 and not (handed_val(f) and not fed_joined_streams(m, f)):
             # batches drawn from both splits (not a helper handed the training split by one caller and val
             # by another); a periodic validation earlier in the loop scores val, but not what is trained on
