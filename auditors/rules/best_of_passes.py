@@ -63,8 +63,43 @@ def check(m):
             elif why:
                 out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
                                f"keeps the best of several scorings of the validation data ({why})"))
-        out += _kept_if_better(m, f) or _better_of_two(m, f)
+        out += _kept_if_better(m, f) or _better_of_two(m, f) or _best_setting_after(m, f)
     return out
+
+
+def _best_setting_after(m, f) -> list:
+    """`acc[:, 0] += nll_k` over the whole data, one row per setting (temperatures scored in
+    one forward pass), then, after that loop, `k = argmin(acc[:, 0])` and `acc[k, 0]`
+    reported: the setting is chosen with every target known. (Picking the best setting so
+    far inside the loop, for the next batch only, decides from scored tokens.)"""
+    for c in m.under(f, m.nodes_of(ast.Call)):
+        if lb.call_name(c.func) not in ("argmin", "argmax"):
+            continue
+        held = c.func.value if type(c.func) is ast.Attribute and lb.dotted(c.func.value) not in ("torch", "np", "numpy") \
+            else (c.args[0] if c.args else None)
+        root = held
+        while type(root) is ast.Subscript:
+            root = root.value
+        if type(root) is not ast.Name or not {"TGTP", "VAL"} <= f.labels_of(held):
+            continue
+        filled = [lp for a in m.under(f, m.nodes_of(ast.AugAssign)) if _root(a.target) == root.id
+                  for lp in [m.loop_around(f, a)] if lp is not None]
+        if not filled or any(lp.lineno <= c.lineno <= lp.end_lineno for lp in filled):
+            continue  # (a choice inside the loop that fills the totals: the best setting so far)
+        picked = next((t.id for a in m.under(f, m.nodes_of(ast.Assign)) if c in ast.walk(a.value)
+                       for t in a.targets if type(t) is ast.Name), None)
+        if picked is not None and any(type(s.value) is ast.Name and s.value.id == root.id and picked in {
+                n.id for n in ast.walk(s.slice) if type(n) is ast.Name} for s in m.under(f, m.nodes_of(ast.Subscript))):
+            return [raw(RULE, f, c, ctx_of(f, c), "error", "medium",
+                        f"keeps the setting whose total loss over all of `{root.id}` is smallest, chosen after every "
+                        f"token was scored under each (the loop at line {filled[0].lineno}), and reports its total")]
+    return []
+
+
+def _root(e):
+    while type(e) is ast.Subscript:
+        e = e.value
+    return e.id if type(e) is ast.Name else None
 
 
 _ROUNDS = {"round", "round_", "rint"}
