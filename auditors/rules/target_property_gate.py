@@ -75,10 +75,11 @@ def _scores(f, node) -> bool:
     return "TGTP" in f.labels_of(node)
 
 
-def _rescored(m, f, node: ast.If) -> bool:
+def _rescored(m, f, node: ast.If, per_token: bool = False) -> bool:
     """The body replaces a target's score, or the distribution it is read from, bound
     before the `if` with another one (`lp = lp + beta - log_z`, `nll = tilted(lg, y)`,
-    `lp = boosted - logsumexp(boosted)`), not a count or a new list."""
+    `lp = boosted - logsumexp(boosted)`), not a count or a new list; per_token: also one
+    token's entry of an array of target scores (`o[i] = (1 - w) * p[i] + w * q`)."""
     earlier = {t.id for a in m.under(f, m.nodes_of(ast.Assign)) if a.lineno < node.lineno
                for t in a.targets if type(t) is ast.Name}
     for st in node.body:
@@ -86,9 +87,9 @@ def _rescored(m, f, node: ast.If) -> bool:
             if type(n) is ast.Assign and f.labels_of(n.value) & _SCORED and any(
                     type(t) is ast.Name and t.id in earlier and f.lookup(t.id) & _SCORED for t in n.targets):
                 return True
-            if type(n) is ast.Assign and f.labels_of(n.value) & _SCORED and any(  # `o[i] = mix(...)`: one token's score
+            if per_token and type(n) is ast.Assign and "TGTP" in f.labels_of(n.value) and any(  # `o[i] = mix(...)`
                     type(t) is ast.Subscript and type(t.value) is ast.Name and t.value.id in earlier
-                    and f.lookup(t.value.id) & _SCORED for t in n.targets):
+                    and "TGTP" in f.lookup(t.value.id) for t in n.targets):
                 return True
             if type(n) is ast.AugAssign and type(n.op) is not ast.Add and type(n.target) is ast.Name \
                     and n.target.id in earlier and _scores(f, n.value):
@@ -99,8 +100,11 @@ def _rescored(m, f, node: ast.If) -> bool:
 def _target_member(f, test) -> bool:
     """`y in row` (`if r and y[i] in r:`): whether the target is among a table row's entries,
     a fact about the answer that picks, say, the back-off order whose count is read."""
-    return any(type(c) is ast.Compare and len(c.ops) == 1 and type(c.ops[0]) in (ast.In, ast.NotIn)
-               and "TGT" in f.labels_of(c.left) for c in ast.walk(test))
+    def row(e) -> bool:  # a table's row: `table[ctx]`, `table.get(ctx)`, or a name bound to one
+        e = f.binding(e.id) if type(e) is ast.Name else e
+        return type(e) is ast.Subscript or type(e) is ast.Call and lb.call_name(e.func) == "get"
+    return any(type(c) is ast.Compare and len(c.ops) == 1 and type(c.ops[0]) in (ast.In, ast.NotIn) and row(c.comparators[0])
+               and "TGT" in (held := f.labels_of(c.left)) and not held & {"RPOS", "CAND", "POS1"} for c in ast.walk(test))
 
 
 def _sets_scoring(m, f, node: ast.If) -> bool:
@@ -167,8 +171,9 @@ def check(m):
                                _MESSAGE.format(what="which score (or normalizer) the target gets", cond=ast.unparse(node.args[0]))))
         scores = m.scores(f) or ("TGTP" in f.ret and "DIST" not in f.ret and f.is_method)  # (or hands back the target's score)  # (a choice of byte strings for a byte-level model is accounting, not a score)
         for node in m.under(f, m.nodes_of(ast.If)) if scores else ():
-            if ("TPROP" in f.labels_of(node.test) or _target_member(f, node.test)) and not _lookup_test(node) \
-                    and (_rescored(m, f, node) or _sets_scoring(m, f, node)):
+            member = _target_member(f, node.test)
+            if ("TPROP" in f.labels_of(node.test) or member) and not _lookup_test(node) \
+                    and (_rescored(m, f, node, member) or _sets_scoring(m, f, node)):
                 out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
                                _MESSAGE.format(what="whether the target's score is changed", cond=ast.unparse(node.test))))
         for node in m.under(f, m.nodes_of(ast.AugAssign)):
