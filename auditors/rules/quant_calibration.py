@@ -201,9 +201,13 @@ def check(m):
                 continue
             bound = _guarded_binding(f, ev, "VAL") if "VAL" in handed else None
             node, ctx = (bound.value, ctx_of(f, bound)) if bound is not None else (ev.node, ev.ctx)
-            entry = _dispatched_entry(f, ev, "VAL") if bound is None and "VAL" in handed else None
+            entry = _dispatched_entry(m, f, ev, "VAL") if bound is None and "VAL" in handed else None
             if entry is not None:  # `SOURCES[args.calib](n)`: the entry that takes val rows, run only under its key
-                node, ctx = entry, ctx_of(f, entry)
+                (home, node), ctx = entry, ctx_of(*entry)
+                if home is not f:
+                    out.append(raw(RULE, home, node, ctx, "error", "high", f"{home.name}() takes its rows from "
+                                   f"validation data here, for the calibration statistics of {callee.name}()"))
+                    continue
             # (`if src == "holdout": calib = [val[...] ...] else: calib = generate(...)`: where the val rows are taken)
             out.append(raw(RULE, f, node, ctx, "error", "high",
                            f"{ev.data['name']}() collects calibration statistics from validation data"
@@ -295,18 +299,30 @@ def _guarded_binding(f, ev, label: str):
     return found[0]
 
 
-def _dispatched_entry(f, ev, label: str):
-    """The body of the one lambda of a dispatch table that gives the call its data of the
-    split (`calib = SOURCES[args.calib](n)` with `{"train": lambda n: ..., "heldout": lambda n:
-    val[...]}`), when the table's other entries give other data; else None."""
+def _dispatched_entry(m, f, ev, label: str):
+    """(function, body) of the one lambda of a dispatch table that gives the call its data of
+    the split (`calib = SOURCES[args.calib](n)` with `{"train": lambda n: ..., "heldout": lambda
+    n: val[...]}`), when the table's other entries give other data; also inside a helper whose
+    call is handed over (`collect(model, calibration_rows(args))`, the table read there); else None."""
     for a in [*ev.node.args, *(k.value for k in ev.node.keywords)]:
-        made = f.binding(a.id) if type(a) is ast.Name else a
-        if type(made) is not ast.Call or type(made.func) is not ast.Subscript or type(made.func.slice) is ast.Constant:
-            continue
+        found = _entry_made(m, f, f.binding(a.id) if type(a) is ast.Name else a, label, 0)
+        if found is not None:
+            return found
+    return None
+
+
+def _entry_made(m, f, made, label: str, depth: int):
+    if type(made) is not ast.Call:
+        return None
+    if type(made.func) is ast.Subscript and type(made.func.slice) is not ast.Constant:
         entries = [v.body for _, v in dispatch_items(f, made.func) or () if type(v) is ast.Lambda]
         holding = [b for b in entries if label in f.labels_of(b)]
-        if len(holding) == 1 and len(entries) > 1:
-            return holding[0]
+        return (f, holding[0]) if len(holding) == 1 and len(entries) > 1 else None
+    g = m.resolve(made.func, f) if depth < 2 else None
+    for e in g.events if g is not None else ():
+        found = _entry_made(m, g, e.node, label, depth + 1) if e.kind == "call" and type(e.node.func) is ast.Subscript else None
+        if found is not None:
+            return found
     return None
 
 
