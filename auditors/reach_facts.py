@@ -72,6 +72,11 @@ def reach_facts(m, tree) -> dict:
     arg_defaults: dict[str, str] = {}  # argparse destination -> source of its default
     arg_homes: dict[str, str] = {}  # argparse destination -> the function that declares it
     fields: dict[str, tuple] = {}  # settings-namespace field -> (its call, [function, source of its value])
+    # partials bound to a name that the file calls (`run = partial(f, x)`, later `run(y)`)
+    named_calls = {c.func.id for c in m.nodes_of(ast.Call) if type(c.func) is ast.Name}
+    bound_partials = {id(a.value) for a in m.nodes_of(ast.Assign) if type(a.value) is ast.Call
+                      and lb.call_name(a.value.func) == "partial" and len(a.targets) == 1
+                      and type(a.targets[0]) is ast.Name and a.targets[0].id in named_calls}
     records = {c.name for c in m.nodes_of(ast.ClassDef) if any(lb.dotted(b) in ("NamedTuple", "typing.NamedTuple")
                                                               for b in c.bases)
                or any(lb.call_name(d.func if type(d) is ast.Call else d) == "dataclass"
@@ -105,8 +110,10 @@ def reach_facts(m, tree) -> dict:
                 arg_defaults.update(_subcommand_default(m, node))
             # call sites matter for this file's own functions, called here or passed as values (called by the receiver)
             targets = [(ev.data["name"], ())] if ev.data["name"] in known else _chosen(known, f, node.func)
-            targets += [(a.id, ()) for a in list(node.args) + [k.value for k in node.keywords]
-                        if isinstance(a, ast.Name) and a.id in m.by_name]
+            if not (ev.data["name"] == "partial" and id(node) in bound_partials):
+                # (`run = partial(f, x)`: f runs where `run(...)` is called, and those calls name it)
+                targets += [(a.id, ()) for a in list(node.args) + [k.value for k in node.keywords]
+                            if isinstance(a, ast.Name) and a.id in m.by_name]
             handed = type(node.func) is ast.Name and node.func.id in f.params  # passed in: the passing call is its site
             for q in () if handed else m.targets(ev):  # what the analysis found the call reaches (a dict of bound methods, a partial)
                 reached = q.rsplit(".", 1)[-1]
@@ -114,9 +121,13 @@ def reach_facts(m, tree) -> dict:
                     targets.append((reached, ()))
             if not targets:
                 continue  # the site's text is sliced only when it is kept
+            made = f.binding(node.func.id) if type(node.func) is ast.Name else None
+            given = made if type(made) is ast.Call and lb.call_name(made.func) == "partial" and made.args else None
+            args = [*given.args[1:], *node.args] if given is not None else node.args  # (a partial's bound arguments first)
+            keywords = [*given.keywords, *node.keywords] if given is not None else node.keywords
             site = {"caller": f.qualname, "line": node.lineno, "method": isinstance(node.func, ast.Attribute),
-                    "args": [seg(a) for a in node.args],
-                    "kwargs": {k.arg: seg(k.value) for k in node.keywords if k.arg},
+                    "args": [seg(a) for a in args],
+                    "kwargs": {k.arg: seg(k.value) for k in keywords if k.arg},
                     "guards": [[seg(t), p] for t, p in ev.ctx.guards]}
             for name, choice in targets:
                 calls.setdefault(name, []).append(

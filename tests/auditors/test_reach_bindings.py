@@ -196,3 +196,55 @@ def test_an_object_of_an_imported_class_is_never_none(tmp_path, monkeypatch, def
     line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# adapt"))
     found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
     assert found == [(line, "ttt_before_score", reach)]
+
+
+PARTIAL_UNDER_FLAG = '''
+import functools
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ENABLED = bool(int(os.environ.get("REFINE", "{default}")))
+
+
+def _refine(model, val, lr, seq=256):
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    for s in range(0, val.numel() - seq - 1, seq):
+        F.cross_entropy(model(val[s:s + seq]), val[s + 1:s + seq + 1]).backward()  # refine
+        opt.step()
+        opt.zero_grad()
+    return model
+
+
+@torch.no_grad()
+def score(model, val):
+    return float(F.cross_entropy(model(val[:-1]), val[1:]))
+
+
+def main(model=torch.nn.Embedding(1024, 1024)):
+    val = torch.from_numpy(np.fromfile("fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    refine = functools.partial(_refine, lr=1e-3)
+    if ENABLED:
+        model = refine(model, val)
+    return score(model, val)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("default,env,reach", [("1", {}, "active"), ("1", {"REFINE": "0"}, "dormant"),
+                                               ("0", {}, "dormant")])
+def test_a_function_bound_by_partial_runs_where_the_partial_is_called(tmp_path, monkeypatch, default, env, reach):
+    """`refine = partial(_refine, lr=...)` is built unconditionally and called only `if ENABLED:`:
+    _refine runs where `refine(...)` runs, not where the partial is made."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    text = PARTIAL_UNDER_FLAG.replace("{default}", default)
+    p = tmp_path / "train_gpt.py"
+    p.write_text(text)
+    line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# refine"))
+    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    assert found == [(line, "ttt_before_score", reach)]
