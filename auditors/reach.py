@@ -278,6 +278,9 @@ class Evaluator(SettingsReads):
             if len(n.args) == 3:
                 return self.value(n.args[2], scope)
             raise Unknown
+        if type(f) is ast.BoolOp and type(f.op) is ast.Or:  # `(cast or type(default))(raw)`: the first callable given
+            chosen = next((v for v in f.values[:-1] if self.value(v, scope)), f.values[-1])
+            return self.call(ast.Call(chosen, n.args, n.keywords), scope)
         if isinstance(f, ast.Name) and f.id in scope.bound and type(scope.bound[f.id][0]) in (ast.Name, ast.Call):
             f = scope.bound[f.id][0]  # `cast(raw)` in a helper handed `int` (or falling back to `type(default)`)
             n = ast.Call(f, n.args, n.keywords)

@@ -61,10 +61,29 @@ def check(m):
                 found.guards += [g for g in _scoring_guards(m, f, body) if g not in found.guards]
                 out.append(found)
             elif why:
-                out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
-                               f"keeps the best of several scorings of the validation data ({why})"))
+                found = raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                            f"keeps the best of several scorings of the validation data ({why})")
+                found.guards += [g for g in _second_entry_guards(m, f, ev) if g not in found.guards]
+                out.append(found)
         out += _kept_if_better(m, f) or _better_of_two(m, f) or _best_setting_after(m, f)
     return out
+
+
+def _second_entry_guards(m, f, ev) -> list:
+    """`results = {"plain": ...}`, then `if cfg.ttt: results["ttt"] = ...`, then the best of
+    `results`: there is a choice only where some second entry is added, so the guards that
+    every added entry shares (none when the literal already holds two)."""
+    held = ev.node.args[0] if ev.node.args else None
+    made = f.binding(held.id) if type(held) is ast.Name else None
+    if type(made) is not ast.Dict or len(made.keys) > 1:
+        return []
+    stores = [a for a in m.under(f, m.nodes_of(ast.Assign)) if any(
+        type(t) is ast.Subscript and type(t.value) is ast.Name and t.value.id == held.id for t in a.targets)]
+    shared = None
+    for st in stores:
+        own = [[lb.src(t), p] for t, p in ctx_of(f, st).guards if p in (True, False)]
+        shared = own if shared is None else [g for g in shared if g in own]
+    return [g for g in shared or [] if g not in [[lb.src(t), p] for t, p in ev.ctx.guards]]
 
 
 def _best_setting_after(m, f) -> list:

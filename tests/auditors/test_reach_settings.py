@@ -233,3 +233,56 @@ def test_calibration_after_training_is_reached_only_where_the_reserve_stays_zero
     line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: train-data-at-eval")
     found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
     assert found == [(line, "train_data_at_eval", reach)]
+
+
+BEST_OF_RESULTS = '''
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def _env(name, default, cast=None):
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return (cast or type(default))(raw)
+
+
+PASSES = _env("EXTRA_PASSES", {default})
+
+
+@torch.no_grad()
+def score(model, val, temperature=1.0):
+    return float(F.cross_entropy(model(val[:-1]) / temperature, val[1:]))
+
+
+def main(model=torch.nn.Embedding(1024, 1024)):
+    val = torch.from_numpy(np.fromfile("fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    results = {"plain": score(model, val)}
+    if PASSES > 0:
+        results["cool"] = score(model, val, 0.9)
+    best = min(results, key=lambda k: results[k])  # best
+    return results[best]
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("default,env,reach", [("1", {}, "active"), ("1", {"EXTRA_PASSES": "0"}, "dormant"),
+                                               ("0", {}, "dormant"), ("0", {"EXTRA_PASSES": "2"}, "active")])
+def test_the_best_of_a_dict_of_results_is_a_choice_only_where_a_second_entry_is_added(tmp_path, monkeypatch, default,
+                                                                                        env, reach):
+    """`results = {"plain": ...}`, then `if PASSES > 0: results["cool"] = ...`: the minimum picks
+    among scorings only where the second is added. PASSES is read by a helper that returns the
+    default when unset and casts the text with `(cast or type(default))` when set."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    text = BEST_OF_RESULTS.replace("{default}", default)
+    p = tmp_path / "train_gpt.py"
+    p.write_text(text)
+    line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# best"))
+    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    assert found == [(line, "two_pass_rescore", reach)]
