@@ -28,7 +28,8 @@ _BIN = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, as
         ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
 _ENV_GETTERS = ("os.environ.get", "os.getenv", "environ.get", "getenv")
 _ENVIRON = ("os.environ", "dict(os.environ)", "os.environ.copy()")  # what a name bound to the environment holds
-_CASTS = {"int": int, "float": float, "bool": bool, "str": str, "len": len, "abs": abs, "max": max, "min": min}
+_CASTS = {"int": int, "float": float, "bool": bool, "str": str, "len": len, "abs": abs, "max": max, "min": min,
+          "sorted": sorted, "list": list, "tuple": tuple}
 _STR_METHODS = {"lower", "upper", "strip", "lstrip", "rstrip", "startswith", "endswith", "split", "isdigit"}
 
 
@@ -190,7 +191,22 @@ class Evaluator(SettingsReads):
             return self.set_default(key, scope)
         if isinstance(n, ast.Call):
             return self.call(n, scope)
+        if type(n) in (ast.ListComp, ast.GeneratorExp) and self._empty(n, scope):
+            return []
         raise Unknown
+
+    def _empty(self, n, scope) -> bool:
+        """A comprehension over known items that its filters all drop (`[g for g in "".split(",") if g]`):
+        known to be empty; any other is decided by the run."""
+        g = n.generators[0]
+        items = self.value(g.iter, scope)
+        if type(g.target) is not ast.Name or not isinstance(items, (list, tuple, str)):
+            raise Unknown
+        for item in items:
+            inner = Scope(self.facts, scope.func, self.env, scope.depth + 1, {**scope.bound, g.target.id: (ast.Constant(item), scope)})
+            if all(self.value(test, inner) for test in g.ifs):
+                raise Runtime  # (something passes: what it makes, files found say, the run decides)
+        return True
 
     def boolop(self, n: ast.BoolOp, scope):
         unknown = runtime = False

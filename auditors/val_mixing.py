@@ -60,7 +60,8 @@ def built_mix(f, ev):
     loop = ev.ctx.loops[-1]
     for e in f.events:
         if e.kind == "call" and loop.lineno <= e.line <= ev.line:
-            for a in e.node.args:
+            recv = [e.node.func.value] if type(e.node.func) is ast.Attribute else []
+            for a in [*e.node.args, *recv]:  # (`next_batch(src)`, `(late if on else base).next()`)
                 made = _both_splits(f, a)
                 if made is not None:
                     ctx = next((x.ctx for x in f.events if x.node is made), None)

@@ -193,3 +193,18 @@ def test_a_correction_loop_of_min_setting_and_count_runs_only_where_the_setting_
     line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: two-pass-rescore")
     found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
     assert found == [(line, "two_pass_rescore", reach)]
+
+
+@pytest.mark.parametrize("env,reach", [({}, "active"), ({"LATE_GLOBS": ""}, "dormant"),
+                                       ({"LATE_GLOBS": "fineweb_val_*"}, "active")])
+def test_a_stream_built_only_from_a_non_empty_file_list_takes_the_lists_reach(tmp_path, monkeypatch, env, reach):
+    """`late = Batches(files) if files else None` with `files` made by a comprehension over the
+    comma-separated globs of a setting: an empty setting leaves nothing after the `if g` filter,
+    so the mixed stream is never built; any glob given leaves the run to find its files."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    text = (Path(__file__).parent / "fixtures" / "generator_batches.py").read_text() + "\n\nmain(None, None)\n"
+    p = tmp_path / "train_gpt.py"
+    p.write_text(text)
+    line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: val-in-training")
+    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    assert found == [(line, "val_in_training", reach)]
