@@ -168,7 +168,7 @@ def _filled_with_shape(e) -> bool:
     """e has the shape of a filled tensor (`full(...)`, `ones_like(t) * c`), whatever it holds."""
     if type(e) is ast.Call:
         return lb.call_name(e.func) in _FILLS
-    return type(e.op) is ast.Mult and any(type(x) is ast.Call and lb.call_name(x.func) in ("ones_like", "ones", "new_ones")
+    return type(e) is ast.BinOp and type(e.op) is ast.Mult and any(type(x) is ast.Call and lb.call_name(x.func) in ("ones_like", "ones", "new_ones")
                                           for x in (e.left, e.right))
 
 
