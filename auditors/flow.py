@@ -405,20 +405,9 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
             v = m.class_attr_labels.get((self.cls, e.attr), m.attr_labels.get(e.attr, EMPTY))
             self.read_shared.setdefault(("class_attr", self.cls, e.attr), v)
             return v
-        if type(e.value) is ast.Name and e.value.id in self.params and m.class_attr_labels and m.has_dataclasses:
-            cls = m.annotated_class(self, e.value.id)
-            if cls is not None and e.attr in m.dataclass_fields(cls):
-                # `win: Window` handed in, `win.y`: that field of the dataclass (what constructions put there),
-                # not every field's data at once (`win.x` holds the context, `win.y` the targets)
-                v = m.class_attr_labels.get((cls, e.attr), m.attr_labels.get(e.attr, EMPTY))
-                self.read_shared.setdefault(("class_attr", cls, e.attr), v)
-                return v
-        if self.cls and type(e.value) is ast.Attribute and type(e.value.value) is ast.Name and e.value.value.id == "self":
-            held = m.field_classes(self.cls, e.value.attr)  # `self.trainer.recent` with `self.trainer = Trainer(...)`:
-            if len(held) == 1 and (held[0], e.attr) in m.class_attr_labels:  # what Trainer keeps in `recent`, not
-                v = m.class_attr_labels[(held[0], e.attr)]  # everything the trainer object was built with
-                self.read_shared.setdefault(("class_attr", held[0], e.attr), v)
-                return v
+        known = self._field_read(e)
+        if known is not None:
+            return known
         base = self.L(e.value)  # first: a comprehension in it may store attribute labels
         v = m.attr_labels.get(e.attr, EMPTY)
         self.read_shared.setdefault(("attr", e.attr), v)
@@ -436,27 +425,6 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
             chosen = self._split_selector(e.test)
             if chosen:  # `TRAIN_FILES if split == "train" else VAL_FILES`: the split asked for is read
                 return (out - DATA) | chosen
-        return out
-
-    def _comprehension(self, e) -> frozenset:
-        # the loop variables live in the comprehension only: `[load(f) for f in train_files]` and
-        # `[load(f) for f in val_files]` in one function must not join their `f`
-        names = {n.id for g in e.generators for n in ast.walk(g.target) if type(n) is ast.Name}
-        saved = {n: self.env[n] for n in names if n in self.env}
-        for g in e.generators:
-            self.assign_iter(g.target, g.iter)
-        ctx, runs = self.ctx, [r for g in e.generators if (r := shapes.range_guard(g)) is not None]
-        if runs:  # (`{i: rescore(c) for i, c in islice(chunks, k)}` computes nothing where k is 0)
-            self.ctx = Ctx(ctx.guards + tuple((r, "range") for r in runs), ctx.loops, ctx.nograd)
-        keys = {g.target.id: k for g in e.generators if type(g.target) is ast.Name and (k := self._constant_keys(g.iter))}
-        outer, self.loop_keys = self.loop_keys, {**self.loop_keys, **keys} if keys else self.loop_keys
-        out = shapes.through_filters(e, self.L(e.value if isinstance(e, ast.DictComp) else e.elt), self.labels_of)  # (`if "val" not in f`)
-        self.ctx, self.loop_keys = ctx, outer
-        for n in names:
-            if n in saved:
-                self.env[n] = saved[n]
-            else:
-                self.env.pop(n, None)
         return out
 
     def _namedexpr(self, e: ast.NamedExpr) -> frozenset:

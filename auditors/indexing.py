@@ -3,7 +3,10 @@
 `x[1:]` of a token stream is its targets; `p[t, y]` of a distribution is the target's
 probability; a hashed table read with a key is a count (and a read event, target-keyed
 when the key carries the target); a per-token table read at the target is a fact about
-the answer (TPROP); any other index passes on the data the value came from.
+the answer (TPROP); any other index passes on the data the value came from. A table
+indexed by a loop variable over constant keys (`SPLITS[k] for k in MIX`) reads those
+entries, and a comprehension's element is evaluated where its generators run (under
+`islice(items, k)`: only where k is not 0).
 """
 
 from __future__ import annotations
@@ -103,6 +106,27 @@ class IndexFlow:
         elif not base & lb.HOLDS_DATA and "TGTP" not in idx and not lb.has_slice(e.slice) \
                 and ("TGT" in idx or shapes.next_token_index(self, e.slice)):
             out = out | {"TPROP"}  # has_space[y]: a fact about the answer read from a per-token table
+        return out
+
+    def _comprehension(self, e) -> frozenset:
+        # the loop variables live in the comprehension only: `[load(f) for f in train_files]` and
+        # `[load(f) for f in val_files]` in one function must not join their `f`
+        names = {n.id for g in e.generators for n in ast.walk(g.target) if type(n) is ast.Name}
+        saved = {n: self.env[n] for n in names if n in self.env}
+        for g in e.generators:
+            self.assign_iter(g.target, g.iter)
+        ctx, runs = self.ctx, [r for g in e.generators if (r := shapes.range_guard(g)) is not None]
+        if runs:  # (`{i: rescore(c) for i, c in islice(chunks, k)}` computes nothing where k is 0)
+            self.ctx = type(ctx)(ctx.guards + tuple((r, "range") for r in runs), ctx.loops, ctx.nograd)
+        keys = {g.target.id: k for g in e.generators if type(g.target) is ast.Name and (k := self._constant_keys(g.iter))}
+        outer, self.loop_keys = self.loop_keys, {**self.loop_keys, **keys} if keys else self.loop_keys
+        out = shapes.through_filters(e, self.L(e.value if isinstance(e, ast.DictComp) else e.elt), self.labels_of)  # (`if "val" not in f`)
+        self.ctx, self.loop_keys = ctx, outer
+        for n in names:
+            if n in saved:
+                self.env[n] = saved[n]
+            else:
+                self.env.pop(n, None)
         return out
 
     def table_read(self, e, table, base: frozenset, idx: frozenset) -> frozenset:

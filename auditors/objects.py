@@ -202,6 +202,26 @@ class ObjectFlow:
             self.module.keyed_roots.add(name)
             self.set_env(keyed(name, k), self.labels_of(v))
 
+    def _field_read(self, e: ast.Attribute) -> frozenset | None:
+        """What `obj.attr` holds when obj's class is known and keeps that field: a dataclass
+        parameter's field (`win: Window`, `win.y` the targets, `win.x` the context), or
+        `self.trainer.recent` with `self.trainer = Trainer(...)` (what Trainer keeps in
+        `recent`, not everything the trainer object was built with); else None."""
+        m = self.module
+        if type(e.value) is ast.Name and e.value.id in self.params and m.class_attr_labels and m.has_dataclasses:
+            cls = m.annotated_class(self, e.value.id)
+            if cls is not None and e.attr in m.dataclass_fields(cls):  # (what constructions put in that field)
+                v = m.class_attr_labels.get((cls, e.attr), m.attr_labels.get(e.attr, EMPTY))
+                self.read_shared.setdefault(("class_attr", cls, e.attr), v)
+                return v
+        if self.cls and type(e.value) is ast.Attribute and type(e.value.value) is ast.Name and e.value.value.id == "self":
+            held = m.field_classes(self.cls, e.value.attr)
+            if len(held) == 1 and (held[0], e.attr) in m.class_attr_labels:
+                v = m.class_attr_labels[(held[0], e.attr)]
+                self.read_shared.setdefault(("class_attr", held[0], e.attr), v)
+                return v
+        return None
+
     def _constant_keys(self, it) -> list[str] | None:
         """The string constants a loop runs over: a tuple or list of them, a name bound to one,
         or to a dict literal with such keys (`for k in MIX`, `MIX.keys()`, `MIX.items()`'s keys

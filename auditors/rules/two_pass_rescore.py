@@ -23,6 +23,7 @@ import ast
 from auditors import labels as lb
 from auditors.adapted import (ACCUMULATE, counts_into_param, made_with, mutated_params, reads_own_val, tables_filled,
                               val_only_held)
+from auditors.filled_state import accumulated_roots, counts_into_self, fills, fills_here, hook_state
 from auditors.loop_shapes import complementary, logged_only, repeating_loop, runs_again
 from auditors.model import RuleInfo
 from auditors.pipelines import fed_by_scoring
@@ -45,7 +46,7 @@ def _adapted_names(m, ev, f=None) -> set[str]:
     filled = _filled_params(m, callee)  # `cache.update(prev, tg)` on a cache handed in
     names |= {lb.dotted(a) for p, a in zip(params[bound:], node.args) if p in filled and lb.dotted(a)}
     names |= {lb.dotted(k.value) for k in node.keywords if k.arg in filled and lb.dotted(k.value)}
-    if callee.is_method and isinstance(node.func, ast.Attribute) and (_fills_here(m, callee, ev, own=True)
+    if callee.is_method and isinstance(node.func, ast.Attribute) and (fills_here(m, callee, ev, own=True)
                                                                       or m.trains_on(callee, "VAL")):
         d = lb.dotted(node.func.value)
         if d:
@@ -61,7 +62,7 @@ def _filled_params(m, g) -> set[str]:
     """Parameters of g whose own methods fill a cache of their object (`cache.update(x, y)`)."""
     return {e.node.func.value.id for e in g.events if e.kind == "call" and e.data["callee"]
             and type(e.node.func) is ast.Attribute and type(e.node.func.value) is ast.Name
-            and e.node.func.value.id in g.params and _fills(m, m.functions[e.data["callee"]])}
+            and e.node.func.value.id in g.params and fills(m, m.functions[e.data["callee"]])}
 
 
 def _built_with(call: ast.Call) -> set[str]:
@@ -157,7 +158,7 @@ def _loop_passes(m, f):
                 recv = lb.dotted(e.node.func.value) if isinstance(e.node.func, ast.Attribute) else None
                 callee = m.functions.get(e.data["callee"]) if e.data["callee"] else None
                 if recv and callee is not None:
-                    if (m.writes_tables(callee) or _counts_into_self(callee)) and _holds_val(f, e):
+                    if (m.writes_tables(callee) or counts_into_self(callee)) and _holds_val(f, e):
                         writes.add(recv)  # (a table prefilled from training shards is a prior, not a first pass)
                     if any(x.kind == "read" for x in callee.events) or _reads_self_table(callee):
                         reads.add(recv)
@@ -177,7 +178,7 @@ def _loop_passes(m, f):
 
     def may_write(e) -> bool:
         callee = m.functions.get(e.data["callee"]) if e.kind == "call" and e.data["callee"] else None
-        return e.kind == "write" or (callee is not None and (m.writes_tables(callee) or _counts_into_self(callee))) \
+        return e.kind == "write" or (callee is not None and (m.writes_tables(callee) or counts_into_self(callee))) \
             or (e.kind == "call" and e.data["name"] in ACCUMULATE)
 
     if not any(map(may_write, f.events)):
@@ -206,45 +207,6 @@ def _returned_table(m, f, a, later) -> set[str] | bool:
     return {t.id for st in m.under(f, m.nodes_of(ast.Assign)) if st.value is a.node for t in st.targets if type(t) is ast.Name}
 
 
-def _self_table(node) -> str | None:
-    """`self.rows[...]` / `self.rows.setdefault(...)[...]`: the attribute of the object."""
-    while isinstance(node, (ast.Subscript, ast.Call)):
-        node = node.value if isinstance(node, ast.Subscript) else node.func
-        if isinstance(node, ast.Attribute) and node.attr in ("setdefault", "get"):
-            node = node.value
-    d = lb.dotted(node)
-    return d if d and d.startswith("self.") else None
-
-
-_COUNTING = {"bincount", "histc", "one_hot"}  # counts of the tokens, added into a tensor
-
-
-def _counts_into_self(f) -> bool:
-    """A method that adds counts into a container it holds (`self.rows[ctx][tok] += 1`,
-    `self.rows.setdefault(ctx, zeros(V))[tok] += 1`, `self.counts.index_put_((x, y), ones,
-    accumulate=True)`, `np.add.at(self.counts, ...)`): a cache keyed by data, hashed or not."""
-    if not f.is_method:
-        return False
-    m = f.module
-    if any(type(n.target) is ast.Subscript and _self_table(n.target) for n in m.under(f, m.nodes_of(ast.AugAssign))):
-        return True
-    if any(type(n.target) is ast.Attribute and _self_table(n.target) and any(
-            type(c) is ast.Call and lb.call_name(c.func) in _COUNTING for c in ast.walk(n.value))
-            for n in m.under(f, m.nodes_of(ast.AugAssign))):
-        return True  # self.counts += torch.bincount(chunk, minlength=V)
-    for e in f.events:
-        if e.kind != "call" or type(e.node.func) is not ast.Attribute:
-            continue
-        name, holder = e.data["name"], e.node.func.value
-        if name in ACCUMULATE and name != "put_" or name == "put_" and any(
-                k.arg == "accumulate" for k in e.node.keywords):
-            if _self_table(holder):
-                return True
-        if name == "at" and e.node.args and _self_table(e.node.args[0]):
-            return True
-    return False
-
-
 def _holds_val(f, ev) -> bool:
     """The call is handed validation data, or its object holds some that it reads."""
     return any("VAL" in x for x in ev.data["args"] + list(ev.data["kws"].values())) or reads_own_val(f.module, f, ev)
@@ -257,69 +219,10 @@ def _computes_loss(m, f) -> bool:
                                           for e in g.events), ("computes loss",))  # (`math.log(2)` converts units)
 
 
-def _accumulated_roots(f) -> set[str]:
-    """Names whose objects f adds counts into in place (`th.c.index_add_(0, y, ones)`)."""
-    out = set()
-    for e in f.events:
-        if e.kind == "call" and type(e.node.func) is ast.Attribute and e.data["name"] in ACCUMULATE:
-            root = e.node.func.value
-            while isinstance(root, (ast.Attribute, ast.Subscript)):
-                root = root.value
-            if type(root) is ast.Name:
-                out.add(root.id)
-    return out
-
-
-def _hook_state(m, f, call: ast.Call) -> set[str]:
-    """What a call hands to a factory among its arguments (`score(model, val,
-    hook=make_hook(th, ...))`) when the function the factory returns adds counts into it,
-    or an object it hands whose `__call__` adds counts into it: the state that outlives the call."""
-    out = set()
-    for arg in [*call.args, *(k.value for k in call.keywords)]:
-        made = f.binding(arg.id) if type(arg) is ast.Name else None
-        runs = m.functions.get(f"{made.func.id}.__call__") if type(made) is ast.Call and type(made.func) is ast.Name else None
-        if runs is not None and _fills(m, runs):
-            out.add(arg.id)  # `hook = CountingHook(val)` handed to each pass: its counts outlive the call
-            continue
-        factory = m.resolve(arg.func, f) if type(arg) is ast.Call else None
-        inner = m.returned_function(factory) if factory is not None else None
-        if inner is None:
-            continue
-        mutated = _accumulated_roots(inner)
-        for p, given in zip(factory.params, arg.args):
-            if p in mutated and lb.dotted(given):
-                out.add(lb.dotted(given))
-    return out
-
-
 def _factory_args(call: ast.Call) -> set[str]:
     """Names handed to calls among a call's arguments (`hook=make_hook(th, 0.02)`)."""
     return {lb.dotted(a) for arg in [*call.args, *(k.value for k in call.keywords)] if type(arg) is ast.Call
             for a in arg.args if lb.dotted(a)}
-
-
-def _fills(m, f) -> bool:
-    """f (or a callee) writes a hashed table or adds counts into a container of its object."""
-    return m.writes_tables(f) or m._transitive(f, _counts_into_self, ("counts into self",))
-
-
-def _fills_here(m, g, call, own: bool = False) -> bool:
-    """_fills for this call of g: a callable parameter it leaves out (`hook=None`) fills nothing
-    (`ev.sliding(model)`, then `ev.sliding(model, hook=CountingHook(...))`: only the second fills).
-    own: what g fills in its own object, through none of its callable parameters (a hook handed
-    in keeps its counts in the hook, not in the object whose method runs it)."""
-    if not _fills(m, g):
-        return False
-    invoked = {e.node.func.id for e in g.events if e.kind == "call" and type(e.node.func) is ast.Name and e.node.func.id in g.params}
-    params = g.params[1:] if g.is_method and type(call.node.func) is ast.Attribute else g.params
-    given = set(params[:len(call.node.args)]) | {k.arg for k in call.node.keywords if type(k.value) is not ast.Constant}
-    unpassed = invoked if own else invoked - given - {k.arg for k in call.node.keywords if k.arg is None}
-    if not unpassed or any(type(a) is ast.Starred for a in call.node.args):
-        return True
-    if any(e.kind == "write" for e in g.events) or _counts_into_self(g):
-        return True
-    return any(_fills(m, m.functions[q]) for e in g.events if e.kind == "call" and e.data["callee"]
-               and not (type(e.node.func) is ast.Name and e.node.func.id in unpassed) for q in m.targets(e))
 
 
 def _refilled_rescore(m, f) -> list:
@@ -338,7 +241,7 @@ def _refilled_rescore(m, f) -> list:
         reads |= {n for x in a.node.args for n in [lb.dotted(x)] if n}
         filled = {lb.dotted(e.node.func.value) for e in events if loop.lineno <= e.line <= loop.end_lineno and e.line > a.line
                   and type(e.node.func) is ast.Attribute and lb.dotted(e.node.func.value) in reads
-                  and e.data["callee"] and _fills(m, m.functions[e.data["callee"]])}
+                  and e.data["callee"] and fills(m, m.functions[e.data["callee"]])}
         if not filled:
             continue
         again = next((b for b in events if b.data["callee"] == a.data["callee"] and b.line > loop.end_lineno
@@ -419,10 +322,10 @@ def check(m):
     # Every finding needs adapted state: a table write (writes_tables) or, for the last
     # check, a backward pass (trains_on). Without either event nothing can be found.
     kinds = {e.kind for f in m.functions.values() for e in f.events}
-    writes = "write" in kinds or any(_counts_into_self(f) for f in m.functions.values()) or any(
+    writes = "write" in kinds or any(counts_into_self(f) for f in m.functions.values()) or any(
         e.kind == "call" and e.data["name"] in ACCUMULATE and any("VAL" in a for a in e.data["args"])
         for f in m.functions.values() for e in f.events)  # counts of val added in place
-    if not writes and "backward" not in kinds and not any(_accumulated_roots(f) for f in m.functions.values()):
+    if not writes and "backward" not in kinds and not any(accumulated_roots(f) for f in m.functions.values()):
         return []  # (counts added in place are a hook's state, followed call by call below)
     out = []
     for f in m.functions.values() if writes else ():
@@ -458,9 +361,9 @@ def check(m):
                 continue  # (`self._train_chunk(ci, opt)` of an object that holds the val tokens it reads)
             if val_only_held(m, f, a, ca):
                 continue  # (`cache.prime(shipped)` on a cache built with val: it counts what it is handed)
-            hooked = _hook_state(m, f, a.node)  # a function handed in that keeps counts in an object outliving the call
+            hooked = hook_state(m, f, a.node)  # a function handed in that keeps counts in an object outliving the call
             trains, scores = m.trains_on(ca, "VAL"), m.scores(ca)
-            fills = _fills_here(m, ca, a) or bool(hooked) or counts_into_param(ca)
+            fills = fills_here(m, ca, a) or bool(hooked) or counts_into_param(ca)
             scored_loop = _score_first_loop(m, f, a) if trains and not scores and not fills else None
             chained = trains and not scores and not fills and scored_loop is None and fed_by_scoring(m, f, a)
             if not ((trains and scores) or fills or scored_loop or chained):
