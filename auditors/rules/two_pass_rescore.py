@@ -39,9 +39,11 @@ def _adapted_names(m, ev, f=None) -> set[str]:
     names = set()
     # (`run = partial(score, cfg, val)`; `run(state, batch)`: the bound arguments come first)
     bound = len(ev.data["args"]) - len(node.args) if not any(type(a) is ast.Starred for a in node.args) else 0
+    made = _partial_of(f, node) if bound and f is not None else None
+    given = [*(made.args[1:] if made is not None else [None] * bound), *node.args]
     for i in mutated_params(m, callee, m.trains_on(callee, "VAL")):
-        if 0 <= i - bound < len(node.args) and lb.dotted(node.args[i - bound]):
-            names.add(lb.dotted(node.args[i - bound]))
+        if 0 <= i < len(given) and given[i] is not None and lb.dotted(given[i]):
+            names.add(lb.dotted(given[i]))  # (`ttt = partial(adapt, model, lr=...)`; `ttt(val)` trains `model`)
     params = callee.params[1:] if callee.is_method else callee.params
     filled = _filled_params(m, callee)  # `cache.update(prev, tg)` on a cache handed in
     names |= {lb.dotted(a) for p, a in zip(params[bound:], node.args) if p in filled and lb.dotted(a)}
@@ -110,9 +112,17 @@ def _wrapper_aliases(f) -> dict[str, str]:
     return {n: find(n) for n in rep}
 
 
-def _names(ev) -> set[str]:
+def _partial_of(f, node: ast.Call):
+    """The `partial(g, ...)` call a called name is bound to in f, or None."""
+    made = f.binding(node.func.id) if type(node.func) is ast.Name else None
+    return made if type(made) is ast.Call and lb.call_name(made.func) == "partial" and made.args else None
+
+
+def _names(ev, f=None) -> set[str]:
     node: ast.Call = ev.node
-    out = {lb.dotted(a) for a in list(node.args) + [k.value for k in node.keywords]}
+    made = _partial_of(f, node) if f is not None else None  # (a partial's bound arguments are handed too)
+    out = {lb.dotted(a) for a in list(node.args) + [k.value for k in node.keywords]
+           + (made.args[1:] + [k.value for k in made.keywords] if made is not None else [])}
     if isinstance(node.func, ast.Attribute):
         out.add(lb.dotted(node.func.value))
     return {n for n in out if n}
@@ -409,7 +419,7 @@ def check(m):
                 if aliases is None:
                     aliases = _wrapper_aliases(f)
                 shared = {aliases.get(n, n) for n in adapted} & {
-                    aliases.get(n, n) for n in _names(b) | _factory_args(b.node) | _built_with(b.node)}
+                    aliases.get(n, n) for n in _names(b, f) | _factory_args(b.node) | _built_with(b.node)}
                 if shared and shared <= {lb.dotted(b.node.func.value) if type(b.node.func) is ast.Attribute else None} \
                         and not _computes_loss(m, m.functions[b.data["callee"]]):
                     continue  # (`self._reduce(*totals)` on the adapted object: sums what was scored, scores nothing)
