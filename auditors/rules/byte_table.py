@@ -75,7 +75,8 @@ _CONTROL_TESTS = ("is_control", "IsControl")
 
 def _skips_control(m) -> bool:
     """Control tokens (`<s>`, `</s>`) are given no bytes somewhere: a control test decides
-    something (an `if`, a conditional expression, a comprehension's filter, a masked store
+    something (an `if`, a conditional expression, a comprehension's filter or `filter(lambda i:
+    not sp.is_control(i), ids)`, a masked store
     `base[special] = 0`, a `where`), or their pieces are written as strings. The test may be
     `sp.is_control(i)`, a helper that makes it, or a name bound to either; one only stored
     (`boundary[i] = sp.is_control(i)`) or made by a helper nobody calls decides no size."""
@@ -101,6 +102,8 @@ def _skips_control(m) -> bool:
         return tested(e) or any(type(n) is ast.Name and n.id in bound for n in ast.walk(e))
     return any(decides(n.test) for kind in (ast.If, ast.IfExp, ast.While) for n in m.nodes_of(kind)) \
         or any(decides(t) for g in m.nodes_of(ast.comprehension) for t in g.ifs) \
+        or any(lb.call_name(c.func) in ("filter", "filterfalse") and c.args and decides(c.args[0])
+               for c in m.nodes_of(ast.Call)) \
         or any(type(t) is ast.Subscript and decides(t.slice) for a in m.nodes_of(ast.Assign) for t in a.targets) \
         or any(lb.call_name(c.func) in ("where", "masked_fill", "masked_fill_") and any(map(decides, c.args))
                for c in m.nodes_of(ast.Call))
