@@ -288,16 +288,19 @@ _ELEMENTWISE_BEST = frozenset({"minimum", "fmin", "maximum", "fmax"})
 
 
 def _folds_losses(f, node: ast.Call) -> bool:
-    """`reduce(torch.minimum, (nll_a, nll_b))`, `reduce(np.minimum, map(nll_of, (p_a, p_b)))`:
-    the elementwise best of two or more target losses (or probabilities), folded pairwise."""
+    """`reduce(torch.minimum, (nll_a, nll_b))`, `reduce(np.minimum, map(nll_of, (p_a, p_b)))`,
+    `reduce(torch.minimum, list(map(lambda t: ce(z / t, y), temps)))`: the elementwise best of
+    several target losses (or probabilities), folded pairwise."""
     if len(node.args) < 2 or lb.call_name(node.args[0]) not in _ELEMENTWISE_BEST:
         return False
     items = node.args[1]
     if type(items) is ast.Name and f.binding(items.id) is not None:
         items = f.binding(items.id)
+    while type(items) is ast.Call and lb.call_name(items.func) in ("list", "tuple") and len(items.args) == 1:
+        items = items.args[0]  # `cands = list(map(...))`
     if type(items) is ast.Call and lb.call_name(items.func) == "map" and len(items.args) == 2:
         rows = items.args[1]  # each row through the same function: the map's labels are the rows' losses
-        return isinstance(rows, (ast.Tuple, ast.List)) and len(rows.elts) >= 2 and _loss(f, items)
+        return not (isinstance(rows, (ast.Tuple, ast.List)) and len(rows.elts) < 2) and _loss(f, items)
     return isinstance(items, (ast.Tuple, ast.List)) and len(items.elts) >= 2 and all(_loss(f, x) for x in items.elts)
 
 
