@@ -146,7 +146,9 @@ def _smoothed_without_vocab(f, node: ast.BinOp) -> bool:
     if num is not None and den is not None and type(term) is ast.Subscript:  # (`cnt = table[ctx, y]; (cnt + 1) / ...`)
         if den[1] < 2 * num[1] and "TGT" in f.labels_of(term.slice) and "TGT" not in f.labels_of(den[0]):
             return True
-    pair = [_added_term(side) for side in (node.left, node.right)]
+    sides = [f.binding(x.id) if type(x) is ast.Name and type(f.binding(x.id)) is ast.BinOp else x
+             for x in (node.left, node.right)]  # (`num = counts[p, y] + beta; num / (totals[p] + beta)`)
+    pair = [_added_term(side) for side in sides]
     if None in pair or lb.src(pair[0][1]) != lb.src(pair[1][1]):
         return False
     (counts, k), (total, _) = pair
