@@ -177,12 +177,22 @@ def _last_number(text: str | None) -> float | None:
 
 
 def _zero_setting(m, e) -> bool:
-    """A settings attribute whose class default is 0 (`float(os.environ.get("R", "0"))`)."""
+    """A settings attribute whose class default is 0 (`float(os.environ.get("R", "0"))`), or a
+    name bound once, to such an environment read (`reserve_s = float(os.environ.get("R", "0"))`)."""
+    if type(e) is ast.Name:
+        bound = [a.value for a in m.nodes_of(ast.Assign) if len(a.targets) == 1 and type(a.targets[0]) is ast.Name
+                 and a.targets[0].id == e.id]
+        return len(bound) == 1 and _env_read(bound[0]) and _last_number(lb.src(bound[0])) == 0.0
     return type(e) is ast.Attribute and e.attr in m.class_defs and _last_number(m.class_defs[e.attr]) == 0.0
+
+
+def _env_read(e) -> bool:
+    return any(type(c) is ast.Call and lb.call_name(c.func) in ("get", "getenv") for c in ast.walk(e))
 
 
 def zero_reserves(m) -> list:
     """The reserve settings whose default is 0 that some limit is reduced by (`cap -
     args.gptq_reserve_s`): with a launch that sets one, time is reserved after all."""
     return [n.right for n in m.nodes_of(ast.BinOp) if type(n.op) is ast.Sub and _zero_setting(m, n.right)
-            and type(n.left) is not ast.Constant]
+            and type(n.left) is not ast.Constant] + [
+        _unscaled(n.value) for n in m.nodes_of(ast.AugAssign) if type(n.op) is ast.Sub and _zero_setting(m, _unscaled(n.value))]

@@ -286,3 +286,16 @@ def test_the_best_of_a_dict_of_results_is_a_choice_only_where_a_second_entry_is_
     line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# best"))
     found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
     assert found == [(line, "two_pass_rescore", reach)]
+
+
+@pytest.mark.parametrize("env,reach", [({}, "active"), ({"GPTQ_RESERVE_S": "12"}, "dormant")])
+def test_a_local_reserve_setting_of_zero_guards_the_calibration_after_training(tmp_path, monkeypatch, env, reach):
+    """`budget_ms -= 1000 * reserve_s` with `reserve_s` read from the environment, default 0:
+    the finding is reached where the reserve stays 0 (`not (reserve_s)`)."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    text = (Path(__file__).parent / "fixtures" / "calibration_zero_local.py").read_text() + "\n\ntrain(None)\n"
+    p = tmp_path / "train_gpt.py"
+    p.write_text(text)
+    line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: train-data-at-eval")
+    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    assert found == [(line, "train_data_at_eval", reach)]
