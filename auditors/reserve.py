@@ -182,12 +182,16 @@ def _zero_setting(m, e) -> bool:
     if type(e) is ast.Name:
         bound = [a.value for a in m.nodes_of(ast.Assign) if len(a.targets) == 1 and type(a.targets[0]) is ast.Name
                  and a.targets[0].id == e.id]
-        return len(bound) == 1 and _env_read(bound[0]) and _last_number(lb.src(bound[0])) == 0.0
+        return len(bound) == 1 and _zero_env_read(bound[0])
     return type(e) is ast.Attribute and e.attr in m.class_defs and _last_number(m.class_defs[e.attr]) == 0.0
 
 
-def _env_read(e) -> bool:
-    return any(type(c) is ast.Call and lb.call_name(c.func) in ("get", "getenv") for c in ast.walk(e))
+def _zero_env_read(e) -> bool:
+    """`float(os.environ.get("R", "0"))`: an environment read (cast, nothing else) whose default is 0."""
+    while type(e) is ast.Call and type(e.func) is ast.Name and e.func.id in ("int", "float") and len(e.args) == 1:
+        e = e.args[0]
+    return type(e) is ast.Call and lb.call_name(e.func) in ("get", "getenv") and len(e.args) == 2 \
+        and type(e.args[1]) is ast.Constant and _last_number(str(e.args[1].value)) == 0.0
 
 
 def zero_reserves(m) -> list:
