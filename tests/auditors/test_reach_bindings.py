@@ -185,16 +185,13 @@ if __name__ == "__main__":
 
 @pytest.mark.parametrize("default,env,reach", [("0", {}, "dormant"), ("0", {"ADAPT_RANK": "8"}, "active"),
                                                ("4", {}, "active")])
-def test_an_object_of_an_imported_class_is_never_none(tmp_path, monkeypatch, default, env, reach):
+def test_an_object_of_an_imported_class_is_never_none(audit_errors, default, env, reach):
     """`adapter = _LowRank(model, rank) if rank > 0 else None`, bound into the scorer by `partial`,
     with the class imported from a module that is not in the folder: a call of a name written as
     a class's builds an object, so `adapter is not None` holds exactly where the rank is over 0."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     text = IMPORTED_CLASS.replace("{default}", default)
-    p = tmp_path / "train_gpt.py"
-    p.write_text(text)
     line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# adapt"))
-    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    found = audit_errors(text, env)
     assert found == [(line, "ttt_before_score", reach)]
 
 
@@ -238,13 +235,10 @@ if __name__ == "__main__":
 
 @pytest.mark.parametrize("default,env,reach", [("1", {}, "active"), ("1", {"REFINE": "0"}, "dormant"),
                                                ("0", {}, "dormant")])
-def test_a_function_bound_by_partial_runs_where_the_partial_is_called(tmp_path, monkeypatch, default, env, reach):
+def test_a_function_bound_by_partial_runs_where_the_partial_is_called(audit_errors, default, env, reach):
     """`refine = partial(_refine, lr=...)` is built unconditionally and called only `if ENABLED:`:
     _refine runs where `refine(...)` runs, not where the partial is made."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     text = PARTIAL_UNDER_FLAG.replace("{default}", default)
-    p = tmp_path / "train_gpt.py"
-    p.write_text(text)
     line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# refine"))
-    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    found = audit_errors(text, env)
     assert found == [(line, "ttt_before_score", reach)]

@@ -311,14 +311,11 @@ if __name__ == "__main__":
 
 @pytest.mark.parametrize("default,env,reach", [("0", {}, "active"), ("0", {"EVAL_OFFLINE": "1"}, "dormant"),
                                                ("1", {}, "dormant"), ("1", {"EVAL_OFFLINE": "0"}, "active")])
-def test_a_download_kept_offline_by_a_setting_reaches_the_network_only_where_it_is_off(tmp_path, monkeypatch, default,
+def test_a_download_kept_offline_by_a_setting_reaches_the_network_only_where_it_is_off(audit_errors, default,
                                                                                        env, reach):
     """`local_files_only=offline` with `offline` read from the environment: the call reads the
     local cache where the setting is on, and reaches the network where it is off."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     text = OFFLINE_SETTING.replace("{default}", default)
-    p = tmp_path / "train_gpt.py"
-    p.write_text(text)
     line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# fetch"))
-    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    found = audit_errors(text, env)
     assert found == [(line, "network_at_eval", reach)]

@@ -59,28 +59,22 @@ if __name__ == "__main__":
 
 @pytest.mark.parametrize("default,env,reach", [("1", {}, "active"), ("1", {"CACHE_RETRIES": "0"}, "dormant"),
                                                ("0", {}, "dormant"), ("0", {"CACHE_RETRIES": "2"}, "active")])
-def test_a_retry_loop_rescores_only_when_it_may_run_twice(tmp_path, monkeypatch, default, env, reach):
+def test_a_retry_loop_rescores_only_when_it_may_run_twice(audit_errors, default, env, reach):
     """`for attempt in range(1 + RETRIES)` around a pass that fills the cache it is handed: with
     RETRIES at 0 the loop runs once and nothing is scored twice (dormant, `1 + RETRIES > 1`)."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     text = RETRIES.replace("{default}", default)
-    p = tmp_path / "train_gpt.py"
-    p.write_text(text)
     line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# pass"))
-    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    found = audit_errors(text, env)
     assert found == [(line, "two_pass_rescore", reach)]
 
 
 @pytest.mark.parametrize("env,reach", [({}, "dormant"), ({"SLOT_ENABLED": "1"}, "active")])
-def test_a_function_chosen_inline_by_a_setting_takes_its_reach(tmp_path, monkeypatch, env, reach):
+def test_a_function_chosen_inline_by_a_setting_takes_its_reach(audit_errors, env, reach):
     """`(slot_eval if SLOT else plain_eval)(...)`: the function a conditional expression picks and
     calls at once is followed, and runs only where its branch is taken."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     text = (Path(__file__).parent / "fixtures" / "inline_choice.py").read_text()
-    p = tmp_path / "train_gpt.py"
-    p.write_text(text)
     line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: ttt-before-score")
-    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    found = audit_errors(text, env)
     assert found == [(line, "ttt_before_score", reach)]
 
 
@@ -154,57 +148,44 @@ _HEADS = {
 @pytest.mark.parametrize("form", sorted(_HEADS))
 @pytest.mark.parametrize("default,env,reach", [("0", {}, "dormant"), ("0", {"RESCORE_HEAD": "16"}, "active"),
                                                ("8", {}, "active"), ("8", {"RESCORE_HEAD": "0"}, "dormant")])
-def test_rescoring_the_first_k_batches_runs_only_when_k_is_not_zero(tmp_path, monkeypatch, form, default, env, reach):
+def test_rescoring_the_first_k_batches_runs_only_when_k_is_not_zero(audit_errors, form, default, env, reach):
     """The first `head` batches scored again, with the state the whole pass filled, through the
     scorer bound by `partial` (`run(state, s)`): `islice(items, head)`, `items[:head]`, in a
     comprehension or a loop, take nothing when head is 0. `head` comes from a settings helper
     whose cast falls back to the default's type (`cast = cast or type(default)`)."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     text = HEAD_RESCORE.replace("{default}", default).replace("{form}", _HEADS[form])
-    p = tmp_path / "train_gpt.py"
-    p.write_text(text)
     line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# again"))
-    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    found = audit_errors(text, env)
     assert found == [(line, "two_pass_rescore", reach)]
 
 
 @pytest.mark.parametrize("env,reach", [({}, "active"), ({"ANNEAL_FRAC": "0"}, "dormant")])
-def test_a_mixed_stream_is_reported_where_it_is_built_with_that_reach(tmp_path, monkeypatch, env, reach):
+def test_a_mixed_stream_is_reported_where_it_is_built_with_that_reach(audit_errors, env, reach):
     """The anneal stream that mixes the val split in is built only `if ANNEAL > 0`: the finding
     sits at that construction (not at the backward pass), so a zero fraction makes it dormant."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     text = (Path(__file__).parent / "fixtures" / "anneal_mix.py").read_text()
-    p = tmp_path / "train_gpt.py"
-    p.write_text(text)
     line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: val-in-training")
-    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    found = audit_errors(text, env)
     assert found == [(line, "val_in_training", reach)]
 
 
 @pytest.mark.parametrize("env,reach", [({}, "dormant"), ({"COLD_CHUNKS": "8"}, "active")])
-def test_a_correction_loop_of_min_setting_and_count_runs_only_where_the_setting_is_over_zero(tmp_path, monkeypatch,
-                                                                                             env, reach):
+def test_a_correction_loop_of_min_setting_and_count_runs_only_where_the_setting_is_over_zero(audit_errors, env, reach):
     """`for ci in range(min(COLD, n_chunks))` with `n_chunks` computed by the run: with COLD at 0
     the loop runs nothing whatever the count, so the rescoring in it is dormant."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     text = (Path(__file__).parent / "fixtures" / "cold_rescore.py").read_text()
-    p = tmp_path / "train_gpt.py"
-    p.write_text(text)
     line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: two-pass-rescore")
-    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    found = audit_errors(text, env)
     assert found == [(line, "two_pass_rescore", reach)]
 
 
 @pytest.mark.parametrize("env,reach", [({}, "active"), ({"LATE_GLOBS": ""}, "dormant"),
                                        ({"LATE_GLOBS": "fineweb_val_*"}, "active")])
-def test_a_stream_built_only_from_a_non_empty_file_list_takes_the_lists_reach(tmp_path, monkeypatch, env, reach):
+def test_a_stream_built_only_from_a_non_empty_file_list_takes_the_lists_reach(audit_errors, env, reach):
     """`late = Batches(files) if files else None` with `files` made by a comprehension over the
     comma-separated globs of a setting: an empty setting leaves nothing after the `if g` filter,
     so the mixed stream is never built; any glob given leaves the run to find its files."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     text = (Path(__file__).parent / "fixtures" / "generator_batches.py").read_text() + "\n\nmain(None, None)\n"
-    p = tmp_path / "train_gpt.py"
-    p.write_text(text)
     line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: val-in-training")
-    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    found = audit_errors(text, env)
     assert found == [(line, "val_in_training", reach)]

@@ -222,16 +222,13 @@ def test_settings_forms_decide_the_reach(tmp_path, monkeypatch, case, env, reach
 
 @pytest.mark.parametrize("env,reach", [({}, "active"), ({"GPTQ_RESERVE_SECONDS": "0"}, "active"),
                                        ({"GPTQ_RESERVE_SECONDS": "12"}, "dormant")])
-def test_calibration_after_training_is_reached_only_where_the_reserve_stays_zero(tmp_path, monkeypatch, env, reach):
+def test_calibration_after_training_is_reached_only_where_the_reserve_stays_zero(audit_errors, env, reach):
     """The training cap is lowered by a reserve setting whose default is 0: as written nothing is
     reserved and the calibration on training shards runs outside the budget; a launch that sets
     the reserve pays for it (the finding is dormant there, `not (args.gptq_reserve_seconds)`)."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     text = (Path(__file__).parent / "fixtures" / "calibration_zero_setting.py").read_text() + "\n\nmain(None)\n"
-    p = tmp_path / "train_gpt.py"
-    p.write_text(text)
     line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: train-data-at-eval")
-    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    found = audit_errors(text, env)
     assert found == [(line, "train_data_at_eval", reach)]
 
 
@@ -274,28 +271,22 @@ if __name__ == "__main__":
 
 @pytest.mark.parametrize("default,env,reach", [("1", {}, "active"), ("1", {"EXTRA_PASSES": "0"}, "dormant"),
                                                ("0", {}, "dormant"), ("0", {"EXTRA_PASSES": "2"}, "active")])
-def test_the_best_of_a_dict_of_results_is_a_choice_only_where_a_second_entry_is_added(tmp_path, monkeypatch, default,
+def test_the_best_of_a_dict_of_results_is_a_choice_only_where_a_second_entry_is_added(audit_errors, default,
                                                                                         env, reach):
     """`results = {"plain": ...}`, then `if PASSES > 0: results["cool"] = ...`: the minimum picks
     among scorings only where the second is added. PASSES is read by a helper that returns the
     default when unset and casts the text with `(cast or type(default))` when set."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     text = BEST_OF_RESULTS.replace("{default}", default)
-    p = tmp_path / "train_gpt.py"
-    p.write_text(text)
     line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# best"))
-    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    found = audit_errors(text, env)
     assert found == [(line, "two_pass_rescore", reach)]
 
 
 @pytest.mark.parametrize("env,reach", [({}, "active"), ({"GPTQ_RESERVE_S": "12"}, "dormant")])
-def test_a_local_reserve_setting_of_zero_guards_the_calibration_after_training(tmp_path, monkeypatch, env, reach):
+def test_a_local_reserve_setting_of_zero_guards_the_calibration_after_training(audit_errors, env, reach):
     """`budget_ms -= 1000 * reserve_s` with `reserve_s` read from the environment, default 0:
     the finding is reached where the reserve stays 0 (`not (reserve_s)`)."""
-    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     text = (Path(__file__).parent / "fixtures" / "calibration_zero_local.py").read_text() + "\n\ntrain(None)\n"
-    p = tmp_path / "train_gpt.py"
-    p.write_text(text)
     line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: train-data-at-eval")
-    found = [(f.line, f.tag, f.reach) for f in audit_path(p, env=env).findings if f.severity == "error"]
+    found = audit_errors(text, env)
     assert found == [(line, "train_data_at_eval", reach)]
