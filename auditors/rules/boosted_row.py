@@ -9,6 +9,10 @@ divided by its sum. Subtracting the mean of the boosts, a maximum or a constant 
 shifts every token alike, and the hinted token keeps almost all of its boost for free.
 Data flow: the boosted row (built here, or returned by a helper the scoring code calls)
 is read at the target without such a renormalization.
+The same tilt read at the target first: the target's log-probability plus what a table
+holds for the target token, `lp[y] + beta * prior[y]` (a unigram or pair log-prior, a
+low-rank product `einsum(left[prev], right.t()[y])`): a product of experts that is a
+distribution only less `logsumexp(lp + beta * prior)` over the vocabulary.
 Legal counterpart: `log_softmax(lp + boost)`, `lp + boost - (lp + boost).logsumexp(-1)`.
 """
 
@@ -18,6 +22,7 @@ import ast
 
 from auditors import labels as lb
 from auditors import normalizers
+from auditors.log_domain import in_log_domain
 from auditors.model import RuleInfo
 from auditors.rules import guards_of, raw
 
@@ -35,8 +40,55 @@ def check(m):
     out = []
     for f in m.functions.values():
         if f.qualname != "<module>" and not any(e.kind == "backward" for e in f.events):
-            out += _boosted_in_place(m, f) or _added_rows(m, f)
+            out += _boosted_in_place(m, f) or _added_rows(m, f) or _prior_at_target(m, f)
     return out
+
+
+def _prior_at_target(m, f) -> list:
+    """`lp.gather(-1, y) + beta * prior[y]`: the target's log-probability plus a value a table
+    (no prediction of this position) holds for the target token, returned or scored, with no
+    log-partition computed for it here."""
+    if any(e.kind == "call" and (e.data["name"] in ("logsumexp", "logaddexp", "log1p") or e.data["name"] in ("log", "log2")
+                                 and any(type(n) is ast.Call and lb.call_name(n.func) == "sum" for n in ast.walk(e.node)))
+           for e in f.events):
+        return []  # (log Z: `logsumexp(lp + beta * prior)`, `log(sum(...))`, the closed form `log1p(...)`)
+    returned = {id(n) for r in m.under(f, m.nodes_of(ast.Return)) if r.value is not None for n in ast.walk(r.value)}
+    for node in m.under(f, m.nodes_of(ast.BinOp)):
+        if type(node.op) is not ast.Add or not (id(node) in returned or m.scores(f)):
+            continue
+        for lp, other in ((node.left, node.right), (node.right, node.left)):
+            held = f.labels_of(other)
+            if "TGTP" in f.labels_of(lp) and in_log_domain(f, lp) and not held & {"TGTP", "DIST", "CAND"} \
+                    and not normalizers.hit(f, other) and _table_at_target(f, other) is not None:
+                table = _table_at_target(f, other)
+                return [raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
+                            f"adds to the target's log-probability what `{lb.src(table.value)}` holds for the target token "
+                            f"(`{lb.src(table)}`) with no log-partition over the vocabulary: a product of experts read at "
+                            "the target alone is no distribution")]
+    return []
+
+
+def _table_at_target(f, e, depth: int = 0):
+    """The subscript in e (or in what its names are bound to) that reads a table, not a
+    prediction, at the target token: `prior[y]`, `self.right.t()[tgt]`; else None."""
+    for n in ast.walk(e):
+        if type(n) is ast.Subscript and "TGT" in f.labels_of(n.slice) and type(n.slice) is not ast.BinOp \
+                and _table(n.value) and not f.labels_of(n.value) & {"DIST", "TGTP", "CAND", "TGT"}:
+            return n
+        if type(n) is ast.Name and depth < 3 and n is not e or type(e) is ast.Name and n is e and depth < 3:
+            bound = f.binding(n.id)
+            found = _table_at_target(f, bound, depth + 1) if bound is not None else None
+            if found is not None:
+                return found
+    return None
+
+
+def _table(e) -> bool:
+    """A table held in a name or an attribute, possibly transposed (`right.t()`, `right.T`)."""
+    while type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in ("t", "float", "to") \
+            or type(e) is ast.Attribute and e.attr == "T":
+        e = e.func.value if type(e) is ast.Call else e.value
+    return type(e) in (ast.Name, ast.Attribute)
 
 
 def _boosted_in_place(m, f) -> list:
