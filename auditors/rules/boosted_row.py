@@ -47,18 +47,21 @@ def check(m):
 def _prior_at_target(m, f) -> list:
     """`lp.gather(-1, y) + beta * prior[y]`: the target's log-probability plus a value a table
     (no prediction of this position) holds for the target token, returned or scored, with no
-    log-partition computed for it here."""
+    log-partition computed for it here. (Two log-probabilities mixed where they are scored,
+    `lp + w * log(bigram[x, y])`, are unnormalized-blend's geometric mix.)"""
     if any(e.kind == "call" and (e.data["name"] in ("logsumexp", "logaddexp", "log1p") or e.data["name"] in ("log", "log2")
                                  and any(type(n) is ast.Call and lb.call_name(n.func) == "sum" for n in ast.walk(e.node)))
            for e in f.events):
         return []  # (log Z: `logsumexp(lp + beta * prior)`, `log(sum(...))`, the closed form `log1p(...)`)
     returned = {id(n) for r in m.under(f, m.nodes_of(ast.Return)) if r.value is not None for n in ast.walk(r.value)}
+    scores = m.scores(f)
     for node in m.under(f, m.nodes_of(ast.BinOp)):
-        if type(node.op) is not ast.Add or not (id(node) in returned or m.scores(f)):
+        if type(node.op) is not ast.Add or not (id(node) in returned or scores):
             continue
         for lp, other in ((node.left, node.right), (node.right, node.left)):
             held = f.labels_of(other)
             if "TGTP" in f.labels_of(lp) and in_log_domain(f, lp) and not held & {"TGTP", "DIST", "CAND"} \
+                    and not (scores and in_log_domain(f, other)) \
                     and not normalizers.hit(f, other) and _table_at_target(f, other) is not None:
                 table = _table_at_target(f, other)
                 return [raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
