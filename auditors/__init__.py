@@ -46,6 +46,8 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         all_facts = with_merged_imports(items, with_cross_file_data(items, all_facts, use_cache), use_cache)
     rules = rule_info()
     report = AuditReport(str(root), profile)
+    from auditors.shipped_config import shipped_data
+    settings_files = shipped_data(root) if root.is_dir() else shipped_data(root.parent, recursive=False)
     callers: dict[str, set[int]] = {}  # called name -> the units that call it
     for i, f in enumerate(all_facts):
         for name in f.get("called", ()):
@@ -84,14 +86,16 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
             facts = {**facts, "arg_defaults": {k: passed.get(k, v) for k, v in facts["arg_defaults"].items()}}
         if parent and parent in plain_facts:  # packed code reads names its wrapper bound (`E = os.environ.get`)
             facts = {**facts, "outer_defs": plain_facts[parent].get("functions", {}).get("<module>", {}).get("defs", {})}
+        facts = {**facts, "shipped_data": settings_files}  # settings files the guards may read
         resolver = Resolver(facts, env, foreign, api_entry)
         in_merged: dict[int, Resolver] = {}  # one per merged module (its memo serves all its findings)
         lines = source.splitlines()
         for r in facts["findings"]:
             if "reached_in" in r:  # a helper's finding that the importer reaches: its calls and settings decide
-                merged, as_merged = r["reached_in"]
-                if id(merged) not in in_merged:
-                    in_merged[id(merged)] = Resolver(merged, env, foreign, api_entry)
+                merged, as_merged, importer = r["reached_in"]
+                if id(merged) not in in_merged:  # (the harness calls the API functions of an importer that is the entry)
+                    in_merged[id(merged)] = Resolver({**merged, "shipped_data": settings_files}, env, foreign,
+                                                     api_entry or api_files is not None and importer in api_files)
                 reach, cond = in_merged[id(merged)].finding(as_merged)
                 if cond and IMPORTED in cond and (entries is None or name.split("[unpacked")[0] in entries):
                     reach, cond = resolver.finding(r)  # run as a script itself (an entry): its own main block runs

@@ -39,8 +39,9 @@ def with_cross_file_data(items: list[tuple[str, str]], facts: list[dict], use_ca
             if "." not in q and q != "<module>":
                 defined.setdefault(q, []).append(i)
     seeds: dict[int, dict[str, dict[str, set]]] = {}
+    imported = _imported_modules(items, facts)
     for a, fa in enumerate(facts):
-        imports = set(fa.get("imports", []))
+        imports = imported[a]
         for called, handed in fa.get("outgoing", {}).items():
             for b in defined.get(called, []):
                 stem = PurePosixPath(items[b][0]).stem
@@ -70,11 +71,14 @@ def with_merged_imports(items: list[tuple[str, str]], facts: list[dict], use_cac
     # a sibling may ship its code packed: the unpacked text is what an import of it runs
     siblings = plain + [i for i, (name, _) in enumerate(items) if "[unpacked" in name and not facts[i].get("parse_error")]
     pairs = []
+    imported = _imported_modules(items, facts)
     for a in plain:
-        imports = set(facts[a].get("imports", []))
+        imports = imported[a]
         for b in siblings:
             stem = PurePosixPath(items[b][0]).stem
             own = items[b][0].startswith(items[a][0] + "[unpacked") and _calls_any(items[a][1], _top_level(facts[b]))
+            if items[a][0].endswith("__init__.py") and not _calls_any(items[a][1], _top_level(facts[b])):
+                continue  # a package's re-export (`from .core import *`): its importers run the module, it does not
             if b != a and (own or any(m == stem or m.endswith("." + stem) for m in imports)) \
                     and not _top_level(facts[a]) & _top_level(facts[b]):
                 pairs.append((a, b))  # (`own`: a payload the file runs in its own globals and then calls into)
@@ -98,7 +102,7 @@ def with_merged_imports(items: list[tuple[str, str]], facts: list[dict], use_cac
             home, line = (a, r["line"]) if r["line"] <= offset else (b, r["line"] - offset)
             same = [o for o in out[home]["findings"] if o["rule"] == r["rule"] and o["line"] == line]
             # its reach is judged in the merged module, where the importer's calls and settings reach it
-            seen = {**r, "reached_in": (merged, r)}
+            seen = {**r, "reached_in": (merged, r, items[a][0])}  # (and the importer: its role decides what calls it)
             if not same or (r["severity"] == "error" and all(o["severity"] != "error" for o in same)):
                 # (a warning of the file alone, `downloads in a module that scores nothing`, is an
                 # error when the importer's evaluation reaches it)
@@ -106,11 +110,22 @@ def with_merged_imports(items: list[tuple[str, str]], facts: list[dict], use_cac
                 kept = [o for o in out[home]["findings"] if not any(o is s for s in same)]
                 out[home]["findings"] = [*kept, {**seen, "line": line, "message": message}]
             elif home == b:
-                out[home]["findings"] = [{**o, "reached_in": (merged, r)} if any(o is s for s in same) else o
+                out[home]["findings"] = [{**o, "reached_in": (merged, r, items[a][0])} if any(o is s for s in same) else o
                                          for o in out[home]["findings"]]
     for a, rule, line in unseen:
         out[a]["findings"] = [o for o in out[a]["findings"] if (o["rule"], o["line"]) != (rule, line)]
     return out
+
+
+def _imported_modules(items: list[tuple[str, str]], facts: list[dict]) -> list[set[str]]:
+    """Each file's imports as absolute module names, with the modules that a package it
+    imports pulls in itself (`import evalkit`, whose __init__.py runs `from .core import *`)."""
+    from auditors.engine import absolute_imports
+
+    own = [set(absolute_imports(name.split("[unpacked")[0], f.get("imports", []))) for (name, _), f in zip(items, facts)]
+    inits = {name[:-len("/__init__.py")].replace("/", "."): i for i, (name, _) in enumerate(items)
+             if name.endswith("/__init__.py")}
+    return [mods.union(*[own[inits[m]] for m in mods if m in inits and inits[m] != i]) for i, mods in enumerate(own)]
 
 
 IMPORTED = '"imported by '  # the test a merged sibling's main block is given (a finding under it names it)

@@ -259,6 +259,7 @@ def reachable_files(entries: list[str], imports: dict[str, list[str]],
     """Entry files plus the folder's files they import or name (exec, runpy, a
     subprocess), transitively: {file: the file that reached it first, None for entries}."""
     by_module = {name[:-3].replace("/", "."): name for name in imports if name.endswith(".py")}
+    by_module.update({name[:-len("/__init__.py")].replace("/", "."): name for name in imports if name.endswith("/__init__.py")})
     by_base: dict[str, list[str]] = {}
     for name in imports:
         by_base.setdefault(name.rsplit("/", 1)[-1], []).append(name)
@@ -269,7 +270,7 @@ def reachable_files(entries: list[str], imports: dict[str, list[str]],
         if name in parent:
             continue
         parent[name] = via
-        for mod in imports[name]:
+        for mod in absolute_imports(name, imports[name]):
             parts = mod.split(".")
             for i in range(len(parts), 0, -1):  # `from pkg.mod import x` and `import pkg.mod`
                 target = by_module.get(".".join(parts[:i])) or by_module.get(".".join(parts[i - 1:i]))
@@ -279,6 +280,21 @@ def reachable_files(entries: list[str], imports: dict[str, list[str]],
         for base in (mentions or {}).get(name, ()):
             todo.extend((target, name) for target in by_base.get(base, ()) if target != name)
     return parent
+
+
+def absolute_imports(name: str, imports: list[str]) -> list[str]:
+    """A file's imports as absolute module names: `.core` (`from .core import *`) in
+    evalkit/__init__.py or evalkit/io.py is evalkit.core; each further dot climbs a package."""
+    package = name.split("/")[:-1]
+    out = []
+    for mod in imports:
+        rest = mod.lstrip(".")
+        level = len(mod) - len(rest)
+        if level == 0:
+            out.append(mod)
+        elif level - 1 <= len(package):
+            out.append(".".join([*package[:len(package) - level + 1], *([rest] if rest else [])]))
+    return out
 
 
 def _cache_path(key: str) -> Path:

@@ -16,6 +16,7 @@ import operator
 
 from auditors.reach_scope import Runtime, Scope, Unknown, parse_source
 from auditors.reach_settings import SettingsReads
+from auditors.shipped_config import LOADERS, ShippedReads
 
 PROFILES = {"official": {"WORLD_SIZE": "8", "RANK": "0", "LOCAL_RANK": "0"},
             "single-gpu": {"WORLD_SIZE": "1", "RANK": "0", "LOCAL_RANK": "0"}}
@@ -57,7 +58,7 @@ def call_sites(facts: dict, func: str) -> list[tuple[dict, dict[str, str]]]:
     return out
 
 
-class Evaluator(SettingsReads):
+class Evaluator(SettingsReads, ShippedReads):
     def __init__(self, facts: dict, env: dict):
         self.facts, self.env = facts, env
         self.touched: dict[str, str] = {}  # env keys a guard depended on -> how
@@ -156,6 +157,8 @@ class Evaluator(SettingsReads):
             return _BIN[type(n.op)](self.value(n.left, scope), self.value(n.right, scope))
         if isinstance(n, ast.IfExp):
             return self.value(n.body, scope) if self.value(n.test, scope) else self.value(n.orelse, scope)
+        if isinstance(n, ast.Dict) and not n.keys:
+            return {}  # (`cfg.get("cache", {})`)
         if isinstance(n, (ast.Tuple, ast.List, ast.Set)):
             return tuple(self.value(e, scope) for e in n.elts)
         if isinstance(n, ast.Subscript) and isinstance(n.value, ast.Name) and isinstance(n.slice, ast.Constant):
@@ -189,6 +192,8 @@ class Evaluator(SettingsReads):
                 self.touched.setdefault(key, f"{key}={self.env[key]}")
                 return self.env[key]
             return self.set_default(key, scope)
+        if isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Constant):
+            return self.entry(self.value(n.value, scope), n.slice.value)  # `cfg["recall"]` of a shipped settings file
         if isinstance(n, ast.Call):
             return self.call(n, scope)
         if type(n) in (ast.ListComp, ast.GeneratorExp) and self._empty(n, scope):
@@ -280,6 +285,8 @@ class Evaluator(SettingsReads):
             if default is None and key in self.facts.get("env_defaults", {}):
                 return self.set_default(key, scope)
             return self.value(default, scope) if default is not None else None
+        if dotted in LOADERS:
+            return self.loaded(n, scope)  # `json.load(open("eval_config.json"))`: the file the folder ships
         if dotted.endswith("get_world_size") or dotted.endswith("device_count"):
             self.touched.setdefault("WORLD_SIZE", f"world_size={self.env.get('WORLD_SIZE', '1')} (profile)")
             return int(self.env.get("WORLD_SIZE", "1"))
@@ -335,6 +342,11 @@ class Evaluator(SettingsReads):
             base = self.value(f.value, scope)
             if isinstance(base, str):
                 return getattr(base, f.attr)(*[self.value(a, scope) for a in n.args])
+        if isinstance(f, ast.Attribute) and f.attr == "get" and 1 <= len(n.args) <= 2 and not n.keywords:
+            base = self.value(f.value, scope)  # `cfg.get("enabled", False)` of a shipped settings file
+            if isinstance(base, dict):
+                key = self.value(n.args[0], scope)
+                return base[key] if key in base else self.value(n.args[1], scope) if len(n.args) == 2 else None
         raise Unknown
 
     def inline(self, name: str, helper: dict, n: ast.Call, scope: Scope, outer: dict | None = None):
@@ -414,6 +426,11 @@ class Evaluator(SettingsReads):
             return self.value(e, scope) is None
         except Unknown:
             src = scope.define(e.id) if type(e) is ast.Name else None
+            if src is None and type(e) is ast.Name and e.id not in scope.bound and scope.depth < 12:
+                sites = self.param_sources(scope.func, e.id, every=True)  # a parameter: what its callers pass
+                verdicts = {self.is_none(parse_source(a), Scope(self.facts, c, self.env, scope.depth + 1)) for c, a in sites}
+                if len(verdicts) == 1:
+                    return verdicts.pop()
             if not src:
                 raise
             bound = parse_source(src)

@@ -173,8 +173,11 @@ def reach_facts(m, tree) -> dict:
                     env_defaults.setdefault(key, value)
     factories = sorted(_factories(m))
     outgoing = _outgoing(m)
+    # (`from .core import *` as ".core"; `from pkg import mod` also as "pkg.mod", a submodule it may name)
     imports = sorted({a.name for n in m.nodes_of(ast.Import) for a in n.names}
-                     | {n.module for n in m.nodes_of(ast.ImportFrom) if n.module})
+                     | {"." * n.level + (n.module or "") for n in m.nodes_of(ast.ImportFrom) if n.module}
+                     | {"." * n.level + (f"{n.module}." if n.module else "") + a.name
+                        for n in m.nodes_of(ast.ImportFrom) for a in n.names if a.name != "*"})
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
             "arg_defaults": arg_defaults, "field_env": field_env(m), "dict_updates": updates, "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "field_overrides": field_overrides(m, seg, set(arg_defaults)), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,

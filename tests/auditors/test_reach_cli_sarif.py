@@ -214,11 +214,19 @@ def test_shipped_package_code_is_audited(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     sub = tmp_path / "sub"
     sub.mkdir()
-    (sub / "predictor.py").write_text("from golfpkg_fixture import scorer\n")
+    (sub / "predictor.py").write_text("from golfpkg_fixture import scorer\n\n\ndef load(artifact_path, device):\n"
+                                      "    scorer.main()\n")
     (sub / "submission.toml").write_text('[submission]\nname = "x"\nentrypoint = "predictor.py"\n'
                                          'code = ["predictor.py"]\npackages = ["golfpkg_fixture"]\n')
-    report = audit_path(sub)
-    assert [(f.path, f.reach) for f in report.findings if f.rule == "target-keyed-cache"] == [("golfpkg_fixture/scorer.py", "active")]
+
+    def cache_reach(**kw):
+        return [(f.path, f.reach) for f in audit_path(sub, **kw).findings if f.rule == "target-keyed-cache"]
+    # the harness calls load(), which runs the package's main: its world-size default decides
+    assert cache_reach() == [("golfpkg_fixture/scorer.py", "active")]
+    assert cache_reach(profile="single-gpu") == [("golfpkg_fixture/scorer.py", "dormant")]
+    # imported and never called, its `if __name__ == "__main__":` block does not run
+    (sub / "predictor.py").write_text("from golfpkg_fixture import scorer\n")
+    assert cache_reach() == [("golfpkg_fixture/scorer.py", "dormant")]
 
 
 def test_submission_api_functions_are_reached(tmp_path, monkeypatch):

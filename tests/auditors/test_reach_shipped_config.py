@@ -1,0 +1,125 @@
+"""Reach decided by settings files the submission ships (JSON, TOML) and by code kept in a
+package that the entry imports (`import evalkit as ek`, whose __init__.py re-exports
+`from .core import *`)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from auditors import audit_path
+
+# train-then-score on validation tokens, switched by a shipped settings file
+ADAPT_BY_JSON = '''
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def adapt(model, tokens):
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    F.cross_entropy(model(tokens[None, :-1])[0], tokens[1:]).backward()
+    opt.step()
+
+
+def main(model):
+    cfg = json.loads((Path(__file__).resolve().parent / "eval_config.json").read_text())["ttt"]
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    if cfg["enabled"]:
+        adapt(model, val[:4097])
+    with torch.no_grad():
+        return F.cross_entropy(model(val[None, :-1])[0], val[1:]).item()
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+ADAPT_BY_TOML = ADAPT_BY_JSON.replace("import json\n", "import tomllib\n").replace(
+    '''    cfg = json.loads((Path(__file__).resolve().parent / "eval_config.json").read_text())["ttt"]''',
+    '''    with open("eval.toml", "rb") as fh:
+        cfg = tomllib.load(fh)''').replace('if cfg["enabled"]:', 'if cfg.get("ttt", {}).get("enabled", False):')
+
+
+@pytest.mark.parametrize("enabled, reach", [(True, "active"), (False, "dormant")])
+def test_a_json_settings_file_beside_the_script_decides_the_reach(audit_errors, tmp_path, enabled, reach):
+    (tmp_path / "eval_config.json").write_text(json.dumps({"ttt": {"enabled": enabled}}))
+    assert audit_errors(ADAPT_BY_JSON) == [(12, "ttt_before_score", reach)]
+
+
+@pytest.mark.parametrize("toml, reach", [("[ttt]\nenabled = true\n", "active"), ("[ttt]\nenabled = false\n", "dormant"),
+                                         ("[other]\nx = 1\n", "dormant")])
+def test_a_toml_settings_file_read_through_a_with_block_decides_the_reach(audit_errors, tmp_path, toml, reach):
+    """`.get` with a default: a section or key the file leaves out takes the default."""
+    (tmp_path / "eval.toml").write_text(toml)
+    assert audit_errors(ADAPT_BY_TOML) == [(12, "ttt_before_score", reach)]
+
+
+@pytest.mark.parametrize("content, reach", [(None, "active"), ("{not json", "active"), ('{"ttt": {}}', "unknown")])
+def test_a_settings_file_the_folder_lacks_is_a_value_of_the_run_and_a_key_it_lacks_is_unknown(
+        audit_errors, tmp_path, content, reach):
+    """No file (or one that does not parse): the guard reads a value only the run knows, like
+    any other (the construct is reported as reached); a file without the key: unknown."""
+    if content is not None:
+        (tmp_path / "eval_config.json").write_text(content)
+    assert audit_errors(ADAPT_BY_JSON) == [(12, "ttt_before_score", reach)]
+
+
+ENTRY = '''
+import os
+
+import numpy as np
+import torch
+import evalkit as ek
+
+
+def main(model):
+    on = os.environ.get("ADAPT", "1") == "1"
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    adapter = ek.Adapter(lr=1e-3) if on else None
+    return ek.score(model, val, adapter=adapter)
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+CORE = '''
+import torch
+import torch.nn.functional as F
+
+
+class Adapter:
+    def __init__(self, lr):
+        self.lr = lr
+
+    def step(self, model, tokens):
+        opt = torch.optim.SGD(model.parameters(), lr=self.lr)
+        F.cross_entropy(model(tokens[None, :-1])[0], tokens[1:]).backward()
+        opt.step()
+
+
+def score(model, tokens, adapter=None):
+    if adapter is not None:
+        adapter.step(model, tokens)
+    with torch.no_grad():
+        return F.cross_entropy(model(tokens[None, :-1])[0], tokens[1:]).item()
+'''
+
+
+@pytest.mark.parametrize("env, reach", [({}, "active"), ({"ADAPT": "0"}, "dormant")])
+def test_a_module_re_exported_by_a_package_runs_where_the_entry_calls_it(tmp_path, monkeypatch, env, reach):
+    """evalkit/core.py is run through `import evalkit` (its __init__.py re-exports it), and its
+    adapter runs where the object the entry hands over (an object or None) is not None."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    sub = tmp_path / "sub"
+    (sub / "evalkit").mkdir(parents=True)
+    (sub / "train_gpt.py").write_text(ENTRY)
+    (sub / "evalkit" / "__init__.py").write_text('"""Evaluation helpers."""\nfrom .core import *  # noqa: F403\n')
+    (sub / "evalkit" / "core.py").write_text(CORE)
+    found = [(f.path, f.line, f.tag, f.reach) for f in audit_path(sub, env=env).findings if f.severity == "error"]
+    assert found == [("evalkit/core.py", 12, "ttt_before_score", reach)]
