@@ -19,6 +19,7 @@ import ast
 
 from auditors import labels as lb
 from auditors.context_managers import with_verdicts
+from auditors.data_choice import with_choice
 from auditors.event_plans import plan_verdict
 from auditors.fixed_logits import fixed_before
 from auditors.flow import Ctx
@@ -457,6 +458,7 @@ def check(m):
                            "batches by a function that trains on training batches): their gradients reach the weights"))
             continue
         msg = verdict or "takes gradient steps on validation tokens with no scoring of them first (they are scored later)"
-        out.append(raw(RULE, f, ev.node, ev.ctx, "error", "high" if verdict else "medium",
+        ctx = with_choice(f, ev.node.func.value, "VAL", ev.ctx) if type(ev.node.func) is ast.Attribute else ev.ctx
+        out.append(raw(RULE, f, ev.node, ctx, "error", "high" if verdict else "medium",
                        f"backward pass on a validation-data loss: {msg}"))
     return out

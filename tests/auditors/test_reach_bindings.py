@@ -242,3 +242,40 @@ def test_a_function_bound_by_partial_runs_where_the_partial_is_called(audit_erro
     line = next(i + 1 for i, t in enumerate(text.splitlines()) if t.endswith("# refine"))
     found = audit_errors(text, env)
     assert found == [(line, "ttt_before_score", reach)]
+
+
+POLISH_FROM_TABLE = '''
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def main(model, train_stream):
+    split = os.environ.get("POLISH_SPLIT", "{default}")
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    sources = {{"shards": lambda: train_stream.take(4097), "holdout": lambda: val[:4097]}}
+    span = sources[split]().long()
+    x, y = span[:-1], span[1:]
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    loss = F.cross_entropy(model(x[None])[0], y)
+    loss.backward()
+    opt.step()
+    with torch.no_grad():
+        return F.cross_entropy(model(val[None, :-1])[0], val[1:]).item()
+
+
+if __name__ == "__main__":
+    main(None, None)
+'''
+
+
+@pytest.mark.parametrize("default,env,reach", [("holdout", {}, "active"), ("holdout", {"POLISH_SPLIT": "shards"}, "dormant"),
+                                               ("shards", {}, None)])
+def test_data_picked_from_a_table_by_a_setting_is_of_a_split_only_under_its_key(audit_errors, default, env, reach):
+    """A polish that trains on what `sources[split]()` gives: validation tokens (then scored)
+    only where the setting names the entry that returns them. (The data flow follows the
+    entry the key's default picks: with the training entry the default, nothing is found.)"""
+    found = audit_errors(POLISH_FROM_TABLE.format(default=default), env)
+    assert found == ([(17, "ttt_before_score", reach)] if reach else [])
