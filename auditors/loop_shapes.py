@@ -165,8 +165,16 @@ def logged_only(f, node) -> bool:
               and st.lineno <= node.lineno <= st.end_lineno] if not isinstance(node, ast.stmt) else [node]
     stmts = [min(around, key=lambda st: st.end_lineno - st.lineno)] if around else []  # (the statement at the call)
     sinks = {n.target.id for st in stmts for n in ast.walk(st) if type(n) is ast.AugAssign and type(n.target) is ast.Name}
+    filled = {t.value.id for st in stmts if type(st) in (ast.For, ast.While) for n in ast.walk(st) if type(n) is ast.Assign
+              for t in n.targets if type(t) is ast.Subscript and type(t.value) is ast.Name}
+    if filled:  # a pass that fills a container (`settled[c] = score(...)`): its reads after the pass too
+        return _only_logged(f, filled | sinks, 0, (stmts[0].lineno, f.node.end_lineno), quiet=False)
     if sinks:
         return _only_logged(f, sinks, 0, quiet=True)
+    if stmts and type(stmts[0]) is ast.Assign and type(stmts[0].targets[0]) is ast.Subscript \
+            and type(stmts[0].targets[0].value) is ast.Name:
+        # `settled[ci] = score(...)`: the container's reads, after the loop that fills it too
+        return _only_logged(f, {stmts[0].targets[0].value.id}, 0, (stmts[0].lineno, f.node.end_lineno), quiet=False)
     if stmts and type(stmts[0]) is ast.Assign:
         # `nll, _ = score(...)`: its reads in the rest of the pass. A whole call's result is only
         # a diagnostic where a log line that states the score shows it under a label of its own.
@@ -193,6 +201,9 @@ def _only_logged(f, names: set[str], depth: int, span: tuple | None = None, quie
         if id(n) in logged:
             continue
         st = parents.get(id(n))
+        if type(st) is ast.If and st.test is n or type(st) is ast.Assign and any(
+                type(t) is ast.Subscript and t.value is n for t in st.targets):
+            continue  # (`if settled:` only decides whether the log line is written; `settled[ci] = ...` fills it)
         if type(st) is ast.AugAssign and type(st.target) is ast.Name:
             if st.target.id not in names:
                 derived.add(st.target.id)  # (`warm += nll.sum()`: the sum of what the pass scored)
@@ -220,14 +231,18 @@ def _diagnostic_values(f, quiet: bool) -> set[int]:
     whose label is not a score's (`val_bpb:{b:.4f} warm_delta:{d:.4f}`: d); with `quiet`, also
     every node of a call whose text names no score."""
     out: set[int] = set()
-    for c in ast.walk(f.node):
-        if type(c) is not ast.Call or not any(w in (lb.call_name(c.func) or "") for w in ("log", "print", "info")) \
-                or not any(type(a) is ast.JoinedStr or type(a) is ast.Constant and isinstance(a.value, str) or
+    logs = [c for c in ast.walk(f.node) if type(c) is ast.Call and any(w in (lb.call_name(c.func) or "") for w in ("log", "print", "info"))]
+    texts = [" ".join(str(k.value) for k in ast.walk(c) if type(k) is ast.Constant and isinstance(k.value, str)) for c in logs]
+    # where a line states val_bpb (the record's score), a bare `bpb:` elsewhere is another number
+    reported = _REPORTED[:2] if any(_REPORTED[0] in t for t in texts) else _REPORTED
+    for c in logs:
+        if not any(type(a) is ast.JoinedStr or type(a) is ast.Constant and isinstance(a.value, str) or
                            type(a) is ast.BinOp and type(a.left) in (ast.Constant, ast.JoinedStr) for a in c.args):
             continue  # (a log line writes text: `log_softmax(z)`, `np.log(p)` are no log lines)
         text = " ".join(str(k.value) for k in ast.walk(c) if type(k) is ast.Constant and isinstance(k.value, str))
-        if not any(r in text for r in _REPORTED):
-            if quiet:
+        if not any(r in text for r in reported):
+            if quiet or reported is not _REPORTED and any(r in text for r in _REPORTED):
+                # (or a `bpb:` of its own beside the line that states val_bpb: another number than the score)
                 out |= {id(n) for n in ast.walk(c)}
             continue
         for s in (a for a in ast.walk(c) if type(a) is ast.JoinedStr):
@@ -235,6 +250,6 @@ def _diagnostic_values(f, quiet: bool) -> set[int]:
             for part in s.values:
                 if type(part) is ast.Constant:
                     label = str(part.value).split()[-1] if str(part.value).split() else label
-                elif not any(r in label for r in _REPORTED):
+                elif not any(r in label for r in reported):
                     out |= {id(n) for n in ast.walk(part)}
     return out
