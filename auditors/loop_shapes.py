@@ -149,7 +149,8 @@ def runs_again(loop) -> ast.expr | None:
     return ast.Compare(count, [ast.Gt()], [ast.Constant(1)])
 
 
-_REPORTED = ("val_bpb", "val_loss", "bpb")  # what a record's log states as its score
+_SCORE_LINE = ("val_bpb", "val_loss")  # the labels of the line that states a record's score
+_REPORTED = (*_SCORE_LINE, "bpb")  # what a log line may state as the score
 
 
 def logged_only(f, node) -> bool:
@@ -234,7 +235,7 @@ def _diagnostic_values(f, quiet: bool) -> set[int]:
     logs = [c for c in ast.walk(f.node) if type(c) is ast.Call and any(w in (lb.call_name(c.func) or "") for w in ("log", "print", "info"))]
     texts = [" ".join(str(k.value) for k in ast.walk(c) if type(k) is ast.Constant and isinstance(k.value, str)) for c in logs]
     # where a line states val_bpb (the record's score), a bare `bpb:` elsewhere is another number
-    reported = _REPORTED[:2] if any(_REPORTED[0] in t for t in texts) else _REPORTED
+    reported = _SCORE_LINE if any(_SCORE_LINE[0] in t for t in texts) else _REPORTED
     for c in logs:
         if not any(type(a) is ast.JoinedStr or type(a) is ast.Constant and isinstance(a.value, str) or
                            type(a) is ast.BinOp and type(a.left) in (ast.Constant, ast.JoinedStr) for a in c.args):
