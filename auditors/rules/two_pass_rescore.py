@@ -256,6 +256,8 @@ def _refilled_rescore(m, f) -> list:
             continue
         again = next((b for b in events if b.data["callee"] == a.data["callee"] and b.line > loop.end_lineno
                       and b.node.args and a.node.args and lb.src(b.node.args[0]) == lb.src(a.node.args[0])), None)
+        if again is not None and again.ctx.loops and complementary(loop, again.ctx.loops[-1]):
+            continue  # (`for c in bounds[:n - k]`, then `for c in range(n - k, n)` frozen: no chunk scored twice)
         if again is not None and not logged_only(f, again.node):  # (a diagnostic: what the second scores reach is only logged)
             out.append(raw(RULE, f, again.node, again.ctx, "error", "medium",
                            f"{again.data['name']}() scores chunks again after the loop at line {loop.lineno} added each "
