@@ -297,7 +297,7 @@ class ModuleFlow(FunctionValues, ClassFacts):
         seeded[f.qualname] = (f.events, len(f.events))
         for ev in f.events:
             if ev.kind == "call" and ev.data["callee"] is None:
-                for cls in constructed(ev.node.func, classes):  # `Cls(...)`, `(A if flag else B)(...)`
+                for cls in constructed(ev.node.func, classes, f):  # `Cls(...)`, `(A if flag else B)(...)`, `TABLE[k](...)`
                     self._seed_array_fields(ev, cls, f)
                     self._seed_instances(f, ev, classes, cls)
             if ev.kind != "call" or ev.data["callee"] is None:

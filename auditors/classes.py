@@ -257,7 +257,9 @@ class ClassFacts:
     def _seed_array_fields(self, ev, cls: str, caller: FuncInfo) -> None:
         """`PrimedExporter(cfg, rt, val.tokens)`: the data splits of the arguments its
         `__init__` keeps as arrays reach every method of the class through `self`."""
-        home = next((c for c in self.with_bases([cls]) if f"{c}.__init__" in self.functions), cls)  # (an inherited __init__)
+        # (an inherited __init__, also past one that only forwards: `def __init__(self, *a, **kw): super().__init__(*a, **kw)`)
+        home = next((c for c in self.with_bases([cls]) if f"{c}.__init__" in self.functions
+                     and not _forwards_everything(self.functions[f"{c}.__init__"])), cls)
         if f"{home}.__init__" in self.functions:
             passed = dict(zip(self.functions[f"{home}.__init__"].params[1:], ev.data["args"])) | ev.data["kws"]
             shaped = self.array_fields(home)  # (kept whole: only loaded data, `HintState(val_np)`, not a settings object
@@ -399,13 +401,22 @@ def _array_expr(e) -> bool:
 _ARRAY_CALLS = {"astype", "tobytes", "to", "cpu", "numpy", "long", "int", "short", "clone", "contiguous", "copy", "detach"}
 
 
-def constructed(func, classes) -> list[str]:
-    """The module classes a call builds an object of: `Cls(...)`, or either branch of
-    `(A if flag else B)(...)`."""
+def _forwards_everything(init) -> bool:
+    """`def __init__(self, *a, **kw)`: no parameter of its own, every argument passed on."""
+    return len(init.params) <= 1 and init.node.args.vararg is not None
+
+
+def constructed(func, classes, f=None) -> list[str]:
+    """The module classes a call builds an object of: `Cls(...)`, either branch of
+    `(A if flag else B)(...)`, or (in function f) each class of a table it picks from
+    (`PRESETS[preset](...)` with `PRESETS = {"record": Adaptive, "plain": Evaluator}`)."""
     if type(func) is ast.Name:
         return [func.id] if func.id in classes else []
     if type(func) is ast.IfExp:
         return [b.id for b in (func.body, func.orelse) if type(b) is ast.Name and b.id in classes]
+    if type(func) is ast.Subscript and f is not None:
+        from auditors.dispatch import dispatch_items
+        return [v.id for _, v in dispatch_items(f, func) or () if type(v) is ast.Name and v.id in classes]
     return []
 
 

@@ -279,3 +279,12 @@ def test_data_picked_from_a_table_by_a_setting_is_of_a_split_only_under_its_key(
     entry the key's default picks: with the training entry the default, nothing is found.)"""
     found = audit_errors(POLISH_FROM_TABLE.format(default=default), env)
     assert found == ([(17, "ttt_before_score", reach)] if reach else [])
+
+
+@pytest.mark.parametrize("env,reach", [({}, "active"), ({"EVAL_PRESET": "plain"}, "dormant"),
+                                       ({"EVAL_PRESET": "score_first"}, "dormant")])
+def test_a_subclass_picked_from_a_presets_table_is_reached_under_its_key(audit_errors, env, reach):
+    """`PRESETS[preset](model, val)`: the subclass whose hook trains before each chunk is
+    scored is built only where the setting names it."""
+    text = (Path(__file__).parent / "fixtures" / "ttt_hook_presets.py").read_text()
+    assert audit_errors(text, env) == [(17, "ttt_before_score", reach)]
