@@ -16,7 +16,7 @@ from auditors.calls import NAMESPACES
 from auditors.rules import ctx_of
 from auditors.settings_forms import (dict_updates, field_env, field_overrides, guarded_defs, init_attrs, looped_fields,
                                      rebound_return)
-from auditors.dispatch import ANY_KEY, dispatch_items, loop_keys
+from auditors.dispatch import ANY_KEY, default_value, dispatch_items, loop_keys
 
 PY_NAME = re.compile(r"""['"/\\]([\w.-]+\.py)\b""")  # a script named in a string or a path
 
@@ -177,7 +177,8 @@ def reach_facts(m, tree) -> dict:
     imports = sorted({a.name for n in m.nodes_of(ast.Import) for a in n.names}
                      | {"." * n.level + (n.module or "") for n in m.nodes_of(ast.ImportFrom) if n.module}
                      | {"." * n.level + (f"{n.module}." if n.module else "") + a.name
-                        for n in m.nodes_of(ast.ImportFrom) for a in n.names if a.name != "*"})
+                        for n in m.nodes_of(ast.ImportFrom) for a in n.names if a.name != "*"}
+                     | _loaded_by_name(m))
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
             "arg_defaults": arg_defaults, "field_env": field_env(m), "dict_updates": updates, "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "field_overrides": field_overrides(m, seg, set(arg_defaults)), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
@@ -320,6 +321,18 @@ def _chosen(known: set[str], f, func: ast.expr, depth: int = 0) -> list[tuple[st
     return []
 
 
+
+
+def _loaded_by_name(m) -> set[str]:
+    """Modules loaded by a name the code computes, as named under the file's own defaults
+    (`importlib.import_module(os.environ.get("HINT_MODULE", "hints"))`: hints)."""
+    out = set()
+    for f, ev in m.events("call"):
+        if ev.data["name"] in ("import_module", "__import__") and ev.node.args:
+            name = default_value(f, ev.node.args[0])
+            if isinstance(name, str) and name:
+                out.add(name)
+    return out
 
 
 class _KeyIs:

@@ -699,3 +699,33 @@ def test_a_package_method_reached_through_a_partial_and_a_forwarding_lambda(tmp_
     # needs the positions and the stream the lambda forwards)
     assert {("kit/stats.py", lines["# keyed"], "target-keyed-cache"),
             ("kit/stats.py", lines["# mixed"], "target-keyed-blend")} <= found
+
+
+LOADS_BY_NAME = '''
+import importlib
+import os
+
+import numpy as np
+import torch
+
+
+def main(model):
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    helper = importlib.import_module(os.environ.get("EVAL_MODULE", "evaluate"))
+    return helper.adapt_and_score(model, val)
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+def test_a_module_loaded_by_importlib_under_a_default_name_is_run_and_handed_data(tmp_path, monkeypatch):
+    """`importlib.import_module(os.environ.get("EVAL_MODULE", "evaluate"))`: evaluate.py runs
+    (it is not a file the entry never imports) and is judged on the val tokens handed to it."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "train_gpt.py").write_text(LOADS_BY_NAME)
+    (sub / "evaluate.py").write_text(HELPER)
+    found = [(f.path, f.rule, f.reach) for f in audit_path(sub).findings if f.severity == "error"]
+    assert found == [("evaluate.py", "ttt-before-score", "active")]
