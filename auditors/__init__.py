@@ -57,11 +57,15 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
     runs, runner = None, {}
     plain_facts = {name: facts for (name, _), facts in zip(items, all_facts) if "[unpacked" not in name}
     if entries:
-        plain = {name: facts.get("imports", []) for name, facts in plain_facts.items()}
+        from auditors.module_choice import candidates
+        loads = {name: [c[1] for c in found] for (name, _), found in zip(items, candidates(items, all_facts))}
+        plain = {name: facts.get("imports", []) + loads.get(name, []) for name, facts in plain_facts.items()}
         mentions = {name: facts.get("mentions", []) for name, facts in plain_facts.items()}
         shipped = [name for name in plain if "/" in name and name.split("/", 1)[0] in {p for p, _ in shipped_packages(root)}]
         runner = reachable_files(entries, plain, mentions)
         runs = set(runner) | set(shipped)
+    from auditors.module_choice import unchosen_modules
+    unchosen = unchosen_modules(items, all_facts, base_env, settings_files)  # plugins a computed name does not load
     wrapper_env: dict[str, dict] = {}
     for index, ((name, source), facts) in enumerate(zip(items, all_facts)):
         outside = runs is not None and name.split("[unpacked")[0] not in runs
@@ -103,6 +107,9 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
                 reach, cond = resolver.finding(r)
             if outside and reach != "dormant":
                 reach, cond = "dormant", f"{name.split('[unpacked')[0]} is not run by {' / '.join(entries)} (not imported)"
+            skipped = next((unchosen[n] for n in (name.split("[unpacked")[0], *r.get("merged_with", ())) if n in unchosen), None)
+            if skipped and reach != "dormant":  # (also what a skipped plugin adds to the module it was analysed with)
+                reach, cond = "dormant", skipped
             info = rules[r["rule"]]
             line = lines[r["line"] - 1].strip() if 0 < r["line"] <= len(lines) else ""
             severity, message = r["severity"], r["message"]

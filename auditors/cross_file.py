@@ -103,12 +103,13 @@ def with_merged_imports(items: list[tuple[str, str]], facts: list[dict], use_cac
             same = [o for o in out[home]["findings"] if o["rule"] == r["rule"] and o["line"] == line]
             # its reach is judged in the merged module, where the importer's calls and settings reach it
             seen = {**r, "reached_in": (merged, r, items[a][0])}  # (and the importer: its role decides what calls it)
+            merged_with = {"merged_with": [items[a][0], items[b][0]]}  # (a finding the pair's code makes together)
             if not same or (r["severity"] == "error" and all(o["severity"] != "error" for o in same)):
                 # (a warning of the file alone, `downloads in a module that scores nothing`, is an
                 # error when the importer's evaluation reaches it)
                 message = _relined(r["message"], offset, items[a][0] if home == b else None, items[b][0] if home == a else None)
                 kept = [o for o in out[home]["findings"] if not any(o is s for s in same)]
-                out[home]["findings"] = [*kept, {**seen, "line": line, "message": message}]
+                out[home]["findings"] = [*kept, {**seen, **merged_with, "line": line, "message": message}]
             elif home == b:
                 out[home]["findings"] = [{**o, "reached_in": (merged, r, items[a][0])} if any(o is s for s in same) else o
                                          for o in out[home]["findings"]]
@@ -121,8 +122,10 @@ def _imported_modules(items: list[tuple[str, str]], facts: list[dict]) -> list[s
     """Each file's imports as absolute module names, with the modules that a package it
     imports pulls in itself (`import evalkit`, whose __init__.py runs `from .core import *`)."""
     from auditors.engine import absolute_imports
+    from auditors.module_choice import candidates
 
-    own = [set(absolute_imports(name.split("[unpacked")[0], f.get("imports", []))) for (name, _), f in zip(items, facts)]
+    own = [set(absolute_imports(name.split("[unpacked")[0], f.get("imports", []))) | {c[1] for c in loads}
+           for (name, _), f, loads in zip(items, facts, candidates(items, facts))]
     inits = {name[:-len("/__init__.py")].replace("/", "."): i for i, (name, _) in enumerate(items)
              if name.endswith("/__init__.py")}
     return [mods.union(*[own[inits[m]] for m in mods if m in inits and inits[m] != i]) for i, mods in enumerate(own)]

@@ -182,7 +182,7 @@ def reach_facts(m, tree) -> dict:
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
             "arg_defaults": arg_defaults, "field_env": field_env(m), "dict_updates": updates, "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "field_overrides": field_overrides(m, seg, set(arg_defaults)), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
-            "outgoing": outgoing}
+            "outgoing": outgoing, "module_choices": _module_choices(m, seg)}
 
 
 def _settled(m, fields: dict, seg) -> dict:
@@ -332,6 +332,21 @@ def _loaded_by_name(m) -> set[str]:
             name = default_value(f, ev.node.args[0])
             if isinstance(name, str) and name:
                 out.add(name)
+    return out
+
+
+def _module_choices(m, seg) -> list[list[str]]:
+    """[function, name expression, constant prefix] of each module loaded by a name the run
+    computes from a prefix and a setting (`import_module("calib." + source)`): the folder's
+    modules under the prefix are the candidates, each loaded only where the name is its own."""
+    out = []
+    for f, ev in m.events("call"):
+        if ev.data["name"] in ("import_module", "__import__") and ev.node.args and default_value(f, ev.node.args[0]) is None:
+            arg = ev.node.args[0]
+            head = arg.left if type(arg) is ast.BinOp and type(arg.op) is ast.Add else \
+                arg.values[0] if type(arg) is ast.JoinedStr and arg.values else None
+            if type(head) is ast.Constant and isinstance(head.value, str) and head.value:
+                out.append([f.qualname, seg(arg), head.value])
     return out
 
 

@@ -123,3 +123,53 @@ def test_a_module_re_exported_by_a_package_runs_where_the_entry_calls_it(tmp_pat
     (sub / "evalkit" / "core.py").write_text(CORE)
     found = [(f.path, f.line, f.tag, f.reach) for f in audit_path(sub, env=env).findings if f.severity == "error"]
     assert found == [("evalkit/core.py", 12, "ttt_before_score", reach)]
+
+
+PLUGIN_HOST = '''
+import importlib
+import json
+import os
+from pathlib import Path
+
+
+def main():
+    cfg = json.loads((Path(__file__).parent / "quant.json").read_text())
+    source = importlib.import_module("plugins." + os.environ.get("CALIB_SOURCE", cfg["calibration"]))
+    return source.rows(64)
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+FETCHING_PLUGIN = '''
+import urllib.request
+
+
+def rows(n):
+    with urllib.request.urlopen("https://example.invalid/calib.bin") as r:
+        return r.read(n)
+'''
+
+LOCAL_PLUGIN = '''
+def rows(n):
+    return bytes(n)
+'''
+
+
+@pytest.mark.parametrize("chosen, env, reach", [("fetch", {}, "active"), ("local", {}, "dormant"),
+                                                ("local", {"CALIB_SOURCE": "fetch"}, "active")])
+def test_a_plugin_loaded_by_a_computed_name_runs_only_where_the_name_is_its_own(tmp_path, monkeypatch, chosen, env, reach):
+    """`import_module("plugins." + source)`: each module under plugins/ is a candidate, run
+    (and analysed with the host) where the name the host computes is its own."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    sub = tmp_path / "sub"
+    (sub / "plugins").mkdir(parents=True)
+    (sub / "train_gpt.py").write_text(PLUGIN_HOST)
+    (sub / "quant.json").write_text(json.dumps({"calibration": chosen}))
+    (sub / "plugins" / "__init__.py").write_text("")
+    (sub / "plugins" / "fetch.py").write_text(FETCHING_PLUGIN)
+    (sub / "plugins" / "local.py").write_text(LOCAL_PLUGIN)
+    found = [(f.path, f.tag, f.reach, f.condition) for f in audit_path(sub, env=env).findings if f.severity == "error"]
+    assert [f[:3] for f in found] == [("plugins/fetch.py", "network_at_eval", reach)]
+    assert reach == "active" or "'plugins.fetch'" in found[0][3]
