@@ -41,13 +41,15 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         for name, folder in shipped_packages(root):
             items += [(f"{name}/{label}", text) for label, text in units(collect_code(folder), folder)]
     items, all_facts = analyze_units(items, use_cache=use_cache, progress=progress)
+    from auditors.shipped_config import inlined_texts, shipped_data, with_inlined_findings
+    settings_files = shipped_data(root) if root.is_dir() else shipped_data(root.parent, recursive=False)
+    texts = inlined_texts(items, all_facts, settings_files)  # the splits the settings files' strings name
+    all_facts = with_inlined_findings(all_facts, texts, use_cache)
     if len(items) > 1:
         from auditors.cross_file import with_cross_file_data, with_merged_imports
-        all_facts = with_merged_imports(items, with_cross_file_data(items, all_facts, use_cache), use_cache)
+        all_facts = with_merged_imports(items, with_cross_file_data(items, all_facts, use_cache, texts), use_cache)
     rules = rule_info()
     report = AuditReport(str(root), profile)
-    from auditors.shipped_config import shipped_data
-    settings_files = shipped_data(root) if root.is_dir() else shipped_data(root.parent, recursive=False)
     callers: dict[str, set[int]] = {}  # called name -> the units that call it
     for i, f in enumerate(all_facts):
         for name in f.get("called", ()):

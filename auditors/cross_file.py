@@ -27,8 +27,11 @@ from pathlib import PurePosixPath
 _LINE = re.compile(r"\bline (\d+)")
 
 
-def with_cross_file_data(items: list[tuple[str, str]], facts: list[dict], use_cache: bool = True) -> list[dict]:
-    """The facts, with every file whose functions other files call with data re-analysed."""
+def with_cross_file_data(items: list[tuple[str, str]], facts: list[dict], use_cache: bool = True,
+                         inlined: dict[int, str] | None = None) -> list[dict]:
+    """The facts, with every file whose functions other files call with data re-analysed
+    (a file whose settings files were inlined: its findings from that text, see
+    `auditors.shipped_config`)."""
     from auditors.engine import analyze_seeded
 
     defined: dict[str, list[int]] = {}  # top-level function name -> the plain files defining it
@@ -58,6 +61,8 @@ def with_cross_file_data(items: list[tuple[str, str]], facts: list[dict], use_ca
         plain = {name: params for name, params in plain.items() if params}
         if plain:
             out[b] = analyze_seeded(items[b][1], plain, use_cache)
+            if b in (inlined or {}):
+                out[b]["findings"] = analyze_seeded(inlined[b], plain, use_cache)["findings"]
     return out
 
 

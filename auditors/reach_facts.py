@@ -14,6 +14,7 @@ import re
 from auditors import labels as lb
 from auditors.calls import NAMESPACES
 from auditors.rules import ctx_of
+from auditors.shipped_config import LOADERS
 from auditors.settings_forms import (dict_updates, field_env, field_overrides, guarded_defs, init_attrs, looped_fields,
                                      rebound_return)
 from auditors.dispatch import ANY_KEY, default_value, dispatch_items, loop_keys
@@ -182,7 +183,7 @@ def reach_facts(m, tree) -> dict:
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
             "arg_defaults": arg_defaults, "field_env": field_env(m), "dict_updates": updates, "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "field_overrides": field_overrides(m, seg, set(arg_defaults)), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
-            "outgoing": outgoing, "module_choices": _module_choices(m, seg)}
+            "outgoing": outgoing, "module_choices": _module_choices(m, seg), "settings_loads": _settings_loads(m)}
 
 
 def _settled(m, fields: dict, seg) -> dict:
@@ -332,6 +333,27 @@ def _loaded_by_name(m) -> set[str]:
             name = default_value(f, ev.node.args[0])
             if isinstance(name, str) and name:
                 out.add(name)
+    return out
+
+
+def _settings_loads(m) -> list[list]:
+    """[line, col, end line, end col, file names] of each loader call of a settings file
+    (`tomllib.loads(path.read_text())`): the .json/.toml names its argument spells, also
+    through the names it reads (`open(cfg_path)`, a `with open(...) as fh` target)."""
+    out = []
+    for f, ev in m.events("call"):
+        if lb.dotted(ev.node.func) in LOADERS and ev.node.args:
+            names, todo, seen = [], [ev.node.args[0]], 0
+            while todo and seen < 8:
+                e, seen = todo.pop(), seen + 1
+                for n in ast.walk(e):
+                    if type(n) is ast.Constant and isinstance(n.value, str) and n.value.endswith((".json", ".toml")):
+                        names.append(n.value)
+                    elif type(n) is ast.Name and f.binding(n.id) is not None:
+                        todo.append(f.binding(n.id))
+            if names:
+                c = ev.node
+                out.append([c.lineno, c.col_offset, c.end_lineno, c.end_col_offset, sorted(set(names))])
     return out
 
 

@@ -86,3 +86,51 @@ class ShippedReads:
         if isinstance(base, dict) and key in base or isinstance(base, list) and isinstance(key, int) and -len(base) <= key < len(base):
             return base[key]
         raise Unknown
+
+
+_MAX_LITERAL = 1 << 16  # a settings file inlined as a literal: small ones (a data table is no setting)
+
+
+def inlined(source: str, loads: list, data: dict[str, object]) -> str | None:
+    """The source with each loader call of a shipped settings file replaced by the file's
+    content as a Python literal, on the same lines (so the data flow sees the splits its
+    strings name, `streams = ["fineweb_train_*.bin", "fineweb_val_*.bin"]`), or None when
+    no call reads a shipped file. Text only: nothing is run."""
+    lines = source.split("\n")
+    done = False
+    for line, col, end_line, end_col, names in sorted(loads, reverse=True):
+        found = {shipped_file(data, n) for n in names} - {None}
+        if len(found) != 1 or not 0 < line <= end_line <= len(lines):
+            continue
+        literal = repr(data[found.pop()])
+        try:
+            if len(literal) > _MAX_LITERAL or ast.literal_eval(literal) is None:
+                continue
+        except (ValueError, SyntaxError, RecursionError):
+            continue  # (TOML dates and times have no literal)
+        first, last = lines[line - 1].encode(), lines[end_line - 1].encode()  # (columns count UTF-8 bytes)
+        head, tail = first[:col].decode(errors="replace"), last[end_col:].decode(errors="replace")
+        # parentheses let the call's other lines stay lines, so every later line keeps its number
+        lines[line - 1:end_line] = [f"{head}({literal}"] + [""] * (end_line - line - 1) + [f"){tail}"] \
+            if end_line > line else [f"{head}({literal}){tail}"]
+        done = True
+    return "\n".join(lines) if done else None
+
+
+def inlined_texts(items: list[tuple[str, str]], all_facts: list[dict], data: dict[str, object]) -> dict[int, str]:
+    """{unit index: its text with the shipped settings files it loads inlined (see `inlined`)}."""
+    return {i: text for i, ((_, source), facts) in enumerate(zip(items, all_facts)) if facts.get("settings_loads")
+            for text in [inlined(source, facts["settings_loads"], data)] if text is not None}
+
+
+def with_inlined_findings(all_facts: list[dict], texts: dict[int, str], use_cache: bool = True) -> list[dict]:
+    """The facts, with the findings of each unit in `texts` taken from that text; the rest
+    of its facts (what reachability reads) stay those of the text as written, where the
+    loader call itself is what a guard evaluates."""
+    from auditors.engine import facts_for
+
+    out = list(all_facts)
+    for i, facts in zip(texts, facts_for(list(texts.values()), use_cache) if texts else ()):
+        if not facts.get("parse_error"):
+            out[i] = {**out[i], "findings": facts["findings"]}
+    return out

@@ -173,3 +173,60 @@ def test_a_plugin_loaded_by_a_computed_name_runs_only_where_the_name_is_its_own(
     found = [(f.path, f.tag, f.reach, f.condition) for f in audit_path(sub, env=env).findings if f.severity == "error"]
     assert [f[:3] for f in found] == [("plugins/fetch.py", "network_at_eval", reach)]
     assert reach == "active" or "'plugins.fetch'" in found[0][3]
+
+
+STREAMS_FROM_TOML = '''
+import glob
+import os
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def main(model):
+    spec = tomllib.loads(
+        (Path(__file__).resolve().parent / "data.toml").read_text()
+    )["data"]
+    files = [f for pat in spec["streams"] for f in sorted(glob.glob(os.path.join(spec["root"], pat)))]
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for path in files:
+        tokens = torch.from_numpy(np.fromfile(path, dtype=np.uint16).astype(np.int64))
+        loss = F.cross_entropy(model(tokens[None, :-1])[0], tokens[1:])
+        loss.backward()
+        opt.step()
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+@pytest.mark.parametrize("streams, found", [('["fineweb_train_*.bin", "fineweb_val_*.bin"]', True),
+                                            ('["fineweb_train_*.bin"]', False)])
+def test_shard_patterns_listed_in_a_shipped_toml_file_are_the_splits_trained_on(audit_errors, tmp_path, streams, found):
+    """The data flow reads the file's strings: a val pattern in the training streams is
+    validation data in training; the training pattern alone is clean."""
+    (tmp_path / "data.toml").write_text(f'[data]\nroot = "./data"\nstreams = {streams}\n')
+    errors = audit_errors(STREAMS_FROM_TOML)
+    assert [tag for _, tag, _ in errors] == (["val_in_training"] if found else [])
+
+
+def test_an_inlined_settings_file_keeps_every_line_in_its_place():
+    """The loader call (over several lines) becomes the file's literal, and every other line
+    keeps its number and text; a file with values that have no literal is left out."""
+    from auditors.shipped_config import inlined
+
+    source = STREAMS_FROM_TOML
+    line = next(i for i, text in enumerate(source.split("\n"), 1) if "tomllib.loads(" in text)
+    loads = [[line, 11, line + 2, 5, ["data.toml"]]]
+    text = inlined(source, loads, {"data.toml": {"data": {"streams": ["a"], "root": "."}}})
+    before, after = source.split("\n"), text.split("\n")
+    assert len(after) == len(before)
+    assert [a for a, b in zip(after, before) if a != b] == [
+        "    spec = ({'data': {'streams': ['a'], 'root': '.'}}", "", ')["data"]']
+    import datetime
+    assert inlined(source, loads, {"data.toml": {"when": datetime.date(2026, 11, 28)}}) is None
+    assert inlined(source, loads, {"other.toml": {}}) is None
