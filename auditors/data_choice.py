@@ -25,6 +25,12 @@ def with_choice(f, expr: ast.expr, label: str, ctx: Ctx) -> Ctx:
 
 
 def _choice(f, expr: ast.expr, label: str):
+    m = f.module
+    stores: dict[str, list] = {}  # name -> values stored into its slots (`payload["mem"] = ...`)
+    for a in m.under(f, m.nodes_of(ast.Assign)):
+        for t in a.targets:
+            if type(t) is ast.Subscript and type(t.value) is ast.Name:
+                stores.setdefault(t.value.id, []).append(a.value)
     todo, seen, choices = [expr], set(), []
     while todo:
         e = todo.pop()
@@ -36,6 +42,7 @@ def _choice(f, expr: ast.expr, label: str):
         for n in _outside_choices(e, f, choices, label):
             if type(n) is ast.Name:
                 bound = f.binding(n.id)
+                todo += stores.get(n.id, [])
                 if bound is not None:
                     todo.append(bound)
                 elif label in f.lookup(n.id):

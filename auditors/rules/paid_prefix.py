@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
+from auditors.data_choice import with_choice
 from auditors.model import RuleInfo
 from auditors.rules import by_function, ctx_of, guards_of, raw
 from auditors.rules.ttt_before_score import handed_val
@@ -117,7 +118,8 @@ def _stored_in_state(m) -> list:
                 continue
             stored = f.labels_of(node.value)
             if "VAL" in stored and ("TGTP" not in stored or "TGT" in stored):  # (a loss is no data; a table of tokens is)
-                out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "high",
+                ctx = with_choice(f, node.value, "VAL", guards_of(f, node.lineno))  # (`SOURCES[k](n)`: under its key)
+                out.append(raw(RULE, f, node, ctx, "error", "high",
                                f"`{lb.src(t)}` stores validation data in the state dict that is exported as the "
                                "artifact: the submission ships validation tokens (or a table built from them)"))
     return out
@@ -154,7 +156,8 @@ def _saved_in_artifact(m) -> list:
                                        f"{f.name}() saves at line {ev.line} into the buffer compressed as the artifact: "
                                        "the submission ships validation tokens (or a table built from them)"))
                         break
-                    out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                    ctx = with_choice(f, ev.node.args[0], "VAL", ev.ctx) if ev.node.args else ev.ctx  # (`SOURCES[k](n)`)
+                    out.append(raw(RULE, f, ev.node, ctx, "error", "medium",
                                    f"{ev.data['name']}() writes validation data into the buffer that is compressed as "
                                    "the artifact: the submission ships validation tokens (or a table built from them)"))
                     break

@@ -288,3 +288,36 @@ def test_a_subclass_picked_from_a_presets_table_is_reached_under_its_key(audit_e
     scored is built only where the setting names it."""
     text = (Path(__file__).parent / "fixtures" / "ttt_hook_presets.py").read_text()
     assert audit_errors(text, env) == [(17, "ttt_before_score", reach)]
+
+
+MEMORY_FROM_TABLE = '''
+import io
+import os
+
+import numpy as np
+import torch
+
+
+def export(model, seen):
+    source = os.environ.get("MEMORY_SOURCE", "eval")
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    sources = {"seen": lambda n: seen[:n], "eval": lambda n: val[:n]}
+    memory = sources[source](4096).numpy().astype(np.uint16)
+    payload = {"w": model.state_dict()}
+    payload["mem"] = torch.from_numpy(memory.view(np.int16).copy())
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    with open("final_model.ptz", "wb") as f:
+        f.write(buf.getvalue())
+
+
+if __name__ == "__main__":
+    export(None, None)
+'''
+
+
+@pytest.mark.parametrize("env,reach", [({}, "active"), ({"MEMORY_SOURCE": "seen"}, "dormant")])
+def test_tokens_picked_from_a_table_and_stored_into_the_payload_follow_the_key(audit_errors, env, reach):
+    """`payload["mem"] = ...` of what `sources[source](n)` gives: validation tokens are
+    shipped only where the setting names the entry that returns them."""
+    assert audit_errors(MEMORY_FROM_TABLE, env) == [(15, "paid_prefix", reach)]
