@@ -78,6 +78,9 @@ def reach_facts(m, tree) -> dict:
     bound_partials = {id(a.value) for a in m.nodes_of(ast.Assign) if type(a.value) is ast.Call
                       and lb.call_name(a.value.func) == "partial" and len(a.targets) == 1
                       and type(a.targets[0]) is ast.Name and a.targets[0].id in named_calls}
+    # (and those in a table's entries: `{"https": partial(fetch, timeout=120)}` runs where the table's entry is called)
+    bound_partials |= {id(v) for d in m.nodes_of(ast.Dict) for v in d.values
+                       if type(v) is ast.Call and lb.call_name(v.func) == "partial"}
     records = {c.name for c in m.nodes_of(ast.ClassDef) if any(lb.dotted(b) in ("NamedTuple", "typing.NamedTuple")
                                                               for b in c.bases)
                or any(lb.call_name(d.func if type(d) is ast.Call else d) == "dataclass"
@@ -309,6 +312,8 @@ def _chosen(known: set[str], f, func: ast.expr, depth: int = 0) -> list[tuple[st
             return [(func.id, ())]
         bound = f.defs.get(func.id)
         return _chosen(known, f, bound, depth + 1) if bound is not None else []
+    if type(func) is ast.Call and lb.call_name(func.func) == "partial" and func.args:
+        return _chosen(known, f, func.args[0], depth + 1)  # (an entry `partial(fetch, timeout=120)` runs fetch)
     if type(func) is ast.IfExp:
         return ([(n, ((func.test, True),) + c) for n, c in _chosen(known, f, func.body, depth + 1)]
                 + [(n, ((func.test, False),) + c) for n, c in _chosen(known, f, func.orelse, depth + 1)])

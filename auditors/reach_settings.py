@@ -56,6 +56,8 @@ class SettingsReads:
         """The constant keys of a dict literal bound once to the name (`if source not in providers:`
         for `providers = {"train": lambda: ..., "val": lambda: ...}`), else None."""
         src = scope.define(n.id) if isinstance(n, ast.Name) and n.id not in scope.bound else None
+        if src is None and isinstance(n, ast.Name) and n.id not in scope.bound:  # (a module-level table)
+            src = self.facts["functions"].get("<module>", {"defs": {}})["defs"].get(n.id)
         bound = parse_source(src) if src else None
         if isinstance(bound, ast.Dict) and bound.keys and all(isinstance(k, ast.Constant) for k in bound.keys):
             return tuple(k.value for k in bound.keys)

@@ -321,3 +321,57 @@ def test_tokens_picked_from_a_table_and_stored_into_the_payload_follow_the_key(a
     """`payload["mem"] = ...` of what `sources[source](n)` gives: validation tokens are
     shipped only where the setting names the entry that returns them."""
     assert audit_errors(MEMORY_FROM_TABLE, env) == [(15, "paid_prefix", reach)]
+
+
+URI_READERS = '''
+import io
+import os
+import urllib.parse
+import urllib.request
+from functools import partial
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def _read_local(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _read_remote(url, timeout):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return r.read()
+
+
+READERS = {"": _read_local, "file": lambda uri: _read_local(urllib.parse.urlparse(uri).path),
+           "https": partial(_read_remote, timeout=60.0)}
+
+
+def read_artifact(uri):
+    scheme = urllib.parse.urlparse(uri).scheme
+    if scheme not in READERS:
+        raise ValueError(uri)
+    return READERS[scheme](uri)
+
+
+def main(model):
+    blob = read_artifact(os.environ.get("ARTIFACT_URI", "https://example.invalid/final_model.ptz"))
+    model.load_state_dict(torch.load(io.BytesIO(blob)))
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    with torch.no_grad():
+        return F.cross_entropy(model(val[None, :-1])[0], val[1:]).item()
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+@pytest.mark.parametrize("env,reach", [({}, "active"), ({"ARTIFACT_URI": "final_model.ptz"}, "dormant"),
+                                       ({"ARTIFACT_URI": "file:///data/final_model.ptz"}, "dormant")])
+def test_a_reader_picked_by_the_scheme_of_a_uri_setting_follows_the_uri(audit_errors, env, reach):
+    """`READERS[urlparse(uri).scheme](uri)` with a `partial` entry for https: the download
+    runs only where the URI the launch gives is an https one."""
+    assert audit_errors(URI_READERS, env) == [(19, "network_at_eval", reach)]
