@@ -120,7 +120,7 @@ class IndexFlow:
             self.ctx = type(ctx)(ctx.guards + tuple((r, "range") for r in runs), ctx.loops, ctx.nograd)
         keys = {g.target.id: k for g in e.generators if type(g.target) is ast.Name and (k := self._constant_keys(g.iter))}
         outer, self.loop_keys = self.loop_keys, {**self.loop_keys, **keys} if keys else self.loop_keys
-        out = shapes.through_filters(e, self.L(e.value if isinstance(e, ast.DictComp) else e.elt), self.labels_of)  # (`if "val" not in f`)
+        out = shapes.through_filters(e, self.L(e.value if isinstance(e, ast.DictComp) else e.elt), self.labels_of, self)  # (`if "val" not in f`)
         self.ctx, self.loop_keys = ctx, outer
         for n in names:
             if n in saved:

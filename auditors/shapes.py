@@ -200,19 +200,21 @@ def read_before(m, scope, e: ast.Subscript) -> bool:
     return ast.dump(e.value) in m.once(("read before", id(scope), pos), earlier)
 
 
-def through_filters(comp, labels: frozenset, labels_of=None) -> frozenset:
+def through_filters(comp, labels: frozenset, labels_of=None, f=None) -> frozenset:
     """The splits a comprehension's filters let through: a test naming one split keeps only it
     (`if "train" in f`) or drops it (`if not os.path.basename(f).startswith("fineweb_val_")`),
     also by membership in a collection of one split's file names (`if f.name not in held_out`,
-    `held_out` made from the val pattern). A test on the folder holding the file (`f.parent.name`,
-    `dirname(f)`) filters nothing: the split is named by the file."""
+    `held_out` made from the val pattern), also through a predicate of the module (in function f)
+    returning such a test (`if not self.is_holdout(p)` with `return f"_{self.tag}_" in path.name`,
+    `tag = "val"`). A test on the folder holding the file (`f.parent.name`, `dirname(f)`)
+    filters nothing: the split is named by the file."""
     items = {n.id for g in comp.generators for n in ast.walk(g.target) if type(n) is ast.Name}
     for test in (t for g in comp.generators for t in g.ifs):
+        test = _predicate_inlined(test, f) if f is not None else test
         if any(type(n) is ast.Attribute and n.attr in ("parent", "parents") or type(n) is ast.Call
                and lb.call_name(n.func) == "dirname" for n in ast.walk(test)):
             continue
-        named = lb.EMPTY.union(*(lb.split_names(c.value) for c in ast.walk(test)
-                                 if type(c) is ast.Constant and type(c.value) is str)) & lb.DATA
+        named = lb.EMPTY.union(*(lb.split_names(text) for text in _texts(test, f))) & lb.DATA
         if not named and labels_of is not None and type(test) is ast.Compare and len(test.ops) == 1 \
                 and type(test.ops[0]) in (ast.In, ast.NotIn) and _mentions(test.left, items) \
                 and not _mentions(test.comparators[0], items):
@@ -220,6 +222,39 @@ def through_filters(comp, labels: frozenset, labels_of=None) -> frozenset:
         if named and named != lb.DATA:
             labels = labels - (lb.DATA - named if affirms(test) else named)
     return labels
+
+
+def _predicate_inlined(test, f):
+    """`not pred(x)` / `pred(x)` of a module function whose body returns one expression: that
+    expression in the call's place (so `not` keeps its sense)."""
+    if type(test) is ast.UnaryOp and type(test.op) is ast.Not:
+        inner = _predicate_inlined(test.operand, f)
+        return test if inner is test.operand else ast.UnaryOp(ast.Not(), inner)
+    g = f.module.resolve(test.func, f) if type(test) is ast.Call else None
+    body = [st for st in g.node.body if not (type(st) is ast.Expr and type(st.value) is ast.Constant)] if g else []
+    return body[0].value if len(body) == 1 and type(body[0]) is ast.Return and body[0].value is not None else test
+
+
+def _texts(test, f) -> list[str]:
+    """The strings a test compares with: its constants, and its f-strings with the fields that
+    read a class attribute's constant default filled in (`f"_{self.holdout_tag}_"`: `_val_`)."""
+    out = [c.value for c in ast.walk(test) if type(c) is ast.Constant and type(c.value) is str]
+    for j in (n for n in ast.walk(test) if type(n) is ast.JoinedStr) if f is not None else ():
+        parts = []
+        for v in j.values:
+            held = v.value if type(v) is ast.FormattedValue else v
+            if type(held) is ast.Attribute and held.attr in f.module.class_defs:
+                held = _constant_source(f.module.class_defs[held.attr])
+            parts.append(held.value if type(held) is ast.Constant and isinstance(held.value, str) else "*")
+        out.append("".join(parts))
+    return out
+
+
+def _constant_source(src: str):
+    try:
+        return ast.parse(src, mode="eval").body
+    except SyntaxError:
+        return None
 
 
 def affirms(test) -> bool:
