@@ -13,6 +13,27 @@ from __future__ import annotations
 import ast
 
 
+def returns_before_training(f, st) -> bool:
+    """`logits = refiner(x, y)` where every function the call reaches returns a value bound
+    before its own training step (`with no_grad(): logits = ...`, then `self._fit(...)`, then
+    `return logits`): what the statement binds was computed before the training in it."""
+    m = f.module
+    call = st.value if type(st) is ast.Assign and type(st.value) is ast.Call else None
+    reached = [m.functions[q] for ev in f.events if ev.kind == "call" and ev.node is call for q in m.targets(ev)]
+    return bool(reached) and all(_returns_pretrained(g) for g in reached)
+
+
+def _returns_pretrained(g) -> bool:
+    m = g.module
+    trains = [e.line for e in g.events if e.kind == "backward" or e.kind == "call" and e.data["callee"]
+              and m.trains_any(m.functions[e.data["callee"]])]
+    returns = [r for r in m.under(g, m.nodes_of(ast.Return)) if r.value is not None]
+    if not trains or not returns:
+        return False
+    first = min(trains)
+    return all(type(r.value) is ast.Name and r.lineno > first and _bound_before(r.value.id, g.node, first, r.lineno)
+               for r in returns)
+
 
 def fixed_before(f, loop, train_line: int, stmt) -> bool:
     """Every loss in `stmt` reads logits bound in `loop` before `train_line`."""

@@ -21,7 +21,7 @@ from auditors import labels as lb
 from auditors.context_managers import with_verdicts
 from auditors.data_choice import with_choice
 from auditors.event_plans import plan_verdict
-from auditors.fixed_logits import fixed_before
+from auditors.fixed_logits import fixed_before, returns_before_training
 from auditors.flow import Ctx
 from auditors.model import RuleInfo
 from auditors.nearest import nearest_labels
@@ -178,8 +178,9 @@ def _verdict_inside(f, at, loops, scorers) -> str | None:
         if later is not None:
             if _deferred(f, loop, idx, later) or _previous_window(loop, body[idx], body[idx + 1:later + 1]):
                 return "ok"
-            if all(fixed_before(f, loop, line, st) for st in body[later:] if _scores_in(f, st, scorers)):
-                return "ok"  # the loss below reads logits computed before the training step
+            trained = body[idx].end_lineno + 1 if returns_before_training(f, body[idx]) else line
+            if all(fixed_before(f, loop, trained, st) for st in body[later:] if _scores_in(f, st, scorers)):
+                return "ok"  # the loss below reads logits computed before the training step (also inside the call)
             return f"trains on a window, then scores it later in the same loop (line {loop.lineno})"
     then = _scores_after(f, at, scorers)
     if then is not None:
