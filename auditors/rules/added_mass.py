@@ -39,8 +39,35 @@ def check(m):
     out = []
     for f in m.functions.values():
         if f.qualname != "<module>" and not any(e.kind == "backward" for e in f.events):
-            out += _target_scalars(m, f) or _rows(m, f)
+            out += _target_scalars(m, f) or _rows(m, f) or _log_sum_unweighted(m, f)
     return out
+
+
+def _log_sum_unweighted(m, f) -> list:
+    """`logaddexp(logp, log(lam) + logq)`: the log of `p + lam * q`, two log-distributions
+    summed with a weight on one side only (`logaddexp(log1p(-lam) + logp, log(lam) + logq)`
+    weights both: a mixture)."""
+    for ev in f.events:
+        if ev.kind != "call" or ev.data["name"] != "logaddexp" or len(ev.node.args) != 2:
+            continue
+        weighted = [_log_weighted(f, a) for a in ev.node.args]
+        if all("DIST" in f.labels_of(a) or "TGTP" in f.labels_of(a) for a in ev.node.args) and weighted.count(True) == 1:
+            return [raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                        "adds a weighted log-distribution to an unweighted one (`logaddexp(log p, log lam + log q)` is "
+                        "log(p + lam q)): the weights sum to more than one, so the result is no distribution")]
+    return []
+
+
+def _log_weighted(f, e, depth: int = 0) -> bool:
+    """e is a log-distribution plus a log-weight: `log(lam) + logq`, `logq + math.log1p(-lam)`
+    (a term with no prediction in it, taken through a log), or a name bound to one."""
+    if type(e) is ast.Name and depth < 3:
+        bound = f.binding(e.id)
+        return bound is not None and _log_weighted(f, bound, depth + 1)
+    if type(e) is not ast.BinOp or type(e.op) not in (ast.Add, ast.Sub):
+        return False
+    return any(type(s) is ast.Call and lb.call_name(s.func) in ("log", "log1p", "log2")
+               and not f.labels_of(s) & {"DIST", "TGTP"} for s in (e.left, e.right))
 
 
 def _split(node):
