@@ -21,7 +21,7 @@ import re
 from auditors import labels as lb
 from auditors import piece_tables as pt
 from auditors.model import RuleInfo
-from auditors.rules import guards_of, raw
+from auditors.rules import by_function, guards_of, raw
 
 RULE = RuleInfo("byte-table-miscount", "tokenizer_byte_miscount", "BPB byte table deviates from canonical semantics",
                 "RULES.md §2 Section V, §7 (#1184, #1698; canonical #414)")
@@ -221,7 +221,29 @@ def check(m):
     if not control_reported:
         out += _control_sized_by_helper(m, sizers, sizing)
     return out + _bytes_never_handled(m, piece_calls, {r.function for r in out} | sizers) + _byte_entry_sized(m) \
-        + _space_without_boundary(m) + _byte_branch_length(m, piece_calls)
+        + _space_without_boundary(m) + _byte_branch_length(m, piece_calls) + _byte_test_never_holds(m)
+
+
+def _byte_test_never_holds(m) -> list:
+    """`len(piece) == 5 and piece.startswith("<0x")`: byte-fallback pieces are written `<0xHH>`,
+    six characters, so a test for another length never holds and every byte token falls
+    through to the normal pieces, sized by its text (6 bytes)."""
+    out = []
+    for f, node in by_function(m, ast.BoolOp):
+        if type(node.op) is not ast.And:
+            continue
+        prefixed = {lb.src(c.func.value) for c in node.values if type(c) is ast.Call and type(c.func) is ast.Attribute
+                    and c.func.attr == "startswith" and c.args and type(c.args[0]) is ast.Constant
+                    and str(c.args[0].value).lower() == "<0x"}
+        for c in node.values:
+            if prefixed and type(c) is ast.Compare and len(c.ops) == 1 and type(c.ops[0]) is ast.Eq \
+                    and type(c.left) is ast.Call and lb.call_name(c.left.func) == "len" and len(c.left.args) == 1 \
+                    and lb.src(c.left.args[0]) in prefixed and type(c.comparators[0]) is ast.Constant \
+                    and c.comparators[0].value != 6:
+                out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "high",
+                               f"tests byte-fallback pieces by `{lb.src(c)}`, but they are written `<0xHH>` (6 characters): "
+                               "the test never holds, and each byte token is sized by its text instead of 1 byte"))
+    return out
 
 
 def _piece_functions(m, piece_calls) -> list:
@@ -455,9 +477,18 @@ def _tests_is_byte(node) -> bool:
             n.args[:1] if isinstance(n, ast.Call) and lb.call_name(n.func) in ("where", "select") else \
             [t.slice for t in n.targets if isinstance(t, ast.Subscript)] if isinstance(n, ast.Assign) else []
         # (`base[is_byte] = 1`: the byte tokens' entries set through a mask)
-        if any(pt.calls(t, "is_byte") or any(isinstance(x, ast.Name) and x.id in flags for x in ast.walk(t)) for t in tests):
+        if any(pt.calls(t, "is_byte") or _byte_text_test(t) or any(isinstance(x, ast.Name) and x.id in flags for x in ast.walk(t))
+               for t in tests):
             return True
     return False
+
+
+def _byte_text_test(test) -> bool:
+    """A test that recognises byte-fallback pieces by their text (`piece.startswith("<0x")`,
+    `re.fullmatch(r"<0x[0-9A-F]{2}>", piece)`); one for the wrong length is reported by
+    `_byte_test_never_holds`."""
+    return any(type(c) is ast.Constant and isinstance(c.value, str) and c.value.lower().startswith("<0x")
+               for c in ast.walk(test))
 
 
 def _assigns_after_strip(branch: ast.If) -> bool:
