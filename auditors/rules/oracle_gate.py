@@ -153,7 +153,57 @@ def check(m):
                 out.append(raw(RULE, f, node, ctx, "error", "high", "keeps the smaller of two target losses (oracle gate)"))
         if f.qualname != "<module>" and per_token:
             out += _weighted_by_comparison(m, f) or _gated_by_target(m, f) or _least_accumulated(m, f) or _picked_by_loss(m, f)
+        if f.qualname != "<module>":
+            out += _weights_from_target_reads(m, f)
     return out
+
+
+_NORMALIZING = ("softmax", "normalize")
+
+
+def _weights_from_target_reads(m, f) -> list:
+    """`w = softmax(stack([lp.gather(-1, y) for lp in experts]))`, then the experts mixed with
+    w: mixture weights computed from each expert's probability of the current target (also
+    by a method returning that softmax), so the mixture leans toward whichever expert the
+    answer favours. Weights from the prefix (entropy, losses of tokens already scored) are legal."""
+    for a in m.under(f, m.nodes_of(ast.Assign)):
+        if len(a.targets) != 1 or type(a.targets[0]) is not ast.Name or not _target_softmax(m, f, a.value):
+            continue
+        w = a.targets[0].id
+        used = [b for b in m.under(f, m.nodes_of(ast.BinOp)) if type(b.op) in (ast.Add, ast.Mult) and b.lineno > a.lineno
+                and any(type(n) is ast.Name and n.id == w for n in ast.walk(b))
+                and f.labels_of(b.left if any(type(n) is ast.Name and n.id == w for n in ast.walk(b.right)) else b.right)
+                & {"DIST", "CAND"}]  # (with the experts' rows over the vocabulary)
+        if used:
+            return [raw(RULE, f, a, guards_of(f, a.lineno), "error", "medium",
+                        f"mixture weights `{w}` are computed from each expert's probability of the target it then scores "
+                        f"(mixed at line {used[0].lineno}): the mixture is chosen by the answer")]
+    return []
+
+
+def _target_softmax(m, f, e, depth: int = 0) -> bool:
+    """e is a softmax (normalization) of values read at the target in this function: the
+    target's log-probability under each expert (`lp.gather(-1, y)`), or a call of a module
+    function returning one."""
+    if type(e) is not ast.Call or depth > 1:
+        return False
+    if lb.call_name(e.func) in _NORMALIZING and e.args:
+        return _reads_target(f, e.args[0])
+    g = m.resolve(e.func, f)
+    return g is not None and g is not f and any(r.value is not None and _target_softmax(m, g, r.value, depth + 1)
+                                                for r in m.under(g, m.nodes_of(ast.Return)))
+
+
+def _reads_target(f, e, depth: int = 0) -> bool:
+    for n in ast.walk(e):
+        if type(n) is ast.Call and lb.call_name(n.func) in ("gather", "take_along_dim") and type(n.func) is ast.Attribute \
+                and any("TGT" in f.labels_of(x) for x in n.args):
+            return True
+        if type(n) is ast.Name and n is not e and depth < 3 or type(n) is ast.Name and n is e and depth < 3:
+            bound = f.binding(n.id)
+            if bound is not None and _reads_target(f, bound, depth + 1):
+                return True
+    return False
 
 
 def _picked_by_loss(m, f) -> list:
