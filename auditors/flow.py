@@ -253,7 +253,7 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
             parts = [EMPTY] + [self.L(a) for a in it.args] if lb.call_name(it.func) == "enumerate" else [self.L(a) for a in it.args]
             if len(parts) == len(target.elts):
                 for t, v in zip(target.elts, parts):
-                    self.assign(t, v, None)
+                    self.assign(t, (v - {"CAND"}) | {"RPOS"} if "CAND" in v else v, None)  # (one item per iteration)
                 return
         holder = lb.dotted(it)
         if isinstance(target, ast.Tuple) and holder:
@@ -263,8 +263,10 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
                 self.assign(t, v, None)
             return
         v = self.L(it)
-        if isinstance(it, ast.Call) and lb.call_name(it.func) == "range":
-            v = (v - {"CAND"}) | {"RPOS"}  # one position per iteration, not every candidate at once
+        if isinstance(it, ast.Call) and lb.call_name(it.func) == "range" or "CAND" in v and type(it) in (ast.Name, ast.Subscript):
+            # one position per iteration, not every candidate at once (also over a list made from a range:
+            # `starts = list(range(...))`, `for ws in starts[lo:hi]`)
+            v = (v - {"CAND"}) | {"RPOS"}
         self.assign(target, v, it)
 
     def assign(self, target, v: frozenset, value, aug: bool = False) -> None:
