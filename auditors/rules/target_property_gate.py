@@ -137,7 +137,23 @@ def _switched(f, e, depth: int = 0) -> bool:
             return True  # `beta = where(~starts_word[y], b, 0.0)`: on or off by the fact
         if type(n) is ast.Name and depth < 3:
             bound = f.binding(n.id)
-            if bound is not None and _switched(f, bound, depth + 1):
+            if bound is not None and _switched(f, bound, depth + 1) or bound is None and _switched_element(f, n.id, depth):
+                return True
+    return False
+
+
+def _switched_element(f, name: str, depth: int) -> bool:
+    """`hint, boost = expert.propose(prev, y)`: the element of what the method returns
+    (`return hint, where(fire, self.boost, 0.0)`) that the name takes is switched by a fact."""
+    m = f.module
+    for a in m.under(f, m.nodes_of(ast.Assign)):
+        t = a.targets[0] if len(a.targets) == 1 else None
+        if type(t) is not ast.Tuple or type(a.value) is not ast.Call:
+            continue
+        at = next((i for i, e in enumerate(t.elts) if type(e) is ast.Name and e.id == name), None)
+        g = m.resolve(a.value.func, f) if at is not None else None
+        for r in m.under(g, m.nodes_of(ast.Return)) if g is not None and g is not f else ():
+            if type(r.value) is ast.Tuple and at < len(r.value.elts) and _switched(g, r.value.elts[at], depth + 1):
                 return True
     return False
 
