@@ -173,7 +173,7 @@ def _weights_from_target_reads(m, f) -> list:
         used = [b for b in m.under(f, m.nodes_of(ast.BinOp)) if type(b.op) in (ast.Add, ast.Mult) and b.lineno > a.lineno
                 and any(type(n) is ast.Name and n.id == w for n in ast.walk(b))
                 and f.labels_of(b.left if any(type(n) is ast.Name and n.id == w for n in ast.walk(b.right)) else b.right)
-                & {"DIST", "CAND"}]  # (with the experts' rows over the vocabulary)
+                & (lb.DATA | {"DIST", "CAND"})]  # (with the experts' predictions)
         if used:
             return [raw(RULE, f, a, guards_of(f, a.lineno), "error", "medium",
                         f"mixture weights `{w}` are computed from each expert's probability of the target it then scores "
