@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import operator
-import urllib.parse
 
 from auditors.reach_scope import Runtime, Scope, Unknown, parse_source
 from auditors.reach_settings import SettingsReads
@@ -32,7 +31,6 @@ _ENV_GETTERS = ("os.environ.get", "os.getenv", "environ.get", "getenv")
 _ENVIRON = ("os.environ", "dict(os.environ)", "os.environ.copy()")  # what a name bound to the environment holds
 _CASTS = {"int": int, "float": float, "bool": bool, "str": str, "len": len, "abs": abs, "max": max, "min": min,
           "sorted": sorted, "list": list, "tuple": tuple}
-_URL_PARTS = {"scheme", "netloc", "path", "hostname"}
 _STR_METHODS = {"lower", "upper", "strip", "lstrip", "rstrip", "startswith", "endswith", "split", "isdigit"}
 
 
@@ -91,13 +89,9 @@ class Evaluator(SettingsReads, ShippedReads):
                 # the launch (`torchrun ... train_gpt.py`) passes the script no positional arguments
                 self.touched.setdefault("sys.argv", "sys.argv = [script] (launched without arguments)")
                 return ("train_gpt.py",)
-            if n.attr in _URL_PARTS and isinstance(base, (ast.Call, ast.Name)):
-                try:  # `urlparse(uri).scheme` of a URI the launch gives
-                    parsed = self.value(base, scope)
-                except Unknown:
-                    parsed = None
-                if isinstance(parsed, (urllib.parse.ParseResult, urllib.parse.SplitResult)):
-                    return getattr(parsed, n.attr)
+            part = self.url_part(n, scope)  # `urlparse(uri).scheme` of a URI the launch gives
+            if part is not None:
+                return part
             field = self.facts.get("namespace_fields", {}).get(n.attr)
             if isinstance(base, (ast.Name, ast.Attribute)) and field and n.attr in self.facts["class_defs"] \
                     and n.attr not in self.fields_read:
@@ -295,10 +289,7 @@ class Evaluator(SettingsReads, ShippedReads):
                 return self.set_default(key, scope)
             return self.value(default, scope) if default is not None else None
         if dotted.rsplit(".", 1)[-1] in ("urlparse", "urlsplit") and len(n.args) == 1:
-            uri = self.value(n.args[0], scope)  # (parsing a string runs nothing of the audited code)
-            if isinstance(uri, str):
-                return (urllib.parse.urlparse if dotted.endswith("urlparse") else urllib.parse.urlsplit)(uri)
-            raise Unknown
+            return self.parsed_url(dotted, n.args[0], scope)
         if dotted in LOADERS:
             return self.loaded(n, scope)  # `json.load(open("eval_config.json"))`: the file the folder ships
         if dotted.endswith("get_world_size") or dotted.endswith("device_count"):

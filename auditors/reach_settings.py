@@ -7,6 +7,7 @@ condition."""
 from __future__ import annotations
 
 import ast
+import urllib.parse
 
 from auditors.reach_scope import Scope, Unknown, parse_source
 
@@ -98,3 +99,23 @@ class SettingsReads:
         if not isinstance(bound, ast.Dict):
             return None
         return next((v for k, v in zip(bound.keys, bound.values) if isinstance(k, ast.Constant) and k.value == key), None)
+
+    def parsed_url(self, dotted: str, arg, scope: Scope):
+        """`urlparse(uri)` of a URI the launch decides (parsing a string runs nothing of the audited code)."""
+        uri = self.value(arg, scope)
+        if not isinstance(uri, str):
+            raise Unknown
+        return (urllib.parse.urlparse if dotted.endswith("urlparse") else urllib.parse.urlsplit)(uri)
+
+    def url_part(self, n: ast.Attribute, scope: Scope):
+        """`parsed.scheme` (`.netloc`, `.path`, `.hostname`) of a parsed URI, or None."""
+        if n.attr not in _URL_PARTS or not isinstance(n.value, (ast.Call, ast.Name)):
+            return None
+        try:
+            parsed = self.value(n.value, scope)
+        except Unknown:
+            return None
+        return getattr(parsed, n.attr) if isinstance(parsed, (urllib.parse.ParseResult, urllib.parse.SplitResult)) else None
+
+
+_URL_PARTS = {"scheme", "netloc", "path", "hostname"}
