@@ -252,8 +252,9 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
         if isinstance(it, ast.Call) and lb.call_name(it.func) in ("zip", "enumerate") and isinstance(target, ast.Tuple):
             parts = [EMPTY] + [self.L(a) for a in it.args] if lb.call_name(it.func) == "enumerate" else [self.L(a) for a in it.args]
             if len(parts) == len(target.elts):
-                for t, v in zip(target.elts, parts):
-                    self.assign(t, (v - {"CAND"}) | {"RPOS"} if "CAND" in v else v, None)  # (one item per iteration)
+                made = [None, *it.args] if lb.call_name(it.func) == "enumerate" else it.args
+                for t, v, a in zip(target.elts, parts, made):  # (one item per iteration of a list made from a range)
+                    self.assign(t, (v - {"CAND"}) | {"RPOS"} if "CAND" in v and a is not None and shapes.made_from_range(self, a) else v, None)
                 return
         holder = lb.dotted(it)
         if isinstance(target, ast.Tuple) and holder:
@@ -263,7 +264,7 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
                 self.assign(t, v, None)
             return
         v = self.L(it)
-        if isinstance(it, ast.Call) and lb.call_name(it.func) == "range" or "CAND" in v and type(it) in (ast.Name, ast.Subscript):
+        if isinstance(it, ast.Call) and lb.call_name(it.func) == "range" or "CAND" in v and shapes.made_from_range(self, it):
             # one position per iteration, not every candidate at once (also over a list made from a range:
             # `starts = list(range(...))`, `for ws in starts[lo:hi]`)
             v = (v - {"CAND"}) | {"RPOS"}
@@ -492,3 +493,4 @@ _EXPR = {
     ast.Slice: lambda self, e: self.L(e.lower) | self.L(e.upper) | self.L(e.step),
     ast.JoinedStr: FuncInfo._joined,
 }
+

@@ -271,3 +271,19 @@ def affirms(test) -> bool:
 
 def _mentions(e, names: set[str]) -> bool:
     return any(type(n) is ast.Name and n.id in names for n in ast.walk(e))
+
+
+def made_from_range(f, e, depth: int = 0) -> bool:
+    """A list of positions made from a range (`starts = list(range(0, n, stride))`, a slice of
+    it, `... if n > L else [0]`), through the names it is bound to."""
+    if depth > 8 or e is None:
+        return False
+    if type(e) is ast.Name:
+        return made_from_range(f, f.binding(e.id), depth + 1)
+    if type(e) is ast.Subscript:
+        return made_from_range(f, e.value, depth + 1)
+    if type(e) is ast.IfExp:
+        return made_from_range(f, e.body, depth + 1) or made_from_range(f, e.orelse, depth + 1)
+    if type(e) is ast.Call and lb.call_name(e.func) in ("list", "tuple", "sorted") and e.args:
+        return made_from_range(f, e.args[0], depth + 1)
+    return type(e) is ast.Call and lb.call_name(e.func) == "range"
