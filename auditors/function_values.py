@@ -227,26 +227,31 @@ class FunctionValues:
             return [inner] if inner is not None else []
         return []
 
+    def unpacked_elements(self, f: FuncInfo, name: str) -> list[tuple[FuncInfo, ast.expr]]:
+        """(function, returned element) for a name of f bound by unpacking the tuple a module
+        function returns (`lookup, commit = make_cache(n)` with `return lookup, commit`)."""
+        out = []
+        for st in self.under(f, self.nodes_of(ast.Assign)):
+            t = st.targets[0] if len(st.targets) == 1 else None
+            if type(t) is not ast.Tuple or type(st.value) is not ast.Call:
+                continue
+            k = next((i for i, e in enumerate(t.elts) if type(e) is ast.Name and e.id == name), None)
+            g = self.resolve(st.value.func, f) if k is not None else None
+            for r in self.own_returns(g) if g is not None and g is not f else ():
+                if type(r.value) is ast.Tuple and len(r.value.elts) == len(t.elts):
+                    out.append((g, r.value.elts[k]))
+        return out
+
     def unpacked_function(self, f: FuncInfo, name: str) -> FuncInfo | None:
         """The nested function a name of f is bound to by unpacking a factory's tuple
         (`lookup, commit = make_cache(n)` with `return lookup, commit`), or None."""
         key = ("unpacked", f.qualname, name)
         if key not in self._facts:
             found = None
-            for st in self.under(f, self.nodes_of(ast.Assign)):
-                t = st.targets[0] if len(st.targets) == 1 else None
-                if type(t) is not ast.Tuple or type(st.value) is not ast.Call:
-                    continue
-                k = next((i for i, e in enumerate(t.elts) if type(e) is ast.Name and e.id == name), None)
-                factory = self.resolve(st.value.func, f) if k is not None else None
-                if factory is None:
-                    continue
+            for factory, e in self.unpacked_elements(f, name):
                 inner = self.nested(factory)
-                for r in self.own_returns(factory):
-                    if type(r.value) is ast.Tuple and len(r.value.elts) == len(t.elts):
-                        e = r.value.elts[k]
-                        if type(e) is ast.Name and e.id in inner:
-                            found = inner[e.id]
+                if type(e) is ast.Name and e.id in inner:
+                    found = inner[e.id]
             self._facts[key] = found
         return self._facts[key]
 

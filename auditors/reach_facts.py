@@ -14,7 +14,7 @@ import re
 from auditors import labels as lb
 from auditors.calls import NAMESPACES
 from auditors.rules import ctx_of
-from auditors.shipped_config import LOADERS
+from auditors.shipped_config import LOADERS, named_files
 from auditors.settings_forms import (dict_updates, field_env, field_overrides, guarded_defs, init_attrs, looped_fields,
                                      rebound_return)
 from auditors.dispatch import ANY_KEY, default_value, dispatch_items, loop_keys
@@ -177,16 +177,17 @@ def reach_facts(m, tree) -> dict:
                     env_defaults.setdefault(key, value)
     factories = sorted(_factories(m))
     outgoing = _outgoing(m)
+    loads = _loads(m, seg)
     # (`from .core import *` as ".core"; `from pkg import mod` also as "pkg.mod", a submodule it may name)
     imports = sorted({a.name for n in m.nodes_of(ast.Import) for a in n.names}
                      | {"." * n.level + (n.module or "") for n in m.nodes_of(ast.ImportFrom) if n.module}
                      | {"." * n.level + (f"{n.module}." if n.module else "") + a.name
                         for n in m.nodes_of(ast.ImportFrom) for a in n.names if a.name != "*"}
-                     | _loaded_by_name(m))
+                     | loads[0])
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
             "arg_defaults": arg_defaults, "field_env": field_env(m), "dict_updates": updates, "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "field_overrides": field_overrides(m, seg, set(arg_defaults)), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
-            "outgoing": outgoing, "module_choices": _module_choices(m, seg), "settings_loads": _settings_loads(m)}
+            "outgoing": outgoing, "module_choices": loads[1], "settings_loads": loads[2]}
 
 
 def _settled(m, fields: dict, seg) -> dict:
@@ -329,52 +330,34 @@ def _chosen(known: set[str], f, func: ast.expr, depth: int = 0) -> list[tuple[st
 
 
 
-def _loaded_by_name(m) -> set[str]:
-    """Modules loaded by a name the code computes, as named under the file's own defaults
-    (`importlib.import_module(os.environ.get("HINT_MODULE", "hints"))`: hints)."""
-    out = set()
+def _loads(m, seg) -> tuple[set[str], list[list[str]], list[list]]:
+    """What the file loads by a name it computes or from a settings file, in one pass over its calls:
+    - modules named under the file's own defaults (`import_module(os.environ.get("HINT_MODULE",
+      "hints"))`: hints);
+    - [function, name expression, constant prefix] of a module the run names from a prefix and a
+      setting (`import_module("calib." + source)`: the folder's modules under the prefix are the
+      candidates, each loaded only where the name is its own);
+    - [line, col, end line, end col, file names] of each loader call of a settings file
+      (`tomllib.loads(path.read_text())`), with the .json/.toml names its argument spells."""
+    named, choices, settings = set(), [], []
     for f, ev in m.events("call"):
-        if ev.data["name"] in ("import_module", "__import__") and ev.node.args:
-            name = default_value(f, ev.node.args[0])
-            if isinstance(name, str) and name:
-                out.add(name)
-    return out
-
-
-def _settings_loads(m) -> list[list]:
-    """[line, col, end line, end col, file names] of each loader call of a settings file
-    (`tomllib.loads(path.read_text())`): the .json/.toml names its argument spells, also
-    through the names it reads (`open(cfg_path)`, a `with open(...) as fh` target)."""
-    out = []
-    for f, ev in m.events("call"):
-        if lb.dotted(ev.node.func) in LOADERS and ev.node.args:
-            names, todo, seen = [], [ev.node.args[0]], 0
-            while todo and seen < 8:
-                e, seen = todo.pop(), seen + 1
-                for n in ast.walk(e):
-                    if type(n) is ast.Constant and isinstance(n.value, str) and n.value.endswith((".json", ".toml")):
-                        names.append(n.value)
-                    elif type(n) is ast.Name and f.binding(n.id) is not None:
-                        todo.append(f.binding(n.id))
-            if names:
-                c = ev.node
-                out.append([c.lineno, c.col_offset, c.end_lineno, c.end_col_offset, sorted(set(names))])
-    return out
-
-
-def _module_choices(m, seg) -> list[list[str]]:
-    """[function, name expression, constant prefix] of each module loaded by a name the run
-    computes from a prefix and a setting (`import_module("calib." + source)`): the folder's
-    modules under the prefix are the candidates, each loaded only where the name is its own."""
-    out = []
-    for f, ev in m.events("call"):
-        if ev.data["name"] in ("import_module", "__import__") and ev.node.args and default_value(f, ev.node.args[0]) is None:
-            arg = ev.node.args[0]
+        if not ev.node.args:
+            continue
+        arg = ev.node.args[0]
+        if ev.data["name"] in ("import_module", "__import__"):
+            name = default_value(f, arg)
             head = arg.left if type(arg) is ast.BinOp and type(arg.op) is ast.Add else \
                 arg.values[0] if type(arg) is ast.JoinedStr and arg.values else None
-            if type(head) is ast.Constant and isinstance(head.value, str) and head.value:
-                out.append([f.qualname, seg(arg), head.value])
-    return out
+            if isinstance(name, str) and name:
+                named.add(name)
+            elif name is None and type(head) is ast.Constant and isinstance(head.value, str) and head.value:
+                choices.append([f.qualname, seg(arg), head.value])
+        elif lb.dotted(ev.node.func) in LOADERS:
+            files = named_files(arg, f.binding)
+            if files:
+                c = ev.node
+                settings.append([c.lineno, c.col_offset, c.end_lineno, c.end_col_offset, sorted(set(files))])
+    return named, choices, settings
 
 
 class _KeyIs:

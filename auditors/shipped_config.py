@@ -17,8 +17,7 @@ from pathlib import Path
 
 from auditors.reach_scope import Unknown
 
-LOADERS = {"json.load": "json", "json.loads": "json", "tomllib.load": "toml", "tomllib.loads": "toml",
-           "tomli.load": "toml", "tomli.loads": "toml", "toml.load": "toml", "toml.loads": "toml"}
+LOADERS = {"json.load", "json.loads", "tomllib.load", "tomllib.loads", "tomli.load", "tomli.loads", "toml.load", "toml.loads"}
 _SUFFIXES = {".json": "json", ".toml": "toml"}
 _MAX_BYTES = 1 << 20  # settings files are small; a larger JSON is data (a table), not read for reach
 
@@ -40,31 +39,35 @@ def shipped_data(root: Path, recursive: bool = True) -> dict[str, object]:
     return out
 
 
-def named_files(arg: ast.expr, define, depth: int = 0) -> list[str]:
+def named_files(arg: ast.expr, bound, depth: int = 0) -> list[str]:
     """The settings-file names that a loader's argument spells: string constants ending in
-    .json or .toml in it, or in what its names are bound to (`open(cfg_path)`, a `with
-    open(...) as fh` target)."""
+    .json or .toml in it, or in what its names are bound to (`bound(name)`: an expression or
+    None; `open(cfg_path)`, a `with open(...) as fh` target)."""
     names = []
     for n in ast.walk(arg):
         if type(n) is ast.Constant and isinstance(n.value, str) and n.value.endswith(tuple(_SUFFIXES)):
             names.append(n.value)
         elif type(n) is ast.Name and depth < 3:
-            bound = define(n.id)
-            if bound:
-                try:
-                    names += named_files(ast.parse(bound, mode="eval").body, define, depth + 1)
-                except SyntaxError:
-                    continue
+            held = bound(n.id)
+            if held is not None:
+                names += named_files(held, bound, depth + 1)
     return names
+
+
+def _parsed(src: str | None):
+    try:
+        return ast.parse(src, mode="eval").body if src else None
+    except SyntaxError:
+        return None
 
 
 def shipped_file(data: dict[str, object], name: str) -> str | None:
     """The shipped file a name refers to: its relative path, or the one file whose path ends
     with it (`Path(__file__).parent / "eval_config.json"`); None when none or several do."""
-    name = name.replace("\\", "/").lstrip("./")
+    name = name.replace("\\", "/").removeprefix("./")
     if name in data:
         return name
-    ending = [p for p in data if p.endswith("/" + name) or p == name.rsplit("/", 1)[-1] and "/" not in p]
+    ending = [p for p in data if p.endswith("/" + name)]
     return ending[0] if len(ending) == 1 else None
 
 
@@ -74,7 +77,7 @@ class ShippedReads:
     def loaded(self, n: ast.Call, scope):
         """The content of the shipped file a loader call reads (`json.loads(p.read_text())`)."""
         data = self.facts.get("shipped_data", {})
-        names = [found for a in n.args[:1] for name in named_files(a, scope.define)
+        names = [found for a in n.args[:1] for name in named_files(a, lambda k: _parsed(scope.define(k)))
                  for found in [shipped_file(data, name)] if found is not None]
         if len(set(names)) != 1:
             raise Unknown  # no file of the folder (or several) named there: the run decides
@@ -103,9 +106,10 @@ def inlined(source: str, loads: list, data: dict[str, object]) -> str | None:
         if len(found) != 1 or not 0 < line <= end_line <= len(lines):
             continue
         literal = repr(data[found.pop()])
+        if len(literal) > _MAX_LITERAL:
+            continue
         try:
-            if len(literal) > _MAX_LITERAL or ast.literal_eval(literal) is None:
-                continue
+            ast.literal_eval(literal)
         except (ValueError, SyntaxError, RecursionError):
             continue  # (TOML dates and times have no literal)
         first, last = lines[line - 1].encode(), lines[end_line - 1].encode()  # (columns count UTF-8 bytes)

@@ -78,7 +78,7 @@ def _table_at_target(f, e, depth: int = 0):
         if type(n) is ast.Subscript and "TGT" in f.labels_of(n.slice) and type(n.slice) is not ast.BinOp \
                 and _table(n.value) and not f.labels_of(n.value) & {"DIST", "TGTP", "CAND", "TGT"}:
             return n
-        if type(n) is ast.Name and depth < 3 and n is not e or type(e) is ast.Name and n is e and depth < 3:
+        if type(n) is ast.Name and depth < 3:
             bound = f.binding(n.id)
             found = _table_at_target(f, bound, depth + 1) if bound is not None else None
             if found is not None:

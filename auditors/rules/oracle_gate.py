@@ -199,7 +199,7 @@ def _reads_target(f, e, depth: int = 0) -> bool:
         if type(n) is ast.Call and lb.call_name(n.func) in ("gather", "take_along_dim") and type(n.func) is ast.Attribute \
                 and any("TGT" in f.labels_of(x) for x in n.args):
             return True
-        if type(n) is ast.Name and n is not e and depth < 3 or type(n) is ast.Name and n is e and depth < 3:
+        if type(n) is ast.Name and depth < 3:
             bound = f.binding(n.id)
             if bound is not None and _reads_target(f, bound, depth + 1):
                 return True

@@ -145,17 +145,7 @@ def _switched(f, e, depth: int = 0) -> bool:
 def _switched_element(f, name: str, depth: int) -> bool:
     """`hint, boost = expert.propose(prev, y)`: the element of what the method returns
     (`return hint, where(fire, self.boost, 0.0)`) that the name takes is switched by a fact."""
-    m = f.module
-    for a in m.under(f, m.nodes_of(ast.Assign)):
-        t = a.targets[0] if len(a.targets) == 1 else None
-        if type(t) is not ast.Tuple or type(a.value) is not ast.Call:
-            continue
-        at = next((i for i, e in enumerate(t.elts) if type(e) is ast.Name and e.id == name), None)
-        g = m.resolve(a.value.func, f) if at is not None else None
-        for r in m.under(g, m.nodes_of(ast.Return)) if g is not None and g is not f else ():
-            if type(r.value) is ast.Tuple and at < len(r.value.elts) and _switched(g, r.value.elts[at], depth + 1):
-                return True
-    return False
+    return any(_switched(g, e, depth + 1) for g, e in f.module.unpacked_elements(f, name))
 
 
 def _lookup_test(node: ast.If) -> bool:
