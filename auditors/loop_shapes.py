@@ -166,16 +166,12 @@ def logged_only(f, node) -> bool:
               and st.lineno <= node.lineno <= st.end_lineno] if not isinstance(node, ast.stmt) else [node]
     stmts = [min(around, key=lambda st: st.end_lineno - st.lineno)] if around else []  # (the statement at the call)
     sinks = {n.target.id for st in stmts for n in ast.walk(st) if type(n) is ast.AugAssign and type(n.target) is ast.Name}
-    filled = {t.value.id for st in stmts if type(st) in (ast.For, ast.While) for n in ast.walk(st) if type(n) is ast.Assign
-              for t in n.targets if type(t) is ast.Subscript and type(t.value) is ast.Name}
+    filled = {t.value.id for st in stmts for n in (ast.walk(st) if type(st) in (ast.For, ast.While) else [st])
+              if type(n) is ast.Assign for t in n.targets if type(t) is ast.Subscript and type(t.value) is ast.Name}
     if filled:  # a pass that fills a container (`settled[c] = score(...)`): its reads after the pass too
         return _only_logged(f, filled | sinks, 0, (stmts[0].lineno, f.node.end_lineno), quiet=False)
     if sinks:
         return _only_logged(f, sinks, 0, quiet=True)
-    if stmts and type(stmts[0]) is ast.Assign and type(stmts[0].targets[0]) is ast.Subscript \
-            and type(stmts[0].targets[0].value) is ast.Name:
-        # `settled[ci] = score(...)`: the container's reads, after the loop that fills it too
-        return _only_logged(f, {stmts[0].targets[0].value.id}, 0, (stmts[0].lineno, f.node.end_lineno), quiet=False)
     if stmts and type(stmts[0]) is ast.Assign:
         # `nll, _ = score(...)`: its reads in the rest of the pass. A whole call's result is only
         # a diagnostic where a log line that states the score shows it under a label of its own.
