@@ -62,8 +62,7 @@ def _prior_at_target(m, f) -> list:
             held = f.labels_of(other)
             if "TGTP" in f.labels_of(lp) and in_log_domain(f, lp) and not held & {"TGTP", "DIST", "CAND"} \
                     and not (scores and in_log_domain(f, other)) \
-                    and not normalizers.hit(f, other) and _table_at_target(f, other) is not None:
-                table = _table_at_target(f, other)
+                    and not normalizers.hit(f, other) and (table := _table_at_target(f, other)) is not None:
                 return [raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
                             f"adds to the target's log-probability what `{lb.src(table.value)}` holds for the target token "
                             f"(`{lb.src(table)}`) with no log-partition over the vocabulary: a product of experts read at "
