@@ -10,6 +10,7 @@ import ast
 from typing import TYPE_CHECKING
 
 from auditors import labels as lb
+from auditors.dispatch import dispatch_items
 from auditors.labels import EMPTY
 
 if TYPE_CHECKING:
@@ -415,7 +416,6 @@ def constructed(func, classes, f=None) -> list[str]:
     if type(func) is ast.IfExp:
         return [b.id for b in (func.body, func.orelse) if type(b) is ast.Name and b.id in classes]
     if type(func) is ast.Subscript and f is not None:
-        from auditors.dispatch import dispatch_items
         return [v.id for _, v in dispatch_items(f, func) or () if type(v) is ast.Name and v.id in classes]
     return []
 
