@@ -100,7 +100,7 @@ def tables_filled(m, g) -> set[str]:
 def made_with(m, f, name: str) -> set[str]:
     """Names handed to the factory call whose result `name` is bound to (also by unpacking)."""
     for a in m.under(f, m.nodes_of(ast.Assign)):
-        if type(a.value) is ast.Call and any(type(x) is ast.Name and x.id == name for t in a.targets for x in ast.walk(t)):
+        if type(a.value) is ast.Call and any(type(x) is ast.Name and x.id == name for t in a.targets for x in lb.walk(t)):
             return {d for d in map(lb.dotted, [*a.value.args, *(k.value for k in a.value.keywords)]) if d}
     return set()
 

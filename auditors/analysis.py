@@ -28,6 +28,7 @@ class ModuleFlow(FunctionValues, ClassFacts):
         self.all_nodes, self.by_type = lb.index_nodes(tree)
         self._typed = {id(v) for v in self.by_type.values()}  # the index's own lists: their identity is stable
         self._by_line: dict[int, tuple[list, list]] = {}
+        self._under: dict[tuple[int, int], list] = {}  # (index list, function node) -> under's answer
         self._memo: dict[tuple, bool] = {}
         self._facts: dict[str, object] = {}
         self._resolved: dict[tuple, FuncInfo | None] = {}
@@ -84,9 +85,21 @@ class ModuleFlow(FunctionValues, ClassFacts):
         walk restricted to a subtree is the subtree's walk (depth, then left to right)."""
         if type(f.node) is ast.Module:  # the module holds every positioned node
             return list(nodes)
+        typed = id(nodes) in self._typed
+        if typed and (id(nodes), id(f.node)) in self._under:  # (asked again by many rules: a copy of the answer)
+            return list(self._under[id(nodes), id(f.node)])
         first, last = min([f.node.lineno] + [d.lineno for d in f.node.decorator_list]), f.node.end_lineno
-        if len(nodes) < 64 or id(nodes) not in self._typed:
-            return [n for n in nodes if first <= n.lineno <= last]
+        if len(nodes) < 64 or not typed:
+            found = [n for n in nodes if first <= n.lineno <= last]
+        else:
+            found = self._by_lines(nodes, first, last)
+        if typed:
+            self._under[id(nodes), id(f.node)] = found
+            return list(found)
+        return found
+
+    def _by_lines(self, nodes: list, first: int, last: int) -> list:
+        """Those of an index list that lie on lines first..last, in the list's order."""
         index = self._by_line.get(id(nodes))
         if index is None:  # a node list of the index, asked about for every function: sorted by line once
             order = sorted(range(len(nodes)), key=lambda i: nodes[i].lineno)

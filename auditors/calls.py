@@ -166,7 +166,7 @@ def _scored_here(info, e, depth: int = 0) -> bool:
     """e is computed, in this function, from the target's score taken right here (a `gather`
     at the target, a per-token cross-entropy), not from a value that only carries that label
     through the flow (a model's hidden state in a file whose forward also returns a loss)."""
-    for n in ast.walk(e):
+    for n in lb.walk(e):
         if type(n) is ast.Call and lb.call_name(n.func) in lb.CE_FUNCS:
             return True
         if type(n) is ast.Call and lb.call_name(n.func) in _TARGET_READS and type(n.func) is ast.Attribute \
@@ -217,7 +217,7 @@ def _by_name(assigns: list) -> dict[str, list]:
     """Name -> the assignments (in order) whose targets bind it."""
     out: dict[str, list] = {}
     for a in assigns:
-        for name in {n.id for t in a.targets for n in ast.walk(t) if type(n) is ast.Name}:
+        for name in {n.id for t in a.targets for n in lb.walk(t) if type(n) is ast.Name}:
             out.setdefault(name, []).append(a)
     return out
 
@@ -393,7 +393,7 @@ def _loop_variables(info) -> frozenset:
         m = info.module
         loops = [*m.under(info, m.nodes_of(ast.For)), *(g for kind in (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
                                                         for c in m.under(info, m.nodes_of(kind)) for g in c.generators)]
-        info._loop_vars = frozenset(n.id for lp in loops for n in ast.walk(lp.target) if type(n) is ast.Name)
+        info._loop_vars = frozenset(n.id for lp in loops for n in lb.walk(lp.target) if type(n) is ast.Name)
     return info._loop_vars
 
 

@@ -36,7 +36,7 @@ class ClassFacts:
                 params, fields = set(init.params[1:]), {}
                 local: dict[str, set[str]] = {}  # names bound from parameters, in order
                 def feeds(value) -> set[str]:
-                    used = {n.id for n in ast.walk(value) if type(n) is ast.Name} if value is not None else set()
+                    used = {n.id for n in lb.walk(value) if type(n) is ast.Name} if value is not None else set()
                     return (used & params).union(*[local[n] for n in used if n in local])
 
                 for st in self.under(init, self.nodes_of(ast.Assign) + self.nodes_of(ast.AnnAssign)):
@@ -346,7 +346,7 @@ def name_receivers(classes) -> None:
             if old == want:
                 continue
             fn.args.args[0].arg = want
-            for n in ast.walk(fn):
+            for n in lb.walk(fn):
                 if type(n) is ast.Name and n.id == old:
                     n.id = want
 

@@ -166,7 +166,7 @@ def loop_over(f, key):
     """The innermost `for` of f whose variable is the name `key`, around where it is used."""
     if type(key) is not ast.Name:
         return None
-    around = [n for n in ast.walk(f.node) if type(n) in (ast.For, ast.AsyncFor) and type(n.target) is ast.Name
+    around = [n for n in lb.walk(f.node) if type(n) in (ast.For, ast.AsyncFor) and type(n.target) is ast.Name
               and n.target.id == key.id and n.lineno <= key.lineno <= n.end_lineno]
     return max(around, key=lambda n: n.lineno) if around else None
 

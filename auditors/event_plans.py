@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 
+from auditors.labels import walk
+
 
 def plan_verdict(f, loop, line: int, scores) -> str | None:
     """"ok", a reason, or None (no such plan). `line` is the training statement in the loop
@@ -32,7 +34,7 @@ def plan_verdict(f, loop, line: int, scores) -> str | None:
     scoring = [y for y, k in yields if (k == named) != training_named]
     if not trains or not scoring:
         return None
-    loops = [n for n in ast.walk(plan.node) if type(n) in (ast.For, ast.While)]
+    loops = [n for n in walk(plan.node) if type(n) in (ast.For, ast.While)]
 
     def chunk_loop(y):  # the outermost loop of the generator around this yield
         around = [n for n in loops if n.lineno <= y.lineno <= n.end_lineno]

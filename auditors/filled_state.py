@@ -35,7 +35,7 @@ def counts_into_self(f) -> bool:
     if any(type(n.target) is ast.Subscript and self_table(n.target) for n in m.under(f, m.nodes_of(ast.AugAssign))):
         return True
     if any(type(n.target) is ast.Attribute and self_table(n.target) and any(
-            type(c) is ast.Call and lb.call_name(c.func) in COUNTING for c in ast.walk(n.value))
+            type(c) is ast.Call and lb.call_name(c.func) in COUNTING for c in lb.walk(n.value))
             for n in m.under(f, m.nodes_of(ast.AugAssign))):
         return True  # self.counts += torch.bincount(chunk, minlength=V)
     for e in f.events:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ast
 
+from auditors.labels import walk
+
 
 def returns_before_training(f, st) -> bool:
     """`logits = refiner(x, y)` where every function the call reaches returns a value bound
@@ -69,7 +71,7 @@ def _fixed(e, loop, train_line, use_line, modules) -> bool:
 def _bound_before(name: str, loop, train_line: int, use_line: int) -> bool:
     """The last binding of `name` in the loop body before `use_line`, on a path through
     `train_line`, comes before `train_line` (a name not bound in the loop is not known)."""
-    binds = [n for n in ast.walk(loop) if _binds(n, name) and n.lineno < use_line
+    binds = [n for n in walk(loop) if _binds(n, name) and n.lineno < use_line
              and not _other_arm(loop, n.lineno, train_line)]
     return bool(binds) and max(n.lineno for n in binds) < train_line
 
@@ -81,12 +83,12 @@ def _binds(node, name: str) -> bool:
         targets = [node.target]
     else:
         return False
-    return any(type(n) is ast.Name and n.id == name for t in targets for n in ast.walk(t))
+    return any(type(n) is ast.Name and n.id == name for t in targets for n in walk(t))
 
 
 def _other_arm(loop, line: int, train_line: int) -> bool:
     """`line` and `train_line` lie in different arms of one `if`: never both on a path."""
-    for n in ast.walk(loop):
+    for n in walk(loop):
         if type(n) is ast.If and n.body and n.orelse:
             arms = [(n.body[0].lineno, n.body[-1].end_lineno), (n.orelse[0].lineno, n.orelse[-1].end_lineno)]
             where = [next((i for i, (lo, hi) in enumerate(arms) if lo <= x <= hi), None) for x in (line, train_line)]

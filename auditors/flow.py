@@ -275,7 +275,7 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
             if isinstance(value, ast.BinOp) and shapes.in_arithmetic(value, target.id):
                 v = v - {"EXTKEY"}  # `h = h ^ (tok * P)`, `h = (h * P + tok) % B` accumulate a context hash
             if type(value) is ast.Call and target.id in self.params and lb.call_name(value.func) in _JOINS \
-                    and any(type(n) is ast.Name and n.id == target.id for n in ast.walk(value)):
+                    and any(type(n) is ast.Name and n.id == target.id for n in lb.walk(value)):
                 held = self.param_labels.get(target.id, EMPTY)  # `x = cat([x, extra])` of a parameter: what callers pass, too
                 self.read_shared.setdefault(("param", target.id), held)  # (a rerun must see callers pass more)
                 v = v | held
@@ -344,7 +344,7 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
                 if d.startswith("self."):
                     self.add_attr_labels(target.attr, v, self.cls)
                 elif v in _ONE_SPLIT and value is not None and any(  # `hp.val_glob = join(root, "fineweb_val_*")`:
-                        type(c) is ast.Constant and isinstance(c.value, str) for c in ast.walk(value)):
+                        type(c) is ast.Constant and isinstance(c.value, str) for c in lb.walk(value)):
                     self.add_attr_labels(target.attr, v, None)  # that split wherever `hp.val_glob` is read
 
     def labels_of(self, node, names: dict | None = None) -> frozenset:

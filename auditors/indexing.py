@@ -111,7 +111,7 @@ class IndexFlow:
     def _comprehension(self, e) -> frozenset:
         # the loop variables live in the comprehension only: `[load(f) for f in train_files]` and
         # `[load(f) for f in val_files]` in one function must not join their `f`
-        names = {n.id for g in e.generators for n in ast.walk(g.target) if type(n) is ast.Name}
+        names = {n.id for g in e.generators for n in lb.walk(g.target) if type(n) is ast.Name}
         saved = {n: self.env[n] for n in names if n in self.env}
         for g in e.generators:
             self.assign_iter(g.target, g.iter)

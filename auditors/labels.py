@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections import deque
 from functools import lru_cache
 
 EMPTY: frozenset = frozenset()
@@ -249,6 +250,34 @@ def every_node(root: ast.AST, leaves: tuple = (ast.Constant,)) -> list:
             elif v is not None and type(v) not in leaves and isinstance(v, node):
                 nodes.append(v)
     return nodes
+
+
+_WALKED_FIELDS: dict[type, tuple[str, ...]] = {}
+# Fields that hold a name or a number, never a node: the walk need not look into them.
+_TEXT_FIELDS = frozenset({"id", "attr", "arg", "name", "module", "level", "kind", "is_async", "conversion",
+                          "type_comment", "tag"})
+
+
+def walk(root: ast.AST):
+    """The nodes of `ast.walk(root)`, in its order (contexts and operators included), at about
+    half its cost: each node type's fields are looked up once, and fields that hold only
+    names or numbers are skipped. The rules walk small subtrees hundreds of thousands of
+    times per corpus, so this is a hot path."""
+    todo = deque([root])
+    fields_of, node, pop, push, more = _WALKED_FIELDS, ast.AST, todo.popleft, todo.append, todo.extend
+    while todo:
+        n = pop()
+        t = type(n)
+        fields = fields_of.get(t)
+        if fields is None:
+            fields = fields_of[t] = tuple(f for f in t._fields if f not in _TEXT_FIELDS)
+        for field in fields:
+            v = getattr(n, field, None)
+            if type(v) is list:
+                more([x for x in v if isinstance(x, node)])
+            elif isinstance(v, node):
+                push(v)
+        yield n
 
 
 @lru_cache(maxsize=1 << 16)

@@ -24,13 +24,13 @@ def in_log_domain(f, e, depth: int = 0) -> bool:
         g = f.module.resolve(e.func, f)
         if g is not None and g.qualname != f.qualname:  # (an expectation `sum(p * log(p / q))`, a KL, is none)
             return any(r.value is not None and in_log_domain(g, r.value, depth + 1)
-                       and not any(entropy_term(n) for n in ast.walk(r.value))
+                       and not any(entropy_term(n) for n in lb.walk(r.value))
                        for r in f.module.under(g, f.module.nodes_of(ast.Return)))
     if type(e) is ast.Name:
         bound = f.binding(e.id) if depth < 4 else None
-        return bound is not None and not any(entropy_term(n) for n in ast.walk(bound)) and in_log_domain(f, bound, depth + 1)
-    return any(type(n) is ast.Call and lb.call_name(n.func) in _LOGS for n in ast.walk(e)) or (
-        depth < 4 and any(type(n) is ast.Name and in_log_domain(f, n, depth + 1) for n in ast.walk(e)))
+        return bound is not None and not any(entropy_term(n) for n in lb.walk(bound)) and in_log_domain(f, bound, depth + 1)
+    return any(type(n) is ast.Call and lb.call_name(n.func) in _LOGS for n in lb.walk(e)) or (
+        depth < 4 and any(type(n) is ast.Name and in_log_domain(f, n, depth + 1) for n in lb.walk(e)))
 
 
 _LEAVES_LOG = frozenset({"exp", "softmax", "sigmoid", "expit"})
@@ -59,7 +59,7 @@ def entropy_term(e) -> bool:
         if type(w) is ast.Call and lb.call_name(w.func) == "exp" and lb.src(other) in (
                 [lb.src(a) for a in w.args] or ([lb.src(w.func.value)] if type(w.func) is ast.Attribute else [])):
             return True
-        logs = [c for c in ast.walk(other) if type(c) is ast.Call and lb.call_name(c.func) in _LOGS and c.args]
+        logs = [c for c in lb.walk(other) if type(c) is ast.Call and lb.call_name(c.func) in _LOGS and c.args]
         if logs and any(lb.src(w) == lb.src(c.args[0]) or lb.src(w) in lb.src(c.args[0]) for c in logs):
             return True
     return False

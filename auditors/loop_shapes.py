@@ -53,7 +53,7 @@ def _selecting_names(call: ast.Call) -> set[str]:
     for a in [*call.args, *(k.value for k in call.keywords)]:
         if type(a) in _TRUTH or (type(a) is ast.UnaryOp and type(a.op) is ast.Not):
             continue
-        out |= {n.id for n in ast.walk(a) if type(n) is ast.Name}
+        out |= {n.id for n in lb.walk(a) if type(n) is ast.Name}
     return out
 
 
@@ -67,8 +67,8 @@ def repeating_loop(f, ev):
     loop = ev.ctx.loops[-1]
     if not isinstance(loop, ast.For) or f.labels_of(loop.iter) & lb.DATA:
         return None
-    varying = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
-    varying |= {x for st in loop.body for n in ast.walk(st) if isinstance(n, (ast.Assign, ast.AugAssign))
+    varying = {n.id for n in lb.walk(loop.target) if isinstance(n, ast.Name)}
+    varying |= {x for st in loop.body for n in lb.walk(st) if isinstance(n, (ast.Assign, ast.AugAssign))
                 for t in (n.targets if isinstance(n, ast.Assign) else [n.target]) for x in _bound(t)}
     if _selecting_names(ev.node) & varying or not _reaches_end(loop.body, ev.node):
         return None
@@ -104,7 +104,7 @@ def _completes(stmts) -> bool:
 
 
 def _holds(st, node) -> bool:
-    return st.lineno <= node.lineno <= st.end_lineno and any(n is node for n in ast.walk(st))
+    return st.lineno <= node.lineno <= st.end_lineno and any(n is node for n in lb.walk(st))
 
 
 def _reaches_end(stmts, node) -> bool:
@@ -162,11 +162,11 @@ def logged_only(f, node) -> bool:
     under a label of its own (`val_bpb:{b:.4f} warm_delta:{delta:.4f}`). A value labelled
     val_bpb / val_loss is the reported score, and one used anywhere else (returned as the
     score, stored, handed on) is used."""
-    around = [st for st in ast.walk(f.node) if isinstance(st, ast.stmt) and st is not f.node
+    around = [st for st in lb.walk(f.node) if isinstance(st, ast.stmt) and st is not f.node
               and st.lineno <= node.lineno <= st.end_lineno] if not isinstance(node, ast.stmt) else [node]
     stmts = [min(around, key=lambda st: st.end_lineno - st.lineno)] if around else []  # (the statement at the call)
-    sinks = {n.target.id for st in stmts for n in ast.walk(st) if type(n) is ast.AugAssign and type(n.target) is ast.Name}
-    filled = {t.value.id for st in stmts for n in (ast.walk(st) if type(st) in (ast.For, ast.While) else [st])
+    sinks = {n.target.id for st in stmts for n in lb.walk(st) if type(n) is ast.AugAssign and type(n.target) is ast.Name}
+    filled = {t.value.id for st in stmts for n in (lb.walk(st) if type(st) in (ast.For, ast.While) else [st])
               if type(n) is ast.Assign for t in n.targets if type(t) is ast.Subscript and type(t.value) is ast.Name}
     if filled:  # a pass that fills a container (`settled[c] = score(...)`): its reads after the pass too
         return _only_logged(f, filled | sinks, 0, (stmts[0].lineno, f.node.end_lineno), quiet=False)
@@ -175,8 +175,8 @@ def logged_only(f, node) -> bool:
     if stmts and type(stmts[0]) is ast.Assign:
         # `nll, _ = score(...)`: its reads in the rest of the pass. A whole call's result is only
         # a diagnostic where a log line that states the score shows it under a label of its own.
-        sinks = {t.id for t in ast.walk(stmts[0].targets[0]) if type(t) is ast.Name}
-        loops = [lp for lp in ast.walk(f.node) if type(lp) in (ast.For, ast.While) and lp.lineno < stmts[0].lineno <= lp.end_lineno]
+        sinks = {t.id for t in lb.walk(stmts[0].targets[0]) if type(t) is ast.Name}
+        loops = [lp for lp in lb.walk(f.node) if type(lp) in (ast.For, ast.While) and lp.lineno < stmts[0].lineno <= lp.end_lineno]
         span = (stmts[0].lineno, min(lp.end_lineno for lp in loops) if loops else f.node.end_lineno)
         return _only_logged(f, sinks, 0, span, quiet=False)
     return False
@@ -187,12 +187,12 @@ def _only_logged(f, names: set[str], depth: int, span: tuple | None = None, quie
     (see logged_only); `quiet`: a log line that states no score at all counts as one (only
     for a pass's own sums: once they are handed on, a value counts as a diagnostic only
     beside the score it is not)."""
-    loads = [n for n in ast.walk(f.node) if type(n) is ast.Name and n.id in names and type(n.ctx) is ast.Load
+    loads = [n for n in lb.walk(f.node) if type(n) is ast.Name and n.id in names and type(n.ctx) is ast.Load
              and (span is None or span[0] <= n.lineno <= span[1])]
     if not loads or depth > 4:
         return False
-    logged = _diagnostic_values(f, quiet)
-    parents = {id(c): p for p in ast.walk(f.node) if isinstance(p, ast.stmt) for c in ast.walk(p)}
+    logged = f.module.once(("diagnostic values", id(f.node), quiet), lambda m: _diagnostic_values(f, quiet))
+    parents = f.module.once(("innermost statements", id(f.node)), lambda m: _innermost_statements(f.node))
     derived, returned = set(), set()
     for n in loads:
         if id(n) in logged:
@@ -223,30 +223,44 @@ def _only_logged(f, names: set[str], depth: int, span: tuple | None = None, quie
     return True
 
 
+def _innermost_statements(root: ast.AST) -> dict[int, ast.stmt]:
+    """id(node) -> the innermost statement that holds it (a statement holds itself), in one walk."""
+    out: dict[int, ast.stmt] = {}
+    todo = [(root, root if isinstance(root, ast.stmt) else None)]
+    while todo:
+        node, owner = todo.pop()
+        if isinstance(node, ast.stmt):
+            owner = node
+        if owner is not None:
+            out[id(node)] = owner
+        todo.extend((c, owner) for c in ast.iter_child_nodes(node))
+    return out
+
+
 def _diagnostic_values(f, quiet: bool) -> set[int]:
     """Nodes of f's log calls that state no score: in an f-string that states one, the values
     whose label is not a score's (`val_bpb:{b:.4f} warm_delta:{d:.4f}`: d); with `quiet`, also
     every node of a call whose text names no score."""
     out: set[int] = set()
-    logs = [c for c in ast.walk(f.node) if type(c) is ast.Call and any(w in (lb.call_name(c.func) or "") for w in ("log", "print", "info"))]
-    texts = [" ".join(str(k.value) for k in ast.walk(c) if type(k) is ast.Constant and isinstance(k.value, str)) for c in logs]
+    logs = [c for c in lb.walk(f.node) if type(c) is ast.Call and any(w in (lb.call_name(c.func) or "") for w in ("log", "print", "info"))]
+    texts = [" ".join(str(k.value) for k in lb.walk(c) if type(k) is ast.Constant and isinstance(k.value, str)) for c in logs]
     # where a line states val_bpb (the record's score), a bare `bpb:` elsewhere is another number
     reported = _SCORE_LINE if any(_SCORE_LINE[0] in t for t in texts) else _REPORTED
     for c in logs:
         if not any(type(a) is ast.JoinedStr or type(a) is ast.Constant and isinstance(a.value, str) or
                            type(a) is ast.BinOp and type(a.left) in (ast.Constant, ast.JoinedStr) for a in c.args):
             continue  # (a log line writes text: `log_softmax(z)`, `np.log(p)` are no log lines)
-        text = " ".join(str(k.value) for k in ast.walk(c) if type(k) is ast.Constant and isinstance(k.value, str))
+        text = " ".join(str(k.value) for k in lb.walk(c) if type(k) is ast.Constant and isinstance(k.value, str))
         if not any(r in text for r in reported):
             if quiet or reported is not _REPORTED and any(r in text for r in _REPORTED):
                 # (or a `bpb:` of its own beside the line that states val_bpb: another number than the score)
-                out |= {id(n) for n in ast.walk(c)}
+                out |= {id(n) for n in lb.walk(c)}
             continue
-        for s in (a for a in ast.walk(c) if type(a) is ast.JoinedStr):
+        for s in (a for a in lb.walk(c) if type(a) is ast.JoinedStr):
             label = ""
             for part in s.values:
                 if type(part) is ast.Constant:
                     label = str(part.value).split()[-1] if str(part.value).split() else label
                 elif not any(r in label for r in reported):
-                    out |= {id(n) for n in ast.walk(part)}
+                    out |= {id(n) for n in lb.walk(part)}
     return out

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import ast
 
+from auditors.labels import walk
+
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 
 
 def nearest_labels(f, expr: ast.expr, line: int, depth: int = 0) -> frozenset:
     """Labels of expr (on `line` of function f) with its names read from their nearest bindings."""
     overlay = {}
-    for name in {n.id for n in ast.walk(expr) if type(n) is ast.Name and type(n.ctx) is ast.Load}:
+    for name in {n.id for n in walk(expr) if type(n) is ast.Name and type(n.ctx) is ast.Load}:
         bound = _nearest_binding(f, name, line)
         if bound is not None:
             value, at = bound
@@ -35,7 +37,7 @@ def _nearest_binding(f, name: str, line: int) -> tuple[ast.expr, int] | None:
     that binds the name again below it)."""
     m = f.module
     binds = [(a.lineno, a) for a in m.under(f, m.nodes_of(ast.Assign)) if any(
-        type(n) is ast.Name and n.id == name for t in a.targets for n in ast.walk(t))]
+        type(n) is ast.Name and n.id == name for t in a.targets for n in walk(t))]
     if not binds or any(type(a.target) is ast.Name and a.target.id == name for a in m.under(f, m.nodes_of(ast.AugAssign))):
         return None
     loops = [lp for kind in _LOOPS for lp in m.under(f, m.nodes_of(kind)) if lp.lineno < line <= lp.end_lineno]

@@ -18,14 +18,14 @@ def renormalized(m, f, name: str) -> bool:
     """`name` is normalized again in f: handed to (log_)softmax / logsumexp / normalize,
     divided by a reduction of itself, or less a log-normalizer."""
     def mentions(e) -> bool:
-        return any(type(x) is ast.Name and x.id == name for x in ast.walk(e))
+        return any(type(x) is ast.Name and x.id == name for x in lb.walk(e))
     for c in m.under(f, m.nodes_of(ast.Call)):
         if lb.call_name(c.func) in ("softmax", "log_softmax", "logsumexp", "normalize") and (
                 any(mentions(a) for a in c.args) or (type(c.func) is ast.Attribute and mentions(c.func.value))):
             return True
     def log_normalizer(e) -> bool:  # `boosted - log_z` with `log_z = log1p(p_h * expm1(beta))`
         e = f.binding(e.id) if type(e) is ast.Name else e
-        return e is not None and any(type(c) is ast.Call and lb.call_name(c.func) in LOG_NORMALIZERS for c in ast.walk(e))
+        return e is not None and any(type(c) is ast.Call and lb.call_name(c.func) in LOG_NORMALIZERS for c in lb.walk(e))
     # (less a reduction of itself normalizes only when it is a log-normalizer: `x - x.mean()` shifts every token alike)
     return any(mentions(b.left) and ((type(b.op) is ast.Div and mentions(b.right)) or (type(b.op) is ast.Sub and log_normalizer(b.right)))
                for b in m.under(f, m.nodes_of(ast.BinOp)))
@@ -39,16 +39,16 @@ def applied(m, g, c) -> bool:
                   for t in a.targets if type(t) is ast.Name), None)
     if bound is None:
         return True
-    logged = {id(x) for j in m.under(g, m.nodes_of(ast.JoinedStr)) for x in ast.walk(j)}
+    logged = {id(x) for j in m.under(g, m.nodes_of(ast.JoinedStr)) for x in lb.walk(j)}
     return any(type(x) is ast.Name and x.id == bound and type(x.ctx) is ast.Load and id(x) not in logged
-               for x in ast.walk(g.node))
+               for x in lb.walk(g.node))
 
 
 def hit(f, node, depth: int = 0) -> bool:
     """`hint == y` (also inside `where(...)`, a cast, or a product with beta, or bound to a
     name used there: `hit = (h == y).float(); lp + beta * hit`): 1 where a guess equals
     the target."""
-    for n in ast.walk(node):
+    for n in lb.walk(node):
         if type(n) is ast.Name and depth < 2 and n is not node:
             bound = f.binding(n.id)
             while type(bound) is ast.Call and type(bound.func) is ast.Attribute:
@@ -93,7 +93,7 @@ def boosted_terms(f) -> set[str]:
 
 def reads_any(e, names: set[str]) -> bool:
     """e reads one of these names (directly, not through other names)."""
-    return bool(names) and any(type(n) is ast.Name and n.id in names for n in ast.walk(e))
+    return bool(names) and any(type(n) is ast.Name and n.id in names for n in lb.walk(e))
 
 
 def one_plus(f, e) -> bool:

@@ -32,7 +32,7 @@ class ObjectFlow:
         `exporter.extras["memo"] = compress(val.tobytes())` on an object of a module class.
         (Features computed from data stay per call: the class's objects differ.)"""
         if type(holder.value) is not ast.Name or not any(
-                type(c) is ast.Call and lb.call_name(c.func) in _SERIALIZED for c in ast.walk(value)):
+                type(c) is ast.Call and lb.call_name(c.func) in _SERIALIZED for c in lb.walk(value)):
             return
         if holder.value.id == "self":
             self.add_attr_labels(holder.attr, data, self.cls)
@@ -151,7 +151,7 @@ class ObjectFlow:
                     or type(target) is not ast.Tuple or len(target.elts) != 2 or type(target.elts[0]) is not ast.Name:
                 continue
             key = target.elts[0].id
-            for st in ast.walk(loop):
+            for st in lb.walk(loop):
                 if type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is ast.Subscript \
                         and type(st.targets[0].value) is ast.Name and st.targets[0].value.id == name:
                     slot = st.targets[0].slice

@@ -14,13 +14,13 @@ SPACE = "\u2581"
 
 
 def calls(node, name) -> bool:
-    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == name for n in ast.walk(node))
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == name for n in lb.walk(node))
 
 
 def strips(node) -> bool:
     """An expression that removes the leading '▁': piece[1:], lstrip/removeprefix, or a
     replace by nothing (`replace("▁", " ")` keeps a byte for it)."""
-    for n in ast.walk(node):
+    for n in lb.walk(node):
         if isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Slice) and n.slice.lower is not None:
             return True
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in ("lstrip", "removeprefix", "strip"):
@@ -43,7 +43,7 @@ def _three_bytes_each(e) -> bool:
 def decodes_one(node) -> bool:
     """`sp.decode([i])` / `decode_ids([i])` / `DecodeIds([i])` anywhere in `node`: decoding
     a single token, which turns a byte-fallback token into U+FFFD, 3 bytes, not 1."""
-    return any(map(decode_call, ast.walk(node)))
+    return any(map(decode_call, lb.walk(node)))
 
 
 DECODERS = frozenset({"decode", "decode_ids", "DecodeIds", "decode_pieces"})
@@ -60,10 +60,10 @@ def counts_piece(value, unstripped: set[str]) -> bool:
         return False  # `len(p[1:]...) if lead else len(p...)`: the '▁' is stripped where there is one
     if isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add) and any(isinstance(s, ast.Constant) and s.value == 1 for s in (value.left, value.right)):
         return True
-    if any(type(n) is ast.BinOp and type(n.op) is ast.Sub and _space_test(n.right) for n in ast.walk(value)):
+    if any(type(n) is ast.BinOp and type(n.op) is ast.Sub and _space_test(n.right) for n in lb.walk(value)):
         return False  # `len(t.encode()) - int(t[:1] == " ")`: the space the piece starts with taken off again
     for n in _lengths(value):
-        names = {x.id for x in ast.walk(n.args[0]) if isinstance(x, ast.Name)}
+        names = {x.id for x in lb.walk(n.args[0]) if isinstance(x, ast.Name)}
         if (names & unstripped or calls(n.args[0], "id_to_piece")) and not strips(n.args[0]):
             return True
     return False
@@ -72,22 +72,22 @@ def counts_piece(value, unstripped: set[str]) -> bool:
 def _lengths(value) -> list:
     """The `len(...)` calls in value that give a size, not one compared (`len(p) > 0 and
     p[-1] in ".!?"` is a test of the piece: a flag table, no byte count)."""
-    tested = {id(x) for c in ast.walk(value) if type(c) is ast.Compare for x in (c.left, *c.comparators)}
-    return [n for n in ast.walk(value) if type(n) is ast.Call and type(n.func) is ast.Name and n.func.id == "len"
+    tested = {id(x) for c in lb.walk(value) if type(c) is ast.Compare for x in (c.left, *c.comparators)}
+    return [n for n in lb.walk(value) if type(n) is ast.Call and type(n.func) is ast.Name and n.func.id == "len"
             and n.args and id(n) not in tested]
 
 
 def _space_test(e) -> bool:
     """A test of whether a piece starts with its space (`t[:1] == " "`, `p.startswith("▁")`), as a number."""
-    return any(type(n) is ast.Constant and n.value in (" ", "\u2581") for n in ast.walk(e)) and any(
-        type(n) is ast.Compare or type(n) is ast.Call and lb.call_name(n.func) == "startswith" for n in ast.walk(e))
+    return any(type(n) is ast.Constant and n.value in (" ", "\u2581") for n in lb.walk(e)) and any(
+        type(n) is ast.Compare or type(n) is ast.Call and lb.call_name(n.func) == "startswith" for n in lb.walk(e))
 
 
 def sizes_piece(value, names: set[str]) -> bool:
     """`len(...)` of a piece, with its '▁' or without: the size of a byte-fallback token's
     piece ('<0x41>', 6) unless that token is special-cased."""
     return counts_piece(value, names) or any(
-        {x.id for x in ast.walk(n.args[0]) if isinstance(x, ast.Name)} & names or calls(n.args[0], "id_to_piece")
+        {x.id for x in lb.walk(n.args[0]) if isinstance(x, ast.Name)} & names or calls(n.args[0], "id_to_piece")
         for n in _lengths(value))
 
 
@@ -96,7 +96,7 @@ def is_space_test(test, named: frozenset = frozenset()) -> bool:
     space; the marker may be a name or class attribute bound to it (`self.SPACE`)."""
     return calls(test, "startswith") and any(
         (isinstance(c, ast.Constant) and c.value in (SPACE, " ")) or (type(c) is ast.Attribute and c.attr in named)
-        or (type(c) is ast.Name and c.id in named) for c in ast.walk(test))
+        or (type(c) is ast.Name and c.id in named) for c in lb.walk(test))
 
 
 def literal(src: str):
@@ -151,11 +151,11 @@ REDUCED = frozenset({"mean", "average", "median"})  # (a sum of piece sizes may 
 def table_stores(stmts):
     for st in stmts:
         # (a comprehension reduced at once, `np.mean([len(p.encode()) for p in pieces])`, is a statistic, no table)
-        reduced = {id(a) for c in ast.walk(st) if type(c) is ast.Call and lb.call_name(c.func) in REDUCED for a in c.args}
-        for b in ast.walk(st):  # (`np.array([len(p.encode()) for p in pieces]) - 3 * lead`: the difference too)
+        reduced = {id(a) for c in lb.walk(st) if type(c) is ast.Call and lb.call_name(c.func) in REDUCED for a in c.args}
+        for b in lb.walk(st):  # (`np.array([len(p.encode()) for p in pieces]) - 3 * lead`: the difference too)
             if type(b) is ast.BinOp and type(b.op) is ast.Sub and _three_bytes_each(b.right):
                 yield Element(b, b.lineno)
-        for n in ast.walk(st):
+        for n in lb.walk(st):
             if id(n) in reduced:
                 continue
             if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Subscript):
@@ -165,7 +165,7 @@ def table_stores(stmts):
                 yield Element(n.value, n.lineno)  # lens[i], lead[i] = piece_size(sp, i)
             elif isinstance(n, (ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp)):
                 yield Element(over_lists(n), n.lineno)
-                ids = {x.id for g in n.generators for x in ast.walk(g.target) if type(x) is ast.Name}
+                ids = {x.id for g in n.generators for x in lb.walk(g.target) if type(x) is ast.Name}
                 tests = [t for g in n.generators for t in g.ifs if calls(t, "startswith")]
                 if tests and type(n) is not ast.DictComp and type(n.elt) is ast.Name and n.elt.id in ids:
                     # `{i for i, p in pieces.items() if p.startswith("▁")}`: a leading-space table (the ids of

@@ -66,7 +66,7 @@ def reach_facts(m, tree) -> dict:
     # (an annotation, `tilt: HintTilt`, or an import of the name builds or hands on nothing)
     typed = collections.Counter()
     if classes:
-        typed.update(n.id for a in _annotations(m) for n in ast.walk(a) if type(n) is ast.Name)
+        typed.update(n.id for a in _annotations(m) for n in lb.walk(a) if type(n) is ast.Name)
         typed.update(a.asname or a.name for n in m.nodes_of(ast.ImportFrom) for a in n.names)
     class_refs = {c: mentions[c] - 1 - typed[c] for c in classes}
     called: set[str] = set()  # every called name: another file's functions may be among them

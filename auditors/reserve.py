@@ -34,8 +34,8 @@ def has_reserve(m) -> bool:
             for limit in [sides[1 - timed[0]], *_budget_of(f, sides[timed[0]])]:
                 text = lb.src(limit)
                 defined = _reduced_binding(m, f, text) or f.defs.get(text) or m.functions["<module>"].defs.get(text)
-                passed = {text} | ({n.id for n in ast.walk(defined) if type(n) is ast.Name} if defined is not None else set())
-                held = {lb.src(n) for n in ast.walk(defined) if type(n) is ast.Attribute} if defined is not None else set()
+                passed = {text} | ({n.id for n in lb.walk(defined) if type(n) is ast.Name} if defined is not None else set())
+                held = {lb.src(n) for n in lb.walk(defined) if type(n) is ast.Attribute} if defined is not None else set()
                 if text in reduced or held & reduced or _subtracts(limit, m) or (
                         _subtracts(defined, m) and not _zero_reserve(m, f, defined)) or any(_passed_reduced(m, f, name) for name in passed):
                     return True
@@ -127,7 +127,7 @@ def _in_loop(f, node) -> bool:
 def _below_cap(m, node) -> bool:
     """The limit's default sits under the 600 s training cap (`MAX_WALLCLOCK_SECONDS` default
     593: #790 keeps 7 s for its Hessians that way instead of subtracting a reserve)."""
-    for n in ast.walk(node):
+    for n in lb.walk(node):
         name = n.attr if isinstance(n, ast.Attribute) else n.id if isinstance(n, ast.Name) else None
         default = m.class_defs.get(name) if name else None
         if default is None and name:
@@ -154,7 +154,7 @@ def _reduces_itself(target, value, m) -> bool:
     """`limit = max(0.0, limit - 1000.0 * reserve)`: the same as `limit -= ...`."""
     text = lb.src(target)
     return any(type(n) is ast.BinOp and type(n.op) is ast.Sub and lb.src(n.left) == text and type(n.right) is not ast.Constant
-               and not _zero_setting(m, n.right) for n in ast.walk(value))
+               and not _zero_setting(m, n.right) for n in lb.walk(value))
 
 
 def _subtracts(node, m=None) -> bool:
@@ -164,7 +164,7 @@ def _subtracts(node, m=None) -> bool:
     defaulting to "0" reserves nothing)."""
     return node is not None and any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Sub) and not isinstance(n.right, ast.Constant)
                                     and not isinstance(n.left, ast.Constant) and not (m is not None and _zero_setting(m, n.right))
-                                    for n in ast.walk(node))
+                                    for n in lb.walk(node))
 
 
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.])")

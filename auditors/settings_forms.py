@@ -127,9 +127,9 @@ def field_env(m) -> list[tuple[str, str]]:
             continue
         var = target.id
         # the key handed to a getter (`env.get(k)`, a helper `_env(k, f.default)`) or read from `os.environ[k]`
-        reads = [(n.args[0], lb.call_name(n.func) in ("get", "getenv")) for st in body for n in ast.walk(st)
+        reads = [(n.args[0], lb.call_name(n.func) in ("get", "getenv")) for st in body for n in lb.walk(st)
                  if type(n) is ast.Call and n.args]
-        reads += [(n.slice, True) for st in body for n in ast.walk(st)
+        reads += [(n.slice, True) for st in body for n in lb.walk(st)
                   if type(n) is ast.Subscript and (lb.dotted(n.value) or "").endswith("environ")]
         for key, getter in reads:
             prefix = ""
@@ -250,7 +250,7 @@ def _stores(m, f, names: set[str]) -> dict[str, int]:
                   for st in m.under(f, m.nodes_of(kind))]
         roots += [i.optional_vars for kind in (ast.With, ast.AsyncWith) for st in m.under(f, m.nodes_of(kind))
                   for i in st.items if i.optional_vars is not None]
-        targets = [n for r in roots for n in ast.walk(r) if type(n) is ast.Name]
+        targets = [n for r in roots for n in lb.walk(r) if type(n) is ast.Name]
     counts: dict[str, int] = {}
     for n in targets:
         if n.id in names:

@@ -191,7 +191,7 @@ def read_before(m, scope, e: ast.Subscript) -> bool:
 
     def earlier(_m) -> set[str]:
         found = set()
-        for n in ast.walk(scope):
+        for n in lb.walk(scope):
             s = n.slice.lower if type(n) is ast.Subscript and type(n.slice) is ast.Slice else getattr(n, "slice", None)
             if type(n) is ast.Subscript and type(s) is ast.BinOp and type(s.op) is ast.Sub and type(s.left) is ast.Name \
                     and s.left.id == pos and type(s.right) is ast.Constant and s.right.value == 1:
@@ -208,11 +208,11 @@ def through_filters(comp, labels: frozenset, labels_of=None, f=None) -> frozense
     returning such a test (`if not self.is_holdout(p)` with `return f"_{self.tag}_" in path.name`,
     `tag = "val"`). A test on the folder holding the file (`f.parent.name`, `dirname(f)`)
     filters nothing: the split is named by the file."""
-    items = {n.id for g in comp.generators for n in ast.walk(g.target) if type(n) is ast.Name}
+    items = {n.id for g in comp.generators for n in lb.walk(g.target) if type(n) is ast.Name}
     for test in (t for g in comp.generators for t in g.ifs):
         test = _predicate_inlined(test, f) if f is not None else test
         if any(type(n) is ast.Attribute and n.attr in ("parent", "parents") or type(n) is ast.Call
-               and lb.call_name(n.func) == "dirname" for n in ast.walk(test)):
+               and lb.call_name(n.func) == "dirname" for n in lb.walk(test)):
             continue
         named = lb.EMPTY.union(*(lb.split_names(text) for text in _texts(test, f))) & lb.DATA
         if not named and labels_of is not None and type(test) is ast.Compare and len(test.ops) == 1 \
@@ -238,8 +238,8 @@ def _predicate_inlined(test, f):
 def _texts(test, f) -> list[str]:
     """The strings a test compares with: its constants, and its f-strings with the fields that
     read a class attribute's constant default filled in (`f"_{self.holdout_tag}_"`: `_val_`)."""
-    out = [c.value for c in ast.walk(test) if type(c) is ast.Constant and type(c.value) is str]
-    for j in (n for n in ast.walk(test) if type(n) is ast.JoinedStr) if f is not None else ():
+    out = [c.value for c in lb.walk(test) if type(c) is ast.Constant and type(c.value) is str]
+    for j in (n for n in lb.walk(test) if type(n) is ast.JoinedStr) if f is not None else ():
         parts = []
         for v in j.values:
             held = v.value if type(v) is ast.FormattedValue else v
@@ -270,7 +270,7 @@ def affirms(test) -> bool:
 
 
 def _mentions(e, names: set[str]) -> bool:
-    return any(type(n) is ast.Name and n.id in names for n in ast.walk(e))
+    return any(type(n) is ast.Name and n.id in names for n in lb.walk(e))
 
 
 def made_from_range(f, e, depth: int = 0) -> bool:

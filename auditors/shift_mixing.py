@@ -118,7 +118,7 @@ class Scan:
     def _mixed_by_helper(self, f, value, aliases, views, flat) -> str | None:
         """`keys(t, p1, p2)` with p2 a shifted copy of t: the helper mixes its parameter for
         p2 with its parameter for t (run with the one marked as the other's shifted copy)."""
-        for call in (c for c in ast.walk(value) if type(c) is ast.Call):
+        for call in (c for c in lb.walk(value) if type(c) is ast.Call):
             if not any(self._shifted(a, aliases, views, flat) for a in call.args):
                 continue  # (no argument is a shifted copy: nothing to follow)
             g, given = self._arguments(f, call)
@@ -168,7 +168,7 @@ class Scan:
         return False
 
     def _mixing(self, value, aliases, views, flat) -> str | None:
-        for b in ast.walk(value):
+        for b in lb.walk(value):
             if type(b) is ast.BinOp and isinstance(b.op, MIXING):
                 pairs = ((b.left, b.right), (b.right, b.left))
             elif type(b) is ast.Call and lb.call_name(b.func) in MIXING_CALLS and len(b.args) == 2:
@@ -184,7 +184,7 @@ class Scan:
 
 def compares_ids(node) -> bool:
     """An equality test anywhere under node (`ids == bos`): a mask at document starts."""
-    return any(type(c) is ast.Compare and any(type(o) in (ast.Eq, ast.NotEq) for o in c.ops) for c in ast.walk(node))
+    return any(type(c) is ast.Compare and any(type(o) in (ast.Eq, ast.NotEq) for o in c.ops) for c in lb.walk(node))
 
 
 def resets(f) -> bool:

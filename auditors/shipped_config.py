@@ -15,6 +15,7 @@ import json
 import tomllib
 from pathlib import Path
 
+from auditors.labels import walk
 from auditors.reach_scope import Unknown
 
 LOADERS = {"json.load", "json.loads", "tomllib.load", "tomllib.loads", "tomli.load", "tomli.loads", "toml.load", "toml.loads"}
@@ -44,7 +45,7 @@ def named_files(arg: ast.expr, bound, depth: int = 0) -> list[str]:
     .json or .toml in it, or in what its names are bound to (`bound(name)`: an expression or
     None; `open(cfg_path)`, a `with open(...) as fh` target)."""
     names = []
-    for n in ast.walk(arg):
+    for n in walk(arg):
         if type(n) is ast.Constant and isinstance(n.value, str) and n.value.endswith(tuple(_SUFFIXES)):
             names.append(n.value)
         elif type(n) is ast.Name and depth < 3:

@@ -22,7 +22,7 @@ import gzip
 import lzma
 import zlib
 
-from auditors.labels import call_name
+from auditors.labels import call_name, walk
 
 MAX_DEPTH = 4
 MAX_OUTPUT = 2 * 1024 * 1024  # bytes a decode may produce: a packed script is a few hundred KB; more is a bomb
@@ -150,7 +150,7 @@ class _Evaluator:
             return self.decoder(node.func) is not None
         if isinstance(node.func, ast.Name) and name in self.helpers:
             return any(isinstance(n, ast.Call) and call_name(n.func) in _DECODER_NAMES
-                       for n in ast.walk(self.helpers[name][1]))
+                       for n in walk(self.helpers[name][1]))
         return False
 
     def value(self, node: ast.expr, depth: int = 0, scope: dict | None = None):
@@ -268,7 +268,7 @@ def packed_payloads(source: str, tree: ast.Module | None = None, by_type: dict |
             return []
     if by_type is None:
         by_type = {}
-        for n in ast.walk(tree):
+        for n in walk(tree):
             by_type.setdefault(type(n), []).append(n)
     ev = _Evaluator(tree, [n for kind in (ast.Import, ast.ImportFrom, ast.Assign) for n in by_type.get(kind, [])])
     out, inside, texts = [], set(), set()  # ids of the nodes under a decoded chain; the programs found
@@ -287,13 +287,13 @@ def packed_payloads(source: str, tree: ast.Module | None = None, by_type: dict |
         try:
             payload = ev.value(expr)
         except TooLarge:
-            inside.update(id(n) for n in ast.walk(expr))
+            inside.update(id(n) for n in walk(expr))
             out.append((node.lineno, None, executed))  # too large to read: the caller reports it
             continue
         except (_NotLiteral, ValueError, TypeError, lzma.LZMAError, zlib.error, OSError, EOFError, UnicodeError,
                 RecursionError):
             continue  # the decoders inside may still be literal chains: `exec(compile(decompress(..), f, "exec"))`
-        inside.update(id(n) for n in ast.walk(expr))
+        inside.update(id(n) for n in walk(expr))
         if isinstance(payload, (str, bytes)) and len(payload) > MAX_OUTPUT:
             out.append((node.lineno, None, executed))
             continue

@@ -44,7 +44,7 @@ def mixed_loader(f, ev) -> bool:
     if not ev.ctx.loops:
         return False
     loop = ev.ctx.loops[-1]
-    loss = {n.id for n in ast.walk(ev.node.func.value if type(ev.node.func) is ast.Attribute else ev.node) if type(n) is ast.Name}
+    loss = {n.id for n in lb.walk(ev.node.func.value if type(ev.node.func) is ast.Attribute else ev.node) if type(n) is ast.Name}
     return any(e.kind == "call" and loop.lineno <= e.line <= loop.end_lineno and {"TRAIN", "VAL"} <= e.data.get("recv", lb.EMPTY)
                and not e.data["recv"] & {"TGT", "TGTP", "DIST"} and not _on_loss(e, loss) for e in f.events) \
         or built_mix(f, ev) is not None
@@ -88,7 +88,7 @@ def _both_splits(f, e, depth: int = 0):
 def _on_loss(e, loss: set[str]) -> bool:
     """`loss.detach()`, `(loss * scale).backward()`: a call on the loss, not on a loader."""
     recv = e.node.func.value if type(e.node.func) is ast.Attribute else None
-    return recv is None or any(type(n) is ast.Name and n.id in loss for n in ast.walk(recv))
+    return recv is None or any(type(n) is ast.Name and n.id in loss for n in lb.walk(recv))
 
 
 def guarded_mix(m):
@@ -172,7 +172,7 @@ def _joined_stream(g, arg):
         arg = arg.func.value
     if type(arg) is ast.Name and g.binding(arg.id) is None:
         loop = next((n for n in g.module.under(g, g.module.nodes_of(ast.For))
-                     if arg.id in {t.id for t in ast.walk(n.target) if type(t) is ast.Name}
+                     if arg.id in {t.id for t in lb.walk(n.target) if type(t) is ast.Name}
                      and n.lineno <= arg.lineno <= n.end_lineno), None)
         arg = loop.iter if loop is not None else arg
     if type(arg) is ast.Name and g.binding(arg.id) is not None:

@@ -47,7 +47,7 @@ def _split_words(nodes) -> set[str]:
     only when it has no such string (a branch that just fills `val_buf`)."""
     strings, names = set(), set()
     for node in nodes:
-        for n in ast.walk(node):
+        for n in lb.walk(node):
             if isinstance(n, ast.Constant) and isinstance(n.value, str):
                 strings |= _words(n.value)
             elif isinstance(n, (ast.Name, ast.Attribute)):
@@ -214,7 +214,7 @@ def _skip_points(m, tests: list) -> list[list]:
             for caller, site in m.call_sites(g):
                 value, flag = _passed(m, caller, site.node, g, count.id)
                 consumers = [lp for lp in m.under(caller, m.nodes_of(ast.For))  # (`enumerate(iter_docs(...))` too)
-                             if any(n is site.node for n in ast.walk(lp.iter))]
+                             if any(n is site.node for n in lb.walk(lp.iter))]
                 if value is not None and consumers and _split_words(consumers[0].body) == {"train"}:
                     out.append([node.lineno, value, True, flag, ["val"], ["train"]])
     return out

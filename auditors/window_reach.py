@@ -46,7 +46,7 @@ def _span_ahead(f, ev, scores_in) -> str | None:
     iteration."""
     for loop in ev.ctx.loops:
         counted = type(loop) is ast.For and type(loop.iter) is ast.Call and lb.call_name(loop.iter.func) in ("enumerate", "items")
-        pairs = [t for t in ast.walk(loop.target) if type(t) is ast.Tuple and len(t.elts) == 2
+        pairs = [t for t in lb.walk(loop.target) if type(t) is ast.Tuple and len(t.elts) == 2
                  and all(type(e) is ast.Name for e in t.elts) and not (counted and t is loop.target)] \
             if type(loop) is ast.For else []  # (`for i, ws in enumerate(windows)`: a counter and a start, no span)
         if not pairs:
@@ -113,15 +113,15 @@ def _overruns(f, upper, var: str) -> bool:
     start = upper
     while type(start) is ast.BinOp and type(start.op) is ast.Add:
         start = start.left
-    if type(start) is not ast.Name or not any(type(n) is ast.Name and n is not start for n in ast.walk(upper)):
+    if type(start) is not ast.Name or not any(type(n) is ast.Name and n is not start for n in lb.walk(upper)):
         return False  # (a length held in a name runs past; `t + 1`, the next target, does not)
     m = f.module
-    iters = [g.iter for g in ast.walk(f.node) if type(g) in (ast.comprehension, ast.For)
+    iters = [g.iter for g in lb.walk(f.node) if type(g) in (ast.comprehension, ast.For)
              and type(g.target) is ast.Name and g.target.id == start.id]
-    held = {n.id for it in iters for n in ast.walk(it) if type(n) is ast.Name}
+    held = {n.id for it in iters for n in lb.walk(it) if type(n) is ast.Name}
     sources = iters + [a.value for a in m.under(f, m.nodes_of(ast.Assign)) for t in a.targets
                        if type(t) is ast.Name and t.id in held]
-    ends = [c.args[1] for e in sources for c in ast.walk(e) if type(c) is ast.Call
+    ends = [c.args[1] for e in sources for c in lb.walk(e) if type(c) is ast.Call
             and lb.call_name(c.func) == "range" and len(c.args) >= 2]
     return any(type(end) in (ast.Name, ast.Call) and 1 in _offsets(f, end, var) for end in ends)  # (not `ce - SL + 1`)
 
@@ -133,7 +133,7 @@ def _offsets(f, node, var: str, scaled: bool = True) -> set[int]:
     exprs = [node] + [b for b in map(f.binding, depends_on(f, node, depth=6)) if b is not None]
     out = set()
     for e in exprs:
-        for n in ast.walk(e):
+        for n in lb.walk(e):
             if scaled and type(n) is ast.Subscript:
                 k = _plus(n.slice, var)
                 out |= {k + 1} if k is not None else set()
@@ -166,7 +166,7 @@ def _val_slices(f, expr, held: dict | None = None) -> list[tuple[ast.expr, ast.S
     bound once (and the loop's own bindings `held`, tuples matched element by element)."""
     out, seen, todo = [], set(), [expr] if expr is not None else []
     while todo:
-        for n in ast.walk(todo.pop()):
+        for n in lb.walk(todo.pop()):
             if type(n) is ast.Subscript and type(n.slice) is ast.Slice and "VAL" in f.labels_of(n.value):
                 out.append((n.value, n.slice))
             elif type(n) is ast.Name and n.id not in seen:

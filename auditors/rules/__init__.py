@@ -12,7 +12,7 @@ import pkgutil
 import random
 
 from auditors.flow import Ctx
-from auditors.labels import call_name, src
+from auditors.labels import call_name, src, walk
 from auditors.model import RawFinding, RuleInfo
 
 
@@ -67,7 +67,7 @@ def guards_of(func, line: int) -> Ctx:
     for ev in func.events:
         if ev.line == line:
             return ev.ctx
-    around = [st for st in ast.walk(func.node) if isinstance(st, ast.stmt) and st.lineno <= line <= st.end_lineno]
+    around = [st for st in walk(func.node) if isinstance(st, ast.stmt) and st.lineno <= line <= st.end_lineno]
     return ctx_of(func, max(reversed(around), key=lambda st: st.lineno)) if around else Ctx()  # (the deepest)
 
 
@@ -110,7 +110,7 @@ def depends_on(f, expr, depth: int = 4) -> set[str]:
     world`, `rows = (hi - lo) // seq`: a rank's share of the chunk ends at `hi` on the last rank)."""
     names, todo = set(), [expr]
     for _ in range(depth):
-        fresh = {x.id for e in todo for x in ast.walk(e) if type(x) is ast.Name} - names
+        fresh = {x.id for e in todo for x in walk(e) if type(x) is ast.Name} - names
         names |= fresh
         todo = [b for b in map(f.binding, fresh) if b is not None]
     return names

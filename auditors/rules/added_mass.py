@@ -163,7 +163,7 @@ def _logged_at_target(m, f, name: str) -> bool:
         if lb.call_name(c.func) not in _LOGS:
             continue
         operand = c.args[0] if c.args else c.func.value if type(c.func) is ast.Attribute else None
-        for n in ast.walk(operand) if operand is not None else ():
+        for n in lb.walk(operand) if operand is not None else ():
             read = n.func.value if type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr in _TARGET_READS \
                 else n.value if type(n) is ast.Subscript else None
             if type(read) is ast.Name and read.id == name and "TGTP" in f.labels_of(n):

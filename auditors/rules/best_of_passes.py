@@ -105,10 +105,10 @@ def _best_setting_after(m, f) -> list:
                   for lp in [m.loop_around(f, a)] if lp is not None]
         if not filled or any(lp.lineno <= c.lineno <= lp.end_lineno for lp in filled):
             continue  # (a choice inside the loop that fills the totals: the best setting so far)
-        picked = next((t.id for a in m.under(f, m.nodes_of(ast.Assign)) if c in ast.walk(a.value)
+        picked = next((t.id for a in m.under(f, m.nodes_of(ast.Assign)) if c in lb.walk(a.value)
                        for t in a.targets if type(t) is ast.Name), None)
         if picked is not None and any(type(s.value) is ast.Name and s.value.id == root.id and picked in {
-                n.id for n in ast.walk(s.slice) if type(n) is ast.Name} for s in m.under(f, m.nodes_of(ast.Subscript))):
+                n.id for n in lb.walk(s.slice) if type(n) is ast.Name} for s in m.under(f, m.nodes_of(ast.Subscript))):
             return [raw(RULE, f, c, ctx_of(f, c), "error", "medium",
                         f"keeps the setting whose total loss over all of `{root.id}` is smallest, chosen after every "
                         f"token was scored under each (the loop at line {filled[0].lineno}), and reports its total")]
@@ -152,8 +152,8 @@ def _quantized_candidates(m, f, only: list | None = None):
         (g.target, c) for kind in (ast.ListComp, ast.DictComp, ast.GeneratorExp)
         for c in m.under(f, m.nodes_of(kind)) for g in c.generators]
     for target, body in loops:
-        names = {n.id for n in ast.walk(target) if type(n) is ast.Name}
-        for call in (n for n in ast.walk(body) if type(n) is ast.Call):
+        names = {n.id for n in lb.walk(target) if type(n) is ast.Name}
+        for call in (n for n in lb.walk(body) if type(n) is ast.Call):
             if any(type(a) is ast.Name and a.id in names for a in [*call.args, *(k.value for k in call.keywords)]):
                 g = m.resolve(call.func, f)
                 if g is not None and g is not f and _rounds(m, g, 1) and _scorings(m, f, body):
@@ -178,16 +178,16 @@ def _better_of_two(m, f) -> list:
         return []
     tests = [node for node in m.under(f, m.nodes_of(ast.If)) if any(
         type(c) is ast.Compare and type(c.left) is ast.Name and len(c.comparators) == 1 and type(c.comparators[0]) is ast.Name
-        for c in ast.walk(node.test))]
+        for c in lb.walk(node.test))]
     if not tests:  # (most functions: no `if a < b` between two names)
         return []
     scored = {}  # name -> the scoring call it was bound from
     for a in m.under(f, m.nodes_of(ast.Assign)):
         callee = m.resolve(a.value.func, f) if type(a.value) is ast.Call else None
         if callee is not None and m.scores(callee):
-            scored.update({x.id: a.value for t in a.targets for x in ast.walk(t) if type(x) is ast.Name})
+            scored.update({x.id: a.value for t in a.targets for x in lb.walk(t) if type(x) is ast.Name})
     for node in tests:
-        for c in (c for c in ast.walk(node.test) if type(c) is ast.Compare and len(c.ops) == 1
+        for c in (c for c in lb.walk(node.test) if type(c) is ast.Compare and len(c.ops) == 1
                   and type(c.ops[0]) in (ast.Lt, ast.LtE, ast.Gt, ast.GtE)):
             a, b = c.left, c.comparators[0]
             if type(a) is not ast.Name or type(b) is not ast.Name or a.id not in scored or b.id not in scored \
@@ -213,7 +213,7 @@ def _kept_if_better(m, f) -> list:
     for node in m.under(f, m.nodes_of(ast.If)):
         if not any(isinstance(s, ast.Assign) for s in node.body):
             continue
-        sides = [c for c in ast.walk(node.test) if isinstance(c, ast.Compare) and len(c.ops) == 1
+        sides = [c for c in lb.walk(node.test) if isinstance(c, ast.Compare) and len(c.ops) == 1
                  and isinstance(c.ops[0], (ast.Lt, ast.LtE, ast.Gt, ast.GtE))
                  and not isinstance(c.left, ast.Constant) and not isinstance(c.comparators[0], ast.Constant)]  # (a threshold is no rival)
         if not any(_score(f, x) for c in sides for side in (c.left, c.comparators[0])
@@ -349,7 +349,7 @@ def _appended(m, f, name: str, loops) -> str | None:
     for loop in m.under(f, loops) if f.qualname != "<module>" else loops:
         if _over_data(f, loop.iter, loop) or not _scores_val_each_time(f, loop):
             continue  # (values gathered per byte or per token are no passes)
-        for node in ast.walk(loop):
+        for node in lb.walk(loop):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "append" \
                     and isinstance(node.func.value, ast.Name) and node.func.value.id == name and node.args \
                     and _score(f, node.args[0]):

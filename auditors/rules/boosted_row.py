@@ -50,10 +50,10 @@ def _prior_at_target(m, f) -> list:
     log-partition computed for it here. (Two log-probabilities mixed where they are scored,
     `lp + w * log(bigram[x, y])`, are unnormalized-blend's geometric mix.)"""
     if any(e.kind == "call" and (e.data["name"] in ("logsumexp", "logaddexp", "log1p") or e.data["name"] in ("log", "log2")
-                                 and any(type(n) is ast.Call and lb.call_name(n.func) == "sum" for n in ast.walk(e.node)))
+                                 and any(type(n) is ast.Call and lb.call_name(n.func) == "sum" for n in lb.walk(e.node)))
            for e in f.events):
         return []  # (log Z: `logsumexp(lp + beta * prior)`, `log(sum(...))`, the closed form `log1p(...)`)
-    returned = {id(n) for r in m.under(f, m.nodes_of(ast.Return)) if r.value is not None for n in ast.walk(r.value)}
+    returned = {id(n) for r in m.under(f, m.nodes_of(ast.Return)) if r.value is not None for n in lb.walk(r.value)}
     scores = m.scores(f)
     for node in m.under(f, m.nodes_of(ast.BinOp)):
         if type(node.op) is not ast.Add or not (id(node) in returned or scores):
@@ -73,7 +73,7 @@ def _prior_at_target(m, f) -> list:
 def _table_at_target(f, e, depth: int = 0):
     """The subscript in e (or in what its names are bound to) that reads a table, not a
     prediction, at the target token: `prior[y]`, `self.right.t()[tgt]`; else None."""
-    for n in ast.walk(e):
+    for n in lb.walk(e):
         if type(n) is ast.Subscript and "TGT" in f.labels_of(n.slice) and type(n.slice) is not ast.BinOp \
                 and _table(n.value) and not f.labels_of(n.value) & {"DIST", "TGTP", "CAND", "TGT"}:
             return n
@@ -134,7 +134,7 @@ def _boosted_sum(g, e):
     """The `lp + boost` inside e when e is that sum less only terms that are no log-normalizer
     (`lp + boost - boost.mean(-1, keepdim=True)`), else None."""
     while type(e) is ast.BinOp and type(e.op) is ast.Sub:
-        if any(type(c) is ast.Call and lb.call_name(c.func) in normalizers.LOG_NORMALIZERS for c in ast.walk(e.right)):
+        if any(type(c) is ast.Call and lb.call_name(c.func) in normalizers.LOG_NORMALIZERS for c in lb.walk(e.right)):
             return None  # less its logsumexp, or log Z in closed form
         e = e.left
     if type(e) is not ast.BinOp or type(e.op) is not ast.Add:

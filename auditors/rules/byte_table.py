@@ -53,7 +53,7 @@ def _sizers(m, piece_calls) -> set[str]:
         pieces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and pt.calls(n.value, "id_to_piece")
                   for t in n.targets if isinstance(t, ast.Name)}
         pieces |= {t.id for n in f.nodes if isinstance(n, ast.Assign)
-                   and {x.id for x in ast.walk(n.value) if isinstance(x, ast.Name)} & pieces for t in n.targets if isinstance(t, ast.Name)}
+                   and {x.id for x in lb.walk(n.value) if isinstance(x, ast.Name)} & pieces for t in n.targets if isinstance(t, ast.Name)}
         if any(isinstance(r, ast.Return) and r.value is not None and pt.counts_piece(r.value, pieces) for r in f.nodes):
             out.add(f.name)
     # helpers handed the piece (`piece_size(sp.id_to_piece(i))`) that return its length
@@ -64,7 +64,7 @@ def _sizers(m, piece_calls) -> set[str]:
             continue
         pieces = set(f.params)
         pieces |= {t.id for n in f.nodes if isinstance(n, ast.Assign)
-                   and {x.id for x in ast.walk(n.value) if isinstance(x, ast.Name)} & pieces for t in n.targets if isinstance(t, ast.Name)}
+                   and {x.id for x in lb.walk(n.value) if isinstance(x, ast.Name)} & pieces for t in n.targets if isinstance(t, ast.Name)}
         if any(isinstance(r, ast.Return) and r.value is not None and pt.counts_piece(r.value, pieces) for r in f.nodes):
             out.add(f.name)
     return out
@@ -95,11 +95,11 @@ def _skips_control(m) -> bool:
     def tested(e) -> bool:
         if not any(e.lineno <= line <= e.end_lineno for line in lines):
             return False  # (no test call on its lines: no walk)
-        return any(type(c) is ast.Call and lb.call_name(c.func) in tests for c in ast.walk(e))
+        return any(type(c) is ast.Call and lb.call_name(c.func) in tests for c in lb.walk(e))
     bound = {t.id for a in m.nodes_of(ast.Assign) if tested(a.value) for t in a.targets if type(t) is ast.Name}
 
     def decides(e) -> bool:
-        return tested(e) or any(type(n) is ast.Name and n.id in bound for n in ast.walk(e))
+        return tested(e) or any(type(n) is ast.Name and n.id in bound for n in lb.walk(e))
     return any(decides(n.test) for kind in (ast.If, ast.IfExp, ast.While) for n in m.nodes_of(kind)) \
         or any(decides(t) for g in m.nodes_of(ast.comprehension) for t in g.ifs) \
         or any(lb.call_name(c.func) in ("filter", "filterfalse") and c.args and decides(c.args[0])
@@ -138,7 +138,7 @@ def check(m):
         pieces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and pt.calls(n.value, "id_to_piece")
                   for t in n.targets if isinstance(t, ast.Name)}
         derived = {t.id for n in f.nodes if isinstance(n, ast.Assign) and not pt.strips(n.value)
-                   and {x.id for x in ast.walk(n.value) if isinstance(x, ast.Name)} & pieces for t in n.targets if isinstance(t, ast.Name)}
+                   and {x.id for x in lb.walk(n.value) if isinstance(x, ast.Name)} & pieces for t in n.targets if isinstance(t, ast.Name)}
         restripped = {t.id for n in f.nodes if isinstance(n, ast.Assign) and pt.strips(n.value) for t in n.targets if isinstance(t, ast.Name)}
         unstripped = (pieces | derived) - restripped
         named = m.once("space names", pt.space_names)
@@ -186,7 +186,7 @@ def check(m):
         surfaces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and pt.decodes_one(n.value)
                     for t in n.targets if isinstance(t, ast.Name)}  # `surface = sp.decode_ids([i])`, sized later
         decoded = next((s for s in pt.table_stores(f.node.body) if pt.decodes_one(s.value)
-                        or {x.id for x in ast.walk(s.value) if isinstance(x, ast.Name)} & surfaces), None)
+                        or {x.id for x in lb.walk(s.value) if isinstance(x, ast.Name)} & surfaces), None)
         for hit in _byte_piece_decoded(f, bytes_ifs):
             out.append(raw(RULE, f, hit, guards_of(f, hit.lineno), "error", "high",
                            "a byte-fallback token's text is found by decoding it alone, which gives U+FFFD (3 bytes), "
@@ -304,13 +304,13 @@ def _space_without_boundary(m) -> list:
                    for n in m.under(f, m.nodes_of(ast.Subscript))):
                 continue
         elif f.qualname == "<module>" or not m.under(f, tables) or not m.scores(f) \
-                or any(_BOUNDARY_TABLE.search(n.id) for n in ast.walk(f.node) if type(n) is ast.Name):
+                or any(_BOUNDARY_TABLE.search(n.id) for n in lb.walk(f.node) if type(n) is ast.Name):
             continue
         named = (lambda i: i == space) if space is not None else _SPACE_TABLE.search
         for b in m.under(f, m.nodes_of(ast.BinOp)):
             if type(b.op) is not ast.Add:
                 continue
-            reads = [n for side in (b.left, b.right) for n in ast.walk(side) if type(n) is ast.Subscript
+            reads = [n for side in (b.left, b.right) for n in lb.walk(side) if type(n) is ast.Subscript
                      and type(n.value) is ast.Name and named(n.value.id) and "TGT" in f.labels_of(n.slice)]
             if reads:
                 out.append(raw(RULE, f, b, guards_of(f, b.lineno), "error", "medium",
@@ -330,9 +330,9 @@ def _unpacked_space_tables(m) -> dict[str, tuple[str, set]]:
             if type(r.value) is not ast.Tuple:
                 continue
             for i, e in enumerate(r.value.elts):
-                made = [e, *(f.binding(n.id) for n in ast.walk(e) if type(n) is ast.Name)]
+                made = [e, *(f.binding(n.id) for n in lb.walk(e) if type(n) is ast.Name)]
                 if any(type(c) is ast.Call and lb.call_name(c.func) == "startswith" and c.args and type(c.args[0]) is ast.Constant
-                       and c.args[0].value == "\u2581" for x in made if x is not None for c in ast.walk(x)):
+                       and c.args[0].value == "\u2581" for x in made if x is not None for c in lb.walk(x)):
                     positions[len(r.value.elts)] = i
     out = {}
     for f in m.functions.values() if len(positions) == 1 else ():  # (one builder: its order is the file's)
@@ -355,7 +355,7 @@ def _byte_entry_sized(m) -> list:
             if type(k) is ast.Constant and isinstance(k.value, str) and k.value.lower() in ("byte", "bytes", "byte_fallback") \
                     and type(v) is ast.Lambda and v.args.args and any(
                         type(n) is ast.Call and type(n.func) is ast.Name and n.func.id == "len" and any(
-                            type(x) is ast.Name and x.id == v.args.args[0].arg for x in ast.walk(n)) for n in ast.walk(v.body)):
+                            type(x) is ast.Name and x.id == v.args.args[0].arg for x in lb.walk(n)) for n in lb.walk(v.body)):
                 f = next((g for g in m.functions.values() if g.qualname != "<module>"
                           and g.node.lineno <= v.lineno <= g.node.end_lineno), m.functions["<module>"])
                 out.append(raw(RULE, f, v, guards_of(f, v.lineno), "error", "medium",
@@ -382,7 +382,7 @@ def _bytes_never_handled(m, piece_calls, reported: set) -> list:
         names, stored = _piece_names(m, f), _stored_sizers(m, f)
         for n in m.under(f, m.nodes_of(ast.Call)):
             if type(n.func) is ast.Name and n.func.id == "len" and n.args and pt.calls(n.args[0], "encode") \
-                    and any(type(x) is ast.Name and x.id in names for x in ast.walk(n.args[0])) \
+                    and any(type(x) is ast.Name and x.id in names for x in lb.walk(n.args[0])) \
                     and any(lam.lineno <= n.lineno <= lam.end_lineno for lam in stored):
                 out.append(raw(RULE, f, n, guards_of(f, n.lineno), "error", "medium",
                                "piece sizes are taken from the pieces' text and nothing here tells a byte-fallback "
@@ -395,9 +395,9 @@ def _stored_sizers(m, f) -> list:
     """Lambdas bound to a name whose call on the pieces fills a table (`base[:n] =
     np.where(special, 0, size(pieces))`): sizes computed for the whole vocabulary at once."""
     stored = {c.func.id for a in m.under(f, m.nodes_of(ast.Assign)) if any(type(t) is ast.Subscript for t in a.targets)
-              for c in ast.walk(a.value) if type(c) is ast.Call and type(c.func) is ast.Name}
+              for c in lb.walk(a.value) if type(c) is ast.Call and type(c.func) is ast.Name}
     return [lam for a in m.under(f, m.nodes_of(ast.Assign)) if any(type(t) is ast.Name and t.id in stored for t in a.targets)
-            for lam in ast.walk(a.value) if type(lam) is ast.Lambda]
+            for lam in lb.walk(a.value) if type(lam) is ast.Lambda]
 
 
 def _piece_names(m, f) -> set[str]:
@@ -407,15 +407,15 @@ def _piece_names(m, f) -> set[str]:
     held = {t.id for n in f.nodes if type(n) is ast.Assign and pt.calls(n.value, "id_to_piece")
             for t in n.targets if type(t) is ast.Name}
     def mentions(e) -> bool:
-        return any(type(x) is ast.Name and x.id in held for x in ast.walk(e))
+        return any(type(x) is ast.Name and x.id in held for x in lb.walk(e))
     for n in f.nodes:
         if type(n) in (ast.For, ast.comprehension) and mentions(n.iter):
-            last = [x.id for x in ast.walk(n.target) if type(x) is ast.Name][-1:]
+            last = [x.id for x in lb.walk(n.target) if type(x) is ast.Name][-1:]
             held.update(last)
     applied = {c.func.id for c in m.under(f, m.nodes_of(ast.Call)) if type(c.func) is ast.Name and any(map(mentions, c.args))}
     for n in f.nodes:
         if type(n) is ast.Assign and any(type(t) is ast.Name and t.id in applied for t in n.targets):
-            held.update(a.arg for lam in ast.walk(n.value) if type(lam) is ast.Lambda for a in lam.args.args[:1])
+            held.update(a.arg for lam in lb.walk(n.value) if type(lam) is ast.Lambda for a in lam.args.args[:1])
     return held
 
 
@@ -423,11 +423,11 @@ def _byte_piece_decoded(f, bytes_ifs) -> list:
     """`if sp.is_byte(i): return sp.decode_ids([i])` (or a name bound to it and sized with
     `len`): the branch meant for byte tokens sizes them by their lone decode."""
     sized = {a.id for n in f.nodes if type(n) is ast.Call and lb.call_name(n.func) == "len"
-             for a in ast.walk(n) if type(a) is ast.Name}
+             for a in lb.walk(n) if type(a) is ast.Name}
     out = []
     for b in bytes_ifs:
         for st in b.body:
-            hit = next((n for n in ast.walk(st) if pt.decode_call(n)), None)
+            hit = next((n for n in lb.walk(st) if pt.decode_call(n)), None)
             if hit is not None and (type(st) is ast.Return or (type(st) is ast.Assign and any(
                     type(t) is ast.Name and t.id in sized for t in st.targets))):
                 out.append(hit)
@@ -449,7 +449,7 @@ def _never_set_flags(f) -> list:
     """Assignments of an all-False table that the function returns (as is or converted)
     without ever storing into it."""
     returned = {n.id for r in f.nodes if type(r) is ast.Return and r.value is not None
-                for n in ast.walk(r.value) if type(n) is ast.Name}
+                for n in lb.walk(r.value) if type(n) is ast.Name}
     targets = [t for n in f.nodes if isinstance(n, (ast.Assign, ast.AugAssign))
                for t in (n.targets if isinstance(n, ast.Assign) else [n.target])]
     targets += [e for t in targets if type(t) is ast.Tuple for e in t.elts]  # `sizes[i], lead[i] = ...`
@@ -465,19 +465,19 @@ def _tests_is_byte(node) -> bool:
     """is_byte decides something: it stands in a test (`if`, a conditional expression, a
     comprehension filter) or chooses values (`where(is_byte, 1, sizes)`); a byte token only
     marked in another table (`boundary[i] = sp.is_byte(i)`) still gets its piece's length."""
-    flags = {t.id for n in ast.walk(node) if isinstance(n, ast.Assign) and pt.calls(n.value, "is_byte")
+    flags = {t.id for n in lb.walk(node) if isinstance(n, ast.Assign) and pt.calls(n.value, "is_byte")
              for t in n.targets if isinstance(t, ast.Name)}  # `is_byte = np.array([sp.is_byte(i) ...])`
-    for g in ast.walk(node):  # `for p, b in zip(pieces, is_byte)`: b is the flag of p
+    for g in lb.walk(node):  # `for p, b in zip(pieces, is_byte)`: b is the flag of p
         if isinstance(g, ast.comprehension) and type(g.target) is ast.Tuple and type(g.iter) is ast.Call \
                 and lb.call_name(g.iter.func) == "zip":
             flags |= {t.id for t, a in zip(g.target.elts, g.iter.args) if type(t) is ast.Name and type(a) is ast.Name
                       and a.id in flags}
-    for n in ast.walk(node):
+    for n in lb.walk(node):
         tests = [n.test] if isinstance(n, (ast.If, ast.IfExp, ast.While)) else list(n.ifs) if isinstance(n, ast.comprehension) else \
             n.args[:1] if isinstance(n, ast.Call) and lb.call_name(n.func) in ("where", "select") else \
             [t.slice for t in n.targets if isinstance(t, ast.Subscript)] if isinstance(n, ast.Assign) else []
         # (`base[is_byte] = 1`: the byte tokens' entries set through a mask)
-        if any(pt.calls(t, "is_byte") or _byte_text_test(t) or any(isinstance(x, ast.Name) and x.id in flags for x in ast.walk(t))
+        if any(pt.calls(t, "is_byte") or _byte_text_test(t) or any(isinstance(x, ast.Name) and x.id in flags for x in lb.walk(t))
                for t in tests):
             return True
     return False
@@ -488,7 +488,7 @@ def _byte_text_test(test) -> bool:
     `re.fullmatch(r"<0x[0-9A-F]{2}>", piece)`); one for the wrong length is reported by
     `_byte_test_never_holds`."""
     return any(type(c) is ast.Constant and isinstance(c.value, str) and c.value.lower().startswith("<0x")
-               for c in ast.walk(test))
+               for c in lb.walk(test))
 
 
 def _assigns_after_strip(branch: ast.If) -> bool:

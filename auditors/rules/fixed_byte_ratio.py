@@ -213,7 +213,7 @@ def _token_count_scaled(m, f, node) -> str | None:
 def _length_ratio(e) -> bool:
     """`len(text.encode()) / len(tokens)`: two lengths divided."""
     return type(e) is ast.BinOp and type(e.op) is ast.Div and all(
-        any(type(n) is ast.Call and type(n.func) is ast.Name and n.func.id == "len" for n in ast.walk(side))
+        any(type(n) is ast.Call and type(n.func) is ast.Name and n.func.id == "len" for n in lb.walk(side))
         for side in (e.left, e.right))
 
 

@@ -130,7 +130,7 @@ def check(m):
         if hit and any(k.arg == "local_files_only" and _true(f, k.value) for k in node.keywords):
             continue  # `hf_hub_download(..., local_files_only=True)`: the local cache only, never the network
         if not hit and name in SHELL and base in ("subprocess", "os"):
-            words = " ".join(str(c.value) for part in _command_parts(f, node) for c in ast.walk(part)
+            words = " ".join(str(c.value) for part in _command_parts(f, node) for c in lb.walk(part)
                              if isinstance(c, ast.Constant) and isinstance(c.value, str))
             hit = any(w in words.split() or w + " " in words for w in ("curl", "wget", "git clone", "huggingface-cli"))
         if hit:

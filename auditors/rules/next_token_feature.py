@@ -132,7 +132,7 @@ _JOINS = {"cat", "concatenate", "pad", "stack", "hstack", "vstack"}
 def _pairs_of(node, aliases: dict) -> set[str]:
     """Sources w whose `w[:-1]` and `w[1:]` one combining expression reads together."""
     seen: dict[str, set] = {}
-    for sub in ast.walk(node):
+    for sub in lb.walk(node):
         if type(sub) is ast.Compare:
             return set()  # `w[1:] != w[:-1]`: a boundary test, no feature
         if type(sub) is ast.Call and lb.call_name(sub.func) in _JOINS:
@@ -174,7 +174,7 @@ def _pair_helpers(m, tails: list[int]) -> dict:
         for node in _under(f, ast.Return):
             if node.value is None:
                 continue
-            returned = {n.id for n in ast.walk(node.value) if type(n) is ast.Name}
+            returned = {n.id for n in lb.walk(node.value) if type(n) is ast.Name}
             paired = _pairs_of(node.value, aliases) | {
                 w for st in assigns if st.targets[0].id in returned for w in _pairs_of(st.value, aliases)}
             hit = next((p for p in f.params if p in paired), None)
@@ -188,12 +188,12 @@ def _holder(stmt, node) -> str | None:
     `a, b[r] = x, f(y)`; the root name of a subscripted or attribute target."""
     if type(stmt) is not ast.Assign or len(stmt.targets) != 1:
         return None
-    target = next((t for t, v in assigned_pairs(stmt) if any(n is node for n in ast.walk(v))), None)
+    target = next((t for t, v in assigned_pairs(stmt) if any(n is node for n in lb.walk(v))), None)
     return root_name(target) if target is not None else None
 
 
 def _mentions(e, names: set[str], nodes=()) -> bool:
-    return any((type(n) is ast.Name and n.id in names) or any(n is x for x in nodes) for n in ast.walk(e))
+    return any((type(n) is ast.Name and n.id in names) or any(n is x for x in nodes) for n in lb.walk(e))
 
 
 def _window_pairs(m) -> list:
@@ -212,7 +212,7 @@ def _window_pairs(m) -> list:
             inputs = _window_inputs(f, c, window)
             if inputs is None:
                 continue
-            stmt = next((st for st in _under(f, ast.Assign) if any(n is c for n in ast.walk(st.value))), None)
+            stmt = next((st for st in _under(f, ast.Assign) if any(n is c for n in lb.walk(st.value))), None)
             held = {_holder(stmt, c)} - {None} if stmt is not None else set()
             for d in calls:
                 if d is c:
@@ -255,7 +255,7 @@ def _window_inputs(f, c, arg):
     """(names, nodes) holding the inputs cut from the same window as `arg`, when `arg`
     is a window with its targets: `w` also cut into `w[:-1]` and `w[1:]` (itself or a
     name bound from it), or `seq[s:e + 1]` beside `seq[s:e]`. None otherwise."""
-    subs = [s for s in _under(f, ast.Subscript) if not any(n is s for n in ast.walk(c))]
+    subs = [s for s in _under(f, ast.Subscript) if not any(n is s for n in lb.walk(c))]
     if _one_past(arg):
         base, lower, upper = lb.src(arg.value), lb.src(arg.slice.lower) if arg.slice.lower else "", lb.src(arg.slice.upper.left)
         found = [s for s in subs if type(s.slice) is ast.Slice and lb.src(s.value) == base and s.slice.upper is not None
@@ -263,13 +263,13 @@ def _window_inputs(f, c, arg):
         return _held(f, found) if found else None
     w = lb.src(view_base(arg))
     family = {w} | {t.id for st in _under(f, ast.Assign) for t, v in assigned_pairs(st) if type(t) is ast.Name
-                    and any(lb.src(n) == w for n in ast.walk(v) if type(n) in (ast.Name, ast.Attribute))}
+                    and any(lb.src(n) == w for n in lb.walk(v) if type(n) in (ast.Name, ast.Attribute))}
     heads = [s for s in subs if _cut(s) == "head" and lb.src(view_base(s.value)) in family]
     tails = [s for s in subs if _cut(s) == "tail" and lb.src(view_base(s.value)) in family]
     return _held(f, heads) if heads and tails else None
 
 
 def _held(f, nodes):
-    names = {h for st in _under(f, ast.Assign) for n in nodes if any(x is n for x in ast.walk(st.value))
+    names = {h for st in _under(f, ast.Assign) for n in nodes if any(x is n for x in lb.walk(st.value))
              for h in [_holder(st, n)] if h}
     return names, nodes

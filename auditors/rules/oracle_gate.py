@@ -171,8 +171,8 @@ def _weights_from_target_reads(m, f) -> list:
             continue
         w = a.targets[0].id
         used = [b for b in m.under(f, m.nodes_of(ast.BinOp)) if type(b.op) in (ast.Add, ast.Mult) and b.lineno > a.lineno
-                and any(type(n) is ast.Name and n.id == w for n in ast.walk(b))
-                and f.labels_of(b.left if any(type(n) is ast.Name and n.id == w for n in ast.walk(b.right)) else b.right)
+                and any(type(n) is ast.Name and n.id == w for n in lb.walk(b))
+                and f.labels_of(b.left if any(type(n) is ast.Name and n.id == w for n in lb.walk(b.right)) else b.right)
                 & (lb.DATA | {"DIST", "CAND"})]  # (with the experts' predictions)
         if used:
             return [raw(RULE, f, a, guards_of(f, a.lineno), "error", "medium",
@@ -195,7 +195,7 @@ def _target_softmax(m, f, e, depth: int = 0) -> bool:
 
 
 def _reads_target(f, e, depth: int = 0) -> bool:
-    for n in ast.walk(e):
+    for n in lb.walk(e):
         if type(n) is ast.Call and lb.call_name(n.func) in ("gather", "take_along_dim") and type(n.func) is ast.Attribute \
                 and any("TGT" in f.labels_of(x) for x in n.args):
             return True
@@ -224,7 +224,7 @@ def _picked_by_loss(m, f) -> list:
         name = a.targets[0].id
         for use in m.under(f, m.nodes_of(ast.Call)):
             if lb.call_name(use.func) in ("gather", "take_along_axis") and use.lineno >= a.lineno and any(
-                    type(n) is ast.Name and n.id == name for arg in use.args for n in ast.walk(arg)):
+                    type(n) is ast.Name and n.id == name for arg in use.args for n in lb.walk(arg)):
                 return [raw(RULE, f, c, guards_of(f, c.lineno), "error", "medium",
                             f"picks, for each position, the predictor whose loss on the target is smallest "
                             f"(`{lb.src(c)}`) and scores that one: the choice is made by the answer (oracle gate)")]
@@ -241,7 +241,7 @@ def _least_accumulated(m, f) -> list:
     for st in m.under(f, m.nodes_of(ast.AugAssign)):
         if type(st.op) is not ast.Add:
             continue
-        for c in ast.walk(st.value):
+        for c in lb.walk(st.value):
             if type(c) is not ast.Call or lb.call_name(c.func) not in _LEAST or c.keywords and not all(
                     k.arg in ("dim", "axis", "keepdim", "keepdims") for k in c.keywords):
                 continue
@@ -268,12 +268,12 @@ def _weighted_by_comparison(m, f) -> list:
         return out
     products = [b for b in m.under(f, m.nodes_of(ast.BinOp)) if isinstance(b.op, ast.Mult)]
     for st in m.under(f, m.nodes_of(ast.Assign)):
-        inside = [c for c in compares if st.lineno <= c.lineno <= st.end_lineno and any(n is c for n in ast.walk(st.value))]
+        inside = [c for c in compares if st.lineno <= c.lineno <= st.end_lineno and any(n is c for n in lb.walk(st.value))]
         if not inside or len(st.targets) != 1 or not isinstance(st.targets[0], ast.Name):
             continue
         weight, pair = st.targets[0].id, {lb.src(x) for x in _ordered_pair(inside[0])}
         for b in products:
-            sides = [{lb.src(n) for n in ast.walk(side) if isinstance(n, (ast.Name, ast.Attribute, ast.Subscript))} for side in (b.left, b.right)]
+            sides = [{lb.src(n) for n in lb.walk(side) if isinstance(n, (ast.Name, ast.Attribute, ast.Subscript))} for side in (b.left, b.right)]
             if any(weight in sides[i] and sides[1 - i] & pair for i in (0, 1)):
                 ctx = next((e.ctx for e in f.events if b.lineno <= e.line <= b.end_lineno), None)
                 out.append(raw(RULE, f, b, ctx, "error", "medium",
@@ -382,7 +382,7 @@ def _derived(f, a, b) -> bool:
     one predictor's losses, not a choice between two predictors."""
     def names(e):
         bound = f.binding(e.id) if type(e) is ast.Name else None
-        return {n.id for n in ast.walk(bound if bound is not None else e) if type(n) is ast.Name}
+        return {n.id for n in lb.walk(bound if bound is not None else e) if type(n) is ast.Name}
     return bool((type(a) is ast.Name and a.id in names(b)) or (type(b) is ast.Name and b.id in names(a)))
 
 
@@ -394,8 +394,8 @@ def _running_best_if(m, f, node: ast.If, pair, written: set) -> bool:
     loop = m.loop_around(f, node)
     if not kept or loop is None:
         return False
-    inside_if = {id(n) for n in ast.walk(node)}
-    for n in ast.walk(loop):
+    inside_if = {id(n) for n in lb.walk(node)}
+    for n in lb.walk(loop):
         if id(n) not in inside_if and isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
             targets = n.targets if isinstance(n, ast.Assign) else [n.target]
             if {lb.src(t) for t in targets} & kept:

@@ -99,7 +99,7 @@ def _state_dict_of(f, name: str, depth: int = 0) -> bool:
     bound = f.binding(name)
     if bound is None or depth > 2:
         return False
-    for n in ast.walk(bound):
+    for n in lb.walk(bound):
         if type(n) is ast.Call and lb.call_name(n.func) == "state_dict":
             return True
         if type(n) is ast.Name and n.id != name and _state_dict_of(f, n.id, depth + 1):

@@ -100,7 +100,7 @@ def _accumulates_hessian(node) -> bool:
         left = lb.src(node.value.left)
         return left.endswith((".T", ".mT", ".t()")) or "transpose" in left
     if isinstance(node, ast.Assign):
-        return any(type(n) is ast.BinOp and type(n.op) is ast.MatMult and _gram(n) for n in ast.walk(node.value))
+        return any(type(n) is ast.BinOp and type(n.op) is ast.MatMult and _gram(n) for n in lb.walk(node.value))
     return False
 
 
@@ -142,13 +142,13 @@ def _iterated(m, node) -> bool:
     matrix (Newton-Schulz orthogonalization in an optimizer), not moments of activations."""
     if type(node) is not ast.Assign:
         return False
-    grams = [n for n in ast.walk(node.value) if type(n) is ast.BinOp and type(n.op) is ast.MatMult and _gram(n)]
+    grams = [n for n in lb.walk(node.value) if type(n) is ast.BinOp and type(n.op) is ast.MatMult and _gram(n)]
     operands = {lb.src(g.right) for g in grams}
     for loop in m.nodes_of(ast.For) + m.nodes_of(ast.While):
         if loop.lineno < node.lineno <= loop.end_lineno:
-            for st in ast.walk(loop):  # X rebound from itself (`X = a * X + X @ B`), not from new data (`x = model(w)`)
+            for st in lb.walk(loop):  # X rebound from itself (`X = a * X + X @ B`), not from new data (`x = model(w)`)
                 if type(st) is ast.Assign and st is not node and {lb.src(t) for t in st.targets} & operands \
-                        and operands & {lb.src(n) for n in ast.walk(st.value) if type(n) is ast.Name}:
+                        and operands & {lb.src(n) for n in lb.walk(st.value) if type(n) is ast.Name}:
                     return True
     return False
 
@@ -228,7 +228,7 @@ def _reads_inside(f) -> set:
         return set()  # a routine that also trains or scores (a whole `main`) loads data for those
     m = f.module
     handed = set(f.params) | {t.id for loop in m.under(f, m.nodes_of(ast.For)) if type(loop.iter) is ast.Name
-                              and loop.iter.id in f.params for t in ast.walk(loop.target) if type(t) is ast.Name}
+                              and loop.iter.id in f.params for t in lb.walk(loop.target) if type(t) is ast.Name}
     own = [v for k, v in f.env.items() if k not in handed]  # (`for b in batches`: b is what callers hand)
     # (what some caller hands, `x = embed(rows)` of a parameter, is not loaded here; a split named by a
     # parameter's default, `pattern="fineweb_val_*.bin"`, is)

@@ -63,7 +63,7 @@ def _filled_by_loop(m, f, parts):
     if type(parts) is not ast.Name:
         return None
     for loop in m.under(f, m.nodes_of(ast.For)):
-        for n in ast.walk(loop):
+        for n in lb.walk(loop):
             if type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr == "append" \
                     and type(n.func.value) is ast.Name and n.func.value.id == parts.id:
                 return loop.iter

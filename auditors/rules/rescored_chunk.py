@@ -68,7 +68,7 @@ def _kept_rescore(m, f, loop, trained: int):
 def _statement(m, f, call):
     kinds = (ast.Assign, ast.AugAssign, ast.Expr)
     return next((st for kind in kinds for st in m.under(f, m.nodes_of(kind))
-                 if any(n is call for n in ast.walk(st.value))), None)
+                 if any(n is call for n in lb.walk(st.value))), None)
 
 
 def _target(st):
@@ -106,7 +106,7 @@ def _stored_into(m, f, loop, call, root: str):
     for kind in (ast.Assign, ast.AugAssign, ast.Expr):
         for s in m.under(f, m.nodes_of(kind)):
             if not (st.end_lineno < s.lineno <= loop.end_lineno) or not any(
-                    type(n) is ast.Name and n.id in names for n in ast.walk(s.value)):
+                    type(n) is ast.Name and n.id in names for n in lb.walk(s.value)):
                 continue
             if kind is ast.Expr and type(s.value) is ast.Call and type(s.value.func) is ast.Attribute \
                     and s.value.func.attr in _IN_PLACE and root_name(s.value.func.value) == root:

@@ -71,7 +71,7 @@ def _pad_attributes(m) -> frozenset:
 
 def _one_before(e) -> bool:
     """`arange(T) - 1` (clamped or not) in e: each position's predecessor, as an index."""
-    return any(map(_arange_minus_one, ast.walk(e)))
+    return any(map(_arange_minus_one, lb.walk(e)))
 
 
 def _arange_minus_one(n) -> bool:
@@ -125,13 +125,13 @@ def _mixed(value: ast.AST, aliases: dict, targets: set[str], before: frozenset =
     """The name of `targets` that `value` adds to its own previous position, if any. A sum
     taken modulo a table size or xor-ed (`(x * A + prev * B) % n`) hashes token ids, as
     BigramHash does: it mixes no states."""
-    if any(type(b) is ast.BinOp and type(b.op) in (ast.Mod, ast.BitXor) for b in ast.walk(value)):
+    if any(type(b) is ast.BinOp and type(b.op) in (ast.Mod, ast.BitXor) for b in lb.walk(value)):
         return None
-    for b in ast.walk(value):
+    for b in lb.walk(value):
         if isinstance(b, ast.BinOp) and isinstance(b.op, ast.Add):
             for t in targets:
                 if any(t in _shifted(side, aliases, before, None, pads) for side in (b.left, b.right)) \
-                        and any(isinstance(n, ast.Name) and n.id == t for side in (b.left, b.right) for n in ast.walk(side)):
+                        and any(isinstance(n, ast.Name) and n.id == t for side in (b.left, b.right) for n in lb.walk(side)):
                     return t
     return None
 
@@ -170,17 +170,17 @@ def _feeds_scoring(m, f) -> bool:
         held = {t.id for a in assigns if a.value is site.node for t in a.targets if type(t) is ast.Name}
         loops = m.under(g, m.nodes_of(ast.For))
         for _ in range(12):  # `short, long_, thr = split_docs(docs)`, `mine = short[a:b]`, `for r in mine:`: made from them
-            grown = held | {x.id for a in assigns if any(type(n) is ast.Name and n.id in held for n in ast.walk(a.value))
-                            for t in a.targets for x in ast.walk(t) if type(x) is ast.Name and type(x.ctx) is ast.Store}
-            grown |= {x.id for lp in loops if any(type(n) is ast.Name and n.id in held for n in ast.walk(lp.iter))
-                      for x in ast.walk(lp.target) if type(x) is ast.Name}
+            grown = held | {x.id for a in assigns if any(type(n) is ast.Name and n.id in held for n in lb.walk(a.value))
+                            for t in a.targets for x in lb.walk(t) if type(x) is ast.Name and type(x.ctx) is ast.Store}
+            grown |= {x.id for lp in loops if any(type(n) is ast.Name and n.id in held for n in lb.walk(lp.iter))
+                      for x in lb.walk(lp.target) if type(x) is ast.Name}
             if grown == held:
                 break
             held = grown
         if any(e.kind == "call" and (e.data["callee"] and m.scores(m.functions[e.data["callee"]]) or not e.data["callee"] and any(
                 "TGT" in a for a in e.data["args"])) and any(
                 type(x) is ast.Name and x.id in held or x is site.node for a in [*e.node.args, *(k.value for k in e.node.keywords)]
-                for x in ast.walk(a)) for e in g.events):
+                for x in lb.walk(a)) for e in g.events):
             return True
     return False
 
@@ -205,7 +205,7 @@ def _mask_used(f, node) -> bool:
         for st in todo:
             if compares_ids(st):
                 return True
-            for n in ast.walk(st):
+            for n in lb.walk(st):
                 if type(n) is ast.Name and n.id not in seen:
                     seen.add(n.id)
                     nxt += [a for a in f.nodes if type(a) is ast.Assign and any(
@@ -248,7 +248,7 @@ def check(m):
             if not src:
                 continue  # nothing shifted in the value, so in none of its parts: no mixing
             if type(node) is ast.Assign and not any(isinstance(b, ast.BinOp) and isinstance(b.op, ast.Add)
-                                                   for b in ast.walk(node.value)):
+                                                   for b in lb.walk(node.value)):
                 aliases[target] = next(iter(src))
                 continue
             if type(node) is ast.AugAssign:

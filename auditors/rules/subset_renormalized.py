@@ -63,9 +63,9 @@ def _subset_normalizer(m, f, values: set[str], indices: set[str]) -> ast.Call | 
         if type(b.op) is not ast.Sub:
             continue
         for norm_side, other in ((b.left, b.right), (b.right, b.left)):
-            if (_mentions(norm_side, held) or any(n in norms for n in ast.walk(norm_side))) and any(
+            if (_mentions(norm_side, held) or any(n in norms for n in lb.walk(norm_side))) and any(
                     type(c) is ast.Call and lb.call_name(c.func) in _READS and c.args and "TGT" in f.labels_of(c.args[-1])
-                    for c in ast.walk(other)):
+                    for c in lb.walk(other)):
                 return norms[0]
     return None
 
@@ -120,9 +120,9 @@ def _derived(m, f, names: set[str]) -> set[str]:
     out = set(names)
     for st in sorted(m.under(f, m.nodes_of(ast.Assign)), key=lambda s: s.lineno):
         if _mentions(st.value, out):
-            out.update(t.id for tt in st.targets for t in ast.walk(tt) if type(t) is ast.Name)
+            out.update(t.id for tt in st.targets for t in lb.walk(tt) if type(t) is ast.Name)
     return out
 
 
 def _mentions(e, names: set[str]) -> bool:
-    return any(type(n) is ast.Name and n.id in names for n in ast.walk(e))
+    return any(type(n) is ast.Name and n.id in names for n in lb.walk(e))

@@ -34,7 +34,7 @@ def check(m):
         if root is None:
             continue
         same = {lb.src(target), root}
-        for call in ast.walk(prediction):
+        for call in lb.walk(prediction):
             if isinstance(call, ast.Call) and any(
                     (isinstance(a, ast.Name) and a.id == root) or lb.src(a) in same
                     for a in [*call.args, *(k.value for k in call.keywords)]):

@@ -41,7 +41,7 @@ def _increments(m) -> set[int]:
         t = st.targets[0] if len(st.targets) == 1 else None
         if type(t) is ast.Subscript or (type(t) is ast.Name and t.id in stored):
             entries = {(lb.src(t.value), lb.src(t.slice))} if type(t) is ast.Subscript else stored[t.id]
-            for n in ast.walk(st.value):
+            for n in lb.walk(st.value):
                 if type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr == "get" and n.args \
                         and (lb.src(n.func.value), lb.src(n.args[0])) in entries:
                     out.add(id(n))

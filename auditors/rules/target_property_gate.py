@@ -83,7 +83,7 @@ def _rescored(m, f, node: ast.If, per_token: bool = False) -> bool:
     earlier = {t.id for a in m.under(f, m.nodes_of(ast.Assign)) if a.lineno < node.lineno
                for t in a.targets if type(t) is ast.Name}
     for st in node.body:
-        for n in ast.walk(st):
+        for n in lb.walk(st):
             if type(n) is ast.Assign and f.labels_of(n.value) & _SCORED and any(
                     type(t) is ast.Name and t.id in earlier and f.lookup(t.id) & _SCORED for t in n.targets):
                 return True
@@ -104,7 +104,7 @@ def _target_member(f, test) -> bool:
         e = f.binding(e.id) if type(e) is ast.Name else e
         return type(e) is ast.Subscript or type(e) is ast.Call and lb.call_name(e.func) == "get"
     return any(type(c) is ast.Compare and len(c.ops) == 1 and type(c.ops[0]) in (ast.In, ast.NotIn) and row(c.comparators[0])
-               and "TGT" in (held := f.labels_of(c.left)) and not held & {"RPOS", "CAND", "POS1"} for c in ast.walk(test))
+               and "TGT" in (held := f.labels_of(c.left)) and not held & {"RPOS", "CAND", "POS1"} for c in lb.walk(test))
 
 
 def _sets_scoring(m, f, node: ast.If) -> bool:
@@ -112,14 +112,14 @@ def _sets_scoring(m, f, node: ast.If) -> bool:
     `return -(lp_t + where(hit, boost, 0) - log_z)`): a hint or strength given only to
     targets with the property. The test reads the table at the target itself (not a flag
     computed earlier, which may be a validity check or a count at the previous token)."""
-    if not any(type(n) is ast.Subscript and "TGT" in f.labels_of(n.slice) for n in ast.walk(node.test)):
+    if not any(type(n) is ast.Subscript and "TGT" in f.labels_of(n.slice) for n in lb.walk(node.test)):
         return False
     stored = {t.value.id if type(t) is ast.Subscript and type(t.value) is ast.Name else t.id if type(t) is ast.Name else None
-              for st in node.body for n in ast.walk(st) if type(n) is ast.Assign
+              for st in node.body for n in lb.walk(st) if type(n) is ast.Assign
               for tt in n.targets for t in (tt.elts if type(tt) is ast.Tuple else [tt])} - {None}
     later = [st for kind in (ast.Assign, ast.Return) for st in m.under(f, m.nodes_of(kind))
              if st.lineno > node.end_lineno and st.value is not None]
-    return any(_scores(f, st.value) and stored & {n.id for n in ast.walk(st.value) if type(n) is ast.Name} for st in later)
+    return any(_scores(f, st.value) and stored & {n.id for n in lb.walk(st.value) if type(n) is ast.Name} for st in later)
 
 
 def _switched(f, e, depth: int = 0) -> bool:
@@ -127,7 +127,7 @@ def _switched(f, e, depth: int = 0) -> bool:
     gate.float()`, gate = `conf & starts[y]`) or a choice by such a mask (`where(gate, b,
     0)`), directly or through the names it reads:
     a term switched on and off per token, not a count read at the target."""
-    for n in ast.walk(e):
+    for n in lb.walk(e):
         if type(n) is ast.BinOp and type(n.op) is ast.Mult and any(
                 shapes.is_mask(f, side) and "TPROP" in f.labels_of(side) for side in (n.left, n.right)):
             return True
@@ -157,7 +157,7 @@ def _lookup_test(node: ast.If) -> bool:
         return False
     table, key = ast.dump(t.comparators[0]), ast.dump(t.left)
     return any(type(n) is ast.Subscript and ast.dump(n.value) == table and ast.dump(n.slice) == key
-               for st in node.body for n in ast.walk(st))
+               for st in node.body for n in lb.walk(st))
 
 
 def check(m):

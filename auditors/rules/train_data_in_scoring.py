@@ -97,7 +97,7 @@ def _loaded_after_export(m) -> list:
             if not any("VAL" in v for _, v in args + wrapped):
                 continue
             named = [(a, v) for a, v in args + wrapped if type(a) is ast.Name] + [
-                (n, f.labels_of(n)) for x, _ in wrapped if type(x) is not ast.Name for n in ast.walk(x)
+                (n, f.labels_of(n)) for x, _ in wrapped if type(x) is not ast.Name for n in lb.walk(x)
                 if type(n) is ast.Name and "TRAIN" in f.labels_of(n)]  # (`mix(as_tensor(prior.astype(...)), w)`)
             late = [(a, made) for a, v in named if "TRAIN" in v and (made := _computed_from_shards(m, f, a.id, written))]
             if late:
@@ -148,7 +148,7 @@ def _made_from_shards(m, f, bound):
                                                                     for x in callee.events)) or _sibling_call(m, bound)
     if not loads:  # `table(TokenStream(list_shards(cfg.train_glob)).take(n))`: the read is in an argument
         loads = any(inner is not bound and _made_from_shards(m, f, inner) is not None
-                    for a in [*bound.args, *(k.value for k in bound.keywords)] for inner in ast.walk(a) if type(inner) is ast.Call)
+                    for a in [*bound.args, *(k.value for k in bound.keywords)] for inner in lb.walk(a) if type(inner) is ast.Call)
     return ev if loads else None
 
 

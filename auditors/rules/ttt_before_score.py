@@ -99,7 +99,7 @@ def _tallies_scores(f, stmt) -> bool:
     if any(e.kind == "backward" for e in f.events):
         return False
     return any(type(n) is ast.AugAssign and type(n.target) is ast.Name and "TGTP" in f.labels_of(n.value)
-               for n in ast.walk(stmt))
+               for n in lb.walk(stmt))
 
 
 def _verdict(m, f, at, loops, scorers, seen) -> str | None:
@@ -223,7 +223,7 @@ def _scores_after(f, at, scorers) -> int | None:
 
 
 def _names_in(node) -> set[str]:
-    return {n.id for n in ast.walk(node) if type(n) is ast.Name}
+    return {n.id for n in lb.walk(node) if type(n) is ast.Name}
 
 
 def _plain(value) -> bool:
@@ -260,7 +260,7 @@ def _deferred(f, loop, idx, scored) -> bool:
     carried = set()
     trained = _names_in(body[idx]) | _closure_reads(f, body[idx])
     for st in body[scored + 1:]:
-        for n in ast.walk(st):
+        for n in lb.walk(st):
             if type(n) is ast.Assign and len(n.targets) == 1:
                 for t, v in _pairs(n.targets[0], n.value):
                     if t not in trained:
@@ -296,10 +296,10 @@ def _closure_reads(f, st) -> set[str]:
     """Names of f that a nested function called in `st` reads without binding them itself
     (`drain()` working off the enclosing `pending` queue)."""
     out = set()
-    for c in ast.walk(st):
+    for c in lb.walk(st):
         inner = f.module.functions.get(f"{f.qualname}.{c.func.id}") if type(c) is ast.Call and type(c.func) is ast.Name else None
         if inner is not None:
-            bound = {n.id for n in ast.walk(inner.node) if type(n) is ast.Name and type(n.ctx) is ast.Store}
+            bound = {n.id for n in lb.walk(inner.node) if type(n) is ast.Name and type(n.ctx) is ast.Store}
             out |= _names_in(inner.node) - set(inner.params) - bound
     return out
 
@@ -315,11 +315,11 @@ def _previous_window(loop, trains, scores: list) -> bool:
     def earlier(idx) -> bool:
         return type(idx) is ast.BinOp and type(idx.op) is ast.Sub and type(idx.left) is ast.Name and idx.left.id == var \
             and type(idx.right) is ast.Constant and isinstance(idx.right.value, int) and idx.right.value > 0
-    reads = [n.slice for n in ast.walk(trains) if type(n) is ast.Subscript and var in _names_in(n.slice)]
-    calls = [a for c in ast.walk(trains) if type(c) is ast.Call for a in [*c.args, *(k.value for k in c.keywords)]
+    reads = [n.slice for n in lb.walk(trains) if type(n) is ast.Subscript and var in _names_in(n.slice)]
+    calls = [a for c in lb.walk(trains) if type(c) is ast.Call for a in [*c.args, *(k.value for k in c.keywords)]
              if type(a) is ast.Name and a.id == var]  # (`adapt(k)` hands the index itself over)
     return bool(reads) and all(map(earlier, reads)) and not calls and any(
-        type(n) is ast.Subscript and var in _names_in(n.slice) for st in scores for n in ast.walk(st))
+        type(n) is ast.Subscript and var in _names_in(n.slice) for st in scores for n in lb.walk(st))
 
 
 def _recorded_first(f, ev) -> bool:
@@ -331,16 +331,16 @@ def _recorded_first(f, ev) -> bool:
         return False  # one pass over the chunks: inside an epoch loop, later epochs train on scored-and-trained tokens
     if any(e.ctx.loops for _, e in f.module.events("call") if f.qualname in f.module.targets(e)):
         return False  # the whole pass is repeated by a caller
-    loss = {n.id for n in ast.walk(ev.node.func.value) if type(n) is ast.Name}
+    loss = {n.id for n in lb.walk(ev.node.func.value) if type(n) is ast.Name}
     returned = {n.id for r in f.module.under(f, f.module.nodes_of(ast.Return)) if r.value is not None
-                for n in ast.walk(r.value) if type(n) is ast.Name}
+                for n in lb.walk(r.value) if type(n) is ast.Name}
     loop = ev.ctx.loops[-1]
     for st in loop.body:
         if (st.end_lineno, st.end_col_offset) > _at(ev):
             break  # (the statements before the backward pass's, golfed ones on its line included)
         if type(st) is ast.AugAssign and type(st.target) is ast.Name and st.target.id in returned \
-                and any(type(n) is ast.Attribute and n.attr in ("detach", "item") for n in ast.walk(st.value)) \
-                and loss & {n.id for n in ast.walk(st.value) if type(n) is ast.Name}:
+                and any(type(n) is ast.Attribute and n.attr in ("detach", "item") for n in lb.walk(st.value)) \
+                and loss & {n.id for n in lb.walk(st.value) if type(n) is ast.Name}:
             return True
     return False
 
@@ -355,13 +355,13 @@ def _scored_first(g, site, scorers) -> bool:
         return [lb.src(a) for a in e.node.args] + [f"{k.arg}={lb.src(k.value)}" for k in e.node.keywords]
     args, m = given(site), g.module
     returned = {n.id for r in m.under(g, m.nodes_of(ast.Return)) if r.value is not None and r.lineno > site.line
-                for n in ast.walk(r.value) if type(n) is ast.Name}
+                for n in lb.walk(r.value) if type(n) is ast.Name}
     held = {id(a.value) for a in m.under(g, m.nodes_of(ast.Assign))
             if any(type(t) is ast.Name and t.id in returned for t in a.targets)}
-    inside = {id(n) for a in m.under(g, m.nodes_of(ast.Assign)) if id(a.value) in held for n in ast.walk(a.value)}
-    targets = {n.id for a in site.node.args for n in ast.walk(a) if type(n) is ast.Name and "TGT" in g.labels_of(n)}
+    inside = {id(n) for a in m.under(g, m.nodes_of(ast.Assign)) if id(a.value) in held for n in lb.walk(a.value)}
+    targets = {n.id for a in site.node.args for n in lb.walk(a) if type(n) is ast.Name and "TGT" in g.labels_of(n)}
     if any(e.kind == "ce" and _at(e) < _at(site) and e.ctx.loops == site.ctx.loops and id(e.node) in inside
-           and targets & {n.id for a in e.node.args for n in ast.walk(a) if type(n) is ast.Name} for e in g.events):
+           and targets & {n.id for a in e.node.args for n in lb.walk(a) if type(n) is ast.Name} for e in g.events):
         return True  # `nll = F.cross_entropy(logits, y)`, then `self.fit(hidden, y)`, then `return nll`
     return any(e.kind == "call" and _at(e) < _at(site) and (
         e.data["callee"] in scorers and given(e) == args
@@ -376,7 +376,7 @@ def _discarded(ev) -> bool:
     for loop in ev.ctx.loops:
         built = {t.id for st in loop.body if isinstance(st, ast.Assign) and isinstance(st.value, ast.Call)
                  for t in st.targets if isinstance(t, ast.Name)}
-        deleted = {t.id for n in ast.walk(loop) if isinstance(n, ast.Delete) for t in n.targets if isinstance(t, ast.Name)}
+        deleted = {t.id for n in lb.walk(loop) if isinstance(n, ast.Delete) for t in n.targets if isinstance(t, ast.Name)}
         if built & deleted:
             return True
     return False

@@ -131,7 +131,7 @@ def _names(ev, f=None) -> set[str]:
 def _roots(ev) -> set[str]:
     out = set()
     for a in list(ev.node.args) + [k.value for k in ev.node.keywords]:
-        for n in ast.walk(a):
+        for n in lb.walk(a):
             if isinstance(n, ast.Name):
                 out.add(n.id)
     return out
@@ -247,7 +247,7 @@ def _refilled_rescore(m, f) -> list:
         if not a.data["callee"] or not a.ctx.loops or not m.scores(m.functions[a.data["callee"]]):
             continue
         loop, scorer = a.ctx.loops[-1], m.functions[a.data["callee"]]
-        reads = {n.id for n in ast.walk(scorer.node) if type(n) is ast.Name} if scorer.parent is f else set()
+        reads = {n.id for n in lb.walk(scorer.node) if type(n) is ast.Name} if scorer.parent is f else set()
         reads |= {n for x in a.node.args for n in [lb.dotted(x)] if n}
         filled = {lb.dotted(e.node.func.value) for e in events if loop.lineno <= e.line <= loop.end_lineno and e.line > a.line
                   and type(e.node.func) is ast.Attribute and lb.dotted(e.node.func.value) in reads
@@ -296,8 +296,8 @@ def _prefix_replay(f, a, b, calls) -> bool:
         return False
     end = node.args[-1]
     bound = f.binding(end.id) if type(end) is ast.Name else end
-    if bound is None or any(lb.call_name(c.func) in _LENGTHS for c in ast.walk(bound) if type(c) is ast.Call) \
-            or any(type(c) is ast.Attribute and c.attr in ("shape", "size") for c in ast.walk(bound)):
+    if bound is None or any(lb.call_name(c.func) in _LENGTHS for c in lb.walk(bound) if type(c) is ast.Call) \
+            or any(type(c) is ast.Attribute and c.attr in ("shape", "size") for c in lb.walk(bound)):
         return False
     loop = b.ctx.loops[-1] if b.ctx.loops else None
     return loop is not None and any(c.data["callee"] == a.data["callee"] and b.line < c.line <= loop.end_lineno

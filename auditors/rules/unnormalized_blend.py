@@ -68,7 +68,7 @@ def _tempered_after(m, f) -> list:
         scale = v.right if "DIST" in f.labels_of(v.left) and log_operand(f, v.left) else \
             v.left if type(v.op) is ast.Mult and "DIST" in f.labels_of(v.right) and log_operand(f, v.right) else None
         if scale is None or f.labels_of(scale) & (lb.DATA | {"DIST", "TGTP", "TGT"}) or _renormalized(m, f, v) \
-                or any(type(c) is ast.Call and lb.call_name(c.func) in ("log", "log2") for c in ast.walk(scale)) \
+                or any(type(c) is ast.Call and lb.call_name(c.func) in ("log", "log2") for c in lb.walk(scale)) \
                 or (type(scale) is ast.Constant and (scale.value == 1 or any(abs(scale.value - b) < 1e-3 for b in _TO_BITS))):
             continue
         name = a.targets[0].id
@@ -122,7 +122,7 @@ def _renormalized(m, f, call) -> bool:
     held = {t.id for a in m.under(f, m.nodes_of(ast.Assign)) if a.value is call for t in a.targets if type(t) is ast.Name}
     for n in m.under(f, m.nodes_of(ast.Call)):
         if lb.call_name(n.func) in ("softmax", "log_softmax", "logsumexp", "normalize") and any(
-                type(x) is ast.Name and x.id in held or x is call for a in n.args for x in ast.walk(a)):
+                type(x) is ast.Name and x.id in held or x is call for a in n.args for x in lb.walk(a)):
             return True
     return any(type(d.op) in (ast.Div, ast.Sub) and (d.left is call or type(d.left) is ast.Name and d.left.id in held)
                for d in m.under(f, m.nodes_of(ast.BinOp)))
@@ -153,7 +153,7 @@ def _smoothed_without_vocab(f, node: ast.BinOp) -> bool:
         return False
     (counts, k), (total, _) = pair
     return bool(f.labels_of(counts) & {"VAL", "CNT", "CCNT", "CTGT"}) and type(total) is ast.Subscript \
-        and not any(type(c) is ast.Call and lb.call_name(c.func) == "sum" for c in ast.walk(total))
+        and not any(type(c) is ast.Call and lb.call_name(c.func) == "sum" for c in lb.walk(total))
 
 
 def _added_term(e):
@@ -233,7 +233,7 @@ def _tilt_without_normalizer(m, f) -> list:
                 ctx = next((e.ctx for e in f.events if e.line == node.lineno), None)
                 terms = normalizers.boosted_terms(f)
                 own = sorted({n.id for c in m.under(f, m.nodes_of(ast.Call)) if lb.call_name(c.func) in _LOG_NORMALIZERS
-                              for n in ast.walk(c) if type(n) is ast.Name and n.id in terms})
+                              for n in lb.walk(c) if type(n) is ast.Name and n.id in terms})
                 why = (f"a log-normalizer computed from the target's own probability (`{own[0]}`), not the hint's"
                        if own else "no log-normalizer")
                 return [with_strength(raw(RULE, f, node, ctx, "error", "medium",
@@ -273,7 +273,7 @@ def _partial_normalizer(m, f) -> list:
     for c in m.under(f, m.nodes_of(ast.Call)):
         if lb.call_name(c.func) not in _LOG_NORMALIZERS or not c.args:
             continue
-        inside = list(ast.walk(c.args[0]))
+        inside = list(lb.walk(c.args[0]))
         iterated = {drawn.get(n.id) for n in inside if type(n) is ast.Name}
         picked = [n for n in inside if type(n) is ast.Subscript and type(n.value) is ast.Name
                   and n.value.id in boosted - iterated and type(n.slice) is ast.Constant]
@@ -299,7 +299,7 @@ def _hit_only_normalizer(m, f) -> list:
     if not log_zs:
         return []
     def has(e) -> bool:
-        return any(type(n) is ast.Name and n.id in log_zs for n in ast.walk(e))
+        return any(type(n) is ast.Name and n.id in log_zs for n in lb.walk(e))
     def hits(e) -> bool:
         bound = f.binding(e.id) if type(e) is ast.Name else None
         return normalizers.hit(f, e) or (bound is not None and normalizers.hit(f, bound))
@@ -354,12 +354,12 @@ def _spread_over_bytes(m, f) -> list:
     if not spreads:
         return []
     exps = [c for c in m.under(f, m.nodes_of(ast.Call)) if lb.call_name(c.func) == "exp"]
-    exp_names = {n.id for c in exps for a in c.args for n in ast.walk(a) if type(n) is ast.Name}
+    exp_names = {n.id for c in exps for a in c.args for n in lb.walk(a) if type(n) is ast.Name}
     held = {id(n): root.id for st in m.under(f, m.nodes_of(ast.Assign)) for t in st.targets
             for root in [t.value if type(t) is ast.Subscript else t] if type(root) is ast.Name
-            for n in ast.walk(st.value)}  # (`lp_b = ...` or `lp_b[ptr:ptr + n] = ...`)
+            for n in lb.walk(st.value)}  # (`lp_b = ...` or `lp_b[ptr:ptr + n] = ...`)
     for b in spreads:
-        if any(n is b for c in exps for n in ast.walk(c)) or held.get(id(b)) in exp_names:  # p^(1/n) = exp(lp / n)
+        if any(n is b for c in exps for n in lb.walk(c)) or held.get(id(b)) in exp_names:  # p^(1/n) = exp(lp / n)
             return [raw(RULE, f, b, guards_of(f, b.lineno), "error", "medium",
                         "spreads the target token's log-probability evenly over its bytes (p^(1/n)) and mixes it per "
                         "byte with another model: the product over a token's bytes is not a distribution over the "
@@ -422,9 +422,9 @@ def _adds_params(m, g, score: str | None, hit: str | None) -> bool:
     if score is None or hit is None:
         return False
     for r in m.own_returns(g):
-        for n in ast.walk(r.value) if r.value is not None else ():
+        for n in lb.walk(r.value) if r.value is not None else ():
             if type(n) is ast.BinOp and type(n.op) is ast.Add:
-                names = [{x.id for x in ast.walk(side) if type(x) is ast.Name} for side in (n.left, n.right)]
+                names = [{x.id for x in lb.walk(side) if type(x) is ast.Name} for side in (n.left, n.right)]
                 if any(score in names[i] and hit in names[1 - i] for i in (0, 1)):
                     return True
     return False

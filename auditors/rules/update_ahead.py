@@ -111,7 +111,7 @@ def _past_chunk_end(f, ev) -> str | None:
     loop = ev.ctx.loops[-1]
     if not isinstance(loop, ast.For):
         return None
-    index = {n.id for n in ast.walk(loop.target) if isinstance(n, ast.Name)}
+    index = {n.id for n in lb.walk(loop.target) if isinstance(n, ast.Name)}
     for arg in ev.node.args:
         if type(arg) is ast.Name and type(f.binding(arg.id)) in (ast.Subscript, ast.Call):
             arg = f.binding(arg.id)  # `seg = val[lo:hi + 2]; table.absorb(seg)`
@@ -126,7 +126,7 @@ def _past_chunk_end(f, ev) -> str | None:
                 return lb.src(arg)  # the scored targets end at val[hi]; the update reaches val[hi + 1]
             if step == 1 and type(upper.left) is ast.Name:
                 bound = f.binding(upper.left.id)
-                if bound is not None and index & {n.id for n in ast.walk(bound) if isinstance(n, ast.Name)} \
+                if bound is not None and index & {n.id for n in lb.walk(bound) if isinstance(n, ast.Name)} \
                         and not _targets_reach(f, loop, ev.node, upper.left.id):
                     return lb.src(arg)
     return None
@@ -157,7 +157,7 @@ def _targets_reach(f, loop, update: ast.Call, end: str) -> bool:
     a slice `val[a + 1 : e + 1]` whose `e` is `end` or is computed from it (`we = min(ws +
     seq_len, c1)`; a rank's share of the chunk), so the chunk scored val[end] and counting
     it is fair."""
-    for n in ast.walk(loop):
+    for n in lb.walk(loop):
         if type(n) is not ast.Subscript or type(n.slice) is not ast.Slice or n.lineno >= update.lineno:
             continue
         upper = n.slice.upper

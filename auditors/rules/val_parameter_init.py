@@ -67,7 +67,7 @@ def _online(m, f, ctx) -> bool:
 def _constructed_with_val(m, init, made) -> list:
     """`self.prior = nn.Parameter(log(prior))` in `__init__`, and `TinyLM(..., prior=val_prior)`
     somewhere: the constructor call hands validation statistics to the parameter."""
-    used = {n.id for n in ast.walk(made.args[0]) if type(n) is ast.Name} & set(init.params[1:])
+    used = {n.id for n in lb.walk(made.args[0]) if type(n) is ast.Name} & set(init.params[1:])
     out = []
     for g, ev in m.once("constructions handed val", _constructions_with_val).get(init.cls, []) if used else ():
         passed = dict(zip(init.params[1:], ev.data["args"])) | ev.data["kws"]

@@ -16,7 +16,8 @@ import pytest
 from auditors import flow
 from auditors.analysis import ModuleFlow
 from auditors.engine import analyze_source
-from auditors.labels import UNINDEXED, index_nodes
+from auditors.labels import UNINDEXED, index_nodes, walk
+from auditors.loop_shapes import _innermost_statements
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted(ROOT.glob("tests/auditors/fixtures/*.py")) + sorted(ROOT.glob("auditors/**/*.py"))
@@ -42,6 +43,33 @@ def test_index_nodes_is_ast_walk_without_the_leaves():
         assert len(nodes) == len(walked) and all(a is b for a, b in zip(nodes, walked))
         for kind, found in by_type.items():
             assert found == [n for n in walked if type(n) is kind]
+
+
+def test_walk_is_ast_walk():
+    """The rules' walk yields ast.walk's nodes in its order, contexts and operators included,
+    from a module and from every statement and expression in it."""
+    subtrees = 0
+    for _, tree in _trees():
+        for root in [tree, *(n for n in ast.walk(tree) if isinstance(n, (ast.stmt, ast.Call, ast.comprehension)))][::7]:
+            mine, theirs = list(walk(root)), list(ast.walk(root))
+            assert len(mine) == len(theirs) and all(a is b for a, b in zip(mine, theirs))
+            subtrees += 1
+    assert subtrees > 1000
+
+
+def test_innermost_statements_in_one_walk():
+    """Each node maps to the innermost statement that holds it, as walking every
+    statement's subtree in breadth-first order (inner ones overwrite) finds it. Contexts
+    and operators are left out: one instance of each is shared by the whole tree."""
+    shared = (ast.expr_context, ast.operator, ast.unaryop, ast.boolop, ast.cmpop)
+    checked = 0
+    for _, tree in _trees():
+        for f in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)][::5]:
+            slow = {id(c): p for p in ast.walk(f) if isinstance(p, ast.stmt) for c in ast.walk(p) if not isinstance(c, shared)}
+            fast = _innermost_statements(f)
+            assert all(fast[k] is v for k, v in slow.items())
+            checked += len(slow)
+    assert checked > 10_000
 
 
 def test_unindexed_kinds_are_refused():
