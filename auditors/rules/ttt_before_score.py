@@ -29,6 +29,7 @@ from auditors.phase_order import Conditional, phase_order
 from auditors.pipelines import reaching_value, scoring_generator
 from auditors.window_reach import runs_ahead
 from auditors.rules import raw
+from auditors.val_choice import guarded_val_return
 from auditors.val_mixing import (built_mix, fed_joined_streams, guarded_join, guarded_mix, guarded_val_source, inside_training,
                                  mix_sites, mixed_loader)
 
@@ -414,6 +415,14 @@ def check(m):
             continue
         if "TRAIN" in ev.data["loss"] and _trains_on_train_batches(f, ev):
             continue  # (`x, y` bound to training batches here and to validation chunks further down the function)
+        chosen = guarded_val_return(m, f, ev) if "TRAIN" in ev.data["loss"] else None
+        if chosen is not None:  # (`training_shards(hp)` gives the val shards where a setting says so)
+            g, node, ctx = chosen
+            if not any(o.rule == VAL_IN_TRAINING.id and o.line == node.lineno for o in out):
+                out.append(raw(VAL_IN_TRAINING, g, node, ctx, "error", "medium",
+                               f"a setting makes {g.name}() give validation data, and the backward pass at line "
+                               f"{ev.line} trains on what it gives: validation tokens are trained on"))
+            continue
         verdict = "ok" if _recorded_first(f, ev) else _verdict(m, f, _at(ev), ev.ctx.loops, scorers, ())
         if (verdict is None or mixed_loader(f, ev) or mix_sites(m)) and "TRAIN" in ev.data["loss"] \
                 and not (handed_val(f) and not fed_joined_streams(m, f)):
