@@ -173,3 +173,16 @@ def table_stores(stmts):
                     yield Element(tests[0], n.lineno)
             elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "append" and n.args:
                 yield Element(n.args[0], n.lineno)
+
+
+def lone_decoders(m) -> set[str]:
+    """Names of the module's helpers that return the size of a token decoded alone
+    (`return len(sp.decode([tid]).encode())`) with no byte-fallback case (`is_byte`): a table
+    filled through them, or through a name bound to one of them (`measure = surface_bytes if
+    mode == "surface" else piece_bytes`), sizes byte tokens by U+FFFD."""
+    return {f.name for f in m.functions.values() if f.qualname != "<module>" and not f.is_method and not calls(f.node, "is_byte")
+            and any(type(r) is ast.Return and r.value is not None and decodes_one(r.value) and _sized(r.value) for r in f.nodes)}
+
+
+def _sized(e) -> bool:
+    return any(type(c) is ast.Call and type(c.func) is ast.Name and c.func.id == "len" for c in lb.walk(e))

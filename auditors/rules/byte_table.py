@@ -183,8 +183,10 @@ def check(m):
                            "never set: as the boundary table it makes BOS and the other control tokens no boundaries, so "
                            "the first token of each document gains a space byte"))
         bytes_ifs = [n for n in f.nodes if isinstance(n, ast.If) and pt.calls(n.test, "is_byte")]
-        surfaces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and pt.decodes_one(n.value)
-                    for t in n.targets if isinstance(t, ast.Name)}  # `surface = sp.decode_ids([i])`, sized later
+        decoders = m.once("lone decoders", pt.lone_decoders)
+        surfaces = {t.id for n in f.nodes if isinstance(n, ast.Assign) and (pt.decodes_one(n.value) or decoders and {
+                    x.id for x in lb.walk(n.value) if type(x) is ast.Name} & decoders)
+                    for t in n.targets if isinstance(t, ast.Name)} | decoders  # `surface = sp.decode_ids([i])`, sized later
         decoded = next((s for s in pt.table_stores(f.node.body) if pt.decodes_one(s.value)
                         or {x.id for x in lb.walk(s.value) if isinstance(x, ast.Name)} & surfaces), None)
         for hit in _byte_piece_decoded(f, bytes_ifs):
