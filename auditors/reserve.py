@@ -107,11 +107,12 @@ def _unscaled(e):
 
 def _passed_reduced(m, f, param: str) -> bool:
     """The limit is a parameter that a caller passes reduced (`train(model, budget_s=cap - reserve)`,
-    or a name the caller bound to `cap - reserve`)."""
+    or a name the caller bound to `cap - reserve`, in one branch of its binding)."""
     if param not in f.params:
         return False
     for arg, caller in m.arguments_for(f, param):
-        bound = caller.binding(arg.id) if caller is not None and type(arg) is ast.Name else None
+        bound = (caller.binding(arg.id) or _reduced_binding(m, caller, arg.id)) \
+            if caller is not None and type(arg) is ast.Name else None  # (`limit = None` in the other branch)
         if arg is not None and (_subtracts(arg) or _subtracts(bound)):
             return True
     return False
