@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import operator
 
-from auditors.reach_scope import Runtime, Scope, Unknown, parse_source
+from auditors.reach_scope import Runtime, Scope, Unknown, call_sites, parse_source
 from auditors.reach_settings import SettingsReads
 from auditors.shipped_config import LOADERS, ShippedReads
 
@@ -40,22 +40,6 @@ _MADE = (ast.Call, ast.Subscript, ast.BinOp, ast.List, ast.Tuple, ast.Dict, ast.
 
 class _Instance:
     """An object built by a constructor call: truthy, not None, otherwise opaque."""
-
-
-def call_sites(facts: dict, func: str) -> list[tuple[dict, dict[str, str]]]:
-    """(site, parameter -> argument source) for each call of `func` in the file: sites are
-    found by the function's name (a constructor's by its class's, without `self`)."""
-    info = facts["functions"].get(func)
-    if not info:
-        return []
-    init = func.endswith(".__init__") and info["is_method"]
-    out = []
-    for site in facts["calls"].get(func.rsplit(".", 2)[-2] if init else func.rsplit(".", 1)[-1], []):
-        offset = 1 if info["is_method"] and (site["method"] or init) else 0
-        passed = dict(zip(info["params"][offset:], site["args"]))
-        passed.update({k: a for k, a in site["kwargs"].items() if k in info["params"]})
-        out.append((site, passed))
-    return out
 
 
 class Evaluator(SettingsReads, ShippedReads):
@@ -92,6 +76,9 @@ class Evaluator(SettingsReads, ShippedReads):
             part = self.url_part(n, scope)  # `urlparse(uri).scheme` of a URI the launch gives
             if part is not None:
                 return part
+            picked = self.picked_field(base.id, n.attr, scope) if isinstance(base, ast.Name) else None
+            if picked is not None:  # `preset.repair_steps` of the preset a setting picks from a table of them
+                return self.value(*picked)
             field = self.facts.get("namespace_fields", {}).get(n.attr)
             if isinstance(base, (ast.Name, ast.Attribute)) and field and n.attr in self.facts["class_defs"] \
                     and n.attr not in self.fields_read:

@@ -37,3 +37,19 @@ class Scope:
             q = q.rsplit(".", 1)[0] if "." in q else None
             f = funcs.get(q) if q else None
         return None
+
+
+def call_sites(facts: dict, func: str) -> list[tuple[dict, dict[str, str]]]:
+    """(site, parameter -> argument source) for each call of `func` in the file: sites are
+    found by the function's name (a constructor's by its class's, without `self`)."""
+    info = facts["functions"].get(func)
+    if not info:
+        return []
+    init = func.endswith(".__init__") and info["is_method"]
+    out = []
+    for site in facts["calls"].get(func.rsplit(".", 2)[-2] if init else func.rsplit(".", 1)[-1], []):
+        offset = 1 if info["is_method"] and (site["method"] or init) else 0
+        passed = dict(zip(info["params"][offset:], site["args"]))
+        passed.update({k: a for k, a in site["kwargs"].items() if k in info["params"]})
+        out.append((site, passed))
+    return out

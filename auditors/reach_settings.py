@@ -82,6 +82,33 @@ class SettingsReads:
         bound = {p: (a, scope) for p, a in zip(helper["params"], made.args)}
         return entry, Scope(self.facts, made.func.id, self.env, scope.depth + 1, bound)
 
+    def picked_field(self, name: str, attr: str, scope: Scope):
+        """(expression, scope) of field `attr` of the object a name is bound to when a setting
+        picks it from built objects: `preset = resolve_preset(ws)` returning `PRESETS["record"]
+        if ws >= 8 else PRESETS["compact"]`, then `preset.repair_steps`: the keyword of the
+        construction picked, else the class's default. None when the name holds none of these."""
+        held = scope.define(name) if name not in scope.bound else None
+        made = parse_source(held) if held else None
+        helper = self.facts["functions"].get(made.func.id) if isinstance(made, ast.Call) and isinstance(made.func, ast.Name) else None
+        if helper is not None and "ret" in helper:  # (the helper's parameters bound to this call's arguments)
+            bound = {p: (a, scope) for p, a in zip(helper["params"], made.args)}
+            made, scope = parse_source(helper["ret"]), Scope(self.facts, made.func.id, self.env, scope.depth + 1, bound)
+        picks = 0
+        for picks in range(4):  # (`A if test else B`, `TABLE["key"]`, nested)
+            if isinstance(made, ast.IfExp):
+                made = made.body if self.value(made.test, scope) else made.orelse
+            elif isinstance(made, ast.Subscript) and isinstance(made.value, ast.Name) and isinstance(made.slice, ast.Constant):
+                made, scope = self.settings_entry(made.value.id, made.slice.value, scope), Scope(self.facts, "<module>", self.env, scope.depth + 1)
+            else:
+                break
+        if not picks or not (isinstance(made, ast.Call) and isinstance(made.func, ast.Name) and made.func.id in self.facts["classes"]):
+            return None  # (an object built where it is bound, `args = Hyperparameters()`, is read field by field elsewhere)
+        given = next((k.value for k in made.keywords if k.arg == attr), None)
+        if given is not None:
+            return given, scope
+        default = self.facts["class_defs"].get(attr)
+        return (parse_source(default), Scope(self.facts, "<module>", self.env, scope.depth + 1)) if default else None
+
     def settings_entry(self, name: str, key, scope: Scope):
         """The expression stored under a constant key of a module-level dict literal bound
         once (`A = {"TTT_REFINE": os.environ.get("TTT_REFINE", "0") == "1", ...}`), or None."""

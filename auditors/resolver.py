@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import re
 
-from auditors.reach import Evaluator, Scope, call_sites, parse_source
+from auditors.reach import Evaluator
+from auditors.reach_scope import Scope, call_sites, parse_source
 
 
 class Resolver:

@@ -46,7 +46,39 @@ def check(m):
                                f"{ev.data['name']}() scores validation tokens with values computed from training data "
                                "read during evaluation"))
                 break  # one finding per function: the first place the mixture is scored
-    return out + _loaded_after_export(m) + _replayed_in_ttt(m)
+    return out + _loaded_after_export(m) + _trained_after_export(m) + _replayed_in_ttt(m)
+
+
+def _trained_after_export(m) -> list:
+    """In the script's driver: after the artifact was written and loaded back into the model
+    (`model.load_state_dict(deserialize(blob))`), a call that takes optimizer steps on
+    training data (`repair(model, train_files)`), before validation tokens are scored. The
+    scored model is then not the artifact, and the evaluation reads training data after the
+    training window (§1.2, §6). A step on scored validation tokens (test-time training) is
+    judged by the TTT rule instead."""
+    from auditors.rules.quant_calibration import TRAIN_AT_EVAL
+
+    out = []
+    for f in m.functions.values():
+        loads = [e.line for e in f.events if e.kind == "call" and e.data["name"] == "load_state_dict"]
+        written = max((e.line for e in f.events if e.kind == "call" and any(x > e.line for x in loads) and _exports(m, e)),
+                      default=None)  # (the last round trip: an artifact loaded back before training is a resumed run)
+        loaded = min((x for x in loads if written is not None and x > written), default=None)
+        if loaded is None:
+            continue
+        scored = max((e.line for e in f.events if e.kind == "call" and e.line > loaded and e.data["callee"]
+                      and any("VAL" in v for v in [*e.data["args"], *e.data["kws"].values()])
+                      and m.scores(m.functions[e.data["callee"]])), default=None)
+        for ev in f.events:
+            if ev.kind != "call" or not ev.data["callee"] or not loaded < ev.line < (scored or loaded):
+                continue
+            g = m.functions[ev.data["callee"]]
+            if m.trains_on(g, "TRAIN") and not m.trains_on(g, "VAL"):
+                out.append(raw(TRAIN_AT_EVAL, f, ev.node, ev.ctx, "error", "medium",
+                               f"{ev.data['name']}() takes optimizer steps on training data after the artifact was "
+                               f"written (line {written}) and loaded back (line {loaded}), before the validation tokens "
+                               "are scored: the scored model is not the artifact, and the evaluation reads training data"))
+    return out
 
 
 def _replayed_in_ttt(m) -> list:

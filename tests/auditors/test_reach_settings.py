@@ -290,3 +290,23 @@ def test_a_local_reserve_setting_of_zero_guards_the_calibration_after_training(a
     line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: train-data-at-eval")
     found = audit_errors(text, env)
     assert found == [(line, "train_data_at_eval", reach)]
+
+
+@pytest.mark.parametrize("env,reach", [({"WORLD_SIZE": "1"}, "active"), ({"WORLD_SIZE": "8"}, "dormant"),
+                                       ({"WORLD_SIZE": "8", "SMOKE_ON_VAL": "1"}, "active")])
+def test_val_shards_picked_by_a_setting_in_a_helper_take_its_reach(audit_errors, env, reach):
+    """`training_shards(hp)` returns the val shards under `if hp.smoke_on_val:` (on by default
+    for one process): validation data is trained on where that setting holds, and only there."""
+    text = (Path(__file__).parent / "fixtures" / "val_shards_by_setting.py").read_text()
+    line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: val-in-training")
+    assert audit_errors(text, env) == [(line, "val_in_training", reach)]
+
+
+@pytest.mark.parametrize("env,reach", [({"WORLD_SIZE": "1"}, "active"), ({"WORLD_SIZE": "8"}, "dormant")])
+def test_a_preset_picked_from_a_table_decides_the_reach_by_its_fields(audit_errors, env, reach):
+    """`preset = resolve_preset(ws)` returns `PRESETS["record"] if ws >= 8 else PRESETS["compact"]`;
+    only the compact preset sets `repair_steps`, so `if preset.repair_steps > 0:` holds on one GPU
+    (the keyword of that construction) and not on eight (the class default, 0)."""
+    text = (Path(__file__).parent / "fixtures" / "train_after_export.py").read_text()
+    line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: train-data-at-eval")
+    assert audit_errors(text, env) == [(line, "train_data_at_eval", reach)]
