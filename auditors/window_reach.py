@@ -175,3 +175,55 @@ def _val_slices(f, expr, held: dict | None = None) -> list[tuple[ast.expr, ast.S
                 if bound is not None and len(seen) < 20:
                     todo.append(bound)
     return out
+
+
+def queue_ahead(m) -> list:
+    """(function, call event) of training calls that take the newest item of a queue while the
+    loop scores its oldest: `ring.append(stage(groups[g + 1]))`, then `x, y = ring[0]` scored,
+    then `xa, ya = ring[-1]` handed to a function that takes gradient steps. The newest item
+    was staged ahead and is scored only in a later iteration."""
+    out = []
+    if not any(_constant_index(s.slice) == -1 for s in m.nodes_of(ast.Subscript)):
+        return out  # (no `q[-1]` anywhere: most files)
+    for f in m.functions.values():
+        for loop in m.under(f, m.nodes_of(ast.For)) + m.under(f, m.nodes_of(ast.While)):
+            body = loop.body
+            appended = {c.func.value.id for st in body if type(st) is ast.If or type(st) is ast.Expr for c in lb.walk(st)
+                        if type(c) is ast.Call and type(c.func) is ast.Attribute and c.func.attr == "append"
+                        and type(c.func.value) is ast.Name}
+            if not appended:
+                continue
+            taken = {}  # name -> (queue, constant index) of `x, y = ring[0]` in the loop's body
+            for a in (a for st in body for a in lb.walk(st) if type(a) is ast.Assign):
+                v = a.value
+                if type(v) is ast.Subscript and type(v.value) is ast.Name and v.value.id in appended:
+                    index = _constant_index(v.slice)
+                    for t in (n for t in a.targets for n in lb.walk(t) if type(n) is ast.Name):
+                        taken[t.id] = (v.value.id, index, a.lineno)
+            for ev in (e for e in f.events if e.kind == "call" and loop.lineno < e.line <= loop.end_lineno and e.data["callee"]):
+                used = {taken[n.id] for a in ev.node.args for n in lb.walk(a) if type(n) is ast.Name and n.id in taken}
+                newest = [(q, line) for q, i, line in used if i == -1]
+                if not newest or not any("VAL" in v for v in ev.data["args"]) or not m.trains_any(m.functions[ev.data["callee"]]):
+                    continue
+                q = newest[0][0]
+                oldest = {name for name, (q2, i, _) in taken.items() if q2 == q and i == 0}
+                if _scored_from(f, loop, oldest, ev.line):
+                    out.append((f, ev))
+    return out
+
+
+def _constant_index(e):
+    if type(e) is ast.Constant and isinstance(e.value, int):
+        return e.value
+    if type(e) is ast.UnaryOp and type(e.op) is ast.USub and type(e.operand) is ast.Constant:
+        return -e.operand.value
+    return None
+
+
+def _scored_from(f, loop, names: set, before: int) -> bool:
+    """In the loop, before line `before`, a loss or log-probability is computed from these names."""
+    return any(loop.lineno < e.line < before and (e.kind == "ce" or e.kind == "call" and e.data["name"] in _SCORING)
+               and any(type(n) is ast.Name and n.id in names for n in lb.walk(e.node)) for e in f.events)
+
+
+_SCORING = {"cross_entropy", "log_softmax", "nll_loss"}

@@ -27,7 +27,7 @@ from auditors.model import RuleInfo
 from auditors.nearest import nearest_labels
 from auditors.phase_order import Conditional, phase_order
 from auditors.pipelines import reaching_value, scoring_generator
-from auditors.window_reach import runs_ahead
+from auditors.window_reach import queue_ahead, runs_ahead
 from auditors.rules import raw
 from auditors.val_choice import guarded_val_return
 from auditors.val_mixing import (built_mix, fed_joined_streams, guarded_join, guarded_mix, guarded_val_source, inside_training,
@@ -471,4 +471,6 @@ def check(m):
         ctx = with_choice(f, ev.node.func.value, "VAL", ev.ctx) if type(ev.node.func) is ast.Attribute else ev.ctx
         out.append(raw(RULE, f, ev.node, ctx, "error", "high" if verdict else "medium",
                        f"backward pass on a validation-data loss: {msg}"))
-    return out
+    return out + [raw(RULE, f, ev.node, ev.ctx, "error", "medium", f"{ev.data['name']}() takes gradient steps on the newest "
+                      "item of a queue while the loop scores its oldest: that item was staged ahead and is scored only in "
+                      "a later iteration") for f, ev in queue_ahead(m)]
