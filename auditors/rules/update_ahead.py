@@ -10,6 +10,9 @@ ends, `range` bounds of an index, in terms of its parameters), substitutes the
 arguments of the two calls and flags the update when it always reads further. The
 inline form of #779's first commit, `mixer.update(val[start:end + 1])` with `end` the
 chunk end computed from the loop's variable, is flagged too (fixed by dropping the `+ 1`).
+So is a step that counts the targets into a table and then reads the same context rows
+for the distribution it returns (`tab.index_put_((rows, y), 1, accumulate=True)`, then
+`tab[rows]`): each target is predicted by counts that already hold it.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ def check(m):
                                    f"{score.data['name']}() (line {score.line}) scored: those tokens are counted "
                                    "before they are scored"))
                     break
-    return out + _updated_before_read(m)
+    return out + _updated_before_read(m) + _counted_then_read(m)
 
 
 def _updated_before_read(m) -> list:
@@ -85,6 +88,35 @@ def _updated_before_read(m) -> list:
                                f"{update.data['name']}() adds this iteration's targets to `{holder}` before "
                                f"{read.data['name']}() (line {read.line}) predicts them from it: each target is scored "
                                "by counts that already hold it"))
+                break
+    return out
+
+
+def _counted_then_read(m) -> list:
+    """In one function: the targets are counted into a table at their context rows
+    (`tab.index_put_((rows, sym), ones, accumulate=True)` with `sym` the targets), and then the
+    same rows of that table are read (`c = tab[rows]`) for the distribution the function gives:
+    the counts that predict each target already hold it. Reading the rows first, or another
+    context's rows after the update (the next position's), is the legal order."""
+    out = []
+    for f in m.functions.values():
+        if f.qualname == "<module>" or not f.ret:
+            continue
+        for ev in f.events:
+            if ev.kind != "call" or ev.data["name"] not in ACCUMULATE or type(ev.node.func) is not ast.Attribute \
+                    or not ev.node.args or type(ev.node.args[0]) is not ast.Tuple or len(ev.node.args[0].elts) != 2:
+                continue
+            rows, keys = ev.node.args[0].elts
+            if "TGT" not in f.labels_of(keys) or "TGT" in f.labels_of(rows):
+                continue
+            table, at = lb.src(ev.node.func.value), lb.src(rows)
+            read = next((n for n in m.under(f, m.nodes_of(ast.Subscript)) if n.lineno > ev.line and type(n.ctx) is ast.Load
+                         and lb.src(n.value) == table and lb.src(n.slice) == at), None)
+            if read is not None:
+                out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                               f"counts the targets into `{table}` at their context rows, then reads those rows "
+                               f"(line {read.lineno}) for the distribution it returns: each target is predicted by "
+                               "counts that already hold it"))
                 break
     return out
 
