@@ -222,6 +222,8 @@ def check(m):
                                    f"a byte-fallback token is given `{lb.src(st.value)}` bytes; it is exactly 1 byte"))
     if not control_reported:
         out += _control_sized_by_helper(m, sizers, sizing)
+    out += [raw(RULE, f, st, guards_of(f, st.lineno), "error", "medium", "adds bytes to the document marker's entry (BOS is a "
+                "control token of 0 bytes): every document counts bytes that no text holds") for f, st in pt.marker_bytes_raised(m, piece_calls)]
     return out + _bytes_never_handled(m, piece_calls, {r.function for r in out} | sizers) + _byte_entry_sized(m) \
         + _space_without_boundary(m) + _byte_branch_length(m, piece_calls) + _byte_test_never_holds(m)
 
