@@ -157,6 +157,9 @@ def is_mask(f, e, depth: int = 0) -> bool:
         e = e.func.value
     if type(e) is ast.Name and depth < 3:
         bound = f.binding(e.id)
+        if bound is None and e.id in f.params:  # `def weight(on, lam): return lam * on.float()`: what callers pass
+            passed = f.module.arguments_for(f, e.id)
+            return bool(passed) and all(a is not None and g is not None and is_mask(g, a, depth + 1) for a, g in passed)
         if bound is None:
             return _unpacked_mask(f, e.id, depth)
         return is_mask(f, bound, depth + 1)

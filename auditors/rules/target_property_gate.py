@@ -175,6 +175,13 @@ def check(m):
                     and ast.dump(node.args[1]) != ast.dump(node.args[2]):
                 out.append(raw(RULE, f, node, ev.ctx, "error", "medium",
                                _MESSAGE.format(what="which score (or normalizer) the target gets", cond=ast.unparse(node.args[0]))))
+            if ev.kind == "call" and ev.data["name"] in ("logaddexp", "logaddexp2") and len(node.args) == 2 \
+                    and any("TGTP" in f.labels_of(a) for a in node.args):
+                # `logaddexp(log1p(-w) + lp_y, log(w) + lq[y])` with `w = lam * starts_word[y]`: the mixture's weight
+                gate = next((n for a in node.args for n in lb.walk(a) if type(n) is ast.Name and "TPROP" in f.labels_of(n)), None)
+                if gate is not None:
+                    out.append(raw(RULE, f, node, ev.ctx, "error", "medium",
+                                   _MESSAGE.format(what="the weight of the mixture that scores the target", cond=gate.id)))
         scores = m.scores(f) or ("TGTP" in f.ret and "DIST" not in f.ret and f.is_method)  # (or hands back the target's score)  # (a choice of byte strings for a byte-level model is accounting, not a score)
         for node in m.under(f, m.nodes_of(ast.If)) if scores else ():
             member = _target_member(f, node.test)
