@@ -193,18 +193,14 @@ _MARKER = ("bos", "eos")  # `bos_id`, `BOS_ID`, `sp.bos_id()`, `eos_token`
 
 def marker_bytes_raised(m, piece_calls) -> list:
     """(function, statement) where a per-token byte table that a piece-reading function fills
-    (`nbytes[i] = len(piece.encode())`) gets bytes added for the document marker afterwards
-    (`nbytes[bos_id] += gap`, also `= 1`): BOS is a control token of 0 bytes, so every
-    document would add bytes that no text holds."""
+    with lengths (`nbytes[i] = len(piece.encode())`) gets bytes added for the document marker
+    afterwards (`nbytes[bos_id] += gap`): BOS is a control token of 0 bytes, so every document
+    would add bytes that no text holds. (Setting the marker's entry of a flag table,
+    `boundary[bos_id] = 1`, is how a boundary table is made.)"""
     sized = {lb.src(st.targets[0].value) for f in m.functions.values() if f.qualname != "<module>"
              and any(c in piece_calls for c in m.under(f, m.nodes_of(ast.Call)))
-             for st in table_stores(f.node.body) if type(st) is ast.Assign and type(st.targets[0]) is ast.Subscript}
-    out = []
-    for f in m.functions.values():
-        for st in m.under(f, m.nodes_of(ast.AugAssign)) + m.under(f, m.nodes_of(ast.Assign)):
-            t = st.target if type(st) is ast.AugAssign else st.targets[0]
-            if type(t) is ast.Subscript and lb.src(t.value) in sized and any(w in lb.src(t.slice).lower() for w in _MARKER) \
-                    and (type(st) is ast.AugAssign and type(st.op) is ast.Add or type(st) is ast.Assign and not (
-                        type(st.value) is ast.Constant and st.value.value in (0, False))):
-                out.append((f, st))
-    return out
+             for st in table_stores(f.node.body) if type(st) is ast.Assign and type(st.targets[0]) is ast.Subscript
+             and _sized(st.value)}
+    return [(f, st) for f in m.functions.values() for st in m.under(f, m.nodes_of(ast.AugAssign))
+            if type(st.op) is ast.Add and type(st.target) is ast.Subscript and lb.src(st.target.value) in sized
+            and any(w in lb.src(st.target.slice).lower() for w in _MARKER)]
