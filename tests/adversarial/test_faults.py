@@ -339,8 +339,15 @@ def test_training_killed_at_random_points_resumes_to_the_same_weights(tmp_path, 
 
     iterations = 12
     sub = make_submission(tmp_path / "sub", iterations=iterations, warmdown=4, checkpoint_every=3)
-    train_submission(sub, tmp_path / "straight", preset="tiny", data_dir=tiny_data.dataset_dir,
-                     tokenizer=tiny_data.tokenizer_path, device="cpu")
+    # the straight run uses one thread like the killed runs (OMP_NUM_THREADS=1 below): CPU kernels
+    # split their sums by thread count, so two threads round differently from one
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train_submission(sub, tmp_path / "straight", preset="tiny", data_dir=tiny_data.dataset_dir,
+                         tokenizer=tiny_data.tokenizer_path, device="cpu")
+    finally:
+        torch.set_num_threads(threads)
     out = tmp_path / "killed"
     cmd = [sys.executable, "-m", "harness", "train", str(sub), "--preset", "tiny", "--out", str(out),
            "--data", str(tiny_data.dataset_dir), "--tokenizer", str(tiny_data.tokenizer_path), "--device", "cpu"]
