@@ -492,18 +492,3 @@ def _statements(node) -> list:
         if type(v) is list:
             out.extend([x for x in v if isinstance(x, _BLOCKS)])
     return out
-
-
-def call_arg_names(ev: Event) -> set[str]:
-    """Plain names passed to a call (positional, keyword, and the receiver of a method)."""
-    node: ast.Call = ev.node
-    out = set()
-    for a in list(node.args) + [k.value for k in node.keywords]:
-        d = lb.dotted(a)
-        if d:
-            out.add(d)
-    if isinstance(node.func, ast.Attribute):
-        d = lb.dotted(node.func.value)
-        if d:
-            out.add(d)
-    return out
