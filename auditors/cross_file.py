@@ -67,59 +67,97 @@ def with_cross_file_data(items: list[tuple[str, str]], facts: list[dict], use_ca
 
 
 def with_merged_imports(items: list[tuple[str, str]], facts: list[dict], use_cache: bool = True) -> list[dict]:
-    """The facts, with the findings of each importer analysed together with each sibling
-    it imports (when the two define no top-level name alike) added where they lie."""
+    """The facts, with the findings of each importer analysed together with the siblings it
+    imports (all of them in one module where no two define a top-level name alike, so that a
+    loop in the importer over one sibling's generator that calls another sibling's methods is
+    read whole) added where they lie."""
     from auditors.engine import facts_for
 
     plain = [i for i, (name, _) in enumerate(items) if "[unpacked" not in name and name.endswith(".py")
              and not facts[i].get("parse_error")]
     # a sibling may ship its code packed: the unpacked text is what an import of it runs
     siblings = plain + [i for i, (name, _) in enumerate(items) if "[unpacked" in name and not facts[i].get("parse_error")]
-    pairs = []
+    groups: list[tuple[int, list[int]]] = []  # (importer, the siblings merged after it, in order)
     imported = _imported_modules(items, facts)
     for a in plain:
-        imports = imported[a]
+        imports, mine = _imported_through(items, siblings, imported, a), []
         for b in siblings:
             stem = PurePosixPath(items[b][0]).stem
             own = items[b][0].startswith(items[a][0] + "[unpacked") and _calls_any(items[a][1], _top_level(facts[b]))
             if items[a][0].endswith("__init__.py") and not _calls_any(items[a][1], _top_level(facts[b])):
                 continue  # a package's re-export (`from .core import *`): its importers run the module, it does not
-            if b != a and (own or any(m == stem or m.endswith("." + stem) for m in imports)) \
-                    and not _top_level(facts[a]) & _top_level(facts[b]):
-                pairs.append((a, b))  # (`own`: a payload the file runs in its own globals and then calls into)
-    if not pairs:
+            if b == a or not (own or any(m == stem or m.endswith("." + stem) for m in imports)) \
+                    or _top_level(facts[a]) & _top_level(facts[b]):
+                continue  # (`own`: a payload the file runs in its own globals and then calls into)
+            home = next((g for g in mine if not any(_top_level(facts[c]) & _top_level(facts[b]) for c in g)), None)
+            if home is None:
+                mine.append([b])
+            else:
+                home.append(b)
+        groups += [(a, g) for g in mine]
+    if not groups:
         return facts
-    joined = [items[a][1] + ("" if items[a][1].endswith("\n") else "\n") + _as_imported(items[b][1], items[a][0])
-              for a, b in pairs]
+    joined = [_joined(items, a, group) for a, group in groups]
     out = [dict(f) for f in facts]
     unseen: set[tuple] = set()  # (file, rule, line) of an importer's errors the merged module does not confirm
-    for (a, b), merged in zip(pairs, facts_for(joined, use_cache)):
-        offset = len(items[a][1].splitlines())
-        if set(facts[a].get("outgoing", {})) & _top_level(facts[b]):
-            # the importer hands data to the sibling's functions, which it could only guess at alone
+    for (a, group), merged in zip(groups, facts_for(joined, use_cache)):
+        starts = _starts(items, a, group)  # the merged line before each file's first
+        if set(facts[a].get("outgoing", {})) & set().union(*(_top_level(facts[b]) for b in group)):
+            # the importer hands data to the siblings' functions, which it could only guess at alone
             # (`rows = calibration_rows(src, train_glob=..., val_glob=...)` as every split it is handed)
-            confirmed = {(r["rule"], r["line"]) for r in merged.get("findings", []) if r["line"] <= offset}
+            confirmed = {(r["rule"], r["line"]) for r in merged.get("findings", []) if r["line"] <= starts[1][1]}
             unseen |= {(a, o["rule"], o["line"]) for o in facts[a].get("findings", [])
                        if o["severity"] == "error" and (o["rule"], o["line"]) not in confirmed}
         for r in merged.get("findings", []):
             if r["rule"] == "unparsable-code":
                 continue
-            home, line = (a, r["line"]) if r["line"] <= offset else (b, r["line"] - offset)
+            home, offset = next((i, o) for i, o in reversed(starts) if r["line"] > o)
+            line = r["line"] - offset
             same = [o for o in out[home]["findings"] if o["rule"] == r["rule"] and o["line"] == line]
             # its reach is judged in the merged module, where the importer's calls and settings reach it
             seen = {**r, "reached_in": (merged, r, items[a][0])}  # (and the importer: its role decides what calls it)
-            merged_with = {"merged_with": [items[a][0], items[b][0]]}  # (a finding the pair's code makes together)
+            merged_with = {"merged_with": [items[a][0], *(items[b][0] for b in group)]}  # (a finding the files make together)
             if not same or (r["severity"] == "error" and all(o["severity"] != "error" for o in same)):
                 # (a warning of the file alone, `downloads in a module that scores nothing`, is an
                 # error when the importer's evaluation reaches it)
-                message = _relined(r["message"], offset, items[a][0] if home == b else None, items[b][0] if home == a else None)
+                message = _relined(r["message"], starts, items, home)
                 kept = [o for o in out[home]["findings"] if not any(o is s for s in same)]
                 out[home]["findings"] = [*kept, {**seen, **merged_with, "line": line, "message": message}]
-            elif home == b:
+            elif home != a:
                 out[home]["findings"] = [{**o, "reached_in": (merged, r, items[a][0])} if any(o is s for s in same) else o
                                          for o in out[home]["findings"]]
     for a, rule, line in unseen:
         out[a]["findings"] = [o for o in out[a]["findings"] if (o["rule"], o["line"]) != (rule, line)]
+    return out
+
+
+def _imported_through(items, siblings: list[int], imported: list[set[str]], a: int) -> set[str]:
+    """The modules a file imports, with those that the siblings it imports import in turn
+    (train_gpt.py imports memory.py, which imports hashing.py: the three run as one)."""
+    out, grown = set(imported[a]), True
+    while grown:
+        grown = False
+        for b in siblings:
+            stem = PurePosixPath(items[b][0]).stem
+            if b != a and any(m == stem or m.endswith("." + stem) for m in out) and not imported[b] <= out:
+                out |= imported[b]
+                grown = True
+    return out
+
+
+def _joined(items, a: int, group: list[int]) -> str:
+    """The importer's text, then each sibling's as the importer runs it."""
+    parts = [items[a][1], *(_as_imported(items[b][1], items[a][0]) for b in group)]
+    return "".join(p + ("" if p.endswith("\n") else "\n") for p in parts[:-1]) + parts[-1]
+
+
+def _starts(items, a: int, group: list[int]) -> list[tuple[int, int]]:
+    """(file, the merged module's line just before the file's first) for the importer and
+    each sibling after it."""
+    out, offset = [], 0
+    for i in [a, *group]:
+        out.append((i, offset))
+        offset += len(items[i][1].splitlines())
     return out
 
 
@@ -148,14 +186,13 @@ def _as_imported(source: str, importer: str) -> str:
     return _MAIN_GUARD.sub(lambda m: f'{m.group(1)} and not {IMPORTED}{label}":', source)
 
 
-def _relined(message: str, offset: int, importer: str | None, sibling: str | None) -> str:
+def _relined(message: str, starts: list[tuple[int, int]], items, home: int) -> str:
     """A message's `line N` of the merged module as a line of the file it lies in, named
     when that is not the file the finding is reported in."""
     def one(match) -> str:
         n = int(match.group(1))
-        if n > offset:
-            return f"line {n - offset}" + (f" of {sibling}" if sibling else "")
-        return f"line {n}" + (f" of {importer}" if importer else "")
+        i, offset = next((i, o) for i, o in reversed(starts) if n > o)
+        return f"line {n - offset}" + (f" of {items[i][0]}" if i != home else "")
     return _LINE.sub(one, message)
 
 

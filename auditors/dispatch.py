@@ -177,7 +177,7 @@ def loop_keys(f, key) -> list | None:
     ANY_KEY for a loop variable over anything else, None when the key is no loop variable."""
     loop = loop_over(f, key)
     if loop is None:
-        return None
+        return _planned_keys(f, key)
     it = loop.iter
     if type(it) is ast.Name:
         it = f.binding(it.id)
@@ -189,6 +189,33 @@ def loop_keys(f, key) -> list | None:
     if type(it) in (ast.Tuple, ast.List) and all(type(e) is ast.Constant for e in it.elts):
         return [e.value for e in it.elts]
     return ANY_KEY
+
+
+def _planned_keys(f, key) -> list | None:
+    """The keys that a field of the items of a generator takes, in the order it yields them
+    (`for step in iter_steps(...): OPS[step.kind](step)`, where iter_steps yields
+    `Step(kind=phase, ...)` inside `for phase in ("score", "adapt")`); ANY_KEY when some
+    yield's field is not known here, None when the key is no such field."""
+    if type(key) is not ast.Attribute or type(key.value) is not ast.Name:
+        return None
+    loop = loop_over(f, key.value)
+    gen = f.module.resolve(loop.iter.func, f) if loop is not None and type(loop.iter) is ast.Call else None
+    if gen is None:
+        return None
+    yields = sorted(gen.module.under(gen, gen.module.nodes_of(ast.Yield)), key=lambda y: (y.lineno, y.col_offset))
+    if not yields:
+        return None
+    keys = []
+    for y in yields:
+        field = next((k.value for k in y.value.keywords if k.arg == key.attr), None) if type(y.value) is ast.Call else None
+        if type(field) is ast.Constant:
+            keys.append(field.value)
+            continue
+        looped = loop_keys(gen, field) if type(field) is ast.Name else None
+        if not looped or looped is ANY_KEY:
+            return ANY_KEY
+        keys += looped
+    return keys
 
 
 def entry_guards(m) -> list[tuple[int, int, str, str]]:
