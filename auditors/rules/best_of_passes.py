@@ -291,10 +291,49 @@ def _several_scores(m, f, call: ast.Call, loops) -> str | None:
             return "the better of two passes, picked by a key"  # `min((loss, bpb), rerun(model), key=lambda r: r[1])`
         return None  # `min(a, b)` of two values: a per-token gate, the oracle-gate rule's
     for arg in pool[:1]:
-        why = _collection(m, f, arg, loops, depth=0)
+        why = _collection(m, f, arg, loops, depth=0) or _filled_per_attempt(m, f, arg, call, loops)
         if why:
             return why
     return None
+
+
+def _filled_per_attempt(m, f, table, call: ast.Call, loops) -> str | None:
+    """`table.min(dim=1)` of a table filled as `table[chunk, k] = loss(copies[k], ...)` in a
+    loop over k that runs over copies of the model (seeds, replicas), not over the data, and
+    scores in each pass: for every row, the best of several attempts at the same tokens. The
+    selection's axis must be the loop's (the smallest loss of each copy over the chunks is a
+    statistic, no choice)."""
+    dims = [k.value for k in call.keywords if k.arg in ("dim", "axis")] + call.args[:1]
+    if type(table) is not ast.Name or len(dims) != 1 or type(dims[0]) is not ast.Constant \
+            or type(dims[0].value) is not int:
+        return None
+    for loop in m.under(f, loops):
+        variables = {n.id for n in lb.walk(loop.target) if type(n) is ast.Name}
+        if not variables or _over_data(f, loop.iter, loop) or not _scores_val_each_time(f, loop) \
+                or not _calls_each(f, loop, variables):
+            continue
+        for a in lb.walk(loop):
+            if type(a) is not ast.Assign or not _score(f, a.value):
+                continue
+            for t in a.targets:
+                if type(t) is ast.Subscript and type(t.value) is ast.Name and t.value.id == table.id \
+                        and type(t.slice) is ast.Tuple and dims[0].value < len(t.slice.elts):
+                    at = t.slice.elts[dims[0].value]
+                    if type(at) is ast.Name and at.id in variables:
+                        return f"one scoring per {at.id} of a loop over attempts, the best of each row kept"
+    return None
+
+
+def _calls_each(f, loop, variables: set) -> bool:
+    """The loop hands each of its items to a call as something other than data (a model
+    copy: `loss(net, part)`, `loss(copies[k], part)`); a loop over chunk numbers uses them
+    only to cut the data."""
+    def item(a) -> bool:
+        if type(a) is ast.Subscript:
+            a = a.slice
+        return type(a) is ast.Name and a.id in variables
+    return any(type(c) is ast.Call and any(item(a) and not f.labels_of(a) & lb.DATA for a in c.args)
+               for c in lb.walk(loop))
 
 
 def _reads_scored_items(f, iterable, key) -> bool:
