@@ -18,6 +18,7 @@ from auditors.shipped_config import LOADERS, named_files
 from auditors.settings_forms import (dict_updates, field_env, field_overrides, guarded_defs, init_attrs, looped_fields,
                                      rebound_return)
 from auditors.dispatch import ANY_KEY, default_value, dispatch_items, loop_keys
+from auditors.registries import registry_sites
 
 PY_NAME = re.compile(r"""['"/\\]([\w.-]+\.py)\b""")  # a script named in a string or a path
 
@@ -137,6 +138,11 @@ def reach_facts(m, tree) -> dict:
                 calls.setdefault(name, []).append(
                     {**site, "guards": site["guards"] + [[seg(t), p] for t, p in choice]} if choice else site)
     _decorator_sites(m, known, calls, seg)
+    for name, g, c, ctx in registry_sites(m):  # `for fn in _HOOKS[event]: fn(ctx)` runs each registered hook
+        calls.setdefault(name, []).append({"caller": g.qualname, "line": c.lineno, "method": False,
+                                           "args": [seg(a) for a in c.args],
+                                           "kwargs": {k.arg: seg(k.value) for k in c.keywords if k.arg},
+                                           "guards": [[seg(t), p] for t, p in ctx.guards]})
     looped: dict[str, tuple] = {}  # (the module's walk sees a function's loops too: each loop's entries once)
     updates = dict_updates(tree, seg)
     for f in sorted(m.functions.values(), key=lambda g: g.qualname == "<module>"):
@@ -339,7 +345,7 @@ def _loads(m, seg) -> tuple[set[str], list[list[str]], list[list]]:
       candidates, each loaded only where the name is its own);
     - [line, col, end line, end col, file names] of each loader call of a settings file
       (`tomllib.loads(path.read_text())`), with the .json/.toml names its argument spells."""
-    named, choices, settings = set(), [], []
+    named, choices, settings, flags = set(), [], [], None
     for f, ev in m.events("call"):
         if not ev.node.args:
             continue
@@ -353,7 +359,10 @@ def _loads(m, seg) -> tuple[set[str], list[list[str]], list[list]]:
             elif name is None and type(head) is ast.Constant and isinstance(head.value, str) and head.value:
                 choices.append([f.qualname, seg(arg), head.value])
         elif lb.dotted(ev.node.func) in LOADERS:
-            files = named_files(arg, f.binding)
+            if flags is None:  # `open(ns.settings)` with `--settings` defaulting to `HERE / "settings.toml"`
+                flags = {dest: e for c in m.nodes_of(ast.Call) if lb.call_name(c.func) == "add_argument"
+                         for dest, e in _argparse_default(c, lambda x: x).items() if isinstance(e, ast.expr)}
+            files = named_files(arg, f.binding, flags=flags)
             if files:
                 c = ev.node
                 settings.append([c.lineno, c.col_offset, c.end_lineno, c.end_col_offset, sorted(set(files))])

@@ -40,10 +40,11 @@ def shipped_data(root: Path, recursive: bool = True) -> dict[str, object]:
     return out
 
 
-def named_files(arg: ast.expr, bound, depth: int = 0) -> list[str]:
+def named_files(arg: ast.expr, bound, depth: int = 0, flags: dict | None = None) -> list[str]:
     """The settings-file names that a loader's argument spells: string constants ending in
     .json or .toml in it, or in what its names are bound to (`bound(name)`: an expression or
-    None; `open(cfg_path)`, a `with open(...) as fh` target)."""
+    None; `open(cfg_path)`, a `with open(...) as fh` target), or in the default of a
+    command-line flag it reads (`open(args.settings)` with `flags`: {destination: default})."""
     names = []
     for n in walk(arg):
         if type(n) is ast.Constant and isinstance(n.value, str) and n.value.endswith(tuple(_SUFFIXES)):
@@ -51,7 +52,9 @@ def named_files(arg: ast.expr, bound, depth: int = 0) -> list[str]:
         elif type(n) is ast.Name and depth < 3:
             held = bound(n.id)
             if held is not None:
-                names += named_files(held, bound, depth + 1)
+                names += named_files(held, bound, depth + 1, flags)
+        elif type(n) is ast.Attribute and flags and n.attr in flags and depth < 3:
+            names += named_files(flags[n.attr], bound, depth + 1, flags)
     return names
 
 

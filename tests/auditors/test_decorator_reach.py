@@ -70,3 +70,68 @@ def test_a_wrapper_applied_by_a_decorator_in_a_method_is_as_reached_as_that_meth
     p.write_text(DECORATED_IN_INIT)
     line = next(i + 1 for i, t in enumerate(DECORATED_IN_INIT.splitlines()) if t.endswith("# gate"))
     assert [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.rule == "oracle-gate"] == [(line, reach)]
+
+
+HOOKS = '''
+import os
+from collections import defaultdict
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+LISTENERS = defaultdict(list)
+
+
+def listen(event):
+    def add(fn):
+        LISTENERS[event].append(fn)
+        return fn
+    return add
+
+
+def emit(event, report):
+    for fn in LISTENERS[event]:
+        if os.environ.get("RUN_LISTENERS", "1") == "1":
+            fn(report)
+
+
+@torch.no_grad()
+def score(model, val):
+    loss = F.cross_entropy(model(val[None, :-1])[0], val[1:]).item()
+    return loss, loss / 0.6931471805599453 * val.numel() / max(int((val > 0).sum()), 1)
+
+
+@listen("final")
+def second_opinion(report):
+    loss, bpb = score(report["other"], report["tokens"])
+    if bpb < report["val_bpb"]:  # kept
+        report["val_bpb"] = bpb
+
+
+def main():
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    model = torch.nn.Embedding(1024, 1024)
+    report = {"other": model, "tokens": val}
+    report["val_loss"], report["val_bpb"] = score(model, val)
+    {emit}
+    print(report["val_bpb"])
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+@pytest.mark.parametrize("emit, env, reach", [('emit("final", report)', {}, "active"),
+                                              ('emit("final", report)', {"RUN_LISTENERS": "0"}, "dormant"),
+                                              ("pass", {}, "dormant")])
+def test_a_function_a_decorator_puts_in_a_list_runs_where_the_list_is_run(tmp_path, monkeypatch, emit, env, reach):
+    """`@listen("final")` appends the function to LISTENERS["final"]; `emit` calls each entry:
+    that call (under its guard) is where the hook runs; with no such call nothing runs it."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    source = HOOKS.replace("{emit}", emit)
+    p.write_text(source)
+    line = next(i + 1 for i, t in enumerate(source.splitlines()) if t.endswith("# kept"))
+    assert [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.rule == "lower-result-kept"] == [(line, reach)]

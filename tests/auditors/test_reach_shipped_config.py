@@ -230,3 +230,48 @@ def test_an_inlined_settings_file_keeps_every_line_in_its_place():
     import datetime
     assert inlined(source, loads, {"data.toml": {"when": datetime.date(2026, 11, 28)}}) is None
     assert inlined(source, loads, {"other.toml": {}}) is None
+
+
+SPLITS_BY_FLAG = '''
+import argparse
+import glob
+import os
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(model, argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run-config", default=str(HERE / "run.toml"))
+    ns = ap.parse_args(argv)
+    with open(ns.run_config, "rb") as fh:
+        cfg = tomllib.load(fh)
+    files = []
+    for split in cfg["data"]["order"]:
+        files += sorted(glob.glob(os.path.join("./data", f"fineweb_{split}_*.bin")))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for path in files:
+        tokens = torch.from_numpy(np.fromfile(path, dtype=np.uint16).astype(np.int64))
+        loss = F.cross_entropy(model(tokens[None, :-1])[0], tokens[1:])
+        loss.backward()
+        opt.step()
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+@pytest.mark.parametrize("order, found", [('["val", "train"]', True), ('["train"]', False)])
+def test_a_settings_file_named_by_a_flags_default_is_read(audit_errors, tmp_path, order, found):
+    """`open(ns.run_config)` with `--run-config` defaulting to `HERE / "run.toml"`: the file the
+    run reads without flags; the splits its order lists are what the loop trains on."""
+    (tmp_path / "run.toml").write_text(f'[data]\norder = {order}\n')
+    errors = audit_errors(SPLITS_BY_FLAG)
+    assert [tag for _, tag, _ in errors] == (["val_in_training"] if found else [])
