@@ -81,11 +81,12 @@ def _analyze(source: str, seeds: dict | None = None) -> dict:
     from auditors.aliases import unaliased
     from auditors.analysis import ModuleFlow
     from auditors.rules import all_rules
+    from auditors.table_gets import as_subscripts
     from auditors.val_split import split_points
 
     tree, skipped = parse_tolerant(source)
     if tree is not None:
-        tree = unaliased(tree)
+        tree = as_subscripts(unaliased(tree))
     if tree is None:
         return {"parse_error": "not parsable as Python", "functions": {}, "calls": {}, "class_defs": {},
                 "entry": False, "env_sets": {}, "imports": [], "findings": [asdict(_unreadable_file())],

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import ast
 
+from auditors import dispatch
 from auditors import labels as lb
+from auditors.evidence import normalizes_own_entry, parameter_for
 from auditors.model import RuleInfo
 from auditors.rules import guards_of, raw
 
@@ -154,11 +156,57 @@ def check(m):
         if f.qualname != "<module>" and per_token:
             out += _weighted_by_comparison(m, f) or _gated_by_target(m, f) or _least_accumulated(m, f) or _picked_by_loss(m, f)
         if f.qualname != "<module>":
-            out += _weights_from_target_reads(m, f)
+            out += _weights_from_target_reads(m, f) + _least_in_lambda(m, f)
     return out
 
 
 _NORMALIZING = ("softmax", "normalize")
+
+
+def _least_in_lambda(m, f) -> list:
+    """`combine = COMBINERS[mode]` holding `lambda a, b: torch.stack((a, b)).amin(0)`, then
+    `combine(nll_model, nll_mix)`: the smaller of two target losses per token, kept by a
+    lambda of a table (under the key that picks it) or bound to a name."""
+    out = []
+    for ev in f.events:
+        node = ev.node
+        if ev.kind != "call" or len(node.args) < 2 or type(node.func) is not ast.Name:
+            continue
+        value = f.binding(node.func.id)
+        if type(value) is ast.Lambda:
+            picks = [(None, value)]
+        elif type(value) is ast.Subscript and type(value.slice) is not ast.Constant:
+            picks = [(k, v) for k, v in dispatch.dispatch_items(f, value) or () if type(v) is ast.Lambda]
+        else:
+            continue
+        least = [(key, lam) for key, lam in picks if (pair := _least_of_parameters(lam))
+                 and max(pair) < len(node.args) and all(_loss(f, node.args[i]) for i in pair)]
+        if not least:
+            continue
+        lam = least[0][1]
+        found = raw(RULE, f, node, ev.ctx, "error", "medium",
+                    f"keeps the smaller of two target losses per token (`{lb.src(lam.body)}`, line {lam.lineno}): "
+                    "an oracle gate")
+        keys = [key for key, _ in least if key is not None]
+        if keys:  # (the entries run where the key picks them)
+            found.guards.append([f"{lb.src(value.slice)} == {keys[0]!r}" if len(keys) == 1 else
+                                 f"{lb.src(value.slice)} in {tuple(keys)!r}", True])
+        out.append(found)
+    return out
+
+
+def _least_of_parameters(lam: ast.Lambda) -> tuple | None:
+    """The positions of the two parameters whose per-token minimum the lambda returns
+    (`minimum(a, b)`, `stack((a, b)).amin(0)`, `torch.min(torch.stack([a, b]), 0).values`)."""
+    params = [a.arg for a in lam.args.args]
+    for n in lb.walk(lam.body):
+        if type(n) is not ast.Call or lb.call_name(n.func) not in ("minimum", "fmin", "amin", "min", "nanmin"):
+            continue
+        held = _stacked(n) or (n.args[:2] if lb.call_name(n.func) in ("minimum", "fmin") else [])
+        names = [x.id for x in held if type(x) is ast.Name]
+        if len(names) == 2 == len(held) and all(x in params for x in names) and names[0] != names[1]:
+            return params.index(names[0]), params.index(names[1])
+    return None
 
 
 def _weights_from_target_reads(m, f) -> list:
@@ -174,6 +222,9 @@ def _weights_from_target_reads(m, f) -> list:
                 and any(type(n) is ast.Name and n.id == w for n in lb.walk(b))
                 and f.labels_of(b.left if any(type(n) is ast.Name and n.id == w for n in lb.walk(b.right)) else b.right)
                 & (lb.DATA | {"DIST", "CAND"})]  # (with the experts' predictions)
+        used += [c for c in m.under(f, m.nodes_of(ast.Call)) if c.lineno > a.lineno  # `mixer.mix(lps, w)`
+                 and any(type(x) is ast.Name and x.id == w for x in c.args)
+                 and any(f.labels_of(x) & {"DIST"} for x in c.args if not (type(x) is ast.Name and x.id == w))]
         if used:
             return [raw(RULE, f, a, guards_of(f, a.lineno), "error", "medium",
                         f"mixture weights `{w}` are computed from each expert's probability of the target it then scores "
@@ -190,8 +241,12 @@ def _target_softmax(m, f, e, depth: int = 0) -> bool:
     if lb.call_name(e.func) in _NORMALIZING and e.args:
         return _reads_target(f, e.args[0])
     g = m.resolve(e.func, f)
-    return g is not None and g is not f and any(r.value is not None and _target_softmax(m, g, r.value, depth + 1)
-                                                for r in m.under(g, m.nodes_of(ast.Return)))
+    if g is None or g is f:
+        return False
+    if any(_reads_target(f, a) and (q := parameter_for(g, e, i)) is not None and normalizes_own_entry(m, g, q)
+           for i, a in enumerate(e.args)):
+        return True  # `w = mixer.weights(obs)` with obs read at the target, normalized with each position's own entry
+    return any(r.value is not None and _target_softmax(m, g, r.value, depth + 1) for r in m.under(g, m.nodes_of(ast.Return)))
 
 
 def _reads_target(f, e, depth: int = 0) -> bool:

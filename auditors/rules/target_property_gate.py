@@ -71,6 +71,40 @@ def _shapes_distribution(m) -> bool:
     return False
 
 
+def _normalized_from_fact(m, f) -> list:
+    """`z = calib(logits, starts_word[y])` (a temperature or a bias picked per token by the
+    fact), then `log_softmax(z)`: the distribution the target is scored from is itself made
+    with a fact about the target, though every row still sums to one."""
+    for ev in f.events:
+        if ev.kind == "call" and ev.data["name"] in lb.DIST_FUNCS and ev.node.args:
+            fact = _fact_fed(f, ev.node.args[0], ev.line, 0)
+            if fact is not None:
+                return [raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                            _MESSAGE.format(what="the distribution the target is scored from", cond=fact))]
+    return []
+
+
+def _fact_fed(f, e, line: int, depth: int) -> str | None:
+    """The fact about the target that e is computed with: an argument of a call in it, an
+    index into a table of settings, or the same through the last binding before `line` of a
+    name it reads (three bindings deep)."""
+    for n in lb.walk(e):
+        if type(n) is ast.Call:
+            fact = next((a for a in [*n.args, *(k.value for k in n.keywords)] if "TPROP" in f.labels_of(a)), None)
+            if fact is not None:
+                return lb.src(fact)
+        elif type(n) is ast.Subscript and "TPROP" in f.labels_of(n.slice):
+            return lb.src(n.slice)
+        elif type(n) is ast.Name and depth < 3:
+            bound = max((a for a in f.module.under(f, f.module.nodes_of(ast.Assign)) if a.lineno < line
+                         and any(type(t) is ast.Name and t.id == n.id for t in a.targets)),
+                        key=lambda a: a.lineno, default=None)
+            fact = _fact_fed(f, bound.value, bound.lineno, depth + 1) if bound is not None else None
+            if fact is not None:
+                return fact
+    return None
+
+
 def _scores(f, node) -> bool:
     return "TGTP" in f.labels_of(node)
 
@@ -168,6 +202,7 @@ def check(m):
         if not any(v & {"TGTP", "DIST"} for v in f.env.values()):  # no distribution or score of a target is held here
             out += _chosen_hints(m, f)
             continue
+        out += _normalized_from_fact(m, f)
         for ev in f.events:
             node = ev.node
             if ev.kind == "call" and ev.data["name"] == "where" and len(node.args) == 3 \
