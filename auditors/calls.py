@@ -332,8 +332,10 @@ def call_labels(info, e: ast.Call) -> frozenset:
             _hand_back_effects(info, e, callee, is_method)
         own = info._receiver_data(func.value, callee, recv) if is_method else EMPTY
         out = (callee.ret - via_params) | (every & via_params & callee.ret) | own
+        if "TPROP" in out and "TGT" in via_params and not every & {"TGT", "TPROP"}:
+            out = out - {"TPROP"}  # `starts[tokens]` of a helper some caller hands the targets: a fact about them only there
         if out & DATA and e.args:
-            named = pattern_splits(callee, e)  # `shard_pattern(root, "train")` making `fineweb_*.bin`: both splits
+            named = pattern_splits(callee, e, info)  # `shard_pattern(root, "train")` making `fineweb_*.bin`: both splits
             if named:
                 out = (out - DATA) | named
         if also:  # `self.encode(sd)` may run a subclass's encode, `score(...)` its decorator's wrapper: their returns too
@@ -372,6 +374,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
     elif callee is None and type(func) is ast.Name and func.id in info.env and func.id in _loop_variables(info):
         # `for k, pick in SOURCES.items(): Loader(pick(args))` over a table of lambdas: what they return
         recv = recv | (info.L(func) & DATA)
+    if name == "sliding_window_view" and args:
+        return args[0] - INDEX_ONLY  # windows of the array; the window length is a size, not data (nor candidates)
     if name in _CONVERTS and (len(e.args) == 1 and not e.keywords or name in _SAME_VALUES) or name in _ENCODES:
         return (every | recv) - {"CAND"}  # `torch.from_numpy(keys)`, `h.digest()`: the same values, a key stays a key
     if name == "int" and every & KEYS or name in ("list", "tuple") and len(e.args) == 1 and type(func) is ast.Name:

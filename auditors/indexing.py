@@ -70,6 +70,11 @@ class IndexFlow:
             return (base - KEYS - {"CAND", "POS1"}) | {"TGT"}
         if base & DATA and _column(e, "last") and _context_windows(self, e.value):
             return (base - KEYS - {"CAND", "POS1"}) | {"TGT"}  # `win[:, -1]` of windows whose `win[:, :-1]` is the context
+        if "TGT" in base and _column(e, "head") and _gram_rows(self, e.value):
+            return base - {"TGT"}  # `g[:, :-1]` of whole grams: their context, without the token that follows it
+        if base & DATA and type(e.slice) is not ast.Slice and _window_view(self, e.value) and _rows_named_for_grams(self):
+            return (base - KEYS - {"CAND", "POS1"}) | (idx & DATA) | {"TGT"}  # `g = windows[ends - n + 1]`, read as
+            # `g[:, :-1]` (the context) and whole (the gram, ending at the token that follows it)
         if idx & KEYS and "CAND" in idx and isinstance(e.ctx, ast.Load):
             return (base - KEYS - {"CAND"}) | {"CCNT"}  # counts of every candidate token
         if "CCNT" in base and idx & {"TGT", "VAL", "TGTP"}:  # one candidate picked by a data token
@@ -186,6 +191,38 @@ def _column(e: ast.Subscript, which: str) -> bool:
 
 def _minus_one(e) -> bool:
     return type(e) is ast.UnaryOp and type(e.op) is ast.USub and type(e.operand) is ast.Constant and e.operand.value == 1
+
+
+def _window_view(f, value) -> bool:
+    """`value` is a name bound to a sliding-window view (`sliding_window_view(toks, n)`)."""
+    bound = f.binding(value.id) if type(value) is ast.Name else None
+    return type(bound) is ast.Call and lb.call_name(bound.func) in _WINDOW_VIEWS
+
+
+def _head_read(f, name: str) -> bool:
+    """f reads `name[:, :-1]` somewhere."""
+    m = f.module
+    return any(type(s.value) is ast.Name and s.value.id == name and _column(s, "head")
+               for s in m.under(f, m.nodes_of(ast.Subscript)))
+
+
+def _rows_named_for_grams(f) -> bool:
+    """The statement being walked binds one name to rows of a window view (`g =
+    windows[idx].astype(np.uint64)`) that f also reads without their last column."""
+    st = f.statement
+    return type(st) is ast.Assign and len(st.targets) == 1 and type(st.targets[0]) is ast.Name \
+        and _head_read(f, st.targets[0].id)
+
+
+def _gram_rows(f, value) -> bool:
+    """`value` is a name bound to rows of a window view (`windows[idx]`, maybe converted:
+    `.astype(...)`, `.long()`) and read without its last column."""
+    if type(value) is not ast.Name or not _head_read(f, value.id):
+        return False
+    bound = f.binding(value.id)
+    while type(bound) is ast.Call and type(bound.func) is ast.Attribute:
+        bound = bound.func.value
+    return type(bound) is ast.Subscript and type(bound.slice) is not ast.Slice and _window_view(f, bound.value)
 
 
 def _context_windows(f, value) -> bool:

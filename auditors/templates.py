@@ -14,19 +14,22 @@ import ast
 import posixpath
 
 from auditors import labels as lb
+from auditors.dispatch import default_value
 
 _UNKNOWN = object()  # a value the evaluation does not know (a data root handed in): kept as text "<?>"
 
 
-def pattern_splits(callee, call: ast.Call) -> frozenset | None:
+def pattern_splits(callee, call: ast.Call, caller=None) -> frozenset | None:
     """The splits the pattern a small helper returns for this call names (None: not a pattern
-    helper, or the call's arguments are not constants)."""
+    helper, or the call's arguments are not constants). An argument that is a setting
+    (`shard_pattern(args, args.polish_role)`) counts with its default, as the caller runs
+    with nothing set in the environment."""
     ret = _returned(callee)
     if ret is None:
         return None
     params = callee.params[1:] if callee.is_method else callee.params
-    env = {p: _const(a) for p, a in zip(params, call.args)}
-    env.update({k.arg: _const(k.value) for k in call.keywords if k.arg})
+    env = {p: _const(a, caller) for p, a in zip(params, call.args)}
+    env.update({k.arg: _const(k.value, caller) for k in call.keywords if k.arg})
     for p, d in lb.param_defaults(callee.node.args).items():
         env.setdefault(p, _const(d))
     if not any(isinstance(v, str) for v in env.values()):
@@ -47,8 +50,13 @@ def _returned(f) -> ast.expr | None:
     return body[-1].value
 
 
-def _const(e):
-    return e.value if type(e) is ast.Constant and isinstance(e.value, str) else _UNKNOWN
+def _const(e, caller=None):
+    if type(e) is ast.Constant:
+        return e.value if isinstance(e.value, str) else _UNKNOWN
+    if caller is not None and type(e) is ast.Attribute:
+        value = default_value(caller, e)
+        return value if isinstance(value, str) else _UNKNOWN
+    return _UNKNOWN
 
 
 def _value(e, env: dict, f, depth: int):
@@ -73,6 +81,12 @@ def _value(e, env: dict, f, depth: int):
         if test is None:
             return _UNKNOWN
         return _value(e.body if test else e.orelse, env, f, depth + 1)
+    if type(e) is ast.Subscript and type(e.value) is ast.Name:  # `SPLITS[role]` of a dict literal, the key known
+        table, key = f.binding(e.value.id), _value(e.slice, env, f, depth + 1)
+        if type(table) is ast.Dict and isinstance(key, str):
+            return next((_value(v, env, f, depth + 1) for k, v in zip(table.keys, table.values)
+                         if type(k) is ast.Constant and k.value == key), _UNKNOWN)
+        return _UNKNOWN
     if type(e) is ast.Call and lb.call_name(e.func) == "join" and lb.dotted(e.func) in ("os.path.join", "posixpath.join", "path.join"):
         parts = [_value(a, env, f, depth + 1) for a in e.args]
         return posixpath.join(*[p if isinstance(p, str) else "<?>" for p in parts]) if parts else _UNKNOWN

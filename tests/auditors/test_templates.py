@@ -37,3 +37,31 @@ def test_the_pattern_read_per_call_is_the_pattern_made(split, prefix, rule):
     made = namespace["shard_pattern"]("./data", split)
     got = pattern_splits(m.functions["shard_pattern"], call)
     assert got == split_labels(made)
+
+
+ROLES = st.sampled_from(["calib", "smoke", "probe"])
+TABLES = st.fixed_dictionaries({"calib": SPLITS, "smoke": SPLITS, "probe": SPLITS})
+
+
+@settings(max_examples=60, deadline=None)
+@given(role=ROLES, table=TABLES, prefix=PREFIXES)
+def test_a_split_looked_up_by_a_settings_role_is_read_with_the_role_default(role, table, prefix):
+    """`shard_pattern(args, args.role)` with `ROLE_SPLITS = {"calib": "val", ...}` and
+    `role = os.environ.get("ROLE", "calib")` in the settings class: the pattern made with the
+    default role, the lookup read through the table."""
+    helper = (f"ROLE_SPLITS = {table!r}\n\n"
+              f"def shard_pattern(args, role):\n"
+              f"    split = ROLE_SPLITS[role]\n"
+              f"    return os.path.join(args.data_path, f\"{prefix}_{{split}}_*.bin\")\n")
+    settings_class = (f"class Hyperparameters:\n"
+                      f"    data_path = './data'\n"
+                      f"    role = os.environ.get('ROLE', {role!r})\n")
+    source = ("import os\n" + settings_class + helper +
+              "\ndef main():\n    args = Hyperparameters()\n    return shard_pattern(args, args.role)\n")
+    m = ModuleFlow(source, ast.parse(source))
+    call = next(n for n in ast.walk(m.tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "shard_pattern")
+    namespace: dict = {"os": os}
+    exec(compile(helper, "<helper>", "exec"), namespace)  # our own generated helper, never submission code
+    made = namespace["shard_pattern"](type("A", (), {"data_path": "./data"}), role)
+    got = pattern_splits(m.functions["shard_pattern"], call, m.functions["main"])
+    assert got == split_labels(made)
