@@ -16,6 +16,7 @@ from auditors import dispatch
 from auditors import labels as lb
 from auditors import shapes
 from auditors.labels import DATA, EMPTY, INDEX_ONLY, KEYS, PARAM_SENSITIVE
+from auditors.function_values import lambdas_applied
 from auditors.templates import pattern_splits
 
 WRITE_METHODS = {"index_add_", "scatter_add_", "put_", "index_put_", "scatter_"}
@@ -364,7 +365,7 @@ def call_labels(info, e: ast.Call) -> frozenset:
         held = info.L(entry) if entry is not None else info.L(func)
         if held & KEYS and type(func) is ast.Name and type(info.binding(func.id)) is ast.Lambda:
             return ((every | recv) - INDEX_ONLY) | (held & KEYS)  # `key_of(a, b, t)`: a hash of its arguments
-        recv = recv | (held & (DATA | {"BLOB"})) | _lambdas_applied(info, func, entry, args, kws)
+        recv = recv | (held & (DATA | {"BLOB"})) | lambdas_applied(info, func, entry, args, kws)
         if None in kws:  # (`**kw` reaches the lambdas' parameters, not the result as such)
             every = EMPTY.union(*args, *[v for k, v in kws.items() if k is not None])
     elif callee is None and type(func) is ast.Name and func.id in info.params and func.id not in info.env:
@@ -405,31 +406,6 @@ def _whole_instance(info) -> frozenset:
     """The data splits held in the fields of the object a method belongs to."""
     out = info.module.instance_data(info.cls)
     info.read_shared.setdefault(("instance", info.cls), out)  # (a rerun must see fields stored later)
-    return out
-
-
-def _lambdas_applied(info, func, entry, args: list, kws: dict) -> frozenset:
-    """What the lambdas a call may reach return with this call's arguments bound to their
-    parameters (`gate = GATES[mode]` holding `lambda lp, y: where(lp.gather(1, y) < tau, ...)`):
-    the entry its key picks, else every lambda of the table."""
-    if entry is None:
-        value = info.binding(func.id) if type(func) is ast.Name else func
-        if type(value) is ast.Subscript and type(value.slice) is not ast.Constant:
-            items = dispatch.dispatch_items(info, value)
-            entry = dispatch.dispatch_entry(info, value) if items is not None else None
-            lambdas = [entry] if entry is not None else [v for _, v in items or ()]
-        else:
-            lambdas = [value]
-    else:
-        lambdas = [entry]
-    out = EMPTY
-    for lam in lambdas:
-        if type(lam) is ast.Lambda:
-            params = [a.arg for a in lam.args.posonlyargs + lam.args.args]
-            bound = dict(zip(params, args)) | {k: v for k, v in kws.items() if k in params}
-            if None in kws:  # `SOURCES[name](net, cfg, **kw)`: the spread may fill any parameter left
-                bound |= {p: kws[None] for p in params + [a.arg for a in lam.args.kwonlyargs] if p not in bound}
-            out |= info.applied(lam.body, {p: bound.get(p, EMPTY) for p in params + [a.arg for a in lam.args.kwonlyargs]})
     return out
 
 

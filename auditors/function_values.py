@@ -1,7 +1,8 @@
 """Functions used as values (a mixin of `analysis.ModuleFlow`): handed to another
 function as a parameter (`score(..., hook=make_hook(state))`), returned by a factory
 (its nested `def`), unpacked from a factory's tuple (`lookup, commit = make_cache(n)`), or
-picked from a dispatch table (`auditors.dispatch`).
+picked from a dispatch table (`auditors.dispatch`); and what a table's lambdas return for
+the arguments of a call that picks them.
 Found from the source, by name, so the answers are the same in every fixpoint round.
 """
 
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from auditors import labels as lb
 from auditors.dispatch import constant_key_stores, dispatch_entry, dispatch_items
+from auditors.labels import EMPTY
 
 if TYPE_CHECKING:  # (flow imports calls, which imports this module's neighbours: no runtime import of flow)
     from auditors.flow import FuncInfo
@@ -402,3 +404,28 @@ def _forwarded_to(m, caller, func) -> "FuncInfo | None":
         named = m.by_name.get(func.attr, [])
         return named[0] if len(named) == 1 else None
     return None
+
+
+def lambdas_applied(info, func, entry, args: list, kws: dict) -> frozenset:
+    """What the lambdas a call may reach return with this call's arguments bound to their
+    parameters (`gate = GATES[mode]` holding `lambda lp, y: where(lp.gather(1, y) < tau, ...)`):
+    the entry its key picks, else every lambda of the table."""
+    if entry is None:
+        value = info.binding(func.id) if type(func) is ast.Name else func
+        if type(value) is ast.Subscript and type(value.slice) is not ast.Constant:
+            items = dispatch_items(info, value)
+            entry = dispatch_entry(info, value) if items is not None else None
+            lambdas = [entry] if entry is not None else [v for _, v in items or ()]
+        else:
+            lambdas = [value]
+    else:
+        lambdas = [entry]
+    out = EMPTY
+    for lam in lambdas:
+        if type(lam) is ast.Lambda:
+            params = [a.arg for a in lam.args.posonlyargs + lam.args.args]
+            bound = dict(zip(params, args)) | {k: v for k, v in kws.items() if k in params}
+            if None in kws:  # `SOURCES[name](net, cfg, **kw)`: the spread may fill any parameter left
+                bound |= {p: kws[None] for p in params + [a.arg for a in lam.args.kwonlyargs] if p not in bound}
+            out |= info.applied(lam.body, {p: bound.get(p, EMPTY) for p in params + [a.arg for a in lam.args.kwonlyargs]})
+    return out
