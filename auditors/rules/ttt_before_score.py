@@ -83,7 +83,26 @@ def _scores_in(f, stmt, scorers, nograd: bool = True) -> bool:
                 return True  # `with inference_mode(): score_windows(model, val, lo, hi)`: a helper scoring under no_grad
             if e.kind == "call" and e.data["callee"] and nograd and _delegates_scoring(f.module, e.data["callee"], scorers):
                 return True  # `self.ev.score_batch(model, val, x, meta, tally)` whose log_probs is inference_mode
-    return nograd and _tallies_scores(f, stmt)
+    return nograd and (_tallies_scores(f, stmt) or _books_detached(f, stmt))
+
+
+_BOOKS = {"setdefault", "append", "add_", "copy_", "extend", "put_", "index_add_"}
+
+
+def _books_detached(f, stmt) -> bool:
+    """`booked.setdefault(ci, nll.detach().sum())`, `acc += nll.sum().item()`: the targets'
+    loss, computed with gradients for the step that follows, is copied out of the graph into
+    what is reported; the copy is the score, fixed before any update."""
+    def detached(e) -> bool:
+        return any(type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr in ("detach", "item")
+                   and "TGTP" in f.labels_of(n.func.value) for n in lb.walk(e))
+    for n in lb.walk(stmt):
+        if type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr in _BOOKS \
+                and any(detached(a) for a in n.args):
+            return True
+        if type(n) is ast.AugAssign and type(n.op) is ast.Add and detached(n.value):
+            return True
+    return False
 
 
 def _delegates_scoring(m, q: str, scorers: set[str]) -> bool:
