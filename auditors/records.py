@@ -3,6 +3,10 @@
 - format: README.md, submission.json, a train log and train_gpt.py are present;
 - `oversize_artifact`: any total size reported in submission.json or the logs is above
   16,000,000 bytes (decimal; 16 MiB is *not* the cap, #861, #1835);
+- `oversize_artifact` also when the model bytes submission.json declares plus the bytes of
+  all the code the run ships (train_gpt.py and the folder's modules it imports, also
+  through them: a helper package) are above the cap, though the declared total leaves
+  that code out;
 - the claimed val_bpb appears among the logged scores or is the mean of the logs' final
   scores; else a warning, which says so when the claim is better than every log's final
   score and their mean (merged records such as #86 ship one log of a three-seed claim,
@@ -14,6 +18,7 @@ Logs and JSON are read as data; nothing in the folder is executed.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from pathlib import Path
@@ -39,14 +44,21 @@ def _finding(rule: RuleInfo, severity: str, path: str, line: int, msg: str) -> F
     return Finding(rule.id, rule.tag, severity, "high", "active", None, path, line, msg, rule.reference, "")
 
 
-def _json_sizes(obj, prefix=""):
+def _json_sizes(obj):
+    """(dotted key, value) of the sizes submission.json reports for the whole artifact."""
+    for key, value in _flat_numbers(obj):
+        low = key.lower()
+        if ("byte" in low or "size" in low) and any(w in low for w in ("total", "compressed", "artifact", "submission")):
+            yield key, value
+
+
+def _flat_numbers(obj, prefix=""):
+    """(dotted key, value) of every number in a JSON object."""
     if isinstance(obj, dict):
         for k, v in obj.items():
-            yield from _json_sizes(v, f"{prefix}{k}.")
+            yield from _flat_numbers(v, f"{prefix}{k}.")
     elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        key = prefix.lower()
-        if ("byte" in key or "size" in key) and any(w in key for w in ("total", "compressed", "artifact", "submission")):
-            yield prefix[:-1], obj
+        yield prefix[:-1], obj
 
 
 def _readable(p: Path, root: Path) -> bool:
@@ -86,6 +98,7 @@ def check_records(root: Path, baseline_bpb: float | None = None) -> list[Finding
                 line = next((i + 1 for i, t in enumerate(text) if f'"{key.rsplit(".", 1)[-1]}"' in t), 1)
                 out.append(_finding(SIZE, "error", "submission.json", line,
                                     f"{key} = {int(value):,} bytes is above the 16,000,000-byte cap (decimal; {value / 2**20:.2f} MiB)"))
+    out.extend(_uncounted_code(root, meta))
     finals = []
     for log in logs:
         last, size = None, None
@@ -138,3 +151,55 @@ def _val_placed_as_train(root: Path) -> list[Finding]:
                 out.append(_finding(VAL_AS_TRAIN, "error", doc.name, i,
                                     f"`{m.group(1)}` puts validation shard {src} where training reads {dst}"))
     return out
+
+
+def _uncounted_code(root: Path, meta) -> list[Finding]:
+    """An error when submission.json's model bytes plus every shipped code file the entry
+    imports exceed the cap while the declared total does not (the code outside
+    train_gpt.py left out of the count)."""
+    if not isinstance(meta, dict) or not _readable(root / "train_gpt.py", root):
+        return []
+    numbers = [(k.lower(), v) for k, v in _flat_numbers(meta)]
+    model = next((v for k, v in numbers if "model" in k and "byte" in k), None)
+    total = next((v for k, v in numbers if "total" in k and "byte" in k), None)
+    if model is None:
+        return []
+    code = shipped_code(root)
+    actual = model + sum(size for _, size in code)
+    if actual <= CAP_BYTES or (total is not None and total > CAP_BYTES):
+        return []  # (a declared total above the cap is reported as such)
+    listed = ", ".join(f"{name} {size:,}" for name, size in code)
+    return [_finding(SIZE, "error", "submission.json", 1,
+                     f"model {int(model):,} bytes + the code the run ships ({listed}) = {int(actual):,} bytes, "
+                     f"above the 16,000,000-byte cap; the declared total leaves code out")]
+
+
+def shipped_code(root: Path) -> list[tuple[str, int]]:
+    """(path, bytes) of train_gpt.py and of the folder's Python files it imports, also
+    through the ones it imports (a package counts with its __init__.py). Parsed, never run;
+    a file that does not parse brings no further imports."""
+    todo, seen, out = [root / "train_gpt.py"], set(), []
+    while todo:
+        p = todo.pop()
+        if p in seen or not _readable(p, root):
+            continue
+        seen.add(p)
+        data = p.read_bytes()
+        out.append((p.relative_to(root).as_posix(), len(data)))
+        try:
+            tree = ast.parse(data)
+        except (SyntaxError, ValueError):
+            continue
+        for node in ast.walk(tree):
+            names = [a.name for a in node.names] if type(node) is ast.Import else \
+                [node.module or ""] + [f"{node.module}.{a.name}" if node.module else a.name for a in node.names] \
+                if type(node) is ast.ImportFrom else []
+            level = node.level if type(node) is ast.ImportFrom else 0
+            base = p.parents[level - 1] if 0 < level <= len(p.parents) else root
+            for name in names:
+                parts = [x for x in name.split(".") if x]
+                for i in range(1, len(parts) + 1):
+                    stem = base.joinpath(*parts[:i])
+                    todo += [stem.with_suffix(".py"), stem / "__init__.py"]
+    return sorted(out)
+
