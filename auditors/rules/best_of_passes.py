@@ -312,27 +312,41 @@ def _filled_per_attempt(m, f, table, call: ast.Call, loops) -> str | None:
         if not variables or _over_data(f, loop.iter, loop) or not _scores_val_each_time(f, loop) \
                 or not _calls_each(f, loop, variables):
             continue
-        for a in lb.walk(loop):
-            if type(a) is not ast.Assign or not _score(f, a.value):
-                continue
-            for t in a.targets:
-                if type(t) is ast.Subscript and type(t.value) is ast.Name and t.value.id == table.id \
-                        and type(t.slice) is ast.Tuple and dims[0].value < len(t.slice.elts):
-                    at = t.slice.elts[dims[0].value]
-                    if type(at) is ast.Name and at.id in variables:
-                        return f"one scoring per {at.id} of a loop over attempts, the best of each row kept"
+        for t, value in _stores(loop):
+            if type(t) is ast.Subscript and type(t.value) is ast.Name and t.value.id == table.id and _score(f, value) \
+                    and type(t.slice) is ast.Tuple and dims[0].value < len(t.slice.elts):
+                at = t.slice.elts[dims[0].value]
+                if type(at) is ast.Name and at.id in variables:
+                    return f"one scoring per {at.id} of a loop over attempts, the best of each row kept"
     return None
+
+
+_ADDS_INTO = ("index_add_", "add_", "copy_", "scatter_add_")
+
+
+def _stores(loop):
+    """(target, value) of what the loop stores: `t[i, k] = v`, `t[i, k] += v`, and
+    `t[:, k].index_add_(0, rows, v)` (`.add_(v)`, `.copy_(v)`)."""
+    for n in lb.walk(loop):
+        if type(n) is ast.Assign:
+            yield from ((t, n.value) for t in n.targets)
+        elif type(n) is ast.AugAssign:
+            yield n.target, n.value
+        elif type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr in _ADDS_INTO and n.args:
+            yield n.func.value, n.args[-1]
 
 
 def _calls_each(f, loop, variables: set) -> bool:
     """The loop hands each of its items to a call as something other than data (a model
-    copy: `loss(net, part)`, `loss(copies[k], part)`); a loop over chunk numbers uses them
-    only to cut the data."""
+    copy: `loss(net, part)`, `loss(copies[k], part)`), or scales the data by it (a
+    temperature); a loop over chunk numbers uses them only to cut the data."""
     def item(a) -> bool:
         if type(a) is ast.Subscript:
             a = a.slice
         return type(a) is ast.Name and a.id in variables
-    return any(type(c) is ast.Call and any(item(a) and not f.labels_of(a) & lb.DATA for a in c.args)
+    def scales(b) -> bool:  # `logits / tau`: each item a setting the data is scored under
+        return type(b) is ast.BinOp and any(item(x) and f.labels_of(y) & lb.DATA for x, y in ((b.left, b.right), (b.right, b.left)))
+    return any(type(c) is ast.Call and any(item(a) and not f.labels_of(a) & lb.DATA for a in c.args) or scales(c)
                for c in lb.walk(loop))
 
 
