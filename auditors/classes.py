@@ -358,8 +358,9 @@ _LOADS = {"from_numpy", "fromfile", "memmap", "frombuffer", "load", "tensor", "a
 def _loaded_tokens(m, f: FuncInfo, arg) -> bool:
     """The argument is a name bound to token data loaded or converted here, or to what a
     function of the module returns (`val_tokens = load_validation_tokens(...)`, `torch.from_numpy(...)`),
-    not a settings object (`cfg = Config()`, `args = parser.parse_args()`) that merely names the files."""
-    bound = f.binding(arg.id) if type(arg) is ast.Name else None
+    not a settings object (`cfg = Config()`, `args = parser.parse_args()`) that merely names the files;
+    also such a call written in place (`Probe(params, windows(val_tokens, n))`)."""
+    bound = f.binding(arg.id) if type(arg) is ast.Name else arg if type(arg) is ast.Call else None
     while type(bound) is ast.Subscript:
         bound = bound.value
     if type(bound) is not ast.Call:

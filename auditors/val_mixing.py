@@ -205,7 +205,8 @@ def guarded_join(m, f):
 def inside_training(m, f) -> bool:
     """f is handed validation data from a loop (up to three calls up) that also hands
     training batches to a function that trains: `_micro(probe_x, probe_y)` from a probe
-    that the training loop calls beside `_micro(x, y)`. A driver that calls `train()` and
+    that the training loop calls beside `_micro(x, y)`, or a method of an object that keeps
+    validation data, called there. A driver that calls `train()` and
     then `evaluate()` runs no loop around both."""
     def trains_beside(g, site) -> bool:
         loops = {id(loop) for loop in site.ctx.loops}
@@ -215,7 +216,8 @@ def inside_training(m, f) -> bool:
                 or e.kind == "call" and e.data["callee"] and any("TRAIN" in a for a in e.data["args"])
                 and not any("VAL" in a for a in e.data["args"]) and m.trains_any(m.functions[e.data["callee"]]))
             for e in g.events)
-    frontier, seen = [(g, e) for g, e in m.call_sites(f) if any("VAL" in a for a in e.data["args"])], {f.qualname}
+    held = f.is_method and "VAL" in m.instance_data(f.cls)  # (`next(self.windows)` of val windows the object keeps)
+    frontier, seen = [(g, e) for g, e in m.call_sites(f) if held or any("VAL" in a for a in e.data["args"])], {f.qualname}
     for _ in range(3):
         nxt = []
         for g, site in frontier:

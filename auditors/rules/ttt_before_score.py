@@ -92,17 +92,52 @@ _BOOKS = {"setdefault", "append", "add_", "copy_", "extend", "put_", "index_add_
 def _books_detached(f, stmt) -> bool:
     """`booked.setdefault(ci, nll.detach().sum())`, `acc += nll.sum().item()`: the targets'
     loss, computed with gradients for the step that follows, is copied out of the graph into
-    what is reported; the copy is the score, fixed before any update."""
+    what the function returns (through any bindings); the copy is the score, fixed before
+    any update. A total that is only logged is not a score."""
     def detached(e) -> bool:
         return any(type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr in ("detach", "item")
                    and "TGTP" in f.labels_of(n.func.value) for n in lb.walk(e))
+    m = f.module
+    around = [lp for kind in (ast.For, ast.While) for lp in m.under(f, m.nodes_of(kind))
+              if lp is not stmt and lp.lineno <= stmt.lineno <= lp.end_lineno]
+    if len(around) != 1 or any(e.ctx.loops for _, e in m.events("call") if f.qualname in m.targets(e)):
+        return False  # (one pass over the chunks: an epoch loop around it, or a caller's, books trained tokens again)
     for n in lb.walk(stmt):
         if type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr in _BOOKS \
-                and any(detached(a) for a in n.args):
+                and _root(n.func.value) in _feeds_return(f) and any(detached(a) for a in n.args):
             return True
-        if type(n) is ast.AugAssign and type(n.op) is ast.Add and detached(n.value):
+        if type(n) is ast.AugAssign and type(n.op) is ast.Add and _root(n.target) in _feeds_return(f) and detached(n.value):
             return True
     return False
+
+
+def _root(e) -> str | None:
+    while type(e) in (ast.Subscript, ast.Attribute):
+        e = e.value
+    return e.id if type(e) is ast.Name else None
+
+
+def _feeds_return(f) -> frozenset:
+    """Names whose values reach what f returns, through assignments, augmented ones and
+    loops (`for s, n in booked.values(): acc[0] += s` then `return acc[0] / acc[1]`)."""
+    if "_feeds_return" not in f.__dict__:
+        m = f.module
+        kept = {n.id for r in m.under(f, m.nodes_of(ast.Return)) if r.value is not None
+                for n in lb.walk(r.value) if type(n) is ast.Name}
+        flows = [(t, a.value) for a in m.under(f, m.nodes_of(ast.Assign)) for t in a.targets]
+        flows += [(a.target, a.value) for a in m.under(f, m.nodes_of(ast.AugAssign))]
+        flows += [(lp.target, lp.iter) for lp in m.under(f, m.nodes_of(ast.For))]
+        flows = [({n.id for n in lb.walk(t) if type(n) is ast.Name}, {n.id for n in lb.walk(v) if type(n) is ast.Name})
+                 for t, v in flows]
+        grown = True
+        while grown:
+            grown = False
+            for targets, sources in flows:
+                if targets & kept and not sources <= kept:
+                    kept |= sources
+                    grown = True
+        f._feeds_return = frozenset(kept)
+    return f._feeds_return
 
 
 def _delegates_scoring(m, q: str, scorers: set[str]) -> bool:
@@ -481,7 +516,7 @@ def check(m):
             out.append(raw(RULE, g, e.node, ctx, "error", "high", f"runs {f.name}(), which takes gradient steps on "
                            f"validation tokens, first: {verdict}"))
             continue
-        if "TRAIN" in ev.data["loss"] and inside_training(m, f):
+        if inside_training(m, f):
             out.append(raw(VAL_IN_TRAINING, f, ev.node, ev.ctx, "error", "medium",
                            "backward pass on validation tokens inside the training run (a probe or a step handed val "
                            "batches by a function that trains on training batches): their gradients reach the weights"))
