@@ -203,7 +203,7 @@ def _mask_used(f, node) -> bool:
     for _ in range(4):
         nxt = []
         for st in todo:
-            if compares_ids(st):
+            if compares_ids(st) or _handed_mask(f, st):
                 return True
             for n in lb.walk(st):
                 if type(n) is ast.Name and n.id not in seen:
@@ -212,6 +212,13 @@ def _mask_used(f, node) -> bool:
                         type(t) is ast.Name and t.id == n.id for t in a.targets)]
         todo = nxt
     return False
+
+
+def _handed_mask(f, st) -> bool:
+    """`prev.masked_fill(fresh.unsqueeze(-1), 0.0)` with `fresh` a parameter: positions the
+    caller marks (document starts, segment boundaries) are reset."""
+    return any(type(n) is ast.Call and lb.call_name(n.func) in ("masked_fill", "masked_fill_") and n.args
+               and any(type(x) is ast.Name and x.id in f.params for x in lb.walk(n.args[0])) for n in lb.walk(st))
 
 
 def check(m):

@@ -111,6 +111,45 @@ def _books_detached(f, stmt) -> bool:
     return False
 
 
+_MEASURES = {"sum", "norm", "item", "mean", "sqrt", "float", "max", "min", "len", "vector_norm"}
+
+
+def _gradients_only_measured(f, ev) -> bool:
+    """`grads = torch.autograd.grad(loss, params)` whose results are only measured (a norm
+    logged as a diagnostic): autograd.grad leaves `.grad` untouched, so nothing reaches the
+    weights unless the function writes the gradients (or what is made from them: `for p, g
+    in zip(params, grads)`) into a tensor in place (`p.add_(g)`), into `.grad` or `.data`,
+    into a slot (`p[:] -= g`), or hands them back."""
+    node = ev.node
+    if type(node) is not ast.Call or not (lb.dotted(node.func) or "").endswith("autograd.grad"):
+        return False
+    m = f.module
+    bound = next((a for a in m.under(f, m.nodes_of(ast.Assign)) if a.value is node), None)
+    names = {n.id for t in bound.targets for n in lb.walk(t) if type(n) is ast.Name} if bound is not None else set()
+    if not names:
+        return False
+    statements = [st for st in lb.walk(f.node) if isinstance(st, ast.stmt) and st is not bound]
+    for _ in range(3):  # (names made from the gradients: loop variables over them, values computed from them)
+        for st in statements:
+            source = st.iter if type(st) in (ast.For, ast.AsyncFor) else st.value if type(st) is ast.Assign else None
+            if type(source) is ast.Call and lb.call_name(source.func) in _MEASURES:
+                continue  # (`sq = sum(g.pow(2).sum() for g in grads)`: a number about them, not gradients)
+            if source is not None and {n.id for n in lb.walk(source) if type(n) is ast.Name} & names:
+                names |= {n.id for t in ([st.target] if type(st) in (ast.For, ast.AsyncFor) else st.targets)
+                          for n in lb.walk(t) if type(n) is ast.Name}
+    for st in statements:
+        if type(st) not in (ast.Assign, ast.AugAssign, ast.Expr, ast.Return) \
+                or not {n.id for n in lb.walk(st) if type(n) is ast.Name} & names:
+            continue
+        targets = st.targets if type(st) is ast.Assign else [st.target] if type(st) is ast.AugAssign else []
+        if type(st) is ast.Return or any(type(t) is ast.Attribute and t.attr in ("grad", "data") or type(t) is ast.Subscript
+                                         for t in targets) \
+                or any(type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr.endswith("_")
+                       and n.func.attr != "requires_grad_" for n in lb.walk(st)):
+            return False
+    return True
+
+
 def _root(e) -> str | None:
     while type(e) in (ast.Subscript, ast.Attribute):
         e = e.value
@@ -465,7 +504,7 @@ def check(m):
     scorers = m.once("nograd scorers", _nograd_scorers)
     out = []
     for f, ev in m.events("backward"):
-        if "VAL" not in ev.data["loss"]:
+        if "VAL" not in ev.data["loss"] or _gradients_only_measured(f, ev):
             continue
         if "TRAIN" in ev.data["loss"] and _trains_on_train_batches(f, ev):
             continue  # (`x, y` bound to training batches here and to validation chunks further down the function)
