@@ -67,7 +67,16 @@ def _log_weighted(f, e, depth: int = 0) -> bool:
     if type(e) is not ast.BinOp or type(e.op) not in (ast.Add, ast.Sub):
         return False
     return any(type(s) is ast.Call and lb.call_name(s.func) in ("log", "log1p", "log2")
-               and not f.labels_of(s) & {"DIST", "TGTP"} for s in (e.left, e.right))
+               and (not f.labels_of(s) & {"DIST", "TGTP"} or _complement(s)) for s in (e.left, e.right))
+
+
+def _complement(call: ast.Call) -> bool:
+    """`log1p(-lam)`, `log(1 - lam)`: the weight a mixture leaves to the other side, whatever
+    lam was computed from (an entropy of the model's prediction, say)."""
+    arg = call.args[0] if call.args else None
+    if lb.call_name(call.func) == "log1p":
+        return type(arg) is ast.UnaryOp and type(arg.op) is ast.USub
+    return type(arg) is ast.BinOp and type(arg.op) is ast.Sub and type(arg.left) is ast.Constant and arg.left.value == 1
 
 
 def _split(node):

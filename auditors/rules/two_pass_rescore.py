@@ -164,9 +164,10 @@ def _loop_passes(m, f):
             elif e.kind == "ce":
                 scores = True
             elif e.kind == "call":
-                scores |= e.data["name"] in ("log", "log2", "log_softmax")
                 recv = lb.dotted(e.node.func.value) if isinstance(e.node.func, ast.Attribute) else None
                 callee = m.functions.get(e.data["callee"]) if e.data["callee"] else None
+                scores |= e.data["name"] in ("log", "log2", "log_softmax") and callee is None \
+                    and not any(type(a) in (ast.JoinedStr, ast.Constant) for a in e.node.args)  # (not `log(f"...")`, a logger)
                 if recv and callee is not None:
                     if (m.writes_tables(callee) or counts_into_self(callee)) and _holds_val(f, e):
                         writes.add(recv)  # (a table prefilled from training shards is a prior, not a first pass)
