@@ -192,7 +192,7 @@ def _only_logged(f, names: set[str], depth: int, span: tuple | None = None, quie
     if not loads or depth > 4:
         return False
     logged = f.module.once(("diagnostic values", id(f.node), quiet), lambda m: _diagnostic_values(f, quiet))
-    parents = f.module.once(("innermost statements", id(f.node)), lambda m: _innermost_statements(f.node))
+    parents = f.module.once(("innermost statements", id(f.node)), lambda m: innermost_statements(f.node))
     derived, returned = set(), set()
     for n in loads:
         if id(n) in logged:
@@ -223,7 +223,7 @@ def _only_logged(f, names: set[str], depth: int, span: tuple | None = None, quie
     return True
 
 
-def _innermost_statements(root: ast.AST) -> dict[int, ast.stmt]:
+def innermost_statements(root: ast.AST) -> dict[int, ast.stmt]:
     """id(node) -> the innermost statement that holds it (a statement holds itself), in one walk."""
     out: dict[int, ast.stmt] = {}
     todo = [(root, root if isinstance(root, ast.stmt) else None)]

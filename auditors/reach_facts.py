@@ -18,7 +18,7 @@ from auditors.shipped_config import LOADERS, named_files
 from auditors.settings_forms import (dict_updates, field_env, field_overrides, guarded_defs, init_attrs, looped_fields,
                                      rebound_return)
 from auditors.dispatch import ANY_KEY, default_value, dispatch_items, loop_keys
-from auditors.registries import registry_sites
+from auditors.registries import property_sites, registry_sites
 
 PY_NAME = re.compile(r"""['"/\\]([\w.-]+\.py)\b""")  # a script named in a string or a path
 
@@ -143,6 +143,9 @@ def reach_facts(m, tree) -> dict:
                                            "args": [seg(a) for a in c.args],
                                            "kwargs": {k.arg: seg(k.value) for k in c.keywords if k.arg},
                                            "guards": [[seg(t), p] for t, p in ctx.guards]})
+    for name, g, a, ctx in property_sites(m):  # `self.body.encode()` runs the property `body`
+        calls.setdefault(name, []).append({"caller": g.qualname, "line": a.lineno, "method": True, "args": [],
+                                           "kwargs": {}, "guards": [[seg(t), p] for t, p in ctx.guards]})
     looped: dict[str, tuple] = {}  # (the module's walk sees a function's loops too: each loop's entries once)
     updates = dict_updates(tree, seg)
     for f in sorted(m.functions.values(), key=lambda g: g.qualname == "<module>"):

@@ -1,4 +1,5 @@
-"""Functions a decorator puts in a list that a loop later runs (hooks, callbacks):
+"""Functions that run with no call of their name. A decorator puts them in a list that a
+loop later runs (hooks, callbacks):
 
     _HOOKS = defaultdict(list)
 
@@ -17,6 +18,9 @@
 
 No line calls `consolidate` by its name; it runs where the loop calls `fn`. For reach, each
 such call is a call site of every function the registry's decorator was put on.
+
+A `@property` (or `cached_property`) runs where its name is read as an attribute
+(`self.body.encode()`): each such read is a call site.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
+from auditors.loop_shapes import innermost_statements
 from auditors.rules import ctx_of
 
 _ADDS = ("append", "add", "insert", "appendleft")
@@ -83,3 +88,31 @@ def _statements(loop: ast.For):
     for n in lb.walk(loop):
         if isinstance(n, ast.stmt) and n is not loop:
             yield n
+
+
+_PROPERTIES = ("property", "cached_property")
+
+
+def property_sites(m) -> list[tuple[str, object, ast.Attribute, object]]:
+    """(property's name, the reading function, the attribute read, ctx) for each read of a
+    module property's name as an attribute (by any object: the receiver's class is rarely
+    known)."""
+    names = {f.name for f in m.functions.values() if f.qualname != "<module>" and f.is_method
+             and any(_is_property(d) for d in f.node.decorator_list)}
+    if not names:
+        return []
+    out = []
+    defs = [(h.node.lineno, h.node.end_lineno, h) for h in m.functions.values() if h.qualname != "<module>"]
+    for a in m.nodes_of(ast.Attribute):
+        if a.attr in names and type(a.ctx) is ast.Load:
+            g = max(((lo, h) for lo, hi, h in defs if lo <= a.lineno <= hi), key=lambda x: x[0],
+                    default=(0, m.functions["<module>"]))[1]
+            st = m.once(("innermost statements", id(g.node)), lambda _: innermost_statements(g.node)).get(id(a))
+            if st is not None:
+                out.append((a.attr, g, a, ctx_of(g, st)))
+    return out
+
+
+def _is_property(d) -> bool:
+    d = d.func if type(d) is ast.Call else d
+    return (d.id if type(d) is ast.Name else d.attr if type(d) is ast.Attribute else None) in _PROPERTIES

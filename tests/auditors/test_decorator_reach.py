@@ -3,6 +3,8 @@ as reached as that place (inside `__init__` here, under a setting of the caller)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from auditors import audit_path
@@ -135,3 +137,15 @@ def test_a_function_a_decorator_puts_in_a_list_runs_where_the_list_is_run(tmp_pa
     p.write_text(source)
     line = next(i + 1 for i, t in enumerate(source.splitlines()) if t.endswith("# kept"))
     assert [(f.line, f.reach) for f in audit_path(p, env=env).findings if f.rule == "lower-result-kept"] == [(line, reach)]
+
+
+@pytest.mark.parametrize("read, reach", [("len(p.body.encode())", "active"), ("len(p.text.encode())", "dormant")])
+def test_a_property_runs_where_its_name_is_read(tmp_path, monkeypatch, read, reach):
+    """`p.body` runs the property `body`: the finding inside it is as reached as that read;
+    a property nothing reads never runs."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    fixture = (Path(__file__).parent / "fixtures" / "bare_marker_bytes.py").read_text()
+    source = fixture.replace('len(self.body.encode("utf-8"))', read.replace("p.", "self."))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(source)
+    assert [f.reach for f in audit_path(p).findings if f.rule == "bare-marker-bytes"] == [reach]

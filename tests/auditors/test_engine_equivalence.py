@@ -17,7 +17,7 @@ from auditors import flow
 from auditors.analysis import ModuleFlow
 from auditors.engine import analyze_source
 from auditors.labels import UNINDEXED, index_nodes, walk
-from auditors.loop_shapes import _innermost_statements
+from auditors.loop_shapes import innermost_statements
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted(ROOT.glob("tests/auditors/fixtures/*.py")) + sorted(ROOT.glob("auditors/**/*.py"))
@@ -57,7 +57,7 @@ def test_walk_is_ast_walk():
     assert subtrees > 1000
 
 
-def test_innermost_statements_in_one_walk():
+def testinnermost_statements_in_one_walk():
     """Each node maps to the innermost statement that holds it, as walking every
     statement's subtree in breadth-first order (inner ones overwrite) finds it. Contexts
     and operators are left out: one instance of each is shared by the whole tree."""
@@ -66,7 +66,7 @@ def test_innermost_statements_in_one_walk():
     for _, tree in _trees():
         for f in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)][::5]:
             slow = {id(c): p for p in ast.walk(f) if isinstance(p, ast.stmt) for c in ast.walk(p) if not isinstance(c, shared)}
-            fast = _innermost_statements(f)
+            fast = innermost_statements(f)
             assert all(fast[k] is v for k, v in slow.items())
             checked += len(slow)
     assert checked > 10_000
