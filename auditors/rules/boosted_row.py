@@ -147,14 +147,25 @@ def _boosted_sum(g, e):
 
 def _boost_row(g, e, depth: int = 0) -> bool:
     """A row over the vocabulary that is zero but at proposed tokens: `zeros_like(lp).scatter_(-1,
-    hint, beta)`, `beta * one_hot(hint, V)` (or a name bound to one)."""
+    hint, beta)`, `beta * one_hot(hint, V)` (or a name bound to one); or a lift that is never
+    negative (`(strength * log_ratio).clamp_min(0)`, kept in `self.shift` by `__init__`)."""
     if type(e) is ast.Name and depth < 3:
         bound = g.binding(e.id)
         return bound is not None and _boost_row(g, bound, depth + 1)
+    if type(e) is ast.Attribute and type(e.value) is ast.Name and e.value.id == "self" and g.cls and depth < 3:
+        init = g.module.functions.get(f"{g.cls}.__init__")  # `self.shift`, bound once in __init__
+        stores = [a.value for a in g.module.under(init, g.module.nodes_of(ast.Assign)) for t in a.targets
+                  if type(t) is ast.Attribute and lb.src(t) == lb.src(e)] if init is not None else []
+        return len(stores) == 1 and _boost_row(init, stores[0], depth + 1)
     if type(e) is ast.BinOp and type(e.op) is ast.Mult:
         return _boost_row(g, e.left, depth) or _boost_row(g, e.right, depth)
     if type(e) is not ast.Call:
         return False
+    if type(e.func) is ast.Attribute and e.func.attr in ("to", "float", "double", "half", "type_as", "detach"):
+        return _boost_row(g, e.func.value, depth)  # (the same row, moved or cast)
+    if lb.call_name(e.func) in ("clamp_min", "relu") or lb.call_name(e.func) == "clamp" and any(
+            k.arg == "min" for k in e.keywords):
+        return True  # a lift that is never negative (`(s * log_ratio).clamp_min(0)`): mass only added
     if lb.call_name(e.func) == "one_hot":
         return True
     if lb.call_name(e.func) in _SCATTERS and type(e.func) is ast.Attribute:
