@@ -74,6 +74,8 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
         holder = lb.dotted(e.args[0])
         if holder:  # np.add.at(M, idx, 1)
             info.set_env(holder, EMPTY.union(*args[1:]) & DATA)
+            if holder.startswith("self.") and holder.count(".") == 1:  # (the object's table, seen by its methods)
+                info.add_attr_labels(holder[5:], EMPTY.union(*args[1:]) & DATA, info.cls)
     if name == "backward" and isinstance(e.func, ast.Attribute):
         info.event("backward", e, {"loss": _reaching_loss(info, e.func.value, recv)})
     if name == "grad" and args and lb.dotted(e.func) in ("torch.autograd.grad", "autograd.grad"):

@@ -92,7 +92,8 @@ class FunctionValues:
                 return self.functions[f"{value.func.id}.__call__"]
             if value is None:
                 return self.unpacked_function(f, func.id) or self._iterated_function(f, func.id) \
-                    or self._handed_object(f, func.id) or self._rebound_function(f, func.id)
+                    or self._handed_object(f, func.id) or self._rebound_function(f, func.id) \
+                    or self._handed_method(f, func.id)
             if type(value) is ast.Call and lb.call_name(value.func) != "partial":
                 made = self.function_values(value)  # `score = make_scorer(); score(...)`: the factory's nested def
                 return made[0] if made else None
@@ -128,6 +129,22 @@ class FunctionValues:
             return None
         read = f.L if home is f else home.labels_of
         return [read(a) for a in value.args[1:]], {k.arg: read(k.value) for k in value.keywords if k.arg}
+
+    def _handed_method(self, f: FuncInfo, name: str) -> FuncInfo | None:
+        """A parameter of f that callers hand a bound method of a module class (`eval_val(model,
+        val, tap=hints.observe)`, then `tap(x, y)` inside): that method, when every caller that
+        hands one hands the same."""
+        if name not in f.params:
+            return None
+        found = set()
+        for arg, caller in self.arguments_for(f, name):
+            if type(arg) is ast.Name and caller is not None:
+                arg = caller.binding(arg.id)  # (`tap = hints.observe if last else None`, then `tap=tap`)
+            for value in (arg.body, arg.orelse) if type(arg) is ast.IfExp else (arg,):
+                method = self.resolve(value, caller) if type(value) is ast.Attribute and caller is not None else None
+                if method is not None and method.is_method:
+                    found.add(method.qualname)
+        return self.functions[found.pop()] if len(found) == 1 else None  # (one call reaches one function)
 
     def _rebound_function(self, f: FuncInfo, name: str) -> FuncInfo | None:
         """A name f binds more than once, each time to the same factory's function (`step =
