@@ -29,7 +29,8 @@ DIGESTS = frozenset({"crc32", "adler32", "xxh32", "xxh64", "xxh3_64", "xxh32_int
 INPLACE = frozenset({"index_put_", "index_add_", "scatter_add_", "scatter_", "put_", "copy_", "index_copy_"})
 _SHARED_PREFIX = re.compile(r"^fineweb[_\-]?$")
 NAMESPACES = {"SimpleNamespace", "Namespace", "EasyDict", "AttrDict", "edict", "DotMap", "Box"}
-SPECIAL = frozenset({*INPLACE, *NAMESPACES, "startswith", "append", "extend", "insert", "appendleft", "update", "backward", "grad", "at", "bincount", "gather",
+_HEAP_PUTS = frozenset({"heappush", "heapreplace", "heappushpop", "insort", "insort_left", "insort_right"})
+SPECIAL = frozenset({*INPLACE, *NAMESPACES, *_HEAP_PUTS, "startswith", "append", "extend", "insert", "appendleft", "update", "backward", "grad", "at", "bincount", "gather",
                      "take_along_axis", "hash", "replace", *TABLE_READS, *DIGESTS,
                      *TIME_FUNCS, *WRITE_METHODS, *lb.CE_FUNCS, *lb.DIST_FUNCS, *lb.FRESH_FUNCS, *lb.RANGE_FUNCS})
 
@@ -70,6 +71,12 @@ def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> 
             info.set_env(holder, data)
             if holder.startswith("self.") and holder.count(".") == 1:
                 info.add_attr_labels(holder[5:], data, info.cls)  # counts kept in the object, read by its other methods
+    if name in _HEAP_PUTS and len(e.args) >= 2 and data:  # `heapq.heappush(self._heap, (loss, x, y))`: the heap holds it
+        holder = lb.dotted(e.args[0])
+        if holder:
+            info.set_env(holder, EMPTY.union(*args[1:]) & DATA)
+            if holder.startswith("self.") and holder.count(".") == 1:
+                info.add_attr_labels(holder[5:], EMPTY.union(*args[1:]) & DATA, info.cls)
     if name == "at" and len(e.args) >= 2 and data:
         holder = lb.dotted(e.args[0])
         if holder:  # np.add.at(M, idx, 1)

@@ -7,8 +7,8 @@ batches early in `main` and to validation chunks further down holds both, everyw
 taken from its nearest binding above it: the last statement that binds it, in the block
 of the expression or a block around it. That is what the expression reads, unless a loop
 around the expression binds the name again further down (the loop then carries that value
-around to the next pass) or the name is updated in place (`x += ...`): then the merged
-labels stand.
+around to the next pass), a branch between the two may bind it again, or the name is
+updated in place (`x += ...`): then the merged labels stand.
 """
 
 from __future__ import annotations
@@ -47,6 +47,13 @@ def _nearest_binding(f, name: str, line: int) -> tuple[ast.expr, int] | None:
     if not above:
         return None
     at, a = max(above, key=lambda p: p[0])
+    if any(at < other < line for other, _ in binds):
+        return None  # (bound again in a branch that may run in between: `if focus: x = cat((x, fx))`)
+    for t in a.targets:  # `tr, va = load_train(), load_val()`: the element at the name's place
+        if type(t) is ast.Tuple and type(a.value) is ast.Tuple and len(t.elts) == len(a.value.elts):
+            for name_at, value in zip(t.elts, a.value.elts):
+                if type(name_at) is ast.Name and name_at.id == name:
+                    return value, at
     return a.value, at
 
 

@@ -14,6 +14,7 @@ import ast
 
 from auditors import labels as lb
 from auditors.classes import class_bases
+from auditors.nearest import nearest_labels
 from auditors.rules import ctx_of
 
 
@@ -47,7 +48,21 @@ def mixed_loader(f, ev) -> bool:
     loss = {n.id for n in lb.walk(ev.node.func.value if type(ev.node.func) is ast.Attribute else ev.node) if type(n) is ast.Name}
     return any(e.kind == "call" and loop.lineno <= e.line <= loop.end_lineno and {"TRAIN", "VAL"} <= e.data.get("recv", lb.EMPTY)
                and not e.data["recv"] & {"TGT", "TGTP", "DIST"} and not _on_loss(e, loss) for e in f.events) \
-        or built_mix(f, ev) is not None
+        or built_mix(f, ev) is not None \
+        or any(e.kind == "call" and e.data["name"] in _JOINS and loop.lineno <= e.line <= ev.line and _joins_splits(f, e.node)
+               for e in f.events)
+
+
+_JOINS = ("cat", "concat", "concatenate", "stack", "vstack", "hstack")
+
+
+def _joins_splits(f, call: ast.Call) -> bool:
+    """`torch.cat((x[:-k], fx))` with x a training batch and fx validation rows (each read
+    from its nearest binding): one batch made of both splits."""
+    parts = call.args[0].elts if call.args and type(call.args[0]) in (ast.Tuple, ast.List) else call.args
+    held = [nearest_labels(f, p, call.lineno) for p in parts]
+    return any("TRAIN" in h and "VAL" not in h for h in held) and any("VAL" in h and "TRAIN" not in h for h in held) \
+        and not any(h & {"TGTP", "DIST"} for h in held)
 
 
 def built_mix(f, ev):
