@@ -105,6 +105,43 @@ def _fact_fed(f, e, line: int, depth: int) -> str | None:
     return None
 
 
+def _weight_read_ahead(m, f) -> list:
+    """`alpha = gate(ent[:, 1:])`, then `(1 - alpha) * p_y + alpha * q_y`: the model's output at
+    the next position was computed with x_t as its input, so a weight read one position ahead
+    of the target it scores is a function of the target."""
+    for node in m.under(f, m.nodes_of(ast.BinOp)):
+        if type(node.op) is not ast.Mult:
+            continue
+        for w, p in ((node.left, node.right), (node.right, node.left)):
+            if "TGTP" in f.labels_of(p) and not _ahead(m, f, p, 0) and (shift := _ahead(m, f, w, 0)) is not None:
+                return [raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
+                            f"the weight `{lb.src(w)}` is read one position ahead (`{shift}`) of the target it scores: "
+                            "the model's output there was computed with the target as its input, so the mixture at "
+                            "x_t depends on x_t")]
+    return []
+
+
+def _ahead(m, g, e, depth: int):
+    """The shifted read (`ent[:, 1:]`) of a value made from the model's predictions that e holds,
+    through bindings and the returns of helpers, or None."""
+    for n in lb.walk(e):
+        if type(n) is ast.Subscript and lb.shifted_slice(n.slice) and "DIST" in g.labels_of(n.value) \
+                and "TGT" not in g.labels_of(n.value):
+            return lb.src(n)
+        if depth < 3 and type(n) is ast.Name:
+            bound = g.binding(n.id)
+            found = _ahead(m, g, bound, depth + 1) if bound is not None else None
+            if found:
+                return found
+        if depth < 3 and type(n) is ast.Call:
+            h = m.resolve(n.func, g)
+            for r in m.under(h, m.nodes_of(ast.Return)) if h is not None and h is not g else ():
+                found = _ahead(m, h, r.value, depth + 1) if r.value is not None else None
+                if found:
+                    return found
+    return None
+
+
 def _scores(f, node) -> bool:
     return "TGTP" in f.labels_of(node)
 
@@ -202,7 +239,7 @@ def check(m):
         if not any(v & {"TGTP", "DIST"} for v in f.env.values()):  # no distribution or score of a target is held here
             out += _chosen_hints(m, f)
             continue
-        out += _normalized_from_fact(m, f)
+        out += _normalized_from_fact(m, f) + (_weight_read_ahead(m, f) if m.scores(f) else [])
         for ev in f.events:
             node = ev.node
             if ev.kind == "call" and ev.data["name"] == "where" and len(node.args) == 3 \
