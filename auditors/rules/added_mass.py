@@ -51,7 +51,8 @@ def _log_sum_unweighted(m, f) -> list:
         if ev.kind != "call" or ev.data["name"] != "logaddexp" or len(ev.node.args) != 2:
             continue
         weighted = [_log_weighted(f, a) for a in ev.node.args]
-        if all("DIST" in f.labels_of(a) or "TGTP" in f.labels_of(a) for a in ev.node.args) and weighted.count(True) == 1:
+        if all("DIST" in f.labels_of(a) or "TGTP" in f.labels_of(a) for a in ev.node.args) and weighted.count(True) == 1 \
+                and not _paired_weights(*ev.node.args):
             return [raw(RULE, f, ev.node, ev.ctx, "error", "medium",
                         "adds a weighted log-distribution to an unweighted one (`logaddexp(log p, log lam + log q)` is "
                         "log(p + lam q)): the weights sum to more than one, so the result is no distribution")]
@@ -68,6 +69,18 @@ def _log_weighted(f, e, depth: int = 0) -> bool:
         return False
     return any(type(s) is ast.Call and lb.call_name(s.func) in ("log", "log1p", "log2")
                and (not f.labels_of(s) & {"DIST", "TGTP"} or _complement(s)) for s in (e.left, e.right))
+
+
+def _paired_weights(a, b) -> bool:
+    """One side carries `log1p(-w)` (or `log(1 - w)`) and the other `log(w)`, the same w:
+    the weights of a mixture, whatever w is made from."""
+    def complements(e):
+        return {lb.src(c.args[0].operand if type(c.args[0]) is ast.UnaryOp else c.args[0].right)
+                for c in lb.walk(e) if type(c) is ast.Call and c.args and _complement(c)}
+    def logs(e):
+        return {lb.src(c.args[0]) for c in lb.walk(e) if type(c) is ast.Call and lb.call_name(c.func) in ("log", "log2")
+                and c.args}
+    return bool(complements(a) & logs(b) or complements(b) & logs(a))
 
 
 def _complement(call: ast.Call) -> bool:

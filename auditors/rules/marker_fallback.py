@@ -43,11 +43,14 @@ def check(m):
 
 
 def _strips_then_falls_back(first, fallback) -> bool:
-    """first strips the marker from the fallback expression (`t[1:]`, `t.lstrip("▁")`)."""
+    """first strips the marker from the fallback expression: where it leads (`t[1:] if lead
+    else t`), or by name (`t.lstrip("▁")`, `t.removeprefix(MARK)`); a list's tail with a
+    fallback to the list (`times[1:] or times`) is none."""
     if not pt.strips(first):
         return False
     held = lb.src(fallback)
-    return any(type(n) is ast.Subscript and type(n.slice) is ast.Slice and lb.src(n.value) == held
+    return any(type(n) is ast.IfExp and any(type(x) is ast.Subscript and type(x.slice) is ast.Slice
+                                            and lb.src(x.value) == held for x in lb.walk(n.body))
                or type(n) is ast.Call and type(n.func) is ast.Attribute and lb.src(n.func.value) == held
                and n.func.attr in ("lstrip", "removeprefix", "replace", "strip")
                for n in lb.walk(first))
