@@ -302,23 +302,48 @@ def _filled_per_attempt(m, f, table, call: ast.Call, loops) -> str | None:
     loop over k that runs over copies of the model (seeds, replicas), not over the data, and
     scores in each pass: for every row, the best of several attempts at the same tokens. The
     selection's axis must be the loop's (the smallest loss of each copy over the chunks is a
-    statistic, no choice)."""
-    dims = [k.value for k in call.keywords if k.arg in ("dim", "axis")] + call.args[:1]
-    if type(table) is not ast.Name or len(dims) != 1 or type(dims[0]) is not ast.Constant \
-            or type(dims[0].value) is not int:
+    statistic, no choice). Also a table one entry per setting (`argmin(per_tok)` with
+    `per_tok = self.nll / n`, `self.nll[g] += ce(z / grid[g], t)` filled by another method)."""
+    method = type(call.func) is ast.Attribute and lb.dotted(call.func.value) not in ("torch", "np", "numpy")
+    dims = [k.value for k in call.keywords if k.arg in ("dim", "axis")] + (call.args[:1] if method else call.args[1:2])
+    if dims and (len(dims) != 1 or type(dims[0]) is not ast.Constant or type(dims[0].value) is not int):
         return None
-    for loop in m.under(f, loops):
-        variables = {n.id for n in lb.walk(loop.target) if type(n) is ast.Name}
-        if not variables or _over_data(f, loop.iter, loop) or not _scores_val_each_time(f, loop) \
-                or not _calls_each(f, loop, variables):
-            continue
-        for t, value in _stores(loop):
-            if type(t) is ast.Subscript and type(t.value) is ast.Name and t.value.id == table.id and _score(f, value) \
-                    and type(t.slice) is ast.Tuple and dims[0].value < len(t.slice.elts):
-                at = t.slice.elts[dims[0].value]
+    axis = dims[0].value if dims else None
+    roots = _table_roots(f, table)
+    scopes = [f] + [g for q, g in m.functions.items() if any(r[0] == "self" for r in roots)
+                    and f.cls and q.startswith(f.cls + ".") and g is not f]
+    for g in scopes:
+        for loop in m.under(g, loops):
+            variables = {n.id for n in lb.walk(loop.target) if type(n) is ast.Name}
+            if not variables or _over_data(g, loop.iter, loop) or not _scores_val_each_time(g, loop) \
+                    or not _calls_each(g, loop, variables):
+                continue
+            for t, value in _stores(loop):
+                if type(t) is not ast.Subscript or _root_of(t.value) not in roots or not _score(g, value):
+                    continue
+                at = t.slice if axis is None else \
+                    t.slice.elts[axis] if type(t.slice) is ast.Tuple and axis < len(t.slice.elts) else None
                 if type(at) is ast.Name and at.id in variables:
                     return f"one scoring per {at.id} of a loop over attempts, the best of each row kept"
     return None
+
+
+def _root_of(e):
+    """("name", x) of a name, ("self", a) of `self.a`, else None."""
+    if type(e) is ast.Name:
+        return ("name", e.id)
+    if type(e) is ast.Attribute and type(e.value) is ast.Name and e.value.id == "self":
+        return ("self", e.attr)
+    return None
+
+
+def _table_roots(f, table) -> set:
+    """The table itself, and the `self.` tables a name is computed from (`per_tok = self.nll / n`)."""
+    out = {_root_of(table)} - {None}
+    bound = f.binding(table.id) if type(table) is ast.Name else None
+    if bound is not None:
+        out |= {r for n in lb.walk(bound) if (r := _root_of(n)) is not None and r[0] == "self"}
+    return out
 
 
 _ADDS_INTO = ("index_add_", "add_", "copy_", "scatter_add_")
