@@ -29,6 +29,7 @@ from auditors.phase_order import Conditional, phase_order
 from auditors.pipelines import reaching_value, scoring_generator
 from auditors.window_reach import queue_ahead, runs_ahead
 from auditors.rules import raw
+from auditors.score_booking import books_detached, gradients_only_measured
 from auditors.val_choice import guarded_val_return
 from auditors.val_mixing import (built_mix, fed_joined_streams, guarded_join, guarded_mix, guarded_val_source, inside_training,
                                  mix_sites, mixed_loader)
@@ -83,100 +84,7 @@ def _scores_in(f, stmt, scorers, nograd: bool = True) -> bool:
                 return True  # `with inference_mode(): score_windows(model, val, lo, hi)`: a helper scoring under no_grad
             if e.kind == "call" and e.data["callee"] and nograd and _delegates_scoring(f.module, e.data["callee"], scorers):
                 return True  # `self.ev.score_batch(model, val, x, meta, tally)` whose log_probs is inference_mode
-    return nograd and (_tallies_scores(f, stmt) or _books_detached(f, stmt))
-
-
-_BOOKS = {"setdefault", "append", "add_", "copy_", "extend", "put_", "index_add_"}
-
-
-def _books_detached(f, stmt) -> bool:
-    """`booked.setdefault(ci, nll.detach().sum())`, `acc += nll.sum().item()`: the targets'
-    loss, computed with gradients for the step that follows, is copied out of the graph into
-    what the function returns (through any bindings); the copy is the score, fixed before
-    any update. A total that is only logged is not a score."""
-    def detached(e) -> bool:
-        return any(type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr in ("detach", "item")
-                   and "TGTP" in f.labels_of(n.func.value) for n in lb.walk(e))
-    m = f.module
-    around = [lp for kind in (ast.For, ast.While) for lp in m.under(f, m.nodes_of(kind))
-              if lp is not stmt and lp.lineno <= stmt.lineno <= lp.end_lineno]
-    if len(around) != 1 or any(e.ctx.loops for _, e in m.events("call") if f.qualname in m.targets(e)):
-        return False  # (one pass over the chunks: an epoch loop around it, or a caller's, books trained tokens again)
-    for n in lb.walk(stmt):
-        if type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr in _BOOKS \
-                and _root(n.func.value) in _feeds_return(f) and any(detached(a) for a in n.args):
-            return True
-        if type(n) is ast.AugAssign and type(n.op) is ast.Add and _root(n.target) in _feeds_return(f) and detached(n.value):
-            return True
-    return False
-
-
-_MEASURES = {"sum", "norm", "item", "mean", "sqrt", "float", "max", "min", "len", "vector_norm"}
-
-
-def _gradients_only_measured(f, ev) -> bool:
-    """`grads = torch.autograd.grad(loss, params)` whose results are only measured (a norm
-    logged as a diagnostic): autograd.grad leaves `.grad` untouched, so nothing reaches the
-    weights unless the function writes the gradients (or what is made from them: `for p, g
-    in zip(params, grads)`) into a tensor in place (`p.add_(g)`), into `.grad` or `.data`,
-    into a slot (`p[:] -= g`), or hands them back."""
-    node = ev.node
-    if type(node) is not ast.Call or not (lb.dotted(node.func) or "").endswith("autograd.grad"):
-        return False
-    m = f.module
-    bound = next((a for a in m.under(f, m.nodes_of(ast.Assign)) if a.value is node), None)
-    names = {n.id for t in bound.targets for n in lb.walk(t) if type(n) is ast.Name} if bound is not None else set()
-    if not names:
-        return False
-    statements = [st for st in lb.walk(f.node) if isinstance(st, ast.stmt) and st is not bound]
-    for _ in range(3):  # (names made from the gradients: loop variables over them, values computed from them)
-        for st in statements:
-            source = st.iter if type(st) in (ast.For, ast.AsyncFor) else st.value if type(st) is ast.Assign else None
-            if type(source) is ast.Call and lb.call_name(source.func) in _MEASURES:
-                continue  # (`sq = sum(g.pow(2).sum() for g in grads)`: a number about them, not gradients)
-            if source is not None and {n.id for n in lb.walk(source) if type(n) is ast.Name} & names:
-                names |= {n.id for t in ([st.target] if type(st) in (ast.For, ast.AsyncFor) else st.targets)
-                          for n in lb.walk(t) if type(n) is ast.Name}
-    for st in statements:
-        if type(st) not in (ast.Assign, ast.AugAssign, ast.Expr, ast.Return) \
-                or not {n.id for n in lb.walk(st) if type(n) is ast.Name} & names:
-            continue
-        targets = st.targets if type(st) is ast.Assign else [st.target] if type(st) is ast.AugAssign else []
-        if type(st) is ast.Return or any(type(t) is ast.Attribute and t.attr in ("grad", "data") or type(t) is ast.Subscript
-                                         for t in targets) \
-                or any(type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr.endswith("_")
-                       and n.func.attr != "requires_grad_" for n in lb.walk(st)):
-            return False
-    return True
-
-
-def _root(e) -> str | None:
-    while type(e) in (ast.Subscript, ast.Attribute):
-        e = e.value
-    return e.id if type(e) is ast.Name else None
-
-
-def _feeds_return(f) -> frozenset:
-    """Names whose values reach what f returns, through assignments, augmented ones and
-    loops (`for s, n in booked.values(): acc[0] += s` then `return acc[0] / acc[1]`)."""
-    if "_feeds_return" not in f.__dict__:
-        m = f.module
-        kept = {n.id for r in m.under(f, m.nodes_of(ast.Return)) if r.value is not None
-                for n in lb.walk(r.value) if type(n) is ast.Name}
-        flows = [(t, a.value) for a in m.under(f, m.nodes_of(ast.Assign)) for t in a.targets]
-        flows += [(a.target, a.value) for a in m.under(f, m.nodes_of(ast.AugAssign))]
-        flows += [(lp.target, lp.iter) for lp in m.under(f, m.nodes_of(ast.For))]
-        flows = [({n.id for n in lb.walk(t) if type(n) is ast.Name}, {n.id for n in lb.walk(v) if type(n) is ast.Name})
-                 for t, v in flows]
-        grown = True
-        while grown:
-            grown = False
-            for targets, sources in flows:
-                if targets & kept and not sources <= kept:
-                    kept |= sources
-                    grown = True
-        f._feeds_return = frozenset(kept)
-    return f._feeds_return
+    return nograd and (_tallies_scores(f, stmt) or books_detached(f, stmt))
 
 
 def _delegates_scoring(m, q: str, scorers: set[str]) -> bool:
@@ -504,7 +412,7 @@ def check(m):
     scorers = m.once("nograd scorers", _nograd_scorers)
     out = []
     for f, ev in m.events("backward"):
-        if "VAL" not in ev.data["loss"] or _gradients_only_measured(f, ev):
+        if "VAL" not in ev.data["loss"] or gradients_only_measured(f, ev):
             continue
         if "TRAIN" in ev.data["loss"] and _trains_on_train_batches(f, ev):
             continue  # (`x, y` bound to training batches here and to validation chunks further down the function)
