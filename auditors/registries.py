@@ -59,8 +59,7 @@ def registry_sites(m) -> list[tuple[str, object, ast.Call, object]]:
                 continue
             for c in lb.walk(loop):
                 if type(c) is ast.Call and type(c.func) is ast.Name and c.func.id == loop.target.id:
-                    inner = [st for st in _statements(loop) if st.lineno <= c.lineno <= st.end_lineno][-1]
-                    ctx = ctx_of(g, inner)  # (the walk goes outside in: the last statement holding the call is its own)
+                    ctx = ctx_of(g, _statement_of(m, g, c))
                     out += [(name, g, c, ctx) for name in names]
     return out
 
@@ -83,11 +82,9 @@ def _registries(m) -> dict[str, str]:
     return out
 
 
-def _statements(loop: ast.For):
-    """The statements inside the loop, at every depth."""
-    for n in lb.walk(loop):
-        if isinstance(n, ast.stmt) and n is not loop:
-            yield n
+def _statement_of(m, g, node) -> ast.stmt | None:
+    """The innermost statement of g that holds the node."""
+    return m.once(("innermost statements", id(g.node)), lambda _: innermost_statements(g.node)).get(id(node))
 
 
 _PROPERTIES = ("property", "cached_property")
@@ -107,7 +104,7 @@ def property_sites(m) -> list[tuple[str, object, ast.Attribute, object]]:
         if a.attr in names and type(a.ctx) is ast.Load:
             g = max(((lo, h) for lo, hi, h in defs if lo <= a.lineno <= hi), key=lambda x: x[0],
                     default=(0, m.functions["<module>"]))[1]
-            st = m.once(("innermost statements", id(g.node)), lambda _: innermost_statements(g.node)).get(id(a))
+            st = _statement_of(m, g, a)
             if st is not None:
                 out.append((a.attr, g, a, ctx_of(g, st)))
     return out
