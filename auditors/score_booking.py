@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
+from auditors.adapted import root_name
 
 
 _BOOKS = {"setdefault", "append", "add_", "copy_", "extend", "put_", "index_add_"}
@@ -34,9 +35,9 @@ def books_detached(f, stmt) -> bool:
         return False  # (one pass over the chunks: an epoch loop around it, or a caller's, books trained tokens again)
     for n in lb.walk(stmt):
         if type(n) is ast.Call and type(n.func) is ast.Attribute and n.func.attr in _BOOKS \
-                and _root(n.func.value) in _feeds_return(f) and any(detached(a) for a in n.args):
+                and root_name(n.func.value) in _feeds_return(f) and any(detached(a) for a in n.args):
             return True
-        if type(n) is ast.AugAssign and type(n.op) is ast.Add and _root(n.target) in _feeds_return(f) and detached(n.value):
+        if type(n) is ast.AugAssign and type(n.op) is ast.Add and root_name(n.target) in _feeds_return(f) and detached(n.value):
             return True
     return False
 
@@ -78,12 +79,6 @@ def gradients_only_measured(f, ev) -> bool:
                        and n.func.attr != "requires_grad_" for n in lb.walk(st)):
             return False
     return True
-
-
-def _root(e) -> str | None:
-    while type(e) in (ast.Subscript, ast.Attribute):
-        e = e.value
-    return e.id if type(e) is ast.Name else None
 
 
 def _feeds_return(f) -> frozenset:

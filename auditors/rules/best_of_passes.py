@@ -310,8 +310,8 @@ def _filled_per_attempt(m, f, table, call: ast.Call, loops) -> str | None:
         return None
     axis = dims[0].value if dims else None
     roots = _table_roots(f, table)
-    scopes = [f] + [g for q, g in m.functions.items() if any(r[0] == "self" for r in roots)
-                    and f.cls and q.startswith(f.cls + ".") and g is not f]
+    kept_by_self = f.cls and any(kind == "self" for kind, _ in roots)  # (filled by another method of the class)
+    scopes = [f] + ([g for q, g in m.functions.items() if q.startswith(f.cls + ".") and g is not f] if kept_by_self else [])
     for g in scopes:
         for loop in m.under(g, loops):
             variables = {n.id for n in lb.walk(loop.target) if type(n) is ast.Name}
