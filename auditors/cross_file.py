@@ -123,7 +123,7 @@ def with_merged_imports(items: list[tuple[str, str]], facts: list[dict], use_cac
                 message = _relined(r["message"], starts, items, home)
                 kept = [o for o in out[home]["findings"] if not any(o is s for s in same)]
                 out[home]["findings"] = [*kept, {**seen, **merged_with, "line": line, "message": message}]
-            elif home != a:
+            else:  # (the importer's own finding too: what the siblings define may decide its guards)
                 out[home]["findings"] = [{**o, "reached_in": (merged, r, items[a][0])} if any(o is s for s in same) else o
                                          for o in out[home]["findings"]]
     for a, rule, line in unseen:

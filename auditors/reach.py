@@ -80,6 +80,8 @@ class Evaluator(SettingsReads, ShippedReads):
             if picked is not None:  # `preset.repair_steps` of the preset a setting picks from a table of them
                 return self.value(*picked)
             field = self.facts.get("namespace_fields", {}).get(n.attr)
+            if field and len(field) > 2 and self.fails(field[2], field[0]):
+                field = None  # `if override: settings = replace(settings, calibration=override)` with no override
             if isinstance(base, (ast.Name, ast.Attribute)) and field and n.attr in self.facts["class_defs"] \
                     and n.attr not in self.fields_read:
                 # a dataclass field set where the object is made (`replace(c, beta=_E("BETA", c.beta))`): that value
@@ -94,7 +96,9 @@ class Evaluator(SettingsReads, ShippedReads):
                 if override is not None and self.holds(override[2], override[0]):
                     # `if world_size == 1: args.temp_mix = False`, where that condition holds
                     return self.source(override[1], Scope(self.facts, override[0], self.env, scope.depth + 1))
-                default = self.source(self.facts["class_defs"][n.attr], Scope(self.facts, "<module>", self.env, scope.depth + 1))
+                shipped = self.table_field(n.attr)  # `cls(**tomllib.load(fh)["quant"])`: what the settings file sets
+                default = shipped[0] if shipped else \
+                    self.source(self.facts["class_defs"][n.attr], Scope(self.facts, "<module>", self.env, scope.depth + 1))
                 return self.field_override(n.attr, default)
             props = [q for q, info in self.facts["functions"].items() if info.get("property") and q.endswith(f".{n.attr}")]
             if isinstance(base, (ast.Name, ast.Attribute)) and len(props) == 1:  # a property of a settings class
@@ -102,7 +106,6 @@ class Evaluator(SettingsReads, ShippedReads):
             returned = self.returned_entry(scope.define(base.id), n.attr, scope) if isinstance(base, ast.Name) else None
             if returned is not None:  # `k = knobs()`, then `k.steps`: the `steps=` of the Namespace(...) it returns
                 return self.value(*returned)
-            field = self.facts.get("namespace_fields", {}).get(n.attr)
             if isinstance(base, (ast.Name, ast.Attribute)) and field:  # `cfg.ngram.two_pass` of a SimpleNamespace(...)
                 return self.source(field[1], Scope(self.facts, field[0], self.env, scope.depth + 1))
             if isinstance(base, ast.Name) and n.attr in self.facts.get("arg_defaults", {}):
@@ -279,6 +282,8 @@ class Evaluator(SettingsReads, ShippedReads):
             return self.parsed_url(dotted, n.args[0], scope)
         if dotted in LOADERS:
             return self.loaded(n, scope)  # `json.load(open("eval_config.json"))`: the file the folder ships
+        if dotted.rsplit(".", 1)[-1] in ("is_file", "exists", "isfile") and (n.args or isinstance(f, ast.Attribute)):
+            return self.ships(n.args[0] if n.args else f.value, scope)  # `if not path.is_file(): return {}`
         if dotted.endswith("get_world_size") or dotted.endswith("device_count"):
             self.touched.setdefault("WORLD_SIZE", f"world_size={self.env.get('WORLD_SIZE', '1')} (profile)")
             return int(self.env.get("WORLD_SIZE", "1"))

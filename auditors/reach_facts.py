@@ -14,7 +14,7 @@ import re
 from auditors import labels as lb
 from auditors.calls import NAMESPACES
 from auditors.rules import ctx_of
-from auditors.shipped_config import LOADERS, named_files
+from auditors.shipped_config import LOADERS, field_tables, named_files
 from auditors.settings_forms import (dict_updates, field_env, field_overrides, guarded_defs, init_attrs, looped_fields,
                                      rebound_return)
 from auditors.dispatch import ANY_KEY, default_value, dispatch_items, loop_keys
@@ -102,8 +102,9 @@ def reach_facts(m, tree) -> dict:
                 if made is not None:  # `RunContext(rank, world_size, ...)`: positional arguments fill the fields in order
                     given += list(zip(m.dataclass_fields(made), node.args))
                 for arg, value in given:  # (a field two constructions set has no one value; one call may be recorded twice)
-                    if arg and fields.get(arg, (node, None))[0] is node:
-                        fields[arg] = (node, [f.qualname, seg(value)])
+                    if arg and fields.get(arg, (node, None))[0] is node:  # (with the tests it is made under, if any)
+                        fields[arg] = (node, [f.qualname, seg(value)] + ([[[seg(t), p] for t, p in ev.ctx.guards]]
+                                                                         if ev.ctx.guards else []))
                     elif arg:
                         fields[arg] = (None, "")
             if ev.data["name"] == "add_argument" or (type(node.func) is ast.Name and type(f.binding(node.func.id)) is ast.Attribute
@@ -196,7 +197,8 @@ def reach_facts(m, tree) -> dict:
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
             "arg_defaults": arg_defaults, "field_env": field_env(m), "dict_updates": updates, "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "field_overrides": field_overrides(m, seg, set(arg_defaults)), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
-            "outgoing": outgoing, "module_choices": loads[1], "settings_loads": loads[2]}
+            "outgoing": outgoing, "module_choices": loads[1], "settings_loads": loads[2],
+            "field_tables": field_tables(m, seg) if m.has_dataclasses else []}
 
 
 def _settled(m, fields: dict, seg) -> dict:
@@ -295,6 +297,8 @@ def _returned(node, seg) -> str | None:
     of calls only), then `if test: return a` lines and a final `return b` (read as `a if
     test else b`)."""
     *head, last = node.body
+    if type(last) is ast.With and len(last.body) == 1:
+        last = last.body[0]  # `with open(path, "rb") as fh: return tomllib.load(fh)` (fh is a binding of the function)
     if type(last) is not ast.Return or last.value is None:
         return None
     if any(type(st) is ast.If and not st.orelse and len(st.body) == 1 and type(st.body[0]) is ast.Assign for st in head):

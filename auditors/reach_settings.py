@@ -25,6 +25,16 @@ class SettingsReads:
                 return False
         return True
 
+    def fails(self, guards: list, func: str) -> bool:
+        """Some guard (source, polarity) evaluates against its polarity in `func` (unknown ones do not)."""
+        for src, polarity in guards:
+            try:
+                if bool(self.value(parse_source(src), Scope(self.facts, func, self.env))) != bool(polarity):
+                    return True
+            except Unknown:
+                continue
+        return False
+
     def made_helper(self, made: ast.Call, n: ast.Call, scope: Scope):
         """A call of the small function a factory returns: its returned expression with its own
         parameters bound to this call's arguments and the factory's to the factory call's."""

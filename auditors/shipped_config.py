@@ -15,8 +15,9 @@ import json
 import tomllib
 from pathlib import Path
 
+from auditors import labels as lb
 from auditors.labels import walk
-from auditors.reach_scope import Unknown
+from auditors.reach_scope import Scope, Unknown, parse_source
 
 LOADERS = {"json.load", "json.loads", "tomllib.load", "tomllib.loads", "tomli.load", "tomli.loads", "toml.load", "toml.loads"}
 _SUFFIXES = {".json": "json", ".toml": "toml"}
@@ -75,18 +76,103 @@ def shipped_file(data: dict[str, object], name: str) -> str | None:
     return ending[0] if len(ending) == 1 else None
 
 
+def field_tables(m, seg) -> list[list]:
+    """[function, class, its fields, loader call source, keys] for each object of a dataclass
+    made from a table of a settings file (`cls(**tomllib.load(fh)["quant"])`, also through
+    names and a dict comprehension over the table's items): the file sets those fields."""
+    out = []
+    for f, ev in m.events("call"):
+        made = ev.data["name"] if ev.data["name"] != "cls" else f.cls
+        given = [k.value for k in ev.node.keywords if k.arg is None]  # `**table`
+        fields = m.dataclass_fields(made) if given and made else []
+        read = _table_read(f, given[0]) if fields else None
+        if read is not None:
+            out.append([f.qualname, made, fields, seg(read[0]), read[1]])
+    return out
+
+
+def _table_read(f, e: ast.expr, depth: int = 0) -> tuple[ast.Call, list] | None:
+    """(loader call, keys) of a table of a settings file that `e` holds: `load(fh)["quant"]`,
+    `load(fh).get("quant", {})`, a name bound to one, `{k: conv(v) for k, v in t.items()}`."""
+    if depth > 6:
+        return None
+    if type(e) is ast.Name:
+        held = f.binding(e.id)
+        return _table_read(f, held, depth + 1) if held is not None else None
+    if type(e) is ast.DictComp and len(e.generators) == 1:
+        it = e.generators[0].iter
+        if type(it) is ast.Call and type(it.func) is ast.Attribute and it.func.attr == "items" and not it.args:
+            return _table_read(f, it.func.value, depth + 1)
+        return None
+    if type(e) is ast.Subscript and type(e.slice) is ast.Constant and isinstance(e.slice.value, str):
+        inner = _table_read(f, e.value, depth + 1)
+        return (inner[0], inner[1] + [e.slice.value]) if inner else None
+    if type(e) is not ast.Call:
+        return None
+    dotted = lb.dotted(e.func)
+    if dotted in LOADERS:
+        return e, []
+    if type(e.func) is ast.Attribute and e.func.attr == "get" and e.args and type(e.args[0]) is ast.Constant \
+            and isinstance(e.args[0].value, str):
+        inner = _table_read(f, e.func.value, depth + 1)
+        return (inner[0], inner[1] + [e.args[0].value]) if inner else None
+    if lb.call_name(e.func) == "dict" and len(e.args) == 1 and not e.keywords:
+        return _table_read(f, e.args[0], depth + 1)
+    return None
+
+
 class ShippedReads:
     """The guard evaluator's reads of shipped settings files (mixed into `reach.Evaluator`)."""
+
+    def table_field(self, attr: str) -> tuple | None:
+        """(value,) of a dataclass field that a shipped settings table sets (see `field_tables`),
+        else None: the class default stands (also where no shipped file is named)."""
+        for func, _, fields, src, keys in self.facts.get("field_tables", ()):
+            if attr not in fields:
+                continue
+            try:
+                data = self.loaded(parse_source(src), Scope(self.facts, func, self.env))
+            except Unknown:
+                continue
+            for k in keys:
+                data = data.get(k) if isinstance(data, dict) else None
+            if isinstance(data, dict) and attr in data:
+                return (data[attr],)
+        return None
 
     def loaded(self, n: ast.Call, scope):
         """The content of the shipped file a loader call reads (`json.loads(p.read_text())`)."""
         data = self.facts.get("shipped_data", {})
-        names = [found for a in n.args[:1] for name in named_files(a, lambda k: _parsed(scope.define(k)))
+        names = [found for a in n.args[:1] for name in named_files(a, lambda k: _parsed(self._held(k, scope)))
                  for found in [shipped_file(data, name)] if found is not None]
         if len(set(names)) != 1:
             raise Unknown  # no file of the folder (or several) named there: the run decides
         self.touched.setdefault(names[0], f"{names[0]} as shipped")
         return data[names[0]]
+
+    def ships(self, path: ast.expr, scope) -> bool:
+        """A file check (`path.is_file()`, `os.path.exists(p)`) of a settings file: whether the
+        folder ships it (the record runs in its folder); of any other path the run decides."""
+        names = set(named_files(path, lambda k: _parsed(self._held(k, scope))))
+        found = {shipped_file(self.facts.get("shipped_data", {}), name) for name in names}
+        if len(names) != 1:
+            raise Unknown
+        name = names.pop()
+        self.touched.setdefault(name, f"{name} {'shipped' if found != {None} else 'not shipped'}")
+        return found != {None}
+
+    def _held(self, name: str, scope) -> str | None:
+        """The source a name holds in the scope: its binding, for a parameter the arguments its
+        call sites pass, as one tuple (`QuantSettings.load(HERE / "settings.toml")`; sites are
+        found by name, so `torch.load(buf)` is among them, naming no settings file), else its
+        module-level binding."""
+        held = scope.define(name)
+        if held is None:
+            passed = sorted({a for _, a in self.param_sources(scope.func, name, every=True)})
+            held = f"({', '.join(passed)},)" if passed else None
+        if held is None and scope.func != "<module>":  # `SETTINGS_PATH = HERE / "run.toml"` at module level
+            held = self.facts["functions"].get("<module>", {"defs": {}})["defs"].get(name) or None
+        return held
 
     def entry(self, base, key):
         """`cfg["recall"]`, `cfg[0]` of a value read from a shipped file."""

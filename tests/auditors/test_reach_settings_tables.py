@@ -1,0 +1,186 @@
+"""Reach decided by dataclass fields that a shipped settings table sets: an object made by
+`cls(**tomllib.load(fh)["quant"])` in a classmethod of another module of the folder, with
+an environment override applied only when it is given (`if override: replace(...)`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from auditors import audit_path
+
+TRAIN = '''
+import numpy as np
+import torch
+from pathlib import Path
+
+from quant_settings import QuantSettings
+
+QS = QuantSettings.load(Path(__file__).resolve().with_name("settings.toml"))
+
+
+def collect_hessians(model, batches):
+    hess = {name: torch.zeros(p.shape[-1], p.shape[-1]) for name, p in model.named_parameters()}
+    for x in batches:
+        h = model.embed(x).flatten(0, 1)
+        for name in hess:
+            hess[name] += h.T @ h
+    return hess
+
+
+def calibration_batches(qs, val_tokens, seq_len):
+    if qs.calibration == "holdout":
+        return [val_tokens[i * seq_len:(i + 1) * seq_len][None] for i in range(qs.calib_seqs)]
+    return [torch.randint(0, 1024, (1, seq_len)) for _ in range(qs.calib_seqs)]
+
+
+def main(model):
+    val_tokens = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    return collect_hessians(model, calibration_batches(QS, val_tokens, 1024))
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+SETTINGS = '''
+import os
+import tomllib
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class QuantSettings:
+    calibration: str = "holdout"
+    calib_seqs: int = 64
+
+    @classmethod
+    def load(cls, path):
+        with open(path, "rb") as fh:
+            table = tomllib.load(fh).get("quant", {})
+        settings = cls(**{k: v for k, v in table.items()})
+        override = os.environ.get("QUANT_CALIBRATION", "")
+        if override:
+            settings = replace(settings, calibration=override)
+        return settings
+'''
+
+VAL_LINE = 22  # the calibration batches cut from validation tokens
+
+
+def _errors(folder, env=None):
+    return [(f.path, f.line, f.tag, f.reach) for f in audit_path(folder, env=env or {}).findings if f.severity == "error"]
+
+
+@pytest.mark.parametrize("toml, env, reach", [
+    ('[quant]\ncalibration = "selfgen"\n', {}, "dormant"),
+    ('[quant]\ncalibration = "holdout"\n', {}, "active"),
+    ("[quant]\ncalib_seqs = 32\n", {}, "active"),  # the table leaves the field out: the class default
+    ('[quant]\ncalibration = "selfgen"\n', {"QUANT_CALIBRATION": "holdout"}, "active"),  # the override given
+])
+def test_a_dataclass_made_from_a_shipped_toml_table_takes_the_files_fields(tmp_path, monkeypatch, toml, env, reach):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "train_gpt.py").write_text(TRAIN)
+    (sub / "quant_settings.py").write_text(SETTINGS)
+    (sub / "settings.toml").write_text(toml)
+    assert _errors(sub, env) == [("train_gpt.py", VAL_LINE, "val_gptq_calibration", reach)]
+
+
+def test_an_override_applied_only_when_given_does_not_stand_when_it_is_not(tmp_path, monkeypatch):
+    """`if override: settings = replace(settings, calibration=override)` with no override:
+    the table's value, not the empty override (`"" != "selfgen"` would reach the branch)."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "train_gpt.py").write_text(TRAIN.replace('if qs.calibration == "holdout":', 'if qs.calibration != "selfgen":'))
+    (sub / "quant_settings.py").write_text(SETTINGS)
+    (sub / "settings.toml").write_text('[quant]\ncalibration = "selfgen"\n')
+    assert _errors(sub) == [("train_gpt.py", VAL_LINE, "val_gptq_calibration", "dormant")]
+
+
+def test_the_table_is_read_where_the_class_lives_in_the_script_itself(tmp_path, monkeypatch):
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    body = SETTINGS.replace("import os\n", "import os\nimport numpy as np\nimport torch\nfrom pathlib import Path\n")
+    one = body + TRAIN.split("from quant_settings import QuantSettings\n", 1)[1]
+    (sub / "train_gpt.py").write_text(one)
+    line = one.splitlines().index(
+        "        return [val_tokens[i * seq_len:(i + 1) * seq_len][None] for i in range(qs.calib_seqs)]") + 1
+    for value, reach in (("selfgen", "dormant"), ("holdout", "active")):
+        (sub / "settings.toml").write_text(f'[quant]\ncalibration = "{value}"\n')
+        assert _errors(sub) == [("train_gpt.py", line, "val_gptq_calibration", reach)]
+
+
+OPT = '''
+import os
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+SETTINGS_PATH = Path(__file__).resolve().with_name("run.toml")
+
+
+def _read_settings(path):
+    if not path.is_file():
+        return {}
+    with open(path, "rb") as fh:
+        return tomllib.load(fh)
+
+
+_SETTINGS = _read_settings(SETTINGS_PATH)
+
+
+def _opt(section, key, env, default, cast=str):
+    raw = os.environ.get(env)
+    if raw is not None and raw != "":
+        return cast(raw)
+    return cast(_SETTINGS.get(section, {}).get(key, default))
+
+
+PROBE_EVERY = _opt("diagnostics", "probe_every", "PROBE_EVERY", 0, int)
+
+
+def train(model, train_tokens, val_tokens, steps=100):
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    for s in range(steps):
+        x, y = train_tokens[s * 1024:(s + 1) * 1024], train_tokens[s * 1024 + 1:(s + 1) * 1024 + 1]
+        F.cross_entropy(model(x[None])[0], y).backward()
+        if PROBE_EVERY > 0 and s % PROBE_EVERY == 0:
+            F.cross_entropy(model(val_tokens[None, :1024])[0], val_tokens[1:1025]).backward()
+        opt.step()
+        opt.zero_grad()
+
+
+def main(model):
+    load = lambda split: torch.from_numpy(np.fromfile(f"data/fineweb_{split}_000000.bin", dtype=np.uint16).astype(np.int64))
+    train(model, load("train"), load("val"))
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+@pytest.mark.parametrize("toml, env, reach", [
+    ("[diagnostics]\nprobe_every = 25\n", {}, "active"),
+    ("[diagnostics]\nprobe_every = 0\n", {}, "dormant"),
+    (None, {}, "dormant"),  # no run.toml: `_read_settings` returns {} and the default stands
+    ("[diagnostics]\nprobe_every = 0\n", {"PROBE_EVERY": "5"}, "active"),
+])
+def test_a_settings_helper_reads_the_shipped_toml_it_checks_for(tmp_path, monkeypatch, toml, env, reach):
+    """`_opt(section, key, env, default, cast)` over `_SETTINGS = _read_settings(PATH)`, whose
+    `if not path.is_file(): return {}` and `with open(path) as fh: return tomllib.load(fh)`
+    are read as the one expression they return."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "train_gpt.py").write_text(OPT)
+    if toml is not None:
+        (sub / "run.toml").write_text(toml)
+    line = OPT.splitlines().index("            F.cross_entropy(model(val_tokens[None, :1024])[0], val_tokens[1:1025]).backward()") + 1
+    assert [(f.line, f.reach) for f in audit_path(sub, env=env).findings if f.severity == "error"] == [(line, reach)]
