@@ -17,6 +17,7 @@ from auditors import labels as lb
 from auditors import shapes
 from auditors.labels import DATA, EMPTY, INDEX_ONLY, KEYS, PARAM_SENSITIVE
 from auditors.function_values import lambdas_applied
+from auditors.objects import keyed
 from auditors.templates import pattern_splits
 
 WRITE_METHODS = {"index_add_", "scatter_add_", "put_", "index_put_", "scatter_"}
@@ -30,7 +31,7 @@ INPLACE = frozenset({"index_put_", "index_add_", "scatter_add_", "scatter_", "pu
 _SHARED_PREFIX = re.compile(r"^fineweb[_\-]?$")
 NAMESPACES = {"SimpleNamespace", "Namespace", "EasyDict", "AttrDict", "edict", "DotMap", "Box"}
 _HEAP_PUTS = frozenset({"heappush", "heapreplace", "heappushpop", "insort", "insort_left", "insort_right"})
-SPECIAL = frozenset({*INPLACE, *NAMESPACES, *_HEAP_PUTS, "startswith", "append", "extend", "insert", "appendleft", "update", "backward", "grad", "at", "bincount", "gather",
+SPECIAL = frozenset({*INPLACE, *NAMESPACES, *_HEAP_PUTS, "startswith", "append", "extend", "insert", "appendleft", "update", "setdefault", "backward", "grad", "at", "bincount", "gather",
                      "take_along_axis", "hash", "replace", *TABLE_READS, *DIGESTS,
                      *TIME_FUNCS, *WRITE_METHODS, *lb.CE_FUNCS, *lb.DIST_FUNCS, *lb.FRESH_FUNCS, *lb.RANGE_FUNCS})
 
@@ -38,9 +39,15 @@ SPECIAL = frozenset({*INPLACE, *NAMESPACES, *_HEAP_PUTS, "startswith", "append",
 def special_call(info, e: ast.Call, name: str, recv, args, kws, every, data) -> frozenset | None:
     """Calls whose name means something (records, losses, table writes, ranges): the
     labels they return, or None to treat them as ordinary calls."""
-    if name in ("append", "extend", "insert", "appendleft", "update") and isinstance(e.func, ast.Attribute):
+    if name in ("append", "extend", "insert", "appendleft", "update", "setdefault") and isinstance(e.func, ast.Attribute) \
+            and (name != "setdefault" or len(e.args) == 2):
         holder = lb.dotted(e.func.value)
-        if holder:  # a list collects what is appended to it (a dict what it is updated with)
+        if name == "setdefault":  # `d.setdefault(key, value)` stores the value as `d[key] = value` would
+            every = args[1]
+            if holder and "." not in holder and type(e.args[0]) is ast.Constant and isinstance(e.args[0].value, str):
+                info.module.keyed_roots.add(holder)
+                info.set_env(keyed(holder, e.args[0].value), every - INDEX_ONLY)
+        if holder and holder != "os.environ":  # a list collects what is appended to it (a dict what it is updated with)
             info.set_env(holder, every - KEYS)
             if name == "update" and "." not in holder:
                 info.keyed_entries(holder, e)  # `CFG.update(val_names=[...])`: a constant key of its own

@@ -106,6 +106,8 @@ class FunctionValues:
             # `self.token_nll = token_nll`, a function nested in the method that stores it (`__init__`)
             home = self.home_of(value)
             found = self.resolve(value, home) if home is not None else None
+        if found is None and type(func) is ast.Name:  # `for tap in self.taps: tap(...)`: bound to the list
+            found = self._listed_method(f, func.id)
         return found
 
     def home_of(self, node) -> FuncInfo | None:
@@ -145,6 +147,47 @@ class FunctionValues:
                 if method is not None and method.is_method:
                     found.add(method.qualname)
         return self.functions[found.pop()] if len(found) == 1 else None  # (one call reaches one function)
+
+    def _listed_method(self, f: FuncInfo, name: str) -> FuncInfo | None:
+        """A loop variable over a list of bound methods handed in (`for tap in self.taps:
+        tap(x, y, nll)` with `self.taps = list(taps or [])` and `Evaluator(val, taps=[book.observe])`,
+        or `for hook in hooks:` over a parameter): that method, when the lists hold one."""
+        found = set()
+        for loop in self.under(f, self.nodes_of(ast.For)):
+            if type(loop.target) is not ast.Name or loop.target.id != name:
+                continue
+            for arg, caller in self._handed_lists(f, loop.iter):
+                if type(arg) is ast.Name and caller is not None:
+                    arg = caller.binding(arg.id)  # (`taps = [book.observe]`, then `taps=taps`)
+                for value in (arg.body, arg.orelse) if type(arg) is ast.IfExp else (arg,):
+                    for item in value.elts if type(value) in (ast.List, ast.Tuple) else ():
+                        method = self.resolve(item, caller) if type(item) is ast.Attribute and caller is not None else None
+                        if method is not None and method.is_method:
+                            found.add(method.qualname)
+        return self.functions[found.pop()] if len(found) == 1 else None
+
+    def _handed_lists(self, f: FuncInfo, it: ast.expr) -> list[tuple[ast.expr | None, FuncInfo | None]]:
+        """What callers hand for the list a loop runs over: a parameter of f, or `self.X` that
+        the class's `__init__` keeps from its parameter (`self.taps = list(taps or [])`)."""
+        if type(it) is ast.Name and it.id in f.params:
+            return self.arguments_for(f, it.id)
+        init = self.functions.get(f"{f.cls}.__init__") if f.cls and type(it) is ast.Attribute \
+            and type(it.value) is ast.Name and it.value.id == "self" else None
+        kept = next((st.value for st in self.under(init, self.nodes_of(ast.Assign)) for t in st.targets
+                     if type(t) is ast.Attribute and t.attr == it.attr and type(t.value) is ast.Name
+                     and t.value.id == "self"), None) if init is not None else None
+        while type(kept) is ast.Call and lb.call_name(kept.func) in ("list", "tuple") and len(kept.args) == 1 \
+                or type(kept) is ast.BoolOp and type(kept.op) is ast.Or:
+            kept = kept.args[0] if type(kept) is ast.Call else kept.values[0]  # `list(taps or [])`: taps
+        if type(kept) is not ast.Name or kept.id not in init.params:
+            return []
+        index = init.params.index(kept.id) - 1  # (a construction passes no `self`)
+        out = []
+        for call in self._calls_named(f.cls):
+            arg = next((k.value for k in call.keywords if k.arg == kept.id), None)
+            out.append((arg if arg is not None else call.args[index] if 0 <= index < len(call.args) else None,
+                        self.home_of(call)))
+        return out
 
     def _rebound_function(self, f: FuncInfo, name: str) -> FuncInfo | None:
         """A name f binds more than once, each time to the same factory's function (`step =

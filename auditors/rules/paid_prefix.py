@@ -134,12 +134,17 @@ def _saved_in_artifact(m) -> list:
     data (tokens, or a table built from them; a loss or a score is no such data)."""
     out = []
     for f in m.functions.values():
-        if not any(e.kind == "call" and e.data["name"] == "compress" for e in f.events):
+        how = _compresses(m, f)
+        if how is None:
             continue
         for ev in f.events:
             if ev.kind == "call" and ev.data["name"] in _SAVES and ev.data["args"] and ev.data["callee"] is None:
-                held = ev.data["args"][0]
-                entry = _val_entry(m, f, ev.node.args[0]) if "VAL" in held and held & {"TGTP", "TGATE"} else None
+                if how == "helper" and not _into_compressed(m, f, ev.node):
+                    continue  # (a diagnostics dump saved to its own file beside a helper that compresses the model)
+                held, saved = ev.data["args"][0], ev.node.args[0]
+                literal = saved if type(saved) is ast.Dict else f.binding(saved.id) if type(saved) is ast.Name else None
+                whole = type(literal) is ast.Dict  # a dict literal: its entries are judged one by one
+                entry = _val_entry(m, f, saved) if "VAL" in held and (held & {"TGTP", "TGATE"} or whole) else None
                 if entry is not None:  # `{"w": weights, "x": {"warm": val[:n]}}`: one entry holds tokens, the rest a model
                     g, node = entry
                     out.append(raw(RULE, g, node, ctx_of(g, node), "error", "medium",
@@ -147,6 +152,8 @@ def _saved_in_artifact(m) -> list:
                                    "into the buffer compressed as the artifact: the submission ships validation tokens "
                                    "(or a table built from them)"))
                     break
+                if whole:
+                    continue
                 if "VAL" in held and not held & {"TGTP", "TGATE"}:
                     entry = _stored_by_caller(m, f, ev.node)
                     if entry is not None:  # where the data enters the object, under the conditions there
@@ -162,6 +169,36 @@ def _saved_in_artifact(m) -> list:
                                    "the artifact: the submission ships validation tokens (or a table built from them)"))
                     break
     return out
+
+
+def _compresses(m, f) -> str | None:
+    """"direct" when f compresses a buffer itself, "helper" when through a function of the module
+    (`compress_blob(raw, 22)` picking zstd or zlib), else None."""
+    calls = [e for e in f.events if e.kind == "call"]
+    if any(e.data["name"] == "compress" for e in calls):
+        return "direct"
+    return "helper" if any(_compressing_helper(m, c) for c in calls) else None
+
+
+def _compressing_helper(m, c) -> bool:
+    g = m.functions.get(c.data["callee"]) if c.data["callee"] else None
+    return g is not None and any(e.kind == "call" and e.data["name"] == "compress" for e in g.events)
+
+
+def _into_compressed(m, f, save: ast.Call) -> bool:
+    """The buffer the save writes into is what a compressing helper is handed (`torch.save(obj,
+    buf)`, then `compress_blob(buf.getvalue())`, also through a name bound to it)."""
+    target = save.args[1] if len(save.args) > 1 else None
+    if type(target) is not ast.Name:
+        return False
+    for ev in f.events:
+        if ev.kind == "call" and ev.line >= save.lineno and _compressing_helper(m, ev):
+            names = {n.id for a in ev.node.args for n in lb.walk(a) if type(n) is ast.Name}
+            bound = [f.binding(n) for n in names]
+            if target.id in names or any(b is not None and any(type(n) is ast.Name and n.id == target.id for n in lb.walk(b))
+                                         for b in bound):
+                return True
+    return False
 
 
 def _val_entry(m, f, e, depth: int = 0):
