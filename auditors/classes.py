@@ -274,7 +274,7 @@ class ClassFacts:
             order = self.dataclass_fields(cls)
             passed = dict(zip(order, ev.data["args"])) | ev.data["kws"]
             sliced = dict(zip(order, ev.node.args)) | {k.arg: k.value for k in ev.node.keywords if k.arg}
-            fields = {f: f for f, e in sliced.items() if f in order and _array_expr(e)}
+            fields = {f: f for f, e in sliced.items() if f in order and (_array_expr(e) or _split_path(caller, e))}
             for f in order:  # `Query(ctx, int(val[j]))`: the realized target kept in a field reaches its methods
                 if "TGT" in passed.get(f, EMPTY) and "TGT" not in self.class_attr_labels.get((cls, f), EMPTY):
                     self.class_attr_labels[(cls, f)] = self.class_attr_labels.get((cls, f), EMPTY) | {"TGT"}
@@ -398,6 +398,15 @@ def _array_expr(e) -> bool:
         else:
             return False
     return shaped and type(e) in (ast.Name, ast.Attribute)
+
+
+def _split_path(f, e) -> bool:
+    """A name bound to a path or file pattern that names one split (`train_glob =
+    os.path.join(root, "fineweb_train_*.bin")`): an object keeping it reads that split."""
+    bound = f.binding(e.id) if type(e) is ast.Name and f is not None else e if type(e) is ast.JoinedStr else None
+    named = {k for n in lb.walk(bound) if type(n) is ast.Constant and isinstance(n.value, str)
+             for k in lb.split_labels(n.value) & lb.DATA} if bound is not None else set()
+    return len(named) == 1
 
 
 _ARRAY_CALLS = {"astype", "tobytes", "to", "cpu", "numpy", "long", "int", "short", "clone", "contiguous", "copy", "detach"}

@@ -132,12 +132,14 @@ def _loaded_after_export(m) -> list:
                 (n, f.labels_of(n)) for x, _ in wrapped if type(x) is not ast.Name for n in lb.walk(x)
                 if type(n) is ast.Name and "TRAIN" in f.labels_of(n)]  # (`mix(as_tensor(prior.astype(...)), w)`)
             late = [(a, made) for a, v in named if "TRAIN" in v and (made := _computed_from_shards(m, f, a.id, written))]
+            late += [(x, made) for x, v in wrapped if type(x) is ast.Call and x.lineno > written and "TRAIN" in v
+                     and (made := _made_from_shards(m, f, x))]  # `mix(prior.as_tensor(dev))`: read on first use
             if late:
                 a, made = late[0]
                 where = (ev.node, ev.ctx) if not made.ctx.guards[len(ev.ctx.guards):] else (made.node, made.ctx)
                 # (made under a condition of its own, `prefill(h) if h.prior else zeros(V, V)`: reported there)
                 out.append(raw(RULE, f, where[0], where[1], "error", "medium",
-                               f"`{a.id}` is computed from training shards after the artifact was written (line "
+                               f"`{lb.src(a)}` is computed from training shards after the artifact was written (line "
                                f"{written}) and handed to {ev.data['name']}() (line {ev.line}) with the validation tokens: "
                                "the evaluation reads training data that the artifact does not carry"))
     return out
