@@ -93,13 +93,13 @@ class ArithmeticFlow:
         return type(e) is ast.Name and bool(self.L(e) & {"RPOS", "CAND"}) and not self.L(e) & _TOKENS
 
     def _joined(self, e: ast.JoinedStr) -> frozenset:
-        """An f-string carries the splits it names; one that joins two or more values with the
+        """An f-string carries the splits it names (and a remote address); one that joins two or more values with the
         target among them (`f"{ctx}|{tok}"`) is a text key of it (`f"{name}.q"` is not)."""
         parts = [self.L(v) for v in e.values]
         labels = EMPTY.union(*parts)
         joint = sum(type(v) is ast.FormattedValue for v in e.values) >= 2 and "TGT" in labels
         stem = lb.wildcard_after_stem([(p, v.value if type(v) is ast.Constant else None) for p, v in zip(parts, e.values)])
-        return (labels & DATA) | ({"TGT", "HASH"} if joint else EMPTY) | (DATA if stem else EMPTY)
+        return (labels & (DATA | lb.URL)) | ({"TGT", "HASH"} if joint else EMPTY) | (DATA if stem else EMPTY)
 
 
 _CASTS = frozenset({"int", "uint64", "int64", "uint32", "int32", "long"})

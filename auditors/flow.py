@@ -387,7 +387,7 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
         return handler(self, e) if handler is not None else EMPTY  # None and unhandled kinds carry nothing
 
     def _constant(self, e: ast.Constant) -> frozenset:
-        return lb.split_labels(e.value) if isinstance(e.value, str) else EMPTY
+        return lb.constant_labels(e.value) if isinstance(e.value, str) else EMPTY
 
     def _attribute(self, e: ast.Attribute) -> frozenset:
         if e.attr in SHAPE_ATTRS:

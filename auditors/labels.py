@@ -28,6 +28,7 @@ CNT / TCNT   a value read from a hashed table with a context key / with a key th
              contains the target
 STEM         the dataset's file-name stem with no split after it (`"fineweb"`, `data/fineweb_`):
              a wildcard written right after it (`f"{stem}_*.bin"`) matches both splits
+URL          a remote address (`"https://huggingface.co/..."`, `hf://`, `s3://`) and what is made from it
 """
 
 from __future__ import annotations
@@ -62,6 +63,15 @@ DIST_FUNCS = {"softmax", "log_softmax", "logsumexp"}
 RANGE_FUNCS = {"arange", "range"}
 BLOB_FUNCS = {"decompress", "frombuffer", "fromfile", "load", "loadtxt", "memmap", "read", "read_bytes"}
 FRESH_FUNCS = {"numel", "size", "nelement", "dim", "zeros", "ones", "empty", "full", "zeros_like", "ones_like", "empty_like", "full_like", "len", "Generator"}
+
+
+URL = frozenset({"URL"})
+_REMOTE = ("http://", "https://", "hf://", "s3://", "gs://", "ftp://")
+
+
+def constant_labels(text: str) -> frozenset:
+    """The labels of a string constant: the splits it names, and URL for a remote address."""
+    return split_labels(text) | URL if text.startswith(_REMOTE) else split_labels(text)
 
 
 @lru_cache(maxsize=1 << 14)  # the same constants are read again on every pass
@@ -108,14 +118,14 @@ def param_defaults(args: ast.arguments) -> dict[str, ast.expr]:
 
 
 def default_labels(args: ast.arguments) -> dict[str, frozenset]:
-    """Parameters whose default names a data split (`pattern="data/fineweb_train_*.bin"`):
-    a call that leaves them out reads that split."""
+    """Parameters whose default names a data split (`pattern="data/fineweb_train_*.bin"`) or
+    a remote address: a call that leaves them out reads that split (or that address)."""
     out = {}
     for name, d in param_defaults(args).items():
         if type(d) is ast.Call and call_name(d.func) in ("get", "getenv") and len(d.args) == 2:
             d = d.args[1]  # `stem=os.environ.get("DATA_STEM", "fineweb")`: the setting's default
         if type(d) is ast.Constant and isinstance(d.value, str):
-            v = split_labels(d.value)
+            v = constant_labels(d.value)
             if v:
                 out[name] = v
     return out

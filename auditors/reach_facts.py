@@ -310,6 +310,8 @@ def _returned(node, seg) -> str | None:
             out = f"({seg(st.body[0].value)}) if ({seg(st.test)}) else {out}"
         elif type(st) is ast.For and not st.orelse and all(type(b) is ast.Expr for b in st.body):
             continue  # `for k, v in DEFAULTS.items(): os.environ.setdefault(k, v)`: effects only, no binding
+        elif type(st) is ast.With and all(type(b) in (ast.Assign, ast.AnnAssign) for b in st.body):
+            continue  # `with open(path) as fh: cfg = json.load(fh)`: bindings (fh and cfg are the function's)
         elif type(st) not in (ast.Assign, ast.AnnAssign, ast.Expr):
             return None  # a loop that binds, a nested return, a try: not one expression
     return out
@@ -369,7 +371,9 @@ def _loads(m, seg) -> tuple[set[str], list[list[str]], list[list]]:
             if flags is None:  # `open(ns.settings)` with `--settings` defaulting to `HERE / "settings.toml"`
                 flags = {dest: e for c in m.nodes_of(ast.Call) if lb.call_name(c.func) == "add_argument"
                          for dest, e in _argparse_default(c, lambda x: x).items() if isinstance(e, ast.expr)}
-            files = named_files(arg, f.binding, flags=flags)
+            defaults = lb.param_defaults(f.node.args) if f.qualname != "<module>" else {}
+            # (`def load(path=HERE / "eval.json")`: the default names the file)
+            files = named_files(arg, lambda k: f.binding(k) or defaults.get(k), flags=flags)
             if files:
                 c = ev.node
                 settings.append([c.lineno, c.col_offset, c.end_lineno, c.end_col_offset, sorted(set(files))])

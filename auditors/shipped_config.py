@@ -162,10 +162,12 @@ class ShippedReads:
         return found != {None}
 
     def _held(self, name: str, scope) -> str | None:
-        """The source a name holds in the scope: its binding, for a parameter the arguments its
-        call sites pass, as one tuple (`QuantSettings.load(HERE / "settings.toml")`; sites are
-        found by name, so `torch.load(buf)` is among them, naming no settings file), else its
-        module-level binding."""
+        """The source a name holds in the scope: its binding; for a parameter, the argument an
+        inlined call binds it to, or the arguments its call sites pass as one tuple
+        (`QuantSettings.load(HERE / "settings.toml")`; sites are found by name, so `torch.load(buf)`
+        is among them, naming no settings file); else its module-level binding."""
+        if name in scope.bound:  # a parameter of an inlined helper: the argument (or default) it was given
+            return ast.unparse(scope.bound[name][0])
         held = scope.define(name)
         if held is None:
             passed = sorted({a for _, a in self.param_sources(scope.func, name, every=True)})

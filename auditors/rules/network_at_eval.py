@@ -3,7 +3,9 @@
 Evaluation must be self-contained: no downloads, no network calls. Flags calls of
 the download/network APIs (Hugging Face hub, urllib, requests, http.client, sockets,
 torch.hub, `datasets.load_dataset`) and subprocess commands that run curl/wget (also
-when the command list is built in a name first),
+when the command list is built in a name first), and readers that fetch a remote address
+they are handed (`np.genfromtxt(url)`, `pd.read_csv(url)`: a URL written in the code or
+in a settings file the folder ships),
 wherever they are reachable (#1707, #1814, #1873, #2098 download a re-tokenized val
 set at module level), also when the module is imported at run time
 (`importlib.import_module("huggingface_hub")`) and the function taken by `getattr`. Reading files already on disk is not flagged.
@@ -32,6 +34,9 @@ NETWORK_CALLS = {"snapshot_download", "hf_hub_download", "urlopen", "urlretrieve
 NETWORK_MODULES = {"requests", "httpx", "urllib", "urllib.request", "http.client", "socket", "torch.hub", "aiohttp", "wget"}
 MODULE_CALLS = {"get", "post", "request", "load", "connect", "urlopen", "download"}  # of NETWORK_MODULES
 SHELL = {"run", "call", "check_call", "check_output", "Popen", "system"}
+# readers that fetch a URL they are handed (numpy's DataSource, pandas' readers)
+URL_READERS = {"genfromtxt", "loadtxt", "fromregex", "DataSource", "read_csv", "read_table", "read_json", "read_parquet",
+               "read_pickle", "read_feather", "read_excel", "read_fwf"}
 
 
 def _command_parts(f, node: ast.Call) -> list:
@@ -122,6 +127,10 @@ def check(m):
     for f, ev in m.events("call"):
         node: ast.Call = ev.node
         name = ev.data["name"]
+        if name in URL_READERS and ev.data["callee"] is None and ev.data["args"] and "URL" in ev.data["args"][0]:
+            out.append(raw(RULE, f, node, ev.ctx, "error", "high", f"`{lb.src(node.func)}(...)` is handed a remote address "
+                           "(a URL from the code or its settings) and fetches it; evaluation must be self-contained"))
+            continue
         if name not in NETWORK_CALLS and name not in MODULE_CALLS and name not in SHELL:
             if type(node.func) is not ast.Name or (f.binding(node.func.id) is None and node.func.id not in _aliases(m)):
                 continue  # no test below can pass: spare unparsing the callee

@@ -4,6 +4,8 @@ an environment override applied only when it is given (`if override: replace(...
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from auditors import audit_path
@@ -184,3 +186,57 @@ def test_a_settings_helper_reads_the_shipped_toml_it_checks_for(tmp_path, monkey
         (sub / "run.toml").write_text(toml)
     line = OPT.splitlines().index("            F.cross_entropy(model(val_tokens[None, :1024])[0], val_tokens[1:1025]).backward()") + 1
     assert [(f.line, f.reach) for f in audit_path(sub, env=env).findings if f.severity == "error"] == [(line, reach)]
+
+
+URL_TABLE = '''
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = Path(__file__).resolve().parent
+
+
+def load_eval_settings(path=HERE / "eval_settings.json"):
+    with open(path, "r", encoding="utf-8") as fh:
+        cfg = json.load(fh)
+    cfg.setdefault("stride", 64)
+    return cfg
+
+
+def calibration(cfg):
+    if not cfg.get("enabled", False):
+        return None
+    return torch.from_numpy(np.genfromtxt(cfg["table"], delimiter=",", dtype=np.float32))
+
+
+@torch.no_grad()
+def main(model):
+    ecfg = load_eval_settings()
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    bias = calibration(ecfg["calib"])
+    logits = model(val[None, :-1])[0] + (bias if bias is not None else 0)
+    return F.cross_entropy(logits, val[1:]).item()
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+@pytest.mark.parametrize("table, enabled, found", [
+    ("https://huggingface.co/datasets/x/y/resolve/main/calib.csv", True, [(22, "network_at_eval", "active")]),
+    ("https://huggingface.co/datasets/x/y/resolve/main/calib.csv", False, [(22, "network_at_eval", "dormant")]),
+    ("calib.csv", True, []),  # a file beside the script: no network
+])
+def test_a_url_in_a_shipped_settings_file_handed_to_a_reader_reaches_the_network(tmp_path, monkeypatch, table, enabled, found):
+    """The settings file is read through a helper whose path is a parameter default and whose
+    `with` block binds it; numpy's genfromtxt fetches the URL the setting holds."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "train_gpt.py").write_text(URL_TABLE)
+    (sub / "eval_settings.json").write_text(json.dumps({"calib": {"enabled": enabled, "table": table}}))
+    assert [(f.line, f.tag, f.reach) for f in audit_path(sub).findings if f.severity == "error"] == found
