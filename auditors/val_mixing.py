@@ -217,12 +217,13 @@ def guarded_join(m, f):
     return sites[0] if sites else None
 
 
-def inside_training(m, f) -> bool:
+def inside_training(m, f, only: bool = False) -> bool:
     """f is handed validation data from a loop (up to three calls up) that also hands
     training batches to a function that trains: `_micro(probe_x, probe_y)` from a probe
     that the training loop calls beside `_micro(x, y)`, or a method of an object that keeps
     validation data, called there. A driver that calls `train()` and
-    then `evaluate()` runs no loop around both."""
+    then `evaluate()` runs no loop around both. With `only`: every call of f is made directly
+    by such a loop."""
     def trains_beside(g, site) -> bool:
         loops = {id(loop) for loop in site.ctx.loops}
         return bool(loops) and any(
@@ -233,6 +234,8 @@ def inside_training(m, f) -> bool:
             for e in g.events)
     held = f.is_method and "VAL" in m.instance_data(f.cls)  # (`next(self.windows)` of val windows the object keeps)
     frontier, seen = [(g, e) for g, e in m.call_sites(f) if held or any("VAL" in a for a in e.data["args"])], {f.qualname}
+    if only:  # every call of f is made there (a probe the loop runs; not also the final evaluation)
+        return bool(frontier) and all(trains_beside(g, site) for g, site in m.call_sites(f))
     for _ in range(3):
         nxt = []
         for g, site in frontier:

@@ -463,7 +463,10 @@ def check(m):
             out.append(raw(RULE, g, e.node, ctx, "error", "high", f"runs {f.name}(), which takes gradient steps on "
                            f"validation tokens, first: {verdict}"))
             continue
-        if inside_training(m, f):  # (a probe handed val batches, or one that keeps val windows, in the training loop)
+        if ("TRAIN" in ev.data["loss"] or f.is_method and "VAL" in m.instance_data(f.cls)) and inside_training(m, f) \
+                or inside_training(m, f, only=True):
+            # (also a probe object that keeps val windows, or one handed val batches that only the training loop
+            # calls; an evaluation handed val alone, run by the training loop and after it, is judged as one)
             out.append(raw(VAL_IN_TRAINING, f, ev.node, ev.ctx, "error", "medium",
                            "backward pass on validation tokens inside the training run (a probe or a step handed val "
                            "batches by a function that trains on training batches): their gradients reach the weights"))
