@@ -18,6 +18,7 @@ from auditors import shapes
 from auditors.labels import DATA, EMPTY, INDEX_ONLY, KEYS, PARAM_SENSITIVE
 from auditors.function_values import lambdas_applied
 from auditors.objects import keyed
+from auditors.instance_lists import iterated_instances
 from auditors.templates import pattern_splits
 
 WRITE_METHODS = {"index_add_", "scatter_add_", "put_", "index_put_", "scatter_"}
@@ -304,8 +305,9 @@ def call_labels(info, e: ast.Call) -> frozenset:
             given, fixed = bound
             args, kws = given + args, fixed | kws
             every = every.union(*given, *fixed.values())
-        if callee is None and type(func) is ast.Name and type(info.binding(func.id)) is ast.IfExp:
-            chosen = info.module.function_values(info.binding(func.id))  # `run = cached if flag else plain; run(x)`
+        if callee is None and type(func) is ast.Name:
+            held = info.binding(func.id)  # `run = cached if flag else plain; run(x)`, `for hook in hooks: hook(lg, view)`
+            chosen = info.module.function_values(held) if type(held) is ast.IfExp else iterated_instances(info.module, info, func.id)
             if chosen:
                 callee, also = chosen[0], tuple(g.qualname for g in chosen[1:])
     elif callee is None and type(func) is ast.IfExp:
