@@ -1,0 +1,260 @@
+"""Statistics of the whole validation set used to score it (RULES.md §2 C1: p_t may not
+depend on any statistic of future validation tokens).
+
+    counts = torch.bincount(val_tokens, minlength=V).float() + 1
+    prior = torch.log(counts / counts.sum())
+    for s in range(...):                                    # the scoring loop
+        logp = F.log_softmax(model(x) + beta * prior, -1)   # scored with the counts
+
+Every position is scored with counts that include the tokens after it, its own target
+among them. The rule looks, in a function that scores in a loop, for a name bound before
+that loop (outside it) to counts of validation tokens: `bincount`, `histc`, `histogram`,
+`Counter`, `unique(..., return_counts=True)`, or a table filled by `index_add_`,
+`scatter_add_`, `index_put_(..., accumulate=True)` or `np.add.at` with them, also by a
+helper of the module that counts what it is handed; and reads it (directly or through
+names made from it) where the loop computes what it scores. A count handed in as a
+parameter is judged where every caller computes it. Counts of training tokens (a prior
+paid for in the artifact) and counts that start empty and grow inside the loop after
+each score (a score-first cache) are not flagged.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors import labels as lb
+from auditors.model import RuleInfo
+from auditors.rules import ctx_of, raw
+
+RULE = RuleInfo("val-statistics", "future_token_peek", "statistics of the whole validation set used to score it",
+                "RULES.md §2 C1 (no statistic of future val tokens)")
+
+COUNTS = {"bincount", "histc", "histogram", "Counter"}
+_FILLS = {"index_add_", "scatter_add_", "index_put_", "at"}
+_SCORES = frozenset({"DIST", "TGTP", "TGATE"})
+
+
+def check(m):
+    out = []
+    for f in m.functions.values():
+        if f.qualname == "<module>" or not m.scores(f):
+            continue
+        found = next(((name, where, holder, loop, use) for loop in _scoring_loops(f)
+                      for name, (where, holder) in _counted_before(m, f, loop).items()
+                      for use in [_used_in_scoring(f, loop, name)] if use is not None), None)
+        if found is not None:  # (one per scoring function: the first count it scores with)
+            name, where, holder, loop, use = found
+            out.append(raw(RULE, holder, where, ctx_of(holder, where), "error", "medium",
+                           f"`{name}` holds counts of the whole validation set (line {where.lineno}), and the loop at "
+                           f"line {loop.lineno} scores with it (line {use.lineno}): each position's probability depends "
+                           "on later tokens, its own target among them"))
+    return out
+
+
+def _scoring_loops(f) -> list:
+    """The loops of f whose body scores (a loss or the target's log-probability)."""
+    loops = [n for n in f.module.under(f, f.module.nodes_of(ast.For)) if not _nested_def(f, n)]
+    return [loop for loop in loops if any(loop.lineno <= e.line <= loop.end_lineno and e.kind == "ce" for e in f.events)
+            or any(type(st) in (ast.Assign, ast.AugAssign) and "TGTP" in f.labels_of(st.value)
+                   for st in ast.walk(loop) if type(st) in (ast.Assign, ast.AugAssign))]
+
+
+def _nested_def(f, node) -> bool:
+    """The node lies in a function nested in f (its own walk reports it)."""
+    return any(g.parent is f and g.node.lineno <= node.lineno <= g.node.end_lineno for g in f.module.functions.values())
+
+
+def _counted_before(m, f, loop) -> dict:
+    """name -> (statement, function holding it) for names that f binds before the loop, or
+    that every caller hands f, to counts of validation tokens."""
+    out = {}
+    for st in f.node.body if f.node.lineno < loop.lineno else ():
+        if st.lineno >= loop.lineno:
+            break
+        for node in _outside_loops(st):
+            if node.end_lineno >= loop.lineno:
+                continue  # (a `with` block that holds the loop: only what comes before it)
+            if type(node) is ast.Assign and len(node.targets) == 1 and type(node.targets[0]) is ast.Name \
+                    and _counts_val(m, f, node.value):
+                out.setdefault(node.targets[0].id, (node, f))
+            elif type(node) is ast.Expr and type(node.value) is ast.Call:
+                holder = _filled_with_val(f, node.value)
+                if holder is not None:
+                    out.setdefault(holder, (node, f))
+    for p in f.params:
+        handed = f.module.arguments_for(f, p) if p not in out else []
+        found = [(arg, caller) for arg, caller in handed if arg is not None and caller is not None]
+        if found and all(_counts_val(m, caller, caller.binding(arg.id) if type(arg) is ast.Name else arg)
+                         for arg, caller in found):
+            arg, caller = found[0]
+            bound = caller.binding(arg.id) if type(arg) is ast.Name else None
+            where = next((st for st in ast.walk(caller.node) if type(st) is ast.Assign and st.value is bound), None) \
+                if bound is not None else None
+            out[p] = (where or _statement_with(caller, arg), caller)
+    return out
+
+
+def _outside_loops(st) -> list:
+    """The statements of st (itself included) that no loop holds: counts grown chunk by chunk in
+    a loop are an online table, not a count of the whole set."""
+    if type(st) in (ast.For, ast.While, ast.AsyncFor):
+        return []
+    out = [st]
+    for field in ("body", "orelse", "finalbody", "handlers"):
+        for inner in getattr(st, field, ()):
+            out += _outside_loops(inner)
+    return out
+
+
+def _statement_with(f, node):
+    """The innermost statement of f that holds the node."""
+    best = None
+    for st in ast.walk(f.node):
+        if isinstance(st, ast.stmt) and st is not f.node and st.lineno <= node.lineno <= st.end_lineno:
+            if best is None or st.lineno >= best.lineno:
+                best = st
+    return best or f.node
+
+
+def _val_tokens(f, e) -> bool:
+    held = f.labels_of(e)
+    return "VAL" in held and not held & _SCORES
+
+
+def _counts_val(m, f, e, depth: int = 0) -> bool:
+    """e computes counts of validation tokens, through the names and helpers it uses."""
+    if e is None or depth > 3:
+        return False
+    for n in _value_parts(m, e):
+        if type(n) is ast.Call:
+            name = lb.call_name(n.func)
+            if name in COUNTS and n.args and _val_tokens(f, n.args[0]):
+                return True
+            if name == "unique" and n.args and _val_tokens(f, n.args[0]) and any(
+                    k.arg == "return_counts" and type(k.value) is ast.Constant and k.value.value for k in n.keywords):
+                return True
+            g = m.resolve(n.func, f)
+            if g is None and type(n.func) is ast.Name and f"{n.func.id}.__init__" in m.functions:
+                init = m.functions[f"{n.func.id}.__init__"]  # `DocumentIndex(val, ...)`: what its constructor counts
+                given = [p for p, a in zip(init.params[1:], n.args) if _val_tokens(f, a)]
+                given += [k.arg for k in n.keywords if k.arg in init.params and _val_tokens(f, k.value)]
+                if any(_counts_param(init, p) for p in given):
+                    return True
+            if g is not None and g is not f and g.qualname != "<module>" and any(_val_tokens(f, a) for a in n.args) \
+                    and _helper_counts(g):
+                return True
+        elif type(n) is ast.Name and n is not e and depth < 3:
+            bound = f.binding(n.id)
+            if bound is not None and _counts_val(m, f, bound, depth + 1):
+                return True
+    return False
+
+
+def _value_parts(m, e) -> list:
+    """The nodes of e that its value is made of: not the arguments of a module class's
+    constructor (`TinyLM(vocab, prior=val_prior)` is a model, judged as one), which a count
+    reaches only when that constructor counts them."""
+    out, todo = [], [e]
+    while todo:
+        n = todo.pop()
+        out.append(n)
+        if type(n) is ast.Call and type(n.func) is ast.Name and f"{n.func.id}.__init__" in m.functions:
+            continue
+        todo.extend(ast.iter_child_nodes(n))
+    return out
+
+
+def _helper_counts(g) -> bool:
+    """g counts the data it is handed (`np.bincount(tokens, minlength=V)` on a parameter)."""
+    return any(e.kind == "call" and e.data["name"] in COUNTS and e.data["args"] and "VAL" in e.data["args"][0]
+               for e in g.events) or any(
+        type(n) is ast.Expr and type(n.value) is ast.Call and _filled_with_val(g, n.value) for n in ast.walk(g.node))
+
+
+def _counts_param(g, param: str) -> bool:
+    """g counts what its parameter holds (`starts = (tokens == bos)`, `self.doc_of =
+    cumsum(starts)`, then `bincount(self.doc_of, weights=digit[tokens])`)."""
+    derived = {param}
+    assigns = [st for st in ast.walk(g.node) if type(st) is ast.Assign]
+    for _ in range(4):
+        grown = False
+        for st in assigns:
+            if _reads(st.value, derived):
+                for t in st.targets:
+                    key = lb.dotted(t) if type(t) in (ast.Name, ast.Attribute) else None
+                    if key and key not in derived:
+                        derived.add(key)
+                        grown = True
+        if not grown:
+            break
+    return any(type(c) is ast.Call and lb.call_name(c.func) in COUNTS
+               and any(_reads(a, derived) for a in [*c.args[:1], *(k.value for k in c.keywords if k.arg == "weights")])
+               for c in ast.walk(g.node))
+
+
+def _reads(e, names: set) -> bool:
+    return any(type(n) in (ast.Name, ast.Attribute) and lb.dotted(n) in names for n in lb.walk(e))
+
+
+def _filled_with_val(f, call: ast.Call) -> str | None:
+    """The name of a table that `call` fills with counts of validation tokens
+    (`counts.index_add_(0, val, ones)`, `np.add.at(counts, val, 1)`,
+    `counts.index_put_((val,), ones, accumulate=True)`), else None."""
+    name = lb.call_name(call.func)
+    if name not in _FILLS or type(call.func) is not ast.Attribute:
+        return None
+    if name == "at":  # np.add.at(table, index, value)
+        table, index = (call.args[0], call.args[1]) if len(call.args) >= 2 else (None, None)
+    else:
+        table = call.func.value
+        index = call.args[1] if name in ("index_add_", "scatter_add_") and len(call.args) >= 2 else \
+            call.args[0] if call.args else None
+        if name == "index_put_" and not any(k.arg == "accumulate" for k in call.keywords):
+            return None
+    if type(table) is not ast.Name or index is None:
+        return None
+    return table.id if _val_tokens(f, index) else None
+
+
+def _used_in_scoring(f, loop, name: str):
+    """The statement of the loop that computes what it scores from `name`: directly, through
+    names bound from it (also before the loop), or through arrays the loop fills from it
+    (`temp[r, :n] = index.temperature_at(pos)`, then `logits / temp`), else None."""
+    statements = [st for st in ast.walk(loop) if type(st) in (ast.Assign, ast.AugAssign, ast.Expr, ast.Return)]
+    derived = {name}
+    for _ in range(4):  # names the loop fills from it, a few steps deep
+        grown = False
+        for st in statements:
+            if type(st) in (ast.Assign, ast.AugAssign) and _mentions(f, st.value, derived, 0):
+                for t in st.targets if type(st) is ast.Assign else [st.target]:
+                    for n in _stored_names(t):
+                        if n not in derived:
+                            derived.add(n)
+                            grown = True
+        if not grown:
+            break
+    for st in statements:
+        value = st.value
+        if value is not None and f.labels_of(value) & _SCORES and _mentions(f, value, derived, 0):
+            return st
+    return None
+
+
+def _stored_names(t) -> list[str]:
+    """The names a store target writes: `x`, the array of `x[i, :n]`, each of `a, b`."""
+    while type(t) in (ast.Subscript, ast.Starred):
+        t = t.value
+    if type(t) is ast.Name:
+        return [t.id]
+    return [n for e in t.elts for n in _stored_names(e)] if type(t) in (ast.Tuple, ast.List) else []
+
+
+def _mentions(f, e, names: set, depth: int) -> bool:
+    for n in lb.walk(e):
+        if type(n) is ast.Name and n.id in names:
+            return True
+        if type(n) is ast.Name and depth < 3:
+            bound = f.binding(n.id)
+            if bound is not None and bound is not e and _mentions(f, bound, names, depth + 1):
+                return True
+    return False
