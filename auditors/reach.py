@@ -80,7 +80,7 @@ class Evaluator(SettingsReads, ShippedReads):
             if picked is not None:  # `preset.repair_steps` of the preset a setting picks from a table of them
                 return self.value(*picked)
             field = self.facts.get("namespace_fields", {}).get(n.attr)
-            if field and len(field) > 2 and self.fails(field[2], field[0]):
+            if field and len(field) > 2 and not self.holds(field[2], field[0], unknown=True):
                 field = None  # `if override: settings = replace(settings, calibration=override)` with no override
             if isinstance(base, (ast.Name, ast.Attribute)) and field and n.attr in self.facts["class_defs"] \
                     and n.attr not in self.fields_read:

@@ -15,25 +15,17 @@ from auditors.reach_scope import Scope, Unknown, parse_source
 class SettingsReads:
     """Mixed into `Evaluator`: uses its `value`, `source`, `facts`, `env` and `touched`."""
 
-    def holds(self, guards: list, func: str) -> bool:
-        """Every guard (source, polarity) evaluates to its polarity in `func` (an unknown one: no)."""
+    def holds(self, guards: list, func: str, unknown: bool = False) -> bool:
+        """Every guard (source, polarity) evaluates to its polarity in `func`; one that cannot be
+        evaluated counts as `unknown` (no, by default)."""
         for src, polarity in guards:
             try:
                 if bool(self.value(parse_source(src), Scope(self.facts, func, self.env))) != bool(polarity):
                     return False
             except Unknown:
-                return False
+                if not unknown:
+                    return False
         return True
-
-    def fails(self, guards: list, func: str) -> bool:
-        """Some guard (source, polarity) evaluates against its polarity in `func` (unknown ones do not)."""
-        for src, polarity in guards:
-            try:
-                if bool(self.value(parse_source(src), Scope(self.facts, func, self.env))) != bool(polarity):
-                    return True
-            except Unknown:
-                continue
-        return False
 
     def made_helper(self, made: ast.Call, n: ast.Call, scope: Scope):
         """A call of the small function a factory returns: its returned expression with its own
