@@ -81,6 +81,8 @@ def _counted_before(m, f, loop) -> dict:
                 holder = _filled_with_val(f, node.value)
                 if holder is not None:
                     out.setdefault(holder, (node, f))
+    for attr, where in _kept_counts(m, f).items():  # `self.prior`, counted by the constructor from val it was built with
+        out.setdefault(attr, where)
     for p in f.params:
         handed = f.module.arguments_for(f, p) if p not in out else []
         found = [(arg, caller) for arg, caller in handed if arg is not None and caller is not None]
@@ -92,6 +94,76 @@ def _counted_before(m, f, loop) -> dict:
                 if bound is not None else None
             out[p] = (where or _statement_with(caller, arg), caller)
     return out
+
+
+def _kept_counts(m, f) -> dict:
+    """"self.X" -> (statement, constructor) for what the constructor of f's class sets from counts
+    of a parameter that some construction of the class passes validation tokens for
+    (`uniq, cnt = np.unique(tokens, return_counts=True)` ... `self.prior = log(table)`)."""
+    init = m.functions.get(f"{f.cls}.__init__") if f.cls else None
+    if init is None or init is f:
+        return {}
+    index = {p: i for i, p in enumerate(init.params[1:])}
+    fed = set()
+    for call in m._calls_named(f.cls):
+        home = m.home_of(call)
+        if home is None:
+            continue
+        fed |= {p for p, i in index.items() if i < len(call.args) and _val_tokens(home, call.args[i])}
+        fed |= {k.arg for k in call.keywords if k.arg in index and _val_tokens(home, k.value)}
+    out = {}
+    for p in fed:
+        for name, st in _counted_names(init, p).items():
+            if name.startswith("self."):
+                out.setdefault(name, (st, init))
+    return out
+
+
+def _counted_names(g, param: str) -> dict:
+    """name or "self.attr" -> its assignment, for what g binds from counts of what `param` holds
+    (`starts = (tokens == bos)`, `self.doc_of = cumsum(starts)`, then `bincount(self.doc_of,
+    weights=digit[tokens])`)."""
+    derived, counted = {param}, {}
+    stores = [st for st in ast.walk(g.node) if type(st) in (ast.Assign, ast.AugAssign)]
+    for _ in range(5):
+        grown = False
+        for st in stores:
+            targets = st.targets if type(st) is ast.Assign else [st.target]
+            counts = any(type(c) is ast.Call and _count_call(c) and any(_reads(a, derived) for a in _counted_args(c))
+                         for c in ast.walk(st.value)) or _reads(st.value, set(counted))
+            for t in targets:
+                for key in _store_keys(t):
+                    if counts and key not in counted:
+                        counted[key] = st
+                        grown = True
+                    if _reads(st.value, derived) and key not in derived:
+                        derived.add(key)
+                        grown = True
+        if not grown:
+            break
+    return counted
+
+
+def _counted_args(c: ast.Call) -> list:
+    """What a counting call counts: its first argument and its weights (`bincount(doc_of,
+    weights=digit[tokens])`)."""
+    return [*c.args[:1], *(k.value for k in c.keywords if k.arg == "weights")]
+
+
+def _count_call(c: ast.Call) -> bool:
+    name = lb.call_name(c.func)
+    return name in COUNTS or name == "unique" and any(
+        k.arg == "return_counts" and type(k.value) is ast.Constant and k.value.value for k in c.keywords)
+
+
+def _store_keys(t) -> list[str]:
+    """`x`, `self.x`, the array of `table[i] += c`, each of `a, b`."""
+    while type(t) in (ast.Subscript, ast.Starred):
+        t = t.value
+    if type(t) in (ast.Name, ast.Attribute):
+        key = lb.dotted(t)
+        return [key] if key else []
+    return [k for e in t.elts for k in _store_keys(e)] if type(t) in (ast.Tuple, ast.List) else []
 
 
 def _outside_loops(st) -> list:
@@ -138,7 +210,7 @@ def _counts_val(m, f, e, depth: int = 0) -> bool:
                 init = m.functions[f"{n.func.id}.__init__"]  # `DocumentIndex(val, ...)`: what its constructor counts
                 given = [p for p, a in zip(init.params[1:], n.args) if _val_tokens(f, a)]
                 given += [k.arg for k in n.keywords if k.arg in init.params and _val_tokens(f, k.value)]
-                if any(_counts_param(init, p) for p in given):
+                if any(_counted_names(init, p) for p in given):
                     return True
             if g is not None and g is not f and g.qualname != "<module>" and any(_val_tokens(f, a) for a in n.args) \
                     and _helper_counts(g):
@@ -169,27 +241,6 @@ def _helper_counts(g) -> bool:
     return any(e.kind == "call" and e.data["name"] in COUNTS and e.data["args"] and "VAL" in e.data["args"][0]
                for e in g.events) or any(
         type(n) is ast.Expr and type(n.value) is ast.Call and _filled_with_val(g, n.value) for n in ast.walk(g.node))
-
-
-def _counts_param(g, param: str) -> bool:
-    """g counts what its parameter holds (`starts = (tokens == bos)`, `self.doc_of =
-    cumsum(starts)`, then `bincount(self.doc_of, weights=digit[tokens])`)."""
-    derived = {param}
-    assigns = [st for st in ast.walk(g.node) if type(st) is ast.Assign]
-    for _ in range(4):
-        grown = False
-        for st in assigns:
-            if _reads(st.value, derived):
-                for t in st.targets:
-                    key = lb.dotted(t) if type(t) in (ast.Name, ast.Attribute) else None
-                    if key and key not in derived:
-                        derived.add(key)
-                        grown = True
-        if not grown:
-            break
-    return any(type(c) is ast.Call and lb.call_name(c.func) in COUNTS
-               and any(_reads(a, derived) for a in [*c.args[:1], *(k.value for k in c.keywords if k.arg == "weights")])
-               for c in ast.walk(g.node))
 
 
 def _reads(e, names: set) -> bool:
@@ -251,7 +302,7 @@ def _stored_names(t) -> list[str]:
 
 def _mentions(f, e, names: set, depth: int) -> bool:
     for n in lb.walk(e):
-        if type(n) is ast.Name and n.id in names:
+        if type(n) in (ast.Name, ast.Attribute) and lb.dotted(n) in names:
             return True
         if type(n) is ast.Name and depth < 3:
             bound = f.binding(n.id)
