@@ -278,11 +278,6 @@ class FunctionValues:
             return [g for b in bound for g in self.function_values(b, depth + 1)]
         if type(e) is ast.IfExp:
             return self.function_values(e.body, depth + 1) + self.function_values(e.orelse, depth + 1)
-        if type(e) is ast.Attribute:  # `eval_model.forward_logits`: a bound method, when the name picks one
-            f = self.resolve(e)
-            return [f] if f is not None and f.is_method else []
-        if type(e) is ast.Call and lb.dotted(e.func) in _SAME_CALLABLE and e.args:
-            return self.function_values(e.args[0], depth + 1)  # `torch.compile(model.forward_logits, dynamic=False)`
         if type(e) is ast.Call:
             if type(e.func) is ast.Call:  # `with_hint(table, b)(score)`: a decorator built, then applied
                 made = [self.returned_function(g) for g in self.function_values(e.func, depth + 1)]
@@ -353,9 +348,6 @@ class FunctionValues:
         """The nested function f returns (`def make_hook(s): def h(...): ...; return h`)."""
         inner = self.nested(f)
         return next((inner[r.value.id] for r in self.own_returns(f) if type(r.value) is ast.Name and r.value.id in inner), None)
-
-
-_SAME_CALLABLE = {"torch.compile", "compile", "torch.jit.script", "jit.script"}  # wrappers that run the callable they get
 
 
 def _dict_loop_names(m) -> set[str]:
