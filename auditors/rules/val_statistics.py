@@ -300,8 +300,22 @@ def _stored_names(t) -> list[str]:
     return [n for e in t.elts for n in _stored_names(e)] if type(t) in (ast.Tuple, ast.List) else []
 
 
+def _value_nodes(e) -> list:
+    """The nodes of e that its values come from: not what an index or a slice bound holds
+    (`val[a:b + 1]` with `a, b` from document lengths cuts the stream; it computes nothing)."""
+    out, todo = [], [e]
+    while todo:
+        n = todo.pop()
+        out.append(n)
+        if type(n) is ast.Subscript:
+            todo.append(n.value)
+            continue
+        todo.extend(ast.iter_child_nodes(n))
+    return out
+
+
 def _mentions(f, e, names: set, depth: int) -> bool:
-    for n in lb.walk(e):
+    for n in _value_nodes(e):
         if type(n) in (ast.Name, ast.Attribute) and lb.dotted(n) in names:
             return True
         if type(n) is ast.Name and depth < 3:
