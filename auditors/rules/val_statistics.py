@@ -52,11 +52,19 @@ def check(m):
 
 
 def _scoring_loops(f) -> list:
-    """The loops of f whose body scores (a loss or the target's log-probability)."""
-    loops = [n for n in f.module.under(f, f.module.nodes_of(ast.For)) if not _nested_def(f, n)]
-    return [loop for loop in loops if any(loop.lineno <= e.line <= loop.end_lineno and e.kind == "ce" for e in f.events)
-            or any(type(st) in (ast.Assign, ast.AugAssign) and "TGTP" in f.labels_of(st.value)
-                   for st in ast.walk(loop) if type(st) in (ast.Assign, ast.AugAssign))]
+    """The loops of f whose body scores (a loss or the target's log-probability, also in a
+    function it calls)."""
+    return f.module.once(("val statistics: scoring loops", f.qualname), lambda m: _find_scoring_loops(f))
+
+
+def _find_scoring_loops(f) -> list:
+    m = f.module
+    loops = [n for n in m.under(f, m.nodes_of(ast.For)) if not _nested_def(f, n)]
+    return [loop for loop in loops if any(
+        loop.lineno <= e.line <= loop.end_lineno and (e.kind == "ce" or e.kind == "call" and e.data["callee"]
+                                                      and m.scores(m.functions[e.data["callee"]])) for e in f.events)
+            or any("TGTP" in f.labels_of(st.value) for st in ast.walk(loop)
+                   if type(st) in (ast.Assign, ast.AugAssign, ast.Expr))]
 
 
 def _nested_def(f, node) -> bool:
@@ -71,12 +79,12 @@ def _counted_before(m, f, loop) -> dict:
     for st in f.node.body if f.node.lineno < loop.lineno else ():
         if st.lineno >= loop.lineno:
             break
-        for node in _outside_loops(st):
+        for node in _outside_loops(f, st):
             if node.end_lineno >= loop.lineno:
                 continue  # (a `with` block that holds the loop: only what comes before it)
-            if type(node) is ast.Assign and len(node.targets) == 1 and type(node.targets[0]) is ast.Name \
+            if type(node) in (ast.Assign, ast.AugAssign) and type(_target(node)) is ast.Name \
                     and _counts_val(m, f, node.value):
-                out.setdefault(node.targets[0].id, (node, f))
+                out.setdefault(_target(node).id, (node, f))
             elif type(node) is ast.Expr and type(node.value) is ast.Call:
                 holder = _filled_with_val(f, node.value)
                 if holder is not None:
@@ -166,16 +174,21 @@ def _store_keys(t) -> list[str]:
     return [k for e in t.elts for k in _store_keys(e)] if type(t) in (ast.Tuple, ast.List) else []
 
 
-def _outside_loops(st) -> list:
-    """The statements of st (itself included) that no loop holds: counts grown chunk by chunk in
-    a loop are an online table, not a count of the whole set."""
-    if type(st) in (ast.For, ast.While, ast.AsyncFor):
+def _outside_loops(f, st) -> list:
+    """The statements of st (itself included) that no scoring loop holds: counts grown chunk by
+    chunk in a loop that scores are an online table, not a count of the whole set; a loop that
+    only counts (`for s in ...: counts += bincount(val[s:s + n])`) is a pass over all of it."""
+    if type(st) in (ast.For, ast.While, ast.AsyncFor) and st in _scoring_loops(f):
         return []
     out = [st]
     for field in ("body", "orelse", "finalbody", "handlers"):
         for inner in getattr(st, field, ()):
-            out += _outside_loops(inner)
+            out += _outside_loops(f, inner)
     return out
+
+
+def _target(st):
+    return st.targets[0] if type(st) is ast.Assign and len(st.targets) == 1 else st.target if type(st) is ast.AugAssign else None
 
 
 def _statement_with(f, node):
