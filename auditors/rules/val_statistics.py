@@ -226,7 +226,7 @@ def _counts_val(m, f, e, depth: int = 0) -> bool:
                 if any(_counted_names(init, p) for p in given):
                     return True
             if g is not None and g is not f and g.qualname != "<module>" and any(_val_tokens(f, a) for a in n.args) \
-                    and _helper_counts(g):
+                    and _helper_counts(m, g, depth):
                 return True
         elif type(n) is ast.Name and n is not e and depth < 3:
             bound = f.binding(n.id)
@@ -249,11 +249,17 @@ def _value_parts(m, e) -> list:
     return out
 
 
-def _helper_counts(g) -> bool:
-    """g counts the data it is handed (`np.bincount(tokens, minlength=V)` on a parameter)."""
-    return any(e.kind == "call" and e.data["name"] in COUNTS and e.data["args"] and "VAL" in e.data["args"][0]
-               for e in g.events) or any(
-        type(n) is ast.Expr and type(n.value) is ast.Call and _filled_with_val(g, n.value) for n in ast.walk(g.node))
+def _helper_counts(m, g, depth: int) -> bool:
+    """g returns counts of the data it is handed (`np.bincount(tokens, minlength=V)` on a
+    parameter, or a table it fills with them and returns); a helper that counts as a side
+    effect and returns a score (a score-first pass) returns no counts."""
+    counted = {h for n in ast.walk(g.node) if type(n) is ast.Expr and type(n.value) is ast.Call
+               for h in [_filled_with_val(g, n.value)] if h is not None}
+    counted |= {_target(st).id for st in ast.walk(g.node) if type(st) in (ast.Assign, ast.AugAssign)
+                and type(_target(st)) is ast.Name and _counts_val(m, g, st.value, depth + 1)}
+    returns = [r.value for r in ast.walk(g.node) if type(r) is ast.Return and r.value is not None
+               and not g.labels_of(r.value) & {"TGTP", "TGATE"}]  # (a score computed with the table is no table)
+    return any(_mentions(g, r, counted, 0) or _counts_val(m, g, r, depth + 1) for r in returns)
 
 
 def _reads(e, names: set) -> bool:
