@@ -217,7 +217,8 @@ def check(m):
                 numeric = (isinstance(st.value, ast.Constant) and isinstance(st.value.value, (int, float))) or isinstance(st.value, ast.BinOp) or (
                     isinstance(st.value, ast.Call) and isinstance(st.value.func, ast.Name) and st.value.func.id == "len") or (
                     isinstance(named, (int, float)) and named not in (1, True, False, 0))
-                if numeric and not (isinstance(st.value, ast.Constant) and st.value.value in (1, True, False, 0)):
+                if numeric and not (isinstance(st.value, ast.Constant) and st.value.value in (1, True, False, 0)) \
+                        and not _one_decoded_byte(st.value):
                     out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "high",
                                    f"a byte-fallback token is given `{lb.src(st.value)}` bytes; it is exactly 1 byte"))
     if not control_reported:
@@ -254,6 +255,19 @@ def _piece_functions(m, piece_calls) -> list:
     """The functions (not the module body) that read pieces (`id_to_piece`, a lone decode)."""
     return [f for f in m.functions.values()
             if f.qualname != "<module>" and any(c in piece_calls for c in m.under(f, m.nodes_of(ast.Call)))]
+
+
+def _one_decoded_byte(e) -> bool:
+    """`len(bytes.fromhex(piece[3:5]))` (two hex digits) or `len(bytes([int(h, 16)]))`: 1."""
+    if type(e) is not ast.Call or lb.call_name(e.func) != "len" or len(e.args) != 1 or type(e.args[0]) is not ast.Call:
+        return False
+    inner = e.args[0]
+    if lb.dotted(inner.func) == "bytes.fromhex" and len(inner.args) == 1 and type(inner.args[0]) is ast.Subscript:
+        sl = inner.args[0].slice
+        return type(sl) is ast.Slice and all(type(b) is ast.Constant and type(b.value) is int for b in (sl.lower, sl.upper)) \
+            and sl.upper.value - sl.lower.value == 2 and sl.step is None
+    return lb.call_name(inner.func) == "bytes" and len(inner.args) == 1 and type(inner.args[0]) is ast.List \
+        and len(inner.args[0].elts) == 1
 
 
 def _byte_branch_length(m, piece_calls) -> list:
