@@ -264,3 +264,18 @@ def _diagnostic_values(f, quiet: bool) -> set[int]:
                 elif not any(r in label for r in reported):
                     out |= {id(n) for n in lb.walk(part)}
     return out
+
+
+def first_pass(test, outer) -> bool:
+    """`if ep == 0:` (or `if not ep:`) of an enclosing `for ep in range(n)`: the pass before any
+    training on the chunk, where scoring it is score-first."""
+    if type(test) is ast.UnaryOp and type(test.op) is ast.Not and type(test.operand) is ast.Name:
+        name = test.operand.id
+    elif type(test) is ast.Compare and len(test.ops) == 1 and type(test.ops[0]) is ast.Eq and type(test.left) is ast.Name \
+            and type(test.comparators[0]) is ast.Constant and test.comparators[0].value == 0:
+        name = test.left.id
+    else:
+        return False
+    return any(type(lp) is ast.For and type(lp.target) is ast.Name and lp.target.id == name and type(lp.iter) is ast.Call
+               and lb.call_name(lp.iter.func) == "range" and (len(lp.iter.args) == 1 or type(lp.iter.args[0]) is ast.Constant
+                                                             and lp.iter.args[0].value == 0) for lp in outer)

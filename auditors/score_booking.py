@@ -15,6 +15,7 @@ import ast
 
 from auditors import labels as lb
 from auditors.adapted import root_name
+from auditors.loop_shapes import first_pass
 
 
 _BOOKS = {"setdefault", "append", "add_", "copy_", "extend", "put_", "index_add_"}
@@ -38,6 +39,36 @@ def books_detached(f, stmt) -> bool:
                 and root_name(n.func.value) in _feeds_return(f) and any(detached(a) for a in n.args):
             return True
         if type(n) is ast.AugAssign and type(n.op) is ast.Add and root_name(n.target) in _feeds_return(f) and detached(n.value):
+            return True
+    return False
+
+
+def books_without_grad(f, stmt) -> bool:
+    """`with torch.no_grad(): total[0] += nll.double().sum()`: the targets' loss added, outside
+    the graph, to what the function returns; the total is the score, fixed where it is added."""
+    for w in lb.walk(stmt):
+        if type(w) is ast.With and any(lb.call_name(i.context_expr.func) in ("no_grad", "inference_mode")
+                                       for i in w.items if type(i.context_expr) is ast.Call):
+            if any(type(n) is ast.AugAssign and type(n.op) is ast.Add and root_name(n.target) in _feeds_return(f)
+                   and "TGTP" in f.labels_of(n.value) for b in w.body for n in lb.walk(b)):
+                return not _repeated(f, w)
+    return False
+
+
+def _repeated(f, node) -> bool:
+    """A loop around the node repeats it on the same data: a `for _ in range(n)` whose variable
+    the body uses only in a first-pass test that does not hold the node (`if ep == 0:` around
+    the booking makes the passes after it train only)."""
+    m = f.module
+    for lp in m.under(f, m.nodes_of(ast.For)):
+        if not (lp.lineno <= node.lineno <= lp.end_lineno) or type(lp.iter) is not ast.Call \
+                or lb.call_name(lp.iter.func) != "range" or type(lp.target) is not ast.Name:
+            continue
+        tests = [b for b in lb.walk(lp) if type(b) is ast.If and first_pass(b.test, [lp])]
+        if any(b.lineno <= node.lineno <= b.end_lineno for b in tests):
+            continue
+        used = [n for b in lp.body for n in lb.walk(b) if type(n) is ast.Name and n.id == lp.target.id]
+        if not used:
             return True
     return False
 

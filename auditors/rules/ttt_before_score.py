@@ -23,13 +23,14 @@ from auditors.data_choice import with_choice
 from auditors.event_plans import plan_verdict
 from auditors.fixed_logits import fixed_before, returns_before_training
 from auditors.flow import Ctx
+from auditors.loop_shapes import first_pass
 from auditors.model import RuleInfo
 from auditors.nearest import nearest_labels
 from auditors.phase_order import Conditional, phase_order
 from auditors.pipelines import reaching_value, scoring_generator
 from auditors.window_reach import queue_ahead, runs_ahead
 from auditors.rules import raw
-from auditors.score_booking import books_detached, gradients_only_measured
+from auditors.score_booking import books_detached, books_without_grad, gradients_only_measured
 from auditors.val_choice import guarded_val_return
 from auditors.val_mixing import (built_mix, fed_joined_streams, guarded_join, guarded_mix, guarded_val_source, inside_training,
                                  mix_sites, mixed_loader)
@@ -84,7 +85,7 @@ def _scores_in(f, stmt, scorers, nograd: bool = True) -> bool:
                 return True  # `with inference_mode(): score_windows(model, val, lo, hi)`: a helper scoring under no_grad
             if e.kind == "call" and e.data["callee"] and nograd and _delegates_scoring(f.module, e.data["callee"], scorers):
                 return True  # `self.ev.score_batch(model, val, x, meta, tally)` whose log_probs is inference_mode
-    return nograd and (_tallies_scores(f, stmt) or books_detached(f, stmt))
+    return nograd and (_tallies_scores(f, stmt) or books_detached(f, stmt) or books_without_grad(f, stmt))
 
 
 def _delegates_scoring(m, q: str, scorers: set[str]) -> bool:
@@ -174,7 +175,7 @@ def _verdict_inside(f, at, loops, scorers) -> str | None:
         idx = next((i for i, s in enumerate(body) if _holds(s, at)), None)
         if idx is None:
             continue
-        if any(_scores_in(f, s, scorers) and not _last_pass_only(f, s, loops[:k]) for s in body[:idx]):
+        if any(_scores_in(f, s, scorers) and not _last_pass_only(f, s, loops[:k]) for s in _before_in_blocks(body, idx, at)):
             return "ok"
         later = next((j for j in range(idx + 1, len(body)) if _scores_in(f, body[j], scorers)), None)
         if later is not None:
@@ -195,7 +196,7 @@ def _last_pass_only(f, st, outer) -> bool:
     (`if epoch == epochs - 1: score(chunk)`, also through a name bound to that test),
     while the training below runs in every pass: the passes that skip scoring train on
     tokens that the last pass then scores (multi-epoch TTT)."""
-    if type(st) is not ast.If or st.orelse:
+    if type(st) is not ast.If or st.orelse or first_pass(st.test, outer):
         return False
     variables = {n for lp in outer if type(lp) in (ast.For, ast.AsyncFor) for n in _names_in(lp.target)}
     used = _names_in(st.test)
@@ -204,6 +205,20 @@ def _last_pass_only(f, st, outer) -> bool:
         if bound is not None:
             used |= _names_in(bound)
     return bool(variables & used)
+
+
+def _before_in_blocks(body, idx, at) -> list:
+    """The statements of the loop body before the one holding `at`, and, inside that one, the
+    statements before `at` in each block that holds it (`if part: ...; score; ...; backward`)."""
+    out, st = list(body[:idx]), body[idx]
+    while type(st) in (ast.If, ast.With):
+        inner = st.body if any(_holds(x, at) for x in st.body) else getattr(st, "orelse", [])
+        j = next((i for i, x in enumerate(inner) if _holds(x, at)), None)
+        if j is None:
+            break
+        out += inner[:j]
+        st = inner[j]
+    return out
 
 
 def _scores_after(f, at, scorers) -> int | None:
