@@ -462,6 +462,8 @@ def check(m):
                                        f"tokens to {f.name}(), which takes gradient steps on them: "
                                        f"{v or 'they have not been scored first (they are scored later)'}"))
                 continue
+        if verdict == "ok" and inside_training(m, f, only=True):
+            verdict = None  # (a probe only the training loop runs: a periodic validation before it scores other weights)
         if verdict == "ok":
             ahead = runs_ahead(f, ev, lambda st: _scores_in(f, st, scorers))
             if ahead:
