@@ -22,6 +22,7 @@ from auditors import labels as lb
 from auditors import piece_tables as pt
 from auditors.model import RuleInfo
 from auditors.rules import by_function, guards_of, raw
+from auditors.space_boundary import space_without_boundary
 
 RULE = RuleInfo("byte-table-miscount", "tokenizer_byte_miscount", "BPB byte table deviates from canonical semantics",
                 "RULES.md §2 Section V, §7 (#1184, #1698; canonical #414)")
@@ -116,7 +117,7 @@ def check(m):
     piece_calls = {n for n in m.nodes_of(ast.Call) if isinstance(n.func, ast.Attribute)
                    and (n.func.attr == "id_to_piece" or pt.decode_call(n))}
     if not piece_calls:
-        return _space_without_boundary(m)
+        return space_without_boundary(m, RULE)
     sizers = _sizers(m, piece_calls)
     sizing = {n for n in m.nodes_of(ast.Call) if (type(n.func) is ast.Name and n.func.id in sizers)
               or (type(n.func) is ast.Attribute and type(n.func.value) is ast.Name and n.func.value.id == "self"
@@ -226,7 +227,7 @@ def check(m):
     out += [raw(RULE, f, st, guards_of(f, st.lineno), "error", "medium", "adds bytes to the document marker's entry (BOS is a "
                 "control token of 0 bytes): every document counts bytes that no text holds") for f, st in pt.marker_bytes_raised(m, piece_calls)]
     return out + _bytes_never_handled(m, piece_calls, {r.function for r in out} | sizers) + _byte_entry_sized(m) \
-        + _space_without_boundary(m) + _byte_branch_length(m, piece_calls) + _byte_test_never_holds(m)
+        + space_without_boundary(m, RULE) + _byte_branch_length(m, piece_calls) + _byte_test_never_holds(m)
 
 
 def _byte_test_never_holds(m) -> list:
@@ -288,8 +289,6 @@ def _byte_branch_length(m, piece_calls) -> list:
     return out
 
 
-_SPACE_TABLE = re.compile(r"lead|space", re.I)
-_BOUNDARY_TABLE = re.compile(r"bound|bos|doc_start|first", re.I)
 
 
 def _control_sized_by_helper(m, sizers: set[str], sizing: set) -> list:
@@ -304,64 +303,6 @@ def _control_sized_by_helper(m, sizers: set[str], sizing: set) -> list:
     return [raw(RULE, f, st, guards_of(f, st.lineno), "error", "medium",
                 f"control tokens (<s>, </s>) are sized by `{lb.src(st.value.func)}` like any piece (no is_control test decides "
                 "their size): `<s>` counts as 3 bytes")]
-
-
-def _space_without_boundary(m) -> list:
-    """At evaluation, the leading-space table read at the targets and added to the byte count
-    (`base[y] + has_leading_space[y]`) with no boundary table read anywhere in the function:
-    the first token of every document (after BOS) gains a space byte it does not have."""
-    out = []
-    unpacked = _unpacked_space_tables(m)  # function -> (space table name, its sibling tables)
-    tables = [n for n in m.nodes_of(ast.Subscript) if type(n.value) is ast.Name and _SPACE_TABLE.search(n.value.id)]
-    if not tables and not unpacked:  # (most files: the function walks below are skipped)
-        return out
-    for f in m.functions.values():
-        space, siblings = unpacked.get(f.qualname, (None, ()))
-        if space is not None:  # `bb, ls, bd = luts`: the boundary table is read if a sibling is read off the target
-            if any(type(n.value) is ast.Name and n.value.id in siblings and "TGT" not in f.labels_of(n.slice)
-                   for n in m.under(f, m.nodes_of(ast.Subscript))):
-                continue
-        elif f.qualname == "<module>" or not m.under(f, tables) or not m.scores(f) \
-                or any(_BOUNDARY_TABLE.search(n.id) for n in lb.walk(f.node) if type(n) is ast.Name):
-            continue
-        named = (lambda i: i == space) if space is not None else _SPACE_TABLE.search
-        for b in m.under(f, m.nodes_of(ast.BinOp)):
-            if type(b.op) is not ast.Add:
-                continue
-            reads = [n for side in (b.left, b.right) for n in lb.walk(side) if type(n) is ast.Subscript
-                     and type(n.value) is ast.Name and named(n.value.id) and "TGT" in f.labels_of(n.slice)]
-            if reads:
-                out.append(raw(RULE, f, b, guards_of(f, b.lineno), "error", "medium",
-                               f"adds `{lb.src(reads[0])}` to the byte count with no boundary test on the previous token: "
-                               "the first token of each document gains a space byte"))
-                break
-    return out
-
-
-def _unpacked_space_tables(m) -> dict[str, tuple[str, set]]:
-    """Functions that unpack the tables a builder of the file returns (`return base, space, bound`,
-    `space` made from `piece.startswith("\u2581")`) and the name the space table gets there
-    (`bb, ls, bd = lt`), with its siblings: golfed names say nothing, the builder's order does."""
-    positions = {}
-    for f in m.functions.values():
-        for r in m.under(f, m.nodes_of(ast.Return)) if f.qualname != "<module>" else ():
-            if type(r.value) is not ast.Tuple:
-                continue
-            for i, e in enumerate(r.value.elts):
-                made = [e, *(f.binding(n.id) for n in lb.walk(e) if type(n) is ast.Name)]
-                if any(type(c) is ast.Call and lb.call_name(c.func) == "startswith" and c.args and type(c.args[0]) is ast.Constant
-                       and c.args[0].value == "\u2581" for x in made if x is not None for c in lb.walk(x)):
-                    positions[len(r.value.elts)] = i
-    out = {}
-    for f in m.functions.values() if len(positions) == 1 else ():  # (one builder: its order is the file's)
-        for a in m.under(f, m.nodes_of(ast.Assign)):
-            t = a.targets[0] if len(a.targets) == 1 else None
-            if type(t) is ast.Tuple and len(t.elts) in positions and all(type(x) is ast.Name for x in t.elts) \
-                    and type(a.value) is ast.Name:
-                names = [x.id for x in t.elts]
-                k = positions[len(t.elts)]
-                out[f.qualname] = (names[k], set(names) - {names[k]})
-    return out
 
 
 def _byte_entry_sized(m) -> list:
