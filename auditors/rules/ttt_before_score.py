@@ -175,7 +175,7 @@ def _verdict_inside(f, at, loops, scorers) -> str | None:
         idx = next((i for i, s in enumerate(body) if _holds(s, at)), None)
         if idx is None:
             continue
-        if any(_scores_in(f, s, scorers) and not _last_pass_only(f, s, loops[:k]) for s in _before_in_blocks(body, idx, at)):
+        if any(_scores_in(f, s, scorers) and not _last_pass_only(f, s, loops[:k]) for s in body[:idx]):
             return "ok"
         later = next((j for j in range(idx + 1, len(body)) if _scores_in(f, body[j], scorers)), None)
         if later is not None:
@@ -205,20 +205,6 @@ def _last_pass_only(f, st, outer) -> bool:
         if bound is not None:
             used |= _names_in(bound)
     return bool(variables & used)
-
-
-def _before_in_blocks(body, idx, at) -> list:
-    """The statements of the loop body before the one holding `at`, and, inside that one, the
-    statements before `at` in each block that holds it (`if part: ...; score; ...; backward`)."""
-    out, st = list(body[:idx]), body[idx]
-    while type(st) in (ast.If, ast.With):
-        inner = st.body if any(_holds(x, at) for x in st.body) else getattr(st, "orelse", [])
-        j = next((i for i, x in enumerate(inner) if _holds(x, at)), None)
-        if j is None:
-            break
-        out += inner[:j]
-        st = inner[j]
-    return out
 
 
 def _scores_after(f, at, scorers) -> int | None:
