@@ -10,12 +10,14 @@ Every position is scored with counts that include the tokens after it, its own t
 among them. The rule looks, in a function that scores in a loop, for a name bound before
 that loop (outside it) to counts of validation tokens: `bincount`, `histc`, `histogram`,
 `Counter`, `unique(..., return_counts=True)`, or a table filled by `index_add_`,
-`scatter_add_`, `index_put_(..., accumulate=True)` or `np.add.at` with them, also by a
-helper of the module that counts what it is handed; and reads it (directly or through
-names made from it) where the loop computes what it scores. A count handed in as a
-parameter is judged where every caller computes it. Counts of training tokens (a prior
-paid for in the artifact) and counts that start empty and grow inside the loop after
-each score (a score-first cache) are not flagged.
+`scatter_add_`, `index_put_(..., accumulate=True)` or `np.add.at` with them, also summed by
+a first pass over the stream that scores nothing, returned by a helper of the module, or
+kept in `self` by the constructor of an object built with them; and reads it (directly
+or through names and arrays made from it) where the loop computes what it scores. A count
+handed in as a parameter is judged where every caller computes it. Counts of training
+tokens (a prior paid for in the artifact), counts that start empty and grow inside the
+loop after each score (a score-first cache), and counts that only index or cut the stream
+(document lengths) are not flagged.
 """
 
 from __future__ import annotations
