@@ -279,3 +279,16 @@ def first_pass(test, outer) -> bool:
     return any(type(lp) is ast.For and type(lp.target) is ast.Name and lp.target.id == name and type(lp.iter) is ast.Call
                and lb.call_name(lp.iter.func) == "range" and (len(lp.iter.args) == 1 or type(lp.iter.args[0]) is ast.Constant
                                                              and lp.iter.args[0].value == 0) for lp in outer)
+
+
+def fresh(f, loop, line: int, expr) -> bool:
+    """Every name in `expr` is bound in this iteration of `loop` before `line` and not bound
+    again after it: a value of this iteration (`x, y = ...; prior.ingest(y)`), not one
+    carried over from the previous iteration (`prior.ingest(pending)` with `pending = y` at
+    the end of the body)."""
+    stores: dict[str, list[int]] = {}
+    for n in lb.walk(loop):
+        if type(n) is ast.Name and type(n.ctx) is ast.Store:
+            stores.setdefault(n.id, []).append(n.lineno)
+    names = {n.id for n in lb.walk(expr) if type(n) is ast.Name} & (set(f.defs) | set(f.params) | set(stores))
+    return bool(names) and all(n in stores and max(stores[n]) < line for n in names)

@@ -328,7 +328,7 @@ class Evaluator(SettingsReads, ShippedReads):
             raise Unknown
         if isinstance(f, ast.Call) and isinstance(f.func, ast.Name) and f.func.id == "type" and len(f.args) == 1:
             cast = type(self.value(f.args[0], scope))  # `type(default)(raw)`: the default's type applied to the text
-            if cast in (int, float, str) and len(n.args) == 1:
+            if cast in (int, float, str, bool) and len(n.args) == 1:
                 return cast(self.value(n.args[0], scope))
             raise Unknown
         if isinstance(f, ast.Name) and f.id == "min" and n.args and not n.keywords:
