@@ -307,7 +307,8 @@ def call_labels(info, e: ast.Call) -> frozenset:
             every = every.union(*given, *fixed.values())
         if callee is None and type(func) is ast.Name:
             held = info.binding(func.id)  # `run = cached if flag else plain; run(x)`, `for hook in hooks: hook(lg, view)`
-            chosen = info.module.function_values(held) if type(held) is ast.IfExp else iterated_instances(info.module, info, func.id)
+            chosen = info.module.function_values(held) if type(held) is ast.IfExp else \
+                info.module.made_functions(info, held) or iterated_instances(info.module, info, func.id)
             if chosen:
                 callee, also = chosen[0], tuple(g.qualname for g in chosen[1:])
     elif callee is None and type(func) is ast.IfExp:

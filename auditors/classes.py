@@ -274,7 +274,9 @@ class ClassFacts:
             order = self.dataclass_fields(cls)
             passed = dict(zip(order, ev.data["args"])) | ev.data["kws"]
             sliced = dict(zip(order, ev.node.args)) | {k.arg: k.value for k in ev.node.keywords if k.arg}
-            fields = {f: f for f, e in sliced.items() if f in order and (_array_expr(e) or _split_path(caller, e))}
+            fields = {f: f for f, e in sliced.items() if f in order and (
+                _array_expr(e) or _split_path(caller, e)
+                or passed.get(f, EMPTY) & lb.DATA and _returned_by_loader(self, caller, e))}  # `EvalEnv(cfg, val, ...)`
             for f in order:  # `Query(ctx, int(val[j]))`: the realized target kept in a field reaches its methods
                 if "TGT" in passed.get(f, EMPTY) and "TGT" not in self.class_attr_labels.get((cls, f), EMPTY):
                     self.class_attr_labels[(cls, f)] = self.class_attr_labels.get((cls, f), EMPTY) | {"TGT"}
@@ -370,6 +372,14 @@ def _loaded_tokens(m, f: FuncInfo, arg) -> bool:
         return True
     callee = m.resolve(bound.func, f)
     return callee is not None and not callee.is_method and callee.name != "__init__"
+
+
+def _returned_by_loader(m, f: FuncInfo, arg) -> bool:
+    """The argument is a name bound to what a function of the module returns (`val =
+    load_val(cfg)`): the split it loads, not bytes decoded in place from a shipped file."""
+    bound = f.binding(arg.id) if type(arg) is ast.Name else None
+    callee = m.resolve(bound.func, f) if type(bound) is ast.Call else None
+    return callee is not None and not callee.is_method
 
 
 def _subclasses(m) -> dict[str, list[str]]:

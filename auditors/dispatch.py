@@ -19,21 +19,36 @@ def dispatch_table(f: FuncInfo, func: ast.expr) -> ast.Dict | None:
     """The dict literal a subscript call reads its callable from (`TABLE[key](...)`)."""
     if type(func) is not ast.Subscript:
         return None
-    table = f.binding(func.value.id) if type(func.value) is ast.Name else func.value
+    name = table_name(f, func.value)
+    table = f.binding(name) if name else func.value
     return table if type(table) is ast.Dict else None
+
+
+def table_name(f: FuncInfo, value: ast.expr) -> str | None:
+    """The name a table is read by: `TABLE`, or `calib.TABLE` of a sibling module merged
+    into this one (a library's attribute is none of this file's tables)."""
+    if type(value) is ast.Name:
+        return value.id
+    from auditors.analysis import LIBRARIES  # (analysis imports the flow, which imports this module)
+    imported = f.module.imported_modules()
+    if type(value) is ast.Attribute and type(value.value) is ast.Name and value.value.id in imported \
+            and imported[value.value.id] not in LIBRARIES and value.attr in f.module.functions["<module>"].defs:
+        return value.attr
+    return None
 
 
 def dispatch_items(f: FuncInfo, func: ast.expr) -> list | None:
     """(constant key, value) of a dispatch table: its dict literal's items, then entries the
     module adds with constant keys (`SCORERS["slot"] = score_slot`)."""
     table = dispatch_table(f, func)
+    name = table_name(f, func.value) if type(func) is ast.Subscript else None
     if table is None:
-        held = f.binding(func.value.id) if type(func) is ast.Subscript and type(func.value) is ast.Name else None
+        held = f.binding(name) if name else None
         return _by_name_prefix(f.module, held) if type(held) is ast.DictComp else None
     items = [(k.value, v) for k, v in zip(table.keys, table.values) if type(k) is ast.Constant]
-    if type(func.value) is ast.Name:
-        items += f.module.once("constant-key stores", constant_key_stores).get(func.value.id, [])
-        items += f.module.once("registered by decorators", _registered).get(func.value.id, [])
+    if name:
+        items += f.module.once("constant-key stores", constant_key_stores).get(name, [])
+        items += f.module.once("registered by decorators", _registered).get(name, [])
     return items
 
 
@@ -134,6 +149,8 @@ def default_value(f: FuncInfo, e, depth: int = 0):
     if type(e) is ast.Call and type(e.func) is ast.Name and e.func.id in ("str", "int") and len(e.args) == 1:
         return default_value(f, e.args[0], depth + 1)
     if type(e) is ast.Attribute and e.attr in f.module.class_defs and type(e.value) in (ast.Name, ast.Attribute):
+        if f.module.once("fields set by name", _fields_set_by_name):
+            return None  # `for k, v in json.load(fh).items(): setattr(cfg, k, v)`: a settings file may change any field
         try:  # `cfg.calib_source` of a settings class: `calib_source: str = _env("GPTQ_CALIB_SOURCE", "selfgen")`
             return default_value(f, ast.parse(f.module.class_defs[e.attr], mode="eval").body, depth + 1)
         except SyntaxError:
@@ -147,6 +164,20 @@ def default_value(f: FuncInfo, e, depth: int = 0):
             return default_value(f, next((v for k, v in zip(holder.keys, holder.values)
                                           if type(k) is ast.Constant and k.value == e.slice.value), None), depth + 1)
     return None
+
+
+def _fields_set_by_name(m) -> bool:
+    """The module sets attributes by computed names (`setattr(cfg, k, v)`,
+    `cfg.__dict__.update(loaded)`, `vars(cfg).update(loaded)`)."""
+    for c in m.nodes_of(ast.Call):
+        name = lb.call_name(c.func)
+        if name == "setattr" and len(c.args) == 3 and type(c.args[1]) is not ast.Constant:
+            return True
+        if name == "update" and type(c.func) is ast.Attribute and (
+                type(c.func.value) is ast.Attribute and c.func.value.attr == "__dict__"
+                or type(c.func.value) is ast.Call and lb.call_name(c.func.value.func) == "vars"):
+            return True
+    return False
 
 
 def _attribute_stores(m) -> dict[str, list]:

@@ -183,6 +183,10 @@ class FuncInfo(ObjectFlow, IndexFlow, ArithmeticFlow):
                 v = v | {"HASH"}
             keep = self.L(st.target) if isinstance(st.target, ast.Name) else EMPTY
             self.assign(st.target, (v - {"EXTKEY"}) | keep, st.value, aug=True)
+            root = st.target.value if isinstance(st.target, ast.Subscript) else None
+            if type(root) is ast.Name and root.id in self.params and "TGTP" in v:
+                # `acc[0] += nll.sum()` into a tensor handed in: the caller's sums now hold scores of that data
+                self.param_effects[root.id] = self.param_effects.get(root.id, EMPTY) | (v & (DATA | {"TGTP"}))
         elif t is ast.Expr:
             self.L(st.value)
         elif t is ast.Return and st.value is not None:

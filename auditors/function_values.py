@@ -344,6 +344,22 @@ class FunctionValues:
             self._facts[key] = tuple(found)
         return self._facts[key]
 
+    def made_functions(self, f: FuncInfo, value) -> list[FuncInfo]:
+        """The module functions a factory call may return, one per return statement of the
+        factory: a def by name, `functools.partial(fn, ...)`'s function, both branches of a
+        conditional (`head = fastce.make_head(name)` with `return full_logprob` and
+        `return partial(shortlist_logprob, k=k)`)."""
+        factory = self.resolve(value.func, f) if type(value) is ast.Call else None
+        out: list = []
+        for r in self.own_returns(factory) if factory is not None else ():
+            for e in (r.value.body, r.value.orelse) if type(r.value) is ast.IfExp else (r.value,):
+                if type(e) is ast.Call and lb.call_name(e.func) == "partial" and e.args:
+                    e = e.args[0]
+                g = self.nested(factory).get(e.id) or self.resolve(e, factory) if type(e) is ast.Name else None
+                if g is not None and g not in out:
+                    out.append(g)
+        return out
+
     def returned_function(self, f: FuncInfo) -> FuncInfo | None:
         """The nested function f returns (`def make_hook(s): def h(...): ...; return h`)."""
         inner = self.nested(f)

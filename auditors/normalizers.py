@@ -103,3 +103,22 @@ def one_plus(f, e) -> bool:
     e = f.binding(e.id) if type(e) is ast.Name else e
     return type(e) is ast.BinOp and type(e.op) is ast.Add and any(
         type(x) is ast.Constant and x.value == 1 for x in (e.left, e.right))
+
+
+def own_probability(m, f, ev, g, scored: int) -> bool:
+    """A tilt helper `g`, called by `ev` in f with the target's log-probability as argument
+    `scored`, whose log-normalizer is taken of a parameter that the call hands the target's
+    own probability (`p_anchor = lp.exp()`, then `tilted(lp, hit, beta, p_anchor)` with
+    `log1p(p_anchor * expm1(beta))`): log Z must use the hint's probability."""
+    params = g.params[1:] if g.is_method and type(ev.node.func) is ast.Attribute else g.params
+    given = dict(zip(params, ev.node.args))
+    target = {n.id for n in lb.walk(ev.node.args[scored]) if type(n) is ast.Name}
+    for c in m.under(g, m.nodes_of(ast.Call)):
+        if lb.call_name(c.func) not in LOG_NORMALIZERS or not c.args:
+            continue
+        for p in {n.id for n in lb.walk(c.args[0]) if type(n) is ast.Name} & set(given) - {params[scored]}:
+            arg = given[p]
+            seen = [arg, *(f.binding(n.id) for n in lb.walk(arg) if type(n) is ast.Name)]
+            if target and any(e is not None and target & {n.id for n in lb.walk(e) if type(n) is ast.Name} for e in seen):
+                return True
+    return False

@@ -331,6 +331,11 @@ class Evaluator(SettingsReads, ShippedReads):
             if cast in (int, float, str, bool) and len(n.args) == 1:
                 return cast(self.value(n.args[0], scope))
             raise Unknown
+        if isinstance(f, ast.Name) and f.id == "dict" and len(n.args) == 1 and not n.keywords:
+            table = self.value(n.args[0], scope)  # `dict(raw.get("ttt", {}))`: a copy of a settings table
+            if isinstance(table, dict):
+                return dict(table)
+            raise Unknown
         if isinstance(f, ast.Name) and f.id == "min" and n.args and not n.keywords:
             return self._min(n.args, scope)
         if isinstance(f, ast.Name) and f.id in _CASTS:

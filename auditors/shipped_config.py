@@ -79,7 +79,8 @@ def shipped_file(data: dict[str, object], name: str) -> str | None:
 def field_tables(m, seg) -> list[list]:
     """[function, class, its fields, loader call source, keys] for each object of a dataclass
     made from a table of a settings file (`cls(**tomllib.load(fh)["quant"])`, also through
-    names and a dict comprehension over the table's items): the file sets those fields."""
+    names and a dict comprehension over the table's items) or set from one field by field
+    (`setattr(cfg, k, v)` over its items): the file sets those fields."""
     out = []
     for f, ev in m.events("call"):
         made = ev.data["name"] if ev.data["name"] != "cls" else f.cls
@@ -88,7 +89,62 @@ def field_tables(m, seg) -> list[list]:
         read = _table_read(f, given[0]) if fields else None
         if read is not None:
             out.append([f.qualname, made, fields, seg(read[0]), read[1]])
+        elif fields and _param_table(f, given[0]):
+            out.append([f.qualname, made, fields, f"<param {_param_table(f, given[0])}>", []])
+    for f, st in ((f, n) for f in m.functions.values() for n in m.under(f, m.nodes_of(ast.Assign))):
+        made = _stored_table(m, f, st)  # `cfg.ttt = dict(raw.get("ttt", {}))` on `cfg = cls()`
+        read = _table_read(f, st.value) if made else None
+        if read is not None:
+            out.append([f.qualname, made, [st.targets[0].attr], seg(read[0]), read[1], "whole"])
+    for f, loop in ((f, n) for f in m.functions.values() for n in m.under(f, m.nodes_of(ast.For))):
+        made = _set_by_name(m, f, loop)
+        read = _table_read(f, loop.iter.func.value) if made else None
+        if read is not None:
+            out.append([f.qualname, made, m.dataclass_fields(made), seg(read[0]), read[1]])
     return out
+
+
+def _param_table(f, e: ast.expr) -> str | None:
+    """The parameter a table handed in is read from: `cls(**d)`, `cls(**{k: v for k, v in
+    d.items() if k in cls.__dataclass_fields__})`; its callers say what it holds."""
+    if type(e) is ast.DictComp and len(e.generators) == 1:
+        it = e.generators[0].iter
+        e = it.func.value if type(it) is ast.Call and type(it.func) is ast.Attribute and it.func.attr == "items" else None
+    return e.id if type(e) is ast.Name and e.id in f.params else None
+
+
+def _made_here(m, f, name: str) -> str | None:
+    """The dataclass a name of f is an object of: `cfg = cls()`, `cfg = Settings()`."""
+    made = f.binding(name)
+    cls = lb.call_name(made.func) if type(made) is ast.Call and not made.args and not made.keywords else None
+    cls = f.cls if cls == "cls" else cls
+    return cls if cls and m.dataclass_fields(cls) else None
+
+
+def _stored_table(m, f, st: ast.Assign) -> str | None:
+    """The dataclass whose field one table of a settings file is stored in whole
+    (`cfg.ttt = dict(raw.get("ttt", {}))`), else None."""
+    t = st.targets[0] if len(st.targets) == 1 else None
+    if type(t) is not ast.Attribute or type(t.value) is not ast.Name:
+        return None
+    cls = _made_here(m, f, t.value.id)
+    return cls if cls and t.attr in m.dataclass_fields(cls) else None
+
+
+def _set_by_name(m, f, loop: ast.For) -> str | None:
+    """The dataclass whose object a loop over a table's items sets field by field
+    (`for k, v in json.load(fh).items(): setattr(cfg, k, v)` with `cfg = cls()` or
+    `cfg = Settings()`), else None."""
+    it, target = loop.iter, loop.target
+    if not (type(it) is ast.Call and type(it.func) is ast.Attribute and it.func.attr == "items" and not it.args
+            and type(target) is ast.Tuple and len(target.elts) == 2 and all(type(e) is ast.Name for e in target.elts)):
+        return None
+    key, value = (e.id for e in target.elts)
+    for n in walk(loop):
+        if type(n) is ast.Call and lb.call_name(n.func) == "setattr" and len(n.args) == 3 and type(n.args[0]) is ast.Name \
+                and type(n.args[1]) is ast.Name and n.args[1].id == key and type(n.args[2]) is ast.Name and n.args[2].id == value:
+            return _made_here(m, f, n.args[0].id)
+    return None
 
 
 def _table_read(f, e: ast.expr, depth: int = 0) -> tuple[ast.Call, list] | None:
@@ -127,15 +183,18 @@ class ShippedReads:
     def table_field(self, attr: str) -> tuple | None:
         """(value,) of a dataclass field that a shipped settings table sets (see `field_tables`),
         else None: the class default stands (also where no shipped file is named)."""
-        for func, _, fields, src, keys in self.facts.get("field_tables", ()):
+        for func, _, fields, src, keys, *whole in self.facts.get("field_tables", ()):
             if attr not in fields:
                 continue
             try:
-                data = self.loaded(parse_source(src), Scope(self.facts, func, self.env))
+                scope = Scope(self.facts, func, self.env)
+                data = self.name(src[7:-1], scope) if src.startswith("<param ") else self.loaded(parse_source(src), scope)
             except Unknown:
                 continue
             for k in keys:
                 data = data.get(k) if isinstance(data, dict) else None
+            if whole and data is not None:
+                return (data,)  # the table is the field's value
             if isinstance(data, dict) and attr in data:
                 return (data[attr],)
         return None

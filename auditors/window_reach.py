@@ -97,6 +97,7 @@ def _chunk_ahead(f, ev, trained, scores_in) -> str | None:
             return (f"the span it trains on covers chunk `{var} + {ahead - 1}` of the loop over `{var}`, whose scoring "
                     f"reaches chunk `{var}{f' + {reach}' if reach else ''}` only: that chunk is trained on before it is scored")
         over = next((u for _, u in trained if _overruns(f, u, var)), None) if reach == 0 else None
+        over = over if over is not None or reach > 1 else _rows_overrun(f, loop, ev.line, var)  # (scoring up to `hi`)
         if over is not None:
             return (f"the windows it trains on start anywhere up to the end of chunk `{var}` and run on past it "
                     f"(`{lb.src(over)}` is their end): the first tokens of the next chunk are trained on before "
@@ -124,6 +125,34 @@ def _overruns(f, upper, var: str) -> bool:
     ends = [c.args[1] for e in sources for c in lb.walk(e) if type(c) is ast.Call
             and lb.call_name(c.func) == "range" and len(c.args) >= 2]
     return any(type(end) in (ast.Name, ast.Call) and 1 in _offsets(f, end, var) for end in ends)  # (not `ce - SL + 1`)
+
+
+def _rows_overrun(f, loop, before: int, var: str):
+    """`rows = chunk_rows(val, lo, hi, L, hop)` in the loop's body before the step, where the
+    helper cuts `val[s:s + L + 1]` for `s in range(lo, hi, hop)` and the call hands it the
+    chunk's end as `hi`: the end of the window the helper's rows reach (put in its terms)."""
+    m = f.module
+    for a in m.under(f, m.nodes_of(ast.Assign)):
+        if not (loop.lineno <= a.lineno < before) or type(a.value) is not ast.Call:
+            continue
+        g = m.resolve(a.value.func, f)
+        if g is None or g is f or g.is_method or not any("VAL" in f.labels_of(x) for x in a.value.args):
+            continue
+        given = dict(zip(g.params, a.value.args))
+        for it in (n for n in g.nodes if type(n) in (ast.For, ast.comprehension) and type(n.target) is ast.Name):
+            r = it.iter
+            if not (type(r) is ast.Call and lb.call_name(r.func) == "range" and len(r.args) >= 2
+                    and type(r.args[1]) is ast.Name and r.args[1].id in given):
+                continue
+            if 1 not in _offsets(f, given[r.args[1].id], var):
+                continue  # (the starts end before the chunk's end, `range(lo, hi - L + 1, hop)`)
+            for sl in (n.slice for n in g.nodes if type(n) is ast.Subscript and type(n.slice) is ast.Slice):
+                upper = sl.upper
+                if type(upper) is ast.BinOp and type(upper.op) is ast.Add and any(
+                        type(x) is ast.Name and x.id == it.target.id for x in lb.walk(upper)) \
+                        and any(type(x) is ast.Name and x.id != it.target.id for x in lb.walk(upper)):
+                    return upper
+    return None
 
 
 def _offsets(f, node, var: str, scaled: bool = True) -> set[int]:

@@ -213,17 +213,22 @@ def _tilt_without_normalizer(m, f) -> list:
     if normalizes(f) or (callers and all(map(normalizes, callers))):
         return []  # (a helper that adds the boost, with log Z taken where it is called, is the legal tilt)
     for ev in f.events:  # `tilted(logp[y], hint == y, beta)`: a helper that returns `lp + beta * hit`
-        if ev.kind == "call" and ev.data["callee"] and len(ev.node.args) >= 2 and not normalizes(m.functions[ev.data["callee"]]):
+        if ev.kind == "call" and ev.data["callee"] and len(ev.node.args) >= 2:
             scored = [i for i, a in enumerate(ev.node.args) if "TGTP" in f.labels_of(a) and not normalizers.hit(f, a)]
-            hits = [i for i, a in enumerate(ev.node.args) if normalizers.hit(f, a)]
+            hits = [i for i, a in enumerate(ev.node.args) if normalizers.hit(f, a)
+                    or type(a) is ast.Name and f.binding(a.id) is not None and normalizers.hit(f, f.binding(a.id))]
             g = m.functions[ev.data["callee"]]
+            if normalizes(g) and not (scored and normalizers.own_probability(m, f, ev, g, scored[0])):
+                continue  # (log Z taken inside the helper, of what the call hands it besides the target's own)
             params = g.params[1:] if g.is_method and type(ev.node.func) is ast.Attribute else g.params
             if scored and hits and _adds_params(m, g, params[scored[0]] if scored[0] < len(params) else None,
                                                params[hits[0]] if hits[0] < len(params) else None) \
                     and not _shifted_after(m, f, ev.node):
+                why = "its log-normalizer is taken of the target's own probability, not the hint's" \
+                    if normalizes(g) else "no log-normalizer is subtracted"
                 return [raw(RULE, f, ev.node, ev.ctx, "error", "medium",
                             f"{ev.data['name']}() adds a boost to the target's log-probability where a hint equals the "
-                            "target, and no log-normalizer is subtracted: the tilted probabilities sum to more than one")]
+                            f"target, and {why}: the tilted probabilities sum to more than one")]
     for node in m.under(f, m.nodes_of(ast.BinOp)):
         if type(node.op) not in (ast.Add, ast.Sub) or normalizers.convex(node):
             continue

@@ -156,3 +156,65 @@ def test_a_key_made_in_a_module_that_an_imported_sibling_imports_is_read_with_th
     (tmp_path / "train_gpt.py").write_text(COUNTS_ENTRY.format(prev="x", nxt=nxt))
     found = {f.tag for f in audit_path(tmp_path).findings if f.severity == "error"}
     assert ("target_in_key_ngram" in found) == flagged
+
+
+CALIB = '''
+import torch
+import torch.nn.functional as F
+
+
+def keep_scale(z, y, **_):
+    return torch.ones((), dtype=z.dtype)
+
+
+def newton_scale(z, y, iters=3):
+    zy = z.double().gather(-1, y[:, None]).squeeze(-1)
+    b = torch.ones((), dtype=torch.float64)
+    for _ in range(iters):
+        p = F.softmax(b * z.double(), dim=-1)
+        ez = (p * z).sum(-1)
+        b = b - (ez - zy).mean() / ((p * z * z).sum(-1) - ez * ez).mean().clamp_min(1e-6)
+    return b.float()
+
+
+SCALERS = {"none": keep_scale, "newton": newton_scale}
+'''
+
+SCORER = '''
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import calib
+
+MODE = os.environ.get("CALIB_MODE", "none")
+
+
+def evaluate(model, val):
+    scale = calib.SCALERS[MODE]
+    total = 0.0
+    with torch.no_grad():
+        for s in range(0, len(val) - 1025, 1024):
+            x, ys = val[s:s + 1024], val[s + 1:s + 1025]
+            z = model(x[None])[0].float()
+            inv_t = scale(z, ys, iters=3)
+            total += F.cross_entropy(z * inv_t, ys, reduction="sum").item()
+    return total
+
+
+if __name__ == "__main__":
+    print(evaluate(torch.nn.Identity(), torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16))))
+'''
+
+
+@pytest.mark.parametrize("mode, found", [("newton", [("train_gpt.py", 20, "active")]), ("none", [])])
+def test_a_table_of_a_sibling_module_read_as_its_attribute_dispatches_to_its_functions(tmp_path, monkeypatch, mode, found):
+    """`calib.SCALERS[MODE]` reads the table `calib.py` defines: its Newton entry, picked by
+    the key's default, is fitted on the targets the importer then scores with it. (The entry
+    a key's constant default picks is the one followed: see docs/AUDIT.md.)"""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    (tmp_path / "calib.py").write_text(CALIB)
+    (tmp_path / "train_gpt.py").write_text(SCORER.replace('"CALIB_MODE", "none"', f'"CALIB_MODE", "{mode}"'))
+    assert [(f.path, f.line, f.reach) for f in audit_path(tmp_path).findings if f.rule == "fitted-on-scored"] == found

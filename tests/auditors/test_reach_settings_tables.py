@@ -5,6 +5,7 @@ an environment override applied only when it is given (`if override: replace(...
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -240,3 +241,102 @@ def test_a_url_in_a_shipped_settings_file_handed_to_a_reader_reaches_the_network
     (sub / "train_gpt.py").write_text(URL_TABLE)
     (sub / "eval_settings.json").write_text(json.dumps({"calib": {"enabled": enabled, "table": table}}))
     assert [(f.line, f.tag, f.reach) for f in audit_path(sub).findings if f.severity == "error"] == found
+
+
+@pytest.mark.parametrize("shipped, reach", [(None, "dormant"), ({"evaluator": "fitted"}, "active"),
+                                            ({"evaluator": "online", "chunk": 4096}, "dormant")])
+def test_a_dataclass_set_field_by_field_from_a_shipped_json_takes_the_files_fields(tmp_path, monkeypatch, shipped, reach):
+    """`for k, v in json.load(fh).items(): setattr(cfg, k, v)` on `cfg = cls()`: the file's
+    `evaluator` picks the registered evaluator that fits on the chunk it then scores."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    source = (Path(__file__).parent / "fixtures" / "ttt_registry_settings.py").read_text()
+    (tmp_path / "train_gpt.py").write_text(source)
+    if shipped is not None:
+        (tmp_path / "run_config.json").write_text(json.dumps(shipped))
+    line = next(i + 1 for i, s in enumerate(source.splitlines()) if "# ruleid: ttt-before-score" in s) + 1
+    found = [(f.line, f.reach) for f in audit_path(tmp_path).findings if f.rule == "ttt-before-score"]
+    assert found == [(line, reach)]
+
+
+TABLE_HANDED_TO_PARSE = '''
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+HERE = Path(__file__).parent
+
+
+@dataclass
+class Config:
+    stride: int = 64
+    ttt: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls):
+        cfg = cls()
+        path = HERE / "settings.toml"
+        GUARD
+            with open(path, "rb") as fh:
+                raw = tomllib.load(fh)
+            cfg.ttt = dict(raw.get("ttt", {}))
+        return cfg
+
+
+@dataclass
+class AdaptSettings:
+    lr: float = 0.002
+    warm_tokens: int = 0
+
+    @classmethod
+    def parse(cls, d):
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def evaluate(model, val, s):
+    opt = torch.optim.SGD(model.parameters(), lr=s.lr)
+    if s.warm_tokens > 0:
+        F.cross_entropy(model(val[None, :s.warm_tokens])[0], val[1:s.warm_tokens + 1]).backward()
+        opt.step()
+    with torch.no_grad():
+        return F.cross_entropy(model(val[None, :-1])[0], val[1:]).item()
+
+
+def main(model):
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    cfg = Config.load()
+    return evaluate(model, val, AdaptSettings.parse(cfg.ttt))
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+_GUARDED = """        GUARD
+            with open(path, "rb") as fh:
+                raw = tomllib.load(fh)
+            cfg.ttt = dict(raw.get("ttt", {}))
+"""
+_UNGUARDED = """        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+        cfg.ttt = dict(raw.get("ttt", {}))
+"""
+
+
+@pytest.mark.parametrize("guard", ["if path.exists():", None])
+@pytest.mark.parametrize("warm, reach", [(None, "dormant"), (96, "active"), (0, "dormant")])
+def test_a_settings_table_stored_in_a_field_reaches_the_class_parsed_from_it(tmp_path, monkeypatch, guard, warm, reach):
+    """`cfg.ttt = dict(raw.get("ttt", {}))` keeps the file's [ttt] table in a field (under a test
+    of the file, or not), and `AdaptSettings.parse(cfg.ttt)` builds its fields from it: the
+    warm-up steps on validation tokens run where the file sets warm_tokens."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    source = TABLE_HANDED_TO_PARSE.replace("GUARD", guard) if guard else TABLE_HANDED_TO_PARSE.replace(_GUARDED, _UNGUARDED)
+    assert "GUARD" not in source
+    (tmp_path / "train_gpt.py").write_text(source)
+    if warm is not None:
+        (tmp_path / "settings.toml").write_text(f"[ttt]\nlr = 0.001\nwarm_tokens = {warm}\n")
+    assert [f.reach for f in audit_path(tmp_path).findings if f.rule == "ttt-before-score"] == [reach]

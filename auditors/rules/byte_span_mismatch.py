@@ -1,0 +1,79 @@
+"""Bytes summed over a different number of tokens than were scored (RULES.md §2 Section V).
+
+BPB divides the scored tokens' loss by *their* bytes. A common way to count bytes is a prefix
+sum over the stream (`prefix[k]` = bytes of tokens 0..k-1) and one subtraction per window,
+`prefix[hi] - prefix[lo]`. The rule takes, in a loop of a scoring function, an accumulation of
+such a difference (written in place, or returned by a helper of the module with the call's
+arguments put in for its parameters) and the accumulation beside it of the scored token count
+(an integer expression, `acc[1] += L - first`), and flags the pair when the span `hi - lo`
+always differs from the count by the same nonzero number: `span_bytes(prefix, s + first,
+s + L)` with `return prefix[last + 1] - prefix[first]` counts both ends, one token more than
+the `L - first` targets scored, and every window adds the bytes of a token scored elsewhere.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from auditors import labels as lb
+from auditors.model import RuleInfo
+from auditors.rules import arith, raw, samples
+from auditors.settings_forms import substituted
+
+RULE = RuleInfo("byte-span-mismatch", "tokenizer_byte_miscount",
+                "bytes summed over a different number of tokens than were scored",
+                "RULES.md §2 Section V (bytes of exactly the scored tokens)")
+
+
+def check(m):
+    out = []
+    for f in m.functions.values():
+        if f.qualname == "<module>" or not m.scores(f):
+            continue
+        for loop in m.under(f, m.nodes_of(ast.For)):
+            sums = [n for n in loop.body for n in lb.walk(n) if type(n) is ast.AugAssign and type(n.op) is ast.Add]
+            counts = [a for a in sums if _integer(a.value)]
+            for a in sums:
+                span = _prefix_span(m, f, a.value)
+                if span is None:
+                    continue
+                for c in counts:
+                    gap = _constant_gap(span, c.value)
+                    if gap:
+                        out.append(raw(RULE, f, a, None, "error", "medium",
+                                       f"adds the bytes of `{lb.src(span)}` tokens (a prefix-sum difference) where "
+                                       f"`{lb.src(c.value)}` tokens are scored (line {c.lineno}): {abs(gap)} token(s) "
+                                       f"{'more' if gap > 0 else 'fewer'} per window in the BPB denominator"))
+                        break
+    return out
+
+
+def _integer(e) -> bool:
+    """An integer expression of names and constants with at least one name (`L - first`)."""
+    return any(type(n) is ast.Name for n in lb.walk(e)) and all(
+        type(n) in (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Load) or isinstance(n, (ast.operator, ast.unaryop))
+        for n in lb.walk(e))
+
+
+def _prefix_span(m, f, value) -> ast.expr | None:
+    """`hi - lo` for `p[hi] - p[lo]` (also with `.sum()`, `float(...)` around it), or for a call of a
+    module function that returns such a difference of its parameter."""
+    while type(value) is ast.Call and (lb.call_name(value.func) in ("float", "int") and value.args):
+        value = value.args[0]
+    if type(value) is ast.BinOp and type(value.op) is ast.Sub and all(type(s) is ast.Subscript for s in (value.left, value.right)) \
+            and lb.src(value.left.value) == lb.src(value.right.value):
+        return ast.BinOp(value.left.slice, ast.Sub(), value.right.slice)
+    if type(value) is not ast.Call or value.keywords:
+        return None
+    g = m.resolve(value.func, f)
+    returns = [r for r in (g.nodes if g is not None else ()) if type(r) is ast.Return and r.value is not None]
+    if g is None or len(returns) != 1 or len(value.args) != len(g.params):
+        return None
+    inner = _prefix_span(m, g, returns[0].value)
+    return substituted(inner, dict(zip(g.params, value.args))) if inner is not None and type(returns[0].value) is ast.BinOp else None
+
+
+def _constant_gap(span, count) -> int:
+    """span - count when it is the same nonzero number in every sampled environment, else 0."""
+    gaps = {None if a is None or b is None else a - b for a, b in samples(lambda env: (arith(span, env), arith(count, env)))}
+    return gaps.pop() if len(gaps) == 1 and None not in gaps else 0
