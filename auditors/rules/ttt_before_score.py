@@ -30,7 +30,7 @@ from auditors.phase_order import Conditional, phase_order
 from auditors.pipelines import reaching_value, scoring_generator
 from auditors.window_reach import queue_ahead, runs_ahead
 from auditors.rules import raw
-from auditors.score_booking import books_detached, books_without_grad, gradients_only_measured
+from auditors.score_booking import booked_in_block, books_detached, books_without_grad, gradients_only_measured
 from auditors.val_choice import guarded_val_return
 from auditors.val_mixing import (built_mix, fed_joined_streams, guarded_join, guarded_mix, guarded_val_source, inside_training,
                                  mix_sites, mixed_loader)
@@ -175,7 +175,8 @@ def _verdict_inside(f, at, loops, scorers) -> str | None:
         idx = next((i for i, s in enumerate(body) if _holds(s, at)), None)
         if idx is None:
             continue
-        if any(_scores_in(f, s, scorers) and not _last_pass_only(f, s, loops[:k]) for s in body[:idx]):
+        if any(_scores_in(f, s, scorers) and not _last_pass_only(f, s, loops[:k]) for s in body[:idx]) \
+                or booked_in_block(f, body[idx], at, loops[:k + 1]):
             return "ok"
         later = next((j for j in range(idx + 1, len(body)) if _scores_in(f, body[j], scorers)), None)
         if later is not None:
