@@ -22,6 +22,7 @@ from auditors import labels as lb
 from auditors import piece_tables as pt
 from auditors.model import RuleInfo
 from auditors.rules import by_function, guards_of, raw
+from auditors.lossy_bytes import byte_decoded_lossily
 from auditors.space_boundary import space_without_boundary
 
 RULE = RuleInfo("byte-table-miscount", "tokenizer_byte_miscount", "BPB byte table deviates from canonical semantics",
@@ -219,7 +220,7 @@ def check(m):
                     isinstance(st.value, ast.Call) and isinstance(st.value.func, ast.Name) and st.value.func.id == "len") or (
                     isinstance(named, (int, float)) and named not in (1, True, False, 0))
                 if numeric and not (isinstance(st.value, ast.Constant) and st.value.value in (1, True, False, 0)) \
-                        and not _one_decoded_byte(st.value):
+                        and not _one_decoded_byte(st.value, f):
                     out.append(raw(RULE, f, st, guards_of(f, st.lineno), "error", "high",
                                    f"a byte-fallback token is given `{lb.src(st.value)}` bytes; it is exactly 1 byte"))
     if not control_reported:
@@ -228,48 +229,7 @@ def check(m):
                 "control token of 0 bytes): every document counts bytes that no text holds") for f, st in pt.marker_bytes_raised(m, piece_calls)]
     return out + _bytes_never_handled(m, piece_calls, {r.function for r in out} | sizers) + _byte_entry_sized(m) \
         + space_without_boundary(m, RULE) + _byte_branch_length(m, piece_calls) + _byte_test_never_holds(m) \
-        + _byte_decoded_lossily(m, piece_calls)
-
-
-def _sized_text(f, branch: ast.If, call: ast.Call) -> bool:
-    """The decoded text is what gets sized: the branch returns it alone (the caller measures
-    the text it gets), or binds it to a name whose length the function takes (`len(t)`,
-    `len(t.encode())`). Text kept beside the byte count (`return bs, bs.decode(...)`,
-    `lens[i] = len(bs)`) sizes nothing."""
-    for st in branch.body:
-        if type(st) is ast.Return and st.value is call:
-            return True
-        if type(st) is ast.Assign and st.value is call and len(st.targets) == 1 and type(st.targets[0]) is ast.Name:
-            name = st.targets[0].id
-            return any(type(n) is ast.Call and lb.call_name(n.func) == "len" and n.args and any(
-                type(x) is ast.Name and x.id == name for x in lb.walk(n.args[0])) for n in f.nodes)
-    return False
-
-
-_LOSSY = {"replace", "ignore", "backslashreplace", "xmlcharrefreplace", "namereplace"}
-_ONE_BYTE_CHARSETS = {"latin-1", "latin1", "iso-8859-1", "iso8859-1", "cp1252", "windows-1252"}
-
-
-def _byte_decoded_lossily(m, piece_calls) -> list:
-    """A byte-fallback token's byte turned into text before it is sized: `bytes([b]).decode(
-    "utf-8", errors="replace")` gives U+FFFD (3 bytes) for 0x80-0xFF, `errors="ignore"` gives
-    nothing, a one-byte charset (`decode("latin-1")`) gives a character of 2 UTF-8 bytes. The
-    token is exactly 1 byte whatever its value."""
-    out = []
-    for f in _piece_functions(m, piece_calls):
-        for b in m.under(f, m.nodes_of(ast.If)):
-            if not pt.calls(b.test, "is_byte"):
-                continue
-            for c in (n for st in b.body for n in lb.walk(st) if type(n) is ast.Call and lb.call_name(n.func) == "decode"
-                      and _sized_text(f, b, n)):
-                given = [*c.args, *(k.value for k in c.keywords if k.arg in ("encoding", "errors"))]
-                said = {str(a.value).lower() for a in given if type(a) is ast.Constant}
-                if said & _LOSSY or said & _ONE_BYTE_CHARSETS:
-                    out.append(raw(RULE, f, c, guards_of(f, c.lineno), "error", "high",
-                                   f"a byte-fallback token's byte is decoded to text (`{lb.src(c)}`): bytes 0x80-0xFF "
-                                   "become U+FFFD (3 bytes), nothing, or a 2-byte character when the text is sized; "
-                                   "the token is exactly 1 byte"))
-    return out
+        + byte_decoded_lossily(m, _piece_functions(m, piece_calls), RULE)
 
 
 def _byte_test_never_holds(m) -> list:
@@ -300,16 +260,25 @@ def _piece_functions(m, piece_calls) -> list:
             if f.qualname != "<module>" and any(c in piece_calls for c in m.under(f, m.nodes_of(ast.Call)))]
 
 
-def _one_decoded_byte(e) -> bool:
-    """`len(bytes.fromhex(piece[3:5]))` (two hex digits) or `len(bytes([int(h, 16)]))`: 1."""
-    if type(e) is not ast.Call or lb.call_name(e.func) != "len" or len(e.args) != 1 or type(e.args[0]) is not ast.Call:
+def _one_decoded_byte(e, f=None) -> bool:
+    """`len(bytes.fromhex(piece[3:5]))` (two hex digits) or `len(bytes([int(h, 16)]))`: 1; also
+    the length of a name every assignment of f binds to such bytes (or to `b""` on a failed
+    parse: `try: bs = bytes([int(p[3:-1], 16)]) except ValueError: bs = b""`)."""
+    if type(e) is not ast.Call or lb.call_name(e.func) != "len" or len(e.args) != 1:
+        return False
+    if type(e.args[0]) is ast.Name and f is not None:
+        bound = [a.value for a in f.nodes if type(a) is ast.Assign
+                 and any(type(t) is ast.Name and t.id == e.args[0].id for t in a.targets)]
+        return bool(bound) and all(type(v) is ast.Constant and v.value == b"" or _one_decoded_byte(
+            ast.Call(ast.Name("len", ast.Load()), [v], [])) for v in bound)
+    if type(e.args[0]) is not ast.Call:
         return False
     inner = e.args[0]
     if lb.dotted(inner.func) == "bytes.fromhex" and len(inner.args) == 1 and type(inner.args[0]) is ast.Subscript:
         sl = inner.args[0].slice
         return type(sl) is ast.Slice and all(type(b) is ast.Constant and type(b.value) is int for b in (sl.lower, sl.upper)) \
             and sl.upper.value - sl.lower.value == 2 and sl.step is None
-    return lb.call_name(inner.func) == "bytes" and len(inner.args) == 1 and type(inner.args[0]) is ast.List \
+    return lb.call_name(inner.func) == "bytes" and len(inner.args) == 1 and type(inner.args[0]) in (ast.List, ast.Tuple) \
         and len(inner.args[0].elts) == 1
 
 
