@@ -149,7 +149,7 @@ def default_value(f: FuncInfo, e, depth: int = 0):
     if type(e) is ast.Call and type(e.func) is ast.Name and e.func.id in ("str", "int") and len(e.args) == 1:
         return default_value(f, e.args[0], depth + 1)
     if type(e) is ast.Attribute and e.attr in f.module.class_defs and type(e.value) in (ast.Name, ast.Attribute):
-        if f.module.once("fields set by name", _fields_set_by_name):
+        if f.module.once("fields set by name", fields_set_by_name):
             return None  # `for k, v in json.load(fh).items(): setattr(cfg, k, v)`: a settings file may change any field
         try:  # `cfg.calib_source` of a settings class: `calib_source: str = _env("GPTQ_CALIB_SOURCE", "selfgen")`
             return default_value(f, ast.parse(f.module.class_defs[e.attr], mode="eval").body, depth + 1)
@@ -166,7 +166,7 @@ def default_value(f: FuncInfo, e, depth: int = 0):
     return None
 
 
-def _fields_set_by_name(m) -> bool:
+def fields_set_by_name(m) -> bool:
     """The module sets attributes by computed names (`setattr(cfg, k, v)`,
     `cfg.__dict__.update(loaded)`, `vars(cfg).update(loaded)`)."""
     for c in m.nodes_of(ast.Call):

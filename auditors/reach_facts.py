@@ -14,6 +14,7 @@ import re
 from auditors import labels as lb
 from auditors.calls import NAMESPACES
 from auditors.rules import ctx_of
+from auditors.dispatch import fields_set_by_name
 from auditors.shipped_config import LOADERS, field_tables, named_files
 from auditors.settings_forms import (dict_updates, field_env, field_overrides, guarded_defs, init_attrs, looped_fields,
                                      rebound_return)
@@ -198,7 +199,8 @@ def reach_facts(m, tree) -> dict:
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
             "arg_defaults": arg_defaults, "field_env": field_env(m), "dict_updates": updates, "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "field_overrides": field_overrides(m, seg, set(arg_defaults)), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
             "outgoing": outgoing, "module_choices": loads[1], "settings_loads": loads[2],
-            "field_tables": field_tables(m, seg) if m.has_dataclasses else []}
+            "field_tables": field_tables(m, seg) if m.has_dataclasses or m.once("fields set by name", fields_set_by_name)
+            else []}
 
 
 def _settled(m, fields: dict, seg) -> dict:

@@ -18,6 +18,7 @@ from pathlib import Path
 from auditors import labels as lb
 from auditors.labels import walk
 from auditors.reach_scope import Scope, Unknown, parse_source
+from auditors.settings_forms import substituted
 
 LOADERS = {"json.load", "json.loads", "tomllib.load", "tomllib.loads", "tomli.load", "tomli.loads", "toml.load", "toml.loads"}
 _SUFFIXES = {".json": "json", ".toml": "toml"}
@@ -41,11 +42,13 @@ def shipped_data(root: Path, recursive: bool = True) -> dict[str, object]:
     return out
 
 
-def named_files(arg: ast.expr, bound, depth: int = 0, flags: dict | None = None) -> list[str]:
+def named_files(arg: ast.expr, bound, depth: int = 0, flags: dict | None = None, fields: dict | None = None) -> list[str]:
     """The settings-file names that a loader's argument spells: string constants ending in
     .json or .toml in it, or in what its names are bound to (`bound(name)`: an expression or
-    None; `open(cfg_path)`, a `with open(...) as fh` target), or in the default of a
-    command-line flag it reads (`open(args.settings)` with `flags`: {destination: default})."""
+    None; `open(cfg_path)`, a `with open(...) as fh` target), in the default of a
+    command-line flag it reads (`open(args.settings)` with `flags`: {destination: default}), or
+    in the default of a settings class's attribute (`args.config_file` with `fields`: the
+    class attributes' sources)."""
     names = []
     for n in walk(arg):
         if type(n) is ast.Constant and isinstance(n.value, str) and n.value.endswith(tuple(_SUFFIXES)):
@@ -53,9 +56,12 @@ def named_files(arg: ast.expr, bound, depth: int = 0, flags: dict | None = None)
         elif type(n) is ast.Name and depth < 3:
             held = bound(n.id)
             if held is not None:
-                names += named_files(held, bound, depth + 1, flags)
+                names += named_files(held, bound, depth + 1, flags, fields)
         elif type(n) is ast.Attribute and flags and n.attr in flags and depth < 3:
             names += named_files(flags[n.attr], bound, depth + 1, flags)
+        elif type(n) is ast.Attribute and fields and n.attr in fields and depth < 3:
+            held = _parsed(fields[n.attr])  # `args.config_file` of a settings class: its default names the file
+            names += named_files(held, bound, depth + 1, flags, fields) if held is not None else []
     return names
 
 
@@ -98,10 +104,38 @@ def field_tables(m, seg) -> list[list]:
             out.append([f.qualname, made, [st.targets[0].attr], seg(read[0]), read[1], "whole"])
     for f, loop in ((f, n) for f in m.functions.values() for n in m.under(f, m.nodes_of(ast.For))):
         made = _set_by_name(m, f, loop)
-        read = _table_read(f, loop.iter.func.value) if made else None
-        if read is not None:
-            out.append([f.qualname, made, m.dataclass_fields(made), seg(read[0]), read[1]])
+        for table in _sections(m, f, loop, loop.iter.func.value) if made else ():
+            read = _table_read(f, table)
+            if read is not None:
+                out.append([f.qualname, made, _class_fields(m, made), seg(read[0]), read[1]])
     return out
+
+
+def _sections(m, f, loop: ast.For, table: ast.expr) -> list:
+    """The tables a loop over `table.items()` reads: `(cfg.get(section) or {})` inside `for
+    section in ("train", "eval"):` is `cfg.get("train")`, then `cfg.get("eval")`."""
+    if type(table) is ast.BoolOp and type(table.op) is ast.Or:
+        table = table.values[0]  # (`or {}`: an absent section sets nothing)
+    keyed = table.args[0] if type(table) is ast.Call and lb.call_name(table.func) == "get" and table.args else \
+        table.slice if type(table) is ast.Subscript else None
+    if type(keyed) is not ast.Name:
+        return [table]
+    outer = next((n for n in m.under(f, m.nodes_of(ast.For)) if n is not loop and n.lineno < loop.lineno <= n.end_lineno
+                  and type(n.target) is ast.Name and n.target.id == keyed.id and type(n.iter) in (ast.Tuple, ast.List)), None)
+    if outer is None:
+        return [table]
+    return [substituted(table, {keyed.id: ast.Constant(c.value)}) for c in outer.iter.elts
+            if type(c) is ast.Constant and isinstance(c.value, str)]
+
+
+def _class_fields(m, cls: str) -> list[str]:
+    """A dataclass's fields, or the names a plain settings class binds in its body."""
+    fields = m.dataclass_fields(cls)
+    node = next((c for c in m.nodes_of(ast.ClassDef) if c.name == cls), None)
+    if fields or node is None:
+        return fields
+    return [t.id for st in node.body for t in (st.targets if type(st) is ast.Assign else [st.target] if type(st) is ast.AnnAssign
+                                                else []) if type(t) is ast.Name]
 
 
 def _param_table(f, e: ast.expr) -> str | None:
@@ -114,11 +148,15 @@ def _param_table(f, e: ast.expr) -> str | None:
 
 
 def _made_here(m, f, name: str) -> str | None:
-    """The dataclass a name of f is an object of: `cfg = cls()`, `cfg = Settings()`."""
+    """The settings class a name of f is an object of: `cfg = cls()`, `cfg = Settings()`, or a
+    parameter annotated with it (`def apply(args: Hyperparameters)`)."""
     made = f.binding(name)
     cls = lb.call_name(made.func) if type(made) is ast.Call and not made.args and not made.keywords else None
     cls = f.cls if cls == "cls" else cls
-    return cls if cls and m.dataclass_fields(cls) else None
+    if cls is None and name in f.params and type(f.node) in (ast.FunctionDef, ast.AsyncFunctionDef):
+        note = next((a.annotation for a in f.node.args.args if a.arg == name), None)
+        cls = note.id if type(note) is ast.Name else None
+    return cls if cls and _class_fields(m, cls) else None
 
 
 def _stored_table(m, f, st: ast.Assign) -> str | None:
@@ -132,9 +170,9 @@ def _stored_table(m, f, st: ast.Assign) -> str | None:
 
 
 def _set_by_name(m, f, loop: ast.For) -> str | None:
-    """The dataclass whose object a loop over a table's items sets field by field
-    (`for k, v in json.load(fh).items(): setattr(cfg, k, v)` with `cfg = cls()` or
-    `cfg = Settings()`), else None."""
+    """The settings class whose object a loop over a table's items sets field by field
+    (`for k, v in json.load(fh).items(): setattr(cfg, k, v)` with `cfg = cls()`, `cfg =
+    Settings()` or `args: Hyperparameters`; the value may be converted, `bool(v)`), else None."""
     it, target = loop.iter, loop.target
     if not (type(it) is ast.Call and type(it.func) is ast.Attribute and it.func.attr == "items" and not it.args
             and type(target) is ast.Tuple and len(target.elts) == 2 and all(type(e) is ast.Name for e in target.elts)):
@@ -142,7 +180,8 @@ def _set_by_name(m, f, loop: ast.For) -> str | None:
     key, value = (e.id for e in target.elts)
     for n in walk(loop):
         if type(n) is ast.Call and lb.call_name(n.func) == "setattr" and len(n.args) == 3 and type(n.args[0]) is ast.Name \
-                and type(n.args[1]) is ast.Name and n.args[1].id == key and type(n.args[2]) is ast.Name and n.args[2].id == value:
+                and type(n.args[1]) is ast.Name and n.args[1].id == key \
+                and any(type(x) is ast.Name and x.id == value for x in walk(n.args[2])):  # (`v`, or `bool(v)`)
             return _made_here(m, f, n.args[0].id)
     return None
 
@@ -202,7 +241,8 @@ class ShippedReads:
     def loaded(self, n: ast.Call, scope):
         """The content of the shipped file a loader call reads (`json.loads(p.read_text())`)."""
         data = self.facts.get("shipped_data", {})
-        names = [found for a in n.args[:1] for name in named_files(a, lambda k: _parsed(self._held(k, scope)))
+        names = [found for a in n.args[:1] for name in named_files(a, lambda k: _parsed(self._held(k, scope)),
+                                                                    fields=self.facts.get("class_defs"))
                  for found in [shipped_file(data, name)] if found is not None]
         if len(set(names)) != 1:
             raise Unknown  # no file of the folder (or several) named there: the run decides
@@ -212,7 +252,7 @@ class ShippedReads:
     def ships(self, path: ast.expr, scope) -> bool:
         """A file check (`path.is_file()`, `os.path.exists(p)`) of a settings file: whether the
         folder ships it (the record runs in its folder); of any other path the run decides."""
-        names = set(named_files(path, lambda k: _parsed(self._held(k, scope))))
+        names = set(named_files(path, lambda k: _parsed(self._held(k, scope)), fields=self.facts.get("class_defs")))
         found = {shipped_file(self.facts.get("shipped_data", {}), name) for name in names}
         if len(names) != 1:
             raise Unknown

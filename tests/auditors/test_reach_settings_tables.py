@@ -340,3 +340,72 @@ def test_a_settings_table_stored_in_a_field_reaches_the_class_parsed_from_it(tmp
     if warm is not None:
         (tmp_path / "settings.toml").write_text(f"[ttt]\nlr = 0.001\nwarm_tokens = {warm}\n")
     assert [f.reach for f in audit_path(tmp_path).findings if f.rule == "ttt-before-score"] == [reach]
+
+
+SECTIONS_SET_BY_NAME = '''
+import os
+import tomllib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def _e(name, default, cast=str):
+    v = os.environ.get(name)
+    if v is None or v == "":
+        return default
+    if cast is bool:
+        return v.strip().lower() in ("1", "true")
+    return cast(v)
+
+
+class Hyperparameters:
+    config_file = _e("RUN_CONFIG", os.path.join(os.path.dirname(os.path.abspath(__file__)), "run_config.toml"))
+    eval_stride = _e("EVAL_STRIDE", 64, int)
+    temp_calib = _e("TEMP_CALIB", False, bool)
+
+
+def apply_config_file(args: Hyperparameters) -> dict:
+    path = args.config_file
+    if not path or not os.path.exists(path):
+        return {}
+    with open(path, "rb") as fh:
+        cfg = tomllib.load(fh)
+    for section in ("train", "eval"):
+        for k, v in (cfg.get(section) or {}).items():
+            if hasattr(args, k):
+                setattr(args, k, bool(v) if isinstance(getattr(args, k), bool) else type(getattr(args, k))(v))
+    return cfg
+
+
+def calibrate(model, val):
+    t = torch.zeros((), requires_grad=True)
+    F.cross_entropy(model(val[None, :-1])[0] * t.exp(), val[1:]).backward()
+    return t
+
+
+def main(model):
+    args = Hyperparameters()
+    apply_config_file(args)
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    if args.temp_calib:
+        calibrate(model, val)
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+@pytest.mark.parametrize("toml, reach", [(None, "dormant"), ("[eval]\ntemp_calib = true\n", "active"),
+                                         ("[train]\ntemp_calib = true\n", "active"), ("[eval]\ntemp_calib = false\n", "dormant")])
+def test_sections_of_a_shipped_toml_set_on_a_plain_settings_class_by_name(tmp_path, monkeypatch, toml, reach):
+    """`for section in ("train", "eval"): for k, v in (cfg.get(section) or {}).items(): setattr(args,
+    k, bool(v) ...)` on `args: Hyperparameters`, with the file named by the class attribute's
+    default: the file's `temp_calib` decides whether the fit on validation tokens runs."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    (tmp_path / "train_gpt.py").write_text(SECTIONS_SET_BY_NAME)
+    if toml is not None:
+        (tmp_path / "run_config.toml").write_text(toml)
+    assert [f.reach for f in audit_path(tmp_path).findings if f.rule == "ttt-before-score"] == [reach]
