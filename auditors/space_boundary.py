@@ -38,13 +38,27 @@ def space_without_boundary(m, rule) -> list:
             if type(b.op) is not ast.Add:
                 continue
             reads = [n for side in (b.left, b.right) for n in lb.walk(side) if type(n) is ast.Subscript
-                     and type(n.value) is ast.Name and named(n.value.id) and "TGT" in f.labels_of(n.slice)]
+                     and type(n.value) is ast.Name and named(n.value.id) and "TGT" in f.labels_of(n.slice)
+                     and not _masked_by_previous(f, side, n)]
             if reads:
                 out.append(raw(rule, f, b, guards_of(f, b.lineno), "error", "medium",
                                f"adds `{lb.src(reads[0])}` to the byte count with no boundary test on the previous token: "
                                "the first token of each document gains a space byte"))
                 break
     return out
+
+
+def _masked_by_previous(f, side, read) -> bool:
+    """The space table's read is masked by a read of another table at other positions than the
+    targets (`lead[t] & ~bnd[p]`, `lead[t] * (1 - is_bos[p])`): a boundary test on the previous
+    token, whatever the table is named."""
+    for n in lb.walk(side):
+        if type(n) is ast.BinOp and type(n.op) in (ast.BitAnd, ast.Mult):
+            for this, other in ((n.left, n.right), (n.right, n.left)):
+                if any(x is read for x in lb.walk(this)) and any(
+                        type(x) is ast.Subscript and "TGT" not in f.labels_of(x.slice) for x in lb.walk(other)):
+                    return True
+    return False
 
 
 def _unpacked_space_tables(m) -> dict[str, tuple[str, set]]:

@@ -208,6 +208,13 @@ class _Evaluator:
             mod = self.imports.get(node.value.id, (node.value.id, None))
             if mod == ("lzma", None) and node.attr.isupper() and isinstance(getattr(lzma, node.attr, None), int):
                 return getattr(lzma, node.attr)
+        if isinstance(node, ast.Name) and node.id in self.names:
+            return self.option(self.names[node.id])  # `filters=_f` with `_f = [{"id": L.FILTER_LZMA2, ...}]`
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+            left, right = self.option(node.left), self.option(node.right)
+            if isinstance(left, int) and isinstance(right, int):
+                return left | right  # `9 | L.PRESET_EXTREME`
+            raise _NotLiteral
         if isinstance(node, ast.List):
             return [self.option(e) for e in node.elts]
         if isinstance(node, ast.Dict) and all(k is not None for k in node.keys):

@@ -69,6 +69,20 @@ def test_packed_code_is_unpacked_and_lines_point_into_it(tmp_path, monkeypatch):
     assert {f.rule for f in unpacked} == {"target-keyed-cache", "target-keyed-blend"}
 
 
+def test_lzma_filters_held_in_a_module_name_are_read(tmp_path, monkeypatch):
+    """`_f = [{"id": L.FILTER_LZMA2, "preset": 9 | L.PRESET_EXTREME}]`, then
+    `L.decompress(..., format=L.FORMAT_RAW, filters=_f)`: the raw stream is unpacked."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "cache"))
+    source = (FIXTURES / "ngram_cache.py").read_text()
+    filters = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+    blob = base64.b64encode(lzma.compress(source.encode(), format=lzma.FORMAT_RAW, filters=filters)).decode()
+    packed = ('import lzma as L, base64 as B\n_f = [{"id": L.FILTER_LZMA2, "preset": 9 | L.PRESET_EXTREME}]\n'
+              f'exec(compile(L.decompress(B.b64decode("{blob}"), format=L.FORMAT_RAW, filters=_f), "t.py", "exec"))\n')
+    (tmp_path / "train_gpt.py").write_text(packed)
+    unpacked = [f for f in audit_path(tmp_path / "train_gpt.py").findings if f.path == "train_gpt.py[unpacked]"]
+    check_fixture(Path("train_gpt.py"), source, unpacked)
+
+
 def test_dormant_behind_disabled_flag(tmp_path, monkeypatch):
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "cache"))
     src = (FIXTURES / "ngram_cache.py").read_text() + "\n\ngated_eval(None, None, None, None)\n"
