@@ -16,7 +16,6 @@ from auditors import dispatch
 from auditors import labels as lb
 from auditors import shapes
 from auditors.labels import DATA, EMPTY, INDEX_ONLY, KEYS, PARAM_SENSITIVE
-from auditors.function_values import lambdas_applied
 from auditors.objects import keyed
 from auditors.instance_lists import iterated_instances
 from auditors.templates import pattern_splits
@@ -384,7 +383,7 @@ def call_labels(info, e: ast.Call) -> frozenset:
         held = info.L(entry) if entry is not None else info.L(func)
         if held & KEYS and type(func) is ast.Name and type(info.binding(func.id)) is ast.Lambda:
             return ((every | recv) - INDEX_ONLY) | (held & KEYS)  # `key_of(a, b, t)`: a hash of its arguments
-        recv = recv | (held & (DATA | {"BLOB"})) | lambdas_applied(info, func, entry, args, kws)
+        recv = recv | (held & (DATA | {"BLOB"})) | dispatch.lambdas_applied(info, func, entry, args, kws)
         if None in kws:  # (`**kw` reaches the lambdas' parameters, not the result as such)
             every = EMPTY.union(*args, *[v for k, v in kws.items() if k is not None])
     elif callee is None and type(func) is ast.Name and func.id in info.params and func.id not in info.env:
