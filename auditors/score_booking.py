@@ -135,30 +135,23 @@ def _feeds_return(f) -> frozenset:
     return f._feeds_return
 
 
-def booked_in_block(f, st, at, outer) -> bool:
+def booked_in_block(f, st, at, counted) -> bool:
     """Inside the block that holds the step (`if part: ...`), a statement before it books the
     targets' loss under no_grad into the total the function returns, on one pass only
     (`if ep == 0: with no_grad(): acc[0] += nll.sum()`): each batch is scored before its step.
-    Only such a booking counts here (a no_grad baseline computed before SLOT steps does not)."""
+    Only such a booking counts here (a no_grad baseline computed before SLOT steps does not),
+    and only where `counted(statement)` holds (not under a last-epoch test)."""
     while type(st) in (ast.If, ast.With, ast.Try):
-        inner = st.body if any(_holds(s, at) for s in st.body) else getattr(st, "orelse", [])
-        idx = next((i for i, s in enumerate(inner) if _holds(s, at)), None)
+        inner = st.body if any(holds(s, at) for s in st.body) else getattr(st, "orelse", [])
+        idx = next((i for i, s in enumerate(inner) if holds(s, at)), None)
         if idx is None:
             return False
-        if any(books_without_grad(f, s) and _every_or_first_pass(s, outer) for s in inner[:idx]):
+        if any(books_without_grad(f, s) and counted(s) for s in inner[:idx]):
             return True
         st = inner[idx]
     return False
 
 
-def _every_or_first_pass(st, outer) -> bool:
-    """Not under a test of an enclosing loop's variable other than its first pass (booked on
-    the last epoch only, `if ep == epochs - 1:`, the tokens were stepped on first)."""
-    if type(st) is not ast.If or first_pass(st.test, outer):
-        return True
-    variables = {n.id for lp in outer if type(lp) is ast.For for n in lb.walk(lp.target) if type(n) is ast.Name}
-    return not variables & {n.id for n in lb.walk(st.test) if type(n) is ast.Name}
-
-
-def _holds(stmt, at: tuple[int, int]) -> bool:
+def holds(stmt, at: tuple[int, int]) -> bool:
+    """The statement spans the position (line, column)."""
     return (stmt.lineno, stmt.col_offset) <= at <= (stmt.end_lineno, stmt.end_col_offset)

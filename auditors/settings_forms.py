@@ -106,6 +106,22 @@ def substituted(e: ast.expr, bound: dict) -> ast.expr:
     return Sub().visit(copy.deepcopy(e))
 
 
+def inlined_return(m, f, call: ast.Call, with_locals: bool = False) -> ast.expr | None:
+    """What a call of a module function with one `return` gives, written in the caller's terms:
+    the returned expression with the parameters replaced by the call's arguments (and, with
+    `with_locals`, the names the function binds once replaced by their values first:
+    `lo = total * rank // world; return lo, hi`). None for anything else."""
+    g = m.resolve(call.func, f) if not call.keywords else None
+    returns = [r.value for r in (g.nodes if g is not None else ()) if type(r) is ast.Return and r.value is not None]
+    if g is None or len(returns) != 1 or len(call.args) != len(g.params):
+        return None
+    value = returns[0]
+    if with_locals:
+        value = substituted(value, {t.id: a.value for a in g.nodes if type(a) is ast.Assign for t in a.targets
+                                    if type(t) is ast.Name})
+    return substituted(value, dict(zip(g.params, call.args)))
+
+
 def key_text(e: ast.expr) -> str | None:
     """The text of a key written `"K"`, `"K".lower()`, `"K".upper()`; else None."""
     if type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in ("lower", "upper") and not e.args:

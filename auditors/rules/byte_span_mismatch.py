@@ -18,7 +18,7 @@ import ast
 from auditors import labels as lb
 from auditors.model import RuleInfo
 from auditors.rules import arith, raw, samples
-from auditors.settings_forms import substituted
+from auditors.settings_forms import inlined_return
 
 RULE = RuleInfo("byte-span-mismatch", "tokenizer_byte_miscount",
                 "bytes summed over a different number of tokens than were scored",
@@ -63,14 +63,8 @@ def _prefix_span(m, f, value) -> ast.expr | None:
     if type(value) is ast.BinOp and type(value.op) is ast.Sub and all(type(s) is ast.Subscript for s in (value.left, value.right)) \
             and lb.src(value.left.value) == lb.src(value.right.value):
         return ast.BinOp(value.left.slice, ast.Sub(), value.right.slice)
-    if type(value) is not ast.Call or value.keywords:
-        return None
-    g = m.resolve(value.func, f)
-    returns = [r for r in (g.nodes if g is not None else ()) if type(r) is ast.Return and r.value is not None]
-    if g is None or len(returns) != 1 or len(value.args) != len(g.params):
-        return None
-    inner = _prefix_span(m, g, returns[0].value)
-    return substituted(inner, dict(zip(g.params, value.args))) if inner is not None and type(returns[0].value) is ast.BinOp else None
+    returned = inlined_return(m, f, value) if type(value) is ast.Call else None
+    return _prefix_span(m, f, returned) if type(returned) is ast.BinOp else None
 
 
 def _constant_gap(span, count) -> int:

@@ -21,13 +21,13 @@ targets from (`val[ws:ws + wlen + 1]`, with both read from the same batch's wind
 from __future__ import annotations
 
 import ast
-import copy
 
 from auditors import labels as lb
 from auditors.adapted import ACCUMULATE
 from auditors.loop_shapes import fresh
 from auditors.model import RuleInfo
 from auditors.rules import raw
+from auditors.settings_forms import substituted
 
 RULE = RuleInfo("counted-before-scored", "future_token_peek",
                 "a table counts the targets a loop iteration scores before it is read for them",
@@ -89,6 +89,10 @@ def _counted_fields(m, method) -> set:
     into: `self.c.index_add_(...)`, `np.add.at(self.c, ...)`, `self.c[k] += 1`."""
     if not method.is_method:
         return set()
+    return set(m.once(("counted fields", method.qualname), lambda _: frozenset(_fields_counted_into(m, method))))
+
+
+def _fields_counted_into(m, method) -> set:
     out = set()
     for g in [method, *(h for h in m.callees(method) if h.cls == method.cls)]:
         for n in g.nodes:
@@ -130,13 +134,13 @@ def _to_batch_end(m, f, g, call) -> bool:
         return False
     loop = call.ctx.loops[-1]
     windows = _window_fields(f, loop)
-    cuts = {ast.dump(_renamed(n.slice.upper, windows)) for n in lb.walk(loop)
+    cuts = {ast.dump(substituted(n.slice.upper, windows)) for n in lb.walk(loop)
             if type(n) is ast.Subscript and type(n.slice) is ast.Slice and n.slice.upper is not None
             and n.lineno < call.line and "VAL" in f.labels_of(n.value)}
-    return any(ast.dump(_renamed(e, windows)) in cuts for e in ends)
+    return any(ast.dump(substituted(e, windows)) in cuts for e in ends)
 
 
-def _window_fields(f, loop) -> dict[str, str]:
+def _window_fields(f, loop) -> dict[str, ast.Name]:
     """Names unpacked from the items of one list, by position: `a, b, _ = batch[-1]` and
     `for i, (c, d, _) in enumerate(batch)` give a and c the name `batch#0`, b and d `batch#1`."""
     out = {}
@@ -145,7 +149,7 @@ def _window_fields(f, loop) -> dict[str, str]:
         if type(target) is ast.Tuple and type(source) is ast.Name:
             for k, el in enumerate(target.elts):
                 if type(el) is ast.Name and el.id != "_":
-                    out[el.id] = f"{source.id}#{k}"
+                    out[el.id] = ast.Name(f"{source.id}#{k}", ast.Load())
 
     for n in lb.walk(loop):
         if type(n) is ast.Assign and len(n.targets) == 1 and type(n.value) is ast.Subscript:
@@ -157,13 +161,6 @@ def _window_fields(f, loop) -> dict[str, str]:
                 it, target = it.args[0], target.elts[1]
             unpack(target, it)
     return out
-
-
-def _renamed(expr, names: dict[str, str]):
-    class Rename(ast.NodeTransformer):
-        def visit_Name(self, node):
-            return ast.Name(names.get(node.id, node.id), ast.Load())
-    return Rename().visit(copy.deepcopy(expr))
 
 
 def _scored_after(f, loop, line: int) -> bool:

@@ -23,7 +23,7 @@ import ast
 from auditors import labels as lb
 from auditors.model import RuleInfo
 from auditors.rules import depends_on, raw
-from auditors.settings_forms import substituted
+from auditors.settings_forms import inlined_return
 
 RULE = RuleInfo("rank-stream-shards", "future_token_peek",
                 "each rank adapts on its own share of the whole stream while gradients are averaged",
@@ -76,16 +76,8 @@ def _stream_fraction(m, f, lower) -> bool:
             targets = [t for t in a.targets if any(type(n) is ast.Name and n.id == name for n in lb.walk(t))]
             if not targets:
                 continue
-            value = a.value
-            if type(value) is ast.Call:
-                g = m.resolve(value.func, f)
-                returns = [r.value for r in (g.nodes if g is not None else ()) if type(r) is ast.Return and r.value is not None]
-                if g is None or len(returns) != 1 or len(value.args) != len(g.params):
-                    continue
-                inner = [b for b in (g.nodes) if type(b) is ast.Assign]
-                bound = {t.id: b.value for b in inner for t in b.targets if type(t) is ast.Name}
-                value = substituted(substituted(returns[0], bound), dict(zip(g.params, value.args)))
-            if any(_fraction_of_length(f, n) for n in lb.walk(value)):
+            value = inlined_return(m, f, a.value, with_locals=True) if type(a.value) is ast.Call else a.value
+            if value is not None and any(_fraction_of_length(f, n) for n in lb.walk(value)):
                 return True
     return False
 

@@ -30,7 +30,7 @@ from auditors.phase_order import Conditional, phase_order
 from auditors.pipelines import reaching_value, scoring_generator
 from auditors.window_reach import queue_ahead, runs_ahead
 from auditors.rules import raw
-from auditors.score_booking import booked_in_block, books_detached, books_without_grad, gradients_only_measured
+from auditors.score_booking import booked_in_block, books_detached, books_without_grad, gradients_only_measured, holds
 from auditors.val_choice import guarded_val_return
 from auditors.val_mixing import (built_mix, fed_joined_streams, guarded_join, guarded_mix, guarded_val_source, inside_training,
                                  mix_sites, mixed_loader)
@@ -63,15 +63,11 @@ def _at(e) -> tuple[int, int]:
     return e.line, getattr(e.node, "col_offset", 0)
 
 
-def _holds(stmt, at: tuple[int, int]) -> bool:
-    return (stmt.lineno, stmt.col_offset) <= at <= (stmt.end_lineno, stmt.end_col_offset)
-
-
 def _scores_in(f, stmt, scorers, nograd: bool = True) -> bool:
     """The statement scores: a loss without gradients (any loss, with nograd=False), or a
     call of a scoring function."""
     for e in f.events:
-        if _holds(stmt, _at(e)):
+        if holds(stmt, _at(e)):
             if e.kind == "ce" and (e.ctx.nograd or not nograd):
                 return True
             if e.kind == "call" and e.ctx.nograd and any(a & {"TGTP", "TGT"} for a in e.data["args"]) \
@@ -172,11 +168,11 @@ def _verdict_inside(f, at, loops, scorers) -> str | None:
         if planned is not None:
             return planned if planned == "ok" else f"trains on each chunk before scoring it: {planned}"
         body = loop.body
-        idx = next((i for i, s in enumerate(body) if _holds(s, at)), None)
+        idx = next((i for i, s in enumerate(body) if holds(s, at)), None)
         if idx is None:
             continue
         if any(_scores_in(f, s, scorers) and not _last_pass_only(f, s, loops[:k]) for s in body[:idx]) \
-                or booked_in_block(f, body[idx], at, loops[:k + 1]):
+                or booked_in_block(f, body[idx], at, lambda s: not _last_pass_only(f, s, loops[:k + 1])):
             return "ok"
         later = next((j for j in range(idx + 1, len(body)) if _scores_in(f, body[j], scorers)), None)
         if later is not None:
@@ -216,7 +212,7 @@ def _scores_after(f, at, scorers) -> int | None:
     if f.qualname == "<module>":
         return None
     body = f.node.body
-    idx = next((i for i, st in enumerate(body) if _holds(st, at)), None)
+    idx = next((i for i, st in enumerate(body) if holds(st, at)), None)
     if idx is None or isinstance(body[idx], (ast.For, ast.While, ast.AsyncFor)):
         return None
     data = {n for n in _names_in(body[idx]) if f.lookup(n) & {"VAL", "TGT"}}
