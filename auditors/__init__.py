@@ -41,7 +41,7 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         for name, folder in shipped_packages(root):
             items += [(f"{name}/{label}", text) for label, text in units(collect_code(folder), folder)]
     items, all_facts = analyze_units(items, use_cache=use_cache, progress=progress)
-    from auditors.shipped_config import inlined_texts, shipped_data, with_inlined_findings
+    from auditors.shipped_config import inlined_texts, remote_setting, shipped_data, with_inlined_findings
     settings_files = shipped_data(root) if root.is_dir() else shipped_data(root.parent, recursive=False)
     texts = inlined_texts(items, all_facts, settings_files)  # the splits the settings files' strings name
     all_facts = with_inlined_findings(all_facts, texts, use_cache)
@@ -97,6 +97,11 @@ def audit_path(path, profile: str = "official", env: dict | None = None, *, use_
         in_merged: dict[int, Resolver] = {}  # one per merged module (its memo serves all its findings)
         lines = source.splitlines()
         for r in facts["findings"]:
+            if r.get("setting"):  # (a reader that fetches what a settings key holds: only a URL there matters)
+                remote = remote_setting(settings_files, r["setting"])
+                if remote is None:
+                    continue
+                r = {**r, "message": r["message"] + f" ({remote[0]} sets {r['setting']!r} to {remote[1]!r})"}
             if "reached_in" in r:  # a helper's finding that the importer reaches: its calls and settings decide
                 merged, as_merged, importer = r["reached_in"]
                 if id(merged) not in in_merged:  # (the harness calls the API functions of an importer that is the entry)

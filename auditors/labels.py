@@ -66,12 +66,15 @@ FRESH_FUNCS = {"numel", "size", "nelement", "dim", "zeros", "ones", "empty", "fu
 
 
 URL = frozenset({"URL"})
-_REMOTE = ("http://", "https://", "hf://", "s3://", "gs://", "ftp://")
+_REMOTE = ("http://", "https://", "hf://", "s3://", "s3a://", "gs://", "gcs://", "az://", "abfs://", "ftp://",
+           "sftp://", "ssh://", "github://", "git://", "ws://", "wss://")
 
 
 def constant_labels(text: str) -> frozenset:
-    """The labels of a string constant: the splits it names, and URL for a remote address."""
-    return split_labels(text) | URL if text.startswith(_REMOTE) else split_labels(text)
+    """The labels of a string constant: the splits it names, and URL for a remote address,
+    also as the last link of an fsspec chain (`"simplecache::hf://..."`)."""
+    remote = text.startswith(_REMOTE) or ("::" in text and text.rsplit("::", 1)[-1].startswith(_REMOTE))
+    return split_labels(text) | URL if remote else split_labels(text)
 
 
 @lru_cache(maxsize=1 << 14)  # the same constants are read again on every pass

@@ -39,6 +39,9 @@ class RawFinding:
     # functions at least one of which must also run for the construct to matter (a SmearGate
     # leaks across documents only where an evaluation splits the stream into documents)
     requires: list = field(default_factory=list)
+    # a key that a settings file the folder ships must set to a remote address for the
+    # construct to matter (`fsspec.open(source)` fetches only where `"source"` is a URL)
+    setting: str = ""
 
 
 @dataclass

@@ -329,3 +329,24 @@ def with_inlined_findings(all_facts: list[dict], texts: dict[int, str], use_cach
         if not facts.get("parse_error"):
             out[i] = {**out[i], "findings": facts["findings"]}
     return out
+
+
+def remote_setting(data: dict[str, object], key: str) -> tuple[str, str] | None:
+    """(file, value) of a remote address (`"simplecache::hf://..."`) that a shipped settings
+    file sets under `key`, at any depth; submission.json is the record's metadata (its
+    author's links), not settings the code reads."""
+    def found(node):
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == key and isinstance(v, str) and "URL" in lb.constant_labels(v):
+                    return v
+            nodes = node.values()
+        else:
+            nodes = node if isinstance(node, list) else ()
+        return next((hit for hit in map(found, nodes) if hit is not None), None)
+
+    for name, content in data.items():
+        hit = None if name.rsplit("/", 1)[-1] == "submission.json" else found(content)
+        if hit is not None:
+            return name, hit
+    return None

@@ -8,7 +8,12 @@ they are handed (`np.genfromtxt(url)`, `pd.read_csv(url)`: a URL written in the 
 in a settings file the folder ships),
 wherever they are reachable (#1707, #1814, #1873, #2098 download a re-tokenized val
 set at module level), also when the module is imported at run time
-(`importlib.import_module("huggingface_hub")`) and the function taken by `getattr`. Reading files already on disk is not flagged.
+(`importlib.import_module("huggingface_hub")`) and the function taken by `getattr`.
+fsspec's openers fetch any URL, chained ones too (`"simplecache::hf://..."`). A reader
+handed a value the code does not spell (`fsspec.open(spec.source)`) fetches what a
+settings file sets: where a file the folder ships sets that key (`"source"`) to a remote
+address, however deep, the call is an error (the value may travel through dataclasses,
+registries and other modules on its way, so the key is looked up rather than followed). Reading files already on disk is not flagged.
 A download whose arguments name the training split only, in a function that scores
 nothing (fetching train shards before training), is a warning: data preparation. So is
 any download in a script (`if __name__ == "__main__":`, or calls at its top level) that
@@ -37,6 +42,8 @@ SHELL = {"run", "call", "check_call", "check_output", "Popen", "system"}
 # readers that fetch a URL they are handed (numpy's DataSource, pandas' readers)
 URL_READERS = {"genfromtxt", "loadtxt", "fromregex", "DataSource", "read_csv", "read_table", "read_json", "read_parquet",
                "read_pickle", "read_feather", "read_excel", "read_fwf"}
+# fsspec's openers: any URL they are handed, chained (`simplecache::hf://...`) or not, is fetched
+FSSPEC_READERS = {"open", "open_files", "open_local", "filesystem", "get_mapper", "url_to_fs", "get_fs_token_paths"}
 
 
 def _command_parts(f, node: ast.Call) -> list:
@@ -127,9 +134,16 @@ def check(m):
     for f, ev in m.events("call"):
         node: ast.Call = ev.node
         name = ev.data["name"]
-        if name in URL_READERS and ev.data["callee"] is None and ev.data["args"] and "URL" in ev.data["args"][0]:
-            out.append(raw(RULE, f, node, ev.ctx, "error", "high", f"`{lb.src(node.func)}(...)` is handed a remote address "
-                           "(a URL from the code or its settings) and fetches it; evaluation must be self-contained"))
+        if (name in URL_READERS or (name in FSSPEC_READERS and _resolved(f, node)[1] == "fsspec")) \
+                and ev.data["callee"] is None and ev.data["args"]:
+            if "URL" in ev.data["args"][0]:
+                out.append(raw(RULE, f, node, ev.ctx, "error", "high", f"`{lb.src(node.func)}(...)` is handed a remote address "
+                               "(a URL from the code or its settings) and fetches it; evaluation must be self-contained"))
+            elif node.args and _setting_key(node.args[0]) and _resolved(f, node)[1] in ("fsspec", "np", "numpy", "pd", "pandas"):
+                finding = raw(RULE, f, node, ev.ctx, "error", "medium", f"`{lb.src(node.func)}(...)` fetches the remote "
+                              "address a settings file sets; evaluation must be self-contained")
+                finding.setting = _setting_key(node.args[0])  # (kept only where a shipped settings file holds a URL there)
+                out.append(finding)
             continue
         if name not in NETWORK_CALLS and name not in MODULE_CALLS and name not in SHELL:
             if type(node.func) is not ast.Name or (f.binding(node.func.id) is None and node.func.id not in _aliases(m)):
@@ -163,6 +177,18 @@ def check(m):
                 ctx = Ctx(ctx.guards + ((offline, False),), ctx.loops, ctx.nograd)
             out.append(raw(RULE, f, node, ctx, "error", "high", f"`{dotted}(...)` reaches the network; evaluation must be self-contained"))
     return out
+
+
+def _setting_key(arg) -> str | None:
+    """The name a value handed to a reader goes by (`source`, `spec.source`, `cfg["source"]`):
+    the key a settings file would set it under."""
+    if type(arg) is ast.Name:
+        return arg.id
+    if type(arg) is ast.Attribute:
+        return arg.attr
+    if type(arg) is ast.Subscript and type(arg.slice) is ast.Constant and isinstance(arg.slice.value, str):
+        return arg.slice.value
+    return None
 
 
 def _true(f, e) -> bool:
