@@ -97,7 +97,7 @@ def with_merged_imports(items: list[tuple[str, str]], facts: list[dict], use_cac
         groups += [(a, g) for g in mine]
     if not groups:
         return facts
-    joined = [_joined(items, a, group) for a, group in groups]
+    joined = [_joined(items, a, group, facts) for a, group in groups]
     out = [dict(f) for f in facts]
     unseen: set[tuple] = set()  # (file, rule, line) of an importer's errors the merged module does not confirm
     for (a, group), merged in zip(groups, facts_for(joined, use_cache)):
@@ -145,10 +145,33 @@ def _imported_through(items, siblings: list[int], imported: list[set[str]], a: i
     return out
 
 
-def _joined(items, a: int, group: list[int]) -> str:
-    """The importer's text, then each sibling's as the importer runs it."""
-    parts = [items[a][1], *(_as_imported(items[b][1], items[a][0]) for b in group)]
+def _joined(items, a: int, group: list[int], facts: list[dict] | None = None) -> str:
+    """The importer's text, with what it reads off a merged sibling's module name read as the
+    merged definition (`ttt_eval.ScoreFirstTTT(...)` as `ScoreFirstTTT(...)`), then each
+    sibling's as the importer runs it."""
+    importer = items[a][1]
+    for b in group if facts is not None else ():
+        importer = _unqualified(importer, PurePosixPath(items[b][0].split("[unpacked")[0]).stem, _top_level(facts[b]))
+    parts = [importer, *(_as_imported(items[b][1], items[a][0]) for b in group)]
     return "".join(p + ("" if p.endswith("\n") else "\n") for p in parts[:-1]) + parts[-1]
+
+
+def _unqualified(source: str, stem: str, names: set[str]) -> str:
+    """`mod.Name` -> `Name` for the names the sibling `stem` defines, under each local name
+    the importer gives that module (`import ttt_eval`, `import pkg.ttt_eval as te`,
+    `from pkg import ttt_eval`); lines and the rest of the text stay as they were."""
+    if not names or stem not in source:
+        return source
+    local = set()
+    for m in re.finditer(rf"^\s*import\s+([\w.]*\b{re.escape(stem)})(?:\s+as\s+(\w+))?\s*$", source, re.M):
+        local.add(m.group(2) or m.group(1))
+    for m in re.finditer(rf"^\s*from\s+[\w.]+\s+import\s+{re.escape(stem)}(?:\s+as\s+(\w+))?\s*$", source, re.M):
+        local.add(m.group(1) or stem)
+    if not local:
+        return source
+    alternatives = "|".join(re.escape(n) for n in sorted(local, key=len, reverse=True))
+    wanted = "|".join(re.escape(n) for n in sorted(names))
+    return re.sub(rf"(?<![\w.])(?:{alternatives})\.({wanted})\b", r"\1", source)
 
 
 def _starts(items, a: int, group: list[int]) -> list[tuple[int, int]]:
