@@ -13,10 +13,11 @@ import re
 
 from auditors import labels as lb
 from auditors.calls import NAMESPACES
+from auditors.reach_scope import EACH
 from auditors.rules import ctx_of
 from auditors.dispatch import fields_set_by_name
 from auditors.shipped_config import LOADERS, field_tables, named_files
-from auditors.settings_forms import (dict_updates, field_env, field_overrides, guarded_defs, init_attrs, looped_fields,
+from auditors.settings_forms import (dict_updates, field_env, spec_fields, field_overrides, guarded_defs, init_attrs, looped_fields,
                                      rebound_return)
 from auditors.dispatch import ANY_KEY, default_value, dispatch_items, loop_keys
 from auditors.registries import property_sites, registry_sites
@@ -39,11 +40,17 @@ def _segment(lines: list[bytes], node: ast.AST) -> str:
     return b"\n".join(parts).decode("utf-8", "replace")
 
 
+def _defs(m, f, seg) -> dict[str, str]:
+    """Each name bound once in f -> the source of its value ("" when bound more than once); a
+    loop variable as `__each_item__(<iterable>)`."""
+    loops = {id(n.iter) for kind in (ast.For, ast.AsyncFor) for n in m.under(f, m.nodes_of(kind)) if type(n.target) is ast.Name}
+    return {k: "" if v is None else f"{EACH}({seg(v)})" if id(v) in loops else seg(v) for k, v in f.defs.items()}
+
+
 def reach_facts(m, tree) -> dict:
     raw_lines = [line.encode("utf-8") for line in m.lines]  # the lines the tree was parsed from
     seg = functools.partial(_segment, raw_lines)
-    functions = {q: {"params": f.params, "is_method": f.is_method,
-                     "defs": {**{k: (seg(v) if v is not None else "") for k, v in f.defs.items()}, **guarded_defs(m, f, seg)}}
+    functions = {q: {"params": f.params, "is_method": f.is_method, "defs": {**_defs(m, f, seg), **guarded_defs(m, f, seg)}}
                  for q, f in m.functions.items()}
     for q, f in m.functions.items():
         held = init_attrs(m, f, seg)
@@ -197,7 +204,7 @@ def reach_facts(m, tree) -> dict:
                      | loads[0])
     return {"functions": functions, "calls": calls, "called": sorted(called), "class_defs": m.class_defs, "entry": entry,
             "env_sets": env_sets, "imports": imports, "classes": classes, "mentions": sorted(set(PY_NAME.findall(m.source))),
-            "arg_defaults": arg_defaults, "field_env": field_env(m), "dict_updates": updates, "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "field_overrides": field_overrides(m, seg, set(arg_defaults)), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
+            "arg_defaults": arg_defaults, "field_env": field_env(m), "spec_fields": spec_fields(m, seg), "dict_updates": updates, "arg_homes": arg_homes, "namespace_fields": _settled(m, fields, seg), "field_overrides": field_overrides(m, seg, set(arg_defaults)), "class_refs": class_refs, "env_defaults": env_defaults, "factories": factories,
             "outgoing": outgoing, "module_choices": loads[1], "settings_loads": loads[2],
             "field_tables": field_tables(m, seg) if m.has_dataclasses or m.once("fields set by name", fields_set_by_name)
             else []}

@@ -6,6 +6,9 @@ from __future__ import annotations
 import ast
 
 
+EACH = "__each_item__"  # a loop variable's binding, `__each_item__(items)`: one item at a time, not `items`
+
+
 def parse_source(src: str) -> ast.expr:
     """An expression sliced from a file; parentheses keep a multi-line one valid."""
     return ast.parse(f"(\n{src}\n)", mode="eval").body

@@ -297,12 +297,16 @@ def init_attrs(m, f, seg) -> dict[str, str]:
     for st in stores:
         targets = st.targets if type(st) is ast.Assign else [st.target] if type(st) in (ast.AnnAssign, ast.AugAssign) else []
         for t in targets:
-            for x in (t.elts if type(t) is ast.Tuple else [t]):
+            value = getattr(st, "value", None)
+            # (`self.a, self.b = a, b`: each attribute its own element of the tuple)
+            paired = type(t) is ast.Tuple and type(value) is ast.Tuple and len(value.elts) == len(t.elts) \
+                and not any(type(e) is ast.Starred for e in value.elts)
+            for i, x in enumerate(t.elts if type(t) is ast.Tuple else [t]):
                 attr = own(x)
                 if attr is None:
                     continue
-                single = id(st) in top and type(st) is not ast.AugAssign and x is t and getattr(st, "value", None) is not None
-                out[attr] = seg(st.value) if single and attr not in out else ""
+                single = id(st) in top and type(st) is not ast.AugAssign and (x is t or paired) and value is not None
+                out[attr] = seg(value.elts[i] if paired else value) if single and attr not in out else ""
     stored = m.once("attributes stored by name", _attributes_stored)
     lo, hi = f.node.lineno, f.node.end_lineno
     for attr in out:  # set anywhere else (a method, a subclass, `hints.boost = 0.3`): no single value
@@ -318,3 +322,45 @@ def _attributes_stored(m) -> dict[str, list]:
         if type(a.ctx) is not ast.Load:
             out.setdefault(a.attr, []).append(a)
     return out
+
+
+def spec_fields(m, seg) -> dict[str, str]:
+    """Fields set from a table of (environment variable, default, conversion) entries in a
+    loop (`SPEC = {"ttt_lr": ("TTT_LR", "0.002", float), ...}`, then `for name, (env, default,
+    cast) in cls.SPEC.items(): raw = os.environ.get(env); setattr(cfg, name, cast(raw if raw
+    else default))`): field -> source of what it reads, `float(os.environ.get("TTT_LR", "0.002"))`."""
+    out: dict[str, str] = {}
+    for loop in m.nodes_of(ast.For):
+        t, it = loop.target, loop.iter
+        if type(t) is not ast.Tuple or len(t.elts) != 2 or type(t.elts[0]) is not ast.Name \
+                or type(t.elts[1]) is not ast.Tuple or not 2 <= len(t.elts[1].elts) <= 3 \
+                or not all(type(e) is ast.Name for e in t.elts[1].elts) \
+                or type(it) is not ast.Call or type(it.func) is not ast.Attribute or it.func.attr != "items":
+            continue
+        name, (env, default, *cast) = t.elts[0].id, [e.id for e in t.elts[1].elts]
+        nodes = [n for st in loop.body for n in lb.walk(st) if type(n) in (ast.Call, ast.Subscript)]
+        sets = any(type(n) is ast.Call and lb.call_name(n.func) == "setattr" and len(n.args) == 3
+                   and type(n.args[1]) is ast.Name and n.args[1].id == name for n in nodes)
+        reads = any((type(n) is ast.Call and lb.call_name(n.func) in ("get", "getenv") and n.args
+                     and type(n.args[0]) is ast.Name and n.args[0].id == env)
+                    or (type(n) is ast.Subscript and type(n.slice) is ast.Name and n.slice.id == env) for n in nodes)
+        table = _table_literal(m, it.func.value)
+        if not (sets and reads and table):
+            continue
+        for k, v in zip(table.keys, table.values):
+            if type(k) is ast.Constant and isinstance(k.value, str) and type(v) is ast.Tuple and len(v.elts) == 2 + len(cast) \
+                    and type(v.elts[0]) is ast.Constant and isinstance(v.elts[0].value, str):
+                read = f"os.environ.get({v.elts[0].value!r}, {seg(v.elts[1])})"
+                out[k.value] = f"{seg(v.elts[2])}({read})" if cast else read
+    return out
+
+
+def _table_literal(m, expr) -> ast.Dict | None:
+    """The dict literal a table name (`SPEC`, `cls.SPEC`, `Config.SPEC`) is bound to, once,
+    at module level or in a class body."""
+    name = expr.id if type(expr) is ast.Name else expr.attr if type(expr) is ast.Attribute else None
+    bodies = [m.tree.body] + [c.body for c in m.nodes_of(ast.ClassDef)]
+    found = [st.value for body in bodies for st in body
+             if type(st) in (ast.Assign, ast.AnnAssign) and type(st.value) is ast.Dict
+             and any(type(t) is ast.Name and t.id == name for t in (st.targets if type(st) is ast.Assign else [st.target]))]
+    return found[0] if len(found) == 1 else None
