@@ -382,7 +382,20 @@ def _reads_scored_items(f, iterable, key) -> bool:
             or iterable.func.attr not in ("items", "values") or type(iterable.func.value) is not ast.Name:
         return False
     built = f.binding(iterable.func.value.id)
-    return type(built) is ast.DictComp and _score(f, built.value) and not any(_over_data(f, g.iter) for g in built.generators)
+    if type(built) is ast.DictComp:
+        return _score(f, built.value) and not any(_over_data(f, g.iter) for g in built.generators)
+    return type(built) is ast.Dict and _filled_with_scores(f, iterable.func.value.id, built)
+
+
+def _filled_with_scores(f, name: str, built: ast.Dict) -> bool:
+    """`results = {"plain": score(...)}`, then `results[f"ttt_lr{lr}"] = ttt(...)` in a loop
+    over settings: at least two entries, each a score, added outside any loop over the data."""
+    stores = [a for a in f.module.under(f, f.module.nodes_of(ast.Assign)) if len(a.targets) == 1
+              and type(a.targets[0]) is ast.Subscript and type(a.targets[0].value) is ast.Name and a.targets[0].value.id == name]
+    entries = [v for v in built.values if _score(f, v)] + [a.value for a in stores if _score(f, a.value)]
+    repeated = any(loop for a in stores for loop in ctx_of(f, a).loops)
+    over_data = any(type(loop) is ast.For and _over_data(f, loop.iter, loop) for a in stores for loop in ctx_of(f, a).loops)
+    return bool(entries) and (len(entries) >= 2 or repeated) and not over_data
 
 
 def _key_scores(m, f, key) -> bool:
