@@ -15,7 +15,11 @@ previous iteration (`if pending is not None: prior.ingest(pending)` with `pendin
 at the end of the body) are already scored and stay clean. A table advanced over the
 validation stream to a position (`memory.advance_to(val, last_ws + last_len + 1)`) holds
 this iteration's targets when that position is the end of the slice the loop cut the
-targets from (`val[ws:ws + wlen + 1]`, with both read from the same batch's windows).
+targets from (`val[ws:ws + wlen + 1]`, with both read from the same batch's windows). So
+does a memory built over the stream and advanced to the end of the batch's last window
+(`expert.advance(batch[-1][1])`, reading `self.stream[lo:hi]` up to it), whose answers for
+a position may be tokens after it; advanced to the batch's first scored position, it holds
+scored tokens only.
 """
 
 from __future__ import annotations
@@ -121,23 +125,59 @@ def _fresh_in(g, expr, given: dict, f, loop, line: int) -> bool:
 
 def _to_batch_end(m, f, g, call) -> bool:
     """`memory.advance_to(val, last_ws + last_len + 1)` where the method reads the stream
-    it is handed up to that position (`tokens[self.pos - 1:end]`) and the loop cut this
-    iteration's targets from a slice ending at the same place (`val[ws:ws + wlen + 1]`,
-    `ws, wlen` and `last_ws, last_len` taken from the same positions of the batch's windows)."""
-    params = g.params[1:]
-    given = dict(zip(params, call.node.args))
-    stream = [p for p, a in given.items() if "VAL" in f.labels_of(a)]
-    ends = [given[n.slice.upper.id] for n in g.nodes
-            if type(n) is ast.Subscript and type(n.slice) is ast.Slice and type(n.value) is ast.Name
-            and n.value.id in stream and type(n.slice.upper) is ast.Name and n.slice.upper.id in given]
+    it is handed up to that position (`tokens[self.pos - 1:end]`), or `expert.advance(batch[-1][1])`
+    where it reads the stream its object holds (`self.stream[lo:hi]`, also through a method of
+    its class: `self._keys(self.cursor, upto)`), and the loop cut this iteration's targets from
+    a slice ending at the same window field (`val[ws:ws + wlen + 1]`, `val[s:e + 1]` with `ws,
+    wlen`, `e` and the position handed over read from the same batch's windows; the end may
+    differ by a constant: a memory of contexts at positions before `e` answers with `e`)."""
+    given = dict(zip(g.params[1:], call.node.args))
+    stream = {p for p, a in given.items() if "VAL" in f.labels_of(a)}
+    held = "VAL" in f.labels_of(call.node.func.value)  # (an object built over the validation stream)
+    ends = [given[p] for p in _stream_ends(m, g, stream, held, 0) if p in given]
     if not ends:
         return False
     loop = call.ctx.loops[-1]
     windows = _window_fields(f, loop)
-    cuts = {ast.dump(substituted(n.slice.upper, windows)) for n in lb.walk(loop)
+    cuts = {_core(substituted(n.slice.upper, windows)) for n in lb.walk(loop)
             if type(n) is ast.Subscript and type(n.slice) is ast.Slice and n.slice.upper is not None
             and n.lineno < call.line and "VAL" in f.labels_of(n.value)}
-    return any(ast.dump(substituted(e, windows)) in cuts for e in ends)
+    return any(_core(substituted(_item_field(e), windows)) in cuts for e in ends)
+
+
+def _item_field(e: ast.expr) -> ast.expr:
+    """`batch[-1][1]`: field 1 of an item of `batch`, named as `_window_fields` names it."""
+    if type(e) is ast.Subscript and type(e.slice) is ast.Constant and type(e.slice.value) is int \
+            and type(e.value) is ast.Subscript and type(e.value.value) is ast.Name:
+        return ast.Name(f"{e.value.value.id}#{e.slice.value}", ast.Load())
+    return e
+
+
+def _stream_ends(m, g, stream: set, held: bool, depth: int) -> set:
+    """g's parameters that end a slice of the stream: a parameter in `stream`, or (`held`) a
+    field of `self` or a name bound to one; also through a method of g's class that g hands
+    the parameter to."""
+    own = {n for n, v in g.defs.items() if held and type(v) is ast.Attribute and lb.dotted(v.value) == "self"}
+    out = set()
+    for n in g.nodes:
+        if type(n) is ast.Subscript and type(n.slice) is ast.Slice and type(n.slice.upper) is ast.Name \
+                and n.slice.upper.id in g.params and ((type(n.value) is ast.Name and n.value.id in stream | own)
+                                                      or (held and lb.dotted(n.value).startswith("self."))):
+            out.add(n.slice.upper.id)
+        elif depth < 2 and type(n) is ast.Call and type(n.func) is ast.Attribute and lb.dotted(n.func.value) == "self":
+            h = m.functions.get(f"{g.cls}.{n.func.attr}") if g.cls else None
+            if h is not None and h is not g:
+                handed = dict(zip(h.params[1:], n.args))
+                out |= {handed[p].id for p in _stream_ends(m, h, set(), held, depth + 1)
+                        if p in handed and type(handed[p]) is ast.Name and handed[p].id in g.params}
+    return out
+
+
+def _core(e: ast.expr) -> str:
+    """The expression without a constant added or taken away (`e + 1` and `e` alike)."""
+    while type(e) is ast.BinOp and type(e.op) in (ast.Add, ast.Sub) and type(e.right) is ast.Constant:
+        e = e.left
+    return ast.dump(e)
 
 
 def _window_fields(f, loop) -> dict[str, ast.Name]:
