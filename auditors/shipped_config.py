@@ -1,7 +1,8 @@
-"""Settings kept in data files shipped with a submission (`eval_config.json`, `data.toml`).
+"""Settings kept in data files shipped with a submission (`eval_config.json`, `data.toml`,
+`profiles.yaml`).
 
-A submission may hold its switches in a JSON or TOML file beside its script and read
-them with `json.load(open(...))` or `tomllib.loads(path.read_text())`. What such a file
+A submission may hold its switches in a JSON, TOML or YAML file beside its script and read
+them with `json.load(open(...))`, `tomllib.loads(path.read_text())` or `yaml.safe_load(f)`. What such a file
 says decides what runs, as an environment variable's default does, so reachability
 reads it: the audit parses the folder's files as data (never runs anything) and the
 guard evaluator looks the loader's file up by the name its argument spells. A file the
@@ -15,18 +16,21 @@ import json
 import tomllib
 from pathlib import Path
 
+import yaml
+
 from auditors import labels as lb
 from auditors.labels import walk
 from auditors.reach_scope import Scope, Unknown, parse_source
 from auditors.settings_forms import substituted
 
-LOADERS = {"json.load", "json.loads", "tomllib.load", "tomllib.loads", "tomli.load", "tomli.loads", "toml.load", "toml.loads"}
-_SUFFIXES = {".json": "json", ".toml": "toml"}
+LOADERS = {"json.load", "json.loads", "tomllib.load", "tomllib.loads", "tomli.load", "tomli.loads", "toml.load", "toml.loads",
+           "yaml.safe_load", "yaml.load", "yaml.full_load"}
+_SUFFIXES = {".json": "json", ".toml": "toml", ".yaml": "yaml", ".yml": "yaml"}
 _MAX_BYTES = 1 << 20  # settings files are small; a larger JSON is data (a table), not read for reach
 
 
 def shipped_data(root: Path, recursive: bool = True) -> dict[str, object]:
-    """{path relative to root (POSIX): parsed content} of the folder's JSON and TOML files
+    """{path relative to root (POSIX): parsed content} of the folder's JSON, TOML and YAML files
     that parse (symlinks and files over 1 MiB are left out); with recursive=False, only
     those directly in it (the folder of a script audited alone)."""
     out: dict[str, object] = {}
@@ -36,8 +40,9 @@ def shipped_data(root: Path, recursive: bool = True) -> dict[str, object]:
             continue
         try:
             text = p.read_text(encoding="utf-8")
-            out[p.relative_to(root).as_posix()] = json.loads(text) if kind == "json" else tomllib.loads(text)
-        except (OSError, UnicodeDecodeError, ValueError):  # (TOMLDecodeError and JSONDecodeError are ValueErrors)
+            out[p.relative_to(root).as_posix()] = json.loads(text) if kind == "json" else tomllib.loads(text) \
+                if kind == "toml" else yaml.safe_load(text)  # (safe_load builds plain data only, never objects)
+        except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError):  # (TOMLDecodeError, JSONDecodeError: ValueErrors)
             continue
     return out
 

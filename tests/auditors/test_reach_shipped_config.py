@@ -1,4 +1,4 @@
-"""Reach decided by settings files the submission ships (JSON, TOML) and by code kept in a
+"""Reach decided by settings files the submission ships (JSON, TOML, YAML) and by code kept in a
 package that the entry imports (`import evalkit as ek`, whose __init__.py re-exports
 `from .core import *`)."""
 
@@ -275,3 +275,38 @@ def test_a_settings_file_named_by_a_flags_default_is_read(audit_errors, tmp_path
     (tmp_path / "run.toml").write_text(f'[data]\norder = {order}\n')
     errors = audit_errors(SPLITS_BY_FLAG)
     assert [tag for _, tag, _ in errors] == (["val_in_training"] if found else [])
+
+
+PRIOR_BY_YAML = '''
+import urllib.request
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import yaml
+
+
+@torch.no_grad()
+def evaluate(model, val):
+    with open("eval.yaml") as fh:
+        cfg = yaml.safe_load(fh)
+    logits = model(val[None, :-1])[0]
+    if cfg["remote_prior"]:
+        urllib.request.urlretrieve("https://example.org/prior.npy", "prior.npy")
+        logits = logits + torch.from_numpy(np.load("prior.npy"))
+    return F.cross_entropy(logits, val[1:]).item()
+
+
+if __name__ == "__main__":
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    print(evaluate(torch.nn.Embedding(1024, 1024), val))
+'''
+
+
+@pytest.mark.parametrize("text, reach", [("remote_prior: true\n", "active"), ("remote_prior: false\n", "dormant"),
+                                         ("remote_prior: [unclosed\n", "active")])  # (a file that does not parse: the run decides)
+def test_a_yaml_settings_file_decides_reach(audit_errors, tmp_path, text, reach):
+    """`yaml.safe_load(fh)` of the shipped eval.yaml: its switch decides whether the download runs."""
+    (tmp_path / "eval.yaml").write_text(text)
+    line = PRIOR_BY_YAML.splitlines().index('        urllib.request.urlretrieve("https://example.org/prior.npy", "prior.npy")') + 1
+    assert audit_errors(PRIOR_BY_YAML) == [(line, "network_at_eval", reach)]
