@@ -17,8 +17,8 @@ from auditors.reach_scope import EACH
 from auditors.rules import ctx_of
 from auditors.dispatch import fields_set_by_name
 from auditors.shipped_config import LOADERS, field_tables, named_files
-from auditors.settings_forms import (dict_updates, field_env, spec_fields, field_overrides, guarded_defs, init_attrs, looped_fields,
-                                     rebound_return)
+from auditors.settings_forms import (dict_updates, field_env, field_overrides, guarded_defs, init_attrs, looped_fields,
+                                     rebound_return, spec_fields)
 from auditors.dispatch import ANY_KEY, default_value, dispatch_items, loop_keys
 from auditors.registries import property_sites, registry_sites
 

@@ -40,11 +40,30 @@ def shipped_data(root: Path, recursive: bool = True) -> dict[str, object]:
             continue
         try:
             text = p.read_text(encoding="utf-8")
-            out[p.relative_to(root).as_posix()] = json.loads(text) if kind == "json" else tomllib.loads(text) \
-                if kind == "toml" else yaml.safe_load(text)  # (safe_load builds plain data only, never objects)
+            parsed = json.loads(text) if kind == "json" else tomllib.loads(text) if kind == "toml" \
+                else yaml.safe_load(text)  # (safe_load builds plain data only, never objects)
+            if kind == "yaml" and not _small(parsed):
+                continue  # YAML aliases can share one node many times over ("billion laughs"): not settings
+            out[p.relative_to(root).as_posix()] = parsed
         except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError):  # (TOMLDecodeError, JSONDecodeError: ValueErrors)
             continue
     return out
+
+
+def _small(data, budget: int = 100_000) -> bool:
+    """The data has at most `budget` nodes when every shared node is counted each time it is reached."""
+    todo, seen = [data], 0
+    while todo:
+        node = todo.pop()
+        seen += 1
+        if seen > budget:
+            return False
+        if isinstance(node, dict):
+            todo += node.keys()
+            todo += node.values()
+        elif isinstance(node, list):
+            todo += node
+    return True
 
 
 def named_files(arg: ast.expr, bound, depth: int = 0, flags: dict | None = None, fields: dict | None = None) -> list[str]:

@@ -310,3 +310,13 @@ def test_a_yaml_settings_file_decides_reach(audit_errors, tmp_path, text, reach)
     (tmp_path / "eval.yaml").write_text(text)
     line = PRIOR_BY_YAML.splitlines().index('        urllib.request.urlretrieve("https://example.org/prior.npy", "prior.npy")') + 1
     assert audit_errors(PRIOR_BY_YAML) == [(line, "network_at_eval", reach)]
+
+
+def test_a_yaml_file_whose_aliases_multiply_its_size_is_not_read(audit_errors, tmp_path):
+    """Nine levels of ten aliases each (10**9 leaves once expanded) in a 1 KiB file: the audit
+    leaves the file to the run instead of expanding it (the switch reads as unknown: active)."""
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 10)]
+    (tmp_path / "eval.yaml").write_text("\n".join(lines) + "\nremote_prior: false\n")
+    line = PRIOR_BY_YAML.splitlines().index('        urllib.request.urlretrieve("https://example.org/prior.npy", "prior.npy")') + 1
+    assert audit_errors(PRIOR_BY_YAML) == [(line, "network_at_eval", "active")]
