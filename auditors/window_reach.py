@@ -5,8 +5,10 @@ In form a loop may score, then train, and still train ahead: the trained slice o
 validation data ends past every slice scored before it (`val[(c + 1) * n:(c + 2) * n + 1]`
 after `val[c * n:(c + 1) * n + 1]`), or, in a loop over chunks, the trained span ends at
 chunk `c + 2` (`min((ci + 2) * chunk, total)`, through any names) or takes the windows of
-`plan[c + 1]` while the scoring reaches chunk `c` only. The ttt-before-score rule asks
-this of each backward pass whose order is score-first.
+`plan[c + 1]` while the scoring reaches chunk `c` only, or the chunk is rounded up to whole
+rows (`val[lo:lo + ceil((hi - lo) / seq) * seq + 1]`), which runs into the next chunk where
+the chunk length is not a multiple of the row length. The ttt-before-score rule asks this of
+each backward pass whose order is score-first.
 """
 
 from __future__ import annotations
@@ -256,3 +258,76 @@ def _scored_from(f, loop, names: set, before: int) -> bool:
 
 
 _SCORING = {"cross_entropy", "log_softmax", "nll_loss"}
+
+
+def rounded_past_chunk(f, ev):
+    """(why, the condition) when the slice trained on is the chunk rounded up to whole rows:
+    `n_seq = -(-(hi - lo) // seq)`, then `val[lo:lo + n_seq * seq + 1]`, with `hi = min(lo + C, N)`.
+    Wherever C is not a multiple of seq, the last row runs past the chunk's end into tokens
+    scored only in the next iteration; the condition is `C % seq != 0`."""
+    loss = ev.node.func.value if type(ev.node) is ast.Call and type(ev.node.func) is ast.Attribute else None
+    if loss is None or not ev.ctx.loops:
+        return None
+    for _, part in _val_slices(f, f.binding(loss.id) if type(loss) is ast.Name else loss):
+        for term in _added_terms(part.upper):
+            if type(term) is not ast.BinOp or type(term.op) is not ast.Mult:
+                continue
+            for count, size in ((term.left, term.right), (term.right, term.left)):
+                held = _latest_binding(f, count, part.upper.lineno) if type(count) is ast.Name else None
+                length = _ceil_count(held, size)
+                if length is None:
+                    continue
+                chunk = _chunk_length(f, length, part.upper.lineno)
+                if chunk is None:
+                    continue
+                test = ast.parse(f"({lb.src(chunk)}) % ({lb.src(size)}) != 0", mode="eval").body
+                return (f"the slice it trains on is the chunk rounded up to whole rows of `{lb.src(size)}` "
+                        f"(`{lb.src(part.upper)}` is its end): where `{lb.src(chunk)}` is not a multiple of it, the "
+                        "last row runs into the next chunk, whose tokens are trained on before they are scored"), test
+    return None
+
+
+def _added_terms(e) -> list:
+    """The terms of a sum (`lo + n * k + 1`: lo, n * k, 1)."""
+    if type(e) is ast.BinOp and type(e.op) is ast.Add:
+        return _added_terms(e.left) + _added_terms(e.right)
+    return [e] if e is not None else []
+
+
+def _latest_binding(f, name: ast.Name, before: int):
+    """What `name` was last bound to (a plain assignment in f) before line `before`."""
+    found = [a for a in f.module.under(f, f.module.nodes_of(ast.Assign)) if a.lineno < before
+             and any(type(t) is ast.Name and t.id == name.id for t in a.targets)]
+    return max(found, key=lambda a: a.lineno).value if found else None
+
+
+def _ceil_count(e, size):
+    """X for a count rounded up from X in rows of `size`: `-(-X // size)`, `(X + size - 1) // size`,
+    `math.ceil(X / size)`, also inside `max(1, ...)`."""
+    if type(e) is ast.Call and lb.call_name(e.func) == "max":
+        return next((x for x in map(lambda a: _ceil_count(a, size), e.args) if x is not None), None)
+    same = lb.src(size)
+    if type(e) is ast.UnaryOp and type(e.op) is ast.USub and type(e.operand) is ast.BinOp and type(e.operand.op) is ast.FloorDiv \
+            and lb.src(e.operand.right) == same and type(e.operand.left) is ast.UnaryOp and type(e.operand.left.op) is ast.USub:
+        return e.operand.left.operand
+    if type(e) is ast.BinOp and type(e.op) is ast.FloorDiv and lb.src(e.right) == same and type(e.left) is ast.BinOp \
+            and type(e.left.op) is ast.Sub and type(e.left.right) is ast.Constant and e.left.right.value == 1 \
+            and type(e.left.left) is ast.BinOp and type(e.left.left.op) is ast.Add and lb.src(e.left.left.right) == same:
+        return e.left.left.left
+    if type(e) is ast.Call and lb.call_name(e.func) == "ceil" and e.args and type(e.args[0]) is ast.BinOp \
+            and type(e.args[0].op) is ast.Div and lb.src(e.args[0].right) == same:
+        return e.args[0].left
+    return None
+
+
+def _chunk_length(f, length, before: int):
+    """C for a chunk's length written `hi - lo` with `hi = min(lo + C, N)` (or `lo + C`)."""
+    if type(length) is not ast.BinOp or type(length.op) is not ast.Sub or type(length.left) is not ast.Name:
+        return None
+    lo = lb.src(length.right)
+    hi = _latest_binding(f, length.left, before)
+    if type(hi) is ast.Call and lb.call_name(hi.func) == "min" and hi.args:
+        hi = hi.args[0]
+    if type(hi) is ast.BinOp and type(hi.op) is ast.Add and lb.src(hi.left) == lo:
+        return hi.right
+    return None

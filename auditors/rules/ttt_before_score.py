@@ -28,7 +28,7 @@ from auditors.model import RuleInfo
 from auditors.nearest import nearest_labels
 from auditors.phase_order import Conditional, phase_order
 from auditors.pipelines import reaching_value, scoring_generator
-from auditors.window_reach import queue_ahead, runs_ahead
+from auditors.window_reach import queue_ahead, rounded_past_chunk, runs_ahead
 from auditors.rules import raw
 from auditors.score_booking import booked_in_block, books_detached, books_without_grad, gradients_only_measured, holds
 from auditors.val_choice import guarded_val_return
@@ -451,6 +451,10 @@ def check(m):
             ahead = runs_ahead(f, ev, lambda st: _scores_in(f, st, scorers))
             if ahead:
                 out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium", f"backward pass on a validation-data loss: {ahead}"))
+            rounded = None if ahead else rounded_past_chunk(f, ev)
+            if rounded:  # (reached where the chunk is not a whole number of rows)
+                ctx = Ctx(ev.ctx.guards + ((rounded[1], True),), ev.ctx.loops, ev.ctx.nograd)
+                out.append(raw(RULE, f, ev.node, ctx, "error", "medium", f"backward pass on a validation-data loss: {rounded[0]}"))
             continue
         if _discarded(ev):
             out.append(raw(RULE, f, ev.node, ev.ctx, "info", "medium",

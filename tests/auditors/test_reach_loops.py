@@ -189,3 +189,15 @@ def test_a_stream_built_only_from_a_non_empty_file_list_takes_the_lists_reach(au
     line = next(i + 2 for i, t in enumerate(text.splitlines()) if t.strip() == "# ruleid: val-in-training")
     found = audit_errors(text, env)
     assert found == [(line, "val_in_training", reach)]
+
+
+@pytest.mark.parametrize("chunk, reach", [("48000", "active"), ("32768", "dormant")])
+def test_a_chunk_rounded_up_to_whole_rows_trains_ahead_only_where_it_is_not_a_multiple(tmp_path, monkeypatch, chunk, reach):
+    """`rows = -(-(hi - lo) // SEQ)`, then `val[lo:lo + rows * SEQ + 1]` with `hi = min(lo + CHUNK, n)`:
+    the condition `CHUNK % SEQ != 0` is the finding's, decided by the launch's TTT_CHUNK."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    source = (Path(__file__).parent / "fixtures" / "ttt_rounded_chunk.py").read_text()
+    (tmp_path / "train_gpt.py").write_text(source + "\n\nif __name__ == \"__main__\":\n    main(torch.nn.Embedding(1024, 1024))\n")
+    line = source.splitlines().index("        # ruleid: ttt-before-score") + 2
+    found = [(f.line, f.reach) for f in audit_path(tmp_path, env={"TTT_CHUNK": chunk}).findings if f.severity == "error"]
+    assert found == [(line, reach)]
