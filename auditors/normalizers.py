@@ -23,12 +23,29 @@ def renormalized(m, f, name: str) -> bool:
         if lb.call_name(c.func) in ("softmax", "log_softmax", "logsumexp", "normalize") and (
                 any(mentions(a) for a in c.args) or (type(c.func) is ast.Attribute and mentions(c.func.value))):
             return True
-    def log_normalizer(e) -> bool:  # `boosted - log_z` with `log_z = log1p(p_h * expm1(beta))`
-        e = f.binding(e.id) if type(e) is ast.Name else e
-        return e is not None and any(type(c) is ast.Call and lb.call_name(c.func) in LOG_NORMALIZERS for c in lb.walk(e))
     # (less a reduction of itself normalizes only when it is a log-normalizer: `x - x.mean()` shifts every token alike)
-    return any(mentions(b.left) and ((type(b.op) is ast.Div and mentions(b.right)) or (type(b.op) is ast.Sub and log_normalizer(b.right)))
+    return any(mentions(b.left) and ((type(b.op) is ast.Div and mentions(b.right)) or (type(b.op) is ast.Sub and log_normalizer(f, b.right)))
                for b in m.under(f, m.nodes_of(ast.BinOp)))
+
+
+def log_normalizer(f, e, depth: int = 0) -> bool:
+    """e computes a log-normalizer, directly or through names bound once: `log_z`,
+    `log_z.unsqueeze(-1)` with `log_z = log1p(p_h * expm1(beta))`, a `logsumexp(...)`."""
+    for c in lb.walk(e):
+        if type(c) is ast.Call and lb.call_name(c.func) in LOG_NORMALIZERS:
+            return True
+        if type(c) is ast.Name and depth < 2:
+            bound = f.binding(c.id)
+            if bound is not None and bound is not e and log_normalizer(f, bound, depth + 1):
+                return True
+    return False
+
+
+def less_log_normalizer(f, e) -> bool:
+    """e (or what a name in it is bound to) is a row less its log-normalizer: `out` with
+    `out = logp - log_z.unsqueeze(-1)`."""
+    e = f.binding(e.id) if type(e) is ast.Name else e
+    return type(e) is ast.BinOp and type(e.op) is ast.Sub and log_normalizer(f, e.right)
 
 
 def applied(m, g, c) -> bool:

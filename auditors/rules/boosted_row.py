@@ -141,7 +141,8 @@ def _boosted_sum(g, e):
         return None
     for row, boost in ((e.left, e.right), (e.right, e.left)):
         if "DIST" in g.labels_of(row) and not _boost_row(g, row) and _boost_row(g, boost):
-            return e
+            # (`out = logp - log_z` with log Z of the boosted row, then `out + bonus`: normalized first)
+            return None if normalizers.less_log_normalizer(g, row) else e
     return None
 
 
