@@ -9,6 +9,8 @@ arguments put in for its parameters) and the accumulation beside it of the score
 always differs from the count by the same nonzero number: `span_bytes(prefix, s + first,
 s + L)` with `return prefix[last + 1] - prefix[first]` counts both ends, one token more than
 the `L - first` targets scored, and every window adds the bytes of a token scored elsewhere.
+A byte table summed at one slice of the stream (`(base[tok[lo:hi]] + ...).sum()`, in place or
+in a helper) spans `hi - lo` tokens the same way.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def check(m):
                     gap = _constant_gap(span, c.value)
                     if gap:
                         out.append(raw(RULE, f, a, None, "error", "medium",
-                                       f"adds the bytes of `{lb.src(span)}` tokens (a prefix-sum difference) where "
+                                       f"adds the bytes of `{lb.src(span)}` tokens (a span of the stream) where "
                                        f"`{lb.src(c.value)}` tokens are scored (line {c.lineno}): {abs(gap)} token(s) "
                                        f"{'more' if gap > 0 else 'fewer'} per window in the BPB denominator"))
                         break
@@ -63,8 +65,29 @@ def _prefix_span(m, f, value) -> ast.expr | None:
     if type(value) is ast.BinOp and type(value.op) is ast.Sub and all(type(s) is ast.Subscript for s in (value.left, value.right)) \
             and lb.src(value.left.value) == lb.src(value.right.value):
         return ast.BinOp(value.left.slice, ast.Sub(), value.right.slice)
-    returned = inlined_return(m, f, value) if type(value) is ast.Call else None
-    return _prefix_span(m, f, returned) if type(returned) is ast.BinOp else None
+    looked_up = _table_slice_span(value)
+    if looked_up is not None:
+        return looked_up
+    returned = inlined_return(m, f, value, with_locals=True) if type(value) is ast.Call else None
+    return _prefix_span(m, f, returned) if returned is not None and type(returned) in (ast.BinOp, ast.Call) else None
+
+
+def _table_slice_span(value) -> ast.expr | None:
+    """`b - a` when the value sums a byte table looked up at one slice of tokens, `base[tok[a:b]]`
+    (`(base[cur] + (lead[cur] & ~bnd[prev])).sum()` with `cur = tok[a:b]`): every slice used as a
+    table's index spans the same `b - a`."""
+    if not (type(value) is ast.Call and lb.call_name(value.func) == "sum"):
+        return None
+    spans = [ast.BinOp(n.slice.slice.upper, ast.Sub(), n.slice.slice.lower) for n in lb.walk(value)
+             if type(n) is ast.Subscript and type(n.slice) is ast.Subscript and type(n.slice.slice) is ast.Slice
+             and n.slice.slice.lower is not None and n.slice.slice.upper is not None]
+    if not spans or not all(_same(spans[0], other) for other in spans[1:]):
+        return None  # (`tok[lo:hi]` and `tok[lo - 1:hi - 1]` alike: one length)
+    return spans[0]
+
+
+def _same(a, b) -> bool:
+    return all(x is not None and x == y for x, y in samples(lambda env: (arith(a, env), arith(b, env))))
 
 
 def _constant_gap(span, count) -> int:
