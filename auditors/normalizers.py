@@ -41,11 +41,27 @@ def log_normalizer(f, e, depth: int = 0) -> bool:
     return False
 
 
-def less_log_normalizer(f, e) -> bool:
-    """e (or what a name in it is bound to) is a row less its log-normalizer: `out` with
-    `out = logp - log_z.unsqueeze(-1)`."""
+def less_log_normalizer(f, e, boost) -> bool:
+    """e (or what a name in it is bound to) is a row less the log-normalizer of the row the
+    boost makes: `out` with `out = logp - log_z.unsqueeze(-1)` and `log_z = log1p(p_h *
+    expm1(b))`, where the normalizer reads what the boost is made of (`b`, the hint) beyond
+    the row itself. (`logp = z - logsumexp(z)` normalizes the row before the boost only.)"""
     e = f.binding(e.id) if type(e) is ast.Name else e
-    return type(e) is ast.BinOp and type(e.op) is ast.Sub and log_normalizer(f, e.right)
+    if not (type(e) is ast.BinOp and type(e.op) is ast.Sub and log_normalizer(f, e.right)):
+        return False
+    return bool((_names(f, e.right) & _names(f, boost)) - _names(f, e.left))
+
+
+def _names(f, e, depth: int = 4) -> set[str]:
+    """The values e is computed from: names bound in the function or its parameters (not
+    modules such as `torch`), through names bound once."""
+    names, todo = set(), [e]
+    for _ in range(depth):
+        fresh = {x.id for t in todo for x in lb.walk(t) if type(x) is ast.Name} - names
+        fresh = {n for n in fresh if n in f.params or f.binding(n) is not None}
+        names |= fresh
+        todo = [b for b in map(f.binding, fresh) if b is not None]
+    return names
 
 
 def applied(m, g, c) -> bool:

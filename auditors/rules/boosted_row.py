@@ -142,7 +142,7 @@ def _boosted_sum(g, e):
     for row, boost in ((e.left, e.right), (e.right, e.left)):
         if "DIST" in g.labels_of(row) and not _boost_row(g, row) and _boost_row(g, boost):
             # (`out = logp - log_z` with log Z of the boosted row, then `out + bonus`: normalized first)
-            return None if normalizers.less_log_normalizer(g, row) else e
+            return None if normalizers.less_log_normalizer(g, row, boost) else e
     return None
 
 
