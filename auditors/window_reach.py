@@ -120,13 +120,22 @@ def _overruns(f, upper, var: str) -> bool:
         return False  # (a length held in a name runs past; `t + 1`, the next target, does not)
     m = f.module
     iters = [g.iter for g in lb.walk(f.node) if type(g) in (ast.comprehension, ast.For)
-             and type(g.target) is ast.Name and g.target.id == start.id]
+             and type(g.target) is ast.Name and g.target.id == start.id
+             and (type(g) is ast.comprehension or g.lineno <= upper.lineno <= g.end_lineno)]  # (the loop around it)
     held = {n.id for it in iters for n in lb.walk(it) if type(n) is ast.Name}
     sources = iters + [a.value for a in m.under(f, m.nodes_of(ast.Assign)) for t in a.targets
                        if type(t) is ast.Name and t.id in held]
     ends = [c.args[1] for e in sources for c in lb.walk(e) if type(c) is ast.Call
             and lb.call_name(c.func) == "range" and len(c.args) >= 2]
-    return any(type(end) in (ast.Name, ast.Call) and 1 in _offsets(f, end, var) for end in ends)  # (not `ce - SL + 1`)
+    return any(type(end) in (ast.Name, ast.Call) and _position(f, end) and 1 in _offsets(f, end, var)
+               for end in ends)  # (not `ce - SL + 1`)
+
+
+def _position(f, end) -> bool:
+    """The range's end is a position in the stream (`ce`), not a count of rows cut from the
+    chunk (`n_seq = (hi - lo) // L`: the starts index those rows, which end inside the chunk)."""
+    bound = f.binding(end.id) if type(end) is ast.Name else end
+    return not (type(bound) is ast.BinOp and type(bound.op) in (ast.FloorDiv, ast.Div))
 
 
 def _rows_overrun(f, loop, before: int, var: str):
