@@ -20,7 +20,7 @@ import ast
 from auditors import labels as lb
 from auditors.context_managers import with_verdicts
 from auditors.data_choice import with_choice
-from auditors.event_plans import plan_verdict
+from auditors.event_plans import plan_verdict, schedule_verdict
 from auditors.fixed_logits import fixed_before, returns_before_training
 from auditors.flow import Ctx
 from auditors.loop_shapes import first_pass
@@ -164,7 +164,8 @@ def _verdict_inside(f, at, loops, scorers) -> str | None:
         loop = loops[k]
         if _scored_items(f, loop):
             return "ok"
-        planned = plan_verdict(f, loop, line, lambda st: _scores_in(f, st, scorers))
+        planned = plan_verdict(f, loop, line, lambda st: _scores_in(f, st, scorers)) \
+            or schedule_verdict(f, loop, line, lambda st: _scores_in(f, st, scorers))
         if planned is not None:
             return planned if planned == "ok" else f"trains on each chunk before scoring it: {planned}"
         body = loop.body
