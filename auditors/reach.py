@@ -128,10 +128,7 @@ class Evaluator(SettingsReads, ShippedReads):
                 src = info.get("self_attrs", {}).get(n.attr) if info.get("params", [None])[0] == base.id else None
                 if src:
                     return self.source(src, Scope(self.facts, init, self.env, scope.depth + 1))
-            spec = self.facts.get("spec_fields", {}).get(n.attr)
-            if spec and isinstance(base, (ast.Name, ast.Attribute)):  # a field set in a loop over a table of variables
-                return self.source(spec, Scope(self.facts, "<module>", self.env, scope.depth + 1))
-            raise Unknown
+            return self.spec_field(n.attr, base, scope)  # (or Unknown)
         if isinstance(n, ast.UnaryOp):
             v = self.value(n.operand, scope)
             return {ast.Not: operator.not_, ast.USub: operator.neg, ast.UAdd: operator.pos}[type(n.op)](v)
@@ -237,11 +234,8 @@ class Evaluator(SettingsReads, ShippedReads):
     def call(self, n: ast.Call, scope):
         f = n.func
         dotted = ast.unparse(f)
-        if dotted == EACH:  # a loop variable: known where the loop runs over exactly one item
-            items = self.value(n.args[0], scope)
-            if isinstance(items, (list, tuple, dict, set, range)) and len(items) == 1:
-                return next(iter(items))
-            raise Unknown
+        if dotted == EACH:  # a loop variable
+            return self.each_item(n, scope)
         if isinstance(f, ast.Name) and f.id not in self.facts["functions"]:
             bound = scope.define(f.id) or self.facts["functions"].get("<module>", {"defs": {}})["defs"].get(f.id) \
                 or self.facts.get("outer_defs", {}).get(f.id)

@@ -15,6 +15,21 @@ from auditors.reach_scope import Scope, Unknown, parse_source
 class SettingsReads:
     """Mixed into `Evaluator`: uses its `value`, `source`, `facts`, `env` and `touched`."""
 
+    def each_item(self, n: ast.Call, scope: Scope):
+        """A loop variable, `__each_item__(items)`: known where the loop runs over exactly one item."""
+        items = self.value(n.args[0], scope)
+        if isinstance(items, (list, tuple, dict, set, range)) and len(items) == 1:
+            return next(iter(items))
+        raise Unknown
+
+    def spec_field(self, attr: str, base, scope: Scope):
+        """`cfg.ttt_lr` of a field set in a loop over a table of (variable, default, conversion)
+        entries (see `settings_forms.spec_fields`), else Unknown."""
+        spec = self.facts.get("spec_fields", {}).get(attr)
+        if not spec or not isinstance(base, (ast.Name, ast.Attribute)):
+            raise Unknown
+        return self.source(spec, Scope(self.facts, "<module>", self.env, scope.depth + 1))
+
     def holds(self, guards: list, func: str, unknown: bool = False) -> bool:
         """Every guard (source, polarity) evaluates to its polarity in `func`; one that cannot be
         evaluated counts as `unknown` (no, by default)."""
