@@ -337,7 +337,7 @@ def spec_fields(m, seg) -> dict[str, str]:
                 or not all(type(e) is ast.Name for e in t.elts[1].elts) \
                 or type(it) is not ast.Call or type(it.func) is not ast.Attribute or it.func.attr != "items":
             continue
-        name, (env, default, *cast) = t.elts[0].id, [e.id for e in t.elts[1].elts]
+        name, (env, _, *cast) = t.elts[0].id, [e.id for e in t.elts[1].elts]
         nodes = [n for st in loop.body for n in lb.walk(st) if type(n) in (ast.Call, ast.Subscript)]
         sets = any(type(n) is ast.Call and lb.call_name(n.func) == "setattr" and len(n.args) == 3
                    and type(n.args[1]) is ast.Name and n.args[1].id == name for n in nodes)
