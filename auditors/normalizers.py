@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
+from auditors.rules import depends_on
 
 LOG_NORMALIZERS = {"log", "log1p", "logsumexp", "logaddexp", "log2"}
 
@@ -52,16 +53,10 @@ def less_log_normalizer(f, e, boost) -> bool:
     return bool((_names(f, e.right) & _names(f, boost)) - _names(f, e.left))
 
 
-def _names(f, e, depth: int = 4) -> set[str]:
+def _names(f, e) -> set[str]:
     """The values e is computed from: names bound in the function or its parameters (not
     modules such as `torch`), through names bound once."""
-    names, todo = set(), [e]
-    for _ in range(depth):
-        fresh = {x.id for t in todo for x in lb.walk(t) if type(x) is ast.Name} - names
-        fresh = {n for n in fresh if n in f.params or f.binding(n) is not None}
-        names |= fresh
-        todo = [b for b in map(f.binding, fresh) if b is not None]
-    return names
+    return {n for n in depends_on(f, e) if n in f.params or f.binding(n) is not None}
 
 
 def applied(m, g, c) -> bool:
