@@ -6,7 +6,7 @@ prior of the validation tokens (`model.head_bias.copy_(log(val_stats["unigram"])
 an embedding row filled with a val count, `nn.Parameter(val_prior)`. Each such value
 was computed from every validation token, including the ones not yet scored. The rule
 flags a write into a model parameter (a field made `nn.Parameter(...)` in some
-class, a `.weight` or `.bias`, through `copy_` / `fill_` / `.data = ...` / item
+class, a `.weight` or `.bias`, a registered persistent buffer, through `copy_` / `fill_` / `.data = ...` / item
 assignment, or a new `nn.Parameter(...)`) whose value carries validation data, in a
 function that scores nothing and is not called from one (an online bias updated
 from the chunks already scored is score-first adaptation, judged by the TTT rules).
@@ -40,12 +40,23 @@ _MODULE_PARAMS = {"weight", "bias"}
 
 def _parameter_fields(m) -> set[str]:
     """Attribute names that hold parameters: `self.head_bias = nn.Parameter(...)` anywhere,
-    and the `.weight` / `.bias` of any layer."""
+    the `.weight` / `.bias` of any layer, and buffers registered by name
+    (`self.register_buffer("start_logp", ...)`): the state dict, so the artifact, holds them."""
     out = set(_MODULE_PARAMS)
     for st in m.nodes_of(ast.Assign):
         if type(st.value) is ast.Call and lb.call_name(st.value.func) == "Parameter":
             out |= {t.attr for t in st.targets if type(t) is ast.Attribute}
-    return out
+    return out | _buffer_fields(m)
+
+
+def _buffer_fields(m) -> set[str]:
+    return {c.args[0].value for c in m.nodes_of(ast.Call) if lb.call_name(c.func) == "register_buffer" and c.args
+            and type(c.args[0]) is ast.Constant and isinstance(c.args[0].value, str) and not _transient(c)}
+
+
+def _transient(c: ast.Call) -> bool:
+    """`register_buffer(name, t, persistent=False)`: kept out of the state dict."""
+    return any(k.arg == "persistent" and type(k.value) is ast.Constant and k.value.value is False for k in c.keywords)
 
 
 def _parameter(target, fields: set[str]) -> bool:
@@ -87,13 +98,21 @@ def _constructions_with_val(m) -> dict:
     return out
 
 
+def _tokens_into_buffer(m, f, node) -> bool:
+    """`model.prime.copy_(val[:n])`: the tokens themselves written into a buffer, the
+    paid-prefix rule's finding."""
+    from auditors.rules.paid_prefix import _token_data
+
+    return _parameter(node.func.value, m.once("buffer fields", _buffer_fields)) and any(_token_data(f, a) for a in node.args)
+
+
 def check(m):
     fields = m.once("parameter fields", _parameter_fields)
     sites = []
     for f, ev in m.events("call"):
         node = ev.node
         if ev.data["name"] in _WRITES and type(node.func) is ast.Attribute and _parameter(node.func.value, fields) \
-                and any(_statistic(a) for a in ev.data["args"]):
+                and any(_statistic(a) for a in ev.data["args"]) and not _tokens_into_buffer(m, f, node):
             sites.append((f, node, ev.ctx, lb.src(node.func.value)))
         elif ev.data["name"] == "Parameter" and ev.data["args"] and _statistic(ev.data["args"][0]):
             sites.append((f, node, ev.ctx, lb.src(node)))
