@@ -14,6 +14,15 @@ a fraction of the stream's length (`(total * a) // b`, written in place or retur
 helper of the module, with `total` taken from the length of the validation tokens the
 function is handed; a share of a chunk's rows, `rows.size(0) * rank // world`, is the legal
 chunk-synchronous split).
+
+The same leak without gradients: a scoring object whose state is all-reduced inside the
+scoring loop (`prior.sync(world)` running `dist.all_reduce(self.fresh)` after each batch,
+while `prior.apply(logp, prev)` adjusts the scores) while each rank walks a contiguous
+stripe of the whole stream's windows, cut once before the loop
+(`mine = starts[len(starts) * rank // world : ...]`). Rank 0's next batch is then scored
+with counts of rank 7's tokens, far later in the stream. A stripe cut per chunk inside the
+loop (every rank scores its part of chunk k before the sync) and a sync after the loop are
+the legal forms.
 """
 
 from __future__ import annotations
@@ -47,7 +56,60 @@ def check(m):
                            f"trains on `{lb.src(share)}`, which starts in this rank's contiguous share of the whole "
                            "stream, and the gradients are averaged across ranks: each rank steps on other ranks' "
                            "tokens, far later in the stream, before it scores its next chunk"))
+    return out + _synced_scorer(m)
+
+
+_COLLECTIVES = {"all_reduce", "all_gather", "all_gather_into_tensor", "reduce_scatter", "reduce_scatter_tensor"}
+
+
+def _synced_scorer(m) -> list:
+    """A method reducing its object's state across ranks, called in a scoring loop of f where
+    a method of the same class adjusts the scores, with f's windows cut in rank stripes of the
+    whole stream before that loop."""
+    out = []
+    for f in m.functions.values():
+        if f.qualname == "<module>" or not m.scores(f):
+            continue
+        calls = [e for e in f.events if e.kind == "call" and e.data["callee"] and e.ctx.loops]
+        for ev in calls:
+            g = m.functions[ev.data["callee"]]
+            if not g.cls or not m._transitive(g, _reduces_own_state, ("reduces own state",)):
+                continue
+            loop = ev.ctx.loops[0]
+            scorer = next((e for e in calls if loop in e.ctx.loops and e is not ev and m.functions[e.data["callee"]].cls == g.cls
+                           and any(a & {"DIST", "TGTP"} for a in e.data["args"])), None)
+            stripe = scorer and next((s for s in m.under(f, m.nodes_of(ast.Subscript)) if s.lineno < loop.lineno
+                                      and type(s.slice) is ast.Slice and s.slice.lower is not None
+                                      and _windows_stripe(f, s)), None)
+            if stripe is not None:
+                out.append(raw(RULE, f, ev.node, ev.ctx, "error", "medium",
+                               f"`{lb.src(ev.node.func)}` all-reduces the state that `{lb.src(scorer.node.func)}` "
+                               f"(line {scorer.line}) scores with, inside the scoring loop, while each rank walks its "
+                               f"own stripe `{lb.src(stripe)}` of the whole stream: a rank's next tokens are scored "
+                               "with counts of other ranks' tokens, far later in the stream"))
+                break
     return out
+
+
+def _reduces_own_state(g) -> bool:
+    """`dist.all_reduce(self.fresh)`: a collective on a field of the method's own object."""
+    return any(type(n) is ast.Call and lb.call_name(n.func) in _COLLECTIVES and n.args and type(n.args[0]) is ast.Attribute
+               and type(n.args[0].value) is ast.Name and n.args[0].value.id == "self" for n in g.nodes)
+
+
+def _windows_stripe(f, s) -> bool:
+    """`starts[len(starts) * rank // world : ...]` of window positions (or the tokens) cut
+    from the stream: the lower bound is a fraction of the sliced sequence's own length."""
+    if not f.labels_of(s.value) & {"RPOS", "VAL"} or type(s.value) is not ast.Name:
+        return False
+    for n in [s.slice.lower, *(f.binding(x) for x in depends_on(f, s.slice.lower, depth=2))]:
+        for b in lb.walk(n) if n is not None else ():
+            if type(b) is ast.BinOp and type(b.op) is ast.FloorDiv and type(b.left) is ast.BinOp \
+                    and type(b.left.op) is ast.Mult and any(
+                        type(c) is ast.Call and lb.call_name(c.func) == "len" and c.args and type(c.args[0]) is ast.Name
+                        and c.args[0].id == s.value.id for side in (b.left.left, b.left.right) for c in lb.walk(side)):
+                return True
+    return False
 
 
 def _scored_before(m, f, ev) -> bool:
