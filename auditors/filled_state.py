@@ -32,7 +32,8 @@ def counts_into_self(f) -> bool:
     if not f.is_method:
         return False
     m = f.module
-    if any(type(n.target) is ast.Subscript and self_table(n.target) for n in m.under(f, m.nodes_of(ast.AugAssign))):
+    if any(type(n.target) is ast.Subscript and self_table(n.target) and _keyed(n.target)
+           for n in m.under(f, m.nodes_of(ast.AugAssign))):
         return True
     if any(type(n.target) is ast.Attribute and self_table(n.target) and any(
             type(c) is ast.Call and lb.call_name(c.func) in COUNTING for c in lb.walk(n.value))
@@ -48,6 +49,17 @@ def counts_into_self(f) -> bool:
                 return True
         if name == "at" and e.node.args and self_table(e.node.args[0]):
             return True
+    return False
+
+
+def _keyed(target: ast.Subscript) -> bool:
+    """`self.rows[ctx][tok]`: some index is computed. Fixed slots (`self.v[0] -= nll`,
+    `self.v[1] += nbytes`) are running sums, not a table keyed by data."""
+    node = target
+    while type(node) is ast.Subscript:
+        if not all(type(n) in (ast.Constant, ast.Tuple, ast.UnaryOp, ast.USub) for n in lb.walk(node.slice)):
+            return True
+        node = node.value
     return False
 
 
