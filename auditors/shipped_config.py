@@ -132,7 +132,38 @@ def field_tables(m, seg) -> list[list]:
             read = _table_read(f, table)
             if read is not None:
                 out.append([f.qualname, made, _class_fields(m, made), seg(read[0]), read[1]])
+        made, held = _set_per_field(m, f, loop)
+        for table in _filled_from(m, f, held) if made else ():
+            read = _table_read(f, table)
+            if read is not None:
+                out.append([f.qualname, made, _class_fields(m, made), seg(read[0]), read[1]])
     return out
+
+
+def _set_per_field(m, f, loop: ast.For) -> tuple[str | None, str | None]:
+    """(settings class, dict name) of a loop over a dataclass's fields that sets each field from
+    a dict by its name (`for fl in fields(cfg): ... setattr(cfg, fl.name, conv(values[fl.name]))`)."""
+    if not (type(loop.iter) is ast.Call and lb.call_name(loop.iter.func) == "fields" and type(loop.target) is ast.Name):
+        return None, None
+    var = loop.target.id
+
+    def by_name(e) -> bool:
+        return type(e) is ast.Attribute and e.attr == "name" and type(e.value) is ast.Name and e.value.id == var
+    for n in walk(loop):
+        if type(n) is ast.Call and lb.call_name(n.func) == "setattr" and len(n.args) == 3 and type(n.args[0]) is ast.Name \
+                and by_name(n.args[1]):
+            held = next((x.value.id for x in walk(n.args[2]) if type(x) is ast.Subscript and type(x.value) is ast.Name
+                         and by_name(x.slice)), None)
+            if held is not None:
+                return _made_here(m, f, n.args[0].id), held
+    return None, None
+
+
+def _filled_from(m, f, name: str) -> list:
+    """What a dict of f is filled from: its binding, and each `name.update(table)`."""
+    out = [f.binding(name)] if f.binding(name) is not None else []
+    return out + [c.args[0] for c in m.under(f, m.nodes_of(ast.Call)) if type(c.func) is ast.Attribute
+                  and c.func.attr == "update" and type(c.func.value) is ast.Name and c.func.value.id == name and len(c.args) == 1]
 
 
 def _sections(m, f, loop: ast.For, table: ast.expr) -> list:

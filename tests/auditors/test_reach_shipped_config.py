@@ -320,3 +320,63 @@ def test_a_yaml_file_whose_aliases_multiply_its_size_is_not_read(audit_errors, t
     (tmp_path / "eval.yaml").write_text("\n".join(lines) + "\nremote_prior: false\n")
     line = PRIOR_BY_YAML.splitlines().index('        urllib.request.urlretrieve("https://example.org/prior.npy", "prior.npy")') + 1
     assert audit_errors(PRIOR_BY_YAML) == [(line, "network_at_eval", "active")]
+
+
+ADAPT_BY_FIELD_LOOP = '''
+import json
+import os
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class EvalSettings:
+    chunk: int = 4096
+    warm_steps: int = 0
+
+
+def load_settings(path):
+    values = {}
+    if os.path.exists(path):
+        with open(path) as fh:
+            values.update(json.load(fh))
+    cfg = EvalSettings()
+    for fl in fields(cfg):
+        raw = os.environ.get("EV_" + fl.name.upper())
+        if raw is not None:
+            values[fl.name] = raw
+        if fl.name in values:
+            setattr(cfg, fl.name, type(getattr(cfg, fl.name))(values[fl.name]))
+    return cfg
+
+
+def main(model):
+    cfg = load_settings("eval_settings.json")
+    val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    if cfg.warm_steps > 0:
+        F.cross_entropy(model(val[None, :cfg.chunk])[0], val[1:cfg.chunk + 1]).backward()
+        opt.step()
+    with torch.no_grad():
+        return F.cross_entropy(model(val[None, :-1])[0], val[1:]).item()
+
+
+if __name__ == "__main__":
+    main(None)
+'''
+
+
+@pytest.mark.parametrize("shipped, env, reach", [({"warm_steps": 2}, {}, "active"), ({"warm_steps": 0}, {}, "dormant"),
+                                                 ({"chunk": 512}, {}, "dormant"), ({"warm_steps": 2}, {"EV_WARM_STEPS": "0"}, "dormant"),
+                                                 ({}, {"EV_WARM_STEPS": "3"}, "active")])
+def test_fields_set_one_by_one_from_a_dict_filled_by_the_shipped_file_take_its_values(tmp_path, shipped, env, reach):
+    """`values.update(json.load(fh))`, then `setattr(cfg, fl.name, conv(values[fl.name]))` over
+    the dataclass's fields: the shipped file sets the field, an environment variable overrides it."""
+    (tmp_path / "eval_settings.json").write_text(json.dumps(shipped))
+    (tmp_path / "train_gpt.py").write_text(ADAPT_BY_FIELD_LOOP)
+    found = [(f.line, f.tag, f.reach) for f in audit_path(tmp_path, env=env).findings if f.severity == "error"]
+    line = ADAPT_BY_FIELD_LOOP.splitlines().index("        F.cross_entropy(model(val[None, :cfg.chunk])[0], val[1:cfg.chunk + 1]).backward()") + 1
+    assert found == [(line, "ttt_before_score", reach)]
