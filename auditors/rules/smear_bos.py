@@ -160,10 +160,13 @@ def _feeds_scoring(m, f) -> bool:
     caller computes losses itself or hands what f returns to a function that scores (`docs =
     find_docs(val)`, then `eval_docs(model, docs)`, or `loss = model(x, y)` on rows cut from
     them); a byte-count audit that splits documents
-    and runs no model is none, whatever the driver that calls it scores elsewhere."""
+    and runs no model is none, whatever the driver that calls it scores elsewhere, and so is
+    a method called for its effect (counts restarted at each BOS), whose split orders nothing."""
     if m.scores(f):
         return True
     for g, site in m.call_sites(f):
+        if any(st.value is site.node for st in m.under(g, m.nodes_of(ast.Expr))):
+            continue  # (`uni.absorb_until(toks, end)`: the split restarts state kept in an object; no scoring order)
         if any(e.kind == "ce" or e.kind == "call" and e.data["name"] == "log_softmax" for e in g.events):
             return True  # the caller computes losses itself
         assigns = m.under(g, m.nodes_of(ast.Assign))

@@ -2,7 +2,8 @@
 stream is split into documents that are then scored (RULES.md §8), also by a helper whose
 result, cut further, a caller hands to the scoring function or to a model with the targets
 (`model(x, y)`); a byte-count audit that splits
-documents and runs no model leaves the stream scored in order (a warning)."""
+documents and runs no model leaves the stream scored in order (a warning), and so does a
+method called for its effect that restarts per-document counts at each BOS."""
 
 from __future__ import annotations
 
@@ -65,6 +66,30 @@ def model_loss_eval(model, val):
     return total
 
 
+class DocCounts:
+    def __init__(self, vocab=1024):
+        self.counts, self.seen = torch.zeros(vocab), 0
+
+    def advance(self, val, end):
+        seg = val[self.seen:end]
+        starts = (seg == 1).nonzero().flatten()
+        if starts.numel():
+            self.counts.zero_()
+            seg = seg[int(starts[-1]):]
+        self.counts += torch.bincount(seg, minlength=self.counts.numel()).float()
+        self.seen = end
+
+
+def stream_eval_doc_prior(model, val, seq=1024):
+    prior, nll = DocCounts(), 0.0
+    for s in range(0, len(val) - 1, seq):
+        prior.advance(val, s + 1)
+        logp = torch.log_softmax(model(val[None, s:s + seq])[0], -1)
+        p = 0.9 * logp.exp() + 0.1 * (prior.counts + 1) / (prior.counts.sum() + 1024)
+        nll -= p.log().gather(1, val[s + 1:s + seq + 1, None]).sum().item()
+    return nll
+
+
 def main(model):
     val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
     print(byte_audit(val, torch.ones(1024), bytes))
@@ -77,7 +102,7 @@ if __name__ == "__main__":
 
 
 @pytest.mark.parametrize("evaluation,severity", [("stream_eval", "warning"), ("doc_eval", "error"), ("split_eval", "error"),
-                                                 ("model_loss_eval", "error")])
+                                                 ("model_loss_eval", "error"), ("stream_eval_doc_prior", "warning")])
 def test_documents_split_only_for_a_byte_count_leave_the_mix_a_warning(tmp_path, monkeypatch, evaluation, severity):
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     p = tmp_path / "train_gpt.py"
