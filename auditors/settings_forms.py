@@ -147,7 +147,10 @@ def field_env(m) -> list[tuple[str, str]]:
                  if type(n) is ast.Call and n.args]
         reads += [(n.slice, True) for st in body for n in lb.walk(st)
                   if type(n) is ast.Subscript and (lb.dotted(n.value) or "").endswith("environ")]
+        local = {a.targets[0].id: a.value for st in body for a in lb.walk(st) if type(a) is ast.Assign
+                 and len(a.targets) == 1 and type(a.targets[0]) is ast.Name}  # `key = f.name.upper()`, then `_env(key, ...)`
         for key, getter in reads:
+            key = local.get(key.id, key) if type(key) is ast.Name else key
             prefix = ""
             if type(key) is ast.BinOp and type(key.op) is ast.Add and type(key.left) is ast.Constant and isinstance(key.left.value, str):
                 key, prefix = key.right, key.left.value

@@ -122,6 +122,23 @@ class Config:
     def from_env(cls):
         return cls(**{f.name: _env(f.name.upper(), f.default) for f in fields(cls)})"""
 
+FIELDS_KEY_NAMED = """def _env(name, default, cast):
+    raw = os.environ.get(name)
+    return default if raw is None or raw == "" else cast(raw)
+
+
+@dataclass
+class Config:
+    adapt_epochs: int = 0
+
+    @classmethod
+    def from_env(cls):
+        cfg = cls()
+        for f in fields(cls):
+            key = f.name.upper()
+            setattr(cfg, f.name, _env(key, getattr(cfg, f.name), type(getattr(cfg, f.name))))
+        return cfg"""
+
 TYPE_CLASS = """CFG = dict(adapt_source="ar", seq=2048)
 for _k, _v in list(CFG.items()):
     if _k.upper() in os.environ:
@@ -154,6 +171,7 @@ C = {k: _parse(os.environ["PG_" + k.upper()], v) if "PG_" + k.upper() in os.envi
 
 CASES = {
     "fields comprehension": (FIELDS_COMPREHENSION, "cfg = Config.from_env()", "cfg.adapt_epochs > 0"),
+    "fields loop with the key in a name": (FIELDS_KEY_NAMED, "cfg = Config.from_env()", "cfg.adapt_epochs > 0"),
     "attribute set under a condition": (CLASS_SETTINGS, OVERRIDE_SETUP, "args.adapt"),
     "helpers nested in main": ("", NESTED_HELPER_SETUP, "use_ttt"),
     "aliased add_argument": (ALIASED_ADD, "args = parse_args()", "args.adapt_steps > 0"),
@@ -196,6 +214,9 @@ CASES = {
     # `cls(**{f.name: _env(f.name.upper(), f.default) for f in fields(cls)})`: a helper handed each field's key
     ("fields comprehension", {}, "dormant"),
     ("fields comprehension", {"ADAPT_EPOCHS": "6"}, "active"),
+    # `key = f.name.upper()` in the loop, then `_env(key, ...)`: the key a name holds
+    ("fields loop with the key in a name", {}, "dormant"),
+    ("fields loop with the key in a name", {"ADAPT_EPOCHS": "6"}, "active"),
     # `for _k, _v in list(CFG.items()): if _k.upper() in os.environ: CFG[_k] = type(_v)(...)`, then
     # `C = type("C", (), CFG)`: each entry reads its own variable, else keeps its default
     ("class made by type() from a dict", {}, "dormant"),
