@@ -92,10 +92,11 @@ class Evaluator(SettingsReads, ShippedReads):
                 finally:
                     self.fields_read.discard(n.attr)
             if isinstance(base, (ast.Name, ast.Attribute)) and n.attr in self.facts["class_defs"]:  # cfg.x, self.cfg.x
-                override = self.facts.get("field_overrides", {}).get(n.attr)
+                override = self.facts.get("field_overrides", {}).get(n.attr) if n.attr not in self.fields_read else None
                 if override is not None and self.holds(override[2], override[0]):
-                    # `if world_size == 1: args.temp_mix = False`, where that condition holds
-                    return self.source(override[1], Scope(self.facts, override[0], self.env, scope.depth + 1))
+                    # `if world_size == 1: args.temp_mix = False`, where that condition holds (its own
+                    # value read there, `cal.get("enabled", out.calibrate)`, is the default)
+                    return self.read_field(n.attr, override[1], Scope(self.facts, override[0], self.env, scope.depth + 1))
                 shipped = self.table_field(n.attr)  # `cls(**tomllib.load(fh)["quant"])`: what the settings file sets
                 default = shipped[0] if shipped else \
                     self.source(self.facts["class_defs"][n.attr], Scope(self.facts, "<module>", self.env, scope.depth + 1))

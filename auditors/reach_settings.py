@@ -51,6 +51,14 @@ class SettingsReads:
         outer.update({k.arg: (k.value, home) for k in made.keywords if k.arg})
         return self.inline(factory["returns"], self.facts["functions"][factory["returns"]], n, scope, outer)
 
+    def read_field(self, attr: str, src: str, scope: Scope):
+        """The value `src` gives a field, with the field itself read as its default there."""
+        self.fields_read.add(attr)
+        try:
+            return self.source(src, scope)
+        finally:
+            self.fields_read.discard(attr)
+
     def field_override(self, field: str, default):
         """A class field's value when the file sets its fields from the environment in a loop
         (`for f in fields(cls): raw = env.get(f.name.upper())`): the variable named after the

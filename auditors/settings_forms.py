@@ -207,19 +207,27 @@ def rebound_return(head, last) -> str | None:
 def field_overrides(m, seg, flags: set = frozenset()) -> dict:
     """A settings-class attribute (or an argparse flag of `flags`) set on an instance under a
     condition, in one place (`if world_size == 1: args.temp_mix = False`; `if args.n is None:
-    args.n = 1 if world > 1 else 0`): attribute -> [function, source of the value,
-    [[test, polarity], ...]]. Read as the value where the condition holds, else the default."""
+    args.n = 1 if world > 1 else 0`), or in a function that reads a settings file
+    (`out.calibrate = bool(cal.get("enabled", out.calibrate))` after `doc = tomllib.load(fh)`):
+    attribute -> [function, source of the value, [[test, polarity], ...]]. Read as the value
+    where the condition holds, else the default."""
+    from auditors.shipped_config import LOADERS
+
     found: dict[str, list] = {}
+    loading: set[str] = set()  # functions that read a settings file: their stores set fields from it
     for f in m.functions.values():
         if f.qualname == "<module>":
             continue
+        if any(e.kind == "call" and lb.dotted(e.node.func) in LOADERS for e in f.events):
+            loading.add(f.qualname)
         for a in m.under(f, m.nodes_of(ast.Assign)):
             for t in a.targets:
                 if type(t) is ast.Attribute and type(t.value) is ast.Name and t.value.id != "self" \
                         and (t.attr in m.class_defs or t.attr in flags):
                     guards = [[seg(test), pol] for test, pol in ctx_of(f, a).guards if pol in (True, False)]
                     found.setdefault(t.attr, []).append([f.qualname, seg(a.value), guards])
-    return {k: v[0] for k, v in found.items() if len(v) == 1 and v[0][2]}
+    # (set under a condition, or by a loader: `out.calibrate = bool(cal.get("enabled", out.calibrate))`)
+    return {k: v[0] for k, v in found.items() if len(v) == 1 and (v[0][2] or v[0][0] in loading)}
 
 
 def guarded_defs(m, f, seg) -> dict[str, str]:

@@ -380,3 +380,56 @@ def test_fields_set_one_by_one_from_a_dict_filled_by_the_shipped_file_take_its_v
     found = [(f.line, f.tag, f.reach) for f in audit_path(tmp_path, env=env).findings if f.severity == "error"]
     line = ADAPT_BY_FIELD_LOOP.splitlines().index("        F.cross_entropy(model(val[None, :cfg.chunk])[0], val[1:cfg.chunk + 1]).backward()") + 1
     assert found == [(line, "ttt_before_score", reach)]
+
+
+SMOOTH_BY_LOADER = '''
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class EvalSettings:
+    stride: int = 64
+    calibrate: bool = False
+
+    @classmethod
+    def load(cls, path):
+        out = cls()
+        if not path.is_file():
+            return out
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+        cal = doc.get("calibration", {})
+        out.calibrate = bool(cal.get("enabled", out.calibrate))
+        return out
+
+
+def score(logits, y, es):
+    if es.calibrate:
+        ent = -(logits.softmax(-1) * logits.log_softmax(-1)).sum(-1)
+        level = F.conv1d(ent[:, None, :], torch.ones(1, 1, 9) / 9, padding="same")[:, 0]
+        logits = logits / (1 + 0.03 * level).unsqueeze(-1)
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten())
+
+
+if __name__ == "__main__":
+    es = EvalSettings.load(HERE / "eval_settings.toml")
+    print(score(torch.randn(1, 8, 16), torch.zeros(1, 8, dtype=torch.long), es))
+'''
+
+
+@pytest.mark.parametrize("toml, reach", [("[calibration]\nenabled = true\n", "active"),
+                                         ("[calibration]\nenabled = false\n", "dormant"), ("[other]\nx = 1\n", "dormant")])
+def test_a_field_a_loader_sets_from_the_shipped_file_takes_its_value(tmp_path, toml, reach):
+    """`out.calibrate = bool(cal.get("enabled", out.calibrate))` in the method that reads the
+    shipped TOML: the file's value, or the class default where it leaves the key out."""
+    (tmp_path / "eval_settings.toml").write_text(toml)
+    (tmp_path / "train_gpt.py").write_text(SMOOTH_BY_LOADER)
+    found = [(f.rule, f.reach) for f in audit_path(tmp_path).findings if f.severity == "error"]
+    assert found == [("centered-conv", reach)]
