@@ -124,6 +124,10 @@ class ClassFacts:
         if caller is None or type(func) is not ast.Attribute or type(func.value) is not ast.Name:
             return ()
         if func.value.id != "self":  # `loader = A(...)`, later `loader = B(...)`: B's method too
+            made = caller.binding(func.value.id)
+            if type(made) is ast.Call and type(made.func) is ast.Subscript:  # `ADAPTERS[mode](...)`: every entry's method
+                found = [q for q in (f"{c}.{func.attr}" for c in self.table_classes(caller, made.func)) if q in self.functions]
+                return tuple(found[1:])
             if len(self._built_classes(caller).get(func.value.id, ())) < 2:
                 return self._unknown_receiver(caller, func)  # (the common case, answered without a binding lookup)
             classes = self._receiver_classes(func.value, caller) if caller.binding(func.value.id) is None else []
@@ -171,6 +175,8 @@ class ClassFacts:
         if type(recv) is ast.Attribute and type(recv.value) is ast.Name and recv.value.id == "self" \
                 and caller is not None and caller.cls:
             return self.with_bases(self._field_classes(caller.cls, recv.attr, depth))
+        if type(recv) is ast.Call and type(recv.func) is ast.Subscript and caller is not None:
+            return self.with_bases(self.table_classes(caller, recv.func))  # `ADAPTERS[mode](model)`: any of them
         if type(recv) is ast.IfExp and depth < 3:
             return self._receiver_classes(recv.body, caller, depth + 1) + self._receiver_classes(recv.orelse, caller, depth + 1)
         bases = self.once("class bases", class_bases)
@@ -183,6 +189,18 @@ class ClassFacts:
                 and caller.cls in bases:
             return self.with_bases(list(bases[caller.cls]))  # `super().run(x)`: the bases' method
         return []
+
+    def table_classes(self, caller: FuncInfo, func: ast.Subscript) -> list[str]:
+        """The module classes a dispatch table holds (`{"none": NoAdapt, "tent": Tent}`, entries
+        stored or registered by a decorator, `{c.name: c for c in (NoAdapt, Tent)}`)."""
+        bases = self.once("class bases", class_bases)
+        values = [v for _, v in dispatch_items(caller, func) or ()]
+        held = caller.binding(func.value.id) if type(func.value) is ast.Name else None
+        if held is None and type(func.value) is ast.Name:
+            held = self.functions["<module>"].binding(func.value.id)
+        if type(held) is ast.DictComp and len(held.generators) == 1 and type(held.generators[0].iter) in (ast.Tuple, ast.List):
+            values += held.generators[0].iter.elts
+        return list(dict.fromkeys(v.id for v in values if type(v) is ast.Name and v.id in bases))
 
     def _built_classes(self, f: FuncInfo) -> dict[str, tuple]:
         """Name -> the module classes f binds it to objects of (`x = A(...)`), in order; one

@@ -21,6 +21,9 @@ such call is a call site of every function the registry's decorator was put on.
 
 A `@property` (or `cached_property`) runs where its name is read as an attribute
 (`self.body.encode()`): each such read is a call site.
+
+A class filed in a dispatch table (`ADAPTERS = {c.name: c for c in (NoAdapt, Tent)}`) is
+built where the table is called (`ADAPTERS[mode](model)`), only when the key selects it.
 """
 
 from __future__ import annotations
@@ -113,3 +116,47 @@ def property_sites(m) -> list[tuple[str, object, ast.Attribute, object]]:
 def _is_property(d) -> bool:
     d = d.func if type(d) is ast.Call else d
     return (d.id if type(d) is ast.Name else d.attr if type(d) is ast.Attribute else None) in _PROPERTIES
+
+
+def table_constructions(m) -> list[tuple[str, object, ast.Call, object, str]]:
+    """(class, caller, call, ctx, guard) for each class a dispatch table builds at its one call
+    (`ADAPTERS[mode](model, cfg)` over `{"none": NoAdapt, "tent": Tent}` or `{c.name: c for c
+    in (NoAdapt, Tent)}` with `name = "tent"` in Tent's body): a construction of that class,
+    made only where the key selects it (`mode == 'tent'`)."""
+    inner: dict[int, tuple] = {}  # call -> (span of the innermost function around it, that function, the call)
+    for g in m.functions.values():
+        span = (g.node.end_lineno or 0) - g.node.lineno if g.qualname != "<module>" else 1 << 30
+        for c in m.under(g, m.nodes_of(ast.Call)):
+            if type(c.func) is ast.Subscript and type(c.func.value) is ast.Name and type(c.func.slice) is not ast.Constant \
+                    and span < inner.get(id(c), (1 << 31,))[0]:
+                inner[id(c)] = (span, g, c)
+    per_table: dict[str, int] = {}
+    for _, _, c in inner.values():
+        per_table[c.func.value.id] = per_table.get(c.func.value.id, 0) + 1
+    out = []
+    for _, g, c in inner.values():
+        if per_table[c.func.value.id] != 1:
+            continue  # (a table called at two places has no one key)
+        keys = _class_keys(m, g, c.func)
+        for cls in m.table_classes(g, c.func):
+            if cls in keys:
+                ctx = ctx_of(g, _statement_of(m, g, c))
+                out.append((cls, g, c, ctx, f"{lb.src(c.func.slice)} == {keys[cls]!r}"))
+    return out
+
+
+def _class_keys(m, g, func: ast.Subscript) -> dict[str, str]:
+    """Class name -> the constant key a dispatch table files it under: a dict literal's (or
+    registered) keys, or `{c.name: c for c in (...)}` read from each class body's `name = "..."`."""
+    from auditors.dispatch import dispatch_items
+
+    out = {v.id: k for k, v in dispatch_items(g, func) or () if type(v) is ast.Name and isinstance(k, str)}
+    held = g.binding(func.value.id) or m.functions["<module>"].binding(func.value.id)
+    if type(held) is ast.DictComp and type(held.key) is ast.Attribute and type(held.key.value) is ast.Name:
+        attr = held.key.attr
+        for cdef in m.nodes_of(ast.ClassDef):
+            for st in cdef.body:
+                if type(st) is ast.Assign and any(type(t) is ast.Name and t.id == attr for t in st.targets) \
+                        and type(st.value) is ast.Constant and isinstance(st.value.value, str):
+                    out[cdef.name] = st.value.value
+    return out
