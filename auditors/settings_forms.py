@@ -154,6 +154,9 @@ def field_env(m) -> list[tuple[str, str]]:
             prefix = ""
             if type(key) is ast.BinOp and type(key.op) is ast.Add and type(key.left) is ast.Constant and isinstance(key.left.value, str):
                 key, prefix = key.right, key.left.value
+            elif type(key) is ast.JoinedStr and len(key.values) == 2 and type(key.values[0]) is ast.Constant \
+                    and type(key.values[1]) is ast.FormattedValue and key.values[1].format_spec is None:
+                key, prefix = key.values[1].value, key.values[0].value  # f"TTT_{f.name.upper()}"
             case = "plain"
             if type(key) is ast.Call and type(key.func) is ast.Attribute and key.func.attr in ("upper", "lower") and not key.args:
                 key, case = key.func.value, key.func.attr
@@ -363,7 +366,50 @@ def spec_fields(m, seg) -> dict[str, str]:
                     and type(v.elts[0]) is ast.Constant and isinstance(v.elts[0].value, str):
                 read = f"os.environ.get({v.elts[0].value!r}, {seg(v.elts[1])})"
                 out[k.value] = f"{seg(v.elts[2])}({read})" if cast else read
+    return out | _spec_rows(m, seg)
+
+
+def _spec_rows(m, seg) -> dict[str, str]:
+    """The same from a list of rows (`_SPEC = [("TTT_LR", float, 0.002), ...]`, then `for name,
+    typ, default in _SPEC: raw = os.environ.get(name); setattr(a, name.lower(), typ(raw) if raw
+    is not None else default)`): the row's variable names the field (lower-cased as the key is),
+    the loop says which element is read, which converts and which is the default."""
+    out: dict[str, str] = {}
+    for loop in m.nodes_of(ast.For):
+        t = loop.target
+        if type(t) is not ast.Tuple or len(t.elts) != 3 or not all(type(e) is ast.Name for e in t.elts) \
+                or type(loop.iter) is not ast.Name:
+            continue
+        names = [e.id for e in t.elts]
+        nodes = [n for st in loop.body for n in lb.walk(st) if type(n) is ast.Call]
+        env = next((n.args[0].id for n in nodes if lb.call_name(n.func) in ("get", "getenv") and n.args
+                    and type(n.args[0]) is ast.Name and n.args[0].id in names), None)
+        setter = next((n for n in nodes if lb.call_name(n.func) == "setattr" and len(n.args) == 3), None)
+        key = setter.args[1] if setter is not None else None
+        case = key.func.attr if type(key) is ast.Call and type(key.func) is ast.Attribute and key.func.attr in ("lower", "upper") \
+            and type(key.func.value) is ast.Name and key.func.value.id == env else "" if type(key) is ast.Name and key.id == env else None
+        cast = next((n.func.id for n in (lb.walk(setter.args[2]) if setter is not None else ()) if type(n) is ast.Call
+                     and type(n.func) is ast.Name and n.func.id in names), None)
+        rest = [x for x in names if x not in (env, cast)]
+        rows = _rows_literal(m, loop.iter.id)
+        if env is None or case is None or cast is None or len(rest) != 1 or rows is None:
+            continue
+        at = {x: names.index(x) for x in (env, cast, rest[0])}
+        for row in rows.elts:
+            if type(row) is ast.Tuple and len(row.elts) == 3 and type(row.elts[at[env]]) is ast.Constant \
+                    and isinstance(row.elts[at[env]].value, str):
+                var = row.elts[at[env]].value
+                field = getattr(var, case)() if case else var
+                out[field] = f"{seg(row.elts[at[cast]])}(os.environ.get({var!r}, {seg(row.elts[at[rest[0]]])}))"
     return out
+
+
+def _rows_literal(m, name: str) -> ast.List | ast.Tuple | None:
+    """The list (or tuple) literal a module-level name is bound to, once."""
+    found = [st.value for st in m.tree.body if type(st) in (ast.Assign, ast.AnnAssign)
+             and type(st.value) in (ast.List, ast.Tuple)
+             and any(type(x) is ast.Name and x.id == name for x in (st.targets if type(st) is ast.Assign else [st.target]))]
+    return found[0] if len(found) == 1 else None
 
 
 def _table_literal(m, expr) -> ast.Dict | None:
