@@ -152,8 +152,10 @@ def _set_per_field(m, f, loop: ast.For) -> tuple[str | None, str | None]:
     for n in walk(loop):
         if type(n) is ast.Call and lb.call_name(n.func) == "setattr" and len(n.args) == 3 and type(n.args[0]) is ast.Name \
                 and by_name(n.args[1]):
-            held = next((x.value.id for x in walk(n.args[2]) if type(x) is ast.Subscript and type(x.value) is ast.Name
-                         and by_name(x.slice)), None)
+            held = next((x.value.id for x in walk(loop) if type(x) is ast.Subscript and type(x.value) is ast.Name
+                         and by_name(x.slice)), None) or next(  # (`values[f.name]`, or `raw.get(f.name)` anywhere in the loop)
+                (x.func.value.id for x in walk(loop) if type(x) is ast.Call and type(x.func) is ast.Attribute
+                 and x.func.attr == "get" and type(x.func.value) is ast.Name and x.args and by_name(x.args[0])), None)
             if held is not None:
                 return _made_here(m, f, n.args[0].id), held
     return None, None

@@ -433,3 +433,26 @@ def test_a_field_a_loader_sets_from_the_shipped_file_takes_its_value(tmp_path, t
     (tmp_path / "train_gpt.py").write_text(SMOOTH_BY_LOADER)
     found = [(f.rule, f.reach) for f in audit_path(tmp_path).findings if f.severity == "error"]
     assert found == [("centered-conv", reach)]
+
+
+ADAPT_BY_FIELD_LOOP_GET = ADAPT_BY_FIELD_LOOP.replace('''    for fl in fields(cfg):
+        raw = os.environ.get("EV_" + fl.name.upper())
+        if raw is not None:
+            values[fl.name] = raw
+        if fl.name in values:
+            setattr(cfg, fl.name, type(getattr(cfg, fl.name))(values[fl.name]))''', '''    for fl in fields(cfg):
+        env = os.environ.get(f"EV_{fl.name.upper()}")
+        val = env if env is not None else values.get(fl.name)
+        if val is not None:
+            setattr(cfg, fl.name, type(getattr(cfg, fl.name))(val))''')
+
+
+@pytest.mark.parametrize("shipped, env, reach", [({"warm_steps": 2}, {}, "active"), ({"warm_steps": 0}, {}, "dormant"),
+                                                 ({}, {"EV_WARM_STEPS": "3"}, "active"), ({}, {}, "dormant")])
+def test_fields_read_with_get_and_an_f_string_variable_take_the_file_and_the_environment(tmp_path, shipped, env, reach):
+    """`os.environ.get(f"EV_{fl.name.upper()}")`, else `values.get(fl.name)` of the shipped file."""
+    assert ADAPT_BY_FIELD_LOOP_GET != ADAPT_BY_FIELD_LOOP
+    (tmp_path / "eval_settings.json").write_text(json.dumps(shipped))
+    (tmp_path / "train_gpt.py").write_text(ADAPT_BY_FIELD_LOOP_GET)
+    found = [(f.tag, f.reach) for f in audit_path(tmp_path, env=env).findings if f.severity == "error"]
+    assert found == [("ttt_before_score", reach)]
