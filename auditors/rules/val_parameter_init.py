@@ -101,9 +101,10 @@ def _constructions_with_val(m) -> dict:
 def _tokens_into_buffer(m, f, node) -> bool:
     """`model.prime.copy_(val[:n])`: the tokens themselves written into a buffer, the
     paid-prefix rule's finding."""
-    from auditors.rules.paid_prefix import _token_data
+    from auditors.rules.paid_prefix import _FILLS_IN_PLACE, _token_data
 
-    return _parameter(node.func.value, m.once("buffer fields", _buffer_fields)) and any(_token_data(f, a) for a in node.args)
+    return node.func.attr in _FILLS_IN_PLACE and _parameter(node.func.value, m.once("buffer fields", _buffer_fields)) \
+        and any(_token_data(f, a) for a in node.args)
 
 
 def check(m):
