@@ -36,9 +36,9 @@ RULE = RuleInfo("revisited-chunks", "two_pass_rescore", "a generator of chunk vi
 def check(m):
     out = []
     for g in m.functions.values():
-        if g.qualname == "<module>" or not any(type(n) in (ast.Yield, ast.YieldFrom) for n in m.under(g, m.nodes_of(ast.Expr))
-                                                 for n in [n.value]):
-            continue
+        if g.qualname == "<module>" or not any(type(st.value) in (ast.Yield, ast.YieldFrom)
+                                               for st in m.under(g, m.nodes_of(ast.Expr))):
+            continue  # (a generator: a statement of it yields)
         loops = [lp for lp in g.node.body if type(lp) is ast.For and _yields_index(lp)]
         if len(loops) < 2 or not _driven(m, g):
             continue
