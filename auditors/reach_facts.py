@@ -20,7 +20,7 @@ from auditors.shipped_config import LOADERS, field_tables, named_files
 from auditors.settings_forms import (dict_updates, field_env, field_overrides, guarded_defs, init_attrs, looped_fields,
                                      rebound_return, spec_fields)
 from auditors.dispatch import ANY_KEY, default_value, dispatch_items, loop_keys
-from auditors.registries import table_constructions, property_sites, registry_sites
+from auditors.registries import property_sites, registry_sites, table_constructions
 
 PY_NAME = re.compile(r"""['"/\\]([\w.-]+\.py)\b""")  # a script named in a string or a path
 
@@ -147,18 +147,15 @@ def reach_facts(m, tree) -> dict:
                 calls.setdefault(name, []).append(
                     {**site, "guards": site["guards"] + [[seg(t), p] for t, p in choice]} if choice else site)
     _decorator_sites(m, known, calls, seg)
+    def site_of(g, c: ast.Call, ctx, *more) -> dict:  # a plain call `c` in g, under its guards and `more`
+        return {"caller": g.qualname, "line": c.lineno, "method": False, "args": [seg(a) for a in c.args],
+                "kwargs": {k.arg: seg(k.value) for k in c.keywords if k.arg},
+                "guards": [[seg(t), p] for t, p in ctx.guards] + list(more)}
     for name, g, c, ctx in registry_sites(m):  # `for fn in _HOOKS[event]: fn(ctx)` runs each registered hook
-        calls.setdefault(name, []).append({"caller": g.qualname, "line": c.lineno, "method": False,
-                                           "args": [seg(a) for a in c.args],
-                                           "kwargs": {k.arg: seg(k.value) for k in c.keywords if k.arg},
-                                           "guards": [[seg(t), p] for t, p in ctx.guards]})
+        calls.setdefault(name, []).append(site_of(g, c, ctx))
     for name, g, c, ctx, guard in table_constructions(m):  # `ADAPTERS[mode](...)` builds Tent where mode == "tent"
-        if any(s["caller"] == g.qualname and s["line"] == c.lineno for s in calls.get(name, ())):
-            continue  # (a dict literal's entries are read as the call's choices already)
-        calls.setdefault(name, []).append({"caller": g.qualname, "line": c.lineno, "method": False,
-                                           "args": [seg(a) for a in c.args],
-                                           "kwargs": {k.arg: seg(k.value) for k in c.keywords if k.arg},
-                                           "guards": [[seg(t), p] for t, p in ctx.guards] + [[guard, True]]})
+        if not any(s["caller"] == g.qualname and s["line"] == c.lineno for s in calls.get(name, ())):
+            calls.setdefault(name, []).append(site_of(g, c, ctx, [guard, True]))  # (a dict literal's are choices already)
     for name, g, a, ctx in property_sites(m):  # `self.body.encode()` runs the property `body`
         calls.setdefault(name, []).append({"caller": g.qualname, "line": a.lineno, "method": True, "args": [],
                                            "kwargs": {}, "guards": [[seg(t), p] for t, p in ctx.guards]})

@@ -31,6 +31,7 @@ from __future__ import annotations
 import ast
 
 from auditors import labels as lb
+from auditors.dispatch import dispatch_items
 from auditors.loop_shapes import innermost_statements
 from auditors.rules import ctx_of
 
@@ -148,8 +149,6 @@ def table_constructions(m) -> list[tuple[str, object, ast.Call, object, str]]:
 def _class_keys(m, g, func: ast.Subscript) -> dict[str, str]:
     """Class name -> the constant key a dispatch table files it under: a dict literal's (or
     registered) keys, or `{c.name: c for c in (...)}` read from each class body's `name = "..."`."""
-    from auditors.dispatch import dispatch_items
-
     out = {v.id: k for k, v in dispatch_items(g, func) or () if type(v) is ast.Name and isinstance(k, str)}
     held = g.binding(func.value.id) or m.functions["<module>"].binding(func.value.id)
     if type(held) is ast.DictComp and type(held.key) is ast.Attribute and type(held.key.value) is ast.Name:
