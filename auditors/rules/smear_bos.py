@@ -11,6 +11,8 @@ Severity is error when the file also splits the validation stream into documents
 (an elementwise `val_tokens == bos_id` mask, as document-batched or phased evaluation
 builds), else warning: scored in stream order the mix only sees the true
 previous token (#1667, merged, runs it unmasked).
+A causal convolution added to its input (`x + g * conv1d(F.pad(x, (K - 1, 0)), w)`, a
+"Canon layer" or short conv) mixes the K - 1 previous positions the same way.
 BigramHash (hashing previous token *ids* into an embedding) is not this construct.
 """
 
@@ -35,9 +37,10 @@ def _prev_slice_of(node: ast.AST, before: frozenset = frozenset(), pads: frozens
     padding that adds one position in front and drops the last (`F.pad(x, (0, 0, 1, -1))`,
     `self.time_shift(x)` with `self.time_shift = nn.ZeroPad2d((0, 0, 1, -1))`)."""
     if type(node) is ast.Call and node.args and (
-            (lb.call_name(node.func) == "pad" and len(node.args) >= 2 and _shift_pad(node.args[1]))
+            (lb.call_name(node.func) == "pad" and len(node.args) >= 2 and (_shift_pad(node.args[1]) or _front_pad(node.args[1])
+                                                                      and type(_unviewed(node.args[0])) in (ast.Name, ast.Attribute)))
             or (type(node.func) is ast.Attribute and node.func.attr in pads)):
-        return lb.src(node.args[0])
+        return lb.src(_unviewed(node.args[0]))
     if isinstance(node, ast.Subscript):
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         for it in items:
@@ -62,11 +65,38 @@ def _shift_pad(spec) -> bool:
         and [lb.src(e) for e in spec.elts[-2:]] == ["1", "-1"]
 
 
+def _front_pad(spec) -> bool:
+    """A padding spec whose last pair adds positions in front only (`(K - 1, 0)`): a causal
+    convolution's input, each output then covers the K - 1 positions before it."""
+    return type(spec) in (ast.Tuple, ast.List) and len(spec.elts) >= 2 and lb.src(spec.elts[-1]) == "0" \
+        and not (type(spec.elts[-2]) is ast.Constant and spec.elts[-2].value == 0)
+
+
+def _unviewed(e: ast.expr) -> ast.expr:
+    """The array a chain of layout changes starts from: `x.transpose(1, 2)` -> x."""
+    while type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in _LAYOUTS:
+        e = e.func.value
+    return e
+
+
+_LAYOUTS = {"transpose", "permute", "contiguous", "to", "float", "view", "reshape", "unsqueeze", "squeeze"}
+
+
 def _pad_attributes(m) -> frozenset:
-    """Attributes bound to a shifting pad module: `self.time_shift = nn.ZeroPad2d((0, 0, 1, -1))`."""
-    return frozenset(t.attr for a in m.nodes_of(ast.Assign) if type(a.value) is ast.Call
-                     and lb.call_name(a.value.func) in _PAD_MODULES and a.value.args and _shift_pad(a.value.args[0])
-                     for t in a.targets if type(t) is ast.Attribute)
+    """Attributes bound to a shifting pad module (`self.time_shift = nn.ZeroPad2d((0, 0, 1,
+    -1))`) or to a convolution over the sequence padded in front (`self.conv = nn.Conv1d(d, d,
+    K, groups=d, padding=K - 1)`, its first T outputs kept): each output mixes earlier positions."""
+    return frozenset(t.attr for a in m.nodes_of(ast.Assign) if type(a.value) is ast.Call and a.value.args and (
+        lb.call_name(a.value.func) in _PAD_MODULES and _shift_pad(a.value.args[0]) or _padded_conv(a.value))
+        for t in a.targets if type(t) is ast.Attribute)
+
+
+def _padded_conv(made: ast.Call) -> bool:
+    """`nn.Conv1d(..., padding=p)` with a padding that is not none (0, "valid") nor centred ("same")."""
+    if lb.call_name(made.func) != "Conv1d":
+        return False
+    padding = next((k.value for k in made.keywords if k.arg == "padding"), made.args[4] if len(made.args) > 4 else None)
+    return padding is not None and not (type(padding) is ast.Constant and padding.value in (0, "valid", "same"))
 
 
 def _one_before(e) -> bool:
