@@ -348,13 +348,17 @@ class FunctionValues:
         """The module functions a factory call may return, one per return statement of the
         factory: a def by name, `functools.partial(fn, ...)`'s function, both branches of a
         conditional (`head = fastce.make_head(name)` with `return full_logprob` and
-        `return partial(shortlist_logprob, k=k)`)."""
+        `return partial(shortlist_logprob, k=k)`), every entry of a dispatch table it returns."""
         factory = self.resolve(value.func, f) if type(value) is ast.Call else None
         out: list = []
         for r in self.own_returns(factory) if factory is not None else ():
             for e in (r.value.body, r.value.orelse) if type(r.value) is ast.IfExp else (r.value,):
                 if type(e) is ast.Call and lb.call_name(e.func) == "partial" and e.args:
                     e = e.args[0]
+                if type(e) is ast.Subscript and type(e.slice) is not ast.Constant:
+                    # `def get_source(name): return SOURCES[name]`: a getter of a dispatch table's entry
+                    out += [g for g in self.dispatched(factory, e) if g not in out]
+                    continue
                 g = self.nested(factory).get(e.id) or self.resolve(e, factory) if type(e) is ast.Name else None
                 if g is not None and g not in out:
                     out.append(g)

@@ -149,3 +149,67 @@ def test_a_property_runs_where_its_name_is_read(tmp_path, monkeypatch, read, rea
     p = tmp_path / "train_gpt.py"
     p.write_text(source)
     assert [f.reach for f in audit_path(p).findings if f.rule == "bare-marker-bytes"] == [reach]
+
+
+GETTER = '''
+import glob
+
+import numpy as np
+import torch
+
+SOURCES = {}
+
+
+def source(name):
+    def put(fn):
+        SOURCES[name] = fn
+        return fn
+    return put
+
+
+def get_source(name):
+    if name not in SOURCES:
+        raise KeyError(name)
+    return SOURCES[name]
+
+
+@source("tail")
+def tail_rows(pattern="data/fineweb_*.bin", n=8, seq=512):
+    last = sorted(glob.glob(pattern))[-1]
+    toks = torch.from_numpy(np.fromfile(last, dtype=np.uint16).astype(np.int64))
+    return list(toks[: n * seq].view(n, seq).split(2))
+
+
+@torch.no_grad()
+def hessians(net, rows):
+    hs = {}
+    for name, mod in net.named_modules():
+        if isinstance(mod, torch.nn.Linear):
+            hs[name] = torch.zeros(mod.in_features, mod.in_features)
+            mod.register_forward_hook(lambda m, i, o, name=name: hs[name].add_(i[0].flatten(0, -2).T @ i[0].flatten(0, -2)))
+    for r in rows:
+        net(r)
+    return hs
+
+
+def main(net):
+    {pick}
+    return hessians(net, rows)
+
+
+if __name__ == "__main__":
+    main(torch.nn.Linear(512, 512))
+'''
+
+
+@pytest.mark.parametrize("pick, found", [('pick = get_source("tail")\n    rows = pick()', ["active"]),
+                                         ('rows = []', [])])
+def test_a_function_a_getter_returns_from_a_registry_runs_where_the_getter_s_result_is_called(tmp_path, monkeypatch,
+                                                                                            pick, found):
+    """`get_source(name)` returns `SOURCES[name]`, which `@source("tail")` fills: calling what the
+    getter returned calls the registered function (here one whose last shard is the
+    validation shard, used for calibration); with no such call nothing calibrates on it."""
+    monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
+    p = tmp_path / "train_gpt.py"
+    p.write_text(GETTER.replace("{pick}", pick))
+    assert [f.reach for f in audit_path(p).findings if f.rule == "quant-calibration-data"] == found
