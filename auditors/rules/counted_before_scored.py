@@ -90,7 +90,7 @@ def _counted(m, f, call) -> tuple | None:
 
 def _counted_fields(m, method) -> set:
     """The fields of `self` a method (or the methods of its class it calls) adds counts
-    into: `self.c.index_add_(...)`, `np.add.at(self.c, ...)`, `self.c[k] += 1`."""
+    into: `self.c.index_add_(...)`, `np.add.at(self.c, ...)`, `self.c[k] += 1`, `self.c += bincount(y)`."""
     if not method.is_method:
         return set()
     return set(m.once(("counted fields", method.qualname), lambda _: frozenset(_fields_counted_into(m, method))))
@@ -108,6 +108,9 @@ def _fields_counted_into(m, method) -> set:
                     table = n.args[0]
             elif type(n) is ast.AugAssign and type(n.target) is ast.Subscript:
                 table = n.target.value
+            elif type(n) is ast.AugAssign and type(n.op) is ast.Add and type(n.target) is ast.Attribute \
+                    and type(n.value) is not ast.Constant:
+                table = n.target  # `self.counts += torch.bincount(seg, minlength=V)` (not a tally of calls, `+= 1`)
             name = lb.dotted(table) if table is not None else None
             if name and name.startswith("self."):
                 out.add(name.split(".")[1])
