@@ -193,3 +193,12 @@ def _scalar_weight(f, term, depth: int = 0):
             return _scalar_weight(f, bound, depth + 1)
     return None
 
+
+def exported_buffers(m) -> set[str]:
+    """Names of the buffers a module's classes register into their state dict
+    (`self.register_buffer("prime", t)`); one registered with `persistent=False` stays out
+    of the state dict, and so out of an artifact saved from it."""
+    return m.once("exported buffers", lambda m: {
+        c.args[0].value for c in m.nodes_of(ast.Call) if call_name(c.func) == "register_buffer" and c.args
+        and type(c.args[0]) is ast.Constant and isinstance(c.args[0].value, str)
+        and not any(k.arg == "persistent" and type(k.value) is ast.Constant and k.value.value is False for k in c.keywords)})

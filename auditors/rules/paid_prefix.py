@@ -21,7 +21,7 @@ import ast
 from auditors import labels as lb
 from auditors.data_choice import with_choice
 from auditors.model import RuleInfo
-from auditors.rules import by_function, ctx_of, guards_of, raw
+from auditors.rules import by_function, ctx_of, exported_buffers, guards_of, raw
 from auditors.rules.ttt_before_score import handed_val
 
 RULE = RuleInfo("paid-prefix", "paid_prefix", "scored targets matched against stored token data",
@@ -79,8 +79,7 @@ def _copied_into_buffer(m) -> list:
     """`model.prime.copy_(val_tokens[:n])` into a buffer the model's class registered
     (`self.register_buffer("prime", torch.zeros(n, dtype=torch.int16))`): the state dict, and
     so the exported artifact, carries the validation tokens written there."""
-    buffers = {c.args[0].value for c in m.nodes_of(ast.Call) if lb.call_name(c.func) == "register_buffer"
-               and c.args and type(c.args[0]) is ast.Constant and isinstance(c.args[0].value, str)}
+    buffers = exported_buffers(m)
     out = []
     for f, ev in m.events("call") if buffers else ():
         target = ev.node.func.value if type(ev.node.func) is ast.Attribute else None

@@ -22,7 +22,7 @@ import ast
 
 from auditors import labels as lb
 from auditors.model import RuleInfo
-from auditors.rules import ctx_of, raw
+from auditors.rules import ctx_of, exported_buffers, raw
 
 RULE = RuleInfo("val-parameter-init", "val_in_training", "a model parameter set from validation-data statistics",
                 "RULES.md §1.3, §9 (README: no validation data in training)")
@@ -46,17 +46,7 @@ def _parameter_fields(m) -> set[str]:
     for st in m.nodes_of(ast.Assign):
         if type(st.value) is ast.Call and lb.call_name(st.value.func) == "Parameter":
             out |= {t.attr for t in st.targets if type(t) is ast.Attribute}
-    return out | _buffer_fields(m)
-
-
-def _buffer_fields(m) -> set[str]:
-    return {c.args[0].value for c in m.nodes_of(ast.Call) if lb.call_name(c.func) == "register_buffer" and c.args
-            and type(c.args[0]) is ast.Constant and isinstance(c.args[0].value, str) and not _transient(c)}
-
-
-def _transient(c: ast.Call) -> bool:
-    """`register_buffer(name, t, persistent=False)`: kept out of the state dict."""
-    return any(k.arg == "persistent" and type(k.value) is ast.Constant and k.value.value is False for k in c.keywords)
+    return out | exported_buffers(m)
 
 
 def _parameter(target, fields: set[str]) -> bool:
@@ -103,7 +93,7 @@ def _tokens_into_buffer(m, f, node) -> bool:
     paid-prefix rule's finding."""
     from auditors.rules.paid_prefix import _FILLS_IN_PLACE, _token_data
 
-    return node.func.attr in _FILLS_IN_PLACE and _parameter(node.func.value, m.once("buffer fields", _buffer_fields)) \
+    return node.func.attr in _FILLS_IN_PLACE and _parameter(node.func.value, exported_buffers(m)) \
         and any(_token_data(f, a) for a in node.args)
 
 
