@@ -358,6 +358,14 @@ def _chosen(known: set[str], f, func: ast.expr, depth: int = 0) -> list[tuple[st
 
 
 
+def _passed(m, f, param: str) -> ast.Tuple | None:
+    """The arguments f's callers pass for one of its parameters, as one tuple (None when none do)."""
+    if f.qualname == "<module>" or param not in f.params:
+        return None
+    passed = [a for a, _ in m.arguments_for(f, param) if a is not None]
+    return ast.Tuple(passed, ast.Load()) if passed else None
+
+
 def _loads(m, seg) -> tuple[set[str], list[list[str]], list[list]]:
     """What the file loads by a name it computes or from a settings file, in one pass over its calls:
     - modules named under the file's own defaults (`import_module(os.environ.get("HINT_MODULE",
@@ -385,8 +393,9 @@ def _loads(m, seg) -> tuple[set[str], list[list[str]], list[list]]:
                 flags = {dest: e for c in m.nodes_of(ast.Call) if lb.call_name(c.func) == "add_argument"
                          for dest, e in _argparse_default(c, lambda x: x).items() if isinstance(e, ast.expr)}
             defaults = lb.param_defaults(f.node.args) if f.qualname != "<module>" else {}
-            # (`def load(path=HERE / "eval.json")`: the default names the file)
-            files = named_files(arg, lambda k: f.binding(k) or defaults.get(k), flags=flags)
+            # (`def load(path=HERE / "eval.json")`: the default names the file; else what callers
+            # pass, `Settings.load(HERE / "run.json")`)
+            files = named_files(arg, lambda k: f.binding(k) or defaults.get(k) or _passed(m, f, k), flags=flags)
             if files:
                 c = ev.node
                 settings.append([c.lineno, c.col_offset, c.end_lineno, c.end_col_offset, sorted(set(files))])

@@ -204,13 +204,24 @@ if __name__ == "__main__":
 '''
 
 
+# the same file read by a helper handed its path
+STREAMS_FROM_HELPER = STREAMS_FROM_TOML.replace(
+    "def main(model):\n    spec = tomllib.loads(\n        (Path(__file__).resolve().parent / \"data.toml\").read_text()\n    )[\"data\"]",
+    "def read_spec(path):\n    return tomllib.loads(path.read_text())[\"data\"]\n\n\n"
+    "def main(model):\n    spec = read_spec(Path(__file__).resolve().parent / \"data.toml\")")
+
+
+@pytest.mark.parametrize("source", [STREAMS_FROM_TOML, STREAMS_FROM_HELPER], ids=["loaded-here", "loaded-by-a-helper"])
 @pytest.mark.parametrize("streams, found", [('["fineweb_train_*.bin", "fineweb_val_*.bin"]', True),
                                             ('["fineweb_train_*.bin"]', False)])
-def test_shard_patterns_listed_in_a_shipped_toml_file_are_the_splits_trained_on(audit_errors, tmp_path, streams, found):
+def test_shard_patterns_listed_in_a_shipped_toml_file_are_the_splits_trained_on(audit_errors, tmp_path, streams, found,
+                                                                                source):
     """The data flow reads the file's strings: a val pattern in the training streams is
-    validation data in training; the training pattern alone is clean."""
+    validation data in training; the training pattern alone is clean. The file may be named
+    where it is loaded or by the callers of the function that loads it."""
+    assert source.count("read_spec") in (0, 2)
     (tmp_path / "data.toml").write_text(f'[data]\nroot = "./data"\nstreams = {streams}\n')
-    errors = audit_errors(STREAMS_FROM_TOML)
+    errors = audit_errors(source)
     assert [tag for _, tag, _ in errors] == (["val_in_training"] if found else [])
 
 
