@@ -45,6 +45,8 @@ class ArithmeticFlow:
         op = e.op
         if type(op) is ast.Add or type(op) is ast.Sub:
             out |= both & {"RPOS"}
+            if type(op) is ast.Sub and "POS1" in left and _from_zero(self, e.right):
+                out |= {"POS1"}  # `ends - k` for k in range(n): the window of n positions that ends at each target
             if type(op) is ast.Add and "STEM" in left and lb.wildcard_after_stem(
                     [(left, None), (right, e.right.value if type(e.right) is ast.Constant else None)]):
                 out = (out - lb.STEM) | DATA  # `prefix + "_*.bin"`  # `a + i`: still a loop position
@@ -57,7 +59,7 @@ class ArithmeticFlow:
             if isinstance(op, ast.Add) and ("HASH" in both or (prod_l and prod_r and not both & _WEIGHED)):
                 out |= {"HASH"}  # (`w * p_lm + (1 - w) * p_ng` weighs probabilities: a mixture, no hash)
             elif isinstance(op, ast.Add) and not both & _WEIGHED and any(
-                    p and _hash_multiplier(x) and other & _TOKENS for p, x, other in ((prod_l, e.left, right), (prod_r, e.right, left))):
+                    p and _hash_multiplier(x, self) and other & _TOKENS for p, x, other in ((prod_l, e.left, right), (prod_r, e.right, left))):
                 out |= {"HASH"}  # `h * 1000003 + tok`: a polynomial rolling hash of tokens
             if isinstance(op, ast.Add) and any(_spelled(x) and "TGT" in v for x, v in ((e.left, left), (e.right, right))):
                 out |= {"HASH"}  # `ctx_key + "|" + str(token)`: a text key that spells out the target
@@ -106,11 +108,36 @@ _CASTS = frozenset({"int", "uint64", "int64", "uint32", "int32", "long"})
 _TOKENS = frozenset({"VAL", "TRAIN", "TGT"})
 
 
-def _hash_multiplier(product) -> bool:
-    """A product by a large odd literal (`h * 1000003`, `t * 0x9E3779B1`): a hash step, not a
-    scale (`b * 0.5`) or a row stride of a small table (`prev * 1024`)."""
-    return any(type(x) is ast.Constant and type(x.value) is int and x.value >= 1 << 16 and x.value % 2 == 1
-               for x in lb.product_factors(product))
+def _hash_multiplier(product, info) -> bool:
+    """A product by a large odd number (`h * 1000003`, `t * 0x9E3779B1`, `h * _MUL` with
+    `_MUL = np.uint64(0x9E3779B97F4A7C15)`): a hash step, not a scale (`b * 0.5`) or a row
+    stride of a small table (`prev * 1024`)."""
+    return any(_big_odd(x, info) for x in lb.product_factors(product))
+
+
+def _big_odd(x, info, depth: int = 0) -> bool:
+    """x is a large odd integer: a literal, a name bound to one, or one wrapped in an integer type."""
+    if type(x) is ast.Constant:
+        return type(x.value) is int and x.value >= 1 << 16 and x.value % 2 == 1
+    if depth > 2:
+        return False
+    if type(x) is ast.Name:
+        return _big_odd(info.binding(x.id), info, depth + 1)
+    return type(x) is ast.Call and len(x.args) == 1 and not x.keywords and lb.call_name(x.func) in _INT_TYPES \
+        and _big_odd(x.args[0], info, depth + 1)
+
+
+_INT_TYPES = frozenset({"int", "uint64", "int64", "uint32", "int32", "tensor"})
+
+
+def _from_zero(info, e) -> bool:
+    """e is the variable of a loop over a range that takes the value 0 (`range(n)`,
+    `range(0, n)`, `range(n - 1, -1, -1)`)."""
+    r = info.binding(e.id) if type(e) is ast.Name else None
+    if not (type(r) is ast.Call and lb.call_name(r.func) == "range" and r.args and not r.keywords):
+        return False
+    return len(r.args) == 1 or (type(r.args[0]) is ast.Constant and r.args[0].value == 0) \
+        or (len(r.args) == 3 and lb.src(r.args[1]) == "-1" and lb.src(r.args[2]) == "-1")
 
 
 def _range_term(e: ast.BinOp) -> bool:

@@ -151,6 +151,7 @@ _REDUCTIONS = {"sum", "mean", "max", "min"}
 _ARRANGES = frozenset({"pad", "stack", "cat", "concat", "concatenate", "hstack", "vstack", "column_stack", "roll", "flip",
                        "split", "chunk", "narrow", "repeat", "tile", "repeat_interleave", "unfold", "pad_sequence",
                        "tensor", "as_tensor", "from_numpy", "array", "asarray", "ascontiguousarray"})
+_JOINS = frozenset({"cat", "concat", "concatenate", "hstack"})
 _LOGS = frozenset({"log", "log2", "log10", "log1p"})
 _COUNTS = frozenset({"CTGT", "CCNT", "CNT", "CSUM"})
 # calls that keep a per-token fact per token (a mask stays a mask); any other call drops it
@@ -400,6 +401,7 @@ def call_labels(info, e: ast.Call) -> frozenset:
     if name == "int" and every & KEYS or name in ("list", "tuple") and len(e.args) == 1 and type(func) is ast.Name:
         return every  # `int(h.hexdigest()[:8], 16)`: a hash written as a number; `list(range(s + 1, e + 1))`: the same positions
     out = (every | recv) - INDEX_ONLY - uncounted
+    out |= every & {"POS1"} if name in _JOINS else EMPTY  # `np.concatenate(seg_pos)`: target positions, joined
     if name in _SQUASHES and {"TGTP", "VAL"} <= every and not every & {"DIST"} and e.args and _scored_here(info, e.args[0]):
         out = out | {"TGATE"}  # `sigmoid(k * (nll_y - c))`: a soft switch set by the target's own loss
     if name not in _ELEMENTWISE:
