@@ -14,7 +14,8 @@ constant of the module) between 1 and K - 2 for a width K it can compute, or wri
 `K // 2` / `(K - 1) // 2` of the width's own name, and run as a module (a layer whose weights
 only feed a causal kernel, `causal_conv1d_fn(x, self.conv.weight)`, pads nothing). Not flagged: `padding=K - 1`,
 `padding=0` (the input padded in front beforehand, or the outputs aligned by the
-caller), and widths it cannot compute with a plain number for the padding.
+caller; an input padded after the sequence too, `conv1d(F.pad(e, (w // 2, w // 2)), k)`, is
+flagged), and widths it cannot compute with a plain number for the padding.
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ def check(m):
         node = ev.node
         kws = {k.arg: k.value for k in node.keywords if k.arg}
         padding = kws.get("padding", node.args[4] if len(node.args) > 4 else None)  # (5th in both signatures)
+        after = _padded_after(f, node.args[0]) if ev.data["name"] == "conv1d" and node.args and padding is None else None
+        if after is not None:  # `conv1d(F.pad(e, (half, half)), k)`: the input padded on both sides beforehand
+            seen.add(f.qualname)
+            out.append(raw(RULE, f, node, ev.ctx, "error", "medium",
+                           f"the convolution's input is padded `{lb.src(after)}` after the sequence as well as before it: "
+                           "output t covers the positions after t, so each position's features hold the token it is "
+                           "scored on"))
+            continue
         if padding is None:
             continue
         width = kws.get("kernel_size", node.args[2] if ev.data["name"] == "Conv1d" and len(node.args) > 2 else None)
@@ -47,6 +56,22 @@ def check(m):
                            f"the convolution pads `{lb.src(padding)}` on both sides of the sequence: output t covers "
                            f"{reach} after it, so each position's features hold the token it is scored on"))
     return out
+
+
+def _padded_after(f, e, depth: int = 0):
+    """The amount a `F.pad(x, (before, after))` (possibly bound to a name first, or inside a
+    layout change) adds after the sequence, when it is not zero; else None."""
+    while type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in ("unsqueeze", "transpose", "contiguous", "to"):
+        e = e.func.value
+    if type(e) is ast.Name and depth < 2:
+        return _padded_after(f, f.binding(e.id), depth + 1)
+    if not (type(e) is ast.Call and lb.call_name(e.func) == "pad" and len(e.args) >= 2):
+        return None
+    spec = e.args[1]
+    if type(spec) not in (ast.Tuple, ast.List) or len(spec.elts) != 2:
+        return None  # (only a pad of the last axis alone is read as the sequence's)
+    after = spec.elts[1]
+    return None if type(after) is ast.Constant and after.value == 0 else after
 
 
 def _module_called(m, f, made: ast.Call) -> bool:
