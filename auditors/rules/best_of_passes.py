@@ -36,7 +36,10 @@ RULE = RuleInfo("best-of-passes", "two_pass_rescore", "the best of several scori
 QUANT_SETTING = RuleInfo("quant-setting-on-val", "val_gptq_calibration",
                          "a quantization setting chosen by its validation score",
                          "RULES.md §6 (quantization calibrated on val data: #728)")
-EXTRA = (QUANT_SETTING,)
+WEIGHTS_ON_VAL = RuleInfo("weights-chosen-on-val", "val_in_training",
+                          "model weights (checkpoints, soup members) chosen by their validation score",
+                          "RULES.md val_in_training (validation tokens used in training: model selection)")
+EXTRA = (QUANT_SETTING, WEIGHTS_ON_VAL)
 SELECT = {"min", "max", "sorted", "argmin", "argmax", "nanmin", "nanmax", "amin", "amax"}
 COLLECT = {"stack", "cat", "concatenate", "vstack", "hstack", "tensor", "array", "asarray", "list", "tuple"}
 SCORE = frozenset({"TGTP", "VAL"})
@@ -229,9 +232,25 @@ def _kept_if_better(m, f) -> list:
             return [raw(QUANT_SETTING, f, node, ctx, "error", "medium",
                         "keeps the quantization setting whose quantized model scores best on the validation data "
                         f"(loop at line {loop.lineno}): the quantization is calibrated on the validation set")]
+        if _loads_weights(m, f, loop):
+            return [raw(WEIGHTS_ON_VAL, f, node, ctx, "error", "medium",
+                        "keeps the model weights that score best on the validation data (each candidate loaded into a "
+                        f"model and scored, loop at line {loop.lineno}): validation tokens choose the trained weights")]
         return [raw(RULE, f, node, ctx, "error", "medium",
                     "keeps whichever candidate scores best on the validation data (a choice among several "
                     f"scorings, loop at line {loop.lineno})")]
+
+
+def _loads_weights(m, f, loop) -> bool:
+    """A function the loop calls (by name, or handed in as a parameter: `score(trial)` with
+    `score` loading the state it is given) loads a state dict into a model: the candidates
+    are weights (checkpoints, soup members), not scorings."""
+    called = [m.functions[e.data["callee"]] for e in f.events if e.kind == "call" and e.data["callee"]
+              and loop.lineno <= e.line <= loop.end_lineno]
+    called += [g for c in lb.walk(loop) if type(c) is ast.Call and type(c.func) is ast.Name and c.func.id in f.params
+               for g in m.passed_functions(f, c.func.id)]
+    own = [e for e in f.events if loop.lineno <= e.line <= loop.end_lineno]
+    return any(e.kind == "call" and e.data["name"] == "load_state_dict" for e in own + [e for g in called for e in g.events])
     return []
 
 
