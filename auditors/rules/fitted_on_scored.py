@@ -10,6 +10,9 @@ probabilities (Newton steps on the cross-entropy use the target's logit), and th
 reaches the distribution the same targets are then scored with
 (`inv_t = newton(z, ys)`, then `cross_entropy(z * inv_t, ys)`), directly or through
 another call (`state = fit(z, y, state)`, `lp = apply(z, state)`, `lp.gather(1, y)`).
+A function with no loop of its own that is handed one batch (a scoring head's `__call__(z,
+ys)`) is one iteration: fitting on its target parameter, then scoring them with the result,
+is the same order.
 Fitting by gradient steps is the ttt-before-score rule's; this one needs no backward.
 Not flagged: the model's own forward handed the targets (`model(x, y)`), values carried
 over from the previous iteration, and masks or positions cut with the targets.
@@ -38,13 +41,13 @@ def check(m):
         if f.qualname == "<module>" or not m.scores(f):
             continue
         for score in f.events:
-            if score.kind != "call" or not score.ctx.loops or not score.ctx.nograd and m.trains_any(f):
+            if score.kind != "call" or not score.ctx.nograd and m.trains_any(f):
                 continue
             scored = _scored(f, score)
-            if scored is None:
+            if scored is None or not score.ctx.loops and not targets_handed(f, scored[1]):
                 continue
             dist, targets = scored
-            loop = score.ctx.loops[-1]
+            loop = score.ctx.loops[-1] if score.ctx.loops else f.node  # (a call of f scores the batch it is handed)
             fit = _fitted(m, f, loop, dist, targets, score.line, 0)
             if fit is None:
                 continue
@@ -61,6 +64,16 @@ def check(m):
                                f"sets the distribution that scores those targets (line {score.line}): fitted on "
                                "the tokens it scores"))
     return out
+
+
+def targets_handed(f, names: set) -> bool:
+    """The targets a function scores outside any loop of its own are its parameters (or bound
+    from them): each call hands it one batch (`head(logits, y, mask)`), fitted and scored there."""
+    handed = set(f.params)
+    for n in f.nodes:
+        if type(n) is ast.Assign and {x.id for x in lb.walk(n.value) if type(x) is ast.Name} & handed:
+            handed |= {t.id for t in n.targets if type(t) is ast.Name}
+    return bool(names) and names <= handed
 
 
 def _scored(f, ev) -> tuple | None:
@@ -117,7 +130,7 @@ def _fits_on(m, f, loop, ev, targets: set) -> bool:
     names the score then reads, that reads the distribution at them (`z.gather(-1, y)`)."""
     given = [(i, a) for i, a in enumerate(ev.node.args)] + [(k.arg, k.value) for k in ev.node.keywords if k.arg]
     handed = [at for at, a in given if targets & {n.id for n in lb.walk(a) if type(n) is ast.Name}
-              and "TGT" in f.labels_of(a) and fresh(f, loop, ev.line, a)]
+              and "TGT" in f.labels_of(a) and (loop is f.node or fresh(f, loop, ev.line, a))]
     for q in m.targets(ev):
         g = m.functions.get(q)
         if g is None or _model_method(m, g):
