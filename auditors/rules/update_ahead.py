@@ -23,6 +23,7 @@ from auditors import labels as lb
 from auditors.adapted import ACCUMULATE
 from auditors.model import RuleInfo
 from auditors.rules import arith, depends_on, raw, samples
+from auditors.settings_forms import substituted
 
 # Tagged as a peek (RULES §6 tags): no parameters are adapted; the prediction of a token is made from counts
 # that already hold that token, which is the prediction using x_t.
@@ -199,7 +200,18 @@ def _targets_reach(f, loop, update: ast.Call, end: str) -> bool:
         if end in depends_on(f, upper.left) or (type(alias) is ast.Name and type(upper.left) is ast.Name
                                              and alias.id == upper.left.id):
             return True
+        if alias is not None and ast.dump(_as_last(loop, upper.left)) == ast.dump(alias):
+            return True  # `val[s + T + 1]` for s in starts, and `end = starts[-1] + T`: the last row's last target
     return False
+
+
+def _as_last(loop, e: ast.expr) -> ast.expr:
+    """e with each comprehension variable over a name (`for s in starts`) read as that name's
+    last item (`starts[-1]`)."""
+    last = {g.target.id: ast.Subscript(ast.Name(g.iter.id, ast.Load()), ast.UnaryOp(ast.USub(), ast.Constant(1)), ast.Load())
+            for c in lb.walk(loop) if type(c) in (ast.ListComp, ast.GeneratorExp) for g in c.generators
+            if type(g.target) is ast.Name and type(g.iter) is ast.Name}
+    return substituted(e, last) if last else e
 
 
 def _reads_further(f, update, writer, score, scorer) -> bool:
