@@ -177,12 +177,19 @@ def splitters(m) -> list[str]:
     """The functions that split the validation stream into documents (see documents_split)."""
     def compute(m) -> list[str]:
         masks = _elementwise_compares(m)
-        return sorted({f.qualname for f, ev in m.events("compare") if id(ev.node) in masks and any(
+        return sorted({f.qualname for f, ev in m.events("compare") if id(ev.node) in masks and not _padding_mark(ev.node) and any(
             "VAL" in a and not b & (lb.DATA | {"TGT"}) for a, b in ((ev.data["left"], ev.data["right"]),
                                                                  (ev.data["right"], ev.data["left"])))
             and _feeds_scoring(m, f)})
         # (tokens against a marker, not a hint against the target)
     return m.once("document splitters", compute)
+
+
+def _padding_mark(c: ast.Compare) -> bool:
+    """`y != -100`: tokens compared with a negative number, the ignore index of padded
+    targets; no token id is negative, so it marks no document start."""
+    return any(type(x) is ast.UnaryOp and type(x.op) is ast.USub and type(x.operand) is ast.Constant
+               for x in [c.left, *c.comparators])
 
 
 def _feeds_scoring(m, f) -> bool:

@@ -3,7 +3,8 @@ stream is split into documents that are then scored (RULES.md §8), also by a he
 result, cut further, a caller hands to the scoring function or to a model with the targets
 (`model(x, y)`); a byte-count audit that splits
 documents and runs no model leaves the stream scored in order (a warning), and so does a
-method called for its effect that restarts per-document counts at each BOS."""
+method called for its effect that restarts per-document counts at each BOS. Targets compared
+with a negative ignore index (`y != -100`) mark padding, not document starts."""
 
 from __future__ import annotations
 
@@ -90,6 +91,18 @@ def stream_eval_doc_prior(model, val, seq=1024):
     return nll
 
 
+def padded_eval(model, val, seq=1024):
+    total = 0.0
+    for s in range(0, len(val) - 1, seq):
+        y = torch.full((seq,), -100, dtype=torch.long)
+        part = val[s + 1:s + seq + 1]
+        y[:part.numel()] = part
+        nll = F.cross_entropy(model(val[None, s:s + seq])[0], y, ignore_index=-100, reduction="none")
+        keep = y != -100
+        total += nll[keep].sum().item()
+    return total
+
+
 def main(model):
     val = torch.from_numpy(np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16).astype(np.int64))
     print(byte_audit(val, torch.ones(1024), bytes))
@@ -102,7 +115,8 @@ if __name__ == "__main__":
 
 
 @pytest.mark.parametrize("evaluation,severity", [("stream_eval", "warning"), ("doc_eval", "error"), ("split_eval", "error"),
-                                                 ("model_loss_eval", "error"), ("stream_eval_doc_prior", "warning")])
+                                                 ("model_loss_eval", "error"), ("stream_eval_doc_prior", "warning"),
+                                                 ("padded_eval", "warning")])
 def test_documents_split_only_for_a_byte_count_leave_the_mix_a_warning(tmp_path, monkeypatch, evaluation, severity):
     monkeypatch.setenv("PGOLF_AUDIT_CACHE", str(tmp_path / "c"))
     p = tmp_path / "train_gpt.py"
