@@ -96,8 +96,8 @@ class Scan:
         return g, list(zip(params, call.args))
 
     def _returned_shifts(self, f, target, call: ast.Call, views) -> dict:
-        """`p1, p2 = shifts(t)`: the names bound to what a helper returns as a shifted copy
-        of one of its parameters, mapped to the argument passed for it."""
+        """`p1, p2 = shifts(t)`, `prev = previous(t)`: the names bound to what a helper returns
+        as a shifted copy of one of its parameters, mapped to the argument passed for it."""
         g, given = self._arguments(f, call)
         if g is None or g is f or (self.makers is not None and g.qualname not in self.makers):
             return {}
@@ -108,8 +108,10 @@ class Scan:
             for node, _ in self._statements(g, own):
                 if type(node) is ast.Return:
                     elts = node.value.elts if type(node.value) is ast.Tuple else [node.value]
-                    f.module._facts[key] = {i: own[e.id] for i, e in enumerate(elts)
-                                            if type(e) is ast.Name and own.get(e.id) in g.params}
+                    f.module._facts[key] = {i: own[e.id] if type(e) is ast.Name else self.shift_of(e, ())
+                                            for i, e in enumerate(elts) if (own.get(e.id) if type(e) is ast.Name else
+                                                                             self.shift_of(e, ())) in g.params}
+                    # (`return torch.roll(t, 1, dims=1)`: the shifted copy returned directly)
         passed = {p: lb.src(view_base(a)) for p, a in given}
         names = target.elts if type(target) is ast.Tuple else [target]
         return {n.id: views.get(passed[p], passed[p]) for i, n in enumerate(names)

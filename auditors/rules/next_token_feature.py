@@ -29,7 +29,7 @@ from auditors import shapes
 from auditors.adapted import root_name
 from auditors.model import RuleInfo
 from auditors.rules import assigned_pairs, guards_of, raw
-from auditors.shift_mixing import Scan, flattens, resets, view_base
+from auditors.shift_mixing import Scan, flattens, view_base
 
 RULE = RuleInfo("next-token-feature", "future_token_peek", "each position is given the next token as an input",
                 "RULES.md §2 C1, §3")
@@ -90,12 +90,21 @@ def _shifted_mixes(m):
                            f"combines `{mixed}` with its own next position (a shift by -1): each position "
                            "is given the token it is scored on"))
         found = list(wrapped.mixes(f))
-        if found and not resets(f):
+        if found and not _first_column_reset(f):
             for node, mixed in found:
                 out.append(raw(RULE, f, node, guards_of(f, node.lineno), "error", "medium",
                                f"combines `{mixed}` with a roll by one along its rows that wraps around: each row's first "
                                "position is given the row's last token, a later one, because that column is never reset"))
     return out
+
+
+def _first_column_reset(f) -> bool:
+    """f writes into a slice of something (`before[:, 0] = pad`) or masks by position (a
+    comparison with a range, `arange(T) > 0`). A comparison of token ids (`ids != bos`)
+    masks document starts, not a row's first column, which rarely holds a BOS."""
+    return any(type(t) is ast.Subscript for n in f.nodes if type(n) is ast.Assign for t in n.targets) or any(
+        type(c) is ast.Compare and any(type(x) is ast.Call and lb.call_name(x.func) in lb.RANGE_FUNCS for x in lb.walk(c))
+        for c in f.nodes)
 
 
 # ---- pair features over the window that holds the targets ---------------------------
