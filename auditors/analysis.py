@@ -167,6 +167,11 @@ class ModuleFlow(FunctionValues, ClassFacts):
                 if f"{cls}.{func.attr}" in self.functions:  # `Scorer(...).run(val)`: that class's run, not another's
                     return self.functions[f"{cls}.{func.attr}"]
             imported = self.imported_modules()
+            root = func.value
+            while type(root) is ast.Attribute:
+                root = root.value
+            if root is not func.value and type(root) is ast.Name and imported.get(root.id) in LIBRARIES:
+                return None  # `os.environ.get(k)`, `torch.nn.functional.pad(...)`: an attribute of a library module
             if type(func.value) is ast.Name and func.value.id in imported:
                 # `pickle.dumps(...)`, `np.load(...)`: a module's function, never a method of this file's classes;
                 # `torch.log(...)` is no `def log` of this file either (a sibling file's `evaluate.run(...)` may be)

@@ -124,6 +124,26 @@ def test_a_library_function_is_never_the_files_own_function_of_that_name():
     assert {"TGTP", "VAL"} <= all_labels(src, "main", "nll")
 
 
+def test_an_attribute_of_a_library_module_is_never_a_method_of_the_files_classes():
+    """`os.environ.get(k)` in a file whose loader class has a `get` method returning
+    validation tokens reads the environment, not the tokens."""
+    src = '''
+    import os
+    import numpy as np
+    class Stream:
+        def get(self, n):
+            return np.fromfile("data/fineweb_val_000000.bin", dtype=np.uint16)[:n]
+    def setting(name, default):
+        raw = os.environ.get(name)
+        return default if raw is None else type(default)(raw)
+    def main():
+        seq = setting("SEQ_LEN", 1024)
+        toks = Stream().get(seq)
+    '''
+    assert all_labels(src, "main", "seq") == set()
+    assert "VAL" in all_labels(src, "main", "toks")
+
+
 def test_window_starts_computed_from_the_size_of_the_data_are_no_tokens():
     """`windows(val.size - 1, ...)` yields window starts: `starts[k - 1]` beside `starts[k]`
     is arithmetic on positions, not a token read beside its context (numpy's `.size` is a
