@@ -53,6 +53,8 @@ def _target_log(f, e, depth: int = 0):
     probability (a `logsumexp` of the logits carries none); else None."""
     while type(e) is ast.BinOp and type(e.op) is ast.Mult:  # `log1p(...) * active`: masked
         e = e.left if type(e.left) in (ast.Call, ast.Name) else e.right
+    if type(e) is ast.Call and lb.call_name(e.func) == "where" and len(e.args) == 3:  # `where(active, log_z, 0)`
+        return next((found for a in e.args[1:] if (found := _target_log(f, a, depth)) is not None), None)
     if type(e) is ast.Name and depth < 2:
         bound = f.binding(e.id)
         return _target_log(f, bound, depth + 1) if bound is not None else None
