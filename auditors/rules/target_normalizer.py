@@ -11,8 +11,10 @@ Written with the target's probability instead,
 each candidate gets its own normalizer, the "distribution" sums to anything but one,
 and the normalizer depends on x_t. The rule flags, in one function, the target's
 log-probability less a log (`log`, `log1p`, `logaddexp`) of something computed from the
-target's probability (directly, or through a name bound to it); a `logsumexp` of the
-logits, the normal normalizer, holds no target probability.
+target's probability (directly, or through a name bound to it), the same probability the
+scored term is made of (`lp_y` on both sides); a `logsumexp` of the logits, the normal
+normalizer, holds no target probability, and a normalizer of another token's probability
+(`log1p(q * (e^b - 1))` with q the hint's) beside a score of `p` is the legal tilt.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def check(m):
             if type(b.op) is not ast.Sub or "TGTP" not in f.labels_of(b.left):
                 continue
             norm = _target_log(f, b.right)
-            if norm is not None:
+            if norm is not None and _probabilities(f, b.left) & _probabilities(f, norm):
                 out.append(raw(RULE, f, b, guards_of(f, b.lineno), "error", "medium",
                                f"scores the target less `{lb.src(norm)}`, a normalizer computed from the target's own "
                                "probability: each candidate would get its own normalizer, so the scored numbers are "
@@ -62,3 +64,16 @@ def _target_log(f, e, depth: int = 0):
         return None
     inside = f.labels_of(e.args[0]) if len(e.args) == 1 else f.labels_of(e.args[0]) | f.labels_of(e.args[1])
     return e if "TGTP" in inside else None
+
+
+def _probabilities(f, e, depth: int = 0) -> set[str]:
+    """The names carrying a target probability that e is computed from, followed through
+    the names they are bound to (`p_sel = lp_y.exp()` gives lp_y too)."""
+    out = set()
+    for n in lb.walk(e):
+        if type(n) is ast.Name and "TGTP" in f.lookup(n.id):
+            out.add(n.id)
+            bound = f.binding(n.id) if depth < 2 else None
+            if bound is not None:
+                out |= _probabilities(f, bound, depth + 1)
+    return out
