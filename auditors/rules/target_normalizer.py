@@ -41,7 +41,7 @@ def check(m):
             if type(b.op) is not ast.Sub or "TGTP" not in f.labels_of(b.left):
                 continue
             norm = _target_log(f, b.right)
-            if norm is not None and _probabilities(f, b.left) & _probabilities(f, norm):
+            if norm is not None and _scored_terms(b.left) & _made_of(f, norm):
                 out.append(raw(RULE, f, b, guards_of(f, b.lineno), "error", "medium",
                                f"scores the target less `{lb.src(norm)}`, a normalizer computed from the target's own "
                                "probability: each candidate would get its own normalizer, so the scored numbers are "
@@ -66,14 +66,22 @@ def _target_log(f, e, depth: int = 0):
     return e if "TGTP" in inside else None
 
 
-def _probabilities(f, e, depth: int = 0) -> set[str]:
-    """The names carrying a target probability that e is computed from, followed through
-    the names they are bound to (`p_sel = lp_y.exp()` gives lp_y too)."""
+def _scored_terms(e) -> set[str]:
+    """The names that are whole terms of a sum (`lp_y + beta * hit` gives lp_y): the scored
+    log-probability the tilt adds its bonus to."""
+    if type(e) is ast.BinOp and type(e.op) in (ast.Add, ast.Sub):
+        return _scored_terms(e.left) | _scored_terms(e.right)
+    return {e.id} if type(e) is ast.Name else set()
+
+
+def _made_of(f, e, depth: int = 0) -> set[str]:
+    """The names e is computed from, followed through the names they are bound to
+    (`p_sel = lp_y.exp()` gives lp_y too)."""
     out = set()
     for n in lb.walk(e):
-        if type(n) is ast.Name and "TGTP" in f.lookup(n.id):
+        if type(n) is ast.Name:
             out.add(n.id)
             bound = f.binding(n.id) if depth < 2 else None
             if bound is not None:
-                out |= _probabilities(f, bound, depth + 1)
+                out |= _made_of(f, bound, depth + 1)
     return out
