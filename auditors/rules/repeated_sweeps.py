@@ -58,11 +58,17 @@ def _repeated(m, f):
 
 
 def _scores(m, e) -> bool:
-    """A scoring without gradients: a cross-entropy, or a call of a function that scores and trains nothing."""
+    """A scoring without gradients: a cross-entropy under `no_grad`, or a call (under `no_grad`,
+    or of a function that scores only under `no_grad` itself) of a function that scores and
+    trains nothing. A forward whose loss is then backpropagated is training, not scoring."""
     if e.kind == "ce":
         return e.ctx.nograd
     g = m.functions.get(e.data["callee"]) if e.kind == "call" and e.data.get("callee") else None
-    return g is not None and m.scores(g) and not m.trains_any(g)
+    if g is None or not m.scores(g) or m.trains_any(g):
+        return False
+    own = [x for x in g.events if x.kind == "ce"]
+    return e.ctx.nograd or (bool(own) and all(x.ctx.nograd for x in own)) or any(
+        lb.call_name(d.func if type(d) is ast.Call else d) in ("no_grad", "inference_mode") for d in g.node.decorator_list)
 
 
 def _count_loop(f, loop) -> bool:
