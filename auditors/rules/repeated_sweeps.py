@@ -29,12 +29,7 @@ RULE = RuleInfo("repeated-sweeps", "two_pass_rescore",
 
 
 def check(m):
-    out = []
-    for f in m.functions.values():
-        found = _repeated(m, f)
-        if found is not None:
-            out.append(found)
-    return out
+    return [found for f in m.functions.values() if (found := _repeated(m, f)) is not None]
 
 
 def _repeated(m, f):
