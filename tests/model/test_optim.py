@@ -18,8 +18,11 @@ def test_a_stack_is_orthogonalised_matrix_by_matrix(rows, cols, batch, seed):
     g = torch.randn(batch, rows, cols, generator=torch.Generator().manual_seed(seed))
     g[0] *= 1000.0  # each matrix is normalised by its own norm, not the stack's
     stacked = newton_schulz5(g)
+    # (bf16: batched and single matmuls accumulate in different orders, which five iterations
+    # grow to a few units in the last place at magnitude 1, 2**-7 each; a stack normalised by
+    # its own norm would leave matrices 1.. near zero, far outside this)
     for i in range(batch):
-        torch.testing.assert_close(stacked[i], newton_schulz5(g[i]), atol=1e-2, rtol=0)
+        torch.testing.assert_close(stacked[i], newton_schulz5(g[i]), atol=3 * 2**-7, rtol=0)
 
 
 def test_newton_schulz_brings_singular_values_near_one():
