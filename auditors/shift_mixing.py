@@ -28,6 +28,16 @@ def view_base(e) -> ast.expr:
     return e
 
 
+LAYOUTS = {"transpose", "permute", "contiguous", "to", "float", "view", "reshape", "unsqueeze", "squeeze"}
+
+
+def layout_base(e) -> ast.expr:
+    """The array a chain of layout changes starts from: `x.transpose(1, 2).unsqueeze(1)` -> x."""
+    while type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in LAYOUTS:
+        e = e.func.value
+    return e
+
+
 def flattens(e) -> bool:
     """`x.reshape(-1)`, `x.view(-1)`, `x.flatten()`: one row for the whole batch."""
     while type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in VIEWS:

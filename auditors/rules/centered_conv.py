@@ -25,6 +25,7 @@ import ast
 from auditors import labels as lb
 from auditors.model import RuleInfo
 from auditors.rules import raw
+from auditors.shift_mixing import layout_base
 
 RULE = RuleInfo("centered-conv", "future_token_peek", "a convolution over the sequence padded on both sides (it reads later tokens)",
                 "RULES.md §2 C1 (p_t depends only on tokens before t)")
@@ -61,8 +62,7 @@ def check(m):
 def _padded_after(f, e, depth: int = 0):
     """The amount a `F.pad(x, (before, after))` (possibly bound to a name first, or inside a
     layout change) adds after the sequence, when it is not zero; else None."""
-    while type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in ("unsqueeze", "transpose", "contiguous", "to"):
-        e = e.func.value
+    e = layout_base(e)
     if type(e) is ast.Name and depth < 2:
         return _padded_after(f, f.binding(e.id), depth + 1)
     if not (type(e) is ast.Call and lb.call_name(e.func) == "pad" and len(e.args) >= 2):

@@ -22,7 +22,7 @@ import ast
 
 from auditors import labels as lb
 from auditors import shapes
-from auditors.shift_mixing import compares_ids
+from auditors.shift_mixing import compares_ids, layout_base
 from auditors.model import RuleInfo
 from auditors.rules import raw
 
@@ -38,9 +38,9 @@ def _prev_slice_of(node: ast.AST, before: frozenset = frozenset(), pads: frozens
     `self.time_shift(x)` with `self.time_shift = nn.ZeroPad2d((0, 0, 1, -1))`)."""
     if type(node) is ast.Call and node.args and (
             (lb.call_name(node.func) == "pad" and len(node.args) >= 2 and (_shift_pad(node.args[1]) or _front_pad(node.args[1])
-                                                                      and type(_unviewed(node.args[0])) in (ast.Name, ast.Attribute)))
+                                                                      and type(layout_base(node.args[0])) in (ast.Name, ast.Attribute)))
             or (type(node.func) is ast.Attribute and node.func.attr in pads)):
-        return lb.src(_unviewed(node.args[0]))
+        return lb.src(layout_base(node.args[0]))
     if isinstance(node, ast.Subscript):
         items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
         for it in items:
@@ -70,16 +70,6 @@ def _front_pad(spec) -> bool:
     convolution's input, each output then covers the K - 1 positions before it."""
     return type(spec) in (ast.Tuple, ast.List) and len(spec.elts) >= 2 and lb.src(spec.elts[-1]) == "0" \
         and not (type(spec.elts[-2]) is ast.Constant and spec.elts[-2].value == 0)
-
-
-def _unviewed(e: ast.expr) -> ast.expr:
-    """The array a chain of layout changes starts from: `x.transpose(1, 2)` -> x."""
-    while type(e) is ast.Call and type(e.func) is ast.Attribute and e.func.attr in _LAYOUTS:
-        e = e.func.value
-    return e
-
-
-_LAYOUTS = {"transpose", "permute", "contiguous", "to", "float", "view", "reshape", "unsqueeze", "squeeze"}
 
 
 def _pad_attributes(m) -> frozenset:
